@@ -1,1 +1,27 @@
+//! rustgrad-core: reverse-mode automatic differentiation with PyTorch's semantics, in pure Rust.
+//!
+//! - [`Tensor`]: a view of a shared [`storage::Storage`] plus autograd state.
+//! - [`graph`]: the arena of backward nodes, freed without recursion.
+//! - [`engine`]: `backward` and `grad`.
+//! - [`ops`]: forward + backward of every op.
+
+pub mod autograd;
+pub mod creation;
+pub mod dtype;
+pub mod engine;
+pub mod error;
+pub mod grad_mode;
+pub mod graph;
+pub mod kernels;
+pub mod ops;
 pub mod random;
+pub mod scalar;
+pub mod shape;
+pub mod storage;
+pub mod tensor;
+
+pub use dtype::DType;
+pub use error::{Error, ErrorKind, Result};
+pub use grad_mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
+pub use scalar::Scalar;
+pub use tensor::{Tensor, TensorData};

@@ -1,0 +1,157 @@
+//! Recording ops into the graph, and what backward functions work with.
+
+use crate::error::{Error, Result};
+use crate::grad_mode::is_grad_enabled;
+use crate::graph::{next_seq, InputMeta, Node, NodeRef};
+use crate::ops::BackwardOp;
+use crate::shape;
+use crate::tensor::{Tensor, TensorData};
+use smallvec::SmallVec;
+
+/// Gradients returned by a backward function: one per forward input (`None`: no gradient).
+pub type Grads = SmallVec<[Option<Tensor>; 2]>;
+
+/// What a backward function knows about the call.
+pub struct BackwardCtx<'a> {
+    /// The node being run (saved outputs are re-attached to it).
+    pub node: &'a NodeRef,
+    /// The node's name (the node itself is locked while it runs).
+    pub name: &'static str,
+    /// For each forward input: whether its gradient is wanted.
+    pub needs: SmallVec<[bool; 2]>,
+}
+
+impl BackwardCtx<'_> {
+    #[inline]
+    pub fn needs(&self, input: usize) -> bool {
+        self.needs.get(input).copied().unwrap_or(false)
+    }
+}
+
+/// A backward function: the local chain rule of one forward op.
+pub trait Backward {
+    /// PyTorch's class name of the node (`MulBackward0`).
+    fn name(&self) -> &'static str;
+    /// Given the gradients of the outputs, the gradients of the inputs, computed with the
+    /// same differentiable ops as the forward (the engine sets grad mode to `create_graph`).
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads>;
+    /// Frees saved tensors after a backward without `retain_graph`.
+    fn release(&mut self) {}
+    /// Whether the node holds saved tensors (a freed one then refuses to run again).
+    fn saves_tensors(&self) -> bool {
+        false
+    }
+}
+
+/// The gradient of output 0, which a single-output op's backward always receives.
+pub fn grad0(grads: &[Option<Tensor>]) -> Result<&Tensor> {
+    grads.first().and_then(|g| g.as_ref()).ok_or_else(|| Error::runtime("missing gradient for output 0"))
+}
+
+/// Whether an op on these inputs must be recorded.
+#[inline]
+pub fn any_requires_grad(inputs: &[&Tensor]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
+/// Attaches a new node computing `make()`'s backward to `out` if any input requires grad.
+#[inline]
+pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl FnOnce(&Tensor) -> B) -> Tensor {
+    if any_requires_grad(inputs) {
+        let op = make(&out).into();
+        attach(&[&out], inputs, op);
+    }
+    out
+}
+
+/// Attaches one node as `grad_fn` of several outputs.
+pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
+    let mut next = SmallVec::with_capacity(inputs.len());
+    let mut input_meta = SmallVec::with_capacity(inputs.len());
+    for t in inputs {
+        next.push(if t.requires_grad() { t.gradient_edge() } else { None });
+        let d = t.lock();
+        input_meta.push(InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() });
+    }
+    let output_meta = outputs
+        .iter()
+        .map(|t| {
+            let d = t.lock();
+            InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() }
+        })
+        .collect();
+    let node = NodeRef::new(Node {
+        op,
+        next,
+        input_meta,
+        output_meta,
+        seq: next_seq(),
+        tensor_hooks: Vec::new(),
+        retained: SmallVec::new(),
+        released: false,
+    });
+    for (i, out) in outputs.iter().enumerate() {
+        let mut o = out.lock();
+        o.grad_fn = Some(node.clone());
+        o.output_nr = i as u32;
+    }
+}
+
+/// A tensor kept by a node for its backward, with the version it had when saved.
+pub struct SavedTensor {
+    saved: Option<Saved>,
+}
+
+struct Saved {
+    tensor: Tensor,
+    /// Saved outputs are kept without their `grad_fn` (which is this very node) to avoid a
+    /// reference cycle, and re-attached to the node when unpacked.
+    output_nr: Option<u32>,
+    version: u64,
+}
+
+impl SavedTensor {
+    /// Saves a forward input.
+    pub fn input(t: &Tensor) -> Self {
+        SavedTensor { saved: Some(Saved { tensor: t.clone(), output_nr: None, version: t.version() }) }
+    }
+
+    /// Saves a forward output (`out.grad_fn` is the node that will hold it).
+    pub fn output(t: &Tensor, output_nr: u32) -> Self {
+        SavedTensor { saved: Some(Saved { tensor: t.detach(), output_nr: Some(output_nr), version: t.version() }) }
+    }
+
+    /// The saved tensor, checked against in-place changes since it was saved.
+    pub fn unpack(&self, ctx: &BackwardCtx) -> Result<Tensor> {
+        let saved = self.saved.as_ref().ok_or(Error::GraphFreed)?;
+        let data: TensorData = saved.tensor.data();
+        let now = data.version();
+        if now != saved.version {
+            let desc = format!("{} {}", data.dtype().legacy_name(), shape::fmt_shape(&data.shape));
+            let producer = match saved.output_nr {
+                Some(nr) => format!(", which is output {nr} of {},", ctx.name),
+                None => match saved.tensor.grad_fn() {
+                    Some(f) => format!(", which is output {} of {},", saved.tensor.output_nr(), f.name()),
+                    None => String::new(),
+                },
+            };
+            return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version });
+        }
+        Ok(match saved.output_nr {
+            None => saved.tensor.clone(),
+            Some(nr) => {
+                let t = Tensor::from_data(data);
+                {
+                    let mut g = t.lock();
+                    g.grad_fn = Some(ctx.node.clone());
+                    g.output_nr = nr;
+                }
+                t
+            }
+        })
+    }
+
+    pub fn release(&mut self) {
+        self.saved = None;
+    }
+}

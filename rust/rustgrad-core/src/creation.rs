@@ -1,0 +1,126 @@
+//! Tensor factories (no graph).
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::random::default_generator;
+use crate::shape;
+use crate::tensor::{Tensor, TensorData};
+
+pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
+    Tensor::from_data(kernels::full(shape, value, dtype))
+}
+
+pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
+    full(shape, 0.0, dtype)
+}
+
+pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
+    full(shape, 1.0, dtype)
+}
+
+pub fn zeros_like(x: &Tensor) -> Tensor {
+    let d = x.data();
+    zeros(&d.shape, d.dtype())
+}
+
+pub fn ones_like(x: &Tensor) -> Tensor {
+    let d = x.data();
+    ones(&d.shape, d.dtype())
+}
+
+/// `arange(start, end, step)`; the dtype is chosen by the caller (int64 for integer args).
+pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+    if step == 0.0 {
+        return Err(Error::runtime("step must be nonzero"));
+    }
+    if (step > 0.0 && start > end) || (step < 0.0 && start < end) {
+        return Err(Error::runtime("upper bound and larger bound inconsistent with step sign"));
+    }
+    let n = ((end - start) / step).ceil().max(0.0) as usize;
+    let values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
+    Ok(Tensor::from_data(kernels::from_f64s(&values, &[n], dtype)))
+}
+
+/// `linspace(start, end, steps)`, computed as PyTorch does (from both ends toward the middle).
+pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
+    let values: Vec<f64> = if steps == 1 {
+        vec![start]
+    } else {
+        let step = (end - start) / (steps - 1) as f64;
+        let half = steps / 2;
+        (0..steps).map(|i| if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 }).collect()
+    };
+    if dtype == DType::F32 {
+        // PyTorch computes float32 linspace in float32.
+        let (s, e) = (start as f32, end as f32);
+        let v: Vec<f32> = if steps == 1 {
+            vec![s]
+        } else {
+            let step = (e - s) / (steps - 1) as f32;
+            let half = steps / 2;
+            (0..steps).map(|i| if i < half { s + step * i as f32 } else { e - step * (steps - 1 - i) as f32 }).collect()
+        };
+        return Tensor::from_data(TensorData::from_vec(v, [steps].as_slice().into()));
+    }
+    Tensor::from_data(kernels::from_f64s(&values, &[steps], dtype))
+}
+
+pub fn eye(n: usize, m: usize, dtype: DType) -> Tensor {
+    let mut values = vec![0.0; n * m];
+    for i in 0..n.min(m) {
+        values[i * m + i] = 1.0;
+    }
+    Tensor::from_data(kernels::from_f64s(&values, &[n, m], dtype))
+}
+
+/// Uniform samples in [0, 1) from the default generator (`torch.rand`).
+pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
+    let n = shape::numel(shape);
+    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    match dtype {
+        DType::F64 => {
+            let mut v = vec![0f64; n];
+            gen.fill_uniform_f64(&mut v, 0.0, 1.0);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+        _ => {
+            let mut v = vec![0f32; n];
+            gen.fill_uniform_f32(&mut v, 0.0, 1.0);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+    }
+}
+
+/// Standard normal samples from the default generator (`torch.randn`).
+pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
+    let n = shape::numel(shape);
+    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    match dtype {
+        DType::F64 => {
+            let mut v = vec![0f64; n];
+            gen.fill_normal_f64(&mut v, 0.0, 1.0);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+        _ => {
+            let mut v = vec![0f32; n];
+            gen.fill_normal_f32(&mut v, 0.0, 1.0);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+    }
+}
+
+/// Integers uniform in [low, high) (`torch.randint`).
+pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
+    if low >= high {
+        return Err(Error::runtime(format!("random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")));
+    }
+    let mut v = vec![0i64; shape::numel(shape)];
+    default_generator().lock().unwrap_or_else(|e| e.into_inner()).fill_randint_i64(&mut v, low, high);
+    Ok(Tensor::from_data(TensorData::from_vec(v, shape.into())))
+}
+
+/// Seeds the default generator (`torch.manual_seed`).
+pub fn manual_seed(seed: u64) {
+    default_generator().lock().unwrap_or_else(|e| e.into_inner()).manual_seed(seed);
+}

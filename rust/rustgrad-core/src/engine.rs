@@ -1,0 +1,426 @@
+//! The backward engine.
+//!
+//! Note [Engine]: like PyTorch's `engine.cpp`, without recursion anywhere:
+//! 1. discover the nodes reachable from the roots with an explicit stack;
+//! 2. if only some inputs are wanted (`inputs=` or `autograd.grad`), mark the nodes that lead
+//!    to them (children before parents: a node's inputs always have a smaller `seq`);
+//! 3. count, for each node, the edges coming into it from nodes that will run;
+//! 4. run nodes from a ready queue (highest `seq` first, leaf accumulators before all), each
+//!    exactly once, after all gradients flowing into it have been summed in its input buffer.
+//!
+//! Backward formulas run with grad mode set to `create_graph`, so with `create_graph=True`
+//! the gradients themselves are differentiable.
+
+use crate::autograd::BackwardCtx;
+use crate::error::{Error, Result};
+use crate::grad_mode::GradModeGuard;
+use crate::graph::{Edge, GradHook, NodeRef};
+use crate::ops::accumulate::accumulate;
+use crate::ops::arith::add;
+use crate::ops::view::{clone, sum_to, to_dtype};
+use crate::ops::BackwardOp;
+use crate::shape;
+use crate::tensor::{Tensor, TensorCell};
+use crate::creation::ones_like;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+use std::collections::BinaryHeap;
+use std::sync::Weak;
+
+struct Info {
+    node: NodeRef,
+    next: SmallVec<[Option<Edge>; 2]>,
+    seq: u64,
+    is_accumulate: bool,
+    /// Receives gradients (is a target or leads to one).
+    reach: bool,
+    deps: u32,
+    buffer: SmallVec<[Option<Tensor>; 1]>,
+}
+
+/// Targets of a partial backward: (node key, input_nr, slot in the result).
+type Captures = Vec<(u32, u32, usize)>;
+
+/// `torch.autograd.backward`: accumulates into the leaves' `.grad` (or only `inputs`').
+pub fn backward(
+    tensors: &[Tensor],
+    grad_tensors: &[Option<Tensor>],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Option<&[Tensor]>,
+) -> Result<()> {
+    let roots = make_roots(tensors, grad_tensors)?;
+    match inputs {
+        None => {
+            run(roots, None, true, retain_graph, create_graph)?;
+        }
+        Some(inputs) => {
+            let edges = input_edges(inputs)?;
+            let captured = run(roots, Some(&edges), true, retain_graph, create_graph)?;
+            // Non-leaf inputs get their gradient in `.grad`, as PyTorch does.
+            let _mode = GradModeGuard::new(create_graph);
+            for (t, g) in inputs.iter().zip(captured) {
+                if let (false, Some(g)) = (t.is_leaf(), g) {
+                    accumulate(t, g)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `torch.autograd.grad`: returns the gradients of `outputs` with respect to `inputs`.
+pub fn grad(
+    outputs: &[Tensor],
+    grad_outputs: &[Option<Tensor>],
+    inputs: &[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    allow_unused: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let roots = make_roots(outputs, grad_outputs)?;
+    for t in inputs {
+        if !t.requires_grad() {
+            return Err(Error::runtime("One of the differentiated Tensors does not require grad"));
+        }
+    }
+    let edges = input_edges(inputs)?;
+    let captured = run(roots, Some(&edges), false, retain_graph, create_graph)?;
+    if !allow_unused {
+        if let Some(i) = captured.iter().position(|g| g.is_none()) {
+            return Err(Error::runtime(format!(
+                "The differentiated Tensor at index {i} appears to not have been used in the graph. Set allow_unused=True if this is the desired behavior."
+            )));
+        }
+    }
+    Ok(captured)
+}
+
+fn input_edges(inputs: &[Tensor]) -> Result<Vec<Edge>> {
+    inputs
+        .iter()
+        .map(|t| t.gradient_edge().ok_or_else(|| Error::runtime("One of the differentiated Tensors does not require grad")))
+        .collect()
+}
+
+/// Pairs each output with the gradient flowing into it (ones for a one-element output).
+fn make_roots(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<Vec<(Edge, Tensor)>> {
+    if !grads.is_empty() && grads.len() != tensors.len() {
+        return Err(Error::runtime(format!(
+            "grad_tensors should have the same length as tensors ({} != {})",
+            grads.len(),
+            tensors.len()
+        )));
+    }
+    let mut roots = Vec::with_capacity(tensors.len());
+    for (i, t) in tensors.iter().enumerate() {
+        let given = grads.get(i).cloned().flatten();
+        let requires = t.requires_grad();
+        let g = match given {
+            Some(g) => {
+                let (gs, ts) = (g.shape(), t.shape());
+                if gs != ts {
+                    return Err(Error::runtime(format!(
+                        "Mismatch in shape: grad_output[{i}] has a shape of {} and output[{i}] has a shape of {}.",
+                        shape::fmt_size(&gs),
+                        shape::fmt_size(&ts)
+                    )));
+                }
+                g
+            }
+            None => {
+                if requires && t.numel() != 1 {
+                    return Err(Error::ImplicitGradNonScalar);
+                }
+                ones_like(t)
+            }
+        };
+        if !requires {
+            return Err(Error::NoGradFn(i));
+        }
+        let edge = t.gradient_edge().ok_or(Error::NoGradFn(i))?;
+        roots.push((edge, g));
+    }
+    Ok(roots)
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Ready {
+    priority: u64,
+    key: u32,
+}
+
+fn run(
+    roots: Vec<(Edge, Tensor)>,
+    targets: Option<&[Edge]>,
+    accumulate_grads: bool,
+    keep_graph: bool,
+    create_graph: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let _mode = GradModeGuard::new(create_graph);
+
+    // 1. discovery
+    let mut infos: FxHashMap<u32, Info> = FxHashMap::default();
+    let mut stack: Vec<NodeRef> = Vec::new();
+    for (edge, _) in &roots {
+        if !infos.contains_key(&edge.node.index()) {
+            stack.push(edge.node.clone());
+            infos.insert(edge.node.index(), new_info(&edge.node));
+        }
+        while let Some(node) = stack.pop() {
+            let next = infos[&node.index()].next.clone();
+            for e in next.iter().flatten() {
+                if !infos.contains_key(&e.node.index()) {
+                    infos.insert(e.node.index(), new_info(&e.node));
+                    stack.push(e.node.clone());
+                }
+            }
+        }
+    }
+
+    // 2. which nodes must receive gradients
+    let mut captures: Captures = Vec::new();
+    if let Some(targets) = targets {
+        for info in infos.values_mut() {
+            info.reach = false;
+        }
+        for (slot, e) in targets.iter().enumerate() {
+            captures.push((e.node.index(), e.input_nr, slot));
+            if let Some(info) = infos.get_mut(&e.node.index()) {
+                info.reach = true;
+            }
+        }
+        let mut order: Vec<(u64, u32)> = infos.iter().map(|(k, i)| (i.seq, *k)).collect();
+        order.sort_unstable();
+        for (_, key) in order {
+            let leads = infos[&key].next.iter().flatten().any(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach));
+            if leads {
+                infos.get_mut(&key).unwrap().reach = true;
+            }
+        }
+    }
+    let is_target = |key: u32| captures.iter().any(|c| c.0 == key);
+
+    // 3. dependencies among the nodes that run
+    let keys: Vec<u32> = infos.keys().copied().collect();
+    for key in &keys {
+        if !infos[key].reach {
+            continue;
+        }
+        let children: SmallVec<[u32; 2]> = infos[key].next.iter().flatten().map(|e| e.node.index()).collect();
+        for c in children {
+            if let Some(ci) = infos.get_mut(&c) {
+                if ci.reach {
+                    ci.deps += 1;
+                }
+            }
+        }
+    }
+
+    // 4. run
+    let mut captured: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
+    for (edge, g) in roots {
+        let info = infos.get_mut(&edge.node.index()).unwrap();
+        add_to_buffer(&mut info.buffer, edge.input_nr as usize, g)?;
+    }
+    let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
+    for (key, info) in &infos {
+        if info.reach && info.deps == 0 {
+            ready.push(Ready { priority: priority(info), key: *key });
+        }
+    }
+    while let Some(Ready { key, .. }) = ready.pop() {
+        let mut info = infos.remove(&key).unwrap();
+        let mut grads = std::mem::take(&mut info.buffer);
+        let name = run_pre_hooks(&info, &mut grads)?;
+
+        if targets.is_some() && is_target(key) {
+            for &(k, input_nr, slot) in &captures {
+                if k == key {
+                    if let Some(g) = grads.get(input_nr as usize).cloned().flatten() {
+                        captured[slot] = Some(g);
+                    }
+                }
+            }
+        }
+
+        if info.is_accumulate {
+            let wanted = targets.is_none() || (accumulate_grads && is_target(key));
+            if wanted {
+                if let Some(g) = grads.into_iter().next().flatten() {
+                    let leaf = info.node.with(|n| match &n.op {
+                        BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
+                        _ => None,
+                    });
+                    if let Some(leaf) = leaf {
+                        let g = run_hooks(&leaf_hooks(&leaf), g)?;
+                        accumulate(&leaf, g)?;
+                    }
+                }
+            }
+            continue;
+        }
+
+        let executes = info.next.iter().flatten().any(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach));
+        let outputs: SmallVec<[Option<Tensor>; 2]> = if executes && grads.iter().any(|g| g.is_some()) {
+            call_node(&info, &grads, &infos, keep_graph, name)?
+        } else {
+            SmallVec::new()
+        };
+
+        for (i, edge) in info.next.iter().enumerate() {
+            let Some(edge) = edge else { continue };
+            let ck = edge.node.index();
+            let Some(child) = infos.get_mut(&ck) else { continue };
+            if !child.reach {
+                continue;
+            }
+            if let Some(Some(g)) = outputs.get(i) {
+                let g = validate(g, &info.node, i, name)?;
+                add_to_buffer(&mut child.buffer, edge.input_nr as usize, g)?;
+            }
+            child.deps -= 1;
+            if child.deps == 0 {
+                ready.push(Ready { priority: priority(child), key: ck });
+            }
+        }
+    }
+    Ok(captured)
+}
+
+fn new_info(node: &NodeRef) -> Info {
+    let (next, seq, is_accumulate, outputs) =
+        node.with(|n| (n.next.clone(), n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.output_meta.len()));
+    Info {
+        node: node.clone(),
+        next,
+        seq,
+        is_accumulate,
+        reach: true,
+        deps: 0,
+        buffer: SmallVec::from_elem(None, outputs.max(1)),
+    }
+}
+
+fn priority(info: &Info) -> u64 {
+    if info.is_accumulate {
+        u64::MAX
+    } else {
+        info.seq
+    }
+}
+
+/// Sums gradients arriving at the same input of a node.
+fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor) -> Result<()> {
+    if buffer.len() <= i {
+        buffer.resize(i + 1, None);
+    }
+    buffer[i] = Some(match buffer[i].take() {
+        None => g,
+        Some(prev) => add(&prev, &g)?,
+    });
+    Ok(())
+}
+
+fn leaf_hooks(leaf: &Tensor) -> Vec<GradHook> {
+    leaf.lock().hooks.iter().map(|(_, h)| h.clone()).collect()
+}
+
+fn run_hooks(hooks: &[GradHook], mut g: Tensor) -> Result<Tensor> {
+    for h in hooks {
+        if let Some(replacement) = h(&g)? {
+            g = replacement;
+        }
+    }
+    Ok(g)
+}
+
+/// Runs the hooks registered on the node's outputs and fills retained gradients.
+/// Returns the node's name. No node lock is held while user code runs.
+fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<&'static str> {
+    let (name, hooks, retained): (&'static str, Vec<(u32, GradHook)>, SmallVec<[(u32, Weak<TensorCell>); 1]>) =
+        info.node.with(|n| {
+            (n.name(), n.tensor_hooks.iter().map(|(_, nr, h)| (*nr, h.clone())).collect(), n.retained.clone())
+        });
+    for (nr, hook) in hooks {
+        if let Some(Some(g)) = grads.get(nr as usize) {
+            if let Some(replacement) = hook(g)? {
+                grads[nr as usize] = Some(replacement);
+            }
+        }
+    }
+    for (nr, weak) in retained {
+        if let (Some(cell), Some(Some(g))) = (weak.upgrade(), grads.get(nr as usize)) {
+            let t = Tensor::from_cell(cell);
+            let current = t.grad();
+            let updated = match current {
+                None => clone(g)?,
+                Some(cur) => add(&cur, g)?,
+            };
+            t.lock().grad = Some(updated);
+        }
+    }
+    Ok(name)
+}
+
+fn call_node(
+    info: &Info,
+    grads: &SmallVec<[Option<Tensor>; 1]>,
+    infos: &FxHashMap<u32, Info>,
+    keep_graph: bool,
+    name: &'static str,
+) -> Result<SmallVec<[Option<Tensor>; 2]>> {
+    let needs: SmallVec<[bool; 2]> =
+        info.next.iter().map(|e| e.as_ref().is_some_and(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach))).collect();
+    let ctx = BackwardCtx { node: &info.node, name, needs };
+    let mut guard = info.node.lock();
+    let node = guard.as_mut().expect("live node");
+    if node.released && node.op.saves_tensors() {
+        return Err(Error::GraphFreed);
+    }
+    // Outputs without a gradient get zeros, so formulas always see every output's gradient.
+    let filled: SmallVec<[Option<Tensor>; 1]> = grads
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            g.clone().or_else(|| {
+                node.output_meta.get(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))
+            })
+        })
+        .collect();
+    let out = node.op.apply(&ctx, &filled)?;
+    if !keep_graph {
+        node.op.release();
+        node.released = true;
+    }
+    let metas = node.input_meta.clone();
+    drop(guard);
+    // Gradients of broadcast inputs are summed back to the input's shape, and converted to
+    // its dtype (PyTorch's `validate_outputs`).
+    let mut out = out;
+    for (i, g) in out.iter_mut().enumerate() {
+        if let (Some(t), Some(meta)) = (g.as_ref(), metas.get(i)) {
+            let ts = t.shape();
+            let mut fixed = t.clone();
+            if ts != meta.shape {
+                if !shape::is_expandable_to(&meta.shape, &ts) {
+                    return Err(Error::runtime(format!(
+                        "Function {name} returned an invalid gradient at index {i} - got {} but expected shape compatible with {}",
+                        shape::fmt_shape(&ts),
+                        shape::fmt_shape(&meta.shape)
+                    )));
+                }
+                fixed = sum_to(&fixed, &meta.shape)?;
+            }
+            if fixed.dtype() != meta.dtype {
+                fixed = to_dtype(&fixed, meta.dtype)?;
+            }
+            *g = Some(fixed);
+        }
+    }
+    Ok(out)
+}
+
+fn validate(g: &Tensor, _node: &NodeRef, _i: usize, _name: &str) -> Result<Tensor> {
+    Ok(g.clone())
+}

@@ -1,0 +1,53 @@
+//! Grad mode: a per-thread flag, like PyTorch's `GradMode` (c10/core/GradMode.h).
+
+use std::cell::Cell;
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether operations on this thread record a graph.
+#[inline]
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Sets this thread's grad mode and returns the previous one.
+#[inline]
+pub fn set_grad_enabled(enabled: bool) -> bool {
+    GRAD_ENABLED.with(|g| g.replace(enabled))
+}
+
+/// Sets grad mode for a scope and restores the previous mode when dropped (also on unwind).
+pub struct GradModeGuard {
+    previous: bool,
+}
+
+impl GradModeGuard {
+    pub fn new(enabled: bool) -> Self {
+        GradModeGuard { previous: set_grad_enabled(enabled) }
+    }
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        set_grad_enabled(self.previous);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_restores_and_threads_are_independent() {
+        assert!(is_grad_enabled());
+        {
+            let _g = GradModeGuard::new(false);
+            assert!(!is_grad_enabled());
+            let other = std::thread::spawn(is_grad_enabled).join().unwrap();
+            assert!(other, "another thread keeps its own mode");
+        }
+        assert!(is_grad_enabled());
+    }
+}

@@ -1,0 +1,280 @@
+//! The graph arena: backward nodes live in reusable slots, reference-counted by handles.
+//!
+//! Note [Arena]: slots sit in geometrically growing buckets that never move, so a slot's
+//! address is stable and reading it needs no global lock. A slot's 64-bit state packs a
+//! generation (high half) and a strong count (low half). A [`NodeRef`] is a strong handle;
+//! when the last one goes the node is taken out, the slot's generation is bumped and the slot
+//! returns to the free list. A [`WeakNodeRef`] (index + generation) upgrades only while the
+//! generation matches and the count is non-zero, so a leaf can point at its `AccumulateGrad`
+//! without keeping it alive.
+//!
+//! Note [Freeing without recursion]: dropping a node drops the handles it holds to the nodes
+//! before it, which could free those, and so on down a chain of a million nodes. Instead, a
+//! node freed while this thread is already freeing one is queued, and the outermost free
+//! drains the queue in a loop: the depth of the Rust stack stays constant.
+
+use crate::ops::BackwardOp;
+use crate::shape::Shape;
+use crate::tensor::{Tensor, TensorCell};
+use crate::DType;
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+const BASE_BITS: u32 = 8;
+const BASE: usize = 1 << BASE_BITS;
+const BUCKETS: usize = 24;
+const REFS_MASK: u64 = 0xffff_ffff;
+
+/// A gradient hook: gets the gradient and may return a replacement.
+pub type GradHook = Arc<dyn Fn(&Tensor) -> crate::Result<Option<Tensor>> + Send + Sync>;
+
+/// Where a gradient flows: input `input_nr` of `node`.
+#[derive(Clone)]
+pub struct Edge {
+    pub node: NodeRef,
+    pub input_nr: u32,
+}
+
+/// What the engine checks a gradient against before passing it along an edge.
+#[derive(Clone, Debug)]
+pub struct InputMeta {
+    pub shape: Shape,
+    pub dtype: DType,
+}
+
+/// One backward function in the graph.
+pub struct Node {
+    pub op: BackwardOp,
+    /// For each forward input: where its gradient goes (`None` if it needs none).
+    pub next: SmallVec<[Option<Edge>; 2]>,
+    /// For each forward input: the shape and dtype its gradient must have.
+    pub input_meta: SmallVec<[InputMeta; 2]>,
+    /// For each forward output: its shape and dtype (to create zero gradients).
+    pub output_meta: SmallVec<[InputMeta; 1]>,
+    /// Creation order; later nodes run first when several are ready.
+    pub seq: u64,
+    /// Hooks registered on this node's outputs through `Tensor.register_hook`: (id, output_nr, hook).
+    pub tensor_hooks: Vec<(u64, u32, GradHook)>,
+    /// Outputs whose tensors asked for `retain_grad()`.
+    pub retained: SmallVec<[(u32, Weak<TensorCell>); 1]>,
+    /// Whether saved tensors were freed by a backward without `retain_graph`.
+    pub released: bool,
+}
+
+impl Node {
+    pub fn name(&self) -> &'static str {
+        self.op.name()
+    }
+}
+
+struct Slot {
+    state: AtomicU64,
+    node: Mutex<Option<Node>>,
+}
+
+struct Arena {
+    buckets: [OnceLock<Box<[Slot]>>; BUCKETS],
+    next: AtomicU32,
+    free: Mutex<Vec<u32>>,
+    live: AtomicUsize,
+}
+
+static ARENA: Arena = Arena {
+    buckets: [const { OnceLock::new() }; BUCKETS],
+    next: AtomicU32::new(0),
+    free: Mutex::new(Vec::new()),
+    live: AtomicUsize::new(0),
+};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The next sequence number for a new node.
+pub fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+#[inline]
+fn locate(index: u32) -> (usize, usize) {
+    let i = index as usize + BASE;
+    let bucket = (usize::BITS - 1 - i.leading_zeros()) as usize - BASE_BITS as usize;
+    (bucket, i - (BASE << bucket))
+}
+
+#[inline]
+fn slot(index: u32) -> &'static Slot {
+    let (bucket, offset) = locate(index);
+    // The bucket exists: `index` was handed out by `alloc`, which created it first.
+    &ARENA.buckets[bucket].get().expect("arena bucket allocated before use")[offset]
+}
+
+fn alloc(node: Node) -> u32 {
+    let reused = ARENA.free.lock().pop();
+    let index = match reused {
+        Some(i) => i,
+        None => {
+            let i = ARENA.next.fetch_add(1, Ordering::Relaxed);
+            let (bucket, _) = locate(i);
+            ARENA.buckets[bucket].get_or_init(|| {
+                (0..(BASE << bucket)).map(|_| Slot { state: AtomicU64::new(0), node: Mutex::new(None) }).collect()
+            });
+            i
+        }
+    };
+    let s = slot(index);
+    *s.node.lock() = Some(node);
+    let generation = s.state.load(Ordering::Relaxed) >> 32;
+    s.state.store((generation << 32) | 1, Ordering::Release);
+    ARENA.live.fetch_add(1, Ordering::Relaxed);
+    index
+}
+
+thread_local! {
+    static FREEING: Cell<bool> = const { Cell::new(false) };
+    static PENDING: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
+}
+
+fn free(index: u32) {
+    let s = slot(index);
+    let node = s.node.lock().take();
+    let generation = s.state.load(Ordering::Relaxed) >> 32;
+    s.state.store(((generation + 1) & REFS_MASK) << 32, Ordering::Release);
+    ARENA.free.lock().push(index);
+    ARENA.live.fetch_sub(1, Ordering::Relaxed);
+    let Some(node) = node else { return };
+    // See Note [Freeing without recursion].
+    let queued = FREEING
+        .try_with(|freeing| {
+            if freeing.get() {
+                PENDING.with(|p| p.borrow_mut().push(node));
+                None
+            } else {
+                freeing.set(true);
+                Some(node)
+            }
+        })
+        .unwrap_or(None);
+    if let Some(first) = queued {
+        drop(first);
+        loop {
+            let next = PENDING.with(|p| p.borrow_mut().pop());
+            match next {
+                Some(n) => drop(n),
+                None => break,
+            }
+        }
+        FREEING.with(|f| f.set(false));
+    }
+}
+
+/// Number of graph nodes currently alive (for leak tests and `graph_stats()`).
+pub fn live_nodes() -> usize {
+    ARENA.live.load(Ordering::Relaxed)
+}
+
+/// A strong handle to a node; the node lives while any handle does.
+pub struct NodeRef {
+    index: u32,
+}
+
+impl NodeRef {
+    /// Puts a node into the arena.
+    pub fn new(node: Node) -> NodeRef {
+        NodeRef { index: alloc(node) }
+    }
+
+    /// The node's slot index (stable for the node's lifetime).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Identity: (slot, generation).
+    pub fn key(&self) -> (u32, u32) {
+        (self.index, (slot(self.index).state.load(Ordering::Relaxed) >> 32) as u32)
+    }
+
+    /// Locks the node. Never hold it across user code (hooks) or while locking another node.
+    pub fn lock(&self) -> MutexGuard<'_, Option<Node>> {
+        slot(self.index).node.lock()
+    }
+
+    /// Runs `f` on the locked node.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
+        let mut guard = self.lock();
+        f(guard.as_mut().expect("a node with a live handle is never empty"))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.with(|n| n.name())
+    }
+
+    pub fn downgrade(&self) -> WeakNodeRef {
+        WeakNodeRef { index: self.index, generation: (slot(self.index).state.load(Ordering::Relaxed) >> 32) as u32 }
+    }
+
+    pub fn ptr_eq(&self, other: &NodeRef) -> bool {
+        self.index == other.index
+    }
+}
+
+impl Clone for NodeRef {
+    fn clone(&self) -> Self {
+        slot(self.index).state.fetch_add(1, Ordering::Relaxed);
+        NodeRef { index: self.index }
+    }
+}
+
+impl Drop for NodeRef {
+    fn drop(&mut self) {
+        let prev = slot(self.index).state.fetch_sub(1, Ordering::AcqRel);
+        if prev & REFS_MASK == 1 {
+            free(self.index);
+        }
+    }
+}
+
+impl std::fmt::Debug for NodeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NodeRef({})", self.index)
+    }
+}
+
+/// A handle that does not keep its node alive.
+#[derive(Clone, Copy, Debug)]
+pub struct WeakNodeRef {
+    index: u32,
+    generation: u32,
+}
+
+impl WeakNodeRef {
+    /// A strong handle if the node is still alive.
+    pub fn upgrade(&self) -> Option<NodeRef> {
+        let s = slot(self.index);
+        let mut state = s.state.load(Ordering::Acquire);
+        loop {
+            if (state >> 32) as u32 != self.generation || state & REFS_MASK == 0 {
+                return None;
+            }
+            match s.state.compare_exchange_weak(state, state + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(NodeRef { index: self.index }),
+                Err(actual) => state = actual,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_contiguous() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(255), (0, 255));
+        assert_eq!(locate(256), (1, 0));
+        assert_eq!(locate(256 + 511), (1, 511));
+        assert_eq!(locate(256 + 512), (2, 0));
+    }
+}

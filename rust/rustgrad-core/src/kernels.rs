@@ -1,0 +1,584 @@
+//! Raw compute kernels: no autograd here, only values in and values out.
+//!
+//! Every kernel returns a fresh contiguous buffer. Inputs that are contiguous and already of
+//! the compute type are read in place; others are gathered (and converted) first.
+
+use crate::dtype::{DType, Element, Float};
+use crate::error::{Error, Result};
+use crate::shape::{self, Shape};
+use crate::storage::IntoStorage;
+use crate::tensor::TensorData;
+use crate::{with_dtype, with_float};
+use smallvec::SmallVec;
+use std::borrow::Cow;
+
+/// The elements of `x` in row-major order as `T`, borrowed when possible.
+pub fn values<T: Element>(x: &TensorData) -> Cow<'_, [T]> {
+    // SAFETY: read-only; see Note [Storage aliasing].
+    match unsafe { x.contiguous_slice::<T>() } {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(x.to_vec::<T>()),
+    }
+}
+
+/// A new contiguous tensor of `dtype` with the same values.
+pub fn cast(x: &TensorData, dtype: DType) -> TensorData {
+    with_dtype!(dtype, T => TensorData::from_vec(x.to_vec::<T>(), x.shape.clone()))
+}
+
+/// A contiguous copy (same dtype).
+pub fn contiguous_copy(x: &TensorData) -> TensorData {
+    cast(x, x.dtype())
+}
+
+/// Element-wise functions of one float argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Sin,
+    Cos,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Sign,
+    Reciprocal,
+}
+
+#[inline(always)]
+fn unary_one<T: Float>(kind: Unary, x: T) -> T {
+    match kind {
+        Unary::Neg => -x,
+        Unary::Exp => x.exp(),
+        Unary::Log => x.ln(),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Abs => x.abs(),
+        Unary::Sin => x.sin(),
+        Unary::Cos => x.cos(),
+        Unary::Tanh => x.tanh(),
+        Unary::Sigmoid => T::one() / (T::one() + (-x).exp()),
+        Unary::Relu => {
+            if x > T::zero() || x.is_nan() {
+                x
+            } else {
+                T::zero()
+            }
+        }
+        Unary::Sign => {
+            if x > T::zero() {
+                T::one()
+            } else if x < T::zero() {
+                -T::one()
+            } else {
+                x
+            }
+        }
+        Unary::Reciprocal => T::one() / x,
+    }
+}
+
+fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
+    // One monomorphised loop per kind, so the match is outside the hot loop.
+    macro_rules! map {
+        ($k:expr) => {
+            v.iter().map(|&x| unary_one::<T>($k, x)).collect()
+        };
+    }
+    match kind {
+        Unary::Neg => map!(Unary::Neg),
+        Unary::Exp => map!(Unary::Exp),
+        Unary::Log => map!(Unary::Log),
+        Unary::Sqrt => map!(Unary::Sqrt),
+        Unary::Abs => map!(Unary::Abs),
+        Unary::Sin => map!(Unary::Sin),
+        Unary::Cos => map!(Unary::Cos),
+        Unary::Tanh => map!(Unary::Tanh),
+        Unary::Sigmoid => map!(Unary::Sigmoid),
+        Unary::Relu => map!(Unary::Relu),
+        Unary::Sign => map!(Unary::Sign),
+        Unary::Reciprocal => map!(Unary::Reciprocal),
+    }
+}
+
+/// Applies a float function element-wise; integer inputs compute in the default float type,
+/// except for `neg`, `abs`, `relu` and `sign`, which keep integer types as PyTorch does.
+pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
+    let keeps_int = matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign);
+    if keeps_int && x.dtype() == DType::I64 {
+        let v = values::<i64>(x);
+        let out: Vec<i64> = v
+            .iter()
+            .map(|&a| match kind {
+                Unary::Neg => a.wrapping_neg(),
+                Unary::Abs => a.wrapping_abs(),
+                Unary::Relu => a.max(0),
+                _ => a.signum(),
+            })
+            .collect();
+        return TensorData::from_vec(out, x.shape.clone());
+    }
+    let dtype = x.dtype().to_float();
+    with_float!(dtype, T => {
+        let v = values::<T>(x);
+        TensorData::from_vec(unary_map::<T>(kind, &v), x.shape.clone())
+    })
+}
+
+/// `x ** e` for a scalar exponent, with PyTorch's exact special cases.
+pub fn pow_scalar(x: &TensorData, e: f64, dtype: DType) -> TensorData {
+    if dtype == DType::I64 {
+        let v = values::<i64>(x);
+        let ei = e as i64;
+        let out: Vec<i64> = v.iter().map(|&a| ipow(a, ei)).collect();
+        return TensorData::from_vec(out, x.shape.clone());
+    }
+    with_float!(dtype, T => {
+        let v = values::<T>(x);
+        let et = T::from_f64(e);
+        let out: Vec<T> = if e == 2.0 {
+            v.iter().map(|&a| a * a).collect()
+        } else if e == 3.0 {
+            v.iter().map(|&a| a * a * a).collect()
+        } else if e == 0.5 {
+            v.iter().map(|&a| a.sqrt()).collect()
+        } else if e == 1.0 {
+            v.to_vec()
+        } else if e == -1.0 {
+            v.iter().map(|&a| T::one() / a).collect()
+        } else if e == -2.0 {
+            v.iter().map(|&a| T::one() / (a * a)).collect()
+        } else {
+            v.iter().map(|&a| a.powf(et)).collect()
+        };
+        TensorData::from_vec(out, x.shape.clone())
+    })
+}
+
+fn ipow(base: i64, exp: i64) -> i64 {
+    if exp < 0 {
+        return match base {
+            1 => 1,
+            -1 => {
+                if exp % 2 == 0 {
+                    1
+                } else {
+                    -1
+                }
+            }
+            _ => 0,
+        };
+    }
+    base.wrapping_pow(exp.min(u32::MAX as i64) as u32)
+}
+
+/// Element-wise functions of two arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+}
+
+/// Comparisons, giving bool tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// Arithmetic every dtype supports for binary kernels.
+pub trait Arith: Element {
+    fn apply(kind: Binary, a: Self, b: Self) -> Self;
+}
+
+macro_rules! impl_arith_float {
+    ($t:ty) => {
+        impl Arith for $t {
+            #[inline(always)]
+            fn apply(kind: Binary, a: Self, b: Self) -> Self {
+                match kind {
+                    Binary::Add => a + b,
+                    Binary::Sub => a - b,
+                    Binary::Mul => a * b,
+                    Binary::Div => a / b,
+                    Binary::Pow => a.powf(b),
+                    Binary::Maximum => {
+                        if a.is_nan() || a > b {
+                            a
+                        } else if b.is_nan() {
+                            b
+                        } else {
+                            b
+                        }
+                    }
+                    Binary::Minimum => {
+                        if a.is_nan() || a < b {
+                            a
+                        } else {
+                            b
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+impl_arith_float!(f32);
+impl_arith_float!(f64);
+
+impl Arith for i64 {
+    #[inline(always)]
+    fn apply(kind: Binary, a: Self, b: Self) -> Self {
+        match kind {
+            Binary::Add => a.wrapping_add(b),
+            Binary::Sub => a.wrapping_sub(b),
+            Binary::Mul => a.wrapping_mul(b),
+            Binary::Div => {
+                if b == 0 {
+                    0
+                } else {
+                    a.wrapping_div(b)
+                }
+            }
+            Binary::Pow => ipow(a, b),
+            Binary::Maximum => a.max(b),
+            Binary::Minimum => a.min(b),
+        }
+    }
+}
+
+impl Arith for bool {
+    #[inline(always)]
+    fn apply(kind: Binary, a: Self, b: Self) -> Self {
+        match kind {
+            Binary::Add | Binary::Maximum => a || b,
+            Binary::Mul | Binary::Minimum | Binary::Pow => a && b,
+            Binary::Sub | Binary::Div => a ^ b,
+        }
+    }
+}
+
+/// Visits the offsets of two operands broadcast to `shape`, in row-major order.
+fn for_each_offset2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
+    let n = shape::numel(shape);
+    if n == 0 {
+        return;
+    }
+    let nd = shape.len();
+    if nd == 0 {
+        f(0, 0);
+        return;
+    }
+    let inner = shape[nd - 1];
+    let (ia, ib) = (sa[nd - 1], sb[nd - 1]);
+    let mut index: SmallVec<[usize; 6]> = SmallVec::from_elem(0, nd);
+    let (mut oa, mut ob) = (0usize, 0usize);
+    loop {
+        for i in 0..inner {
+            f(oa + i * ia, ob + i * ib);
+        }
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            index[d] += 1;
+            oa += sa[d];
+            ob += sb[d];
+            if index[d] < shape[d] {
+                break;
+            }
+            oa -= sa[d] * shape[d];
+            ob -= sb[d] * shape[d];
+            index[d] = 0;
+        }
+    }
+}
+
+/// Applies `f` to two operands broadcast together, both read as `T`.
+pub fn zip_broadcast<T: Element, U: Element>(a: &TensorData, b: &TensorData, f: impl Fn(T, T) -> U) -> Result<(Vec<U>, Shape)> {
+    let out_shape = shape::broadcast_shapes(&a.shape, &b.shape)?;
+    let va = values::<T>(a);
+    let vb = values::<T>(b);
+    let n = shape::numel(&out_shape);
+    let out: Vec<U> = if a.shape == b.shape {
+        va.iter().zip(vb.iter()).map(|(&x, &y)| f(x, y)).collect()
+    } else if vb.len() == 1 && n == va.len() {
+        let y = vb[0];
+        va.iter().map(|&x| f(x, y)).collect()
+    } else if va.len() == 1 && n == vb.len() {
+        let x = va[0];
+        vb.iter().map(|&y| f(x, y)).collect()
+    } else {
+        let sa = shape::broadcast_strides(&a.shape, &shape::contiguous_strides(&a.shape), &out_shape);
+        let sb = shape::broadcast_strides(&b.shape, &shape::contiguous_strides(&b.shape), &out_shape);
+        let mut out = Vec::with_capacity(n);
+        for_each_offset2(&out_shape, &sa, &sb, |oa, ob| out.push(f(va[oa], vb[ob])));
+        out
+    };
+    Ok((out, out_shape))
+}
+
+/// A binary arithmetic kernel computing in `dtype`.
+pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    with_dtype!(dtype, T => {
+        let (v, s) = zip_broadcast::<T, T>(a, b, |x, y| <T as Arith>::apply(kind, x, y))?;
+        Ok(TensorData::from_vec(v, s))
+    })
+}
+
+/// A comparison kernel computing in `dtype`, producing bools.
+pub fn compare(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType) -> Result<TensorData> {
+    with_dtype!(dtype, T => {
+        let (v, s) = match kind {
+            Compare::Eq => zip_broadcast::<T, bool>(a, b, |x, y| x == y)?,
+            Compare::Ne => zip_broadcast::<T, bool>(a, b, |x, y| x != y)?,
+            Compare::Lt => zip_broadcast::<T, bool>(a, b, |x, y| x < y)?,
+            Compare::Le => zip_broadcast::<T, bool>(a, b, |x, y| x <= y)?,
+            Compare::Gt => zip_broadcast::<T, bool>(a, b, |x, y| x > y)?,
+            Compare::Ge => zip_broadcast::<T, bool>(a, b, |x, y| x >= y)?,
+        };
+        Ok(TensorData::from_vec(v, s))
+    })
+}
+
+/// `where(cond, a, b)` with broadcasting of all three.
+pub fn select(cond: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) -> Result<TensorData> {
+    let ab = shape::broadcast_shapes(&a.shape, &b.shape)?;
+    let out_shape = shape::broadcast_shapes(&cond.shape, &ab)?;
+    let c = expand_values::<bool>(cond, &out_shape);
+    with_dtype!(dtype, T => {
+        let va = expand_values::<T>(a, &out_shape);
+        let vb = expand_values::<T>(b, &out_shape);
+        let out: Vec<T> = c.iter().zip(va.iter().zip(vb.iter())).map(|(&k, (&x, &y))| if k { x } else { y }).collect();
+        Ok(TensorData::from_vec(out, out_shape))
+    })
+}
+
+/// The values of `x` broadcast to `target`, materialised.
+pub fn expand_values<T: Element>(x: &TensorData, target: &[usize]) -> Vec<T> {
+    let strides = shape::broadcast_strides(&x.shape, &x.strides, target);
+    x.restrided(target.into(), strides, x.offset).to_vec::<T>()
+}
+
+/// What a reduction computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    Sum,
+    Mean,
+    Prod,
+}
+
+/// Reorders `x` so the reduced dimensions come last, returning (values, kept shape, reduced size).
+fn split_reduced<T: Element>(x: &TensorData, dims: &[usize]) -> (Vec<T>, Shape, usize) {
+    let nd = x.shape.len();
+    let kept: SmallVec<[usize; 4]> = (0..nd).filter(|d| !dims.contains(d)).collect();
+    let mut order: SmallVec<[usize; 4]> = kept.clone();
+    order.extend(dims.iter().copied());
+    let shape: Shape = order.iter().map(|&d| x.shape[d]).collect();
+    let strides = order.iter().map(|&d| x.strides[d]).collect();
+    let v = x.restrided(shape, strides, x.offset).to_vec::<T>();
+    let kept_shape: Shape = kept.iter().map(|&d| x.shape[d]).collect();
+    let r: usize = dims.iter().map(|&d| x.shape[d]).product();
+    (v, kept_shape, r)
+}
+
+/// The output shape of a reduction over `dims`.
+pub fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Shape {
+    (0..shape.len())
+        .filter_map(|d| {
+            if dims.contains(&d) {
+                keepdim.then_some(1)
+            } else {
+                Some(shape[d])
+            }
+        })
+        .collect()
+}
+
+/// Sum, mean or product over `dims` (all if empty and `all`), in `dtype`.
+pub fn reduce(x: &TensorData, dims: &[usize], keepdim: bool, kind: Reduce, dtype: DType) -> TensorData {
+    let out_shape = reduced_shape(&x.shape, dims, keepdim);
+    with_dtype!(dtype, T => {
+        let (v, _kept, r) = split_reduced::<T>(x, dims);
+        let groups = if r == 0 { shape::numel(&out_shape) } else { v.len() / r };
+        let mut out: Vec<T> = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let chunk = if r == 0 { &v[0..0] } else { &v[g * r..(g + 1) * r] };
+            out.push(reduce_chunk(chunk, kind));
+        }
+        TensorData::from_vec(out, out_shape)
+    })
+}
+
+fn reduce_chunk<T: Element>(chunk: &[T], kind: Reduce) -> T {
+    match T::DTYPE {
+        DType::F32 | DType::F64 => {
+            let v = match kind {
+                Reduce::Sum | Reduce::Mean => chunk.iter().map(|x| x.to_f64()).sum::<f64>(),
+                Reduce::Prod => chunk.iter().map(|x| x.to_f64()).product::<f64>(),
+            };
+            let v = if kind == Reduce::Mean { v / chunk.len() as f64 } else { v };
+            T::from_f64(v)
+        }
+        _ => {
+            let v = match kind {
+                Reduce::Sum | Reduce::Mean => chunk.iter().fold(0i64, |a, x| a.wrapping_add(x.to_i64())),
+                Reduce::Prod => chunk.iter().fold(1i64, |a, x| a.wrapping_mul(x.to_i64())),
+            };
+            T::from_i64(v)
+        }
+    }
+}
+
+/// Max or min over one dimension: (values, int64 indices of the first extreme; NaN wins).
+pub fn extreme_dim(x: &TensorData, dim: usize, keepdim: bool, max: bool) -> Result<(TensorData, TensorData)> {
+    if x.shape.get(dim).copied().unwrap_or(1) == 0 {
+        return Err(Error::Index(format!(
+            "{}(): Expected reduction dim {dim} to have non-zero size.",
+            if max { "max" } else { "min" }
+        )));
+    }
+    let dims = [dim];
+    let dims: &[usize] = if x.shape.is_empty() { &[] } else { &dims };
+    let out_shape = reduced_shape(&x.shape, dims, keepdim);
+    with_dtype!(x.dtype(), T => {
+        let (v, _kept, r) = split_reduced::<T>(x, dims);
+        let r = r.max(1);
+        let groups = v.len() / r;
+        let mut vals: Vec<T> = Vec::with_capacity(groups);
+        let mut idx: Vec<i64> = Vec::with_capacity(groups);
+        for g in 0..groups {
+            let (i, val) = extreme_of(&v[g * r..(g + 1) * r], max);
+            vals.push(val);
+            idx.push(i as i64);
+        }
+        Ok((TensorData::from_vec(vals, out_shape.clone()), TensorData::from_vec(idx, out_shape)))
+    })
+}
+
+fn extreme_of<T: Element>(chunk: &[T], max: bool) -> (usize, T) {
+    let mut best = 0;
+    for (i, &v) in chunk.iter().enumerate() {
+        #[allow(clippy::eq_op)]
+        let is_nan = v != v;
+        if is_nan {
+            return (i, v);
+        }
+        let better = if max { v > chunk[best] } else { v < chunk[best] };
+        if better {
+            best = i;
+        }
+    }
+    (best, chunk[best])
+}
+
+/// Max or min over all elements.
+pub fn extreme_all(x: &TensorData, max: bool) -> Result<TensorData> {
+    if x.numel() == 0 {
+        return Err(Error::runtime(format!(
+            "{}(): Expected reduction dim to be specified for input.numel() == 0. Specify the reduction dim with the 'dim' argument.",
+            if max { "max" } else { "min" }
+        )));
+    }
+    with_dtype!(x.dtype(), T => {
+        let v = values::<T>(x);
+        let (_, val) = extreme_of(&v, max);
+        Ok(TensorData::from_vec(vec![val], Shape::new()))
+    })
+}
+
+/// `c = a @ b` for 2-D operands of one float or int dtype, any strides.
+pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
+    let (m, k) = (a.shape[0], a.shape[1]);
+    let n = b.shape[1];
+    let mut out_shape = Shape::new();
+    out_shape.push(m);
+    out_shape.push(n);
+    match dtype {
+        DType::F32 => TensorData::from_vec(gemm_f32(a, b, m, k, n), out_shape),
+        DType::F64 => TensorData::from_vec(gemm_f64(a, b, m, k, n), out_shape),
+        _ => with_dtype!(dtype, T => {
+            let va = a.to_vec::<T>();
+            let vb = b.to_vec::<T>();
+            let mut out = vec![T::zero(); m * n];
+            for i in 0..m {
+                for p in 0..k {
+                    let x = va[i * k + p];
+                    for j in 0..n {
+                        out[i * n + j] = <T as Arith>::apply(Binary::Add, out[i * n + j], <T as Arith>::apply(Binary::Mul, x, vb[p * n + j]));
+                    }
+                }
+            }
+            TensorData::from_vec(out, out_shape)
+        }),
+    }
+}
+
+macro_rules! gemm_fn {
+    ($name:ident, $t:ty, $gemm:path) => {
+        fn $name(a: &TensorData, b: &TensorData, m: usize, k: usize, n: usize) -> Vec<$t> {
+            let mut out = vec![0 as $t; m * n];
+            if m == 0 || n == 0 {
+                return out;
+            }
+            if k == 0 {
+                return out;
+            }
+            let a = if a.dtype() == <$t as Element>::DTYPE { Cow::Borrowed(a) } else { Cow::Owned(cast(a, <$t as Element>::DTYPE)) };
+            let b = if b.dtype() == <$t as Element>::DTYPE { Cow::Borrowed(b) } else { Cow::Owned(cast(b, <$t as Element>::DTYPE)) };
+            // SAFETY: read-only views of storages of the right dtype; strides and sizes come
+            // from valid layouts, and `out` is a private m*n buffer.
+            unsafe {
+                let pa = (a.storage.as_ptr() as *const $t).add(a.offset);
+                let pb = (b.storage.as_ptr() as *const $t).add(b.offset);
+                $gemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    pa,
+                    a.strides[0] as isize,
+                    a.strides[1] as isize,
+                    pb,
+                    b.strides[0] as isize,
+                    b.strides[1] as isize,
+                    0.0,
+                    out.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
+            }
+            out
+        }
+    };
+}
+gemm_fn!(gemm_f32, f32, matrixmultiply::sgemm);
+gemm_fn!(gemm_f64, f64, matrixmultiply::dgemm);
+
+/// Fills a new tensor of `shape` with one value.
+pub fn full(shape: &[usize], value: f64, dtype: DType) -> TensorData {
+    with_dtype!(dtype, T => TensorData::from_vec(vec![T::from_f64(value); shape::numel(shape)], shape.into()))
+}
+
+/// A contiguous tensor from values of any element type, stored as `dtype`.
+pub fn from_f64s(values: &[f64], shape: &[usize], dtype: DType) -> TensorData {
+    with_dtype!(dtype, T => TensorData::from_vec(values.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>(), shape.into()))
+}
+
+/// Keeps `IntoStorage` in scope for callers of `TensorData::from_vec` through this module.
+pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: &[usize]) -> TensorData {
+    TensorData::from_vec(values, shape.into())
+}

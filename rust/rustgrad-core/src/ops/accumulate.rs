@@ -1,0 +1,86 @@
+//! AccumulateGrad: the sink at every leaf that requires grad.
+
+use super::arith::add;
+use super::view::copy_of;
+use crate::autograd::{grad0, Backward, BackwardCtx, Grads};
+use crate::error::Result;
+use crate::grad_mode::is_grad_enabled;
+use crate::graph::{next_seq, InputMeta, Node, NodeRef};
+use crate::kernels;
+use crate::tensor::Tensor;
+use smallvec::{smallvec, SmallVec};
+use std::sync::Arc;
+
+/// Adds incoming gradients into `leaf.grad`. Holds the leaf; the leaf holds it only weakly.
+pub struct AccumulateGrad {
+    pub leaf: Tensor,
+}
+
+/// Creates the accumulator node of a leaf.
+pub fn new_accumulator(leaf: &Tensor, meta: InputMeta) -> NodeRef {
+    NodeRef::new(Node {
+        op: AccumulateGrad { leaf: leaf.clone() }.into(),
+        next: SmallVec::new(),
+        input_meta: SmallVec::new(),
+        output_meta: smallvec![meta],
+        seq: next_seq(),
+        tensor_hooks: Vec::new(),
+        retained: SmallVec::new(),
+        released: false,
+    })
+}
+
+impl Backward for AccumulateGrad {
+    fn name(&self) -> &'static str {
+        "AccumulateGrad"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        accumulate(&self.leaf, grad0(grads)?.clone())?;
+        Ok(SmallVec::new())
+    }
+}
+
+/// Whether `t` is the only handle to a fresh contiguous buffer, so it can become `.grad` as is.
+fn can_steal(t: &Tensor) -> bool {
+    if Arc::strong_count(&t.0) != 1 {
+        return false;
+    }
+    let d = t.data();
+    // `d` itself holds one reference to the storage, the tensor the other.
+    Arc::strong_count(&d.storage) == 2 && d.is_contiguous() && d.offset == 0 && d.numel() == d.storage.len()
+}
+
+/// `leaf.grad += new_grad`, as PyTorch's AccumulateGrad does it: with grad mode off the first
+/// gradient is stored (stolen when no one else holds it, else copied) and later ones are added
+/// in place; with grad mode on (`create_graph`) everything is out of place and recorded.
+pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
+    let current = leaf.grad();
+    let grad_mode = is_grad_enabled();
+    let updated = match current {
+        None => {
+            if grad_mode {
+                copy_of(&new_grad)?
+            } else if can_steal(&new_grad) {
+                new_grad.detach()
+            } else {
+                Tensor::from_data(kernels::contiguous_copy(&new_grad.data()))
+            }
+        }
+        Some(cur) => {
+            if grad_mode {
+                add(&cur, &new_grad)?
+            } else {
+                let cd = cur.data();
+                let sum = kernels::binary(&cd, &new_grad.data(), kernels::Binary::Add, cd.dtype())?;
+                if sum.shape == cd.shape {
+                    cd.write_from(&sum);
+                    cur
+                } else {
+                    Tensor::from_data(sum)
+                }
+            }
+        }
+    };
+    leaf.lock().grad = Some(updated);
+    Ok(())
+}

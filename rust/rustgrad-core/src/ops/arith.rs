@@ -1,0 +1,234 @@
+//! add, sub, rsub, mul, div, neg, reciprocal.
+
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::dtype::{result_type, DType};
+use crate::error::{Error, Result};
+use crate::kernels::{self, Binary, Unary};
+use crate::tensor::Tensor;
+use smallvec::smallvec;
+
+/// The dtype `a op b` computes in, with PyTorch's promotion.
+pub fn promote(a: &Tensor, b: &Tensor) -> DType {
+    result_type(&[a.promotion_input(), b.promotion_input()])
+}
+
+/// Forward of a binary arithmetic op (no autograd).
+pub(crate) fn binary_values(a: &Tensor, b: &Tensor, kind: Binary, dtype: DType) -> Result<Tensor> {
+    Ok(Tensor::from_data(kernels::binary(&a.data(), &b.data(), kind, dtype)?))
+}
+
+fn check_bool_sub(a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dtype() == DType::Bool && b.dtype() == DType::Bool {
+        return Err(Error::runtime(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.",
+        ));
+    }
+    Ok(())
+}
+
+/// `grad * s`, or `grad` itself when `s == 1`.
+fn scaled(grad: &Tensor, s: f64) -> Result<Tensor> {
+    if s == 1.0 {
+        Ok(grad.clone())
+    } else {
+        mul(grad, &Tensor::wrapped_scalar(s))
+    }
+}
+
+/// `a + alpha * b`.
+pub fn add_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
+    let dtype = promote(a, b);
+    let out = if alpha == 1.0 {
+        binary_values(a, b, Binary::Add, dtype)?
+    } else {
+        let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
+        binary_values(a, &bs, Binary::Add, dtype)?
+    };
+    Ok(record(out, &[a, b], |_| AddBackward { alpha }))
+}
+
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    add_scaled(a, b, 1.0)
+}
+
+/// d(a + alpha*b)/da = 1, d/db = alpha
+pub struct AddBackward {
+    alpha: f64,
+}
+impl Backward for AddBackward {
+    fn name(&self) -> &'static str {
+        "AddBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let gb = if ctx.needs(1) { Some(scaled(g, self.alpha)?) } else { None };
+        Ok(smallvec![ctx.needs(0).then(|| g.clone()), gb])
+    }
+}
+
+/// `a - alpha * b`.
+pub fn sub_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
+    check_bool_sub(a, b)?;
+    let dtype = promote(a, b);
+    let out = if alpha == 1.0 {
+        binary_values(a, b, Binary::Sub, dtype)?
+    } else {
+        let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
+        binary_values(a, &bs, Binary::Sub, dtype)?
+    };
+    Ok(record(out, &[a, b], |_| SubBackward { alpha }))
+}
+
+pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    sub_scaled(a, b, 1.0)
+}
+
+/// d(a - alpha*b)/da = 1, d/db = -alpha
+pub struct SubBackward {
+    alpha: f64,
+}
+impl Backward for SubBackward {
+    fn name(&self) -> &'static str {
+        "SubBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let gb = if ctx.needs(1) { Some(if self.alpha == 1.0 { neg(g)? } else { scaled(g, -self.alpha)? }) } else { None };
+        Ok(smallvec![ctx.needs(0).then(|| g.clone()), gb])
+    }
+}
+
+/// `other - alpha * x` for a Python number `other` (`2 - x`).
+pub fn rsub_scalar(x: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
+    check_bool_sub(x, other)?;
+    let dtype = promote(x, other);
+    let xs = if alpha == 1.0 { x.clone() } else { binary_values(x, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)? };
+    let out = binary_values(other, &xs, Binary::Sub, dtype)?;
+    Ok(record(out, &[x], |_| RsubBackward { alpha }))
+}
+
+/// d(c - alpha*x)/dx = -alpha
+pub struct RsubBackward {
+    alpha: f64,
+}
+impl Backward for RsubBackward {
+    fn name(&self) -> &'static str {
+        "RsubBackward1"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        Ok(smallvec![Some(if self.alpha == 1.0 { neg(g)? } else { scaled(g, -self.alpha)? })])
+    }
+}
+
+pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let out = binary_values(a, b, Binary::Mul, promote(a, b))?;
+    Ok(record(out, &[a, b], |_| MulBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+}
+
+/// d(a*b)/da = b, d(a*b)/db = a
+pub struct MulBackward {
+    a: SavedTensor,
+    b: SavedTensor,
+}
+impl Backward for MulBackward {
+    fn name(&self) -> &'static str {
+        "MulBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let ga = if ctx.needs(0) { Some(mul(g, &self.b.unpack(ctx)?)?) } else { None };
+        let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
+        Ok(smallvec![ga, gb])
+    }
+    fn release(&mut self) {
+        self.a.release();
+        self.b.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+/// True division: integer inputs give the default float type.
+pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let dtype = promote(a, b).to_float();
+    let out = binary_values(a, b, Binary::Div, dtype)?;
+    Ok(record(out, &[a, b], |_| DivBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+}
+
+/// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+pub struct DivBackward {
+    a: SavedTensor,
+    b: SavedTensor,
+}
+impl Backward for DivBackward {
+    fn name(&self) -> &'static str {
+        "DivBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let b = self.b.unpack(ctx)?;
+        let ga = if ctx.needs(0) { Some(div(g, &b)?) } else { None };
+        let gb = if ctx.needs(1) {
+            let a = self.a.unpack(ctx)?;
+            Some(mul(&neg(g)?, &div(&div(&a, &b)?, &b)?)?)
+        } else {
+            None
+        };
+        Ok(smallvec![ga, gb])
+    }
+    fn release(&mut self) {
+        self.a.release();
+        self.b.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+pub fn neg(x: &Tensor) -> Result<Tensor> {
+    if x.dtype() == DType::Bool {
+        return Err(Error::runtime(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.",
+        ));
+    }
+    let out = Tensor::from_data(kernels::unary(&x.data(), Unary::Neg));
+    Ok(record(out, &[x], |_| NegBackward))
+}
+
+/// d(-x)/dx = -1
+pub struct NegBackward;
+impl Backward for NegBackward {
+    fn name(&self) -> &'static str {
+        "NegBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(neg(grad0(grads)?)?)])
+    }
+}
+
+pub fn reciprocal(x: &Tensor) -> Result<Tensor> {
+    let out = Tensor::from_data(kernels::unary(&x.data(), Unary::Reciprocal));
+    Ok(record(out, &[x], |o| ReciprocalBackward { result: SavedTensor::output(o, 0) }))
+}
+
+/// d(1/x)/dx = -1/x^2 = -result^2
+pub struct ReciprocalBackward {
+    result: SavedTensor,
+}
+impl Backward for ReciprocalBackward {
+    fn name(&self) -> &'static str {
+        "ReciprocalBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let r = self.result.unpack(ctx)?;
+        Ok(smallvec![Some(mul(&neg(grad0(grads)?)?, &mul(&r, &r)?)?)])
+    }
+    fn release(&mut self) {
+        self.result.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}

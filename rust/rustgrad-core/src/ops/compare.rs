@@ -1,0 +1,46 @@
+//! Comparisons (bool results, no gradient), logical and, and `where`.
+
+use super::arith::promote;
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels::{self, Binary, Compare};
+use crate::tensor::Tensor;
+use smallvec::smallvec;
+
+/// `a == b`, `a < b`, ... with broadcasting; never part of the graph.
+pub fn compare(a: &Tensor, b: &Tensor, kind: Compare) -> Result<Tensor> {
+    let dtype = promote(a, b);
+    Ok(Tensor::from_data(kernels::compare(&a.data(), &b.data(), kind, dtype)?))
+}
+
+pub fn logical_and(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(Tensor::from_data(kernels::binary(&a.data(), &b.data(), Binary::Mul, DType::Bool)?))
+}
+
+/// `where(cond, a, b)`: elements of `a` where `cond` holds, else of `b`.
+pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if cond.dtype() != DType::Bool {
+        return Err(Error::runtime(format!("where expected condition to be a boolean tensor, but got a tensor with dtype {}", cond.dtype().name())));
+    }
+    let dtype = promote(a, b);
+    let out = Tensor::from_data(kernels::select(&cond.data(), &a.data(), &b.data(), dtype)?);
+    Ok(record(out, &[a, b], |_| WhereBackward { cond: cond.detach() }))
+}
+
+/// d where(c, a, b)/da = [c], d/db = [not c]
+pub struct WhereBackward {
+    cond: Tensor,
+}
+impl Backward for WhereBackward {
+    fn name(&self) -> &'static str {
+        "WhereBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let zero = Tensor::wrapped_scalar(0.0);
+        let ga = if ctx.needs(0) { Some(where_(&self.cond, g, &zero)?) } else { None };
+        let gb = if ctx.needs(1) { Some(where_(&self.cond, &zero, g)?) } else { None };
+        Ok(smallvec![ga, gb])
+    }
+}

@@ -1,0 +1,291 @@
+//! dot, mv, mm, bmm, and matmul built from them as PyTorch builds it.
+
+use super::arith::mul;
+use super::view::{expand_to, reshape_to, squeeze_named, t, transpose, unsafe_view, unsqueeze};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::shape::{self, Shape};
+use crate::tensor::{Tensor, TensorData};
+use smallvec::smallvec;
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "Float",
+        DType::F64 => "Double",
+        DType::I64 => "Long",
+        DType::Bool => "Bool",
+    }
+}
+
+fn same_dtype(a: &Tensor, b: &Tensor, op: &str) -> Result<DType> {
+    let (da, db) = (a.dtype(), b.dtype());
+    if da != db {
+        return Err(Error::runtime(match op {
+            "dot" => format!("dot : expected both vectors to have same dtype, but found {} and {}", dtype_name(da), dtype_name(db)),
+            _ => format!("expected m1 and m2 to have the same dtype, but got: {} != {}", da.name_cpp(), db.name_cpp()),
+        }));
+    }
+    Ok(da)
+}
+
+pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() != 1 || sb.len() != 1 {
+        return Err(Error::runtime(format!("1D tensors expected, but got {}D and {}D tensors", sa.len(), sb.len())));
+    }
+    if sa[0] != sb[0] {
+        return Err(Error::runtime(format!(
+            "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number of elements, but got {} and {} elements respectively",
+            sa[0], sb[0], sa[0], sb[0]
+        )));
+    }
+    let dtype = same_dtype(a, b, "dot")?;
+    let (da, db) = (a.data(), b.data());
+    let row = da.restrided(smallvec![1, sa[0]], smallvec![0, da.strides[0]], da.offset);
+    let col = db.restrided(smallvec![sb[0], 1], smallvec![db.strides[0], 0], db.offset);
+    let r = kernels::matmul2d(&row, &col, dtype);
+    let out = Tensor::from_data(r.restrided(Shape::new(), Shape::new(), 0));
+    Ok(record(out, &[a, b], |_| DotBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+}
+
+/// d(a.b)/da = b, d(a.b)/db = a (times the scalar gradient)
+pub struct DotBackward {
+    a: SavedTensor,
+    b: SavedTensor,
+}
+impl Backward for DotBackward {
+    fn name(&self) -> &'static str {
+        "DotBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let ga = if ctx.needs(0) { Some(mul(g, &self.b.unpack(ctx)?)?) } else { None };
+        let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
+        Ok(smallvec![ga, gb])
+    }
+    fn release(&mut self) {
+        self.a.release();
+        self.b.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() != 2 {
+        return Err(Error::runtime("self must be a matrix"));
+    }
+    if sb.len() != 2 {
+        return Err(Error::runtime("mat2 must be a matrix"));
+    }
+    if sa[1] != sb[0] {
+        return Err(Error::runtime(format!(
+            "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+            sa[0], sa[1], sb[0], sb[1]
+        )));
+    }
+    let dtype = same_dtype(a, b, "mm")?;
+    let out = Tensor::from_data(kernels::matmul2d(&a.data(), &b.data(), dtype));
+    Ok(record(out, &[a, b], |_| MmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+}
+
+/// d(AB)/dA = G B^T, d(AB)/dB = A^T G
+pub struct MmBackward {
+    a: SavedTensor,
+    b: SavedTensor,
+}
+impl Backward for MmBackward {
+    fn name(&self) -> &'static str {
+        "MmBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let ga = if ctx.needs(0) { Some(mm(g, &t(&self.b.unpack(ctx)?)?)?) } else { None };
+        let gb = if ctx.needs(1) { Some(mm(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
+        Ok(smallvec![ga, gb])
+    }
+    fn release(&mut self) {
+        self.a.release();
+        self.b.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+pub fn mv(a: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let (sa, sv) = (a.shape(), v.shape());
+    if sa.len() != 2 || sv.len() != 1 {
+        return Err(Error::runtime(format!("vector + matrix @ vector expected, got {}, {}, {}", 1, sa.len(), sv.len())));
+    }
+    if sa[1] != sv[0] {
+        return Err(Error::runtime(format!("size mismatch, got input ({}), mat ({}x{}), vec ({})", sa[0], sa[0], sa[1], sv[0])));
+    }
+    let dtype = same_dtype(a, v, "mv")?;
+    let dv = v.data();
+    let col = dv.restrided(smallvec![sv[0], 1], smallvec![dv.strides[0], 0], dv.offset);
+    let r = kernels::matmul2d(&a.data(), &col, dtype);
+    let out = Tensor::from_data(r.restrided(smallvec![sa[0]], smallvec![1], 0));
+    Ok(record(out, &[a, v], |_| MvBackward { a: SavedTensor::input(a), v: SavedTensor::input(v) }))
+}
+
+/// d(Av)/dA = g v^T, d(Av)/dv = A^T g
+pub struct MvBackward {
+    a: SavedTensor,
+    v: SavedTensor,
+}
+impl Backward for MvBackward {
+    fn name(&self) -> &'static str {
+        "MvBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let ga = if ctx.needs(0) {
+            Some(mul(&unsqueeze(g, 1)?, &unsqueeze(&self.v.unpack(ctx)?, 0)?)?)
+        } else {
+            None
+        };
+        let gv = if ctx.needs(1) { Some(mv(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
+        Ok(smallvec![ga, gv])
+    }
+    fn release(&mut self) {
+        self.a.release();
+        self.v.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() != 3 {
+        return Err(Error::runtime(format!("batch1 must be a 3D tensor")));
+    }
+    if sb.len() != 3 {
+        return Err(Error::runtime(format!("batch2 must be a 3D tensor")));
+    }
+    if sa[0] != sb[0] || sa[2] != sb[1] {
+        return Err(Error::runtime(format!(
+            "Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but got: [{}, {}].",
+            sa[0], sa[2], sb[0], sb[1]
+        )));
+    }
+    let dtype = same_dtype(a, b, "bmm")?;
+    let (da, db) = (a.data(), b.data());
+    let (n, m, p) = (sa[1], sa[2], sb[2]);
+    let mut out: Vec<TensorData> = Vec::with_capacity(sa[0]);
+    for i in 0..sa[0] {
+        let ai = da.restrided(smallvec![n, m], smallvec![da.strides[1], da.strides[2]], da.offset + i * da.strides[0]);
+        let bi = db.restrided(smallvec![m, p], smallvec![db.strides[1], db.strides[2]], db.offset + i * db.strides[0]);
+        out.push(kernels::matmul2d(&ai, &bi, dtype));
+    }
+    let joined = crate::with_dtype!(dtype, T => {
+        let mut all: Vec<T> = Vec::with_capacity(sa[0] * n * p);
+        for o in &out {
+            all.extend_from_slice(&kernels::values::<T>(o));
+        }
+        TensorData::from_vec(all, smallvec![sa[0], n, p])
+    });
+    let out = Tensor::from_data(joined);
+    Ok(record(out, &[a, b], |_| BmmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+}
+
+/// d(AB)/dA = G B^T, d(AB)/dB = A^T G, per batch
+pub struct BmmBackward {
+    a: SavedTensor,
+    b: SavedTensor,
+}
+impl Backward for BmmBackward {
+    fn name(&self) -> &'static str {
+        "BmmBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let ga = if ctx.needs(0) { Some(bmm(g, &transpose(&self.b.unpack(ctx)?, 1, 2)?)?) } else { None };
+        let gb = if ctx.needs(1) { Some(bmm(&transpose(&self.a.unpack(ctx)?, 1, 2)?, g)?) } else { None };
+        Ok(smallvec![ga, gb])
+    }
+    fn release(&mut self) {
+        self.a.release();
+        self.b.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+/// `a @ b` with numpy semantics, dispatched to dot/mv/mm/bmm as PyTorch does, so the graph
+/// has PyTorch's nodes.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (sa, sb) = (a.shape(), b.shape());
+    let (d1, d2) = (sa.len(), sb.len());
+    if d1 == 0 || d2 == 0 {
+        return Err(Error::runtime(format!(
+            "both arguments to matmul need to be at least 1D, but they are {d1}D and {d2}D"
+        )));
+    }
+    match (d1, d2) {
+        (1, 1) => dot(a, b),
+        (2, 1) => mv(a, b),
+        (1, 2) => squeeze_named(&mm(&unsqueeze(a, 0)?, b)?, 0, "SqueezeBackward4"),
+        (2, 2) => mm(a, b),
+        (_, 1) | (_, 2) if d1 >= 3 => {
+            let k = sa[d1 - 1];
+            if sb[0] != k {
+                return Err(Error::runtime(format!(
+                    "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+                    shape::numel(&sa[..d1 - 1]),
+                    k,
+                    sb[0],
+                    if d2 == 2 { sb[1] } else { 1 }
+                )));
+            }
+            let folded = reshape_to(a, &[shape::numel(&sa[..d1 - 1]), k])?;
+            let mut out_shape: Shape = sa[..d1 - 1].into();
+            let r = if d2 == 2 {
+                out_shape.push(sb[1]);
+                mm(&folded, b)?
+            } else {
+                mv(&folded, b)?
+            };
+            unsafe_view(&r, &out_shape)
+        }
+        _ => {
+            // Batched: broadcast the batch dims, fold them into one, bmm, unfold.
+            let (n, m1) = if d1 >= 2 { (sa[d1 - 2], sa[d1 - 1]) } else { (1, sa[0]) };
+            let (m2, p) = if d2 >= 2 { (sb[d2 - 2], sb[d2 - 1]) } else { (sb[0], 1) };
+            if m1 != m2 {
+                return Err(Error::runtime(format!(
+                    "Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but got: [{}, {}].",
+                    1, m1, 1, m2
+                )));
+            }
+            let ba: &[usize] = if d1 > 2 { &sa[..d1 - 2] } else { &[] };
+            let bb: &[usize] = if d2 > 2 { &sb[..d2 - 2] } else { &[] };
+            let batch = shape::broadcast_shapes(ba, bb)?;
+            let nb = shape::numel(&batch);
+            let a3 = if d1 == 1 { unsqueeze(a, 0)? } else { a.clone() };
+            let b3 = if d2 == 1 { unsqueeze(b, 1)? } else { b.clone() };
+            let mut ea: Shape = batch.clone();
+            ea.extend([n, m1]);
+            let mut eb: Shape = batch.clone();
+            eb.extend([m2, p]);
+            let a3 = reshape_to(&expand_to(&a3, &ea)?, &[nb, n, m1])?;
+            let b3 = reshape_to(&expand_to(&b3, &eb)?, &[nb, m2, p])?;
+            let r = bmm(&a3, &b3)?;
+            let mut out_shape: Shape = batch;
+            if d1 > 1 {
+                out_shape.push(n);
+            }
+            if d2 > 1 {
+                out_shape.push(p);
+            }
+            unsafe_view(&r, &out_shape)
+        }
+    }
+}

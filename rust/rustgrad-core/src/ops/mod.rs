@@ -1,0 +1,81 @@
+//! The ops. Each file holds a family of ops: forward (shape rule + kernel call), the backward
+//! node with its saved state right beside it, written in the same differentiable ops, and the
+//! derivative as a comment. A new backward node adds one line to `backward_ops!` below.
+
+use crate::autograd::{Backward, BackwardCtx, Grads};
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+pub mod accumulate;
+pub mod arith;
+pub mod compare;
+pub mod linalg;
+pub mod pow;
+pub mod reduce;
+pub mod unary;
+pub mod view;
+
+macro_rules! backward_ops {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// Every kind of backward node, stored inline in the arena slot (no box per node).
+        pub enum BackwardOp {
+            $($variant($ty),)*
+            /// A node defined outside the core (custom Python functions).
+            Custom(Box<dyn Backward + Send + Sync>),
+        }
+
+        impl BackwardOp {
+            pub fn name(&self) -> &'static str {
+                match self { $(Self::$variant(op) => op.name(),)* Self::Custom(op) => op.name() }
+            }
+            pub fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+                match self { $(Self::$variant(op) => op.apply(ctx, grads),)* Self::Custom(op) => op.apply(ctx, grads) }
+            }
+            pub fn release(&mut self) {
+                match self { $(Self::$variant(op) => op.release(),)* Self::Custom(op) => op.release() }
+            }
+            pub fn saves_tensors(&self) -> bool {
+                match self { $(Self::$variant(op) => op.saves_tensors(),)* Self::Custom(op) => op.saves_tensors() }
+            }
+        }
+
+        $(impl From<$ty> for BackwardOp {
+            #[inline]
+            fn from(op: $ty) -> Self { Self::$variant(op) }
+        })*
+    };
+}
+
+backward_ops! {
+    AccumulateGrad(accumulate::AccumulateGrad),
+    Add(arith::AddBackward),
+    Sub(arith::SubBackward),
+    Rsub(arith::RsubBackward),
+    Mul(arith::MulBackward),
+    Div(arith::DivBackward),
+    Neg(arith::NegBackward),
+    Reciprocal(arith::ReciprocalBackward),
+    PowScalar(pow::PowScalarBackward),
+    PowTensor(pow::PowTensorBackward),
+    ScalarPow(pow::ScalarPowBackward),
+    Unary(unary::UnaryBackward),
+    Where(compare::WhereBackward),
+    Sum(reduce::SumBackward),
+    Mean(reduce::MeanBackward),
+    ExtremeDim(reduce::ExtremeDimBackward),
+    ExtremeAll(reduce::ExtremeAllBackward),
+    Norm(reduce::NormBackward),
+    Dot(linalg::DotBackward),
+    Mm(linalg::MmBackward),
+    Mv(linalg::MvBackward),
+    Bmm(linalg::BmmBackward),
+    View(view::ViewBackward),
+    Transpose(view::TransposeBackward),
+    Permute(view::PermuteBackward),
+    Squeeze(view::SqueezeBackward),
+    Unsqueeze(view::UnsqueezeBackward),
+    Expand(view::ExpandBackward),
+    Clone(view::CloneBackward),
+    Copy(view::CopyBackward),
+    ToCopy(view::ToCopyBackward),
+}

@@ -1,0 +1,119 @@
+//! Element-wise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sign.
+
+use super::arith::{div, mul, neg, rsub_scalar};
+use super::compare::compare;
+use super::view::to_dtype;
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::error::Result;
+use crate::kernels::{self, Compare, Unary};
+use crate::tensor::Tensor;
+use smallvec::smallvec;
+
+/// Applies `kind` element-wise and records its backward.
+pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
+    let out = Tensor::from_data(kernels::unary(&x.data(), kind));
+    Ok(record(out, &[x], |o| {
+        // Ops whose derivative is cheapest from the result save the result; the others the input.
+        let saved = match kind {
+            Unary::Exp | Unary::Sqrt | Unary::Tanh | Unary::Sigmoid | Unary::Relu => SavedTensor::output(o, 0),
+            _ => SavedTensor::input(x),
+        };
+        UnaryBackward { kind, saved }
+    }))
+}
+
+pub fn exp(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Exp)
+}
+pub fn log(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Log)
+}
+pub fn sqrt(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Sqrt)
+}
+pub fn abs(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Abs)
+}
+pub fn sin(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Sin)
+}
+pub fn cos(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Cos)
+}
+pub fn tanh(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Tanh)
+}
+pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Sigmoid)
+}
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Relu)
+}
+pub fn sign(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Sign)
+}
+
+/// The backward of every [`Unary`] op; `saved` is the input or the result (see [`unary`]).
+pub struct UnaryBackward {
+    kind: Unary,
+    saved: SavedTensor,
+}
+
+impl Backward for UnaryBackward {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Unary::Neg => "NegBackward0",
+            Unary::Exp => "ExpBackward0",
+            Unary::Log => "LogBackward0",
+            Unary::Sqrt => "SqrtBackward0",
+            Unary::Abs => "AbsBackward0",
+            Unary::Sin => "SinBackward0",
+            Unary::Cos => "CosBackward0",
+            Unary::Tanh => "TanhBackward0",
+            Unary::Sigmoid => "SigmoidBackward0",
+            Unary::Relu => "ReluBackward0",
+            Unary::Sign => "SignBackward0",
+            Unary::Reciprocal => "ReciprocalBackward0",
+        }
+    }
+
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let s = self.saved.unpack(ctx)?;
+        let gx = match self.kind {
+            // d exp(x) = exp(x)
+            Unary::Exp => mul(g, &s)?,
+            // d ln(x) = 1/x
+            Unary::Log => div(g, &s)?,
+            // d sqrt(x) = 1 / (2 sqrt(x))
+            Unary::Sqrt => div(g, &mul(&s, &Tensor::wrapped_scalar(2i64))?)?,
+            // d |x| = sign(x)
+            Unary::Abs => mul(g, &sign(&s)?)?,
+            // d sin(x) = cos(x)
+            Unary::Sin => mul(g, &cos(&s)?)?,
+            // d cos(x) = -sin(x)
+            Unary::Cos => mul(g, &neg(&sin(&s)?)?)?,
+            // d tanh(x) = 1 - tanh(x)^2
+            Unary::Tanh => mul(g, &rsub_scalar(&mul(&s, &s)?, &Tensor::wrapped_scalar(1i64), 1.0)?)?,
+            // d sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
+            Unary::Sigmoid => mul(&mul(g, &rsub_scalar(&s, &Tensor::wrapped_scalar(1i64), 1.0)?)?, &s)?,
+            // d relu(x) = [relu(x) > 0]
+            Unary::Relu => {
+                let mask = compare(&s, &Tensor::wrapped_scalar(0i64), Compare::Gt)?;
+                mul(g, &to_dtype(&mask, g.dtype())?)?
+            }
+            // d sign(x) = 0; d(-x) = -1; d(1/x) handled in arith
+            Unary::Sign => crate::creation::zeros_like(g),
+            Unary::Neg => neg(g)?,
+            Unary::Reciprocal => mul(&neg(g)?, &mul(&s, &s)?)?,
+        };
+        Ok(smallvec![Some(gx)])
+    }
+
+    fn release(&mut self) {
+        self.saved.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        self.kind != Unary::Sign
+    }
+}

@@ -1,0 +1,388 @@
+//! Shape ops. Views share storage and version counter with their input; clone and dtype
+//! conversion copy.
+
+use super::reduce::sum_dims;
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::shape::{self, Shape, Strides};
+use crate::tensor::Tensor;
+use smallvec::{smallvec, SmallVec};
+
+fn make_view(x: &Tensor, shape: Shape, strides: Strides, offset: usize) -> Tensor {
+    Tensor::from_data(x.data().restrided(shape, strides, offset))
+}
+
+/// `x.view(shape)`: no copy; fails if the strides do not allow it.
+pub fn view(x: &Tensor, request: &[i64]) -> Result<Tensor> {
+    let d = x.data();
+    let new_shape = shape::infer_shape(request, d.numel())?;
+    let strides = shape::view_strides(&d.shape, &d.strides, &new_shape).ok_or_else(|| {
+        Error::runtime("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+    })?;
+    let out = make_view(x, new_shape, strides, d.offset);
+    Ok(record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ViewBackward0" }))
+}
+
+/// `x.reshape(shape)`: a view when possible, else a copy.
+pub fn reshape(x: &Tensor, request: &[i64]) -> Result<Tensor> {
+    let d = x.data();
+    let new_shape = shape::infer_shape(request, d.numel())?;
+    if shape::view_strides(&d.shape, &d.strides, &new_shape).is_some() {
+        return view(x, request);
+    }
+    let copy = clone(x)?;
+    let cd = copy.data();
+    let strides = shape::contiguous_strides(&new_shape);
+    let out = make_view(&copy, new_shape, strides, cd.offset);
+    Ok(record(out, &[&copy], |_| ViewBackward { self_shape: cd.shape.clone(), name: "UnsafeViewBackward0" }))
+}
+
+/// A view of a contiguous tensor recorded as PyTorch's `_unsafe_view` (`UnsafeViewBackward0`).
+pub fn unsafe_view(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let x = contiguous(x)?;
+    let d = x.data();
+    let out = make_view(&x, shape.into(), shape::contiguous_strides(shape), d.offset);
+    Ok(record(out, &[&x], |_| ViewBackward { self_shape: d.shape.clone(), name: "UnsafeViewBackward0" }))
+}
+
+/// `squeeze(dim)` recorded under another node name (matmul's in-place `squeeze_` is `SqueezeBackward4`).
+pub fn squeeze_named(x: &Tensor, dim: i64, name: &'static str) -> Result<Tensor> {
+    let out = squeeze(&x.detach(), Some(dim))?;
+    let shape = x.shape();
+    Ok(record(out, &[x], |_| SqueezeBackward { self_shape: shape, name }))
+}
+
+/// Reshapes to a shape given in sizes (used by backward formulas).
+pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let request: SmallVec<[i64; 4]> = shape.iter().map(|&s| s as i64).collect();
+    reshape(x, &request)
+}
+
+/// d view(x)/dx: reshape the gradient back
+pub struct ViewBackward {
+    self_shape: Shape,
+    name: &'static str,
+}
+impl Backward for ViewBackward {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(reshape_to(grad0(grads)?, &self.self_shape)?)])
+    }
+}
+
+fn transpose_impl(x: &Tensor, d0: i64, d1: i64, name: &'static str) -> Result<Tensor> {
+    let d = x.data();
+    let nd = d.shape.len();
+    let (a, b) = (shape::wrap_dim(d0, nd)?, shape::wrap_dim(d1, nd)?);
+    let (mut s, mut st) = (d.shape.clone(), d.strides.clone());
+    if nd > 0 {
+        s.swap(a, b);
+        st.swap(a, b);
+    }
+    let out = make_view(x, s, st, d.offset);
+    Ok(record(out, &[x], |_| TransposeBackward { d0: a as i64, d1: b as i64, name }))
+}
+
+pub fn transpose(x: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
+    transpose_impl(x, d0, d1, "TransposeBackward0")
+}
+
+/// `x.t()`: transpose of a matrix; vectors and scalars are returned as they are.
+pub fn t(x: &Tensor) -> Result<Tensor> {
+    let nd = x.ndim();
+    if nd > 2 {
+        return Err(Error::runtime(format!("t() expects a tensor with <= 2 dimensions, but self is {nd}D")));
+    }
+    if nd < 2 {
+        return transpose_impl(x, 0, 0, "TBackward0");
+    }
+    transpose_impl(x, 0, 1, "TBackward0")
+}
+
+/// d transpose(x)/dx: transpose the gradient back
+pub struct TransposeBackward {
+    d0: i64,
+    d1: i64,
+    name: &'static str,
+}
+impl Backward for TransposeBackward {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let gx = if self.name == "TBackward0" { t(g)? } else { transpose(g, self.d0, self.d1)? };
+        Ok(smallvec![Some(gx)])
+    }
+}
+
+pub fn permute(x: &Tensor, dims: &[i64]) -> Result<Tensor> {
+    let d = x.data();
+    let nd = d.shape.len();
+    if dims.len() != nd {
+        return Err(Error::runtime(format!(
+            "permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired ordering of dimensions i.e. input.dim() = {nd} is not equal to len(dims) = {}",
+            dims.len()
+        )));
+    }
+    let perm = shape::wrap_dims(dims, nd).map_err(|e| match e {
+        Error::Runtime(_) => Error::runtime("permute(): duplicate dims are not allowed."),
+        other => other,
+    })?;
+    let s: Shape = perm.iter().map(|&p| d.shape[p]).collect();
+    let st: Strides = perm.iter().map(|&p| d.strides[p]).collect();
+    let out = make_view(x, s, st, d.offset);
+    Ok(record(out, &[x], |_| PermuteBackward { perm: perm.clone() }))
+}
+
+/// d permute(x)/dx: apply the inverse permutation
+pub struct PermuteBackward {
+    perm: SmallVec<[usize; 4]>,
+}
+impl Backward for PermuteBackward {
+    fn name(&self) -> &'static str {
+        "PermuteBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let mut inverse = vec![0i64; self.perm.len()];
+        for (i, &p) in self.perm.iter().enumerate() {
+            inverse[p] = i as i64;
+        }
+        Ok(smallvec![Some(permute(grad0(grads)?, &inverse)?)])
+    }
+}
+
+/// `x.squeeze()` (all size-1 dims) or `x.squeeze(dim)`.
+pub fn squeeze(x: &Tensor, dim: Option<i64>) -> Result<Tensor> {
+    let d = x.data();
+    let nd = d.shape.len();
+    let drop: SmallVec<[usize; 4]> = match dim {
+        Some(dim) => {
+            let w = shape::wrap_dim(dim, nd)?;
+            if nd > 0 && d.shape[w] == 1 {
+                smallvec![w]
+            } else {
+                SmallVec::new()
+            }
+        }
+        None => (0..nd).filter(|&i| d.shape[i] == 1).collect(),
+    };
+    let s: Shape = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.shape[i]).collect();
+    let st: Strides = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.strides[i]).collect();
+    let out = make_view(x, s, st, d.offset);
+    let name = if dim.is_some() { "SqueezeBackward1" } else { "SqueezeBackward0" };
+    Ok(record(out, &[x], |_| SqueezeBackward { self_shape: d.shape.clone(), name }))
+}
+
+/// d squeeze(x)/dx: put the size-1 dimensions back
+pub struct SqueezeBackward {
+    self_shape: Shape,
+    name: &'static str,
+}
+impl Backward for SqueezeBackward {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let mut g = grad0(grads)?.clone();
+        if g.shape() != self.self_shape {
+            for (i, &s) in self.self_shape.iter().enumerate() {
+                if s == 1 && g.ndim() < self.self_shape.len() {
+                    g = unsqueeze(&g, i as i64)?;
+                }
+            }
+        }
+        Ok(smallvec![Some(g)])
+    }
+}
+
+pub fn unsqueeze(x: &Tensor, dim: i64) -> Result<Tensor> {
+    let d = x.data();
+    let nd = d.shape.len();
+    let w = shape::wrap_dim(dim, nd + 1)?;
+    let mut s = d.shape.clone();
+    let mut st = d.strides.clone();
+    let stride = if w < nd { d.strides[w] * d.shape[w] } else { 1 };
+    s.insert(w, 1);
+    st.insert(w, stride);
+    let out = make_view(x, s, st, d.offset);
+    Ok(record(out, &[x], |_| UnsqueezeBackward { dim: w as i64 }))
+}
+
+/// d unsqueeze(x)/dx: squeeze the dimension away
+pub struct UnsqueezeBackward {
+    dim: i64,
+}
+impl Backward for UnsqueezeBackward {
+    fn name(&self) -> &'static str {
+        "UnsqueezeBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(squeeze(grad0(grads)?, Some(self.dim))?)])
+    }
+}
+
+/// `x.expand(sizes)`; -1 keeps a size. A broadcast view with stride 0.
+pub fn expand(x: &Tensor, sizes: &[i64]) -> Result<Tensor> {
+    let d = x.data();
+    let nd = d.shape.len();
+    if sizes.len() < nd {
+        return Err(Error::runtime(format!(
+            "expand({}{{{}}}, size={}): the number of sizes provided ({}) must be greater or equal to the number of dimensions in the tensor ({nd})",
+            d.dtype().legacy_name(),
+            shape::fmt_shape(&d.shape),
+            fmt_i64s(sizes),
+            sizes.len()
+        )));
+    }
+    let lead = sizes.len() - nd;
+    let mut s = Shape::new();
+    let mut st = Strides::new();
+    for (i, &want) in sizes.iter().enumerate() {
+        if i < lead {
+            if want < 0 {
+                return Err(Error::runtime(format!(
+                    "The expanded size of the tensor (-1) isn't allowed in a leading, non-existing dimension {i}"
+                )));
+            }
+            s.push(want as usize);
+            st.push(0);
+            continue;
+        }
+        let have = d.shape[i - lead];
+        let target = if want == -1 { have } else { want as usize };
+        if have == target {
+            s.push(have);
+            st.push(d.strides[i - lead]);
+        } else if have == 1 {
+            s.push(target);
+            st.push(0);
+        } else {
+            return Err(Error::runtime(format!(
+                "The expanded size of the tensor ({target}) must match the existing size ({have}) at non-singleton dimension {i}.  Target sizes: {}.  Tensor sizes: {}",
+                fmt_i64s(sizes),
+                shape::fmt_shape(&d.shape)
+            )));
+        }
+    }
+    let out = make_view(x, s, st, d.offset);
+    Ok(record(out, &[x], |_| ExpandBackward { self_shape: d.shape.clone() }))
+}
+
+fn fmt_i64s(v: &[i64]) -> String {
+    let parts: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Expands to a shape given in sizes.
+pub fn expand_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let sizes: SmallVec<[i64; 4]> = shape.iter().map(|&s| s as i64).collect();
+    expand(x, &sizes)
+}
+
+/// d expand(x)/dx: sum the gradient over the broadcast dimensions
+pub struct ExpandBackward {
+    self_shape: Shape,
+}
+impl Backward for ExpandBackward {
+    fn name(&self) -> &'static str {
+        "ExpandBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(sum_to(grad0(grads)?, &self.self_shape)?)])
+    }
+}
+
+/// Sums `x` down to `shape` (the reverse of broadcasting).
+pub fn sum_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let xs = x.shape();
+    if xs.as_slice() == shape {
+        return Ok(x.clone());
+    }
+    let (leading, kept) = shape::sum_to_dims(&xs, shape);
+    let mut out = x.clone();
+    if !kept.is_empty() {
+        out = sum_dims(&out, &kept, true, None)?;
+    }
+    if !leading.is_empty() {
+        out = sum_dims(&out, &leading, false, None)?;
+    }
+    if out.shape().as_slice() != shape {
+        out = reshape_to(&out, shape)?;
+    }
+    Ok(out)
+}
+
+/// A contiguous copy.
+pub fn clone(x: &Tensor) -> Result<Tensor> {
+    let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
+    Ok(record(out, &[x], |_| CloneBackward))
+}
+
+/// A contiguous copy recorded as PyTorch's `new_empty_strided().copy_()` (`CopyBackwards`),
+/// which is what gradient accumulation stores under grad mode.
+pub fn copy_of(x: &Tensor) -> Result<Tensor> {
+    let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
+    Ok(record(out, &[x], |_| CopyBackward))
+}
+
+/// d copy(x)/dx = 1
+pub struct CopyBackward;
+impl Backward for CopyBackward {
+    fn name(&self) -> &'static str {
+        "CopyBackwards"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
+}
+
+/// `x` itself if contiguous, else a contiguous copy.
+pub fn contiguous(x: &Tensor) -> Result<Tensor> {
+    if x.data().is_contiguous() {
+        Ok(x.clone())
+    } else {
+        clone(x)
+    }
+}
+
+/// d clone(x)/dx = 1
+pub struct CloneBackward;
+impl Backward for CloneBackward {
+    fn name(&self) -> &'static str {
+        "CloneBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
+}
+
+/// `x.to(dtype)`: `x` itself when the dtype already matches.
+pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    let d = x.data();
+    if d.dtype() == dtype {
+        return Ok(x.clone());
+    }
+    let out = Tensor::from_data(kernels::cast(&d, dtype));
+    if !dtype.is_float() {
+        return Ok(out);
+    }
+    Ok(record(out, &[x], |_| ToCopyBackward { self_dtype: d.dtype() }))
+}
+
+/// d to(x)/dx: convert the gradient back
+pub struct ToCopyBackward {
+    self_dtype: DType,
+}
+impl Backward for ToCopyBackward {
+    fn name(&self) -> &'static str {
+        "ToCopyBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(to_dtype(grad0(grads)?, self.self_dtype)?)])
+    }
+}

@@ -1,0 +1,481 @@
+//! The tensor: a view of a storage plus its autograd state.
+
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::graph::{Edge, GradHook, NodeRef, WeakNodeRef};
+use crate::shape::{self, Shape, Strides};
+use crate::storage::{IntoStorage, Storage};
+use crate::with_dtype;
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A counter bumped by every in-place write; shared by a tensor, its views and `detach()`.
+pub type VersionCounter = Arc<AtomicU64>;
+
+/// Which elements of which storage a tensor shows.
+#[derive(Clone)]
+pub struct TensorData {
+    pub storage: Arc<Storage>,
+    pub shape: Shape,
+    pub strides: Strides,
+    pub offset: usize,
+    pub version: VersionCounter,
+}
+
+impl TensorData {
+    /// A contiguous tensor owning `values`.
+    pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: Shape) -> Self {
+        debug_assert_eq!(values.len(), shape::numel(&shape));
+        let strides = shape::contiguous_strides(&shape);
+        TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0, version: Arc::default() }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.storage.dtype()
+    }
+
+    pub fn numel(&self) -> usize {
+        shape::numel(&self.shape)
+    }
+
+    pub fn is_contiguous(&self) -> bool {
+        shape::is_contiguous(&self.shape, &self.strides)
+    }
+
+    /// The same elements seen through another shape/strides (a view).
+    pub fn restrided(&self, shape: Shape, strides: Strides, offset: usize) -> TensorData {
+        TensorData { storage: self.storage.clone(), shape, strides, offset, version: self.version.clone() }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    pub fn bump_version(&self) {
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The elements in row-major order as a slice, if they are contiguous and of type `T`.
+    ///
+    /// # Safety
+    /// No one may write the storage while the slice lives (Note [Storage aliasing]).
+    #[inline]
+    pub unsafe fn contiguous_slice<T: Element>(&self) -> Option<&[T]> {
+        if T::DTYPE != self.dtype() || !self.is_contiguous() {
+            return None;
+        }
+        // SAFETY: dtype checked; caller guarantees no concurrent writer.
+        let all = unsafe { self.storage.slice::<T>() };
+        Some(&all[self.offset..self.offset + self.numel()])
+    }
+
+    /// Calls `f` with the storage offset of every element, in row-major order.
+    pub fn for_each_offset(&self, mut f: impl FnMut(usize)) {
+        for_each_strided(&self.shape, &self.strides, self.offset, &mut f);
+    }
+
+    /// The elements in row-major order, converted to `T`.
+    pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        with_dtype!(self.dtype(), S => self.to_vec_from::<S, T>())
+    }
+
+    fn to_vec_from<S: Element, T: Element>(&self) -> Vec<T> {
+        // SAFETY: S is the storage dtype; we only read.
+        unsafe {
+            if let Some(s) = self.contiguous_slice::<S>() {
+                if S::DTYPE == T::DTYPE {
+                    let s: &[T] = std::slice::from_raw_parts(s.as_ptr() as *const T, s.len());
+                    return s.to_vec();
+                }
+                return s.iter().map(|&v| T::cast_from(v)).collect();
+            }
+            let all = self.storage.slice::<S>();
+            let mut out = Vec::with_capacity(self.numel());
+            self.for_each_offset(|o| out.push(T::cast_from(all[o])));
+            out
+        }
+    }
+
+    /// The element at a flat row-major position, as f64.
+    pub fn get_f64(&self, flat: usize) -> f64 {
+        let mut rem = flat;
+        let mut off = self.offset;
+        for d in (0..self.shape.len()).rev() {
+            let size = self.shape[d].max(1);
+            off += (rem % size) * self.strides[d];
+            rem /= size;
+        }
+        // SAFETY: off is inside the storage by construction of the layout.
+        with_dtype!(self.dtype(), S => unsafe { self.storage.slice::<S>()[off].to_f64() })
+    }
+
+    /// Writes `values` (row-major, already of this dtype) into the viewed elements.
+    pub fn write_from(&self, values: &TensorData) {
+        with_dtype!(self.dtype(), T => {
+            let src: Vec<T> = values.to_vec::<T>();
+            // SAFETY: `src` is a private copy, so no slice of this storage is alive.
+            let dst = unsafe { self.storage.slice_mut::<T>() };
+            let mut i = 0;
+            self.for_each_offset(|o| {
+                dst[o] = src[i];
+                i += 1;
+            });
+        });
+        self.bump_version();
+    }
+}
+
+/// Visits every offset of a strided layout in row-major order without recursion.
+pub fn for_each_strided(shape: &[usize], strides: &[usize], offset: usize, f: &mut impl FnMut(usize)) {
+    let n = shape::numel(shape);
+    if n == 0 {
+        return;
+    }
+    let nd = shape.len();
+    if nd == 0 {
+        f(offset);
+        return;
+    }
+    let inner = shape[nd - 1];
+    let inner_stride = strides[nd - 1];
+    let mut index: SmallVec<[usize; 6]> = SmallVec::from_elem(0, nd);
+    let mut base = offset;
+    loop {
+        for i in 0..inner {
+            f(base + i * inner_stride);
+        }
+        // advance the outer dimensions
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            index[d] += 1;
+            base += strides[d];
+            if index[d] < shape[d] {
+                break;
+            }
+            base -= strides[d] * shape[d];
+            index[d] = 0;
+        }
+    }
+}
+
+/// The autograd half of a tensor.
+pub struct TensorInner {
+    pub data: TensorData,
+    /// Set by the user on leaves; non-leaves require grad through `grad_fn`.
+    pub requires_grad: bool,
+    pub grad_fn: Option<NodeRef>,
+    pub output_nr: u32,
+    pub grad: Option<Tensor>,
+    pub grad_accumulator: Option<WeakNodeRef>,
+    pub retains_grad: bool,
+    /// Hooks of a leaf (`register_hook`); a non-leaf's live on its `grad_fn`.
+    pub hooks: Vec<(u64, GradHook)>,
+    /// A Python number wrapped into a 0-d tensor (affects type promotion only).
+    pub wrapped_number: bool,
+}
+
+/// Shared cell behind a [`Tensor`] handle.
+pub struct TensorCell {
+    inner: Mutex<TensorInner>,
+}
+
+/// A tensor handle. Cloning it shares the same tensor (like a second Python reference).
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<TensorCell>);
+
+impl Tensor {
+    pub fn from_data(data: TensorData) -> Tensor {
+        Tensor(Arc::new(TensorCell {
+            inner: Mutex::new(TensorInner {
+                data,
+                requires_grad: false,
+                grad_fn: None,
+                output_nr: 0,
+                grad: None,
+                grad_accumulator: None,
+                retains_grad: false,
+                hooks: Vec::new(),
+                wrapped_number: false,
+            }),
+        }))
+    }
+
+    /// A contiguous tensor owning `values` with the given shape.
+    pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        if values.len() != shape::numel(shape) {
+            return Err(Error::Value(format!(
+                "{} values cannot fill a tensor of shape {}",
+                values.len(),
+                shape::fmt_shape(shape)
+            )));
+        }
+        Ok(Tensor::from_data(TensorData::from_vec(values, shape.into())))
+    }
+
+    /// A 0-d tensor.
+    pub fn scalar<T: IntoStorage>(value: T) -> Tensor {
+        Tensor::from_data(TensorData::from_vec(vec![value], Shape::new()))
+    }
+
+    /// A Python number as a 0-d tensor that promotes like a number.
+    pub fn wrapped_scalar<T: IntoStorage>(value: T) -> Tensor {
+        let t = Tensor::scalar(value);
+        t.lock().wrapped_number = true;
+        t
+    }
+
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, TensorInner> {
+        self.0.inner.lock()
+    }
+
+    /// The viewed data (cheap: two reference-count increments).
+    #[inline]
+    pub fn data(&self) -> TensorData {
+        self.lock().data.clone()
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.lock().data.shape.clone()
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.lock().data.dtype()
+    }
+
+    pub fn ndim(&self) -> usize {
+        self.lock().data.shape.len()
+    }
+
+    pub fn numel(&self) -> usize {
+        self.lock().data.numel()
+    }
+
+    /// What this tensor contributes to type promotion.
+    pub fn promotion_input(&self) -> crate::dtype::PromotionInput {
+        let g = self.lock();
+        crate::dtype::PromotionInput { dtype: g.data.dtype(), ndim: g.data.shape.len(), wrapped: g.wrapped_number }
+    }
+
+    pub fn is_wrapped_number(&self) -> bool {
+        self.lock().wrapped_number
+    }
+
+    pub fn requires_grad(&self) -> bool {
+        let g = self.lock();
+        g.requires_grad || g.grad_fn.is_some()
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        self.lock().grad_fn.is_none()
+    }
+
+    pub fn grad_fn(&self) -> Option<NodeRef> {
+        self.lock().grad_fn.clone()
+    }
+
+    pub fn output_nr(&self) -> u32 {
+        self.lock().output_nr
+    }
+
+    pub fn grad(&self) -> Option<Tensor> {
+        self.lock().grad.clone()
+    }
+
+    pub fn same(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub fn downgrade(&self) -> std::sync::Weak<TensorCell> {
+        Arc::downgrade(&self.0)
+    }
+
+    pub fn from_cell(cell: Arc<TensorCell>) -> Tensor {
+        Tensor(cell)
+    }
+
+    /// Sets `.grad`, checking it fits the tensor as PyTorch does.
+    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &grad {
+            let (gshape, gdtype) = (g.shape(), g.dtype());
+            let d = self.data();
+            if gdtype != d.dtype() {
+                return Err(Error::runtime("assigned grad has data of a different type"));
+            }
+            if gshape != d.shape {
+                return Err(Error::runtime("assigned grad has data of a different size"));
+            }
+        }
+        self.lock().grad = grad;
+        Ok(())
+    }
+
+    /// `requires_grad_(flag)` / the `requires_grad` setter.
+    pub fn set_requires_grad(&self, flag: bool) -> Result<()> {
+        let mut g = self.lock();
+        if g.grad_fn.is_some() {
+            if !flag {
+                return Err(Error::NonLeafRequiresGrad);
+            }
+            return Ok(());
+        }
+        if flag && !g.data.dtype().is_float() {
+            return Err(Error::IntRequiresGrad);
+        }
+        g.requires_grad = flag;
+        Ok(())
+    }
+
+    /// A new tensor sharing data and version counter, outside the graph.
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_data(self.data())
+    }
+
+    /// `.data`: shares the elements but has its own version counter (PyTorch's `variable_data`).
+    pub fn variable_data(&self) -> Tensor {
+        let mut d = self.data();
+        d.version = Arc::default();
+        Tensor::from_data(d)
+    }
+
+    /// `.data = other`: this tensor now shows `other`'s elements (keeping its autograd state).
+    pub fn set_data(&self, other: &Tensor) -> Result<()> {
+        let od = other.data();
+        let mut g = self.lock();
+        if g.grad_fn.is_none() && g.requires_grad && !od.dtype().is_float() {
+            return Err(Error::IntRequiresGrad);
+        }
+        let version = g.data.version.clone();
+        g.data = TensorData { version, ..od };
+        Ok(())
+    }
+
+    /// Where this tensor's gradient flows: its `grad_fn`, or its leaf accumulator.
+    pub fn gradient_edge(&self) -> Option<Edge> {
+        let g = self.lock();
+        if let Some(f) = &g.grad_fn {
+            return Some(Edge { node: f.clone(), input_nr: g.output_nr });
+        }
+        if !g.requires_grad {
+            return None;
+        }
+        if let Some(node) = g.grad_accumulator.and_then(|w| w.upgrade()) {
+            return Some(Edge { node, input_nr: 0 });
+        }
+        let meta = crate::graph::InputMeta { shape: g.data.shape.clone(), dtype: g.data.dtype() };
+        drop(g);
+        let node = crate::ops::accumulate::new_accumulator(self, meta);
+        let mut g = self.lock();
+        // Another thread may have created one meanwhile: keep theirs.
+        if let Some(existing) = g.grad_accumulator.and_then(|w| w.upgrade()) {
+            return Some(Edge { node: existing, input_nr: 0 });
+        }
+        g.grad_accumulator = Some(node.downgrade());
+        Some(Edge { node, input_nr: 0 })
+    }
+
+    /// Registers a gradient hook; returns its id for removal.
+    pub fn register_hook(&self, hook: GradHook) -> u64 {
+        let id = next_hook_id();
+        let (grad_fn, output_nr) = {
+            let mut g = self.lock();
+            if g.grad_fn.is_none() {
+                g.hooks.push((id, hook));
+                return id;
+            }
+            (g.grad_fn.clone().unwrap(), g.output_nr)
+        };
+        grad_fn.with(|n| n.tensor_hooks.push((id, output_nr, hook)));
+        id
+    }
+
+    /// Removes a hook registered by [`Tensor::register_hook`]; false if it was gone.
+    pub fn remove_hook(&self, id: u64) -> bool {
+        let grad_fn = {
+            let mut g = self.lock();
+            let before = g.hooks.len();
+            g.hooks.retain(|(i, _)| *i != id);
+            if g.hooks.len() != before {
+                return true;
+            }
+            g.grad_fn.clone()
+        };
+        match grad_fn {
+            Some(f) => f.with(|n| {
+                let before = n.tensor_hooks.len();
+                n.tensor_hooks.retain(|(i, _, _)| *i != id);
+                n.tensor_hooks.len() != before
+            }),
+            None => false,
+        }
+    }
+
+    /// `retain_grad()`: keep the gradient of a non-leaf in `.grad` after backward.
+    pub fn retain_grad(&self) -> Result<()> {
+        let (grad_fn, output_nr) = {
+            let mut g = self.lock();
+            if g.grad_fn.is_none() {
+                if !g.requires_grad {
+                    return Err(Error::runtime("can't retain_grad on Tensor that has requires_grad=False"));
+                }
+                return Ok(());
+            }
+            if g.retains_grad {
+                return Ok(());
+            }
+            g.retains_grad = true;
+            (g.grad_fn.clone().unwrap(), g.output_nr)
+        };
+        let weak = self.downgrade();
+        grad_fn.with(|n| n.retained.push((output_nr, weak)));
+        Ok(())
+    }
+
+    pub fn retains_grad(&self) -> bool {
+        self.lock().retains_grad
+    }
+
+    /// The version counter's value.
+    pub fn version(&self) -> u64 {
+        self.lock().data.version()
+    }
+
+    /// Element `i` (row-major) as f64.
+    pub fn get_f64(&self, i: usize) -> f64 {
+        self.data().get_f64(i)
+    }
+
+    /// All elements, converted to `T`, in row-major order.
+    pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        self.data().to_vec::<T>()
+    }
+
+    /// The only element of a one-element tensor.
+    pub fn item_f64(&self) -> Result<f64> {
+        let d = self.data();
+        if d.numel() != 1 {
+            return Err(Error::runtime(format!("a Tensor with {} elements cannot be converted to Scalar", d.numel())));
+        }
+        Ok(d.get_f64(0))
+    }
+}
+
+static HOOK_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for a hook.
+pub fn next_hook_id() -> u64 {
+    HOOK_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.data();
+        write!(f, "Tensor(shape={:?}, dtype={}, values={:?})", d.shape.as_slice(), d.dtype(), d.to_vec::<f64>())
+    }
+}
