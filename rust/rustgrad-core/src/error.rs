@@ -12,7 +12,7 @@ pub enum ErrorKind {
 }
 
 /// Every failure of the core. Messages follow PyTorch's wording where PyTorch has one.
-#[derive(Debug, Error, Clone, PartialEq)]
+#[derive(Debug, Error, Clone)]
 pub enum Error {
     #[error("The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton dimension {dim}")]
     BroadcastMismatch { a: usize, b: usize, dim: usize },
@@ -61,6 +61,10 @@ pub enum Error {
 
     #[error("{0}")]
     Index(String),
+
+    /// An error raised by user code called from the core (a Python hook), passed through as is.
+    #[error("{0}")]
+    External(std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {

@@ -11,6 +11,7 @@ pub mod dtype;
 pub mod engine;
 pub mod error;
 pub mod grad_mode;
+pub mod inplace;
 pub mod graph;
 pub mod kernels;
 pub mod ops;

@@ -1,1 +1,48 @@
+//! `rustgrad._rustgrad`: the Python binding of rustgrad-core. The only crate with pyo3.
 
+mod convert;
+mod errors;
+mod functions;
+mod gil;
+mod node;
+mod python;
+mod tensor;
+
+use pyo3::prelude::*;
+use rustgrad_core::DType;
+
+#[pymodule]
+fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<tensor::PyTensor>()?;
+    m.add_class::<convert::PyDType>()?;
+    m.add_class::<node::PyNode>()?;
+    m.add_class::<node::PyHookHandle>()?;
+    for (name, dtype) in [
+        ("float32", DType::F32),
+        ("float64", DType::F64),
+        ("int64", DType::I64),
+        ("bool", DType::Bool),
+    ] {
+        m.add(name, convert::dtype_object(py, dtype))?;
+    }
+    m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_grad, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::is_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_live_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_full, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_arange, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_linspace, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_eye, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_rand, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_randn, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_randint, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_randperm, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::initial_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::where_, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_tensor_list, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,344 @@
+"""rustgrad: reverse-mode automatic differentiation with PyTorch's semantics and a Rust core.
+
+``import rustgrad as torch`` runs PyTorch autograd code on the CPU.
+"""
+
+from __future__ import annotations
+
+import builtins as _builtins
+from typing import Any
+
+import numpy as _np
+
+from rustgrad import _rustgrad
+from rustgrad._glue import Size, _numpy_of, device
+from rustgrad._rustgrad import (
+    Tensor,
+    dtype,
+    from_numpy,
+    initial_seed,
+    is_grad_enabled,
+)
+from rustgrad._rustgrad import where as where
+from rustgrad._tensor_str import set_printoptions
+from rustgrad.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+
+__version__ = "0.1.0"
+
+float32 = _rustgrad.float32
+float = float32  # noqa: A001 - PyTorch's alias
+float64 = _rustgrad.float64
+double = float64
+int64 = _rustgrad.int64
+long = int64
+bool = _rustgrad.bool  # noqa: A001 - PyTorch's name
+
+FloatTensor = Tensor
+
+
+# ----- factories -----
+
+
+def _parse_size(args: tuple, kwargs: dict) -> list:
+    size = kwargs.pop("size", None)
+    if size is None:
+        size = args
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = size[0]
+    elif isinstance(size, int):
+        size = (size,)
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = int(s)
+        if not isinstance(s, int):
+            raise TypeError(f"size must be a sequence of ints, but got {type(s).__name__}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        out.append(s)
+    return out
+
+
+def _finish(t: Tensor, kwargs: dict) -> Tensor:
+    device_arg = kwargs.pop("device", None)
+    if device_arg is not None:
+        device(device_arg)
+    kwargs.pop("layout", None)
+    kwargs.pop("pin_memory", None)
+    kwargs.pop("memory_format", None)
+    kwargs.pop("out", None)
+    kwargs.pop("generator", None)
+    requires_grad = kwargs.pop("requires_grad", False)
+    if kwargs:
+        raise TypeError(f"got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if requires_grad:
+        if not t.dtype.is_floating_point:
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        t.requires_grad_(True)
+    return t
+
+
+def _full(size: list, value: Any, kwargs: dict) -> Tensor:
+    return _finish(_rustgrad._full(size, value, kwargs.pop("dtype", None)), kwargs)
+
+
+def zeros(*args: Any, **kwargs: Any) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return _full(_parse_size(args, kwargs), 0.0, kwargs)
+
+
+def ones(*args: Any, **kwargs: Any) -> Tensor:
+    """A tensor of ones."""
+    return _full(_parse_size(args, kwargs), 1.0, kwargs)
+
+
+def empty(*args: Any, **kwargs: Any) -> Tensor:
+    """An uninitialised tensor (here filled with zeros)."""
+    return _full(_parse_size(args, kwargs), 0.0, kwargs)
+
+
+def full(size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
+    """A tensor filled with ``fill_value``; its dtype follows the value's type."""
+    return _full(_parse_size((size,), kwargs), fill_value, kwargs)
+
+
+def _like(t: Tensor, value: Any, kwargs: dict) -> Tensor:
+    kwargs.setdefault("dtype", t.dtype)
+    return _full(list(t.shape), value, kwargs)
+
+
+def zeros_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+    return _like(input, 0.0, kwargs)
+
+
+def ones_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+    return _like(input, 1.0, kwargs)
+
+
+def empty_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+    return _like(input, 0.0, kwargs)
+
+
+def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:  # noqa: A002
+    return _like(input, fill_value, kwargs)
+
+
+def rand(*args: Any, **kwargs: Any) -> Tensor:
+    """Uniform samples in [0, 1), reproducing PyTorch's CPU generator."""
+    size = _parse_size(args, kwargs)
+    return _finish(_rustgrad._rand(size, kwargs.pop("dtype", None)), kwargs)
+
+
+def randn(*args: Any, **kwargs: Any) -> Tensor:
+    """Standard normal samples, reproducing PyTorch's CPU generator."""
+    size = _parse_size(args, kwargs)
+    return _finish(_rustgrad._randn(size, kwargs.pop("dtype", None)), kwargs)
+
+
+def rand_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+    kwargs.setdefault("dtype", input.dtype)
+    return rand(*input.shape, **kwargs)
+
+
+def randn_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+    kwargs.setdefault("dtype", input.dtype)
+    return randn(*input.shape, **kwargs)
+
+
+def randint(*args: Any, **kwargs: Any) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)."""
+    size = kwargs.pop("size", None)
+    if size is None:
+        *bounds, size = args
+    else:
+        bounds = list(args)
+    if "high" in kwargs:
+        bounds.append(kwargs.pop("high"))
+    low, high = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+    dt = kwargs.pop("dtype", None)
+    t = _rustgrad._randint(int(low), int(high), list(size))
+    if dt is not None and dt is not int64:
+        t = t.to(dt)
+    return _finish(t, kwargs)
+
+
+def randperm(n: int, **kwargs: Any) -> Tensor:
+    return _finish(_rustgrad._randperm(int(n)), kwargs)
+
+
+def manual_seed(seed: int):
+    """Seeds the default generator, as ``torch.manual_seed``."""
+    _rustgrad._manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    return None
+
+
+def seed() -> int:
+    import random as _random
+
+    s = _random.getrandbits(63)
+    manual_seed(s)
+    return s
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); int64 unless an argument is a float."""
+    if end is None:
+        start, end = 0, start
+    vals = [start, end, step]
+    dt = kwargs.pop("dtype", None)
+    if dt is None:
+        is_float = any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
+        dt = float32 if is_float else int64
+    s, e, st = (_builtins.float(v) for v in vals)
+    return _finish(_rustgrad._arange(s, e, st, dt), kwargs)
+
+
+def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
+    return _finish(_rustgrad._linspace(_builtins.float(start), _builtins.float(end), int(steps), kwargs.pop("dtype", None)), kwargs)
+
+
+def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
+    return _finish(_rustgrad._eye(int(n), None if m is None else int(m), kwargs.pop("dtype", None)), kwargs)
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _builtins.bool = False, pin_memory: _builtins.bool = False) -> Tensor:  # noqa: A002
+    """Copies ``data`` (numbers, nested lists, arrays, tensors) into a new leaf tensor."""
+    arr, _ = _numpy_of(data, dtype)
+    return _finish(from_numpy(arr), {"device": device, "requires_grad": requires_grad})
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:  # noqa: A002
+    """Shares memory with ``data`` when it is a tensor or array of the right dtype."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype is dtype):
+        return data
+    if isinstance(data, _np.ndarray) and dtype is None:
+        try:
+            return from_numpy(data)
+        except (TypeError, ValueError):
+            pass
+    return tensor(data, dtype=dtype, device=device)
+
+
+def is_tensor(obj: Any) -> _builtins.bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:  # noqa: A002
+    return input.numel()
+
+
+def get_default_dtype() -> dtype:
+    return float32
+
+
+def is_floating_point(input: Tensor) -> _builtins.bool:  # noqa: A002
+    return input.is_floating_point()
+
+
+# ----- ops as functions -----
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+    return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+    return input.sub(other, alpha=alpha)
+
+
+def mul(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return input * other
+
+
+def div(input: Any, other: Any) -> Tensor:  # noqa: A002
+    return input / other
+
+
+true_divide = div
+
+
+def neg(input: Tensor) -> Tensor:  # noqa: A002
+    return -input
+
+
+def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A002, A001
+    if not isinstance(input, Tensor):
+        return exponent.__rpow__(input)
+    return input.pow(exponent)
+
+
+def _method(name: str):
+    def op(input: Tensor, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        return getattr(input, name)(*args, **kwargs)
+
+    op.__name__ = name
+    op.__qualname__ = name
+    op.__doc__ = f"``torch.{name}(input, ...)``: same as ``input.{name}(...)``."
+    return op
+
+
+exp = _method("exp")
+log = _method("log")
+sqrt = _method("sqrt")
+abs = _method("abs")  # noqa: A001
+sin = _method("sin")
+cos = _method("cos")
+tanh = _method("tanh")
+sigmoid = _method("sigmoid")
+relu = _method("relu")
+sign = _method("sign")
+reciprocal = _method("reciprocal")
+sum = _method("sum")  # noqa: A001
+mean = _method("mean")
+max = _method("max")  # noqa: A001
+min = _method("min")  # noqa: A001
+norm = _method("norm")
+dot = _method("dot")
+matmul = _method("matmul")
+mm = _method("mm")
+mv = _method("mv")
+bmm = _method("bmm")
+reshape = _method("reshape")
+transpose = _method("transpose")
+t = _method("t")
+permute = _method("permute")
+squeeze = _method("squeeze")
+unsqueeze = _method("unsqueeze")
+flatten = _method("flatten")
+clone = _method("clone")
+detach = _method("detach")
+eq = _method("eq")
+ne = _method("ne")
+lt = _method("lt")
+le = _method("le")
+gt = _method("gt")
+ge = _method("ge")
+
+
+class _Cuda:
+    """``torch.cuda``: there is no GPU here."""
+
+    @staticmethod
+    def is_available() -> _builtins.bool:
+        return False
+
+    @staticmethod
+    def device_count() -> int:
+        return 0
+
+
+cuda = _Cuda()
+
+from rustgrad import autograd, optim  # noqa: E402
+
+__all__ = [
+    "Tensor", "Size", "device", "dtype", "float32", "float", "float64", "double", "int64", "long", "bool",
+    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like", "ones_like",
+    "empty_like", "full_like", "rand", "randn", "rand_like", "randn_like", "randint", "randperm", "arange",
+    "linspace", "eye", "manual_seed", "seed", "initial_seed", "is_tensor", "numel", "no_grad", "enable_grad",
+    "set_grad_enabled", "inference_mode", "is_grad_enabled", "autograd", "optim", "add", "sub", "mul", "div",
+    "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "sign", "reciprocal",
+    "sum", "mean", "max", "min", "norm", "dot", "matmul", "mm", "mv", "bmm", "reshape", "transpose", "t",
+    "permute", "squeeze", "unsqueeze", "flatten", "clone", "detach", "where", "eq", "ne", "lt", "le", "gt",
+    "ge", "set_printoptions", "get_default_dtype", "is_floating_point", "cuda",
+]

@@ -1,0 +1,184 @@
+"""Python objects the Rust core hands out or calls back: Size, device, repr, warnings."""
+
+from __future__ import annotations
+
+import warnings
+from collections import namedtuple
+
+import numpy as np
+
+from rustgrad import _rustgrad
+from rustgrad._tensor_str import format_tensor
+
+
+class Size(tuple):
+    """The shape of a tensor: a tuple that prints as ``torch.Size([2, 3])``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"torch.Size([{', '.join(str(s) for s in self)}])"
+
+    __str__ = __repr__
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, item):
+        out = tuple.__getitem__(self, item)
+        return Size(out) if isinstance(item, slice) else out
+
+    def __add__(self, other):
+        return Size(tuple(self) + tuple(other))
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """A device; only the CPU exists here."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:  # noqa: A002
+        if isinstance(type, device):
+            type, index = type.type, type.index  # noqa: A001
+        name, _, idx = str(type).partition(":")
+        if name != "cpu":
+            raise RuntimeError(
+                f"Device '{type}' is not available: rustgrad runs on the CPU only"
+                if name in ("cuda", "mps", "xpu", "meta")
+                else f"Expected one of cpu, cuda, ... device type at start of device string: {type}"
+            )
+        self.type = name
+        self.index = int(idx) if idx else index
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+
+CPU = device("cpu")
+
+
+def _check_device(dev) -> None:
+    if dev is None:
+        return
+    device(dev)
+
+
+def _warn_non_leaf_grad() -> None:
+    warnings.warn(
+        "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+        "attribute won't be populated during autograd.backward(). If you indeed want the .grad field "
+        "to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you "
+        "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
+        "github.com/pytorch/pytorch/pull/30531 for more information.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+_RETURN_TYPES = {name: namedtuple(name, ["values", "indices"]) for name in ("max", "min")}
+for _cls in _RETURN_TYPES.values():
+    _cls.__module__ = "torch.return_types"
+    _cls.__repr__ = lambda self, _n=_cls.__name__: (
+        f"torch.return_types.{_n}(\nvalues={self.values!r},\nindices={self.indices!r})"
+    )
+
+
+def _return_type(name: str, values, indices):
+    return _RETURN_TYPES[name](values, indices)
+
+
+def _tensor_repr(t) -> str:
+    suffixes = []
+    fn = t.grad_fn
+    if fn is not None:
+        suffixes.append(f"grad_fn=<{fn.name()}>")
+    elif t.requires_grad:
+        suffixes.append("requires_grad=True")
+    return format_tensor(t.detach().numpy(), dtype=_dtype_name(t.dtype), suffixes=suffixes)
+
+
+_NP_DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "int64": np.int64,
+    "bool": np.bool_,
+}
+
+
+def _dtype_name(dtype) -> str:
+    return repr(dtype).replace("torch.", "")
+
+
+def _numpy_of(data, dtype=None) -> np.ndarray:
+    """Copies ``data`` (nested sequences, numbers, arrays, tensors) into a fresh contiguous
+    array of the dtype the tensor will have, inferring it as PyTorch does."""
+    if isinstance(data, _rustgrad.Tensor):
+        arr = data.detach().numpy()
+        if dtype is None:
+            dtype = data.dtype
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        arr = np.array(_unwrap(data))
+        if dtype is None:
+            if arr.dtype.kind == "f":
+                dtype = _rustgrad.float32
+            elif arr.dtype.kind == "c":
+                raise TypeError("complex tensors are not supported by rustgrad")
+    if dtype is None:
+        kind = arr.dtype.kind
+        if kind == "f":
+            dtype = _rustgrad.float64 if arr.dtype == np.float64 else _rustgrad.float32
+        elif kind in "iu":
+            dtype = _rustgrad.int64
+        elif kind == "b":
+            dtype = _rustgrad.bool
+        else:
+            raise TypeError(
+                f"can't convert np.ndarray of type numpy.{arr.dtype}. The only supported types are: "
+                "float64, float32, int64, and bool."
+            )
+    np_dtype = _NP_DTYPES[_dtype_name(dtype)]
+    return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
+
+
+def _unwrap(data):
+    """Replaces tensors nested in lists by their values, so numpy can read them."""
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(d) for d in data]
+    if isinstance(data, _rustgrad.Tensor):
+        return data.detach().numpy()
+    return data
+
+
+def _legacy_tensor(data):
+    """``torch.Tensor(data)``: always float32."""
+    arr, _ = _numpy_of(data, _rustgrad.float32)
+    return _rustgrad.from_numpy(arr)
+
+
+def _tensor_reduce(values, requires_grad):
+    return (_rebuild, (values, requires_grad))
+
+
+def _rebuild(values, requires_grad):
+    t = _rustgrad.from_numpy(np.array(values, copy=True))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t

@@ -1,0 +1,82 @@
+"""``rustgrad.autograd``: backward, grad, grad mode and graph diagnostics."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+from rustgrad import _rustgrad
+from rustgrad._rustgrad import Node
+from rustgrad.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+
+Tensor = _rustgrad.Tensor
+_TensorOrTensors = Union[Tensor, Sequence[Tensor]]
+
+__all__ = [
+    "backward",
+    "grad",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
+    "is_grad_enabled",
+    "graph_stats",
+    "Node",
+]
+
+
+def backward(
+    tensors: _TensorOrTensors,
+    grad_tensors: Optional[_TensorOrTensors] = None,
+    retain_graph: Optional[bool] = None,
+    create_graph: bool = False,
+    grad_variables: Optional[_TensorOrTensors] = None,
+    inputs: Optional[_TensorOrTensors] = None,
+) -> None:
+    """Accumulates the gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``)."""
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise RuntimeError("'grad_tensors' and 'grad_variables' (deprecated) arguments both passed to backward().")
+        grad_tensors = grad_variables
+    if inputs is not None and not isinstance(inputs, Tensor) and len(inputs) == 0:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    _rustgrad._backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
+
+
+def grad(
+    outputs: _TensorOrTensors,
+    inputs: _TensorOrTensors,
+    grad_outputs: Optional[_TensorOrTensors] = None,
+    retain_graph: Optional[bool] = None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: Optional[bool] = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+) -> tuple:
+    """Returns the gradients of ``outputs`` with respect to ``inputs`` (a tuple)."""
+    if is_grads_batched:
+        raise NotImplementedError("is_grads_batched=True is not supported by rustgrad yet")
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, but got: allow_unused=False."
+        )
+    if materialize_grads:
+        allow_unused = True
+    result = _rustgrad._grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
+    if materialize_grads:
+        from rustgrad import zeros_like
+
+        ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        result = tuple(zeros_like(i) if g is None else g for g, i in zip(result, ins))
+    return result
+
+
+def graph_stats() -> dict:
+    """Counts of what the autograd graph holds right now: ``{"live_nodes": n}``."""
+    return {"live_nodes": _rustgrad._live_nodes()}

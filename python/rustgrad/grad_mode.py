@@ -1,0 +1,142 @@
+"""Grad-mode context managers and decorators (the flag itself is per thread, in Rust)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, TypeVar
+
+from rustgrad._rustgrad import _set_grad_enabled, is_grad_enabled
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled"]
+
+
+class _DecoratorContextManager:
+    """A context manager that also decorates functions (and generator functions)."""
+
+    def __call__(self, func: F) -> F:
+        if inspect.isclass(func):
+            raise RuntimeError(
+                "Cannot decorate classes; it is ambiguous whether or not only the constructor or all "
+                "methods should have the context manager applied; additionally, decorating a class "
+                "at definition-site will prevent use of the identifier as a conventional type."
+            )
+        if inspect.isgeneratorfunction(func):
+            return self._wrap_generator(func)
+
+        @functools.wraps(func)
+        def decorate_context(*args, **kwargs):
+            with self.clone():
+                return func(*args, **kwargs)
+
+        return decorate_context  # type: ignore[return-value]
+
+    def _wrap_generator(self, func):
+        @functools.wraps(func)
+        def generator_context(*args, **kwargs):
+            gen = func(*args, **kwargs)
+            try:
+                with self.clone():
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with self.clone():
+                            gen.close()
+                        raise
+                    except BaseException as exc:  # noqa: BLE001 - forwarded into the generator
+                        with self.clone():
+                            response = gen.throw(exc)
+                    else:
+                        with self.clone():
+                            response = gen.send(request)
+            except StopIteration as e:
+                return e.value
+
+        return generator_context
+
+    def clone(self):
+        return self.__class__()
+
+
+class _NoParamDecoratorContextManager(_DecoratorContextManager):
+    """Also usable bare, as ``@no_grad`` without parentheses."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_NoParamDecoratorContextManager):  # noqa: N801 - PyTorch's name
+    """Operations inside record no graph."""
+
+    def __init__(self) -> None:
+        self.prev = False
+
+    def __enter__(self) -> None:
+        self.prev = is_grad_enabled()
+        _set_grad_enabled(False)
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        _set_grad_enabled(self.prev)
+
+
+class enable_grad(_NoParamDecoratorContextManager):  # noqa: N801 - PyTorch's name
+    """Operations inside record a graph, even within ``no_grad``."""
+
+    def __enter__(self) -> None:
+        self.prev = is_grad_enabled()
+        _set_grad_enabled(True)
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        _set_grad_enabled(self.prev)
+
+
+class set_grad_enabled(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+    """Sets grad mode now (as a function), for a block (as a context manager), or for a call
+    (as a decorator); the previous mode comes back on exit, also after an exception."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = is_grad_enabled()
+        self.mode = bool(mode)
+        _set_grad_enabled(self.mode)
+
+    def __call__(self, orig_func: F) -> F:
+        _set_grad_enabled(self.prev)
+        return super().__call__(orig_func)
+
+    def __enter__(self) -> None:
+        _set_grad_enabled(self.mode)
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        _set_grad_enabled(self.prev)
+
+    def clone(self) -> set_grad_enabled:
+        return self.__class__(self.mode)
+
+
+class inference_mode(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+    """Like ``no_grad`` (rustgrad has no separate inference tensors yet)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)
+
+    def __enter__(self) -> None:
+        self.prev = is_grad_enabled()
+        if self.mode:
+            _set_grad_enabled(False)
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        _set_grad_enabled(self.prev)
+
+    def clone(self) -> inference_mode:
+        return self.__class__(self.mode)

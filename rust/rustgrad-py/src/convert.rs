@@ -1,0 +1,279 @@
+//! Conversions between Python objects and core values: dtypes, numbers, shapes, numpy arrays.
+
+use crate::errors::IntoPyResult;
+use crate::tensor::PyTensor;
+use numpy::npyffi::{self, npy_intp, NPY_ARRAY_WRITEABLE, PY_ARRAY_API};
+use numpy::{Element as NpElement, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyTuple};
+use rustgrad_core::storage::Storage;
+use rustgrad_core::{DType, Scalar, Tensor, TensorData};
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// `torch.float32` and friends: one interned object per dtype.
+#[pyclass(name = "dtype", module = "rustgrad", frozen, eq, hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyDType {
+    pub dtype: DType,
+}
+
+#[pymethods]
+impl PyDType {
+    fn __repr__(&self) -> String {
+        format!("torch.{}", self.dtype.name())
+    }
+    #[getter]
+    fn is_floating_point(&self) -> bool {
+        self.dtype.is_float()
+    }
+    #[getter]
+    fn is_complex(&self) -> bool {
+        false
+    }
+    #[getter]
+    fn is_signed(&self) -> bool {
+        self.dtype != DType::Bool
+    }
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.dtype.size()
+    }
+    fn __reduce__(&self) -> String {
+        self.dtype.name().to_string()
+    }
+}
+
+static DTYPES: PyOnceLock<[Py<PyDType>; 4]> = PyOnceLock::new();
+
+/// The interned Python object of a dtype (so `x.dtype is torch.float32`).
+pub fn dtype_object(py: Python<'_>, dtype: DType) -> Py<PyDType> {
+    let all = DTYPES.get_or_init(py, || {
+        [DType::Bool, DType::I64, DType::F32, DType::F64].map(|d| Py::new(py, PyDType { dtype: d }).expect("allocating a dtype object"))
+    });
+    let i = match dtype {
+        DType::Bool => 0,
+        DType::I64 => 1,
+        DType::F32 => 2,
+        DType::F64 => 3,
+    };
+    all[i].clone_ref(py)
+}
+
+/// Reads an optional `dtype=` argument.
+pub fn dtype_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => match o.extract::<PyRef<PyDType>>() {
+            Ok(d) => Ok(Some(d.dtype)),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "dtype must be a rustgrad dtype such as torch.float32, not {}",
+                o.get_type().name()?
+            ))),
+        },
+    }
+}
+
+/// A Python number, if `obj` is one (bool before int: `True` is an int in Python).
+pub fn scalar_of(obj: &Bound<'_, PyAny>) -> Option<Scalar> {
+    if obj.is_instance_of::<PyBool>() {
+        return obj.extract::<bool>().ok().map(Scalar::Bool);
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return obj.extract::<i64>().ok().map(Scalar::Int);
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return obj.extract::<f64>().ok().map(Scalar::Float);
+    }
+    // numpy scalars and other number-likes
+    let name = obj.get_type().name().ok()?.to_string();
+    if name.starts_with("float") {
+        return obj.extract::<f64>().ok().map(Scalar::Float);
+    }
+    if name.starts_with("int") || name.starts_with("uint") {
+        return obj.extract::<i64>().ok().map(Scalar::Int);
+    }
+    if name == "bool_" || name == "bool" {
+        return obj.extract::<bool>().ok().map(Scalar::Bool);
+    }
+    None
+}
+
+/// An operand of an arithmetic op: a tensor, or a number wrapped as a 0-d tensor.
+pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(t.get().t.clone());
+    }
+    if let Some(s) = scalar_of(obj) {
+        return Ok(s.to_tensor());
+    }
+    Err(PyTypeError::new_err(format!(
+        "unsupported operand type: expected a Tensor or a number, got {}",
+        obj.get_type().name()?
+    )))
+}
+
+/// Like [`operand`] but `None` for unsupported types (binary dunders return NotImplemented).
+pub fn try_operand(obj: &Bound<'_, PyAny>) -> Option<Tensor> {
+    operand(obj).ok()
+}
+
+/// A tensor argument.
+pub fn tensor_arg(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    match obj.cast::<PyTensor>() {
+        Ok(t) => Ok(t.get().t.clone()),
+        Err(_) => Err(PyTypeError::new_err(format!("expected Tensor as argument, but got {}", obj.get_type().name()?))),
+    }
+}
+
+/// Sizes given either as varargs (`view(2, 3)`) or as one sequence (`view((2, 3))`).
+pub fn sizes_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
+    if args.len() == 1 {
+        let first = args.get_item(0)?;
+        if let Ok(v) = first.extract::<Vec<i64>>() {
+            return Ok(v.into());
+        }
+    }
+    args.iter()
+        .map(|a| {
+            a.extract::<i64>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "expected a sequence of integers or integer varargs, but got {}",
+                    a.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Non-negative sizes for factories.
+pub fn shape_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[usize; 4]>> {
+    sizes_arg(args)?
+        .into_iter()
+        .map(|s| {
+            if s < 0 {
+                Err(PyRuntimeError::new_err(format!("Trying to create tensor with negative dimension {s}: {:?}", s)))
+            } else {
+                Ok(s as usize)
+            }
+        })
+        .collect()
+}
+
+/// Keeps a storage alive while numpy uses its memory.
+#[pyclass(frozen)]
+pub struct StorageOwner {
+    _storage: Arc<Storage>,
+}
+
+fn np_type_num(dtype: DType) -> std::os::raw::c_int {
+    (match dtype {
+        DType::F32 => npyffi::NPY_TYPES::NPY_FLOAT,
+        DType::F64 => npyffi::NPY_TYPES::NPY_DOUBLE,
+        DType::I64 => npyffi::NPY_TYPES::NPY_LONGLONG,
+        DType::Bool => npyffi::NPY_TYPES::NPY_BOOL,
+    }) as std::os::raw::c_int
+}
+
+/// A numpy array viewing the tensor's elements (no copy; writes are seen by both).
+pub fn to_numpy<'py>(py: Python<'py>, data: &TensorData) -> PyResult<Bound<'py, PyAny>> {
+    let item = data.dtype().size() as npy_intp;
+    let mut dims: Vec<npy_intp> = data.shape.iter().map(|&s| s as npy_intp).collect();
+    let mut strides: Vec<npy_intp> = data.strides.iter().map(|&s| s as npy_intp * item).collect();
+    let owner = Bound::new(py, StorageOwner { _storage: data.storage.clone() })?;
+    // SAFETY: the pointer, dims and strides describe memory inside the storage, which the
+    // base object (StorageOwner) keeps alive for as long as the array lives.
+    unsafe {
+        let descr = PY_ARRAY_API.PyArray_DescrFromType(py, np_type_num(data.dtype()));
+        let ptr = if data.storage.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            data.storage.as_ptr().add(data.offset * item as usize)
+        };
+        let arr = PY_ARRAY_API.PyArray_NewFromDescr(
+            py,
+            npyffi::get_type_object(py, npyffi::NpyTypes::PyArray_Type),
+            descr,
+            dims.len() as std::os::raw::c_int,
+            dims.as_mut_ptr(),
+            strides.as_mut_ptr(),
+            ptr as *mut std::os::raw::c_void,
+            NPY_ARRAY_WRITEABLE,
+            std::ptr::null_mut(),
+        );
+        if arr.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let owner_ptr = owner.into_ptr();
+        if PY_ARRAY_API.PyArray_SetBaseObject(py, arr as *mut npyffi::PyArrayObject, owner_ptr) < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(Bound::from_owned_ptr(py, arr))
+    }
+}
+
+struct NumpyOwner(#[allow(dead_code)] Py<PyAny>);
+
+/// A tensor sharing a numpy array's memory (`torch.from_numpy`).
+pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    let arr = array.cast::<PyUntypedArray>().map_err(|_| {
+        PyTypeError::new_err(format!("expected np.ndarray (got {})", array.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+    })?;
+    let py = array.py();
+    let descr = arr.dtype();
+    let dtype = if descr.is_equiv_to(&f32::get_dtype(py)) {
+        DType::F32
+    } else if descr.is_equiv_to(&f64::get_dtype(py)) {
+        DType::F64
+    } else if descr.is_equiv_to(&i64::get_dtype(py)) {
+        DType::I64
+    } else if descr.is_equiv_to(&bool::get_dtype(py)) {
+        DType::Bool
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "can't convert np.ndarray of type {}. The only supported types are: float64, float32, int64, and bool.",
+            descr.str()?
+        )));
+    };
+    let item = dtype.size() as isize;
+    let shape: SmallVec<[usize; 4]> = arr.shape().iter().copied().collect();
+    let mut strides: SmallVec<[usize; 4]> = SmallVec::new();
+    for &s in arr.strides() {
+        if s < 0 {
+            return Err(PyValueError::new_err(
+                "At least one stride in the given numpy array is negative, and tensors with negative strides are not currently supported. (You can probably work around this by making a copy of your array  with array.copy().) ",
+            ));
+        }
+        if s % item != 0 {
+            return Err(PyValueError::new_err("given numpy array strides not a multiple of the element byte size. Copy the numpy array to reallocate the memory."));
+        }
+        strides.push((s / item) as usize);
+    }
+    let numel: usize = shape.iter().product();
+    let span = if numel == 0 { 0 } else { 1 + shape.iter().zip(&strides).map(|(&n, &s)| (n - 1) * s).sum::<usize>() };
+    // SAFETY: the array's data pointer addresses `span` elements of `dtype`, kept alive by the
+    // owner (a reference to the array itself).
+    let data_ptr = unsafe { (*(arr.as_ptr() as *mut npyffi::PyArrayObject_fields)).data as *mut u8 };
+    let storage = unsafe { Storage::from_foreign(data_ptr, span, dtype, Box::new(NumpyOwner(array.clone().unbind()))) };
+    Ok(Tensor::from_data(TensorData {
+        storage: Arc::new(storage),
+        shape,
+        strides,
+        offset: 0,
+        version: Arc::default(),
+    }))
+}
+
+/// Checks and applies `requires_grad=` of a factory.
+pub fn factory_requires_grad(t: &Tensor, requires_grad: bool) -> PyResult<()> {
+    if requires_grad {
+        if !t.dtype().is_float() {
+            return Err(PyRuntimeError::new_err("Only Tensors of floating point and complex dtype can require gradients"));
+        }
+        t.set_requires_grad(true).py()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Module-level functions: factories, autograd entry points, grad mode, diagnostics.
+
+use crate::convert::{dtype_arg, factory_requires_grad, operand, tensor_arg};
+use crate::errors::IntoPyResult;
+use crate::gil;
+use crate::tensor::{tensors_to_list, wrap, PyTensor};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use rustgrad_core::ops::compare;
+use rustgrad_core::{creation, engine, grad_mode, graph, DType, Tensor};
+
+type R = PyResult<Py<PyTensor>>;
+
+/// A tensor or a sequence of tensors, as a list.
+pub fn tensor_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(vec![t.get().t.clone()]);
+    }
+    obj.try_iter()?.map(|item| tensor_arg(&item?)).collect()
+}
+
+/// A tensor, None, or a sequence of those.
+fn optional_tensor_list(obj: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Vec<Option<Tensor>>> {
+    match obj {
+        None => Ok(vec![None; n]),
+        Some(o) if o.is_none() => Ok(vec![None; n]),
+        Some(o) => {
+            if let Ok(t) = o.cast::<PyTensor>() {
+                return Ok(vec![Some(t.get().t.clone())]);
+            }
+            o.try_iter()?
+                .map(|item| {
+                    let item = item?;
+                    if item.is_none() {
+                        Ok(None)
+                    } else {
+                        tensor_arg(&item).map(Some)
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, grad_tensors=None, retain_graph=None, create_graph=false, inputs=None))]
+pub fn _backward(
+    py: Python<'_>,
+    tensors: &Bound<'_, PyAny>,
+    grad_tensors: Option<&Bound<'_, PyAny>>,
+    retain_graph: Option<bool>,
+    create_graph: bool,
+    inputs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let ts = tensor_list(tensors)?;
+    let gs = optional_tensor_list(grad_tensors, ts.len())?;
+    let inputs = match inputs {
+        Some(i) if !i.is_none() => Some(tensor_list(i)?),
+        _ => None,
+    };
+    let retain = retain_graph.unwrap_or(create_graph);
+    gil::without_gil(py, move || engine::backward(&ts, &gs, retain, create_graph, inputs.as_deref())).py()
+}
+
+#[pyfunction]
+#[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=None))]
+pub fn _grad(
+    py: Python<'_>,
+    outputs: &Bound<'_, PyAny>,
+    inputs: &Bound<'_, PyAny>,
+    grad_outputs: Option<&Bound<'_, PyAny>>,
+    retain_graph: Option<bool>,
+    create_graph: bool,
+    allow_unused: Option<bool>,
+) -> PyResult<Py<PyTuple>> {
+    let outs = tensor_list(outputs)?;
+    let ins = tensor_list(inputs)?;
+    let gs = optional_tensor_list(grad_outputs, outs.len())?;
+    let retain = retain_graph.unwrap_or(create_graph);
+    let allow = allow_unused.unwrap_or(false);
+    let result = gil::without_gil(py, move || engine::grad(&outs, &gs, &ins, retain, create_graph, allow)).py()?;
+    let list = tensors_to_list(py, result)?;
+    Ok(PyTuple::new(py, list.bind(py).iter())?.unbind())
+}
+
+#[pyfunction]
+pub fn _set_grad_enabled(mode: bool) -> bool {
+    grad_mode::set_grad_enabled(mode)
+}
+
+#[pyfunction]
+pub fn is_grad_enabled() -> bool {
+    grad_mode::is_grad_enabled()
+}
+
+/// Number of graph nodes alive in the process.
+#[pyfunction]
+pub fn _live_nodes() -> usize {
+    graph::live_nodes()
+}
+
+fn dt(dtype: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
+    Ok(dtype_arg(dtype)?.unwrap_or(default))
+}
+
+#[pyfunction]
+#[pyo3(signature = (shape, value, dtype=None, requires_grad=false))]
+pub fn _full(py: Python<'_>, shape: Vec<usize>, value: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, requires_grad: bool) -> R {
+    let v = operand(value)?;
+    let default = match v.dtype() {
+        DType::F64 | DType::F32 => DType::F32,
+        other => other,
+    };
+    let t = creation::full(&shape, v.item_f64().py()?, dt(dtype, default)?);
+    factory_requires_grad(&t, requires_grad)?;
+    wrap(py, t)
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, end, step, dtype))]
+pub fn _arange(py: Python<'_>, start: f64, end: f64, step: f64, dtype: &Bound<'_, PyAny>) -> R {
+    wrap(py, creation::arange(start, end, step, dt(Some(dtype), DType::F32)?).py()?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, end, steps, dtype=None))]
+pub fn _linspace(py: Python<'_>, start: f64, end: f64, steps: usize, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    wrap(py, creation::linspace(start, end, steps, dt(dtype, DType::F32)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (n, m=None, dtype=None))]
+pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, DType::F32)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (shape, dtype=None))]
+pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    wrap(py, creation::rand(&shape, dt(dtype, DType::F32)?))
+}
+
+#[pyfunction]
+#[pyo3(signature = (shape, dtype=None))]
+pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    wrap(py, creation::randn(&shape, dt(dtype, DType::F32)?))
+}
+
+#[pyfunction]
+pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>) -> R {
+    wrap(py, creation::randint(low, high, &shape).py()?)
+}
+
+#[pyfunction]
+pub fn _randperm(py: Python<'_>, n: usize) -> R {
+    let v = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).randperm(n);
+    wrap(py, Tensor::from_vec(v, &[n]).py()?)
+}
+
+#[pyfunction]
+pub fn _manual_seed(seed: u64) {
+    creation::manual_seed(seed);
+}
+
+#[pyfunction]
+pub fn initial_seed() -> u64 {
+    rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).initial_seed()
+}
+
+#[pyfunction]
+pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> R {
+    wrap(py, crate::convert::from_numpy(array)?)
+}
+
+#[pyfunction]
+#[pyo3(name = "where")]
+pub fn where_(py: Python<'_>, condition: &Bound<'_, PyAny>, input: &Bound<'_, PyAny>, other: &Bound<'_, PyAny>) -> R {
+    wrap(py, compare::where_(&tensor_arg(condition)?, &operand(input)?, &operand(other)?).py()?)
+}
+
+/// `torch.autograd.backward`'s list of leaves reached: used by tests of the engine.
+#[pyfunction]
+pub fn _tensor_list(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyList>> {
+    tensors_to_list(py, tensor_list(obj)?.into_iter().map(Some).collect())
+}

@@ -1,0 +1,868 @@
+//! The `Tensor` class. Operators and methods call straight into the core: no Python wrapper
+//! sits on the hot path.
+
+use crate::convert::{dtype_arg, dtype_object, operand, sizes_arg, tensor_arg, to_numpy, try_operand};
+use crate::errors::{from_py, IntoPyResult};
+use crate::gil;
+use crate::node::node_object;
+use crate::python;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use rustgrad_core::inplace::apply_inplace;
+use rustgrad_core::kernels::{Compare, Unary};
+use rustgrad_core::ops::{arith, compare, linalg, pow, reduce, unary, view};
+use rustgrad_core::{creation, engine, DType, Scalar, Tensor};
+use std::sync::Arc;
+
+/// A multi-dimensional array that records the operations on it for differentiation.
+#[pyclass(name = "Tensor", module = "rustgrad", subclass, frozen, weakref)]
+pub struct PyTensor {
+    pub t: Tensor,
+}
+
+/// Wraps a core tensor into a new Python object.
+pub fn wrap(py: Python<'_>, t: Tensor) -> PyResult<Py<PyTensor>> {
+    Py::new(py, PyTensor { t })
+}
+
+fn wrap_opt(py: Python<'_>, t: Option<Tensor>) -> PyResult<Option<Py<PyTensor>>> {
+    t.map(|t| wrap(py, t)).transpose()
+}
+
+type R = PyResult<Py<PyTensor>>;
+
+fn cmp(kind: Compare) -> impl Fn(&Tensor, &Tensor) -> rustgrad_core::Result<Tensor> {
+    move |a, b| compare::compare(a, b, kind)
+}
+
+fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
+    match dim {
+        None => Ok(None),
+        Some(d) if d.is_none() => Ok(None),
+        Some(d) => {
+            if let Ok(i) = d.extract::<i64>() {
+                Ok(Some(vec![i]))
+            } else {
+                Ok(Some(d.extract::<Vec<i64>>()?))
+            }
+        }
+    }
+}
+
+fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    if let Some(s) = crate::convert::scalar_of(e) {
+        return pow::pow_scalar(base, s).py();
+    }
+    pow::pow_tensor(base, &tensor_arg(e)?).py()
+}
+
+impl PyTensor {
+    fn item_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let v = self.t.item_f64().py()?;
+        Ok(match self.t.dtype() {
+            DType::F32 | DType::F64 => v.into_pyobject(py)?.into_any().unbind(),
+            DType::I64 => (self.t.to_vec::<i64>()[0]).into_pyobject(py)?.into_any().unbind(),
+            DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
+        })
+    }
+
+    fn reduce_extreme(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, max: bool) -> PyResult<Py<PyAny>> {
+        match dim {
+            None => Ok(wrap(py, reduce::extreme_all(&self.t, max).py()?)?.into_any()),
+            Some(d) => {
+                let (v, i) = reduce::extreme_dim(&self.t, d, keepdim, max).py()?;
+                python::return_types(py, if max { "max" } else { "min" }, wrap(py, v)?, wrap(py, i)?)
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyTensor {
+    /// The legacy constructor: `Tensor([1, 2])` copies data as float32, `Tensor(2, 3)` makes
+    /// an uninitialised (here: zero) tensor of that shape.
+    #[new]
+    #[pyo3(signature = (*args))]
+    fn new(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        if args.is_empty() {
+            return Ok(PyTensor { t: creation::zeros(&[0], DType::F32) });
+        }
+        let first = args.get_item(0)?;
+        if args.len() == 1 && !first.is_instance_of::<pyo3::types::PyInt>() {
+            if let Ok(t) = first.cast::<PyTensor>() {
+                return Ok(PyTensor { t: t.get().t.detach() });
+            }
+            let t = python::call(py, "_legacy_tensor", (first,))?;
+            return Ok(PyTensor { t: t.cast::<PyTensor>()?.get().t.clone() });
+        }
+        let shape = crate::convert::shape_arg(args)?;
+        Ok(PyTensor { t: creation::zeros(&shape, DType::F32) })
+    }
+
+    // ----- attributes -----
+
+    #[getter]
+    fn get_data(&self, py: Python<'_>) -> R {
+        wrap(py, self.t.variable_data())
+    }
+    #[setter]
+    fn set_data(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.t.set_data(&tensor_arg(other)?).py()
+    }
+    #[getter]
+    fn get_grad(&self, py: Python<'_>) -> PyResult<Option<Py<PyTensor>>> {
+        if !self.t.is_leaf() && !self.t.retains_grad() {
+            python::warn_non_leaf_grad(py)?;
+        }
+        wrap_opt(py, self.t.grad())
+    }
+    #[setter]
+    fn set_grad(&self, grad: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let g = match grad {
+            None => None,
+            Some(g) if g.is_none() => None,
+            Some(g) => Some(tensor_arg(g)?),
+        };
+        self.t.set_grad(g).py()
+    }
+    #[getter]
+    fn grad_fn(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.t.grad_fn().map(|n| node_object(py, n)).transpose()
+    }
+    #[getter]
+    fn get_requires_grad(&self) -> bool {
+        self.t.requires_grad()
+    }
+    #[setter]
+    fn set_requires_grad(&self, flag: bool) -> PyResult<()> {
+        self.t.set_requires_grad(flag).py()
+    }
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.t.is_leaf()
+    }
+    #[getter]
+    fn retains_grad(&self) -> bool {
+        self.t.retains_grad()
+    }
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> Py<crate::convert::PyDType> {
+        dtype_object(py, self.t.dtype())
+    }
+    #[getter]
+    fn shape(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        python::size(py, &self.t.shape())
+    }
+    #[getter]
+    fn device(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        python::cpu_device(py)
+    }
+    #[getter]
+    fn is_cuda(&self) -> bool {
+        false
+    }
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.t.ndim()
+    }
+    #[getter]
+    fn _version(&self) -> u64 {
+        self.t.version()
+    }
+    #[getter(T)]
+    fn get_t(&self, py: Python<'_>) -> R {
+        let nd = self.t.ndim() as i64;
+        let dims: Vec<i64> = (0..nd).rev().collect();
+        wrap(py, view::permute(&self.t, &dims).py()?)
+    }
+    #[getter]
+    fn mT(&self, py: Python<'_>) -> R {
+        wrap(py, view::transpose(&self.t, -2, -1).py()?)
+    }
+
+    #[pyo3(signature = (dim=None))]
+    fn size(&self, py: Python<'_>, dim: Option<i64>) -> PyResult<Py<PyAny>> {
+        let shape = self.t.shape();
+        match dim {
+            None => python::size(py, &shape),
+            Some(d) => {
+                let i = rustgrad_core::shape::wrap_dim(d, shape.len()).py()?;
+                Ok(shape.get(i).copied().unwrap_or(1).into_pyobject(py)?.into_any().unbind())
+            }
+        }
+    }
+    fn dim(&self) -> usize {
+        self.t.ndim()
+    }
+    fn ndimension(&self) -> usize {
+        self.t.ndim()
+    }
+    fn numel(&self) -> usize {
+        self.t.numel()
+    }
+    fn nelement(&self) -> usize {
+        self.t.numel()
+    }
+    fn element_size(&self) -> usize {
+        self.t.dtype().size()
+    }
+    fn is_floating_point(&self) -> bool {
+        self.t.dtype().is_float()
+    }
+    fn is_contiguous(&self) -> bool {
+        self.t.data().is_contiguous()
+    }
+    fn stride(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(PyTuple::new(py, self.t.data().strides.iter())?.into_any().unbind())
+    }
+    fn storage_offset(&self) -> usize {
+        self.t.data().offset
+    }
+    fn data_ptr(&self) -> usize {
+        let d = self.t.data();
+        d.storage.as_ptr() as usize + d.offset * d.dtype().size()
+    }
+    fn item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.item_object(py)
+    }
+    fn tolist(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let arr = to_numpy(py, &self.t.data())?;
+        Ok(arr.call_method0("tolist")?.unbind())
+    }
+    fn numpy(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.t.requires_grad() {
+            return Err(crate::errors::to_py(rustgrad_core::Error::NumpyRequiresGrad));
+        }
+        Ok(to_numpy(py, &self.t.data())?.unbind())
+    }
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__(&self, py: Python<'_>, dtype: Option<&Bound<'_, PyAny>>, copy: Option<bool>) -> PyResult<Py<PyAny>> {
+        let _ = copy;
+        let arr = to_numpy(py, &self.t.data())?;
+        match dtype {
+            Some(d) if !d.is_none() => Ok(arr.call_method1("astype", (d,))?.unbind()),
+            _ => Ok(arr.unbind()),
+        }
+    }
+    fn detach(&self, py: Python<'_>) -> R {
+        wrap(py, self.t.detach())
+    }
+    fn detach_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+        let t = &slf.get().t;
+        {
+            let mut g = t.lock();
+            g.grad_fn = None;
+            g.requires_grad = false;
+        }
+        Ok(slf.clone().unbind())
+    }
+    #[pyo3(signature = (requires_grad=true))]
+    fn requires_grad_(slf: &Bound<'_, Self>, requires_grad: bool) -> PyResult<Py<PyTensor>> {
+        slf.get().t.set_requires_grad(requires_grad).py()?;
+        Ok(slf.clone().unbind())
+    }
+    fn retain_grad(&self) -> PyResult<()> {
+        self.t.retain_grad().py()
+    }
+    /// Registers `hook(grad) -> Tensor | None`, called with the gradient of this tensor.
+    fn register_hook(&self, py: Python<'_>, hook: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        if !self.t.requires_grad() {
+            return Err(PyRuntimeError::new_err("cannot register a hook on a tensor that doesn't require gradient"));
+        }
+        let id = self.t.register_hook(make_hook(hook));
+        Ok(Py::new(py, crate::node::PyHookHandle::for_tensor(self.t.clone(), id))?.into_any())
+    }
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
+    fn backward(
+        &self,
+        py: Python<'_>,
+        gradient: Option<&Bound<'_, PyAny>>,
+        retain_graph: Option<bool>,
+        create_graph: bool,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let g = match gradient {
+            Some(g) if !g.is_none() => Some(tensor_arg(g)?),
+            _ => None,
+        };
+        let inputs = match inputs {
+            Some(i) if !i.is_none() => Some(crate::functions::tensor_list(i)?),
+            _ => None,
+        };
+        if let Some(i) = &inputs {
+            if i.is_empty() {
+                return Err(PyRuntimeError::new_err("'inputs' argument to backward() cannot be empty."));
+            }
+        }
+        let retain = retain_graph.unwrap_or(create_graph);
+        let t = self.t.clone();
+        gil::without_gil(py, move || engine::backward(&[t], &[g], retain, create_graph, inputs.as_deref())).py()
+    }
+
+    // ----- in-place -----
+
+    fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+        Self::fill_(slf, &0i64.into_pyobject(slf.py())?.into_any())
+    }
+    fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let v = operand(value)?;
+        let t = &slf.get().t;
+        let d = t.data();
+        let filled = creation::full(&d.shape, v.item_f64().py()?, d.dtype());
+        apply_inplace(t, |_| Ok(filled)).py()?;
+        Ok(slf.clone().unbind())
+    }
+    fn copy_(slf: &Bound<'_, Self>, src: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let s = tensor_arg(src)?;
+        apply_inplace(&slf.get().t, |_| {
+            let s = rustgrad_core::ops::view::to_dtype(&s, slf.get().t.dtype())?;
+            rustgrad_core::ops::view::clone(&s)
+        })
+        .py()?;
+        Ok(slf.clone().unbind())
+    }
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn add_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
+        let o = operand(other)?;
+        apply_inplace(&slf.get().t, |t| arith::add_scaled(t, &o, alpha)).py()?;
+        Ok(slf.clone().unbind())
+    }
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn sub_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
+        let o = operand(other)?;
+        apply_inplace(&slf.get().t, |t| arith::sub_scaled(t, &o, alpha)).py()?;
+        Ok(slf.clone().unbind())
+    }
+    fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let o = operand(other)?;
+        apply_inplace(&slf.get().t, |t| (arith::mul)(t, &o)).py()?;
+        Ok(slf.clone().unbind())
+    }
+    fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let o = operand(other)?;
+        apply_inplace(&slf.get().t, |t| (arith::div)(t, &o)).py()?;
+        Ok(slf.clone().unbind())
+    }
+    fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        let result = pow_any(&slf.get().t, e);
+        let _ = result;
+        let t = slf.get().t.clone();
+        let e = e.clone();
+        apply_inplace(&t, |src| pow_any(src, &e).map_err(from_py)).py()?;
+        Ok(slf.clone().unbind())
+    }
+    fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        apply_inplace(&self.t, |t| (arith::add)(t, &o)).py()
+    }
+    fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        apply_inplace(&self.t, |t| (arith::sub)(t, &o)).py()
+    }
+    fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        apply_inplace(&self.t, |t| (arith::mul)(t, &o)).py()
+    }
+    fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand(other)?;
+        apply_inplace(&self.t, |t| (arith::div)(t, &o)).py()
+    }
+
+    // ----- operators -----
+
+    fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (arith::add)(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (arith::add)(&o, &self.t).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (arith::sub)(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) if o.is_wrapped_number() => Ok(wrap(py, arith::rsub_scalar(&self.t, &o, 1.0).py()?)?.into_any()),
+            Some(o) => Ok(wrap(py, arith::sub(&o, &self.t).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (arith::mul)(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (arith::mul)(&o, &self.t).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (arith::div)(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        // PyTorch: `c / x` is `x.reciprocal() * c`
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, arith::mul(&arith::reciprocal(&self.t).py()?, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __matmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (linalg::matmul)(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __rmatmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (linalg::matmul)(&o, &self.t).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let _ = modulo;
+        if crate::convert::scalar_of(e).is_none() && e.cast::<PyTensor>().is_err() {
+            return Ok(py.NotImplemented());
+        }
+        Ok(wrap(py, pow_any(&self.t, e)?)?.into_any())
+    }
+    fn __rpow__(&self, py: Python<'_>, base: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let _ = modulo;
+        match crate::convert::scalar_of(base) {
+            Some(s) => Ok(wrap(py, pow::scalar_pow(s, &self.t).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __neg__(&self, py: Python<'_>) -> R {
+        wrap(py, arith::neg(&self.t).py()?)
+    }
+    fn __pos__(slf: &Bound<'_, Self>) -> Py<PyTensor> {
+        slf.clone().unbind()
+    }
+    fn __abs__(&self, py: Python<'_>) -> R {
+        wrap(py, unary::abs(&self.t).py()?)
+    }
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (cmp(Compare::Eq))(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (cmp(Compare::Ne))(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (cmp(Compare::Lt))(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (cmp(Compare::Le))(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (cmp(Compare::Gt))(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand(other) {
+            Some(o) => Ok(wrap(py, (cmp(Compare::Ge))(&self.t, &o).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __hash__(slf: &Bound<'_, Self>) -> isize {
+        slf.as_ptr() as isize
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        let n = self.t.numel();
+        if n != 1 {
+            return Err(PyRuntimeError::new_err(if n == 0 {
+                "Boolean value of Tensor with no values is ambiguous".to_string()
+            } else {
+                "Boolean value of Tensor with more than one value is ambiguous".to_string()
+            }));
+        }
+        Ok(self.t.item_f64().py()? != 0.0)
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        self.t.item_f64().py()
+    }
+    fn __int__(&self) -> PyResult<i64> {
+        Ok(self.t.item_f64().py()?.trunc() as i64)
+    }
+    fn __index__(&self) -> PyResult<i64> {
+        if self.t.dtype() != DType::I64 || self.t.numel() != 1 {
+            return Err(PyTypeError::new_err("only integer tensors of a single element can be converted to an index"));
+        }
+        Ok(self.t.to_vec::<i64>()[0])
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        python::call(slf.py(), "_tensor_repr", (slf,))?.extract()
+    }
+    fn __format__(slf: &Bound<'_, Self>, spec: &str) -> PyResult<String> {
+        let t = &slf.get().t;
+        if t.ndim() == 0 {
+            let item = slf.get().item_object(slf.py())?;
+            return item.bind(slf.py()).call_method1("__format__", (spec,))?.extract();
+        }
+        Self::__repr__(slf)
+    }
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        python::call(py, "_tensor_reduce", (self.numpy_copy(py)?, self.t.requires_grad())).map(|b| b.unbind())
+    }
+
+    // ----- math -----
+
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> R {
+        wrap(py, arith::add_scaled(&self.t, &operand(other)?, alpha).py()?)
+    }
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> R {
+        wrap(py, arith::sub_scaled(&self.t, &operand(other)?, alpha).py()?)
+    }
+    fn mul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (arith::mul)(&self.t, &o).py()?)
+    }
+    fn div(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (arith::div)(&self.t, &o).py()?)
+    }
+    fn true_divide(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (arith::div)(&self.t, &o).py()?)
+    }
+    fn eq(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (cmp(Compare::Eq))(&self.t, &o).py()?)
+    }
+    fn ne(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (cmp(Compare::Ne))(&self.t, &o).py()?)
+    }
+    fn lt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (cmp(Compare::Lt))(&self.t, &o).py()?)
+    }
+    fn le(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (cmp(Compare::Le))(&self.t, &o).py()?)
+    }
+    fn gt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (cmp(Compare::Gt))(&self.t, &o).py()?)
+    }
+    fn ge(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand(other)?;
+        wrap(py, (cmp(Compare::Ge))(&self.t, &o).py()?)
+    }
+    fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> R {
+        wrap(py, pow_any(&self.t, exponent)?)
+    }
+    fn neg(&self, py: Python<'_>) -> R {
+        wrap(py, arith::neg(&self.t).py()?)
+    }
+    fn reciprocal(&self, py: Python<'_>) -> R {
+        wrap(py, arith::reciprocal(&self.t).py()?)
+    }
+    fn exp(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Exp).py()?)
+    }
+    fn log(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Log).py()?)
+    }
+    fn sqrt(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Sqrt).py()?)
+    }
+    fn abs(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Abs).py()?)
+    }
+    fn sin(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Sin).py()?)
+    }
+    fn cos(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Cos).py()?)
+    }
+    fn tanh(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Tanh).py()?)
+    }
+    fn sigmoid(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Sigmoid).py()?)
+    }
+    fn relu(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Relu).py()?)
+    }
+    fn sign(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Sign).py()?)
+    }
+
+    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
+    fn sum(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let dims = dims_arg(dim)?;
+        let dtype = dtype_arg(dtype)?;
+        let t = self.t.clone();
+        let n = t.numel();
+        wrap(py, gil::heavy(py, n, move || reduce::sum(&t, dims.as_deref(), keepdim, dtype)).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
+    fn mean(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let dims = dims_arg(dim)?;
+        wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
+        if let Some(d) = dim {
+            if let Ok(other) = d.cast::<PyTensor>() {
+                let _ = other;
+                return Err(PyTypeError::new_err("max(other) is not supported yet; use torch.maximum"));
+            }
+        }
+        let dim = match dim {
+            Some(d) if !d.is_none() => Some(d.extract::<i64>()?),
+            _ => None,
+        };
+        self.reduce_extreme(py, dim, keepdim, true)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
+        let dim = match dim {
+            Some(d) if !d.is_none() => Some(d.extract::<i64>()?),
+            _ => None,
+        };
+        self.reduce_extreme(py, dim, keepdim, false)
+    }
+    #[pyo3(signature = (p=None, dim=None, keepdim=false))]
+    fn norm(&self, py: Python<'_>, p: Option<&Bound<'_, PyAny>>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        let p = match p {
+            None => 2.0,
+            Some(p) if p.is_none() => 2.0,
+            Some(p) => {
+                if let Ok(s) = p.extract::<String>() {
+                    match s.as_str() {
+                        "fro" => 2.0,
+                        _ => return Err(PyRuntimeError::new_err(format!("norm: unsupported p '{s}'"))),
+                    }
+                } else {
+                    p.extract::<f64>()?
+                }
+            }
+        };
+        let dims = dims_arg(dim)?;
+        wrap(py, reduce::norm(&self.t, p, dims.as_deref(), keepdim).py()?)
+    }
+    fn dot(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, linalg::dot(&self.t, &tensor_arg(other)?).py()?)
+    }
+    fn matmul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let (a, b) = (self.t.clone(), tensor_arg(other)?);
+        let work = a.numel() * b.shape().last().copied().unwrap_or(1);
+        wrap(py, gil::heavy(py, work, move || linalg::matmul(&a, &b)).py()?)
+    }
+    fn mm(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let (a, b) = (self.t.clone(), tensor_arg(other)?);
+        let work = a.numel() * b.shape().last().copied().unwrap_or(1);
+        wrap(py, gil::heavy(py, work, move || linalg::mm(&a, &b)).py()?)
+    }
+    fn mv(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, linalg::mv(&self.t, &tensor_arg(other)?).py()?)
+    }
+    fn bmm(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, linalg::bmm(&self.t, &tensor_arg(other)?).py()?)
+    }
+
+    // ----- shape -----
+
+    #[pyo3(signature = (*shape))]
+    fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> R {
+        if shape.len() == 1 {
+            if let Ok(d) = dtype_arg(Some(&shape.get_item(0)?)) {
+                if let Some(d) = d {
+                    if d != self.t.dtype() {
+                        return Err(PyRuntimeError::new_err("view(dtype) is only supported for the same dtype"));
+                    }
+                    return wrap(py, self.t.clone());
+                }
+            }
+        }
+        wrap(py, view::view(&self.t, &sizes_arg(shape)?).py()?)
+    }
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> R {
+        wrap(py, view::reshape(&self.t, &sizes_arg(shape)?).py()?)
+    }
+    fn view_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let s: Vec<i64> = tensor_arg(other)?.shape().iter().map(|&v| v as i64).collect();
+        wrap(py, view::view(&self.t, &s).py()?)
+    }
+    fn reshape_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let s: Vec<i64> = tensor_arg(other)?.shape().iter().map(|&v| v as i64).collect();
+        wrap(py, view::reshape(&self.t, &s).py()?)
+    }
+    fn transpose(&self, py: Python<'_>, dim0: i64, dim1: i64) -> R {
+        wrap(py, view::transpose(&self.t, dim0, dim1).py()?)
+    }
+    fn t(&self, py: Python<'_>) -> R {
+        wrap(py, view::t(&self.t).py()?)
+    }
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, py: Python<'_>, dims: &Bound<'_, PyTuple>) -> R {
+        wrap(py, view::permute(&self.t, &sizes_arg(dims)?).py()?)
+    }
+    #[pyo3(signature = (dim=None))]
+    fn squeeze(&self, py: Python<'_>, dim: Option<i64>) -> R {
+        wrap(py, view::squeeze(&self.t, dim).py()?)
+    }
+    fn unsqueeze(&self, py: Python<'_>, dim: i64) -> R {
+        wrap(py, view::unsqueeze(&self.t, dim).py()?)
+    }
+    #[pyo3(signature = (*sizes))]
+    fn expand(&self, py: Python<'_>, sizes: &Bound<'_, PyTuple>) -> R {
+        wrap(py, view::expand(&self.t, &sizes_arg(sizes)?).py()?)
+    }
+    fn expand_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        let s: Vec<i64> = tensor_arg(other)?.shape().iter().map(|&v| v as i64).collect();
+        wrap(py, view::expand(&self.t, &s).py()?)
+    }
+    #[pyo3(signature = (start_dim=0, end_dim=-1))]
+    fn flatten(&self, py: Python<'_>, start_dim: i64, end_dim: i64) -> R {
+        let shape = self.t.shape();
+        if shape.is_empty() {
+            return wrap(py, view::reshape(&self.t, &[1]).py()?);
+        }
+        let s = rustgrad_core::shape::wrap_dim(start_dim, shape.len()).py()?;
+        let e = rustgrad_core::shape::wrap_dim(end_dim, shape.len()).py()?;
+        if s > e {
+            return Err(PyRuntimeError::new_err("flatten() has invalid args: start_dim cannot come after end_dim"));
+        }
+        if s == e {
+            return wrap(py, self.t.clone());
+        }
+        let mut new: Vec<i64> = shape[..s].iter().map(|&v| v as i64).collect();
+        new.push(shape[s..=e].iter().product::<usize>() as i64);
+        new.extend(shape[e + 1..].iter().map(|&v| v as i64));
+        wrap(py, view::reshape(&self.t, &new).py()?)
+    }
+    #[pyo3(signature = (*, memory_format=None))]
+    fn clone(&self, py: Python<'_>, memory_format: Option<&Bound<'_, PyAny>>) -> R {
+        let _ = memory_format;
+        wrap(py, view::clone(&self.t).py()?)
+    }
+    #[pyo3(signature = (*, memory_format=None))]
+    fn contiguous(&self, py: Python<'_>, memory_format: Option<&Bound<'_, PyAny>>) -> R {
+        let _ = memory_format;
+        wrap(py, view::contiguous(&self.t).py()?)
+    }
+
+    // ----- dtype -----
+
+    /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn to(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> R {
+        let mut dtype: Option<DType> = None;
+        let mut check = |o: &Bound<'_, PyAny>| -> PyResult<()> {
+            if let Ok(Some(d)) = dtype_arg(Some(o)) {
+                dtype = Some(d);
+            } else if let Ok(t) = o.cast::<PyTensor>() {
+                dtype = Some(t.get().t.dtype());
+            } else if !o.is_none() && o.extract::<bool>().is_err() {
+                python::check_device(py, o)?;
+            }
+            Ok(())
+        };
+        for a in args.iter() {
+            check(&a)?;
+        }
+        if let Some(kw) = kwargs {
+            for (k, v) in kw.iter() {
+                let k: String = k.extract()?;
+                if k == "dtype" || k == "device" {
+                    check(&v)?;
+                }
+            }
+        }
+        match dtype {
+            Some(d) => wrap(py, view::to_dtype(&self.t, d).py()?),
+            None => wrap(py, self.t.clone()),
+        }
+    }
+    fn float(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::F32).py()?)
+    }
+    fn double(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::F64).py()?)
+    }
+    fn long(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::I64).py()?)
+    }
+    fn bool(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::Bool).py()?)
+    }
+    fn type_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, view::to_dtype(&self.t, tensor_arg(other)?.dtype()).py()?)
+    }
+    fn cpu(slf: &Bound<'_, Self>) -> Py<PyTensor> {
+        slf.clone().unbind()
+    }
+}
+
+impl PyTensor {
+    fn numpy_copy(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(to_numpy(py, &self.t.data())?.call_method0("copy")?.unbind())
+    }
+}
+
+/// A core gradient hook that calls a Python callable (re-attaching the GIL).
+pub fn make_hook(hook: Py<PyAny>) -> rustgrad_core::graph::GradHook {
+    Arc::new(move |g: &Tensor| {
+        Python::attach(|py| -> rustgrad_core::Result<Option<Tensor>> {
+            let arg = wrap(py, g.clone()).map_err(from_py)?;
+            let r = hook.call1(py, (arg,)).map_err(from_py)?;
+            let r = r.bind(py);
+            if r.is_none() {
+                return Ok(None);
+            }
+            match r.cast::<PyTensor>() {
+                Ok(t) => Ok(Some(t.get().t.clone())),
+                Err(_) => Err(from_py(PyTypeError::new_err("hook must return None or a Tensor"))),
+            }
+        })
+    })
+}
+
+/// `tolist` helper for lists of tensors.
+pub fn tensors_to_list(py: Python<'_>, ts: Vec<Option<Tensor>>) -> PyResult<Py<PyList>> {
+    let items: Vec<Py<PyAny>> = ts
+        .into_iter()
+        .map(|t| match t {
+            Some(t) => wrap(py, t).map(|w| w.into_any()),
+            None => Ok(py.None()),
+        })
+        .collect::<PyResult<_>>()?;
+    Ok(PyList::new(py, items)?.unbind())
+}
