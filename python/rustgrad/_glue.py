@@ -107,7 +107,7 @@ def _tensor_repr(t) -> str:
     suffixes = []
     fn = t.grad_fn
     if fn is not None:
-        suffixes.append(f"grad_fn=<{fn.name()}>")
+        suffixes.append(f"grad_fn=<{type(fn).__name__}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
     return format_tensor(t.detach().numpy(), dtype=_dtype_name(t.dtype), suffixes=suffixes)

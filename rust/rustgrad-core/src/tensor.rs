@@ -8,7 +8,7 @@ use crate::storage::{IntoStorage, Storage};
 use crate::with_dtype;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A counter bumped by every in-place write; shared by a tensor, its views and `detach()`.
@@ -183,6 +183,9 @@ pub struct TensorInner {
 /// Shared cell behind a [`Tensor`] handle.
 pub struct TensorCell {
     inner: Mutex<TensorInner>,
+    /// An opaque, non-owning handle a language binding may keep here to find the one wrapper
+    /// object of this tensor (PyTorch's `pyobj_slot`). 0 when there is none.
+    pub binding_handle: AtomicUsize,
 }
 
 /// A tensor handle. Cloning it shares the same tensor (like a second Python reference).
@@ -203,6 +206,7 @@ impl Tensor {
                 hooks: Vec::new(),
                 wrapped_number: false,
             }),
+            binding_handle: AtomicUsize::new(0),
         }))
     }
 
@@ -294,6 +298,10 @@ impl Tensor {
 
     pub fn downgrade(&self) -> std::sync::Weak<TensorCell> {
         Arc::downgrade(&self.0)
+    }
+
+    pub fn cell(&self) -> &TensorCell {
+        &self.0
     }
 
     pub fn from_cell(cell: Arc<TensorCell>) -> Tensor {

@@ -256,7 +256,7 @@ pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let span = if numel == 0 { 0 } else { 1 + shape.iter().zip(&strides).map(|(&n, &s)| (n - 1) * s).sum::<usize>() };
     // SAFETY: the array's data pointer addresses `span` elements of `dtype`, kept alive by the
     // owner (a reference to the array itself).
-    let data_ptr = unsafe { (*(arr.as_ptr() as *mut npyffi::PyArrayObject_fields)).data as *mut u8 };
+    let data_ptr = unsafe { (*(arr.as_ptr() as *mut npyffi::PyArrayObject)).fields.data as *mut u8 };
     let storage = unsafe { Storage::from_foreign(data_ptr, span, dtype, Box::new(NumpyOwner(array.clone().unbind()))) };
     Ok(Tensor::from_data(TensorData {
         storage: Arc::new(storage),

@@ -41,7 +41,7 @@ pub fn node_object(py: Python<'_>, node: NodeRef) -> PyResult<Py<PyAny>> {
             }
         }
     }
-    let name = node.name();
+    let name = class_name(node.name());
     let classes = CLASSES.get_or_init(py, || PyDict::new(py).unbind()).bind(py);
     let cls = match classes.get_item(name)? {
         Some(c) => c,
@@ -66,6 +66,11 @@ pub fn node_object(py: Python<'_>, node: NodeRef) -> PyResult<Py<PyAny>> {
     Ok(obj.unbind())
 }
 
+/// The Python class name of a node: its name without a C++ namespace.
+fn class_name(name: &str) -> &str {
+    name.rsplit("::").next().unwrap_or(name)
+}
+
 #[pymethods]
 impl PyNode {
     #[new]
@@ -80,7 +85,7 @@ impl PyNode {
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> String {
-        format!("<{} object at {:#x}>", slf.get().node.name(), slf.as_ptr() as usize)
+        format!("<{} object at {:#x}>", class_name(slf.get().node.name()), slf.as_ptr() as usize)
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

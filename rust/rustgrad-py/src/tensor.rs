@@ -12,18 +12,53 @@ use pyo3::types::{PyList, PyTuple};
 use rustgrad_core::inplace::apply_inplace;
 use rustgrad_core::kernels::{Compare, Unary};
 use rustgrad_core::ops::{arith, compare, linalg, pow, reduce, unary, view};
-use rustgrad_core::{creation, engine, DType, Scalar, Tensor};
+use rustgrad_core::{creation, engine, DType, Tensor};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A multi-dimensional array that records the operations on it for differentiation.
 #[pyclass(name = "Tensor", module = "rustgrad", subclass, frozen, weakref)]
 pub struct PyTensor {
     pub t: Tensor,
+    /// This object's address, kept in the tensor's `binding_handle` while the object lives.
+    me: AtomicUsize,
 }
 
-/// Wraps a core tensor into a new Python object.
+impl PyTensor {
+    pub fn new_unbound(t: Tensor) -> Self {
+        PyTensor { t, me: AtomicUsize::new(0) }
+    }
+
+    /// Records `obj` as the Python object of its tensor.
+    pub fn bind_handle(obj: &Bound<'_, PyTensor>) {
+        let p = obj.as_ptr() as usize;
+        obj.get().me.store(p, Ordering::Relaxed);
+        obj.get().t.cell().binding_handle.store(p, Ordering::Relaxed);
+    }
+}
+
+impl Drop for PyTensor {
+    fn drop(&mut self) {
+        let me = self.me.load(Ordering::Relaxed);
+        if me != 0 {
+            let _ = self.t.cell().binding_handle.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The Python object of a core tensor: the existing one if it is alive (so `x.grad is x.grad`
+/// and `node.variable is x`, as in PyTorch), else a new one.
 pub fn wrap(py: Python<'_>, t: Tensor) -> PyResult<Py<PyTensor>> {
-    Py::new(py, PyTensor { t })
+    let existing = t.cell().binding_handle.load(Ordering::Relaxed);
+    if existing != 0 {
+        // SAFETY: the handle is cleared (under the GIL, which we hold) before its object is
+        // freed, so a non-zero handle points to a live PyTensor (or subclass) object.
+        let obj = unsafe { Bound::from_borrowed_ptr(py, existing as *mut pyo3::ffi::PyObject) };
+        return Ok(obj.cast_into::<PyTensor>()?.unbind());
+    }
+    let obj = Bound::new(py, PyTensor::new_unbound(t))?;
+    PyTensor::bind_handle(&obj);
+    Ok(obj.unbind())
 }
 
 fn wrap_opt(py: Python<'_>, t: Option<Tensor>) -> PyResult<Option<Py<PyTensor>>> {
@@ -86,18 +121,18 @@ impl PyTensor {
     #[pyo3(signature = (*args))]
     fn new(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
         if args.is_empty() {
-            return Ok(PyTensor { t: creation::zeros(&[0], DType::F32) });
+            return Ok(PyTensor::new_unbound(creation::zeros(&[0], DType::F32)));
         }
         let first = args.get_item(0)?;
         if args.len() == 1 && !first.is_instance_of::<pyo3::types::PyInt>() {
             if let Ok(t) = first.cast::<PyTensor>() {
-                return Ok(PyTensor { t: t.get().t.detach() });
+                return Ok(PyTensor::new_unbound(t.get().t.detach()));
             }
             let t = python::call(py, "_legacy_tensor", (first,))?;
-            return Ok(PyTensor { t: t.cast::<PyTensor>()?.get().t.clone() });
+            return Ok(PyTensor::new_unbound(t.cast::<PyTensor>()?.get().t.detach()));
         }
         let shape = crate::convert::shape_arg(args)?;
-        Ok(PyTensor { t: creation::zeros(&shape, DType::F32) })
+        Ok(PyTensor::new_unbound(creation::zeros(&shape, DType::F32)))
     }
 
     // ----- attributes -----
@@ -177,6 +212,7 @@ impl PyTensor {
         wrap(py, view::permute(&self.t, &dims).py()?)
     }
     #[getter]
+    #[allow(non_snake_case)]
     fn mT(&self, py: Python<'_>) -> R {
         wrap(py, view::transpose(&self.t, -2, -1).py()?)
     }
@@ -521,6 +557,24 @@ impl PyTensor {
     fn __len__(&self) -> PyResult<usize> {
         self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
+        wrap(py, basic_index(&self.t, key)?)
+    }
+    /// Basic-index assignment (`x[0] = 1`, `x[:, 1:] = y`) outside the graph.
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if rustgrad_core::is_grad_enabled() && self.t.requires_grad() {
+            if self.t.is_leaf() {
+                return Err(crate::errors::to_py(rustgrad_core::Error::LeafInplace));
+            }
+            return Err(PyRuntimeError::new_err("index assignment into a tensor that requires grad is not supported yet"));
+        }
+        let view = {
+            let _off = rustgrad_core::GradModeGuard::new(false);
+            basic_index(&self.t, key)?
+        };
+        let v = operand(value)?;
+        rustgrad_core::inplace::write_result(&view, &v).py()
+    }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         python::call(slf.py(), "_tensor_repr", (slf,))?.extract()
     }
@@ -829,6 +883,56 @@ impl PyTensor {
     fn cpu(slf: &Bound<'_, Self>) -> Py<PyTensor> {
         slf.clone().unbind()
     }
+}
+
+/// Applies a basic index (ints, slices, None, Ellipsis, or a tuple of them) as a chain of views.
+fn basic_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    use pyo3::types::{PyEllipsis, PyNone, PySlice, PySliceMethods};
+    use rustgrad_core::ops::index;
+    let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
+        Ok(tup) => tup.iter().collect(),
+        Err(_) => vec![key.clone()],
+    };
+    let nd = t.ndim();
+    let consuming = items.iter().filter(|i| !i.is(&PyNone::get(key.py())) && !i.is_instance_of::<PyEllipsis>()).count();
+    if consuming > nd {
+        return Err(pyo3::exceptions::PyIndexError::new_err(format!("too many indices for tensor of dimension {nd}")));
+    }
+    let mut out = t.clone();
+    let mut dim: i64 = 0;
+    for item in &items {
+        if item.is_none() {
+            out = view::unsqueeze(&out, dim).py()?;
+            dim += 1;
+        } else if item.is_instance_of::<PyEllipsis>() {
+            dim += (nd - consuming) as i64;
+        } else if let Ok(sl) = item.cast::<PySlice>() {
+            let size = out.shape()[dim as usize];
+            let step: Option<i64> = sl.getattr("step")?.extract()?;
+            if step.is_some_and(|s| s <= 0) {
+                return Err(pyo3::exceptions::PyValueError::new_err("step must be greater than zero"));
+            }
+            let ind = sl.indices(size as isize)?;
+            let (start, stop, step) = (ind.start.max(0) as usize, ind.stop.max(0) as usize, ind.step as usize);
+            if !(start == 0 && stop >= size && step == 1) {
+                out = index::slice(&out, dim, start, stop, step).py()?;
+            }
+            dim += 1;
+        } else if let Ok(i) = item.extract::<i64>() {
+            if item.is_instance_of::<pyo3::types::PyBool>() {
+                return Err(PyTypeError::new_err("indexing with a bool is not supported yet"));
+            }
+            out = index::select(&out, dim, i).py()?;
+        } else {
+            return Err(PyTypeError::new_err(
+                "only integers, slices (`:`), ellipsis (`...`) and None are valid indices; tensor and list indices are not supported yet",
+            ));
+        }
+    }
+    if out.same(t) {
+        out = view::view(t, &t.shape().iter().map(|&s| s as i64).collect::<Vec<_>>()).py()?;
+    }
+    Ok(out)
 }
 
 impl PyTensor {

@@ -32,7 +32,7 @@ pub fn new_accumulator(leaf: &Tensor, meta: InputMeta) -> NodeRef {
 
 impl Backward for AccumulateGrad {
     fn name(&self) -> &'static str {
-        "AccumulateGrad"
+        "torch::autograd::AccumulateGrad"
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         accumulate(&self.leaf, grad0(grads)?.clone())?;

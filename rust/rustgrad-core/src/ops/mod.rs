@@ -9,6 +9,7 @@ use crate::tensor::Tensor;
 pub mod accumulate;
 pub mod arith;
 pub mod compare;
+pub mod index;
 pub mod linalg;
 pub mod pow;
 pub mod reduce;
@@ -69,6 +70,8 @@ backward_ops! {
     Mm(linalg::MmBackward),
     Mv(linalg::MvBackward),
     Bmm(linalg::BmmBackward),
+    Pick(index::PickBackward),
+    PickScatter(index::PickScatterBackward),
     View(view::ViewBackward),
     Transpose(view::TransposeBackward),
     Permute(view::PermuteBackward),

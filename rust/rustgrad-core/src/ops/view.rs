@@ -334,7 +334,7 @@ pub fn copy_of(x: &Tensor) -> Result<Tensor> {
 pub struct CopyBackward;
 impl Backward for CopyBackward {
     fn name(&self) -> &'static str {
-        "CopyBackwards"
+        "torch::autograd::CopyBackwards"
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(grad0(grads)?.clone())])
