@@ -49,7 +49,9 @@ pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
     } else {
         let step = (end - start) / (steps - 1) as f64;
         let half = steps / 2;
-        (0..steps).map(|i| if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 }).collect()
+        (0..steps)
+            .map(|i| if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 })
+            .collect()
     };
     if dtype == DType::F32 {
         // PyTorch computes float32 linspace in float32.
@@ -113,7 +115,9 @@ pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
 /// Integers uniform in [low, high) (`torch.randint`).
 pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
     if low >= high {
-        return Err(Error::runtime(format!("random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")));
+        return Err(Error::runtime(format!(
+            "random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )));
     }
     let mut v = vec![0i64; shape::numel(shape)];
     default_generator().lock().unwrap_or_else(|e| e.into_inner()).fill_randint_i64(&mut v, low, high);

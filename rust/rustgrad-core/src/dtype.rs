@@ -102,11 +102,7 @@ pub fn result_type(inputs: &[PromotionInput]) -> DType {
         } else {
             &mut zero
         };
-        let dtype = if input.wrapped && input.dtype.is_float() {
-            DEFAULT_FLOAT
-        } else {
-            input.dtype
-        };
+        let dtype = if input.wrapped && input.dtype.is_float() { DEFAULT_FLOAT } else { input.dtype };
         *slot = Some(slot.map_or(dtype, |d| d.promote(dtype)));
     }
     combine_categories(dim, combine_categories(zero, wrapped)).unwrap_or(DEFAULT_FLOAT)
@@ -275,7 +271,14 @@ impl Element for bool {
 }
 
 /// Floating-point elements: the math the float kernels need.
-pub trait Float: Element + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self> {
+pub trait Float:
+    Element
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;

@@ -12,6 +12,7 @@
 //! the gradients themselves are differentiable.
 
 use crate::autograd::BackwardCtx;
+use crate::creation::ones_like;
 use crate::error::{Error, Result};
 use crate::grad_mode::GradModeGuard;
 use crate::graph::{Edge, GradHook, NodeRef};
@@ -21,7 +22,6 @@ use crate::ops::view::{clone, sum_to, to_dtype};
 use crate::ops::BackwardOp;
 use crate::shape;
 use crate::tensor::{Tensor, TensorCell};
-use crate::creation::ones_like;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::collections::BinaryHeap;
@@ -99,7 +99,9 @@ pub fn grad(
 fn input_edges(inputs: &[Tensor]) -> Result<Vec<Edge>> {
     inputs
         .iter()
-        .map(|t| t.gradient_edge().ok_or_else(|| Error::runtime("One of the differentiated Tensors does not require grad")))
+        .map(|t| {
+            t.gradient_edge().ok_or_else(|| Error::runtime("One of the differentiated Tensors does not require grad"))
+        })
         .collect()
 }
 
@@ -163,15 +165,15 @@ fn run(
     let mut infos: FxHashMap<u32, Info> = FxHashMap::default();
     let mut stack: Vec<NodeRef> = Vec::new();
     for (edge, _) in &roots {
-        if !infos.contains_key(&edge.node.index()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = infos.entry(edge.node.index()) {
+            slot.insert(new_info(&edge.node));
             stack.push(edge.node.clone());
-            infos.insert(edge.node.index(), new_info(&edge.node));
         }
         while let Some(node) = stack.pop() {
             let next = infos[&node.index()].next.clone();
             for e in next.iter().flatten() {
-                if !infos.contains_key(&e.node.index()) {
-                    infos.insert(e.node.index(), new_info(&e.node));
+                if let std::collections::hash_map::Entry::Vacant(slot) = infos.entry(e.node.index()) {
+                    slot.insert(new_info(&e.node));
                     stack.push(e.node.clone());
                 }
             }
@@ -276,8 +278,7 @@ fn run(
                 continue;
             }
             if let Some(Some(g)) = outputs.get(i) {
-                let g = validate(g, &info.node, i, name)?;
-                add_to_buffer(&mut child.buffer, edge.input_nr as usize, g)?;
+                add_to_buffer(&mut child.buffer, edge.input_nr as usize, g.clone())?;
             }
             child.deps -= 1;
             if child.deps == 0 {
@@ -338,10 +339,9 @@ fn run_hooks(hooks: &[GradHook], mut g: Tensor) -> Result<Tensor> {
 /// Runs the hooks registered on the node's outputs and fills retained gradients.
 /// Returns the node's name. No node lock is held while user code runs.
 fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<&'static str> {
-    let (name, hooks, retained): (&'static str, Vec<(u32, GradHook)>, SmallVec<[(u32, Weak<TensorCell>); 1]>) =
-        info.node.with(|n| {
-            (n.name(), n.tensor_hooks.iter().map(|(_, nr, h)| (*nr, h.clone())).collect(), n.retained.clone())
-        });
+    let (name, hooks, retained): (&'static str, Vec<(u32, GradHook)>, SmallVec<[(u32, Weak<TensorCell>); 1]>) = info
+        .node
+        .with(|n| (n.name(), n.tensor_hooks.iter().map(|(_, nr, h)| (*nr, h.clone())).collect(), n.retained.clone()));
     for (nr, hook) in hooks {
         if let Some(Some(g)) = grads.get(nr as usize) {
             if let Some(replacement) = hook(g)? {
@@ -370,8 +370,11 @@ fn call_node(
     keep_graph: bool,
     name: &'static str,
 ) -> Result<SmallVec<[Option<Tensor>; 2]>> {
-    let needs: SmallVec<[bool; 2]> =
-        info.next.iter().map(|e| e.as_ref().is_some_and(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach))).collect();
+    let needs: SmallVec<[bool; 2]> = info
+        .next
+        .iter()
+        .map(|e| e.as_ref().is_some_and(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach)))
+        .collect();
     let ctx = BackwardCtx { node: &info.node, name, needs };
     let mut guard = info.node.lock();
     let node = guard.as_mut().expect("live node");
@@ -382,11 +385,7 @@ fn call_node(
     let filled: SmallVec<[Option<Tensor>; 1]> = grads
         .iter()
         .enumerate()
-        .map(|(i, g)| {
-            g.clone().or_else(|| {
-                node.output_meta.get(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))
-            })
-        })
+        .map(|(i, g)| g.clone().or_else(|| node.output_meta.get(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
         .collect();
     let out = node.op.apply(&ctx, &filled)?;
     if !keep_graph {
@@ -419,8 +418,4 @@ fn call_node(
         }
     }
     Ok(out)
-}
-
-fn validate(g: &Tensor, _node: &NodeRef, _i: usize, _name: &str) -> Result<Tensor> {
-    Ok(g.clone())
 }

@@ -46,8 +46,8 @@ pub fn apply_inplace(target: &Tensor, compute: impl FnOnce(&Tensor) -> Result<Te
 pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
     let td = target.data();
     let rd = result.data();
-    if rd.shape != td.shape {
-        if !shape::is_expandable_to(&rd.shape, &td.shape) {
+    if rd.shape != td.shape && !shape::is_expandable_to(&rd.shape, &td.shape) {
+        {
             return Err(Error::runtime(format!(
                 "output with shape {} doesn't match the broadcast shape {}",
                 shape::fmt_shape(&td.shape),
@@ -64,7 +64,11 @@ pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
             crate::DType::I64 => "Long",
             crate::DType::Bool => "Bool",
         };
-        return Err(Error::runtime(format!("result type {} can't be cast to the desired output type {}", n(rt), n(tt))));
+        return Err(Error::runtime(format!(
+            "result type {} can't be cast to the desired output type {}",
+            n(rt),
+            n(tt)
+        )));
     }
     let values = if rd.shape != td.shape {
         let strides = shape::broadcast_strides(&rd.shape, &rd.strides, &td.shape);

@@ -308,7 +308,11 @@ fn for_each_offset2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnM
 }
 
 /// Applies `f` to two operands broadcast together, both read as `T`.
-pub fn zip_broadcast<T: Element, U: Element>(a: &TensorData, b: &TensorData, f: impl Fn(T, T) -> U) -> Result<(Vec<U>, Shape)> {
+pub fn zip_broadcast<T: Element, U: Element>(
+    a: &TensorData,
+    b: &TensorData,
+    f: impl Fn(T, T) -> U,
+) -> Result<(Vec<U>, Shape)> {
     let out_shape = shape::broadcast_shapes(&a.shape, &b.shape)?;
     let va = values::<T>(a);
     let vb = values::<T>(b);
@@ -340,6 +344,7 @@ pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Res
 }
 
 /// A comparison kernel computing in `dtype`, producing bools.
+#[allow(clippy::bool_comparison)]
 pub fn compare(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType) -> Result<TensorData> {
     with_dtype!(dtype, T => {
         let (v, s) = match kind {
@@ -397,15 +402,7 @@ fn split_reduced<T: Element>(x: &TensorData, dims: &[usize]) -> (Vec<T>, Shape, 
 
 /// The output shape of a reduction over `dims`.
 pub fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Shape {
-    (0..shape.len())
-        .filter_map(|d| {
-            if dims.contains(&d) {
-                keepdim.then_some(1)
-            } else {
-                Some(shape[d])
-            }
-        })
-        .collect()
+    (0..shape.len()).filter_map(|d| if dims.contains(&d) { keepdim.then_some(1) } else { Some(shape[d]) }).collect()
 }
 
 /// Sum, mean or product over `dims` (all if empty and `all`), in `dtype`.
@@ -413,7 +410,7 @@ pub fn reduce(x: &TensorData, dims: &[usize], keepdim: bool, kind: Reduce, dtype
     let out_shape = reduced_shape(&x.shape, dims, keepdim);
     with_dtype!(dtype, T => {
         let (v, _kept, r) = split_reduced::<T>(x, dims);
-        let groups = if r == 0 { shape::numel(&out_shape) } else { v.len() / r };
+        let groups = v.len().checked_div(r).unwrap_or_else(|| shape::numel(&out_shape));
         let mut out: Vec<T> = Vec::with_capacity(groups);
         for g in 0..groups {
             let chunk = if r == 0 { &v[0..0] } else { &v[g * r..(g + 1) * r] };
@@ -537,8 +534,16 @@ macro_rules! gemm_fn {
             if k == 0 {
                 return out;
             }
-            let a = if a.dtype() == <$t as Element>::DTYPE { Cow::Borrowed(a) } else { Cow::Owned(cast(a, <$t as Element>::DTYPE)) };
-            let b = if b.dtype() == <$t as Element>::DTYPE { Cow::Borrowed(b) } else { Cow::Owned(cast(b, <$t as Element>::DTYPE)) };
+            let a = if a.dtype() == <$t as Element>::DTYPE {
+                Cow::Borrowed(a)
+            } else {
+                Cow::Owned(cast(a, <$t as Element>::DTYPE))
+            };
+            let b = if b.dtype() == <$t as Element>::DTYPE {
+                Cow::Borrowed(b)
+            } else {
+                Cow::Owned(cast(b, <$t as Element>::DTYPE))
+            };
             // SAFETY: read-only views of storages of the right dtype; strides and sizes come
             // from valid layouts, and `out` is a private m*n buffer.
             unsafe {

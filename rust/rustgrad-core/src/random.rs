@@ -165,9 +165,7 @@ impl Generator {
         self.state[0] = seed as u32;
         for j in 1..MT_N {
             let prev = self.state[j - 1];
-            self.state[j] = 1_812_433_253u32
-                .wrapping_mul(prev ^ (prev >> 30))
-                .wrapping_add(j as u32);
+            self.state[j] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(j as u32);
         }
         self.left = 1;
         self.next = 0;
@@ -382,10 +380,7 @@ impl Generator {
     /// builds treat the range as the wrapped difference (or, for an empty
     /// range, fill with `low`).
     pub fn fill_randint_i64(&mut self, out: &mut [i64], low: i64, high: i64) {
-        debug_assert!(
-            low < high,
-            "randint expects low < high, got {low} >= {high}"
-        );
+        debug_assert!(low < high, "randint expects low < high, got {low} >= {high}");
         let range = (high as u64).wrapping_sub(low as u64);
         if range == 0 {
             out.fill(low);
@@ -470,10 +465,7 @@ impl Generator {
     /// the size or the engine fields are invalid.
     pub fn set_state(&mut self, state: &[u8]) -> Result<(), String> {
         if state.len() != STATE_SIZE {
-            return Err(format!(
-                "expected a generator state of {STATE_SIZE} bytes, got {}",
-                state.len()
-            ));
+            return Err(format!("expected a generator state of {STATE_SIZE} bytes, got {}", state.len()));
         }
         let seed = u64::from_le_bytes(take::<8>(state, layout::SEED));
         let left = i32::from_le_bytes(take::<4>(state, layout::LEFT));
@@ -499,10 +491,8 @@ impl Generator {
         self.left = left as u32;
         self.next = next;
         self.state = words;
-        self.next_double_normal =
-            double_valid.then(|| f64::from_le_bytes(take::<8>(state, layout::NORMAL_Y)));
-        self.next_float_normal =
-            float_valid.then(|| f32::from_le_bytes(take::<4>(state, layout::FLOAT_SAMPLE)));
+        self.next_double_normal = double_valid.then(|| f64::from_le_bytes(take::<8>(state, layout::NORMAL_Y)));
+        self.next_float_normal = float_valid.then(|| f32::from_le_bytes(take::<4>(state, layout::FLOAT_SAMPLE)));
         Ok(())
     }
 }
@@ -594,11 +584,8 @@ const LOG_Q2: f32 = 0.693_359_375_f64 as f32;
 const MINUS_DP1: f32 = -0.785_156_25_f64 as f32;
 const MINUS_DP2: f32 = -2.418_756_484_985_351_6e-4_f64 as f32;
 const MINUS_DP3: f32 = -3.774_894_977_445_941e-8_f64 as f32;
-const SINCOF: [f32; 3] = [
-    -1.951_529_589_1E-4_f64 as f32,
-    8.332_160_873_6E-3_f64 as f32,
-    -1.666_665_461_1E-1_f64 as f32,
-];
+const SINCOF: [f32; 3] =
+    [-1.951_529_589_1E-4_f64 as f32, 8.332_160_873_6E-3_f64 as f32, -1.666_665_461_1E-1_f64 as f32];
 const COSCOF: [f32; 3] = [
     2.443_315_711_809_948E-005_f64 as f32,
     -1.388_731_625_493_765E-003_f64 as f32,
@@ -690,10 +677,7 @@ fn cephes_sincosf(x: f32) -> (f32, f32) {
     let c_rest = c - ysin1;
     let sin_v = ysin1 + ysin2;
     let cos_v = c_rest + s_rest;
-    (
-        f32::from_bits(sin_v.to_bits() ^ sign_sin),
-        f32::from_bits(cos_v.to_bits() ^ sign_cos),
-    )
+    (f32::from_bits(sin_v.to_bits() ^ sign_sin), f32::from_bits(cos_v.to_bits() ^ sign_cos))
 }
 
 /// A 64-bit seed from `/dev/urandom`, falling back to std's randomly keyed
@@ -725,10 +709,7 @@ pub fn default_generator() -> &'static Mutex<Generator> {
 
 /// Re-seeds the default generator (`torch.manual_seed(seed)`).
 pub fn manual_seed(seed: u64) {
-    default_generator()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .manual_seed(seed);
+    default_generator().lock().unwrap_or_else(|e| e.into_inner()).manual_seed(seed);
 }
 
 #[cfg(test)]
@@ -817,10 +798,7 @@ mod tests {
         let mut g = seeded(0);
         let mut v = [0.0f32; 5];
         g.fill_uniform_f32(&mut v, 0.0, 1.0);
-        assert_bits_f32(
-            &v,
-            &[0x3efe1558, 0x3f44aa2f, 0x3db533a8, 0x3e073300, 0x3e9d6686],
-        );
+        assert_bits_f32(&v, &[0x3efe1558, 0x3f44aa2f, 0x3db533a8, 0x3e073300, 0x3e9d6686]);
     }
 
     #[test]
@@ -829,10 +807,7 @@ mod tests {
         let mut g = seeded(0);
         let mut v = [0.0f64; 3];
         g.fill_uniform_f64(&mut v, 0.0, 1.0);
-        assert_eq!(
-            v,
-            [0.9700530018065531, 0.707819864399788, 0.45938294312745087]
-        );
+        assert_eq!(v, [0.9700530018065531, 0.707819864399788, 0.45938294312745087]);
     }
 
     #[test]
@@ -842,24 +817,11 @@ mod tests {
         let mut g = seeded(0);
         let mut v = [0.0f32; 6];
         g.fill_uniform_f32(&mut v, -2.5, 3.1);
-        assert_bits_f32(
-            &v,
-            &[
-                0x3e8eddeb, 0x3fe6a950, 0xc0004a29, 0xbfe15c4d, 0xbf474756, 0x3f8681f1,
-            ],
-        );
+        assert_bits_f32(&v, &[0x3e8eddeb, 0x3fe6a950, 0xc0004a29, 0xbfe15c4d, 0xbf474756, 0x3f8681f1]);
         let mut g = seeded(0);
         let mut v = [0.0f64; 4];
         g.fill_uniform_f64(&mut v, -2.5, 3.1);
-        assert_bits_f64(
-            &v,
-            &[
-                0x4007755807acee41,
-                0x3ff76bb05d2b707f,
-                0x3fb292466f9b5247,
-                0x40053fdefc747c5c,
-            ],
-        );
+        assert_bits_f64(&v, &[0x4007755807acee41, 0x3ff76bb05d2b707f, 0x3fb292466f9b5247, 0x40053fdefc747c5c]);
     }
 
     #[test]
@@ -871,12 +833,7 @@ mod tests {
         // -> [[1.5410, -0.2934, -2.1788], [0.5684, -1.0845, -1.3986]]
         let mut g = seeded(0);
         let v = randn_f32(&mut g, 6);
-        assert_bits_f32(
-            &v,
-            &[
-                0x3fc53f5c, 0xbe963c50, 0xc00b7149, 0x3f1184b6, 0xbf8ad1a1, 0xbfb3052d,
-            ],
-        );
+        assert_bits_f32(&v, &[0x3fc53f5c, 0xbe963c50, 0xc00b7149, 0x3f1184b6, 0xbf8ad1a1, 0xbfb3052d]);
         let printed = [1.5410f32, -0.2934, -2.1788, 0.5684, -1.0845, -1.3986];
         for (a, b) in v.iter().zip(printed) {
             assert!((a - b).abs() < 5e-5);
@@ -910,26 +867,24 @@ mod tests {
         assert_bits_f32(
             &x,
             &[
-                0xbf9b0c07, 0x3f215f2e, 0xbfbc53b0, 0xbfaae7cd, 0xbefab59e, 0x3e06e769, 0x3ea8b3d7,
-                0x3ea721be, 0xbef60ac0, 0x3f8d345a, 0x40231ab9, 0x3e99ece1, 0xbf0b1059, 0xbf8ac4c1,
-                0x3fbb09cd, 0xbfd06001,
+                0xbf9b0c07, 0x3f215f2e, 0xbfbc53b0, 0xbfaae7cd, 0xbefab59e, 0x3e06e769, 0x3ea8b3d7, 0x3ea721be,
+                0xbef60ac0, 0x3f8d345a, 0x40231ab9, 0x3e99ece1, 0xbf0b1059, 0xbf8ac4c1, 0x3fbb09cd, 0xbfd06001,
             ],
         );
         assert_bits_f32(
             &y,
             &[
-                0xbfbd72f6, 0xbf881287, 0x3eb9dd06, 0x3ecc86f0, 0x3e152753, 0xbf3c06ba, 0xbf7cbcc8,
-                0x3fecf4bf, 0xbfabff79, 0x3f5a80bc, 0x3f61920d, 0xbf26f5f0, 0x3f14ba62, 0x3eb65022,
-                0x3c8372ec, 0x3ecdc02c,
+                0xbfbd72f6, 0xbf881287, 0x3eb9dd06, 0x3ecc86f0, 0x3e152753, 0xbf3c06ba, 0xbf7cbcc8, 0x3fecf4bf,
+                0xbfabff79, 0x3f5a80bc, 0x3f61920d, 0xbf26f5f0, 0x3f14ba62, 0x3eb65022, 0x3c8372ec, 0x3ecdc02c,
             ],
         );
         let printed_x = [
-            -1.2113f32, 0.6304, -1.4713, -1.3352, -0.4897, 0.1317, 0.3295, 0.3264, -0.4806, 1.1032,
-            2.5485, 0.3006, -0.5432, -1.0841, 1.4612, -1.6279,
+            -1.2113f32, 0.6304, -1.4713, -1.3352, -0.4897, 0.1317, 0.3295, 0.3264, -0.4806, 1.1032, 2.5485, 0.3006,
+            -0.5432, -1.0841, 1.4612, -1.6279,
         ];
         let printed_y = [
-            -1.4801f32, -1.0631, 0.3630, 0.3995, 0.1457, -0.7345, -0.9873, 1.8512, -1.3437, 0.8535,
-            0.8811, -0.6522, 0.5810, 0.3561, 0.0160, 0.4019,
+            -1.4801f32, -1.0631, 0.3630, 0.3995, 0.1457, -0.7345, -0.9873, 1.8512, -1.3437, 0.8535, 0.8811, -0.6522,
+            0.5810, 0.3561, 0.0160, 0.4019,
         ];
         for (a, b) in x.iter().chain(&y).zip(printed_x.iter().chain(&printed_y)) {
             assert!((a - b).abs() < 5e-5, "{a} vs {b}");
@@ -943,9 +898,9 @@ mod tests {
         assert_bits_f32(
             &randn_f32(&mut g, 17),
             &[
-                0xbf901b85, 0xbfd91446, 0x3f111004, 0x3f4b235d, 0x3f194d8b, 0xbfc70d5b, 0xbeaec6ca,
-                0x3fed2f4e, 0x3eefaa55, 0xbf15e32b, 0xbe318eeb, 0x3e3be1a4, 0x3fb1d6c0, 0x3fcb0d00,
-                0x3f72409c, 0xbf57fb33, 0x3f6e8c30,
+                0xbf901b85, 0xbfd91446, 0x3f111004, 0x3f4b235d, 0x3f194d8b, 0xbfc70d5b, 0xbeaec6ca, 0x3fed2f4e,
+                0x3eefaa55, 0xbf15e32b, 0xbe318eeb, 0x3e3be1a4, 0x3fb1d6c0, 0x3fcb0d00, 0x3f72409c, 0xbf57fb33,
+                0x3f6e8c30,
             ],
         );
     }
@@ -959,9 +914,9 @@ mod tests {
         assert_bits_f32(
             &v,
             &[
-                0xbfce952f, 0xbfd45a85, 0xbe0101d8, 0xbee00c52, 0x3fa8b51d, 0xc015fe8e, 0xbe8f8524,
-                0x405cce9c, 0x3f8c41fe, 0x3d029de2, 0x4030452e, 0x3f4095b0, 0x402a5cf0, 0x403fcb0d,
-                0x3ff45085, 0xbf912f1f, 0x3ff12a5c, 0x401c2e22, 0x406d5786, 0x3ec85f63,
+                0xbfce952f, 0xbfd45a85, 0xbe0101d8, 0xbee00c52, 0x3fa8b51d, 0xc015fe8e, 0xbe8f8524, 0x405cce9c,
+                0x3f8c41fe, 0x3d029de2, 0x4030452e, 0x3f4095b0, 0x402a5cf0, 0x403fcb0d, 0x3ff45085, 0xbf912f1f,
+                0x3ff12a5c, 0x401c2e22, 0x406d5786, 0x3ec85f63,
             ],
         );
         // manual_seed(0); empty(5, dtype=float64).normal_(0.3, 1.7)
@@ -970,13 +925,7 @@ mod tests {
         g.fill_normal_f64(&mut v, 0.3, 1.7);
         assert_bits_f64(
             &v,
-            &[
-                0x40075b8834758818,
-                0xbfc9733bb673e2e8,
-                0xc00b3b45eab59952,
-                0x3ff442e6924e79e4,
-                0xbff8b2f22b66fedc,
-            ],
+            &[0x40075b8834758818, 0xbfc9733bb673e2e8, 0xc00b3b45eab59952, 0x3ff442e6924e79e4, 0xbff8b2f22b66fedc],
         );
     }
 
@@ -986,13 +935,7 @@ mod tests {
         let mut g = seeded(0);
         assert_eq!(
             randn_f64(&mut g, 5),
-            [
-                1.5409961082440433,
-                -0.2934289057609464,
-                -2.1787893820745574,
-                0.5684312772806678,
-                -1.084522342424021
-            ]
+            [1.5409961082440433, -0.2934289057609464, -2.1787893820745574, 0.5684312772806678, -1.084522342424021]
         );
         // manual_seed(0); randn(17, dtype=float64) (block path with tail)
         let mut g = seeded(0);
@@ -1073,10 +1016,7 @@ mod tests {
         randn_f32(&mut g, 1);
         let s = g.get_state();
         assert_eq!(s.len(), STATE_SIZE);
-        assert_eq!(
-            hex(&s[..32]),
-            "00000000000000006d020000010000000400000000000000120da19100000000"
-        );
+        assert_eq!(hex(&s[..32]), "00000000000000006d020000010000000400000000000000120da19100000000");
         assert_eq!(
             hex(&s[5016..]),
             "0000000000000000ea6f7c088ac7d2bf00000000000000000100000000000000\

@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(broadcast_shapes(&[3, 1], &[4]).unwrap().as_slice(), &[3, 4]);
         assert_eq!(broadcast_shapes(&[], &[2, 2]).unwrap().as_slice(), &[2, 2]);
         let e = broadcast_shapes(&[3], &[4]).unwrap_err();
-        assert_eq!(e.to_string(), "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 0");
+        assert_eq!(
+            e.to_string(),
+            "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 0"
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@ static DTYPES: PyOnceLock<[Py<PyDType>; 4]> = PyOnceLock::new();
 /// The interned Python object of a dtype (so `x.dtype is torch.float32`).
 pub fn dtype_object(py: Python<'_>, dtype: DType) -> Py<PyDType> {
     let all = DTYPES.get_or_init(py, || {
-        [DType::Bool, DType::I64, DType::F32, DType::F64].map(|d| Py::new(py, PyDType { dtype: d }).expect("allocating a dtype object"))
+        [DType::Bool, DType::I64, DType::F32, DType::F64]
+            .map(|d| Py::new(py, PyDType { dtype: d }).expect("allocating a dtype object"))
     });
     let i = match dtype {
         DType::Bool => 0,
@@ -220,7 +221,10 @@ struct NumpyOwner(#[allow(dead_code)] Py<PyAny>);
 /// A tensor sharing a numpy array's memory (`torch.from_numpy`).
 pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     let arr = array.cast::<PyUntypedArray>().map_err(|_| {
-        PyTypeError::new_err(format!("expected np.ndarray (got {})", array.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+        PyTypeError::new_err(format!(
+            "expected np.ndarray (got {})",
+            array.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
     })?;
     let py = array.py();
     let descr = arr.dtype();
@@ -258,20 +262,16 @@ pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     // owner (a reference to the array itself).
     let data_ptr = unsafe { (*(arr.as_ptr() as *mut npyffi::PyArrayObject)).fields.data as *mut u8 };
     let storage = unsafe { Storage::from_foreign(data_ptr, span, dtype, Box::new(NumpyOwner(array.clone().unbind()))) };
-    Ok(Tensor::from_data(TensorData {
-        storage: Arc::new(storage),
-        shape,
-        strides,
-        offset: 0,
-        version: Arc::default(),
-    }))
+    Ok(Tensor::from_data(TensorData { storage: Arc::new(storage), shape, strides, offset: 0, version: Arc::default() }))
 }
 
 /// Checks and applies `requires_grad=` of a factory.
 pub fn factory_requires_grad(t: &Tensor, requires_grad: bool) -> PyResult<()> {
     if requires_grad {
         if !t.dtype().is_float() {
-            return Err(PyRuntimeError::new_err("Only Tensors of floating point and complex dtype can require gradients"));
+            return Err(PyRuntimeError::new_err(
+                "Only Tensors of floating point and complex dtype can require gradients",
+            ));
         }
         t.set_requires_grad(true).py()?;
     }

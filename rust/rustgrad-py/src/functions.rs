@@ -105,7 +105,13 @@ fn dt(dtype: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
 
 #[pyfunction]
 #[pyo3(signature = (shape, value, dtype=None, requires_grad=false))]
-pub fn _full(py: Python<'_>, shape: Vec<usize>, value: &Bound<'_, PyAny>, dtype: Option<&Bound<'_, PyAny>>, requires_grad: bool) -> R {
+pub fn _full(
+    py: Python<'_>,
+    shape: Vec<usize>,
+    value: &Bound<'_, PyAny>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    requires_grad: bool,
+) -> R {
     let v = operand(value)?;
     let default = match v.dtype() {
         DType::F64 | DType::F32 => DType::F32,

@@ -18,12 +18,9 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::PyDType>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyHookHandle>()?;
-    for (name, dtype) in [
-        ("float32", DType::F32),
-        ("float64", DType::F64),
-        ("int64", DType::I64),
-        ("bool", DType::Bool),
-    ] {
+    for (name, dtype) in
+        [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)]
+    {
         m.add(name, convert::dtype_object(py, dtype))?;
     }
     m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;

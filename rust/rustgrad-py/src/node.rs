@@ -75,7 +75,8 @@ fn class_name(name: &str) -> &str {
 impl PyNode {
     #[new]
     fn new(token: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let token = token.cast::<NodeToken>().map_err(|_| PyTypeError::new_err("Node objects cannot be created directly"))?;
+        let token =
+            token.cast::<NodeToken>().map_err(|_| PyTypeError::new_err("Node objects cannot be created directly"))?;
         let node = token.get().node.lock().take().ok_or_else(|| PyRuntimeError::new_err("node token already used"))?;
         Ok(PyNode { node })
     }
@@ -106,8 +107,14 @@ impl PyNode {
             .into_iter()
             .map(|e| -> PyResult<Py<PyAny>> {
                 Ok(match e {
-                    Some((node, nr)) => PyTuple::new(py, [node_object(py, node)?, nr.into_pyobject(py)?.into_any().unbind()])?.into_any().unbind(),
-                    None => PyTuple::new(py, [py.None(), 0u32.into_pyobject(py)?.into_any().unbind()])?.into_any().unbind(),
+                    Some((node, nr)) => {
+                        PyTuple::new(py, [node_object(py, node)?, nr.into_pyobject(py)?.into_any().unbind()])?
+                            .into_any()
+                            .unbind()
+                    }
+                    None => {
+                        PyTuple::new(py, [py.None(), 0u32.into_pyobject(py)?.into_any().unbind()])?.into_any().unbind()
+                    }
                 })
             })
             .collect::<PyResult<_>>()?;
@@ -123,7 +130,10 @@ impl PyNode {
         });
         match leaf {
             Some(t) => wrap(py, t),
-            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!("'{}' object has no attribute 'variable'", self.node.name()))),
+            None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "'{}' object has no attribute 'variable'",
+                self.node.name()
+            ))),
         }
     }
 
@@ -149,7 +159,8 @@ impl PyNode {
             if node.released && node.op.saves_tensors() {
                 return Err(crate::errors::to_py(rustgrad_core::Error::GraphFreed));
             }
-            let ctx = BackwardCtx { node: &self.node, name, needs: if is_accumulate { SmallVec::new() } else { needs } };
+            let ctx =
+                BackwardCtx { node: &self.node, name, needs: if is_accumulate { SmallVec::new() } else { needs } };
             node.op.apply(&ctx, &grads).py()?
         };
         let items: Vec<Py<PyAny>> = out

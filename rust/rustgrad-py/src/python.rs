@@ -20,7 +20,9 @@ pub fn call<'py, A: pyo3::call::PyCallArgs<'py>>(py: Python<'py>, name: &str, ar
 
 /// `torch.Size(shape)`.
 pub fn size(py: Python<'_>, shape: &[usize]) -> PyResult<Py<PyAny>> {
-    let cls = SIZE.get_or_try_init(py, || -> PyResult<Py<PyType>> { Ok(glue(py)?.getattr("Size")?.cast_into::<PyType>()?.unbind()) })?;
+    let cls = SIZE.get_or_try_init(py, || -> PyResult<Py<PyType>> {
+        Ok(glue(py)?.getattr("Size")?.cast_into::<PyType>()?.unbind())
+    })?;
     Ok(cls.bind(py).call1((PyTuple::new(py, shape.iter())?,))?.unbind())
 }
 
@@ -40,6 +42,11 @@ pub fn warn_non_leaf_grad(py: Python<'_>) -> PyResult<()> {
 }
 
 /// `torch.return_types.max(values=..., indices=...)`.
-pub fn return_types(py: Python<'_>, name: &str, values: Py<crate::tensor::PyTensor>, indices: Py<crate::tensor::PyTensor>) -> PyResult<Py<PyAny>> {
+pub fn return_types(
+    py: Python<'_>,
+    name: &str,
+    values: Py<crate::tensor::PyTensor>,
+    indices: Py<crate::tensor::PyTensor>,
+) -> PyResult<Py<PyAny>> {
     Ok(call(py, "_return_type", (name, values, indices))?.unbind())
 }

@@ -476,7 +476,12 @@ impl PyTensor {
         }
         Ok(wrap(py, pow_any(&self.t, e)?)?.into_any())
     }
-    fn __rpow__(&self, py: Python<'_>, base: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __rpow__(
+        &self,
+        py: Python<'_>,
+        base: &Bound<'_, PyAny>,
+        modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let _ = modulo;
         match crate::convert::scalar_of(base) {
             Some(s) => Ok(wrap(py, pow::scalar_pow(s, &self.t).py()?)?.into_any()),
@@ -566,7 +571,9 @@ impl PyTensor {
             if self.t.is_leaf() {
                 return Err(crate::errors::to_py(rustgrad_core::Error::LeafInplace));
             }
-            return Err(PyRuntimeError::new_err("index assignment into a tensor that requires grad is not supported yet"));
+            return Err(PyRuntimeError::new_err(
+                "index assignment into a tensor that requires grad is not supported yet",
+            ));
         }
         let view = {
             let _off = rustgrad_core::GradModeGuard::new(false);
@@ -677,7 +684,13 @@ impl PyTensor {
     }
 
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn sum(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn sum(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> R {
         let dims = dims_arg(dim)?;
         let dtype = dtype_arg(dtype)?;
         let t = self.t.clone();
@@ -685,7 +698,13 @@ impl PyTensor {
         wrap(py, gil::heavy(py, n, move || reduce::sum(&t, dims.as_deref(), keepdim, dtype)).py()?)
     }
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn mean(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn mean(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+        dtype: Option<&Bound<'_, PyAny>>,
+    ) -> R {
         let dims = dims_arg(dim)?;
         wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
     }
@@ -755,13 +774,11 @@ impl PyTensor {
     #[pyo3(signature = (*shape))]
     fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> R {
         if shape.len() == 1 {
-            if let Ok(d) = dtype_arg(Some(&shape.get_item(0)?)) {
-                if let Some(d) = d {
-                    if d != self.t.dtype() {
-                        return Err(PyRuntimeError::new_err("view(dtype) is only supported for the same dtype"));
-                    }
-                    return wrap(py, self.t.clone());
+            if let Ok(Some(d)) = dtype_arg(Some(&shape.get_item(0)?)) {
+                if d != self.t.dtype() {
+                    return Err(PyRuntimeError::new_err("view(dtype) is only supported for the same dtype"));
                 }
+                return wrap(py, self.t.clone());
             }
         }
         wrap(py, view::view(&self.t, &sizes_arg(shape)?).py()?)
@@ -894,7 +911,7 @@ fn basic_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         Err(_) => vec![key.clone()],
     };
     let nd = t.ndim();
-    let consuming = items.iter().filter(|i| !i.is(&PyNone::get(key.py())) && !i.is_instance_of::<PyEllipsis>()).count();
+    let consuming = items.iter().filter(|i| !i.is(PyNone::get(key.py())) && !i.is_instance_of::<PyEllipsis>()).count();
     if consuming > nd {
         return Err(pyo3::exceptions::PyIndexError::new_err(format!("too many indices for tensor of dimension {nd}")));
     }

@@ -40,6 +40,8 @@ impl Backward for AccumulateGrad {
     }
 }
 
+static ACCUMULATE_STRIPES: [parking_lot::Mutex<()>; 64] = [const { parking_lot::Mutex::new(()) }; 64];
+
 /// Whether `t` is the only handle to a fresh contiguous buffer, so it can become `.grad` as is.
 fn can_steal(t: &Tensor) -> bool {
     if Arc::strong_count(&t.0) != 1 {
@@ -54,6 +56,10 @@ fn can_steal(t: &Tensor) -> bool {
 /// gradient is stored (stolen when no one else holds it, else copied) and later ones are added
 /// in place; with grad mode on (`create_graph`) everything is out of place and recorded.
 pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
+    // Several threads' backward passes may reach one leaf at once: serialise read-add-write
+    // per leaf, or contributions could be lost.
+    let stripe = (Arc::as_ptr(&leaf.0) as usize >> 4) % ACCUMULATE_STRIPES.len();
+    let _serial = ACCUMULATE_STRIPES[stripe].lock();
     let current = leaf.grad();
     let grad_mode = is_grad_enabled();
     let updated = match current {

@@ -93,7 +93,8 @@ impl Backward for SubBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
-        let gb = if ctx.needs(1) { Some(if self.alpha == 1.0 { neg(g)? } else { scaled(g, -self.alpha)? }) } else { None };
+        let gb =
+            if ctx.needs(1) { Some(if self.alpha == 1.0 { neg(g)? } else { scaled(g, -self.alpha)? }) } else { None };
         Ok(smallvec![ctx.needs(0).then(|| g.clone()), gb])
     }
 }
@@ -102,7 +103,8 @@ impl Backward for SubBackward {
 pub fn rsub_scalar(x: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
     check_bool_sub(x, other)?;
     let dtype = promote(x, other);
-    let xs = if alpha == 1.0 { x.clone() } else { binary_values(x, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)? };
+    let xs =
+        if alpha == 1.0 { x.clone() } else { binary_values(x, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)? };
     let out = binary_values(other, &xs, Binary::Sub, dtype)?;
     Ok(record(out, &[x], |_| RsubBackward { alpha }))
 }

@@ -21,7 +21,10 @@ pub fn logical_and(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `where(cond, a, b)`: elements of `a` where `cond` holds, else of `b`.
 pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if cond.dtype() != DType::Bool {
-        return Err(Error::runtime(format!("where expected condition to be a boolean tensor, but got a tensor with dtype {}", cond.dtype().name())));
+        return Err(Error::runtime(format!(
+            "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
+            cond.dtype().name()
+        )));
     }
     let dtype = promote(a, b);
     let out = Tensor::from_data(kernels::select(&cond.data(), &a.data(), &b.data(), dtype)?);

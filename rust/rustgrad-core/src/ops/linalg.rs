@@ -23,7 +23,11 @@ fn same_dtype(a: &Tensor, b: &Tensor, op: &str) -> Result<DType> {
     let (da, db) = (a.dtype(), b.dtype());
     if da != db {
         return Err(Error::runtime(match op {
-            "dot" => format!("dot : expected both vectors to have same dtype, but found {} and {}", dtype_name(da), dtype_name(db)),
+            "dot" => format!(
+                "dot : expected both vectors to have same dtype, but found {} and {}",
+                dtype_name(da),
+                dtype_name(db)
+            ),
             _ => format!("expected m1 and m2 to have the same dtype, but got: {} != {}", da.name_cpp(), db.name_cpp()),
         }));
     }
@@ -120,10 +124,18 @@ impl Backward for MmBackward {
 pub fn mv(a: &Tensor, v: &Tensor) -> Result<Tensor> {
     let (sa, sv) = (a.shape(), v.shape());
     if sa.len() != 2 || sv.len() != 1 {
-        return Err(Error::runtime(format!("vector + matrix @ vector expected, got {}, {}, {}", 1, sa.len(), sv.len())));
+        return Err(Error::runtime(format!(
+            "vector + matrix @ vector expected, got {}, {}, {}",
+            1,
+            sa.len(),
+            sv.len()
+        )));
     }
     if sa[1] != sv[0] {
-        return Err(Error::runtime(format!("size mismatch, got input ({}), mat ({}x{}), vec ({})", sa[0], sa[0], sa[1], sv[0])));
+        return Err(Error::runtime(format!(
+            "size mismatch, got input ({}), mat ({}x{}), vec ({})",
+            sa[0], sa[0], sa[1], sv[0]
+        )));
     }
     let dtype = same_dtype(a, v, "mv")?;
     let dv = v.data();
@@ -144,11 +156,7 @@ impl Backward for MvBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
-        let ga = if ctx.needs(0) {
-            Some(mul(&unsqueeze(g, 1)?, &unsqueeze(&self.v.unpack(ctx)?, 0)?)?)
-        } else {
-            None
-        };
+        let ga = if ctx.needs(0) { Some(mul(&unsqueeze(g, 1)?, &unsqueeze(&self.v.unpack(ctx)?, 0)?)?) } else { None };
         let gv = if ctx.needs(1) { Some(mv(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
         Ok(smallvec![ga, gv])
     }
@@ -164,10 +172,10 @@ impl Backward for MvBackward {
 pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 {
-        return Err(Error::runtime(format!("batch1 must be a 3D tensor")));
+        return Err(Error::runtime("batch1 must be a 3D tensor"));
     }
     if sb.len() != 3 {
-        return Err(Error::runtime(format!("batch2 must be a 3D tensor")));
+        return Err(Error::runtime("batch2 must be a 3D tensor"));
     }
     if sa[0] != sb[0] || sa[2] != sb[1] {
         return Err(Error::runtime(format!(

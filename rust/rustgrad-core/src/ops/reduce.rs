@@ -225,7 +225,7 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
     }
     let (dims_n, _) = reduction_dims(x, dims)?;
     let a = kernels::unary(&d, kernels::Unary::Abs);
-    let values = if p == f64::INFINITY || p == f64::NEG_INFINITY {
+    let values = if p.is_infinite() {
         let v: Vec<f64> = a.to_vec::<f64>();
         let t = Tensor::from_data(kernels::from_f64s(&v, &a.shape, d.dtype()));
         // max/min over the dims, one at a time from the last
