@@ -6,7 +6,6 @@ Fits y = 1 + 2x + noise on 80 training points, checks the fit on 20 held-out poi
 import time
 
 import numpy as np
-
 import rustgrad as torch
 from rustgrad import optim
 

@@ -26,12 +26,12 @@ from rustgrad.grad_mode import enable_grad, inference_mode, no_grad, set_grad_en
 __version__ = "0.1.0"
 
 float32 = _rustgrad.float32
-float = float32  # noqa: A001 - PyTorch's alias
+float = float32
 float64 = _rustgrad.float64
 double = float64
 int64 = _rustgrad.int64
 long = int64
-bool = _rustgrad.bool  # noqa: A001 - PyTorch's name
+bool = _rustgrad.bool
 
 FloatTensor = Tensor
 
@@ -107,19 +107,19 @@ def _like(t: Tensor, value: Any, kwargs: dict) -> Tensor:
     return _full(list(t.shape), value, kwargs)
 
 
-def zeros_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+def zeros_like(input: Tensor, **kwargs: Any) -> Tensor:
     return _like(input, 0.0, kwargs)
 
 
-def ones_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+def ones_like(input: Tensor, **kwargs: Any) -> Tensor:
     return _like(input, 1.0, kwargs)
 
 
-def empty_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+def empty_like(input: Tensor, **kwargs: Any) -> Tensor:
     return _like(input, 0.0, kwargs)
 
 
-def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:  # noqa: A002
+def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     return _like(input, fill_value, kwargs)
 
 
@@ -135,12 +135,12 @@ def randn(*args: Any, **kwargs: Any) -> Tensor:
     return _finish(_rustgrad._randn(size, kwargs.pop("dtype", None)), kwargs)
 
 
-def rand_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
     kwargs.setdefault("dtype", input.dtype)
     return rand(*input.shape, **kwargs)
 
 
-def randn_like(input: Tensor, **kwargs: Any) -> Tensor:  # noqa: A002
+def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
     kwargs.setdefault("dtype", input.dtype)
     return randn(*input.shape, **kwargs)
 
@@ -169,7 +169,6 @@ def randperm(n: int, **kwargs: Any) -> Tensor:
 def manual_seed(seed: int):
     """Seeds the default generator, as ``torch.manual_seed``."""
     _rustgrad._manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
-    return None
 
 
 def seed() -> int:
@@ -201,13 +200,13 @@ def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
     return _finish(_rustgrad._eye(int(n), None if m is None else int(m), kwargs.pop("dtype", None)), kwargs)
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _builtins.bool = False, pin_memory: _builtins.bool = False) -> Tensor:  # noqa: A002
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _builtins.bool = False, pin_memory: _builtins.bool = False) -> Tensor:
     """Copies ``data`` (numbers, nested lists, arrays, tensors) into a new leaf tensor."""
     arr, _ = _numpy_of(data, dtype)
     return _finish(from_numpy(arr), {"device": device, "requires_grad": requires_grad})
 
 
-def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:  # noqa: A002
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Shares memory with ``data`` when it is a tensor or array of the right dtype."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype is dtype):
         return data
@@ -223,7 +222,7 @@ def is_tensor(obj: Any) -> _builtins.bool:
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor) -> int:  # noqa: A002
+def numel(input: Tensor) -> int:
     return input.numel()
 
 
@@ -231,44 +230,44 @@ def get_default_dtype() -> dtype:
     return float32
 
 
-def is_floating_point(input: Tensor) -> _builtins.bool:  # noqa: A002
+def is_floating_point(input: Tensor) -> _builtins.bool:
     return input.is_floating_point()
 
 
 # ----- ops as functions -----
 
 
-def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
 
 
-def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:  # noqa: A002
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     return input.sub(other, alpha=alpha)
 
 
-def mul(input: Any, other: Any) -> Tensor:  # noqa: A002
+def mul(input: Any, other: Any) -> Tensor:
     return input * other
 
 
-def div(input: Any, other: Any) -> Tensor:  # noqa: A002
+def div(input: Any, other: Any) -> Tensor:
     return input / other
 
 
 true_divide = div
 
 
-def neg(input: Tensor) -> Tensor:  # noqa: A002
+def neg(input: Tensor) -> Tensor:
     return -input
 
 
-def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A002, A001
+def pow(input: Any, exponent: Any) -> Tensor:
     if not isinstance(input, Tensor):
         return exponent.__rpow__(input)
     return input.pow(exponent)
 
 
 def _method(name: str):
-    def op(input: Tensor, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+    def op(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         return getattr(input, name)(*args, **kwargs)
 
     op.__name__ = name
@@ -280,7 +279,7 @@ def _method(name: str):
 exp = _method("exp")
 log = _method("log")
 sqrt = _method("sqrt")
-abs = _method("abs")  # noqa: A001
+abs = _method("abs")
 sin = _method("sin")
 cos = _method("cos")
 tanh = _method("tanh")
@@ -288,10 +287,10 @@ sigmoid = _method("sigmoid")
 relu = _method("relu")
 sign = _method("sign")
 reciprocal = _method("reciprocal")
-sum = _method("sum")  # noqa: A001
+sum = _method("sum")
 mean = _method("mean")
-max = _method("max")  # noqa: A001
-min = _method("min")  # noqa: A001
+max = _method("max")
+min = _method("min")
 norm = _method("norm")
 dot = _method("dot")
 matmul = _method("matmul")
@@ -329,16 +328,97 @@ class _Cuda:
 
 cuda = _Cuda()
 
-from rustgrad import autograd, optim  # noqa: E402
+from rustgrad import autograd, optim
 
 __all__ = [
-    "Tensor", "Size", "device", "dtype", "float32", "float", "float64", "double", "int64", "long", "bool",
-    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like", "ones_like",
-    "empty_like", "full_like", "rand", "randn", "rand_like", "randn_like", "randint", "randperm", "arange",
-    "linspace", "eye", "manual_seed", "seed", "initial_seed", "is_tensor", "numel", "no_grad", "enable_grad",
-    "set_grad_enabled", "inference_mode", "is_grad_enabled", "autograd", "optim", "add", "sub", "mul", "div",
-    "neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "sign", "reciprocal",
-    "sum", "mean", "max", "min", "norm", "dot", "matmul", "mm", "mv", "bmm", "reshape", "transpose", "t",
-    "permute", "squeeze", "unsqueeze", "flatten", "clone", "detach", "where", "eq", "ne", "lt", "le", "gt",
-    "ge", "set_printoptions", "get_default_dtype", "is_floating_point", "cuda",
+    "Size",
+    "Tensor",
+    "abs",
+    "add",
+    "arange",
+    "as_tensor",
+    "autograd",
+    "bmm",
+    "bool",
+    "clone",
+    "cos",
+    "cuda",
+    "detach",
+    "device",
+    "div",
+    "dot",
+    "double",
+    "dtype",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eq",
+    "exp",
+    "eye",
+    "flatten",
+    "float",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "full_like",
+    "ge",
+    "get_default_dtype",
+    "gt",
+    "inference_mode",
+    "initial_seed",
+    "int64",
+    "is_floating_point",
+    "is_grad_enabled",
+    "is_tensor",
+    "le",
+    "linspace",
+    "log",
+    "long",
+    "lt",
+    "manual_seed",
+    "matmul",
+    "max",
+    "mean",
+    "min",
+    "mm",
+    "mul",
+    "mv",
+    "ne",
+    "neg",
+    "no_grad",
+    "norm",
+    "numel",
+    "ones",
+    "ones_like",
+    "optim",
+    "permute",
+    "pow",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "reciprocal",
+    "relu",
+    "reshape",
+    "seed",
+    "set_grad_enabled",
+    "set_printoptions",
+    "sigmoid",
+    "sign",
+    "sin",
+    "sqrt",
+    "squeeze",
+    "sub",
+    "sum",
+    "t",
+    "tanh",
+    "tensor",
+    "transpose",
+    "unsqueeze",
+    "where",
+    "zeros",
+    "zeros_like",
 ]

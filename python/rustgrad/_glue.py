@@ -35,14 +35,14 @@ class Size(tuple):
         return Size(tuple(self) + tuple(other))
 
 
-class device:  # noqa: N801 - PyTorch's name
+class device:
     """A device; only the CPU exists here."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("index", "type")
 
-    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:  # noqa: A002
+    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index  # noqa: A001
+            type, index = type.type, type.index
         name, _, idx = str(type).partition(":")
         if name != "cpu":
             raise RuntimeError(

@@ -10,7 +10,7 @@ from rustgrad._rustgrad import _set_grad_enabled, is_grad_enabled
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled"]
+__all__ = ["enable_grad", "inference_mode", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
 
 class _DecoratorContextManager:
@@ -71,7 +71,7 @@ class _NoParamDecoratorContextManager(_DecoratorContextManager):
         return cls()(orig_func)
 
 
-class no_grad(_NoParamDecoratorContextManager):  # noqa: N801 - PyTorch's name
+class no_grad(_NoParamDecoratorContextManager):
     """Operations inside record no graph."""
 
     def __init__(self) -> None:
@@ -85,7 +85,7 @@ class no_grad(_NoParamDecoratorContextManager):  # noqa: N801 - PyTorch's name
         _set_grad_enabled(self.prev)
 
 
-class enable_grad(_NoParamDecoratorContextManager):  # noqa: N801 - PyTorch's name
+class enable_grad(_NoParamDecoratorContextManager):
     """Operations inside record a graph, even within ``no_grad``."""
 
     def __enter__(self) -> None:
@@ -96,7 +96,7 @@ class enable_grad(_NoParamDecoratorContextManager):  # noqa: N801 - PyTorch's na
         _set_grad_enabled(self.prev)
 
 
-class set_grad_enabled(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+class set_grad_enabled(_DecoratorContextManager):
     """Sets grad mode now (as a function), for a block (as a context manager), or for a call
     (as a decorator); the previous mode comes back on exit, also after an exception."""
 
@@ -119,7 +119,7 @@ class set_grad_enabled(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         return self.__class__(self.mode)
 
 
-class inference_mode(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+class inference_mode(_DecoratorContextManager):
     """Like ``no_grad`` (rustgrad has no separate inference tensors yet)."""
 
     def __init__(self, mode: bool = True) -> None:

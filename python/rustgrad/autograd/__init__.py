@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
@@ -18,25 +19,25 @@ Tensor = _rustgrad.Tensor
 _TensorOrTensors = Union[Tensor, Sequence[Tensor]]
 
 __all__ = [
+    "Node",
     "backward",
-    "grad",
-    "no_grad",
     "enable_grad",
-    "set_grad_enabled",
+    "grad",
+    "graph_stats",
     "inference_mode",
     "is_grad_enabled",
-    "graph_stats",
-    "Node",
+    "no_grad",
+    "set_grad_enabled",
 ]
 
 
 def backward(
     tensors: _TensorOrTensors,
-    grad_tensors: Optional[_TensorOrTensors] = None,
-    retain_graph: Optional[bool] = None,
+    grad_tensors: _TensorOrTensors | None = None,
+    retain_graph: bool | None = None,
     create_graph: bool = False,
-    grad_variables: Optional[_TensorOrTensors] = None,
-    inputs: Optional[_TensorOrTensors] = None,
+    grad_variables: _TensorOrTensors | None = None,
+    inputs: _TensorOrTensors | None = None,
 ) -> None:
     """Accumulates the gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``)."""
     if grad_variables is not None:
@@ -51,11 +52,11 @@ def backward(
 def grad(
     outputs: _TensorOrTensors,
     inputs: _TensorOrTensors,
-    grad_outputs: Optional[_TensorOrTensors] = None,
-    retain_graph: Optional[bool] = None,
+    grad_outputs: _TensorOrTensors | None = None,
+    retain_graph: bool | None = None,
     create_graph: bool = False,
     only_inputs: bool = True,
-    allow_unused: Optional[bool] = None,
+    allow_unused: bool | None = None,
     is_grads_batched: bool = False,
     materialize_grads: bool = False,
 ) -> tuple:
