@@ -87,7 +87,7 @@ def _warn_non_leaf_grad() -> None:
         "access the non-leaf Tensor by mistake, make sure you access the leaf Tensor instead. See "
         "github.com/pytorch/pytorch/pull/30531 for more information.",
         UserWarning,
-        stacklevel=3,
+        stacklevel=2,
     )
 
 
@@ -136,7 +136,8 @@ def _numpy_of(data, dtype=None) -> np.ndarray:
         arr = data
     else:
         arr = np.array(_unwrap(data))
-        if dtype is None:
+        if dtype is None and not _has_numpy_values(data):
+            # Python floats become the default dtype; numpy scalars keep theirs.
             if arr.dtype.kind == "f":
                 dtype = _rustgrad.float32
             elif arr.dtype.kind == "c":
@@ -156,6 +157,13 @@ def _numpy_of(data, dtype=None) -> np.ndarray:
             )
     np_dtype = _NP_DTYPES[_dtype_name(dtype)]
     return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
+
+
+def _has_numpy_values(data) -> bool:
+    """Whether nested data holds numpy scalars or arrays (whose dtype PyTorch keeps)."""
+    while isinstance(data, (list, tuple)) and len(data) > 0:
+        data = data[0]
+    return isinstance(data, (np.generic, np.ndarray))
 
 
 def _unwrap(data):

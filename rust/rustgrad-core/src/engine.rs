@@ -55,15 +55,14 @@ pub fn backward(
             run(roots, None, true, retain_graph, create_graph)?;
         }
         Some(inputs) => {
-            let edges = input_edges(inputs)?;
-            let captured = run(roots, Some(&edges), true, retain_graph, create_graph)?;
-            // Non-leaf inputs get their gradient in `.grad`, as PyTorch does.
-            let _mode = GradModeGuard::new(create_graph);
-            for (t, g) in inputs.iter().zip(captured) {
-                if let (false, Some(g)) = (t.is_leaf(), g) {
-                    accumulate(t, g)?;
+            // Non-leaf inputs get their gradient in `.grad`, as PyTorch does (it retains it).
+            for t in inputs {
+                if !t.is_leaf() {
+                    t.retain_grad()?;
                 }
             }
+            let edges = input_edges(inputs)?;
+            run(roots, Some(&edges), true, retain_graph, create_graph)?;
         }
     }
     Ok(())

@@ -266,8 +266,9 @@ impl PyTensor {
         let arr = to_numpy(py, &self.t.data())?;
         Ok(arr.call_method0("tolist")?.unbind())
     }
-    fn numpy(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if self.t.requires_grad() {
+    #[pyo3(signature = (*, force=false))]
+    fn numpy(&self, py: Python<'_>, force: bool) -> PyResult<Py<PyAny>> {
+        if self.t.requires_grad() && !force {
             return Err(crate::errors::to_py(rustgrad_core::Error::NumpyRequiresGrad));
         }
         Ok(to_numpy(py, &self.t.data())?.unbind())

@@ -88,7 +88,7 @@ pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     if sa[1] != sb[0] {
         return Err(Error::runtime(format!(
-            "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+            "mm: mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
             sa[0], sa[1], sb[0], sb[1]
         )));
     }
@@ -246,7 +246,7 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             let k = sa[d1 - 1];
             if sb[0] != k {
                 return Err(Error::runtime(format!(
-                    "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+                    "mm: mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
                     shape::numel(&sa[..d1 - 1]),
                     k,
                     sb[0],
@@ -267,16 +267,15 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             // Batched: broadcast the batch dims, fold them into one, bmm, unfold.
             let (n, m1) = if d1 >= 2 { (sa[d1 - 2], sa[d1 - 1]) } else { (1, sa[0]) };
             let (m2, p) = if d2 >= 2 { (sb[d2 - 2], sb[d2 - 1]) } else { (sb[0], 1) };
-            if m1 != m2 {
-                return Err(Error::runtime(format!(
-                    "Expected size for first two dimensions of batch2 tensor to be: [{}, {}] but got: [{}, {}].",
-                    1, m1, 1, m2
-                )));
-            }
             let ba: &[usize] = if d1 > 2 { &sa[..d1 - 2] } else { &[] };
             let bb: &[usize] = if d2 > 2 { &sb[..d2 - 2] } else { &[] };
             let batch = shape::broadcast_shapes(ba, bb)?;
             let nb = shape::numel(&batch);
+            if m1 != m2 {
+                return Err(Error::runtime(format!(
+                    "Expected size for first two dimensions of batch2 tensor to be: [{nb}, {m1}] but got: [{nb}, {m2}]."
+                )));
+            }
             let a3 = if d1 == 1 { unsqueeze(a, 0)? } else { a.clone() };
             let b3 = if d2 == 1 { unsqueeze(b, 1)? } else { b.clone() };
             let mut ea: Shape = batch.clone();
