@@ -35,6 +35,16 @@ impl DType {
         }
     }
 
+    /// PyTorch's ScalarType name, used in many messages (`Float`, `Double`, `Long`, `Bool`).
+    pub fn scalar_type_name(self) -> &'static str {
+        match self {
+            DType::Bool => "Bool",
+            DType::I64 => "Long",
+            DType::F32 => "Float",
+            DType::F64 => "Double",
+        }
+    }
+
     /// The C++ scalar type name PyTorch uses in some messages (`float`, `double`).
     pub fn name_cpp(self) -> &'static str {
         match self {

@@ -58,16 +58,10 @@ pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
     let (rt, tt) = (rd.dtype(), td.dtype());
     let can_cast = rt == tt || rt.promote(tt) == tt || (rt.is_float() && tt.is_float());
     if !can_cast {
-        let n = |d: crate::DType| match d {
-            crate::DType::F32 => "Float",
-            crate::DType::F64 => "Double",
-            crate::DType::I64 => "Long",
-            crate::DType::Bool => "Bool",
-        };
         return Err(Error::runtime(format!(
             "result type {} can't be cast to the desired output type {}",
-            n(rt),
-            n(tt)
+            rt.scalar_type_name(),
+            tt.scalar_type_name()
         )));
     }
     let values = if rd.shape != td.shape {

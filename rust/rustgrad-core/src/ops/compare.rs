@@ -21,9 +21,9 @@ pub fn logical_and(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `where(cond, a, b)`: elements of `a` where `cond` holds, else of `b`.
 pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if cond.dtype() != DType::Bool {
+        let name = cond.dtype().scalar_type_name();
         return Err(Error::runtime(format!(
-            "where expected condition to be a boolean tensor, but got a tensor with dtype {}",
-            cond.dtype().name()
+            "where expected condition to be a boolean tensor, but got a tensor with dtype {name}"
         )));
     }
     let dtype = promote(a, b);

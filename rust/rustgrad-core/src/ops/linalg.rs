@@ -10,23 +10,14 @@ use crate::shape::{self, Shape};
 use crate::tensor::{Tensor, TensorData};
 use smallvec::smallvec;
 
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "Float",
-        DType::F64 => "Double",
-        DType::I64 => "Long",
-        DType::Bool => "Bool",
-    }
-}
-
 fn same_dtype(a: &Tensor, b: &Tensor, op: &str) -> Result<DType> {
     let (da, db) = (a.dtype(), b.dtype());
     if da != db {
         return Err(Error::runtime(match op {
             "dot" => format!(
                 "dot : expected both vectors to have same dtype, but found {} and {}",
-                dtype_name(da),
-                dtype_name(db)
+                da.scalar_type_name(),
+                db.scalar_type_name()
             ),
             _ => format!("expected m1 and m2 to have the same dtype, but got: {} != {}", da.name_cpp(), db.name_cpp()),
         }));

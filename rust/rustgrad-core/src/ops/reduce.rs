@@ -88,10 +88,7 @@ pub fn mean(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType
     let d = x.data();
     let dtype = dtype.unwrap_or(d.dtype());
     if !dtype.is_float() {
-        let name = match dtype {
-            DType::Bool => "Bool",
-            _ => "Long",
-        };
+        let name = dtype.scalar_type_name();
         return Err(Error::runtime(format!(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {name}"
         )));
@@ -217,10 +214,7 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
     if !d.dtype().is_float() {
         return Err(Error::runtime(format!(
             "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {}",
-            match d.dtype() {
-                DType::Bool => "Bool",
-                _ => "Long",
-            }
+            d.dtype().scalar_type_name()
         )));
     }
     let (dims_n, _) = reduction_dims(x, dims)?;

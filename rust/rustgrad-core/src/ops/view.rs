@@ -50,8 +50,10 @@ pub fn unsafe_view(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 /// `squeeze(dim)` recorded under another node name (matmul's in-place `squeeze_` is `SqueezeBackward4`).
 pub fn squeeze_named(x: &Tensor, dim: i64, name: &'static str) -> Result<Tensor> {
     let out = squeeze(&x.detach(), Some(dim))?;
-    let shape = x.shape();
-    Ok(record(out, &[x], |_| SqueezeBackward { self_shape: shape, name }))
+    let nd = x.ndim();
+    let w = shape::wrap_dim(dim, nd)?;
+    let dropped: SmallVec<[usize; 4]> = if nd > 0 && x.shape()[w] == 1 { smallvec![w] } else { SmallVec::new() };
+    Ok(record(out, &[x], |_| SqueezeBackward { dropped, name }))
 }
 
 /// Reshapes to a shape given in sizes (used by backward formulas).
@@ -175,12 +177,12 @@ pub fn squeeze(x: &Tensor, dim: Option<i64>) -> Result<Tensor> {
     let st: Strides = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.strides[i]).collect();
     let out = make_view(x, s, st, d.offset);
     let name = if dim.is_some() { "SqueezeBackward1" } else { "SqueezeBackward0" };
-    Ok(record(out, &[x], |_| SqueezeBackward { self_shape: d.shape.clone(), name }))
+    Ok(record(out, &[x], |_| SqueezeBackward { dropped: drop.clone(), name }))
 }
 
 /// d squeeze(x)/dx: put the size-1 dimensions back
 pub struct SqueezeBackward {
-    self_shape: Shape,
+    dropped: SmallVec<[usize; 4]>,
     name: &'static str,
 }
 impl Backward for SqueezeBackward {
@@ -189,12 +191,9 @@ impl Backward for SqueezeBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let mut g = grad0(grads)?.clone();
-        if g.shape() != self.self_shape {
-            for (i, &s) in self.self_shape.iter().enumerate() {
-                if s == 1 && g.ndim() < self.self_shape.len() {
-                    g = unsqueeze(&g, i as i64)?;
-                }
-            }
+        // put back exactly the dimensions the forward dropped, lowest first
+        for &d in &self.dropped {
+            g = unsqueeze(&g, d as i64)?;
         }
         Ok(smallvec![Some(g)])
     }
