@@ -67,6 +67,19 @@ fn wrap_opt(py: Python<'_>, t: Option<Tensor>) -> PyResult<Option<Py<PyTensor>>>
 
 type R = PyResult<Py<PyTensor>>;
 
+/// A binary operator: `f(other)` for a tensor or number `other`, else `NotImplemented`
+/// (so Python tries the reflected operator of the other operand).
+fn dunder(
+    py: Python<'_>,
+    other: &Bound<'_, PyAny>,
+    f: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> PyResult<Py<PyAny>> {
+    match try_operand(other) {
+        Some(o) => Ok(wrap(py, f(&o).py()?)?.into_any()),
+        None => Ok(py.NotImplemented()),
+    }
+}
+
 fn cmp(kind: Compare) -> impl Fn(&Tensor, &Tensor) -> rustgrad_core::Result<Tensor> {
     move |a, b| compare::compare(a, b, kind)
 }
@@ -409,22 +422,13 @@ impl PyTensor {
     // ----- operators -----
 
     fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (arith::add)(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (arith::add)(&self.t, o))
     }
     fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (arith::add)(&o, &self.t).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (arith::add)(o, &self.t))
     }
     fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (arith::sub)(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (arith::sub)(&self.t, o))
     }
     fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         match try_operand(other) {
@@ -434,22 +438,13 @@ impl PyTensor {
         }
     }
     fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (arith::mul)(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (arith::mul)(&self.t, o))
     }
     fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (arith::mul)(&o, &self.t).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (arith::mul)(o, &self.t))
     }
     fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (arith::div)(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (arith::div)(&self.t, o))
     }
     fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         // PyTorch: `c / x` is `x.reciprocal() * c`
@@ -459,16 +454,10 @@ impl PyTensor {
         }
     }
     fn __matmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (linalg::matmul)(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (linalg::matmul)(&self.t, o))
     }
     fn __rmatmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (linalg::matmul)(&o, &self.t).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (linalg::matmul)(o, &self.t))
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let _ = modulo;
@@ -499,40 +488,22 @@ impl PyTensor {
         wrap(py, unary::abs(&self.t).py()?)
     }
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (cmp(Compare::Eq))(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (cmp(Compare::Eq))(&self.t, o))
     }
     fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (cmp(Compare::Ne))(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (cmp(Compare::Ne))(&self.t, o))
     }
     fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (cmp(Compare::Lt))(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (cmp(Compare::Lt))(&self.t, o))
     }
     fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (cmp(Compare::Le))(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (cmp(Compare::Le))(&self.t, o))
     }
     fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (cmp(Compare::Gt))(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (cmp(Compare::Gt))(&self.t, o))
     }
     fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
-            Some(o) => Ok(wrap(py, (cmp(Compare::Ge))(&self.t, &o).py()?)?.into_any()),
-            None => Ok(py.NotImplemented()),
-        }
+        dunder(py, other, |o| (cmp(Compare::Ge))(&self.t, o))
     }
     fn __hash__(slf: &Bound<'_, Self>) -> isize {
         slf.as_ptr() as isize
@@ -609,40 +580,31 @@ impl PyTensor {
         wrap(py, arith::sub_scaled(&self.t, &operand(other)?, alpha).py()?)
     }
     fn mul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (arith::mul)(&self.t, &o).py()?)
+        wrap(py, (arith::mul)(&self.t, &operand(other)?).py()?)
     }
     fn div(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (arith::div)(&self.t, &o).py()?)
+        wrap(py, (arith::div)(&self.t, &operand(other)?).py()?)
     }
     fn true_divide(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (arith::div)(&self.t, &o).py()?)
+        wrap(py, (arith::div)(&self.t, &operand(other)?).py()?)
     }
     fn eq(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (cmp(Compare::Eq))(&self.t, &o).py()?)
+        wrap(py, (cmp(Compare::Eq))(&self.t, &operand(other)?).py()?)
     }
     fn ne(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (cmp(Compare::Ne))(&self.t, &o).py()?)
+        wrap(py, (cmp(Compare::Ne))(&self.t, &operand(other)?).py()?)
     }
     fn lt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (cmp(Compare::Lt))(&self.t, &o).py()?)
+        wrap(py, (cmp(Compare::Lt))(&self.t, &operand(other)?).py()?)
     }
     fn le(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (cmp(Compare::Le))(&self.t, &o).py()?)
+        wrap(py, (cmp(Compare::Le))(&self.t, &operand(other)?).py()?)
     }
     fn gt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (cmp(Compare::Gt))(&self.t, &o).py()?)
+        wrap(py, (cmp(Compare::Gt))(&self.t, &operand(other)?).py()?)
     }
     fn ge(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let o = operand(other)?;
-        wrap(py, (cmp(Compare::Ge))(&self.t, &o).py()?)
+        wrap(py, (cmp(Compare::Ge))(&self.t, &operand(other)?).py()?)
     }
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> R {
         wrap(py, pow_any(&self.t, exponent)?)
