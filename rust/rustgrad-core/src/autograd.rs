@@ -43,6 +43,20 @@ pub trait Backward {
     }
 }
 
+/// Implements [`Backward::release`] and [`Backward::saves_tensors`] for a node whose saved
+/// state is the listed [`SavedTensor`] fields: `saved_tensors!(a, b);` inside the impl.
+#[macro_export]
+macro_rules! saved_tensors {
+    ($($field:ident),+) => {
+        fn release(&mut self) {
+            $(self.$field.release();)+
+        }
+        fn saves_tensors(&self) -> bool {
+            true
+        }
+    };
+}
+
 /// The gradient of output 0, which a single-output op's backward always receives.
 pub fn grad0(grads: &[Option<Tensor>]) -> Result<&Tensor> {
     grads.first().and_then(|g| g.as_ref()).ok_or_else(|| Error::runtime("missing gradient for output 0"))

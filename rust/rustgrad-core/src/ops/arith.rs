@@ -35,15 +35,19 @@ fn scaled(grad: &Tensor, s: f64) -> Result<Tensor> {
     }
 }
 
+/// Values of `a (+|-) alpha * b` in the promoted dtype (no autograd).
+fn scaled_values(a: &Tensor, b: &Tensor, alpha: f64, kind: Binary) -> Result<Tensor> {
+    let dtype = promote(a, b);
+    if alpha == 1.0 {
+        return binary_values(a, b, kind, dtype);
+    }
+    let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
+    binary_values(a, &bs, kind, dtype)
+}
+
 /// `a + alpha * b`.
 pub fn add_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
-    let dtype = promote(a, b);
-    let out = if alpha == 1.0 {
-        binary_values(a, b, Binary::Add, dtype)?
-    } else {
-        let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
-        binary_values(a, &bs, Binary::Add, dtype)?
-    };
+    let out = scaled_values(a, b, alpha, Binary::Add)?;
     Ok(record(out, &[a, b], |_| AddBackward { alpha }))
 }
 
@@ -69,13 +73,7 @@ impl Backward for AddBackward {
 /// `a - alpha * b`.
 pub fn sub_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
     check_bool_sub(a, b)?;
-    let dtype = promote(a, b);
-    let out = if alpha == 1.0 {
-        binary_values(a, b, Binary::Sub, dtype)?
-    } else {
-        let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
-        binary_values(a, &bs, Binary::Sub, dtype)?
-    };
+    let out = scaled_values(a, b, alpha, Binary::Sub)?;
     Ok(record(out, &[a, b], |_| SubBackward { alpha }))
 }
 
@@ -143,13 +141,7 @@ impl Backward for MulBackward {
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.b.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, b);
 }
 
 /// True division: integer inputs give the default float type.
@@ -180,13 +172,7 @@ impl Backward for DivBackward {
         };
         Ok(smallvec![ga, gb])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.b.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, b);
 }
 
 pub fn neg(x: &Tensor) -> Result<Tensor> {
@@ -227,10 +213,5 @@ impl Backward for ReciprocalBackward {
         let r = self.result.unpack(ctx)?;
         Ok(smallvec![Some(mul(&neg(grad0(grads)?)?, &mul(&r, &r)?)?)])
     }
-    fn release(&mut self) {
-        self.result.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(result);
 }

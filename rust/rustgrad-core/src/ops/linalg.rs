@@ -60,13 +60,7 @@ impl Backward for DotBackward {
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.b.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, b);
 }
 
 pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -103,13 +97,7 @@ impl Backward for MmBackward {
         let gb = if ctx.needs(1) { Some(mm(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.b.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, b);
 }
 
 pub fn mv(a: &Tensor, v: &Tensor) -> Result<Tensor> {
@@ -151,13 +139,7 @@ impl Backward for MvBackward {
         let gv = if ctx.needs(1) { Some(mv(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
         Ok(smallvec![ga, gv])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.v.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, v);
 }
 
 pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -209,13 +191,7 @@ impl Backward for BmmBackward {
         let gb = if ctx.needs(1) { Some(bmm(&transpose(&self.a.unpack(ctx)?, 1, 2)?, g)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.b.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, b);
 }
 
 /// `a @ b` with numpy semantics, dispatched to dot/mv/mm/bmm as PyTorch does, so the graph

@@ -37,12 +37,7 @@ impl Backward for PowScalarBackward {
         let local = mul(&self.e.to_tensor(), &pow_scalar(&x, em1)?)?;
         Ok(smallvec![Some(mul(g, &local)?)])
     }
-    fn release(&mut self) {
-        self.x.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(x);
 }
 
 /// `a ** b` for two tensors.
@@ -89,14 +84,7 @@ impl Backward for PowTensorBackward {
         };
         Ok(smallvec![ga, gb])
     }
-    fn release(&mut self) {
-        self.a.release();
-        self.b.release();
-        self.result.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(a, b, result);
 }
 
 /// `base ** x` for a Python number `base`.
@@ -130,11 +118,5 @@ impl Backward for ScalarPowBackward {
         };
         Ok(smallvec![Some(mul(g, &local)?)])
     }
-    fn release(&mut self) {
-        self.x.release();
-        self.result.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(x, result);
 }

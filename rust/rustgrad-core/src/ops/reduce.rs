@@ -199,13 +199,7 @@ impl Backward for ExtremeAllBackward {
         let count = sum_dims(&mask, &(0..mask.ndim()).collect::<Dims>(), false, None)?;
         Ok(smallvec![Some(mul(&mask, &div(g, &count)?)?)])
     }
-    fn release(&mut self) {
-        self.x.release();
-        self.result.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(x, result);
 }
 
 /// The vector p-norm over `dims` (all if `None`): `(sum |x|^p)^(1/p)`.
@@ -289,11 +283,5 @@ impl Backward for NormBackward {
         };
         Ok(smallvec![Some(gx)])
     }
-    fn release(&mut self) {
-        self.x.release();
-        self.result.release();
-    }
-    fn saves_tensors(&self) -> bool {
-        true
-    }
+    crate::saved_tensors!(x, result);
 }
