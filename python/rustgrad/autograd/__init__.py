@@ -7,6 +7,8 @@ from typing import Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
+from rustgrad.autograd import functional
+from rustgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from rustgrad.grad_mode import (
     enable_grad,
     inference_mode,
@@ -19,10 +21,14 @@ Tensor = _rustgrad.Tensor
 _TensorOrTensors = Union[Tensor, Sequence[Tensor]]
 
 __all__ = [
+    "GradcheckError",
     "Node",
     "backward",
     "enable_grad",
+    "functional",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
     "graph_stats",
     "inference_mode",
     "is_grad_enabled",
