@@ -21,7 +21,13 @@ from rustgrad._rustgrad import (
 )
 from rustgrad._rustgrad import where as where
 from rustgrad._tensor_str import set_printoptions
-from rustgrad.grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
+from rustgrad.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 __version__ = "0.1.0"
 
@@ -330,6 +336,15 @@ cuda = _Cuda()
 
 from rustgrad import autograd, optim
 
+is_anomaly_enabled = _rustgrad.is_anomaly_enabled
+is_anomaly_check_nan_enabled = _rustgrad.is_anomaly_check_nan_enabled
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+    """Turns anomaly detection on or off (see ``autograd.detect_anomaly``)."""
+    _rustgrad._set_anomaly_enabled(enabled, check_nan)
+
+
 __all__ = [
     "Size",
     "Tensor",
@@ -368,8 +383,11 @@ __all__ = [
     "inference_mode",
     "initial_seed",
     "int64",
+    "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled",
     "is_floating_point",
     "is_grad_enabled",
+    "is_inference_mode_enabled",
     "is_tensor",
     "le",
     "linspace",
@@ -404,6 +422,7 @@ __all__ = [
     "relu",
     "reshape",
     "seed",
+    "set_anomaly_enabled",
     "set_grad_enabled",
     "set_printoptions",
     "sigmoid",

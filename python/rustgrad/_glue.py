@@ -79,6 +79,23 @@ def _check_device(dev) -> None:
     device(dev)
 
 
+def _function_backward(ctx, grads):
+    from rustgrad.autograd.function import _function_backward
+
+    return _function_backward(ctx, grads)
+
+
+def _format_stack() -> str:
+    """The current Python stack, innermost call last (anomaly mode's forward traceback)."""
+    import traceback
+
+    return "".join(traceback.format_stack()[:-1])
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=2)
+
+
 def _warn_non_leaf_grad() -> None:
     warnings.warn(
         "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "

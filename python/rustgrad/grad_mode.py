@@ -6,11 +6,19 @@ import functools
 import inspect
 from typing import Any, Callable, TypeVar
 
-from rustgrad._rustgrad import _set_grad_enabled, is_grad_enabled
+from rustgrad._rustgrad import _set_grad_enabled, _set_inference_mode, is_grad_enabled
+from rustgrad._rustgrad import is_inference_mode_enabled as _is_inference_mode_enabled
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["enable_grad", "inference_mode", "is_grad_enabled", "no_grad", "set_grad_enabled"]
+__all__ = [
+    "enable_grad",
+    "inference_mode",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]
 
 
 class _DecoratorContextManager:
@@ -101,6 +109,10 @@ class set_grad_enabled(_DecoratorContextManager):
     (as a decorator); the previous mode comes back on exit, also after an exception."""
 
     def __init__(self, mode: bool) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(
+                f"set_grad_enabled(): argument 'enabled' (position 1) must be bool, not {type(mode).__name__}"
+            )
         self.prev = is_grad_enabled()
         self.mode = bool(mode)
         _set_grad_enabled(self.mode)
@@ -120,7 +132,8 @@ class set_grad_enabled(_DecoratorContextManager):
 
 
 class inference_mode(_DecoratorContextManager):
-    """Like ``no_grad`` (rustgrad has no separate inference tensors yet)."""
+    """Like ``no_grad``, and tensors created inside are inference tensors: they can never be
+    saved for backward or modified in place outside inference mode (PyTorch's rules)."""
 
     def __init__(self, mode: bool = True) -> None:
         self.mode = mode
@@ -131,12 +144,19 @@ class inference_mode(_DecoratorContextManager):
         return cls()(mode)
 
     def __enter__(self) -> None:
-        self.prev = is_grad_enabled()
-        if self.mode:
-            _set_grad_enabled(False)
+        self.prev_grad = is_grad_enabled()
+        self.prev_inference = _set_inference_mode(self.mode)
+        # As in PyTorch, inference_mode(False) turns grad mode on.
+        _set_grad_enabled(not self.mode)
 
     def __exit__(self, exc_type, exc_value, traceback) -> None:
-        _set_grad_enabled(self.prev)
+        _set_inference_mode(self.prev_inference)
+        _set_grad_enabled(self.prev_grad)
 
     def clone(self) -> inference_mode:
         return self.__class__(self.mode)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is in inference mode."""
+    return _is_inference_mode_enabled()

@@ -7,12 +7,15 @@ from typing import Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
-from rustgrad.autograd import functional
+from rustgrad.autograd import function, functional
+from rustgrad.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
+from rustgrad.autograd.function import Function, once_differentiable
 from rustgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from rustgrad.grad_mode import (
     enable_grad,
     inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
 )
@@ -21,10 +24,13 @@ Tensor = _rustgrad.Tensor
 _TensorOrTensors = Union[Tensor, Sequence[Tensor]]
 
 __all__ = [
+    "Function",
     "GradcheckError",
     "Node",
     "backward",
+    "detect_anomaly",
     "enable_grad",
+    "function",
     "functional",
     "grad",
     "gradcheck",
@@ -32,7 +38,10 @@ __all__ = [
     "graph_stats",
     "inference_mode",
     "is_grad_enabled",
+    "is_inference_mode_enabled",
     "no_grad",
+    "once_differentiable",
+    "set_detect_anomaly",
     "set_grad_enabled",
 ]
 

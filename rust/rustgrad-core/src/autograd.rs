@@ -1,8 +1,8 @@
 //! Recording ops into the graph, and what backward functions work with.
 
 use crate::error::{Error, Result};
-use crate::grad_mode::is_grad_enabled;
-use crate::graph::{next_seq, InputMeta, Node, NodeRef};
+use crate::grad_mode::is_recording;
+use crate::graph::{InputMeta, Node, NodeRef};
 use crate::ops::BackwardOp;
 use crate::shape;
 use crate::tensor::{Tensor, TensorData};
@@ -65,17 +65,26 @@ pub fn grad0(grads: &[Option<Tensor>]) -> Result<&Tensor> {
 /// Whether an op on these inputs must be recorded.
 #[inline]
 pub fn any_requires_grad(inputs: &[&Tensor]) -> bool {
-    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+    is_recording() && inputs.iter().any(|t| t.requires_grad())
 }
 
 /// Attaches a new node computing `make()`'s backward to `out` if any input requires grad.
 #[inline]
-pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl FnOnce(&Tensor) -> B) -> Tensor {
+pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl FnOnce(&Tensor) -> B) -> Result<Tensor> {
     if any_requires_grad(inputs) {
         let op = make(&out).into();
+        check_not_inference(inputs, &op)?;
         attach(&[&out], inputs, op);
     }
-    out
+    Ok(out)
+}
+
+/// Inference tensors cannot be saved for backward outside inference mode (PyTorch's rule).
+pub fn check_not_inference(inputs: &[&Tensor], op: &BackwardOp) -> Result<()> {
+    if op.saves_tensors() && !crate::grad_mode::is_inference_mode_enabled() && inputs.iter().any(|t| t.is_inference()) {
+        return Err(Error::InferenceSaved);
+    }
+    Ok(())
 }
 
 /// Attaches one node as `grad_fn` of several outputs.
@@ -94,21 +103,19 @@ pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
             InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() }
         })
         .collect();
-    let node = NodeRef::new(Node {
-        op,
-        next,
-        input_meta,
-        output_meta,
-        seq: next_seq(),
-        tensor_hooks: Vec::new(),
-        retained: SmallVec::new(),
-        released: false,
-    });
+    let node = NodeRef::new(Node { next, input_meta, output_meta, ..Node::new(op) });
     for (i, out) in outputs.iter().enumerate() {
         let mut o = out.lock();
         o.grad_fn = Some(node.clone());
         o.output_nr = i as u32;
     }
+}
+
+/// The forward op a backward node belongs to, as PyTorch names it in messages: `MulBackward0`
+/// gives `Mul`, `MyFnBackward` gives `MyFn`, `torch::autograd::CopySlices` stays.
+pub fn forward_name(node_name: &str) -> &str {
+    let trimmed = node_name.trim_end_matches(|c: char| c.is_ascii_digit());
+    trimmed.strip_suffix("Backward").filter(|s| !s.is_empty()).unwrap_or(node_name)
 }
 
 /// A tensor kept by a node for its backward, with the version it had when saved.
@@ -143,13 +150,22 @@ impl SavedTensor {
         if now != saved.version {
             let desc = format!("{} {}", data.dtype().legacy_name(), shape::fmt_shape(&data.shape));
             let producer = match saved.output_nr {
-                Some(nr) => format!(", which is output {nr} of {},", ctx.name),
+                Some(nr) => format!(", which is output {nr} of {},", forward_name(ctx.name)),
                 None => match saved.tensor.grad_fn() {
-                    Some(f) => format!(", which is output {} of {},", saved.tensor.output_nr(), f.name()),
+                    // The running node is locked: take its name from `ctx`.
+                    Some(f) if f.ptr_eq(ctx.node) => {
+                        format!(", which is output {} of {},", saved.tensor.output_nr(), forward_name(ctx.name))
+                    }
+                    Some(f) => format!(", which is output {} of {},", saved.tensor.output_nr(), forward_name(f.name())),
                     None => String::new(),
                 },
             };
-            return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version });
+            let hint = if crate::anomaly::is_enabled() {
+                "the backtrace further above shows the operation that failed to compute its gradient. The variable in question was changed in there or anywhere later. Good luck!"
+            } else {
+                "enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+            };
+            return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version, hint });
         }
         Ok(match saved.output_nr {
             None => saved.tensor.clone(),

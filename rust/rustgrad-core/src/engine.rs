@@ -11,16 +11,19 @@
 //! Backward formulas run with grad mode set to `create_graph`, so with `create_graph=True`
 //! the gradients themselves are differentiable.
 
+use crate::anomaly;
 use crate::autograd::BackwardCtx;
+use crate::autograd::Grads;
 use crate::creation::ones_like;
 use crate::error::{Error, Result};
 use crate::grad_mode::GradModeGuard;
-use crate::graph::{Edge, GradHook, NodeRef};
+use crate::graph::{Edge, GradHook, InputMeta, NodePostHook, NodePreHook, NodeRef};
 use crate::ops::accumulate::accumulate;
 use crate::ops::arith::add;
 use crate::ops::view::{clone, sum_to, to_dtype};
 use crate::ops::BackwardOp;
 use crate::shape;
+use crate::tensor::PostAccumulateHook;
 use crate::tensor::{Tensor, TensorCell};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -248,15 +251,20 @@ fn run(
         if info.is_accumulate {
             let wanted = targets.is_none() || (accumulate_grads && is_target(key));
             if wanted {
-                if let Some(g) = grads.into_iter().next().flatten() {
+                if let Some(g) = grads.first().cloned().flatten() {
                     let leaf = info.node.with(|n| match &n.op {
                         BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
                         _ => None,
                     });
                     if let Some(leaf) = leaf {
-                        let g = run_hooks(&leaf_hooks(&leaf), g)?;
                         accumulate(&leaf, g)?;
+                        let hooks: Vec<PostAccumulateHook> =
+                            leaf.lock().post_accumulate_hooks.iter().map(|(_, h)| h.clone()).collect();
+                        for hook in hooks {
+                            hook(&leaf)?;
+                        }
                     }
+                    run_post_hooks(&info.node, SmallVec::new(), &grads)?;
                 }
             }
             continue;
@@ -264,7 +272,13 @@ fn run(
 
         let executes = info.next.iter().flatten().any(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach));
         let outputs: SmallVec<[Option<Tensor>; 2]> = if executes && grads.iter().any(|g| g.is_some()) {
-            call_node(&info, &grads, &infos, keep_graph, name)?
+            let outputs = call_node(&info, &grads, &infos, keep_graph, name).inspect_err(|_| {
+                if anomaly::is_enabled() {
+                    let trace = info.node.with(|n| n.trace.clone());
+                    anomaly::report_error(name, trace.as_deref());
+                }
+            })?;
+            run_post_hooks(&info.node, outputs, &grads)?
         } else {
             SmallVec::new()
         };
@@ -322,25 +336,27 @@ fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor
     Ok(())
 }
 
-fn leaf_hooks(leaf: &Tensor) -> Vec<GradHook> {
-    leaf.lock().hooks.iter().map(|(_, h)| h.clone()).collect()
-}
-
-fn run_hooks(hooks: &[GradHook], mut g: Tensor) -> Result<Tensor> {
-    for h in hooks {
-        if let Some(replacement) = h(&g)? {
-            g = replacement;
-        }
-    }
-    Ok(g)
-}
-
-/// Runs the hooks registered on the node's outputs and fills retained gradients.
+/// Runs, in PyTorch's order, the hooks that see a node's incoming gradients: hooks registered
+/// on the tensors it produced (or on its leaf), retained gradients, then the node's pre-hooks.
 /// Returns the node's name. No node lock is held while user code runs.
 fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<&'static str> {
-    let (name, hooks, retained): (&'static str, Vec<(u32, GradHook)>, SmallVec<[(u32, Weak<TensorCell>); 1]>) = info
-        .node
-        .with(|n| (n.name(), n.tensor_hooks.iter().map(|(_, nr, h)| (*nr, h.clone())).collect(), n.retained.clone()));
+    type Retained = SmallVec<[(u32, Weak<TensorCell>); 1]>;
+    let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) =
+        info.node.with(|n| {
+            (
+                n.name(),
+                n.tensor_hooks.iter().map(|(_, nr, h)| (*nr, h.clone())).collect(),
+                n.retained.clone(),
+                n.pre_hooks.iter().map(|(_, h)| h.clone()).collect(),
+                match &n.op {
+                    BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
+                    _ => None,
+                },
+            )
+        });
+    if let Some(leaf) = leaf {
+        hooks.extend(leaf.lock().hooks.iter().map(|(_, h)| (0, h.clone())));
+    }
     for (nr, hook) in hooks {
         if let Some(Some(g)) = grads.get(nr as usize) {
             if let Some(replacement) = hook(g)? {
@@ -359,7 +375,38 @@ fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Resu
             t.lock().grad = Some(updated);
         }
     }
+    for hook in pre_hooks {
+        if let Some(replacement) = hook(grads)? {
+            check_hook_count(name, "pre", replacement.len(), grads.len())?;
+            *grads = replacement.into_iter().collect();
+        }
+    }
     Ok(name)
+}
+
+/// Runs the node's post-hooks on (input gradients, output gradients); they may replace the former.
+fn run_post_hooks(
+    node: &NodeRef,
+    mut outputs: SmallVec<[Option<Tensor>; 2]>,
+    grads: &[Option<Tensor>],
+) -> Result<SmallVec<[Option<Tensor>; 2]>> {
+    let hooks: Vec<NodePostHook> = node.with(|n| n.post_hooks.iter().map(|(_, h)| h.clone()).collect());
+    for hook in hooks {
+        if let Some(replacement) = hook(&outputs, grads)? {
+            check_hook_count(node.name(), "post", replacement.len(), outputs.len())?;
+            outputs = replacement.into_iter().collect();
+        }
+    }
+    Ok(outputs)
+}
+
+fn check_hook_count(name: &str, kind: &str, got: usize, expected: usize) -> Result<()> {
+    if got != expected {
+        return Err(Error::runtime(format!(
+            "{kind}-hook of {name} returned an incorrect number of values (got {got}, but expected {expected})"
+        )));
+    }
+    Ok(())
 }
 
 fn call_node(
@@ -374,25 +421,16 @@ fn call_node(
         .iter()
         .map(|e| e.as_ref().is_some_and(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach)))
         .collect();
-    let ctx = BackwardCtx { node: &info.node, name, needs };
-    let mut guard = info.node.lock();
-    let node = guard.as_mut().expect("live node");
-    if node.released && node.op.saves_tensors() {
-        return Err(Error::GraphFreed);
+    let (out, metas) = apply_node(&info.node, name, needs, grads, keep_graph)?;
+    if anomaly::is_enabled() && anomaly::check_nan() {
+        for (index, g) in out.iter().enumerate() {
+            if let Some(g) = g {
+                if g.dtype().is_float() && g.to_vec::<f64>().iter().any(|v| v.is_nan()) {
+                    return Err(Error::NanInBackward { name, index });
+                }
+            }
+        }
     }
-    // Outputs without a gradient get zeros, so formulas always see every output's gradient.
-    let filled: SmallVec<[Option<Tensor>; 1]> = grads
-        .iter()
-        .enumerate()
-        .map(|(i, g)| g.clone().or_else(|| node.output_meta.get(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
-        .collect();
-    let out = node.op.apply(&ctx, &filled)?;
-    if !keep_graph {
-        node.op.release();
-        node.released = true;
-    }
-    let metas = node.input_meta.clone();
-    drop(guard);
     // Gradients of broadcast inputs are summed back to the input's shape, and converted to
     // its dtype (PyTorch's `validate_outputs`).
     let mut out = out;
@@ -417,4 +455,45 @@ fn call_node(
         }
     }
     Ok(out)
+}
+
+/// Runs a node's backward function on its output gradients (missing ones become zeros).
+/// Built-in ops run under the node's lock; custom ones, which may call back into the library
+/// (even into this very node), without it. Returns the input gradients and what they must match.
+pub fn apply_node(
+    node_ref: &NodeRef,
+    name: &'static str,
+    needs: SmallVec<[bool; 2]>,
+    grads: &[Option<Tensor>],
+    keep_graph: bool,
+) -> Result<(Grads, SmallVec<[InputMeta; 2]>)> {
+    let ctx = BackwardCtx { node: node_ref, name, needs };
+    let mut guard = node_ref.lock();
+    let node = guard.as_mut().expect("live node");
+    if node.released && node.op.saves_tensors() {
+        return Err(Error::GraphFreed);
+    }
+    // Outputs without a gradient get zeros, so formulas always see every output's gradient.
+    let filled: SmallVec<[Option<Tensor>; 1]> = grads
+        .iter()
+        .enumerate()
+        .map(|(i, g)| g.clone().or_else(|| node.output_meta.get(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
+        .collect();
+    let metas = node.input_meta.clone();
+    if let BackwardOp::Custom(custom) = &node.op {
+        let custom = custom.clone();
+        drop(guard);
+        let out = if custom.materialize_grads() { custom.apply(&ctx, &filled)? } else { custom.apply(&ctx, grads)? };
+        if !keep_graph {
+            custom.release_saved();
+            node_ref.with(|n| n.released = true);
+        }
+        return Ok((out, metas));
+    }
+    let out = node.op.apply(&ctx, &filled)?;
+    if !keep_graph {
+        node.op.release();
+        node.released = true;
+    }
+    Ok((out, metas))
 }

@@ -47,8 +47,32 @@ pub enum Error {
     #[error("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")]
     NumpyRequiresGrad,
 
-    #[error("one of the variables needed for gradient computation has been modified by an inplace operation: [{desc}]{producer} is at version {version}; expected version {expected} instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True).")]
-    ModifiedInplace { desc: String, producer: String, version: u64, expected: u64 },
+    #[error("one of the variables needed for gradient computation has been modified by an inplace operation: [{desc}]{producer} is at version {version}; expected version {expected} instead. Hint: {hint}")]
+    ModifiedInplace { desc: String, producer: String, version: u64, expected: u64, hint: &'static str },
+
+    #[error("Inference tensors cannot be saved for backward. Please do not use Tensors created in inference mode in computation tracked by autograd. To work around this, you can make a clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")]
+    InferenceSaved,
+
+    #[error("Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for more details.")]
+    InferenceInplace,
+
+    #[error("Setting requires_grad=True on inference tensor outside InferenceMode is not allowed.")]
+    InferenceRequiresGrad,
+
+    #[error("a view of a leaf Variable that requires grad is being used in an in-place operation.")]
+    ViewOfLeafInplace,
+
+    #[error("A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked).")]
+    NoGradViewInplace,
+
+    #[error("Output {output_nr} of {function} is a view and is being modified inplace. This view was created inside a custom Function (or because an input was returned as-is) and the autograd logic to handle view+inplace would override the custom backward associated with the custom Function, leading to incorrect gradients. This behavior is forbidden. You can fix this by cloning the output of the custom Function.")]
+    CustomFunctionViewInplace { output_nr: u32, function: String },
+
+    #[error("unsupported operation: more than one element of the written-to tensor refers to a single memory location. Please clone() the tensor before performing the operation.")]
+    InternalOverlap,
+
+    #[error("Function '{name}' returned nan values in its {index}th output.")]
+    NanInBackward { name: &'static str, index: usize },
 
     #[error("{0}")]
     Runtime(String),

@@ -4,6 +4,24 @@ use std::cell::Cell;
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    static INFERENCE_MODE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is in inference mode (tensors created now are inference tensors).
+#[inline]
+pub fn is_inference_mode_enabled() -> bool {
+    INFERENCE_MODE.with(|g| g.get())
+}
+
+/// Whether ops on this thread record a graph: grad mode on and not in inference mode.
+#[inline]
+pub fn is_recording() -> bool {
+    is_grad_enabled() && !is_inference_mode_enabled()
+}
+
+/// Sets this thread's inference mode and returns the previous one (grad mode is set apart).
+pub fn set_inference_mode(enabled: bool) -> bool {
+    INFERENCE_MODE.with(|g| g.replace(enabled))
 }
 
 /// Whether operations on this thread record a graph.

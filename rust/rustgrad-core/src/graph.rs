@@ -62,9 +62,38 @@ pub struct Node {
     pub retained: SmallVec<[(u32, Weak<TensorCell>); 1]>,
     /// Whether saved tensors were freed by a backward without `retain_graph`.
     pub released: bool,
+    /// `grad_fn.register_prehook`: run with the output gradients before the node.
+    pub pre_hooks: Vec<(u64, NodePreHook)>,
+    /// `grad_fn.register_hook`: run with input and output gradients after the node.
+    pub post_hooks: Vec<(u64, NodePostHook)>,
+    /// Where in the user's program the node was created (anomaly mode), for error reports.
+    pub trace: Option<Arc<str>>,
 }
 
+/// A node pre-hook: gets the output gradients, may return replacements.
+pub type NodePreHook = Arc<dyn Fn(&[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
+/// A node post-hook: gets (input gradients, output gradients), may return replacement input gradients.
+pub type NodePostHook =
+    Arc<dyn Fn(&[Option<Tensor>], &[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
+
 impl Node {
+    /// A node with no edges yet, created now (its `seq` orders it after existing nodes).
+    pub fn new(op: BackwardOp) -> Node {
+        Node {
+            op,
+            next: SmallVec::new(),
+            input_meta: SmallVec::new(),
+            output_meta: SmallVec::new(),
+            seq: next_seq(),
+            tensor_hooks: Vec::new(),
+            retained: SmallVec::new(),
+            released: false,
+            pre_hooks: Vec::new(),
+            post_hooks: Vec::new(),
+            trace: crate::anomaly::capture_trace(),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         self.op.name()
     }
@@ -208,6 +237,30 @@ impl NodeRef {
 
     pub fn name(&self) -> &'static str {
         self.with(|n| n.name())
+    }
+
+    /// `grad_fn.register_prehook(hook)`; returns the hook's id.
+    pub fn add_pre_hook(&self, hook: NodePreHook) -> u64 {
+        let id = crate::tensor::next_hook_id();
+        self.with(|n| n.pre_hooks.push((id, hook)));
+        id
+    }
+
+    /// `grad_fn.register_hook(hook)`; returns the hook's id.
+    pub fn add_post_hook(&self, hook: NodePostHook) -> u64 {
+        let id = crate::tensor::next_hook_id();
+        self.with(|n| n.post_hooks.push((id, hook)));
+        id
+    }
+
+    /// Removes a pre- or post-hook by id; false if it was gone.
+    pub fn remove_hook(&self, id: u64) -> bool {
+        self.with(|n| {
+            let before = n.pre_hooks.len() + n.post_hooks.len();
+            n.pre_hooks.retain(|(i, _)| *i != id);
+            n.post_hooks.retain(|(i, _)| *i != id);
+            n.pre_hooks.len() + n.post_hooks.len() != before
+        })
     }
 
     pub fn downgrade(&self) -> WeakNodeRef {

@@ -1,59 +1,217 @@
-//! In-place ops (`add_`, `mul_`, `-=`, `zero_`, ...): computed out of place, then written back.
+//! In-place ops (`add_`, `mul_`, `-=`, `zero_`, `x[i] = v`, ...): computed out of place, then
+//! written back, with the target's history rewritten as PyTorch does.
 //!
-//! With grad mode on and a graph involved, the result's `grad_fn` becomes the target's (the
-//! target is "rebased" onto the new node, as PyTorch does for non-view tensors), and the
-//! formula sees a copy of the target's old values, like PyTorch's `original_self`.
+//! - On a tensor that is not a view, the target's `grad_fn` becomes the op's node (the target
+//!   is "rebased"); the formula sees a copy of the target's old values (PyTorch's `original_self`).
+//! - On a view, the base is rebased onto a [`CopySlices`] node wrapping the op's node, and the
+//!   view's own `grad_fn` is regenerated from the base (Note [Views and in-place] in tensor.rs).
 
+use crate::autograd::{grad0, Backward, BackwardCtx, Grads};
 use crate::error::{Error, Result};
-use crate::grad_mode::is_grad_enabled;
+use crate::grad_mode::{is_inference_mode_enabled, is_recording};
+use crate::graph::{Edge, InputMeta, Node, NodeRef};
 use crate::kernels;
+use crate::ops::compare::where_;
+use crate::ops::strided::{put, take, AsStridedBackward, Geometry, ViewGeometry};
+use crate::ops::view::to_dtype;
 use crate::shape;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, TensorData, ViewCreation};
+use smallvec::{smallvec, SmallVec};
+use std::sync::Arc;
 
 /// `target = compute(target)` in place.
 pub fn apply_inplace(target: &Tensor, compute: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
-    let recording = is_grad_enabled();
-    let (is_leaf, requires_grad) = (target.is_leaf(), target.requires_grad());
-    if recording && is_leaf && requires_grad {
-        return Err(Error::LeafInplace);
+    if target.is_inference() && !is_inference_mode_enabled() {
+        return Err(Error::InferenceInplace);
+    }
+    let recording = is_recording();
+    let requires_grad = target.requires_grad();
+    if recording && requires_grad {
+        check_inplace(target)?;
     }
     let source = if recording && requires_grad {
         // Same autograd identity, private copy of the values.
         let copy = Tensor::from_data(kernels::contiguous_copy(&target.data()));
         {
-            let t = target.lock();
+            let (grad_fn, output_nr) = (target.grad_fn(), target.output_nr());
             let mut c = copy.lock();
-            c.grad_fn = t.grad_fn.clone();
-            c.output_nr = t.output_nr;
+            c.grad_fn = grad_fn;
+            c.output_nr = output_nr;
         }
         copy
     } else {
         target.clone()
     };
     let result = compute(&source)?;
+    let rebase = recording && result.requires_grad();
+    if rebase && !requires_grad {
+        check_view_creation(target)?;
+    }
     write_result(target, &result)?;
-    if recording {
-        if let Some(f) = result.grad_fn() {
-            let mut t = target.lock();
-            t.grad_fn = Some(f);
-            t.output_nr = result.output_nr();
+    if rebase {
+        if let Some(node) = result.grad_fn() {
+            rebase_history(target, node, result.output_nr());
         }
     }
     Ok(())
+}
+
+/// PyTorch's `check_inplace` for a target that requires grad, under grad mode.
+fn check_inplace(target: &Tensor) -> Result<()> {
+    check_view_creation(target)?;
+    match target.view_base() {
+        Some(base) if base.is_leaf() => Err(Error::ViewOfLeafInplace),
+        None if target.is_leaf() => Err(Error::LeafInplace),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses in-place ops on views whose history cannot be rewritten (PyTorch's `handle_view_on_rebase`).
+fn check_view_creation(target: &Tensor) -> Result<()> {
+    let creation = target.lock().view.as_ref().map(|v| v.creation);
+    match creation {
+        Some(ViewCreation::NoGrad) => Err(Error::NoGradViewInplace),
+        Some(ViewCreation::CustomFunction) => {
+            let (name, output_nr) = match target.grad_fn() {
+                Some(f) => (crate::autograd::forward_name(f.name()).to_string(), target.output_nr()),
+                None => (String::from("a custom Function"), 0),
+            };
+            Err(Error::CustomFunctionViewInplace { output_nr, function: name })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn meta_of(d: &TensorData) -> InputMeta {
+    InputMeta { shape: d.shape.clone(), dtype: d.dtype() }
+}
+
+/// Makes `node` (output `output_nr`) the history of `target`, or of its base if it is a view.
+pub fn rebase_history(target: &Tensor, node: NodeRef, output_nr: u32) {
+    let base = target.view_base();
+    let Some(base) = base else {
+        set_grad_fn(target, node, output_nr);
+        return;
+    };
+    let (bd, vd) = (base.data(), target.data());
+    let (fn_next, fn_meta) = node.with(|n| (n.next.clone(), n.input_meta.clone()));
+    let mut next: SmallVec<[Option<Edge>; 2]> = smallvec![base.gradient_edge()];
+    next.extend(fn_next.into_iter().skip(1));
+    let mut input_meta: SmallVec<[InputMeta; 2]> = smallvec![meta_of(&bd)];
+    input_meta.extend(fn_meta.into_iter().skip(1));
+    let geometry = Arc::new(ViewGeometry { base: Geometry::of(&bd), view: Geometry::of(&vd) });
+    let copy_slices = NodeRef::new(Node {
+        next,
+        input_meta,
+        output_meta: smallvec![meta_of(&bd)],
+        ..Node::new(CopySlices { op_node: node, geometry }.into())
+    });
+    set_grad_fn(&base, copy_slices, 0);
+    // The view's own grad_fn is regenerated on next use: the write bumped the shared version.
+}
+
+/// Sets a tensor's `grad_fn`; `retain_grad()` follows the tensor to its new node (hooks
+/// registered earlier stay with the old one, as in PyTorch).
+pub fn set_grad_fn(t: &Tensor, node: NodeRef, output_nr: u32) {
+    let (old, retains) = {
+        let mut g = t.lock();
+        let old = g.grad_fn.replace(node.clone());
+        g.output_nr = output_nr;
+        (old, g.retains_grad)
+    };
+    if retains {
+        let me = t.downgrade();
+        if let Some(old) = old {
+            old.with(|n| n.retained.retain(|(_, w)| !w.ptr_eq(&me)));
+        }
+        node.with(|n| n.retained.push((output_nr, me)));
+    }
+}
+
+/// Regenerates a view's `grad_fn` after its base (or another view of it) changed in place.
+pub fn refresh_view_grad_fn(view: &Tensor) {
+    let (base, version, has_fn) = {
+        let g = view.lock();
+        match &g.view {
+            Some(v) if v.attr_version != g.data.version() => (v.base.clone(), g.data.version(), g.grad_fn.is_some()),
+            _ => return,
+        }
+    };
+    if !has_fn && !base.requires_grad() {
+        return;
+    }
+    let (bd, vd) = (base.data(), view.data());
+    let geometry = Arc::new(ViewGeometry { base: Geometry::of(&bd), view: Geometry::of(&vd) });
+    let node = NodeRef::new(Node {
+        next: smallvec![base.gradient_edge()],
+        input_meta: smallvec![meta_of(&bd)],
+        output_meta: smallvec![meta_of(&vd)],
+        ..Node::new(AsStridedBackward { geometry }.into())
+    });
+    set_grad_fn(view, node, 0);
+    if let Some(v) = view.lock().view.as_mut() {
+        v.attr_version = version;
+    }
+}
+
+/// The history of a base after an in-place op on one of its views: the base's gradient, with
+/// the view's elements replaced by what the op's own backward gives for its input.
+pub struct CopySlices {
+    /// The node of the in-place op, recorded with the view as its input 0.
+    op_node: NodeRef,
+    geometry: Arc<ViewGeometry>,
+}
+
+impl Backward for CopySlices {
+    fn name(&self) -> &'static str {
+        "torch::autograd::CopySlices"
+    }
+    // d base/d base_old = 1 outside the view; inside it, the op's gradient for its input
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let slice = take(g, &self.geometry)?;
+        let mut res = self.op_node.with(|n| {
+            let op_ctx = BackwardCtx { node: &self.op_node, name: n.name(), needs: ctx.needs.clone() };
+            n.op.apply(&op_ctx, &[Some(slice)])
+        })?;
+        let positions = self.geometry.positions()?;
+        let mut mask = vec![false; shape::numel(&self.geometry.base.shape)];
+        for i in positions {
+            mask[i] = true;
+        }
+        let mask = Tensor::from_vec(mask, &self.geometry.base.shape)?;
+        let inside = match res.first_mut().and_then(Option::take) {
+            Some(r) => put(&to_dtype(&r, g.dtype())?, &self.geometry)?,
+            None => crate::creation::zeros_like(g),
+        };
+        let mut out: Grads = smallvec![Some(where_(&mask, &inside, g)?)];
+        out.extend(res.into_iter().skip(1));
+        Ok(out)
+    }
+    fn release(&mut self) {
+        self.op_node.with(|n| {
+            n.op.release();
+            n.released = true;
+        });
+    }
+    fn saves_tensors(&self) -> bool {
+        self.op_node.with(|n| n.op.saves_tensors())
+    }
 }
 
 /// Copies `result` into `target`'s elements, checking shape and dtype as PyTorch does.
 pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
     let td = target.data();
     let rd = result.data();
+    if td.shape.iter().zip(&td.strides).any(|(&n, &s)| s == 0 && n > 1) {
+        return Err(Error::InternalOverlap);
+    }
     if rd.shape != td.shape && !shape::is_expandable_to(&rd.shape, &td.shape) {
-        {
-            return Err(Error::runtime(format!(
-                "output with shape {} doesn't match the broadcast shape {}",
-                shape::fmt_shape(&td.shape),
-                shape::fmt_shape(&shape::broadcast_shapes(&td.shape, &rd.shape).unwrap_or_else(|_| rd.shape.clone()))
-            )));
-        }
+        return Err(Error::runtime(format!(
+            "output with shape {} doesn't match the broadcast shape {}",
+            shape::fmt_shape(&td.shape),
+            shape::fmt_shape(&shape::broadcast_shapes(&td.shape, &rd.shape).unwrap_or_else(|_| rd.shape.clone()))
+        )));
     }
     let (rt, tt) = (rd.dtype(), td.dtype());
     let can_cast = rt == tt || rt.promote(tt) == tt || (rt.is_float() && tt.is_float());

@@ -5,6 +5,7 @@
 //! - [`engine`]: `backward` and `grad`.
 //! - [`ops`]: forward + backward of every op.
 
+pub mod anomaly;
 pub mod autograd;
 pub mod creation;
 pub mod dtype;

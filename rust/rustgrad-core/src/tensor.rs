@@ -178,6 +178,41 @@ pub struct TensorInner {
     pub hooks: Vec<(u64, GradHook)>,
     /// A Python number wrapped into a 0-d tensor (affects type promotion only).
     pub wrapped_number: bool,
+    /// Set when this tensor is a view of another (Note [Views and in-place]).
+    pub view: Option<Box<ViewMeta>>,
+    /// Created under inference mode (PyTorch's inference tensors).
+    pub is_inference: bool,
+    /// Hooks run after a gradient was accumulated into this leaf's `.grad`.
+    pub post_accumulate_hooks: Vec<(u64, PostAccumulateHook)>,
+}
+
+/// A hook run with the leaf after its `.grad` was updated.
+pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
+
+/// How a view was created (PyTorch's `CreationMeta`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewCreation {
+    Default,
+    /// With grad mode off: an in-place op on it under grad mode would be ambiguous.
+    NoGrad,
+    /// Returned by a custom Function: an in-place op would bypass its backward.
+    CustomFunction,
+}
+
+/// What a view remembers of where it comes from.
+///
+/// Note [Views and in-place]: as in PyTorch, a view shares its base's storage and version
+/// counter. An in-place op on a view changes the base too, so the base's history is rewritten:
+/// its `grad_fn` becomes a `CopySlices` node wrapping the in-place op's node. Every view of that
+/// base then has a stale `grad_fn`; it is regenerated lazily, as an `AsStridedBackward0` of the
+/// base, the next time it is asked for (the version counter tells when: `attr_version`).
+pub struct ViewMeta {
+    /// The tensor that owns the storage (never itself a view).
+    pub base: Tensor,
+    /// How the view (or one it was taken from) came to be: some may not be modified in place.
+    pub creation: ViewCreation,
+    /// The version at which `grad_fn` was last set for this view.
+    pub attr_version: u64,
 }
 
 /// Shared cell behind a [`Tensor`] handle.
@@ -205,9 +240,46 @@ impl Tensor {
                 retains_grad: false,
                 hooks: Vec::new(),
                 wrapped_number: false,
+                view: None,
+                is_inference: crate::grad_mode::is_inference_mode_enabled(),
+                post_accumulate_hooks: Vec::new(),
             }),
             binding_handle: AtomicUsize::new(0),
         }))
+    }
+
+    /// A view of `of` showing `data` (which must share `of`'s storage): records the base.
+    pub fn new_view(of: &Tensor, data: TensorData) -> Tensor {
+        let recording = crate::grad_mode::is_recording();
+        let (base, parent, inference, requires_grad) = {
+            let g = of.fresh();
+            let (base, parent) = match &g.view {
+                Some(v) => (v.base.clone(), v.creation),
+                None => (of.clone(), ViewCreation::Default),
+            };
+            (base, parent, g.is_inference, g.requires_grad || g.grad_fn.is_some())
+        };
+        let creation = match parent {
+            ViewCreation::Default if !recording => ViewCreation::NoGrad,
+            other => other,
+        };
+        let attr_version = data.version();
+        let t = Tensor::from_data(data);
+        {
+            let mut g = t.lock();
+            g.is_inference = inference;
+            // A view taken without recording still requires grad if its base does (PyTorch).
+            g.requires_grad = !recording && requires_grad;
+            g.view = Some(Box::new(ViewMeta { base, creation, attr_version }));
+        }
+        t
+    }
+
+    /// Marks a view as returned by a custom Function (in-place ops on it are then refused).
+    pub fn mark_custom_function_view(&self) {
+        if let Some(v) = self.lock().view.as_mut() {
+            v.creation = ViewCreation::CustomFunction;
+        }
     }
 
     /// A contiguous tensor owning `values` with the given shape.
@@ -272,16 +344,39 @@ impl Tensor {
     }
 
     pub fn requires_grad(&self) -> bool {
-        let g = self.lock();
+        let g = self.fresh();
         g.requires_grad || g.grad_fn.is_some()
     }
 
     pub fn is_leaf(&self) -> bool {
-        self.lock().grad_fn.is_none()
+        self.fresh().grad_fn.is_none()
     }
 
     pub fn grad_fn(&self) -> Option<NodeRef> {
-        self.lock().grad_fn.clone()
+        self.fresh().grad_fn.clone()
+    }
+
+    /// The locked state, with a view's `grad_fn` regenerated first if the base changed.
+    #[inline]
+    pub fn fresh(&self) -> MutexGuard<'_, TensorInner> {
+        let g = self.lock();
+        match &g.view {
+            Some(v) if v.attr_version != g.data.version() => {
+                drop(g);
+                crate::inplace::refresh_view_grad_fn(self);
+                self.lock()
+            }
+            _ => g,
+        }
+    }
+
+    /// The base of a view (`t._base`).
+    pub fn view_base(&self) -> Option<Tensor> {
+        self.lock().view.as_ref().map(|v| v.base.clone())
+    }
+
+    pub fn is_inference(&self) -> bool {
+        self.lock().is_inference
     }
 
     pub fn output_nr(&self) -> u32 {
@@ -336,6 +431,9 @@ impl Tensor {
         if flag && !g.data.dtype().is_float() {
             return Err(Error::IntRequiresGrad);
         }
+        if flag && g.is_inference && !crate::grad_mode::is_inference_mode_enabled() {
+            return Err(Error::InferenceRequiresGrad);
+        }
         g.requires_grad = flag;
         Ok(())
     }
@@ -366,7 +464,7 @@ impl Tensor {
 
     /// Where this tensor's gradient flows: its `grad_fn`, or its leaf accumulator.
     pub fn gradient_edge(&self) -> Option<Edge> {
-        let g = self.lock();
+        let g = self.fresh();
         if let Some(f) = &g.grad_fn {
             return Some(Edge { node: f.clone(), input_nr: g.output_nr });
         }
@@ -392,7 +490,7 @@ impl Tensor {
     pub fn register_hook(&self, hook: GradHook) -> u64 {
         let id = next_hook_id();
         let (grad_fn, output_nr) = {
-            let mut g = self.lock();
+            let mut g = self.fresh();
             if g.grad_fn.is_none() {
                 g.hooks.push((id, hook));
                 return id;
@@ -424,10 +522,32 @@ impl Tensor {
         }
     }
 
+    /// `register_post_accumulate_grad_hook`: `hook(leaf)` runs after `.grad` was updated.
+    pub fn register_post_accumulate_hook(&self, hook: PostAccumulateHook) -> Result<u64> {
+        let mut g = self.fresh();
+        if g.grad_fn.is_some() {
+            return Err(Error::runtime("post accumulate grad hooks cannot be registered on non-leaf tensors"));
+        }
+        if !g.requires_grad {
+            return Err(Error::runtime("cannot register a hook on a tensor that doesn't require gradient"));
+        }
+        let id = next_hook_id();
+        g.post_accumulate_hooks.push((id, hook));
+        Ok(id)
+    }
+
+    /// Removes a hook registered by [`Tensor::register_post_accumulate_hook`].
+    pub fn remove_post_accumulate_hook(&self, id: u64) -> bool {
+        let mut g = self.lock();
+        let before = g.post_accumulate_hooks.len();
+        g.post_accumulate_hooks.retain(|(i, _)| *i != id);
+        g.post_accumulate_hooks.len() != before
+    }
+
     /// `retain_grad()`: keep the gradient of a non-leaf in `.grad` after backward.
     pub fn retain_grad(&self) -> Result<()> {
         let (grad_fn, output_nr) = {
-            let mut g = self.lock();
+            let mut g = self.fresh();
             if g.grad_fn.is_none() {
                 if !g.requires_grad {
                     return Err(Error::runtime("can't retain_grad on Tensor that has requires_grad=False"));

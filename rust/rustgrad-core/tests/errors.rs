@@ -461,7 +461,7 @@ fn grad_state_errors() {
             inplace::apply_inplace(&y, |s| arith::add(s, &Tensor::wrapped_scalar(1.0)))?;
             engine::backward(&[reduce::sum(&y, None, false, None)?], &[], false, false, None)
         },
-        "one of the variables needed for gradient computation has been modified by an inplace operation: [torch.DoubleTensor [3]], which is output 0 of ExpBackward0, is at version 1; expected version 0 instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True).",
+        "one of the variables needed for gradient computation has been modified by an inplace operation: [torch.DoubleTensor [3]], which is output 0 of Exp, is at version 1; expected version 0 instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).",
         Runtime,
     );
     e.err(

@@ -93,6 +93,49 @@ pub fn is_grad_enabled() -> bool {
     grad_mode::is_grad_enabled()
 }
 
+/// Sets this thread's inference mode; returns the previous one.
+#[pyfunction]
+pub fn _set_inference_mode(mode: bool) -> bool {
+    grad_mode::set_inference_mode(mode)
+}
+
+#[pyfunction]
+pub fn is_inference_mode_enabled() -> bool {
+    grad_mode::is_inference_mode_enabled()
+}
+
+/// Turns anomaly mode on or off (process-wide, as in PyTorch).
+#[pyfunction]
+#[pyo3(signature = (mode, check_nan=true))]
+pub fn _set_anomaly_enabled(mode: bool, check_nan: bool) {
+    install_anomaly_host();
+    rustgrad_core::anomaly::set_enabled(mode, check_nan);
+}
+
+#[pyfunction]
+pub fn is_anomaly_enabled() -> bool {
+    rustgrad_core::anomaly::is_enabled()
+}
+
+#[pyfunction]
+pub fn is_anomaly_check_nan_enabled() -> bool {
+    rustgrad_core::anomaly::check_nan()
+}
+
+fn install_anomaly_host() {
+    fn capture() -> Option<String> {
+        Python::attach(|py| crate::python::call(py, "_format_stack", ()).and_then(|s| s.extract::<String>()).ok())
+    }
+    fn warn(msg: &str) {
+        Python::attach(|py| {
+            if let Err(e) = crate::python::call(py, "_warn", (msg,)) {
+                e.restore(py);
+            }
+        })
+    }
+    rustgrad_core::anomaly::install_host(rustgrad_core::anomaly::AnomalyHost { capture, warn });
+}
+
 /// Number of graph nodes alive in the process.
 #[pyfunction]
 pub fn _live_nodes() -> usize {

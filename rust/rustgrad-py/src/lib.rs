@@ -2,6 +2,7 @@
 
 mod convert;
 mod errors;
+mod function;
 mod functions;
 mod gil;
 mod node;
@@ -28,6 +29,13 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_set_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_live_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_inference_mode, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::is_inference_mode_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_anomaly_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::is_anomaly_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::is_anomaly_check_nan_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(function::_function_apply, m)?)?;
+    m.add_function(wrap_pyfunction!(function::_saved_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_full, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_arange, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linspace, m)?)?;

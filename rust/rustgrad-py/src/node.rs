@@ -1,19 +1,20 @@
 //! `grad_fn` objects: each node kind is a Python class of PyTorch's name (`MulBackward0`),
 //! created on first use as a subclass of `Node`.
 
-use crate::errors::IntoPyResult;
+use crate::errors::{from_py, IntoPyResult};
 use crate::tensor::{wrap, PyTensor};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple, PyType, PyWeakrefReference};
-use rustgrad_core::autograd::BackwardCtx;
-use rustgrad_core::graph::NodeRef;
+use pyo3::types::{PyDict, PyTuple, PyWeakrefReference};
+use rustgrad_core::graph::{NodePostHook, NodePreHook, NodeRef, WeakNodeRef};
 use rustgrad_core::ops::BackwardOp;
+use rustgrad_core::tensor::TensorCell;
 use rustgrad_core::Tensor;
 use smallvec::SmallVec;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
 
 /// Carries a node handle into `Node.__new__` (see [`node_object`]).
 #[pyclass(frozen)]
@@ -22,9 +23,36 @@ pub struct NodeToken {
 }
 
 /// A backward function of the graph.
-#[pyclass(name = "Node", module = "rustgrad.autograd", subclass, frozen, weakref)]
+#[pyclass(name = "Node", module = "rustgrad.autograd", subclass, frozen, weakref, dict)]
 pub struct PyNode {
-    pub node: NodeRef,
+    handle: OnceLock<NodeHandle>,
+}
+
+/// How a node object refers to its node. A custom `Function`'s node object is its `ctx`, which
+/// the node itself keeps alive, so the object refers back to the node only weakly.
+enum NodeHandle {
+    Strong(NodeRef),
+    Weak(WeakNodeRef),
+}
+
+impl PyNode {
+    /// The node; an error once the node of a `ctx` was freed (or before it was created).
+    pub fn node(&self) -> PyResult<NodeRef> {
+        match self.handle.get() {
+            Some(NodeHandle::Strong(n)) => Ok(n.clone()),
+            Some(NodeHandle::Weak(w)) => {
+                w.upgrade().ok_or_else(|| PyRuntimeError::new_err("the graph node of this object was freed"))
+            }
+            None => Err(PyRuntimeError::new_err("this Function's backward node does not exist (yet)")),
+        }
+    }
+
+    /// Attaches a custom function's `ctx` object to its node.
+    pub fn bind_weak(&self, node: &NodeRef) -> PyResult<()> {
+        self.handle
+            .set(NodeHandle::Weak(node.downgrade()))
+            .map_err(|_| PyRuntimeError::new_err("this Function context is already attached to a node"))
+    }
 }
 
 static CLASSES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
@@ -32,6 +60,9 @@ static LIVE: Mutex<Option<HashMap<(u32, u32), Py<PyWeakrefReference>>>> = Mutex:
 
 /// The Python object of a node: the same object while it lives, of the class named like the node.
 pub fn node_object(py: Python<'_>, node: NodeRef) -> PyResult<Py<PyAny>> {
+    if let Some(ctx) = crate::function::ctx_of(py, &node) {
+        return Ok(ctx);
+    }
     let key = node.key();
     {
         let live = LIVE.lock();
@@ -73,36 +104,59 @@ fn class_name(name: &str) -> &str {
 
 #[pymethods]
 impl PyNode {
+    /// `Node(token)` wraps a graph node; `SomeFunctionBackward()` (no token) is the `ctx` of a
+    /// custom `Function`, attached to its node after the forward.
     #[new]
-    fn new(token: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let token =
-            token.cast::<NodeToken>().map_err(|_| PyTypeError::new_err("Node objects cannot be created directly"))?;
-        let node = token.get().node.lock().take().ok_or_else(|| PyRuntimeError::new_err("node token already used"))?;
-        Ok(PyNode { node })
+    #[pyo3(signature = (*args, **_kwargs))]
+    fn new(args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let handle = OnceLock::new();
+        if let Some(token) = args.iter().next() {
+            let token = token
+                .cast::<NodeToken>()
+                .map_err(|_| PyTypeError::new_err("Node objects cannot be created directly"))?;
+            let node =
+                token.get().node.lock().take().ok_or_else(|| PyRuntimeError::new_err("node token already used"))?;
+            let _ = handle.set(NodeHandle::Strong(node));
+        }
+        Ok(PyNode { handle })
     }
 
-    fn name(&self) -> &'static str {
-        self.node.name()
+    fn name(slf: &Bound<'_, Self>) -> PyResult<String> {
+        match slf.get().node() {
+            Ok(n) => Ok(n.name().to_string()),
+            Err(_) => Ok(slf.get_type().name()?.to_string()),
+        }
     }
 
-    fn __repr__(slf: &Bound<'_, Self>) -> String {
-        format!("<{} object at {:#x}>", class_name(slf.get().node.name()), slf.as_ptr() as usize)
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        Ok(format!("<{} object at {:#x}>", slf.get_type().name()?, slf.as_ptr() as usize))
     }
 
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyNode>().is_ok_and(|o| o.get().node.key() == self.node.key())
+    fn __eq__(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> bool {
+        if slf.is(other) {
+            return true;
+        }
+        match (other.cast::<PyNode>(), slf.get().node()) {
+            (Ok(o), Ok(me)) => o.get().node().is_ok_and(|n| n.key() == me.key()),
+            _ => false,
+        }
     }
 
-    fn __hash__(&self) -> u64 {
-        let (i, g) = self.node.key();
-        ((g as u64) << 32) | i as u64
+    fn __hash__(slf: &Bound<'_, Self>) -> u64 {
+        match slf.get().node() {
+            Ok(n) => {
+                let (i, g) = n.key();
+                ((g as u64) << 32) | i as u64
+            }
+            Err(_) => slf.as_ptr() as u64,
+        }
     }
 
     /// `((node or None, input_nr), ...)`: where each input's gradient goes.
     #[getter]
     fn next_functions(&self, py: Python<'_>) -> PyResult<Py<PyTuple>> {
         let next: SmallVec<[Option<(NodeRef, u32)>; 2]> =
-            self.node.with(|n| n.next.iter().map(|e| e.as_ref().map(|e| (e.node.clone(), e.input_nr))).collect());
+            self.node()?.with(|n| n.next.iter().map(|e| e.as_ref().map(|e| (e.node.clone(), e.input_nr))).collect());
         let items: Vec<Py<PyAny>> = next
             .into_iter()
             .map(|e| -> PyResult<Py<PyAny>> {
@@ -124,7 +178,8 @@ impl PyNode {
     /// The leaf of an `AccumulateGrad` node.
     #[getter]
     fn variable(&self, py: Python<'_>) -> PyResult<Py<PyTensor>> {
-        let leaf = self.node.with(|n| match &n.op {
+        let node = self.node()?;
+        let leaf = node.with(|n| match &n.op {
             BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
             _ => None,
         });
@@ -132,7 +187,7 @@ impl PyNode {
             Some(t) => wrap(py, t),
             None => Err(pyo3::exceptions::PyAttributeError::new_err(format!(
                 "'{}' object has no attribute 'variable'",
-                self.node.name()
+                class_name(node.name())
             ))),
         }
     }
@@ -150,19 +205,10 @@ impl PyNode {
             .iter()
             .map(|g| if g.is_none() { Ok(None) } else { crate::convert::tensor_arg(&g).map(Some) })
             .collect::<PyResult<_>>()?;
-        let name = self.node.name();
-        let needs: SmallVec<[bool; 2]> = self.node.with(|n| n.next.iter().map(|e| e.is_some()).collect());
-        let is_accumulate = needs.is_empty();
-        let out = {
-            let guard = self.node.lock();
-            let node = guard.as_ref().ok_or_else(|| PyRuntimeError::new_err("node was freed"))?;
-            if node.released && node.op.saves_tensors() {
-                return Err(crate::errors::to_py(rustgrad_core::Error::GraphFreed));
-            }
-            let ctx =
-                BackwardCtx { node: &self.node, name, needs: if is_accumulate { SmallVec::new() } else { needs } };
-            node.op.apply(&ctx, &grads).py()?
-        };
+        let node = self.node()?;
+        let name = node.name();
+        let needs: SmallVec<[bool; 2]> = node.with(|n| n.next.iter().map(|e| e.is_some()).collect());
+        let (out, _) = rustgrad_core::engine::apply_node(&node, name, needs, &grads, true).py()?;
         let items: Vec<Py<PyAny>> = out
             .into_iter()
             .map(|g| match g {
@@ -176,8 +222,18 @@ impl PyNode {
         Ok(PyTuple::new(py, items)?.into_any().unbind())
     }
 
-    fn register_hook(&self, _hook: Py<PyAny>) -> PyResult<()> {
-        Err(PyRuntimeError::new_err("Node.register_hook is not supported yet"))
+    /// `hook(grad_inputs, grad_outputs) -> tuple | None`, run after the node computed its gradients.
+    fn register_hook(&self, py: Python<'_>, hook: Py<PyAny>) -> PyResult<Py<PyHookHandle>> {
+        let node = self.node()?;
+        let id = node.add_post_hook(make_post_hook(hook));
+        Py::new(py, PyHookHandle { target: HookTarget::Node(node.downgrade()), id })
+    }
+
+    /// `hook(grad_outputs) -> tuple | None`, run before the node computes its gradients.
+    fn register_prehook(&self, py: Python<'_>, hook: Py<PyAny>) -> PyResult<Py<PyHookHandle>> {
+        let node = self.node()?;
+        let id = node.add_pre_hook(make_pre_hook(hook));
+        Py::new(py, PyHookHandle { target: HookTarget::Node(node.downgrade()), id })
     }
 
     #[getter]
@@ -186,23 +242,109 @@ impl PyNode {
     }
 }
 
+/// Tensors or `None`s as a tuple.
+fn grads_tuple<'py>(py: Python<'py>, grads: &[Option<Tensor>]) -> PyResult<Bound<'py, PyTuple>> {
+    let items: Vec<Py<PyAny>> = grads
+        .iter()
+        .map(|g| match g {
+            Some(t) => wrap(py, t.clone()).map(|w| w.into_any()),
+            None => Ok(py.None()),
+        })
+        .collect::<PyResult<_>>()?;
+    PyTuple::new(py, items)
+}
+
+/// A node hook's result: `None`, or a tuple of tensors/`None`s replacing `current` (a `None`
+/// gradient can't become a tensor).
+fn hook_result(
+    py: Python<'_>,
+    hook: &Py<PyAny>,
+    r: &Bound<'_, PyAny>,
+    current: &[Option<Tensor>],
+    may_fill_none: bool,
+) -> PyResult<Option<Vec<Option<Tensor>>>> {
+    if r.is_none() {
+        return Ok(None);
+    }
+    let items = r.cast::<PyTuple>().map_err(|_| {
+        let type_name = r.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        PyTypeError::new_err(format!("expected tuple, but hook returned '{type_name}'"))
+    })?;
+    if items.len() != current.len() {
+        let name = hook.bind(py).getattr("__name__").map(|n| n.to_string()).unwrap_or_else(|_| "hook".into());
+        return Err(PyRuntimeError::new_err(format!(
+            "hook '{name}' has returned an incorrect number of values (got {}, but expected {})",
+            items.len(),
+            current.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (item, old) in items.iter().zip(current) {
+        if item.is_none() {
+            out.push(None);
+        } else if old.is_none() && !may_fill_none {
+            return Err(PyRuntimeError::new_err("can't replace a None gradient with a non-None value"));
+        } else {
+            out.push(Some(crate::convert::tensor_arg(&item)?));
+        }
+    }
+    Ok(Some(out))
+}
+
+fn make_pre_hook(hook: Py<PyAny>) -> NodePreHook {
+    Arc::new(move |grads: &[Option<Tensor>]| {
+        Python::attach(|py| {
+            let r = hook.call1(py, (grads_tuple(py, grads)?,))?;
+            hook_result(py, &hook, r.bind(py), grads, true)
+        })
+        .map_err(from_py)
+    })
+}
+
+fn make_post_hook(hook: Py<PyAny>) -> NodePostHook {
+    Arc::new(move |inputs: &[Option<Tensor>], outputs: &[Option<Tensor>]| {
+        Python::attach(|py| {
+            let r = hook.call1(py, (grads_tuple(py, inputs)?, grads_tuple(py, outputs)?))?;
+            hook_result(py, &hook, r.bind(py), inputs, false)
+        })
+        .map_err(from_py)
+    })
+}
+
+/// What a hook was registered on. Handles hold it weakly: they never keep a graph alive.
+pub enum HookTarget {
+    Tensor(Weak<TensorCell>),
+    PostAccumulate(Weak<TensorCell>),
+    Node(WeakNodeRef),
+}
+
 /// The handle `register_hook` returns; `remove()` unregisters the hook.
 #[pyclass(name = "RemovableHandle", module = "rustgrad.utils.hooks", frozen)]
 pub struct PyHookHandle {
-    tensor: Tensor,
-    id: u64,
-}
-
-impl PyHookHandle {
-    pub fn for_tensor(tensor: Tensor, id: u64) -> Self {
-        PyHookHandle { tensor, id }
-    }
+    pub target: HookTarget,
+    pub id: u64,
 }
 
 #[pymethods]
 impl PyHookHandle {
     fn remove(&self) {
-        self.tensor.remove_hook(self.id);
+        match &self.target {
+            HookTarget::Tensor(w) => {
+                if let Some(c) = w.upgrade() {
+                    Tensor::from_cell(c).remove_hook(self.id);
+                }
+            }
+            HookTarget::PostAccumulate(w) => {
+                if let Some(c) = w.upgrade() {
+                    Tensor::from_cell(c).remove_post_accumulate_hook(self.id);
+                }
+            }
+            HookTarget::Node(w) => {
+                if let Some(n) = w.upgrade() {
+                    n.remove_hook(self.id);
+                }
+            }
+        }
     }
     #[getter]
     fn id(&self) -> u64 {
@@ -215,6 +357,3 @@ impl PyHookHandle {
         self.remove();
     }
 }
-
-#[allow(dead_code)]
-fn _type_check(_: &Bound<'_, PyType>) {}

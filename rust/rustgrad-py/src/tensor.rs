@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use rustgrad_core::inplace::apply_inplace;
 use rustgrad_core::kernels::{Compare, Unary};
-use rustgrad_core::ops::{arith, compare, linalg, pow, reduce, unary, view};
+use rustgrad_core::ops::{arith, compare, fill, linalg, pow, reduce, unary, view};
 use rustgrad_core::{creation, engine, DType, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -215,8 +215,11 @@ impl PyTensor {
         self.t.ndim()
     }
     #[getter]
-    fn _version(&self) -> u64 {
-        self.t.version()
+    fn _version(&self) -> PyResult<u64> {
+        if self.t.is_inference() {
+            return Err(PyRuntimeError::new_err("Inference tensors do not track version counter."));
+        }
+        Ok(self.t.version())
     }
     #[getter(T)]
     fn get_t(&self, py: Python<'_>) -> R {
@@ -321,7 +324,32 @@ impl PyTensor {
             return Err(PyRuntimeError::new_err("cannot register a hook on a tensor that doesn't require gradient"));
         }
         let id = self.t.register_hook(make_hook(hook));
-        Ok(Py::new(py, crate::node::PyHookHandle::for_tensor(self.t.clone(), id))?.into_any())
+        let target = crate::node::HookTarget::Tensor(self.t.downgrade());
+        Ok(Py::new(py, crate::node::PyHookHandle { target, id })?.into_any())
+    }
+    /// Registers `hook(tensor)`, called after a gradient was accumulated into this leaf's `.grad`.
+    fn register_post_accumulate_grad_hook(slf: &Bound<'_, Self>, hook: Py<PyAny>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let call: rustgrad_core::tensor::PostAccumulateHook = Arc::new(move |leaf: &Tensor| {
+            Python::attach(|py| -> PyResult<()> {
+                hook.call1(py, (wrap(py, leaf.clone())?,))?;
+                Ok(())
+            })
+            .map_err(from_py)
+        });
+        let id = slf.get().t.register_post_accumulate_hook(call).py()?;
+        let target = crate::node::HookTarget::PostAccumulate(slf.get().t.downgrade());
+        Ok(Py::new(py, crate::node::PyHookHandle { target, id })?.into_any())
+    }
+    #[getter]
+    fn _base(&self, py: Python<'_>) -> PyResult<Option<Py<PyTensor>>> {
+        wrap_opt(py, self.t.view_base())
+    }
+    fn _is_view(&self) -> bool {
+        self.t.view_base().is_some()
+    }
+    fn is_inference(&self) -> bool {
+        self.t.is_inference()
     }
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
     fn backward(
@@ -356,20 +384,15 @@ impl PyTensor {
         Self::fill_(slf, &0i64.into_pyobject(slf.py())?.into_any())
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let v = operand(value)?;
-        let t = &slf.get().t;
-        let d = t.data();
-        let filled = creation::full(&d.shape, v.item_f64().py()?, d.dtype());
-        apply_inplace(t, |_| Ok(filled)).py()?;
+        let v = operand(value)?.item_f64().py()?;
+        apply_inplace(&slf.get().t, |t| fill::filled(t, v)).py()?;
         Ok(slf.clone().unbind())
     }
-    fn copy_(slf: &Bound<'_, Self>, src: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let s = tensor_arg(src)?;
-        apply_inplace(&slf.get().t, |_| {
-            let s = rustgrad_core::ops::view::to_dtype(&s, slf.get().t.dtype())?;
-            rustgrad_core::ops::view::clone(&s)
-        })
-        .py()?;
+    #[pyo3(signature = (src, non_blocking=false))]
+    fn copy_(slf: &Bound<'_, Self>, src: &Bound<'_, PyAny>, non_blocking: bool) -> PyResult<Py<PyTensor>> {
+        let _ = non_blocking;
+        let s = operand(src)?;
+        apply_inplace(&slf.get().t, |t| fill::copied(t, &s)).py()?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
@@ -395,11 +418,7 @@ impl PyTensor {
         Ok(slf.clone().unbind())
     }
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let result = pow_any(&slf.get().t, e);
-        let _ = result;
-        let t = slf.get().t.clone();
-        let e = e.clone();
-        apply_inplace(&t, |src| pow_any(src, &e).map_err(from_py)).py()?;
+        apply_inplace(&slf.get().t, |src| pow_any(src, e).map_err(from_py)).py()?;
         Ok(slf.clone().unbind())
     }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -537,22 +556,12 @@ impl PyTensor {
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
         wrap(py, basic_index(&self.t, key)?)
     }
-    /// Basic-index assignment (`x[0] = 1`, `x[:, 1:] = y`) outside the graph.
+    /// Basic-index assignment (`x[0] = 1`, `x[:, 1:] = y`): `copy_` into the indexed view,
+    /// so the graph records it as PyTorch does (`CopySlices`).
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        if rustgrad_core::is_grad_enabled() && self.t.requires_grad() {
-            if self.t.is_leaf() {
-                return Err(crate::errors::to_py(rustgrad_core::Error::LeafInplace));
-            }
-            return Err(PyRuntimeError::new_err(
-                "index assignment into a tensor that requires grad is not supported yet",
-            ));
-        }
-        let view = {
-            let _off = rustgrad_core::GradModeGuard::new(false);
-            basic_index(&self.t, key)?
-        };
+        let view = basic_index(&self.t, key)?;
         let v = operand(value)?;
-        rustgrad_core::inplace::write_result(&view, &v).py()
+        apply_inplace(&view, |t| fill::copied(t, &v)).py()
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         python::call(slf.py(), "_tensor_repr", (slf,))?.extract()
@@ -921,21 +930,41 @@ impl PyTensor {
     }
 }
 
-/// A core gradient hook that calls a Python callable (re-attaching the GIL).
+/// A core gradient hook that calls a Python callable (re-attaching the GIL). The replacement
+/// it returns must be a tensor of the gradient's size and dtype (PyTorch's checks).
 pub fn make_hook(hook: Py<PyAny>) -> rustgrad_core::graph::GradHook {
     Arc::new(move |g: &Tensor| {
-        Python::attach(|py| -> rustgrad_core::Result<Option<Tensor>> {
-            let arg = wrap(py, g.clone()).map_err(from_py)?;
-            let r = hook.call1(py, (arg,)).map_err(from_py)?;
+        Python::attach(|py| -> PyResult<Option<Tensor>> {
+            let arg = wrap(py, g.clone())?;
+            let r = hook.call1(py, (arg,))?;
             let r = r.bind(py);
             if r.is_none() {
                 return Ok(None);
             }
-            match r.cast::<PyTensor>() {
-                Ok(t) => Ok(Some(t.get().t.clone())),
-                Err(_) => Err(from_py(PyTypeError::new_err("hook must return None or a Tensor"))),
+            let name = || hook.bind(py).getattr("__name__").map(|n| n.to_string()).unwrap_or_else(|_| "hook".into());
+            let t = match r.cast::<PyTensor>() {
+                Ok(t) => t.get().t.clone(),
+                Err(_) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "expected Variable, but hook returned '{}'",
+                        r.get_type().name()?
+                    )))
+                }
+            };
+            if t.shape() != g.shape() {
+                return Err(PyRuntimeError::new_err(format!("hook '{}' has changed the size of value", name())));
             }
+            if t.dtype() != g.dtype() {
+                return Err(PyRuntimeError::new_err(format!(
+                    "hook '{}' has changed the type of value (was {} got {})",
+                    name(),
+                    g.dtype().legacy_name(),
+                    t.dtype().legacy_name()
+                )));
+            }
+            Ok(Some(t))
         })
+        .map_err(from_py)
     })
 }
 

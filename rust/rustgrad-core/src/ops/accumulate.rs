@@ -5,7 +5,7 @@ use super::view::copy_of;
 use crate::autograd::{grad0, Backward, BackwardCtx, Grads};
 use crate::error::Result;
 use crate::grad_mode::is_grad_enabled;
-use crate::graph::{next_seq, InputMeta, Node, NodeRef};
+use crate::graph::{InputMeta, Node, NodeRef};
 use crate::kernels;
 use crate::tensor::Tensor;
 use smallvec::{smallvec, SmallVec};
@@ -18,16 +18,7 @@ pub struct AccumulateGrad {
 
 /// Creates the accumulator node of a leaf.
 pub fn new_accumulator(leaf: &Tensor, meta: InputMeta) -> NodeRef {
-    NodeRef::new(Node {
-        op: AccumulateGrad { leaf: leaf.clone() }.into(),
-        next: SmallVec::new(),
-        input_meta: SmallVec::new(),
-        output_meta: smallvec![meta],
-        seq: next_seq(),
-        tensor_hooks: Vec::new(),
-        retained: SmallVec::new(),
-        released: false,
-    })
+    NodeRef::new(Node { output_meta: smallvec![meta], ..Node::new(AccumulateGrad { leaf: leaf.clone() }.into()) })
 }
 
 impl Backward for AccumulateGrad {

@@ -48,7 +48,7 @@ fn scaled_values(a: &Tensor, b: &Tensor, alpha: f64, kind: Binary) -> Result<Ten
 /// `a + alpha * b`.
 pub fn add_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
     let out = scaled_values(a, b, alpha, Binary::Add)?;
-    Ok(record(out, &[a, b], |_| AddBackward { alpha }))
+    record(out, &[a, b], |_| AddBackward { alpha })
 }
 
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -74,7 +74,7 @@ impl Backward for AddBackward {
 pub fn sub_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
     check_bool_sub(a, b)?;
     let out = scaled_values(a, b, alpha, Binary::Sub)?;
-    Ok(record(out, &[a, b], |_| SubBackward { alpha }))
+    record(out, &[a, b], |_| SubBackward { alpha })
 }
 
 pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -104,7 +104,7 @@ pub fn rsub_scalar(x: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
     let xs =
         if alpha == 1.0 { x.clone() } else { binary_values(x, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)? };
     let out = binary_values(other, &xs, Binary::Sub, dtype)?;
-    Ok(record(out, &[x], |_| RsubBackward { alpha }))
+    record(out, &[x], |_| RsubBackward { alpha })
 }
 
 /// d(c - alpha*x)/dx = -alpha
@@ -123,7 +123,7 @@ impl Backward for RsubBackward {
 
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = binary_values(a, b, Binary::Mul, promote(a, b))?;
-    Ok(record(out, &[a, b], |_| MulBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+    record(out, &[a, b], |_| MulBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 
 /// d(a*b)/da = b, d(a*b)/db = a
@@ -148,7 +148,7 @@ impl Backward for MulBackward {
 pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let dtype = promote(a, b).to_float();
     let out = binary_values(a, b, Binary::Div, dtype)?;
-    Ok(record(out, &[a, b], |_| DivBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+    record(out, &[a, b], |_| DivBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 
 /// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
@@ -182,7 +182,7 @@ pub fn neg(x: &Tensor) -> Result<Tensor> {
         ));
     }
     let out = Tensor::from_data(kernels::unary(&x.data(), Unary::Neg));
-    Ok(record(out, &[x], |_| NegBackward))
+    record(out, &[x], |_| NegBackward)
 }
 
 /// d(-x)/dx = -1
@@ -198,7 +198,7 @@ impl Backward for NegBackward {
 
 pub fn reciprocal(x: &Tensor) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::unary(&x.data(), Unary::Reciprocal));
-    Ok(record(out, &[x], |o| ReciprocalBackward { result: SavedTensor::output(o, 0) }))
+    record(out, &[x], |o| ReciprocalBackward { result: SavedTensor::output(o, 0) })
 }
 
 /// d(1/x)/dx = -1/x^2 = -result^2

@@ -28,7 +28,7 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let dtype = promote(a, b);
     let out = Tensor::from_data(kernels::select(&cond.data(), &a.data(), &b.data(), dtype)?);
-    Ok(record(out, &[a, b], |_| WhereBackward { cond: cond.detach() }))
+    record(out, &[a, b], |_| WhereBackward { cond: cond.detach() })
 }
 
 /// d where(c, a, b)/da = [c], d/db = [not c]

@@ -14,6 +14,11 @@ pub enum Pick {
 }
 
 fn view_of(x: &Tensor, pick: Pick) -> Tensor {
+    Tensor::new_view(x, picked(x, pick))
+}
+
+/// The picked elements' layout within `x`'s storage.
+fn picked(x: &Tensor, pick: Pick) -> crate::tensor::TensorData {
     let d = x.data();
     let (mut s, mut st) = (d.shape.clone(), d.strides.clone());
     let offset = match pick {
@@ -30,7 +35,7 @@ fn view_of(x: &Tensor, pick: Pick) -> Tensor {
             off
         }
     };
-    Tensor::from_data(d.restrided(s, st, offset))
+    d.restrided(s, st, offset)
 }
 
 /// `x.select(dim, index)` / `x[..., index, ...]`.
@@ -46,7 +51,7 @@ pub fn select(x: &Tensor, dim: i64, index: i64) -> Result<Tensor> {
     }
     let index = if index < 0 { index + size } else { index } as usize;
     let pick = Pick::Select { dim, index };
-    Ok(record(view_of(x, pick), &[x], |_| PickBackward { in_shape: shp.clone(), pick }))
+    record(view_of(x, pick), &[x], |_| PickBackward { in_shape: shp.clone(), pick })
 }
 
 /// `x[start:stop:step]` along `dim`, with bounds already normalised (Python's `slice.indices`).
@@ -60,7 +65,7 @@ pub fn slice(x: &Tensor, dim: i64, start: usize, stop: usize, step: usize) -> Re
     let stop = stop.clamp(start, shp[dim]);
     let len = (stop - start).div_ceil(step);
     let pick = Pick::Slice { dim, start, len, step };
-    Ok(record(view_of(x, pick), &[x], |_| PickBackward { in_shape: shp.clone(), pick }))
+    record(view_of(x, pick), &[x], |_| PickBackward { in_shape: shp.clone(), pick })
 }
 
 fn apply(x: &Tensor, pick: Pick) -> Result<Tensor> {
@@ -73,8 +78,8 @@ fn apply(x: &Tensor, pick: Pick) -> Result<Tensor> {
 /// Places `grad` at the picked positions of a zero tensor of `in_shape`.
 fn scatter_into_zeros(grad: &Tensor, in_shape: &Shape, pick: Pick) -> Result<Tensor> {
     let out = crate::creation::zeros(in_shape, grad.dtype());
-    view_of(&out, pick).data().write_from(&grad.data());
-    Ok(record(out, &[grad], |_| PickScatterBackward { pick }))
+    picked(&out, pick).write_from(&grad.data());
+    record(out, &[grad], |_| PickScatterBackward { pick })
 }
 
 /// d x[pick]/dx: the gradient lands at the picked positions, zeros elsewhere

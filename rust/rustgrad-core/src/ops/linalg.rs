@@ -42,7 +42,7 @@ pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let col = db.restrided(smallvec![sb[0], 1], smallvec![db.strides[0], 0], db.offset);
     let r = kernels::matmul2d(&row, &col, dtype);
     let out = Tensor::from_data(r.restrided(Shape::new(), Shape::new(), 0));
-    Ok(record(out, &[a, b], |_| DotBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+    record(out, &[a, b], |_| DotBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 
 /// d(a.b)/da = b, d(a.b)/db = a (times the scalar gradient)
@@ -79,7 +79,7 @@ pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let dtype = same_dtype(a, b, "mm")?;
     let out = Tensor::from_data(kernels::matmul2d(&a.data(), &b.data(), dtype));
-    Ok(record(out, &[a, b], |_| MmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+    record(out, &[a, b], |_| MmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 
 /// d(AB)/dA = G B^T, d(AB)/dB = A^T G
@@ -121,7 +121,7 @@ pub fn mv(a: &Tensor, v: &Tensor) -> Result<Tensor> {
     let col = dv.restrided(smallvec![sv[0], 1], smallvec![dv.strides[0], 0], dv.offset);
     let r = kernels::matmul2d(&a.data(), &col, dtype);
     let out = Tensor::from_data(r.restrided(smallvec![sa[0]], smallvec![1], 0));
-    Ok(record(out, &[a, v], |_| MvBackward { a: SavedTensor::input(a), v: SavedTensor::input(v) }))
+    record(out, &[a, v], |_| MvBackward { a: SavedTensor::input(a), v: SavedTensor::input(v) })
 }
 
 /// d(Av)/dA = g v^T, d(Av)/dv = A^T g
@@ -173,7 +173,7 @@ pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         TensorData::from_vec(all, smallvec![sa[0], n, p])
     });
     let out = Tensor::from_data(joined);
-    Ok(record(out, &[a, b], |_| BmmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) }))
+    record(out, &[a, b], |_| BmmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 
 /// d(AB)/dA = G B^T, d(AB)/dB = A^T G, per batch

@@ -9,10 +9,12 @@ use crate::tensor::Tensor;
 pub mod accumulate;
 pub mod arith;
 pub mod compare;
+pub mod fill;
 pub mod index;
 pub mod linalg;
 pub mod pow;
 pub mod reduce;
+pub mod strided;
 pub mod unary;
 pub mod view;
 
@@ -21,8 +23,9 @@ macro_rules! backward_ops {
         /// Every kind of backward node, stored inline in the arena slot (no box per node).
         pub enum BackwardOp {
             $($variant($ty),)*
-            /// A node defined outside the core (custom Python functions).
-            Custom(Box<dyn Backward + Send + Sync>),
+            /// A node defined outside the core (a Python `autograd.Function`). Shared, so the
+            /// engine can run it without holding the node's lock (it may call back into us).
+            Custom(std::sync::Arc<dyn CustomBackward>),
         }
 
         impl BackwardOp {
@@ -33,7 +36,7 @@ macro_rules! backward_ops {
                 match self { $(Self::$variant(op) => op.apply(ctx, grads),)* Self::Custom(op) => op.apply(ctx, grads) }
             }
             pub fn release(&mut self) {
-                match self { $(Self::$variant(op) => op.release(),)* Self::Custom(op) => op.release() }
+                match self { $(Self::$variant(op) => op.release(),)* Self::Custom(op) => op.release_saved() }
             }
             pub fn saves_tensors(&self) -> bool {
                 match self { $(Self::$variant(op) => op.saves_tensors(),)* Self::Custom(op) => op.saves_tensors() }
@@ -45,6 +48,22 @@ macro_rules! backward_ops {
             fn from(op: $ty) -> Self { Self::$variant(op) }
         })*
     };
+}
+
+/// A backward function implemented outside the core. Its state is shared (`&self`), since
+/// it runs without the node's lock held.
+pub trait CustomBackward: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// For the binding that defined it, to find its own type again.
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads>;
+    /// Frees saved state after a backward without `retain_graph`.
+    fn release_saved(&self);
+    fn saves_tensors(&self) -> bool;
+    /// Whether missing output gradients are passed as zeros (else as `None`).
+    fn materialize_grads(&self) -> bool {
+        true
+    }
 }
 
 backward_ops! {
@@ -81,4 +100,9 @@ backward_ops! {
     Clone(view::CloneBackward),
     Copy(view::CopyBackward),
     ToCopy(view::ToCopyBackward),
+    Fill(fill::FillBackward),
+    CopyFrom(fill::CopyFromBackward),
+    AsStrided(strided::AsStridedBackward),
+    AsStridedScatter(strided::AsStridedScatterBackward),
+    CopySlices(crate::inplace::CopySlices),
 }

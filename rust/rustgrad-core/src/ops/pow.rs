@@ -15,7 +15,7 @@ use smallvec::smallvec;
 pub fn pow_scalar(x: &Tensor, e: Scalar) -> Result<Tensor> {
     let dtype = result_type(&[x.promotion_input(), e.promotion_input()]);
     let out = Tensor::from_data(kernels::pow_scalar(&x.data(), e.to_f64(), dtype));
-    Ok(record(out, &[x], |_| PowScalarBackward { x: SavedTensor::input(x), e }))
+    record(out, &[x], |_| PowScalarBackward { x: SavedTensor::input(x), e })
 }
 
 /// d(x^e)/dx = e * x^(e-1)
@@ -44,11 +44,11 @@ impl Backward for PowScalarBackward {
 pub fn pow_tensor(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let dtype = promote(a, b);
     let out = Tensor::from_data(kernels::binary(&a.data(), &b.data(), Binary::Pow, dtype)?);
-    Ok(record(out, &[a, b], |o| PowTensorBackward {
+    record(out, &[a, b], |o| PowTensorBackward {
         a: SavedTensor::input(a),
         b: SavedTensor::input(b),
         result: SavedTensor::output(o, 0),
-    }))
+    })
 }
 
 /// d(a^b)/da = b * a^(b-1) (0 where b == 0); d(a^b)/db = a^b * ln(a) (0 where a == 0 and b >= 0)
@@ -92,7 +92,7 @@ pub fn scalar_pow(base: Scalar, x: &Tensor) -> Result<Tensor> {
     let bt = base.to_tensor();
     let dtype = promote(&bt, x);
     let out = Tensor::from_data(kernels::binary(&bt.data(), &x.data(), Binary::Pow, dtype)?);
-    Ok(record(out, &[x], |o| ScalarPowBackward { base, x: SavedTensor::input(x), result: SavedTensor::output(o, 0) }))
+    record(out, &[x], |o| ScalarPowBackward { base, x: SavedTensor::input(x), result: SavedTensor::output(o, 0) })
 }
 
 /// d(c^x)/dx = c^x * ln(c) (0 where c == 0 and x >= 0)

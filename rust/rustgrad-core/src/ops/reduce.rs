@@ -29,7 +29,7 @@ pub fn sum_dims(x: &Tensor, dims: &[usize], keepdim: bool, dtype: Option<DType>)
     let dtype = dtype.unwrap_or(if d.dtype().is_float() { d.dtype() } else { DType::I64 });
     let out = Tensor::from_data(kernels::reduce(&d, dims, keepdim, Reduce::Sum, dtype));
     let all = dims.len() == d.shape.len() && !keepdim;
-    Ok(record(out, &[x], |_| SumBackward { self_shape: d.shape.clone(), dims: dims.into(), keepdim, all }))
+    record(out, &[x], |_| SumBackward { self_shape: d.shape.clone(), dims: dims.into(), keepdim, all })
 }
 
 /// `x.sum()` / `x.sum(dims, keepdim)`.
@@ -97,7 +97,7 @@ pub fn mean(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType
     let n: usize = dims_n.iter().map(|&i| d.shape[i]).product();
     let out = Tensor::from_data(kernels::reduce(&d, &dims_n, keepdim, Reduce::Mean, dtype));
     let all = dims.is_none_or(|v| v.is_empty()) && !keepdim;
-    Ok(record(out, &[x], |_| MeanBackward { self_shape: d.shape.clone(), dims: dims_n.clone(), keepdim, n, all }))
+    record(out, &[x], |_| MeanBackward { self_shape: d.shape.clone(), dims: dims_n.clone(), keepdim, n, all })
 }
 
 /// d mean(x)/dx = 1/n, broadcast
@@ -174,7 +174,7 @@ impl Backward for ExtremeDimBackward {
 /// `x.max()` / `x.min()` over all elements.
 pub fn extreme_all(x: &Tensor, max: bool) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::extreme_all(&x.data(), max)?);
-    Ok(record(out, &[x], |o| ExtremeAllBackward { x: SavedTensor::input(x), result: SavedTensor::output(o, 0), max }))
+    record(out, &[x], |o| ExtremeAllBackward { x: SavedTensor::input(x), result: SavedTensor::output(o, 0), max })
 }
 
 /// d max(x)/dx: the gradient is shared evenly by all maximal elements
@@ -233,13 +233,13 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
         kernels::pow_scalar(&s, 1.0 / p, d.dtype())
     };
     let out = Tensor::from_data(values);
-    Ok(record(out, &[x], |o| NormBackward {
+    record(out, &[x], |o| NormBackward {
         x: SavedTensor::input(x),
         result: SavedTensor::output(o, 0),
         p,
         dims: dims_n.clone(),
         keepdim,
-    }))
+    })
 }
 
 /// d ||x||_p/dx = x |x|^(p-2) / ||x||^(p-1) (0 where the norm is 0); p=2: x / ||x||

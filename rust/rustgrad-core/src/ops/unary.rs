@@ -12,14 +12,14 @@ use smallvec::smallvec;
 /// Applies `kind` element-wise and records its backward.
 pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::unary(&x.data(), kind));
-    Ok(record(out, &[x], |o| {
+    record(out, &[x], |o| {
         // Ops whose derivative is cheapest from the result save the result; the others the input.
         let saved = match kind {
             Unary::Exp | Unary::Sqrt | Unary::Tanh | Unary::Sigmoid | Unary::Relu => SavedTensor::output(o, 0),
             _ => SavedTensor::input(x),
         };
         UnaryBackward { kind, saved }
-    }))
+    })
 }
 
 pub fn exp(x: &Tensor) -> Result<Tensor> {

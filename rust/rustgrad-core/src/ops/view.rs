@@ -10,7 +10,14 @@ use crate::shape::{self, Shape, Strides};
 use crate::tensor::Tensor;
 use smallvec::{smallvec, SmallVec};
 
+/// A view of `x` (tracked: in-place ops on it rewrite `x`'s history, Note [Views and in-place]).
 fn make_view(x: &Tensor, shape: Shape, strides: Strides, offset: usize) -> Tensor {
+    Tensor::new_view(x, x.data().restrided(shape, strides, offset))
+}
+
+/// Another tensor over the same elements that autograd does not treat as a view (PyTorch's
+/// `_unsafe_view` of a temporary).
+fn alias(x: &Tensor, shape: Shape, strides: Strides, offset: usize) -> Tensor {
     Tensor::from_data(x.data().restrided(shape, strides, offset))
 }
 
@@ -22,7 +29,7 @@ pub fn view(x: &Tensor, request: &[i64]) -> Result<Tensor> {
         Error::runtime("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
     })?;
     let out = make_view(x, new_shape, strides, d.offset);
-    Ok(record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ViewBackward0" }))
+    record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ViewBackward0" })
 }
 
 /// `x.reshape(shape)`: a view when possible, else a copy.
@@ -35,25 +42,26 @@ pub fn reshape(x: &Tensor, request: &[i64]) -> Result<Tensor> {
     let copy = clone(x)?;
     let cd = copy.data();
     let strides = shape::contiguous_strides(&new_shape);
-    let out = make_view(&copy, new_shape, strides, cd.offset);
-    Ok(record(out, &[&copy], |_| ViewBackward { self_shape: cd.shape.clone(), name: "UnsafeViewBackward0" }))
+    let out = alias(&copy, new_shape, strides, cd.offset);
+    record(out, &[&copy], |_| ViewBackward { self_shape: cd.shape.clone(), name: "UnsafeViewBackward0" })
 }
 
 /// A view of a contiguous tensor recorded as PyTorch's `_unsafe_view` (`UnsafeViewBackward0`).
 pub fn unsafe_view(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let x = contiguous(x)?;
     let d = x.data();
-    let out = make_view(&x, shape.into(), shape::contiguous_strides(shape), d.offset);
-    Ok(record(out, &[&x], |_| ViewBackward { self_shape: d.shape.clone(), name: "UnsafeViewBackward0" }))
+    let out = alias(&x, shape.into(), shape::contiguous_strides(shape), d.offset);
+    record(out, &[&x], |_| ViewBackward { self_shape: d.shape.clone(), name: "UnsafeViewBackward0" })
 }
 
 /// `squeeze(dim)` recorded under another node name (matmul's in-place `squeeze_` is `SqueezeBackward4`).
 pub fn squeeze_named(x: &Tensor, dim: i64, name: &'static str) -> Result<Tensor> {
-    let out = squeeze(&x.detach(), Some(dim))?;
+    let squeezed = squeeze(&x.detach(), Some(dim))?.data();
+    let out = Tensor::from_data(squeezed);
     let nd = x.ndim();
     let w = shape::wrap_dim(dim, nd)?;
     let dropped: SmallVec<[usize; 4]> = if nd > 0 && x.shape()[w] == 1 { smallvec![w] } else { SmallVec::new() };
-    Ok(record(out, &[x], |_| SqueezeBackward { dropped, name }))
+    record(out, &[x], |_| SqueezeBackward { dropped, name })
 }
 
 /// Reshapes to a shape given in sizes (used by backward formulas).
@@ -86,7 +94,7 @@ fn transpose_impl(x: &Tensor, d0: i64, d1: i64, name: &'static str) -> Result<Te
         st.swap(a, b);
     }
     let out = make_view(x, s, st, d.offset);
-    Ok(record(out, &[x], |_| TransposeBackward { d0: a as i64, d1: b as i64, name }))
+    record(out, &[x], |_| TransposeBackward { d0: a as i64, d1: b as i64, name })
 }
 
 pub fn transpose(x: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
@@ -138,7 +146,7 @@ pub fn permute(x: &Tensor, dims: &[i64]) -> Result<Tensor> {
     let s: Shape = perm.iter().map(|&p| d.shape[p]).collect();
     let st: Strides = perm.iter().map(|&p| d.strides[p]).collect();
     let out = make_view(x, s, st, d.offset);
-    Ok(record(out, &[x], |_| PermuteBackward { perm: perm.clone() }))
+    record(out, &[x], |_| PermuteBackward { perm: perm.clone() })
 }
 
 /// d permute(x)/dx: apply the inverse permutation
@@ -177,7 +185,7 @@ pub fn squeeze(x: &Tensor, dim: Option<i64>) -> Result<Tensor> {
     let st: Strides = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.strides[i]).collect();
     let out = make_view(x, s, st, d.offset);
     let name = if dim.is_some() { "SqueezeBackward1" } else { "SqueezeBackward0" };
-    Ok(record(out, &[x], |_| SqueezeBackward { dropped: drop.clone(), name }))
+    record(out, &[x], |_| SqueezeBackward { dropped: drop.clone(), name })
 }
 
 /// d squeeze(x)/dx: put the size-1 dimensions back
@@ -209,7 +217,7 @@ pub fn unsqueeze(x: &Tensor, dim: i64) -> Result<Tensor> {
     s.insert(w, 1);
     st.insert(w, stride);
     let out = make_view(x, s, st, d.offset);
-    Ok(record(out, &[x], |_| UnsqueezeBackward { dim: w as i64 }))
+    record(out, &[x], |_| UnsqueezeBackward { dim: w as i64 })
 }
 
 /// d unsqueeze(x)/dx: squeeze the dimension away
@@ -269,7 +277,7 @@ pub fn expand(x: &Tensor, sizes: &[i64]) -> Result<Tensor> {
         }
     }
     let out = make_view(x, s, st, d.offset);
-    Ok(record(out, &[x], |_| ExpandBackward { self_shape: d.shape.clone() }))
+    record(out, &[x], |_| ExpandBackward { self_shape: d.shape.clone() })
 }
 
 fn fmt_i64s(v: &[i64]) -> String {
@@ -319,14 +327,14 @@ pub fn sum_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 /// A contiguous copy.
 pub fn clone(x: &Tensor) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
-    Ok(record(out, &[x], |_| CloneBackward))
+    record(out, &[x], |_| CloneBackward)
 }
 
 /// A contiguous copy recorded as PyTorch's `new_empty_strided().copy_()` (`CopyBackwards`),
 /// which is what gradient accumulation stores under grad mode.
 pub fn copy_of(x: &Tensor) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
-    Ok(record(out, &[x], |_| CopyBackward))
+    record(out, &[x], |_| CopyBackward)
 }
 
 /// d copy(x)/dx = 1
@@ -370,7 +378,7 @@ pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
     if !dtype.is_float() {
         return Ok(out);
     }
-    Ok(record(out, &[x], |_| ToCopyBackward { self_dtype: d.dtype() }))
+    record(out, &[x], |_| ToCopyBackward { self_dtype: d.dtype() })
 }
 
 /// d to(x)/dx: convert the gradient back
