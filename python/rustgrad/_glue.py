@@ -96,6 +96,19 @@ def _warn(message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=2)
 
 
+def _warn_grad_cycles(leaves) -> None:
+    shapes = ", ".join(f"{list(t.shape)}" for t in leaves)
+    warnings.warn(
+        "Using backward() with create_graph=True will create a reference cycle between the parameter and its "
+        "gradient which can cause a memory leak. We recommend using autograd.grad when creating the graph to "
+        "avoid this. If you have to use this function, make sure to reset the .grad fields of your parameters "
+        f"to None after use to break the cycle and avoid the leak. (rustgrad: the .grad of {len(leaves)} leaf "
+        f"tensor(s) of shape {shapes} now holds a graph leading back to the leaf itself.)",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _warn_non_leaf_grad() -> None:
     warnings.warn(
         "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "

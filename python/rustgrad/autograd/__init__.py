@@ -9,6 +9,7 @@ from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
 from rustgrad.autograd import function, functional
 from rustgrad.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
+from rustgrad.autograd.diagnostics import assert_no_live_graphs, explain, graph_stats, record_sites
 from rustgrad.autograd.function import Function, once_differentiable
 from rustgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from rustgrad.grad_mode import (
@@ -27,9 +28,11 @@ __all__ = [
     "Function",
     "GradcheckError",
     "Node",
+    "assert_no_live_graphs",
     "backward",
     "detect_anomaly",
     "enable_grad",
+    "explain",
     "function",
     "functional",
     "grad",
@@ -41,6 +44,7 @@ __all__ = [
     "is_inference_mode_enabled",
     "no_grad",
     "once_differentiable",
+    "record_sites",
     "set_detect_anomaly",
     "set_grad_enabled",
 ]
@@ -91,8 +95,3 @@ def grad(
         ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         result = tuple(zeros_like(i) if g is None else g for g, i in zip(result, ins))
     return result
-
-
-def graph_stats() -> dict:
-    """Counts of what the autograd graph holds right now: ``{"live_nodes": n}``."""
-    return {"live_nodes": _rustgrad._live_nodes()}

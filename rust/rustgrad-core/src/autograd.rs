@@ -7,6 +7,7 @@ use crate::ops::BackwardOp;
 use crate::shape;
 use crate::tensor::{Tensor, TensorData};
 use smallvec::SmallVec;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Gradients returned by a backward function: one per forward input (`None`: no gradient).
 pub type Grads = SmallVec<[Option<Tensor>; 2]>;
@@ -19,6 +20,8 @@ pub struct BackwardCtx<'a> {
     pub name: &'static str,
     /// For each forward input: whether its gradient is wanted.
     pub needs: SmallVec<[bool; 2]>,
+    /// Where the node's forward call happened (for error messages; the node is locked).
+    pub site: Option<crate::sites::Site>,
 }
 
 impl BackwardCtx<'_> {
@@ -75,8 +78,18 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
         let op = make(&out).into();
         check_not_inference(inputs, &op)?;
         attach(&[&out], inputs, op);
+    } else if !is_recording() {
+        note_not_recorded(&out, inputs);
     }
     Ok(out)
+}
+
+/// Remembers that `out` lost its history to grad mode being off (for `autograd.explain`).
+pub fn note_not_recorded(out: &Tensor, inputs: &[&Tensor]) {
+    if inputs.iter().any(|t| t.requires_grad()) {
+        let inference = crate::grad_mode::is_inference_mode_enabled();
+        out.lock().origin = crate::tensor::Origin::NotRecorded { inference, site: crate::sites::capture() };
+    }
 }
 
 /// Inference tensors cannot be saved for backward outside inference mode (PyTorch's rule).
@@ -111,6 +124,20 @@ pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
     }
 }
 
+static SAVED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of the tensors that graph nodes currently keep for their backward (a tensor saved by
+/// two nodes counts twice; views count the elements they show).
+pub fn saved_bytes() -> usize {
+    SAVED_BYTES.load(Ordering::Relaxed)
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        SAVED_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 /// The forward op a backward node belongs to, as PyTorch names it in messages: `MulBackward0`
 /// gives `Mul`, `MyFnBackward` gives `MyFn`, `torch::autograd::CopySlices` stays.
 pub fn forward_name(node_name: &str) -> &str {
@@ -125,6 +152,8 @@ pub struct SavedTensor {
 
 struct Saved {
     tensor: Tensor,
+    /// The bytes of the elements it shows, counted in [`saved_bytes`] while it is held.
+    bytes: usize,
     /// Saved outputs are kept without their `grad_fn` (which is this very node) to avoid a
     /// reference cycle, and re-attached to the node when unpacked.
     output_nr: Option<u32>,
@@ -134,12 +163,21 @@ struct Saved {
 impl SavedTensor {
     /// Saves a forward input.
     pub fn input(t: &Tensor) -> Self {
-        SavedTensor { saved: Some(Saved { tensor: t.clone(), output_nr: None, version: t.version() }) }
+        Self::keep(t.clone(), None, t.version())
     }
 
     /// Saves a forward output (`out.grad_fn` is the node that will hold it).
     pub fn output(t: &Tensor, output_nr: u32) -> Self {
-        SavedTensor { saved: Some(Saved { tensor: t.detach(), output_nr: Some(output_nr), version: t.version() }) }
+        Self::keep(t.detach(), Some(output_nr), t.version())
+    }
+
+    fn keep(tensor: Tensor, output_nr: Option<u32>, version: u64) -> Self {
+        let bytes = {
+            let g = tensor.lock();
+            g.data.numel() * g.data.dtype().size()
+        };
+        SAVED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        SavedTensor { saved: Some(Saved { tensor, bytes, output_nr, version }) }
     }
 
     /// The saved tensor, checked against in-place changes since it was saved.
@@ -165,7 +203,8 @@ impl SavedTensor {
             } else {
                 "enable anomaly detection to find the operation that failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False)."
             };
-            return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version, hint });
+            let detail = Self::where_it_happened(ctx, &data);
+            return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version, hint, detail });
         }
         Ok(match saved.output_nr {
             None => saved.tensor.clone(),
@@ -183,5 +222,26 @@ impl SavedTensor {
 
     pub fn release(&mut self) {
         self.saved = None;
+    }
+
+    /// rustgrad's addition to the in-place error: who saved the tensor where, and what
+    /// modified it where.
+    fn where_it_happened(ctx: &BackwardCtx, data: &TensorData) -> String {
+        let saved_at = ctx.site.clone();
+        let mut parts = Vec::new();
+        let op = forward_name(ctx.name);
+        parts.push(match saved_at {
+            Some(site) => format!("The tensor was saved for backward by {op} at {site}"),
+            None => format!(
+                "The tensor was saved for backward by {op} (call rustgrad.autograd.record_sites(True) to see where)"
+            ),
+        });
+        if let Some((writer, site)) = data.version.last_write() {
+            parts.push(match site {
+                Some(site) => format!("then modified by {writer} at {site}"),
+                None => format!("then modified by {writer}"),
+            });
+        }
+        format!("{}.", parts.join(", "))
     }
 }

@@ -52,7 +52,20 @@ pub fn backward(
     create_graph: bool,
     inputs: Option<&[Tensor]>,
 ) -> Result<()> {
+    backward_reporting_cycles(tensors, grad_tensors, retain_graph, create_graph, inputs).map(|_| ())
+}
+
+/// [`backward`], returning the leaves whose `.grad` now holds a graph leading back to the leaf
+/// itself (with `create_graph=True`): a reference cycle that keeps both alive until `.grad` is reset.
+pub fn backward_reporting_cycles(
+    tensors: &[Tensor],
+    grad_tensors: &[Option<Tensor>],
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Option<&[Tensor]>,
+) -> Result<Vec<Tensor>> {
     let roots = make_roots(tensors, grad_tensors)?;
+    let leaves_before = if create_graph { leaves_reached(&roots) } else { Vec::new() };
     match inputs {
         None => {
             run(roots, None, true, retain_graph, create_graph)?;
@@ -68,7 +81,49 @@ pub fn backward(
             run(roots, Some(&edges), true, retain_graph, create_graph)?;
         }
     }
-    Ok(())
+    Ok(leaves_before.into_iter().filter(grad_refers_to_leaf).collect())
+}
+
+/// The leaves whose accumulators a backward from `roots` reaches.
+fn leaves_reached(roots: &[(Edge, Tensor)]) -> Vec<Tensor> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut stack: Vec<NodeRef> = roots.iter().map(|(e, _)| e.node.clone()).collect();
+    let mut leaves = Vec::new();
+    while let Some(node) = stack.pop() {
+        if !seen.insert(node.index()) {
+            continue;
+        }
+        node.with(|n| {
+            if let BackwardOp::AccumulateGrad(a) = &n.op {
+                leaves.push(a.leaf.clone());
+            }
+            stack.extend(n.next.iter().flatten().map(|e| e.node.clone()));
+        });
+    }
+    leaves
+}
+
+/// Whether the graph behind `leaf.grad` reaches `leaf` itself.
+fn grad_refers_to_leaf(leaf: &Tensor) -> bool {
+    let Some(start) = leaf.grad().and_then(|g| g.grad_fn()) else { return false };
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut stack = vec![start];
+    while let Some(node) = stack.pop() {
+        if !seen.insert(node.index()) {
+            continue;
+        }
+        let found = node.with(|n| {
+            if let BackwardOp::AccumulateGrad(a) = &n.op {
+                return a.leaf.same(leaf);
+            }
+            stack.extend(n.next.iter().flatten().map(|e| e.node.clone()));
+            false
+        });
+        if found {
+            return true;
+        }
+    }
+    false
 }
 
 /// `torch.autograd.grad`: returns the gradients of `outputs` with respect to `inputs`.
@@ -467,9 +522,9 @@ pub fn apply_node(
     grads: &[Option<Tensor>],
     keep_graph: bool,
 ) -> Result<(Grads, SmallVec<[InputMeta; 2]>)> {
-    let ctx = BackwardCtx { node: node_ref, name, needs };
     let mut guard = node_ref.lock();
     let node = guard.as_mut().expect("live node");
+    let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site.clone() };
     if node.released && node.op.saves_tensors() {
         return Err(Error::GraphFreed);
     }

@@ -48,7 +48,16 @@ pub enum Error {
     NumpyRequiresGrad,
 
     #[error("one of the variables needed for gradient computation has been modified by an inplace operation: [{desc}]{producer} is at version {version}; expected version {expected} instead. Hint: {hint}")]
-    ModifiedInplace { desc: String, producer: String, version: u64, expected: u64, hint: &'static str },
+    ModifiedInplace {
+        desc: String,
+        producer: String,
+        version: u64,
+        expected: u64,
+        hint: &'static str,
+        /// rustgrad's addition (who saved the tensor where, what modified it where); kept out of
+        /// the message, which stays PyTorch's, and shown as a note on the Python exception.
+        detail: String,
+    },
 
     #[error("Inference tensors cannot be saved for backward. Please do not use Tensors created in inference mode in computation tracked by autograd. To work around this, you can make a clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")]
     InferenceSaved,
@@ -92,6 +101,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Extra explanation beyond PyTorch's message, if any (a note on the Python exception).
+    pub fn note(&self) -> Option<&str> {
+        match self {
+            Error::ModifiedInplace { detail, .. } if !detail.is_empty() => Some(detail),
+            _ => None,
+        }
+    }
+
     /// The Python exception class this error maps to.
     pub fn kind(&self) -> ErrorKind {
         match self {

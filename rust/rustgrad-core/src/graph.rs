@@ -66,8 +66,10 @@ pub struct Node {
     pub pre_hooks: Vec<(u64, NodePreHook)>,
     /// `grad_fn.register_hook`: run with input and output gradients after the node.
     pub post_hooks: Vec<(u64, NodePostHook)>,
-    /// Where in the user's program the node was created (anomaly mode), for error reports.
+    /// The traceback of the forward call that created the node (anomaly mode), for error reports.
     pub trace: Option<Arc<str>>,
+    /// Where the forward call that created the node happened, kept for nodes that save tensors.
+    pub site: Option<crate::sites::Site>,
 }
 
 /// A node pre-hook: gets the output gradients, may return replacements.
@@ -79,7 +81,9 @@ pub type NodePostHook =
 impl Node {
     /// A node with no edges yet, created now (its `seq` orders it after existing nodes).
     pub fn new(op: BackwardOp) -> Node {
+        let site = if op.saves_tensors() { crate::sites::capture_for_node() } else { None };
         Node {
+            site,
             op,
             next: SmallVec::new(),
             input_meta: SmallVec::new(),
@@ -201,6 +205,22 @@ fn free(index: u32) {
 /// Number of graph nodes currently alive (for leak tests and `graph_stats()`).
 pub fn live_nodes() -> usize {
     ARENA.live.load(Ordering::Relaxed)
+}
+
+/// The names of the nodes alive right now, with how many of each (for `assert_no_live_graphs`).
+pub fn live_node_names() -> Vec<(&'static str, usize)> {
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let allocated = ARENA.next.load(Ordering::Relaxed);
+    for index in 0..allocated {
+        let s = slot(index);
+        if s.state.load(Ordering::Acquire) & REFS_MASK == 0 {
+            continue;
+        }
+        if let Some(node) = s.node.lock().as_ref() {
+            *counts.entry(node.name()).or_default() += 1;
+        }
+    }
+    counts.into_iter().collect()
 }
 
 /// A strong handle to a node; the node lives while any handle does.

@@ -171,7 +171,8 @@ impl Backward for CopySlices {
         let g = grad0(grads)?;
         let slice = take(g, &self.geometry)?;
         let mut res = self.op_node.with(|n| {
-            let op_ctx = BackwardCtx { node: &self.op_node, name: n.name(), needs: ctx.needs.clone() };
+            let op_ctx =
+                BackwardCtx { node: &self.op_node, name: n.name(), needs: ctx.needs.clone(), site: n.site.clone() };
             n.op.apply(&op_ctx, &[Some(slice)])
         })?;
         let positions = self.geometry.positions()?;

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod random;
 pub mod scalar;
 pub mod shape;
+pub mod sites;
 pub mod storage;
 pub mod tensor;
 

@@ -12,7 +12,27 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A counter bumped by every in-place write; shared by a tensor, its views and `detach()`.
-pub type VersionCounter = Arc<AtomicU64>;
+pub type VersionCounter = Arc<Version>;
+
+/// The version of a storage's values, and what last wrote them in place.
+#[derive(Default)]
+pub struct Version {
+    value: AtomicU64,
+    last_write: Mutex<Option<(&'static str, Option<crate::sites::Site>)>>,
+}
+
+impl Version {
+    pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+    /// Records which in-place op last wrote the values, and where.
+    pub fn note_write(&self, op: &'static str, site: Option<crate::sites::Site>) {
+        *self.last_write.lock() = Some((op, site));
+    }
+    pub fn last_write(&self) -> Option<(&'static str, Option<crate::sites::Site>)> {
+        self.last_write.lock().clone()
+    }
+}
 
 /// Which elements of which storage a tensor shows.
 #[derive(Clone)]
@@ -50,11 +70,11 @@ impl TensorData {
     }
 
     pub fn version(&self) -> u64 {
-        self.version.load(Ordering::Relaxed)
+        self.version.get()
     }
 
     pub fn bump_version(&self) {
-        self.version.fetch_add(1, Ordering::Relaxed);
+        self.version.value.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The elements in row-major order as a slice, if they are contiguous and of type `T`.
@@ -184,6 +204,19 @@ pub struct TensorInner {
     pub is_inference: bool,
     /// Hooks run after a gradient was accumulated into this leaf's `.grad`.
     pub post_accumulate_hooks: Vec<(u64, PostAccumulateHook)>,
+    /// How the tensor lost (or never had) a history, for `autograd.explain`.
+    pub origin: Origin,
+}
+
+/// Why a tensor has no history although it was made from tensors that had one.
+#[derive(Clone, Debug, Default)]
+pub enum Origin {
+    #[default]
+    Normal,
+    /// Computed from tensors requiring grad while grad mode was off (or in inference mode).
+    NotRecorded { inference: bool, site: Option<crate::sites::Site> },
+    /// Made by `detach()` (`data: false`) or `.data` (`data: true`).
+    Detached { data: bool, site: Option<crate::sites::Site> },
 }
 
 /// A hook run with the leaf after its `.grad` was updated.
@@ -243,6 +276,7 @@ impl Tensor {
                 view: None,
                 is_inference: crate::grad_mode::is_inference_mode_enabled(),
                 post_accumulate_hooks: Vec::new(),
+                origin: Origin::Normal,
             }),
             binding_handle: AtomicUsize::new(0),
         }))
@@ -443,11 +477,28 @@ impl Tensor {
         Tensor::from_data(self.data())
     }
 
+    /// `detach()` as the user calls it: also remembers where, for `autograd.explain`.
+    pub fn detach_noting_origin(&self) -> Tensor {
+        let t = self.detach();
+        if self.requires_grad() {
+            t.lock().origin = Origin::Detached { data: false, site: crate::sites::capture() };
+        }
+        t
+    }
+
     /// `.data`: shares the elements but has its own version counter (PyTorch's `variable_data`).
     pub fn variable_data(&self) -> Tensor {
         let mut d = self.data();
         d.version = Arc::default();
-        Tensor::from_data(d)
+        let t = Tensor::from_data(d);
+        if self.requires_grad() {
+            t.lock().origin = Origin::Detached { data: true, site: crate::sites::capture() };
+        }
+        t
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.lock().origin.clone()
     }
 
     /// `.data = other`: this tensor now shows `other`'s elements (keeping its autograd state).

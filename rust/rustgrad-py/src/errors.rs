@@ -12,12 +12,24 @@ pub fn to_py(err: Error) -> PyErr {
         }
     }
     let msg = err.to_string();
-    match err.kind() {
+    let py_err = match err.kind() {
         ErrorKind::Runtime => PyRuntimeError::new_err(msg),
         ErrorKind::Value => PyValueError::new_err(msg),
         ErrorKind::Type => PyTypeError::new_err(msg),
         ErrorKind::Index => PyIndexError::new_err(msg),
+    };
+    if let Some(note) = err.note() {
+        // PEP 678 notes: shown under the traceback, while str(exception) stays PyTorch's message.
+        pyo3::Python::attach(|py| {
+            use pyo3::types::PyAnyMethods;
+            let value = py_err.value(py);
+            let notes = pyo3::types::PyList::new(py, [note]).ok();
+            if let Some(notes) = notes {
+                let _ = value.setattr("__notes__", notes);
+            }
+        });
     }
+    py_err
 }
 
 /// Wraps a Python exception raised by a hook so it can travel through the core.

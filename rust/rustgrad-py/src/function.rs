@@ -252,7 +252,8 @@ pub fn _saved_tensors(py: Python<'_>, ctx: &Bound<'_, PyNode>) -> PyResult<Optio
     if !f.saves {
         return Ok(Some(PyTuple::empty(py).unbind()));
     }
-    let bctx = BackwardCtx { node: &node, name: f.name, needs: SmallVec::new() };
+    let site = node.with(|n| n.site.clone());
+    let bctx = BackwardCtx { node: &node, name: f.name, needs: SmallVec::new(), site };
     let unpacked: Vec<Option<Tensor>> = {
         let saved = f.saved.lock();
         let Some(saved) = saved.as_ref() else { return Err(to_py(Error::GraphFreed)) };

@@ -59,7 +59,33 @@ pub fn _backward(
         _ => None,
     };
     let retain = retain_graph.unwrap_or(create_graph);
-    gil::without_gil(py, move || engine::backward(&ts, &gs, retain, create_graph, inputs.as_deref())).py()
+    let cycles = gil::without_gil(py, move || {
+        engine::backward_reporting_cycles(&ts, &gs, retain, create_graph, inputs.as_deref())
+    })
+    .py()?;
+    warn_grad_cycles(py, cycles)
+}
+
+/// PyTorch's warning about `backward(create_graph=True)`, given only when a leaf's `.grad`
+/// really holds a graph back to the leaf, and naming those leaves.
+pub fn warn_grad_cycles(py: Python<'_>, leaves: Vec<Tensor>) -> PyResult<()> {
+    if leaves.is_empty() {
+        return Ok(());
+    }
+    let list = tensors_to_list(py, leaves.into_iter().map(Some).collect())?;
+    crate::python::call(py, "_warn_grad_cycles", (list,)).map(|_| ())
+}
+
+/// Bytes held by saved tensors of live graph nodes.
+#[pyfunction]
+pub fn _saved_bytes() -> usize {
+    rustgrad_core::autograd::saved_bytes()
+}
+
+/// `[(node name, count)]` of the graph nodes alive now.
+#[pyfunction]
+pub fn _live_node_names() -> Vec<(&'static str, usize)> {
+    graph::live_node_names()
 }
 
 #[pyfunction]
@@ -112,6 +138,12 @@ pub fn _set_anomaly_enabled(mode: bool, check_nan: bool) {
     rustgrad_core::anomaly::set_enabled(mode, check_nan);
 }
 
+/// Whether graph nodes record where their forward call happened (see `sites.rs`).
+#[pyfunction]
+pub fn _set_record_sites(mode: bool) -> bool {
+    rustgrad_core::sites::set_record_node_sites(mode)
+}
+
 #[pyfunction]
 pub fn is_anomaly_enabled() -> bool {
     rustgrad_core::anomaly::is_enabled()
@@ -120,6 +152,57 @@ pub fn is_anomaly_enabled() -> bool {
 #[pyfunction]
 pub fn is_anomaly_check_nan_enabled() -> bool {
     rustgrad_core::anomaly::check_nan()
+}
+
+extern "C" {
+    // Part of CPython's stable ABI; pyo3-ffi leaves it out of the limited API it exposes.
+    fn PyGILState_Check() -> std::ffi::c_int;
+}
+
+/// The caller's `file:line`, read from the running Python frame (cheap: no traceback object).
+/// `None` off the GIL (engine threads) or outside any Python frame.
+pub fn capture_site() -> Option<rustgrad_core::sites::Site> {
+    use pyo3::ffi;
+    use std::collections::HashMap;
+    static CACHE: parking_lot::Mutex<Option<HashMap<(usize, i32), rustgrad_core::sites::Site>>> =
+        parking_lot::Mutex::new(None);
+    // SAFETY: every call below requires the GIL, which PyGILState_Check confirms this thread
+    // holds; the frame and globals are borrowed for the duration of this call only.
+    unsafe {
+        if PyGILState_Check() == 0 {
+            return None;
+        }
+        let frame = ffi::PyEval_GetFrame();
+        if frame.is_null() {
+            return None;
+        }
+        let line = ffi::PyFrame_GetLineNumber(frame);
+        let globals = ffi::PyEval_GetGlobals();
+        if globals.is_null() {
+            return None;
+        }
+        let file = ffi::PyDict_GetItemString(globals, c"__file__".as_ptr());
+        if file.is_null() {
+            return None;
+        }
+        let key = (file as usize, line);
+        let mut cache = CACHE.lock();
+        let map = cache.get_or_insert_with(HashMap::new);
+        if let Some(site) = map.get(&key) {
+            return Some(site.clone());
+        }
+        let py = Python::assume_attached();
+        let file_obj = Bound::from_borrowed_ptr(py, file);
+        let name: String = file_obj.extract().ok()?;
+        // Keep the file name object alive so its address is never reused for another name.
+        std::mem::forget(file_obj.clone().unbind());
+        let site: rustgrad_core::sites::Site = format!("{name}:{line}").into();
+        if map.len() > 65536 {
+            map.clear();
+        }
+        map.insert(key, site.clone());
+        Some(site)
+    }
 }
 
 fn install_anomaly_host() {

@@ -15,6 +15,7 @@ use rustgrad_core::DType;
 #[pymodule]
 fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    rustgrad_core::sites::install(functions::capture_site);
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<convert::PyDType>()?;
     m.add_class::<node::PyNode>()?;
@@ -33,6 +34,9 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::is_inference_mode_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_anomaly_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_anomaly_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_record_sites, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_saved_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_live_node_names, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_anomaly_check_nan_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(function::_function_apply, m)?)?;
     m.add_function(wrap_pyfunction!(function::_saved_tensors, m)?)?;

@@ -299,7 +299,19 @@ impl PyTensor {
         }
     }
     fn detach(&self, py: Python<'_>) -> R {
-        wrap(py, self.t.detach())
+        wrap(py, self.t.detach_noting_origin())
+    }
+    /// How this tensor lost its history: `(kind, site)` with kind one of "normal",
+    /// "no_grad", "inference", "detach", "data" (for `autograd.explain`).
+    fn _origin(&self) -> (&'static str, Option<String>) {
+        use rustgrad_core::tensor::Origin;
+        match self.t.origin() {
+            Origin::Normal => ("normal", None),
+            Origin::NotRecorded { inference, site } => {
+                (if inference { "inference" } else { "no_grad" }, site.map(|s| s.to_string()))
+            }
+            Origin::Detached { data, site } => (if data { "data" } else { "detach" }, site.map(|s| s.to_string())),
+        }
     }
     fn detach_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
         let t = &slf.get().t;
@@ -375,67 +387,72 @@ impl PyTensor {
         }
         let retain = retain_graph.unwrap_or(create_graph);
         let t = self.t.clone();
-        gil::without_gil(py, move || engine::backward(&[t], &[g], retain, create_graph, inputs.as_deref())).py()
+        let cycles = gil::without_gil(py, move || {
+            engine::backward_reporting_cycles(&[t], &[g], retain, create_graph, inputs.as_deref())
+        })
+        .py()?;
+        crate::functions::warn_grad_cycles(py, cycles)
     }
 
     // ----- in-place -----
 
     fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
-        Self::fill_(slf, &0i64.into_pyobject(slf.py())?.into_any())
+        in_place(&slf.get().t, "zero_", |t| fill::filled(t, 0.0))?;
+        Ok(slf.clone().unbind())
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         let v = operand(value)?.item_f64().py()?;
-        apply_inplace(&slf.get().t, |t| fill::filled(t, v)).py()?;
+        in_place(&slf.get().t, "fill_", |t| fill::filled(t, v))?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (src, non_blocking=false))]
     fn copy_(slf: &Bound<'_, Self>, src: &Bound<'_, PyAny>, non_blocking: bool) -> PyResult<Py<PyTensor>> {
         let _ = non_blocking;
         let s = operand(src)?;
-        apply_inplace(&slf.get().t, |t| fill::copied(t, &s)).py()?;
+        in_place(&slf.get().t, "copy_", |t| fill::copied(t, &s))?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn add_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
-        apply_inplace(&slf.get().t, |t| arith::add_scaled(t, &o, alpha)).py()?;
+        in_place(&slf.get().t, "add_", |t| arith::add_scaled(t, &o, alpha))?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
-        apply_inplace(&slf.get().t, |t| arith::sub_scaled(t, &o, alpha)).py()?;
+        in_place(&slf.get().t, "sub_", |t| arith::sub_scaled(t, &o, alpha))?;
         Ok(slf.clone().unbind())
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
-        apply_inplace(&slf.get().t, |t| (arith::mul)(t, &o)).py()?;
+        in_place(&slf.get().t, "mul_", |t| (arith::mul)(t, &o))?;
         Ok(slf.clone().unbind())
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
-        apply_inplace(&slf.get().t, |t| (arith::div)(t, &o)).py()?;
+        in_place(&slf.get().t, "div_", |t| (arith::div)(t, &o))?;
         Ok(slf.clone().unbind())
     }
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        apply_inplace(&slf.get().t, |src| pow_any(src, e).map_err(from_py)).py()?;
+        in_place(&slf.get().t, "pow_", |src| pow_any(src, e).map_err(from_py))?;
         Ok(slf.clone().unbind())
     }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = operand(other)?;
-        apply_inplace(&self.t, |t| (arith::add)(t, &o)).py()
+        in_place(&self.t, "__iadd__", |t| (arith::add)(t, &o))
     }
     fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = operand(other)?;
-        apply_inplace(&self.t, |t| (arith::sub)(t, &o)).py()
+        in_place(&self.t, "__isub__", |t| (arith::sub)(t, &o))
     }
     fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = operand(other)?;
-        apply_inplace(&self.t, |t| (arith::mul)(t, &o)).py()
+        in_place(&self.t, "__imul__", |t| (arith::mul)(t, &o))
     }
     fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = operand(other)?;
-        apply_inplace(&self.t, |t| (arith::div)(t, &o)).py()
+        in_place(&self.t, "__itruediv__", |t| (arith::div)(t, &o))
     }
 
     // ----- operators -----
@@ -561,7 +578,7 @@ impl PyTensor {
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let view = basic_index(&self.t, key)?;
         let v = operand(value)?;
-        apply_inplace(&view, |t| fill::copied(t, &v)).py()
+        in_place(&view, "__setitem__", |t| fill::copied(t, &v))
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         python::call(slf.py(), "_tensor_repr", (slf,))?.extract()
@@ -872,6 +889,17 @@ impl PyTensor {
     fn cpu(slf: &Bound<'_, Self>) -> Py<PyTensor> {
         slf.clone().unbind()
     }
+}
+
+/// Runs an in-place op and records which op wrote the values and where (for the in-place error).
+fn in_place(
+    t: &Tensor,
+    op: &'static str,
+    compute: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> PyResult<()> {
+    apply_inplace(t, compute).py()?;
+    t.data().version.note_write(op, rustgrad_core::sites::capture());
+    Ok(())
 }
 
 /// Applies a basic index (ints, slices, None, Ellipsis, or a tuple of them) as a chain of views.
