@@ -846,6 +846,25 @@ def test_custom_cube_gradcheck_and_gradgradcheck():
     assert gradgradcheck(MyCube.apply, [np.array([0.7, -1.3, 2.0])])
 
 
+def test_public_gradcheck_of_custom_functions():
+    x = torch.tensor([0.7, -1.3, 2.0], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(MyCube.apply, (x,))
+    assert torch.autograd.gradgradcheck(MyCube.apply, (x,))
+
+    class WrongGrad(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x**2 * g  # should be 3 x^2
+
+    assert not torch.autograd.gradcheck(WrongGrad.apply, (x,), raise_exception=False)
+
+
 class OnceCube(Function):
     @staticmethod
     def forward(ctx, x):
