@@ -78,10 +78,35 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
         let op = make(&out).into();
         check_not_inference(inputs, &op)?;
         attach(&[&out], inputs, op);
-    } else if !is_recording() {
+    } else if !is_recording() && !InBackward::active() {
         note_not_recorded(&out, inputs);
     }
     Ok(out)
+}
+
+thread_local! {
+    static IN_BACKWARD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks this thread as running backward formulas: their results are gradients, not tensors
+/// whose missing history `autograd.explain` would need to account for.
+pub struct InBackward;
+
+impl InBackward {
+    pub fn enter() -> InBackward {
+        IN_BACKWARD.with(|d| d.set(d.get() + 1));
+        InBackward
+    }
+    #[inline]
+    pub fn active() -> bool {
+        IN_BACKWARD.with(|d| d.get() > 0)
+    }
+}
+
+impl Drop for InBackward {
+    fn drop(&mut self) {
+        IN_BACKWARD.with(|d| d.set(d.get() - 1));
+    }
 }
 
 /// Remembers that `out` lost its history to grad mode being off (for `autograd.explain`).

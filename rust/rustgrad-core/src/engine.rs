@@ -217,6 +217,7 @@ fn run(
     create_graph: bool,
 ) -> Result<Vec<Option<Tensor>>> {
     let _mode = GradModeGuard::new(create_graph);
+    let _backward = crate::autograd::InBackward::enter();
 
     // 1. discovery
     let mut infos: FxHashMap<u32, Info> = FxHashMap::default();
@@ -445,6 +446,9 @@ fn run_post_hooks(
     mut outputs: SmallVec<[Option<Tensor>; 2]>,
     grads: &[Option<Tensor>],
 ) -> Result<SmallVec<[Option<Tensor>; 2]>> {
+    if !node.has_post_hooks() {
+        return Ok(outputs);
+    }
     let hooks: Vec<NodePostHook> = node.with(|n| n.post_hooks.iter().map(|(_, h)| h.clone()).collect());
     for hook in hooks {
         if let Some(replacement) = hook(&outputs, grads)? {

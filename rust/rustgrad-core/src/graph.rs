@@ -124,6 +124,9 @@ static ARENA: Arena = Arena {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Set once any node got a post-hook, so the engine can skip looking for them until then.
+static ANY_POST_HOOKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The next sequence number for a new node.
 pub fn next_seq() -> u64 {
     SEQ.fetch_add(1, Ordering::Relaxed)
@@ -270,7 +273,14 @@ impl NodeRef {
     pub fn add_post_hook(&self, hook: NodePostHook) -> u64 {
         let id = crate::tensor::next_hook_id();
         self.with(|n| n.post_hooks.push((id, hook)));
+        ANY_POST_HOOKS.store(true, Ordering::Relaxed);
         id
+    }
+
+    /// Whether the node may have post-hooks (lock-free `false` until any node got one).
+    #[inline]
+    pub fn has_post_hooks(&self) -> bool {
+        ANY_POST_HOOKS.load(Ordering::Relaxed) && self.with(|n| !n.post_hooks.is_empty())
     }
 
     /// Removes a pre- or post-hook by id; false if it was gone.
