@@ -423,25 +423,35 @@ def hessian(
     return _unpack(result, (inputs_were_tuple, inputs_were_tuple))
 
 
+def _scalar_gradient(func: Callable, inputs: Any, v: Any, create_graph: bool, strict: bool, name: str) -> tuple:
+    """The common first half of ``vhp``/``hvp`` (grad mode on): checks the arguments, evaluates the
+    scalar ``func`` and its gradient with a graph. Returns ``(inputs_were_tuple, inputs, v,
+    outputs_were_tuple, outputs, gradients)``."""
+    inputs_were_tuple, inputs = _as_tuple(inputs, "inputs", name)
+    inputs = _differentiable_copies(inputs, create_graph, need_graph=True)
+    v = _prepare_v(v, inputs, inputs_were_tuple, name, create_graph)
+    if v is None and (len(inputs) != 1 or inputs[0].numel() != 1):
+        raise RuntimeError(
+            "The vector v can only be None if the input to the user-provided function is a single "
+            "Tensor with a single element."
+        )
+    outputs_were_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", name)
+    _check_requires_grad(outputs, "outputs", strict)
+    _check_scalar_output(outputs, outputs_were_tuple, name)
+    gradients = _grad(outputs, inputs, create_graph=True)
+    _check_requires_grad(gradients, "jacobian", strict)
+    return inputs_were_tuple, inputs, v, outputs_were_tuple, outputs, gradients
+
+
 def vhp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """Vector-Hessian product ``v^T H`` of the scalar function ``func`` at ``inputs``.
 
     Returns ``(func(inputs), vhp)``, the product shaped like the inputs.
     """
     with rustgrad.enable_grad():
-        inputs_were_tuple, inputs = _as_tuple(inputs, "inputs", "vhp")
-        inputs = _differentiable_copies(inputs, create_graph, need_graph=True)
-        v = _prepare_v(v, inputs, inputs_were_tuple, "vhp", create_graph)
-        if v is None and (len(inputs) != 1 or inputs[0].numel() != 1):
-            raise RuntimeError(
-                "The vector v can only be None if the input to the user-provided function is a single "
-                "Tensor with a single element."
-            )
-        outputs_were_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "vhp")
-        _check_requires_grad(outputs, "outputs", strict)
-        _check_scalar_output(outputs, outputs_were_tuple, "vhp")
-        gradients = _grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(gradients, "jacobian", strict)
+        inputs_were_tuple, inputs, v, outputs_were_tuple, outputs, gradients = _scalar_gradient(
+            func, inputs, v, create_graph, strict, "vhp"
+        )
 
     with rustgrad.set_grad_enabled(create_graph or rustgrad.is_grad_enabled()):
         grads = _grad(gradients, inputs, v, create_graph=create_graph)
@@ -461,19 +471,9 @@ def hvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, 
     differentiable function ``H`` is symmetric and this equals :func:`vhp`).
     """
     with rustgrad.enable_grad():
-        inputs_were_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
-        inputs = _differentiable_copies(inputs, create_graph, need_graph=True)
-        v = _prepare_v(v, inputs, inputs_were_tuple, "hvp", create_graph)
-        if v is None and (len(inputs) != 1 or inputs[0].numel() != 1):
-            raise RuntimeError(
-                "The vector v can only be None if the input to the user-provided function is a single "
-                "Tensor with a single element."
-            )
-        outputs_were_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "hvp")
-        _check_requires_grad(outputs, "outputs", strict)
-        _check_scalar_output(outputs, outputs_were_tuple, "hvp")
-        gradients = _grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(gradients, "jacobian", strict)
+        inputs_were_tuple, inputs, v, outputs_were_tuple, outputs, gradients = _scalar_gradient(
+            func, inputs, v, create_graph, strict, "hvp"
+        )
         dummy_grads = tuple(rustgrad.zeros_like(x, requires_grad=True) for x in inputs)
         vector_hessian = _grad(gradients, inputs, dummy_grads, create_graph=True)
         _check_requires_grad(gradients, "hessian", strict)
