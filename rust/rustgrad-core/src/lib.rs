@@ -7,6 +7,7 @@
 
 pub mod anomaly;
 pub mod autograd;
+pub mod checkpoint;
 pub mod creation;
 pub mod dtype;
 pub mod engine;

@@ -1,5 +1,6 @@
 //! `rustgrad._rustgrad`: the Python binding of rustgrad-core. The only crate with pyo3.
 
+mod checkpoint;
 mod convert;
 mod errors;
 mod function;
@@ -41,6 +42,8 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(function::_function_apply, m)?)?;
     m.add_function(wrap_pyfunction!(function::_saved_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_full, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::_save_safetensors, m)?)?;
+    m.add_function(wrap_pyfunction!(checkpoint::_load_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_arange, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_linspace, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_eye, m)?)?;
