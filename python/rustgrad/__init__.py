@@ -335,6 +335,7 @@ class _Cuda:
 cuda = _Cuda()
 
 from rustgrad import autograd, optim
+from rustgrad.serialization import load, save
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
 is_anomaly_check_nan_enabled = _rustgrad.is_anomaly_check_nan_enabled
@@ -391,6 +392,7 @@ __all__ = [
     "is_tensor",
     "le",
     "linspace",
+    "load",
     "log",
     "long",
     "lt",
@@ -421,6 +423,7 @@ __all__ = [
     "reciprocal",
     "relu",
     "reshape",
+    "save",
     "seed",
     "set_anomaly_enabled",
     "set_grad_enabled",
