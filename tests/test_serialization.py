@@ -285,3 +285,41 @@ def test_write_failing_halfway_keeps_previous_checkpoint(tmp_path):
 def test_save_load_exported():
     assert torch.save is serialization.save and torch.load is serialization.load
     assert "save" in torch.__all__ and "load" in torch.__all__
+
+
+def test_training_resumes_identically_from_checkpoint(tmp_path):
+    """Model + Adam + StepLR saved mid-training and loaded into fresh objects continue exactly alike."""
+    nn = pytest.importorskip("rustgrad.nn")
+    from rustgrad import optim
+
+    def make():
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        return model, opt, optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    def train_step(model, opt, sched, x, y):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4), torch.randn(16, 3)
+    model, opt, sched = make()
+    for _ in range(3):
+        train_step(model, opt, sched, x, y)
+    ckpt = {"model": model.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(), "epoch": 3}
+    torch.save(ckpt, tmp_path / "resume.pt")
+
+    model2, opt2, sched2 = make()
+    loaded = torch.load(tmp_path / "resume.pt")
+    model2.load_state_dict(loaded["model"])
+    opt2.load_state_dict(loaded["optim"])
+    sched2.load_state_dict(loaded["sched"])
+    assert loaded["epoch"] == 3 and sched2.get_last_lr() == sched.get_last_lr()
+    for _ in range(2):
+        train_step(model, opt, sched, x, y)
+        train_step(model2, opt2, sched2, x, y)
+    for (name, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
