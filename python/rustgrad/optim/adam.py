@@ -1,0 +1,141 @@
+"""``Adam``, with PyTorch 2.15's single-tensor (``foreach=False``) arithmetic in the same order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import rustgrad
+from rustgrad import Tensor
+from rustgrad.optim.optimizer import Optimizer, _get_value, _use_grad_for_differentiable
+
+__all__ = ["Adam"]
+
+
+def _to_scalar(x: Any) -> Any:
+    return x.item() if isinstance(x, Tensor) else x
+
+
+class Adam(Optimizer):
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not (
+            (isinstance(betas[0], float) and isinstance(betas[1], float))
+            or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
+        ):
+            raise ValueError("betas must be either both floats or both Tensors")  # noqa: TRY004
+        betas = (_to_scalar(betas[0]), _to_scalar(betas[1]))
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "fused": fused,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("amsgrad", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("capturable", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("decoupled_weight_decay", False)
+            group.setdefault("fused", None)
+            for p in group["params"]:
+                p_state = self.state.get(p, [])
+                if len(p_state) != 0 and not isinstance(p_state["step"], Tensor):
+                    p_state["step"] = rustgrad.tensor(float(p_state["step"]), dtype=rustgrad.float32)
+
+    def _init_state(self, group: dict[str, Any], param: Tensor) -> dict[str, Any]:
+        state = self.state[param]
+        if len(state) == 0:
+            state["step"] = rustgrad.tensor(0.0, dtype=rustgrad.float32)
+            state["exp_avg"] = rustgrad.zeros_like(param)
+            state["exp_avg_sq"] = rustgrad.zeros_like(param)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = rustgrad.zeros_like(param)
+        return state
+
+    @_use_grad_for_differentiable
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One Adam update of every parameter that has a ``.grad``."""
+        loss = None
+        if closure is not None:
+            with rustgrad.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            lr = _to_scalar(group["lr"])
+            weight_decay, eps = group["weight_decay"], group["eps"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self._init_state(group, param)
+                grad = param.grad if not group["maximize"] else -param.grad
+                exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+                step_t.add_(1)
+
+                if weight_decay != 0:
+                    if group["decoupled_weight_decay"]:
+                        param.mul_(1 - lr * weight_decay)
+                    else:
+                        grad = grad.add(param, alpha=weight_decay)
+
+                # exp_avg.lerp_(grad, 1 - beta1)
+                # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                exp_avg.add_(grad - exp_avg, alpha=1 - beta1)
+                exp_avg_sq.mul_(beta2).add_(grad * grad, alpha=1 - beta2)
+
+                step = _get_value(step_t)
+                bias_correction1 = 1 - beta1**step
+                bias_correction2 = 1 - beta2**step
+                step_size = lr / bias_correction1
+                bias_correction2_sqrt = bias_correction2**0.5
+
+                if group["amsgrad"]:
+                    max_exp_avg_sq = state["max_exp_avg_sq"]
+                    # torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+                    max_exp_avg_sq.copy_(
+                        rustgrad.where(max_exp_avg_sq > exp_avg_sq, max_exp_avg_sq, exp_avg_sq)
+                    )
+                    denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+                else:
+                    denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+                # param.addcdiv_(exp_avg, denom, value=-step_size)
+                param.add_(exp_avg / denom, alpha=-step_size)
+        return loss
