@@ -318,6 +318,40 @@ lt = _method("lt")
 le = _method("le")
 gt = _method("gt")
 ge = _method("ge")
+clamp = _method("clamp")
+clip = _method("clip")
+clamp_min = _method("clamp_min")
+clamp_max = _method("clamp_max")
+maximum = _method("maximum")
+minimum = _method("minimum")
+masked_fill = _method("masked_fill")
+floor = _method("floor")
+ceil = _method("ceil")
+round = _method("round")
+erf = _method("erf")
+softmax = _method("softmax")
+log_softmax = _method("log_softmax")
+logsumexp = _method("logsumexp")
+var = _method("var")
+std = _method("std")
+prod = _method("prod")
+cumsum = _method("cumsum")
+argmax = _method("argmax")
+argmin = _method("argmin")
+gather = _method("gather")
+scatter = _method("scatter")
+scatter_add = _method("scatter_add")
+index_select = _method("index_select")
+nonzero = _method("nonzero")
+narrow = _method("narrow")
+split = _method("split")
+chunk = _method("chunk")
+unbind = _method("unbind")
+cat = _rustgrad.cat
+concat = cat
+concatenate = cat
+stack = _rustgrad.stack
+addmm = _rustgrad.addmm
 
 
 class _Cuda:
@@ -334,7 +368,7 @@ class _Cuda:
 
 cuda = _Cuda()
 
-from rustgrad import autograd, optim
+from rustgrad import autograd, nn, optim
 from rustgrad.serialization import load, save
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled

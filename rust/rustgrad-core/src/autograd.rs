@@ -186,6 +186,11 @@ struct Saved {
 }
 
 impl SavedTensor {
+    /// Nothing saved (for a node that saves a tensor only in some of its variants).
+    pub fn none() -> Self {
+        SavedTensor { saved: None }
+    }
+
     /// Saves a forward input.
     pub fn input(t: &Tensor) -> Self {
         Self::keep(t.clone(), None, t.version())
@@ -269,4 +274,12 @@ impl SavedTensor {
         }
         format!("{}.", parts.join(", "))
     }
+}
+
+/// Runs the forward of a composite op (one built from other ops) without recording its steps:
+/// the op then records a single node of its own, with its own backward formula.
+pub fn untracked<T>(forward: impl FnOnce() -> Result<T>) -> Result<T> {
+    let _grad_off = crate::grad_mode::GradModeGuard::new(false);
+    let _no_notes = InBackward::enter();
+    forward()
 }

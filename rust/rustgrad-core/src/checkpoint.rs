@@ -3,8 +3,8 @@
 //! so a crash or an error mid-write never leaves a broken file behind.
 
 use crate::dtype::DType;
-use crate::storage::IntoStorage;
 use crate::error::{Error, Result};
+use crate::storage::IntoStorage;
 use crate::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::borrow::Cow;
@@ -95,7 +95,11 @@ fn to_tensor(view: &TensorView, name: &str, path: &Path) -> Result<Tensor> {
         Dtype::F64 => from_le(data, shape, f64::from_le_bytes),
         Dtype::I64 => from_le(data, shape, i64::from_le_bytes),
         Dtype::BOOL => Tensor::from_vec(data.iter().map(|&b| b != 0).collect::<Vec<bool>>(), shape),
-        other => Err(io_error("cannot load", path, format!("tensor '{name}' has dtype {other:?}, which rustgrad does not support"))),
+        other => Err(io_error(
+            "cannot load",
+            path,
+            format!("tensor '{name}' has dtype {other:?}, which rustgrad does not support"),
+        )),
     }
 }
 

@@ -128,3 +128,58 @@ pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
 pub fn manual_seed(seed: u64) {
     default_generator().lock().unwrap_or_else(|e| e.into_inner()).manual_seed(seed);
 }
+
+/// Uniform samples in [low, high) (`Tensor.uniform_`).
+pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType) -> Tensor {
+    let n = shape::numel(shape);
+    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    match dtype {
+        DType::F64 => {
+            let mut v = vec![0f64; n];
+            gen.fill_uniform_f64(&mut v, low, high);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+        _ => {
+            let mut v = vec![0f32; n];
+            gen.fill_uniform_f32(&mut v, low as f32, high as f32);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+    }
+}
+
+/// Normal samples (`Tensor.normal_(mean, std)`).
+pub fn normal(shape: &[usize], mean: f64, std: f64, dtype: DType) -> Tensor {
+    let n = shape::numel(shape);
+    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    match dtype {
+        DType::F64 => {
+            let mut v = vec![0f64; n];
+            gen.fill_normal_f64(&mut v, mean, std);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+        _ => {
+            let mut v = vec![0f32; n];
+            gen.fill_normal_f32_f64params(&mut v, mean, std);
+            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+        }
+    }
+}
+
+/// Zeros and ones, one with probability `p` (`Tensor.bernoulli_(p)`).
+pub fn bernoulli(shape: &[usize], p: f64, dtype: DType) -> Tensor {
+    let n = shape::numel(shape);
+    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    let values = match dtype {
+        DType::F64 => {
+            let mut v = vec![0f64; n];
+            gen.fill_bernoulli_f64(&mut v, p);
+            TensorData::from_vec(v, shape.into())
+        }
+        _ => {
+            let mut v = vec![0f32; n];
+            gen.fill_bernoulli_f32(&mut v, p);
+            TensorData::from_vec(v, shape.into())
+        }
+    };
+    Tensor::from_data(crate::kernels::cast(&values, dtype))
+}

@@ -46,6 +46,10 @@ pub enum Unary {
     Relu,
     Sign,
     Reciprocal,
+    Erf,
+    Floor,
+    Ceil,
+    Round,
 }
 
 #[inline(always)]
@@ -77,6 +81,11 @@ fn unary_one<T: Float>(kind: Unary, x: T) -> T {
             }
         }
         Unary::Reciprocal => T::one() / x,
+        Unary::Erf => T::from_f64(libm::erf(x.to_f64())),
+        Unary::Floor => T::from_f64(x.to_f64().floor()),
+        Unary::Ceil => T::from_f64(x.to_f64().ceil()),
+        // Half-way cases go to the even neighbour, as in PyTorch (and numpy).
+        Unary::Round => T::from_f64(x.to_f64().round_ties_even()),
     }
 }
 
@@ -100,13 +109,18 @@ fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
         Unary::Relu => map!(Unary::Relu),
         Unary::Sign => map!(Unary::Sign),
         Unary::Reciprocal => map!(Unary::Reciprocal),
+        Unary::Erf => map!(Unary::Erf),
+        Unary::Floor => map!(Unary::Floor),
+        Unary::Ceil => map!(Unary::Ceil),
+        Unary::Round => map!(Unary::Round),
     }
 }
 
 /// Applies a float function element-wise; integer inputs compute in the default float type,
 /// except for `neg`, `abs`, `relu` and `sign`, which keep integer types as PyTorch does.
 pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
-    let keeps_int = matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign);
+    let keeps_int =
+        matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round);
     if keeps_int && x.dtype() == DType::I64 {
         let v = values::<i64>(x);
         let out: Vec<i64> = v
@@ -115,7 +129,8 @@ pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
                 Unary::Neg => a.wrapping_neg(),
                 Unary::Abs => a.wrapping_abs(),
                 Unary::Relu => a.max(0),
-                _ => a.signum(),
+                Unary::Sign => a.signum(),
+                _ => a,
             })
             .collect();
         return TensorData::from_vec(out, x.shape.clone());

@@ -9,6 +9,7 @@ mod gil;
 mod node;
 mod python;
 mod tensor;
+mod tensor_ops;
 
 use pyo3::prelude::*;
 use rustgrad_core::DType;
@@ -42,6 +43,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(function::_function_apply, m)?)?;
     m.add_function(wrap_pyfunction!(function::_saved_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_full, m)?)?;
+    tensor_ops::register(m)?;
     m.add_function(wrap_pyfunction!(checkpoint::_save_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::_load_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_arange, m)?)?;

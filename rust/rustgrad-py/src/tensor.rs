@@ -571,14 +571,52 @@ impl PyTensor {
         self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
-        wrap(py, basic_index(&self.t, key)?)
+        let key = crate::tensor_ops::parse_index(&self.t, key)?;
+        let mut out = match key.advanced {
+            Some(indices) => rustgrad_core::ops::gather::index(&key.view, &indices).py()?,
+            None => key.view,
+        };
+        if out.same(&self.t) {
+            out = view::alias_of(&self.t).py()?;
+        }
+        wrap(py, out)
     }
-    /// Basic-index assignment (`x[0] = 1`, `x[:, 1:] = y`): `copy_` into the indexed view,
-    /// so the graph records it as PyTorch does (`CopySlices`).
+    /// Index assignment: `copy_` into the view a basic index makes (`x[0] = 1`,
+    /// `x[:, 1:] = y`: `CopySlices` in the graph, as in PyTorch), `index_put_` for tensor
+    /// indices and masks.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let view = basic_index(&self.t, key)?;
+        let key = crate::tensor_ops::parse_index(&self.t, key)?;
         let v = operand(value)?;
-        in_place(&view, "__setitem__", |t| fill::copied(t, &v))
+        let number = value.cast::<PyTensor>().is_err();
+        match key.advanced {
+            // PyTorch's special cases for a number: one mask -> masked_fill, one index -> index_fill.
+            Some(indices) if number && indices.iter().flatten().count() == 1 => {
+                let (at, ix) =
+                    indices.iter().enumerate().find_map(|(d, i)| i.as_ref().map(|t| (d, t))).expect("one index");
+                let nd = key.view.ndim();
+                if ix.dtype() == DType::Bool {
+                    let mut mask_shape: Vec<i64> = vec![1; nd];
+                    for (k, &m) in ix.shape().iter().enumerate() {
+                        if let Some(slot) = mask_shape.get_mut(at + k) {
+                            *slot = m as i64;
+                        }
+                    }
+                    let mask = if ix.ndim() + at == nd && at == 0 {
+                        ix.clone()
+                    } else {
+                        view::reshape(ix, &mask_shape).py()?
+                    };
+                    let fill = v.item_f64().py()?;
+                    in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::elementwise::masked_fill(t, &mask, fill))
+                } else {
+                    in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_fill(t, &indices, &v))
+                }
+            }
+            Some(indices) => {
+                in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_put(t, &indices, &v, false))
+            }
+            None => in_place(&key.view, "__setitem__", |t| fill::copied(t, &v)),
+        }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         python::call(slf.py(), "_tensor_repr", (slf,))?.extract()
@@ -902,54 +940,13 @@ fn in_place(
     Ok(())
 }
 
-/// Applies a basic index (ints, slices, None, Ellipsis, or a tuple of them) as a chain of views.
-fn basic_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    use pyo3::types::{PyEllipsis, PyNone, PySlice, PySliceMethods};
-    use rustgrad_core::ops::index;
-    let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
-        Ok(tup) => tup.iter().collect(),
-        Err(_) => vec![key.clone()],
-    };
-    let nd = t.ndim();
-    let consuming = items.iter().filter(|i| !i.is(PyNone::get(key.py())) && !i.is_instance_of::<PyEllipsis>()).count();
-    if consuming > nd {
-        return Err(pyo3::exceptions::PyIndexError::new_err(format!("too many indices for tensor of dimension {nd}")));
-    }
-    let mut out = t.clone();
-    let mut dim: i64 = 0;
-    for item in &items {
-        if item.is_none() {
-            out = view::unsqueeze(&out, dim).py()?;
-            dim += 1;
-        } else if item.is_instance_of::<PyEllipsis>() {
-            dim += (nd - consuming) as i64;
-        } else if let Ok(sl) = item.cast::<PySlice>() {
-            let size = out.shape()[dim as usize];
-            let step: Option<i64> = sl.getattr("step")?.extract()?;
-            if step.is_some_and(|s| s <= 0) {
-                return Err(pyo3::exceptions::PyValueError::new_err("step must be greater than zero"));
-            }
-            let ind = sl.indices(size as isize)?;
-            let (start, stop, step) = (ind.start.max(0) as usize, ind.stop.max(0) as usize, ind.step as usize);
-            if !(start == 0 && stop >= size && step == 1) {
-                out = index::slice(&out, dim, start, stop, step).py()?;
-            }
-            dim += 1;
-        } else if let Ok(i) = item.extract::<i64>() {
-            if item.is_instance_of::<pyo3::types::PyBool>() {
-                return Err(PyTypeError::new_err("indexing with a bool is not supported yet"));
-            }
-            out = index::select(&out, dim, i).py()?;
-        } else {
-            return Err(PyTypeError::new_err(
-                "only integers, slices (`:`), ellipsis (`...`) and None are valid indices; tensor and list indices are not supported yet",
-            ));
-        }
-    }
-    if out.same(t) {
-        out = view::view(t, &t.shape().iter().map(|&s| s as i64).collect::<Vec<_>>()).py()?;
-    }
-    Ok(out)
+/// [`in_place`] for the other method files.
+pub fn in_place_pub(
+    t: &Tensor,
+    op: &'static str,
+    compute: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> PyResult<()> {
+    in_place(t, op, compute)
 }
 
 impl PyTensor {

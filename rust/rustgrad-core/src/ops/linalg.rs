@@ -263,3 +263,83 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         }
     }
 }
+
+/// `addmm(bias, a, b)`: `bias + a @ b`, bias broadcast (what `linear` records).
+pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let product = crate::autograd::untracked(|| mm(a, b))?;
+    let out_shape = product.shape();
+    if !shape::is_expandable_to(&bias.shape(), &out_shape) {
+        return Err(Error::runtime(format!(
+            "The expanded size of the tensor ({}) must match the existing size ({}) at non-singleton dimension 1.  Target sizes: {}.  Tensor sizes: {}",
+            out_shape[1],
+            bias.shape().last().copied().unwrap_or(1),
+            shape::fmt_shape(&out_shape),
+            shape::fmt_shape(&bias.shape())
+        )));
+    }
+    let out = crate::autograd::untracked(|| crate::ops::arith::add(&product, bias))?;
+    record(out, &[bias, a, b], |_| AddmmBackward {
+        bias_shape: bias.shape(),
+        a: SavedTensor::input(a),
+        b: SavedTensor::input(b),
+    })
+}
+
+/// d(c + AB)/dc = 1 (summed over broadcasting), d/dA = G B^T, d/dB = A^T G
+pub struct AddmmBackward {
+    bias_shape: Shape,
+    a: SavedTensor,
+    b: SavedTensor,
+}
+impl Backward for AddmmBackward {
+    fn name(&self) -> &'static str {
+        "AddmmBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let gc = if ctx.needs(0) { Some(crate::ops::view::sum_to(g, &self.bias_shape)?) } else { None };
+        let ga = if ctx.needs(1) { Some(mm(g, &t(&self.b.unpack(ctx)?)?)?) } else { None };
+        let gb = if ctx.needs(2) { Some(mm(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
+        Ok(smallvec![gc, ga, gb])
+    }
+    crate::saved_tensors!(a, b);
+}
+
+/// `linear(x, w, bias)`: `x @ w^T + bias`, recorded as PyTorch does (addmm or mm on 2-D input;
+/// other ranks are folded to 2-D and viewed back).
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let xs = x.shape();
+    if xs.is_empty() || w.ndim() != 2 {
+        let wt = t(w)?;
+        let out = matmul(x, &wt)?;
+        return match bias {
+            Some(b) => crate::ops::arith::add(&out, b),
+            None => Ok(out),
+        };
+    }
+    let wt = t(w)?;
+    let k = xs[xs.len() - 1];
+    if k != w.shape()[1] {
+        return Err(Error::runtime(format!(
+            "mat1 and mat2 shapes cannot be multiplied ({}x{} and {}x{})",
+            shape::numel(&xs[..xs.len() - 1]),
+            k,
+            w.shape()[1],
+            w.shape()[0]
+        )));
+    }
+    if xs.len() == 2 {
+        return match bias {
+            Some(b) => addmm(b, x, &wt),
+            None => mm(x, &wt),
+        };
+    }
+    let folded = reshape_to(x, &[shape::numel(&xs[..xs.len() - 1]), k])?;
+    let out = match bias {
+        Some(b) => addmm(b, &folded, &wt)?,
+        None => mm(&folded, &wt)?,
+    };
+    let mut out_shape: Shape = xs[..xs.len() - 1].into();
+    out_shape.push(w.shape()[0]);
+    unsafe_view(&out, &out_shape)
+}

@@ -9,11 +9,17 @@ use crate::tensor::Tensor;
 pub mod accumulate;
 pub mod arith;
 pub mod compare;
+pub mod elementwise;
 pub mod fill;
+pub mod gather;
 pub mod index;
+pub mod join;
 pub mod linalg;
+pub mod loss;
+pub mod moments;
 pub mod pow;
 pub mod reduce;
+pub mod softmax;
 pub mod strided;
 pub mod unary;
 pub mod view;
@@ -105,4 +111,27 @@ backward_ops! {
     AsStrided(strided::AsStridedBackward),
     AsStridedScatter(strided::AsStridedScatterBackward),
     CopySlices(crate::inplace::CopySlices),
+    Clamp(elementwise::ClampBackward),
+    Extremum(elementwise::ExtremumBackward),
+    MaskedFill(elementwise::MaskedFillBackward),
+    Gelu(elementwise::GeluBackward),
+    Softmax(softmax::SoftmaxBackward),
+    Logsumexp(softmax::LogsumexpBackward),
+    Var(moments::VarBackward),
+    Prod(moments::ProdBackward),
+    Cumsum(moments::CumsumBackward),
+    Index(gather::IndexBackward),
+    IndexPut(gather::IndexPutBackward),
+    Gather(gather::GatherBackward),
+    Scatter(gather::ScatterBackward),
+    Cat(join::CatBackward),
+    Stack(join::StackBackward),
+    Split(join::SplitBackward),
+    Unbind(join::UnbindBackward),
+    Repeat(join::RepeatBackward),
+    Addmm(linalg::AddmmBackward),
+    MseLoss(loss::MseLossBackward),
+    NllLoss(loss::NllLossBackward),
+    Bce(loss::BceBackward),
+    BceLogits(loss::BceLogitsBackward),
 }

@@ -1,4 +1,5 @@
-//! Element-wise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sign.
+//! Element-wise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sign, erf, and the
+//! piecewise-constant floor, ceil and round (zero gradient).
 
 use super::arith::{div, mul, neg, rsub_scalar};
 use super::compare::compare;
@@ -52,6 +53,9 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
 pub fn sign(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Sign)
 }
+pub fn erf(x: &Tensor) -> Result<Tensor> {
+    unary(x, Unary::Erf)
+}
 
 /// The backward of every [`Unary`] op; `saved` is the input or the result (see [`unary`]).
 pub struct UnaryBackward {
@@ -74,6 +78,10 @@ impl Backward for UnaryBackward {
             Unary::Relu => "ReluBackward0",
             Unary::Sign => "SignBackward0",
             Unary::Reciprocal => "ReciprocalBackward0",
+            Unary::Erf => "ErfBackward0",
+            Unary::Floor => "FloorBackward0",
+            Unary::Ceil => "CeilBackward0",
+            Unary::Round => "RoundBackward0",
         }
     }
 
@@ -102,8 +110,13 @@ impl Backward for UnaryBackward {
                 let mask = compare(&s, &Tensor::wrapped_scalar(0i64), Compare::Gt)?;
                 mul(g, &to_dtype(&mask, g.dtype())?)?
             }
-            // d sign(x) = 0; d(-x) = -1; d(1/x) handled in arith
-            Unary::Sign => crate::creation::zeros_like(g),
+            // d erf(x) = 2/sqrt(pi) exp(-x^2)
+            Unary::Erf => {
+                let bell = exp(&neg(&mul(&s, &s)?)?)?;
+                mul(g, &mul(&bell, &Tensor::wrapped_scalar(std::f64::consts::FRAC_2_SQRT_PI))?)?
+            }
+            // d sign(x) = d floor(x) = d ceil(x) = d round(x) = 0 (almost everywhere)
+            Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round => crate::creation::zeros_like(g),
             Unary::Neg => neg(g)?,
             Unary::Reciprocal => mul(&neg(g)?, &mul(&s, &s)?)?,
         };
@@ -114,6 +127,6 @@ impl Backward for UnaryBackward {
         self.saved.release();
     }
     fn saves_tensors(&self) -> bool {
-        self.kind != Unary::Sign
+        !matches!(self.kind, Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round)
     }
 }

@@ -32,6 +32,13 @@ pub fn view(x: &Tensor, request: &[i64]) -> Result<Tensor> {
     record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ViewBackward0" })
 }
 
+/// `x[...]` / `x.view_as(x)`-like aliasing: a view of the whole tensor (`AliasBackward0`).
+pub fn alias_of(x: &Tensor) -> Result<Tensor> {
+    let d = x.data();
+    let out = make_view(x, d.shape.clone(), d.strides.clone(), d.offset);
+    record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "AliasBackward0" })
+}
+
 /// `x.reshape(shape)`: a view when possible, else a copy.
 pub fn reshape(x: &Tensor, request: &[i64]) -> Result<Tensor> {
     let d = x.data();

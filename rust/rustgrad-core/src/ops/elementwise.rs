@@ -1,0 +1,228 @@
+//! Element-wise ops built on comparisons (clamp, maximum/minimum, masked_fill) and the GELU
+//! activation.
+
+use super::arith::{add, binary_values, mul, promote, sub};
+use super::compare::{compare, logical_and, where_};
+use super::unary::{erf, exp, tanh};
+use super::view::sum_to;
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels::{Binary, Compare};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+use smallvec::smallvec;
+use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
+
+fn scalar(v: f64) -> Tensor {
+    Tensor::wrapped_scalar(v)
+}
+
+/// Which of `clamp`'s bounds are given, and which node PyTorch records.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ClampKind {
+    /// `clamp(x, min, max)`, either bound optional.
+    Clamp,
+    /// `clamp_min(x, min)`.
+    Min,
+    /// `clamp_max(x, max)`.
+    Max,
+}
+
+/// `x.clamp(min, max)`: `min(max(x, lo), hi)`; NaN stays NaN.
+pub fn clamp(x: &Tensor, min: Option<f64>, max: Option<f64>, kind: ClampKind) -> Result<Tensor> {
+    if min.is_none() && max.is_none() {
+        return Err(Error::runtime("torch.clamp: At least one of 'min' or 'max' must not be None"));
+    }
+    let bound_is_float = |b: Option<f64>| b.is_some_and(|v| v.fract() != 0.0 || !v.is_finite());
+    let dtype =
+        if x.dtype() == DType::I64 && (bound_is_float(min) || bound_is_float(max)) { DType::F32 } else { x.dtype() };
+    let mut out = x.clone();
+    if let Some(lo) = min {
+        out = binary_values(&out, &scalar(lo), Binary::Maximum, dtype)?;
+    }
+    if let Some(hi) = max {
+        out = binary_values(&out, &scalar(hi), Binary::Minimum, dtype)?;
+    }
+    if out.same(x) {
+        out = binary_values(x, &scalar(0.0), Binary::Add, dtype)?;
+    }
+    record(out, &[x], |_| ClampBackward { x: SavedTensor::input(x), min, max, kind })
+}
+
+/// d clamp(x, lo, hi)/dx = [lo <= x <= hi]
+pub struct ClampBackward {
+    x: SavedTensor,
+    min: Option<f64>,
+    max: Option<f64>,
+    kind: ClampKind,
+}
+impl Backward for ClampBackward {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            ClampKind::Clamp => "ClampBackward1",
+            ClampKind::Min => "ClampMinBackward0",
+            ClampKind::Max => "ClampMaxBackward0",
+        }
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
+        let inside = match (self.min, self.max) {
+            (Some(lo), Some(hi)) => {
+                logical_and(&compare(&x, &scalar(lo), Compare::Ge)?, &compare(&x, &scalar(hi), Compare::Le)?)?
+            }
+            (Some(lo), None) => compare(&x, &scalar(lo), Compare::Ge)?,
+            (None, Some(hi)) => compare(&x, &scalar(hi), Compare::Le)?,
+            (None, None) => unreachable!("clamp checks that a bound is given"),
+        };
+        Ok(smallvec![Some(where_(&inside, g, &scalar(0.0))?)])
+    }
+    crate::saved_tensors!(x);
+}
+
+/// `maximum(a, b)` (`max == true`) or `minimum(a, b)`, broadcast; NaN wins.
+pub fn extremum(a: &Tensor, b: &Tensor, max: bool) -> Result<Tensor> {
+    let dtype = promote(a, b);
+    let out = binary_values(a, b, if max { Binary::Maximum } else { Binary::Minimum }, dtype)?;
+    record(out, &[a, b], |_| ExtremumBackward { a: SavedTensor::input(a), b: SavedTensor::input(b), max })
+}
+
+/// d max(a, b)/da = [a > b] + [a == b]/2 (ties share the gradient), and symmetrically for b
+pub struct ExtremumBackward {
+    a: SavedTensor,
+    b: SavedTensor,
+    max: bool,
+}
+impl Backward for ExtremumBackward {
+    fn name(&self) -> &'static str {
+        if self.max {
+            "MaximumBackward0"
+        } else {
+            "MinimumBackward0"
+        }
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let (a, b) = (self.a.unpack(ctx)?, self.b.unpack(ctx)?);
+        let shared = where_(&compare(&a, &b, Compare::Eq)?, &mul(g, &scalar(0.5))?, g)?;
+        let (a_loses, b_loses) = if self.max { (Compare::Lt, Compare::Gt) } else { (Compare::Gt, Compare::Lt) };
+        let zero = scalar(0.0);
+        let ga = if ctx.needs(0) {
+            Some(sum_to(&where_(&compare(&a, &b, a_loses)?, &zero, &shared)?, &a.shape())?)
+        } else {
+            None
+        };
+        let gb = if ctx.needs(1) {
+            Some(sum_to(&where_(&compare(&a, &b, b_loses)?, &zero, &shared)?, &b.shape())?)
+        } else {
+            None
+        };
+        Ok(smallvec![ga, gb])
+    }
+    crate::saved_tensors!(a, b);
+}
+
+/// `x.masked_fill(mask, value)`: `value` where `mask` holds (mask broadcasts to `x`).
+pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
+    if mask.dtype() != DType::Bool {
+        return Err(Error::runtime(format!(
+            "masked_fill_ only supports boolean masks, but got mask with dtype {}",
+            mask.dtype().name_cpp()
+        )));
+    }
+    let xs = x.shape();
+    let ms = mask.shape();
+    if crate::shape::broadcast_shapes(&xs, &ms)?.as_slice() != xs.as_slice() {
+        return Err(Error::runtime(format!(
+            "masked_fill_: mask of shape {} cannot be broadcast to the input's shape {}",
+            crate::shape::fmt_shape(&ms),
+            crate::shape::fmt_shape(&xs)
+        )));
+    }
+    let out = Tensor::from_data(crate::kernels::select(
+        &mask.data(),
+        &Tensor::wrapped_scalar(value).data(),
+        &x.data(),
+        x.dtype(),
+    )?);
+    record(out, &[x], |_| MaskedFillBackward { mask: mask.detach(), self_shape: xs.clone() })
+}
+
+/// d masked_fill(x, m, v)/dx = [not m]
+pub struct MaskedFillBackward {
+    mask: Tensor,
+    self_shape: Shape,
+}
+impl Backward for MaskedFillBackward {
+    fn name(&self) -> &'static str {
+        "MaskedFillBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = where_(&self.mask, &scalar(0.0), grad0(grads)?)?;
+        Ok(smallvec![Some(sum_to(&g, &self.self_shape)?)])
+    }
+}
+
+/// GELU: `x Φ(x)` (`tanh == false`), or its tanh approximation
+/// `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+pub fn gelu(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
+    if !x.dtype().is_float() {
+        return Err(Error::runtime(format!(
+            "\"GeluKernelImpl\" not implemented for '{}'",
+            x.dtype().scalar_type_name()
+        )));
+    }
+    let out = untracked(|| if tanh_approx { gelu_tanh_values(x) } else { gelu_erf_values(x) })?;
+    record(out, &[x], |_| GeluBackward { x: SavedTensor::input(x), tanh_approx })
+}
+
+const SQRT_2_OVER_PI: f64 = FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
+const GELU_CUBIC: f64 = 0.044715;
+
+/// Φ(x) = (1 + erf(x/√2)) / 2
+fn normal_cdf(x: &Tensor) -> Result<Tensor> {
+    mul(&add(&erf(&mul(x, &scalar(FRAC_1_SQRT_2))?)?, &scalar(1.0))?, &scalar(0.5))
+}
+
+fn gelu_erf_values(x: &Tensor) -> Result<Tensor> {
+    mul(x, &normal_cdf(x)?)
+}
+
+/// tanh(√(2/π) (x + 0.044715 x³))
+fn gelu_inner_tanh(x: &Tensor) -> Result<Tensor> {
+    let cube = mul(&mul(x, x)?, x)?;
+    tanh(&mul(&add(x, &mul(&cube, &scalar(GELU_CUBIC))?)?, &scalar(SQRT_2_OVER_PI))?)
+}
+
+fn gelu_tanh_values(x: &Tensor) -> Result<Tensor> {
+    mul(&mul(x, &scalar(0.5))?, &add(&gelu_inner_tanh(x)?, &scalar(1.0))?)
+}
+
+/// d gelu(x) = Φ(x) + x φ(x); tanh form: (1 + t)/2 + x/2 (1 - t²) √(2/π) (1 + 3·0.044715 x²)
+pub struct GeluBackward {
+    x: SavedTensor,
+    tanh_approx: bool,
+}
+impl Backward for GeluBackward {
+    fn name(&self) -> &'static str {
+        "GeluBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
+        let slope = if self.tanh_approx {
+            let t = gelu_inner_tanh(&x)?;
+            let left = mul(&add(&t, &scalar(1.0))?, &scalar(0.5))?;
+            let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
+            let inner =
+                mul(&add(&mul(&mul(&x, &x)?, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
+            add(&left, &mul(&mul(&mul(&x, &scalar(0.5))?, &sech2)?, &inner)?)?
+        } else {
+            // φ(x) = exp(-x²/2) / √(2π)
+            let density =
+                mul(&exp(&mul(&mul(&x, &x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
+            add(&normal_cdf(&x)?, &mul(&x, &density)?)?
+        };
+        Ok(smallvec![Some(mul(g, &slope)?)])
+    }
+    crate::saved_tensors!(x);
+}

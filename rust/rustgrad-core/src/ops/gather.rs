@@ -1,0 +1,494 @@
+//! Indexing with tensors: advanced indexing `x[idx, mask]` and its inverse `index_put`
+//! (which accumulates repeated indices when asked), `gather` and `scatter`/`scatter_add`.
+
+use super::view::sum_to;
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::shape::{self, Shape};
+use crate::tensor::{for_each_strided, Tensor, TensorData};
+use crate::with_dtype;
+use smallvec::smallvec;
+
+/// Visits every coordinate of `shape` in row-major order, without recursion.
+fn for_each_coord(shape: &[usize], mut f: impl FnMut(&[usize])) {
+    if shape.contains(&0) {
+        return;
+    }
+    let mut coord = vec![0usize; shape.len()];
+    loop {
+        f(&coord);
+        let mut d = shape.len();
+        loop {
+            if d == 0 {
+                return;
+            }
+            d -= 1;
+            coord[d] += 1;
+            if coord[d] < shape[d] {
+                break;
+            }
+            coord[d] = 0;
+        }
+    }
+}
+
+/// Where advanced indexing reads (or `index_put` writes): for each position `b` of the
+/// broadcast index shape and each position `r` of the remaining dims, the element
+/// `row[b] + rest[r]` of the indexed tensor.
+struct IndexPlan {
+    /// The broadcast shape of the index tensors.
+    index_shape: Shape,
+    /// Shape of the dims not indexed, in order.
+    rest_shape: Shape,
+    /// Where the index dims go in the result: in place of the indexed dims when those are
+    /// adjacent, else first (numpy's and PyTorch's rule).
+    insert_at: usize,
+    row: Vec<usize>,
+    rest: Vec<usize>,
+}
+
+impl IndexPlan {
+    fn new(x: &TensorData, indices: &[Option<Tensor>]) -> Result<IndexPlan> {
+        let nd = x.shape.len();
+        if indices.len() > nd {
+            return Err(Error::Index(format!("too many indices for tensor of dimension {nd}")));
+        }
+        let adv: Vec<(usize, &Tensor)> =
+            indices.iter().enumerate().filter_map(|(d, i)| i.as_ref().map(|t| (d, t))).collect();
+        let mut index_shape = Shape::new();
+        for (_, t) in &adv {
+            index_shape = shape::broadcast_shapes(&index_shape, &t.shape()).map_err(|_| {
+                let shapes: Vec<String> = adv.iter().map(|(_, t)| shape::fmt_shape(&t.shape())).collect();
+                Error::Index(format!(
+                    "shape mismatch: indexing tensors could not be broadcast together with shapes {}",
+                    shapes.join(", ")
+                ))
+            })?;
+        }
+        let n = shape::numel(&index_shape);
+        let mut row = vec![0usize; n];
+        for &(d, t) in &adv {
+            let size = x.shape[d] as i64;
+            let values = kernels::expand_values::<i64>(&t.data(), &index_shape);
+            for (r, &i) in row.iter_mut().zip(&values) {
+                if i < -size || i >= size {
+                    return Err(Error::Index(format!("index {i} is out of bounds for dimension {d} with size {size}")));
+                }
+                *r += (if i < 0 { i + size } else { i }) as usize * x.strides[d];
+            }
+        }
+        let rest_dims: Vec<usize> = (0..nd).filter(|d| indices.get(*d).is_none_or(|i| i.is_none())).collect();
+        let rest_shape: Shape = rest_dims.iter().map(|&d| x.shape[d]).collect();
+        let rest_strides: Shape = rest_dims.iter().map(|&d| x.strides[d]).collect();
+        let mut rest = Vec::with_capacity(shape::numel(&rest_shape));
+        for_each_strided(&rest_shape, &rest_strides, x.offset, &mut |o| rest.push(o));
+        let first = adv.first().map_or(0, |a| a.0);
+        let adjacent = adv.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        Ok(IndexPlan { index_shape, rest_shape, insert_at: if adjacent { first } else { 0 }, row, rest })
+    }
+
+    /// The result's shape.
+    fn out_shape(&self) -> Shape {
+        let mut s: Shape = self.rest_shape[..self.insert_at].into();
+        s.extend(self.index_shape.iter().copied());
+        s.extend(self.rest_shape[self.insert_at..].iter().copied());
+        s
+    }
+
+    /// The (b, r)-ordered layout as a view of a result-ordered contiguous buffer.
+    fn as_block_order(&self, result: TensorData) -> TensorData {
+        let (p, nb) = (self.insert_at, self.index_shape.len());
+        let order: Vec<usize> = (p..p + nb).chain(0..p).chain(p + nb..result.shape.len()).collect();
+        let shape = order.iter().map(|&d| result.shape[d]).collect();
+        let strides = order.iter().map(|&d| result.strides[d]).collect();
+        result.restrided(shape, strides, result.offset)
+    }
+
+    /// The block-ordered values laid out in the result's order.
+    fn to_result_order(&self, block: TensorData) -> TensorData {
+        let (p, nb) = (self.insert_at, self.index_shape.len());
+        if p == 0 {
+            return TensorData { shape: self.out_shape(), ..block };
+        }
+        // block dims: [B..., R_before..., R_after...] -> result [R_before, B, R_after]
+        let mut order: Vec<usize> = (nb..nb + p).collect();
+        order.extend(0..nb);
+        order.extend(nb + p..block.shape.len());
+        let mut block_shape: Shape = self.index_shape.clone();
+        block_shape.extend(self.rest_shape.iter().copied());
+        let block = TensorData { strides: shape::contiguous_strides(&block_shape), shape: block_shape, ..block };
+        let shape = order.iter().map(|&d| block.shape[d]).collect();
+        let strides = order.iter().map(|&d| block.strides[d]).collect();
+        kernels::contiguous_copy(&block.restrided(shape, strides, 0))
+    }
+}
+
+/// Turns bool masks into integer indices (one per masked dim) and checks index dtypes.
+pub fn expand_masks(x_shape: &[usize], indices: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+    let mut out = Vec::with_capacity(indices.len());
+    for idx in indices {
+        match idx {
+            Some(t) if t.dtype() == DType::Bool => {
+                let ms = t.shape();
+                let at = out.len();
+                for (k, &m) in ms.iter().enumerate() {
+                    let have = x_shape.get(at + k).copied();
+                    if have != Some(m) {
+                        return Err(Error::Index(format!(
+                            "The shape of the mask {} at index {k} does not match the shape of the indexed tensor {} at index {}",
+                            shape::fmt_shape(&ms),
+                            shape::fmt_shape(x_shape),
+                            at + k
+                        )));
+                    }
+                }
+                out.extend(nonzero_columns(t).into_iter().map(Some));
+            }
+            Some(t) if t.dtype() == DType::I64 => out.push(Some(t.clone())),
+            Some(_) => {
+                return Err(Error::Index("tensors used as indices must be long, int, byte or bool tensors".into()))
+            }
+            None => out.push(None),
+        }
+    }
+    Ok(out)
+}
+
+/// The coordinates of a bool tensor's true elements, one int64 vector per dim.
+fn nonzero_columns(mask: &Tensor) -> Vec<Tensor> {
+    let d = mask.data();
+    let values = d.to_vec::<bool>();
+    let mut cols: Vec<Vec<i64>> = vec![Vec::new(); d.shape.len()];
+    let mut i = 0;
+    for_each_coord(&d.shape, |c| {
+        if values[i] {
+            for (col, &x) in cols.iter_mut().zip(c) {
+                col.push(x as i64);
+            }
+        }
+        i += 1;
+    });
+    cols.into_iter().map(|c| Tensor::from_data(kernels::from_vec(c.clone(), &[c.len()]))).collect()
+}
+
+/// `nonzero(x)`: the coordinates of the non-zero elements, shape `[n, ndim]`.
+pub fn nonzero(x: &Tensor) -> Result<Tensor> {
+    let mask = crate::ops::compare::compare(x, &Tensor::wrapped_scalar(0i64), kernels::Compare::Ne)?;
+    let cols = nonzero_columns(&mask);
+    let n = cols.first().map_or(usize::from(x.ndim() == 0 && mask.data().to_vec::<bool>()[0]), |c| c.numel());
+    let mut flat = Vec::with_capacity(n * cols.len());
+    let cols: Vec<Vec<i64>> = cols.iter().map(|c| c.to_vec::<i64>()).collect();
+    for r in 0..n {
+        flat.extend(cols.iter().map(|c| c[r]));
+    }
+    Ok(Tensor::from_data(kernels::from_vec(flat, &[n, cols.len()])))
+}
+
+/// `x[indices]`: `indices` has one entry per leading dim (`None`: the whole dim); bool masks
+/// are allowed.
+pub fn index(x: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+    let indices = expand_masks(&x.shape(), indices)?;
+    let d = x.data();
+    let plan = IndexPlan::new(&d, &indices)?;
+    let block = with_dtype!(d.dtype(), T => {
+        // SAFETY: read-only access to the storage.
+        let all = unsafe { d.storage.slice::<T>() };
+        let mut v: Vec<T> = Vec::with_capacity(plan.row.len() * plan.rest.len());
+        for &r in &plan.row {
+            v.extend(plan.rest.iter().map(|&o| all[r + o]));
+        }
+        TensorData::from_vec(v, plan.out_shape())
+    });
+    let out = Tensor::from_data(plan.to_result_order(block));
+    record(out, &[x], |_| IndexBackward { indices: indices.clone(), self_shape: d.shape.clone() })
+}
+
+/// d x[idx]/dx: the gradient is added back at the indexed positions (repeats accumulate)
+pub struct IndexBackward {
+    indices: Vec<Option<Tensor>>,
+    self_shape: Shape,
+}
+impl Backward for IndexBackward {
+    fn name(&self) -> &'static str {
+        "IndexBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
+        Ok(smallvec![Some(index_put(&zeros, &self.indices, g, true)?)])
+    }
+}
+
+/// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
+/// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
+pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+    index_put_named(base, indices, values, accumulate, false)
+}
+
+/// `x[idx] = number` for one integer index tensor: PyTorch records it as `index_fill_`.
+pub fn index_fill(base: &Tensor, indices: &[Option<Tensor>], value: &Tensor) -> Result<Tensor> {
+    index_put_named(base, indices, value, false, true)
+}
+
+fn index_put_named(
+    base: &Tensor,
+    indices: &[Option<Tensor>],
+    values: &Tensor,
+    accumulate: bool,
+    fill: bool,
+) -> Result<Tensor> {
+    let indices = expand_masks(&base.shape(), indices)?;
+    let fresh = kernels::contiguous_copy(&base.data());
+    let plan = IndexPlan::new(&fresh, &indices)?;
+    let out_shape = plan.out_shape();
+    if !shape::is_expandable_to(&values.shape(), &out_shape) {
+        return Err(Error::runtime(format!(
+            "shape mismatch: value tensor of shape {} cannot be broadcast to indexing result of shape {}",
+            shape::fmt_shape(&values.shape()),
+            shape::fmt_shape(&out_shape)
+        )));
+    }
+    let vd = values.data();
+    let expanded = kernels::cast(
+        &vd.restrided(out_shape.clone(), shape::broadcast_strides(&vd.shape, &vd.strides, &out_shape), vd.offset),
+        fresh.dtype(),
+    );
+    let block = plan.as_block_order(expanded);
+    with_dtype!(fresh.dtype(), T => {
+        let src = block.to_vec::<T>();
+        // SAFETY: `fresh` is a new private buffer and `src` a copy.
+        let dst = unsafe { fresh.storage.slice_mut::<T>() };
+        let mut i = 0;
+        for &r in &plan.row {
+            for &o in &plan.rest {
+                dst[r + o] = if accumulate { <T as kernels::Arith>::apply(kernels::Binary::Add, dst[r + o], src[i]) } else { src[i] };
+                i += 1;
+            }
+        }
+    });
+    let out = Tensor::from_data(fresh);
+    record(out, &[base, values], |_| IndexPutBackward {
+        indices: indices.clone(),
+        values_shape: vd.shape.clone(),
+        accumulate,
+        fill,
+    })
+}
+
+/// d index_put(b, idx, v)/db = 1 off the indices (everywhere if accumulating);
+/// d/dv = the gradient at the indices, summed over broadcasting
+pub struct IndexPutBackward {
+    indices: Vec<Option<Tensor>>,
+    values_shape: Shape,
+    accumulate: bool,
+    fill: bool,
+}
+impl Backward for IndexPutBackward {
+    fn name(&self) -> &'static str {
+        if self.fill {
+            "IndexFillBackward0"
+        } else {
+            "IndexPutBackward0"
+        }
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let gb = match (ctx.needs(0), self.accumulate) {
+            (false, _) => None,
+            (true, true) => Some(g.clone()),
+            (true, false) => Some(index_put(g, &self.indices, &Tensor::wrapped_scalar(0.0), false)?),
+        };
+        let gv = if ctx.needs(1) { Some(sum_to(&index(g, &self.indices)?, &self.values_shape)?) } else { None };
+        Ok(smallvec![gb, gv])
+    }
+}
+
+/// For each element of `index`, the offset it addresses in a tensor of `shape`/`strides`:
+/// its own coordinates, with the coordinate along `dim` replaced by the index value.
+fn gather_offsets(
+    op: &str,
+    shape: &[usize],
+    strides: &[usize],
+    offset: usize,
+    dim: usize,
+    index: &Tensor,
+) -> Result<Vec<usize>> {
+    let id = index.data();
+    let values = id.to_vec::<i64>();
+    let size = shape[dim] as i64;
+    let mut out = Vec::with_capacity(values.len());
+    let mut k = 0;
+    let mut err = None;
+    for_each_coord(&id.shape, |c| {
+        let i = values[k];
+        k += 1;
+        if i < -size || i >= size {
+            let _ = op;
+            err.get_or_insert(Error::runtime(format!(
+                "index {i} is out of bounds for dimension {dim} with size {size}"
+            )));
+            return;
+        }
+        let i = if i < 0 { i + size } else { i } as usize;
+        let mut o = offset;
+        for (d, (&cd, &st)) in c.iter().zip(strides).enumerate() {
+            o += if d == dim { i } else { cd } * st;
+        }
+        out.push(o);
+    });
+    err.map_or(Ok(out), Err)
+}
+
+fn check_gather_args(op: &str, x: &Tensor, dim: i64, index: &Tensor, other: Option<&Tensor>) -> Result<usize> {
+    if index.dtype() != DType::I64 {
+        return Err(Error::runtime(format!("{op}(): Expected dtype int32/int64 for index")));
+    }
+    let (xs, is) = (x.shape(), index.shape());
+    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
+    if xs.len().max(1) != is.len().max(1) {
+        return Err(Error::runtime(format!(
+            "Index tensor must have the same number of dimensions as {} tensor",
+            if op == "gather" { "input" } else { "self" }
+        )));
+    }
+    for d in 0..is.len() {
+        if d != dim && xs.get(d).is_some_and(|&s| is[d] > s) {
+            return Err(Error::runtime(format!(
+                "Size does not match at dimension {d} expected index {} to be no larger than self {} apart from dimension {dim}",
+                shape::fmt_shape(&is),
+                shape::fmt_shape(&xs)
+            )));
+        }
+        if let Some(src) = other {
+            if src.shape().get(d).is_some_and(|&s| is[d] > s) {
+                return Err(Error::runtime(format!(
+                    "Expected index {} to be no larger than src {} apart from dimension {dim}",
+                    shape::fmt_shape(&is),
+                    shape::fmt_shape(&src.shape())
+                )));
+            }
+        }
+    }
+    Ok(dim)
+}
+
+/// `x.gather(dim, index)`: `out[i][j] = x[i][index[i][j]]` (for `dim == 1`).
+pub fn gather(x: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
+    let dim = check_gather_args("gather", x, dim, index, None)?;
+    let d = x.data();
+    let (shp, strides): (Shape, Shape) =
+        if d.shape.is_empty() { (smallvec![1], smallvec![1]) } else { (d.shape.clone(), d.strides.clone()) };
+    let offsets = gather_offsets("gather", &shp, &strides, d.offset, dim, index)?;
+    let out = with_dtype!(d.dtype(), T => {
+        // SAFETY: read-only access to the storage.
+        let all = unsafe { d.storage.slice::<T>() };
+        TensorData::from_vec(offsets.iter().map(|&o| all[o]).collect::<Vec<T>>(), index.shape())
+    });
+    record(Tensor::from_data(out), &[x], |_| GatherBackward { self_shape: d.shape.clone(), dim, index: index.clone() })
+}
+
+/// d gather(x, dim, idx)/dx: the gradient is added back at the gathered positions
+pub struct GatherBackward {
+    self_shape: Shape,
+    dim: usize,
+    index: Tensor,
+}
+impl Backward for GatherBackward {
+    fn name(&self) -> &'static str {
+        "GatherBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
+        Ok(smallvec![Some(scatter(&zeros, self.dim as i64, &self.index, g, true)?)])
+    }
+}
+
+/// `base.scatter(dim, index, src)` (`accumulate`: `scatter_add`), out of place.
+pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate: bool) -> Result<Tensor> {
+    let op = if accumulate { "scatter_add" } else { "scatter" };
+    let src_is_scalar = src.is_wrapped_number();
+    let dim = check_gather_args(op, base, dim, index, (!src_is_scalar).then_some(src))?;
+    let fresh = kernels::contiguous_copy(&base.data());
+    let (shp, strides): (Shape, Shape) = if fresh.shape.is_empty() {
+        (smallvec![1], smallvec![1])
+    } else {
+        (fresh.shape.clone(), fresh.strides.clone())
+    };
+    let dst_offsets = gather_offsets(op, &shp, &strides, 0, dim, index)?;
+    let sd = src.data();
+    let src_values: TensorData = if src_is_scalar {
+        kernels::full(&index.shape(), sd.get_f64(0), fresh.dtype())
+    } else {
+        // The elements of `src` at the index's coordinates.
+        let is = index.shape();
+        let st: Shape = if sd.shape.is_empty() { smallvec![1; is.len()] } else { sd.strides.clone() };
+        kernels::cast(&sd.restrided(is, st, sd.offset), fresh.dtype())
+    };
+    with_dtype!(fresh.dtype(), T => {
+        let v = src_values.to_vec::<T>();
+        // SAFETY: `fresh` is a new private buffer.
+        let dst = unsafe { fresh.storage.slice_mut::<T>() };
+        for (&o, &x) in dst_offsets.iter().zip(&v) {
+            dst[o] = if accumulate { <T as kernels::Arith>::apply(kernels::Binary::Add, dst[o], x) } else { x };
+        }
+    });
+    let out = Tensor::from_data(fresh);
+    let inputs: &[&Tensor] = if src_is_scalar { &[base] } else { &[base, src] };
+    record(out, inputs, |_| ScatterBackward { dim, index: index.clone(), src_shape: sd.shape.clone(), accumulate })
+}
+
+/// d scatter_add(b, dim, idx, s)/db = 1, d/ds = gather(g, dim, idx);
+/// scatter overwrites, so d/db is 0 at the written positions
+pub struct ScatterBackward {
+    dim: usize,
+    index: Tensor,
+    src_shape: Shape,
+    accumulate: bool,
+}
+impl Backward for ScatterBackward {
+    fn name(&self) -> &'static str {
+        if self.accumulate {
+            "ScatterAddBackward0"
+        } else {
+            "ScatterBackward0"
+        }
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let gb = match (ctx.needs(0), self.accumulate) {
+            (false, _) => None,
+            (true, true) => Some(g.clone()),
+            (true, false) => Some(scatter(g, self.dim as i64, &self.index, &Tensor::wrapped_scalar(0.0), false)?),
+        };
+        let gs = if ctx.needs(1) {
+            let picked = gather(g, self.dim as i64, &self.index)?;
+            Some(if picked.shape() == self.src_shape { picked } else { pad_to(&picked, &self.src_shape)? })
+        } else {
+            None
+        };
+        Ok(smallvec![gb, gs])
+    }
+}
+
+/// `small` placed at the start of a zero tensor of `shape` (src bigger than the index).
+fn pad_to(small: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let s = small.shape();
+    let indices: Vec<Option<Tensor>> = s
+        .iter()
+        .map(|&n| Some(Tensor::from_data(kernels::from_vec((0..n as i64).collect::<Vec<_>>(), &[n]))))
+        .collect();
+    // Open grid: index k gets shape [1,..,n_k,..,1] so they broadcast to `s`.
+    let grid: Vec<Option<Tensor>> = indices
+        .into_iter()
+        .enumerate()
+        .map(|(k, t)| {
+            let mut gs: Vec<i64> = vec![1; s.len()];
+            gs[k] = s[k] as i64;
+            t.map(|t| super::view::reshape(&t, &gs)).transpose()
+        })
+        .collect::<Result<_>>()?;
+    index_put(&crate::creation::zeros(shape, small.dtype()), &grid, small, false)
+}

@@ -1,0 +1,355 @@
+//! Loss functions with PyTorch's fused backward nodes: mse_loss, nll_loss,
+//! binary_cross_entropy and binary_cross_entropy_with_logits.
+
+use super::arith::{add, div, mul, neg, sub};
+use super::elementwise::{clamp, extremum, ClampKind};
+use super::gather::scatter;
+use super::reduce::{mean, sum};
+use super::unary::{abs, exp, log, sigmoid};
+use super::view::{reshape_to, sum_to};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::shape::{self, Shape};
+use crate::tensor::Tensor;
+use smallvec::smallvec;
+
+/// How a loss combines its per-element values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    None,
+    Mean,
+    Sum,
+}
+
+impl Reduction {
+    pub fn parse(s: &str) -> Result<Reduction> {
+        match s {
+            "none" => Ok(Reduction::None),
+            "mean" => Ok(Reduction::Mean),
+            "sum" => Ok(Reduction::Sum),
+            other => Err(Error::Value(format!("{other} is not a valid value for reduction"))),
+        }
+    }
+
+    fn apply(self, per_element: &Tensor) -> Result<Tensor> {
+        match self {
+            Reduction::None => Ok(per_element.clone()),
+            Reduction::Mean => mean(per_element, None, false, None),
+            Reduction::Sum => sum(per_element, None, false, None),
+        }
+    }
+
+    /// The gradient of the reduction, broadcast to the per-element `shape`.
+    fn spread(self, g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+        match self {
+            Reduction::None => Ok(g.clone()),
+            Reduction::Sum => super::view::expand_to(g, shape),
+            Reduction::Mean => {
+                let n = shape::numel(shape) as f64;
+                super::view::expand_to(&div(g, &Tensor::wrapped_scalar(n))?, shape)
+            }
+        }
+    }
+}
+
+fn scalar(v: f64) -> Tensor {
+    Tensor::wrapped_scalar(v)
+}
+
+/// `mse_loss(x, y)`: the reduced `(x - y)²`.
+pub fn mse_loss(x: &Tensor, y: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    let (out, shape) = untracked(|| {
+        let d = sub(x, y)?;
+        Ok((reduction.apply(&mul(&d, &d)?)?, d.shape()))
+    })?;
+    record(out, &[x, y], |_| MseLossBackward { x: SavedTensor::input(x), y: SavedTensor::input(y), shape, reduction })
+}
+
+/// d mse/dx = 2 (x - y) (/ n for the mean), d/dy = -d/dx
+pub struct MseLossBackward {
+    x: SavedTensor,
+    y: SavedTensor,
+    shape: Shape,
+    reduction: Reduction,
+}
+impl Backward for MseLossBackward {
+    fn name(&self) -> &'static str {
+        "MseLossBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (x, y) = (self.x.unpack(ctx)?, self.y.unpack(ctx)?);
+        let g = self.reduction.spread(grad0(grads)?, &self.shape)?;
+        let gd = mul(&mul(&sub(&x, &y)?, &scalar(2.0))?, &g)?;
+        let gx = if ctx.needs(0) { Some(sum_to(&gd, &x.shape())?) } else { None };
+        let gy = if ctx.needs(1) { Some(sum_to(&neg(&gd)?, &y.shape())?) } else { None };
+        Ok(smallvec![gx, gy])
+    }
+    crate::saved_tensors!(x, y);
+}
+
+/// `nll_loss(x, target)` for `x` of shape `[N, C]` (or `[C]`) of log-probabilities and class
+/// indices `target` (`[N]` or `[]`): the reduced `-weight[t] x[i, t_i]`, skipping `ignore_index`.
+/// `spatial`: the rows are the positions of a `[N, C, d1, ...]` input (`NllLoss2DBackward0`).
+pub fn nll_loss(
+    x: &Tensor,
+    target: &Tensor,
+    weight: Option<&Tensor>,
+    reduction: Reduction,
+    ignore_index: i64,
+    spatial: bool,
+) -> Result<Tensor> {
+    let xs = x.shape();
+    if target.dtype() != DType::I64 {
+        return Err(Error::runtime(format!(
+            "expected scalar type Long but found {}",
+            target.dtype().scalar_type_name()
+        )));
+    }
+    if xs.is_empty() || xs.len() > 2 {
+        return Err(Error::Value(format!("Expected 1 or 2 dimensions (got {})", xs.len())));
+    }
+    let ts = target.shape();
+    let (n, c) = if xs.len() == 2 { (xs[0], xs[1]) } else { (1, xs[0]) };
+    if (xs.len() == 2 && ts.as_slice() != [n]) || (xs.len() == 1 && !ts.is_empty()) {
+        if xs.len() == 2 && ts.len() == 1 {
+            return Err(Error::Value(format!(
+                "Expected input batch_size ({n}) to match target batch_size ({}).",
+                ts[0]
+            )));
+        }
+        return Err(Error::runtime(format!(
+            "0D or 1D target tensor expected, multi-target not supported (got target of shape {})",
+            shape::fmt_shape(&ts)
+        )));
+    }
+    if let Some(w) = weight {
+        if w.shape().as_slice() != [c] {
+            return Err(Error::runtime(format!(
+                "weight tensor should be defined either for all {c} classes or no classes but got weight tensor of shape: {}",
+                shape::fmt_shape(&w.shape())
+            )));
+        }
+    }
+    let targets = target.to_vec::<i64>();
+    let class_weight: Vec<f64> = weight.map(|w| w.to_vec::<f64>()).unwrap_or_else(|| vec![1.0; c]);
+    let mut row_weight = Vec::with_capacity(n);
+    let mut index = Vec::with_capacity(n);
+    for &t in &targets {
+        if t == ignore_index {
+            row_weight.push(0.0);
+            index.push(0);
+            continue;
+        }
+        if t < 0 || t as usize >= c {
+            return Err(Error::Index(format!("Target {t} is out of bounds.")));
+        }
+        row_weight.push(class_weight[t as usize]);
+        index.push(t);
+    }
+    let total_weight: f64 = row_weight.iter().sum();
+    // Per-row coefficients of x[i, t_i] in the loss.
+    let scale = match reduction {
+        Reduction::Mean => 1.0 / total_weight,
+        _ => 1.0,
+    };
+    let coef: Vec<f64> = row_weight.iter().map(|w| -w * scale).collect();
+    let dtype = x.dtype();
+    let coef = Tensor::from_data(kernels::cast(&kernels::from_vec(coef, &[n, 1]), dtype));
+    let index = Tensor::from_data(kernels::from_vec(index, &[n, 1]));
+    let out = untracked(|| {
+        let x2 = reshape_to(x, &[n, c])?;
+        let picked = mul(&super::gather::gather(&x2, 1, &index)?, &coef)?;
+        match reduction {
+            Reduction::None => reshape_to(&picked, &ts),
+            _ => sum(&picked, None, false, None),
+        }
+    })?;
+    record(out, &[x], |_| NllLossBackward { coef, index, self_shape: xs.clone(), reduction, spatial })
+}
+
+/// d nll/dx[i, c] = -weight[t_i] [c == t_i] (/ total weight for the mean)
+pub struct NllLossBackward {
+    coef: Tensor,
+    index: Tensor,
+    self_shape: Shape,
+    reduction: Reduction,
+    spatial: bool,
+}
+impl Backward for NllLossBackward {
+    fn name(&self) -> &'static str {
+        if self.spatial {
+            "NllLoss2DBackward0"
+        } else {
+            "NllLossBackward0"
+        }
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        let n = self.index.shape()[0];
+        let c = *self.self_shape.last().unwrap_or(&1);
+        let g = if self.reduction == Reduction::None { reshape_to(g, &[n, 1])? } else { g.clone() };
+        let values = mul(&self.coef, &g)?;
+        let zeros = crate::creation::zeros(&[n, c], values.dtype());
+        let gx = scatter(&zeros, 1, &self.index, &values, false)?;
+        Ok(smallvec![Some(reshape_to(&gx, &self.self_shape)?)])
+    }
+}
+
+fn check_same_shape(x: &Tensor, y: &Tensor) -> Result<()> {
+    if x.shape() != y.shape() {
+        return Err(Error::Value(format!(
+            "Using a target size ({}) that is different to the input size ({}) is deprecated. Please ensure they have the same size.",
+            shape::fmt_size(&y.shape()),
+            shape::fmt_size(&x.shape())
+        )));
+    }
+    Ok(())
+}
+
+/// `binary_cross_entropy(p, y)`: the reduced `-w (y log p + (1 - y) log(1 - p))`, logs
+/// clamped at -100 as PyTorch does.
+pub fn binary_cross_entropy(p: &Tensor, y: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
+    check_same_shape(p, y)?;
+    if p.data().to_vec::<f64>().iter().any(|&v| !(0.0..=1.0).contains(&v)) {
+        return Err(Error::runtime("all elements of input should be between 0 and 1"));
+    }
+    let out = untracked(|| {
+        let log_p = clamp(&log(p)?, Some(-100.0), None, ClampKind::Clamp)?;
+        let log_q = clamp(&log(&sub(&scalar(1.0), p)?)?, Some(-100.0), None, ClampKind::Clamp)?;
+        let per = neg(&add(&mul(y, &log_p)?, &mul(&sub(&scalar(1.0), y)?, &log_q)?)?)?;
+        let per = match weight {
+            Some(w) => mul(&per, w)?,
+            None => per,
+        };
+        reduction.apply(&per)
+    })?;
+    record(out, &[p, y], |_| BceBackward {
+        p: SavedTensor::input(p),
+        y: SavedTensor::input(y),
+        weight: weight.map(|w| w.detach()),
+        reduction,
+    })
+}
+
+/// d bce/dp = w (p - y) / max(p (1 - p), 1e-12); d/dy = w (log(1 - p) - log p)
+pub struct BceBackward {
+    p: SavedTensor,
+    y: SavedTensor,
+    weight: Option<Tensor>,
+    reduction: Reduction,
+}
+impl Backward for BceBackward {
+    fn name(&self) -> &'static str {
+        "BinaryCrossEntropyBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (p, y) = (self.p.unpack(ctx)?, self.y.unpack(ctx)?);
+        let mut g = self.reduction.spread(grad0(grads)?, &p.shape())?;
+        if let Some(w) = &self.weight {
+            g = mul(&g, w)?;
+        }
+        let gp = if ctx.needs(0) {
+            let denom = clamp(&mul(&sub(&scalar(1.0), &p)?, &p)?, Some(1e-12), None, ClampKind::Clamp)?;
+            Some(div(&mul(&sub(&p, &y)?, &g)?, &denom)?)
+        } else {
+            None
+        };
+        let gy = if ctx.needs(1) {
+            let log_p = clamp(&log(&p)?, Some(-100.0), None, ClampKind::Clamp)?;
+            let log_q = clamp(&log(&sub(&scalar(1.0), &p)?)?, Some(-100.0), None, ClampKind::Clamp)?;
+            Some(mul(&sub(&log_q, &log_p)?, &g)?)
+        } else {
+            None
+        };
+        Ok(smallvec![gp, gy])
+    }
+    crate::saved_tensors!(p, y);
+}
+
+/// log(1 + exp(-|x|)) + max(-x, 0) = log(1 + exp(-x)), without overflow
+fn softplus_neg(x: &Tensor) -> Result<Tensor> {
+    let tail = log(&add(&exp(&neg(&abs(x)?)?)?, &scalar(1.0))?)?;
+    add(&tail, &extremum(&neg(x)?, &scalar(0.0), true)?)
+}
+
+/// `binary_cross_entropy_with_logits(x, y)`: bce of `sigmoid(x)`, computed stably;
+/// `pos_weight` scales the positive term.
+pub fn binary_cross_entropy_with_logits(
+    x: &Tensor,
+    y: &Tensor,
+    weight: Option<&Tensor>,
+    pos_weight: Option<&Tensor>,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    check_same_shape(x, y)?;
+    let out = untracked(|| {
+        let lin = mul(&sub(&scalar(1.0), y)?, x)?;
+        let sp = softplus_neg(x)?;
+        let per = match pos_weight {
+            // (1 - y) x + (1 + (pw - 1) y) log(1 + exp(-x))
+            Some(pw) => add(&lin, &mul(&add(&mul(&sub(pw, &scalar(1.0))?, y)?, &scalar(1.0))?, &sp)?)?,
+            None => add(&lin, &sp)?,
+        };
+        let per = match weight {
+            Some(w) => mul(&per, w)?,
+            None => per,
+        };
+        reduction.apply(&per)
+    })?;
+    record(out, &[x, y], |_| BceLogitsBackward {
+        x: SavedTensor::input(x),
+        y: SavedTensor::input(y),
+        weight: weight.map(|w| w.detach()),
+        pos_weight: pos_weight.map(|w| w.detach()),
+        reduction,
+    })
+}
+
+/// d/dx = (pw y + 1 - y) σ(x) - pw y  (σ(x) - y without pos_weight);
+/// d/dy = log σ(-x) - pw log σ(x)  (-x without pos_weight)
+pub struct BceLogitsBackward {
+    x: SavedTensor,
+    y: SavedTensor,
+    weight: Option<Tensor>,
+    pos_weight: Option<Tensor>,
+    reduction: Reduction,
+}
+impl Backward for BceLogitsBackward {
+    fn name(&self) -> &'static str {
+        "BinaryCrossEntropyWithLogitsBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (x, y) = (self.x.unpack(ctx)?, self.y.unpack(ctx)?);
+        let mut g = self.reduction.spread(grad0(grads)?, &x.shape())?;
+        if let Some(w) = &self.weight {
+            g = mul(&g, w)?;
+        }
+        let gx = if ctx.needs(0) {
+            let s = sigmoid(&x)?;
+            let d = match &self.pos_weight {
+                Some(pw) => {
+                    let t = mul(pw, &y)?;
+                    sub(&mul(&sub(&add(&t, &scalar(1.0))?, &y)?, &s)?, &t)?
+                }
+                None => sub(&s, &y)?,
+            };
+            Some(mul(&d, &g)?)
+        } else {
+            None
+        };
+        let gy = if ctx.needs(1) {
+            let d = match &self.pos_weight {
+                // log σ(x) = -softplus(-x)
+                Some(pw) => sub(&mul(pw, &softplus_neg(&x)?)?, &softplus_neg(&neg(&x)?)?)?,
+                None => neg(&x)?,
+            };
+            Some(mul(&d, &g)?)
+        } else {
+            None
+        };
+        Ok(smallvec![gx, gy])
+    }
+    crate::saved_tensors!(x, y);
+}

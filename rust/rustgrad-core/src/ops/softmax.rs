@@ -1,0 +1,153 @@
+//! softmax, log_softmax and logsumexp, computed stably (shifted by the maximum).
+
+use super::arith::{add, mul, sub};
+use super::reduce::sum_dims;
+use super::unary::{exp, log};
+use super::view::{expand_to, unsqueeze};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::shape::{self, Shape};
+use crate::tensor::Tensor;
+use smallvec::{smallvec, SmallVec};
+
+type Dims = SmallVec<[usize; 4]>;
+
+/// The maximum over `dims`, kept as size-1 dims, with infinities replaced by 0 (so that
+/// `x - max` stays finite where a whole slice is ±inf). Not recorded: the shift cancels out.
+fn shift(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
+    let mut m = x.data();
+    for &d in dims {
+        if m.shape[d] == 0 {
+            continue;
+        }
+        m = kernels::extreme_dim(&m, d, true, true)?.0;
+    }
+    let m = Tensor::from_data(m);
+    let finite = crate::ops::compare::compare(
+        &super::unary::abs(&m)?,
+        &Tensor::wrapped_scalar(f64::INFINITY),
+        kernels::Compare::Ne,
+    )?;
+    crate::ops::compare::where_(&finite, &m, &Tensor::wrapped_scalar(0.0))
+}
+
+fn check_float(x: &Tensor, op: &str) -> Result<()> {
+    if !x.dtype().is_float() {
+        return Err(Error::runtime(format!("\"{op}\" not implemented for '{}'", x.dtype().scalar_type_name())));
+    }
+    Ok(())
+}
+
+fn softmax_dim(x: &Tensor, dim: i64) -> Result<usize> {
+    Ok(if x.ndim() == 0 { shape::wrap_dim(dim, 1)?.min(0) } else { shape::wrap_dim(dim, x.ndim())? })
+}
+
+/// `softmax(x, dim)`: `exp(x) / sum(exp(x), dim)`.
+pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
+    check_float(x, "softmax_lastdim_kernel_impl")?;
+    let dim = softmax_dim(x, dim)?;
+    let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
+    let out = untracked(|| {
+        let e = exp(&sub(x, &shift(x, &dims)?)?)?;
+        crate::ops::arith::div(&e, &sum_dims(&e, &dims, true, None)?)
+    })?;
+    record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: false })
+}
+
+/// `log_softmax(x, dim)`: `x - logsumexp(x, dim)`.
+pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
+    check_float(x, "log_softmax_lastdim_kernel_impl")?;
+    let dim = softmax_dim(x, dim)?;
+    let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
+    let out = untracked(|| {
+        let shifted = sub(x, &shift(x, &dims)?)?;
+        sub(&shifted, &log(&sum_dims(&exp(&shifted)?, &dims, true, None)?)?)
+    })?;
+    record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: true })
+}
+
+/// d softmax: y (g - sum(g y)); d log_softmax: g - exp(y) sum(g)
+pub struct SoftmaxBackward {
+    y: SavedTensor,
+    dims: Dims,
+    log: bool,
+}
+impl Backward for SoftmaxBackward {
+    fn name(&self) -> &'static str {
+        if self.log {
+            "LogSoftmaxBackward0"
+        } else {
+            "SoftmaxBackward0"
+        }
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (g, y) = (grad0(grads)?, self.y.unpack(ctx)?);
+        let gx = if self.log {
+            sub(g, &mul(&exp(&y)?, &sum_dims(g, &self.dims, true, None)?)?)?
+        } else {
+            mul(&y, &sub(g, &sum_dims(&mul(g, &y)?, &self.dims, true, None)?)?)?
+        };
+        Ok(smallvec![Some(gx)])
+    }
+    crate::saved_tensors!(y);
+}
+
+/// `logsumexp(x, dims, keepdim)`: `log(sum(exp(x), dims))`, computed stably.
+pub fn logsumexp(x: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
+    let nd = x.ndim();
+    let dims: Dims = if nd == 0 { Dims::new() } else { shape::wrap_dims(dims, nd)? };
+    let x_float;
+    let x = if x.dtype().is_float() {
+        x
+    } else {
+        x_float = super::view::to_dtype(x, crate::dtype::DType::F32)?;
+        &x_float
+    };
+    let out = untracked(|| {
+        let m = shift(x, &dims)?;
+        let s = log(&sum_dims(&exp(&sub(x, &m)?)?, &dims, true, None)?)?;
+        let r = add(&s, &m)?;
+        if keepdim {
+            Ok(r)
+        } else {
+            super::view::reshape_to(&r, &kernels::reduced_shape(&x.shape(), &dims, false))
+        }
+    })?;
+    record(out, &[x], |o| LogsumexpBackward {
+        x: SavedTensor::input(x),
+        result: SavedTensor::output(o, 0),
+        self_shape: x.shape(),
+        dims: dims.clone(),
+        keepdim,
+    })
+}
+
+/// d logsumexp(x)/dx = exp(x - logsumexp(x)) = softmax(x)
+pub struct LogsumexpBackward {
+    x: SavedTensor,
+    result: SavedTensor,
+    self_shape: Shape,
+    dims: Dims,
+    keepdim: bool,
+}
+impl Backward for LogsumexpBackward {
+    fn name(&self) -> &'static str {
+        "LogsumexpBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (mut g, mut r) = (grad0(grads)?.clone(), self.result.unpack(ctx)?);
+        if !self.keepdim && !self.self_shape.is_empty() {
+            let mut sorted = self.dims.clone();
+            sorted.sort_unstable();
+            for &d in &sorted {
+                g = unsqueeze(&g, d as i64)?;
+                r = unsqueeze(&r, d as i64)?;
+            }
+        }
+        let x = self.x.unpack(ctx)?;
+        let gx = mul(&expand_to(&g, &self.self_shape)?, &exp(&sub(&x, &r)?)?)?;
+        Ok(smallvec![Some(gx)])
+    }
+    crate::saved_tensors!(x, result);
+}

@@ -1,0 +1,590 @@
+//! Tensor methods and module functions of the ops beyond arithmetic: indexing with tensors,
+//! joining and splitting, clamp/maximum/masked_fill, softmax family, var/std/prod/cumsum,
+//! gather/scatter, random in-place fills, and the fused losses behind `nn.functional`.
+
+use crate::convert::{dtype_arg, operand, tensor_arg};
+use crate::errors::IntoPyResult;
+use crate::tensor::{wrap, PyTensor};
+use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyEllipsis, PyList, PySlice, PySliceMethods, PyTuple};
+use rustgrad_core::ops::elementwise::{self, ClampKind};
+use rustgrad_core::ops::join::{self, SplitKind};
+use rustgrad_core::ops::loss::{self, Reduction};
+use rustgrad_core::ops::{gather, index, linalg, moments, softmax, unary, view};
+use rustgrad_core::{creation, kernels::Unary, DType, Tensor};
+
+type R = PyResult<Py<PyTensor>>;
+
+/// A key item that indexes with a tensor: a Tensor (not a 0-d integer one), a list or a tuple
+/// inside the key (converted through numpy).
+fn index_tensor(item: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
+    if let Ok(t) = item.cast::<PyTensor>() {
+        let t = t.get().t.clone();
+        if t.ndim() == 0 && t.dtype() == DType::I64 {
+            return Ok(None);
+        }
+        return Ok(Some(t));
+    }
+    if item.is_instance_of::<PyList>() || (item.is_instance_of::<PyTuple>()) {
+        let array = item.py().import("numpy")?.call_method1("asarray", (item,))?;
+        let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
+        let array = match kind.as_str() {
+            "b" => array,
+            "i" | "u" => array.call_method1("astype", ("int64",))?,
+            "f" if array.getattr("size")?.extract::<usize>()? == 0 => array.call_method1("astype", ("int64",))?,
+            _ => return Err(PyIndexError::new_err("tensors used as indices must be long, int, byte or bool tensors")),
+        };
+        return Ok(Some(crate::convert::from_numpy(&array)?));
+    }
+    Ok(None)
+}
+
+/// A parsed `x[key]`: the view made by its basic part (ints, slices, None, ...), and the
+/// tensor indices to apply to that view afterwards (one entry per leading dim, bool masks
+/// covering as many dims as they have).
+pub struct IndexKey {
+    pub view: Tensor,
+    pub advanced: Option<Vec<Option<Tensor>>>,
+}
+
+pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
+    let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
+        Ok(tup) => tup.iter().collect(),
+        Err(_) => vec![key.clone()],
+    };
+    let mut parsed: Vec<(Option<Tensor>, Bound<'_, PyAny>)> = Vec::with_capacity(items.len());
+    let mut consuming = 0usize;
+    for item in &items {
+        let tensor = index_tensor(item)?;
+        if let Some(t) = &tensor {
+            consuming += if t.dtype() == DType::Bool { t.ndim() } else { 1 };
+        } else if !item.is_none() && !item.is_instance_of::<PyEllipsis>() {
+            if item.is_instance_of::<pyo3::types::PyBool>() {
+                return Err(PyTypeError::new_err("indexing with a bool is not supported"));
+            }
+            consuming += 1;
+        }
+        parsed.push((tensor, item.clone()));
+    }
+    let nd = t.ndim();
+    if consuming > nd {
+        return Err(PyIndexError::new_err(format!("too many indices for tensor of dimension {nd}")));
+    }
+    let mut out = t.clone();
+    let mut dim: i64 = 0;
+    let mut advanced: Vec<(usize, Tensor)> = Vec::new();
+    for (tensor, item) in &parsed {
+        if let Some(ix) = tensor {
+            advanced.push((dim as usize, ix.clone()));
+            dim += if ix.dtype() == DType::Bool { ix.ndim() as i64 } else { 1 };
+        } else if item.is_none() {
+            out = view::unsqueeze(&out, dim).py()?;
+            dim += 1;
+        } else if item.is_instance_of::<PyEllipsis>() {
+            dim += (nd - consuming) as i64;
+        } else if let Ok(sl) = item.cast::<PySlice>() {
+            let size = out.shape()[dim as usize];
+            let step: Option<i64> = sl.getattr("step")?.extract()?;
+            if step.is_some_and(|s| s <= 0) {
+                return Err(PyValueError::new_err("step must be greater than zero"));
+            }
+            let ind = sl.indices(size as isize)?;
+            let (start, stop, step) = (ind.start.max(0) as usize, ind.stop.max(0) as usize, ind.step as usize);
+            if !(start == 0 && stop >= size && step == 1) {
+                out = index::slice(&out, dim, start, stop, step).py()?;
+            }
+            dim += 1;
+        } else if let Ok(i) = item.extract::<i64>() {
+            out = index::select(&out, dim, i).py()?;
+        } else {
+            return Err(PyIndexError::new_err(
+                "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices",
+            ));
+        }
+    }
+    if advanced.is_empty() {
+        return Ok(IndexKey { view: out, advanced: None });
+    }
+    let mut list: Vec<Option<Tensor>> = Vec::new();
+    let mut d = 0usize;
+    for (at, ix) in advanced {
+        while d < at {
+            list.push(None);
+            d += 1;
+        }
+        d += if ix.dtype() == DType::Bool { ix.ndim() } else { 1 };
+        list.push(Some(ix));
+    }
+    Ok(IndexKey { view: out, advanced: Some(list) })
+}
+
+fn reduction(s: &str) -> PyResult<Reduction> {
+    Reduction::parse(s).py()
+}
+
+fn opt_tensor(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Tensor>> {
+    match obj {
+        Some(o) if !o.is_none() => Ok(Some(tensor_arg(o)?)),
+        _ => Ok(None),
+    }
+}
+
+fn bound(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
+    match obj {
+        Some(o) if !o.is_none() => Ok(Some(operand(o)?.item_f64().py()?)),
+        _ => Ok(None),
+    }
+}
+
+fn dims_list(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
+    match dim {
+        None => Ok(None),
+        Some(d) if d.is_none() => Ok(None),
+        Some(d) => match d.extract::<i64>() {
+            Ok(i) => Ok(Some(vec![i])),
+            Err(_) => Ok(Some(d.extract::<Vec<i64>>()?)),
+        },
+    }
+}
+
+/// `correction` from PyTorch's `unbiased`/`correction` arguments.
+fn correction_arg(unbiased: Option<bool>, correction: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+    if let Some(c) = correction {
+        if !c.is_none() {
+            return c.extract::<f64>();
+        }
+    }
+    Ok(if unbiased.unwrap_or(true) { 1.0 } else { 0.0 })
+}
+
+fn tensors_out(py: Python<'_>, ts: Vec<Tensor>) -> PyResult<Py<PyTuple>> {
+    let objs = ts.into_iter().map(|t| wrap(py, t)).collect::<PyResult<Vec<_>>>()?;
+    Ok(PyTuple::new(py, objs)?.unbind())
+}
+
+fn split_impl(py: Python<'_>, t: &Tensor, split: &Bound<'_, PyAny>, dim: i64) -> PyResult<Py<PyTuple>> {
+    let shp = t.shape();
+    if shp.is_empty() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err("split expects at least a 1-dimensional tensor"));
+    }
+    let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
+    let outs = if let Ok(size) = split.extract::<i64>() {
+        if size < 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "split expects split_size be non-negative, but got split_size={size}"
+            )));
+        }
+        join::split(t, &join::split_sizes(shp[d], size as usize, 1), dim, SplitKind::Size).py()?
+    } else {
+        let sizes: Vec<usize> = split.extract()?;
+        join::split(t, &sizes, dim, SplitKind::Sizes).py()?
+    };
+    tensors_out(py, outs)
+}
+
+fn chunk_impl(py: Python<'_>, t: &Tensor, chunks: i64, dim: i64) -> PyResult<Py<PyTuple>> {
+    if chunks <= 0 {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "chunk expects `chunks` to be greater than 0, got: {chunks}"
+        )));
+    }
+    let shp = t.shape();
+    if shp.is_empty() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err("chunk expects at least a 1-dimensional tensor"));
+    }
+    let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
+    let size = shp[d].div_ceil(chunks as usize);
+    let sizes = if size == 0 { vec![0; chunks as usize] } else { join::split_sizes(shp[d], size, 1) };
+    let kind = if size == 0 { SplitKind::Sizes } else { SplitKind::Size };
+    tensors_out(py, join::split(t, &sizes, dim, kind).py()?)
+}
+
+fn in_place_op(
+    slf: &Bound<'_, PyTensor>,
+    op: &'static str,
+    compute: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> R {
+    crate::tensor::in_place_pub(&slf.get().t, op, compute)?;
+    Ok(slf.clone().unbind())
+}
+
+#[pymethods]
+impl PyTensor {
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
+        let (lo_t, hi_t) = (min.and_then(|m| m.cast::<PyTensor>().ok()), max.and_then(|m| m.cast::<PyTensor>().ok()));
+        if lo_t.is_some() || hi_t.is_some() {
+            // Tensor bounds: maximum/minimum.
+            let mut out = self.t.clone();
+            if let Some(lo) = min.filter(|m| !m.is_none()) {
+                out = elementwise::extremum(&out, &operand(lo)?, true).py()?;
+            }
+            if let Some(hi) = max.filter(|m| !m.is_none()) {
+                out = elementwise::extremum(&out, &operand(hi)?, false).py()?;
+            }
+            return wrap(py, out);
+        }
+        wrap(py, elementwise::clamp(&self.t, bound(min)?, bound(max)?, ClampKind::Clamp).py()?)
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clip(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
+        self.clamp(py, min, max)
+    }
+    fn clamp_min(&self, py: Python<'_>, min: &Bound<'_, PyAny>) -> R {
+        wrap(py, elementwise::clamp(&self.t, bound(Some(min))?, None, ClampKind::Min).py()?)
+    }
+    fn clamp_max(&self, py: Python<'_>, max: &Bound<'_, PyAny>) -> R {
+        wrap(py, elementwise::clamp(&self.t, None, bound(Some(max))?, ClampKind::Max).py()?)
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp_(slf: &Bound<'_, Self>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
+        let (lo, hi) = (bound(min)?, bound(max)?);
+        in_place_op(slf, "clamp_", |t| elementwise::clamp(t, lo, hi, ClampKind::Clamp))
+    }
+    fn relu_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "relu_", |t| elementwise::clamp(t, Some(0.0), None, ClampKind::Min))
+    }
+    fn maximum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, true).py()?)
+    }
+    fn minimum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, false).py()?)
+    }
+    fn masked_fill(&self, py: Python<'_>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
+        let v = operand(value)?.item_f64().py()?;
+        wrap(py, elementwise::masked_fill(&self.t, &tensor_arg(mask)?, v).py()?)
+    }
+    fn masked_fill_(slf: &Bound<'_, Self>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
+        let (m, v) = (tensor_arg(mask)?, operand(value)?.item_f64().py()?);
+        in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill(t, &m, v))
+    }
+    fn floor(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Floor).py()?)
+    }
+    fn ceil(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Ceil).py()?)
+    }
+    #[pyo3(signature = (*, decimals=0))]
+    fn round(&self, py: Python<'_>, decimals: i64) -> R {
+        if decimals != 0 {
+            let scale = Tensor::wrapped_scalar(10f64.powi(decimals as i32));
+            let scaled = rustgrad_core::ops::arith::mul(&self.t, &scale).py()?;
+            let r = unary::unary(&scaled, Unary::Round).py()?;
+            return wrap(py, rustgrad_core::ops::arith::div(&r, &scale).py()?);
+        }
+        wrap(py, unary::unary(&self.t, Unary::Round).py()?)
+    }
+    fn erf(&self, py: Python<'_>) -> R {
+        wrap(py, unary::erf(&self.t).py()?)
+    }
+    #[pyo3(signature = (dim, dtype=None))]
+    fn softmax(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let x = match dtype_arg(dtype)? {
+            Some(d) => view::to_dtype(&self.t, d).py()?,
+            None => self.t.clone(),
+        };
+        wrap(py, softmax::softmax(&x, dim).py()?)
+    }
+    #[pyo3(signature = (dim, dtype=None))]
+    fn log_softmax(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let x = match dtype_arg(dtype)? {
+            Some(d) => view::to_dtype(&self.t, d).py()?,
+            None => self.t.clone(),
+        };
+        wrap(py, softmax::log_softmax(&x, dim).py()?)
+    }
+    #[pyo3(signature = (dim, keepdim=false))]
+    fn logsumexp(&self, py: Python<'_>, dim: &Bound<'_, PyAny>, keepdim: bool) -> R {
+        let dims = dims_list(Some(dim))?.unwrap_or_default();
+        wrap(py, softmax::logsumexp(&self.t, &dims, keepdim).py()?)
+    }
+    #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
+    fn var(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        unbiased: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+        correction: Option<&Bound<'_, PyAny>>,
+    ) -> R {
+        let (dims, unbiased) = var_args(dim, unbiased)?;
+        let c = correction_arg(unbiased, correction)?;
+        wrap(py, moments::var(&self.t, dims.as_deref(), c, keepdim, false).py()?)
+    }
+    #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
+    fn std(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        unbiased: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+        correction: Option<&Bound<'_, PyAny>>,
+    ) -> R {
+        let (dims, unbiased) = var_args(dim, unbiased)?;
+        let c = correction_arg(unbiased, correction)?;
+        wrap(py, moments::var(&self.t, dims.as_deref(), c, keepdim, true).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
+    fn prod(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        wrap(py, moments::prod(&self.t, dim, keepdim, dtype_arg(dtype)?).py()?)
+    }
+    #[pyo3(signature = (dim, *, dtype=None))]
+    fn cumsum(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        wrap(py, moments::cumsum(&self.t, dim, dtype_arg(dtype)?, false).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmax(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
+        wrap(py, moments::argextreme(&self.t, dim, keepdim, true).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmin(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
+        wrap(py, moments::argextreme(&self.t, dim, keepdim, false).py()?)
+    }
+    fn gather(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>) -> R {
+        wrap(py, gather::gather(&self.t, dim, &tensor_arg(index)?).py()?)
+    }
+    #[pyo3(signature = (dim, index, src=None, *, value=None))]
+    fn scatter(
+        &self,
+        py: Python<'_>,
+        dim: i64,
+        index: &Bound<'_, PyAny>,
+        src: Option<&Bound<'_, PyAny>>,
+        value: Option<&Bound<'_, PyAny>>,
+    ) -> R {
+        let s = match (src, value) {
+            (Some(s), _) if !s.is_none() => operand(s)?,
+            (_, Some(v)) => operand(v)?,
+            _ => return Err(PyTypeError::new_err("scatter() missing 1 required argument: 'src' or 'value'")),
+        };
+        wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &s, false).py()?)
+    }
+    fn scatter_add(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>) -> R {
+        wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &tensor_arg(src)?, true).py()?)
+    }
+    fn index_select(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>) -> R {
+        let ix = tensor_arg(index)?;
+        let nd = self.t.ndim();
+        let d = rustgrad_core::shape::wrap_dim(dim, nd.max(1)).py()?;
+        let mut list: Vec<Option<Tensor>> = vec![None; d];
+        list.push(Some(ix));
+        wrap(py, gather::index(&self.t, &list).py()?)
+    }
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
+        let list = indices_list(indices)?;
+        wrap(py, gather::index_put(&self.t, &list, &operand(values)?, accumulate).py()?)
+    }
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put_(slf: &Bound<'_, Self>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
+        let (list, v) = (indices_list(indices)?, operand(values)?);
+        in_place_op(slf, "index_put_", |t| gather::index_put(t, &list, &v, accumulate))
+    }
+    fn nonzero(&self, py: Python<'_>) -> R {
+        wrap(py, gather::nonzero(&self.t).py()?)
+    }
+    #[pyo3(signature = (split_size, dim=0))]
+    fn split(&self, py: Python<'_>, split_size: &Bound<'_, PyAny>, dim: i64) -> PyResult<Py<PyTuple>> {
+        split_impl(py, &self.t, split_size, dim)
+    }
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk(&self, py: Python<'_>, chunks: i64, dim: i64) -> PyResult<Py<PyTuple>> {
+        chunk_impl(py, &self.t, chunks, dim)
+    }
+    #[pyo3(signature = (dim=0))]
+    fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyTuple>> {
+        tensors_out(py, join::unbind(&self.t, dim).py()?)
+    }
+    fn narrow(&self, py: Python<'_>, dim: i64, start: i64, length: i64) -> R {
+        let shp = self.t.shape();
+        let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
+        let size = shp[d] as i64;
+        let s = if start < 0 { start + size } else { start };
+        if s < 0 || length < 0 || s + length > size {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "start ({start}) + length ({length}) exceeds dimension size ({size})."
+            )));
+        }
+        wrap(py, index::slice(&self.t, dim, s as usize, (s + length) as usize, 1).py()?)
+    }
+    #[pyo3(signature = (*sizes))]
+    fn repeat(&self, py: Python<'_>, sizes: &Bound<'_, PyTuple>) -> R {
+        let sizes = crate::convert::shape_arg(sizes)?;
+        wrap(py, join::repeat(&self.t, &sizes).py()?)
+    }
+    #[pyo3(signature = (from_=0.0, to=1.0))]
+    fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
+        in_place_op(slf, "uniform_", |t| Ok(creation::uniform(&t.shape(), from_, to, t.dtype())))
+    }
+    #[pyo3(signature = (mean=0.0, std=1.0))]
+    fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
+        if std < 0.0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "normal expects std >= 0.0, but found std {std}"
+            )));
+        }
+        in_place_op(slf, "normal_", |t| Ok(creation::normal(&t.shape(), mean, std, t.dtype())))
+    }
+    #[pyo3(signature = (p=0.5))]
+    fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
+        in_place_op(slf, "bernoulli_", |t| Ok(creation::bernoulli(&t.shape(), p, t.dtype())))
+    }
+}
+
+fn var_args<'py>(
+    dim: Option<&Bound<'py, PyAny>>,
+    unbiased: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Option<Vec<i64>>, Option<bool>)> {
+    // `x.var(False)` passes `unbiased` positionally where `dim` is.
+    if let Some(d) = dim {
+        if d.is_instance_of::<pyo3::types::PyBool>() {
+            return Ok((None, Some(d.extract()?)));
+        }
+    }
+    let unbiased = match unbiased {
+        Some(u) if !u.is_none() => Some(u.extract::<bool>()?),
+        _ => None,
+    };
+    Ok((dims_list(dim)?, unbiased))
+}
+
+fn indices_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Tensor>>> {
+    obj.try_iter()?
+        .map(|item| {
+            let item = item?;
+            if item.is_none() {
+                Ok(None)
+            } else {
+                Ok(Some(tensor_arg(&item)?))
+            }
+        })
+        .collect()
+}
+
+fn tensor_seq(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {
+    if obj.cast::<PyTensor>().is_ok() {
+        return Err(PyTypeError::new_err(format!(
+            "{op}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"
+        )));
+    }
+    obj.try_iter()?.map(|i| tensor_arg(&i?)).collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub fn cat(py: Python<'_>, tensors: &Bound<'_, PyAny>, dim: i64) -> R {
+    wrap(py, join::cat(&tensor_seq(tensors, "cat")?, dim).py()?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub fn stack(py: Python<'_>, tensors: &Bound<'_, PyAny>, dim: i64) -> R {
+    wrap(py, join::stack(&tensor_seq(tensors, "stack")?, dim).py()?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, weight, bias=None))]
+pub fn _linear(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    weight: &Bound<'_, PyAny>,
+    bias: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let (x, w, b) = (tensor_arg(input)?, tensor_arg(weight)?, opt_tensor(bias)?);
+    let work = x.numel() * w.shape().first().copied().unwrap_or(1);
+    wrap(py, crate::gil::heavy(py, work, move || linalg::linear(&x, &w, b.as_ref())).py()?)
+}
+
+#[pyfunction]
+pub fn addmm(py: Python<'_>, input: &Bound<'_, PyAny>, mat1: &Bound<'_, PyAny>, mat2: &Bound<'_, PyAny>) -> R {
+    wrap(py, linalg::addmm(&operand(input)?, &tensor_arg(mat1)?, &tensor_arg(mat2)?).py()?)
+}
+
+#[pyfunction]
+pub fn _gelu(py: Python<'_>, input: &Bound<'_, PyAny>, approximate: &str) -> R {
+    let tanh = match approximate {
+        "none" => false,
+        "tanh" => true,
+        other => {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "approximate argument must be either none or tanh., got {other}"
+            )))
+        }
+    };
+    wrap(py, elementwise::gelu(&tensor_arg(input)?, tanh).py()?)
+}
+
+#[pyfunction]
+pub fn _mse_loss(py: Python<'_>, input: &Bound<'_, PyAny>, target: &Bound<'_, PyAny>, reduction_: &str) -> R {
+    wrap(py, loss::mse_loss(&tensor_arg(input)?, &tensor_arg(target)?, reduction(reduction_)?).py()?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, target, weight, reduction_, ignore_index, spatial=false))]
+pub fn _nll_loss(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    target: &Bound<'_, PyAny>,
+    weight: Option<&Bound<'_, PyAny>>,
+    reduction_: &str,
+    ignore_index: i64,
+    spatial: bool,
+) -> R {
+    let w = opt_tensor(weight)?;
+    let (x, t) = (tensor_arg(input)?, tensor_arg(target)?);
+    let out = loss::nll_loss(&x, &t, w.as_ref(), reduction(reduction_)?, ignore_index, spatial);
+    wrap(py, out.py()?)
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, target, weight, reduction_))]
+pub fn _binary_cross_entropy(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    target: &Bound<'_, PyAny>,
+    weight: Option<&Bound<'_, PyAny>>,
+    reduction_: &str,
+) -> R {
+    let w = opt_tensor(weight)?;
+    wrap(
+        py,
+        loss::binary_cross_entropy(&tensor_arg(input)?, &tensor_arg(target)?, w.as_ref(), reduction(reduction_)?)
+            .py()?,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (input, target, weight, pos_weight, reduction_))]
+pub fn _binary_cross_entropy_with_logits(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    target: &Bound<'_, PyAny>,
+    weight: Option<&Bound<'_, PyAny>>,
+    pos_weight: Option<&Bound<'_, PyAny>>,
+    reduction_: &str,
+) -> R {
+    let (w, pw) = (opt_tensor(weight)?, opt_tensor(pos_weight)?);
+    let out = loss::binary_cross_entropy_with_logits(
+        &tensor_arg(input)?,
+        &tensor_arg(target)?,
+        w.as_ref(),
+        pw.as_ref(),
+        reduction(reduction_)?,
+    );
+    wrap(py, out.py()?)
+}
+
+/// Registers this file's module functions.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cat, m)?)?;
+    m.add_function(wrap_pyfunction!(stack, m)?)?;
+    m.add_function(wrap_pyfunction!(addmm, m)?)?;
+    m.add_function(wrap_pyfunction!(_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(_gelu, m)?)?;
+    m.add_function(wrap_pyfunction!(_mse_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(_nll_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(_binary_cross_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(_binary_cross_entropy_with_logits, m)?)?;
+    Ok(())
+}
