@@ -8,7 +8,6 @@ ops, as they are in PyTorch.
 from __future__ import annotations
 
 import warnings
-from typing import Optional
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Tensor
@@ -36,7 +35,7 @@ __all__ = [
 ]
 
 
-def _reduction(size_average: Optional[bool], reduce: Optional[bool], reduction: str) -> str:
+def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
     """PyTorch's legacy ``size_average``/``reduce`` arguments, folded into ``reduction``."""
     if size_average is None and reduce is None:
         return reduction
@@ -53,7 +52,7 @@ def _reduction(size_average: Optional[bool], reduce: Optional[bool], reduction: 
     return "mean" if size_average else "sum"
 
 
-def linear(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` (``AddmmBackward0`` on 2-D input)."""
     return _rustgrad._linear(input, weight, bias)
 
@@ -101,13 +100,13 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
     return input.softmax(dim, dtype=dtype)
 
 
-def log_softmax(input: Tensor, dim: Optional[int] = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
     return input.log_softmax(dim, dtype=dtype)
@@ -129,10 +128,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 def mse_loss(
     input: Tensor,
     target: Tensor,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
 ) -> Tensor:
     if target.shape != input.shape:
         warnings.warn(
@@ -151,8 +150,8 @@ def mse_loss(
 def l1_loss(
     input: Tensor,
     target: Tensor,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     if target.shape != input.shape:
@@ -183,17 +182,17 @@ def _move_classes_last(input: Tensor, target: Tensor):
 def nll_loss(
     input: Tensor,
     target: Tensor,
-    weight: Optional[Tensor] = None,
-    size_average: Optional[bool] = None,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
-    reduce: Optional[bool] = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     if input.dim() > 2:
         if target.dim() != input.dim() - 1 or target.shape[0] != input.shape[0]:
             raise ValueError(
-                f"Expected target size {tuple([input.shape[0], *input.shape[2:]])}, got {tuple(target.shape)}"
+                f"Expected target size {(input.shape[0], *input.shape[2:])}, got {tuple(target.shape)}"
             )
         flat_input, flat_target = _move_classes_last(input, target)
         out = _rustgrad._nll_loss(flat_input, flat_target, weight, reduction, ignore_index, True)
@@ -204,10 +203,10 @@ def nll_loss(
 def cross_entropy(
     input: Tensor,
     target: Tensor,
-    weight: Optional[Tensor] = None,
-    size_average: Optional[bool] = None,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
-    reduce: Optional[bool] = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
@@ -267,9 +266,9 @@ def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing,
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
-    weight: Optional[Tensor] = None,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
@@ -286,11 +285,11 @@ def binary_cross_entropy(
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
-    weight: Optional[Tensor] = None,
-    size_average: Optional[bool] = None,
-    reduce: Optional[bool] = None,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
-    pos_weight: Optional[Tensor] = None,
+    pos_weight: Tensor | None = None,
 ) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:

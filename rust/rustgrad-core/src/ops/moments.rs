@@ -230,7 +230,8 @@ fn products_of_others(x: &TensorData, dims: &[usize]) -> TensorData {
 /// `cumsum(x, dim)` (`reverse`: sums from the end, which is cumsum's backward).
 pub fn cumsum(x: &Tensor, dim: i64, dtype: Option<DType>, reverse: bool) -> Result<Tensor> {
     let d = x.data();
-    let dim = if d.shape.is_empty() { shape::wrap_dim(dim, 1)?.min(0) } else { shape::wrap_dim(dim, d.shape.len())? };
+    let dim =
+        if d.shape.is_empty() { shape::wrap_dim(dim, 1).map(|_| 0)? } else { shape::wrap_dim(dim, d.shape.len())? };
     let dtype = dtype.unwrap_or(if d.dtype().is_float() { d.dtype() } else { DType::I64 });
     let out = Tensor::from_data(cumsum_values(&d, dim, dtype, reverse));
     record(out, &[x], |_| CumsumBackward { dim, reverse })
@@ -296,7 +297,8 @@ pub fn argextreme(x: &Tensor, dim: Option<i64>, keepdim: bool, max: bool) -> Res
             }
         }
         Some(i) => {
-            let w = if d.shape.is_empty() { shape::wrap_dim(i, 1)?.min(0) } else { shape::wrap_dim(i, d.shape.len())? };
+            let w =
+                if d.shape.is_empty() { shape::wrap_dim(i, 1).map(|_| 0)? } else { shape::wrap_dim(i, d.shape.len())? };
             if !d.shape.is_empty() && d.shape[w] == 0 {
                 return Err(Error::Index(format!("{name}(): Expected reduction dim {w} to have non-zero size.")));
             }

@@ -40,7 +40,7 @@ fn check_float(x: &Tensor, op: &str) -> Result<()> {
 }
 
 fn softmax_dim(x: &Tensor, dim: i64) -> Result<usize> {
-    Ok(if x.ndim() == 0 { shape::wrap_dim(dim, 1)?.min(0) } else { shape::wrap_dim(dim, x.ndim())? })
+    Ok(if x.ndim() == 0 { shape::wrap_dim(dim, 1).map(|_| 0)? } else { shape::wrap_dim(dim, x.ndim())? })
 }
 
 /// `softmax(x, dim)`: `exp(x) / sum(exp(x), dim)`.
