@@ -283,12 +283,8 @@ def test_write_failing_halfway_keeps_previous_checkpoint(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["big.pt"]
 
 
-@pytest.mark.xfail(
-    reason="the core's temporary file name is per process, not per call: threads saving "
-    "to the same path rename each other's temporary file away",
-    strict=False,
-)
 def test_threads_saving_to_one_path(tmp_path):
+    """Each save has its own temporary file, so concurrent saves never rename each other's away."""
     path = tmp_path / "shared.pt"
     errors = []
 
