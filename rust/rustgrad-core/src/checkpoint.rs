@@ -70,7 +70,10 @@ pub fn save(tensors: &[(String, Tensor)], metadata: Option<HashMap<String, Strin
         .map_err(|e| io_error("cannot serialise", path, e))?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = path.file_name().ok_or_else(|| io_error("cannot write", path, "not a file path"))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
+    // Unique per process and per call, so concurrent writers of one path never share a file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nr = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}.{}.{nr}.tmp", file_name.to_string_lossy(), std::process::id()));
     let written = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&buffer)?;

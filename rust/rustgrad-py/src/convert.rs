@@ -111,10 +111,17 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     if let Some(s) = scalar_of(obj) {
         return Ok(s.to_tensor());
     }
+    if is_ndarray(obj) {
+        return from_numpy(&obj.py().import("numpy")?.call_method1("ascontiguousarray", (obj,))?);
+    }
     Err(PyTypeError::new_err(format!(
         "unsupported operand type: expected a Tensor or a number, got {}",
         obj.get_type().name()?
     )))
+}
+
+fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyUntypedArray>()
 }
 
 /// Like [`operand`] but `None` for unsupported types (binary dunders return NotImplemented).

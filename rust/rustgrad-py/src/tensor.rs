@@ -282,6 +282,24 @@ impl PyTensor {
         let arr = to_numpy(py, &self.t.data())?;
         Ok(arr.call_method0("tolist")?.unbind())
     }
+    /// numpy ufuncs on tensors give tensors (`np.sin(t)`), as in PyTorch.
+    #[pyo3(signature = (array, context=None, return_scalar=false))]
+    fn __array_wrap__(
+        &self,
+        py: Python<'_>,
+        array: &Bound<'_, PyAny>,
+        context: Option<&Bound<'_, PyAny>>,
+        return_scalar: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let _ = (context, return_scalar);
+        let array = py.import("numpy")?.call_method1("ascontiguousarray", (array,))?;
+        Ok(wrap(py, crate::convert::from_numpy(&array)?)?.into_any())
+    }
+    /// numpy defers binary operators to the tensor (`np.float64(2) * t` is a Tensor).
+    #[classattr]
+    fn __array_priority__() -> i64 {
+        1000
+    }
     #[pyo3(signature = (*, force=false))]
     fn numpy(&self, py: Python<'_>, force: bool) -> PyResult<Py<PyAny>> {
         if self.t.requires_grad() && !force {
@@ -292,6 +310,9 @@ impl PyTensor {
     #[pyo3(signature = (dtype=None, copy=None))]
     fn __array__(&self, py: Python<'_>, dtype: Option<&Bound<'_, PyAny>>, copy: Option<bool>) -> PyResult<Py<PyAny>> {
         let _ = copy;
+        if self.t.requires_grad() {
+            return Err(crate::errors::to_py(rustgrad_core::Error::NumpyRequiresGrad));
+        }
         let arr = to_numpy(py, &self.t.data())?;
         match dtype {
             Some(d) if !d.is_none() => Ok(arr.call_method1("astype", (d,))?.unbind()),
