@@ -375,7 +375,7 @@ is_anomaly_enabled = _rustgrad.is_anomaly_enabled
 is_anomaly_check_nan_enabled = _rustgrad.is_anomaly_check_nan_enabled
 
 
-def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+def set_anomaly_enabled(enabled: _builtins.bool, check_nan: _builtins.bool = True) -> None:
     """Turns anomaly detection on or off (see ``autograd.detect_anomaly``)."""
     _rustgrad._set_anomaly_enabled(enabled, check_nan)
 

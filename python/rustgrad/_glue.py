@@ -39,10 +39,12 @@ class device:
     """A device; only the CPU exists here."""
 
     __slots__ = ("index", "type")
+    type: str
+    index: int | None
 
     def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index
+            type, index = type.type, type.index  # type: ignore[assignment]  # mypy assigns pairwise
         name, _, idx = str(type).partition(":")
         if name != "cpu":
             raise RuntimeError(
@@ -124,13 +126,13 @@ def _warn_non_leaf_grad() -> None:
 _RETURN_TYPES = {name: namedtuple(name, ["values", "indices"]) for name in ("max", "min")}
 for _cls in _RETURN_TYPES.values():
     _cls.__module__ = "torch.return_types"
-    _cls.__repr__ = lambda self, _n=_cls.__name__: (
+    _cls.__repr__ = lambda self, _n=_cls.__name__: (  # type: ignore[method-assign, misc]
         f"torch.return_types.{_n}(\nvalues={self.values!r},\nindices={self.indices!r})"
     )
 
 
 def _return_type(name: str, values, indices):
-    return _RETURN_TYPES[name](values, indices)
+    return _RETURN_TYPES[name](values, indices)  # type: ignore[call-arg]
 
 
 def _tensor_repr(t) -> str:
@@ -155,7 +157,7 @@ def _dtype_name(dtype) -> str:
     return repr(dtype).replace("torch.", "")
 
 
-def _numpy_of(data, dtype=None) -> np.ndarray:
+def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
     """Copies ``data`` (nested sequences, numbers, arrays, tensors) into a fresh contiguous
     array of the dtype the tensor will have, inferring it as PyTorch does."""
     if isinstance(data, _rustgrad.Tensor):

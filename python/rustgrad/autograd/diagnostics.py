@@ -24,7 +24,7 @@ def graph_stats(by_kind: bool = False) -> dict:
 
     Counts are process-wide. A tensor saved by two nodes counts twice; a view counts the
     elements it shows."""
-    stats = {"live_nodes": _rustgrad._live_nodes(), "saved_tensor_bytes": _rustgrad._saved_bytes()}
+    stats: dict[str, object] = {"live_nodes": _rustgrad._live_nodes(), "saved_tensor_bytes": _rustgrad._saved_bytes()}
     if by_kind:
         stats["nodes_by_kind"] = {name.rsplit("::", 1)[-1]: n for name, n in _rustgrad._live_node_names()}
     return stats
@@ -139,7 +139,7 @@ def _dependence(t: Tensor, output: Tensor) -> str:
         return "The output has no history (grad_fn is None), so backward() from it reaches nothing."
     target = t.grad_fn if t.grad_fn is not None else None
     seen = set()
-    stack = [output.grad_fn]
+    stack: list[_rustgrad.Node | None] = [output.grad_fn]
     while stack:
         node = stack.pop()
         if node is None or node in seen:

@@ -61,6 +61,10 @@ class BackwardCFunction(_rustgrad.Node, FunctionCtx):
     """Base class of the ``ctx``/node objects of custom Functions."""
 
     _forward_cls: type[Function]
+    # Set by `Function.apply` on each ctx.
+    _is_tensor: tuple[bool, ...]
+    _output_is_tensor: tuple[bool, ...]
+    needs_input_grad: tuple[bool, ...]
 
     def apply(self, *args):
         """Runs the user's ``backward`` (PyTorch's ``grad_fn.apply``)."""

@@ -318,8 +318,8 @@ def _run_gradcheck(
     for output_index, output in enumerate(outputs):
         analytical = _analytical_jacobians(output, diff_inputs, nondet_tol, check_grad_dtypes)
         for input_index, (a, n) in enumerate(zip(analytical, by_output[output_index])):
-            if not _allclose(a, n, rtol, atol):
-                raise GradcheckError(_mismatch_message(output_index, input_index, n, a))
+            if not _allclose(a, n, rtol, atol):  # type: ignore[arg-type]
+                raise GradcheckError(_mismatch_message(output_index, input_index, n, a))  # type: ignore[arg-type]
 
     _check_backward_scales_with_grad_output(outputs, diff_inputs)
     if check_undefined_grad:

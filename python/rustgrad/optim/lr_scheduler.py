@@ -116,16 +116,16 @@ class LRScheduler:
         if hasattr(opt.step, "_wrapped_by_lr_sched"):
             return
         opt_ref = ref(self.optimizer)
-        func = opt.step.__func__
+        func = opt.step.__func__  # type: ignore[attr-defined]
 
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             opt = opt_ref()
-            opt._opt_called = True
+            opt._opt_called = True  # type: ignore[union-attr]
             return func.__get__(opt, opt.__class__)(*args, **kwargs)
 
-        wrapper._wrapped_by_lr_sched = True
-        opt.step = wrapper
+        wrapper._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+        opt.step = wrapper  # type: ignore[method-assign]
 
     def _initial_step(self) -> None:
         self._step_count = 0

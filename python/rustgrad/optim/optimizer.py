@@ -118,12 +118,12 @@ class Optimizer:
                 post_hook(self, args, kwargs)
             return out
 
-        wrapper.hooked = True
+        wrapper.hooked = True  # type: ignore[attr-defined]
         return wrapper
 
     def _patch_step_function(self) -> None:
         if not getattr(self.__class__.step, "hooked", False):
-            self.__class__.step = self._hook_step(self.__class__.step)
+            self.__class__.step = self._hook_step(self.__class__.step)  # type: ignore[method-assign]
 
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
         handle = RemovableHandle(self._optimizer_step_pre_hooks)
@@ -168,7 +168,7 @@ class Optimizer:
         elif isinstance(value, dict):
             return {k: Optimizer._cast_state_value(param, v, key=k) for k, v in value.items()}
         elif isinstance(value, Iterable) and not isinstance(value, str):
-            return type(value)(Optimizer._cast_state_value(param, v) for v in value)
+            return type(value)(Optimizer._cast_state_value(param, v) for v in value)  # type: ignore[call-arg]
         return value
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

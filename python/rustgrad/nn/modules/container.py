@@ -43,7 +43,7 @@ class Sequential(Module):
 
     def __getitem__(self, idx: slice | int) -> Any:
         if isinstance(idx, slice):
-            return self.__class__(OrderedDict(list(self._modules.items())[idx]))
+            return self.__class__(OrderedDict(list(self._modules.items())[idx]))  # type: ignore[arg-type]
         return self._get_item_by_idx(self._modules.values(), idx)
 
     def __setitem__(self, idx: int, module: Module) -> None:
@@ -158,7 +158,7 @@ class ModuleList(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __iadd__(self, modules: Iterable[Module]) -> Self:
+    def __iadd__(self, modules: Iterable[Module]) -> Self:  # type: ignore[misc]
         return self.extend(modules)
 
     def __add__(self, other: Iterable[Module]) -> ModuleList:
@@ -205,7 +205,7 @@ class ModuleList(Module):
         del self[key]
         return v
 
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
+    def extend(self, modules: Iterable[Module]) -> Self:
         if not isinstance(modules, container_abcs.Iterable):
             raise TypeError(
                 "ModuleList.extend should be called with an iterable, but got " + type(modules).__name__
@@ -277,12 +277,12 @@ class ModuleDict(Module):
                     + " should be Iterable; is"
                     + type(m).__name__
                 )
-            if not len(m) == 2:
+            if not len(m) == 2:  # type: ignore[arg-type]
                 raise ValueError(
                     "ModuleDict update sequence element #"
                     + str(j)
                     + " has length "
-                    + str(len(m))
+                    + str(len(m))  # type: ignore[arg-type]
                     + "; 2 is required"
                 )
-            self[m[0]] = m[1]
+            self[m[0]] = m[1]  # type: ignore[index]

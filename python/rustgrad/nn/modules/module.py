@@ -44,6 +44,7 @@ class Module:
     """Base class for layers and models; attributes that are ``Parameter``s or ``Module``s are registered."""
 
     training: bool
+    _modules: dict[str, Any]
     _version: int = 1
     call_super_init: bool = False
 
@@ -505,7 +506,7 @@ class Module:
         """An ``OrderedDict`` of parameters and persistent buffers by dotted name (detached by default)."""
         if destination is None:
             destination = OrderedDict()
-            destination._metadata = OrderedDict()
+            destination._metadata = OrderedDict()  # type: ignore[attr-defined]
         if hasattr(destination, "_metadata"):
             destination._metadata[prefix[:-1]] = {"version": self._version}
         self._save_to_state_dict(destination, prefix, keep_vars)
