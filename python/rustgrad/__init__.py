@@ -192,7 +192,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
     vals = [start, end, step]
     dt = kwargs.pop("dtype", None)
     if dt is None:
-        is_float = any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
+        is_float = _builtins.any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
         dt = float32 if is_float else int64
     s, e, st = (_builtins.float(v) for v in vals)
     return _finish(_rustgrad._arange(s, e, st, dt), kwargs)
@@ -347,6 +347,23 @@ narrow = _method("narrow")
 split = _method("split")
 chunk = _method("chunk")
 unbind = _method("unbind")
+all = _method("all")
+any = _method("any")
+isnan = _method("isnan")
+isinf = _method("isinf")
+isfinite = _method("isfinite")
+equal = _method("equal")
+
+
+def allclose(
+    input: Tensor, other: Tensor, rtol: _builtins.float = 1e-05, atol: _builtins.float = 1e-08, equal_nan: _builtins.bool = False
+) -> _builtins.bool:
+    """Whether ``|input - other| <= atol + rtol * |other|`` everywhere."""
+    a = input.detach().numpy()
+    b = other.detach().numpy()
+    return _builtins.bool(_np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
 cat = _rustgrad.cat
 concat = cat
 concatenate = cat
@@ -386,6 +403,9 @@ __all__ = [
     "abs",
     "add",
     "addmm",
+    "all",
+    "allclose",
+    "any",
     "arange",
     "argmax",
     "argmin",
@@ -416,6 +436,7 @@ __all__ = [
     "empty_like",
     "enable_grad",
     "eq",
+    "equal",
     "erf",
     "exp",
     "eye",
@@ -441,6 +462,9 @@ __all__ = [
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "is_tensor",
+    "isfinite",
+    "isinf",
+    "isnan",
     "le",
     "linspace",
     "load",

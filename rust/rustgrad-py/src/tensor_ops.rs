@@ -8,6 +8,8 @@ use crate::tensor::{wrap, PyTensor};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyEllipsis, PyList, PySlice, PySliceMethods, PyTuple};
+use rustgrad_core::kernels::Compare;
+use rustgrad_core::ops::compare::compare;
 use rustgrad_core::ops::elementwise::{self, ClampKind};
 use rustgrad_core::ops::join::{self, SplitKind};
 use rustgrad_core::ops::loss::{self, Reduction};
@@ -413,6 +415,34 @@ impl PyTensor {
         let sizes = crate::convert::shape_arg(sizes)?;
         wrap(py, join::repeat(&self.t, &sizes).py()?)
     }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
+        wrap(py, truth_reduce(&self.t, dim, keepdim, true).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn any(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
+        wrap(py, truth_reduce(&self.t, dim, keepdim, false).py()?)
+    }
+    fn isnan(&self, py: Python<'_>) -> R {
+        wrap(py, compare(&self.t, &self.t, Compare::Ne).py()?)
+    }
+    fn isinf(&self, py: Python<'_>) -> R {
+        let a = unary::abs(&self.t.detach()).py()?;
+        wrap(py, compare(&a, &Tensor::wrapped_scalar(f64::INFINITY), Compare::Eq).py()?)
+    }
+    fn isfinite(&self, py: Python<'_>) -> R {
+        let a = unary::abs(&self.t.detach()).py()?;
+        // |x| < inf is false for inf and NaN alike.
+        wrap(py, compare(&a, &Tensor::wrapped_scalar(f64::INFINITY), Compare::Lt).py()?)
+    }
+    fn equal(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let o = tensor_arg(other)?;
+        if o.shape() != self.t.shape() {
+            return Ok(false);
+        }
+        let same = compare(&self.t.detach(), &o.detach(), Compare::Eq).py()?;
+        Ok(same.to_vec::<bool>().iter().all(|&b| b))
+    }
     #[pyo3(signature = (from_=0.0, to=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
         in_place_op(slf, "uniform_", |t| Ok(creation::uniform(&t.shape(), from_, to, t.dtype())))
@@ -429,6 +459,22 @@ impl PyTensor {
     #[pyo3(signature = (p=0.5))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
         in_place_op(slf, "bernoulli_", |t| Ok(creation::bernoulli(&t.shape(), p, t.dtype())))
+    }
+}
+
+/// `all` (`every`) or `any` over one dim or everything, as bool.
+fn truth_reduce(x: &Tensor, dim: Option<i64>, keepdim: bool, every: bool) -> rustgrad_core::Result<Tensor> {
+    let nonzero = compare(&x.detach(), &Tensor::wrapped_scalar(0i64), Compare::Ne)?;
+    let dims = dim.map(|d| vec![d]);
+    let count = rustgrad_core::ops::reduce::sum(&nonzero, dims.as_deref(), keepdim, Some(DType::I64))?;
+    if every {
+        let total = match dim {
+            None => x.numel(),
+            Some(d) => x.shape().get(rustgrad_core::shape::wrap_dim(d, x.ndim().max(1))?).copied().unwrap_or(1),
+        };
+        compare(&count, &Tensor::wrapped_scalar(total as i64), Compare::Eq)
+    } else {
+        compare(&count, &Tensor::wrapped_scalar(0i64), Compare::Gt)
     }
 }
 
