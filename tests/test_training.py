@@ -62,4 +62,4 @@ def test_same_losses_as_pytorch(optimizer):
     torch = pytest.importorskip("torch")
     ours = _train(rustgrad, 30, optimizer)
     theirs = _train(torch, 30, optimizer)
-    np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)

@@ -116,10 +116,8 @@ class Adam(Optimizer):
                     else:
                         grad = grad.add(param, alpha=weight_decay)
 
-                # exp_avg.lerp_(grad, 1 - beta1)
-                # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                exp_avg.add_(grad - exp_avg, alpha=1 - beta1)
-                exp_avg_sq.mul_(beta2).add_(grad * grad, alpha=1 - beta2)
+                exp_avg.lerp_(grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
 
                 step = _get_value(step_t)
                 bias_correction1 = 1 - beta1**step
@@ -129,13 +127,9 @@ class Adam(Optimizer):
 
                 if group["amsgrad"]:
                     max_exp_avg_sq = state["max_exp_avg_sq"]
-                    # torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-                    max_exp_avg_sq.copy_(
-                        rustgrad.where(max_exp_avg_sq > exp_avg_sq, max_exp_avg_sq, exp_avg_sq)
-                    )
+                    max_exp_avg_sq.copy_(rustgrad.maximum(max_exp_avg_sq, exp_avg_sq))
                     denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
                 else:
                     denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-                # param.addcdiv_(exp_avg, denom, value=-step_size)
-                param.add_(exp_avg / denom, alpha=-step_size)
+                param.addcdiv_(exp_avg, denom, value=-step_size)
         return loss

@@ -415,6 +415,31 @@ impl PyTensor {
         let sizes = crate::convert::shape_arg(sizes)?;
         wrap(py, join::repeat(&self.t, &sizes).py()?)
     }
+    fn lerp(&self, py: Python<'_>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
+        wrap(py, lerp_values(&self.t, &tensor_arg(end)?, &operand(weight)?).py()?)
+    }
+    fn lerp_(slf: &Bound<'_, Self>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
+        let (e, w) = (tensor_arg(end)?, operand(weight)?);
+        in_place_op(slf, "lerp_", |t| lerp_values(t, &e, &w))
+    }
+    #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
+    fn addcmul(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
+        wrap(py, addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, false).py()?)
+    }
+    #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
+    fn addcmul_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
+        let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
+        in_place_op(slf, "addcmul_", |t| addc(t, &a, &b, value, false))
+    }
+    #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
+    fn addcdiv(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
+        wrap(py, addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, true).py()?)
+    }
+    #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
+    fn addcdiv_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
+        let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
+        in_place_op(slf, "addcdiv_", |t| addc(t, &a, &b, value, true))
+    }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
         wrap(py, truth_reduce(&self.t, dim, keepdim, true).py()?)
@@ -460,6 +485,24 @@ impl PyTensor {
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
         in_place_op(slf, "bernoulli_", |t| Ok(creation::bernoulli(&t.shape(), p, t.dtype())))
     }
+}
+
+/// `x + w (end - x)`, computed from the nearer end as PyTorch does (exact at w = 0 and 1).
+fn lerp_values(x: &Tensor, end: &Tensor, weight: &Tensor) -> rustgrad_core::Result<Tensor> {
+    use rustgrad_core::ops::arith::{add, mul, rsub_scalar, sub};
+    let diff = sub(end, x)?;
+    if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
+        // end - (end - x)(1 - w)
+        return sub(end, &mul(&diff, &rsub_scalar(weight, &Tensor::wrapped_scalar(1.0), 1.0)?)?);
+    }
+    add(x, &mul(weight, &diff)?)
+}
+
+/// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`).
+fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> rustgrad_core::Result<Tensor> {
+    use rustgrad_core::ops::arith::{add_scaled, div, mul};
+    let product = if divide { div(t1, t2)? } else { mul(t1, t2)? };
+    add_scaled(x, &product, value)
 }
 
 /// `all` (`every`) or `any` over one dim or everything, as bool.
