@@ -347,6 +347,20 @@ narrow = _method("narrow")
 split = _method("split")
 chunk = _method("chunk")
 unbind = _method("unbind")
+log1p = _method("log1p")
+expm1 = _method("expm1")
+tan = _method("tan")
+asin = _method("asin")
+acos = _method("acos")
+atan = _method("atan")
+sinh = _method("sinh")
+cosh = _method("cosh")
+rsqrt = _method("rsqrt")
+log2 = _method("log2")
+log10 = _method("log10")
+exp2 = _method("exp2")
+trunc = _method("trunc")
+square = _method("square")
 all = _method("all")
 any = _method("any")
 isnan = _method("isnan")
@@ -401,6 +415,7 @@ __all__ = [
     "Size",
     "Tensor",
     "abs",
+    "acos",
     "add",
     "addmm",
     "all",
@@ -410,6 +425,8 @@ __all__ = [
     "argmax",
     "argmin",
     "as_tensor",
+    "asin",
+    "atan",
     "autograd",
     "bmm",
     "bool",
@@ -424,6 +441,7 @@ __all__ = [
     "concat",
     "concatenate",
     "cos",
+    "cosh",
     "cuda",
     "cumsum",
     "detach",
@@ -439,6 +457,8 @@ __all__ = [
     "equal",
     "erf",
     "exp",
+    "exp2",
+    "expm1",
     "eye",
     "flatten",
     "float",
@@ -469,6 +489,9 @@ __all__ = [
     "linspace",
     "load",
     "log",
+    "log1p",
+    "log2",
+    "log10",
     "log_softmax",
     "logsumexp",
     "long",
@@ -508,6 +531,7 @@ __all__ = [
     "relu",
     "reshape",
     "round",
+    "rsqrt",
     "save",
     "scatter",
     "scatter_add",
@@ -518,18 +542,22 @@ __all__ = [
     "sigmoid",
     "sign",
     "sin",
+    "sinh",
     "softmax",
     "split",
     "sqrt",
+    "square",
     "squeeze",
     "stack",
     "std",
     "sub",
     "sum",
     "t",
+    "tan",
     "tanh",
     "tensor",
     "transpose",
+    "trunc",
     "unbind",
     "unsqueeze",
     "var",

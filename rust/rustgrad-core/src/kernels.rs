@@ -50,6 +50,19 @@ pub enum Unary {
     Floor,
     Ceil,
     Round,
+    Log1p,
+    Expm1,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Rsqrt,
+    Log2,
+    Log10,
+    Exp2,
+    Trunc,
 }
 
 #[inline(always)]
@@ -86,6 +99,19 @@ fn unary_one<T: Float>(kind: Unary, x: T) -> T {
         Unary::Ceil => T::from_f64(x.to_f64().ceil()),
         // Half-way cases go to the even neighbour, as in PyTorch (and numpy).
         Unary::Round => T::from_f64(x.to_f64().round_ties_even()),
+        Unary::Log1p => T::from_f64(x.to_f64().ln_1p()),
+        Unary::Expm1 => T::from_f64(x.to_f64().exp_m1()),
+        Unary::Tan => T::from_f64(x.to_f64().tan()),
+        Unary::Asin => T::from_f64(x.to_f64().asin()),
+        Unary::Acos => T::from_f64(x.to_f64().acos()),
+        Unary::Atan => T::from_f64(x.to_f64().atan()),
+        Unary::Sinh => T::from_f64(x.to_f64().sinh()),
+        Unary::Cosh => T::from_f64(x.to_f64().cosh()),
+        Unary::Rsqrt => T::from_f64(1.0 / x.to_f64().sqrt()),
+        Unary::Log2 => T::from_f64(x.to_f64().log2()),
+        Unary::Log10 => T::from_f64(x.to_f64().log10()),
+        Unary::Exp2 => T::from_f64(x.to_f64().exp2()),
+        Unary::Trunc => T::from_f64(x.to_f64().trunc()),
     }
 }
 
@@ -113,14 +139,29 @@ fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
         Unary::Floor => map!(Unary::Floor),
         Unary::Ceil => map!(Unary::Ceil),
         Unary::Round => map!(Unary::Round),
+        Unary::Log1p => map!(Unary::Log1p),
+        Unary::Expm1 => map!(Unary::Expm1),
+        Unary::Tan => map!(Unary::Tan),
+        Unary::Asin => map!(Unary::Asin),
+        Unary::Acos => map!(Unary::Acos),
+        Unary::Atan => map!(Unary::Atan),
+        Unary::Sinh => map!(Unary::Sinh),
+        Unary::Cosh => map!(Unary::Cosh),
+        Unary::Rsqrt => map!(Unary::Rsqrt),
+        Unary::Log2 => map!(Unary::Log2),
+        Unary::Log10 => map!(Unary::Log10),
+        Unary::Exp2 => map!(Unary::Exp2),
+        Unary::Trunc => map!(Unary::Trunc),
     }
 }
 
 /// Applies a float function element-wise; integer inputs compute in the default float type,
 /// except for `neg`, `abs`, `relu` and `sign`, which keep integer types as PyTorch does.
 pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
-    let keeps_int =
-        matches!(kind, Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round);
+    let keeps_int = matches!(
+        kind,
+        Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
+    );
     if keeps_int && x.dtype() == DType::I64 {
         let v = values::<i64>(x);
         let out: Vec<i64> = v

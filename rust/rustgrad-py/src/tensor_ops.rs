@@ -521,6 +521,137 @@ fn truth_reduce(x: &Tensor, dim: Option<i64>, keepdim: bool, every: bool) -> rus
     }
 }
 
+/// Element-wise functions beyond the basic set, and the in-place forms of all of them.
+#[pymethods]
+impl PyTensor {
+    fn log1p(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Log1p).py()?)
+    }
+    fn expm1(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Expm1).py()?)
+    }
+    fn tan(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Tan).py()?)
+    }
+    fn asin(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Asin).py()?)
+    }
+    fn acos(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Acos).py()?)
+    }
+    fn atan(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Atan).py()?)
+    }
+    fn sinh(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Sinh).py()?)
+    }
+    fn cosh(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Cosh).py()?)
+    }
+    fn rsqrt(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Rsqrt).py()?)
+    }
+    fn log2(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Log2).py()?)
+    }
+    fn log10(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Log10).py()?)
+    }
+    fn exp2(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Exp2).py()?)
+    }
+    fn trunc(&self, py: Python<'_>) -> R {
+        wrap(py, unary::unary(&self.t, Unary::Trunc).py()?)
+    }
+    fn square(&self, py: Python<'_>) -> R {
+        wrap(py, rustgrad_core::ops::pow::pow_scalar(&self.t, rustgrad_core::Scalar::Int(2)).py()?)
+    }
+    fn exp_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "exp_", |t| unary::unary(t, Unary::Exp))
+    }
+    fn log_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "log_", |t| unary::unary(t, Unary::Log))
+    }
+    fn sqrt_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "sqrt_", |t| unary::unary(t, Unary::Sqrt))
+    }
+    fn abs_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "abs_", |t| unary::unary(t, Unary::Abs))
+    }
+    fn sin_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "sin_", |t| unary::unary(t, Unary::Sin))
+    }
+    fn cos_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "cos_", |t| unary::unary(t, Unary::Cos))
+    }
+    fn tanh_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "tanh_", |t| unary::unary(t, Unary::Tanh))
+    }
+    fn sigmoid_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "sigmoid_", |t| unary::unary(t, Unary::Sigmoid))
+    }
+    fn neg_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "neg_", |t| unary::unary(t, Unary::Neg))
+    }
+    fn reciprocal_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "reciprocal_", |t| unary::unary(t, Unary::Reciprocal))
+    }
+    fn sign_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "sign_", |t| unary::unary(t, Unary::Sign))
+    }
+    fn floor_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "floor_", |t| unary::unary(t, Unary::Floor))
+    }
+    fn ceil_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "ceil_", |t| unary::unary(t, Unary::Ceil))
+    }
+    fn round_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "round_", |t| unary::unary(t, Unary::Round))
+    }
+    fn erf_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "erf_", |t| unary::unary(t, Unary::Erf))
+    }
+    fn log1p_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "log1p_", |t| unary::unary(t, Unary::Log1p))
+    }
+    fn expm1_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "expm1_", |t| unary::unary(t, Unary::Expm1))
+    }
+    fn tan_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "tan_", |t| unary::unary(t, Unary::Tan))
+    }
+    fn asin_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "asin_", |t| unary::unary(t, Unary::Asin))
+    }
+    fn acos_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "acos_", |t| unary::unary(t, Unary::Acos))
+    }
+    fn atan_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "atan_", |t| unary::unary(t, Unary::Atan))
+    }
+    fn sinh_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "sinh_", |t| unary::unary(t, Unary::Sinh))
+    }
+    fn cosh_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "cosh_", |t| unary::unary(t, Unary::Cosh))
+    }
+    fn rsqrt_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "rsqrt_", |t| unary::unary(t, Unary::Rsqrt))
+    }
+    fn log2_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "log2_", |t| unary::unary(t, Unary::Log2))
+    }
+    fn log10_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "log10_", |t| unary::unary(t, Unary::Log10))
+    }
+    fn exp2_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "exp2_", |t| unary::unary(t, Unary::Exp2))
+    }
+    fn trunc_(slf: &Bound<'_, Self>) -> R {
+        in_place_op(slf, "trunc_", |t| unary::unary(t, Unary::Trunc))
+    }
+}
+
 fn var_args<'py>(
     dim: Option<&Bound<'py, PyAny>>,
     unbiased: Option<&Bound<'py, PyAny>>,

@@ -1,7 +1,7 @@
 //! Element-wise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sign, erf, and the
 //! piecewise-constant floor, ceil and round (zero gradient).
 
-use super::arith::{div, mul, neg, rsub_scalar};
+use super::arith::{add, div, mul, neg, rsub_scalar};
 use super::compare::compare;
 use super::view::to_dtype;
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
@@ -16,7 +16,15 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
     record(out, &[x], |o| {
         // Ops whose derivative is cheapest from the result save the result; the others the input.
         let saved = match kind {
-            Unary::Exp | Unary::Sqrt | Unary::Tanh | Unary::Sigmoid | Unary::Relu => SavedTensor::output(o, 0),
+            Unary::Exp
+            | Unary::Sqrt
+            | Unary::Tanh
+            | Unary::Sigmoid
+            | Unary::Relu
+            | Unary::Expm1
+            | Unary::Tan
+            | Unary::Rsqrt
+            | Unary::Exp2 => SavedTensor::output(o, 0),
             _ => SavedTensor::input(x),
         };
         UnaryBackward { kind, saved }
@@ -57,6 +65,10 @@ pub fn erf(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Erf)
 }
 
+fn one() -> Tensor {
+    Tensor::wrapped_scalar(1i64)
+}
+
 /// The backward of every [`Unary`] op; `saved` is the input or the result (see [`unary`]).
 pub struct UnaryBackward {
     kind: Unary,
@@ -82,6 +94,19 @@ impl Backward for UnaryBackward {
             Unary::Floor => "FloorBackward0",
             Unary::Ceil => "CeilBackward0",
             Unary::Round => "RoundBackward0",
+            Unary::Log1p => "Log1PBackward0",
+            Unary::Expm1 => "Expm1Backward0",
+            Unary::Tan => "TanBackward0",
+            Unary::Asin => "AsinBackward0",
+            Unary::Acos => "AcosBackward0",
+            Unary::Atan => "AtanBackward0",
+            Unary::Sinh => "SinhBackward0",
+            Unary::Cosh => "CoshBackward0",
+            Unary::Rsqrt => "RsqrtBackward0",
+            Unary::Log2 => "Log2Backward0",
+            Unary::Log10 => "Log10Backward0",
+            Unary::Exp2 => "Exp2Backward0",
+            Unary::Trunc => "TruncBackward0",
         }
     }
 
@@ -115,8 +140,29 @@ impl Backward for UnaryBackward {
                 let bell = exp(&neg(&mul(&s, &s)?)?)?;
                 mul(g, &mul(&bell, &Tensor::wrapped_scalar(std::f64::consts::FRAC_2_SQRT_PI))?)?
             }
-            // d sign(x) = d floor(x) = d ceil(x) = d round(x) = 0 (almost everywhere)
-            Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round => crate::creation::zeros_like(g),
+            // d sign(x) = d floor(x) = d ceil(x) = d round(x) = d trunc(x) = 0 (almost everywhere)
+            Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc => crate::creation::zeros_like(g),
+            // d log(1 + x) = 1/(1 + x)
+            Unary::Log1p => div(g, &add(&s, &one())?)?,
+            // d (exp(x) - 1) = exp(x) = result + 1
+            Unary::Expm1 => mul(g, &add(&s, &one())?)?,
+            // d tan(x) = 1 + tan(x)^2
+            Unary::Tan => mul(g, &add(&mul(&s, &s)?, &one())?)?,
+            // d asin(x) = 1/sqrt(1 - x^2); d acos(x) = -1/sqrt(1 - x^2)
+            Unary::Asin => div(g, &sqrt(&rsub_scalar(&mul(&s, &s)?, &one(), 1.0)?)?)?,
+            Unary::Acos => neg(&div(g, &sqrt(&rsub_scalar(&mul(&s, &s)?, &one(), 1.0)?)?)?)?,
+            // d atan(x) = 1/(1 + x^2)
+            Unary::Atan => div(g, &add(&mul(&s, &s)?, &one())?)?,
+            // d sinh(x) = cosh(x); d cosh(x) = sinh(x)
+            Unary::Sinh => mul(g, &unary(&s, Unary::Cosh)?)?,
+            Unary::Cosh => mul(g, &unary(&s, Unary::Sinh)?)?,
+            // d x^(-1/2) = -1/2 x^(-3/2) = -1/2 result^3
+            Unary::Rsqrt => mul(g, &mul(&mul(&mul(&s, &s)?, &s)?, &Tensor::wrapped_scalar(-0.5))?)?,
+            // d log2(x) = 1/(x ln 2); d log10(x) = 1/(x ln 10)
+            Unary::Log2 => div(g, &mul(&s, &Tensor::wrapped_scalar(std::f64::consts::LN_2))?)?,
+            Unary::Log10 => div(g, &mul(&s, &Tensor::wrapped_scalar(std::f64::consts::LN_10))?)?,
+            // d 2^x = 2^x ln 2
+            Unary::Exp2 => mul(g, &mul(&s, &Tensor::wrapped_scalar(std::f64::consts::LN_2))?)?,
             Unary::Neg => neg(g)?,
             Unary::Reciprocal => mul(&neg(g)?, &mul(&s, &s)?)?,
         };
@@ -127,6 +173,6 @@ impl Backward for UnaryBackward {
         self.saved.release();
     }
     fn saves_tensors(&self) -> bool {
-        !matches!(self.kind, Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round)
+        !matches!(self.kind, Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc)
     }
 }
