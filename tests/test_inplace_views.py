@@ -4,6 +4,7 @@ Scenarios follow PyTorch's own test_autograd.py (in-place / view sections); node
 messages are those PyTorch 2.x gives (validated by running this file against torch).
 """
 
+import math
 import re
 
 import numpy as np
@@ -583,3 +584,28 @@ def test_view_and_in_place_both_in_no_grad_are_allowed():
     assert x.is_leaf and x.grad_fn is None and x._version == 1
     (x * x).sum().backward()
     np.testing.assert_allclose(np_of(x.grad), [4.0, 8.0, 6.0])
+
+
+def test_inplace_op_that_saves_its_output_guards_the_target():
+    # exp_ saves its result, which is the tensor itself: changing it again must be refused.
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    y.exp_()
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match=r"which is output 0 of Exp, is at version 2; expected version 1"):
+        y.sum().backward()
+    x.grad = None
+    y = x * 1
+    y.exp_()
+    y.sum().backward()
+    assert x.grad.tolist() == pytest.approx([math.e, math.e**2], rel=1e-6)
+
+
+def test_sigmoid_in_place_on_a_view():
+    # d/dx0 sigmoid(x0) = s (1 - s); x1 passes through
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    y[0:1].sigmoid_()
+    y.sum().backward()
+    s = 1 / (1 + math.exp(-1.0))
+    assert x.grad.tolist() == pytest.approx([s * (1 - s), 1.0], rel=1e-6)

@@ -44,6 +44,8 @@ pub trait Backward {
     fn saves_tensors(&self) -> bool {
         false
     }
+    /// After an in-place op: the saved outputs are now `target` (see [`SavedTensor::retarget_output`]).
+    fn retarget_outputs(&mut self, _target: &Tensor) {}
 }
 
 /// Implements [`Backward::release`] and [`Backward::saves_tensors`] for a node whose saved
@@ -56,6 +58,9 @@ macro_rules! saved_tensors {
         }
         fn saves_tensors(&self) -> bool {
             true
+        }
+        fn retarget_outputs(&mut self, target: &$crate::tensor::Tensor) {
+            $(self.$field.retarget_output(target);)+
         }
     };
 }
@@ -252,6 +257,17 @@ impl SavedTensor {
 
     pub fn release(&mut self) {
         self.saved = None;
+    }
+
+    /// For an op run in place: if this is a saved output, it is now `target`, which holds the
+    /// same values and whose version counter then guards it.
+    pub fn retarget_output(&mut self, target: &Tensor) {
+        if let Some(s) = &mut self.saved {
+            if s.output_nr.is_some() {
+                s.tensor = target.detach();
+                s.version = target.version();
+            }
+        }
     }
 
     /// rustgrad's addition to the in-place error: who saved the tensor where, and what

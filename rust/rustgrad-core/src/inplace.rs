@@ -50,6 +50,9 @@ pub fn apply_inplace(target: &Tensor, compute: impl FnOnce(&Tensor) -> Result<Te
     write_result(target, &result)?;
     if rebase {
         if let Some(node) = result.grad_fn() {
+            // An op that saved its output (exp_, sigmoid_, ...) now saved `target`: later
+            // in-place changes of it must fail the version check, as in PyTorch.
+            node.with(|n| n.op.retarget_outputs(target));
             rebase_history(target, node, result.output_nr());
         }
     }

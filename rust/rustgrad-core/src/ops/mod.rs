@@ -47,6 +47,9 @@ macro_rules! backward_ops {
             pub fn saves_tensors(&self) -> bool {
                 match self { $(Self::$variant(op) => op.saves_tensors(),)* Self::Custom(op) => op.saves_tensors() }
             }
+            pub fn retarget_outputs(&mut self, target: &Tensor) {
+                match self { $(Self::$variant(op) => op.retarget_outputs(target),)* Self::Custom(_) => {} }
+            }
         }
 
         $(impl From<$ty> for BackwardOp {

@@ -172,6 +172,9 @@ impl Backward for UnaryBackward {
     fn release(&mut self) {
         self.saved.release();
     }
+    fn retarget_outputs(&mut self, target: &Tensor) {
+        self.saved.retarget_output(target);
+    }
     fn saves_tensors(&self) -> bool {
         !matches!(self.kind, Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc)
     }
