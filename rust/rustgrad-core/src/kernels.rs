@@ -115,11 +115,105 @@ fn unary_one<T: Float>(kind: Unary, x: T) -> T {
     }
 }
 
+/// Element count from which element-wise kernels split their work across threads (below it the
+/// cost of waking a thread exceeds the work; measured on the 2-core benchmark machine).
+pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+/// Elements per parallel task.
+const PARALLEL_CHUNK: usize = 1 << 14;
+
+/// `out[i] = f(v[i])`, split across threads for large inputs.
+#[inline]
+pub fn map_values<T: Copy + Send + Sync, U: Send>(v: &[T], f: impl Fn(T) -> U + Send + Sync) -> Vec<U> {
+    use rayon::prelude::*;
+    if v.len() < PARALLEL_THRESHOLD {
+        return v.iter().map(|&x| f(x)).collect();
+    }
+    let mut out = Vec::with_capacity(v.len());
+    v.par_iter().with_min_len(PARALLEL_CHUNK).map(|&x| f(x)).collect_into_vec(&mut out);
+    out
+}
+
+/// `out[i] = f(a[i], b[i])`, split across threads for large inputs.
+#[inline]
+pub fn zip_values<T: Copy + Send + Sync, U: Send>(a: &[T], b: &[T], f: impl Fn(T, T) -> U + Send + Sync) -> Vec<U> {
+    use rayon::prelude::*;
+    if a.len() < PARALLEL_THRESHOLD {
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let mut out = Vec::with_capacity(a.len());
+    a.par_iter().with_min_len(PARALLEL_CHUNK).zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect_into_vec(&mut out);
+    out
+}
+
+/// exp for f32 without a libm call, so loops over it vectorise (Cephes' `expf`: range
+/// reduction by ln 2, a degree-6 polynomial, the exponent put in with bit operations; about 1 ulp).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const HI: f32 = 88.722_84;
+    const LO: f32 = -103.972_08;
+    let c = x.clamp(LO, HI);
+    let n = (c * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = c - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let z = r * r;
+    let mut y = 1.987_569_1e-4f32;
+    y = y * r + 1.398_199_9e-3;
+    y = y * r + 8.333_452e-3;
+    y = y * r + 4.166_579_6e-2;
+    y = y * r + 0.166_666_65;
+    y = y * r + 0.5;
+    y = y * z + r + 1.0;
+    // 2^n in two halves, so denormal results and n = 128 stay representable.
+    let n = n as i32;
+    let (n1, n2) = (n / 2, n - n / 2);
+    let out = y * f32::from_bits(((n1 + 127) << 23) as u32) * f32::from_bits(((n2 + 127) << 23) as u32);
+    if x.is_nan() {
+        x
+    } else if x > HI {
+        f32::INFINITY
+    } else if x < LO {
+        0.0
+    } else {
+        out
+    }
+}
+
+/// tanh for f32 without a libm call (Cephes' `tanhf`: an odd polynomial near 0, else
+/// `1 - 2 / (exp(2|x|) + 1)`; both computed and one selected, so the loop vectorises).
+#[inline(always)]
+fn tanh_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let z = x * x;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 0.133_314_42) * z - 0.333_332_8) * z * x
+            + x;
+    let e = exp_f32(2.0 * a);
+    let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
+    if a < 0.625 || x.is_nan() {
+        small
+    } else {
+        large
+    }
+}
+
 fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
+    let fast: Option<fn(f32) -> f32> = match kind {
+        Unary::Tanh => Some(tanh_f32),
+        Unary::Exp => Some(exp_f32),
+        Unary::Sigmoid => Some(|x| 1.0 / (1.0 + exp_f32(-x))),
+        _ => None,
+    };
+    if let (Some(f), DType::F32) = (fast, T::DTYPE) {
+        // SAFETY: T is f32 (checked above).
+        let v32: &[f32] = unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f32, v.len()) };
+        let out = map_values(v32, f);
+        let mut out = std::mem::ManuallyDrop::new(out);
+        // SAFETY: same type, length and capacity.
+        return unsafe { Vec::from_raw_parts(out.as_mut_ptr() as *mut T, out.len(), out.capacity()) };
+    }
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! map {
         ($k:expr) => {
-            v.iter().map(|&x| unary_one::<T>($k, x)).collect()
+            map_values(v, |x| unary_one::<T>($k, x))
         };
     }
     match kind {
@@ -367,20 +461,32 @@ fn for_each_offset2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnM
 pub fn zip_broadcast<T: Element, U: Element>(
     a: &TensorData,
     b: &TensorData,
-    f: impl Fn(T, T) -> U,
+    f: impl Fn(T, T) -> U + Send + Sync,
 ) -> Result<(Vec<U>, Shape)> {
     let out_shape = shape::broadcast_shapes(&a.shape, &b.shape)?;
+    let n = shape::numel(&out_shape);
+    // An operand that is one value seen everywhere (a number, or an expanded 0-d gradient).
+    let single = |x: &TensorData| x.numel() == 1 || x.strides.iter().zip(&x.shape).all(|(&st, &sz)| st == 0 || sz == 1);
+    if single(b) && n == a.numel() && n > 0 {
+        let y = b.get_f64(0);
+        let y = T::cast_from(y);
+        let y = if T::DTYPE == DType::I64 { T::cast_from(b.to_vec::<i64>().first().copied().unwrap_or(0)) } else { y };
+        let va = values::<T>(a);
+        return Ok((map_values(&va, |x| f(x, y)), out_shape));
+    }
+    if single(a) && n == b.numel() && n > 0 {
+        let x = if T::DTYPE == DType::I64 {
+            T::cast_from(a.to_vec::<i64>().first().copied().unwrap_or(0))
+        } else {
+            T::cast_from(a.get_f64(0))
+        };
+        let vb = values::<T>(b);
+        return Ok((map_values(&vb, |y| f(x, y)), out_shape));
+    }
     let va = values::<T>(a);
     let vb = values::<T>(b);
-    let n = shape::numel(&out_shape);
     let out: Vec<U> = if a.shape == b.shape {
-        va.iter().zip(vb.iter()).map(|(&x, &y)| f(x, y)).collect()
-    } else if vb.len() == 1 && n == va.len() {
-        let y = vb[0];
-        va.iter().map(|&x| f(x, y)).collect()
-    } else if va.len() == 1 && n == vb.len() {
-        let x = va[0];
-        vb.iter().map(|&y| f(x, y)).collect()
+        zip_values(&va, &vb, &f)
     } else {
         let sa = shape::broadcast_strides(&a.shape, &shape::contiguous_strides(&a.shape), &out_shape);
         let sb = shape::broadcast_strides(&b.shape, &shape::contiguous_strides(&b.shape), &out_shape);
@@ -393,8 +499,22 @@ pub fn zip_broadcast<T: Element, U: Element>(
 
 /// A binary arithmetic kernel computing in `dtype`.
 pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    // One monomorphised loop per kind, so the match is outside the hot loop.
+    macro_rules! zip {
+        ($T:ty, $k:expr) => {
+            zip_broadcast::<$T, $T>(a, b, |x, y| <$T as Arith>::apply($k, x, y))?
+        };
+    }
     with_dtype!(dtype, T => {
-        let (v, s) = zip_broadcast::<T, T>(a, b, |x, y| <T as Arith>::apply(kind, x, y))?;
+        let (v, s) = match kind {
+            Binary::Add => zip!(T, Binary::Add),
+            Binary::Sub => zip!(T, Binary::Sub),
+            Binary::Mul => zip!(T, Binary::Mul),
+            Binary::Div => zip!(T, Binary::Div),
+            Binary::Pow => zip!(T, Binary::Pow),
+            Binary::Maximum => zip!(T, Binary::Maximum),
+            Binary::Minimum => zip!(T, Binary::Minimum),
+        };
         Ok(TensorData::from_vec(v, s))
     })
 }
@@ -476,11 +596,34 @@ pub fn reduce(x: &TensorData, dims: &[usize], keepdim: bool, kind: Reduce, dtype
     })
 }
 
+/// The sum of `v` in f64, with eight running partial sums (so the loop vectorises), split into
+/// fixed chunks summed in order for large inputs (so the result does not depend on scheduling).
+fn sum_f64<T: Element>(v: &[T]) -> f64 {
+    fn lanes<T: Element>(v: &[T]) -> f64 {
+        let mut acc = [0f64; 8];
+        let mut it = v.chunks_exact(8);
+        for c in &mut it {
+            for i in 0..8 {
+                acc[i] += c[i].to_f64();
+            }
+        }
+        let tail: f64 = it.remainder().iter().map(|x| x.to_f64()).sum();
+        acc.iter().sum::<f64>() + tail
+    }
+    if v.len() < PARALLEL_THRESHOLD {
+        return lanes(v);
+    }
+    use rayon::prelude::*;
+    let mut partial = Vec::new();
+    v.par_chunks(PARALLEL_CHUNK).map(lanes).collect_into_vec(&mut partial);
+    partial.iter().sum()
+}
+
 fn reduce_chunk<T: Element>(chunk: &[T], kind: Reduce) -> T {
     match T::DTYPE {
         DType::F32 | DType::F64 => {
             let v = match kind {
-                Reduce::Sum | Reduce::Mean => chunk.iter().map(|x| x.to_f64()).sum::<f64>(),
+                Reduce::Sum | Reduce::Mean => sum_f64(chunk),
                 Reduce::Prod => chunk.iter().map(|x| x.to_f64()).product::<f64>(),
             };
             let v = if kind == Reduce::Mean { v / chunk.len() as f64 } else { v };
