@@ -609,3 +609,31 @@ def test_sigmoid_in_place_on_a_view():
     y.sum().backward()
     s = 1 / (1 + math.exp(-1.0))
     assert x.grad.tolist() == pytest.approx([s * (1 - s), 1.0], rel=1e-6)
+
+
+def test_inplace_arithmetic_outside_the_graph():
+    # The no_grad fast path writes into the storage directly: same values as out of place.
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    x.add_(x)
+    assert x.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+    x.sub_(torch.tensor([1.0, 2.0]), alpha=2)  # broadcast source
+    assert x.tolist() == [[0.0, 0.0], [4.0, 4.0]]
+    x.t().add_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))  # non-contiguous target
+    assert x.tolist() == [[1.0, 3.0], [6.0, 8.0]]
+    x[:, 0].mul_(10)
+    x.div_(2)
+    assert x.tolist() == [[5.0, 1.5], [30.0, 4.0]]
+    big = torch.ones(100_000)
+    big.add_(torch.full((100_000,), 2.0), alpha=0.5)  # the parallel path
+    assert big.sum().item() == 200_000.0
+
+
+def test_inplace_arithmetic_outside_the_graph_bumps_the_version():
+    a = torch.ones(3, requires_grad=True)
+    c = a * a
+    version = a._version
+    with torch.no_grad():
+        a.add_(1)
+    assert a._version == version + 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        c.sum().backward()

@@ -786,3 +786,65 @@ pub fn from_f64s(values: &[f64], shape: &[usize], dtype: DType) -> TensorData {
 pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: &[usize]) -> TensorData {
     TensorData::from_vec(values, shape.into())
 }
+
+/// `dst = dst (op) alpha * src` written straight into `dst`'s storage, for in-place arithmetic
+/// outside the graph (an optimizer step). Returns false, doing nothing, when this fast path does
+/// not apply: `dst` not a contiguous float tensor, `src` not broadcastable to it, or `src` a
+/// different view of the same storage.
+pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64) -> bool {
+    let dtype = dst.dtype();
+    if !dtype.is_float() || !dst.is_contiguous() || !shape::is_expandable_to(&src.shape, &dst.shape) {
+        return false;
+    }
+    if !matches!(kind, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div) {
+        return false;
+    }
+    let same_storage = std::sync::Arc::ptr_eq(&dst.storage, &src.storage);
+    if same_storage && !(src.offset == dst.offset && src.shape == dst.shape && src.strides == dst.strides) {
+        return false;
+    }
+    let n = dst.numel();
+    with_float!(dtype, T => {
+        // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered.
+        let values: Vec<T>;
+        let src_values: &[T] = if src.shape == dst.shape && src.dtype() == dtype && !same_storage {
+            match unsafe { src.contiguous_slice::<T>() } {
+                Some(s) => s,
+                None => {
+                    values = src.to_vec::<T>();
+                    &values
+                }
+            }
+        } else {
+            values = expand_values::<T>(src, &dst.shape);
+            &values
+        };
+        let alpha = alpha as T;
+        // SAFETY: `dst` is contiguous and `src_values` does not alias it (same-storage sources
+        // were copied above).
+        let out = unsafe { &mut dst.storage.slice_mut::<T>()[dst.offset..dst.offset + n] };
+        macro_rules! apply {
+            ($f:expr) => {{
+                let f = $f;
+                if n >= PARALLEL_THRESHOLD {
+                    use rayon::prelude::*;
+                    out.par_chunks_mut(PARALLEL_CHUNK)
+                        .zip(src_values.par_chunks(PARALLEL_CHUNK))
+                        .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(*o, s)));
+                } else {
+                    out.iter_mut().zip(src_values).for_each(|(o, &s)| *o = f(*o, s));
+                }
+            }};
+        }
+        match kind {
+            Binary::Add if alpha == 1.0 => apply!(|a: T, b: T| a + b),
+            Binary::Add => apply!(move |a: T, b: T| a + b * alpha),
+            Binary::Sub if alpha == 1.0 => apply!(|a: T, b: T| a - b),
+            Binary::Sub => apply!(move |a: T, b: T| a - b * alpha),
+            Binary::Mul => apply!(|a: T, b: T| a * b),
+            _ => apply!(|a: T, b: T| a / b),
+        }
+    });
+    dst.bump_version();
+    true
+}

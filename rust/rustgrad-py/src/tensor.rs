@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use rustgrad_core::inplace::apply_inplace;
-use rustgrad_core::kernels::{Compare, Unary};
+use rustgrad_core::kernels::{Binary, Compare, Unary};
 use rustgrad_core::ops::{arith, compare, fill, linalg, pow, reduce, unary, view};
 use rustgrad_core::{creation, engine, DType, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -436,22 +436,34 @@ impl PyTensor {
     #[pyo3(signature = (other, alpha=1.0))]
     fn add_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
+        if fast_in_place(&slf.get().t, &o, Binary::Add, alpha, "add_") {
+            return Ok(slf.clone().unbind());
+        }
         in_place(&slf.get().t, "add_", |t| arith::add_scaled(t, &o, alpha))?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
+        if fast_in_place(&slf.get().t, &o, Binary::Sub, alpha, "sub_") {
+            return Ok(slf.clone().unbind());
+        }
         in_place(&slf.get().t, "sub_", |t| arith::sub_scaled(t, &o, alpha))?;
         Ok(slf.clone().unbind())
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
+        if fast_in_place(&slf.get().t, &o, Binary::Mul, 1.0, "mul_") {
+            return Ok(slf.clone().unbind());
+        }
         in_place(&slf.get().t, "mul_", |t| (arith::mul)(t, &o))?;
         Ok(slf.clone().unbind())
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         let o = operand(other)?;
+        if fast_in_place(&slf.get().t, &o, Binary::Div, 1.0, "div_") {
+            return Ok(slf.clone().unbind());
+        }
         in_place(&slf.get().t, "div_", |t| (arith::div)(t, &o))?;
         Ok(slf.clone().unbind())
     }
@@ -959,6 +971,22 @@ fn in_place(
     apply_inplace(t, compute).py()?;
     t.data().version.note_write(op, rustgrad_core::sites::capture());
     Ok(())
+}
+
+/// In-place arithmetic outside the graph (an optimizer step under `no_grad`) written straight
+/// into the target's storage; false when the general path must run (graph recording, inference
+/// tensors, dtype promotion, layouts the kernel does not take).
+fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'static str) -> bool {
+    let recording = rustgrad_core::grad_mode::is_recording() && (t.requires_grad() || other.requires_grad());
+    if recording || t.is_inference() || arith::promote(t, other) != t.dtype() {
+        return false;
+    }
+    let data = t.data();
+    if !rustgrad_core::kernels::binary_into(&data, &other.data(), kind, alpha) {
+        return false;
+    }
+    data.version.note_write(op, rustgrad_core::sites::capture());
+    true
 }
 
 /// [`in_place`] for the other method files.
