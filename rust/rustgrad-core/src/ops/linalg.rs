@@ -79,13 +79,45 @@ pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let dtype = same_dtype(a, b, "mm")?;
     let out = Tensor::from_data(kernels::matmul2d(&a.data(), &b.data(), dtype));
-    record(out, &[a, b], |_| MmBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
+    record(out, &[a, b], |_| MmBackward {
+        a: SavedTensor::input(a),
+        b: SavedTensor::input(b),
+        layouts: [column_major(a), column_major(b)],
+    })
+}
+
+/// Whether a matrix is laid out column by column (a transposed contiguous matrix, like the
+/// `weight.t()` of `linear`).
+fn column_major(x: &Tensor) -> bool {
+    let d = x.data();
+    d.shape.len() == 2 && d.shape[0] > 1 && d.shape[1] > 1 && d.strides[0] == 1 && d.strides[1] == d.shape[0]
+}
+
+/// d(AB)/dA = G B^T, computed as (B G^T)^T when A is column-major so that the gradient has A's
+/// layout (as PyTorch's `mm_mat1_backward` does; `.grad` of a weight then needs no copy).
+fn mm_grad_a(g: &Tensor, b: &Tensor, a_column_major: bool) -> Result<Tensor> {
+    if a_column_major {
+        t(&mm(b, &t(g)?)?)
+    } else {
+        mm(g, &t(b)?)
+    }
+}
+
+/// d(AB)/dB = A^T G, computed as (G^T A)^T when B is column-major (`mm_mat2_backward`).
+fn mm_grad_b(g: &Tensor, a: &Tensor, b_column_major: bool) -> Result<Tensor> {
+    if b_column_major {
+        t(&mm(&t(g)?, a)?)
+    } else {
+        mm(&t(a)?, g)
+    }
 }
 
 /// d(AB)/dA = G B^T, d(AB)/dB = A^T G
 pub struct MmBackward {
     a: SavedTensor,
     b: SavedTensor,
+    /// Whether A and B were column-major (their gradients are made in the same layout).
+    layouts: [bool; 2],
 }
 impl Backward for MmBackward {
     fn name(&self) -> &'static str {
@@ -93,8 +125,8 @@ impl Backward for MmBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
-        let ga = if ctx.needs(0) { Some(mm(g, &t(&self.b.unpack(ctx)?)?)?) } else { None };
-        let gb = if ctx.needs(1) { Some(mm(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
+        let ga = if ctx.needs(0) { Some(mm_grad_a(g, &self.b.unpack(ctx)?, self.layouts[0])?) } else { None };
+        let gb = if ctx.needs(1) { Some(mm_grad_b(g, &self.a.unpack(ctx)?, self.layouts[1])?) } else { None };
         Ok(smallvec![ga, gb])
     }
     crate::saved_tensors!(a, b);
@@ -282,6 +314,7 @@ pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         bias_shape: bias.shape(),
         a: SavedTensor::input(a),
         b: SavedTensor::input(b),
+        layouts: [column_major(a), column_major(b)],
     })
 }
 
@@ -290,6 +323,7 @@ pub struct AddmmBackward {
     bias_shape: Shape,
     a: SavedTensor,
     b: SavedTensor,
+    layouts: [bool; 2],
 }
 impl Backward for AddmmBackward {
     fn name(&self) -> &'static str {
@@ -298,8 +332,8 @@ impl Backward for AddmmBackward {
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
         let gc = if ctx.needs(0) { Some(crate::ops::view::sum_to(g, &self.bias_shape)?) } else { None };
-        let ga = if ctx.needs(1) { Some(mm(g, &t(&self.b.unpack(ctx)?)?)?) } else { None };
-        let gb = if ctx.needs(2) { Some(mm(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
+        let ga = if ctx.needs(1) { Some(mm_grad_a(g, &self.b.unpack(ctx)?, self.layouts[0])?) } else { None };
+        let gb = if ctx.needs(2) { Some(mm_grad_b(g, &self.a.unpack(ctx)?, self.layouts[1])?) } else { None };
         Ok(smallvec![gc, ga, gb])
     }
     crate::saved_tensors!(a, b);
