@@ -87,13 +87,13 @@ fn bench_backward_chain(repeats: usize, n_ops: usize) -> Result<()> {
 fn bench_tanh_sum(repeats: usize, n: usize, workload: &str) -> Result<()> {
     let values: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 * 1e-3 - 0.5).collect();
     let x = leaf(values, &[n])?;
-    let three = Tensor::wrapped_scalar(3.0f64);
+    let three = Tensor::wrapped_scalar(3i64);
     let mut samples = Vec::with_capacity(repeats);
     for _ in 0..repeats {
         x.set_grad(None)?;
         let start = Instant::now();
         let s = reduce::sum(
-            &unary::tanh(&arith::add(&arith::mul(&x, &x)?, &arith::mul(&three, &x)?)?)?,
+            &unary::tanh(&arith::add(&arith::mul(&x, &x)?, &arith::mul(&x, &three)?)?)?,
             None,
             false,
             None,
