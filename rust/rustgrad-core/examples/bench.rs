@@ -7,6 +7,10 @@
 //! Workloads: `forward_op`, `backward_chain`, `micrograd_mlp` (issue 5's rows 1-3, as in
 //! `benchmarks/bench_python.py`) and `tanh_sum_1e6` / `tanh_sum_1e7`. Each checks its result once.
 
+/// The allocator the Python extension uses, so the two columns compare the same core.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use rustgrad_core::inplace::apply_inplace;

@@ -399,11 +399,12 @@ fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Resu
     type Retained = SmallVec<[(u32, Weak<TensorCell>); 1]>;
     let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) =
         info.node.with(|n| {
+            let h = n.hooks.as_deref();
             (
                 n.name(),
-                n.tensor_hooks.iter().map(|(_, nr, h)| (*nr, h.clone())).collect(),
-                n.retained.clone(),
-                n.pre_hooks.iter().map(|(_, h)| h.clone()).collect(),
+                h.map(|h| h.tensor_hooks.iter().map(|(_, nr, f)| (*nr, f.clone())).collect()).unwrap_or_default(),
+                h.map(|h| h.retained.clone()).unwrap_or_default(),
+                h.map(|h| h.pre_hooks.iter().map(|(_, f)| f.clone()).collect()).unwrap_or_default(),
                 match &n.op {
                     BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
                     _ => None,
@@ -449,7 +450,8 @@ fn run_post_hooks(
     if !node.has_post_hooks() {
         return Ok(outputs);
     }
-    let hooks: Vec<NodePostHook> = node.with(|n| n.post_hooks.iter().map(|(_, h)| h.clone()).collect());
+    let hooks: Vec<NodePostHook> = node
+        .with(|n| n.hooks.as_ref().map(|h| h.post_hooks.iter().map(|(_, f)| f.clone()).collect()).unwrap_or_default());
     for hook in hooks {
         if let Some(replacement) = hook(&outputs, grads)? {
             check_hook_count(node.name(), "post", replacement.len(), outputs.len())?;

@@ -56,20 +56,28 @@ pub struct Node {
     pub output_meta: SmallVec<[InputMeta; 1]>,
     /// Creation order; later nodes run first when several are ready.
     pub seq: u64,
-    /// Hooks registered on this node's outputs through `Tensor.register_hook`: (id, output_nr, hook).
-    pub tensor_hooks: Vec<(u64, u32, GradHook)>,
-    /// Outputs whose tensors asked for `retain_grad()`.
-    pub retained: SmallVec<[(u32, Weak<TensorCell>); 1]>,
     /// Whether saved tensors were freed by a backward without `retain_graph`.
     pub released: bool,
-    /// `grad_fn.register_prehook`: run with the output gradients before the node.
-    pub pre_hooks: Vec<(u64, NodePreHook)>,
-    /// `grad_fn.register_hook`: run with input and output gradients after the node.
-    pub post_hooks: Vec<(u64, NodePostHook)>,
+    /// Hooks and retained gradients: rare, so kept out of line (allocated on first use), which
+    /// keeps every node small.
+    pub hooks: Option<Box<NodeHooks>>,
     /// The traceback of the forward call that created the node (anomaly mode), for error reports.
     pub trace: Option<Arc<str>>,
     /// Where the forward call that created the node happened, kept for nodes that save tensors.
     pub site: Option<crate::sites::Site>,
+}
+
+/// What users attach to a node (see [`Node::hooks`]).
+#[derive(Default)]
+pub struct NodeHooks {
+    /// Hooks registered on this node's outputs through `Tensor.register_hook`: (id, output_nr, hook).
+    pub tensor_hooks: Vec<(u64, u32, GradHook)>,
+    /// Outputs whose tensors asked for `retain_grad()`.
+    pub retained: SmallVec<[(u32, Weak<TensorCell>); 1]>,
+    /// `grad_fn.register_prehook`: run with the output gradients before the node.
+    pub pre_hooks: Vec<(u64, NodePreHook)>,
+    /// `grad_fn.register_hook`: run with input and output gradients after the node.
+    pub post_hooks: Vec<(u64, NodePostHook)>,
 }
 
 /// A node pre-hook: gets the output gradients, may return replacements.
@@ -89,17 +97,19 @@ impl Node {
             input_meta: SmallVec::new(),
             output_meta: SmallVec::new(),
             seq: next_seq(),
-            tensor_hooks: Vec::new(),
-            retained: SmallVec::new(),
             released: false,
-            pre_hooks: Vec::new(),
-            post_hooks: Vec::new(),
+            hooks: None,
             trace: crate::anomaly::capture_trace(),
         }
     }
 
     pub fn name(&self) -> &'static str {
         self.op.name()
+    }
+
+    /// The node's hooks, created empty on first use.
+    pub fn hooks_mut(&mut self) -> &mut NodeHooks {
+        self.hooks.get_or_insert_with(Default::default)
     }
 }
 
@@ -265,14 +275,14 @@ impl NodeRef {
     /// `grad_fn.register_prehook(hook)`; returns the hook's id.
     pub fn add_pre_hook(&self, hook: NodePreHook) -> u64 {
         let id = crate::tensor::next_hook_id();
-        self.with(|n| n.pre_hooks.push((id, hook)));
+        self.with(|n| n.hooks_mut().pre_hooks.push((id, hook)));
         id
     }
 
     /// `grad_fn.register_hook(hook)`; returns the hook's id.
     pub fn add_post_hook(&self, hook: NodePostHook) -> u64 {
         let id = crate::tensor::next_hook_id();
-        self.with(|n| n.post_hooks.push((id, hook)));
+        self.with(|n| n.hooks_mut().post_hooks.push((id, hook)));
         ANY_POST_HOOKS.store(true, Ordering::Relaxed);
         id
     }
@@ -280,16 +290,18 @@ impl NodeRef {
     /// Whether the node may have post-hooks (lock-free `false` until any node got one).
     #[inline]
     pub fn has_post_hooks(&self) -> bool {
-        ANY_POST_HOOKS.load(Ordering::Relaxed) && self.with(|n| !n.post_hooks.is_empty())
+        ANY_POST_HOOKS.load(Ordering::Relaxed)
+            && self.with(|n| n.hooks.as_ref().is_some_and(|h| !h.post_hooks.is_empty()))
     }
 
     /// Removes a pre- or post-hook by id; false if it was gone.
     pub fn remove_hook(&self, id: u64) -> bool {
         self.with(|n| {
-            let before = n.pre_hooks.len() + n.post_hooks.len();
-            n.pre_hooks.retain(|(i, _)| *i != id);
-            n.post_hooks.retain(|(i, _)| *i != id);
-            n.pre_hooks.len() + n.post_hooks.len() != before
+            let Some(h) = n.hooks.as_mut() else { return false };
+            let before = h.pre_hooks.len() + h.post_hooks.len();
+            h.pre_hooks.retain(|(i, _)| *i != id);
+            h.post_hooks.retain(|(i, _)| *i != id);
+            h.pre_hooks.len() + h.post_hooks.len() != before
         })
     }
 

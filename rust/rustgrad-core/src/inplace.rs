@@ -125,9 +125,13 @@ pub fn set_grad_fn(t: &Tensor, node: NodeRef, output_nr: u32) {
     if retains {
         let me = t.downgrade();
         if let Some(old) = old {
-            old.with(|n| n.retained.retain(|(_, w)| !w.ptr_eq(&me)));
+            old.with(|n| {
+                if let Some(h) = n.hooks.as_mut() {
+                    h.retained.retain(|(_, w)| !w.ptr_eq(&me));
+                }
+            });
         }
-        node.with(|n| n.retained.push((output_nr, me)));
+        node.with(|n| n.hooks_mut().retained.push((output_nr, me)));
     }
 }
 

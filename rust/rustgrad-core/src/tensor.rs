@@ -548,7 +548,7 @@ impl Tensor {
             }
             (g.grad_fn.clone().unwrap(), g.output_nr)
         };
-        grad_fn.with(|n| n.tensor_hooks.push((id, output_nr, hook)));
+        grad_fn.with(|n| n.hooks_mut().tensor_hooks.push((id, output_nr, hook)));
         id
     }
 
@@ -565,9 +565,10 @@ impl Tensor {
         };
         match grad_fn {
             Some(f) => f.with(|n| {
-                let before = n.tensor_hooks.len();
-                n.tensor_hooks.retain(|(i, _, _)| *i != id);
-                n.tensor_hooks.len() != before
+                let Some(h) = n.hooks.as_mut() else { return false };
+                let before = h.tensor_hooks.len();
+                h.tensor_hooks.retain(|(i, _, _)| *i != id);
+                h.tensor_hooks.len() != before
             }),
             None => false,
         }
@@ -612,7 +613,7 @@ impl Tensor {
             (g.grad_fn.clone().unwrap(), g.output_nr)
         };
         let weak = self.downgrade();
-        grad_fn.with(|n| n.retained.push((output_nr, weak)));
+        grad_fn.with(|n| n.hooks_mut().retained.push((output_nr, weak)));
         Ok(())
     }
 

@@ -25,10 +25,12 @@ pub mod unary;
 pub mod view;
 
 macro_rules! backward_ops {
-    ($($variant:ident($ty:ty)),* $(,)?) => {
-        /// Every kind of backward node, stored inline in the arena slot (no box per node).
+    ($($variant:ident($ty:ty)),* $(,)?; boxed: $($bvariant:ident($bty:ty)),* $(,)?) => {
+        /// Every kind of backward node, stored inline in the arena slot (no box per node); the
+        /// few with large state are boxed so that every node stays small.
         pub enum BackwardOp {
             $($variant($ty),)*
+            $($bvariant(Box<$bty>),)*
             /// A node defined outside the core (a Python `autograd.Function`). Shared, so the
             /// engine can run it without holding the node's lock (it may call back into us).
             Custom(std::sync::Arc<dyn CustomBackward>),
@@ -36,25 +38,29 @@ macro_rules! backward_ops {
 
         impl BackwardOp {
             pub fn name(&self) -> &'static str {
-                match self { $(Self::$variant(op) => op.name(),)* Self::Custom(op) => op.name() }
+                match self { $(Self::$variant(op) => op.name(),)* $(Self::$bvariant(op) => op.name(),)* Self::Custom(op) => op.name() }
             }
             pub fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-                match self { $(Self::$variant(op) => op.apply(ctx, grads),)* Self::Custom(op) => op.apply(ctx, grads) }
+                match self { $(Self::$variant(op) => op.apply(ctx, grads),)* $(Self::$bvariant(op) => op.apply(ctx, grads),)* Self::Custom(op) => op.apply(ctx, grads) }
             }
             pub fn release(&mut self) {
-                match self { $(Self::$variant(op) => op.release(),)* Self::Custom(op) => op.release_saved() }
+                match self { $(Self::$variant(op) => op.release(),)* $(Self::$bvariant(op) => op.release(),)* Self::Custom(op) => op.release_saved() }
             }
             pub fn saves_tensors(&self) -> bool {
-                match self { $(Self::$variant(op) => op.saves_tensors(),)* Self::Custom(op) => op.saves_tensors() }
+                match self { $(Self::$variant(op) => op.saves_tensors(),)* $(Self::$bvariant(op) => op.saves_tensors(),)* Self::Custom(op) => op.saves_tensors() }
             }
             pub fn retarget_outputs(&mut self, target: &Tensor) {
-                match self { $(Self::$variant(op) => op.retarget_outputs(target),)* Self::Custom(_) => {} }
+                match self { $(Self::$variant(op) => op.retarget_outputs(target),)* $(Self::$bvariant(op) => op.retarget_outputs(target),)* Self::Custom(_) => {} }
             }
         }
 
         $(impl From<$ty> for BackwardOp {
             #[inline]
             fn from(op: $ty) -> Self { Self::$variant(op) }
+        })*
+        $(impl From<$bty> for BackwardOp {
+            #[inline]
+            fn from(op: $bty) -> Self { Self::$bvariant(Box::new(op)) }
         })*
     };
 }
@@ -85,15 +91,10 @@ backward_ops! {
     Neg(arith::NegBackward),
     Reciprocal(arith::ReciprocalBackward),
     PowScalar(pow::PowScalarBackward),
-    PowTensor(pow::PowTensorBackward),
     ScalarPow(pow::ScalarPowBackward),
     Unary(unary::UnaryBackward),
     Where(compare::WhereBackward),
-    Sum(reduce::SumBackward),
-    Mean(reduce::MeanBackward),
-    ExtremeDim(reduce::ExtremeDimBackward),
     ExtremeAll(reduce::ExtremeAllBackward),
-    Norm(reduce::NormBackward),
     Dot(linalg::DotBackward),
     Mm(linalg::MmBackward),
     Mv(linalg::MvBackward),
@@ -111,18 +112,25 @@ backward_ops! {
     ToCopy(view::ToCopyBackward),
     Fill(fill::FillBackward),
     CopyFrom(fill::CopyFromBackward),
+    Extremum(elementwise::ExtremumBackward),
+    Cumsum(moments::CumsumBackward),
+    ;
+    boxed:
+    PowTensor(pow::PowTensorBackward),
+    Sum(reduce::SumBackward),
+    Mean(reduce::MeanBackward),
+    ExtremeDim(reduce::ExtremeDimBackward),
+    Norm(reduce::NormBackward),
     AsStrided(strided::AsStridedBackward),
     AsStridedScatter(strided::AsStridedScatterBackward),
     CopySlices(crate::inplace::CopySlices),
     Clamp(elementwise::ClampBackward),
-    Extremum(elementwise::ExtremumBackward),
     MaskedFill(elementwise::MaskedFillBackward),
     Gelu(elementwise::GeluBackward),
     Softmax(softmax::SoftmaxBackward),
     Logsumexp(softmax::LogsumexpBackward),
     Var(moments::VarBackward),
     Prod(moments::ProdBackward),
-    Cumsum(moments::CumsumBackward),
     Index(gather::IndexBackward),
     IndexPut(gather::IndexPutBackward),
     Gather(gather::GatherBackward),
