@@ -17,11 +17,23 @@ use pyo3::prelude::*;
 /// thread-local free lists and keeps large buffers mapped between steps (fewer page faults).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_t`, mimalloc.h v2).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed tensor buffers committed for a second (mimalloc's default is 10 ms), so a
+/// training step that follows a pause (data loading, logging) reuses them instead of
+/// faulting fresh pages in.
+fn tune_allocator() {
+    // SAFETY: setting an option is allowed at any time; it only changes when memory is purged.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+}
 use rustgrad_core::DType;
 
 #[pymodule]
 fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    tune_allocator();
     rustgrad_core::sites::install(functions::capture_site);
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<convert::PyDType>()?;

@@ -68,6 +68,13 @@ pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
                 add(&cur, &new_grad)?
             } else {
                 let cd = cur.data();
+                // `.grad += new` straight into the existing buffer when the layouts allow it.
+                if cd.dtype() == new_grad.dtype()
+                    && kernels::binary_into(&cd, &new_grad.data(), kernels::Binary::Add, 1.0)
+                {
+                    leaf.lock().grad = Some(cur);
+                    return Ok(());
+                }
                 let sum = kernels::binary(&cd, &new_grad.data(), kernels::Binary::Add, cd.dtype())?;
                 if sum.shape == cd.shape {
                     cd.write_from(&sum);
