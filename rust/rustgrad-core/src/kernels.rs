@@ -525,6 +525,12 @@ fn for_each_offset2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnM
     }
 }
 
+/// The element at `x`'s offset, read as `T` (exact for int64; used for operands that are one
+/// value seen everywhere, without gathering the expanded view).
+fn first_value<T: Element>(x: &TensorData) -> T {
+    x.restrided(Shape::new(), SmallVec::new(), x.offset).to_vec::<T>()[0]
+}
+
 /// Applies `f` to two operands broadcast together, both read as `T`.
 pub fn zip_broadcast<T: Element, U: Element>(
     a: &TensorData,
@@ -536,18 +542,12 @@ pub fn zip_broadcast<T: Element, U: Element>(
     // An operand that is one value seen everywhere (a number, or an expanded 0-d gradient).
     let single = |x: &TensorData| x.numel() == 1 || x.strides.iter().zip(&x.shape).all(|(&st, &sz)| st == 0 || sz == 1);
     if single(b) && n == a.numel() && n > 0 {
-        let y = b.get_f64(0);
-        let y = T::cast_from(y);
-        let y = if T::DTYPE == DType::I64 { T::cast_from(b.to_vec::<i64>().first().copied().unwrap_or(0)) } else { y };
+        let y = first_value::<T>(b);
         let va = values::<T>(a);
         return Ok((map_values(&va, |x| f(x, y)), out_shape));
     }
     if single(a) && n == b.numel() && n > 0 {
-        let x = if T::DTYPE == DType::I64 {
-            T::cast_from(a.to_vec::<i64>().first().copied().unwrap_or(0))
-        } else {
-            T::cast_from(a.get_f64(0))
-        };
+        let x = first_value::<T>(a);
         let vb = values::<T>(b);
         return Ok((map_values(&vb, |y| f(x, y)), out_shape));
     }

@@ -435,36 +435,20 @@ impl PyTensor {
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn add_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
-        let o = operand(other)?;
-        if fast_in_place(&slf.get().t, &o, Binary::Add, alpha, "add_") {
-            return Ok(slf.clone().unbind());
-        }
-        in_place(&slf.get().t, "add_", |t| arith::add_scaled(t, &o, alpha))?;
+        arith_in_place(&slf.get().t, &operand(other)?, Binary::Add, alpha, "add_")?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
-        let o = operand(other)?;
-        if fast_in_place(&slf.get().t, &o, Binary::Sub, alpha, "sub_") {
-            return Ok(slf.clone().unbind());
-        }
-        in_place(&slf.get().t, "sub_", |t| arith::sub_scaled(t, &o, alpha))?;
+        arith_in_place(&slf.get().t, &operand(other)?, Binary::Sub, alpha, "sub_")?;
         Ok(slf.clone().unbind())
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let o = operand(other)?;
-        if fast_in_place(&slf.get().t, &o, Binary::Mul, 1.0, "mul_") {
-            return Ok(slf.clone().unbind());
-        }
-        in_place(&slf.get().t, "mul_", |t| (arith::mul)(t, &o))?;
+        arith_in_place(&slf.get().t, &operand(other)?, Binary::Mul, 1.0, "mul_")?;
         Ok(slf.clone().unbind())
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        let o = operand(other)?;
-        if fast_in_place(&slf.get().t, &o, Binary::Div, 1.0, "div_") {
-            return Ok(slf.clone().unbind());
-        }
-        in_place(&slf.get().t, "div_", |t| (arith::div)(t, &o))?;
+        arith_in_place(&slf.get().t, &operand(other)?, Binary::Div, 1.0, "div_")?;
         Ok(slf.clone().unbind())
     }
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
@@ -472,20 +456,16 @@ impl PyTensor {
         Ok(slf.clone().unbind())
     }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        let o = operand(other)?;
-        in_place(&self.t, "__iadd__", |t| (arith::add)(t, &o))
+        arith_in_place(&self.t, &operand(other)?, Binary::Add, 1.0, "__iadd__")
     }
     fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        let o = operand(other)?;
-        in_place(&self.t, "__isub__", |t| (arith::sub)(t, &o))
+        arith_in_place(&self.t, &operand(other)?, Binary::Sub, 1.0, "__isub__")
     }
     fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        let o = operand(other)?;
-        in_place(&self.t, "__imul__", |t| (arith::mul)(t, &o))
+        arith_in_place(&self.t, &operand(other)?, Binary::Mul, 1.0, "__imul__")
     }
     fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        let o = operand(other)?;
-        in_place(&self.t, "__itruediv__", |t| (arith::div)(t, &o))
+        arith_in_place(&self.t, &operand(other)?, Binary::Div, 1.0, "__itruediv__")
     }
 
     // ----- operators -----
@@ -971,6 +951,20 @@ fn in_place(
     apply_inplace(t, compute).py()?;
     t.data().version.note_write(op, rustgrad_core::sites::capture());
     Ok(())
+}
+
+/// `t (op)= alpha * other` in place: straight into the storage outside the graph (see
+/// [`fast_in_place`]), else through the recorded path.
+fn arith_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'static str) -> PyResult<()> {
+    if fast_in_place(t, other, kind, alpha, op) {
+        return Ok(());
+    }
+    in_place(t, op, |t| match kind {
+        Binary::Add => arith::add_scaled(t, other, alpha),
+        Binary::Sub => arith::sub_scaled(t, other, alpha),
+        Binary::Mul => arith::mul(t, other),
+        _ => arith::div(t, other),
+    })
 }
 
 /// In-place arithmetic outside the graph (an optimizer step under `no_grad`) written straight

@@ -310,9 +310,7 @@ impl PyTensor {
         keepdim: bool,
         correction: Option<&Bound<'_, PyAny>>,
     ) -> R {
-        let (dims, unbiased) = var_args(dim, unbiased)?;
-        let c = correction_arg(unbiased, correction)?;
-        wrap(py, moments::var(&self.t, dims.as_deref(), c, keepdim, false).py()?)
+        wrap(py, variance(&self.t, dim, unbiased, keepdim, correction, false)?)
     }
     #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
     fn std(
@@ -323,9 +321,7 @@ impl PyTensor {
         keepdim: bool,
         correction: Option<&Bound<'_, PyAny>>,
     ) -> R {
-        let (dims, unbiased) = var_args(dim, unbiased)?;
-        let c = correction_arg(unbiased, correction)?;
-        wrap(py, moments::var(&self.t, dims.as_deref(), c, keepdim, true).py()?)
+        wrap(py, variance(&self.t, dim, unbiased, keepdim, correction, true)?)
     }
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
     fn prod(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
@@ -650,6 +646,20 @@ impl PyTensor {
     fn trunc_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "trunc_", |t| unary::unary(t, Unary::Trunc))
     }
+}
+
+/// `var`/`std` (`root`) from PyTorch's arguments.
+fn variance(
+    t: &Tensor,
+    dim: Option<&Bound<'_, PyAny>>,
+    unbiased: Option<&Bound<'_, PyAny>>,
+    keepdim: bool,
+    correction: Option<&Bound<'_, PyAny>>,
+    root: bool,
+) -> PyResult<Tensor> {
+    let (dims, unbiased) = var_args(dim, unbiased)?;
+    let c = correction_arg(unbiased, correction)?;
+    moments::var(t, dims.as_deref(), c, keepdim, root).py()
 }
 
 fn var_args<'py>(
