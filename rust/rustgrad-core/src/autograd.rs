@@ -2,12 +2,11 @@
 
 use crate::error::{Error, Result};
 use crate::grad_mode::is_recording;
-use crate::graph::{InputMeta, Node, NodeRef};
+use crate::graph::{InputMeta, Metas, Node, NodeRef};
 use crate::ops::BackwardOp;
 use crate::shape;
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::{InputState, Tensor, TensorData};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Gradients returned by a backward function: one per forward input (`None`: no gradient).
 pub type Grads = SmallVec<[Option<Tensor>; 2]>;
@@ -79,12 +78,32 @@ pub fn any_requires_grad(inputs: &[&Tensor]) -> bool {
 /// Attaches a new node computing `make()`'s backward to `out` if any input requires grad.
 #[inline]
 pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl FnOnce(&Tensor) -> B) -> Result<Tensor> {
-    if any_requires_grad(inputs) {
-        let op = make(&out).into();
-        check_not_inference(inputs, &op)?;
-        attach(&[&out], inputs, op);
-    } else if !is_recording() && !InBackward::active() {
-        note_not_recorded(&out, inputs);
+    if !is_recording() {
+        if !InBackward::active() {
+            note_not_recorded(&out, inputs);
+        }
+        return Ok(out);
+    }
+    // One lock per input: whether it needs a gradient, where it goes, and its metadata.
+    let states: SmallVec<[InputState; 2]> = inputs.iter().map(|t| t.input_state()).collect();
+    if states.iter().all(|s| s.edge.is_none()) {
+        return Ok(out);
+    }
+    let op = make(&out).into();
+    if op.saves_tensors() && !crate::grad_mode::is_inference_mode_enabled() && states.iter().any(|s| s.is_inference) {
+        return Err(Error::InferenceSaved);
+    }
+    let mut out = out;
+    match out.unique_mut() {
+        // The usual case: the result is not shared yet, so it needs no locking.
+        Some(o) => {
+            let meta = InputMeta { shape: o.data.shape.clone(), dtype: o.data.dtype() };
+            let metas = Metas::new(states.iter().map(|s| &s.meta), [&meta]);
+            let next = states.into_iter().map(|s| s.edge).collect();
+            o.grad_fn = Some(NodeRef::new(Node { next, metas, ..Node::new(op) }));
+            o.output_nr = 0;
+        }
+        None => attach_states(&[&out], states, op),
     }
     Ok(out)
 }
@@ -118,7 +137,7 @@ impl Drop for InBackward {
 pub fn note_not_recorded(out: &Tensor, inputs: &[&Tensor]) {
     if inputs.iter().any(|t| t.requires_grad()) {
         let inference = crate::grad_mode::is_inference_mode_enabled();
-        out.lock().origin = crate::tensor::Origin::NotRecorded { inference, site: crate::sites::capture() };
+        out.lock().set_origin(crate::tensor::Origin::NotRecorded { inference, site: crate::sites::capture() });
     }
 }
 
@@ -132,39 +151,40 @@ pub fn check_not_inference(inputs: &[&Tensor], op: &BackwardOp) -> Result<()> {
 
 /// Attaches one node as `grad_fn` of several outputs.
 pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
-    let mut next = SmallVec::with_capacity(inputs.len());
-    let mut input_meta = SmallVec::with_capacity(inputs.len());
-    for t in inputs {
-        next.push(if t.requires_grad() { t.gradient_edge() } else { None });
-        let d = t.lock();
-        input_meta.push(InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() });
-    }
-    let output_meta = outputs
+    attach_states(outputs, inputs.iter().map(|t| t.input_state()).collect(), op)
+}
+
+/// [`attach`] with the inputs' states already read.
+pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op: BackwardOp) {
+    let output_meta: SmallVec<[InputMeta; 1]> = outputs
         .iter()
         .map(|t| {
             let d = t.lock();
             InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() }
         })
         .collect();
-    let node = NodeRef::new(Node { next, input_meta, output_meta, ..Node::new(op) });
+    let metas = Metas::new(inputs.iter().map(|s| &s.meta), &output_meta);
+    let next = inputs.into_iter().map(|s| s.edge).collect();
+    let node = NodeRef::new(Node { next, metas, ..Node::new(op) });
+    let last = outputs.len().saturating_sub(1);
+    let mut node = Some(node);
     for (i, out) in outputs.iter().enumerate() {
+        let handle = if i == last { node.take().expect("one handle per output") } else { node.clone().unwrap() };
         let mut o = out.lock();
-        o.grad_fn = Some(node.clone());
+        o.grad_fn = Some(handle);
         o.output_nr = i as u32;
     }
 }
 
-static SAVED_BYTES: AtomicUsize = AtomicUsize::new(0);
-
 /// Bytes of the tensors that graph nodes currently keep for their backward (a tensor saved by
 /// two nodes counts twice; views count the elements they show).
 pub fn saved_bytes() -> usize {
-    SAVED_BYTES.load(Ordering::Relaxed)
+    crate::stats::total(crate::stats::Stat::SavedBytes).max(0) as usize
 }
 
 impl Drop for Saved {
     fn drop(&mut self) {
-        SAVED_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+        crate::stats::add(crate::stats::Stat::SavedBytes, -(self.bytes() as isize));
     }
 }
 
@@ -182,12 +202,26 @@ pub struct SavedTensor {
 
 struct Saved {
     tensor: Tensor,
-    /// The bytes of the elements it shows, counted in [`saved_bytes`] while it is held.
-    bytes: usize,
-    /// Saved outputs are kept without their `grad_fn` (which is this very node) to avoid a
-    /// reference cycle, and re-attached to the node when unpacked.
-    output_nr: Option<u32>,
     version: u64,
+    /// The bytes of the elements it shows (bits 0-47), counted in [`saved_bytes`] while it is
+    /// held, and for a saved output its `output_nr + 1` (bits 48-63). Saved outputs are kept
+    /// without their `grad_fn` (which is this very node) to avoid a reference cycle, and
+    /// re-attached to the node when unpacked.
+    bytes_and_output: u64,
+}
+
+const BYTES_MASK: u64 = (1 << 48) - 1;
+
+impl Saved {
+    fn bytes(&self) -> usize {
+        (self.bytes_and_output & BYTES_MASK) as usize
+    }
+    fn output_nr(&self) -> Option<u32> {
+        match self.bytes_and_output >> 48 {
+            0 => None,
+            nr => Some(nr as u32 - 1),
+        }
+    }
 }
 
 impl SavedTensor {
@@ -198,21 +232,23 @@ impl SavedTensor {
 
     /// Saves a forward input.
     pub fn input(t: &Tensor) -> Self {
-        Self::keep(t.clone(), None, t.version())
+        Self::keep(t.clone(), None)
     }
 
     /// Saves a forward output (`out.grad_fn` is the node that will hold it).
     pub fn output(t: &Tensor, output_nr: u32) -> Self {
-        Self::keep(t.detach(), Some(output_nr), t.version())
+        Self::keep(t.detach(), Some(output_nr))
     }
 
-    fn keep(tensor: Tensor, output_nr: Option<u32>, version: u64) -> Self {
-        let bytes = {
+    fn keep(tensor: Tensor, output_nr: Option<u32>) -> Self {
+        let (bytes, version) = {
             let g = tensor.lock();
-            g.data.numel() * g.data.dtype().size()
+            ((g.data.numel() * g.data.dtype().size()).min(BYTES_MASK as usize), g.data.version())
         };
-        SAVED_BYTES.fetch_add(bytes, Ordering::Relaxed);
-        SavedTensor { saved: Some(Saved { tensor, bytes, output_nr, version }) }
+        crate::stats::add(crate::stats::Stat::SavedBytes, bytes as isize);
+        // Ops that save outputs have few of them (`output_nr` fits 16 bits).
+        let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xffff));
+        SavedTensor { saved: Some(Saved { tensor, version, bytes_and_output: bytes as u64 | output << 48 }) }
     }
 
     /// The saved tensor, checked against in-place changes since it was saved.
@@ -222,7 +258,7 @@ impl SavedTensor {
         let now = data.version();
         if now != saved.version {
             let desc = format!("{} {}", data.dtype().legacy_name(), shape::fmt_shape(&data.shape));
-            let producer = match saved.output_nr {
+            let producer = match saved.output_nr() {
                 Some(nr) => format!(", which is output {nr} of {},", forward_name(ctx.name)),
                 None => match saved.tensor.grad_fn() {
                     // The running node is locked: take its name from `ctx`.
@@ -241,7 +277,7 @@ impl SavedTensor {
             let detail = Self::where_it_happened(ctx, &data);
             return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version, hint, detail });
         }
-        Ok(match saved.output_nr {
+        Ok(match saved.output_nr() {
             None => saved.tensor.clone(),
             Some(nr) => {
                 let t = Tensor::from_data(data);
@@ -263,7 +299,7 @@ impl SavedTensor {
     /// same values and whose version counter then guards it.
     pub fn retarget_output(&mut self, target: &Tensor) {
         if let Some(s) = &mut self.saved {
-            if s.output_nr.is_some() {
+            if s.output_nr().is_some() {
                 s.tensor = target.detach();
                 s.version = target.version();
             }

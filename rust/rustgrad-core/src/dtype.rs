@@ -15,6 +15,16 @@ pub enum DType {
 pub const DEFAULT_FLOAT: DType = DType::F32;
 
 impl DType {
+    /// The inverse of `dtype as u8`.
+    pub fn from_code(code: u8) -> DType {
+        match code {
+            0 => DType::Bool,
+            1 => DType::I64,
+            2 => DType::F32,
+            _ => DType::F64,
+        }
+    }
+
     /// PyTorch's name without the `torch.` prefix (`float32`, `int64`, ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -315,7 +315,7 @@ fn run(
                     if let Some(leaf) = leaf {
                         accumulate(&leaf, g)?;
                         let hooks: Vec<PostAccumulateHook> =
-                            leaf.lock().post_accumulate_hooks.iter().map(|(_, h)| h.clone()).collect();
+                            leaf.lock().post_accumulate_hooks().iter().map(|(_, h)| h.clone()).collect();
                         for hook in hooks {
                             hook(&leaf)?;
                         }
@@ -330,7 +330,7 @@ fn run(
         let outputs: SmallVec<[Option<Tensor>; 2]> = if executes && grads.iter().any(|g| g.is_some()) {
             let outputs = call_node(&info, &grads, &infos, keep_graph, name).inspect_err(|_| {
                 if anomaly::is_enabled() {
-                    let trace = info.node.with(|n| n.trace.clone());
+                    let trace = info.node.with(|n| n.trace());
                     anomaly::report_error(name, trace.as_deref());
                 }
             })?;
@@ -360,7 +360,7 @@ fn run(
 
 fn new_info(node: &NodeRef) -> Info {
     let (next, seq, is_accumulate, outputs) =
-        node.with(|n| (n.next.clone(), n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.output_meta.len()));
+        node.with(|n| (n.next.clone(), n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs()));
     Info {
         node: node.clone(),
         next,
@@ -412,7 +412,7 @@ fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Resu
             )
         });
     if let Some(leaf) = leaf {
-        hooks.extend(leaf.lock().hooks.iter().map(|(_, h)| (0, h.clone())));
+        hooks.extend(leaf.lock().hooks().iter().map(|(_, h)| (0, h.clone())));
     }
     for (nr, hook) in hooks {
         if let Some(Some(g)) = grads.get(nr as usize) {
@@ -530,7 +530,7 @@ pub fn apply_node(
 ) -> Result<(Grads, SmallVec<[InputMeta; 2]>)> {
     let mut guard = node_ref.lock();
     let node = guard.as_mut().expect("live node");
-    let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site.clone() };
+    let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site() };
     if node.released && node.op.saves_tensors() {
         return Err(Error::GraphFreed);
     }
@@ -538,9 +538,9 @@ pub fn apply_node(
     let filled: SmallVec<[Option<Tensor>; 1]> = grads
         .iter()
         .enumerate()
-        .map(|(i, g)| g.clone().or_else(|| node.output_meta.get(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
+        .map(|(i, g)| g.clone().or_else(|| node.metas.output(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
         .collect();
-    let metas = node.input_meta.clone();
+    let metas = node.metas.inputs();
     if let BackwardOp::Custom(custom) = &node.op {
         let custom = custom.clone();
         drop(guard);

@@ -20,7 +20,7 @@ use crate::DType;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 const BASE_BITS: u32 = 8;
@@ -50,10 +50,9 @@ pub struct Node {
     pub op: BackwardOp,
     /// For each forward input: where its gradient goes (`None` if it needs none).
     pub next: SmallVec<[Option<Edge>; 2]>,
-    /// For each forward input: the shape and dtype its gradient must have.
-    pub input_meta: SmallVec<[InputMeta; 2]>,
-    /// For each forward output: its shape and dtype (to create zero gradients).
-    pub output_meta: SmallVec<[InputMeta; 1]>,
+    /// The shape and dtype of each forward input (its gradient must have them) and of each
+    /// forward output (to create zero gradients).
+    pub metas: Metas,
     /// Creation order; later nodes run first when several are ready.
     pub seq: u64,
     /// Whether saved tensors were freed by a backward without `retain_graph`.
@@ -61,10 +60,113 @@ pub struct Node {
     /// Hooks and retained gradients: rare, so kept out of line (allocated on first use), which
     /// keeps every node small.
     pub hooks: Option<Box<NodeHooks>>,
-    /// The traceback of the forward call that created the node (anomaly mode), for error reports.
+    /// Where the forward call that created the node happened, when anomaly mode or site
+    /// recording asked for it (out of line: usually absent).
+    pub origin: Option<Box<NodeOrigin>>,
+}
+
+/// Where a node was created (see [`Node::origin`]).
+pub struct NodeOrigin {
+    /// The traceback of the forward call (anomaly mode), for error reports.
     pub trace: Option<Arc<str>>,
-    /// Where the forward call that created the node happened, kept for nodes that save tensors.
+    /// The forward call's file and line, kept for nodes that save tensors.
     pub site: Option<crate::sites::Site>,
+}
+
+/// The shapes and dtypes of a node's inputs, then of its outputs, packed into one small vector
+/// so that most nodes keep them without a heap allocation.
+///
+/// Each meta starts with a header word: dtype in bits 0-7, number of dims in bits 8-15, and,
+/// when bit 16 is set, the first dim in bits 17-63. The remaining dims follow, one word each.
+#[derive(Clone, Default)]
+pub struct Metas {
+    words: SmallVec<[u64; 5]>,
+    inputs: u16,
+    outputs: u16,
+}
+
+const FIRST_DIM_INLINE: u64 = 1 << 16;
+const FIRST_DIM_SHIFT: u32 = 17;
+
+impl Metas {
+    pub fn new<'a>(
+        inputs: impl IntoIterator<Item = &'a InputMeta>,
+        outputs: impl IntoIterator<Item = &'a InputMeta>,
+    ) -> Metas {
+        let mut m = Metas::default();
+        for meta in inputs {
+            m.push(meta);
+            m.inputs += 1;
+        }
+        for meta in outputs {
+            m.push(meta);
+            m.outputs += 1;
+        }
+        m
+    }
+
+    fn push(&mut self, meta: &InputMeta) {
+        let mut header = meta.dtype as u64 | (meta.shape.len() as u64) << 8;
+        let mut rest = &meta.shape[..];
+        if let Some(&first) = meta.shape.first() {
+            if (first as u64) < 1 << (64 - FIRST_DIM_SHIFT) {
+                header |= FIRST_DIM_INLINE | (first as u64) << FIRST_DIM_SHIFT;
+                rest = &meta.shape[1..];
+            }
+        }
+        self.words.push(header);
+        self.words.extend(rest.iter().map(|&d| d as u64));
+    }
+
+    /// The `k`-th meta (inputs first, then outputs).
+    fn get(&self, k: usize) -> InputMeta {
+        let mut at = 0;
+        let mut index = 0;
+        loop {
+            let header = self.words[at];
+            let ndim = ((header >> 8) & 0xff) as usize;
+            let inline = header & FIRST_DIM_INLINE != 0;
+            let words = 1 + ndim - inline as usize;
+            if index == k {
+                let mut shape = Shape::with_capacity(ndim);
+                if inline {
+                    shape.push((header >> FIRST_DIM_SHIFT) as usize);
+                }
+                shape.extend(self.words[at + 1..at + words].iter().map(|&d| d as usize));
+                return InputMeta { shape, dtype: DType::from_code((header & 0xff) as u8) };
+            }
+            at += words;
+            index += 1;
+        }
+    }
+
+    pub fn num_inputs(&self) -> usize {
+        self.inputs as usize
+    }
+
+    pub fn num_outputs(&self) -> usize {
+        self.outputs as usize
+    }
+
+    /// The shape and dtype of forward input `i`.
+    pub fn input(&self, i: usize) -> Option<InputMeta> {
+        (i < self.num_inputs()).then(|| self.get(i))
+    }
+
+    /// The shape and dtype of forward output `i`.
+    pub fn output(&self, i: usize) -> Option<InputMeta> {
+        (i < self.num_outputs()).then(|| self.get(self.num_inputs() + i))
+    }
+
+    /// Every input's shape and dtype, in order.
+    pub fn inputs(&self) -> SmallVec<[InputMeta; 2]> {
+        (0..self.num_inputs()).map(|i| self.get(i)).collect()
+    }
+
+    /// Every output's shape and dtype, in order.
+    pub fn outputs(&self) -> SmallVec<[InputMeta; 1]> {
+        (0..self.num_outputs()).map(|i| self.get(self.num_inputs() + i)).collect()
+    }
 }
 
 /// What users attach to a node (see [`Node::hooks`]).
@@ -90,17 +192,27 @@ impl Node {
     /// A node with no edges yet, created now (its `seq` orders it after existing nodes).
     pub fn new(op: BackwardOp) -> Node {
         let site = if op.saves_tensors() { crate::sites::capture_for_node() } else { None };
+        let trace = crate::anomaly::capture_trace();
+        let origin = (site.is_some() || trace.is_some()).then(|| Box::new(NodeOrigin { trace, site }));
         Node {
-            site,
             op,
             next: SmallVec::new(),
-            input_meta: SmallVec::new(),
-            output_meta: SmallVec::new(),
+            metas: Metas::default(),
             seq: next_seq(),
             released: false,
             hooks: None,
-            trace: crate::anomaly::capture_trace(),
+            origin,
         }
+    }
+
+    /// The forward call's traceback, if anomaly mode captured it.
+    pub fn trace(&self) -> Option<Arc<str>> {
+        self.origin.as_ref().and_then(|o| o.trace.clone())
+    }
+
+    /// The forward call's file and line, if they were recorded.
+    pub fn site(&self) -> Option<crate::sites::Site> {
+        self.origin.as_ref().and_then(|o| o.site.clone())
     }
 
     pub fn name(&self) -> &'static str {
@@ -122,15 +234,10 @@ struct Arena {
     buckets: [OnceLock<Box<[Slot]>>; BUCKETS],
     next: AtomicU32,
     free: Mutex<Vec<u32>>,
-    live: AtomicUsize,
 }
 
-static ARENA: Arena = Arena {
-    buckets: [const { OnceLock::new() }; BUCKETS],
-    next: AtomicU32::new(0),
-    free: Mutex::new(Vec::new()),
-    live: AtomicUsize::new(0),
-};
+static ARENA: Arena =
+    Arena { buckets: [const { OnceLock::new() }; BUCKETS], next: AtomicU32::new(0), free: Mutex::new(Vec::new()) };
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -156,8 +263,57 @@ fn slot(index: u32) -> &'static Slot {
     &ARENA.buckets[bucket].get().expect("arena bucket allocated before use")[offset]
 }
 
+/// Free slots kept by each thread, so allocating and freeing nodes takes no global lock.
+/// Above `LOCAL_FREE_MAX` half of them go back to the shared list; a thread that ends returns
+/// all of its own.
+struct LocalFree(Vec<u32>);
+
+const LOCAL_FREE_MAX: usize = 4096;
+const LOCAL_FREE_REFILL: usize = 256;
+
+impl Drop for LocalFree {
+    fn drop(&mut self) {
+        ARENA.free.lock().append(&mut self.0);
+    }
+}
+
+thread_local! {
+    static LOCAL_FREE: RefCell<LocalFree> = const { RefCell::new(LocalFree(Vec::new())) };
+}
+
+/// A free slot from this thread's list, refilled from the shared one when empty.
+fn pop_free() -> Option<u32> {
+    LOCAL_FREE
+        .try_with(|local| {
+            let mut local = local.borrow_mut();
+            if let Some(i) = local.0.pop() {
+                return Some(i);
+            }
+            let mut shared = ARENA.free.lock();
+            let take = shared.len().min(LOCAL_FREE_REFILL);
+            let start = shared.len() - take;
+            local.0.extend(shared.drain(start..));
+            local.0.pop()
+        })
+        .unwrap_or_else(|_| ARENA.free.lock().pop())
+}
+
+fn push_free(index: u32) {
+    let kept = LOCAL_FREE.try_with(|local| {
+        let mut local = local.borrow_mut();
+        local.0.push(index);
+        if local.0.len() > LOCAL_FREE_MAX {
+            let half = local.0.len() / 2;
+            ARENA.free.lock().extend(local.0.drain(..half));
+        }
+    });
+    if kept.is_err() {
+        ARENA.free.lock().push(index);
+    }
+}
+
 fn alloc(node: Node) -> u32 {
-    let reused = ARENA.free.lock().pop();
+    let reused = pop_free();
     let index = match reused {
         Some(i) => i,
         None => {
@@ -173,7 +329,7 @@ fn alloc(node: Node) -> u32 {
     *s.node.lock() = Some(node);
     let generation = s.state.load(Ordering::Relaxed) >> 32;
     s.state.store((generation << 32) | 1, Ordering::Release);
-    ARENA.live.fetch_add(1, Ordering::Relaxed);
+    crate::stats::add(crate::stats::Stat::LiveNodes, 1);
     index
 }
 
@@ -187,8 +343,8 @@ fn free(index: u32) {
     let node = s.node.lock().take();
     let generation = s.state.load(Ordering::Relaxed) >> 32;
     s.state.store(((generation + 1) & REFS_MASK) << 32, Ordering::Release);
-    ARENA.free.lock().push(index);
-    ARENA.live.fetch_sub(1, Ordering::Relaxed);
+    push_free(index);
+    crate::stats::add(crate::stats::Stat::LiveNodes, -1);
     let Some(node) = node else { return };
     // See Note [Freeing without recursion].
     let queued = FREEING
@@ -217,7 +373,7 @@ fn free(index: u32) {
 
 /// Number of graph nodes currently alive (for leak tests and `graph_stats()`).
 pub fn live_nodes() -> usize {
-    ARENA.live.load(Ordering::Relaxed)
+    crate::stats::total(crate::stats::Stat::LiveNodes).max(0) as usize
 }
 
 /// The names of the nodes alive right now, with how many of each (for `assert_no_live_graphs`).
@@ -363,6 +519,24 @@ impl WeakNodeRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metas_round_trip() {
+        let meta = |shape: &[usize], dtype| InputMeta { shape: shape.into(), dtype };
+        let inputs = [meta(&[], DType::F32), meta(&[1], DType::F64), meta(&[64, 784, 3], DType::I64)];
+        let outputs = [meta(&[1 << 50, 2], DType::Bool), meta(&[0], DType::F32)];
+        let m = Metas::new(&inputs, &outputs);
+        assert_eq!((m.num_inputs(), m.num_outputs()), (3, 2));
+        for (i, want) in inputs.iter().enumerate() {
+            let got = m.input(i).unwrap();
+            assert_eq!((got.shape, got.dtype), (want.shape.clone(), want.dtype));
+        }
+        for (i, want) in outputs.iter().enumerate() {
+            let got = m.output(i).unwrap();
+            assert_eq!((got.shape, got.dtype), (want.shape.clone(), want.dtype));
+        }
+        assert!(m.input(3).is_none() && m.output(2).is_none());
+    }
 
     #[test]
     fn buckets_are_contiguous() {

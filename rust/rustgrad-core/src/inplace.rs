@@ -9,7 +9,7 @@
 use crate::autograd::{grad0, Backward, BackwardCtx, Grads};
 use crate::error::{Error, Result};
 use crate::grad_mode::{is_inference_mode_enabled, is_recording};
-use crate::graph::{Edge, InputMeta, Node, NodeRef};
+use crate::graph::{Edge, InputMeta, Metas, Node, NodeRef};
 use crate::kernels;
 use crate::ops::compare::where_;
 use crate::ops::strided::{put, take, AsStridedBackward, Geometry, ViewGeometry};
@@ -97,7 +97,7 @@ pub fn rebase_history(target: &Tensor, node: NodeRef, output_nr: u32) {
         return;
     };
     let (bd, vd) = (base.data(), target.data());
-    let (fn_next, fn_meta) = node.with(|n| (n.next.clone(), n.input_meta.clone()));
+    let (fn_next, fn_meta) = node.with(|n| (n.next.clone(), n.metas.inputs()));
     let mut next: SmallVec<[Option<Edge>; 2]> = smallvec![base.gradient_edge()];
     next.extend(fn_next.into_iter().skip(1));
     let mut input_meta: SmallVec<[InputMeta; 2]> = smallvec![meta_of(&bd)];
@@ -105,8 +105,7 @@ pub fn rebase_history(target: &Tensor, node: NodeRef, output_nr: u32) {
     let geometry = Arc::new(ViewGeometry { base: Geometry::of(&bd), view: Geometry::of(&vd) });
     let copy_slices = NodeRef::new(Node {
         next,
-        input_meta,
-        output_meta: smallvec![meta_of(&bd)],
+        metas: Metas::new(&input_meta, [&meta_of(&bd)]),
         ..Node::new(CopySlices { op_node: node, geometry }.into())
     });
     set_grad_fn(&base, copy_slices, 0);
@@ -151,8 +150,7 @@ pub fn refresh_view_grad_fn(view: &Tensor) {
     let geometry = Arc::new(ViewGeometry { base: Geometry::of(&bd), view: Geometry::of(&vd) });
     let node = NodeRef::new(Node {
         next: smallvec![base.gradient_edge()],
-        input_meta: smallvec![meta_of(&bd)],
-        output_meta: smallvec![meta_of(&vd)],
+        metas: Metas::new([&meta_of(&bd)], [&meta_of(&vd)]),
         ..Node::new(AsStridedBackward { geometry }.into())
     });
     set_grad_fn(view, node, 0);
@@ -178,8 +176,7 @@ impl Backward for CopySlices {
         let g = grad0(grads)?;
         let slice = take(g, &self.geometry)?;
         let mut res = self.op_node.with(|n| {
-            let op_ctx =
-                BackwardCtx { node: &self.op_node, name: n.name(), needs: ctx.needs.clone(), site: n.site.clone() };
+            let op_ctx = BackwardCtx { node: &self.op_node, name: n.name(), needs: ctx.needs.clone(), site: n.site() };
             n.op.apply(&op_ctx, &[Some(slice)])
         })?;
         let positions = self.geometry.positions()?;

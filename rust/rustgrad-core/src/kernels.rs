@@ -528,7 +528,8 @@ fn for_each_offset2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnM
 /// The element at `x`'s offset, read as `T` (exact for int64; used for operands that are one
 /// value seen everywhere, without gathering the expanded view).
 fn first_value<T: Element>(x: &TensorData) -> T {
-    x.restrided(Shape::new(), SmallVec::new(), x.offset).to_vec::<T>()[0]
+    // SAFETY: `offset` is an element of the storage (the tensor is not empty); we only read.
+    with_dtype!(x.dtype(), S => T::cast_from(unsafe { x.storage.slice::<S>()[x.offset] }))
 }
 
 /// Applies `f` to two operands broadcast together, both read as `T`.

@@ -21,6 +21,7 @@ pub mod random;
 pub mod scalar;
 pub mod shape;
 pub mod sites;
+mod stats;
 pub mod storage;
 pub mod tensor;
 

@@ -18,7 +18,8 @@ pub type VersionCounter = Arc<Version>;
 #[derive(Default)]
 pub struct Version {
     value: AtomicU64,
-    last_write: Mutex<Option<(&'static str, Option<crate::sites::Site>)>>,
+    /// Out of line: most tensors are never written in place.
+    last_write: Mutex<Option<Box<(&'static str, Option<crate::sites::Site>)>>>,
 }
 
 impl Version {
@@ -27,10 +28,10 @@ impl Version {
     }
     /// Records which in-place op last wrote the values, and where.
     pub fn note_write(&self, op: &'static str, site: Option<crate::sites::Site>) {
-        *self.last_write.lock() = Some((op, site));
+        *self.last_write.lock() = Some(Box::new((op, site)));
     }
     pub fn last_write(&self) -> Option<(&'static str, Option<crate::sites::Site>)> {
-        self.last_write.lock().clone()
+        self.last_write.lock().as_deref().cloned()
     }
 }
 
@@ -194,18 +195,52 @@ pub struct TensorInner {
     pub grad: Option<Tensor>,
     pub grad_accumulator: Option<WeakNodeRef>,
     pub retains_grad: bool,
-    /// Hooks of a leaf (`register_hook`); a non-leaf's live on its `grad_fn`.
-    pub hooks: Vec<(u64, GradHook)>,
     /// A Python number wrapped into a 0-d tensor (affects type promotion only).
     pub wrapped_number: bool,
     /// Set when this tensor is a view of another (Note [Views and in-place]).
     pub view: Option<Box<ViewMeta>>,
     /// Created under inference mode (PyTorch's inference tensors).
     pub is_inference: bool,
+    /// Leaf hooks and lost-history notes: rare, so out of line (allocated on first use).
+    pub extras: Option<Box<TensorExtras>>,
+}
+
+/// What few tensors have (see [`TensorInner::extras`]).
+#[derive(Default)]
+pub struct TensorExtras {
+    /// Hooks of a leaf (`register_hook`); a non-leaf's live on its `grad_fn`.
+    pub hooks: Vec<(u64, GradHook)>,
     /// Hooks run after a gradient was accumulated into this leaf's `.grad`.
     pub post_accumulate_hooks: Vec<(u64, PostAccumulateHook)>,
     /// How the tensor lost (or never had) a history, for `autograd.explain`.
     pub origin: Origin,
+}
+
+impl TensorInner {
+    /// The tensor's extras, created empty on first use.
+    pub fn extras_mut(&mut self) -> &mut TensorExtras {
+        self.extras.get_or_insert_with(Default::default)
+    }
+
+    /// The leaf hooks (`register_hook` on a leaf).
+    pub fn hooks(&self) -> &[(u64, GradHook)] {
+        self.extras.as_ref().map_or(&[], |e| &e.hooks)
+    }
+
+    /// The hooks run after `.grad` was updated.
+    pub fn post_accumulate_hooks(&self) -> &[(u64, PostAccumulateHook)] {
+        self.extras.as_ref().map_or(&[], |e| &e.post_accumulate_hooks)
+    }
+
+    /// How the tensor lost (or never had) a history.
+    pub fn origin(&self) -> Origin {
+        self.extras.as_ref().map_or(Origin::Normal, |e| e.origin.clone())
+    }
+
+    /// Records how the tensor lost its history.
+    pub fn set_origin(&mut self, origin: Origin) {
+        self.extras_mut().origin = origin;
+    }
 }
 
 /// Why a tensor has no history although it was made from tensors that had one.
@@ -217,6 +252,13 @@ pub enum Origin {
     NotRecorded { inference: bool, site: Option<crate::sites::Site> },
     /// Made by `detach()` (`data: false`) or `.data` (`data: true`).
     Detached { data: bool, site: Option<crate::sites::Site> },
+}
+
+/// An op's input as the graph records it (see [`Tensor::input_state`]).
+pub struct InputState {
+    pub edge: Option<Edge>,
+    pub meta: crate::graph::InputMeta,
+    pub is_inference: bool,
 }
 
 /// A hook run with the leaf after its `.grad` was updated.
@@ -271,12 +313,10 @@ impl Tensor {
                 grad: None,
                 grad_accumulator: None,
                 retains_grad: false,
-                hooks: Vec::new(),
                 wrapped_number: false,
                 view: None,
                 is_inference: crate::grad_mode::is_inference_mode_enabled(),
-                post_accumulate_hooks: Vec::new(),
-                origin: Origin::Normal,
+                extras: None,
             }),
             binding_handle: AtomicUsize::new(0),
         }))
@@ -343,6 +383,31 @@ impl Tensor {
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, TensorInner> {
         self.0.inner.lock()
+    }
+
+    /// The state of a tensor no one else holds (a result being made), without locking.
+    #[inline]
+    pub fn unique_mut(&mut self) -> Option<&mut TensorInner> {
+        Arc::get_mut(&mut self.0).map(|cell| cell.inner.get_mut())
+    }
+
+    /// Runs `f` on the data of two tensors locked together (in address order, so two threads
+    /// locking the same pair cannot deadlock; once if they are the same tensor).
+    #[inline]
+    pub fn with_data_pair<R>(a: &Tensor, b: &Tensor, f: impl FnOnce(&TensorInner, &TensorInner) -> R) -> R {
+        if a.same(b) {
+            let g = a.lock();
+            return f(&g, &g);
+        }
+        if Arc::as_ptr(&a.0) < Arc::as_ptr(&b.0) {
+            let ga = a.lock();
+            let gb = b.lock();
+            f(&ga, &gb)
+        } else {
+            let gb = b.lock();
+            let ga = a.lock();
+            f(&ga, &gb)
+        }
     }
 
     /// The viewed data (cheap: two reference-count increments).
@@ -481,7 +546,7 @@ impl Tensor {
     pub fn detach_noting_origin(&self) -> Tensor {
         let t = self.detach();
         if self.requires_grad() {
-            t.lock().origin = Origin::Detached { data: false, site: crate::sites::capture() };
+            t.lock().set_origin(Origin::Detached { data: false, site: crate::sites::capture() });
         }
         t
     }
@@ -492,13 +557,13 @@ impl Tensor {
         d.version = Arc::default();
         let t = Tensor::from_data(d);
         if self.requires_grad() {
-            t.lock().origin = Origin::Detached { data: true, site: crate::sites::capture() };
+            t.lock().set_origin(Origin::Detached { data: true, site: crate::sites::capture() });
         }
         t
     }
 
     pub fn origin(&self) -> Origin {
-        self.lock().origin.clone()
+        self.lock().origin()
     }
 
     /// `.data = other`: this tensor now shows `other`'s elements (keeping its autograd state).
@@ -537,13 +602,42 @@ impl Tensor {
         Some(Edge { node, input_nr: 0 })
     }
 
+    /// What recording an op needs from this input, read under one lock: where its gradient
+    /// goes (`None` if it needs none), its shape and dtype, and whether it is an inference tensor.
+    pub fn input_state(&self) -> InputState {
+        let g = self.fresh();
+        let meta = crate::graph::InputMeta { shape: g.data.shape.clone(), dtype: g.data.dtype() };
+        let is_inference = g.is_inference;
+        let edge = if let Some(f) = &g.grad_fn {
+            Some(Edge { node: f.clone(), input_nr: g.output_nr })
+        } else if !g.requires_grad {
+            None
+        } else if let Some(node) = g.grad_accumulator.and_then(|w| w.upgrade()) {
+            Some(Edge { node, input_nr: 0 })
+        } else {
+            // A leaf whose accumulator is gone: create one (without holding the lock).
+            drop(g);
+            self.gradient_edge()
+        };
+        InputState { edge, meta, is_inference }
+    }
+
+    /// The viewed data and what it contributes to type promotion, under one lock.
+    #[inline]
+    pub fn data_and_promotion(&self) -> (TensorData, crate::dtype::PromotionInput) {
+        let g = self.lock();
+        let p =
+            crate::dtype::PromotionInput { dtype: g.data.dtype(), ndim: g.data.shape.len(), wrapped: g.wrapped_number };
+        (g.data.clone(), p)
+    }
+
     /// Registers a gradient hook; returns its id for removal.
     pub fn register_hook(&self, hook: GradHook) -> u64 {
         let id = next_hook_id();
         let (grad_fn, output_nr) = {
             let mut g = self.fresh();
             if g.grad_fn.is_none() {
-                g.hooks.push((id, hook));
+                g.extras_mut().hooks.push((id, hook));
                 return id;
             }
             (g.grad_fn.clone().unwrap(), g.output_nr)
@@ -556,10 +650,12 @@ impl Tensor {
     pub fn remove_hook(&self, id: u64) -> bool {
         let grad_fn = {
             let mut g = self.lock();
-            let before = g.hooks.len();
-            g.hooks.retain(|(i, _)| *i != id);
-            if g.hooks.len() != before {
-                return true;
+            if let Some(e) = g.extras.as_mut() {
+                let before = e.hooks.len();
+                e.hooks.retain(|(i, _)| *i != id);
+                if e.hooks.len() != before {
+                    return true;
+                }
             }
             g.grad_fn.clone()
         };
@@ -584,16 +680,17 @@ impl Tensor {
             return Err(Error::runtime("cannot register a hook on a tensor that doesn't require gradient"));
         }
         let id = next_hook_id();
-        g.post_accumulate_hooks.push((id, hook));
+        g.extras_mut().post_accumulate_hooks.push((id, hook));
         Ok(id)
     }
 
     /// Removes a hook registered by [`Tensor::register_post_accumulate_hook`].
     pub fn remove_post_accumulate_hook(&self, id: u64) -> bool {
         let mut g = self.lock();
-        let before = g.post_accumulate_hooks.len();
-        g.post_accumulate_hooks.retain(|(i, _)| *i != id);
-        g.post_accumulate_hooks.len() != before
+        let Some(e) = g.extras.as_mut() else { return false };
+        let before = e.post_accumulate_hooks.len();
+        e.post_accumulate_hooks.retain(|(i, _)| *i != id);
+        e.post_accumulate_hooks.len() != before
     }
 
     /// `retain_grad()`: keep the gradient of a non-leaf in `.grad` after backward.

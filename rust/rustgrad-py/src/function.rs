@@ -10,7 +10,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use rustgrad_core::autograd::{BackwardCtx, Grads, SavedTensor};
-use rustgrad_core::graph::{InputMeta, Node, NodeRef};
+use rustgrad_core::graph::{InputMeta, Metas, Node, NodeRef};
 use rustgrad_core::ops::{view, BackwardOp, CustomBackward};
 use rustgrad_core::{DType, Error, Tensor};
 use smallvec::SmallVec;
@@ -152,8 +152,10 @@ pub fn _function_apply(
     let tensor_inputs: Vec<&Tensor> = inputs.iter().flatten().collect();
     let node = NodeRef::new(Node {
         next: tensor_inputs.iter().map(|t| if t.requires_grad() { t.gradient_edge() } else { None }).collect(),
-        input_meta: tensor_inputs.iter().map(|t| meta_of(Some(t))).collect(),
-        output_meta: output_tensors.iter().flatten().map(|t| meta_of(Some(t))).collect(),
+        metas: Metas::new(
+            &tensor_inputs.iter().map(|t| meta_of(Some(t))).collect::<Vec<_>>(),
+            &output_tensors.iter().flatten().map(|t| meta_of(Some(t))).collect::<Vec<_>>(),
+        ),
         ..Node::new(BackwardOp::Custom(op.clone()))
     });
 
@@ -252,7 +254,7 @@ pub fn _saved_tensors(py: Python<'_>, ctx: &Bound<'_, PyNode>) -> PyResult<Optio
     if !f.saves {
         return Ok(Some(PyTuple::empty(py).unbind()));
     }
-    let site = node.with(|n| n.site.clone());
+    let site = node.with(|n| n.site());
     let bctx = BackwardCtx { node: &node, name: f.name, needs: SmallVec::new(), site };
     let unpacked: Vec<Option<Tensor>> = {
         let saved = f.saved.lock();

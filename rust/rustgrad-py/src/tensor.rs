@@ -74,6 +74,10 @@ fn dunder(
     other: &Bound<'_, PyAny>,
     f: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
 ) -> PyResult<Py<PyAny>> {
+    // A tensor operand is borrowed from its wrapper (no reference-count traffic).
+    if let Ok(t) = other.cast::<PyTensor>() {
+        return Ok(wrap(py, f(&t.get().t).py()?)?.into_any());
+    }
     match try_operand(other) {
         Some(o) => Ok(wrap(py, f(&o).py()?)?.into_any()),
         None => Ok(py.NotImplemented()),

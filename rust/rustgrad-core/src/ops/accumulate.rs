@@ -5,10 +5,10 @@ use super::view::copy_of;
 use crate::autograd::{grad0, Backward, BackwardCtx, Grads};
 use crate::error::Result;
 use crate::grad_mode::is_grad_enabled;
-use crate::graph::{InputMeta, Node, NodeRef};
+use crate::graph::{InputMeta, Metas, Node, NodeRef};
 use crate::kernels;
 use crate::tensor::Tensor;
-use smallvec::{smallvec, SmallVec};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Adds incoming gradients into `leaf.grad`. Holds the leaf; the leaf holds it only weakly.
@@ -18,7 +18,7 @@ pub struct AccumulateGrad {
 
 /// Creates the accumulator node of a leaf.
 pub fn new_accumulator(leaf: &Tensor, meta: InputMeta) -> NodeRef {
-    NodeRef::new(Node { output_meta: smallvec![meta], ..Node::new(AccumulateGrad { leaf: leaf.clone() }.into()) })
+    NodeRef::new(Node { metas: Metas::new([], [&meta]), ..Node::new(AccumulateGrad { leaf: leaf.clone() }.into()) })
 }
 
 impl Backward for AccumulateGrad {

@@ -1,7 +1,7 @@
 //! add, sub, rsub, mul, div, neg, reciprocal.
 
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::dtype::{result_type, DType};
+use crate::dtype::{result_type, DType, PromotionInput};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Binary, Unary};
 use crate::tensor::Tensor;
@@ -15,6 +15,35 @@ pub fn promote(a: &Tensor, b: &Tensor) -> DType {
 /// Forward of a binary arithmetic op (no autograd).
 pub(crate) fn binary_values(a: &Tensor, b: &Tensor, kind: Binary, dtype: DType) -> Result<Tensor> {
     Ok(Tensor::from_data(kernels::binary(&a.data(), &b.data(), kind, dtype)?))
+}
+
+/// Operands up to this many elements are read in place by [`promoted_values`].
+const SMALL_KERNEL: usize = 4096;
+
+/// Forward of a binary op in the promoted dtype (`to_float`: true division), reading each
+/// operand once.
+fn promoted_values(a: &Tensor, b: &Tensor, kind: Binary, to_float: bool) -> Result<Tensor> {
+    // Small operands are read in place, under both locks: the kernel is shorter than a copy
+    // of their layouts would be. Large ones are copied out first, so no lock is held while
+    // the kernel runs.
+    let small = Tensor::with_data_pair(a, b, |ga, gb| {
+        if ga.data.numel().max(gb.data.numel()) > SMALL_KERNEL {
+            return None;
+        }
+        let pa = PromotionInput { dtype: ga.data.dtype(), ndim: ga.data.shape.len(), wrapped: ga.wrapped_number };
+        let pb = PromotionInput { dtype: gb.data.dtype(), ndim: gb.data.shape.len(), wrapped: gb.wrapped_number };
+        let dtype = result_type(&[pa, pb]);
+        let dtype = if to_float { dtype.to_float() } else { dtype };
+        Some(kernels::binary(&ga.data, &gb.data, kind, dtype))
+    });
+    if let Some(values) = small {
+        return Ok(Tensor::from_data(values?));
+    }
+    let (da, pa) = a.data_and_promotion();
+    let (db, pb) = b.data_and_promotion();
+    let dtype = result_type(&[pa, pb]);
+    let dtype = if to_float { dtype.to_float() } else { dtype };
+    Ok(Tensor::from_data(kernels::binary(&da, &db, kind, dtype)?))
 }
 
 fn check_bool_sub(a: &Tensor, b: &Tensor) -> Result<()> {
@@ -37,10 +66,10 @@ fn scaled(grad: &Tensor, s: f64) -> Result<Tensor> {
 
 /// Values of `a (+|-) alpha * b` in the promoted dtype (no autograd).
 fn scaled_values(a: &Tensor, b: &Tensor, alpha: f64, kind: Binary) -> Result<Tensor> {
-    let dtype = promote(a, b);
     if alpha == 1.0 {
-        return binary_values(a, b, kind, dtype);
+        return promoted_values(a, b, kind, false);
     }
+    let dtype = promote(a, b);
     let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
     binary_values(a, &bs, kind, dtype)
 }
@@ -122,7 +151,7 @@ impl Backward for RsubBackward {
 }
 
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let out = binary_values(a, b, Binary::Mul, promote(a, b))?;
+    let out = promoted_values(a, b, Binary::Mul, false)?;
     record(out, &[a, b], |_| MulBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 
@@ -146,8 +175,7 @@ impl Backward for MulBackward {
 
 /// True division: integer inputs give the default float type.
 pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let dtype = promote(a, b).to_float();
-    let out = binary_values(a, b, Binary::Div, dtype)?;
+    let out = promoted_values(a, b, Binary::Div, true)?;
     record(out, &[a, b], |_| DivBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
 }
 

@@ -54,6 +54,11 @@ macro_rules! backward_ops {
             }
         }
 
+        #[doc(hidden)]
+        pub fn zz_variant_sizes() -> Vec<(&'static str, usize)> {
+            vec![$((stringify!($variant), std::mem::size_of::<$ty>()),)*]
+        }
+
         $(impl From<$ty> for BackwardOp {
             #[inline]
             fn from(op: $ty) -> Self { Self::$variant(op) }
@@ -91,7 +96,6 @@ backward_ops! {
     Neg(arith::NegBackward),
     Reciprocal(arith::ReciprocalBackward),
     PowScalar(pow::PowScalarBackward),
-    ScalarPow(pow::ScalarPowBackward),
     Unary(unary::UnaryBackward),
     Where(compare::WhereBackward),
     ExtremeAll(reduce::ExtremeAllBackward),
@@ -99,7 +103,6 @@ backward_ops! {
     Mm(linalg::MmBackward),
     Mv(linalg::MvBackward),
     Bmm(linalg::BmmBackward),
-    Pick(index::PickBackward),
     PickScatter(index::PickScatterBackward),
     View(view::ViewBackward),
     Transpose(view::TransposeBackward),
@@ -117,6 +120,8 @@ backward_ops! {
     ;
     boxed:
     PowTensor(pow::PowTensorBackward),
+    ScalarPow(pow::ScalarPowBackward),
+    Pick(index::PickBackward),
     Sum(reduce::SumBackward),
     Mean(reduce::MeanBackward),
     ExtremeDim(reduce::ExtremeDimBackward),
