@@ -254,9 +254,9 @@ impl SavedTensor {
     /// The saved tensor, checked against in-place changes since it was saved.
     pub fn unpack(&self, ctx: &BackwardCtx) -> Result<Tensor> {
         let saved = self.saved.as_ref().ok_or(Error::GraphFreed)?;
-        let data: TensorData = saved.tensor.data();
-        let now = data.version();
+        let now = saved.tensor.version();
         if now != saved.version {
+            let data: TensorData = saved.tensor.data();
             let desc = format!("{} {}", data.dtype().legacy_name(), shape::fmt_shape(&data.shape));
             let producer = match saved.output_nr() {
                 Some(nr) => format!(", which is output {nr} of {},", forward_name(ctx.name)),
@@ -280,7 +280,7 @@ impl SavedTensor {
         Ok(match saved.output_nr() {
             None => saved.tensor.clone(),
             Some(nr) => {
-                let t = Tensor::from_data(data);
+                let t = Tensor::from_data(saved.tensor.data());
                 {
                     let mut g = t.lock();
                     g.grad_fn = Some(ctx.node.clone());

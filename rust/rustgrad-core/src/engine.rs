@@ -17,7 +17,7 @@ use crate::autograd::Grads;
 use crate::creation::ones_like;
 use crate::error::{Error, Result};
 use crate::grad_mode::GradModeGuard;
-use crate::graph::{Edge, GradHook, InputMeta, NodePostHook, NodePreHook, NodeRef};
+use crate::graph::{Edge, GradHook, Metas, NodePostHook, NodePreHook, NodeRef};
 use crate::ops::accumulate::accumulate;
 use crate::ops::arith::add;
 use crate::ops::view::{clone, sum_to, to_dtype};
@@ -30,9 +30,17 @@ use smallvec::SmallVec;
 use std::collections::BinaryHeap;
 use std::sync::Weak;
 
+/// Where a gradient flows, by slot index: the engine's `Info` holds every node it runs, so its
+/// own copy of the edges needs no reference counting.
+#[derive(Clone, Copy)]
+struct NextEdge {
+    key: u32,
+    input_nr: u32,
+}
+
 struct Info {
     node: NodeRef,
-    next: SmallVec<[Option<Edge>; 2]>,
+    next: SmallVec<[Option<NextEdge>; 2]>,
     seq: u64,
     is_accumulate: bool,
     /// Receives gradients (is a target or leads to one).
@@ -223,17 +231,16 @@ fn run(
     let mut infos: FxHashMap<u32, Info> = FxHashMap::default();
     let mut stack: Vec<NodeRef> = Vec::new();
     for (edge, _) in &roots {
-        if let std::collections::hash_map::Entry::Vacant(slot) = infos.entry(edge.node.index()) {
-            slot.insert(new_info(&edge.node));
-            stack.push(edge.node.clone());
+        if !infos.contains_key(&edge.node.index()) {
+            let (info, children) = new_info(edge.node.clone(), &infos);
+            infos.insert(edge.node.index(), info);
+            stack.extend(children);
         }
         while let Some(node) = stack.pop() {
-            let next = infos[&node.index()].next.clone();
-            for e in next.iter().flatten() {
-                if let std::collections::hash_map::Entry::Vacant(slot) = infos.entry(e.node.index()) {
-                    slot.insert(new_info(&e.node));
-                    stack.push(e.node.clone());
-                }
+            if !infos.contains_key(&node.index()) {
+                let (info, children) = new_info(node, &infos);
+                infos.insert(info.node.index(), info);
+                stack.extend(children);
             }
         }
     }
@@ -253,7 +260,7 @@ fn run(
         let mut order: Vec<(u64, u32)> = infos.iter().map(|(k, i)| (i.seq, *k)).collect();
         order.sort_unstable();
         for (_, key) in order {
-            let leads = infos[&key].next.iter().flatten().any(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach));
+            let leads = infos[&key].next.iter().flatten().any(|e| infos.get(&e.key).is_some_and(|c| c.reach));
             if leads {
                 infos.get_mut(&key).unwrap().reach = true;
             }
@@ -267,7 +274,7 @@ fn run(
         if !infos[key].reach {
             continue;
         }
-        let children: SmallVec<[u32; 2]> = infos[key].next.iter().flatten().map(|e| e.node.index()).collect();
+        let children: SmallVec<[u32; 2]> = infos[key].next.iter().flatten().map(|e| e.key).collect();
         for c in children {
             if let Some(ci) = infos.get_mut(&c) {
                 if ci.reach {
@@ -326,7 +333,7 @@ fn run(
             continue;
         }
 
-        let executes = info.next.iter().flatten().any(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach));
+        let executes = info.next.iter().flatten().any(|e| infos.get(&e.key).is_some_and(|c| c.reach));
         let outputs: SmallVec<[Option<Tensor>; 2]> = if executes && grads.iter().any(|g| g.is_some()) {
             let outputs = call_node(&info, &grads, &infos, keep_graph, name).inspect_err(|_| {
                 if anomaly::is_enabled() {
@@ -341,7 +348,7 @@ fn run(
 
         for (i, edge) in info.next.iter().enumerate() {
             let Some(edge) = edge else { continue };
-            let ck = edge.node.index();
+            let ck = edge.key;
             let Some(child) = infos.get_mut(&ck) else { continue };
             if !child.reach {
                 continue;
@@ -358,18 +365,25 @@ fn run(
     Ok(captured)
 }
 
-fn new_info(node: &NodeRef) -> Info {
-    let (next, seq, is_accumulate, outputs) =
-        node.with(|n| (n.next.clone(), n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs()));
-    Info {
-        node: node.clone(),
+/// What the engine keeps of a node, and the nodes it leads to (to discover next).
+fn new_info(node: NodeRef, known: &FxHashMap<u32, Info>) -> (Info, SmallVec<[NodeRef; 2]>) {
+    let (next, children, seq, is_accumulate, outputs) = node.with(|n| {
+        let next: SmallVec<[Option<NextEdge>; 2]> =
+            n.next.iter().map(|e| e.as_ref().map(|e| NextEdge { key: e.node.index(), input_nr: e.input_nr })).collect();
+        let children =
+            n.next.iter().flatten().filter(|e| !known.contains_key(&e.node.index())).map(|e| e.node.clone()).collect();
+        (next, children, n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs())
+    });
+    let info = Info {
+        node,
         next,
         seq,
         is_accumulate,
         reach: true,
         deps: 0,
         buffer: SmallVec::from_elem(None, outputs.max(1)),
-    }
+    };
+    (info, children)
 }
 
 fn priority(info: &Info) -> u64 {
@@ -387,7 +401,20 @@ fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor
     }
     buffer[i] = Some(match buffer[i].take() {
         None => g,
-        Some(prev) => add(&prev, &g)?,
+        Some(prev) => {
+            // In place when no one else can see the buffer's tensor and nothing records the
+            // sum (PyTorch's InputBuffer does the same).
+            if !crate::grad_mode::is_grad_enabled()
+                && crate::ops::accumulate::can_steal(&prev)
+                && prev.dtype() == g.dtype()
+                && crate::kernels::binary_into(&prev.data(), &g.data(), crate::kernels::Binary::Add, 1.0)
+            {
+                prev.data().bump_version();
+                prev
+            } else {
+                add(&prev, &g)?
+            }
+        }
     });
     Ok(())
 }
@@ -477,11 +504,8 @@ fn call_node(
     keep_graph: bool,
     name: &'static str,
 ) -> Result<SmallVec<[Option<Tensor>; 2]>> {
-    let needs: SmallVec<[bool; 2]> = info
-        .next
-        .iter()
-        .map(|e| e.as_ref().is_some_and(|e| infos.get(&e.node.index()).is_some_and(|c| c.reach)))
-        .collect();
+    let needs: SmallVec<[bool; 2]> =
+        info.next.iter().map(|e| e.as_ref().is_some_and(|e| infos.get(&e.key).is_some_and(|c| c.reach))).collect();
     let (out, metas) = apply_node(&info.node, name, needs, grads, keep_graph)?;
     if anomaly::is_enabled() && anomaly::check_nan() {
         for (index, g) in out.iter().enumerate() {
@@ -496,7 +520,11 @@ fn call_node(
     // its dtype (PyTorch's `validate_outputs`).
     let mut out = out;
     for (i, g) in out.iter_mut().enumerate() {
-        if let (Some(t), Some(meta)) = (g.as_ref(), metas.get(i)) {
+        let Some(t) = g.as_ref() else { continue };
+        if metas.input_matches(i, t) {
+            continue;
+        }
+        if let Some(meta) = metas.input(i) {
             let ts = t.shape();
             let mut fixed = t.clone();
             if ts != meta.shape {
@@ -527,7 +555,7 @@ pub fn apply_node(
     needs: SmallVec<[bool; 2]>,
     grads: &[Option<Tensor>],
     keep_graph: bool,
-) -> Result<(Grads, SmallVec<[InputMeta; 2]>)> {
+) -> Result<(Grads, Metas)> {
     let mut guard = node_ref.lock();
     let node = guard.as_mut().expect("live node");
     let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site() };
@@ -540,7 +568,7 @@ pub fn apply_node(
         .enumerate()
         .map(|(i, g)| g.clone().or_else(|| node.metas.output(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
         .collect();
-    let metas = node.metas.inputs();
+    let metas = node.metas.clone();
     if let BackwardOp::Custom(custom) = &node.op {
         let custom = custom.clone();
         drop(guard);

@@ -158,6 +158,32 @@ impl Metas {
         (i < self.num_outputs()).then(|| self.get(self.num_inputs() + i))
     }
 
+    /// Whether `t` has exactly input `i`'s shape and dtype (checked without copying either).
+    pub fn input_matches(&self, i: usize, t: &Tensor) -> bool {
+        if i >= self.num_inputs() {
+            return false;
+        }
+        let mut at = 0;
+        for _ in 0..i {
+            let ndim = ((self.words[at] >> 8) & 0xff) as usize;
+            at += 1 + ndim - (self.words[at] & FIRST_DIM_INLINE != 0) as usize;
+        }
+        let header = self.words[at];
+        let g = t.lock();
+        let shape = &g.data.shape;
+        if (header & 0xff) as u8 != g.data.dtype() as u8 || ((header >> 8) & 0xff) as usize != shape.len() {
+            return false;
+        }
+        let mut dims = self.words[at + 1..].iter();
+        shape.iter().enumerate().all(|(k, &d)| {
+            if k == 0 && header & FIRST_DIM_INLINE != 0 {
+                (header >> FIRST_DIM_SHIFT) as usize == d
+            } else {
+                dims.next().is_some_and(|&w| w as usize == d)
+            }
+        })
+    }
+
     /// Every input's shape and dtype, in order.
     pub fn inputs(&self) -> SmallVec<[InputMeta; 2]> {
         (0..self.num_inputs()).map(|i| self.get(i)).collect()

@@ -68,6 +68,11 @@ impl Storage {
         Storage { ptr, len, dtype, _owner: Owner::Foreign(owner) }
     }
 
+    /// Whether the buffer is this storage's own (not memory lent by numpy).
+    pub fn is_owned(&self) -> bool {
+        !matches!(self._owner, Owner::Foreign(_))
+    }
+
     pub fn dtype(&self) -> DType {
         self.dtype
     }

@@ -34,13 +34,17 @@ impl Backward for AccumulateGrad {
 static ACCUMULATE_STRIPES: [parking_lot::Mutex<()>; 64] = [const { parking_lot::Mutex::new(()) }; 64];
 
 /// Whether `t` is the only handle to a fresh contiguous buffer, so it can become `.grad` as is.
-fn can_steal(t: &Tensor) -> bool {
+pub(crate) fn can_steal(t: &Tensor) -> bool {
     if Arc::strong_count(&t.0) != 1 {
         return false;
     }
-    let d = t.data();
-    // `d` itself holds one reference to the storage, the tensor the other.
-    Arc::strong_count(&d.storage) == 2 && d.is_contiguous() && d.offset == 0 && d.numel() == d.storage.len()
+    let g = t.lock();
+    let d = &g.data;
+    Arc::strong_count(&d.storage) == 1
+        && d.storage.is_owned()
+        && d.is_contiguous()
+        && d.offset == 0
+        && d.numel() == d.storage.len()
 }
 
 /// `leaf.grad += new_grad`, as PyTorch's AccumulateGrad does it: with grad mode off the first

@@ -54,11 +54,6 @@ macro_rules! backward_ops {
             }
         }
 
-        #[doc(hidden)]
-        pub fn zz_variant_sizes() -> Vec<(&'static str, usize)> {
-            vec![$((stringify!($variant), std::mem::size_of::<$ty>()),)*]
-        }
-
         $(impl From<$ty> for BackwardOp {
             #[inline]
             fn from(op: $ty) -> Self { Self::$variant(op) }
