@@ -404,12 +404,18 @@ fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor
         Some(prev) => {
             // In place when no one else can see the buffer's tensor and nothing records the
             // sum (PyTorch's InputBuffer does the same).
-            if !crate::grad_mode::is_grad_enabled()
-                && crate::ops::accumulate::can_steal(&prev)
-                && prev.dtype() == g.dtype()
-                && crate::kernels::binary_into(&prev.data(), &g.data(), crate::kernels::Binary::Add, 1.0)
-            {
-                prev.data().bump_version();
+            let in_place = !crate::grad_mode::is_grad_enabled()
+                && std::sync::Arc::strong_count(&prev.0) == 1
+                && Tensor::with_data_pair(&prev, &g, |p, g| {
+                    let d = &p.data;
+                    std::sync::Arc::strong_count(&d.storage) == 1
+                        && d.storage.is_owned()
+                        && d.offset == 0
+                        && d.numel() == d.storage.len()
+                        && d.dtype() == g.data.dtype()
+                        && crate::kernels::binary_into(d, &g.data, crate::kernels::Binary::Add, 1.0)
+                });
+            if in_place {
                 prev
             } else {
                 add(&prev, &g)?
