@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BENCH_PY = HERE / "bench_python.py"
 DEFAULT_TORCH_PYTHON = Path("/tmp/torchenv/bin/python")
-THREAD_VARS = ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = ("RAYON_NUM_THREADS", "MATMUL_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # (row, issue-5 row, bench_python group, what, unit, target). Ratio = rustgrad / PyTorch, so for GFLOP/s
 # (higher is better) the target is a lower bound; "≤ 0.1 MB" is an absolute bound on rustgrad's figure.
