@@ -40,6 +40,7 @@ struct NextEdge {
 
 struct Info {
     node: NodeRef,
+    name: &'static str,
     next: SmallVec<[Option<NextEdge>; 2]>,
     seq: u64,
     is_accumulate: bool,
@@ -367,15 +368,16 @@ fn run(
 
 /// What the engine keeps of a node, and the nodes it leads to (to discover next).
 fn new_info(node: NodeRef, known: &FxHashMap<u32, Info>) -> (Info, SmallVec<[NodeRef; 2]>) {
-    let (next, children, seq, is_accumulate, outputs) = node.with(|n| {
+    let (name, next, children, seq, is_accumulate, outputs) = node.with(|n| {
         let next: SmallVec<[Option<NextEdge>; 2]> =
             n.next.iter().map(|e| e.as_ref().map(|e| NextEdge { key: e.node.index(), input_nr: e.input_nr })).collect();
         let children =
             n.next.iter().flatten().filter(|e| !known.contains_key(&e.node.index())).map(|e| e.node.clone()).collect();
-        (next, children, n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs())
+        (n.name(), next, children, n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs())
     });
     let info = Info {
         node,
+        name,
         next,
         seq,
         is_accumulate,
@@ -429,6 +431,9 @@ fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor
 /// on the tensors it produced (or on its leaf), retained gradients, then the node's pre-hooks.
 /// Returns the node's name. No node lock is held while user code runs.
 fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<&'static str> {
+    if !info.is_accumulate && !crate::graph::any_node_hooks() {
+        return Ok(info.name);
+    }
     type Retained = SmallVec<[(u32, Weak<TensorCell>); 1]>;
     let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) =
         info.node.with(|n| {

@@ -247,6 +247,7 @@ impl Node {
 
     /// The node's hooks, created empty on first use.
     pub fn hooks_mut(&mut self) -> &mut NodeHooks {
+        ANY_NODE_HOOKS.store(true, Ordering::Relaxed);
         self.hooks.get_or_insert_with(Default::default)
     }
 }
@@ -266,6 +267,16 @@ static ARENA: Arena =
     Arena { buckets: [const { OnceLock::new() }; BUCKETS], next: AtomicU32::new(0), free: Mutex::new(Vec::new()) };
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Set once any node got hooks or retained gradients, so the engine can skip looking for them
+/// until then.
+static ANY_NODE_HOOKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether any node may have hooks or retained gradients (lock-free `false` until one did).
+#[inline]
+pub fn any_node_hooks() -> bool {
+    ANY_NODE_HOOKS.load(Ordering::Relaxed)
+}
 
 /// Set once any node got a post-hook, so the engine can skip looking for them until then.
 static ANY_POST_HOOKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
