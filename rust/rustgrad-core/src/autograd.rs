@@ -98,9 +98,7 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
         // The usual case: the result is not shared yet, so it needs no locking.
         Some(o) => {
             let meta = InputMeta { shape: o.data.shape.clone(), dtype: o.data.dtype() };
-            let metas = Metas::new(states.iter().map(|s| &s.meta), [&meta]);
-            let next = states.into_iter().map(|s| s.edge).collect();
-            o.grad_fn = Some(NodeRef::new(Node { next, metas, ..Node::new(op) }));
+            o.grad_fn = Some(new_node(states, &[meta], op));
             o.output_nr = 0;
         }
         None => attach_states(&[&out], states, op),
@@ -163,9 +161,7 @@ pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op:
             InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() }
         })
         .collect();
-    let metas = Metas::new(inputs.iter().map(|s| &s.meta), &output_meta);
-    let next = inputs.into_iter().map(|s| s.edge).collect();
-    let node = NodeRef::new(Node { next, metas, ..Node::new(op) });
+    let node = new_node(inputs, &output_meta, op);
     let last = outputs.len().saturating_sub(1);
     let mut node = Some(node);
     for (i, out) in outputs.iter().enumerate() {
@@ -174,6 +170,13 @@ pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op:
         o.grad_fn = Some(handle);
         o.output_nr = i as u32;
     }
+}
+
+/// A node for `op` with edges to `inputs`, producing outputs of `outputs`' shapes and dtypes.
+fn new_node(inputs: SmallVec<[InputState; 2]>, outputs: &[InputMeta], op: BackwardOp) -> NodeRef {
+    let metas = Metas::new(inputs.iter().map(|s| &s.meta), outputs);
+    let next = inputs.into_iter().map(|s| s.edge).collect();
+    NodeRef::new(Node { next, metas, ..Node::new(op) })
 }
 
 /// Bytes of the tensors that graph nodes currently keep for their backward (a tensor saved by
@@ -247,6 +250,7 @@ impl SavedTensor {
         };
         crate::stats::add(crate::stats::Stat::SavedBytes, bytes as isize);
         // Ops that save outputs have few of them (`output_nr` fits 16 bits).
+        debug_assert!(output_nr.is_none_or(|nr| nr < 0xffff));
         let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xffff));
         SavedTensor { saved: Some(Saved { tensor, version, bytes_and_output: bytes as u64 | output << 48 }) }
     }

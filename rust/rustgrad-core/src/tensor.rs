@@ -217,6 +217,15 @@ pub struct TensorExtras {
 }
 
 impl TensorInner {
+    /// What this tensor contributes to type promotion.
+    pub fn promotion_input(&self) -> crate::dtype::PromotionInput {
+        crate::dtype::PromotionInput {
+            dtype: self.data.dtype(),
+            ndim: self.data.shape.len(),
+            wrapped: self.wrapped_number,
+        }
+    }
+
     /// The tensor's extras, created empty on first use.
     pub fn extras_mut(&mut self) -> &mut TensorExtras {
         self.extras.get_or_insert_with(Default::default)
@@ -391,8 +400,9 @@ impl Tensor {
         Arc::get_mut(&mut self.0).map(|cell| cell.inner.get_mut())
     }
 
-    /// Runs `f` on the data of two tensors locked together (in address order, so two threads
-    /// locking the same pair cannot deadlock; once if they are the same tensor).
+    /// Runs `f` on the state of two tensors locked together: in address order, so two threads
+    /// locking the same pair cannot deadlock, and once if they are the same tensor. `f` must
+    /// not lock tensors.
     #[inline]
     pub fn with_data_pair<R>(a: &Tensor, b: &Tensor, f: impl FnOnce(&TensorInner, &TensorInner) -> R) -> R {
         if a.same(b) {
@@ -434,8 +444,7 @@ impl Tensor {
 
     /// What this tensor contributes to type promotion.
     pub fn promotion_input(&self) -> crate::dtype::PromotionInput {
-        let g = self.lock();
-        crate::dtype::PromotionInput { dtype: g.data.dtype(), ndim: g.data.shape.len(), wrapped: g.wrapped_number }
+        self.lock().promotion_input()
     }
 
     pub fn is_wrapped_number(&self) -> bool {
@@ -626,9 +635,7 @@ impl Tensor {
     #[inline]
     pub fn data_and_promotion(&self) -> (TensorData, crate::dtype::PromotionInput) {
         let g = self.lock();
-        let p =
-            crate::dtype::PromotionInput { dtype: g.data.dtype(), ndim: g.data.shape.len(), wrapped: g.wrapped_number };
-        (g.data.clone(), p)
+        (g.data.clone(), g.promotion_input())
     }
 
     /// Registers a gradient hook; returns its id for removal.

@@ -1,7 +1,7 @@
 //! add, sub, rsub, mul, div, neg, reciprocal.
 
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::dtype::{result_type, DType, PromotionInput};
+use crate::dtype::{result_type, DType};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Binary, Unary};
 use crate::tensor::Tensor;
@@ -26,24 +26,26 @@ fn promoted_values(a: &Tensor, b: &Tensor, kind: Binary, to_float: bool) -> Resu
     // Small operands are read in place, under both locks: the kernel is shorter than a copy
     // of their layouts would be. Large ones are copied out first, so no lock is held while
     // the kernel runs.
+    let dtype_of = |pa, pb| {
+        let dtype = result_type(&[pa, pb]);
+        if to_float {
+            dtype.to_float()
+        } else {
+            dtype
+        }
+    };
     let small = Tensor::with_data_pair(a, b, |ga, gb| {
         if ga.data.numel().max(gb.data.numel()) > SMALL_KERNEL {
             return None;
         }
-        let pa = PromotionInput { dtype: ga.data.dtype(), ndim: ga.data.shape.len(), wrapped: ga.wrapped_number };
-        let pb = PromotionInput { dtype: gb.data.dtype(), ndim: gb.data.shape.len(), wrapped: gb.wrapped_number };
-        let dtype = result_type(&[pa, pb]);
-        let dtype = if to_float { dtype.to_float() } else { dtype };
-        Some(kernels::binary(&ga.data, &gb.data, kind, dtype))
+        Some(kernels::binary(&ga.data, &gb.data, kind, dtype_of(ga.promotion_input(), gb.promotion_input())))
     });
     if let Some(values) = small {
         return Ok(Tensor::from_data(values?));
     }
     let (da, pa) = a.data_and_promotion();
     let (db, pb) = b.data_and_promotion();
-    let dtype = result_type(&[pa, pb]);
-    let dtype = if to_float { dtype.to_float() } else { dtype };
-    Ok(Tensor::from_data(kernels::binary(&da, &db, kind, dtype)?))
+    Ok(Tensor::from_data(kernels::binary(&da, &db, kind, dtype_of(pa, pb))?))
 }
 
 fn check_bool_sub(a: &Tensor, b: &Tensor) -> Result<()> {
