@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Writes `tensors` (a dict name -> Tensor) and string `metadata` to `path`, atomically.
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (tensors, metadata, path))]
 pub fn _save_safetensors(
@@ -34,6 +35,7 @@ pub fn _save_safetensors(
 }
 
 /// Reads a safetensors file: (dict name -> Tensor in file order, metadata dict).
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _load_safetensors(py: Python<'_>, path: PathBuf) -> PyResult<(Py<PyDict>, HashMap<String, String>)> {
     if !path.exists() {

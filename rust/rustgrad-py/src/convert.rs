@@ -20,6 +20,7 @@ pub struct PyDType {
     pub dtype: DType,
 }
 
+#[rustgrad_macros::guard]
 #[pymethods]
 impl PyDType {
     fn __repr__(&self) -> String {

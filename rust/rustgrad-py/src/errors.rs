@@ -48,3 +48,92 @@ impl<T> IntoPyResult<T> for rustgrad_core::Result<T> {
         self.map_err(to_py)
     }
 }
+
+/// Note [Panic net]: every function Python can call (`#[guard]` above each `#[pymethods]`
+/// block and `#[pyfunction]`) runs inside this one `catch_unwind`. A panic is a bug in
+/// rustgrad; it must not reach Python as PyO3's `PanicException`, which derives from
+/// `BaseException` and escapes `except Exception`. It becomes a `RuntimeError` that names the
+/// op, the panic's message and where in the source it happened. Unwinding costs nothing
+/// until a panic actually happens.
+#[inline]
+pub fn net<T: Netted>(op: &'static str, body: impl FnOnce() -> T) -> T {
+    NET_DEPTH.with(|d| d.set(d.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    NET_DEPTH.with(|d| d.set(d.get() - 1));
+    match result {
+        Ok(out) => out,
+        Err(payload) => T::from_panic(op, payload),
+    }
+}
+
+/// What a guarded function returns when its body panicked.
+pub trait Netted {
+    fn from_panic(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self;
+}
+
+impl<T> Netted for pyo3::PyResult<T> {
+    fn from_panic(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let place = PANIC_PLACE.with(|p| p.borrow_mut().take()).map(|p| format!(" (at {p})")).unwrap_or_default();
+        Err(PyRuntimeError::new_err(format!(
+            "{op}: internal error in rustgrad: {what}{place}. This is a bug; please report it with the code that raised it."
+        )))
+    }
+}
+
+/// Functions that cannot fail return plain values; a panic in one is passed on unchanged.
+macro_rules! netted_plain {
+    ($($t:ty),* $(,)?) => {$(
+        impl Netted for $t {
+            fn from_panic(_op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    )*};
+}
+netted_plain!(bool, usize, isize, i64, u64, f64, String, &'static str);
+
+/// The same for plain generic values.
+macro_rules! netted_plain_generic {
+    ($($t:ty => [$($g:ident),*]),* $(,)?) => {$(
+        impl<$($g),*> Netted for $t {
+            fn from_panic(_op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    )*};
+}
+netted_plain_generic!(Vec<T> => [T], Option<T> => [T], pyo3::Py<T> => [T], (A, B) => [A, B]);
+
+thread_local! {
+    /// Where the last panic on this thread happened, for the net's message.
+    static PANIC_PLACE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// How many guarded calls this thread is inside (nested calls re-enter through Python).
+    static NET_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Records where a panic inside the net happens, for its message, instead of printing a report
+/// to stderr (the exception says it all). Panics elsewhere, and every panic when
+/// `RUST_BACKTRACE` is set, still go to the hook that was there before.
+pub fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    let verbose = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0");
+    std::panic::set_hook(Box::new(move |info| {
+        let place = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        PANIC_PLACE.with(|p| *p.borrow_mut() = place);
+        if verbose || NET_DEPTH.with(|d| d.get()) == 0 {
+            previous(info);
+        }
+    }));
+}
+
+/// Panics on purpose, so tests can prove the net turns a panic into a `RuntimeError`.
+#[rustgrad_macros::guard]
+#[pyo3::pyfunction]
+pub fn _debug_panic(message: String) -> pyo3::PyResult<()> {
+    panic!("{message}");
+}

@@ -113,6 +113,7 @@ fn meta_of(t: Option<&Tensor>) -> InputMeta {
 
 /// `Function.apply`'s second half: records the node for `ctx` (if any input requires grad under
 /// grad mode) and gives each differentiable output its history. Returns the outputs.
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _function_apply(
     py: Python<'_>,
@@ -242,6 +243,7 @@ fn tensors_attr_with_none(ctx: &Bound<'_, PyAny>) -> PyResult<Option<Vec<Option<
 
 /// `ctx.saved_tensors`: the saved tensors, checked against in-place changes since. `None` when
 /// the Function ran without recording a node (the Python side then returns what it kept).
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _saved_tensors(py: Python<'_>, ctx: &Bound<'_, PyNode>) -> PyResult<Option<Py<PyTuple>>> {
     let Ok(node) = ctx.get().node() else { return Ok(None) };

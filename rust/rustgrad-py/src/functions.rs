@@ -42,6 +42,7 @@ fn optional_tensor_list(obj: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Ve
     }
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (tensors, grad_tensors=None, retain_graph=None, create_graph=false, inputs=None))]
 pub fn _backward(
@@ -77,17 +78,20 @@ pub fn warn_grad_cycles(py: Python<'_>, leaves: Vec<Tensor>) -> PyResult<()> {
 }
 
 /// Bytes held by saved tensors of live graph nodes.
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _saved_bytes() -> usize {
     rustgrad_core::autograd::saved_bytes()
 }
 
 /// `[(node name, count)]` of the graph nodes alive now.
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _live_node_names() -> Vec<(&'static str, usize)> {
     graph::live_node_names()
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=None))]
 pub fn _grad(
@@ -109,28 +113,33 @@ pub fn _grad(
     Ok(PyTuple::new(py, list.bind(py).iter())?.unbind())
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _set_grad_enabled(mode: bool) -> bool {
     grad_mode::set_grad_enabled(mode)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_grad_enabled() -> bool {
     grad_mode::is_grad_enabled()
 }
 
 /// Sets this thread's inference mode; returns the previous one.
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _set_inference_mode(mode: bool) -> bool {
     grad_mode::set_inference_mode(mode)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_inference_mode_enabled() -> bool {
     grad_mode::is_inference_mode_enabled()
 }
 
 /// Turns anomaly mode on or off (process-wide, as in PyTorch).
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (mode, check_nan=true))]
 pub fn _set_anomaly_enabled(mode: bool, check_nan: bool) {
@@ -139,16 +148,19 @@ pub fn _set_anomaly_enabled(mode: bool, check_nan: bool) {
 }
 
 /// Whether graph nodes record where their forward call happened (see `sites.rs`).
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _set_record_sites(mode: bool) -> bool {
     rustgrad_core::sites::set_record_node_sites(mode)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_anomaly_enabled() -> bool {
     rustgrad_core::anomaly::is_enabled()
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_anomaly_check_nan_enabled() -> bool {
     rustgrad_core::anomaly::check_nan()
@@ -220,6 +232,7 @@ fn install_anomaly_host() {
 }
 
 /// Number of graph nodes alive in the process.
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _live_nodes() -> usize {
     graph::live_nodes()
@@ -229,6 +242,7 @@ fn dt(dtype: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
     Ok(dtype_arg(dtype)?.unwrap_or(default))
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, value, dtype=None, requires_grad=false))]
 pub fn _full(
@@ -248,62 +262,73 @@ pub fn _full(
     wrap(py, t)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (start, end, step, dtype))]
 pub fn _arange(py: Python<'_>, start: f64, end: f64, step: f64, dtype: &Bound<'_, PyAny>) -> R {
     wrap(py, creation::arange(start, end, step, dt(Some(dtype), DType::F32)?).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (start, end, steps, dtype=None))]
 pub fn _linspace(py: Python<'_>, start: f64, end: f64, steps: usize, dtype: Option<&Bound<'_, PyAny>>) -> R {
     wrap(py, creation::linspace(start, end, steps, dt(dtype, DType::F32)?))
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (n, m=None, dtype=None))]
 pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
     wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, DType::F32)?))
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
     wrap(py, creation::rand(&shape, dt(dtype, DType::F32)?))
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
     wrap(py, creation::randn(&shape, dt(dtype, DType::F32)?))
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>) -> R {
     wrap(py, creation::randint(low, high, &shape).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _randperm(py: Python<'_>, n: usize) -> R {
     let v = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).randperm(n);
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _manual_seed(seed: u64) {
     creation::manual_seed(seed);
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn initial_seed() -> u64 {
     rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).initial_seed()
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> R {
     wrap(py, crate::convert::from_numpy(array)?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(name = "where")]
 pub fn where_(py: Python<'_>, condition: &Bound<'_, PyAny>, input: &Bound<'_, PyAny>, other: &Bound<'_, PyAny>) -> R {
@@ -311,6 +336,7 @@ pub fn where_(py: Python<'_>, condition: &Bound<'_, PyAny>, input: &Bound<'_, Py
 }
 
 /// `torch.autograd.backward`'s list of leaves reached: used by tests of the engine.
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _tensor_list(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyList>> {
     tensors_to_list(py, tensor_list(obj)?.into_iter().map(Some).collect())

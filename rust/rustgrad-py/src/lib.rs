@@ -34,6 +34,7 @@ use rustgrad_core::DType;
 fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     tune_allocator();
+    errors::install_panic_hook();
     rustgrad_core::sites::install(functions::capture_site);
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<convert::PyDType>()?;
@@ -60,6 +61,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(function::_function_apply, m)?)?;
     m.add_function(wrap_pyfunction!(function::_saved_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_full, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
     tensor_ops::register(m)?;
     m.add_function(wrap_pyfunction!(checkpoint::_save_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::_load_safetensors, m)?)?;

@@ -102,6 +102,7 @@ fn class_name(name: &str) -> &str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
+#[rustgrad_macros::guard]
 #[pymethods]
 impl PyNode {
     /// `Node(token)` wraps a graph node; `SomeFunctionBackward()` (no token) is the `ctx` of a
@@ -325,6 +326,7 @@ pub struct PyHookHandle {
     pub id: u64,
 }
 
+#[rustgrad_macros::guard]
 #[pymethods]
 impl PyHookHandle {
     fn remove(&self) {

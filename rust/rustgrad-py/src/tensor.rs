@@ -130,6 +130,7 @@ impl PyTensor {
     }
 }
 
+#[rustgrad_macros::guard]
 #[pymethods]
 impl PyTensor {
     /// The legacy constructor: `Tensor([1, 2])` copies data as float32, `Tensor(2, 3)` makes

@@ -211,6 +211,7 @@ fn in_place_op(
     Ok(slf.clone().unbind())
 }
 
+#[rustgrad_macros::guard]
 #[pymethods]
 impl PyTensor {
     #[pyo3(signature = (min=None, max=None))]
@@ -518,6 +519,7 @@ fn truth_reduce(x: &Tensor, dim: Option<i64>, keepdim: bool, every: bool) -> rus
 }
 
 /// Element-wise functions beyond the basic set, and the in-place forms of all of them.
+#[rustgrad_macros::guard]
 #[pymethods]
 impl PyTensor {
     fn log1p(&self, py: Python<'_>) -> R {
@@ -701,18 +703,21 @@ fn tensor_seq(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {
     obj.try_iter()?.map(|i| tensor_arg(&i?)).collect()
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
 pub fn cat(py: Python<'_>, tensors: &Bound<'_, PyAny>, dim: i64) -> R {
     wrap(py, join::cat(&tensor_seq(tensors, "cat")?, dim).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
 pub fn stack(py: Python<'_>, tensors: &Bound<'_, PyAny>, dim: i64) -> R {
     wrap(py, join::stack(&tensor_seq(tensors, "stack")?, dim).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (input, weight, bias=None))]
 pub fn _linear(
@@ -726,11 +731,13 @@ pub fn _linear(
     wrap(py, crate::gil::heavy(py, work, move || linalg::linear(&x, &w, b.as_ref())).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn addmm(py: Python<'_>, input: &Bound<'_, PyAny>, mat1: &Bound<'_, PyAny>, mat2: &Bound<'_, PyAny>) -> R {
     wrap(py, linalg::addmm(&operand(input)?, &tensor_arg(mat1)?, &tensor_arg(mat2)?).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _gelu(py: Python<'_>, input: &Bound<'_, PyAny>, approximate: &str) -> R {
     let tanh = match approximate {
@@ -745,11 +752,13 @@ pub fn _gelu(py: Python<'_>, input: &Bound<'_, PyAny>, approximate: &str) -> R {
     wrap(py, elementwise::gelu(&tensor_arg(input)?, tanh).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _mse_loss(py: Python<'_>, input: &Bound<'_, PyAny>, target: &Bound<'_, PyAny>, reduction_: &str) -> R {
     wrap(py, loss::mse_loss(&tensor_arg(input)?, &tensor_arg(target)?, reduction(reduction_)?).py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (input, target, weight, reduction_, ignore_index, spatial=false))]
 pub fn _nll_loss(
@@ -767,6 +776,7 @@ pub fn _nll_loss(
     wrap(py, out.py()?)
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (input, target, weight, reduction_))]
 pub fn _binary_cross_entropy(
@@ -784,6 +794,7 @@ pub fn _binary_cross_entropy(
     )
 }
 
+#[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (input, target, weight, pos_weight, reduction_))]
 pub fn _binary_cross_entropy_with_logits(
