@@ -29,7 +29,13 @@ def main(argv: list | None = None) -> int:
         prog="python -m tests.fuzz", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--programs", type=int, default=1000, help="number of programs")
-    parser.add_argument("--seed", type=int, default=0, help="run seed (programs are deterministic in it)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="run seed(s); programs are deterministic in (seed, index)",
+    )
     parser.add_argument("--start", type=int, default=0, help="index of the first program")
     parser.add_argument(
         "--oracle-python", help="interpreter with PyTorch installed (default: this one, if it has it)"
@@ -54,7 +60,11 @@ def main(argv: list | None = None) -> int:
     pool = Pool(opts.rustgrad_python, oracle, jobs=opts.jobs, timeout=opts.timeout)
     try:
         api = pool.start()
-        programs = [(i, generate(opts.seed, i, api)) for i in range(opts.start, opts.start + opts.programs)]
+        programs = [
+            (f"{seed}:{i}" if len(opts.seed) > 1 else i, generate(seed, i, api))
+            for seed in opts.seed
+            for i in range(opts.start, opts.start + opts.programs)
+        ]
         started = time.monotonic()
 
         def progress(i: int, done=[0]) -> None:  # noqa: B006 - a counter shared by the calls
@@ -80,7 +90,8 @@ def main(argv: list | None = None) -> int:
         with open(opts.out, "w", encoding="utf-8") as f:
             f.write(text)
     mode = "oracle" if oracle else "CI"
-    print(f"{mode} mode: {report.programs} programs (seed {opts.seed}) in {report.seconds:.1f} s")
+    seeds = ", ".join(str(seed) for seed in opts.seed)
+    print(f"{mode} mode: {report.programs} programs (seed {seeds}) in {report.seconds:.1f} s")
     for cat, n in sorted(report.counts.items(), key=lambda kv: -kv[1]):
         unique = sum(1 for f in report.reproducers if f.category == cat)
         print(f"  {cat:24s} {n:6d} programs {unique:4d} unique")

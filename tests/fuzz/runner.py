@@ -153,7 +153,7 @@ class Worker:
                 return "eof"
             self._buffer += chunk
 
-    def send(self, program_id: int, stmts: list) -> float:
+    def send(self, program_id: object, stmts: list) -> float:
         """Sends a program (starting the child if needed); returns the time it was sent."""
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
@@ -177,7 +177,7 @@ class Worker:
         except OSError:
             return 0
 
-    def receive(self, program_id: int, sent_at: float, grace: float = 0.0) -> dict:
+    def receive(self, program_id: object, sent_at: float, grace: float = 0.0) -> dict:
         """Collects the outcome of the program sent at ``sent_at`` (see :func:`run_on`)."""
         deadline = max(sent_at + self.timeout, time.monotonic() + grace)
         result: dict = {"status": "ok", "outcomes": {}, "final": {}, "detail": ""}
@@ -214,7 +214,7 @@ class Worker:
         result["crash_index"] = len(result["outcomes"])
         return result
 
-    def run(self, program_id: int, stmts: list) -> dict:
+    def run(self, program_id: object, stmts: list) -> dict:
         """Runs one program and returns ``{"status", "outcomes", "final", "detail", "crash_index"}``."""
         return self.receive(program_id, self.send(program_id, stmts))
 
@@ -234,7 +234,7 @@ class Worker:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
 
-def run_on(workers: list, program_id: int, stmts: list) -> list:
+def run_on(workers: list, program_id: object, stmts: list) -> list:
     """Runs ``stmts`` on several workers at once (one per library) and returns their results."""
     sent = [w.send(program_id, stmts) for w in workers]
     return [w.receive(program_id, t, grace=2.0 if i else 0.0) for i, (w, t) in enumerate(zip(workers, sent))]
@@ -255,7 +255,7 @@ class Finding:
     torch: str = ""
     detail: str = ""
     program: list = field(default_factory=list)
-    program_id: int = -1
+    program_id: object = -1
 
     @property
     def key(self) -> tuple:
@@ -335,7 +335,7 @@ def is_panic(outcome: dict) -> bool:
     )
 
 
-def ci_findings(stmts: list, result: dict, program_id: int = -1) -> list:
+def ci_findings(stmts: list, result: dict, program_id: object = -1) -> list:
     """Problems visible without an oracle: crash, hang, panic, non-standard exception, mutated-on-raise."""
     findings = []
 
@@ -437,7 +437,7 @@ def compare_summaries(a: object, b: object) -> tuple | None:
     return None if a == b else ("value", f"{a} vs {b}")
 
 
-def oracle_findings(stmts: list, rg: dict, th: dict, program_id: int = -1) -> list:
+def oracle_findings(stmts: list, rg: dict, th: dict, program_id: object = -1) -> list:
     """The first discrepancy between rustgrad's result ``rg`` and PyTorch's ``th`` (as a list of 0 or 1)."""
 
     def finding(category: str, index: int, where: str, rg_text: str, th_text: str, detail: str = "") -> list:
@@ -758,7 +758,7 @@ class Pool:
             raise errors[0]
         return self.sets[0][0].info["api"]
 
-    def findings_of(self, workers: list, program_id: int, stmts: list) -> list:
+    def findings_of(self, workers: list, program_id: object, stmts: list) -> list:
         """Runs a program on one worker set and returns its findings."""
         results = run_on(workers, program_id, stmts)
         if self.oracle:
