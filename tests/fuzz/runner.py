@@ -509,6 +509,8 @@ def oracle_findings(stmts: list, rg: dict, th: dict, program_id: object = -1) ->
             "completes",
             rg["detail"],
         )
+    if any(o.get("mutated") for o in th["outcomes"].values()):
+        return []  # PyTorch changed an argument of a statement that raised: final states are not comparable
     for name in sorted(th["final"]):
         a, b = rg["final"].get(name), th["final"][name]
         if not isinstance(a, dict) or not isinstance(b, dict):
