@@ -1,6 +1,6 @@
 //! Tensor factories (no graph).
 
-use crate::dtype::DType;
+use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::random::default_generator;
@@ -37,43 +37,63 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     if (step > 0.0 && start > end) || (step < 0.0 && start < end) {
         return Err(Error::runtime("upper bound and larger bound inconsistent with step sign"));
     }
-    let n = ((end - start) / step).ceil().max(0.0) as usize;
-    let values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
-    Ok(Tensor::from_data(kernels::from_f64s(&values, &[n], dtype)))
+    let count = ((end - start) / step).ceil();
+    if !count.is_finite() || count >= i64::MAX as f64 {
+        let show = |v: f64| if v.is_nan() { "nan".to_string() } else { v.to_string() };
+        return Err(Error::runtime(format!("unsupported range: {} -> {}", show(start), show(end))));
+    }
+    let n = count.max(0.0) as usize;
+    shape::storage_numel(&[n], dtype.size())?;
+    let values = crate::with_dtype!(dtype, T => {
+        crate::tensor::TensorData::from_vec(crate::alloc::collect_exact(n, (0..n).map(|i| T::from_f64(start + i as f64 * step))), [n].as_slice().into())
+    });
+    Ok(Tensor::from_data(values))
 }
 
-/// `linspace(start, end, steps)`, computed as PyTorch does (from both ends toward the middle).
-pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
-    let values: Vec<f64> = if steps == 1 {
-        vec![start]
-    } else {
-        let step = (end - start) / (steps - 1) as f64;
-        let half = steps / 2;
-        (0..steps)
-            .map(|i| if i < half { start + step * i as f64 } else { end - step * (steps - 1 - i) as f64 })
-            .collect()
-    };
-    if dtype == DType::F32 {
-        // PyTorch computes float32 linspace in float32.
+/// `linspace(start, end, steps)`, computed as PyTorch does (from both ends toward the middle;
+/// float32 in float32).
+pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
+    shape::storage_numel(&[steps], dtype.size())?;
+    let half = steps / 2;
+    let data = if dtype == DType::F32 {
         let (s, e) = (start as f32, end as f32);
-        let v: Vec<f32> = if steps == 1 {
-            vec![s]
-        } else {
-            let step = (e - s) / (steps - 1) as f32;
-            let half = steps / 2;
-            (0..steps).map(|i| if i < half { s + step * i as f32 } else { e - step * (steps - 1 - i) as f32 }).collect()
+        let step = if steps > 1 { (e - s) / (steps - 1) as f32 } else { 0.0 };
+        let v = crate::alloc::collect_exact(
+            steps,
+            (0..steps).map(|i| {
+                if i < half || steps == 1 {
+                    s + step * i as f32
+                } else {
+                    e - step * (steps - 1 - i) as f32
+                }
+            }),
+        );
+        TensorData::from_vec(v, [steps].as_slice().into())
+    } else {
+        let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
+        let value = |i: usize| {
+            if i < half || steps == 1 {
+                start + step * i as f64
+            } else {
+                end - step * (steps - 1 - i) as f64
+            }
         };
-        return Tensor::from_data(TensorData::from_vec(v, [steps].as_slice().into()));
-    }
-    Tensor::from_data(kernels::from_f64s(&values, &[steps], dtype))
+        crate::with_dtype!(dtype, T => TensorData::from_vec(crate::alloc::collect_exact(steps, (0..steps).map(|i| T::from_f64(value(i)))), [steps].as_slice().into()))
+    };
+    Ok(Tensor::from_data(data))
 }
 
-pub fn eye(n: usize, m: usize, dtype: DType) -> Tensor {
-    let mut values = vec![0.0; n * m];
-    for i in 0..n.min(m) {
-        values[i * m + i] = 1.0;
-    }
-    Tensor::from_data(kernels::from_f64s(&values, &[n, m], dtype))
+pub fn eye(n: usize, m: usize, dtype: DType) -> Result<Tensor> {
+    shape::checked_numel(&[n, m])?;
+    shape::storage_numel(&[n, m], dtype.size())?;
+    let values = crate::with_dtype!(dtype, T => {
+        let mut values = crate::alloc::vec_zeroed::<T>(n * m);
+        for i in 0..n.min(m) {
+            values[i * m + i] = T::one();
+        }
+        TensorData::from_vec(values, [n, m].as_slice().into())
+    });
+    Ok(Tensor::from_data(values))
 }
 
 /// Uniform samples in [0, 1) from the default generator (`torch.rand`).
@@ -82,12 +102,12 @@ pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
     let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
     match dtype {
         DType::F64 => {
-            let mut v = vec![0f64; n];
+            let mut v = crate::alloc::vec_zeroed::<f64>(n);
             gen.fill_uniform_f64(&mut v, 0.0, 1.0);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
         _ => {
-            let mut v = vec![0f32; n];
+            let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_uniform_f32(&mut v, 0.0, 1.0);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
@@ -100,12 +120,12 @@ pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
     let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
     match dtype {
         DType::F64 => {
-            let mut v = vec![0f64; n];
+            let mut v = crate::alloc::vec_zeroed::<f64>(n);
             gen.fill_normal_f64(&mut v, 0.0, 1.0);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
         _ => {
-            let mut v = vec![0f32; n];
+            let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_normal_f32(&mut v, 0.0, 1.0);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
@@ -119,7 +139,7 @@ pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
             "random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )));
     }
-    let mut v = vec![0i64; shape::numel(shape)];
+    let mut v = crate::alloc::vec_zeroed::<i64>(shape::numel(shape));
     default_generator().lock().unwrap_or_else(|e| e.into_inner()).fill_randint_i64(&mut v, low, high);
     Ok(Tensor::from_data(TensorData::from_vec(v, shape.into())))
 }
@@ -135,12 +155,12 @@ pub fn uniform(shape: &[usize], low: f64, high: f64, dtype: DType) -> Tensor {
     let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
     match dtype {
         DType::F64 => {
-            let mut v = vec![0f64; n];
+            let mut v = crate::alloc::vec_zeroed::<f64>(n);
             gen.fill_uniform_f64(&mut v, low, high);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
         _ => {
-            let mut v = vec![0f32; n];
+            let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_uniform_f32(&mut v, low as f32, high as f32);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
@@ -153,12 +173,12 @@ pub fn normal(shape: &[usize], mean: f64, std: f64, dtype: DType) -> Tensor {
     let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
     match dtype {
         DType::F64 => {
-            let mut v = vec![0f64; n];
+            let mut v = crate::alloc::vec_zeroed::<f64>(n);
             gen.fill_normal_f64(&mut v, mean, std);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
         _ => {
-            let mut v = vec![0f32; n];
+            let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_normal_f32_f64params(&mut v, mean, std);
             Tensor::from_data(TensorData::from_vec(v, shape.into()))
         }
@@ -171,12 +191,12 @@ pub fn bernoulli(shape: &[usize], p: f64, dtype: DType) -> Tensor {
     let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
     let values = match dtype {
         DType::F64 => {
-            let mut v = vec![0f64; n];
+            let mut v = crate::alloc::vec_zeroed::<f64>(n);
             gen.fill_bernoulli_f64(&mut v, p);
             TensorData::from_vec(v, shape.into())
         }
         _ => {
-            let mut v = vec![0f32; n];
+            let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_bernoulli_f32(&mut v, p);
             TensorData::from_vec(v, shape.into())
         }

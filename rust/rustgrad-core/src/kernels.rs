@@ -132,7 +132,7 @@ pub fn map_values<T: Copy + Send + Sync, U: Send>(v: &[T], f: impl Fn(T) -> U + 
         }
         map_into(src, dst, f)
     };
-    let mut out: Vec<U> = Vec::with_capacity(v.len());
+    let mut out: Vec<U> = crate::alloc::vec_with_capacity(v.len());
     let dst = &mut out.spare_capacity_mut()[..v.len()];
     if v.len() < PARALLEL_THRESHOLD {
         run(v, dst);
@@ -161,7 +161,7 @@ pub fn zip_values<T: Copy + Send + Sync, U: Send>(
         zip_into(x, y, dst, f)
     };
     let n = a.len().min(b.len());
-    let mut out: Vec<U> = Vec::with_capacity(n);
+    let mut out: Vec<U> = crate::alloc::vec_with_capacity(n);
     let dst = &mut out.spare_capacity_mut()[..n];
     if n < PARALLEL_THRESHOLD {
         run(&a[..n], &b[..n], dst);
@@ -559,7 +559,7 @@ pub fn zip_broadcast<T: Element, U: Element>(
     } else {
         let sa = shape::broadcast_strides(&a.shape, &shape::contiguous_strides(&a.shape), &out_shape);
         let sb = shape::broadcast_strides(&b.shape, &shape::contiguous_strides(&b.shape), &out_shape);
-        let mut out = Vec::with_capacity(n);
+        let mut out = crate::alloc::vec_with_capacity(n);
         for_each_offset2(&out_shape, &sa, &sb, |oa, ob| out.push(f(va[oa], vb[ob])));
         out
     };
@@ -612,7 +612,7 @@ pub fn select(cond: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) -
     with_dtype!(dtype, T => {
         let va = expand_values::<T>(a, &out_shape);
         let vb = expand_values::<T>(b, &out_shape);
-        let out: Vec<T> = c.iter().zip(va.iter().zip(vb.iter())).map(|(&k, (&x, &y))| if k { x } else { y }).collect();
+        let out: Vec<T> = crate::alloc::collect_exact(c.len(), c.iter().zip(va.iter().zip(vb.iter())).map(|(&k, (&x, &y))| if k { x } else { y }));
         Ok(TensorData::from_vec(out, out_shape))
     })
 }
@@ -778,7 +778,7 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
         _ => with_dtype!(dtype, T => {
             let va = a.to_vec::<T>();
             let vb = b.to_vec::<T>();
-            let mut out = vec![T::zero(); m * n];
+            let mut out = crate::alloc::vec_zeroed::<T>(m * n);
             for i in 0..m {
                 for p in 0..k {
                     let x = va[i * k + p];
@@ -795,7 +795,7 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
 macro_rules! gemm_fn {
     ($name:ident, $t:ty, $gemm:path) => {
         fn $name(a: &TensorData, b: &TensorData, m: usize, k: usize, n: usize) -> Vec<$t> {
-            let mut out = vec![0 as $t; m * n];
+            let mut out = crate::alloc::vec_zeroed::<$t>(m * n);
             if m == 0 || n == 0 {
                 return out;
             }
@@ -843,12 +843,16 @@ gemm_fn!(gemm_f64, f64, matrixmultiply::dgemm);
 
 /// Fills a new tensor of `shape` with one value.
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> TensorData {
-    with_dtype!(dtype, T => TensorData::from_vec(vec![T::from_f64(value); shape::numel(shape)], shape.into()))
+    let n = shape::numel(shape);
+    with_dtype!(dtype, T => {
+        let values = if value == 0.0 { crate::alloc::vec_zeroed::<T>(n) } else { crate::alloc::vec_filled(T::from_f64(value), n) };
+        TensorData::from_vec(values, shape.into())
+    })
 }
 
 /// A contiguous tensor from values of any element type, stored as `dtype`.
 pub fn from_f64s(values: &[f64], shape: &[usize], dtype: DType) -> TensorData {
-    with_dtype!(dtype, T => TensorData::from_vec(values.iter().map(|&v| T::from_f64(v)).collect::<Vec<T>>(), shape.into()))
+    with_dtype!(dtype, T => TensorData::from_vec(crate::alloc::collect_exact(values.len(), values.iter().map(|&v| T::from_f64(v))), shape.into()))
 }
 
 /// Keeps `IntoStorage` in scope for callers of `TensorData::from_vec` through this module.

@@ -5,6 +5,7 @@
 //! - [`engine`]: `backward` and `grad`.
 //! - [`ops`]: forward + backward of every op.
 
+pub mod alloc;
 pub mod anomaly;
 pub mod autograd;
 pub mod checkpoint;

@@ -410,7 +410,7 @@ impl Generator {
         } else {
             // Inside-out Fisher-Yates with 64-bit draws, as PyTorch does for
             // huge n.
-            let mut p = vec![0i64; n];
+            let mut p = crate::alloc::vec_zeroed::<i64>(n);
             for i in 0..n {
                 let z = (self.random_u64() % (i as u64 + 1)) as usize;
                 p[i] = p[z];

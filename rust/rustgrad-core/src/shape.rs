@@ -13,6 +13,33 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// Number of elements of a shape that was just made from sizes someone gave (a view, an
+/// expansion, a broadcast): PyTorch's "numel: integer multiplication overflow" when the count
+/// does not fit in an `int64`.
+pub fn checked_numel(shape: &[usize]) -> Result<usize> {
+    let mut n: usize = 1;
+    for &s in shape {
+        n = n
+            .checked_mul(s)
+            .filter(|&n| n <= i64::MAX as usize)
+            .ok_or_else(|| Error::runtime("numel: integer multiplication overflow"))?;
+    }
+    Ok(n)
+}
+
+/// Number of elements of a new storage of `shape` whose elements take `itemsize` bytes:
+/// PyTorch's "Storage size calculation overflowed" when elements or bytes do not fit in an
+/// `int64` (a size of 0 anywhere makes the storage empty, whatever the other sizes).
+pub fn storage_numel(shape: &[usize], itemsize: usize) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
+    let overflow = || Error::runtime(format!("Storage size calculation overflowed with sizes={}", fmt_shape(shape)));
+    let n = checked_numel(shape).map_err(|_| overflow())?;
+    n.checked_mul(itemsize).filter(|&b| b <= i64::MAX as usize).ok_or_else(overflow)?;
+    Ok(n)
+}
+
 /// Row-major strides of a contiguous tensor of this shape.
 pub fn contiguous_strides(shape: &[usize]) -> Strides {
     let mut strides: Strides = SmallVec::from_elem(0, shape.len());
@@ -60,10 +87,16 @@ pub fn wrap_dim(dim: i64, ndim: usize) -> Result<usize> {
 }
 
 /// Normalises a list of dimensions; repeated dimensions are an error.
+///
+/// A 0-d tensor accepts 0 and -1, as PyTorch's do, and has no dimension to reduce: the list
+/// comes back empty.
 pub fn wrap_dims(dims: &[i64], ndim: usize) -> Result<SmallVec<[usize; 4]>> {
     let mut out: SmallVec<[usize; 4]> = SmallVec::new();
     for &d in dims {
         let w = wrap_dim(d, ndim)?;
+        if ndim == 0 {
+            continue;
+        }
         if out.contains(&w) {
             return Err(Error::runtime(format!("dim {w} appears multiple times in the list of dims")));
         }
@@ -90,6 +123,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Shape> {
             return Err(Error::BroadcastMismatch { a: da, b: db, dim: i });
         };
     }
+    checked_numel(&out)?;
     Ok(out)
 }
 
@@ -127,7 +161,8 @@ pub fn infer_shape(request: &[i64], numel: usize) -> Result<Shape> {
         } else if s < 0 {
             return Err(Error::runtime(format!("invalid shape dimension {s}")));
         } else {
-            known *= s as usize;
+            // A product past int64 is saturated: it can then match no real tensor's size.
+            known = known.saturating_mul(s as usize).min(i64::MAX as usize + 1);
         }
     }
     let invalid = || {

@@ -108,12 +108,14 @@ impl TensorData {
             if let Some(s) = self.contiguous_slice::<S>() {
                 if S::DTYPE == T::DTYPE {
                     let s: &[T] = std::slice::from_raw_parts(s.as_ptr() as *const T, s.len());
-                    return s.to_vec();
+                    let mut out = crate::alloc::vec_with_capacity(s.len());
+                    out.extend_from_slice(s);
+                    return out;
                 }
-                return s.iter().map(|&v| T::cast_from(v)).collect();
+                return crate::alloc::collect_exact(s.len(), s.iter().map(|&v| T::cast_from(v)));
             }
             let all = self.storage.slice::<S>();
-            let mut out = Vec::with_capacity(self.numel());
+            let mut out = crate::alloc::vec_with_capacity(self.numel());
             self.for_each_offset(|o| out.push(T::cast_from(all[o])));
             out
         }

@@ -73,6 +73,11 @@ pub trait Netted {
 
 impl<T> Netted for pyo3::PyResult<T> {
     fn from_panic(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        if let Some(failure) = payload.downcast_ref::<rustgrad_core::alloc::AllocFailure>() {
+            // Note [Fallible allocation]: not a bug, the memory PyTorch would have failed to get.
+            PANIC_PLACE.with(|p| p.borrow_mut().take());
+            return Err(PyRuntimeError::new_err(failure.message()));
+        }
         let what = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -125,7 +130,8 @@ pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         let place = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
         PANIC_PLACE.with(|p| *p.borrow_mut() = place);
-        if verbose || NET_DEPTH.with(|d| d.get()) == 0 {
+        let expected = info.payload().is::<rustgrad_core::alloc::AllocFailure>();
+        if !expected && (verbose || NET_DEPTH.with(|d| d.get()) == 0) {
             previous(info);
         }
     }));

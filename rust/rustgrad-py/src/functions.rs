@@ -242,6 +242,11 @@ fn dt(dtype: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
     Ok(dtype_arg(dtype)?.unwrap_or(default))
 }
 
+/// Checks the sizes a factory was given: their storage must be countable in an int64.
+fn new_storage(shape: &[usize], dtype: DType) -> PyResult<()> {
+    rustgrad_core::shape::storage_numel(shape, dtype.size()).py().map(|_| ())
+}
+
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, value, dtype=None, requires_grad=false))]
@@ -257,7 +262,9 @@ pub fn _full(
         DType::F64 | DType::F32 => DType::F32,
         other => other,
     };
-    let t = creation::full(&shape, v.item_f64().py()?, dt(dtype, default)?);
+    let dtype = dt(dtype, default)?;
+    new_storage(&shape, dtype)?;
+    let t = creation::full(&shape, v.item_f64().py()?, dtype);
     factory_requires_grad(&t, requires_grad)?;
     wrap(py, t)
 }
@@ -273,39 +280,45 @@ pub fn _arange(py: Python<'_>, start: f64, end: f64, step: f64, dtype: &Bound<'_
 #[pyfunction]
 #[pyo3(signature = (start, end, steps, dtype=None))]
 pub fn _linspace(py: Python<'_>, start: f64, end: f64, steps: usize, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    wrap(py, creation::linspace(start, end, steps, dt(dtype, DType::F32)?))
+    wrap(py, creation::linspace(start, end, steps, dt(dtype, DType::F32)?).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (n, m=None, dtype=None))]
 pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, DType::F32)?))
+    wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, DType::F32)?).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    wrap(py, creation::rand(&shape, dt(dtype, DType::F32)?))
+    let dtype = dt(dtype, DType::F32)?;
+    new_storage(&shape, dtype)?;
+    wrap(py, creation::rand(&shape, dtype))
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    wrap(py, creation::randn(&shape, dt(dtype, DType::F32)?))
+    let dtype = dt(dtype, DType::F32)?;
+    new_storage(&shape, dtype)?;
+    wrap(py, creation::randn(&shape, dtype))
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>) -> R {
+    new_storage(&shape, DType::I64)?;
     wrap(py, creation::randint(low, high, &shape).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _randperm(py: Python<'_>, n: usize) -> R {
+    new_storage(&[n], DType::I64)?;
     let v = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).randperm(n);
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }

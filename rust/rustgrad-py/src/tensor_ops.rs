@@ -397,6 +397,9 @@ impl PyTensor {
     }
     fn narrow(&self, py: Python<'_>, dim: i64, start: i64, length: i64) -> R {
         let shp = self.t.shape();
+        if shp.is_empty() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("narrow() cannot be applied to a 0-dim tensor."));
+        }
         let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
         let size = shp[d] as i64;
         let s = if start < 0 { start + size } else { start };

@@ -185,7 +185,7 @@ fn products_of_others_differentiable(x: &Tensor, dims: &[usize]) -> Result<Tenso
     let mut eye_shape: Shape = smallvec![1; wide.len()];
     eye_shape[d] = fs[d];
     eye_shape[d + 1] = fs[d];
-    let eye = crate::creation::eye(fs[d], fs[d], DType::Bool);
+    let eye = crate::creation::eye(fs[d], fs[d], DType::Bool)?;
     let eye = super::view::reshape_to(&eye, &eye_shape)?;
     let replaced = crate::ops::compare::where_(&eye, &Tensor::wrapped_scalar(1.0), &spread)?;
     let others = prod(&replaced, Some(d as i64 + 1), false, None)?;

@@ -283,6 +283,7 @@ pub fn expand(x: &Tensor, sizes: &[i64]) -> Result<Tensor> {
             )));
         }
     }
+    shape::checked_numel(&s)?;
     let out = make_view(x, s, st, d.offset);
     record(out, &[x], |_| ExpandBackward { self_shape: d.shape.clone() })
 }
