@@ -1,7 +1,6 @@
 """Nothing crashes, nothing is silently wrong: the panic net, checked sizes, fallible allocation."""
 
 import pytest
-
 import rustgrad as torch
 from rustgrad import _rustgrad
 
