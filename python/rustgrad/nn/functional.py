@@ -73,21 +73,32 @@ def sigmoid(input: Tensor) -> Tensor:
     return input.sigmoid()
 
 
+def _require_float(input: Tensor, kernel: str) -> None:
+    """Raises PyTorch's ``NotImplementedError`` for a kernel that has no integer/bool version."""
+    if isinstance(input, Tensor) and not input.is_floating_point():
+        names = {_rustgrad.int64: "Long", _rustgrad.bool: "Bool"}
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{names.get(input.dtype, input.dtype)}\'')
+
+
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    _require_float(input, "silu_cpu")
     return input * input.sigmoid()
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    _require_float(input, "leaky_relu_cpu")
     return _rustgrad.where(input > 0, input, input * negative_slope)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    _require_float(input, "softplus_cpu")
     scaled = input * beta
     soft = ((-scaled.abs()).exp() + 1).log() / beta + (input.clamp(min=0) if beta > 0 else input.clamp(max=0))
     return _rustgrad.where(scaled > threshold, input, soft)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
+    _require_float(input, "log_sigmoid_cpu")
     return -softplus(-input)
 
 
@@ -118,8 +129,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0 or input.numel() == 0:
         return input
+    zero = _rustgrad._full([], 0, input.dtype)
     if p == 1.0:
-        return input.mul_(0.0) if inplace else input * 0.0
+        return input.mul_(zero) if inplace else input * zero
+    if not input.is_floating_point():
+        names = {_rustgrad.int64: "Long", _rustgrad.bool: "Bool"}
+        raise RuntimeError(f"result type Float can't be cast to the desired output type {names[input.dtype]}")
     noise = _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(1 - p)
     noise.div_(1 - p)
     return input.mul_(noise) if inplace else input * noise

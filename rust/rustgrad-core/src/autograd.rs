@@ -86,14 +86,23 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     }
     // One lock per input: whether it needs a gradient, where it goes, and its metadata.
     let states: SmallVec<[InputState; 2]> = inputs.iter().map(|t| t.input_state()).collect();
-    if states.iter().all(|s| s.edge.is_none()) {
+    if states.iter().all(|s| !s.requires_grad) {
+        return Ok(out);
+    }
+    let mut out = out;
+    // Only floating-point results carry a history (integer and bool tensors never require
+    // grad, whatever their inputs: `int_t.copy_(x)`, `argmax`, comparisons).
+    let float = match out.unique_mut() {
+        Some(o) => o.data.dtype().is_float(),
+        None => out.dtype().is_float(),
+    };
+    if !float {
         return Ok(out);
     }
     let op = make(&out).into();
     if op.saves_tensors() && !crate::grad_mode::is_inference_mode_enabled() && states.iter().any(|s| s.is_inference) {
         return Err(Error::InferenceSaved);
     }
-    let mut out = out;
     match out.unique_mut() {
         // The usual case: the result is not shared yet, so it needs no locking.
         Some(o) => {
@@ -154,6 +163,9 @@ pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
 
 /// [`attach`] with the inputs' states already read.
 pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op: BackwardOp) {
+    if !inputs.iter().any(|s| s.requires_grad) {
+        return;
+    }
     let output_meta: SmallVec<[InputMeta; 1]> = outputs
         .iter()
         .map(|t| {
@@ -167,6 +179,9 @@ pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op:
     for (i, out) in outputs.iter().enumerate() {
         let handle = if i == last { node.take().expect("one handle per output") } else { node.clone().unwrap() };
         let mut o = out.lock();
+        if !o.data.dtype().is_float() {
+            continue; // integer outputs (indices) never require grad
+        }
         o.grad_fn = Some(handle);
         o.output_nr = i as u32;
     }

@@ -424,3 +424,39 @@ mod tests {
         assert_eq!(result_type(&[p(F32, 2, false), p(F64, 3, false)]), F64);
     }
 }
+
+/// Note [Kernels per dtype]: PyTorch compiles each kernel for a set of dtypes and raises
+/// `NotImplementedError` ("\"abs_cpu\" not implemented for 'Bool'") for the others. rustgrad's
+/// kernels are generic and would silently compute something; ops call this one check instead,
+/// naming PyTorch's kernel so the message is the same.
+#[inline]
+pub fn require_kernel(kernel: &str, dtype: DType, supported: &[DType]) -> crate::error::Result<()> {
+    if supported.contains(&dtype) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::kernel_missing(kernel, dtype))
+    }
+}
+
+/// The dtypes of PyTorch's floating-point-only kernels.
+pub const FLOATS: &[DType] = &[DType::F32, DType::F64];
+/// The dtypes of PyTorch's kernels for every type but bool.
+pub const NUMBERS: &[DType] = &[DType::I64, DType::F32, DType::F64];
+
+/// Checks that a Python number written into a tensor of `dtype` (`fill_`, `masked_fill`,
+/// `t[i] = v`, `full`) fits it, as PyTorch does: NaN, infinities and out-of-range values
+/// cannot become int64, and finite values beyond float32's range cannot become float32.
+pub fn check_fits(value: f64, dtype: DType) -> crate::error::Result<()> {
+    // 2^63 is exactly representable; every i64 lies in [-2^63, 2^63).
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    let (fits, ctype) = match dtype {
+        DType::I64 => (value.is_finite() && (-I64_END..I64_END).contains(&value), "int64_t"),
+        DType::F32 => (!value.is_finite() || value.abs() <= f32::MAX as f64, "float"),
+        DType::Bool | DType::F64 => (true, ""),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(crate::error::Error::runtime(format!("value cannot be converted to type {ctype} without overflow")))
+    }
+}

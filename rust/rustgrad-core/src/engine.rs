@@ -144,6 +144,9 @@ pub fn grad(
     create_graph: bool,
     allow_unused: bool,
 ) -> Result<Vec<Option<Tensor>>> {
+    if inputs.is_empty() {
+        return Err(Error::runtime("`inputs` argument to `grad()` cannot be empty."));
+    }
     let roots = make_roots(outputs, grad_outputs)?;
     for t in inputs {
         if !t.requires_grad() {
@@ -194,7 +197,14 @@ fn make_roots(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<Vec<(Edge,
                         shape::fmt_size(&ts)
                     )));
                 }
-                g
+                // The gradient takes the output's dtype (PyTorch's `validate_outputs`), so a
+                // leaf's `.grad` always has the leaf's dtype.
+                let dtype = t.dtype();
+                if g.dtype() != dtype && dtype.is_float() {
+                    to_dtype(&g, dtype)?
+                } else {
+                    g
+                }
             }
             None => {
                 if requires && t.numel() != 1 {
@@ -320,7 +330,9 @@ fn run(
                         BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
                         _ => None,
                     });
-                    if let Some(leaf) = leaf {
+                    // A leaf detached (`detach_()`, `requires_grad_(False)`) after the graph
+                    // was recorded gets nothing, as in PyTorch.
+                    if let Some(leaf) = leaf.filter(|l| l.requires_grad()) {
                         accumulate(&leaf, g)?;
                         let hooks: Vec<PostAccumulateHook> =
                             leaf.lock().post_accumulate_hooks().iter().map(|(_, h)| h.clone()).collect();

@@ -9,6 +9,8 @@ pub enum ErrorKind {
     Value,
     Type,
     Index,
+    /// A kernel missing for a dtype (Python's `NotImplementedError`, as PyTorch raises it).
+    NotImplemented,
 }
 
 /// Every failure of the core. Messages follow PyTorch's wording where PyTorch has one.
@@ -95,6 +97,10 @@ pub enum Error {
     #[error("{0}")]
     Index(String),
 
+    /// An op that has no kernel for this dtype (PyTorch's "\"abs_cpu\" not implemented for 'Bool'").
+    #[error("{0}")]
+    NotImplemented(String),
+
     /// An error raised by user code called from the core (a Python hook), passed through as is.
     #[error("{0}")]
     External(std::sync::Arc<dyn std::error::Error + Send + Sync>),
@@ -115,6 +121,7 @@ impl Error {
             Error::DimOutOfRange { .. } | Error::Index(_) => ErrorKind::Index,
             Error::Value(_) => ErrorKind::Value,
             Error::Type(_) => ErrorKind::Type,
+            Error::NotImplemented(_) => ErrorKind::NotImplemented,
             _ => ErrorKind::Runtime,
         }
     }
@@ -124,6 +131,11 @@ impl Error {
     }
     pub fn shape(msg: impl Into<String>) -> Self {
         Error::Shape(msg.into())
+    }
+    /// PyTorch's message for a kernel that has no version for `dtype`:
+    /// `"abs_cpu" not implemented for 'Bool'`.
+    pub fn kernel_missing(kernel: &str, dtype: crate::dtype::DType) -> Self {
+        Error::NotImplemented(format!("\"{kernel}\" not implemented for '{}'", dtype.scalar_type_name()))
     }
 }
 

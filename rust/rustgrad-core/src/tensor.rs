@@ -268,6 +268,8 @@ pub enum Origin {
 /// An op's input as the graph records it (see [`Tensor::input_state`]).
 pub struct InputState {
     pub edge: Option<Edge>,
+    /// Whether the input requires grad (true with no edge for a view whose base requires grad).
+    pub requires_grad: bool,
     pub meta: crate::graph::InputMeta,
     pub is_inference: bool,
 }
@@ -336,13 +338,13 @@ impl Tensor {
     /// A view of `of` showing `data` (which must share `of`'s storage): records the base.
     pub fn new_view(of: &Tensor, data: TensorData) -> Tensor {
         let recording = crate::grad_mode::is_recording();
-        let (base, parent, inference, requires_grad) = {
+        let (base, parent, inference) = {
             let g = of.fresh();
             let (base, parent) = match &g.view {
                 Some(v) => (v.base.clone(), v.creation),
                 None => (of.clone(), ViewCreation::Default),
             };
-            (base, parent, g.is_inference, g.requires_grad || g.grad_fn.is_some())
+            (base, parent, g.is_inference)
         };
         let creation = match parent {
             ViewCreation::Default if !recording => ViewCreation::NoGrad,
@@ -353,8 +355,8 @@ impl Tensor {
         {
             let mut g = t.lock();
             g.is_inference = inference;
-            // A view taken without recording still requires grad if its base does (PyTorch).
-            g.requires_grad = !recording && requires_grad;
+            // A view has no flag of its own: it requires grad while its base does
+            // (Note [Views share their base's requires_grad]).
             g.view = Some(Box::new(ViewMeta { base, creation, attr_version }));
         }
         t
@@ -453,9 +455,22 @@ impl Tensor {
         self.lock().wrapped_number
     }
 
+    /// Note [Views share their base's requires_grad]: as in PyTorch, a view requires grad if
+    /// it has a `grad_fn`, was flagged itself, or its base requires grad now, even when the
+    /// view was taken before `base.requires_grad_()` or under `no_grad`. Such a view has no
+    /// edge of its own: ops on it are recorded but send it no gradient, and in-place ops on
+    /// it are refused like those on a view of a leaf.
     pub fn requires_grad(&self) -> bool {
         let g = self.fresh();
-        g.requires_grad || g.grad_fn.is_some()
+        if g.requires_grad || g.grad_fn.is_some() {
+            return true;
+        }
+        let base = match &g.view {
+            Some(v) => v.base.clone(),
+            None => return false,
+        };
+        drop(g);
+        base.requires_grad()
     }
 
     pub fn is_leaf(&self) -> bool {
@@ -622,7 +637,10 @@ impl Tensor {
         let edge = if let Some(f) = &g.grad_fn {
             Some(Edge { node: f.clone(), input_nr: g.output_nr })
         } else if !g.requires_grad {
-            None
+            let base = g.view.as_ref().map(|v| v.base.clone());
+            drop(g);
+            let requires_grad = base.is_some_and(|b| b.requires_grad());
+            return InputState { edge: None, requires_grad, meta, is_inference };
         } else if let Some(node) = g.grad_accumulator.and_then(|w| w.upgrade()) {
             Some(Edge { node, input_nr: 0 })
         } else {
@@ -630,7 +648,7 @@ impl Tensor {
             drop(g);
             self.gradient_edge()
         };
-        InputState { edge, meta, is_inference }
+        InputState { requires_grad: edge.is_some(), edge, meta, is_inference }
     }
 
     /// The viewed data and what it contributes to type promotion, under one lock.

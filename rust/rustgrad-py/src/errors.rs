@@ -1,6 +1,6 @@
 //! The one place core errors become Python exceptions.
 
-use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyNotImplementedError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 use rustgrad_core::{Error, ErrorKind};
 
@@ -17,6 +17,7 @@ pub fn to_py(err: Error) -> PyErr {
         ErrorKind::Value => PyValueError::new_err(msg),
         ErrorKind::Type => PyTypeError::new_err(msg),
         ErrorKind::Index => PyIndexError::new_err(msg),
+        ErrorKind::NotImplemented => PyNotImplementedError::new_err(msg),
     };
     if let Some(note) = err.note() {
         // PEP 678 notes: shown under the traceback, while str(exception) stays PyTorch's message.

@@ -264,7 +264,9 @@ pub fn _full(
     };
     let dtype = dt(dtype, default)?;
     new_storage(&shape, dtype)?;
-    let t = creation::full(&shape, v.item_f64().py()?, dtype);
+    let value = v.item_f64().py()?;
+    rustgrad_core::dtype::check_fits(value, dtype).py()?;
+    let t = creation::full(&shape, value, dtype);
     factory_requires_grad(&t, requires_grad)?;
     wrap(py, t)
 }
@@ -296,6 +298,10 @@ pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_,
 pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
     let dtype = dt(dtype, DType::F32)?;
     new_storage(&shape, dtype)?;
+    if rustgrad_core::shape::numel(&shape) == 0 {
+        return wrap(py, creation::zeros(&shape, dtype));
+    }
+    rustgrad_core::dtype::require_kernel("check_uniform_bounds", dtype, rustgrad_core::dtype::FLOATS).py()?;
     wrap(py, creation::rand(&shape, dtype))
 }
 
@@ -305,6 +311,10 @@ pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>
 pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
     let dtype = dt(dtype, DType::F32)?;
     new_storage(&shape, dtype)?;
+    if rustgrad_core::shape::numel(&shape) == 0 {
+        return wrap(py, creation::zeros(&shape, dtype));
+    }
+    rustgrad_core::dtype::require_kernel("normal_kernel_cpu", dtype, rustgrad_core::dtype::FLOATS).py()?;
     wrap(py, creation::randn(&shape, dtype))
 }
 

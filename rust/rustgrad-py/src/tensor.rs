@@ -175,7 +175,15 @@ impl PyTensor {
         let g = match grad {
             None => None,
             Some(g) if g.is_none() => None,
-            Some(g) => Some(tensor_arg(g)?),
+            Some(g) => match g.cast::<PyTensor>() {
+                Ok(t) => Some(t.get().t.clone()),
+                Err(_) => {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "assigned grad expected to be a Tensor or None but got grad of type {}",
+                        g.get_type().name()?
+                    )))
+                }
+            },
         };
         self.t.set_grad(g).py()
     }
@@ -307,7 +315,8 @@ impl PyTensor {
     }
     #[pyo3(signature = (*, force=false))]
     fn numpy(&self, py: Python<'_>, force: bool) -> PyResult<Py<PyAny>> {
-        if self.t.requires_grad() && !force {
+        // Allowed under no_grad, as in PyTorch (nothing can be recorded from the array).
+        if !force && rustgrad_core::grad_mode::is_grad_enabled() && self.t.requires_grad() {
             return Err(crate::errors::to_py(rustgrad_core::Error::NumpyRequiresGrad));
         }
         Ok(to_numpy(py, &self.t.data())?.unbind())
@@ -315,7 +324,7 @@ impl PyTensor {
     #[pyo3(signature = (dtype=None, copy=None))]
     fn __array__(&self, py: Python<'_>, dtype: Option<&Bound<'_, PyAny>>, copy: Option<bool>) -> PyResult<Py<PyAny>> {
         let _ = copy;
-        if self.t.requires_grad() {
+        if rustgrad_core::grad_mode::is_grad_enabled() && self.t.requires_grad() {
             return Err(crate::errors::to_py(rustgrad_core::Error::NumpyRequiresGrad));
         }
         let arr = to_numpy(py, &self.t.data())?;
@@ -341,6 +350,11 @@ impl PyTensor {
     }
     fn detach_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
         let t = &slf.get().t;
+        if t.view_base().is_some() {
+            return Err(PyRuntimeError::new_err(
+                "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, and hence detach_() cannot be called on these gradients. To fix this error, please refer to the Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.",
+            ));
+        }
         {
             let mut g = t.lock();
             g.grad_fn = None;
@@ -428,6 +442,10 @@ impl PyTensor {
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         let v = operand(value)?.item_f64().py()?;
+        if value.cast::<PyTensor>().is_err() {
+            // A Python number must fit the dtype; a tensor's value is converted (PyTorch).
+            rustgrad_core::dtype::check_fits(v, slf.get().t.dtype()).py()?;
+        }
         in_place(&slf.get().t, "fill_", |t| fill::filled(t, v))?;
         Ok(slf.clone().unbind())
     }
@@ -823,7 +841,8 @@ impl PyTensor {
                 if d != self.t.dtype() {
                     return Err(PyRuntimeError::new_err("view(dtype) is only supported for the same dtype"));
                 }
-                return wrap(py, self.t.clone());
+                // Not differentiable in PyTorch: the result shares the values, not the history.
+                return wrap(py, self.t.detach());
             }
         }
         wrap(py, view::view(&self.t, &sizes_arg(shape)?).py()?)
@@ -901,12 +920,21 @@ impl PyTensor {
     #[pyo3(signature = (*args, **kwargs))]
     fn to(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> R {
         let mut dtype: Option<DType> = None;
+        // `to(dtype, non_blocking, copy)`: the second bool given positionally is `copy`.
+        let mut bools = 0;
+        let mut copy = false;
+        let mut copy_kw = None;
         let mut check = |o: &Bound<'_, PyAny>| -> PyResult<()> {
             if let Ok(Some(d)) = dtype_arg(Some(o)) {
                 dtype = Some(d);
             } else if let Ok(t) = o.cast::<PyTensor>() {
                 dtype = Some(t.get().t.dtype());
-            } else if !o.is_none() && o.extract::<bool>().is_err() {
+            } else if let Ok(b) = o.extract::<bool>() {
+                bools += 1;
+                if bools == 2 {
+                    copy = b;
+                }
+            } else if !o.is_none() {
                 python::check_device(py, o)?;
             }
             Ok(())
@@ -919,12 +947,16 @@ impl PyTensor {
                 let k: String = k.extract()?;
                 if k == "dtype" || k == "device" {
                     check(&v)?;
+                } else if k == "copy" {
+                    copy_kw = Some(v.is_truthy()?);
                 }
             }
         }
-        match dtype {
-            Some(d) => wrap(py, view::to_dtype(&self.t, d).py()?),
-            None => wrap(py, self.t.clone()),
+        let copy = copy_kw.unwrap_or(copy);
+        match (dtype, copy) {
+            (d, true) => wrap(py, view::to_dtype_copy(&self.t, d.unwrap_or(self.t.dtype())).py()?),
+            (Some(d), false) => wrap(py, view::to_dtype(&self.t, d).py()?),
+            (None, false) => wrap(py, self.t.clone()),
         }
     }
     fn float(&self, py: Python<'_>) -> R {

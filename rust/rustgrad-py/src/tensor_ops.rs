@@ -132,9 +132,22 @@ fn opt_tensor(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Tensor>> {
     }
 }
 
-fn bound(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
+/// A clamp bound with its kind (int, float or bool), which decides the result's dtype.
+fn bound_scalar(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<rustgrad_core::scalar::Scalar>> {
+    use rustgrad_core::scalar::Scalar;
     match obj {
-        Some(o) if !o.is_none() => Ok(Some(operand(o)?.item_f64().py()?)),
+        Some(o) if !o.is_none() => match crate::convert::scalar_of(o) {
+            Some(s) => Ok(Some(s)),
+            None => {
+                let t = operand(o)?;
+                let v = t.item_f64().py()?;
+                Ok(Some(match t.dtype() {
+                    DType::Bool => Scalar::Bool(v != 0.0),
+                    DType::I64 => Scalar::Int(v as i64),
+                    _ => Scalar::Float(v),
+                }))
+            }
+        },
         _ => Ok(None),
     }
 }
@@ -228,22 +241,22 @@ impl PyTensor {
             }
             return wrap(py, out);
         }
-        wrap(py, elementwise::clamp(&self.t, bound(min)?, bound(max)?, ClampKind::Clamp).py()?)
+        wrap(py, elementwise::clamp_scalar(&self.t, bound_scalar(min)?, bound_scalar(max)?, ClampKind::Clamp).py()?)
     }
     #[pyo3(signature = (min=None, max=None))]
     fn clip(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         self.clamp(py, min, max)
     }
     fn clamp_min(&self, py: Python<'_>, min: &Bound<'_, PyAny>) -> R {
-        wrap(py, elementwise::clamp(&self.t, bound(Some(min))?, None, ClampKind::Min).py()?)
+        wrap(py, elementwise::clamp_scalar(&self.t, bound_scalar(Some(min))?, None, ClampKind::Min).py()?)
     }
     fn clamp_max(&self, py: Python<'_>, max: &Bound<'_, PyAny>) -> R {
-        wrap(py, elementwise::clamp(&self.t, None, bound(Some(max))?, ClampKind::Max).py()?)
+        wrap(py, elementwise::clamp_scalar(&self.t, None, bound_scalar(Some(max))?, ClampKind::Max).py()?)
     }
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_(slf: &Bound<'_, Self>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
-        let (lo, hi) = (bound(min)?, bound(max)?);
-        in_place_op(slf, "clamp_", |t| elementwise::clamp(t, lo, hi, ClampKind::Clamp))
+        let (lo, hi) = (bound_scalar(min)?, bound_scalar(max)?);
+        in_place_op(slf, "clamp_", |t| elementwise::clamp_scalar(t, lo, hi, ClampKind::Clamp))
     }
     fn relu_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "relu_", |t| elementwise::clamp(t, Some(0.0), None, ClampKind::Min))

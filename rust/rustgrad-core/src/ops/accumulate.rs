@@ -26,6 +26,11 @@ impl Backward for AccumulateGrad {
         "torch::autograd::AccumulateGrad"
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        // A graph recorded before `leaf.detach_()` / `leaf.requires_grad_(False)` still reaches
+        // this node: the leaf no longer wants a gradient (PyTorch skips it too).
+        if !self.leaf.requires_grad() {
+            return Ok(SmallVec::new());
+        }
         accumulate(&self.leaf, grad0(grads)?.clone())?;
         Ok(SmallVec::new())
     }

@@ -49,10 +49,21 @@ fn promoted_values(a: &Tensor, b: &Tensor, kind: Binary, to_float: bool) -> Resu
 }
 
 fn check_bool_sub(a: &Tensor, b: &Tensor) -> Result<()> {
-    if a.dtype() == DType::Bool && b.dtype() == DType::Bool {
-        return Err(Error::runtime(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.",
-        ));
+    match (a.dtype() == DType::Bool, b.dtype() == DType::Bool) {
+        (true, true) => Err(Error::NotImplemented(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` operator instead.".into(),
+        )),
+        (true, false) | (false, true) => Err(Error::NotImplemented(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// PyTorch refuses a fractional `alpha` when both operands are integral (bool or int64).
+fn check_alpha(a: &Tensor, b: &Tensor, alpha: f64) -> Result<()> {
+    if alpha.fract() != 0.0 && !a.dtype().is_float() && !b.dtype().is_float() {
+        return Err(Error::runtime("For integral input tensors, argument alpha must not be a floating point number."));
     }
     Ok(())
 }
@@ -71,6 +82,7 @@ fn scaled_values(a: &Tensor, b: &Tensor, alpha: f64, kind: Binary) -> Result<Ten
     if alpha == 1.0 {
         return promoted_values(a, b, kind, false);
     }
+    check_alpha(a, b, alpha)?;
     let dtype = promote(a, b);
     let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
     binary_values(a, &bs, kind, dtype)
@@ -131,6 +143,9 @@ impl Backward for SubBackward {
 /// `other - alpha * x` for a Python number `other` (`2 - x`).
 pub fn rsub_scalar(x: &Tensor, other: &Tensor, alpha: f64) -> Result<Tensor> {
     check_bool_sub(x, other)?;
+    if alpha != 1.0 {
+        check_alpha(x, other, alpha)?;
+    }
     let dtype = promote(x, other);
     let xs =
         if alpha == 1.0 { x.clone() } else { binary_values(x, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)? };
@@ -207,8 +222,8 @@ impl Backward for DivBackward {
 
 pub fn neg(x: &Tensor) -> Result<Tensor> {
     if x.dtype() == DType::Bool {
-        return Err(Error::runtime(
-            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.",
+        return Err(Error::NotImplemented(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.".into(),
         ));
     }
     let out = Tensor::from_data(kernels::unary(&x.data(), Unary::Neg));

@@ -9,6 +9,7 @@ use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, Sa
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{Binary, Compare};
+use crate::scalar::Scalar;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use smallvec::smallvec;
@@ -30,13 +31,23 @@ pub enum ClampKind {
 }
 
 /// `x.clamp(min, max)`: `min(max(x, lo), hi)`; NaN stays NaN.
+/// Bounds given as plain `f64`: whole numbers count as integers (an int64 input stays int64).
 pub fn clamp(x: &Tensor, min: Option<f64>, max: Option<f64>, kind: ClampKind) -> Result<Tensor> {
+    let as_scalar = |v: f64| if v.fract() == 0.0 && v.is_finite() { Scalar::Int(v as i64) } else { Scalar::Float(v) };
+    clamp_scalar(x, min.map(as_scalar), max.map(as_scalar), kind)
+}
+
+/// `clamp` with Python-number bounds: the result has the dtype PyTorch promotes the input and
+/// the bounds to (an int64 input with a float bound gives float32, a bool one with an int
+/// bound int64).
+pub fn clamp_scalar(x: &Tensor, min: Option<Scalar>, max: Option<Scalar>, kind: ClampKind) -> Result<Tensor> {
     if min.is_none() && max.is_none() {
         return Err(Error::runtime("torch.clamp: At least one of 'min' or 'max' must not be None"));
     }
-    let bound_is_float = |b: Option<f64>| b.is_some_and(|v| v.fract() != 0.0 || !v.is_finite());
-    let dtype =
-        if x.dtype() == DType::I64 && (bound_is_float(min) || bound_is_float(max)) { DType::F32 } else { x.dtype() };
+    let mut inputs: smallvec::SmallVec<[crate::dtype::PromotionInput; 3]> = smallvec::smallvec![x.promotion_input()];
+    inputs.extend(min.iter().chain(max.iter()).map(|s| s.promotion_input()));
+    let dtype = crate::dtype::result_type(&inputs);
+    let (min, max) = (min.map(Scalar::to_f64), max.map(Scalar::to_f64));
     let mut out = x.clone();
     if let Some(lo) = min {
         out = binary_values(&out, &scalar(lo), Binary::Maximum, dtype)?;
@@ -130,6 +141,7 @@ pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
             mask.dtype().name_cpp()
         )));
     }
+    crate::dtype::check_fits(value, x.dtype())?;
     let xs = x.shape();
     let ms = mask.shape();
     if crate::shape::broadcast_shapes(&xs, &ms)?.as_slice() != xs.as_slice() {
@@ -167,10 +179,7 @@ impl Backward for MaskedFillBackward {
 /// `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
 pub fn gelu(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
     if !x.dtype().is_float() {
-        return Err(Error::runtime(format!(
-            "\"GeluKernelImpl\" not implemented for '{}'",
-            x.dtype().scalar_type_name()
-        )));
+        return Err(Error::kernel_missing("GeluKernelImpl", x.dtype()));
     }
     let out = untracked(|| if tanh_approx { gelu_tanh_values(x) } else { gelu_erf_values(x) })?;
     record(out, &[x], |_| GeluBackward { x: SavedTensor::input(x), tanh_approx })

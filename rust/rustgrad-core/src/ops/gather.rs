@@ -229,6 +229,9 @@ pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, acc
 
 /// `x[idx] = number` for one integer index tensor: PyTorch records it as `index_fill_`.
 pub fn index_fill(base: &Tensor, indices: &[Option<Tensor>], value: &Tensor) -> Result<Tensor> {
+    if value.is_wrapped_number() && value.dtype().is_float() {
+        crate::dtype::check_fits(value.item_f64()?, base.dtype())?;
+    }
     index_put_named(base, indices, value, false, true)
 }
 

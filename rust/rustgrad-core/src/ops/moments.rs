@@ -45,11 +45,7 @@ fn expand_back(g: &Tensor, shape: &[usize], dims: &[usize], keepdim: bool) -> Re
 /// `var(x, dims, correction, keepdim)` (`std` when `root`): `sum((x - mean)²) / (N - correction)`.
 pub fn var(x: &Tensor, dims: Option<&[i64]>, correction: f64, keepdim: bool, root: bool) -> Result<Tensor> {
     if !x.dtype().is_float() {
-        let op = if root { "std" } else { "var" };
-        return Err(Error::runtime(format!(
-            "{op}(): input dtype should be either floating point or complex dtypes. Got {} instead.",
-            x.dtype().scalar_type_name()
-        )));
+        return Err(Error::NotImplemented("std and var only support floating point and complex dtypes".into()));
     }
     let dims_n = reduce_dims(x, dims)?;
     let shp = x.shape();
@@ -278,10 +274,11 @@ impl Backward for CumsumBackward {
 pub fn argextreme(x: &Tensor, dim: Option<i64>, keepdim: bool, max: bool) -> Result<Tensor> {
     let d = x.data();
     let name = if max { "argmax" } else { "argmin" };
+    if d.dtype() == crate::dtype::DType::Bool {
+        return Err(Error::NotImplemented(format!("{name}(): does not support bool input")));
+    }
     if d.numel() == 0 && (dim.is_none() || d.shape.is_empty()) {
-        return Err(Error::runtime(format!(
-            "{name}(): Expected reduction dim to be specified for input.numel() == 0."
-        )));
+        return Err(Error::Index(format!("{name}(): Expected reduction dim to be specified for input.numel() == 0.")));
     }
     match dim {
         None => {

@@ -4,7 +4,7 @@ use super::arith::{mul, promote, sub};
 use super::compare::{compare, logical_and, where_};
 use super::unary::log;
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::dtype::result_type;
+use crate::dtype::{result_type, DType};
 use crate::error::Result;
 use crate::kernels::{self, Binary, Compare};
 use crate::scalar::Scalar;
@@ -14,6 +14,12 @@ use smallvec::smallvec;
 /// `x ** e` for a Python number `e`.
 pub fn pow_scalar(x: &Tensor, e: Scalar) -> Result<Tensor> {
     let dtype = result_type(&[x.promotion_input(), e.promotion_input()]);
+    if dtype == DType::Bool {
+        // bool ** bool stays bool (PyTorch): `x ** True` is `x`, `x ** False` is all true.
+        let d = x.data();
+        let out = if e.to_f64() != 0.0 { kernels::contiguous_copy(&d) } else { kernels::full(&d.shape, 1.0, dtype) };
+        return Ok(Tensor::from_data(out));
+    }
     let out = Tensor::from_data(kernels::pow_scalar(&x.data(), e.to_f64(), dtype));
     record(out, &[x], |_| PowScalarBackward { x: SavedTensor::input(x), e })
 }
@@ -43,6 +49,7 @@ impl Backward for PowScalarBackward {
 /// `a ** b` for two tensors.
 pub fn pow_tensor(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let dtype = promote(a, b);
+    crate::dtype::require_kernel("pow", dtype, crate::dtype::NUMBERS)?;
     let out = Tensor::from_data(kernels::binary(&a.data(), &b.data(), Binary::Pow, dtype)?);
     record(out, &[a, b], |o| PowTensorBackward {
         a: SavedTensor::input(a),

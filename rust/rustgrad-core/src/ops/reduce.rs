@@ -89,7 +89,7 @@ pub fn mean(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType
     let dtype = dtype.unwrap_or(d.dtype());
     if !dtype.is_float() {
         let name = dtype.scalar_type_name();
-        return Err(Error::runtime(format!(
+        return Err(Error::NotImplemented(format!(
             "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {name}"
         )));
     }
@@ -206,7 +206,7 @@ impl Backward for ExtremeAllBackward {
 pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
     let d = x.data();
     if !d.dtype().is_float() {
-        return Err(Error::runtime(format!(
+        return Err(Error::NotImplemented(format!(
             "linalg.vector_norm: Expected a floating point or complex tensor as input. Got {}",
             d.dtype().scalar_type_name()
         )));

@@ -32,11 +32,24 @@ fn shift(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
     crate::ops::compare::where_(&finite, &m, &Tensor::wrapped_scalar(0.0))
 }
 
-fn check_float(x: &Tensor, op: &str) -> Result<()> {
-    if !x.dtype().is_float() {
-        return Err(Error::runtime(format!("\"{op}\" not implemented for '{}'", x.dtype().scalar_type_name())));
+/// Softmax kernels exist for floats only; PyTorch names the last-dim one apart. An empty
+/// integral input passes through (PyTorch returns it without running a kernel).
+fn check_float(x: &Tensor, dim: i64, log: bool) -> Result<Option<Tensor>> {
+    let dtype = x.dtype();
+    if dtype.is_float() {
+        return Ok(None);
     }
-    Ok(())
+    let last = x.ndim() <= 1 || shape::wrap_dim(dim, x.ndim()).is_ok_and(|d| d + 1 == x.ndim());
+    if x.numel() == 0 {
+        return Ok(Some(crate::creation::zeros(&x.shape(), dtype)));
+    }
+    let kernel = match (log, last) {
+        (false, true) => "softmax_lastdim_kernel_impl",
+        (false, false) => "softmax_kernel_impl",
+        (true, true) => "log_softmax_lastdim_kernel_impl",
+        (true, false) => "log_softmax_kernel_impl",
+    };
+    Err(Error::kernel_missing(kernel, dtype))
 }
 
 fn softmax_dim(x: &Tensor, dim: i64) -> Result<usize> {
@@ -45,8 +58,11 @@ fn softmax_dim(x: &Tensor, dim: i64) -> Result<usize> {
 
 /// `softmax(x, dim)`: `exp(x) / sum(exp(x), dim)`.
 pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
-    check_float(x, "softmax_lastdim_kernel_impl")?;
-    let dim = softmax_dim(x, dim)?;
+    let dim_i = softmax_dim(x, dim)?;
+    if let Some(empty) = check_float(x, dim, false)? {
+        return Ok(empty);
+    }
+    let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
         let e = exp(&sub(x, &shift(x, &dims)?)?)?;
@@ -57,8 +73,11 @@ pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
 
 /// `log_softmax(x, dim)`: `x - logsumexp(x, dim)`.
 pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
-    check_float(x, "log_softmax_lastdim_kernel_impl")?;
-    let dim = softmax_dim(x, dim)?;
+    let dim_i = softmax_dim(x, dim)?;
+    if let Some(empty) = check_float(x, dim, true)? {
+        return Ok(empty);
+    }
+    let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
         let shifted = sub(x, &shift(x, &dims)?)?;

@@ -5,14 +5,21 @@ use super::arith::{add, div, mul, neg, rsub_scalar};
 use super::compare::compare;
 use super::view::to_dtype;
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::error::Result;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::kernels::{self, Compare, Unary};
 use crate::tensor::Tensor;
 use smallvec::smallvec;
 
 /// Applies `kind` element-wise and records its backward.
 pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
-    let out = Tensor::from_data(kernels::unary(&x.data(), kind));
+    let d = x.data();
+    if d.dtype() == DType::Bool {
+        if let Some(out) = bool_unary(&d, kind)? {
+            return Ok(out);
+        }
+    }
+    let out = Tensor::from_data(kernels::unary(&d, kind));
     record(out, &[x], |o| {
         // Ops whose derivative is cheapest from the result save the result; the others the input.
         let saved = match kind {
@@ -29,6 +36,22 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
         };
         UnaryBackward { kind, saved }
     })
+}
+
+/// PyTorch's rules for bool inputs (Note [Kernels per dtype]): `sign` keeps bool, the
+/// integer-only kernels have no bool version. `None`: compute as usual (in float).
+fn bool_unary(d: &crate::tensor::TensorData, kind: Unary) -> Result<Option<Tensor>> {
+    let kernel = match kind {
+        Unary::Sign => return Ok(Some(Tensor::from_data(kernels::contiguous_copy(d)))),
+        Unary::Relu => return Err(Error::NotImplemented("Boolean inputs not supported for relu".into())),
+        Unary::Abs => "abs_cpu",
+        Unary::Floor => "floor_vml_cpu",
+        Unary::Ceil => "ceil_vml_cpu",
+        Unary::Round => "round_vml_cpu",
+        Unary::Trunc => "trunc_vml_cpu",
+        _ => return Ok(None),
+    };
+    Err(Error::kernel_missing(kernel, DType::Bool))
 }
 
 pub fn exp(x: &Tensor) -> Result<Tensor> {

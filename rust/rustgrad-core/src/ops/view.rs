@@ -358,7 +358,9 @@ impl Backward for CopyBackward {
 
 /// `x` itself if contiguous, else a contiguous copy.
 pub fn contiguous(x: &Tensor) -> Result<Tensor> {
-    if x.data().is_contiguous() {
+    let d = x.data();
+    // A zero-size tensor is contiguous whatever its strides (PyTorch).
+    if d.numel() == 0 || d.is_contiguous() {
         Ok(x.clone())
     } else {
         clone(x)
@@ -387,6 +389,17 @@ pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
         return Ok(out);
     }
     record(out, &[x], |_| ToCopyBackward { self_dtype: d.dtype() })
+}
+
+/// `x.to(dtype, copy=True)`: always a new tensor, recorded as `ToCopyBackward0` even when
+/// the dtype already matches.
+pub fn to_dtype_copy(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    let d = x.data();
+    if d.dtype() != dtype {
+        return to_dtype(x, dtype);
+    }
+    let out = Tensor::from_data(kernels::contiguous_copy(&d));
+    record(out, &[x], |_| ToCopyBackward { self_dtype: dtype })
 }
 
 /// d to(x)/dx: convert the gradient back
