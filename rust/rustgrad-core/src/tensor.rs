@@ -534,10 +534,18 @@ impl Tensor {
             let (gshape, gdtype) = (g.shape(), g.dtype());
             let d = self.data();
             if gdtype != d.dtype() {
-                return Err(Error::runtime("assigned grad has data of a different type"));
+                return Err(Error::runtime(format!(
+                    "attempting to assign a gradient with dtype '{}' to a tensor with grad_dtype '{}'. The gradient must match the tensor's grad_dtype (defaults to the tensor's dtype). You can set the tensor's grad_dtype attribute with a specific dtype, or None to allow any dtype. Set grad_dtype with caution. Diverging the dtypes of a tensor and its gradient may break downstream systems that assume they match.",
+                    gdtype.name_cpp(),
+                    d.dtype().scalar_type_name()
+                )));
             }
             if gshape != d.shape {
-                return Err(Error::runtime("assigned grad has data of a different size"));
+                return Err(Error::runtime(format!(
+                    "attempting to assign a gradient of size '{}' to a tensor of size '{}'. Please ensure that the gradient and the tensor are the same size",
+                    shape::fmt_shape(&gshape),
+                    shape::fmt_shape(&d.shape)
+                )));
             }
         }
         self.lock().grad = grad;

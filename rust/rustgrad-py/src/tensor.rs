@@ -197,7 +197,13 @@ impl PyTensor {
     }
     #[setter]
     fn set_requires_grad(&self, flag: bool) -> PyResult<()> {
-        self.t.set_requires_grad(flag).py()
+        // The attribute setter words the dtype error differently from `requires_grad_()`.
+        match self.t.set_requires_grad(flag) {
+            Err(rustgrad_core::Error::IntRequiresGrad) => {
+                Err(PyRuntimeError::new_err("only Tensors of floating point and complex dtype can require gradients"))
+            }
+            other => other.py(),
+        }
     }
     #[getter]
     fn is_leaf(&self) -> bool {

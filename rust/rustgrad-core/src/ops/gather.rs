@@ -242,6 +242,17 @@ fn index_put_named(
     accumulate: bool,
     fill: bool,
 ) -> Result<Tensor> {
+    // PyTorch converts numbers, and a 0-d value under a mask (its masked_fill path), but not
+    // tensors of another dtype.
+    let (vd, bd) = (values.dtype(), base.dtype());
+    let masked_scalar = values.ndim() == 0 && indices.iter().flatten().all(|i| i.dtype() == crate::dtype::DType::Bool);
+    if !fill && vd != bd && !values.is_wrapped_number() && !masked_scalar {
+        return Err(Error::runtime(format!(
+            "Index put requires the source and destination dtypes match, got {} for the destination and {} for the source.",
+            bd.scalar_type_name(),
+            vd.scalar_type_name()
+        )));
+    }
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
     let plan = IndexPlan::new(&fresh, &indices)?;
