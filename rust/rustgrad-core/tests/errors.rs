@@ -85,7 +85,7 @@ impl Expect {
     }
 }
 
-use ErrorKind::{Index, Runtime};
+use ErrorKind::{Index, NotImplemented, Runtime};
 
 #[test]
 fn broadcast_mismatch() {
@@ -468,7 +468,13 @@ fn grad_state_errors() {
         "mean of an int64 tensor",
         || reduce::mean(&Tensor::from_vec(vec![1i64, 2], &[2])?, None, false, None),
         "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: Long",
-        Runtime,
+        NotImplemented,
+    );
+    e.err(
+        "abs of a bool tensor",
+        || rustgrad_core::ops::unary::abs(&Tensor::from_vec(vec![true, false], &[2])?),
+        "\"abs_cpu\" not implemented for 'Bool'",
+        NotImplemented,
     );
     e.finish();
 }
@@ -498,6 +504,7 @@ fn error_kinds() {
     assert_eq!(Error::DimOutOfRange { low: -1, high: 0, got: 3 }.kind(), ErrorKind::Index);
     assert_eq!(Error::BroadcastMismatch { a: 2, b: 3, dim: 0 }.kind(), ErrorKind::Runtime);
     assert_eq!(Error::GraphFreed.kind(), ErrorKind::Runtime);
+    assert_eq!(Error::kernel_missing("pow", rustgrad_core::DType::Bool).kind(), ErrorKind::NotImplemented);
     assert_eq!(Error::ImplicitGradNonScalar.kind(), ErrorKind::Runtime);
     assert_eq!(Error::NoGradFn(0).kind(), ErrorKind::Runtime);
     assert_eq!(Error::Value("v".into()).kind(), ErrorKind::Value);
