@@ -398,33 +398,6 @@ macro_rules! with_float {
     };
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(dtype: DType, ndim: usize, wrapped: bool) -> PromotionInput {
-        PromotionInput { dtype, ndim, wrapped }
-    }
-
-    #[test]
-    fn promotion_follows_pytorch() {
-        use DType::*;
-        // float32 tensor * python float stays float32
-        assert_eq!(result_type(&[p(F32, 1, false), p(F64, 0, true)]), F32);
-        // int tensor * python float -> default float
-        assert_eq!(result_type(&[p(I64, 1, false), p(F64, 0, true)]), F32);
-        // int tensor * python int stays int
-        assert_eq!(result_type(&[p(I64, 1, false), p(I64, 0, true)]), I64);
-        // float32 tensor + float64 0-d tensor stays float32
-        assert_eq!(result_type(&[p(F32, 1, false), p(F64, 0, false)]), F32);
-        // int tensor + float64 0-d tensor -> float64
-        assert_eq!(result_type(&[p(I64, 1, false), p(F64, 0, false)]), F64);
-        // bool tensor + python int -> int64
-        assert_eq!(result_type(&[p(Bool, 1, false), p(I64, 0, true)]), I64);
-        assert_eq!(result_type(&[p(F32, 2, false), p(F64, 3, false)]), F64);
-    }
-}
-
 /// Note [Kernels per dtype]: PyTorch compiles each kernel for a set of dtypes and raises
 /// `NotImplementedError` ("\"abs_cpu\" not implemented for 'Bool'") for the others. rustgrad's
 /// kernels are generic and would silently compute something; ops call this one check instead,
@@ -458,5 +431,32 @@ pub fn check_fits(value: f64, dtype: DType) -> crate::error::Result<()> {
         Ok(())
     } else {
         Err(crate::error::Error::runtime(format!("value cannot be converted to type {ctype} without overflow")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(dtype: DType, ndim: usize, wrapped: bool) -> PromotionInput {
+        PromotionInput { dtype, ndim, wrapped }
+    }
+
+    #[test]
+    fn promotion_follows_pytorch() {
+        use DType::*;
+        // float32 tensor * python float stays float32
+        assert_eq!(result_type(&[p(F32, 1, false), p(F64, 0, true)]), F32);
+        // int tensor * python float -> default float
+        assert_eq!(result_type(&[p(I64, 1, false), p(F64, 0, true)]), F32);
+        // int tensor * python int stays int
+        assert_eq!(result_type(&[p(I64, 1, false), p(I64, 0, true)]), I64);
+        // float32 tensor + float64 0-d tensor stays float32
+        assert_eq!(result_type(&[p(F32, 1, false), p(F64, 0, false)]), F32);
+        // int tensor + float64 0-d tensor -> float64
+        assert_eq!(result_type(&[p(I64, 1, false), p(F64, 0, false)]), F64);
+        // bool tensor + python int -> int64
+        assert_eq!(result_type(&[p(Bool, 1, false), p(I64, 0, true)]), I64);
+        assert_eq!(result_type(&[p(F32, 2, false), p(F64, 3, false)]), F64);
     }
 }
