@@ -388,3 +388,19 @@ def test_non_leaf_grad_is_none_unless_retained(lib):
     assert y.grad.tolist() == [3.0, 3.0]
     with pytest.warns(UserWarning, match="is not a leaf Tensor"):
         assert w.grad is None
+
+
+def test_in_place_op_on_a_plain_tensor_with_a_grad_operand(lib):
+    # The target did not require grad, so the op must keep its old values for backward.
+    x = lib.tensor([1.0, 2.0, 3.0])
+    w = lib.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    x.mul_(w)
+    assert x.requires_grad and type(x.grad_fn).__name__ == "MulBackward0"
+    x.sum().backward()
+    assert w.grad.tolist() == [1.0, 2.0, 3.0]
+
+    base = lib.tensor(2.0)
+    e = lib.tensor(3.0, requires_grad=True)
+    base.pow_(e)
+    (g,) = lib.autograd.grad(base, [e])
+    assert np.isclose(g.item(), 8.0 * np.log(2.0))

@@ -20,7 +20,7 @@ use smallvec::{smallvec, SmallVec};
 use std::sync::Arc;
 
 /// `target = compute(target)` in place.
-pub fn apply_inplace(target: &Tensor, compute: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+pub fn apply_inplace(target: &Tensor, compute: impl Fn(&Tensor) -> Result<Tensor>) -> Result<()> {
     if target.is_inference() && !is_inference_mode_enabled() {
         return Err(Error::InferenceInplace);
     }
@@ -42,7 +42,14 @@ pub fn apply_inplace(target: &Tensor, compute: impl FnOnce(&Tensor) -> Result<Te
     } else {
         target.clone()
     };
-    let result = compute(&source)?;
+    let mut result = compute(&source)?;
+    if recording && !requires_grad && result.requires_grad() {
+        // The target did not require grad but another operand does (`x.mul_(w)`): the op may
+        // have saved the target itself, which the write below changes. Run it again on a
+        // private copy of the old values, as PyTorch saves `original_self` (rare: computed twice).
+        let copy = Tensor::from_data(kernels::contiguous_copy(&target.data()));
+        result = compute(&copy)?;
+    }
     let rebase = recording && result.requires_grad();
     if rebase && !requires_grad {
         check_view_creation(target)?;

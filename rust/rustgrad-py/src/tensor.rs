@@ -986,11 +986,7 @@ impl PyTensor {
 }
 
 /// Runs an in-place op and records which op wrote the values and where (for the in-place error).
-fn in_place(
-    t: &Tensor,
-    op: &'static str,
-    compute: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
-) -> PyResult<()> {
+fn in_place(t: &Tensor, op: &'static str, compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>) -> PyResult<()> {
     apply_inplace(t, compute).py()?;
     t.data().version.note_write(op, rustgrad_core::sites::capture());
     Ok(())
@@ -1030,7 +1026,7 @@ fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'sta
 pub fn in_place_pub(
     t: &Tensor,
     op: &'static str,
-    compute: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
+    compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
 ) -> PyResult<()> {
     in_place(t, op, compute)
 }

@@ -218,7 +218,7 @@ fn chunk_impl(py: Python<'_>, t: &Tensor, chunks: i64, dim: i64) -> PyResult<Py<
 fn in_place_op(
     slf: &Bound<'_, PyTensor>,
     op: &'static str,
-    compute: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
+    compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
 ) -> R {
     crate::tensor::in_place_pub(&slf.get().t, op, compute)?;
     Ok(slf.clone().unbind())
