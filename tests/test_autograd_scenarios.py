@@ -404,3 +404,11 @@ def test_in_place_op_on_a_plain_tensor_with_a_grad_operand(lib):
     base.pow_(e)
     (g,) = lib.autograd.grad(base, [e])
     assert np.isclose(g.item(), 8.0 * np.log(2.0))
+
+
+@pytest.mark.parametrize("value", [1, 0, 0.5, None])
+def test_requires_grad_attribute_needs_a_bool(lib, value):
+    x = lib.ones(2)
+    with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
+        x.requires_grad = value
+    assert not x.requires_grad

@@ -296,3 +296,18 @@ def test_float_values_still_flow_through_int_free_paths(lib):
     y.backward()
     assert x.grad.tolist() == [2.0, 3.0]
     assert math.isclose(y.item(), 8.0)
+
+
+def test_integers_to_negative_integer_powers(lib):
+    i = lib.tensor([1, 2, 3])
+    for call in (
+        lambda: i**-1,
+        lambda: i.pow(-2),
+        lambda: i.clone().pow_(-1),
+        lambda: lib.tensor([True]) ** -1,
+    ):
+        with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed."):
+            call()
+    assert (i**-1.0).dtype == lib.float32
+    assert (i ** lib.tensor(-1)).tolist() == [1, 0, 0]
+    assert (i**0).tolist() == [1, 1, 1]

@@ -196,7 +196,11 @@ impl PyTensor {
         self.t.requires_grad()
     }
     #[setter]
-    fn set_requires_grad(&self, flag: bool) -> PyResult<()> {
+    fn set_requires_grad(&self, flag: &Bound<'_, PyAny>) -> PyResult<()> {
+        let flag = match flag.cast::<pyo3::types::PyBool>() {
+            Ok(b) => b.is_true(),
+            Err(_) => return Err(PyRuntimeError::new_err("requires_grad must be a bool")),
+        };
         // The attribute setter words the dtype error differently from `requires_grad_()`.
         match self.t.set_requires_grad(flag) {
             Err(rustgrad_core::Error::IntRequiresGrad) => {
