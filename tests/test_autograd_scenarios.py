@@ -412,3 +412,10 @@ def test_requires_grad_attribute_needs_a_bool(lib, value):
     with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
         x.requires_grad = value
     assert not x.requires_grad
+
+
+def test_a_tensor_cannot_be_its_own_grad(lib):
+    x = lib.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="can't assign Variable as its own grad"):
+        x.grad = x
+    assert x.grad is None

@@ -311,3 +311,45 @@ def test_integers_to_negative_integer_powers(lib):
     assert (i**-1.0).dtype == lib.float32
     assert (i ** lib.tensor(-1)).tolist() == [1, 0, 0]
     assert (i**0).tolist() == [1, 1, 1]
+
+
+def test_bool_subtraction_in_place_and_fractional_alpha_in_place(lib):
+    x = lib.tensor([1.0, 2.0])
+    with pytest.raises(NotImplementedError, match="with a bool tensor is not supported"):
+        x.sub_(lib.tensor([True, False]))
+    with pytest.raises(NotImplementedError, match="with a bool tensor is not supported"):
+        x -= lib.tensor([True, False])
+    i = lib.tensor([1, 2])
+    with pytest.raises(RuntimeError, match="argument alpha must not be a floating point number"):
+        i.add_(i, alpha=0.5)
+    assert x.tolist() == [1.0, 2.0] and i.tolist() == [1, 2]
+
+
+def test_bool_inputs_of_kernels_that_take_them(lib):
+    b = lib.tensor([True, False])
+    assert lib.isfinite(b).tolist() == [True, True]
+    assert lib.isinf(b).tolist() == [False, False]
+    loss = lib.nn.functional.mse_loss(lib.tensor([0.0, 0.0]), b)
+    assert loss.dtype == lib.float32 and loss.item() == 0.5
+
+
+def test_writes_of_large_numbers_into_float32(lib):
+    x = lib.zeros(2)
+    x.copy_(lib.tensor(1e300, dtype=lib.float64))
+    assert x.tolist() == [float("inf")] * 2
+    x.copy_(1e300)
+    assert x.tolist() == [float("inf")] * 2
+    for key in (0, [0], slice(None)):
+        with pytest.raises(RuntimeError, match="value cannot be converted to type float without overflow"):
+            x[key] = 1e300
+
+
+def test_scatter_needs_matching_dtypes(lib):
+    x = lib.zeros(3, dtype=lib.float64)
+    for call in (
+        lambda: x.scatter_add(0, lib.tensor([0]), lib.ones(1)),
+        lambda: x.scatter(0, lib.tensor([0]), lib.ones(1)),
+    ):
+        with pytest.raises(RuntimeError, match="scatter\\(\\): Expected self.dtype to be equal to src.dtype"):
+            call()
+    assert x.scatter(0, lib.tensor([0]), 2.5).tolist() == [2.5, 0.0, 0.0]

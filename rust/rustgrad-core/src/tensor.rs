@@ -531,6 +531,9 @@ impl Tensor {
     /// Sets `.grad`, checking it fits the tensor as PyTorch does.
     pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
         if let Some(g) = &grad {
+            if g.same(self) {
+                return Err(Error::runtime("can't assign Variable as its own grad"));
+            }
             let (gshape, gdtype) = (g.shape(), g.dtype());
             let d = self.data();
             if gdtype != d.dtype() {

@@ -661,7 +661,13 @@ impl PyTensor {
             Some(indices) => {
                 in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_put(t, &indices, &v, false))
             }
-            None => in_place(&key.view, "__setitem__", |t| fill::copied(t, &v)),
+            None => {
+                // `x[i] = number` fills (PyTorch's `fill_`): the number must fit the dtype.
+                if number && v.dtype().is_float() {
+                    rustgrad_core::dtype::check_fits(v.item_f64().py()?, key.view.dtype()).py()?;
+                }
+                in_place(&key.view, "__setitem__", |t| fill::copied(t, &v))
+            }
         }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -1018,8 +1024,15 @@ fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'sta
     if recording || t.is_inference() || arith::promote(t, other) != t.dtype() {
         return false;
     }
-    let data = t.data();
-    if !rustgrad_core::kernels::binary_into(&data, &other.data(), kind, alpha) {
+    let (data, od) = (t.data(), other.data());
+    // Bool subtraction and fractional alphas on integers are errors: the general path raises.
+    let integral = !data.dtype().is_float() && !od.dtype().is_float();
+    if (kind == Binary::Sub && (data.dtype() == DType::Bool || od.dtype() == DType::Bool))
+        || (alpha.fract() != 0.0 && integral)
+    {
+        return false;
+    }
+    if !rustgrad_core::kernels::binary_into(&data, &od, kind, alpha) {
         return false;
     }
     data.version.note_write(op, rustgrad_core::sites::capture());

@@ -465,11 +465,12 @@ impl PyTensor {
         wrap(py, compare(&self.t, &self.t, Compare::Ne).py()?)
     }
     fn isinf(&self, py: Python<'_>) -> R {
-        let a = unary::abs(&self.t.detach()).py()?;
+        // The kernel, not the op: these work for bool inputs, which have no `abs`.
+        let a = Tensor::from_data(rustgrad_core::kernels::unary(&self.t.data(), Unary::Abs));
         wrap(py, compare(&a, &Tensor::wrapped_scalar(f64::INFINITY), Compare::Eq).py()?)
     }
     fn isfinite(&self, py: Python<'_>) -> R {
-        let a = unary::abs(&self.t.detach()).py()?;
+        let a = Tensor::from_data(rustgrad_core::kernels::unary(&self.t.data(), Unary::Abs));
         // |x| < inf is false for inf and NaN alike.
         wrap(py, compare(&a, &Tensor::wrapped_scalar(f64::INFINITY), Compare::Lt).py()?)
     }

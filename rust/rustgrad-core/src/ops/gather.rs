@@ -424,6 +424,10 @@ impl Backward for GatherBackward {
 pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate: bool) -> Result<Tensor> {
     let op = if accumulate { "scatter_add" } else { "scatter" };
     let src_is_scalar = src.is_wrapped_number();
+    if !src_is_scalar && src.dtype() != base.dtype() {
+        // PyTorch names `scatter` for both.
+        return Err(Error::runtime("scatter(): Expected self.dtype to be equal to src.dtype"));
+    }
     let dim = check_gather_args(op, base, dim, index, (!src_is_scalar).then_some(src))?;
     let fresh = kernels::contiguous_copy(&base.data());
     let (shp, strides): (Shape, Shape) = if fresh.shape.is_empty() {

@@ -60,6 +60,12 @@ fn scalar(v: f64) -> Tensor {
 
 /// `mse_loss(x, y)`: the reduced `(x - y)²`.
 pub fn mse_loss(x: &Tensor, y: &Tensor, reduction: Reduction) -> Result<Tensor> {
+    // The loss kernel subtracts a bool target as numbers (`-` on bools is refused elsewhere).
+    let y = &if y.dtype() == crate::dtype::DType::Bool {
+        super::view::to_dtype(y, x.dtype().to_float())?
+    } else {
+        y.clone()
+    };
     let (out, shape) = untracked(|| {
         let d = sub(x, y)?;
         Ok((reduction.apply(&mul(&d, &d)?)?, d.shape()))
