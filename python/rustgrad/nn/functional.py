@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 from rustgrad import _rustgrad
+from rustgrad._args import check_optional_tensor, check_tensor
 from rustgrad._rustgrad import Tensor
 
 __all__ = [
@@ -54,40 +55,51 @@ def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` (``AddmmBackward0`` on 2-D input)."""
+    check_tensor("linear", input)
+    check_tensor("linear", weight, "weight", 2)
+    check_optional_tensor("linear", bias, "bias", 3)
     return _rustgrad._linear(input, weight, bias)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    check_tensor("relu", input)
     return input.relu_() if inplace else input.relu()
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    check_tensor("gelu", input)
     return _rustgrad._gelu(input, approximate)
 
 
 def tanh(input: Tensor) -> Tensor:
+    check_tensor("tanh", input)
     return input.tanh()
 
 
 def sigmoid(input: Tensor) -> Tensor:
+    check_tensor("sigmoid", input)
     return input.sigmoid()
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    check_tensor("silu", input)
     return input * input.sigmoid()
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    check_tensor("leaky_relu", input)
     return _rustgrad.where(input > 0, input, input * negative_slope)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    check_tensor("softplus", input)
     scaled = input * beta
     soft = ((-scaled.abs()).exp() + 1).log() / beta + (input.clamp(min=0) if beta > 0 else input.clamp(max=0))
     return _rustgrad.where(scaled > threshold, input, soft)
 
 
 def logsigmoid(input: Tensor) -> Tensor:
+    check_tensor("log_sigmoid", input)
     return -softplus(-input)
 
 
@@ -101,12 +113,14 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    check_tensor("softmax", input)
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
     return input.softmax(dim, dtype=dtype)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    check_tensor("log_softmax", input)
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
     return input.log_softmax(dim, dtype=dtype)
@@ -114,6 +128,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zeroes each element with probability ``p`` and scales the rest by ``1/(1-p)``."""
+    check_tensor("dropout", input)
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0 or input.numel() == 0:
@@ -133,6 +148,8 @@ def mse_loss(
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
+    check_tensor("mse_loss", input)
+    check_tensor("mse_loss", target, "target", 2)
     if target.shape != input.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
@@ -154,6 +171,8 @@ def l1_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_tensor("l1_loss", input)
+    check_tensor("l1_loss", target, "target", 2)
     if target.shape != input.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
@@ -188,6 +207,9 @@ def nll_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_tensor("nll_loss", input)
+    check_tensor("nll_loss", target, "target", 2)
+    check_optional_tensor("nll_loss", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if input.dim() > 2:
         if target.dim() != input.dim() - 1 or target.shape[0] != input.shape[0]:
@@ -212,6 +234,9 @@ def cross_entropy(
 ) -> Tensor:
     """``nll_loss(log_softmax(input, 1), target)`` for class indices; soft targets (probabilities
     of the same shape as ``input``) are also accepted."""
+    check_tensor("cross_entropy_loss", input)
+    check_tensor("cross_entropy_loss", target, "target", 2)
+    check_optional_tensor("cross_entropy_loss", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
@@ -271,6 +296,9 @@ def binary_cross_entropy(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_tensor("binary_cross_entropy", input)
+    check_tensor("binary_cross_entropy", target, "target", 2)
+    check_optional_tensor("binary_cross_entropy", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(
@@ -291,6 +319,10 @@ def binary_cross_entropy_with_logits(
     reduction: str = "mean",
     pos_weight: Tensor | None = None,
 ) -> Tensor:
+    check_tensor("binary_cross_entropy_with_logits", input)
+    check_tensor("binary_cross_entropy_with_logits", target, "target", 2)
+    check_optional_tensor("binary_cross_entropy_with_logits", weight, "weight", 3)
+    check_optional_tensor("binary_cross_entropy_with_logits", pos_weight, "pos_weight", 4)
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
@@ -299,6 +331,7 @@ def binary_cross_entropy_with_logits(
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Class indices as one-hot int64 vectors along a new last dim."""
+    check_tensor("one_hot", tensor)
     if tensor.dtype != _rustgrad.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if num_classes == -1:
