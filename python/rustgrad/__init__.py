@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 import builtins as _builtins
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as _np
-from typing_extensions import Self
 
 from rustgrad import _rustgrad
 from rustgrad._args import bool_arg as _bool_arg
@@ -186,14 +185,14 @@ def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Uniform samples shaped like ``input``."""
     _check_tensor("rand_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return rand(*input.shape, **kwargs)
+    return rand(list(input.shape), **kwargs)
 
 
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Standard normal samples shaped like ``input``."""
     _check_tensor("randn_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return randn(*input.shape, **kwargs)
+    return randn(list(input.shape), **kwargs)
 
 
 def randint(*args: Any, **kwargs: Any) -> Tensor:
@@ -241,7 +240,7 @@ class Generator:
     __slots__ = ()
     device = device("cpu")
 
-    def __new__(cls, device: Any = "cpu") -> Self:
+    def __new__(cls, device: Any = "cpu") -> NoReturn:
         raise NotImplementedError(
             "rustgrad has only the default generator: use torch.default_generator (what torch.manual_seed returns)"
         )

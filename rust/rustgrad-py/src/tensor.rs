@@ -78,7 +78,7 @@ fn dunder(
     if let Ok(t) = other.cast::<PyTensor>() {
         return Ok(wrap(py, f(&t.get().t).py()?)?.into_any());
     }
-    match try_operand(other) {
+    match try_operand(other)? {
         Some(o) => Ok(wrap(py, f(&o).py()?)?.into_any()),
         None => Ok(py.NotImplemented()),
     }
@@ -89,17 +89,7 @@ fn cmp(kind: Compare) -> impl Fn(&Tensor, &Tensor) -> rustgrad_core::Result<Tens
 }
 
 fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
-    match dim {
-        None => Ok(None),
-        Some(d) if d.is_none() => Ok(None),
-        Some(d) => {
-            if let Ok(i) = d.extract::<i64>() {
-                Ok(Some(vec![i]))
-            } else {
-                Ok(Some(d.extract::<Vec<i64>>()?))
-            }
-        }
-    }
+    crate::convert::dims_arg(dim)
 }
 
 fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
@@ -110,6 +100,16 @@ fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 }
 
 impl PyTensor {
+    /// `float(t)`/`int(t)` need exactly one element (PyTorch's ValueError otherwise).
+    fn one_element(&self) -> PyResult<()> {
+        if self.t.numel() != 1 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "only one element tensors can be converted to Python scalars",
+            ));
+        }
+        Ok(())
+    }
+
     fn item_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let v = self.t.item_f64().py()?;
         Ok(match self.t.dtype() {
@@ -175,7 +175,18 @@ impl PyTensor {
         let g = match grad {
             None => None,
             Some(g) if g.is_none() => None,
-            Some(g) => Some(tensor_arg(g)?),
+            Some(g) => match g.cast::<PyTensor>() {
+                Ok(g) if g.get().t.same(&self.t) => {
+                    return Err(PyRuntimeError::new_err("can't assign Variable as its own grad"))
+                }
+                Ok(g) => Some(g.get().t.clone()),
+                Err(_) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "assigned grad expected to be a Tensor or None but got grad of type {}",
+                        crate::convert::type_name(g)
+                    )))
+                }
+            },
         };
         self.t.set_grad(g).py()
     }
@@ -472,6 +483,11 @@ impl PyTensor {
     fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         arith_in_place(&self.t, &operand(other)?, Binary::Div, 1.0, "__itruediv__")
     }
+    /// `x **= e` writes into `x` (views, `.data` and aliases see it), as `pow_` does.
+    fn __ipow__(&self, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let _ = modulo;
+        in_place(&self.t, "__ipow__", |src| pow_any(src, e).map_err(from_py))
+    }
 
     // ----- operators -----
 
@@ -485,7 +501,7 @@ impl PyTensor {
         dunder(py, other, |o| (arith::sub)(&self.t, o))
     }
     fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
+        match try_operand(other)? {
             Some(o) if o.is_wrapped_number() => Ok(wrap(py, arith::rsub_scalar(&self.t, &o, 1.0).py()?)?.into_any()),
             Some(o) => Ok(wrap(py, arith::sub(&o, &self.t).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
@@ -502,7 +518,7 @@ impl PyTensor {
     }
     fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         // PyTorch: `c / x` is `x.reciprocal() * c`
-        match try_operand(other) {
+        match try_operand(other)? {
             Some(o) => Ok(wrap(py, arith::mul(&arith::reciprocal(&self.t).py()?, &o).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
         }
@@ -573,20 +589,57 @@ impl PyTensor {
         }
         Ok(self.t.item_f64().py()? != 0.0)
     }
-    fn __float__(&self) -> PyResult<f64> {
-        self.t.item_f64().py()
+    fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
+        self.one_element()?;
+        self.item_object(py)?.bind(py).extract::<f64>()
     }
-    fn __int__(&self) -> PyResult<i64> {
-        Ok(self.t.item_f64().py()?.trunc() as i64)
+    /// `int(t)`: Python's `int()` of the element (so inf raises OverflowError and NaN
+    /// ValueError, and large floats convert exactly, as in PyTorch).
+    fn __int__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.one_element()?;
+        let item = self.item_object(py)?;
+        Ok(py.get_type::<pyo3::types::PyInt>().call1((item,))?.unbind())
     }
+    fn __complex__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.one_element()?;
+        let item = self.item_object(py)?;
+        Ok(py.get_type::<pyo3::types::PyComplex>().call1((item,))?.unbind())
+    }
+    /// `operator.index(t)`: a one-element integer (or bool) tensor.
     fn __index__(&self) -> PyResult<i64> {
-        if self.t.dtype() != DType::I64 || self.t.numel() != 1 {
+        if self.t.dtype().is_float() || self.t.numel() != 1 {
             return Err(PyTypeError::new_err("only integer tensors of a single element can be converted to an index"));
         }
-        Ok(self.t.to_vec::<i64>()[0])
+        Ok(self.t.item_f64().py()? as i64)
     }
     fn __len__(&self) -> PyResult<usize> {
         self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+    /// Iterates over the first dim (the rows come from `unbind(0)`); a 0-d tensor raises.
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.t.ndim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        }
+        let rows = rustgrad_core::ops::join::unbind(&self.t, 0).py()?;
+        let list = tensors_to_list(py, rows.into_iter().map(Some).collect())?;
+        Ok(list.bind(py).try_iter()?.into_any().unbind())
+    }
+    /// `x in t`: whether any element equals `x` (a tensor or a number).
+    fn __contains__(&self, element: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let other = match element.cast::<PyTensor>() {
+            Ok(e) => e.get().t.clone(),
+            Err(_) => match crate::convert::scalar_arg(element)? {
+                Some(s) => s.to_tensor(),
+                None => {
+                    return Err(PyRuntimeError::new_err(format!(
+                        "Tensor.__contains__ only supports Tensor or scalar, but you passed in a {}.",
+                        element.get_type().str()?
+                    )))
+                }
+            },
+        };
+        let eq = compare::compare(&other.detach(), &self.t.detach(), Compare::Eq).py()?;
+        Ok(reduce::sum(&eq, None, false, Some(DType::I64)).py()?.item_f64().py()? > 0.0)
     }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
         let key = crate::tensor_ops::parse_index(&self.t, key)?;

@@ -55,19 +55,28 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
         Ok(tup) => tup.iter().collect(),
         Err(_) => vec![key.clone()],
     };
-    let mut parsed: Vec<(Option<Tensor>, Bound<'_, PyAny>)> = Vec::with_capacity(items.len());
+    // (tensor index, key item, whether the item is a lone bool: `True`, `False` or a 0-d bool
+    // tensor, which PyTorch reads as a new dim of size 1 indexed by a one-element mask).
+    let mut parsed: Vec<(Option<Tensor>, Bound<'_, PyAny>, bool)> = Vec::with_capacity(items.len());
     let mut consuming = 0usize;
     for item in &items {
-        let tensor = index_tensor(item)?;
-        if let Some(t) = &tensor {
+        let mut tensor = index_tensor(item)?;
+        let mut lone_bool = false;
+        if item.is_instance_of::<pyo3::types::PyBool>() {
+            tensor = Some(Tensor::from_vec(vec![item.extract::<bool>()?], &[1]).py()?);
+            lone_bool = true;
+        } else if let Some(t) = tensor.as_ref().filter(|t| t.dtype() == DType::Bool && t.ndim() == 0) {
+            tensor = Some(view::reshape(&t.detach(), &[1]).py()?);
+            lone_bool = true;
+        }
+        if lone_bool {
+            // consumes the dim it adds
+        } else if let Some(t) = &tensor {
             consuming += if t.dtype() == DType::Bool { t.ndim() } else { 1 };
         } else if !item.is_none() && !item.is_instance_of::<PyEllipsis>() {
-            if item.is_instance_of::<pyo3::types::PyBool>() {
-                return Err(PyTypeError::new_err("indexing with a bool is not supported"));
-            }
             consuming += 1;
         }
-        parsed.push((tensor, item.clone()));
+        parsed.push((tensor, item.clone(), lone_bool));
     }
     let nd = t.ndim();
     if consuming > nd {
@@ -76,7 +85,10 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
     let mut out = t.clone();
     let mut dim: i64 = 0;
     let mut advanced: Vec<(usize, Tensor)> = Vec::new();
-    for (tensor, item) in &parsed {
+    for (tensor, item, lone_bool) in &parsed {
+        if *lone_bool {
+            out = view::unsqueeze(&out, dim).py()?;
+        }
         if let Some(ix) = tensor {
             advanced.push((dim as usize, ix.clone()));
             dim += if ix.dtype() == DType::Bool { ix.ndim() as i64 } else { 1 };
@@ -140,14 +152,7 @@ fn bound(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>> {
 }
 
 fn dims_list(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
-    match dim {
-        None => Ok(None),
-        Some(d) if d.is_none() => Ok(None),
-        Some(d) => match d.extract::<i64>() {
-            Ok(i) => Ok(Some(vec![i])),
-            Err(_) => Ok(Some(d.extract::<Vec<i64>>()?)),
-        },
-    }
+    crate::convert::dims_arg(dim)
 }
 
 /// `correction` from PyTorch's `unbiased`/`correction` arguments.
