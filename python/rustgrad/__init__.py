@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import builtins as _builtins
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as _np
 
@@ -233,6 +233,9 @@ def randperm(n: int, **kwargs: Any) -> Tensor:
     return _finish(t, kwargs, "randperm")
 
 
+_DEFAULT_GENERATOR_KEY = object()
+
+
 class Generator:
     """``torch.Generator``: here a handle on the one default CPU generator
     (``torch.manual_seed`` returns it, as PyTorch returns ``torch.default_generator``)."""
@@ -240,10 +243,12 @@ class Generator:
     __slots__ = ()
     device = device("cpu")
 
-    def __new__(cls, device: Any = "cpu") -> NoReturn:
-        raise NotImplementedError(
-            "rustgrad has only the default generator: use torch.default_generator (what torch.manual_seed returns)"
-        )
+    def __init__(self, device: Any = "cpu", *, _default: object = None) -> None:
+        if _default is not _DEFAULT_GENERATOR_KEY:
+            raise NotImplementedError(
+                "rustgrad has only the default generator: use torch.default_generator "
+                "(what torch.manual_seed returns)"
+            )
 
     def manual_seed(self, seed: Any) -> Generator:
         """Seeds the generator (PyTorch's conversion: ``int(seed)``, negative seeds wrap to 64 bits)."""
@@ -283,7 +288,7 @@ class Generator:
         return "<torch._C.Generator object>"
 
 
-default_generator = object.__new__(Generator)
+default_generator = Generator(_default=_DEFAULT_GENERATOR_KEY)
 
 
 def manual_seed(seed: Any) -> Generator:
