@@ -390,3 +390,19 @@ def test_matches_pytorch():
     theirs = _outcomes("torch")
     diffs = [(code, a, b) for code, a, b in zip(SNIPPETS, ours, theirs) if a != b]
     assert not diffs
+
+
+def test_a_factory_that_raises_draws_no_random_numbers():
+    """Bad keywords are refused before sampling, so the generator's stream is unchanged."""
+    torch.manual_seed(0)
+    expected = torch.rand(3).tolist()
+    torch.manual_seed(0)
+    for call in (
+        lambda: torch.randn(3, 2, requires_grad=torch.int64),
+        lambda: torch.rand(2, requires_grad="abc"),
+        lambda: torch.randint(0, 5, (2,), requires_grad=1),
+        lambda: torch.randperm(4, bogus=1),
+    ):
+        with pytest.raises(TypeError):
+            call()
+    assert torch.rand(3).tolist() == expected

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import builtins as _builtins
-from typing import Any
+from typing import Any, Callable
 
 import numpy as _np
 
@@ -98,8 +98,10 @@ def _size_list(fn: str, size: Any) -> list:
     return out
 
 
-def _finish(t: Tensor, kwargs: dict, fn: str = "tensor") -> Tensor:
-    """Applies the common factory keywords (``device``, ``requires_grad``...) and rejects unknown ones."""
+def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") -> Tensor:
+    """Applies the common factory keywords (``device``, ``requires_grad``...) and rejects unknown ones.
+    ``t`` may be a function making the tensor: it runs only once the keywords are valid (so a
+    factory that raises draws no random numbers, as in PyTorch)."""
     device_arg = kwargs.pop("device", None)
     if device_arg is not None:
         device(device_arg)
@@ -111,6 +113,8 @@ def _finish(t: Tensor, kwargs: dict, fn: str = "tensor") -> Tensor:
     requires_grad = _bool_arg(fn, kwargs.pop("requires_grad", False), "requires_grad")
     if kwargs:
         raise TypeError(f"{fn}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if callable(t):
+        t = t()
     if requires_grad:
         if not t.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
@@ -172,13 +176,15 @@ def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
 def rand(*args: Any, **kwargs: Any) -> Tensor:
     """Uniform samples in [0, 1), reproducing PyTorch's CPU generator."""
     size = _parse_size("rand", args, kwargs)
-    return _finish(_rustgrad._rand(size, _dtype_arg("rand", kwargs.pop("dtype", None))), kwargs, "rand")
+    dt = _dtype_arg("rand", kwargs.pop("dtype", None))
+    return _finish(lambda: _rustgrad._rand(size, dt), kwargs, "rand")
 
 
 def randn(*args: Any, **kwargs: Any) -> Tensor:
     """Standard normal samples, reproducing PyTorch's CPU generator."""
     size = _parse_size("randn", args, kwargs)
-    return _finish(_rustgrad._randn(size, _dtype_arg("randn", kwargs.pop("dtype", None))), kwargs, "randn")
+    dt = _dtype_arg("randn", kwargs.pop("dtype", None))
+    return _finish(lambda: _rustgrad._randn(size, dt), kwargs, "randn")
 
 
 def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
@@ -215,10 +221,12 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
         raise TypeError(f"randint(): argument 'size' must be tuple of ints, not {_type_name(size)}")
     shape = _size_list("randint", size)
     dt = _dtype_arg("randint", kwargs.pop("dtype", None))
-    t = _rustgrad._randint(low, high, shape)
-    if dt is not None and dt is not int64:
-        t = t.to(dt)
-    return _finish(t, kwargs, "randint")
+
+    def make() -> Tensor:
+        t = _rustgrad._randint(low, high, shape)
+        return t.to(dt) if dt is not None and dt is not int64 else t
+
+    return _finish(make, kwargs, "randint")
 
 
 def randperm(n: int, **kwargs: Any) -> Tensor:
@@ -227,10 +235,12 @@ def randperm(n: int, **kwargs: Any) -> Tensor:
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     dt = _dtype_arg("randperm", kwargs.pop("dtype", None))
-    t = _rustgrad._randperm(n)
-    if dt is not None and dt is not int64:
-        t = t.to(dt)
-    return _finish(t, kwargs, "randperm")
+
+    def make() -> Tensor:
+        t = _rustgrad._randperm(n)
+        return t.to(dt) if dt is not None and dt is not int64 else t
+
+    return _finish(make, kwargs, "randperm")
 
 
 _DEFAULT_GENERATOR_KEY = object()
