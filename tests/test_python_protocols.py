@@ -406,3 +406,13 @@ def test_a_factory_that_raises_draws_no_random_numbers():
         with pytest.raises(TypeError):
             call()
     assert torch.rand(3).tolist() == expected
+
+
+def test_ipow_with_a_bad_exponent_raises_type_error():
+    x = torch.rand(3, requires_grad=True)
+    with pytest.raises(TypeError, match=r"unsupported operand type\(s\) for \*\*=: 'Tensor' and 'NoneType'"):
+        x **= None
+    with pytest.raises(ValueError, match="Overflow when unpacking long long"):
+        x.min(2**63)
+    with pytest.raises(ValueError, match="Overflow when unpacking long long"):
+        x.max(-(2**63) - 1)

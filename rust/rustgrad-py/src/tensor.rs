@@ -486,6 +486,12 @@ impl PyTensor {
     /// `x **= e` writes into `x` (views, `.data` and aliases see it), as `pow_` does.
     fn __ipow__(&self, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let _ = modulo;
+        if crate::convert::scalar_arg(e)?.is_none() && e.cast::<PyTensor>().is_err() {
+            return Err(PyTypeError::new_err(format!(
+                "unsupported operand type(s) for **=: 'Tensor' and '{}'",
+                crate::convert::type_name(e)
+            )));
+        }
         in_place(&self.t, "__ipow__", |src| pow_any(src, e).map_err(from_py))
     }
 
@@ -815,7 +821,7 @@ impl PyTensor {
             }
         }
         let dim = match dim {
-            Some(d) if !d.is_none() => Some(d.extract::<i64>()?),
+            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
             _ => None,
         };
         self.reduce_extreme(py, dim, keepdim, true)
@@ -823,7 +829,7 @@ impl PyTensor {
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
         let dim = match dim {
-            Some(d) if !d.is_none() => Some(d.extract::<i64>()?),
+            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
             _ => None,
         };
         self.reduce_extreme(py, dim, keepdim, false)
