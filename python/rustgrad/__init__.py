@@ -416,27 +416,27 @@ def _number_input(fn: str, input: Any) -> Tensor:
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``."""
-    return _number_input("add", input).add(other, alpha=alpha)
+    return (input if isinstance(input, Tensor) else _number_input("add", input)).add(other, alpha=alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
-    return _number_input("sub", input).sub(other, alpha=alpha)
+    return (input if isinstance(input, Tensor) else _number_input("sub", input)).sub(other, alpha=alpha)
 
 
 def mul(input: Any, other: Any) -> Tensor:
     """``input * other``."""
-    return _number_input("mul", input).mul(other)
+    return (input if isinstance(input, Tensor) else _number_input("mul", input)) * other
 
 
 def div(input: Any, other: Any) -> Tensor:
     """``input / other`` (true division)."""
-    return _number_input("div", input).div(other)
+    return (input if isinstance(input, Tensor) else _number_input("div", input)) / other
 
 
 def true_divide(input: Any, other: Any) -> Tensor:
     """``input / other``."""
-    return _number_input("true_divide", input).div(other)
+    return (input if isinstance(input, Tensor) else _number_input("true_divide", input)) / other
 
 
 def neg(input: Tensor) -> Tensor:
