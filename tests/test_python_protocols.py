@@ -416,3 +416,16 @@ def test_ipow_with_a_bad_exponent_raises_type_error():
         x.min(2**63)
     with pytest.raises(ValueError, match="Overflow when unpacking long long"):
         x.max(-(2**63) - 1)
+
+
+@pytest.mark.parametrize(
+    "name", ["uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_", "xavier_normal_",
+             "kaiming_uniform_", "kaiming_normal_"]
+)
+def test_init_of_a_non_tensor_raises_type_error(name):
+    """``nn.init`` functions reject a non-tensor with TypeError (PyTorch: AttributeError)."""
+    args = (1.5, 0.0) if name == "constant_" else (1.5,)
+    with pytest.raises(TypeError, match="must be Tensor"):
+        getattr(torch.nn.init, name)(*args)
+    with pytest.raises(TypeError, match="not supported"):
+        torch.nn.init.kaiming_uniform_(torch.ones(2, 2), 0, None)
