@@ -429,3 +429,26 @@ def test_init_of_a_non_tensor_raises_type_error(name):
         getattr(torch.nn.init, name)(*args)
     with pytest.raises(TypeError, match="not supported"):
         torch.nn.init.kaiming_uniform_(torch.ones(2, 2), 0, None)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc"),
+    [
+        (lambda: torch.tensor([1, None]), RuntimeError),
+        (lambda: torch.tensor(None), RuntimeError),
+        (lambda: torch.tensor({}), RuntimeError),
+        (lambda: torch.tensor("a"), TypeError),
+        (lambda: torch.ones(3)["a"], TypeError),
+        (lambda: torch.ones(3)[None, 2**63], ValueError),
+        (lambda: torch.arange(0.5, "abc", 2), TypeError),
+        (lambda: torch.arange(None), TypeError),
+        (lambda: F.l1_loss(torch.ones(2), torch.ones(2), reduction=1.5), ValueError),
+        (lambda: F.mse_loss(torch.ones(2), torch.ones(2), reduction=None), ValueError),
+        (lambda: F.cross_entropy(torch.ones(2, 3), torch.tensor([0, 1]), reduction=1e300), ValueError),
+    ],
+)
+def test_bad_data_index_and_reduction_arguments(call, exc):
+    with pytest.raises(exc):
+        call()
+    assert torch.tensor(range(3)).tolist() == [0, 1, 2]
+    assert torch.arange(True).tolist() == [0]

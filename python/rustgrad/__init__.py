@@ -326,6 +326,12 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
     if end is None:
         start, end = 0, start
     vals = [start, end, step]
+    for v in vals:
+        if not isinstance(v, (int, _builtins.float, _np.number, _np.bool_, Tensor)):
+            raise TypeError(
+                f"arange() received an invalid combination of arguments - got "
+                f"({', '.join(_type_name(x) for x in vals)}), but expected (Number start, Number end, Number step)"
+            )
     dt = _dtype_arg("arange", kwargs.pop("dtype", None))
     if dt is None:
         is_float = _builtins.any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)

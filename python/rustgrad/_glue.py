@@ -216,11 +216,16 @@ def _has_numpy_values(data) -> bool:
 
 
 def _unwrap(data):
-    """Replaces tensors nested in lists by their values, so numpy can read them."""
+    """Replaces tensors nested in lists by their values, so numpy can read them; an element that
+    is None, a string or a mapping raises as PyTorch does."""
     if isinstance(data, (list, tuple)):
         return [_unwrap(d) for d in data]
     if isinstance(data, _rustgrad.Tensor):
         return data.detach().numpy()
+    if isinstance(data, str):
+        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+    if data is None or isinstance(data, (dict, set, frozenset)):
+        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     return data
 
 

@@ -39,6 +39,8 @@ __all__ = [
 def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
     """PyTorch's legacy ``size_average``/``reduce`` arguments, folded into ``reduction``."""
     if size_average is None and reduce is None:
+        if reduction not in ("none", "mean", "sum") if isinstance(reduction, str) else True:
+            raise ValueError(f"{reduction} is not a valid value for reduction")
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce

@@ -111,6 +111,10 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
             dim += 1;
         } else if let Ok(i) = item.extract::<i64>() {
             out = index::select(&out, dim, i).py()?;
+        } else if item.is_instance_of::<pyo3::types::PyInt>() {
+            crate::convert::int64_arg(item)?;
+        } else if item.is_instance_of::<pyo3::types::PyString>() {
+            return Err(PyTypeError::new_err("new(): invalid data type 'str'"));
         } else {
             return Err(PyIndexError::new_err(
                 "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices",
