@@ -442,6 +442,7 @@ def test_init_of_a_non_tensor_raises_type_error(name):
         (lambda: torch.ones(3)[None, 2**63], ValueError),
         (lambda: torch.arange(0.5, "abc", 2), TypeError),
         (lambda: torch.arange(None), TypeError),
+        (lambda: torch.arange(torch.tensor([1, 2])), TypeError),
         (lambda: F.l1_loss(torch.ones(2), torch.ones(2), reduction=1.5), ValueError),
         (lambda: F.mse_loss(torch.ones(2), torch.ones(2), reduction=None), ValueError),
         (lambda: F.cross_entropy(torch.ones(2, 3), torch.tensor([0, 1]), reduction=1e300), ValueError),

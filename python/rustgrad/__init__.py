@@ -327,7 +327,9 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
         start, end = 0, start
     vals = [start, end, step]
     for v in vals:
-        if not isinstance(v, (int, _builtins.float, _np.number, _np.bool_, Tensor)):
+        if not isinstance(v, (int, _builtins.float, _np.number, _np.bool_, Tensor)) or (
+            isinstance(v, Tensor) and v.dim() != 0
+        ):
             raise TypeError(
                 f"arange() received an invalid combination of arguments - got "
                 f"({', '.join(_type_name(x) for x in vals)}), but expected (Number start, Number end, Number step)"
