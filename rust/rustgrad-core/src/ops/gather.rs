@@ -347,6 +347,16 @@ fn check_gather_args(op: &str, x: &Tensor, dim: i64, index: &Tensor, other: Opti
     }
     let (xs, is) = (x.shape(), index.shape());
     let dim = shape::wrap_dim(dim, xs.len().max(1))?;
+    if let Some(src) = other {
+        let src_nd = src.ndim();
+        if src_nd > 0 && src_nd < is.len() {
+            // PyTorch reads src's size at every index dimension: the first missing one is out of range.
+            return Err(Error::DimOutOfRange { low: -(src_nd as i64), high: src_nd as i64 - 1, got: src_nd as i64 });
+        }
+        if src_nd.max(1) != is.len().max(1) {
+            return Err(Error::runtime("Index tensor must have the same number of dimensions as src tensor"));
+        }
+    }
     if xs.len().max(1) != is.len().max(1) {
         return Err(Error::runtime(format!(
             "Index tensor must have the same number of dimensions as {} tensor",
