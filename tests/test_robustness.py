@@ -143,3 +143,34 @@ def test_scatter_checks_src_dimensions():
 def test_argmax_of_nothing_is_an_index_error():
     with pytest.raises(IndexError, match=r"argmax\(\): Expected reduction dim to be specified for input.numel\(\) == 0."):
         torch.tensor([]).argmax()
+
+
+def test_setitem_value_loses_leading_size_one_dims():
+    x = torch.zeros(2, 3)
+    x[0] = torch.ones(1, 3)
+    x[1] = torch.full((1, 1, 3), 2.0)
+    assert x.tolist() == [[1.0] * 3, [2.0] * 3]
+    y = torch.zeros(2)
+    y[0] = torch.ones(1)
+    assert y.tolist() == [1.0, 0.0]
+
+
+def test_in_place_ops_on_empty_expanded_tensors_write_nothing():
+    y = torch.zeros(3, 0).expand(2, 3, 0)
+    y.mul_(y)
+    assert tuple(y.shape) == (2, 3, 0)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        torch.zeros(1, 3).expand(2, 3).mul_(2)
+
+
+def test_index_put_requires_matching_dtypes():
+    x = torch.zeros(3, dtype=torch.float64)
+    message = "Index put requires the source and destination dtypes match, got Double for the destination and Float"
+    with pytest.raises(RuntimeError, match=message):
+        x[[0]] = torch.ones(1)
+    with pytest.raises(RuntimeError, match=message):
+        x[torch.tensor([True, False, True])] = torch.ones(2)
+    assert x.tolist() == [0.0, 0.0, 0.0]
+    x[[0, 2]] = 2  # a number takes the tensor's dtype
+    x[torch.tensor([False, True, False])] = torch.ones(1, dtype=torch.float64)
+    assert x.tolist() == [2.0, 1.0, 2.0]

@@ -604,7 +604,13 @@ impl PyTensor {
     /// indices and masks.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = crate::tensor_ops::parse_index(&self.t, key)?;
-        let v = operand(value)?;
+        let mut v = operand(value)?;
+        // As PyTorch does, the value loses its leading size-1 dims first (`x[0] = y[None]`).
+        let leading_ones = v.shape().iter().take_while(|&&n| n == 1).count();
+        if leading_ones > 0 {
+            let rest: Vec<i64> = v.shape()[leading_ones..].iter().map(|&n| n as i64).collect();
+            v = view::view(&v, &rest).py()?;
+        }
         let number = value.cast::<PyTensor>().is_err();
         match key.advanced {
             // PyTorch's special cases for a number: one mask -> masked_fill, one index -> index_fill.

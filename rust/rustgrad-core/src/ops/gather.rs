@@ -224,6 +224,14 @@ impl Backward for IndexBackward {
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
 /// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
 pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+    // A tensor of values must already have base's dtype (a Python number is converted).
+    if !values.is_wrapped_number() && values.dtype() != base.dtype() {
+        return Err(Error::runtime(format!(
+            "Index put requires the source and destination dtypes match, got {} for the destination and {} for the source.",
+            base.dtype().scalar_type_name(),
+            values.dtype().scalar_type_name()
+        )));
+    }
     index_put_named(base, indices, values, accumulate, false)
 }
 
