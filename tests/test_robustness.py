@@ -174,3 +174,30 @@ def test_index_put_requires_matching_dtypes():
     x[[0, 2]] = 2  # a number takes the tensor's dtype
     x[torch.tensor([False, True, False])] = torch.ones(1, dtype=torch.float64)
     assert x.tolist() == [2.0, 1.0, 2.0]
+
+
+def test_tensor_rules_checked_in_pytorchs_order():
+    x = torch.ones(3)
+    with pytest.raises(RuntimeError, match=r"^tensor\.mT is only supported on matrices or batches of matrices\. Got 1-D tensor\.$"):
+        x.mT
+    with pytest.raises(TypeError, match="unsupported operand"):
+        -99 @ x
+    with pytest.raises(TypeError, match="unsupported operand"):
+        x @ 2
+    # The dim first, then the index dtype.
+    with pytest.raises(IndexError, match=r"expected to be in range of \[-2, 1\], but got -3"):
+        torch.ones(2, 2).scatter(-3, torch.tensor([[0.0]]), 1.0)
+    with pytest.raises(RuntimeError, match=r"gather\(\): Expected dtype int32/int64 for index"):
+        torch.ones(2, 2).gather(1, torch.tensor([[0.0]]))
+
+
+def test_max_and_min_of_another_tensor_are_elementwise():
+    a = torch.tensor([1.0, 5.0, -2.0], requires_grad=True)
+    b = torch.tensor([3.0, 0.0, -1.0])
+    assert a.max(b).tolist() == [3.0, 5.0, -1.0]
+    assert a.min(b).tolist() == [1.0, 0.0, -2.0]
+    assert type(a.max(b).grad_fn).__name__ == "MaximumBackward0"
+
+
+def test_cat_of_legacy_empty_tensors_ignores_the_dim():
+    assert tuple(torch.cat([torch.zeros(0)], -2).shape) == (0,)

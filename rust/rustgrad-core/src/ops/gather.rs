@@ -350,11 +350,12 @@ fn gather_offsets(
 }
 
 fn check_gather_args(op: &str, x: &Tensor, dim: i64, index: &Tensor, other: Option<&Tensor>) -> Result<usize> {
+    let (xs, is) = (x.shape(), index.shape());
+    // The dim is checked first, then the index dtype, as PyTorch does.
+    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
     if index.dtype() != DType::I64 {
         return Err(Error::runtime(format!("{op}(): Expected dtype int32/int64 for index")));
     }
-    let (xs, is) = (x.shape(), index.shape());
-    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
     if let Some(src) = other {
         let src_nd = src.ndim();
         if src_nd > 0 && src_nd < is.len() {
