@@ -179,11 +179,11 @@ def test_index_put_requires_matching_dtypes():
 def test_tensor_rules_checked_in_pytorchs_order():
     x = torch.ones(3)
     with pytest.raises(RuntimeError, match=r"^tensor\.mT is only supported on matrices or batches of matrices\. Got 1-D tensor\.$"):
-        x.mT
+        _ = x.mT
     with pytest.raises(TypeError, match="unsupported operand"):
-        -99 @ x
+        _ = -99 @ x
     with pytest.raises(TypeError, match="unsupported operand"):
-        x @ 2
+        _ = x @ 2
     # The dim first, then the index dtype.
     with pytest.raises(IndexError, match=r"expected to be in range of \[-2, 1\], but got -3"):
         torch.ones(2, 2).scatter(-3, torch.tensor([[0.0]]), 1.0)
