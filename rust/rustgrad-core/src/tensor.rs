@@ -87,9 +87,14 @@ impl TensorData {
         if T::DTYPE != self.dtype() || !self.is_contiguous() {
             return None;
         }
+        let n = self.numel();
+        if n == 0 {
+            // A zero-size view may start anywhere, even past the end of its storage.
+            return Some(&[]);
+        }
         // SAFETY: dtype checked; caller guarantees no concurrent writer.
         let all = unsafe { self.storage.slice::<T>() };
-        Some(&all[self.offset..self.offset + self.numel()])
+        Some(&all[self.offset..self.offset + n])
     }
 
     /// Calls `f` with the storage offset of every element, in row-major order.

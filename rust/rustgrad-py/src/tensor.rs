@@ -246,6 +246,15 @@ impl PyTensor {
     #[getter]
     #[allow(non_snake_case)]
     fn mT(&self, py: Python<'_>) -> R {
+        let nd = self.t.ndim();
+        if nd == 1 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.",
+            ));
+        }
+        if nd == 0 {
+            return wrap(py, view::alias_of(&self.t).py()?);
+        }
         wrap(py, view::transpose(&self.t, -2, -1).py()?)
     }
 
@@ -529,10 +538,17 @@ impl PyTensor {
             None => Ok(py.NotImplemented()),
         }
     }
+    /// `@` takes tensors only (a number gives Python's TypeError, as in PyTorch).
     fn __matmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.cast::<PyTensor>().is_err() {
+            return Ok(py.NotImplemented());
+        }
         dunder(py, other, |o| (linalg::matmul)(&self.t, o))
     }
     fn __rmatmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.cast::<PyTensor>().is_err() {
+            return Ok(py.NotImplemented());
+        }
         dunder(py, other, |o| (linalg::matmul)(o, &self.t))
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
@@ -663,7 +679,13 @@ impl PyTensor {
     /// indices and masks.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = crate::tensor_ops::parse_index(&self.t, key)?;
-        let v = operand(value)?;
+        let mut v = operand(value)?;
+        // As PyTorch does, the value loses its leading size-1 dims first (`x[0] = y[None]`).
+        let leading_ones = v.shape().iter().take_while(|&&n| n == 1).count();
+        if leading_ones > 0 {
+            let rest: Vec<i64> = v.shape()[leading_ones..].iter().map(|&n| n as i64).collect();
+            v = view::view(&v, &rest).py()?;
+        }
         let number = value.cast::<PyTensor>().is_err();
         match key.advanced {
             // PyTorch's special cases for a number: one mask -> masked_fill, one index -> index_fill.
@@ -814,11 +836,10 @@ impl PyTensor {
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
-        if let Some(d) = dim {
-            if let Ok(other) = d.cast::<PyTensor>() {
-                let _ = other;
-                return Err(PyTypeError::new_err("max(other) is not supported yet; use torch.maximum"));
-            }
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+            // `x.max(other)`: the element-wise maximum, as `torch.maximum`.
+            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, true).py()?;
+            return Ok(wrap(py, out)?.into_any());
         }
         let dim = match dim {
             Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
@@ -828,6 +849,10 @@ impl PyTensor {
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, false).py()?;
+            return Ok(wrap(py, out)?.into_any());
+        }
         let dim = match dim {
             Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
             _ => None,

@@ -185,7 +185,10 @@ fn normal_cdf(x: &Tensor) -> Result<Tensor> {
 }
 
 fn gelu_erf_values(x: &Tensor) -> Result<Tensor> {
-    mul(x, &normal_cdf(x)?)
+    let out = mul(x, &normal_cdf(x)?)?;
+    // PyTorch's kernel gives NaN at +inf (where x Φ(x) would be inf); so do we.
+    let at_inf = crate::ops::compare::compare(x, &scalar(f64::INFINITY), crate::kernels::Compare::Eq)?;
+    crate::ops::compare::where_(&at_inf, &scalar(f64::NAN), &out)
 }
 
 /// tanh(√(2/π) (x + 0.044715 x³))

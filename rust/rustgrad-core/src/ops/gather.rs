@@ -224,6 +224,14 @@ impl Backward for IndexBackward {
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
 /// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
 pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+    // A tensor of values must already have base's dtype (a Python number is converted).
+    if !values.is_wrapped_number() && values.dtype() != base.dtype() {
+        return Err(Error::runtime(format!(
+            "Index put requires the source and destination dtypes match, got {} for the destination and {} for the source.",
+            base.dtype().scalar_type_name(),
+            values.dtype().scalar_type_name()
+        )));
+    }
     index_put_named(base, indices, values, accumulate, false)
 }
 
@@ -342,11 +350,22 @@ fn gather_offsets(
 }
 
 fn check_gather_args(op: &str, x: &Tensor, dim: i64, index: &Tensor, other: Option<&Tensor>) -> Result<usize> {
+    let (xs, is) = (x.shape(), index.shape());
+    // The dim is checked first, then the index dtype, as PyTorch does.
+    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
     if index.dtype() != DType::I64 {
         return Err(Error::runtime(format!("{op}(): Expected dtype int32/int64 for index")));
     }
-    let (xs, is) = (x.shape(), index.shape());
-    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
+    if let Some(src) = other {
+        let src_nd = src.ndim();
+        if src_nd > 0 && src_nd < is.len() {
+            // PyTorch reads src's size at every index dimension: the first missing one is out of range.
+            return Err(Error::DimOutOfRange { low: -(src_nd as i64), high: src_nd as i64 - 1, got: src_nd as i64 });
+        }
+        if src_nd.max(1) != is.len().max(1) {
+            return Err(Error::runtime("Index tensor must have the same number of dimensions as src tensor"));
+        }
+    }
     if xs.len().max(1) != is.len().max(1) {
         return Err(Error::runtime(format!(
             "Index tensor must have the same number of dimensions as {} tensor",

@@ -154,18 +154,23 @@ pub fn nll_loss(
         Reduction::Mean => 1.0 / total_weight,
         _ => 1.0,
     };
-    let coef: Vec<f64> = row_weight.iter().map(|w| -w * scale).collect();
     let dtype = x.dtype();
-    let coef = Tensor::from_data(kernels::cast(&kernels::from_vec(coef, &[n, 1]), dtype));
+    let column = |values: Vec<f64>| Tensor::from_data(kernels::cast(&kernels::from_vec(values, &[n, 1]), dtype));
     let index = Tensor::from_data(kernels::from_vec(index, &[n, 1]));
     let out = untracked(|| {
         let x2 = reshape_to(x, &[n, c])?;
-        let picked = mul(&super::gather::gather(&x2, 1, &index)?, &coef)?;
+        // Ignored rows are left out, not multiplied by 0: their inputs may be NaN.
+        let kept = Tensor::from_data(kernels::from_vec(targets.iter().map(|&t| t != ignore_index).collect(), &[n, 1]));
+        let weighted = mul(&super::gather::gather(&x2, 1, &index)?, &column(row_weight.iter().map(|w| -w).collect()))?;
+        let picked = crate::ops::compare::where_(&kept, &weighted, &scalar(0.0))?;
         match reduction {
             Reduction::None => reshape_to(&picked, &ts),
-            _ => sum(&picked, None, false, None),
+            Reduction::Sum => sum(&picked, None, false, None),
+            // The weighted sum over the total weight: NaN for an empty or fully ignored batch.
+            Reduction::Mean => div(&sum(&picked, None, false, None)?, &scalar(total_weight)),
         }
     })?;
+    let coef = column(row_weight.iter().map(|w| -w * scale).collect());
     record(out, &[x], |_| NllLossBackward { coef, index, self_shape: xs.clone(), reduction, spatial })
 }
 

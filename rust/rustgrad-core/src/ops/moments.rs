@@ -279,9 +279,7 @@ pub fn argextreme(x: &Tensor, dim: Option<i64>, keepdim: bool, max: bool) -> Res
     let d = x.data();
     let name = if max { "argmax" } else { "argmin" };
     if d.numel() == 0 && (dim.is_none() || d.shape.is_empty()) {
-        return Err(Error::runtime(format!(
-            "{name}(): Expected reduction dim to be specified for input.numel() == 0."
-        )));
+        return Err(Error::Index(format!("{name}(): Expected reduction dim to be specified for input.numel() == 0.")));
     }
     match dim {
         None => {
