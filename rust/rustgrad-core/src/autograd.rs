@@ -299,13 +299,24 @@ impl SavedTensor {
         self.saved = None;
     }
 
-    /// For an op run in place: if this is a saved output, it is now `target`, which holds the
-    /// same values and whose version counter then guards it.
+    /// For an op run in place, once `target` was written and rebased onto the op's node: a saved
+    /// output is now `target`, which holds the same values and whose version counter then
+    /// guards it.
+    ///
+    /// Note [In-place target saved as input]: `y.mul_(y)` saves `y` as an input of the node that
+    /// then becomes `y`'s own `grad_fn`: kept as is, `y -> node -> y` would be a reference cycle
+    /// that nothing frees. So the saved input becomes what it now is, an output of this node,
+    /// kept without its `grad_fn` (no cycle). Its saved version stays the one before the write:
+    /// unpacking it fails with the in-place error, as in PyTorch, naming the same producer.
     pub fn retarget_output(&mut self, target: &Tensor) {
         if let Some(s) = &mut self.saved {
             if s.output_nr().is_some() {
                 s.tensor = target.detach();
                 s.version = target.version();
+            } else if s.tensor.same(target) && target.view_base().is_none() {
+                let nr = target.output_nr();
+                s.tensor = target.detach();
+                s.bytes_and_output = (s.bytes_and_output & BYTES_MASK) | ((nr as u64 + 1).min(0xffff) << 48);
             }
         }
     }
