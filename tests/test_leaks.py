@@ -9,7 +9,6 @@ import gc
 import weakref
 
 import pytest
-
 import rustgrad as torch
 
 live_nodes = torch._rustgrad._live_nodes
@@ -77,7 +76,7 @@ class _DirtySaves(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        (x,) = ctx.saved_tensors
+        (_x,) = ctx.saved_tensors
         return g * 2
 
 
@@ -102,7 +101,7 @@ class _ReturnsSavedInput(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        (x,) = ctx.saved_tensors
+        (_x,) = ctx.saved_tensors
         return g
 
 

@@ -23,7 +23,7 @@ fn inplace_op_with_its_target_as_operand_leaves_no_cycle() {
     let weak_y = y.downgrade();
     // Backward still refuses: the saved operand was overwritten (as in PyTorch).
     let s = reduce::sum(&y, None, false, None).unwrap();
-    let err = engine::backward(&[s.clone()], &[None], false, false, None).unwrap_err();
+    let err = engine::backward(std::slice::from_ref(&s), &[None], false, false, None).unwrap_err();
     assert!(matches!(err, Error::ModifiedInplace { .. }), "{err}");
     assert!(err.to_string().contains("which is output 0 of Mul, is at version 1; expected version 0"), "{err}");
     drop((s, y));
