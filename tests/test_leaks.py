@@ -146,6 +146,52 @@ def test_inplace_op_with_its_target_as_operand_still_refuses_backward():
     assert b.grad.tolist() == [2.0, 2.0, 2.0]
 
 
+def _in_place_on_views(kind):
+    a = torch.randn(4, requires_grad=True)
+    b = a * 1
+    if kind == "view target":  # v.mul_(v)
+        v = b.view(2, 2)
+        v.mul_(v)
+    elif kind == "sibling view":  # v.mul_(w), w another view of the same base
+        v = b.view(2, 2)
+        v.mul_(b.view(2, 2))
+    elif kind == "base operand":  # v.mul_(b), b the base of v
+        v = b.view(4)
+        v.mul_(b)
+    else:  # b.mul_(v), v a view of the target
+        b.mul_(b.view(4))
+    return b
+
+
+@pytest.mark.parametrize("kind", ["view target", "sibling view", "base operand", "view operand"])
+def test_inplace_op_on_aliases_of_its_operand_is_freed(kind):
+    gc.disable()
+    try:
+        base = live_nodes()
+        refs = [weakref.ref(_in_place_on_views(kind)) for _ in range(N // 4)]
+        assert live_nodes() == base, live_node_names()
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("kind", "producer"),
+    [
+        ("view target", "AsStrided"),
+        ("sibling view", "AsStrided"),
+        ("base operand", "torch::autograd::CopySlices"),
+        ("view operand", "AsStrided"),
+    ],
+)
+def test_inplace_op_on_aliases_of_its_operand_refuses_backward(kind, producer):
+    # As PyTorch: the saved operand was overwritten (and backward returns, it used to hang on
+    # "base operand").
+    b = _in_place_on_views(kind)
+    with pytest.raises(RuntimeError, match=f"which is output 0 of {producer}, is at version 1; expected version 0"):
+        b.sum().backward()
+
+
 def test_leaf_hook_capturing_its_tensor_is_collected():
     def scenario():
         x = torch.randn(3, requires_grad=True)

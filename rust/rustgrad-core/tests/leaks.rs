@@ -3,7 +3,7 @@
 
 use rustgrad_core::graph::{visit_owned, GradHook, Hook};
 use rustgrad_core::inplace::apply_inplace;
-use rustgrad_core::ops::{arith, reduce};
+use rustgrad_core::ops::{arith, reduce, view};
 use rustgrad_core::{engine, Error, Tensor};
 
 fn leaf(values: &[f64]) -> Tensor {
@@ -63,4 +63,22 @@ fn hooks_report_what_they_own_only_while_unshared() {
     drop(owning);
     let seen = collect(&hooks);
     assert_eq!(seen, vec![0x1234]);
+}
+
+#[test]
+fn inplace_op_on_a_view_with_its_base_as_operand_leaves_no_cycle_and_does_not_hang() {
+    // v = b.view(2); v.mul_(b): b's history becomes CopySlices over the Mul node that saved b.
+    // Backward refuses (b was overwritten) naming CopySlices, without locking the running node.
+    let a = leaf(&[1.0, 2.0]);
+    let b = arith::mul(&a, &Tensor::wrapped_scalar(1.0)).unwrap();
+    let v = view::view(&b, &[2]).unwrap();
+    apply_inplace(&v, |s| arith::mul(s, &b)).unwrap();
+    let weak_b = b.downgrade();
+    let node = b.grad_fn().unwrap().downgrade();
+    let s = reduce::sum(&b, None, false, None).unwrap();
+    let err = engine::backward(std::slice::from_ref(&s), &[None], false, false, None).unwrap_err();
+    assert!(err.to_string().contains("which is output 0 of torch::autograd::CopySlices, is at version 1"), "{err}");
+    drop((s, v, b));
+    assert!(weak_b.upgrade().is_none(), "the base is kept alive through its own history");
+    assert!(node.upgrade().is_none(), "the CopySlices node is kept alive");
 }
