@@ -50,10 +50,11 @@ pub fn apply_inplace(target: &Tensor, compute: impl FnOnce(&Tensor) -> Result<Te
     write_result(target, &result)?;
     if rebase {
         if let Some(node) = result.grad_fn() {
+            rebase_history(target, node.clone(), result.output_nr());
             // An op that saved its output (exp_, sigmoid_, ...) now saved `target`: later
-            // in-place changes of it must fail the version check, as in PyTorch.
+            // in-place changes of it must fail the version check, as in PyTorch. One that saved
+            // `target` as an input must not keep it (Note [In-place target saved as input]).
             node.with(|n| n.op.retarget_outputs(target));
-            rebase_history(target, node, result.output_nr());
         }
     }
     Ok(())

@@ -7,14 +7,16 @@ use crate::gil;
 use crate::node::node_object;
 use crate::python;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use pyo3::PyTraverseError;
+use rustgrad_core::graph::Hook;
 use rustgrad_core::inplace::apply_inplace;
 use rustgrad_core::kernels::{Binary, Compare, Unary};
 use rustgrad_core::ops::{arith, compare, fill, linalg, pow, reduce, unary, view};
 use rustgrad_core::{creation, engine, DType, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// A multi-dimensional array that records the operations on it for differentiation.
 #[pyclass(name = "Tensor", module = "rustgrad", subclass, frozen, weakref)]
@@ -43,6 +45,15 @@ impl Drop for PyTensor {
         if me != 0 {
             let _ = self.t.cell().binding_handle.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
+    }
+}
+
+// Not behind `#[guard]`: PyO3 nets panics in `tp_traverse` itself, and nothing here panics.
+#[pymethods]
+impl PyTensor {
+    /// Reports the Python objects this tensor owns through its graph (Note [GC through the graph]).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        crate::node::visit_tensor(&self.t, &visit)
     }
 }
 
@@ -388,7 +399,8 @@ impl PyTensor {
     /// Registers `hook(tensor)`, called after a gradient was accumulated into this leaf's `.grad`.
     fn register_post_accumulate_grad_hook(slf: &Bound<'_, Self>, hook: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let call: rustgrad_core::tensor::PostAccumulateHook = Arc::new(move |leaf: &Tensor| {
+        let (hook, addr) = crate::node::own_for_gc(hook);
+        let call: rustgrad_core::tensor::PostAccumulateHook = Hook::owning(addr, move |leaf: &Tensor| {
             Python::attach(|py| -> PyResult<()> {
                 hook.call1(py, (wrap(py, leaf.clone())?,))?;
                 Ok(())
@@ -1090,7 +1102,8 @@ impl PyTensor {
 /// A core gradient hook that calls a Python callable (re-attaching the GIL). The replacement
 /// it returns must be a tensor of the gradient's size and dtype (PyTorch's checks).
 pub fn make_hook(hook: Py<PyAny>) -> rustgrad_core::graph::GradHook {
-    Arc::new(move |g: &Tensor| {
+    let (hook, addr) = crate::node::own_for_gc(hook);
+    Hook::owning(addr, move |g: &Tensor| {
         Python::attach(|py| -> PyResult<Option<Tensor>> {
             let arg = wrap(py, g.clone())?;
             let r = hook.call1(py, (arg,))?;
