@@ -336,7 +336,22 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     check_tensor("one_hot", tensor)
     if tensor.dtype != _rustgrad.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    if num_classes == -1:
-        num_classes = int(tensor.max()) + 1 if tensor.numel() else 0
+    if isinstance(num_classes, (bool, Tensor)) or not hasattr(type(num_classes), "__index__"):
+        raise TypeError(
+            f"one_hot(): argument 'num_classes' (position 2) must be int, not {type(num_classes).__name__}"
+        )
+    num_classes = num_classes.__index__()
+    if tensor.numel():
+        if int(tensor.min()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        largest = int(tensor.max())
+        if num_classes == -1:
+            num_classes = largest + 1
+        elif largest >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    elif num_classes == -1:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    elif num_classes < 0:
+        raise RuntimeError("Class values must be smaller than num_classes.")
     zeros = _rustgrad._full([*tensor.shape, num_classes], 0, _rustgrad.int64)
     return zeros.scatter(-1, tensor.unsqueeze(-1), 1)
