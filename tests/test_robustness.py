@@ -201,3 +201,13 @@ def test_max_and_min_of_another_tensor_are_elementwise():
 
 def test_cat_of_legacy_empty_tensors_ignores_the_dim():
     assert tuple(torch.cat([torch.zeros(0)], -2).shape) == (0,)
+
+
+def test_argument_errors_of_cat_narrow_and_cross_entropy():
+    with pytest.raises(ValueError, match=r"torch\.cat\(\): expected a non-empty list of Tensors"):
+        torch.cat([], 0)
+    with pytest.raises(IndexError, match=r"start out of range \(expected to be in range of \[-3, 3\], but got -99\)"):
+        torch.ones(3).narrow(0, -99, 1)
+    assert tuple(torch.ones(3).narrow(0, 3, 0).shape) == (0,)
+    with pytest.raises(ValueError, match=r"Expected input batch_size \(3\) to match target batch_size \(2\)\."):
+        torch.nn.functional.cross_entropy(torch.zeros(3, 2), torch.zeros(2, 1, dtype=torch.long))

@@ -411,6 +411,12 @@ impl PyTensor {
         }
         let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
         let size = shp[d] as i64;
+        if start < -size || start > size {
+            return Err(PyIndexError::new_err(format!(
+                "start out of range (expected to be in range of [{}, {size}], but got {start})",
+                -size
+            )));
+        }
         let s = if start < 0 { start + size } else { start };
         if s < 0 || length < 0 || s + length > size {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(

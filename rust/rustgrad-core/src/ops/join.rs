@@ -18,7 +18,7 @@ use smallvec::{smallvec, SmallVec};
 /// legacy rule).
 pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
     if tensors.is_empty() {
-        return Err(Error::runtime("torch.cat(): expected a non-empty list of Tensors"));
+        return Err(Error::Value("torch.cat(): expected a non-empty list of Tensors".into()));
     }
     let is_legacy_empty = |t: &Tensor| t.shape().as_slice() == [0];
     let reference = tensors.iter().find(|t| !is_legacy_empty(t)).unwrap_or(&tensors[0]).shape();
