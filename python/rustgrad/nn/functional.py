@@ -74,21 +74,25 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return input * input.sigmoid()
+    """``x * sigmoid(x)`` (``SiluBackward0``)."""
+    out = _rustgrad._silu(input)
+    return input.copy_(out) if inplace else out
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _rustgrad.where(input > 0, input, input * negative_slope)
+    """``x`` where positive, else ``negative_slope * x`` (``LeakyReluBackward0``)."""
+    out = _rustgrad._leaky_relu(input, float(negative_slope))
+    return input.copy_(out) if inplace else out
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    scaled = input * beta
-    soft = ((-scaled.abs()).exp() + 1).log() / beta + (input.clamp(min=0) if beta > 0 else input.clamp(max=0))
-    return _rustgrad.where(scaled > threshold, input, soft)
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` above ``threshold`` (``SoftplusBackward0``)."""
+    return _rustgrad._softplus(input, float(beta), float(threshold))
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    return -softplus(-input)
+    """``log(sigmoid(x))``, computed stably (``LogSigmoidBackward0``)."""
+    return _rustgrad._logsigmoid(input)
 
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:

@@ -423,10 +423,15 @@ impl PyTensor {
     // ----- in-place -----
 
     fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
-        in_place(&slf.get().t, "zero_", |t| fill::filled(t, 0.0))?;
+        in_place(&slf.get().t, "zero_", fill::zeroed)?;
         Ok(slf.clone().unbind())
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        if let Ok(v) = value.cast::<PyTensor>() {
+            let v = v.get().t.clone();
+            in_place(&slf.get().t, "fill_", |t| fill::filled_with_tensor(t, &v))?;
+            return Ok(slf.clone().unbind());
+        }
         let v = operand(value)?.item_f64().py()?;
         in_place(&slf.get().t, "fill_", |t| fill::filled(t, v))?;
         Ok(slf.clone().unbind())
@@ -589,7 +594,7 @@ impl PyTensor {
         self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
-        let key = crate::tensor_ops::parse_index(&self.t, key)?;
+        let key = crate::tensor_ops::parse_index_for(&self.t, key, true)?;
         let mut out = match key.advanced {
             Some(indices) => rustgrad_core::ops::gather::index(&key.view, &indices).py()?,
             None => key.view,
@@ -633,7 +638,11 @@ impl PyTensor {
             Some(indices) => {
                 in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_put(t, &indices, &v, false))
             }
-            None => in_place(&key.view, "__setitem__", |t| fill::copied(t, &v)),
+            None if number && !v.requires_grad() => {
+                let fill = v.item_f64().py()?;
+                in_place(&key.view, "__setitem__", |t| fill::filled(t, fill))
+            }
+            None => in_place(&key.view, "__setitem__", |t| fill::assigned(t, &v)),
         }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {

@@ -124,6 +124,22 @@ impl Backward for ExtremumBackward {
 
 /// `x.masked_fill(mask, value)`: `value` where `mask` holds (mask broadcasts to `x`).
 pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
+    masked_fill_impl(x, mask, value, None)
+}
+
+/// `x.masked_fill(mask, value)` with a 0-d tensor `value`, which gets a gradient too
+/// (`MaskedFillBackward1`).
+pub fn masked_fill_tensor(x: &Tensor, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
+    if value.ndim() != 0 {
+        return Err(Error::runtime(format!(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
+            value.ndim()
+        )));
+    }
+    masked_fill_impl(x, mask, value.item_f64()?, Some(value))
+}
+
+fn masked_fill_impl(x: &Tensor, mask: &Tensor, value: f64, value_tensor: Option<&Tensor>) -> Result<Tensor> {
     if mask.dtype() != DType::Bool {
         return Err(Error::runtime(format!(
             "masked_fill_ only supports boolean masks, but got mask with dtype {}",
@@ -145,21 +161,41 @@ pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
         &x.data(),
         x.dtype(),
     )?);
-    record(out, &[x], |_| MaskedFillBackward { mask: mask.detach(), self_shape: xs.clone() })
+    let make = |_: &Tensor| MaskedFillBackward {
+        mask: mask.detach(),
+        self_shape: xs.clone(),
+        value_tensor: value_tensor.is_some(),
+    };
+    match value_tensor {
+        Some(v) => record(out, &[x, v], make),
+        None => record(out, &[x], make),
+    }
 }
 
-/// d masked_fill(x, m, v)/dx = [not m]
+/// d masked_fill(x, m, v)/dx = [not m]; d/dv = sum of the gradient where m holds
 pub struct MaskedFillBackward {
     mask: Tensor,
     self_shape: Shape,
+    value_tensor: bool,
 }
 impl Backward for MaskedFillBackward {
     fn name(&self) -> &'static str {
-        "MaskedFillBackward0"
+        if self.value_tensor {
+            "MaskedFillBackward1"
+        } else {
+            "MaskedFillBackward0"
+        }
     }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        let g = where_(&self.mask, &scalar(0.0), grad0(grads)?)?;
-        Ok(smallvec![Some(sum_to(&g, &self.self_shape)?)])
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g0 = grad0(grads)?;
+        let g = where_(&self.mask, &scalar(0.0), g0)?;
+        let gv = if ctx.needs(1) {
+            let picked = where_(&self.mask, g0, &scalar(0.0))?;
+            Some(crate::ops::reduce::sum(&picked, None, false, None)?)
+        } else {
+            None
+        };
+        Ok(smallvec![Some(sum_to(&g, &self.self_shape)?), gv])
     }
 }
 

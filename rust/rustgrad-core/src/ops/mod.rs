@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::tensor::Tensor;
 
 pub mod accumulate;
+pub mod activation;
 pub mod arith;
 pub mod compare;
 pub mod elementwise;
@@ -17,6 +18,7 @@ pub mod join;
 pub mod linalg;
 pub mod loss;
 pub mod moments;
+pub mod pointwise;
 pub mod pow;
 pub mod reduce;
 pub mod softmax;
@@ -145,4 +147,9 @@ backward_ops! {
     NllLoss(loss::NllLossBackward),
     Bce(loss::BceBackward),
     BceLogits(loss::BceLogitsBackward),
+    Act(activation::ActBackward),
+    Lerp(pointwise::LerpBackward),
+    Addc(pointwise::AddcBackward),
+    GradOp(activation::GradOpBackward),
+    SoftmaxGrad(activation::SoftmaxGradBackward),
 }
