@@ -920,18 +920,27 @@ impl PyTensor {
             }
             Ok(())
         };
+        // Positional flags after the target: non_blocking, copy.
+        let mut flags: Vec<bool> = Vec::new();
         for a in args.iter() {
+            if let (true, Ok(b)) = (a.is_instance_of::<pyo3::types::PyBool>(), a.extract::<bool>()) {
+                flags.push(b);
+            }
             check(&a)?;
         }
+        let mut copy = flags.get(1).copied().unwrap_or(false);
         if let Some(kw) = kwargs {
             for (k, v) in kw.iter() {
                 let k: String = k.extract()?;
                 if k == "dtype" || k == "device" {
                     check(&v)?;
+                } else if k == "copy" {
+                    copy = v.extract()?;
                 }
             }
         }
         match dtype {
+            _ if copy => wrap(py, view::to_copy(&self.t, dtype.unwrap_or(self.t.dtype())).py()?),
             Some(d) => wrap(py, view::to_dtype(&self.t, d).py()?),
             None => wrap(py, self.t.clone()),
         }

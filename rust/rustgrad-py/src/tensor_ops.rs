@@ -229,15 +229,10 @@ impl PyTensor {
     fn clamp(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         let (lo_t, hi_t) = (min.and_then(|m| m.cast::<PyTensor>().ok()), max.and_then(|m| m.cast::<PyTensor>().ok()));
         if lo_t.is_some() || hi_t.is_some() {
-            // Tensor bounds: maximum/minimum.
-            let mut out = self.t.clone();
-            if let Some(lo) = min.filter(|m| !m.is_none()) {
-                out = elementwise::extremum(&out, &operand(lo)?, true).py()?;
-            }
-            if let Some(hi) = max.filter(|m| !m.is_none()) {
-                out = elementwise::extremum(&out, &operand(hi)?, false).py()?;
-            }
-            return wrap(py, out);
+            // Tensor bounds (a number beside a tensor bound becomes a tensor too).
+            let lo = min.filter(|m| !m.is_none()).map(operand).transpose()?;
+            let hi = max.filter(|m| !m.is_none()).map(operand).transpose()?;
+            return wrap(py, elementwise::clamp_tensor(&self.t, lo.as_ref(), hi.as_ref()).py()?);
         }
         wrap(py, elementwise::clamp(&self.t, bound(min)?, bound(max)?, ClampKind::Clamp).py()?)
     }

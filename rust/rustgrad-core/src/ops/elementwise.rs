@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{Binary, Compare};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
 
 fn scalar(v: f64) -> Tensor {
@@ -78,6 +78,89 @@ impl Backward for ClampBackward {
         Ok(smallvec![Some(where_(&inside, g, &scalar(0.0))?)])
     }
     crate::saved_tensors!(x);
+}
+
+/// `x.clamp(min, max)` with tensor bounds (broadcast), one node (`ClampBackward0`).
+pub fn clamp_tensor(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+    if min.is_none() && max.is_none() {
+        return Err(Error::runtime("torch.clamp: At least one of 'min' or 'max' must not be None"));
+    }
+    let mut parts: SmallVec<[crate::dtype::PromotionInput; 3]> = smallvec![x.promotion_input()];
+    parts.extend([min, max].into_iter().flatten().map(|b| b.promotion_input()));
+    let dtype = crate::dtype::result_type(&parts);
+    let mut out = x.clone();
+    if let Some(lo) = min {
+        out = binary_values(&out, lo, Binary::Maximum, dtype)?;
+    }
+    if let Some(hi) = max {
+        out = binary_values(&out, hi, Binary::Minimum, dtype)?;
+    }
+    let mut inputs: SmallVec<[&Tensor; 3]> = smallvec![x];
+    inputs.extend(min);
+    inputs.extend(max);
+    record(out, &inputs, |_| ClampTensorBackward {
+        x: SavedTensor::input(x),
+        min: min.map(SavedTensor::input),
+        max: max.map(SavedTensor::input),
+        shapes: (x.shape(), min.map(|t| t.shape()), max.map(|t| t.shape())),
+    })
+}
+
+/// d clamp(x, lo, hi)/dx = [lo <= x <= hi], d/dlo = [x < lo], d/dhi = [x > hi]
+pub struct ClampTensorBackward {
+    x: SavedTensor,
+    min: Option<SavedTensor>,
+    max: Option<SavedTensor>,
+    shapes: (Shape, Option<Shape>, Option<Shape>),
+}
+impl Backward for ClampTensorBackward {
+    fn name(&self) -> &'static str {
+        "ClampBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
+        let zero = scalar(0.0);
+        let lo = self.min.as_ref().map(|s| s.unpack(ctx)).transpose()?;
+        let hi = self.max.as_ref().map(|s| s.unpack(ctx)).transpose()?;
+        let mut out: Grads = smallvec![];
+        if ctx.needs(0) {
+            let inside = match (&lo, &hi) {
+                (Some(l), Some(h)) => logical_and(&compare(&x, l, Compare::Ge)?, &compare(&x, h, Compare::Le)?)?,
+                (Some(l), None) => compare(&x, l, Compare::Ge)?,
+                (None, Some(h)) => compare(&x, h, Compare::Le)?,
+                (None, None) => unreachable!("clamp checks that a bound is given"),
+            };
+            out.push(Some(sum_to(&where_(&inside, g, &zero)?, &self.shapes.0)?));
+        } else {
+            out.push(None);
+        }
+        let mut k = 1;
+        for (bound, shape, below) in [(&lo, &self.shapes.1, true), (&hi, &self.shapes.2, false)] {
+            if let (Some(b), Some(shape)) = (bound, shape) {
+                out.push(if ctx.needs(k) {
+                    let outside = compare(&x, b, if below { Compare::Lt } else { Compare::Gt })?;
+                    Some(sum_to(&where_(&outside, g, &zero)?, shape)?)
+                } else {
+                    None
+                });
+                k += 1;
+            }
+        }
+        Ok(out)
+    }
+    fn release(&mut self) {
+        self.x.release();
+        self.min.iter_mut().for_each(SavedTensor::release);
+        self.max.iter_mut().for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+    fn retarget_outputs(&mut self, target: &Tensor) {
+        self.x.retarget_output(target);
+        self.min.iter_mut().for_each(|s| s.retarget_output(target));
+        self.max.iter_mut().for_each(|s| s.retarget_output(target));
+    }
 }
 
 /// `maximum(a, b)` (`max == true`) or `minimum(a, b)`, broadcast; NaN wins.

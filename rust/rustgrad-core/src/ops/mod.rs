@@ -127,6 +127,7 @@ backward_ops! {
     AsStridedScatter(strided::AsStridedScatterBackward),
     CopySlices(crate::inplace::CopySlices),
     Clamp(elementwise::ClampBackward),
+    ClampTensor(elementwise::ClampTensorBackward),
     MaskedFill(elementwise::MaskedFillBackward),
     Gelu(elementwise::GeluBackward),
     Softmax(softmax::SoftmaxBackward),

@@ -378,10 +378,15 @@ impl Backward for CloneBackward {
 
 /// `x.to(dtype)`: `x` itself when the dtype already matches.
 pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
-    let d = x.data();
-    if d.dtype() == dtype {
+    if x.dtype() == dtype {
         return Ok(x.clone());
     }
+    to_copy(x, dtype)
+}
+
+/// `x.to(dtype, copy=True)`: always a new tensor (`ToCopyBackward0`), even in the same dtype.
+pub fn to_copy(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    let d = x.data();
     let out = Tensor::from_data(kernels::cast(&d, dtype));
     if !dtype.is_float() {
         return Ok(out);
