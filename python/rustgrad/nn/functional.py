@@ -264,7 +264,7 @@ def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing,
     if reduction == "sum":
         return loss.sum()
     n = logp.numel() // n_classes if logp.dim() > 1 else 1
-    return loss.sum() / n
+    return _rustgrad._div_number(loss.sum(), float(n))
 
 
 def binary_cross_entropy(

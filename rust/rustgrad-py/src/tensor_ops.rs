@@ -770,6 +770,12 @@ pub fn _gelu(py: Python<'_>, input: &Bound<'_, PyAny>, approximate: &str) -> R {
 
 #[rustgrad_macros::guard]
 #[pyfunction]
+pub fn _div_number(py: Python<'_>, input: &Bound<'_, PyAny>, divisor: f64) -> R {
+    wrap(py, rustgrad_core::ops::arith::div_number(&tensor_arg(input)?, divisor).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
 pub fn _leaky_relu(py: Python<'_>, input: &Bound<'_, PyAny>, negative_slope: f64) -> R {
     wrap(py, activation::leaky_relu(&tensor_arg(input)?, negative_slope).py()?)
 }
@@ -864,6 +870,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_linear, m)?)?;
     m.add_function(wrap_pyfunction!(_gelu, m)?)?;
     m.add_function(wrap_pyfunction!(_leaky_relu, m)?)?;
+    m.add_function(wrap_pyfunction!(_div_number, m)?)?;
     m.add_function(wrap_pyfunction!(_softplus, m)?)?;
     m.add_function(wrap_pyfunction!(_silu, m)?)?;
     m.add_function(wrap_pyfunction!(_logsigmoid, m)?)?;

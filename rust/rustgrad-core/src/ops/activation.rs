@@ -152,6 +152,10 @@ pub enum GradKind {
         threshold: f64,
     },
     LogSigmoid,
+    /// `g gelu'(x)`, `s` = the input.
+    Gelu {
+        tanh: bool,
+    },
 }
 
 type Dims = SmallVec<[usize; 4]>;
@@ -174,6 +178,7 @@ fn grad_op_values(g: &Tensor, s: &Tensor, kind: GradKind) -> Result<Tensor> {
         GradKind::LeakyRelu { slope: k } => mul(g, &slope(s, Act::LeakyRelu { slope: k })?),
         GradKind::Softplus { beta, threshold } => mul(g, &slope(s, Act::Softplus { beta, threshold })?),
         GradKind::LogSigmoid => mul(g, &slope(s, Act::LogSigmoid)?),
+        GradKind::Gelu { tanh } => mul(g, &super::elementwise::gelu_slope(s, tanh)?),
     }
 }
 
@@ -192,6 +197,7 @@ impl Backward for GradOpBackward {
             GradKind::LeakyRelu { .. } => "LeakyReluBackwardBackward0",
             GradKind::Softplus { .. } => "SoftplusBackwardBackward0",
             GradKind::LogSigmoid => "LogSigmoidBackwardBackward0",
+            GradKind::Gelu { .. } => "GeluBackwardBackward0",
         }
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
@@ -219,6 +225,8 @@ impl Backward for GradOpBackward {
                     let sg = sigmoid(&neg(&s)?)?;
                     neg(&mul(&mul(gg, &g)?, &mul(&sg, &rsub_scalar(&sg, &one, 1.0)?)?)?)?
                 }
+                // d/dx g gelu'(x) = g gelu''(x)
+                GradKind::Gelu { tanh } => mul(&mul(gg, &g)?, &super::elementwise::gelu_curvature(&s, tanh)?)?,
                 GradKind::Threshold | GradKind::LeakyRelu { .. } => crate::creation::zeros_like(&s),
             };
             Some(sum_to_shape(t, &s)?)

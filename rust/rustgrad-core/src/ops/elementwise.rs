@@ -328,20 +328,40 @@ impl Backward for GeluBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
-        let slope = if self.tanh_approx {
-            let t = gelu_inner_tanh(&x)?;
-            let left = mul(&add(&t, &scalar(1.0))?, &scalar(0.5))?;
-            let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
-            let inner =
-                mul(&add(&mul(&mul(&x, &x)?, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
-            add(&left, &mul(&mul(&mul(&x, &scalar(0.5))?, &sech2)?, &inner)?)?
-        } else {
-            // φ(x) = exp(-x²/2) / √(2π)
-            let density =
-                mul(&exp(&mul(&mul(&x, &x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
-            add(&normal_cdf(&x)?, &mul(&x, &density)?)?
-        };
-        Ok(smallvec![Some(mul(g, &slope)?)])
+        let kind = super::activation::GradKind::Gelu { tanh: self.tanh_approx };
+        Ok(smallvec![Some(super::activation::grad_op(g, &x, kind)?)])
     }
     crate::saved_tensors!(x);
+}
+
+/// The slope of GELU at `x` (see [`GeluBackward`]).
+pub(crate) fn gelu_slope(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
+    if tanh_approx {
+        let t = gelu_inner_tanh(x)?;
+        let left = mul(&add(&t, &scalar(1.0))?, &scalar(0.5))?;
+        let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
+        let inner = mul(&add(&mul(&mul(x, x)?, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
+        add(&left, &mul(&mul(&mul(x, &scalar(0.5))?, &sech2)?, &inner)?)
+    } else {
+        // φ(x) = exp(-x²/2) / √(2π)
+        let density = mul(&exp(&mul(&mul(x, x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
+        add(&normal_cdf(x)?, &mul(x, &density)?)
+    }
+}
+
+/// The derivative of [`gelu_slope`]: φ(x) (2 - x²) for the erf form; for the tanh form
+/// (1 - t²) (u' - x t u'² + 3·0.044715·√(2/π) x²), u' = √(2/π) (1 + 3·0.044715 x²).
+pub(crate) fn gelu_curvature(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
+    if tanh_approx {
+        let t = gelu_inner_tanh(x)?;
+        let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
+        let x2 = mul(x, x)?;
+        let du = mul(&add(&mul(&x2, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
+        let bend = mul(&mul(&mul(x, &t)?, &du)?, &du)?;
+        let tail = mul(&x2, &scalar(3.0 * GELU_CUBIC * SQRT_2_OVER_PI))?;
+        mul(&sech2, &add(&sub(&du, &bend)?, &tail)?)
+    } else {
+        let density = mul(&exp(&mul(&mul(x, x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
+        mul(&density, &sub(&scalar(2.0), &mul(x, x)?)?)
+    }
 }
