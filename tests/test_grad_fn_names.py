@@ -78,6 +78,8 @@ FORWARD = [
     ("getitem_slice_int", lambda t, x, y: x[:, 1], "SelectBackward0"),
     ("getitem_none_slice", lambda t, x, y: x[None, :, -2:10], "SliceBackward0"),
     ("getitem_empty_range", lambda t, x, y: x[0, 5:7], "SliceBackward0"),
+    ("contiguous_empty", lambda t, x, y: x[:, 3:].softmax(0).contiguous(), "SoftmaxBackward0"),
+    ("cross_entropy_soft", lambda t, x, y: t.nn.functional.cross_entropy(x, y.detach().softmax(1)), "DivBackward1"),
 ]
 
 
@@ -116,7 +118,29 @@ GRADGRAD = [
     ("logsigmoid", lambda t, x: t.nn.functional.logsigmoid(x), "LogSigmoidBackwardBackward0"),
     ("silu", lambda t, x: t.nn.functional.silu(x), "MulBackward0"),
     ("exp", lambda t, x: x.exp(), "MulBackward0"),
+    ("gelu", lambda t, x: t.nn.functional.gelu(x), "GeluBackwardBackward0"),
+    ("gelu_tanh", lambda t, x: t.nn.functional.gelu(x, approximate="tanh"), "GeluBackwardBackward0"),
+    ("mse_loss", lambda t, x: t.nn.functional.mse_loss(x, x.detach() * 2), "MseLossBackwardBackward0"),
 ]
+
+
+def _broadcast_grad(t, shape):
+    x = t.tensor([[1.2, -0.7, 1.6], [-0.4, 1.3, 2.1]])
+    b = t.ones(*shape).requires_grad_() if shape else t.tensor(0.5, requires_grad=True)
+    v = t.ones(2, 3).requires_grad_()
+    (g,) = t.autograd.grad(x + b, [b], v, create_graph=True)
+    return g
+
+
+# target shape of a broadcast operand -> grad_fn of its create_graph gradient
+BROADCAST = [((3,), "ViewBackward0"), ((1,), "ViewBackward0"), ((1, 3), "SumBackward1"),
+             ((2, 1), "SumBackward1"), ((), "SumBackward0")]
+
+
+@pytest.mark.parametrize("case", BROADCAST, ids=[str(c[0]) for c in BROADCAST])
+def test_broadcast_gradient_names(case):
+    shape, expected = case
+    assert _name(_broadcast_grad(rustgrad, shape).grad_fn) == expected
 
 
 @pytest.mark.parametrize("case", GRADGRAD, ids=[c[0] for c in GRADGRAD])
@@ -161,3 +185,5 @@ def test_names_match_torch():
         x = _leaf(torch)
         (g,) = torch.autograd.grad(f(torch, x).sum(), [x], create_graph=True)
         assert _name(g.grad_fn) == expected, key
+    for shape, expected in BROADCAST:
+        assert _name(_broadcast_grad(torch, shape).grad_fn) == expected, shape
