@@ -80,6 +80,10 @@ FORWARD = [
     ("getitem_empty_range", lambda t, x, y: x[0, 5:7], "SliceBackward0"),
     ("contiguous_empty", lambda t, x, y: x[:, 3:].softmax(0).contiguous(), "SoftmaxBackward0"),
     ("cross_entropy_soft", lambda t, x, y: t.nn.functional.cross_entropy(x, y.detach().softmax(1)), "DivBackward1"),
+    ("cross_entropy_soft_sum", lambda t, x, y: t.nn.functional.cross_entropy(x, y.detach().softmax(1),
+                                                                             reduction="sum"), "NegBackward0"),
+    ("cross_entropy_soft_none", lambda t, x, y: t.nn.functional.cross_entropy(x[0], y.detach().softmax(1)[0],
+                                                                              reduction="none"), "NegBackward0"),
 ]
 
 

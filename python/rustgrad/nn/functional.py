@@ -258,13 +258,15 @@ def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing,
         shape = [1] * logp.dim()
         shape[class_dim] = n_classes
         per = per * weight.reshape(shape)
-    loss = -per.sum(class_dim)
+    # PyTorch's order of operations (and so its nodes): the sum, then the negation
+    # (NegBackward0), then the division by the element count for the mean (DivBackward1).
     if reduction == "none":
-        return loss
+        return -per.sum(class_dim)
+    loss = -per.sum()
     if reduction == "sum":
-        return loss.sum()
+        return loss
     n = logp.numel() // n_classes if logp.dim() > 1 else 1
-    return _rustgrad._div_number(loss.sum(), float(n))
+    return _rustgrad._div_number(loss, float(n))
 
 
 def binary_cross_entropy(
