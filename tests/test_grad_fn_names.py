@@ -125,6 +125,10 @@ GRADGRAD = [
     ("gelu", lambda t, x: t.nn.functional.gelu(x), "GeluBackwardBackward0"),
     ("gelu_tanh", lambda t, x: t.nn.functional.gelu(x, approximate="tanh"), "GeluBackwardBackward0"),
     ("mse_loss", lambda t, x: t.nn.functional.mse_loss(x, x.detach() * 2), "MseLossBackwardBackward0"),
+    ("bce_with_logits_mean", lambda t, x: t.nn.functional.binary_cross_entropy_with_logits(x, x.detach().sigmoid()),
+     "DivBackward1"),
+    ("bce_with_logits_sum", lambda t, x: t.nn.functional.binary_cross_entropy_with_logits(
+        x, x.detach().sigmoid(), reduction="sum"), "MulBackward0"),
 ]
 
 

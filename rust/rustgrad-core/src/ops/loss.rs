@@ -379,7 +379,17 @@ impl Backward for BceLogitsBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (x, y) = (self.x.unpack(ctx)?, self.y.unpack(ctx)?);
-        let mut g = self.reduction.spread(grad0(grads)?, &x.shape())?;
+        // The mean's division by the element count comes last (`DivBackward1`, as in PyTorch).
+        let mean = self.reduction == Reduction::Mean;
+        let spread = if mean { Reduction::Sum } else { self.reduction };
+        let mut g = spread.spread(grad0(grads)?, &x.shape())?;
+        let finish = |t: Tensor| -> Result<Tensor> {
+            if mean {
+                super::arith::div_number(&t, x.numel() as f64)
+            } else {
+                Ok(t)
+            }
+        };
         if let Some(w) = &self.weight {
             g = mul(&g, w)?;
         }
@@ -392,7 +402,7 @@ impl Backward for BceLogitsBackward {
                 }
                 None => sub(&s, &y)?,
             };
-            Some(mul(&d, &g)?)
+            Some(finish(mul(&d, &g)?)?)
         } else {
             None
         };
@@ -402,7 +412,7 @@ impl Backward for BceLogitsBackward {
                 Some(pw) => sub(&mul(pw, &softplus_neg(&x)?)?, &softplus_neg(&neg(&x)?)?)?,
                 None => neg(&x)?,
             };
-            Some(mul(&d, &g)?)
+            Some(finish(mul(&d, &g)?)?)
         } else {
             None
         };
