@@ -42,17 +42,20 @@ __all__ = [
     "_binary_cross_entropy",
     "_binary_cross_entropy_with_logits",
     "_debug_panic",
+    "_div_number",
     "_eye",
     "_full",
     "_function_apply",
     "_gelu",
     "_get_rng_state",
     "_grad",
+    "_leaky_relu",
     "_linear",
     "_linspace",
     "_live_node_names",
     "_live_nodes",
     "_load_safetensors",
+    "_logsigmoid",
     "_manual_seed",
     "_mse_loss",
     "_nll_loss",
@@ -68,6 +71,8 @@ __all__ = [
     "_set_inference_mode",
     "_set_record_sites",
     "_set_rng_state",
+    "_silu",
+    "_softplus",
     "_tensor_list",
     "addmm",
     "bool",
@@ -575,6 +580,11 @@ def stack(tensors: Sequence[Tensor], dim: _int = 0) -> Tensor: ...
 def addmm(input: _Operand, mat1: Tensor, mat2: Tensor) -> Tensor: ...
 def _linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor: ...
 def _gelu(input: Tensor, approximate: str) -> Tensor: ...
+def _leaky_relu(input: Tensor, negative_slope: float) -> Tensor: ...
+def _softplus(input: Tensor, beta: float, threshold: float) -> Tensor: ...
+def _silu(input: Tensor) -> Tensor: ...
+def _logsigmoid(input: Tensor) -> Tensor: ...
+def _div_number(input: Tensor, divisor: float) -> Tensor: ...
 def _mse_loss(input: Tensor, target: Tensor, reduction_: str) -> Tensor: ...
 def _nll_loss(
     input: Tensor,

@@ -84,25 +84,33 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)`` (``SiluBackward0``)."""
     check_tensor("silu", input)
-    return input * input.sigmoid()
+    out = _rustgrad._silu(input)
+    return input.copy_(out) if inplace else out
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, else ``negative_slope * x`` (``LeakyReluBackward0``)."""
     check_tensor("leaky_relu", input)
-    return _rustgrad.where(input > 0, input, input * negative_slope)
+    if isinstance(negative_slope, Tensor):
+        raise TypeError(
+            "leaky_relu(): argument 'negative_slope' (position 2) must be Number, not Tensor"
+        )
+    out = _rustgrad._leaky_relu(input, float(negative_slope))
+    return input.copy_(out) if inplace else out
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` above ``threshold`` (``SoftplusBackward0``)."""
     check_tensor("softplus", input)
-    scaled = input * beta
-    soft = ((-scaled.abs()).exp() + 1).log() / beta + (input.clamp(min=0) if beta > 0 else input.clamp(max=0))
-    return _rustgrad.where(scaled > threshold, input, soft)
+    return _rustgrad._softplus(input, float(beta), float(threshold))
 
 
 def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x))``, computed stably (``LogSigmoidBackward0``)."""
     check_tensor("log_sigmoid", input)
-    return -softplus(-input)
+    return _rustgrad._logsigmoid(input)
 
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
@@ -285,13 +293,15 @@ def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing,
         shape = [1] * logp.dim()
         shape[class_dim] = n_classes
         per = per * weight.reshape(shape)
-    loss = -per.sum(class_dim)
+    # PyTorch's order of operations (and so its nodes): the sum, then the negation
+    # (NegBackward0), then the division by the element count for the mean (DivBackward1).
     if reduction == "none":
-        return loss
+        return -per.sum(class_dim)
+    loss = -per.sum()
     if reduction == "sum":
-        return loss.sum()
+        return loss
     n = logp.numel() // n_classes if logp.dim() > 1 else 1
-    return loss.sum() / n
+    return _rustgrad._div_number(loss, float(n))
 
 
 def binary_cross_entropy(

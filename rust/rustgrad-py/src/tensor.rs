@@ -455,10 +455,15 @@ impl PyTensor {
     // ----- in-place -----
 
     fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
-        in_place(&slf.get().t, "zero_", |t| fill::filled(t, 0.0))?;
+        in_place(&slf.get().t, "zero_", fill::zeroed)?;
         Ok(slf.clone().unbind())
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        if let Ok(v) = value.cast::<PyTensor>() {
+            let v = v.get().t.clone();
+            in_place(&slf.get().t, "fill_", |t| fill::filled_with_tensor(t, &v))?;
+            return Ok(slf.clone().unbind());
+        }
         let v = operand(value)?.item_f64().py()?;
         in_place(&slf.get().t, "fill_", |t| fill::filled(t, v))?;
         Ok(slf.clone().unbind())
@@ -676,7 +681,7 @@ impl PyTensor {
         Ok(reduce::sum(&eq, None, false, Some(DType::I64)).py()?.item_f64().py()? > 0.0)
     }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
-        let key = crate::tensor_ops::parse_index(&self.t, key)?;
+        let key = crate::tensor_ops::parse_index_for(&self.t, key, true)?;
         let mut out = match key.advanced {
             Some(indices) => rustgrad_core::ops::gather::index(&key.view, &indices).py()?,
             None => key.view,
@@ -726,7 +731,11 @@ impl PyTensor {
             Some(indices) => {
                 in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_put(t, &indices, &v, false))
             }
-            None => in_place(&key.view, "__setitem__", |t| fill::copied(t, &v)),
+            None if number && !v.requires_grad() => {
+                let fill = v.item_f64().py()?;
+                in_place(&key.view, "__setitem__", |t| fill::filled(t, fill))
+            }
+            None => in_place(&key.view, "__setitem__", |t| fill::assigned(t, &v)),
         }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -1007,18 +1016,27 @@ impl PyTensor {
             }
             Ok(())
         };
+        // Positional flags after the target: non_blocking, copy.
+        let mut flags: Vec<bool> = Vec::new();
         for a in args.iter() {
+            if let (true, Ok(b)) = (a.is_instance_of::<pyo3::types::PyBool>(), a.extract::<bool>()) {
+                flags.push(b);
+            }
             check(&a)?;
         }
+        let mut copy = flags.get(1).copied().unwrap_or(false);
         if let Some(kw) = kwargs {
             for (k, v) in kw.iter() {
                 let k: String = k.extract()?;
                 if k == "dtype" || k == "device" {
                     check(&v)?;
+                } else if k == "copy" {
+                    copy = v.extract()?;
                 }
             }
         }
         match dtype {
+            _ if copy => wrap(py, view::to_copy(&self.t, dtype.unwrap_or(self.t.dtype())).py()?),
             Some(d) => wrap(py, view::to_dtype(&self.t, d).py()?),
             None => wrap(py, self.t.clone()),
         }

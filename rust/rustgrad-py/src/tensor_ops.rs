@@ -13,7 +13,7 @@ use rustgrad_core::ops::compare::compare;
 use rustgrad_core::ops::elementwise::{self, ClampKind};
 use rustgrad_core::ops::join::{self, SplitKind};
 use rustgrad_core::ops::loss::{self, Reduction};
-use rustgrad_core::ops::{gather, index, linalg, moments, softmax, unary, view};
+use rustgrad_core::ops::{activation, gather, index, linalg, moments, pointwise, softmax, unary, view};
 use rustgrad_core::{creation, kernels::Unary, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
@@ -51,6 +51,15 @@ pub struct IndexKey {
 }
 
 pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
+    parse_index_for(t, key, false)
+}
+
+/// [`parse_index`] for reading (`getitem == true`) or writing. PyTorch's rule, which decides
+/// the node names: a slice that keeps a whole dim (start omitted or 0, stop at or past the end,
+/// step 1) is skipped, except that a lone slice key (`x[:]`, not `x[:, ]`) is always recorded
+/// when reading (`SliceBackward0`).
+pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyResult<IndexKey> {
+    let lone_slice = getitem && key.is_instance_of::<PySlice>();
     let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
         Ok(tup) => tup.iter().collect(),
         Err(_) => vec![key.clone()],
@@ -103,9 +112,11 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
             if step.is_some_and(|s| s <= 0) {
                 return Err(PyValueError::new_err("step must be greater than zero"));
             }
+            let raw_start: Option<i64> = sl.getattr("start")?.extract().unwrap_or(Some(1));
             let ind = sl.indices(size as isize)?;
             let (start, stop, step) = (ind.start.max(0) as usize, ind.stop.max(0) as usize, ind.step as usize);
-            if !(start == 0 && stop >= size && step == 1) {
+            let whole = raw_start.unwrap_or(0) == 0 && stop >= size && step == 1;
+            if lone_slice || !whole {
                 out = index::slice(&out, dim, start, stop, step).py()?;
             }
             dim += 1;
@@ -227,15 +238,10 @@ impl PyTensor {
     fn clamp(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         let (lo_t, hi_t) = (min.and_then(|m| m.cast::<PyTensor>().ok()), max.and_then(|m| m.cast::<PyTensor>().ok()));
         if lo_t.is_some() || hi_t.is_some() {
-            // Tensor bounds: maximum/minimum.
-            let mut out = self.t.clone();
-            if let Some(lo) = min.filter(|m| !m.is_none()) {
-                out = elementwise::extremum(&out, &operand(lo)?, true).py()?;
-            }
-            if let Some(hi) = max.filter(|m| !m.is_none()) {
-                out = elementwise::extremum(&out, &operand(hi)?, false).py()?;
-            }
-            return wrap(py, out);
+            // Tensor bounds (a number beside a tensor bound becomes a tensor too).
+            let lo = min.filter(|m| !m.is_none()).map(operand).transpose()?;
+            let hi = max.filter(|m| !m.is_none()).map(operand).transpose()?;
+            return wrap(py, elementwise::clamp_tensor(&self.t, lo.as_ref(), hi.as_ref()).py()?);
         }
         wrap(py, elementwise::clamp(&self.t, bound(min)?, bound(max)?, ClampKind::Clamp).py()?)
     }
@@ -255,7 +261,7 @@ impl PyTensor {
         in_place_op(slf, "clamp_", |t| elementwise::clamp(t, lo, hi, ClampKind::Clamp))
     }
     fn relu_(slf: &Bound<'_, Self>) -> R {
-        in_place_op(slf, "relu_", |t| elementwise::clamp(t, Some(0.0), None, ClampKind::Min))
+        in_place_op(slf, "relu_", unary::relu)
     }
     fn maximum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, true).py()?)
@@ -264,11 +270,20 @@ impl PyTensor {
         wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, false).py()?)
     }
     fn masked_fill(&self, py: Python<'_>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
+        let m = tensor_arg(mask)?;
+        if let Ok(v) = value.cast::<PyTensor>() {
+            return wrap(py, elementwise::masked_fill_tensor(&self.t, &m, &v.get().t).py()?);
+        }
         let v = operand(value)?.item_f64().py()?;
-        wrap(py, elementwise::masked_fill(&self.t, &tensor_arg(mask)?, v).py()?)
+        wrap(py, elementwise::masked_fill(&self.t, &m, v).py()?)
     }
     fn masked_fill_(slf: &Bound<'_, Self>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
-        let (m, v) = (tensor_arg(mask)?, operand(value)?.item_f64().py()?);
+        let m = tensor_arg(mask)?;
+        if let Ok(v) = value.cast::<PyTensor>() {
+            let v = v.get().t.clone();
+            return in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill_tensor(t, &m, &v));
+        }
+        let v = operand(value)?.item_f64().py()?;
         in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill(t, &m, v))
     }
     fn floor(&self, py: Python<'_>) -> R {
@@ -375,9 +390,7 @@ impl PyTensor {
         let ix = tensor_arg(index)?;
         let nd = self.t.ndim();
         let d = rustgrad_core::shape::wrap_dim(dim, nd.max(1)).py()?;
-        let mut list: Vec<Option<Tensor>> = vec![None; d];
-        list.push(Some(ix));
-        wrap(py, gather::index(&self.t, &list).py()?)
+        wrap(py, gather::index_select(&self.t, d, &ix).py()?)
     }
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
@@ -431,29 +444,29 @@ impl PyTensor {
         wrap(py, join::repeat(&self.t, &sizes).py()?)
     }
     fn lerp(&self, py: Python<'_>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
-        wrap(py, lerp_values(&self.t, &tensor_arg(end)?, &operand(weight)?).py()?)
+        wrap(py, pointwise::lerp(&self.t, &tensor_arg(end)?, &operand(weight)?).py()?)
     }
     fn lerp_(slf: &Bound<'_, Self>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
         let (e, w) = (tensor_arg(end)?, operand(weight)?);
-        in_place_op(slf, "lerp_", |t| lerp_values(t, &e, &w))
+        in_place_op(slf, "lerp_", |t| pointwise::lerp(t, &e, &w))
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
-        wrap(py, addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, false).py()?)
+        wrap(py, pointwise::addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, false).py()?)
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
-        in_place_op(slf, "addcmul_", |t| addc(t, &a, &b, value, false))
+        in_place_op(slf, "addcmul_", |t| pointwise::addc(t, &a, &b, value, false))
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
-        wrap(py, addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, true).py()?)
+        wrap(py, pointwise::addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, true).py()?)
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
-        in_place_op(slf, "addcdiv_", |t| addc(t, &a, &b, value, true))
+        in_place_op(slf, "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
@@ -485,7 +498,13 @@ impl PyTensor {
     }
     #[pyo3(signature = (from_=0.0, to=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
-        in_place_op(slf, "uniform_", |t| Ok(creation::uniform(&t.shape(), from_, to, t.dtype())))
+        in_place_op(slf, "uniform_", |t| {
+            rustgrad_core::ops::fill::random_filled(
+                t,
+                creation::uniform(&t.shape(), from_, to, t.dtype()),
+                "UniformBackward0",
+            )
+        })
     }
     #[pyo3(signature = (mean=0.0, std=1.0))]
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
@@ -494,30 +513,24 @@ impl PyTensor {
                 "normal expects std >= 0.0, but found std {std}"
             )));
         }
-        in_place_op(slf, "normal_", |t| Ok(creation::normal(&t.shape(), mean, std, t.dtype())))
+        in_place_op(slf, "normal_", |t| {
+            rustgrad_core::ops::fill::random_filled(
+                t,
+                creation::normal(&t.shape(), mean, std, t.dtype()),
+                "NormalBackward0",
+            )
+        })
     }
     #[pyo3(signature = (p=0.5))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
-        in_place_op(slf, "bernoulli_", |t| Ok(creation::bernoulli(&t.shape(), p, t.dtype())))
+        in_place_op(slf, "bernoulli_", |t| {
+            rustgrad_core::ops::fill::random_filled(
+                t,
+                creation::bernoulli(&t.shape(), p, t.dtype()),
+                "BernoulliBackward2",
+            )
+        })
     }
-}
-
-/// `x + w (end - x)`, computed from the nearer end as PyTorch does (exact at w = 0 and 1).
-fn lerp_values(x: &Tensor, end: &Tensor, weight: &Tensor) -> rustgrad_core::Result<Tensor> {
-    use rustgrad_core::ops::arith::{add, mul, rsub_scalar, sub};
-    let diff = sub(end, x)?;
-    if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
-        // end - (end - x)(1 - w)
-        return sub(end, &mul(&diff, &rsub_scalar(weight, &Tensor::wrapped_scalar(1.0), 1.0)?)?);
-    }
-    add(x, &mul(weight, &diff)?)
-}
-
-/// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`).
-fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> rustgrad_core::Result<Tensor> {
-    use rustgrad_core::ops::arith::{add_scaled, div, mul};
-    let product = if divide { div(t1, t2)? } else { mul(t1, t2)? };
-    add_scaled(x, &product, value)
 }
 
 /// `all` (`every`) or `any` over one dim or everything, as bool.
@@ -772,6 +785,36 @@ pub fn _gelu(py: Python<'_>, input: &Bound<'_, PyAny>, approximate: &str) -> R {
 
 #[rustgrad_macros::guard]
 #[pyfunction]
+pub fn _div_number(py: Python<'_>, input: &Bound<'_, PyAny>, divisor: f64) -> R {
+    wrap(py, rustgrad_core::ops::arith::div_number(&tensor_arg(input)?, divisor).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _leaky_relu(py: Python<'_>, input: &Bound<'_, PyAny>, negative_slope: f64) -> R {
+    wrap(py, activation::leaky_relu(&tensor_arg(input)?, negative_slope).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _softplus(py: Python<'_>, input: &Bound<'_, PyAny>, beta: f64, threshold: f64) -> R {
+    wrap(py, activation::softplus(&tensor_arg(input)?, beta, threshold).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _silu(py: Python<'_>, input: &Bound<'_, PyAny>) -> R {
+    wrap(py, activation::silu(&tensor_arg(input)?).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _logsigmoid(py: Python<'_>, input: &Bound<'_, PyAny>) -> R {
+    wrap(py, activation::logsigmoid(&tensor_arg(input)?).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
 pub fn _mse_loss(py: Python<'_>, input: &Bound<'_, PyAny>, target: &Bound<'_, PyAny>, reduction_: &str) -> R {
     wrap(py, loss::mse_loss(&tensor_arg(input)?, &tensor_arg(target)?, reduction(reduction_)?).py()?)
 }
@@ -841,6 +884,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(addmm, m)?)?;
     m.add_function(wrap_pyfunction!(_linear, m)?)?;
     m.add_function(wrap_pyfunction!(_gelu, m)?)?;
+    m.add_function(wrap_pyfunction!(_leaky_relu, m)?)?;
+    m.add_function(wrap_pyfunction!(_div_number, m)?)?;
+    m.add_function(wrap_pyfunction!(_softplus, m)?)?;
+    m.add_function(wrap_pyfunction!(_silu, m)?)?;
+    m.add_function(wrap_pyfunction!(_logsigmoid, m)?)?;
     m.add_function(wrap_pyfunction!(_mse_loss, m)?)?;
     m.add_function(wrap_pyfunction!(_nll_loss, m)?)?;
     m.add_function(wrap_pyfunction!(_binary_cross_entropy, m)?)?;

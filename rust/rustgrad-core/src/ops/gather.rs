@@ -189,6 +189,17 @@ pub fn nonzero(x: &Tensor) -> Result<Tensor> {
 /// `x[indices]`: `indices` has one entry per leading dim (`None`: the whole dim); bool masks
 /// are allowed.
 pub fn index(x: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+    index_named(x, indices, "IndexBackward0")
+}
+
+/// `x.index_select(dim, index)`: [`index`] with one index at `dim` (`IndexSelectBackward0`).
+pub fn index_select(x: &Tensor, dim: usize, index: &Tensor) -> Result<Tensor> {
+    let mut list: Vec<Option<Tensor>> = vec![None; dim];
+    list.push(Some(index.clone()));
+    index_named(x, &list, "IndexSelectBackward0")
+}
+
+fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Result<Tensor> {
     let indices = expand_masks(&x.shape(), indices)?;
     let d = x.data();
     let plan = IndexPlan::new(&d, &indices)?;
@@ -202,17 +213,18 @@ pub fn index(x: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
         TensorData::from_vec(v, plan.out_shape())
     });
     let out = Tensor::from_data(plan.to_result_order(block));
-    record(out, &[x], |_| IndexBackward { indices: indices.clone(), self_shape: d.shape.clone() })
+    record(out, &[x], |_| IndexBackward { indices: indices.clone(), self_shape: d.shape.clone(), name })
 }
 
 /// d x[idx]/dx: the gradient is added back at the indexed positions (repeats accumulate)
 pub struct IndexBackward {
     indices: Vec<Option<Tensor>>,
     self_shape: Shape,
+    name: &'static str,
 }
 impl Backward for IndexBackward {
     fn name(&self) -> &'static str {
-        "IndexBackward0"
+        self.name
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
@@ -456,7 +468,13 @@ pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate
     });
     let out = Tensor::from_data(fresh);
     let inputs: &[&Tensor] = if src_is_scalar { &[base] } else { &[base, src] };
-    record(out, inputs, |_| ScatterBackward { dim, index: index.clone(), src_shape: sd.shape.clone(), accumulate })
+    record(out, inputs, |_| ScatterBackward {
+        dim,
+        index: index.clone(),
+        src_shape: sd.shape.clone(),
+        accumulate,
+        value: src_is_scalar,
+    })
 }
 
 /// d scatter_add(b, dim, idx, s)/db = 1, d/ds = gather(g, dim, idx);
@@ -466,13 +484,15 @@ pub struct ScatterBackward {
     index: Tensor,
     src_shape: Shape,
     accumulate: bool,
+    /// Scattering a number (`scatter(dim, index, value=v)`, `ScatterBackward1`).
+    value: bool,
 }
 impl Backward for ScatterBackward {
     fn name(&self) -> &'static str {
-        if self.accumulate {
-            "ScatterAddBackward0"
-        } else {
-            "ScatterBackward0"
+        match (self.accumulate, self.value) {
+            (true, _) => "ScatterAddBackward0",
+            (false, true) => "ScatterBackward1",
+            (false, false) => "ScatterBackward0",
         }
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {

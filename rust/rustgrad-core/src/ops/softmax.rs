@@ -93,11 +93,7 @@ impl Backward for SoftmaxBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (g, y) = (grad0(grads)?, self.y.unpack(ctx)?);
-        let gx = if self.log {
-            sub(g, &mul(&exp(&y)?, &sum_dims(g, &self.dims, true, None)?)?)?
-        } else {
-            mul(&y, &sub(g, &sum_dims(&mul(g, &y)?, &self.dims, true, None)?)?)?
-        };
+        let gx = super::activation::softmax_grad(g, &y, &self.dims, self.log)?;
         Ok(smallvec![Some(gx)])
     }
     crate::saved_tensors!(y);
