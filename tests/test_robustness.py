@@ -1,5 +1,7 @@
 """Nothing crashes, nothing is silently wrong: the panic net, checked sizes, fallible allocation."""
 
+import math
+
 import pytest
 import rustgrad as torch
 from rustgrad import _rustgrad
@@ -66,3 +68,146 @@ def test_zero_dim_tensors_accept_dim_0_and_minus_1():
         x.narrow(0, 0, 1)
     with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-1, 0\], but got 1\)"):
         x.sum(1)
+
+
+INF, NAN = float("inf"), float("nan")
+
+
+def _same(t, expected):
+    got = t.tolist()
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(expected), (got, expected)
+    for g, e in zip(got, expected):
+        assert (math.isnan(g) and math.isnan(e)) or g == e, (got, expected)
+
+
+@pytest.mark.parametrize(
+    "expr,expected",
+    [
+        # softmax shifts by the true maximum: a slice with +inf, or only -inf, is NaN throughout.
+        ("torch.softmax(torch.tensor([1., INF]), 0)", [NAN, NAN]),
+        ("torch.log_softmax(torch.tensor([1., INF]), 0)", [NAN, NAN]),
+        ("torch.softmax(torch.tensor([-INF, -INF]), 0)", [NAN, NAN]),
+        ("torch.softmax(torch.tensor([-INF, 0.]), 0)", [0.0, 1.0]),
+        # logsumexp treats infinite maxima as 0, so infinities pass through.
+        ("torch.logsumexp(torch.tensor([INF, 1.]), 0)", [INF]),
+        ("torch.logsumexp(torch.tensor([-INF, -INF]), 0)", [-INF]),
+        ("torch.logsumexp(torch.zeros(3, 0), 1)", [-INF, -INF, -INF]),
+        ("torch.sign(torch.tensor([NAN, -0.0, -2., 3.]))", [0.0, 0.0, -1.0, 1.0]),
+        ("torch.nn.functional.gelu(torch.tensor([INF, -INF, NAN, 0.]))", [NAN, NAN, NAN, 0.0]),
+        ("torch.nn.functional.cross_entropy(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))", [NAN]),
+        ("torch.nn.functional.nll_loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))", [NAN]),
+        ("torch.nn.functional.nll_loss(torch.zeros(2, 3), torch.tensor([-100, -100]))", [NAN]),
+        # Out-of-range and NaN floats convert to int64 as PyTorch's CPU kernels do.
+        ("torch.tensor([NAN, INF, -INF, 1e20, -2.5]).long()", [-(2**63), -(2**63), -(2**63), -(2**63), -2]),
+    ],
+)
+def test_non_finite_and_empty_semantics(expr, expected):
+    _same(eval(expr), expected)
+
+
+def test_logsumexp_over_a_zero_size_dim_keeps_one():
+    out = torch.logsumexp(torch.zeros(3, 0), 1, keepdim=True)
+    assert tuple(out.shape) == (3, 1)
+    _same(out.flatten(), [-INF] * 3)
+
+
+def test_ignored_rows_do_not_reach_the_loss():
+    logits = torch.tensor([[NAN, 1.0], [1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([-100, 1]))
+    # Only row 1 counts: -log_softmax([1, 2])[1] = log(1 + e^-1).
+    assert abs(loss.item() - math.log1p(math.exp(-1.0))) < 1e-12
+    loss.backward()
+    # log_softmax's backward still sees the NaN row (PyTorch's gradient there is NaN too).
+    assert all(math.isnan(g) for g in logits.grad[0].tolist())
+    p = 1 / (1 + math.exp(-1.0))
+    assert [round(g, 12) for g in logits.grad[1].tolist()] == [round(1 - p, 12), round(p - 1, 12)]
+
+
+def test_zero_size_views_past_the_end_of_their_storage():
+    v = torch.full((2, 0), False)[1:3, 1:]
+    assert tuple(v.to(torch.float64).shape) == (1, 0)
+    w = torch.ones(3, 0, 1).narrow(0, 2, 1)
+    assert tuple((w + 1).shape) == (1, 0, 1)
+    assert tuple((w > 0).shape) == (1, 0, 1)
+
+
+def test_scatter_checks_src_dimensions():
+    base, index = torch.randn(1, 4), torch.tensor([[0, 0, 0]])
+    with pytest.raises(IndexError, match=r"Dimension out of range \(expected to be in range of \[-1, 0\], but got 1\)"):
+        base.scatter_add(0, index, torch.randn(1, 4).mean(1))
+    with pytest.raises(RuntimeError, match="Index tensor must have the same number of dimensions as src tensor"):
+        base.scatter_add(0, index, torch.tensor(2.0))
+
+
+def test_argmax_of_nothing_is_an_index_error():
+    with pytest.raises(IndexError, match=r"argmax\(\): Expected reduction dim to be specified for input.numel\(\) == 0."):
+        torch.tensor([]).argmax()
+
+
+def test_setitem_value_loses_leading_size_one_dims():
+    x = torch.zeros(2, 3)
+    x[0] = torch.ones(1, 3)
+    x[1] = torch.full((1, 1, 3), 2.0)
+    assert x.tolist() == [[1.0] * 3, [2.0] * 3]
+    y = torch.zeros(2)
+    y[0] = torch.ones(1)
+    assert y.tolist() == [1.0, 0.0]
+
+
+def test_in_place_ops_on_empty_expanded_tensors_write_nothing():
+    y = torch.zeros(3, 0).expand(2, 3, 0)
+    y.mul_(y)
+    assert tuple(y.shape) == (2, 3, 0)
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        torch.zeros(1, 3).expand(2, 3).mul_(2)
+
+
+def test_index_put_requires_matching_dtypes():
+    x = torch.zeros(3, dtype=torch.float64)
+    message = "Index put requires the source and destination dtypes match, got Double for the destination and Float"
+    with pytest.raises(RuntimeError, match=message):
+        x[[0]] = torch.ones(1)
+    with pytest.raises(RuntimeError, match=message):
+        x[torch.tensor([True, False, True])] = torch.ones(2)
+    assert x.tolist() == [0.0, 0.0, 0.0]
+    x[[0, 2]] = 2  # a number takes the tensor's dtype
+    x[torch.tensor([False, True, False])] = torch.ones(1, dtype=torch.float64)
+    assert x.tolist() == [2.0, 1.0, 2.0]
+
+
+def test_tensor_rules_checked_in_pytorchs_order():
+    x = torch.ones(3)
+    with pytest.raises(RuntimeError, match=r"^tensor\.mT is only supported on matrices or batches of matrices\. Got 1-D tensor\.$"):
+        _ = x.mT
+    with pytest.raises(TypeError, match="unsupported operand"):
+        _ = -99 @ x
+    with pytest.raises(TypeError, match="unsupported operand"):
+        _ = x @ 2
+    # The dim first, then the index dtype.
+    with pytest.raises(IndexError, match=r"expected to be in range of \[-2, 1\], but got -3"):
+        torch.ones(2, 2).scatter(-3, torch.tensor([[0.0]]), 1.0)
+    with pytest.raises(RuntimeError, match=r"gather\(\): Expected dtype int32/int64 for index"):
+        torch.ones(2, 2).gather(1, torch.tensor([[0.0]]))
+
+
+def test_max_and_min_of_another_tensor_are_elementwise():
+    a = torch.tensor([1.0, 5.0, -2.0], requires_grad=True)
+    b = torch.tensor([3.0, 0.0, -1.0])
+    assert a.max(b).tolist() == [3.0, 5.0, -1.0]
+    assert a.min(b).tolist() == [1.0, 0.0, -2.0]
+    assert type(a.max(b).grad_fn).__name__ == "MaximumBackward0"
+
+
+def test_cat_of_legacy_empty_tensors_ignores_the_dim():
+    assert tuple(torch.cat([torch.zeros(0)], -2).shape) == (0,)
+
+
+def test_argument_errors_of_cat_narrow_and_cross_entropy():
+    with pytest.raises(ValueError, match=r"torch\.cat\(\): expected a non-empty list of Tensors"):
+        torch.cat([], 0)
+    with pytest.raises(IndexError, match=r"start out of range \(expected to be in range of \[-3, 3\], but got -99\)"):
+        torch.ones(3).narrow(0, -99, 1)
+    assert tuple(torch.ones(3).narrow(0, 3, 0).shape) == (0,)
+    with pytest.raises(ValueError, match=r"Expected input batch_size \(3\) to match target batch_size \(2\)\."):
+        torch.nn.functional.cross_entropy(torch.zeros(3, 2), torch.zeros(2, 1, dtype=torch.long))

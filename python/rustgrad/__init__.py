@@ -6,11 +6,16 @@
 from __future__ import annotations
 
 import builtins as _builtins
-from typing import Any
+from typing import Any, Callable
 
 import numpy as _np
 
 from rustgrad import _rustgrad
+from rustgrad._args import bool_arg as _bool_arg
+from rustgrad._args import check_tensor as _check_tensor
+from rustgrad._args import dtype_arg as _dtype_arg
+from rustgrad._args import int_arg as _int_arg
+from rustgrad._args import type_name as _type_name
 from rustgrad._glue import Size, _numpy_of, device
 from rustgrad._rustgrad import (
     Tensor,
@@ -45,27 +50,58 @@ FloatTensor = Tensor
 # ----- factories -----
 
 
-def _parse_size(args: tuple, kwargs: dict) -> list:
+def _parse_size(fn: str, args: tuple, kwargs: dict) -> list:
+    """The sizes of a factory call: ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=...)``."""
     size = kwargs.pop("size", None)
     if size is None:
+        if not args:
+            raise TypeError(f'{fn}() missing 1 required positional arguments: "size"')
         size = args
-        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
             size = size[0]
-    elif isinstance(size, int):
+        elif len(size) > 1 and _builtins.any(isinstance(s, (tuple, list)) for s in size):
+            raise TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
+    elif isinstance(size, (int, Tensor)):
         size = (size,)
+    return _size_list(fn, size)
+
+
+def _size_list(fn: str, size: Any) -> list:
+    """Checks each size: an int (or one-element integer tensor / numpy integer), in int64, not negative."""
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_type_name(size)}")
     out = []
-    for s in size:
+    for i, s in enumerate(size):
         if isinstance(s, Tensor):
+            try:
+                s = s.__index__()
+            except TypeError:
+                pass
+        elif isinstance(s, _np.integer):
             s = int(s)
-        if not isinstance(s, int):
-            raise TypeError(f"size must be a sequence of ints, but got {type(s).__name__}")
-        if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        if isinstance(s, _builtins.bool) or not isinstance(s, int):
+            if len(size) == 1:
+                raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_type_name(s)}")
+            raise TypeError(
+                f"{fn}(): argument 'size' failed to unpack the object at pos {i + 1} with error "
+                f'"type must be tuple of ints,but got {_type_name(s)}"'
+            )
+        if not -(2**63) <= s < 2**63:
+            raise TypeError(
+                f"{fn}(): argument 'size' failed to unpack the object at pos {i + 1} with error "
+                '"Overflow when unpacking long long"'
+            )
         out.append(s)
+    for s in out:
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {out}")
     return out
 
 
-def _finish(t: Tensor, kwargs: dict) -> Tensor:
+def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") -> Tensor:
+    """Applies the common factory keywords (``device``, ``requires_grad``...) and rejects unknown ones.
+    ``t`` may be a function making the tensor: it runs only once the keywords are valid (so a
+    factory that raises draws no random numbers, as in PyTorch)."""
     device_arg = kwargs.pop("device", None)
     if device_arg is not None:
         device(device_arg)
@@ -74,9 +110,11 @@ def _finish(t: Tensor, kwargs: dict) -> Tensor:
     kwargs.pop("memory_format", None)
     kwargs.pop("out", None)
     kwargs.pop("generator", None)
-    requires_grad = kwargs.pop("requires_grad", False)
+    requires_grad = _bool_arg(fn, kwargs.pop("requires_grad", False), "requires_grad")
     if kwargs:
-        raise TypeError(f"got an unexpected keyword argument '{next(iter(kwargs))}'")
+        raise TypeError(f"{fn}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    if callable(t):
+        t = t()
     if requires_grad:
         if not t.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
@@ -84,105 +122,203 @@ def _finish(t: Tensor, kwargs: dict) -> Tensor:
     return t
 
 
-def _full(size: list, value: Any, kwargs: dict) -> Tensor:
-    return _finish(_rustgrad._full(size, value, kwargs.pop("dtype", None)), kwargs)
+def _full(fn: str, size: list, value: Any, kwargs: dict) -> Tensor:
+    dt = _dtype_arg(fn, kwargs.pop("dtype", None))
+    return _finish(_rustgrad._full(size, value, dt), kwargs, fn)
 
 
 def zeros(*args: Any, **kwargs: Any) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _full(_parse_size(args, kwargs), 0.0, kwargs)
+    return _full("zeros", _parse_size("zeros", args, kwargs), 0.0, kwargs)
 
 
 def ones(*args: Any, **kwargs: Any) -> Tensor:
     """A tensor of ones."""
-    return _full(_parse_size(args, kwargs), 1.0, kwargs)
+    return _full("ones", _parse_size("ones", args, kwargs), 1.0, kwargs)
 
 
 def empty(*args: Any, **kwargs: Any) -> Tensor:
     """An uninitialised tensor (here filled with zeros)."""
-    return _full(_parse_size(args, kwargs), 0.0, kwargs)
+    return _full("empty", _parse_size("empty", args, kwargs), 0.0, kwargs)
 
 
 def full(size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value's type."""
-    return _full(_parse_size((size,), kwargs), fill_value, kwargs)
+    return _full("full", _size_list("full", [size] if isinstance(size, (int, Tensor)) else size), fill_value, kwargs)
 
 
-def _like(t: Tensor, value: Any, kwargs: dict) -> Tensor:
+def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:
+    _check_tensor(fn, t)
     kwargs.setdefault("dtype", t.dtype)
-    return _full(list(t.shape), value, kwargs)
+    return _full(fn, list(t.shape), value, kwargs)
 
 
 def zeros_like(input: Tensor, **kwargs: Any) -> Tensor:
-    return _like(input, 0.0, kwargs)
+    """Zeros with the shape (and by default the dtype) of ``input``."""
+    return _like("zeros_like", input, 0.0, kwargs)
 
 
 def ones_like(input: Tensor, **kwargs: Any) -> Tensor:
-    return _like(input, 1.0, kwargs)
+    """Ones with the shape (and by default the dtype) of ``input``."""
+    return _like("ones_like", input, 1.0, kwargs)
 
 
 def empty_like(input: Tensor, **kwargs: Any) -> Tensor:
-    return _like(input, 0.0, kwargs)
+    """An uninitialised (here zero) tensor shaped like ``input``."""
+    return _like("empty_like", input, 0.0, kwargs)
 
 
 def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
-    return _like(input, fill_value, kwargs)
+    """``fill_value`` with the shape (and by default the dtype) of ``input``."""
+    return _like("full_like", input, fill_value, kwargs)
 
 
 def rand(*args: Any, **kwargs: Any) -> Tensor:
     """Uniform samples in [0, 1), reproducing PyTorch's CPU generator."""
-    size = _parse_size(args, kwargs)
-    return _finish(_rustgrad._rand(size, kwargs.pop("dtype", None)), kwargs)
+    size = _parse_size("rand", args, kwargs)
+    dt = _dtype_arg("rand", kwargs.pop("dtype", None))
+    return _finish(lambda: _rustgrad._rand(size, dt), kwargs, "rand")
 
 
 def randn(*args: Any, **kwargs: Any) -> Tensor:
     """Standard normal samples, reproducing PyTorch's CPU generator."""
-    size = _parse_size(args, kwargs)
-    return _finish(_rustgrad._randn(size, kwargs.pop("dtype", None)), kwargs)
+    size = _parse_size("randn", args, kwargs)
+    dt = _dtype_arg("randn", kwargs.pop("dtype", None))
+    return _finish(lambda: _rustgrad._randn(size, dt), kwargs, "randn")
 
 
 def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
+    """Uniform samples shaped like ``input``."""
+    _check_tensor("rand_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return rand(*input.shape, **kwargs)
+    return rand(list(input.shape), **kwargs)
 
 
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
+    """Standard normal samples shaped like ``input``."""
+    _check_tensor("randn_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return randn(*input.shape, **kwargs)
+    return randn(list(input.shape), **kwargs)
 
 
 def randint(*args: Any, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)."""
     size = kwargs.pop("size", None)
+    bounds = list(args)
     if size is None:
-        *bounds, size = args
-    else:
-        bounds = list(args)
+        if not bounds:
+            raise TypeError('randint() missing 1 required positional arguments: "size"')
+        size = bounds.pop()
+    if "low" in kwargs:
+        bounds.insert(0, kwargs.pop("low"))
     if "high" in kwargs:
         bounds.append(kwargs.pop("high"))
+    if len(bounds) not in (1, 2):
+        raise TypeError(f"randint() takes 2 or 3 positional arguments but {len(args)} were given")
+    bounds = [_int_arg("randint", b, "low" if len(bounds) == 2 and i == 0 else "high", i + 1) for i, b in enumerate(bounds)]
     low, high = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
-    dt = kwargs.pop("dtype", None)
-    t = _rustgrad._randint(int(low), int(high), list(size))
-    if dt is not None and dt is not int64:
-        t = t.to(dt)
-    return _finish(t, kwargs)
+    if not isinstance(size, (tuple, list, Size)):
+        raise TypeError(f"randint(): argument 'size' must be tuple of ints, not {_type_name(size)}")
+    shape = _size_list("randint", size)
+    dt = _dtype_arg("randint", kwargs.pop("dtype", None))
+
+    def make() -> Tensor:
+        t = _rustgrad._randint(low, high, shape)
+        return t.to(dt) if dt is not None and dt is not int64 else t
+
+    return _finish(make, kwargs, "randint")
 
 
 def randperm(n: int, **kwargs: Any) -> Tensor:
-    return _finish(_rustgrad._randperm(int(n)), kwargs)
+    """A random permutation of ``0 .. n-1``."""
+    n = _int_arg("randperm", n, "n", 1)
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dt = _dtype_arg("randperm", kwargs.pop("dtype", None))
+
+    def make() -> Tensor:
+        t = _rustgrad._randperm(n)
+        return t.to(dt) if dt is not None and dt is not int64 else t
+
+    return _finish(make, kwargs, "randperm")
 
 
-def manual_seed(seed: int):
-    """Seeds the default generator, as ``torch.manual_seed``."""
-    _rustgrad._manual_seed(int(seed) & 0xFFFFFFFFFFFFFFFF)
+_DEFAULT_GENERATOR_KEY = object()
+
+
+class Generator:
+    """``torch.Generator``: here a handle on the one default CPU generator
+    (``torch.manual_seed`` returns it, as PyTorch returns ``torch.default_generator``)."""
+
+    __slots__ = ()
+    device = device("cpu")
+
+    def __init__(self, device: Any = "cpu", *, _default: object = None) -> None:
+        if _default is not _DEFAULT_GENERATOR_KEY:
+            raise NotImplementedError(
+                "rustgrad has only the default generator: use torch.default_generator "
+                "(what torch.manual_seed returns)"
+            )
+
+    def manual_seed(self, seed: Any) -> Generator:
+        """Seeds the generator (PyTorch's conversion: ``int(seed)``, negative seeds wrap to 64 bits)."""
+        seed = int(seed)
+        if not -(2**63) <= seed < 2**64:
+            raise ValueError("Overflow when unpacking long long")
+        _rustgrad._manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
+        return self
+
+    def initial_seed(self) -> int:
+        """The seed the generator was last seeded with."""
+        return _rustgrad.initial_seed()
+
+    def seed(self) -> int:
+        """Re-seeds from a non-deterministic source and returns the new seed."""
+        import random as _random
+
+        s = _random.getrandbits(63)
+        self.manual_seed(s)
+        return s
+
+    def get_state(self) -> Tensor:
+        """The generator state, in the byte layout of ``torch.get_rng_state()`` (as int64 values:
+        rustgrad has no uint8 dtype)."""
+        return tensor(list(_rustgrad._get_rng_state()), dtype=int64)
+
+    def set_state(self, new_state: Any) -> Generator:
+        """Restores a state from :meth:`get_state` (or PyTorch's ``get_rng_state()`` bytes)."""
+        if isinstance(new_state, Tensor):
+            new_state = bytes(int(v) & 0xFF for v in new_state.tolist())
+        elif not isinstance(new_state, (bytes, bytearray)):
+            raise TypeError(f"expected a torch.ByteTensor, but got {_type_name(new_state)}")
+        _rustgrad._set_rng_state(bytes(new_state))
+        return self
+
+    def __repr__(self) -> str:
+        return "<torch._C.Generator object>"
+
+
+default_generator = Generator(_default=_DEFAULT_GENERATOR_KEY)
+
+
+def manual_seed(seed: Any) -> Generator:
+    """Seeds the default generator and returns it, as ``torch.manual_seed``."""
+    return default_generator.manual_seed(seed)
 
 
 def seed() -> int:
-    import random as _random
+    """Seeds the default generator from a non-deterministic source; returns the seed."""
+    return default_generator.seed()
 
-    s = _random.getrandbits(63)
-    manual_seed(s)
-    return s
+
+def get_rng_state() -> Tensor:
+    """The default generator's state (see ``Generator.get_state``)."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Any) -> None:
+    """Restores the default generator's state."""
+    default_generator.set_state(new_state)
 
 
 def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
@@ -190,30 +326,54 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
     if end is None:
         start, end = 0, start
     vals = [start, end, step]
-    dt = kwargs.pop("dtype", None)
+    for v in vals:
+        if not isinstance(v, (int, _builtins.float, _np.number, _np.bool_, Tensor)) or (
+            isinstance(v, Tensor) and v.dim() != 0
+        ):
+            raise TypeError(
+                f"arange() received an invalid combination of arguments - got "
+                f"({', '.join(_type_name(x) for x in vals)}), but expected (Number start, Number end, Number step)"
+            )
+    dt = _dtype_arg("arange", kwargs.pop("dtype", None))
     if dt is None:
         is_float = _builtins.any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
         dt = float32 if is_float else int64
     s, e, st = (_builtins.float(v) for v in vals)
-    return _finish(_rustgrad._arange(s, e, st, dt), kwargs)
+    return _finish(_rustgrad._arange(s, e, st, dt), kwargs, "arange")
 
 
 def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
-    return _finish(_rustgrad._linspace(_builtins.float(start), _builtins.float(end), int(steps), kwargs.pop("dtype", None)), kwargs)
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    steps = _int_arg("linspace", steps, "steps", 3)
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt = _dtype_arg("linspace", kwargs.pop("dtype", None))
+    return _finish(_rustgrad._linspace(_builtins.float(start), _builtins.float(end), steps, dt), kwargs, "linspace")
 
 
 def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
-    return _finish(_rustgrad._eye(int(n), None if m is None else int(m), kwargs.pop("dtype", None)), kwargs)
+    """The ``n x m`` identity matrix (``m`` defaults to ``n``)."""
+    n = _int_arg("eye", n, "n", 1)
+    m = n if m is None else _int_arg("eye", m, "m", 2)
+    if n < 0:
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
+    return _finish(_rustgrad._eye(n, m, _dtype_arg("eye", kwargs.pop("dtype", None))), kwargs, "eye")
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _builtins.bool = False, pin_memory: _builtins.bool = False) -> Tensor:
     """Copies ``data`` (numbers, nested lists, arrays, tensors) into a new leaf tensor."""
+    dtype = _dtype_arg("tensor", dtype)
+    if not isinstance(requires_grad, _builtins.bool):
+        raise TypeError(f"tensor(): argument 'requires_grad' must be bool, not {_type_name(requires_grad)}")
     arr, _ = _numpy_of(data, dtype)
     return _finish(from_numpy(arr), {"device": device, "requires_grad": requires_grad})
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Shares memory with ``data`` when it is a tensor or array of the right dtype."""
+    dtype = _dtype_arg("as_tensor", dtype)
     if isinstance(data, Tensor) and (dtype is None or data.dtype is dtype):
         return data
     if isinstance(data, _np.ndarray) and dtype is None:
@@ -229,6 +389,8 @@ def is_tensor(obj: Any) -> _builtins.bool:
 
 
 def numel(input: Tensor) -> int:
+    """The number of elements of ``input``."""
+    _check_tensor("numel", input)
     return input.numel()
 
 
@@ -237,43 +399,76 @@ def get_default_dtype() -> dtype:
 
 
 def is_floating_point(input: Tensor) -> _builtins.bool:
+    """Whether ``input`` has a floating point dtype."""
+    _check_tensor("is_floating_point", input)
     return input.is_floating_point()
 
 
 # ----- ops as functions -----
 
 
+_NUMBER = (int, _builtins.float, _np.number, _np.bool_)
+
+
+def _number_input(fn: str, input: Any) -> Tensor:
+    """PyTorch's arithmetic functions take a Python number as ``input`` too (a 0-d tensor)."""
+    if isinstance(input, Tensor):
+        return input
+    if isinstance(input, _NUMBER):
+        return tensor(input)
+    raise TypeError(
+        f"{fn}() received an invalid combination of arguments - got ({_type_name(input)}, ...), "
+        "but expected (Tensor input, Tensor other, *, Number alpha = 1, Tensor out = None)"
+    )
+
+
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
-    return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
+    """``input + alpha * other``."""
+    return (input if isinstance(input, Tensor) else _number_input("add", input)).add(other, alpha=alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
-    return input.sub(other, alpha=alpha)
+    """``input - alpha * other``."""
+    return (input if isinstance(input, Tensor) else _number_input("sub", input)).sub(other, alpha=alpha)
 
 
 def mul(input: Any, other: Any) -> Tensor:
-    return input * other
+    """``input * other``."""
+    return (input if isinstance(input, Tensor) else _number_input("mul", input)) * other
 
 
 def div(input: Any, other: Any) -> Tensor:
-    return input / other
+    """``input / other`` (true division)."""
+    return (input if isinstance(input, Tensor) else _number_input("div", input)) / other
 
 
-true_divide = div
+def true_divide(input: Any, other: Any) -> Tensor:
+    """``input / other``."""
+    return (input if isinstance(input, Tensor) else _number_input("true_divide", input)) / other
 
 
 def neg(input: Tensor) -> Tensor:
+    """``-input``."""
+    _check_tensor("neg", input)
     return -input
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent``; ``input`` may be a number when ``exponent`` is a tensor."""
     if not isinstance(input, Tensor):
-        return exponent.__rpow__(input)
+        if isinstance(input, _NUMBER) and isinstance(exponent, Tensor):
+            return exponent.__rpow__(input)
+        raise TypeError(
+            f"pow() received an invalid combination of arguments - got ({_type_name(input)}, "
+            f"{_type_name(exponent)}), but expected (Tensor input, Tensor exponent) or (Number self, Tensor exponent)"
+        )
     return input.pow(exponent)
 
 
 def _method(name: str):
     def op(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, Tensor):
+            _check_tensor(name, input)
         return getattr(input, name)(*args, **kwargs)
 
     op.__name__ = name
@@ -373,6 +568,8 @@ def allclose(
     input: Tensor, other: Tensor, rtol: _builtins.float = 1e-05, atol: _builtins.float = 1e-08, equal_nan: _builtins.bool = False
 ) -> _builtins.bool:
     """Whether ``|input - other| <= atol + rtol * |other|`` everywhere."""
+    _check_tensor("allclose", input)
+    _check_tensor("allclose", other, "other", 2)
     a = input.detach().numpy()
     b = other.detach().numpy()
     return _builtins.bool(_np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -412,6 +609,7 @@ def set_anomaly_enabled(enabled: _builtins.bool, check_nan: _builtins.bool = Tru
 
 
 __all__ = [
+    "Generator",
     "Size",
     "Tensor",
     "abs",
@@ -444,6 +642,7 @@ __all__ = [
     "cosh",
     "cuda",
     "cumsum",
+    "default_generator",
     "detach",
     "device",
     "div",
@@ -471,6 +670,7 @@ __all__ = [
     "gather",
     "ge",
     "get_default_dtype",
+    "get_rng_state",
     "gt",
     "index_select",
     "inference_mode",
@@ -539,6 +739,7 @@ __all__ = [
     "set_anomaly_enabled",
     "set_grad_enabled",
     "set_printoptions",
+    "set_rng_state",
     "sigmoid",
     "sign",
     "sin",

@@ -160,6 +160,10 @@ def _dtype_name(dtype) -> str:
 def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
     """Copies ``data`` (nested sequences, numbers, arrays, tensors) into a fresh contiguous
     array of the dtype the tensor will have, inferring it as PyTorch does."""
+    if dtype is not None and not isinstance(dtype, _rustgrad.dtype):
+        from rustgrad._args import dtype_arg
+
+        dtype = dtype_arg("tensor", dtype)
     if isinstance(data, _rustgrad.Tensor):
         arr = data.detach().numpy()
         if dtype is None:
@@ -168,6 +172,8 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
         arr = data
     else:
         arr = np.array(_unwrap(data))
+        if arr.dtype.kind in "uO" and (dtype is None or not dtype.is_floating_point):
+            _check_int64_range(arr)
         if dtype is None and not _has_numpy_values(data):
             # Python floats become the default dtype; numpy scalars keep theirs.
             if arr.dtype.kind == "f":
@@ -191,6 +197,17 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
     return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
 
 
+def _check_int64_range(arr: np.ndarray) -> None:
+    """Python ints outside int64 (numpy made them uint64 or objects) raise PyTorch's ValueError."""
+    if arr.dtype.kind == "u":
+        if arr.size and int(arr.max()) >= 2**63:
+            raise ValueError("Overflow when unpacking long long")
+        return
+    for v in arr.flat:
+        if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+            raise ValueError("Overflow when unpacking long long")
+
+
 def _has_numpy_values(data) -> bool:
     """Whether nested data holds numpy scalars or arrays (whose dtype PyTorch keeps)."""
     while isinstance(data, (list, tuple)) and len(data) > 0:
@@ -199,11 +216,16 @@ def _has_numpy_values(data) -> bool:
 
 
 def _unwrap(data):
-    """Replaces tensors nested in lists by their values, so numpy can read them."""
+    """Replaces tensors nested in lists by their values, so numpy can read them; an element that
+    is None, a string or a mapping raises as PyTorch does."""
     if isinstance(data, (list, tuple)):
         return [_unwrap(d) for d in data]
     if isinstance(data, _rustgrad.Tensor):
         return data.detach().numpy()
+    if isinstance(data, str):
+        raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+    if data is None or isinstance(data, (dict, set, frozenset)):
+        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     return data
 
 

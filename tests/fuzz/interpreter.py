@@ -183,6 +183,13 @@ def _same_plain(a: Any, b: Any) -> bool:
 # ----------------------------------------------------------------------------- execution
 
 
+def _python_semantics(e: BaseException, msg: str) -> bool:
+    """Exceptions Python itself raises the same way with PyTorch: ``int(inf)``, a method of ``None``."""
+    if isinstance(e, OverflowError) and ("infinity to integer" in msg or "Numerical result out of range" in msg):
+        return True
+    return isinstance(e, AttributeError) and msg.startswith("'NoneType' object has no attribute")
+
+
 def exception_outcome(e: BaseException, mutated: list | None = None) -> dict:
     """The outcome of a statement that raised ``e``."""
     base = next((c.__name__ for c in type(e).__mro__ if c.__module__ == "builtins"), "BaseException")
@@ -194,7 +201,7 @@ def exception_outcome(e: BaseException, mutated: list | None = None) -> dict:
         "status": "raise",
         "exc": type(e).__name__,
         "base": base,
-        "standard": isinstance(e, STANDARD_EXCEPTIONS),
+        "standard": isinstance(e, STANDARD_EXCEPTIONS) or _python_semantics(e, msg),
         "msg": msg[:400],
         "mutated": mutated or [],
     }

@@ -278,11 +278,6 @@ def _ci_run() -> tuple:
     return report
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="rustgrad still aborts/raises non-standard exceptions on some bad "
-    "inputs (fixes in progress); see the reproducers in the failure message",
-)
 def test_ci_mode():
     """A few thousand seeded programs under rustgrad alone: no crash, hang, panic, non-standard
     exception or argument changed by a statement that raised."""

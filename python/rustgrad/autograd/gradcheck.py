@@ -395,7 +395,7 @@ def _random_grad_output(like: Tensor, noncontiguous: bool) -> Tensor:
     draws), as a leaf that requires grad; optionally a non-contiguous view."""
     dtype = like.dtype if like.dtype.is_floating_point else rustgrad.float64
     with rustgrad.no_grad():
-        values = rustgrad.rand(*like.shape, dtype=dtype) * 2 - 1
+        values = rustgrad.rand(list(like.shape), dtype=dtype) * 2 - 1
         if noncontiguous and values.numel() > 1:
             doubled = np.repeat(values.numpy(), 2, axis=-1)
             values = rustgrad.tensor(doubled, dtype=dtype)[..., ::2]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 from rustgrad import _rustgrad
+from rustgrad._args import check_optional_tensor, check_tensor
 from rustgrad._rustgrad import Tensor
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
 def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
     """PyTorch's legacy ``size_average``/``reduce`` arguments, folded into ``reduction``."""
     if size_average is None and reduce is None:
+        if reduction not in ("none", "mean", "sum") if isinstance(reduction, str) else True:
+            raise ValueError(f"{reduction} is not a valid value for reduction")
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
@@ -54,22 +57,29 @@ def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` (``AddmmBackward0`` on 2-D input)."""
+    check_tensor("linear", input)
+    check_tensor("linear", weight, "weight", 2)
+    check_optional_tensor("linear", bias, "bias", 3)
     return _rustgrad._linear(input, weight, bias)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    check_tensor("relu", input)
     return input.relu_() if inplace else input.relu()
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    check_tensor("gelu", input)
     return _rustgrad._gelu(input, approximate)
 
 
 def tanh(input: Tensor) -> Tensor:
+    check_tensor("tanh", input)
     return input.tanh()
 
 
 def sigmoid(input: Tensor) -> Tensor:
+    check_tensor("sigmoid", input)
     return input.sigmoid()
 
 
@@ -81,25 +91,37 @@ def _require_float(input: Tensor, kernel: str) -> None:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * sigmoid(x)`` (``SiluBackward0``)."""
+    check_tensor("silu", input)
     _require_float(input, "silu_cpu")
-    return input * input.sigmoid()
+    out = _rustgrad._silu(input)
+    return input.copy_(out) if inplace else out
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, else ``negative_slope * x`` (``LeakyReluBackward0``)."""
+    check_tensor("leaky_relu", input)
     _require_float(input, "leaky_relu_cpu")
-    return _rustgrad.where(input > 0, input, input * negative_slope)
+    if isinstance(negative_slope, Tensor):
+        raise TypeError(
+            "leaky_relu(): argument 'negative_slope' (position 2) must be Number, not Tensor"
+        )
+    out = _rustgrad._leaky_relu(input, float(negative_slope))
+    return input.copy_(out) if inplace else out
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` above ``threshold`` (``SoftplusBackward0``)."""
+    check_tensor("softplus", input)
     _require_float(input, "softplus_cpu")
-    scaled = input * beta
-    soft = ((-scaled.abs()).exp() + 1).log() / beta + (input.clamp(min=0) if beta > 0 else input.clamp(max=0))
-    return _rustgrad.where(scaled > threshold, input, soft)
+    return _rustgrad._softplus(input, float(beta), float(threshold))
 
 
 def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x))``, computed stably (``LogSigmoidBackward0``)."""
+    check_tensor("log_sigmoid", input)
     _require_float(input, "log_sigmoid_cpu")
-    return -softplus(-input)
+    return _rustgrad._logsigmoid(input)
 
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
@@ -112,12 +134,14 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    check_tensor("softmax", input)
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
     return input.softmax(dim, dtype=dtype)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    check_tensor("log_softmax", input)
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
     return input.log_softmax(dim, dtype=dtype)
@@ -125,6 +149,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zeroes each element with probability ``p`` and scales the rest by ``1/(1-p)``."""
+    check_tensor("dropout", input)
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0 or input.numel() == 0:
@@ -148,6 +173,8 @@ def mse_loss(
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
+    check_tensor("mse_loss", input)
+    check_tensor("mse_loss", target, "target", 2)
     if target.shape != input.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
@@ -169,6 +196,8 @@ def l1_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_tensor("l1_loss", input)
+    check_tensor("l1_loss", target, "target", 2)
     if target.shape != input.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
@@ -203,6 +232,9 @@ def nll_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_tensor("nll_loss", input)
+    check_tensor("nll_loss", target, "target", 2)
+    check_optional_tensor("nll_loss", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if input.dim() > 2:
         if target.dim() != input.dim() - 1 or target.shape[0] != input.shape[0]:
@@ -227,9 +259,16 @@ def cross_entropy(
 ) -> Tensor:
     """``nll_loss(log_softmax(input, 1), target)`` for class indices; soft targets (probabilities
     of the same shape as ``input``) are also accepted."""
+    check_tensor("cross_entropy_loss", input)
+    check_tensor("cross_entropy_loss", target, "target", 2)
+    check_optional_tensor("cross_entropy_loss", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if input.dim() >= 2 and target.dim() >= 1 and target.shape[0] != input.shape[0]:
+        raise ValueError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
+        )
     class_dim = 0 if input.dim() == 1 else 1
     logp = input.log_softmax(class_dim)
     n_classes = input.shape[class_dim]
@@ -269,13 +308,15 @@ def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing,
         shape = [1] * logp.dim()
         shape[class_dim] = n_classes
         per = per * weight.reshape(shape)
-    loss = -per.sum(class_dim)
+    # PyTorch's order of operations (and so its nodes): the sum, then the negation
+    # (NegBackward0), then the division by the element count for the mean (DivBackward1).
     if reduction == "none":
-        return loss
+        return -per.sum(class_dim)
+    loss = -per.sum()
     if reduction == "sum":
-        return loss.sum()
+        return loss
     n = logp.numel() // n_classes if logp.dim() > 1 else 1
-    return loss.sum() / n
+    return _rustgrad._div_number(loss, float(n))
 
 
 def binary_cross_entropy(
@@ -286,6 +327,9 @@ def binary_cross_entropy(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_tensor("binary_cross_entropy", input)
+    check_tensor("binary_cross_entropy", target, "target", 2)
+    check_optional_tensor("binary_cross_entropy", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(
@@ -306,6 +350,10 @@ def binary_cross_entropy_with_logits(
     reduction: str = "mean",
     pos_weight: Tensor | None = None,
 ) -> Tensor:
+    check_tensor("binary_cross_entropy_with_logits", input)
+    check_tensor("binary_cross_entropy_with_logits", target, "target", 2)
+    check_optional_tensor("binary_cross_entropy_with_logits", weight, "weight", 3)
+    check_optional_tensor("binary_cross_entropy_with_logits", pos_weight, "pos_weight", 4)
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
@@ -314,9 +362,25 @@ def binary_cross_entropy_with_logits(
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Class indices as one-hot int64 vectors along a new last dim."""
+    check_tensor("one_hot", tensor)
     if tensor.dtype != _rustgrad.int64:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    if num_classes == -1:
-        num_classes = int(tensor.max()) + 1 if tensor.numel() else 0
+    if isinstance(num_classes, (bool, Tensor)) or not hasattr(type(num_classes), "__index__"):
+        raise TypeError(
+            f"one_hot(): argument 'num_classes' (position 2) must be int, not {type(num_classes).__name__}"
+        )
+    num_classes = num_classes.__index__()
+    if tensor.numel():
+        if int(tensor.min()) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        largest = int(tensor.max())
+        if num_classes == -1:
+            num_classes = largest + 1
+        elif largest >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    elif num_classes == -1:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    elif num_classes < 0:
+        raise RuntimeError("Class values must be smaller than num_classes.")
     zeros = _rustgrad._full([*tensor.shape, num_classes], 0, _rustgrad.int64)
     return zeros.scatter(-1, tensor.unsqueeze(-1), 1)

@@ -8,6 +8,7 @@ from typing import Any
 
 import rustgrad
 from rustgrad import Tensor
+from rustgrad._args import check_tensor
 
 __all__ = [
     "calculate_gain",
@@ -69,23 +70,28 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    check_tensor("uniform_", tensor, "tensor")
     return _no_grad_uniform_(tensor, a, b, generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    check_tensor("normal_", tensor, "tensor")
     return _no_grad_normal_(tensor, mean, std, generator)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    check_tensor("constant_", tensor, "tensor")
     with rustgrad.no_grad():
         return tensor.fill_(val)
 
 
 def ones_(tensor: Tensor) -> Tensor:
+    check_tensor("ones_", tensor, "tensor")
     return constant_(tensor, 1.0)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    check_tensor("zeros_", tensor, "tensor")
     with rustgrad.no_grad():
         return tensor.zero_()
 
@@ -100,8 +106,10 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 
 def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
-    mode = mode.lower()
     valid_modes = ["fan_in", "fan_out"]
+    if not isinstance(mode, str):
+        raise TypeError(f"Mode {mode} not supported, please use one of {valid_modes}")
+    mode = mode.lower()
     if mode not in valid_modes:
         raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
@@ -109,6 +117,7 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    check_tensor("xavier_uniform_", tensor, "tensor")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     a = math.sqrt(3.0) * std  # the uniform bound with that standard deviation
@@ -116,6 +125,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    check_tensor("xavier_normal_", tensor, "tensor")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return _no_grad_normal_(tensor, 0.0, std, generator)
@@ -128,6 +138,7 @@ def kaiming_uniform_(
     nonlinearity: str = "leaky_relu",
     generator: Any = None,
 ) -> Tensor:
+    check_tensor("kaiming_uniform_", tensor, "tensor")
     if 0 in tensor.shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
@@ -144,6 +155,7 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     generator: Any = None,
 ) -> Tensor:
+    check_tensor("kaiming_normal_", tensor, "tensor")
     if 0 in tensor.shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor

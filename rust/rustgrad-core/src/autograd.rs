@@ -229,6 +229,11 @@ struct Saved {
 }
 
 const BYTES_MASK: u64 = (1 << 48) - 1;
+/// Codes of bits 48-63 for saved inputs overwritten by the in-place op that recorded the node
+/// (Note [In-place target saved as input]): a view of the target's base, whose `grad_fn` is
+/// then regenerated (`AsStridedBackward0`), or the base itself (`CopySlices`).
+const OVERWRITTEN_VIEW: u64 = 0xfffe;
+const OVERWRITTEN_BASE: u64 = 0xffff;
 
 impl Saved {
     fn bytes(&self) -> usize {
@@ -236,9 +241,12 @@ impl Saved {
     }
     fn output_nr(&self) -> Option<u32> {
         match self.bytes_and_output >> 48 {
-            0 => None,
+            0 | OVERWRITTEN_VIEW | OVERWRITTEN_BASE => None,
             nr => Some(nr as u32 - 1),
         }
+    }
+    fn code(&self) -> u64 {
+        self.bytes_and_output >> 48
     }
 }
 
@@ -265,8 +273,8 @@ impl SavedTensor {
         };
         crate::stats::add(crate::stats::Stat::SavedBytes, bytes as isize);
         // Ops that save outputs have few of them (`output_nr` fits 16 bits).
-        debug_assert!(output_nr.is_none_or(|nr| nr < 0xffff));
-        let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xffff));
+        debug_assert!(output_nr.is_none_or(|nr| nr < 0xfffd));
+        let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xfffd));
         SavedTensor { saved: Some(Saved { tensor, version, bytes_and_output: bytes as u64 | output << 48 }) }
     }
 
@@ -279,6 +287,10 @@ impl SavedTensor {
             let desc = format!("{} {}", data.dtype().legacy_name(), shape::fmt_shape(&data.shape));
             let producer = match saved.output_nr() {
                 Some(nr) => format!(", which is output {nr} of {},", forward_name(ctx.name)),
+                None if saved.code() == OVERWRITTEN_VIEW => String::from(", which is output 0 of AsStrided,"),
+                None if saved.code() == OVERWRITTEN_BASE => {
+                    String::from(", which is output 0 of torch::autograd::CopySlices,")
+                }
                 None => match saved.tensor.grad_fn() {
                     // The running node is locked: take its name from `ctx`.
                     Some(f) if f.ptr_eq(ctx.node) => {
@@ -314,15 +326,45 @@ impl SavedTensor {
         self.saved = None;
     }
 
-    /// For an op run in place: if this is a saved output, it is now `target`, which holds the
-    /// same values and whose version counter then guards it.
+    /// For an op run in place, once `target` was written and rebased onto the op's node: a saved
+    /// output is now `target`, which holds the same values and whose version counter then
+    /// guards it.
+    ///
+    /// Note [In-place target saved as input]: `y.mul_(y)` saves `y` as an input of the node that
+    /// then becomes `y`'s own `grad_fn`: kept as is, `y -> node -> y` would be a reference cycle
+    /// that nothing frees. The same holds for a view of the target's base (`v.mul_(v)`,
+    /// `v.mul_(w)` with `w` another view of the base) and for the base itself, whose history
+    /// now runs through this node too (`CopySlices`). Such a saved input was overwritten by the
+    /// write, so it can never be unpacked again: only the in-place error remains to be given.
+    /// It is kept without its history (no cycle), with its old version (the check fails, as in
+    /// PyTorch) and what the error names as its producer: for the target itself, what it now
+    /// is, an output of this node; for a view, the `AsStrided` node its `grad_fn` becomes; for
+    /// the base, its `CopySlices` (naming it needs no lock on the running node).
     pub fn retarget_output(&mut self, target: &Tensor) {
-        if let Some(s) = &mut self.saved {
-            if s.output_nr().is_some() {
-                s.tensor = target.detach();
-                s.version = target.version();
-            }
+        let Some(s) = &mut self.saved else { return };
+        if s.output_nr().is_some() {
+            s.tensor = target.detach();
+            s.version = target.version();
+            return;
         }
+        if s.code() != 0 {
+            return;
+        }
+        let target_base = target.view_base();
+        let saved_base = s.tensor.view_base();
+        let root = |t: &Tensor, base: &Option<Tensor>| base.clone().unwrap_or_else(|| t.clone());
+        if !root(target, &target_base).same(&root(&s.tensor, &saved_base)) {
+            return;
+        }
+        let code = if saved_base.is_some() {
+            OVERWRITTEN_VIEW
+        } else if s.tensor.same(target) {
+            (target.output_nr() as u64 + 1).min(0xfffd)
+        } else {
+            OVERWRITTEN_BASE
+        };
+        s.tensor = s.tensor.detach();
+        s.bytes_and_output = (s.bytes_and_output & BYTES_MASK) | (code << 48);
     }
 
     /// rustgrad's addition to the in-place error: who saved the tensor where, and what

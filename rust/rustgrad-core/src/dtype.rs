@@ -165,6 +165,18 @@ pub trait Element: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
     }
 }
 
+/// A float converted to int64 as PyTorch's CPU kernels do (x86's truncating conversion): NaN and
+/// values outside the int64 range become `i64::MIN`, not the nearest bound.
+#[inline]
+pub fn float_to_i64(v: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if v.is_nan() || !(-LIMIT..LIMIT).contains(&v) {
+        i64::MIN
+    } else {
+        v as i64
+    }
+}
+
 macro_rules! impl_float_element {
     ($t:ty, $d:expr) => {
         impl Element for $t {
@@ -179,7 +191,7 @@ macro_rules! impl_float_element {
             }
             #[inline]
             fn to_i64(self) -> i64 {
-                self as i64
+                float_to_i64(self as f64)
             }
             #[inline]
             fn from_i64(v: i64) -> Self {
@@ -226,7 +238,7 @@ impl Element for i64 {
     }
     #[inline]
     fn from_f64(v: f64) -> Self {
-        v as i64
+        float_to_i64(v)
     }
     #[inline]
     fn to_i64(self) -> i64 {

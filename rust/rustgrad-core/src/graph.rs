@@ -28,8 +28,59 @@ const BASE: usize = 1 << BASE_BITS;
 const BUCKETS: usize = 24;
 const REFS_MASK: u64 = 0xffff_ffff;
 
+/// A user hook: the function, and what a language binding needs to report it to its garbage
+/// collector.
+///
+/// Note [Hooks and foreign collectors]: a binding's hook owns an object of its language (the
+/// Python callable), which may refer back to the tensor the hook sits on
+/// (`x.register_hook(lambda g: x * g)`): a cycle through the graph that the language's
+/// collector can only break if the wrapper of `x` reports the objects it owns through the
+/// graph. `owned` is the address of such an object, opaque to the core (0 when there is none);
+/// the binding reads it while it holds the only handle to the tensor or node that holds the
+/// hook (see [`NodeRef::is_unique`], [`Tensor::try_lock_unique`]), so reading it needs neither
+/// blocking nor allocation.
+pub struct Hook<F: ?Sized> {
+    pub owned: usize,
+    pub f: F,
+}
+
+impl<F> Hook<F> {
+    /// A hook that owns no foreign object.
+    pub fn new(f: F) -> Arc<Hook<F>> {
+        Arc::new(Hook { owned: 0, f })
+    }
+
+    /// A hook whose function keeps the foreign object at address `owned` alive.
+    pub fn owning(owned: usize, f: F) -> Arc<Hook<F>> {
+        Arc::new(Hook { owned, f })
+    }
+}
+
+impl<F: ?Sized> std::ops::Deref for Hook<F> {
+    type Target = F;
+    fn deref(&self) -> &F {
+        &self.f
+    }
+}
+
+/// Calls `visit` with the address of each foreign object owned by `hooks`, skipping hooks
+/// whose `Arc` someone else holds too (a running backward may hold a clone): only what is
+/// reachable through the caller's handle alone may be reported (Note [Hooks and foreign
+/// collectors]).
+pub fn visit_owned<'a, F: ?Sized + 'a, E>(
+    hooks: impl IntoIterator<Item = &'a Arc<Hook<F>>>,
+    visit: &mut impl FnMut(usize) -> Result<(), E>,
+) -> Result<(), E> {
+    for h in hooks {
+        if h.owned != 0 && Arc::strong_count(h) == 1 {
+            visit(h.owned)?;
+        }
+    }
+    Ok(())
+}
+
 /// A gradient hook: gets the gradient and may return a replacement.
-pub type GradHook = Arc<dyn Fn(&Tensor) -> crate::Result<Option<Tensor>> + Send + Sync>;
+pub type GradHook = Arc<Hook<dyn Fn(&Tensor) -> crate::Result<Option<Tensor>> + Send + Sync>>;
 
 /// Where a gradient flows: input `input_nr` of `node`.
 #[derive(Clone)]
@@ -209,10 +260,19 @@ pub struct NodeHooks {
 }
 
 /// A node pre-hook: gets the output gradients, may return replacements.
-pub type NodePreHook = Arc<dyn Fn(&[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
+pub type NodePreHook = Arc<Hook<dyn Fn(&[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>>;
 /// A node post-hook: gets (input gradients, output gradients), may return replacement input gradients.
 pub type NodePostHook =
-    Arc<dyn Fn(&[Option<Tensor>], &[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>;
+    Arc<Hook<dyn Fn(&[Option<Tensor>], &[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>>;
+
+impl NodeHooks {
+    /// The foreign objects owned by this node's hooks (see [`visit_owned`]).
+    pub fn visit_owned<E>(&self, visit: &mut impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
+        visit_owned(self.tensor_hooks.iter().map(|h| &h.2), visit)?;
+        visit_owned(self.pre_hooks.iter().map(|h| &h.1), visit)?;
+        visit_owned(self.post_hooks.iter().map(|h| &h.1), visit)
+    }
+}
 
 impl Node {
     /// A node with no edges yet, created now (its `seq` orders it after existing nodes).
@@ -453,6 +513,20 @@ impl NodeRef {
     /// Locks the node. Never hold it across user code (hooks) or while locking another node.
     pub fn lock(&self) -> MutexGuard<'_, Option<Node>> {
         slot(self.index).node.lock()
+    }
+
+    /// Whether this is the only handle to the node (so nothing can reach the node but through
+    /// its holder; weak handles upgrade only while a strong one exists).
+    #[inline]
+    pub fn is_unique(&self) -> bool {
+        slot(self.index).state.load(Ordering::Acquire) & REFS_MASK == 1
+    }
+
+    /// Runs `f` on the node if its lock is free, without waiting (for a garbage collector's
+    /// traversal, which must never block).
+    pub fn try_with<R>(&self, f: impl FnOnce(&Node) -> R) -> Option<R> {
+        let guard = slot(self.index).node.try_lock()?;
+        guard.as_ref().map(f)
     }
 
     /// Runs `f` on the locked node.

@@ -57,10 +57,11 @@ pub fn apply_inplace(target: &Tensor, compute: impl Fn(&Tensor) -> Result<Tensor
     write_result(target, &result)?;
     if rebase {
         if let Some(node) = result.grad_fn() {
+            rebase_history(target, node.clone(), result.output_nr());
             // An op that saved its output (exp_, sigmoid_, ...) now saved `target`: later
-            // in-place changes of it must fail the version check, as in PyTorch.
+            // in-place changes of it must fail the version check, as in PyTorch. One that saved
+            // `target` as an input must not keep it (Note [In-place target saved as input]).
             node.with(|n| n.op.retarget_outputs(target));
-            rebase_history(target, node, result.output_nr());
         }
     }
     Ok(())
@@ -215,7 +216,8 @@ impl Backward for CopySlices {
 pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
     let td = target.data();
     let rd = result.data();
-    if td.shape.iter().zip(&td.strides).any(|(&n, &s)| s == 0 && n > 1) {
+    // Two elements at one address (a stride-0 dim of size > 1); an empty target writes nothing.
+    if td.numel() > 0 && td.shape.iter().zip(&td.strides).any(|(&n, &s)| s == 0 && n > 1) {
         return Err(Error::InternalOverlap);
     }
     if rd.shape != td.shape && !shape::is_expandable_to(&rd.shape, &td.shape) {

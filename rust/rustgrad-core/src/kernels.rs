@@ -84,13 +84,14 @@ fn unary_one<T: Float>(kind: Unary, x: T) -> T {
                 T::zero()
             }
         }
+        // sign(nan) = 0 and sign(-0.0) = 0, as in PyTorch.
         Unary::Sign => {
             if x > T::zero() {
                 T::one()
             } else if x < T::zero() {
                 -T::one()
             } else {
-                x
+                T::zero()
             }
         }
         Unary::Reciprocal => T::one() / x,
@@ -877,6 +878,9 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         return false;
     }
     let n = dst.numel();
+    if n == 0 {
+        return true;
+    }
     with_float!(dtype, T => {
         // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered.
         let values: Vec<T>;

@@ -87,9 +87,14 @@ impl TensorData {
         if T::DTYPE != self.dtype() || !self.is_contiguous() {
             return None;
         }
+        let n = self.numel();
+        if n == 0 {
+            // A zero-size view may start anywhere, even past the end of its storage.
+            return Some(&[]);
+        }
         // SAFETY: dtype checked; caller guarantees no concurrent writer.
         let all = unsafe { self.storage.slice::<T>() };
-        Some(&all[self.offset..self.offset + self.numel()])
+        Some(&all[self.offset..self.offset + n])
     }
 
     /// Calls `f` with the storage offset of every element, in row-major order.
@@ -275,7 +280,7 @@ pub struct InputState {
 }
 
 /// A hook run with the leaf after its `.grad` was updated.
-pub type PostAccumulateHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
+pub type PostAccumulateHook = Arc<crate::graph::Hook<dyn Fn(&Tensor) -> Result<()> + Send + Sync>>;
 
 /// How a view was created (PyTorch's `CreationMeta`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -518,6 +523,15 @@ impl Tensor {
 
     pub fn downgrade(&self) -> std::sync::Weak<TensorCell> {
         Arc::downgrade(&self.0)
+    }
+
+    /// The state, if this handle is the only strong one and the lock is free; never blocks
+    /// (for a binding's garbage collector, Note [Hooks and foreign collectors] in graph.rs).
+    pub fn try_lock_unique(&self) -> Option<MutexGuard<'_, TensorInner>> {
+        if Arc::strong_count(&self.0) != 1 {
+            return None;
+        }
+        self.0.inner.try_lock()
     }
 
     pub fn cell(&self) -> &TensorCell {

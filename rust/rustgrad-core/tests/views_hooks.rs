@@ -1,10 +1,10 @@
 //! In-place ops on views (CopySlices / AsStrided regeneration), node hooks, and inference
 //! mode, from the Rust API. Values are checked against closed forms.
 
+use rustgrad_core::graph::Hook;
 use rustgrad_core::inplace::apply_inplace;
 use rustgrad_core::ops::{arith, fill, index, reduce};
 use rustgrad_core::{engine, grad_mode, Error, Tensor};
-use std::sync::Arc;
 
 fn leaf(values: &[f64]) -> Tensor {
     let t = Tensor::from_vec(values.to_vec(), &[values.len()]).unwrap();
@@ -76,10 +76,10 @@ fn node_hooks_replace_gradients_in_order() {
     let x = leaf(&[5.0]);
     let y = arith::mul(&x, &ws(3.0)).unwrap();
     let node = y.grad_fn().unwrap();
-    node.add_pre_hook(Arc::new(|g: &[Option<Tensor>]| {
+    node.add_pre_hook(Hook::new(|g: &[Option<Tensor>]| {
         Ok(Some(vec![Some(arith::add(g[0].as_ref().unwrap(), &ws(1.0))?)]))
     }));
-    node.add_post_hook(Arc::new(|inputs: &[Option<Tensor>], _outputs: &[Option<Tensor>]| {
+    node.add_post_hook(Hook::new(|inputs: &[Option<Tensor>], _outputs: &[Option<Tensor>]| {
         let doubled = inputs.iter().map(|g| g.as_ref().map(|g| arith::mul(g, &ws(2.0)).unwrap())).collect();
         Ok(Some(doubled))
     }));

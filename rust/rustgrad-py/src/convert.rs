@@ -4,7 +4,7 @@ use crate::errors::IntoPyResult;
 use crate::tensor::PyTensor;
 use numpy::npyffi::{self, npy_intp, NPY_ARRAY_WRITEABLE, PY_ARRAY_API};
 use numpy::{Element as NpElement, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyTuple};
@@ -64,19 +64,96 @@ pub fn dtype_object(py: Python<'_>, dtype: DType) -> Py<PyDType> {
     all[i].clone_ref(py)
 }
 
-/// Reads an optional `dtype=` argument.
+/// Reads an optional `dtype=` argument: a dtype, or (as PyTorch allows) the Python types
+/// `float`, `int` and `bool` for float64, int64 and bool.
 pub fn dtype_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<DType>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
-        Some(o) => match o.extract::<PyRef<PyDType>>() {
-            Ok(d) => Ok(Some(d.dtype)),
-            Err(_) => Err(PyTypeError::new_err(format!(
-                "dtype must be a rustgrad dtype such as torch.float32, not {}",
-                o.get_type().name()?
-            ))),
+        Some(o) => {
+            if let Ok(d) = o.cast::<PyDType>() {
+                return Ok(Some(d.get().dtype));
+            }
+            let py = o.py();
+            if o.is(py.get_type::<PyFloat>()) {
+                return Ok(Some(DType::F64));
+            }
+            if o.is(py.get_type::<PyInt>()) {
+                return Ok(Some(DType::I64));
+            }
+            if o.is(py.get_type::<PyBool>()) {
+                return Ok(Some(DType::Bool));
+            }
+            Err(PyTypeError::new_err(format!("argument 'dtype' must be torch.dtype, not {}", type_name(o))))
+        }
+    }
+}
+
+/// The name PyTorch's messages give the type of `obj` (`float`, `NoneType`, `torch.dtype`).
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    if obj.cast::<PyDType>().is_ok() {
+        return "torch.dtype".to_string();
+    }
+    if obj.cast::<PyTensor>().is_ok() {
+        return "Tensor".to_string();
+    }
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// Note [Integer arguments]: `#[guard]` extracts every `i64` argument of the binding through
+/// this function, so an int outside int64 raises PyTorch's `ValueError` rather than PyO3's
+/// `OverflowError` (PyTorch's argument parser: "Overflow when unpacking long long").
+pub fn int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    obj.extract::<i64>().map_err(|e| {
+        if e.is_instance_of::<PyOverflowError>(obj.py()) {
+            PyValueError::new_err("Overflow when unpacking long long")
+        } else {
+            e
+        }
+    })
+}
+
+/// A `dim=` argument that may be one dim or several: `None`, an int, or a sequence of ints
+/// (ints outside int64 raise as [`int64_arg`]).
+pub fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
+    match dim {
+        None => Ok(None),
+        Some(d) if d.is_none() => Ok(None),
+        Some(d) if d.is_instance_of::<PyInt>() => Ok(Some(vec![int64_arg(d)?])),
+        Some(d) => match d.extract::<i64>() {
+            Ok(i) => Ok(Some(vec![i])),
+            Err(_) => {
+                let items: Vec<Bound<'_, PyAny>> = d.extract()?;
+                Ok(Some(items.iter().map(int64_arg).collect::<PyResult<_>>()?))
+            }
         },
     }
+}
+
+/// [`int64_arg`] for `Option<i64>` arguments (`None` stays `None`).
+pub fn opt_int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    if obj.is_none() {
+        Ok(None)
+    } else {
+        int64_arg(obj).map(Some)
+    }
+}
+
+/// A Python number as an operand, `Ok(None)` for other types. Ints in [2**63, 2**64) are
+/// taken as floats (PyTorch reads them as uint64); ints beyond that raise a `RuntimeError`
+/// (PyTorch: "int too big to convert"), rather than failing as an unsupported type, which
+/// would let `t == 2**64` fall back to Python's identity comparison.
+pub fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        if let Ok(v) = obj.extract::<i64>() {
+            return Ok(Some(Scalar::Int(v)));
+        }
+        if let Ok(v) = obj.extract::<u64>() {
+            return Ok(Some(Scalar::Float(v as f64)));
+        }
+        return Err(PyRuntimeError::new_err("value cannot be converted to type int64_t without overflow"));
+    }
+    Ok(scalar_of(obj))
 }
 
 /// A Python number, if `obj` is one (bool before int: `True` is an int in Python).
@@ -85,7 +162,10 @@ pub fn scalar_of(obj: &Bound<'_, PyAny>) -> Option<Scalar> {
         return obj.extract::<bool>().ok().map(Scalar::Bool);
     }
     if obj.is_instance_of::<PyInt>() {
-        return obj.extract::<i64>().ok().map(Scalar::Int);
+        if let Ok(v) = obj.extract::<i64>() {
+            return Some(Scalar::Int(v));
+        }
+        return obj.extract::<u64>().ok().map(|v| Scalar::Float(v as f64));
     }
     if obj.is_instance_of::<PyFloat>() {
         return obj.extract::<f64>().ok().map(Scalar::Float);
@@ -109,7 +189,7 @@ pub fn operand(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         return Ok(t.get().t.clone());
     }
-    if let Some(s) = scalar_of(obj) {
+    if let Some(s) = scalar_arg(obj)? {
         return Ok(s.to_tensor());
     }
     if is_ndarray(obj) {
@@ -125,9 +205,14 @@ fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     obj.is_instance_of::<PyUntypedArray>()
 }
 
-/// Like [`operand`] but `None` for unsupported types (binary dunders return NotImplemented).
-pub fn try_operand(obj: &Bound<'_, PyAny>) -> Option<Tensor> {
-    operand(obj).ok()
+/// Like [`operand`] but `Ok(None)` for unsupported types (binary dunders return
+/// NotImplemented); an int too big for any integer type still raises.
+pub fn try_operand(obj: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
+    match operand(obj) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if obj.is_instance_of::<PyInt>() => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// A tensor argument.
@@ -138,24 +223,37 @@ pub fn tensor_arg(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     }
 }
 
-/// Sizes given either as varargs (`view(2, 3)`) or as one sequence (`view((2, 3))`).
+/// Sizes given either as varargs (`view(2, 3)`) or as one sequence (`view((2, 3))`). None at
+/// all is PyTorch's `TypeError` (`x.view()`), as is a size outside int64.
 pub fn sizes_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
+    if args.is_empty() {
+        return Err(PyTypeError::new_err("missing 1 required positional arguments: \"size\""));
+    }
     if args.len() == 1 {
         let first = args.get_item(0)?;
-        if let Ok(v) = first.extract::<Vec<i64>>() {
-            return Ok(v.into());
+        if !first.is_instance_of::<PyInt>() && first.cast::<PyTensor>().is_err() {
+            if let Ok(seq) = first.try_iter() {
+                let items: Vec<Bound<'_, PyAny>> = seq.collect::<PyResult<_>>()?;
+                return items.iter().enumerate().map(|(i, a)| size_item(a, i)).collect();
+            }
         }
     }
-    args.iter()
-        .map(|a| {
-            a.extract::<i64>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "expected a sequence of integers or integer varargs, but got {}",
-                    a.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-                ))
-            })
-        })
-        .collect()
+    args.iter().enumerate().map(|(i, a)| size_item(&a, i)).collect()
+}
+
+/// One size of [`sizes_arg`], with PyTorch's messages for a wrong type or an overflow.
+fn size_item(a: &Bound<'_, PyAny>, i: usize) -> PyResult<i64> {
+    match a.extract::<i64>() {
+        Ok(v) if !a.is_instance_of::<PyBool>() => Ok(v),
+        Err(e) if e.is_instance_of::<PyOverflowError>(a.py()) => Err(PyTypeError::new_err(format!(
+            "argument 'size' failed to unpack the object at pos {} with error \"Overflow when unpacking long long\"",
+            i + 1
+        ))),
+        _ => Err(PyTypeError::new_err(format!(
+            "expected a sequence of integers or integer varargs, but got {}",
+            type_name(a)
+        ))),
+    }
 }
 
 /// Non-negative sizes for factories.

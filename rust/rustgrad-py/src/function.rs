@@ -77,6 +77,11 @@ pub fn ctx_of(py: Python<'_>, node: &NodeRef) -> Option<Py<PyAny>> {
     })
 }
 
+/// The `ctx` a custom Function's backward owns, for the collector (Note [GC through the graph]).
+pub fn ctx_for_gc(op: &dyn CustomBackward) -> Option<&Py<PyAny>> {
+    op.as_any().downcast_ref::<PyFunctionBackward>().map(|f| &f.ctx)
+}
+
 /// A node name that lives as long as the process (one per Function class name).
 fn intern(name: String) -> &'static str {
     static NAMES: Mutex<Option<HashMap<String, &'static str>>> = Mutex::new(None);
@@ -216,6 +221,14 @@ pub fn _function_apply(
         *op.saved.lock() = Some(saved);
     }
     ctx.get().bind_weak(&node)?;
+    crate::node::GRAPH_HOLDS_PYTHON.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The node keeps `ctx` alive, so `ctx` must not keep the outputs (whose `grad_fn` is the
+    // node): that would be a cycle through Python that only the GC could break. The saved
+    // tensors now live in `op.saved` (outputs without their `grad_fn`, as PyTorch's
+    // SavedVariable); like PyTorch, the ctx's lists read `None` from here on.
+    for attr in ["to_save", "dirty_tensors", "non_differentiable"] {
+        any.setattr(attr, py.None())?;
+    }
     if is_tuple {
         Ok(PyTuple::new(py, results)?.into_any().unbind())
     } else {

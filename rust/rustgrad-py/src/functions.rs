@@ -258,15 +258,27 @@ pub fn _full(
     requires_grad: bool,
 ) -> R {
     let v = operand(value)?;
+    // An int beyond int64 is a float operand (see `scalar_arg`), but it asks for an int64 tensor.
+    let big_int = value.is_instance_of::<pyo3::types::PyInt>() && value.extract::<i64>().is_err();
     let default = match v.dtype() {
+        DType::F64 | DType::F32 if big_int => DType::I64,
         DType::F64 | DType::F32 => DType::F32,
         other => other,
     };
     let dtype = dt(dtype, default)?;
+    let fill = v.item_f64().py()?;
+    // Note [Integer fill values]: as PyTorch, a value an int64 cannot hold is refused rather
+    // than saturated (NaN, inf, |v| >= 2**63).
+    let float_out_of_range =
+        v.dtype().is_float() && !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&fill);
+    if dtype == DType::I64 && (big_int || float_out_of_range) {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "value cannot be converted to type int64_t without overflow",
+        ));
+    }
     new_storage(&shape, dtype)?;
-    let value = v.item_f64().py()?;
-    rustgrad_core::dtype::check_fits(value, dtype).py()?;
-    let t = creation::full(&shape, value, dtype);
+    rustgrad_core::dtype::check_fits(fill, dtype).py()?;
+    let t = creation::full(&shape, fill, dtype);
     factory_requires_grad(&t, requires_grad)?;
     wrap(py, t)
 }
@@ -337,6 +349,26 @@ pub fn _randperm(py: Python<'_>, n: usize) -> R {
 #[pyfunction]
 pub fn _manual_seed(seed: u64) {
     creation::manual_seed(seed);
+}
+
+/// The default generator's state, in the byte layout of `torch.get_rng_state()`.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _get_rng_state(py: Python<'_>) -> Py<pyo3::types::PyBytes> {
+    let state = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).get_state();
+    pyo3::types::PyBytes::new(py, &state).unbind()
+}
+
+/// Restores a state from [`_get_rng_state`] (or PyTorch's); an invalid state raises and leaves
+/// the generator unchanged.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_rng_state(state: &[u8]) -> PyResult<()> {
+    rustgrad_core::random::default_generator()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_state(state)
+        .map_err(pyo3::exceptions::PyRuntimeError::new_err)
 }
 
 #[rustgrad_macros::guard]

@@ -74,6 +74,8 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_randperm, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_manual_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::initial_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_get_rng_state, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::where_, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_tensor_list, m)?)?;

@@ -5,15 +5,18 @@ use crate::errors::{from_py, IntoPyResult};
 use crate::tensor::{wrap, PyTensor};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyWeakrefReference};
-use rustgrad_core::graph::{NodePostHook, NodePreHook, NodeRef, WeakNodeRef};
+use pyo3::PyTraverseError;
+use rustgrad_core::graph::{visit_owned, Hook, NodePostHook, NodePreHook, NodeRef, WeakNodeRef};
 use rustgrad_core::ops::BackwardOp;
 use rustgrad_core::tensor::TensorCell;
 use rustgrad_core::Tensor;
 use smallvec::SmallVec;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 /// Carries a node handle into `Node.__new__` (see [`node_object`]).
@@ -243,6 +246,87 @@ impl PyNode {
     }
 }
 
+/// Note [GC through the graph]: Python objects the graph holds (hook callables, the `ctx` of a
+/// custom Function) may refer back to the tensor or node object that holds the graph
+/// (`x.register_hook(lambda g: x * g)`, `ctx.out = out`). PyTorch leaks such cycles; here the
+/// `Tensor` and `Node` objects report to Python's collector the objects they own through the
+/// graph: those of the tensor's own hooks and of its `grad_fn` (hooks, `ctx`), each reported
+/// only while the object's handle is the only one on the way (unique tensor cell, unique node,
+/// unique hook), so every report stands for a reference that object alone owns. Other threads
+/// can gain a handle only from one they hold already (and then nothing is reported), so what
+/// is reported stays the same during a collection, which holds the GIL. The traversal takes
+/// no lock it would wait for (`try_lock`: a busy lock means another holder, so nothing to
+/// report) and allocates nothing; the whole of it is skipped until the first Python object was
+/// put into a graph ([`GRAPH_HOLDS_PYTHON`]). Collecting such a cycle clears the Python
+/// objects in it (the callable's closure, the ctx's `__dict__`), which frees the tensor.
+pub static GRAPH_HOLDS_PYTHON: AtomicBool = AtomicBool::new(false);
+
+/// Reports a hook's Python object, given the address [`own_for_gc`] returned.
+fn visit_addr(visit: &PyVisit<'_>, addr: usize) -> Result<(), PyTraverseError> {
+    // SAFETY: `addr` is the address of a boxed `Py` that the hook (alive: we hold it through a
+    // locked structure) owns and never moves (see `own_for_gc`).
+    let obj: &Py<PyAny> = unsafe { &*(addr as *const Py<PyAny>) };
+    visit.call(obj)
+}
+
+/// Boxes a hook's callable for a core hook and returns it with the address the collector reads.
+pub fn own_for_gc(hook: Py<PyAny>) -> (Box<Py<PyAny>>, usize) {
+    GRAPH_HOLDS_PYTHON.store(true, Ordering::Relaxed);
+    let boxed = Box::new(hook);
+    let addr = &*boxed as *const Py<PyAny> as usize;
+    (boxed, addr)
+}
+
+/// Reports the Python objects a node owns, if `node` is its only handle (Note [GC through the graph]).
+pub fn visit_node(node: &NodeRef, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+    if !node.is_unique() {
+        return Ok(());
+    }
+    node.try_with(|n| {
+        if let Some(h) = &n.hooks {
+            h.visit_owned(&mut |addr| visit_addr(visit, addr))?;
+        }
+        if let BackwardOp::Custom(op) = &n.op {
+            if Arc::strong_count(op) == 1 {
+                if let Some(ctx) = crate::function::ctx_for_gc(op.as_ref()) {
+                    visit.call(ctx)?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .unwrap_or(Ok(()))
+}
+
+/// Reports the Python objects a tensor's only handle owns (Note [GC through the graph]).
+pub fn visit_tensor(t: &Tensor, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+    if !GRAPH_HOLDS_PYTHON.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let Some(g) = t.try_lock_unique() else { return Ok(()) };
+    let mut report = |addr| visit_addr(visit, addr);
+    visit_owned(g.hooks().iter().map(|h| &h.1), &mut report)?;
+    visit_owned(g.post_accumulate_hooks().iter().map(|h| &h.1), &mut report)?;
+    match &g.grad_fn {
+        Some(node) => visit_node(node, visit),
+        None => Ok(()),
+    }
+}
+
+// Not behind `#[guard]`: PyO3 nets panics in `tp_traverse` itself, and nothing here panics.
+#[pymethods]
+impl PyNode {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if !GRAPH_HOLDS_PYTHON.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match self.handle.get() {
+            Some(NodeHandle::Strong(node)) => visit_node(node, &visit),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Tensors or `None`s as a tuple.
 fn grads_tuple<'py>(py: Python<'py>, grads: &[Option<Tensor>]) -> PyResult<Bound<'py, PyTuple>> {
     let items: Vec<Py<PyAny>> = grads
@@ -293,7 +377,8 @@ fn hook_result(
 }
 
 fn make_pre_hook(hook: Py<PyAny>) -> NodePreHook {
-    Arc::new(move |grads: &[Option<Tensor>]| {
+    let (hook, addr) = own_for_gc(hook);
+    Hook::owning(addr, move |grads: &[Option<Tensor>]| {
         Python::attach(|py| {
             let r = hook.call1(py, (grads_tuple(py, grads)?,))?;
             hook_result(py, &hook, r.bind(py), grads, true)
@@ -303,7 +388,8 @@ fn make_pre_hook(hook: Py<PyAny>) -> NodePreHook {
 }
 
 fn make_post_hook(hook: Py<PyAny>) -> NodePostHook {
-    Arc::new(move |inputs: &[Option<Tensor>], outputs: &[Option<Tensor>]| {
+    let (hook, addr) = own_for_gc(hook);
+    Hook::owning(addr, move |inputs: &[Option<Tensor>], outputs: &[Option<Tensor>]| {
         Python::attach(|py| {
             let r = hook.call1(py, (grads_tuple(py, inputs)?, grads_tuple(py, outputs)?))?;
             hook_result(py, &hook, r.bind(py), inputs, false)

@@ -7,14 +7,16 @@ use crate::gil;
 use crate::node::node_object;
 use crate::python;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use pyo3::PyTraverseError;
+use rustgrad_core::graph::Hook;
 use rustgrad_core::inplace::apply_inplace;
 use rustgrad_core::kernels::{Binary, Compare, Unary};
 use rustgrad_core::ops::{arith, compare, fill, linalg, pow, reduce, unary, view};
 use rustgrad_core::{creation, engine, DType, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 /// A multi-dimensional array that records the operations on it for differentiation.
 #[pyclass(name = "Tensor", module = "rustgrad", subclass, frozen, weakref)]
@@ -43,6 +45,15 @@ impl Drop for PyTensor {
         if me != 0 {
             let _ = self.t.cell().binding_handle.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
+    }
+}
+
+// Not behind `#[guard]`: PyO3 nets panics in `tp_traverse` itself, and nothing here panics.
+#[pymethods]
+impl PyTensor {
+    /// Reports the Python objects this tensor owns through its graph (Note [GC through the graph]).
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        crate::node::visit_tensor(&self.t, &visit)
     }
 }
 
@@ -78,7 +89,7 @@ fn dunder(
     if let Ok(t) = other.cast::<PyTensor>() {
         return Ok(wrap(py, f(&t.get().t).py()?)?.into_any());
     }
-    match try_operand(other) {
+    match try_operand(other)? {
         Some(o) => Ok(wrap(py, f(&o).py()?)?.into_any()),
         None => Ok(py.NotImplemented()),
     }
@@ -89,17 +100,7 @@ fn cmp(kind: Compare) -> impl Fn(&Tensor, &Tensor) -> rustgrad_core::Result<Tens
 }
 
 fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
-    match dim {
-        None => Ok(None),
-        Some(d) if d.is_none() => Ok(None),
-        Some(d) => {
-            if let Ok(i) = d.extract::<i64>() {
-                Ok(Some(vec![i]))
-            } else {
-                Ok(Some(d.extract::<Vec<i64>>()?))
-            }
-        }
-    }
+    crate::convert::dims_arg(dim)
 }
 
 fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
@@ -110,6 +111,16 @@ fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 }
 
 impl PyTensor {
+    /// `float(t)`/`int(t)` need exactly one element (PyTorch's ValueError otherwise).
+    fn one_element(&self) -> PyResult<()> {
+        if self.t.numel() != 1 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "only one element tensors can be converted to Python scalars",
+            ));
+        }
+        Ok(())
+    }
+
     fn item_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let v = self.t.item_f64().py()?;
         Ok(match self.t.dtype() {
@@ -176,11 +187,14 @@ impl PyTensor {
             None => None,
             Some(g) if g.is_none() => None,
             Some(g) => match g.cast::<PyTensor>() {
-                Ok(t) => Some(t.get().t.clone()),
+                Ok(g) if g.get().t.same(&self.t) => {
+                    return Err(PyRuntimeError::new_err("can't assign Variable as its own grad"))
+                }
+                Ok(g) => Some(g.get().t.clone()),
                 Err(_) => {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    return Err(PyTypeError::new_err(format!(
                         "assigned grad expected to be a Tensor or None but got grad of type {}",
-                        g.get_type().name()?
+                        crate::convert::type_name(g)
                     )))
                 }
             },
@@ -253,6 +267,15 @@ impl PyTensor {
     #[getter]
     #[allow(non_snake_case)]
     fn mT(&self, py: Python<'_>) -> R {
+        let nd = self.t.ndim();
+        if nd == 1 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "tensor.mT is only supported on matrices or batches of matrices. Got 1-D tensor.",
+            ));
+        }
+        if nd == 0 {
+            return wrap(py, view::alias_of(&self.t).py()?);
+        }
         wrap(py, view::transpose(&self.t, -2, -1).py()?)
     }
 
@@ -392,7 +415,8 @@ impl PyTensor {
     /// Registers `hook(tensor)`, called after a gradient was accumulated into this leaf's `.grad`.
     fn register_post_accumulate_grad_hook(slf: &Bound<'_, Self>, hook: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        let call: rustgrad_core::tensor::PostAccumulateHook = Arc::new(move |leaf: &Tensor| {
+        let (hook, addr) = crate::node::own_for_gc(hook);
+        let call: rustgrad_core::tensor::PostAccumulateHook = Hook::owning(addr, move |leaf: &Tensor| {
             Python::attach(|py| -> PyResult<()> {
                 hook.call1(py, (wrap(py, leaf.clone())?,))?;
                 Ok(())
@@ -447,10 +471,15 @@ impl PyTensor {
     // ----- in-place -----
 
     fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
-        in_place(&slf.get().t, "zero_", |t| fill::filled(t, 0.0))?;
+        in_place(&slf.get().t, "zero_", fill::zeroed)?;
         Ok(slf.clone().unbind())
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        if let Ok(v) = value.cast::<PyTensor>() {
+            let v = v.get().t.clone();
+            in_place(&slf.get().t, "fill_", |t| fill::filled_with_tensor(t, &v))?;
+            return Ok(slf.clone().unbind());
+        }
         let v = operand(value)?.item_f64().py()?;
         if value.cast::<PyTensor>().is_err() {
             // A Python number must fit the dtype; a tensor's value is converted (PyTorch).
@@ -500,6 +529,17 @@ impl PyTensor {
     fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         arith_in_place(&self.t, &operand(other)?, Binary::Div, 1.0, "__itruediv__")
     }
+    /// `x **= e` writes into `x` (views, `.data` and aliases see it), as `pow_` does.
+    fn __ipow__(&self, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let _ = modulo;
+        if crate::convert::scalar_arg(e)?.is_none() && e.cast::<PyTensor>().is_err() {
+            return Err(PyTypeError::new_err(format!(
+                "unsupported operand type(s) for **=: 'Tensor' and '{}'",
+                crate::convert::type_name(e)
+            )));
+        }
+        in_place(&self.t, "__ipow__", |src| pow_any(src, e).map_err(from_py))
+    }
 
     // ----- operators -----
 
@@ -513,7 +553,7 @@ impl PyTensor {
         dunder(py, other, |o| (arith::sub)(&self.t, o))
     }
     fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other) {
+        match try_operand(other)? {
             Some(o) if o.is_wrapped_number() => Ok(wrap(py, arith::rsub_scalar(&self.t, &o, 1.0).py()?)?.into_any()),
             Some(o) => Ok(wrap(py, arith::sub(&o, &self.t).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
@@ -530,15 +570,22 @@ impl PyTensor {
     }
     fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         // PyTorch: `c / x` is `x.reciprocal() * c`
-        match try_operand(other) {
+        match try_operand(other)? {
             Some(o) => Ok(wrap(py, arith::mul(&arith::reciprocal(&self.t).py()?, &o).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
         }
     }
+    /// `@` takes tensors only (a number gives Python's TypeError, as in PyTorch).
     fn __matmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.cast::<PyTensor>().is_err() {
+            return Ok(py.NotImplemented());
+        }
         dunder(py, other, |o| (linalg::matmul)(&self.t, o))
     }
     fn __rmatmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        if other.cast::<PyTensor>().is_err() {
+            return Ok(py.NotImplemented());
+        }
         dunder(py, other, |o| (linalg::matmul)(o, &self.t))
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
@@ -601,23 +648,60 @@ impl PyTensor {
         }
         Ok(self.t.item_f64().py()? != 0.0)
     }
-    fn __float__(&self) -> PyResult<f64> {
-        self.t.item_f64().py()
+    fn __float__(&self, py: Python<'_>) -> PyResult<f64> {
+        self.one_element()?;
+        self.item_object(py)?.bind(py).extract::<f64>()
     }
-    fn __int__(&self) -> PyResult<i64> {
-        Ok(self.t.item_f64().py()?.trunc() as i64)
+    /// `int(t)`: Python's `int()` of the element (so inf raises OverflowError and NaN
+    /// ValueError, and large floats convert exactly, as in PyTorch).
+    fn __int__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.one_element()?;
+        let item = self.item_object(py)?;
+        Ok(py.get_type::<pyo3::types::PyInt>().call1((item,))?.unbind())
     }
+    fn __complex__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.one_element()?;
+        let item = self.item_object(py)?;
+        Ok(py.get_type::<pyo3::types::PyComplex>().call1((item,))?.unbind())
+    }
+    /// `operator.index(t)`: a one-element integer (or bool) tensor.
     fn __index__(&self) -> PyResult<i64> {
-        if self.t.dtype() != DType::I64 || self.t.numel() != 1 {
+        if self.t.dtype().is_float() || self.t.numel() != 1 {
             return Err(PyTypeError::new_err("only integer tensors of a single element can be converted to an index"));
         }
-        Ok(self.t.to_vec::<i64>()[0])
+        Ok(self.t.item_f64().py()? as i64)
     }
     fn __len__(&self) -> PyResult<usize> {
         self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
+    /// Iterates over the first dim (the rows come from `unbind(0)`); a 0-d tensor raises.
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if self.t.ndim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        }
+        let rows = rustgrad_core::ops::join::unbind(&self.t, 0).py()?;
+        let list = tensors_to_list(py, rows.into_iter().map(Some).collect())?;
+        Ok(list.bind(py).try_iter()?.into_any().unbind())
+    }
+    /// `x in t`: whether any element equals `x` (a tensor or a number).
+    fn __contains__(&self, element: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let other = match element.cast::<PyTensor>() {
+            Ok(e) => e.get().t.clone(),
+            Err(_) => match crate::convert::scalar_arg(element)? {
+                Some(s) => s.to_tensor(),
+                None => {
+                    return Err(PyRuntimeError::new_err(format!(
+                        "Tensor.__contains__ only supports Tensor or scalar, but you passed in a {}.",
+                        element.get_type().str()?
+                    )))
+                }
+            },
+        };
+        let eq = compare::compare(&other.detach(), &self.t.detach(), Compare::Eq).py()?;
+        Ok(reduce::sum(&eq, None, false, Some(DType::I64)).py()?.item_f64().py()? > 0.0)
+    }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> R {
-        let key = crate::tensor_ops::parse_index(&self.t, key)?;
+        let key = crate::tensor_ops::parse_index_for(&self.t, key, true)?;
         let mut out = match key.advanced {
             Some(indices) => rustgrad_core::ops::gather::index(&key.view, &indices).py()?,
             None => key.view,
@@ -632,7 +716,13 @@ impl PyTensor {
     /// indices and masks.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = crate::tensor_ops::parse_index(&self.t, key)?;
-        let v = operand(value)?;
+        let mut v = operand(value)?;
+        // As PyTorch does, the value loses its leading size-1 dims first (`x[0] = y[None]`).
+        let leading_ones = v.shape().iter().take_while(|&&n| n == 1).count();
+        if leading_ones > 0 {
+            let rest: Vec<i64> = v.shape()[leading_ones..].iter().map(|&n| n as i64).collect();
+            v = view::view(&v, &rest).py()?;
+        }
         let number = value.cast::<PyTensor>().is_err();
         match key.advanced {
             // PyTorch's special cases for a number: one mask -> masked_fill, one index -> index_fill.
@@ -661,13 +751,15 @@ impl PyTensor {
             Some(indices) => {
                 in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_put(t, &indices, &v, false))
             }
-            None => {
-                // `x[i] = number` fills (PyTorch's `fill_`): the number must fit the dtype.
-                if number && v.dtype().is_float() {
-                    rustgrad_core::dtype::check_fits(v.item_f64().py()?, key.view.dtype()).py()?;
+            None if number && !v.requires_grad() => {
+                let fill = v.item_f64().py()?;
+                // `x[i] = number` fills: the number must fit the dtype (PyTorch's `fill_`).
+                if v.dtype().is_float() {
+                    rustgrad_core::dtype::check_fits(fill, key.view.dtype()).py()?;
                 }
-                in_place(&key.view, "__setitem__", |t| fill::copied(t, &v))
+                in_place(&key.view, "__setitem__", |t| fill::filled(t, fill))
             }
+            None => in_place(&key.view, "__setitem__", |t| fill::assigned(t, &v)),
         }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -789,22 +881,25 @@ impl PyTensor {
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
-        if let Some(d) = dim {
-            if let Ok(other) = d.cast::<PyTensor>() {
-                let _ = other;
-                return Err(PyTypeError::new_err("max(other) is not supported yet; use torch.maximum"));
-            }
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+            // `x.max(other)`: the element-wise maximum, as `torch.maximum`.
+            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, true).py()?;
+            return Ok(wrap(py, out)?.into_any());
         }
         let dim = match dim {
-            Some(d) if !d.is_none() => Some(d.extract::<i64>()?),
+            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
             _ => None,
         };
         self.reduce_extreme(py, dim, keepdim, true)
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, false).py()?;
+            return Ok(wrap(py, out)?.into_any());
+        }
         let dim = match dim {
-            Some(d) if !d.is_none() => Some(d.extract::<i64>()?),
+            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
             _ => None,
         };
         self.reduce_extreme(py, dim, keepdim, false)
@@ -936,43 +1031,39 @@ impl PyTensor {
     #[pyo3(signature = (*args, **kwargs))]
     fn to(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> R {
         let mut dtype: Option<DType> = None;
-        // `to(dtype, non_blocking, copy)`: the second bool given positionally is `copy`.
-        let mut bools = 0;
-        let mut copy = false;
-        let mut copy_kw = None;
         let mut check = |o: &Bound<'_, PyAny>| -> PyResult<()> {
             if let Ok(Some(d)) = dtype_arg(Some(o)) {
                 dtype = Some(d);
             } else if let Ok(t) = o.cast::<PyTensor>() {
                 dtype = Some(t.get().t.dtype());
-            } else if let Ok(b) = o.extract::<bool>() {
-                bools += 1;
-                if bools == 2 {
-                    copy = b;
-                }
-            } else if !o.is_none() {
+            } else if !o.is_none() && o.extract::<bool>().is_err() {
                 python::check_device(py, o)?;
             }
             Ok(())
         };
+        // Positional flags after the target: non_blocking, copy.
+        let mut flags: Vec<bool> = Vec::new();
         for a in args.iter() {
+            if let (true, Ok(b)) = (a.is_instance_of::<pyo3::types::PyBool>(), a.extract::<bool>()) {
+                flags.push(b);
+            }
             check(&a)?;
         }
+        let mut copy = flags.get(1).copied().unwrap_or(false);
         if let Some(kw) = kwargs {
             for (k, v) in kw.iter() {
                 let k: String = k.extract()?;
                 if k == "dtype" || k == "device" {
                     check(&v)?;
                 } else if k == "copy" {
-                    copy_kw = Some(v.is_truthy()?);
+                    copy = v.extract()?;
                 }
             }
         }
-        let copy = copy_kw.unwrap_or(copy);
-        match (dtype, copy) {
-            (d, true) => wrap(py, view::to_dtype_copy(&self.t, d.unwrap_or(self.t.dtype())).py()?),
-            (Some(d), false) => wrap(py, view::to_dtype(&self.t, d).py()?),
-            (None, false) => wrap(py, self.t.clone()),
+        match dtype {
+            _ if copy => wrap(py, view::to_copy(&self.t, dtype.unwrap_or(self.t.dtype())).py()?),
+            Some(d) => wrap(py, view::to_dtype(&self.t, d).py()?),
+            None => wrap(py, self.t.clone()),
         }
     }
     fn float(&self, py: Python<'_>) -> R {
@@ -1057,7 +1148,8 @@ impl PyTensor {
 /// A core gradient hook that calls a Python callable (re-attaching the GIL). The replacement
 /// it returns must be a tensor of the gradient's size and dtype (PyTorch's checks).
 pub fn make_hook(hook: Py<PyAny>) -> rustgrad_core::graph::GradHook {
-    Arc::new(move |g: &Tensor| {
+    let (hook, addr) = crate::node::own_for_gc(hook);
+    Hook::owning(addr, move |g: &Tensor| {
         Python::attach(|py| -> PyResult<Option<Tensor>> {
             let arg = wrap(py, g.clone())?;
             let r = hook.call1(py, (arg,))?;

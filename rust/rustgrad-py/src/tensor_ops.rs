@@ -13,7 +13,7 @@ use rustgrad_core::ops::compare::compare;
 use rustgrad_core::ops::elementwise::{self, ClampKind};
 use rustgrad_core::ops::join::{self, SplitKind};
 use rustgrad_core::ops::loss::{self, Reduction};
-use rustgrad_core::ops::{gather, index, linalg, moments, softmax, unary, view};
+use rustgrad_core::ops::{activation, gather, index, linalg, moments, pointwise, softmax, unary, view};
 use rustgrad_core::{creation, kernels::Unary, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
@@ -51,23 +51,41 @@ pub struct IndexKey {
 }
 
 pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
+    parse_index_for(t, key, false)
+}
+
+/// [`parse_index`] for reading (`getitem == true`) or writing. PyTorch's rule, which decides
+/// the node names: a slice that keeps a whole dim (start omitted or 0, stop at or past the end,
+/// step 1) is skipped, except that a lone slice key (`x[:]`, not `x[:, ]`) is always recorded
+/// when reading (`SliceBackward0`).
+pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyResult<IndexKey> {
+    let lone_slice = getitem && key.is_instance_of::<PySlice>();
     let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
         Ok(tup) => tup.iter().collect(),
         Err(_) => vec![key.clone()],
     };
-    let mut parsed: Vec<(Option<Tensor>, Bound<'_, PyAny>)> = Vec::with_capacity(items.len());
+    // (tensor index, key item, whether the item is a lone bool: `True`, `False` or a 0-d bool
+    // tensor, which PyTorch reads as a new dim of size 1 indexed by a one-element mask).
+    let mut parsed: Vec<(Option<Tensor>, Bound<'_, PyAny>, bool)> = Vec::with_capacity(items.len());
     let mut consuming = 0usize;
     for item in &items {
-        let tensor = index_tensor(item)?;
-        if let Some(t) = &tensor {
+        let mut tensor = index_tensor(item)?;
+        let mut lone_bool = false;
+        if item.is_instance_of::<pyo3::types::PyBool>() {
+            tensor = Some(Tensor::from_vec(vec![item.extract::<bool>()?], &[1]).py()?);
+            lone_bool = true;
+        } else if let Some(t) = tensor.as_ref().filter(|t| t.dtype() == DType::Bool && t.ndim() == 0) {
+            tensor = Some(view::reshape(&t.detach(), &[1]).py()?);
+            lone_bool = true;
+        }
+        if lone_bool {
+            // consumes the dim it adds
+        } else if let Some(t) = &tensor {
             consuming += if t.dtype() == DType::Bool { t.ndim() } else { 1 };
         } else if !item.is_none() && !item.is_instance_of::<PyEllipsis>() {
-            if item.is_instance_of::<pyo3::types::PyBool>() {
-                return Err(PyTypeError::new_err("indexing with a bool is not supported"));
-            }
             consuming += 1;
         }
-        parsed.push((tensor, item.clone()));
+        parsed.push((tensor, item.clone(), lone_bool));
     }
     let nd = t.ndim();
     if consuming > nd {
@@ -76,7 +94,10 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
     let mut out = t.clone();
     let mut dim: i64 = 0;
     let mut advanced: Vec<(usize, Tensor)> = Vec::new();
-    for (tensor, item) in &parsed {
+    for (tensor, item, lone_bool) in &parsed {
+        if *lone_bool {
+            out = view::unsqueeze(&out, dim).py()?;
+        }
         if let Some(ix) = tensor {
             advanced.push((dim as usize, ix.clone()));
             dim += if ix.dtype() == DType::Bool { ix.ndim() as i64 } else { 1 };
@@ -91,14 +112,20 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
             if step.is_some_and(|s| s <= 0) {
                 return Err(PyValueError::new_err("step must be greater than zero"));
             }
+            let raw_start: Option<i64> = sl.getattr("start")?.extract().unwrap_or(Some(1));
             let ind = sl.indices(size as isize)?;
             let (start, stop, step) = (ind.start.max(0) as usize, ind.stop.max(0) as usize, ind.step as usize);
-            if !(start == 0 && stop >= size && step == 1) {
+            let whole = raw_start.unwrap_or(0) == 0 && stop >= size && step == 1;
+            if lone_slice || !whole {
                 out = index::slice(&out, dim, start, stop, step).py()?;
             }
             dim += 1;
         } else if let Ok(i) = item.extract::<i64>() {
             out = index::select(&out, dim, i).py()?;
+        } else if item.is_instance_of::<pyo3::types::PyInt>() {
+            crate::convert::int64_arg(item)?;
+        } else if item.is_instance_of::<pyo3::types::PyString>() {
+            return Err(PyTypeError::new_err("new(): invalid data type 'str'"));
         } else {
             return Err(PyIndexError::new_err(
                 "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices",
@@ -153,14 +180,7 @@ fn bound_scalar(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<rustgrad_core
 }
 
 fn dims_list(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
-    match dim {
-        None => Ok(None),
-        Some(d) if d.is_none() => Ok(None),
-        Some(d) => match d.extract::<i64>() {
-            Ok(i) => Ok(Some(vec![i])),
-            Err(_) => Ok(Some(d.extract::<Vec<i64>>()?)),
-        },
-    }
+    crate::convert::dims_arg(dim)
 }
 
 /// `correction` from PyTorch's `unbiased`/`correction` arguments.
@@ -231,15 +251,10 @@ impl PyTensor {
     fn clamp(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         let (lo_t, hi_t) = (min.and_then(|m| m.cast::<PyTensor>().ok()), max.and_then(|m| m.cast::<PyTensor>().ok()));
         if lo_t.is_some() || hi_t.is_some() {
-            // Tensor bounds: maximum/minimum.
-            let mut out = self.t.clone();
-            if let Some(lo) = min.filter(|m| !m.is_none()) {
-                out = elementwise::extremum(&out, &operand(lo)?, true).py()?;
-            }
-            if let Some(hi) = max.filter(|m| !m.is_none()) {
-                out = elementwise::extremum(&out, &operand(hi)?, false).py()?;
-            }
-            return wrap(py, out);
+            // Tensor bounds (a number beside a tensor bound becomes a tensor too).
+            let lo = min.filter(|m| !m.is_none()).map(operand).transpose()?;
+            let hi = max.filter(|m| !m.is_none()).map(operand).transpose()?;
+            return wrap(py, elementwise::clamp_tensor(&self.t, lo.as_ref(), hi.as_ref()).py()?);
         }
         wrap(py, elementwise::clamp_scalar(&self.t, bound_scalar(min)?, bound_scalar(max)?, ClampKind::Clamp).py()?)
     }
@@ -259,7 +274,7 @@ impl PyTensor {
         in_place_op(slf, "clamp_", |t| elementwise::clamp_scalar(t, lo, hi, ClampKind::Clamp))
     }
     fn relu_(slf: &Bound<'_, Self>) -> R {
-        in_place_op(slf, "relu_", |t| elementwise::clamp(t, Some(0.0), None, ClampKind::Min))
+        in_place_op(slf, "relu_", unary::relu)
     }
     fn maximum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, true).py()?)
@@ -268,11 +283,20 @@ impl PyTensor {
         wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, false).py()?)
     }
     fn masked_fill(&self, py: Python<'_>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
+        let m = tensor_arg(mask)?;
+        if let Ok(v) = value.cast::<PyTensor>() {
+            return wrap(py, elementwise::masked_fill_tensor(&self.t, &m, &v.get().t).py()?);
+        }
         let v = operand(value)?.item_f64().py()?;
-        wrap(py, elementwise::masked_fill(&self.t, &tensor_arg(mask)?, v).py()?)
+        wrap(py, elementwise::masked_fill(&self.t, &m, v).py()?)
     }
     fn masked_fill_(slf: &Bound<'_, Self>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
-        let (m, v) = (tensor_arg(mask)?, operand(value)?.item_f64().py()?);
+        let m = tensor_arg(mask)?;
+        if let Ok(v) = value.cast::<PyTensor>() {
+            let v = v.get().t.clone();
+            return in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill_tensor(t, &m, &v));
+        }
+        let v = operand(value)?.item_f64().py()?;
         in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill(t, &m, v))
     }
     fn floor(&self, py: Python<'_>) -> R {
@@ -379,9 +403,7 @@ impl PyTensor {
         let ix = tensor_arg(index)?;
         let nd = self.t.ndim();
         let d = rustgrad_core::shape::wrap_dim(dim, nd.max(1)).py()?;
-        let mut list: Vec<Option<Tensor>> = vec![None; d];
-        list.push(Some(ix));
-        wrap(py, gather::index(&self.t, &list).py()?)
+        wrap(py, gather::index_select(&self.t, d, &ix).py()?)
     }
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
@@ -415,6 +437,12 @@ impl PyTensor {
         }
         let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
         let size = shp[d] as i64;
+        if start < -size || start > size {
+            return Err(PyIndexError::new_err(format!(
+                "start out of range (expected to be in range of [{}, {size}], but got {start})",
+                -size
+            )));
+        }
         let s = if start < 0 { start + size } else { start };
         if s < 0 || length < 0 || s + length > size {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
@@ -429,29 +457,29 @@ impl PyTensor {
         wrap(py, join::repeat(&self.t, &sizes).py()?)
     }
     fn lerp(&self, py: Python<'_>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
-        wrap(py, lerp_values(&self.t, &tensor_arg(end)?, &operand(weight)?).py()?)
+        wrap(py, pointwise::lerp(&self.t, &tensor_arg(end)?, &operand(weight)?).py()?)
     }
     fn lerp_(slf: &Bound<'_, Self>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
         let (e, w) = (tensor_arg(end)?, operand(weight)?);
-        in_place_op(slf, "lerp_", |t| lerp_values(t, &e, &w))
+        in_place_op(slf, "lerp_", |t| pointwise::lerp(t, &e, &w))
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
-        wrap(py, addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, false).py()?)
+        wrap(py, pointwise::addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, false).py()?)
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
-        in_place_op(slf, "addcmul_", |t| addc(t, &a, &b, value, false))
+        in_place_op(slf, "addcmul_", |t| pointwise::addc(t, &a, &b, value, false))
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
-        wrap(py, addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, true).py()?)
+        wrap(py, pointwise::addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, true).py()?)
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
-        in_place_op(slf, "addcdiv_", |t| addc(t, &a, &b, value, true))
+        in_place_op(slf, "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
@@ -484,7 +512,13 @@ impl PyTensor {
     }
     #[pyo3(signature = (from_=0.0, to=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
-        in_place_op(slf, "uniform_", |t| Ok(creation::uniform(&t.shape(), from_, to, t.dtype())))
+        in_place_op(slf, "uniform_", |t| {
+            rustgrad_core::ops::fill::random_filled(
+                t,
+                creation::uniform(&t.shape(), from_, to, t.dtype()),
+                "UniformBackward0",
+            )
+        })
     }
     #[pyo3(signature = (mean=0.0, std=1.0))]
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
@@ -493,30 +527,24 @@ impl PyTensor {
                 "normal expects std >= 0.0, but found std {std}"
             )));
         }
-        in_place_op(slf, "normal_", |t| Ok(creation::normal(&t.shape(), mean, std, t.dtype())))
+        in_place_op(slf, "normal_", |t| {
+            rustgrad_core::ops::fill::random_filled(
+                t,
+                creation::normal(&t.shape(), mean, std, t.dtype()),
+                "NormalBackward0",
+            )
+        })
     }
     #[pyo3(signature = (p=0.5))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
-        in_place_op(slf, "bernoulli_", |t| Ok(creation::bernoulli(&t.shape(), p, t.dtype())))
+        in_place_op(slf, "bernoulli_", |t| {
+            rustgrad_core::ops::fill::random_filled(
+                t,
+                creation::bernoulli(&t.shape(), p, t.dtype()),
+                "BernoulliBackward2",
+            )
+        })
     }
-}
-
-/// `x + w (end - x)`, computed from the nearer end as PyTorch does (exact at w = 0 and 1).
-fn lerp_values(x: &Tensor, end: &Tensor, weight: &Tensor) -> rustgrad_core::Result<Tensor> {
-    use rustgrad_core::ops::arith::{add, mul, rsub_scalar, sub};
-    let diff = sub(end, x)?;
-    if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
-        // end - (end - x)(1 - w)
-        return sub(end, &mul(&diff, &rsub_scalar(weight, &Tensor::wrapped_scalar(1.0), 1.0)?)?);
-    }
-    add(x, &mul(weight, &diff)?)
-}
-
-/// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`).
-fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> rustgrad_core::Result<Tensor> {
-    use rustgrad_core::ops::arith::{add_scaled, div, mul};
-    let product = if divide { div(t1, t2)? } else { mul(t1, t2)? };
-    add_scaled(x, &product, value)
 }
 
 /// `all` (`every`) or `any` over one dim or everything, as bool.
@@ -771,6 +799,36 @@ pub fn _gelu(py: Python<'_>, input: &Bound<'_, PyAny>, approximate: &str) -> R {
 
 #[rustgrad_macros::guard]
 #[pyfunction]
+pub fn _div_number(py: Python<'_>, input: &Bound<'_, PyAny>, divisor: f64) -> R {
+    wrap(py, rustgrad_core::ops::arith::div_number(&tensor_arg(input)?, divisor).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _leaky_relu(py: Python<'_>, input: &Bound<'_, PyAny>, negative_slope: f64) -> R {
+    wrap(py, activation::leaky_relu(&tensor_arg(input)?, negative_slope).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _softplus(py: Python<'_>, input: &Bound<'_, PyAny>, beta: f64, threshold: f64) -> R {
+    wrap(py, activation::softplus(&tensor_arg(input)?, beta, threshold).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _silu(py: Python<'_>, input: &Bound<'_, PyAny>) -> R {
+    wrap(py, activation::silu(&tensor_arg(input)?).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _logsigmoid(py: Python<'_>, input: &Bound<'_, PyAny>) -> R {
+    wrap(py, activation::logsigmoid(&tensor_arg(input)?).py()?)
+}
+
+#[rustgrad_macros::guard]
+#[pyfunction]
 pub fn _mse_loss(py: Python<'_>, input: &Bound<'_, PyAny>, target: &Bound<'_, PyAny>, reduction_: &str) -> R {
     wrap(py, loss::mse_loss(&tensor_arg(input)?, &tensor_arg(target)?, reduction(reduction_)?).py()?)
 }
@@ -840,6 +898,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(addmm, m)?)?;
     m.add_function(wrap_pyfunction!(_linear, m)?)?;
     m.add_function(wrap_pyfunction!(_gelu, m)?)?;
+    m.add_function(wrap_pyfunction!(_leaky_relu, m)?)?;
+    m.add_function(wrap_pyfunction!(_div_number, m)?)?;
+    m.add_function(wrap_pyfunction!(_softplus, m)?)?;
+    m.add_function(wrap_pyfunction!(_silu, m)?)?;
+    m.add_function(wrap_pyfunction!(_logsigmoid, m)?)?;
     m.add_function(wrap_pyfunction!(_mse_loss, m)?)?;
     m.add_function(wrap_pyfunction!(_nll_loss, m)?)?;
     m.add_function(wrap_pyfunction!(_binary_cross_entropy, m)?)?;

@@ -260,3 +260,23 @@ impl Backward for ReciprocalBackward {
     }
     crate::saved_tensors!(result);
 }
+
+/// `x / divisor` for a number known to the caller's code (PyTorch's internal `div(Scalar)`,
+/// `DivBackward1`), e.g. a loss divided by its element count.
+pub fn div_number(x: &Tensor, divisor: f64) -> Result<Tensor> {
+    let out = promoted_values(x, &Tensor::wrapped_scalar(divisor), Binary::Div, true)?;
+    record(out, &[x], |_| DivNumberBackward { divisor })
+}
+
+/// d(x/c)/dx = 1/c
+pub struct DivNumberBackward {
+    divisor: f64,
+}
+impl Backward for DivNumberBackward {
+    fn name(&self) -> &'static str {
+        "DivBackward1"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(div_number(grad0(grads)?, self.divisor)?)])
+    }
+}

@@ -12,7 +12,7 @@ use crate::kernels::{Binary, Compare};
 use crate::scalar::Scalar;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
 
 fn scalar(v: f64) -> Tensor {
@@ -91,6 +91,89 @@ impl Backward for ClampBackward {
     crate::saved_tensors!(x);
 }
 
+/// `x.clamp(min, max)` with tensor bounds (broadcast), one node (`ClampBackward0`).
+pub fn clamp_tensor(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+    if min.is_none() && max.is_none() {
+        return Err(Error::runtime("torch.clamp: At least one of 'min' or 'max' must not be None"));
+    }
+    let mut parts: SmallVec<[crate::dtype::PromotionInput; 3]> = smallvec![x.promotion_input()];
+    parts.extend([min, max].into_iter().flatten().map(|b| b.promotion_input()));
+    let dtype = crate::dtype::result_type(&parts);
+    let mut out = x.clone();
+    if let Some(lo) = min {
+        out = binary_values(&out, lo, Binary::Maximum, dtype)?;
+    }
+    if let Some(hi) = max {
+        out = binary_values(&out, hi, Binary::Minimum, dtype)?;
+    }
+    let mut inputs: SmallVec<[&Tensor; 3]> = smallvec![x];
+    inputs.extend(min);
+    inputs.extend(max);
+    record(out, &inputs, |_| ClampTensorBackward {
+        x: SavedTensor::input(x),
+        min: min.map(SavedTensor::input),
+        max: max.map(SavedTensor::input),
+        shapes: (x.shape(), min.map(|t| t.shape()), max.map(|t| t.shape())),
+    })
+}
+
+/// d clamp(x, lo, hi)/dx = [lo <= x <= hi], d/dlo = [x < lo], d/dhi = [x > hi]
+pub struct ClampTensorBackward {
+    x: SavedTensor,
+    min: Option<SavedTensor>,
+    max: Option<SavedTensor>,
+    shapes: (Shape, Option<Shape>, Option<Shape>),
+}
+impl Backward for ClampTensorBackward {
+    fn name(&self) -> &'static str {
+        "ClampBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
+        let zero = scalar(0.0);
+        let lo = self.min.as_ref().map(|s| s.unpack(ctx)).transpose()?;
+        let hi = self.max.as_ref().map(|s| s.unpack(ctx)).transpose()?;
+        let mut out: Grads = smallvec![];
+        if ctx.needs(0) {
+            let inside = match (&lo, &hi) {
+                (Some(l), Some(h)) => logical_and(&compare(&x, l, Compare::Ge)?, &compare(&x, h, Compare::Le)?)?,
+                (Some(l), None) => compare(&x, l, Compare::Ge)?,
+                (None, Some(h)) => compare(&x, h, Compare::Le)?,
+                (None, None) => unreachable!("clamp checks that a bound is given"),
+            };
+            out.push(Some(sum_to(&where_(&inside, g, &zero)?, &self.shapes.0)?));
+        } else {
+            out.push(None);
+        }
+        let mut k = 1;
+        for (bound, shape, below) in [(&lo, &self.shapes.1, true), (&hi, &self.shapes.2, false)] {
+            if let (Some(b), Some(shape)) = (bound, shape) {
+                out.push(if ctx.needs(k) {
+                    let outside = compare(&x, b, if below { Compare::Lt } else { Compare::Gt })?;
+                    Some(sum_to(&where_(&outside, g, &zero)?, shape)?)
+                } else {
+                    None
+                });
+                k += 1;
+            }
+        }
+        Ok(out)
+    }
+    fn release(&mut self) {
+        self.x.release();
+        self.min.iter_mut().for_each(SavedTensor::release);
+        self.max.iter_mut().for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+    fn retarget_outputs(&mut self, target: &Tensor) {
+        self.x.retarget_output(target);
+        self.min.iter_mut().for_each(|s| s.retarget_output(target));
+        self.max.iter_mut().for_each(|s| s.retarget_output(target));
+    }
+}
+
 /// `maximum(a, b)` (`max == true`) or `minimum(a, b)`, broadcast; NaN wins.
 pub fn extremum(a: &Tensor, b: &Tensor, max: bool) -> Result<Tensor> {
     let dtype = promote(a, b);
@@ -135,6 +218,22 @@ impl Backward for ExtremumBackward {
 
 /// `x.masked_fill(mask, value)`: `value` where `mask` holds (mask broadcasts to `x`).
 pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
+    masked_fill_impl(x, mask, value, None)
+}
+
+/// `x.masked_fill(mask, value)` with a 0-d tensor `value`, which gets a gradient too
+/// (`MaskedFillBackward1`).
+pub fn masked_fill_tensor(x: &Tensor, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
+    if value.ndim() != 0 {
+        return Err(Error::runtime(format!(
+            "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
+            value.ndim()
+        )));
+    }
+    masked_fill_impl(x, mask, value.item_f64()?, Some(value))
+}
+
+fn masked_fill_impl(x: &Tensor, mask: &Tensor, value: f64, value_tensor: Option<&Tensor>) -> Result<Tensor> {
     if mask.dtype() != DType::Bool {
         return Err(Error::runtime(format!(
             "masked_fill_ only supports boolean masks, but got mask with dtype {}",
@@ -157,21 +256,41 @@ pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
         &x.data(),
         x.dtype(),
     )?);
-    record(out, &[x], |_| MaskedFillBackward { mask: mask.detach(), self_shape: xs.clone() })
+    let make = |_: &Tensor| MaskedFillBackward {
+        mask: mask.detach(),
+        self_shape: xs.clone(),
+        value_tensor: value_tensor.is_some(),
+    };
+    match value_tensor {
+        Some(v) => record(out, &[x, v], make),
+        None => record(out, &[x], make),
+    }
 }
 
-/// d masked_fill(x, m, v)/dx = [not m]
+/// d masked_fill(x, m, v)/dx = [not m]; d/dv = sum of the gradient where m holds
 pub struct MaskedFillBackward {
     mask: Tensor,
     self_shape: Shape,
+    value_tensor: bool,
 }
 impl Backward for MaskedFillBackward {
     fn name(&self) -> &'static str {
-        "MaskedFillBackward0"
+        if self.value_tensor {
+            "MaskedFillBackward1"
+        } else {
+            "MaskedFillBackward0"
+        }
     }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        let g = where_(&self.mask, &scalar(0.0), grad0(grads)?)?;
-        Ok(smallvec![Some(sum_to(&g, &self.self_shape)?)])
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g0 = grad0(grads)?;
+        let g = where_(&self.mask, &scalar(0.0), g0)?;
+        let gv = if ctx.needs(1) {
+            let picked = where_(&self.mask, g0, &scalar(0.0))?;
+            Some(crate::ops::reduce::sum(&picked, None, false, None)?)
+        } else {
+            None
+        };
+        Ok(smallvec![Some(sum_to(&g, &self.self_shape)?), gv])
     }
 }
 
@@ -194,7 +313,10 @@ fn normal_cdf(x: &Tensor) -> Result<Tensor> {
 }
 
 fn gelu_erf_values(x: &Tensor) -> Result<Tensor> {
-    mul(x, &normal_cdf(x)?)
+    let out = mul(x, &normal_cdf(x)?)?;
+    // PyTorch's kernel gives NaN at +inf (where x Φ(x) would be inf); so do we.
+    let at_inf = crate::ops::compare::compare(x, &scalar(f64::INFINITY), crate::kernels::Compare::Eq)?;
+    crate::ops::compare::where_(&at_inf, &scalar(f64::NAN), &out)
 }
 
 /// tanh(√(2/π) (x + 0.044715 x³))
@@ -218,20 +340,40 @@ impl Backward for GeluBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
-        let slope = if self.tanh_approx {
-            let t = gelu_inner_tanh(&x)?;
-            let left = mul(&add(&t, &scalar(1.0))?, &scalar(0.5))?;
-            let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
-            let inner =
-                mul(&add(&mul(&mul(&x, &x)?, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
-            add(&left, &mul(&mul(&mul(&x, &scalar(0.5))?, &sech2)?, &inner)?)?
-        } else {
-            // φ(x) = exp(-x²/2) / √(2π)
-            let density =
-                mul(&exp(&mul(&mul(&x, &x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
-            add(&normal_cdf(&x)?, &mul(&x, &density)?)?
-        };
-        Ok(smallvec![Some(mul(g, &slope)?)])
+        let kind = super::activation::GradKind::Gelu { tanh: self.tanh_approx };
+        Ok(smallvec![Some(super::activation::grad_op(g, &x, kind)?)])
     }
     crate::saved_tensors!(x);
+}
+
+/// The slope of GELU at `x` (see [`GeluBackward`]).
+pub(crate) fn gelu_slope(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
+    if tanh_approx {
+        let t = gelu_inner_tanh(x)?;
+        let left = mul(&add(&t, &scalar(1.0))?, &scalar(0.5))?;
+        let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
+        let inner = mul(&add(&mul(&mul(x, x)?, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
+        add(&left, &mul(&mul(&mul(x, &scalar(0.5))?, &sech2)?, &inner)?)
+    } else {
+        // φ(x) = exp(-x²/2) / √(2π)
+        let density = mul(&exp(&mul(&mul(x, x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
+        add(&normal_cdf(x)?, &mul(x, &density)?)
+    }
+}
+
+/// The derivative of [`gelu_slope`]: φ(x) (2 - x²) for the erf form; for the tanh form
+/// (1 - t²) (u' - x t u'² + 3·0.044715·√(2/π) x²), u' = √(2/π) (1 + 3·0.044715 x²).
+pub(crate) fn gelu_curvature(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
+    if tanh_approx {
+        let t = gelu_inner_tanh(x)?;
+        let sech2 = sub(&scalar(1.0), &mul(&t, &t)?)?;
+        let x2 = mul(x, x)?;
+        let du = mul(&add(&mul(&x2, &scalar(3.0 * GELU_CUBIC))?, &scalar(1.0))?, &scalar(SQRT_2_OVER_PI))?;
+        let bend = mul(&mul(&mul(x, &t)?, &du)?, &du)?;
+        let tail = mul(&x2, &scalar(3.0 * GELU_CUBIC * SQRT_2_OVER_PI))?;
+        mul(&sech2, &add(&sub(&du, &bend)?, &tail)?)
+    } else {
+        let density = mul(&exp(&mul(&mul(x, x)?, &scalar(-0.5))?)?, &scalar(FRAC_2_SQRT_PI * FRAC_1_SQRT_2 * 0.5))?;
+        mul(&density, &sub(&scalar(2.0), &mul(x, x)?)?)
+    }
 }

@@ -189,6 +189,17 @@ pub fn nonzero(x: &Tensor) -> Result<Tensor> {
 /// `x[indices]`: `indices` has one entry per leading dim (`None`: the whole dim); bool masks
 /// are allowed.
 pub fn index(x: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
+    index_named(x, indices, "IndexBackward0")
+}
+
+/// `x.index_select(dim, index)`: [`index`] with one index at `dim` (`IndexSelectBackward0`).
+pub fn index_select(x: &Tensor, dim: usize, index: &Tensor) -> Result<Tensor> {
+    let mut list: Vec<Option<Tensor>> = vec![None; dim];
+    list.push(Some(index.clone()));
+    index_named(x, &list, "IndexSelectBackward0")
+}
+
+fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Result<Tensor> {
     let indices = expand_masks(&x.shape(), indices)?;
     let d = x.data();
     let plan = IndexPlan::new(&d, &indices)?;
@@ -202,17 +213,18 @@ pub fn index(x: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
         TensorData::from_vec(v, plan.out_shape())
     });
     let out = Tensor::from_data(plan.to_result_order(block));
-    record(out, &[x], |_| IndexBackward { indices: indices.clone(), self_shape: d.shape.clone() })
+    record(out, &[x], |_| IndexBackward { indices: indices.clone(), self_shape: d.shape.clone(), name })
 }
 
 /// d x[idx]/dx: the gradient is added back at the indexed positions (repeats accumulate)
 pub struct IndexBackward {
     indices: Vec<Option<Tensor>>,
     self_shape: Shape,
+    name: &'static str,
 }
 impl Backward for IndexBackward {
     fn name(&self) -> &'static str {
-        "IndexBackward0"
+        self.name
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
@@ -224,6 +236,16 @@ impl Backward for IndexBackward {
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
 /// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
 pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+    // A tensor of values must already have base's dtype (a Python number is converted, and so
+    // is a 0-d value under masks only: PyTorch's masked_fill path).
+    let masked_scalar = values.ndim() == 0 && indices.iter().flatten().all(|i| i.dtype() == crate::dtype::DType::Bool);
+    if !values.is_wrapped_number() && values.dtype() != base.dtype() && !masked_scalar {
+        return Err(Error::runtime(format!(
+            "Index put requires the source and destination dtypes match, got {} for the destination and {} for the source.",
+            base.dtype().scalar_type_name(),
+            values.dtype().scalar_type_name()
+        )));
+    }
     index_put_named(base, indices, values, accumulate, false)
 }
 
@@ -242,17 +264,6 @@ fn index_put_named(
     accumulate: bool,
     fill: bool,
 ) -> Result<Tensor> {
-    // PyTorch converts numbers, and a 0-d value under a mask (its masked_fill path), but not
-    // tensors of another dtype.
-    let (vd, bd) = (values.dtype(), base.dtype());
-    let masked_scalar = values.ndim() == 0 && indices.iter().flatten().all(|i| i.dtype() == crate::dtype::DType::Bool);
-    if !fill && vd != bd && !values.is_wrapped_number() && !masked_scalar {
-        return Err(Error::runtime(format!(
-            "Index put requires the source and destination dtypes match, got {} for the destination and {} for the source.",
-            bd.scalar_type_name(),
-            vd.scalar_type_name()
-        )));
-    }
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
     let plan = IndexPlan::new(&fresh, &indices)?;
@@ -356,11 +367,22 @@ fn gather_offsets(
 }
 
 fn check_gather_args(op: &str, x: &Tensor, dim: i64, index: &Tensor, other: Option<&Tensor>) -> Result<usize> {
+    let (xs, is) = (x.shape(), index.shape());
+    // The dim is checked first, then the index dtype, as PyTorch does.
+    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
     if index.dtype() != DType::I64 {
         return Err(Error::runtime(format!("{op}(): Expected dtype int32/int64 for index")));
     }
-    let (xs, is) = (x.shape(), index.shape());
-    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
+    if let Some(src) = other {
+        let src_nd = src.ndim();
+        if src_nd > 0 && src_nd < is.len() {
+            // PyTorch reads src's size at every index dimension: the first missing one is out of range.
+            return Err(Error::DimOutOfRange { low: -(src_nd as i64), high: src_nd as i64 - 1, got: src_nd as i64 });
+        }
+        if src_nd.max(1) != is.len().max(1) {
+            return Err(Error::runtime("Index tensor must have the same number of dimensions as src tensor"));
+        }
+    }
     if xs.len().max(1) != is.len().max(1) {
         return Err(Error::runtime(format!(
             "Index tensor must have the same number of dimensions as {} tensor",
@@ -455,7 +477,13 @@ pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate
     });
     let out = Tensor::from_data(fresh);
     let inputs: &[&Tensor] = if src_is_scalar { &[base] } else { &[base, src] };
-    record(out, inputs, |_| ScatterBackward { dim, index: index.clone(), src_shape: sd.shape.clone(), accumulate })
+    record(out, inputs, |_| ScatterBackward {
+        dim,
+        index: index.clone(),
+        src_shape: sd.shape.clone(),
+        accumulate,
+        value: src_is_scalar,
+    })
 }
 
 /// d scatter_add(b, dim, idx, s)/db = 1, d/ds = gather(g, dim, idx);
@@ -465,13 +493,15 @@ pub struct ScatterBackward {
     index: Tensor,
     src_shape: Shape,
     accumulate: bool,
+    /// Scattering a number (`scatter(dim, index, value=v)`, `ScatterBackward1`).
+    value: bool,
 }
 impl Backward for ScatterBackward {
     fn name(&self) -> &'static str {
-        if self.accumulate {
-            "ScatterAddBackward0"
-        } else {
-            "ScatterBackward0"
+        match (self.accumulate, self.value) {
+            (true, _) => "ScatterAddBackward0",
+            (false, true) => "ScatterBackward1",
+            (false, false) => "ScatterBackward0",
         }
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {

@@ -18,7 +18,7 @@ use smallvec::{smallvec, SmallVec};
 /// legacy rule).
 pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
     if tensors.is_empty() {
-        return Err(Error::runtime("torch.cat(): expected a non-empty list of Tensors"));
+        return Err(Error::Value("torch.cat(): expected a non-empty list of Tensors".into()));
     }
     let is_legacy_empty = |t: &Tensor| t.shape().as_slice() == [0];
     let reference = tensors.iter().find(|t| !is_legacy_empty(t)).unwrap_or(&tensors[0]).shape();
@@ -28,7 +28,8 @@ pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
             return Err(Error::runtime(format!("zero-dimensional tensor (at position {i}) cannot be concatenated")));
         }
     }
-    let dim = shape::wrap_dim(dim, nd.max(1))?;
+    // Only legacy empty tensors (shape [0]): PyTorch skips them all, whatever the dim.
+    let dim = if tensors.iter().all(is_legacy_empty) { 0 } else { shape::wrap_dim(dim, nd.max(1))? };
     let mut out_shape = reference.clone();
     out_shape[dim] = 0;
     for (i, t) in tensors.iter().enumerate() {

@@ -241,6 +241,12 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         (2, 1) => mv(a, b),
         (1, 2) => squeeze_named(&mm(&unsqueeze(a, 0)?, b)?, 0, "SqueezeBackward4"),
         (2, 2) => mm(a, b),
+        // PyTorch folds `b` instead when `a` needs its gradient: (b^T a^T)^T, copied back to
+        // contiguous (`CloneBackward0`).
+        (2, _) if a.requires_grad() && sa[1] == sb[d2 - 2] => {
+            let r = matmul(&super::view::transpose(b, -1, -2)?, &super::view::t(a)?)?;
+            super::view::contiguous(&super::view::transpose(&r, -1, -2)?)
+        }
         (_, 1) | (_, 2) if d1 >= 3 => {
             let k = sa[d1 - 1];
             if sb[0] != k {

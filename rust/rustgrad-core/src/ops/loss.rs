@@ -86,13 +86,70 @@ impl Backward for MseLossBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (x, y) = (self.x.unpack(ctx)?, self.y.unpack(ctx)?);
-        let g = self.reduction.spread(grad0(grads)?, &self.shape)?;
-        let gd = mul(&mul(&sub(&x, &y)?, &scalar(2.0))?, &g)?;
-        let gx = if ctx.needs(0) { Some(sum_to(&gd, &x.shape())?) } else { None };
-        let gy = if ctx.needs(1) { Some(sum_to(&neg(&gd)?, &y.shape())?) } else { None };
+        let g = grad0(grads)?;
+        let (r, shape) = (self.reduction, &self.shape);
+        let gx = if ctx.needs(0) { Some(mse_grad(g, &x, &y, r, shape)?) } else { None };
+        let gy = if ctx.needs(1) { Some(mse_grad(g, &y, &x, r, shape)?) } else { None };
         Ok(smallvec![gx, gy])
     }
     crate::saved_tensors!(x, y);
+}
+
+/// mse_loss's backward formula for `a` (the other operand `b`), one node when differentiated
+/// again (`MseLossBackwardBackward0`): `2 (a - b) spread(g)`, summed to `a`'s shape.
+fn mse_grad(g: &Tensor, a: &Tensor, b: &Tensor, reduction: Reduction, shape: &Shape) -> Result<Tensor> {
+    let out = untracked(|| {
+        let gd = mul(&mul(&sub(a, b)?, &scalar(2.0))?, &reduction.spread(g, shape)?)?;
+        sum_to(&gd, &a.shape())
+    })?;
+    record(out, &[g, a, b], |_| MseGradBackward {
+        g: SavedTensor::input(g),
+        a: SavedTensor::input(a),
+        b: SavedTensor::input(b),
+        shape: shape.clone(),
+        reduction,
+    })
+}
+
+/// d/dg = reduce(2 (a - b) gg), d/da = 2 gg spread(g), d/db = -d/da
+pub struct MseGradBackward {
+    g: SavedTensor,
+    a: SavedTensor,
+    b: SavedTensor,
+    shape: Shape,
+    reduction: Reduction,
+}
+impl Backward for MseGradBackward {
+    fn name(&self) -> &'static str {
+        "MseLossBackwardBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let gg = grad0(grads)?;
+        let (g, a, b) = (self.g.unpack(ctx)?, self.a.unpack(ctx)?, self.b.unpack(ctx)?);
+        let gg2 = mul(gg, &scalar(2.0))?;
+        let dg = if ctx.needs(0) {
+            let per = super::view::expand_to(&mul(&sub(&a, &b)?, &gg2)?, &self.shape)?;
+            let reduced = self.reduction.apply(&per)?;
+            Some(if self.reduction == Reduction::None { sum_to(&reduced, &g.shape())? } else { reduced })
+        } else {
+            None
+        };
+        let da_full = if ctx.needs(1) || ctx.needs(2) {
+            Some(mul(&gg2, &self.reduction.spread(&g, &self.shape)?)?)
+        } else {
+            None
+        };
+        let da = match (&da_full, ctx.needs(1)) {
+            (Some(d), true) => Some(sum_to(d, &a.shape())?),
+            _ => None,
+        };
+        let db = match (&da_full, ctx.needs(2)) {
+            (Some(d), true) => Some(sum_to(&neg(d)?, &b.shape())?),
+            _ => None,
+        };
+        Ok(smallvec![dg, da, db])
+    }
+    crate::saved_tensors!(g, a, b);
 }
 
 /// `nll_loss(x, target)` for `x` of shape `[N, C]` (or `[C]`) of log-probabilities and class
@@ -160,18 +217,23 @@ pub fn nll_loss(
         Reduction::Mean => 1.0 / total_weight,
         _ => 1.0,
     };
-    let coef: Vec<f64> = row_weight.iter().map(|w| -w * scale).collect();
     let dtype = x.dtype();
-    let coef = Tensor::from_data(kernels::cast(&kernels::from_vec(coef, &[n, 1]), dtype));
+    let column = |values: Vec<f64>| Tensor::from_data(kernels::cast(&kernels::from_vec(values, &[n, 1]), dtype));
     let index = Tensor::from_data(kernels::from_vec(index, &[n, 1]));
     let out = untracked(|| {
         let x2 = reshape_to(x, &[n, c])?;
-        let picked = mul(&super::gather::gather(&x2, 1, &index)?, &coef)?;
+        // Ignored rows are left out, not multiplied by 0: their inputs may be NaN.
+        let kept = Tensor::from_data(kernels::from_vec(targets.iter().map(|&t| t != ignore_index).collect(), &[n, 1]));
+        let weighted = mul(&super::gather::gather(&x2, 1, &index)?, &column(row_weight.iter().map(|w| -w).collect()))?;
+        let picked = crate::ops::compare::where_(&kept, &weighted, &scalar(0.0))?;
         match reduction {
             Reduction::None => reshape_to(&picked, &ts),
-            _ => sum(&picked, None, false, None),
+            Reduction::Sum => sum(&picked, None, false, None),
+            // The weighted sum over the total weight: NaN for an empty or fully ignored batch.
+            Reduction::Mean => div(&sum(&picked, None, false, None)?, &scalar(total_weight)),
         }
     })?;
+    let coef = column(row_weight.iter().map(|w| -w * scale).collect());
     record(out, &[x], |_| NllLossBackward { coef, index, self_shape: xs.clone(), reduction, spatial })
 }
 
@@ -328,7 +390,17 @@ impl Backward for BceLogitsBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (x, y) = (self.x.unpack(ctx)?, self.y.unpack(ctx)?);
-        let mut g = self.reduction.spread(grad0(grads)?, &x.shape())?;
+        // The mean's division by the element count comes last (`DivBackward1`, as in PyTorch).
+        let mean = self.reduction == Reduction::Mean;
+        let spread = if mean { Reduction::Sum } else { self.reduction };
+        let mut g = spread.spread(grad0(grads)?, &x.shape())?;
+        let finish = |t: Tensor| -> Result<Tensor> {
+            if mean {
+                super::arith::div_number(&t, x.numel() as f64)
+            } else {
+                Ok(t)
+            }
+        };
         if let Some(w) = &self.weight {
             g = mul(&g, w)?;
         }
@@ -341,7 +413,7 @@ impl Backward for BceLogitsBackward {
                 }
                 None => sub(&s, &y)?,
             };
-            Some(mul(&d, &g)?)
+            Some(finish(mul(&d, &g)?)?)
         } else {
             None
         };
@@ -351,7 +423,7 @@ impl Backward for BceLogitsBackward {
                 Some(pw) => sub(&mul(pw, &softplus_neg(&x)?)?, &softplus_neg(&neg(&x)?)?)?,
                 None => neg(&x)?,
             };
-            Some(mul(&d, &g)?)
+            Some(finish(mul(&d, &g)?)?)
         } else {
             None
         };

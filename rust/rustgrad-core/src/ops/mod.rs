@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::tensor::Tensor;
 
 pub mod accumulate;
+pub mod activation;
 pub mod arith;
 pub mod compare;
 pub mod elementwise;
@@ -17,6 +18,7 @@ pub mod join;
 pub mod linalg;
 pub mod loss;
 pub mod moments;
+pub mod pointwise;
 pub mod pow;
 pub mod reduce;
 pub mod softmax;
@@ -88,6 +90,7 @@ backward_ops! {
     Rsub(arith::RsubBackward),
     Mul(arith::MulBackward),
     Div(arith::DivBackward),
+    DivNumber(arith::DivNumberBackward),
     Neg(arith::NegBackward),
     Reciprocal(arith::ReciprocalBackward),
     PowScalar(pow::PowScalarBackward),
@@ -125,6 +128,7 @@ backward_ops! {
     AsStridedScatter(strided::AsStridedScatterBackward),
     CopySlices(crate::inplace::CopySlices),
     Clamp(elementwise::ClampBackward),
+    ClampTensor(elementwise::ClampTensorBackward),
     MaskedFill(elementwise::MaskedFillBackward),
     Gelu(elementwise::GeluBackward),
     Softmax(softmax::SoftmaxBackward),
@@ -142,7 +146,13 @@ backward_ops! {
     Repeat(join::RepeatBackward),
     Addmm(linalg::AddmmBackward),
     MseLoss(loss::MseLossBackward),
+    MseGrad(loss::MseGradBackward),
     NllLoss(loss::NllLossBackward),
     Bce(loss::BceBackward),
     BceLogits(loss::BceLogitsBackward),
+    Act(activation::ActBackward),
+    Lerp(pointwise::LerpBackward),
+    Addc(pointwise::AddcBackward),
+    GradOp(activation::GradOpBackward),
+    SoftmaxGrad(activation::SoftmaxGradBackward),
 }

@@ -13,17 +13,27 @@ use smallvec::{smallvec, SmallVec};
 
 type Dims = SmallVec<[usize; 4]>;
 
-/// The maximum over `dims`, kept as size-1 dims, with infinities replaced by 0 (so that
-/// `x - max` stays finite where a whole slice is ±inf). Not recorded: the shift cancels out.
-fn shift(x: &Tensor, dims: &[usize]) -> Result<Tensor> {
+/// The maximum over `dims`, kept as size-1 dims (a zero-size dim gives 0). Not recorded: the
+/// shift cancels out.
+///
+/// With `finite_only`, infinities become 0, so that `x - max` stays finite where a whole slice
+/// is ±inf: logsumexp's rule (`logsumexp([inf, 1]) = inf`). softmax and log_softmax shift by
+/// the true maximum, as PyTorch does, so a slice holding +inf or only -inf gives NaN.
+fn shift(x: &Tensor, dims: &[usize], finite_only: bool) -> Result<Tensor> {
     let mut m = x.data();
     for &d in dims {
-        if m.shape[d] == 0 {
-            continue;
-        }
-        m = kernels::extreme_dim(&m, d, true, true)?.0;
+        m = if m.shape[d] == 0 {
+            let mut one = m.shape.clone();
+            one[d] = 1;
+            kernels::full(&one, 0.0, m.dtype())
+        } else {
+            kernels::extreme_dim(&m, d, true, true)?.0
+        };
     }
     let m = Tensor::from_data(m);
+    if !finite_only {
+        return Ok(m);
+    }
     let finite = crate::ops::compare::compare(
         &super::unary::abs(&m)?,
         &Tensor::wrapped_scalar(f64::INFINITY),
@@ -65,7 +75,7 @@ pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
-        let e = exp(&sub(x, &shift(x, &dims)?)?)?;
+        let e = exp(&sub(x, &shift(x, &dims, false)?)?)?;
         crate::ops::arith::div(&e, &sum_dims(&e, &dims, true, None)?)
     })?;
     record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: false })
@@ -80,7 +90,7 @@ pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
-        let shifted = sub(x, &shift(x, &dims)?)?;
+        let shifted = sub(x, &shift(x, &dims, false)?)?;
         sub(&shifted, &log(&sum_dims(&exp(&shifted)?, &dims, true, None)?)?)
     })?;
     record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: true })
@@ -102,11 +112,7 @@ impl Backward for SoftmaxBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (g, y) = (grad0(grads)?, self.y.unpack(ctx)?);
-        let gx = if self.log {
-            sub(g, &mul(&exp(&y)?, &sum_dims(g, &self.dims, true, None)?)?)?
-        } else {
-            mul(&y, &sub(g, &sum_dims(&mul(g, &y)?, &self.dims, true, None)?)?)?
-        };
+        let gx = super::activation::softmax_grad(g, &y, &self.dims, self.log)?;
         Ok(smallvec![Some(gx)])
     }
     crate::saved_tensors!(y);
@@ -124,7 +130,7 @@ pub fn logsumexp(x: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
         &x_float
     };
     let out = untracked(|| {
-        let m = shift(x, &dims)?;
+        let m = shift(x, &dims, true)?;
         let s = log(&sum_dims(&exp(&sub(x, &m)?)?, &dims, true, None)?)?;
         let r = add(&s, &m)?;
         if keepdim {

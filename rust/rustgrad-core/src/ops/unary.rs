@@ -1,13 +1,12 @@
 //! Element-wise math: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, sign, erf, and the
 //! piecewise-constant floor, ceil and round (zero gradient).
 
+use super::activation::{grad_op, GradKind};
 use super::arith::{add, div, mul, neg, rsub_scalar};
-use super::compare::compare;
-use super::view::to_dtype;
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernels::{self, Compare, Unary};
+use crate::kernels::{self, Unary};
 use crate::tensor::Tensor;
 use smallvec::smallvec;
 
@@ -150,14 +149,12 @@ impl Backward for UnaryBackward {
             // d cos(x) = -sin(x)
             Unary::Cos => mul(g, &neg(&sin(&s)?)?)?,
             // d tanh(x) = 1 - tanh(x)^2
-            Unary::Tanh => mul(g, &rsub_scalar(&mul(&s, &s)?, &Tensor::wrapped_scalar(1i64), 1.0)?)?,
+            Unary::Tanh => grad_op(g, &s, GradKind::Tanh)?,
             // d sigmoid(x) = sigmoid(x) (1 - sigmoid(x))
-            Unary::Sigmoid => mul(&mul(g, &rsub_scalar(&s, &Tensor::wrapped_scalar(1i64), 1.0)?)?, &s)?,
-            // d relu(x) = [relu(x) > 0]
-            Unary::Relu => {
-                let mask = compare(&s, &Tensor::wrapped_scalar(0i64), Compare::Gt)?;
-                mul(g, &to_dtype(&mask, g.dtype())?)?
-            }
+            // (recorded as one node, `SigmoidBackwardBackward0`, when differentiated again)
+            Unary::Sigmoid => grad_op(g, &s, GradKind::Sigmoid)?,
+            // d relu(x) = [relu(x) > 0] (`ThresholdBackwardBackward0`)
+            Unary::Relu => grad_op(g, &s, GradKind::Threshold)?,
             // d erf(x) = 2/sqrt(pi) exp(-x^2)
             Unary::Erf => {
                 let bell = exp(&neg(&mul(&s, &s)?)?)?;

@@ -319,6 +319,19 @@ pub fn sum_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let (leading, kept) = shape::sum_to_dims(&xs, shape);
+    if !leading.is_empty() && crate::grad_mode::is_recording() && x.requires_grad() {
+        // Differentiable result (create_graph): one sum over every reduced dim, then a view to
+        // the target shape, so that the graph has PyTorch's nodes (`SumBackward1`, `ViewBackward0`;
+        // a 0-d target is a plain `sum()`, `SumBackward0`).
+        if shape.is_empty() {
+            return super::reduce::sum(x, None, false, None);
+        }
+        let mut all: SmallVec<[usize; 4]> = leading.iter().chain(kept.iter()).copied().collect();
+        all.sort_unstable();
+        let summed = sum_dims(x, &all, true, None)?;
+        let request: SmallVec<[i64; 4]> = shape.iter().map(|&s| s as i64).collect();
+        return view(&summed, &request);
+    }
     let mut out = x.clone();
     if !kept.is_empty() {
         out = sum_dims(&out, &kept, true, None)?;
@@ -359,7 +372,7 @@ impl Backward for CopyBackward {
 /// `x` itself if contiguous, else a contiguous copy.
 pub fn contiguous(x: &Tensor) -> Result<Tensor> {
     let d = x.data();
-    // A zero-size tensor is contiguous whatever its strides (PyTorch).
+    // An empty tensor counts as contiguous whatever its strides (PyTorch's rule).
     if d.numel() == 0 || d.is_contiguous() {
         Ok(x.clone())
     } else {
@@ -380,26 +393,20 @@ impl Backward for CloneBackward {
 
 /// `x.to(dtype)`: `x` itself when the dtype already matches.
 pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
-    let d = x.data();
-    if d.dtype() == dtype {
+    if x.dtype() == dtype {
         return Ok(x.clone());
     }
+    to_copy(x, dtype)
+}
+
+/// `x.to(dtype, copy=True)`: always a new tensor (`ToCopyBackward0`), even in the same dtype.
+pub fn to_copy(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    let d = x.data();
     let out = Tensor::from_data(kernels::cast(&d, dtype));
     if !dtype.is_float() {
         return Ok(out);
     }
     record(out, &[x], |_| ToCopyBackward { self_dtype: d.dtype() })
-}
-
-/// `x.to(dtype, copy=True)`: always a new tensor, recorded as `ToCopyBackward0` even when
-/// the dtype already matches.
-pub fn to_dtype_copy(x: &Tensor, dtype: DType) -> Result<Tensor> {
-    let d = x.data();
-    if d.dtype() != dtype {
-        return to_dtype(x, dtype);
-    }
-    let out = Tensor::from_data(kernels::contiguous_copy(&d));
-    record(out, &[x], |_| ToCopyBackward { self_dtype: dtype })
 }
 
 /// d to(x)/dx: convert the gradient back
