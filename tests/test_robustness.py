@@ -211,3 +211,24 @@ def test_argument_errors_of_cat_narrow_and_cross_entropy():
     assert tuple(torch.ones(3).narrow(0, 3, 0).shape) == (0,)
     with pytest.raises(ValueError, match=r"Expected input batch_size \(3\) to match target batch_size \(2\)\."):
         torch.nn.functional.cross_entropy(torch.zeros(3, 2), torch.zeros(2, 1, dtype=torch.long))
+
+
+def test_setitem_fills_with_a_0d_value_and_copies_any_other():
+    base = torch.zeros(3, requires_grad=True)
+    x = base * 1
+    x[...] = torch.tensor(2.0)
+    assert type(x.grad_fn).__name__ == "FillBackward3"
+    y = base * 1
+    y[...] = torch.tensor([2.0])  # one element, but not 0-d: a copy
+    assert type(y.grad_fn).__name__ == "CopyBackwards"
+    assert y.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_dropout_of_integers_draws_its_mask_before_failing():
+    torch.manual_seed(0)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        torch.nn.functional.dropout(torch.ones(4, dtype=torch.long), p=0.5)
+    after_failure = torch.rand(2).tolist()
+    torch.manual_seed(0)
+    torch.nn.functional.dropout(torch.ones(4), p=0.5)
+    assert torch.rand(2).tolist() == after_failure

@@ -158,6 +158,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1.0:
         return input.mul_(zero) if inplace else input * zero
     if not input.is_floating_point():
+        # PyTorch draws the mask before the scaling fails: the generator moves on all the same.
+        _rustgrad._full(list(input.shape), 0.0, _rustgrad.float32).bernoulli_(1 - p)
         names = {_rustgrad.int64: "Long", _rustgrad.bool: "Bool"}
         raise RuntimeError(f"result type Float can't be cast to the desired output type {names[input.dtype]}")
     noise = _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(1 - p)

@@ -717,6 +717,8 @@ impl PyTensor {
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let key = crate::tensor_ops::parse_index(&self.t, key)?;
         let mut v = operand(value)?;
+        // A 0-d value fills (`FillBackward3`); any other is copied, even with one element.
+        let zero_dim_value = v.ndim() == 0;
         // As PyTorch does, the value loses its leading size-1 dims first (`x[0] = y[None]`).
         let leading_ones = v.shape().iter().take_while(|&&n| n == 1).count();
         if leading_ones > 0 {
@@ -759,7 +761,8 @@ impl PyTensor {
                 }
                 in_place(&key.view, "__setitem__", |t| fill::filled(t, fill))
             }
-            None => in_place(&key.view, "__setitem__", |t| fill::assigned(t, &v)),
+            None if zero_dim_value => in_place(&key.view, "__setitem__", |t| fill::assigned(t, &v)),
+            None => in_place(&key.view, "__setitem__", |t| fill::copied(t, &v)),
         }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
