@@ -304,30 +304,35 @@ pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_,
     wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, DType::F32)?).py()?)
 }
 
+/// A factory of random floats: sizes checked, no kernel for integers (PyTorch's message
+/// names `kernel`), nothing drawn for an empty tensor.
+fn random_floats(
+    py: Python<'_>,
+    shape: &[usize],
+    dtype: DType,
+    kernel: &str,
+    draw: fn(&[usize], DType) -> Tensor,
+) -> R {
+    new_storage(shape, dtype)?;
+    if rustgrad_core::shape::numel(shape) == 0 {
+        return wrap(py, creation::zeros(shape, dtype));
+    }
+    rustgrad_core::dtype::require_kernel(kernel, dtype, rustgrad_core::dtype::FLOATS).py()?;
+    wrap(py, draw(shape, dtype))
+}
+
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    let dtype = dt(dtype, DType::F32)?;
-    new_storage(&shape, dtype)?;
-    if rustgrad_core::shape::numel(&shape) == 0 {
-        return wrap(py, creation::zeros(&shape, dtype));
-    }
-    rustgrad_core::dtype::require_kernel("check_uniform_bounds", dtype, rustgrad_core::dtype::FLOATS).py()?;
-    wrap(py, creation::rand(&shape, dtype))
+    random_floats(py, &shape, dt(dtype, DType::F32)?, "check_uniform_bounds", creation::rand)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    let dtype = dt(dtype, DType::F32)?;
-    new_storage(&shape, dtype)?;
-    if rustgrad_core::shape::numel(&shape) == 0 {
-        return wrap(py, creation::zeros(&shape, dtype));
-    }
-    rustgrad_core::dtype::require_kernel("normal_kernel_cpu", dtype, rustgrad_core::dtype::FLOATS).py()?;
-    wrap(py, creation::randn(&shape, dtype))
+    random_floats(py, &shape, dt(dtype, DType::F32)?, "normal_kernel_cpu", creation::randn)
 }
 
 #[rustgrad_macros::guard]
