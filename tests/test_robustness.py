@@ -232,3 +232,27 @@ def test_dropout_of_integers_draws_its_mask_before_failing():
     torch.manual_seed(0)
     torch.nn.functional.dropout(torch.ones(4), p=0.5)
     assert torch.rand(2).tolist() == after_failure
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: x.unsqueeze(True),
+        lambda x: x.argmin(True),
+        lambda x: x.cumsum(True),
+        lambda x: x.softmax(True),
+        lambda x: x.chunk(2, True),
+        lambda x: x.gather(True, torch.zeros(2, 3, dtype=torch.long)),
+        lambda x: torch.argmin(x, True),
+    ],
+)
+def test_a_bool_is_not_an_int_argument(call):
+    with pytest.raises(TypeError, match="must be int, not bool"):
+        call(torch.ones(2, 3))
+
+
+def test_int_arguments_still_take_ints_and_integer_tensors():
+    x = torch.ones(2, 3)
+    assert tuple(x.unsqueeze(1).shape) == (2, 1, 3)
+    assert tuple(x.unbind(torch.tensor(0))[0].shape) == (3,)
+    assert tuple(x.std(True).shape) == ()

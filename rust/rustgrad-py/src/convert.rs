@@ -103,7 +103,12 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// Note [Integer arguments]: `#[guard]` extracts every `i64` argument of the binding through
 /// this function, so an int outside int64 raises PyTorch's `ValueError` rather than PyO3's
 /// `OverflowError` (PyTorch's argument parser: "Overflow when unpacking long long").
+///
+/// A bool is refused, as PyTorch's parser refuses it for an int ("must be int, not bool").
 pub fn int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err("must be int, not bool"));
+    }
     obj.extract::<i64>().map_err(|e| {
         if e.is_instance_of::<PyOverflowError>(obj.py()) {
             PyValueError::new_err("Overflow when unpacking long long")
