@@ -256,3 +256,13 @@ def test_int_arguments_still_take_ints_and_integer_tensors():
     assert tuple(x.unsqueeze(1).shape) == (2, 1, 3)
     assert tuple(x.unbind(torch.tensor(0))[0].shape) == (3,)
     assert tuple(x.std(True).shape) == ()
+
+
+def test_results_of_composite_ops_are_not_no_grad_views():
+    logits = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    losses = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 0, 1]), reduction="none")
+    losses[2] = torch.tensor(-1.0)  # PyTorch allows this: the loss is not a view
+    losses.log_()
+    assert type(losses.grad_fn).__name__ == "LogBackward0"
+    losses.sum().backward()
+    assert logits.grad is not None and tuple(logits.grad.shape) == (3, 2)
