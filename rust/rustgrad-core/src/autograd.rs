@@ -89,23 +89,20 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     // `untracked` (with grad mode off) may end with a reshape, leaving a view made "in no_grad
     // mode" of a private buffer. Only view ops return views, so that metadata is dropped here:
     // otherwise an in-place op on the result would be refused as on a no_grad view.
-    if let Some(o) = out.unique_mut() {
-        if o.view.as_ref().is_some_and(|v| v.creation == crate::tensor::ViewCreation::NoGrad) {
-            o.view = None;
-        }
-    }
-    // One lock per input: whether it needs a gradient, where it goes, and its metadata.
-    let states: SmallVec<[InputState; 2]> = inputs.iter().map(|t| t.input_state()).collect();
-    if states.iter().all(|s| !s.requires_grad) {
-        return Ok(out);
-    }
     // Only floating-point results carry a history (integer and bool tensors never require
     // grad, whatever their inputs: `int_t.copy_(x)`, `argmax`, comparisons).
     let float = match out.unique_mut() {
-        Some(o) => o.data.dtype().is_float(),
+        Some(o) => {
+            if o.view.as_ref().is_some_and(|v| v.creation == crate::tensor::ViewCreation::NoGrad) {
+                o.view = None;
+            }
+            o.data.dtype().is_float()
+        }
         None => out.dtype().is_float(),
     };
-    if !float {
+    // One lock per input: whether it needs a gradient, where it goes, and its metadata.
+    let states: SmallVec<[InputState; 2]> = inputs.iter().map(|t| t.input_state()).collect();
+    if !float || states.iter().all(|s| !s.requires_grad) {
         return Ok(out);
     }
     let op = make(&out).into();
