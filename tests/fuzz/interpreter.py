@@ -185,7 +185,9 @@ def _same_plain(a: Any, b: Any) -> bool:
 
 def _python_semantics(e: BaseException, msg: str) -> bool:
     """Exceptions Python itself raises the same way with PyTorch: ``int(inf)``, a method of ``None``."""
-    if isinstance(e, OverflowError) and ("infinity to integer" in msg or "Numerical result out of range" in msg):
+    if isinstance(e, OverflowError) and (
+        "infinity to integer" in msg or "Numerical result out of range" in msg
+    ):
         return True
     return isinstance(e, AttributeError) and msg.startswith("'NoneType' object has no attribute")
 

@@ -829,6 +829,7 @@ class Report:
     reproducers: list
     restarts: int = 0
     oracle: bool = False
+    key_counts: dict = field(default_factory=dict)
 
     def failing(self, categories: tuple) -> list:
         """The deduplicated, shrunk findings in ``categories``."""
@@ -847,10 +848,12 @@ def fuzz(
     start = time.monotonic()
     per_program = pool.map(programs, lambda ws, item: pool.findings_of(ws, item[0], item[1]), progress)
     counts: dict = {}
+    key_counts: dict = {}
     first_by_key: dict = {}
     for findings in per_program:
         for f in findings:
             counts[f.category] = counts.get(f.category, 0) + 1
+            key_counts[f.key] = key_counts.get(f.key, 0) + 1
             old = first_by_key.get(f.key)
             if old is None or len(list(walk(f.program))) < len(list(walk(old.program))):
                 first_by_key[f.key] = f
@@ -880,7 +883,9 @@ def fuzz(
             unique[f.key] = f
     reproducers = sorted(unique.values(), key=lambda f: (f.category, f.op_key))
     restarts = sum(w.restarts for ws in pool.sets for w in ws)
-    return Report(len(programs), time.monotonic() - start, counts, reproducers, restarts, pool.oracle)
+    return Report(
+        len(programs), time.monotonic() - start, counts, reproducers, restarts, pool.oracle, key_counts
+    )
 
 
 def render_finding(f: Finding, import_line: str = "import torch") -> str:
@@ -923,10 +928,14 @@ def format_report(report: Report, import_line: str = "import torch", max_per_cat
         for (cat, rg, th), n in sorted(pairs.items(), key=lambda kv: -kv[1]):
             lines.append(f"| {cat} | {rg} | {th} | {n} |")
     for cat in sorted(by_cat, key=lambda c: -report.counts.get(c, 0)):
+        by_cat[cat].sort(key=lambda f: -report.key_counts.get(f.key, 1))
         lines += ["", f"## {cat} ({report.counts.get(cat, 0)} programs, {len(by_cat[cat])} unique)", ""]
         for f in by_cat[cat][:max_per_category]:
             lines += [
-                f"### `{f.op_key}` at {f.where} (program {f.program_id})",
+                (
+                    f"### `{f.op_key}` at {f.where} (program {f.program_id}; "
+                    f"{report.key_counts.get(f.key, 1)} programs like it)"
+                ),
                 "",
                 "```python",
                 render_finding(f, import_line).rstrip(),
