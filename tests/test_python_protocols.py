@@ -48,16 +48,38 @@ FUNCTIONAL = {
 }
 
 
+# The functions PyTorch writes in Python read a method or attribute of their argument first, so
+# a non-tensor raises Python's AttributeError there; the others go through the argument parser.
+DUCK_TYPED = {
+    "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "dim", "log_softmax": "dim",  # no dim given: input.dim()
+    "mse_loss": "size", "l1_loss": "size", "binary_cross_entropy": "size", "binary_cross_entropy_with_logits": "size",
+}
+
+
 @pytest.mark.parametrize("name", sorted(FUNCTIONAL))
 @pytest.mark.parametrize("bad", [1.5, [1.0, 2.0], None, torch.float32])
-def test_functional_of_a_non_tensor_raises_type_error(name, bad):
-    """Every ``F.<fn>`` rejects a non-tensor input (and target) with TypeError (PyTorch raises
-    AttributeError for some of them; TypeError is the standard class for a wrong argument type)."""
+def test_functional_of_a_non_tensor_raises_pytorchs_class(name, bad):
+    """Every ``F.<fn>`` rejects a non-tensor input (and target) as PyTorch does: TypeError from the
+    argument parser, or AttributeError naming the attribute PyTorch's Python code reads."""
     for position in range(FUNCTIONAL[name]):
         args = [torch.rand(2, 3), torch.rand(2, 3)][: FUNCTIONAL[name]]
         args[position] = bad
-        with pytest.raises(TypeError, match="must be Tensor"):
-            getattr(F, name)(*args)
+        if name in DUCK_TYPED:
+            kind = {float: "float", list: "list", type(None): "NoneType"}.get(type(bad), "torch.dtype")
+            with pytest.raises(AttributeError, match=f"^'{kind}' object has no attribute '{DUCK_TYPED[name]}'$"):
+                getattr(F, name)(*args)
+        else:
+            with pytest.raises(TypeError, match="must be Tensor"):
+                getattr(F, name)(*args)
+
+
+def test_softmax_with_a_dim_reads_the_softmax_method():
+    with pytest.raises(AttributeError, match="^'int' object has no attribute 'softmax'$"):
+        F.softmax(99, -2)
+    with pytest.raises(AttributeError, match="^'float' object has no attribute 'log_softmax'$"):
+        F.log_softmax(1e300, 0)
+    with pytest.raises(AttributeError, match="^'float' object has no attribute 'layout'$"):
+        torch.norm(float("nan"))
 
 
 def test_arithmetic_functions_take_numbers():

@@ -12,9 +12,13 @@ import numpy as _np
 
 from rustgrad import _rustgrad
 from rustgrad._args import bool_arg as _bool_arg
+from rustgrad._args import check_attribute as _check_attribute
 from rustgrad._args import check_tensor as _check_tensor
 from rustgrad._args import dtype_arg as _dtype_arg
 from rustgrad._args import int_arg as _int_arg
+from rustgrad._args import number_arg as _number_arg
+from rustgrad._args import scalar_type_name as _scalar_type_name
+from rustgrad._args import strict_bool_arg as _strict_bool_arg
 from rustgrad._args import type_name as _type_name
 from rustgrad._glue import Size, _numpy_of, device
 from rustgrad._rustgrad import (
@@ -492,7 +496,14 @@ sum = _method("sum")
 mean = _method("mean")
 max = _method("max")
 min = _method("min")
-norm = _method("norm")
+
+
+def norm(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+    """``torch.norm(input, p, dim, keepdim)``: same as ``input.norm(...)``."""
+    _check_attribute(input, "layout")
+    return input.norm(*args, **kwargs)
+
+
 dot = _method("dot")
 matmul = _method("matmul")
 mm = _method("mm")
@@ -570,8 +581,17 @@ def allclose(
     """Whether ``|input - other| <= atol + rtol * |other|`` everywhere."""
     _check_tensor("allclose", input)
     _check_tensor("allclose", other, "other", 2)
-    a = input.detach().numpy()
-    b = other.detach().numpy()
+    rtol = _number_arg("allclose", rtol, "rtol", 3)
+    atol = _number_arg("allclose", atol, "atol", 4)
+    equal_nan = _strict_bool_arg("allclose", equal_nan, "equal_nan")
+    if input.dtype != other.dtype:
+        raise RuntimeError(f"{_scalar_type_name(input.dtype)} did not match {_scalar_type_name(other.dtype)}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value < 0:
+            raise RuntimeError(f"{name} must be greater than or equal to zero, but got {value:g}")
+    shape = tuple((input.detach() == other.detach()).shape)  # PyTorch's broadcasting rule and message
+    a = _np.broadcast_to(input.detach().numpy(), shape)
+    b = _np.broadcast_to(other.detach().numpy(), shape)
     return _builtins.bool(_np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 

@@ -15,10 +15,17 @@ _HEAPTYPE = 1 << 9
 _PY_DTYPES: dict = {}
 
 
+def scalar_type_name(dt: dtype) -> str:
+    """PyTorch's C++ name of a dtype in messages: ``Float``, ``Double``, ``Long``, ``Bool``."""
+    return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[str(dt).rsplit(".", 1)[-1]]
+
+
 def type_name(obj: Any) -> str:
     """The name PyTorch's messages give ``type(obj)``: ``float``, ``NoneType``, ``torch.dtype``,
     ``numpy.ndarray`` (the C type name: module-qualified for extension types, bare otherwise)."""
     cls = type(obj)
+    if issubclass(cls, Tensor):
+        return cls.__name__
     module = getattr(cls, "__module__", "") or ""
     if module == "rustgrad" or module.startswith("rustgrad."):
         return "torch." + cls.__name__
@@ -38,6 +45,13 @@ def check_tensor(fn: str, obj: Any, arg: str = "input", position: int = 1) -> No
         raise not_tensor(fn, obj, arg, position)
 
 
+def check_attribute(obj: Any, attr: str) -> None:
+    """For the functions PyTorch writes in Python, which read a method or attribute of their argument
+    (``input.tanh()``, ``target.size()``): a non-tensor raises the ``AttributeError`` Python gives there."""
+    if not isinstance(obj, Tensor) and not hasattr(obj, attr):
+        raise AttributeError(f"'{type_name(obj)}' object has no attribute '{attr}'")
+
+
 def check_optional_tensor(fn: str, obj: Any, arg: str, position: int) -> None:
     """Like :func:`check_tensor`, with ``None`` allowed."""
     if obj is not None and not isinstance(obj, Tensor):
@@ -53,10 +67,31 @@ def dtype_arg(fn: str, obj: Any) -> dtype | None:
     if not _PY_DTYPES:
         from rustgrad import _rustgrad
 
-        _PY_DTYPES.update({builtins.float: _rustgrad.float64, int: _rustgrad.int64, builtins.bool: _rustgrad.bool})
+        _PY_DTYPES.update(
+            {builtins.float: _rustgrad.float64, int: _rustgrad.int64, builtins.bool: _rustgrad.bool}
+        )
     if isinstance(obj, type) and obj in _PY_DTYPES:
         return _PY_DTYPES[obj]
     raise TypeError(f"{fn}(): argument 'dtype' must be torch.dtype, not {type_name(obj)}")
+
+
+def number_arg(fn: str, obj: Any, arg: str, position: int | None = None) -> Any:
+    """A ``Number`` argument (a Python or numpy number, or a 0-d tensor, read as its value); anything
+    else raises the ``TypeError`` of PyTorch's argument parser."""
+    if isinstance(obj, (int, builtins.float, complex, np.number, np.bool_)):
+        return obj
+    if isinstance(obj, Tensor) and obj.dim() == 0:
+        return obj.item()
+    where = f" (position {position})" if position is not None else ""
+    raise TypeError(f"{fn}(): argument '{arg}'{where} must be Number, not {type_name(obj)}")
+
+
+def strict_bool_arg(fn: str, obj: Any, arg: str, position: int | None = None) -> builtins.bool:
+    """A ``bool`` argument of PyTorch's argument parser: a Python (or numpy) bool, nothing else."""
+    if isinstance(obj, (builtins.bool, np.bool_)):
+        return builtins.bool(obj)
+    where = f" (position {position})" if position is not None else ""
+    raise TypeError(f"{fn}(): argument '{arg}'{where} must be bool, not {type_name(obj)}")
 
 
 def bool_arg(fn: str, obj: Any, arg: str) -> builtins.bool:

@@ -233,7 +233,7 @@ class Tensor:
         self,
         gradient: Tensor | None = None,
         retain_graph: _bool | None = None,
-        create_graph: _bool = False,
+        create_graph: _bool | None = None,
         inputs: Tensor | Sequence[Tensor] | None = None,
     ) -> None: ...
 
@@ -537,7 +537,7 @@ def _backward(
     tensors: Tensor | Sequence[Tensor],
     grad_tensors: Tensor | Sequence[Tensor | None] | None = None,
     retain_graph: _bool | None = None,
-    create_graph: _bool = False,
+    create_graph: _bool | None = None,
     inputs: Tensor | Sequence[Tensor] | None = None,
 ) -> None: ...
 def _grad(
@@ -545,7 +545,7 @@ def _grad(
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
     retain_graph: _bool | None = None,
-    create_graph: _bool = False,
+    create_graph: _bool | None = None,
     allow_unused: _bool | None = None,
 ) -> tuple[Tensor | None, ...]: ...
 def _tensor_list(obj: Tensor | Sequence[Tensor]) -> list[Tensor]: ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import warnings
 from typing import Any, Callable
 
@@ -183,13 +184,24 @@ def _same_plain(a: Any, b: Any) -> bool:
 # ----------------------------------------------------------------------------- execution
 
 
+_NO_ATTRIBUTE = re.compile(r"'([\w.]+)' object has no attribute '\w+'$")
+
+
 def _python_semantics(e: BaseException, msg: str) -> bool:
-    """Exceptions Python itself raises the same way with PyTorch: ``int(inf)``, a method of ``None``."""
+    """Exceptions PyTorch raises the same way, from Python itself: ``int(inf)``; an ``int`` beyond
+    64 bits (``OverflowError: int too big to convert``); a method or attribute read from a
+    non-tensor argument by a function PyTorch writes in Python (``F.mse_loss(1, t)``: ``'int'
+    object has no attribute 'size'``). An ``AttributeError`` of a tensor is never standard."""
     if isinstance(e, OverflowError) and (
-        "infinity to integer" in msg or "Numerical result out of range" in msg
+        "infinity to integer" in msg
+        or "Numerical result out of range" in msg
+        or msg == "int too big to convert"
     ):
         return True
-    return isinstance(e, AttributeError) and msg.startswith("'NoneType' object has no attribute")
+    if isinstance(e, AttributeError):
+        m = _NO_ATTRIBUTE.match(msg)
+        return m is not None and m.group(1) not in ("Tensor", "Parameter")
+    return False
 
 
 def exception_outcome(e: BaseException, mutated: list | None = None) -> dict:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import warnings
 
 from rustgrad import _rustgrad
-from rustgrad._args import check_optional_tensor, check_tensor
+from rustgrad._args import (
+    check_attribute,
+    check_optional_tensor,
+    check_tensor,
+    number_arg,
+    scalar_type_name,
+    strict_bool_arg,
+)
 from rustgrad._rustgrad import Tensor
 
 __all__ = [
@@ -74,20 +81,19 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def tanh(input: Tensor) -> Tensor:
-    check_tensor("tanh", input)
+    check_attribute(input, "tanh")
     return input.tanh()
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    check_tensor("sigmoid", input)
+    check_attribute(input, "sigmoid")
     return input.sigmoid()
 
 
 def _require_float(input: Tensor, kernel: str) -> None:
     """Raises PyTorch's ``NotImplementedError`` for a kernel that has no integer/bool version."""
     if isinstance(input, Tensor) and not input.is_floating_point():
-        names = {_rustgrad.int64: "Long", _rustgrad.bool: "Bool"}
-        raise NotImplementedError(f'"{kernel}" not implemented for \'{names.get(input.dtype, input.dtype)}\'')
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{scalar_type_name(input.dtype)}'")
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -101,11 +107,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` where positive, else ``negative_slope * x`` (``LeakyReluBackward0``)."""
     check_tensor("leaky_relu", input)
+    negative_slope = number_arg("leaky_relu", negative_slope, "negative_slope", 2)
     _require_float(input, "leaky_relu_cpu")
-    if isinstance(negative_slope, Tensor):
-        raise TypeError(
-            "leaky_relu(): argument 'negative_slope' (position 2) must be Number, not Tensor"
-        )
     out = _rustgrad._leaky_relu(input, float(negative_slope))
     return input.copy_(out) if inplace else out
 
@@ -134,14 +137,14 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    check_tensor("softmax", input)
+    check_attribute(input, "softmax" if dim is not None else "dim")
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
     return input.softmax(dim, dtype=dtype)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
-    check_tensor("log_softmax", input)
+    check_attribute(input, "log_softmax" if dim is not None else "dim")
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
     return input.log_softmax(dim, dtype=dtype)
@@ -152,6 +155,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     check_tensor("dropout", input)
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    p = number_arg("dropout", p, "p", 2)
+    training = strict_bool_arg("dropout", training, "train", 3)
     if not training or p == 0.0 or input.numel() == 0:
         return input
     zero = _rustgrad._full([], 0, input.dtype)
@@ -160,8 +165,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if not input.is_floating_point():
         # PyTorch draws the mask before the scaling fails: the generator moves on all the same.
         _rustgrad._full(list(input.shape), 0.0, _rustgrad.float32).bernoulli_(1 - p)
-        names = {_rustgrad.int64: "Long", _rustgrad.bool: "Bool"}
-        raise RuntimeError(f"result type Float can't be cast to the desired output type {names[input.dtype]}")
+        raise RuntimeError(
+            f"result type Float can't be cast to the desired output type {scalar_type_name(input.dtype)}"
+        )
     noise = _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(1 - p)
     noise.div_(1 - p)
     return input.mul_(noise) if inplace else input * noise
@@ -175,6 +181,8 @@ def mse_loss(
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
+    check_attribute(target, "size")
+    check_attribute(input, "size")
     check_tensor("mse_loss", input)
     check_tensor("mse_loss", target, "target", 2)
     if target.shape != input.shape:
@@ -198,6 +206,8 @@ def l1_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_attribute(target, "size")
+    check_attribute(input, "size")
     check_tensor("l1_loss", input)
     check_tensor("l1_loss", target, "target", 2)
     if target.shape != input.shape:
@@ -225,6 +235,34 @@ def _move_classes_last(input: Tensor, target: Tensor):
     return input.permute(*order).reshape(-1, input.shape[1]), target.reshape(-1)
 
 
+def _check_nll_target(input: Tensor, target: Tensor) -> Tensor:
+    """PyTorch's checks of a class-index target, in its order; returns the target a 1-D input's
+    one-element target is read as (0-d)."""
+    nd = input.dim()
+    if nd < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {nd})")
+    batch = target.shape[0] if target.dim() > 0 else 0
+    if nd > 1 and batch != input.shape[0]:
+        raise ValueError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({batch})."
+        )
+    if nd <= 2:
+        if target.dim() > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    elif list(target.shape) != [input.shape[0], *input.shape[2:]]:
+        expected = [input.shape[0], *input.shape[2:]]
+        raise RuntimeError(f"Expected target size {expected}, got {list(target.shape)}")
+    if target.dtype != _rustgrad.int64:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_type_name(target.dtype)}")
+    if nd == 1 and target.dim() == 1:
+        if target.shape[0] != 1:
+            raise ValueError(
+                f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}"
+            )
+        target = target.reshape(())
+    return target
+
+
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -234,15 +272,13 @@ def nll_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    check_tensor("nll_loss", input)
-    check_tensor("nll_loss", target, "target", 2)
+    """The negative log-likelihood of the class indices ``target`` under log-probabilities ``input``."""
+    check_tensor("nll_loss_nd", input)
+    check_tensor("nll_loss_nd", target, "target", 2)
     check_optional_tensor("nll_loss", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
+    target = _check_nll_target(input, target)
     if input.dim() > 2:
-        if target.dim() != input.dim() - 1 or target.shape[0] != input.shape[0]:
-            raise ValueError(
-                f"Expected target size {(input.shape[0], *input.shape[2:])}, got {tuple(target.shape)}"
-            )
         flat_input, flat_target = _move_classes_last(input, target)
         out = _rustgrad._nll_loss(flat_input, flat_target, weight, reduction, ignore_index, True)
         return out.reshape(target.shape) if reduction == "none" else out
@@ -265,19 +301,27 @@ def cross_entropy(
     check_tensor("cross_entropy_loss", target, "target", 2)
     check_optional_tensor("cross_entropy_loss", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    if input.dim() >= 2 and target.dim() >= 1 and target.shape[0] != input.shape[0]:
-        raise ValueError(
-            f"Expected input batch_size ({input.shape[0]}) to match target batch_size ({target.shape[0]})."
-        )
+    if label_smoothing > 1.0:  # as PyTorch, only the upper bound is checked (NaN passes)
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
     class_dim = 0 if input.dim() == 1 else 1
+    if target.shape == input.shape:  # class probabilities
+        if not target.is_floating_point():
+            raise RuntimeError(
+                "Expected floating point type for target with class probabilities, got "
+                + scalar_type_name(target.dtype)
+            )
+        if input.dim() == 0:
+            raise IndexError("Dimension specified as 1 but tensor has no dimensions")
+        logp = input.log_softmax(class_dim)
+        n_classes = input.shape[class_dim]
+        return _soft_target_cross_entropy(
+            logp, target, weight, reduction, label_smoothing, class_dim, n_classes
+        )
     logp = input.log_softmax(class_dim)
     n_classes = input.shape[class_dim]
-    if target.is_floating_point():
-        return _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim, n_classes)
+    target = _check_nll_target(logp, target)
     loss = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
-    if label_smoothing == 0.0:
+    if not label_smoothing > 0.0:  # as PyTorch: a negative or NaN smoothing is no smoothing
         return loss
     if weight is not None:
         shape = [1] * logp.dim()
@@ -300,9 +344,7 @@ def cross_entropy(
 
 def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing, class_dim, n_classes):
     if target.shape != logp.shape:
-        raise RuntimeError(
-            f"Expected target size {tuple(logp.shape)}, got {tuple(target.shape)}"
-        )
+        raise RuntimeError(f"Expected target size {tuple(logp.shape)}, got {tuple(target.shape)}")
     if label_smoothing > 0:
         target = target * (1 - label_smoothing) + label_smoothing / n_classes
     per = logp * target
@@ -329,6 +371,8 @@ def binary_cross_entropy(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    check_attribute(target, "size")
+    check_attribute(input, "size")
     check_tensor("binary_cross_entropy", input)
     check_tensor("binary_cross_entropy", target, "target", 2)
     check_optional_tensor("binary_cross_entropy", weight, "weight", 3)
@@ -352,6 +396,8 @@ def binary_cross_entropy_with_logits(
     reduction: str = "mean",
     pos_weight: Tensor | None = None,
 ) -> Tensor:
+    check_attribute(target, "size")
+    check_attribute(input, "size")
     check_tensor("binary_cross_entropy_with_logits", input)
     check_tensor("binary_cross_entropy_with_logits", target, "target", 2)
     check_optional_tensor("binary_cross_entropy_with_logits", weight, "weight", 3)

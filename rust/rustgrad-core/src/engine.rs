@@ -174,20 +174,19 @@ fn input_edges(inputs: &[Tensor]) -> Result<Vec<Edge>> {
         .collect()
 }
 
-/// Pairs each output with the gradient flowing into it (ones for a one-element output).
-fn make_roots(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<Vec<(Edge, Tensor)>> {
-    if !grads.is_empty() && grads.len() != tensors.len() {
-        return Err(Error::runtime(format!(
-            "grad_tensors should have the same length as tensors ({} != {})",
-            grads.len(),
-            tensors.len()
-        )));
-    }
-    let mut roots = Vec::with_capacity(tensors.len());
+/// The checks PyTorch makes of outputs and their gradients before it reads any other argument of
+/// `backward`/`grad`: each gradient has its output's shape, and an implicit gradient (ones) is
+/// only for a one-element output that requires grad. An empty `grads` means implicit gradients
+/// for all outputs; otherwise outputs and gradients are paired as far as both go (the count is
+/// checked later, [`check_grad_count`]).
+pub fn check_output_grads(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<()> {
     for (i, t) in tensors.iter().enumerate() {
-        let given = grads.get(i).cloned().flatten();
-        let requires = t.requires_grad();
-        let g = match given {
+        let given = match grads.get(i) {
+            Some(g) => g.as_ref(),
+            None if grads.is_empty() => None,
+            None => break,
+        };
+        match given {
             Some(g) => {
                 let (gs, ts) = (g.shape(), t.shape());
                 if gs != ts {
@@ -197,23 +196,36 @@ fn make_roots(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<Vec<(Edge,
                         shape::fmt_size(&ts)
                     )));
                 }
-                // The gradient takes the output's dtype (PyTorch's `validate_outputs`), so a
-                // leaf's `.grad` always has the leaf's dtype.
-                let dtype = t.dtype();
-                if g.dtype() != dtype && dtype.is_float() {
-                    to_dtype(&g, dtype)?
-                } else {
-                    g
-                }
             }
-            None => {
-                if requires && t.numel() != 1 {
-                    return Err(Error::ImplicitGradNonScalar);
-                }
-                ones_like(t)
-            }
+            None if t.requires_grad() && t.numel() != 1 => return Err(Error::ImplicitGradNonScalar),
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// As many gradients as outputs (or none: implicit gradients).
+pub fn check_grad_count(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<()> {
+    if !grads.is_empty() && grads.len() != tensors.len() {
+        return Err(Error::runtime(format!("got {} tensors and {} gradients", tensors.len(), grads.len())));
+    }
+    Ok(())
+}
+
+/// Pairs each output with the gradient flowing into it (ones for a one-element output).
+fn make_roots(tensors: &[Tensor], grads: &[Option<Tensor>]) -> Result<Vec<(Edge, Tensor)>> {
+    check_output_grads(tensors, grads)?;
+    check_grad_count(tensors, grads)?;
+    let mut roots = Vec::with_capacity(tensors.len());
+    for (i, t) in tensors.iter().enumerate() {
+        let g = match grads.get(i).cloned().flatten() {
+            // The gradient takes the output's dtype (PyTorch's `validate_outputs`), so a
+            // leaf's `.grad` always has the leaf's dtype.
+            Some(g) if g.dtype() != t.dtype() && t.dtype().is_float() => to_dtype(&g, t.dtype())?,
+            Some(g) => g,
+            None => ones_like(t),
         };
-        if !requires {
+        if !t.requires_grad() {
             return Err(Error::NoGradFn(i));
         }
         let edge = t.gradient_edge().ok_or(Error::NoGradFn(i))?;

@@ -6,10 +6,20 @@
 //! `{ crate::errors::net("name", move || -> Ret { ... }) }`, where `name` is the name Python
 //! sees (`#[pyo3(name = "...")]` if given).
 //!
-//! It also gives every `i64` / `Option<i64>` argument `#[pyo3(from_py_with = ...)]`, so a
-//! Python int outside int64 raises PyTorch's `ValueError` ("Overflow when unpacking long long")
-//! instead of PyO3's `OverflowError` (see `crate::convert::int64_arg`). Nothing else changes:
-//! the other attributes and PyO3's own handling stay as they were.
+//! It also types the arguments as PyTorch's argument parser does, through
+//! `#[pyo3(from_py_with = ...)]`:
+//! - every `i64` / `Option<i64>` argument: a Python int outside int64 raises PyTorch's
+//!   `ValueError` ("Overflow when unpacking long long") instead of PyO3's `OverflowError`
+//!   (`crate::convert::int64_arg`);
+//! - in a public function (a Python name without a leading `_`), `i64`, `f64` and `bool`
+//!   arguments (and their `Option`s) are PyTorch's `int`, `Number` and `bool`: a 0-d integer
+//!   tensor is an int, a 0-d tensor is a Number, a bool is only a bool, and anything else raises
+//!   PyTorch's `TypeError` naming the function, the argument and its position
+//!   (`unsqueeze(): argument 'dim' (position 1) must be int, not Tensor`). For each such
+//!   argument the macro writes a small extractor function beside the annotated item
+//!   (`crate::convert::{int_param, number_param, bool_param}` with the names filled in).
+//!
+//! Nothing else changes: the other attributes and PyO3's own handling stay as they were.
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -27,17 +37,19 @@ pub fn guard(args: TokenStream, item: TokenStream) -> TokenStream {
             .into();
     }
     let mut item = parse_macro_input!(item as Item);
+    let mut extractors = Vec::new();
     match &mut item {
         Item::Impl(block) => {
+            let owner = owner_name(&block.self_ty);
             for member in &mut block.items {
                 if let ImplItem::Fn(f) = member {
-                    int_arguments(&mut f.sig);
+                    typed_arguments(&f.attrs, &mut f.sig, &owner, &mut extractors);
                     wrap(&f.attrs, &f.sig, &mut f.block);
                 }
             }
         }
         Item::Fn(f) => {
-            int_arguments(&mut f.sig);
+            typed_arguments(&f.attrs, &mut f.sig, "fn", &mut extractors);
             wrap(&f.attrs, &f.sig, &mut f.block)
         }
         _ => {
@@ -46,7 +58,7 @@ pub fn guard(args: TokenStream, item: TokenStream) -> TokenStream {
                 .into()
         }
     }
-    quote!(#item).into()
+    quote!(#item #(#extractors)*).into()
 }
 
 /// Rewrites `body` to run inside the net, if the function returns something.
@@ -57,30 +69,108 @@ fn wrap(attrs: &[Attribute], sig: &Signature, body: &mut Block) {
     *body = syn::parse_quote!({ crate::errors::net(#name, move || -> #ret #inner) });
 }
 
-/// Extracts `i64` and `Option<i64>` arguments through `crate::convert::{int64_arg, opt_int64_arg}`.
-fn int_arguments(sig: &mut Signature) {
+/// The kinds of argument PyTorch's parser types: `int`, `Number`, `bool`.
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Number,
+    Bool,
+}
+
+/// Gives the `i64`/`f64`/`bool` arguments (and their `Option`s) their extractors (see the crate
+/// documentation); `extractors` collects the functions written for a public function.
+fn typed_arguments(
+    attrs: &[Attribute],
+    sig: &mut Signature,
+    owner: &str,
+    extractors: &mut Vec<proc_macro2::TokenStream>,
+) {
+    let name = python_name(attrs).unwrap_or_else(|| sig.ident.to_string().trim_start_matches("r#").to_string());
+    let public = !name.starts_with('_');
+    let keyword_only = keyword_only_names(attrs);
+    let mut position = 0usize;
     for input in sig.inputs.iter_mut() {
         let FnArg::Typed(arg) = input else { continue };
-        let extractor: syn::Path = match int_kind(&arg.ty) {
-            Some(false) => syn::parse_quote!(crate::convert::int64_arg),
-            Some(true) => syn::parse_quote!(crate::convert::opt_int64_arg),
-            None => continue,
-        };
-        let already = arg.attrs.iter().any(|a| a.path().is_ident("pyo3"));
-        if !already {
-            arg.attrs.push(syn::parse_quote!(#[pyo3(from_py_with = #extractor)]));
+        let syn::Pat::Ident(pat) = &*arg.pat else { continue };
+        let arg_name = pat.ident.to_string().trim_start_matches("r#").to_string();
+        if is_python_token(&arg.ty) || arg_name == "slf" {
+            continue;
         }
+        position += 1;
+        if arg.attrs.iter().any(|a| a.path().is_ident("pyo3")) {
+            continue;
+        }
+        let Some((kind, optional)) = kind_of(&arg.ty) else { continue };
+        let extractor: syn::Path = if public {
+            let fn_ident = syn::Ident::new(
+                &format!("__rustgrad_arg_{owner}_{}_{arg_name}", sig.ident.to_string().trim_start_matches("r#")),
+                proc_macro2::Span::call_site(),
+            );
+            let pos = if keyword_only.contains(&arg_name) {
+                quote!(::core::option::Option::None)
+            } else {
+                quote!(::core::option::Option::Some(#position))
+            };
+            let (ty, call) = match kind {
+                Kind::Int => (quote!(i64), quote!(crate::convert::int_param)),
+                Kind::Number => (quote!(f64), quote!(crate::convert::number_param)),
+                Kind::Bool => (quote!(bool), quote!(crate::convert::bool_param)),
+            };
+            let body = if optional {
+                quote! {
+                    if obj.is_none() {
+                        return ::core::result::Result::Ok(::core::option::Option::None);
+                    }
+                    #call(obj, #name, #arg_name, #pos).map(::core::option::Option::Some)
+                }
+            } else {
+                quote!(#call(obj, #name, #arg_name, #pos))
+            };
+            let ret = if optional { quote!(::core::option::Option<#ty>) } else { ty };
+            extractors.push(quote! {
+                #[doc(hidden)]
+                #[allow(non_snake_case)]
+                fn #fn_ident(obj: &::pyo3::Bound<'_, ::pyo3::PyAny>) -> ::pyo3::PyResult<#ret> {
+                    use ::pyo3::types::PyAnyMethods as _;
+                    #body
+                }
+            });
+            syn::parse_quote!(#fn_ident)
+        } else {
+            match (kind, optional) {
+                (Kind::Int, false) => syn::parse_quote!(crate::convert::int64_arg),
+                (Kind::Int, true) => syn::parse_quote!(crate::convert::opt_int64_arg),
+                _ => continue,
+            }
+        };
+        arg.attrs.push(syn::parse_quote!(#[pyo3(from_py_with = #extractor)]));
     }
 }
 
-/// `Some(false)` for `i64`, `Some(true)` for `Option<i64>`, else `None`.
-fn int_kind(ty: &Type) -> Option<bool> {
+/// `Python<'_>` (PyO3's GIL token), which is not a Python argument.
+fn is_python_token(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Python"))
+}
+
+/// The kind of an `i64`/`f64`/`bool` type and whether it is an `Option` of it.
+fn kind_of(ty: &Type) -> Option<(Kind, bool)> {
     let Type::Path(p) = ty else { return None };
     if p.qself.is_some() {
         return None;
     }
-    if p.path.is_ident("i64") {
-        return Some(false);
+    let simple = |path: &syn::Path| {
+        if path.is_ident("i64") {
+            Some(Kind::Int)
+        } else if path.is_ident("f64") {
+            Some(Kind::Number)
+        } else if path.is_ident("bool") {
+            Some(Kind::Bool)
+        } else {
+            None
+        }
+    };
+    if let Some(kind) = simple(&p.path) {
+        return Some((kind, false));
     }
     let last = p.path.segments.last()?;
     if p.path.segments.len() != 1 || last.ident != "Option" {
@@ -88,9 +178,51 @@ fn int_kind(ty: &Type) -> Option<bool> {
     }
     let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
     match args.args.first()? {
-        GenericArgument::Type(Type::Path(inner)) if args.args.len() == 1 && inner.path.is_ident("i64") => Some(true),
+        GenericArgument::Type(Type::Path(inner)) if args.args.len() == 1 && inner.qself.is_none() => {
+            simple(&inner.path).map(|k| (k, true))
+        }
         _ => None,
     }
+}
+
+/// A name for the type of an `impl` block, usable in an identifier.
+fn owner_name(ty: &Type) -> String {
+    quote!(#ty).to_string().chars().filter(|c| c.is_alphanumeric() || *c == '_').collect()
+}
+
+/// The names after `*` in `#[pyo3(signature = (...))]`: keyword-only arguments, which PyTorch's
+/// messages give without a position.
+fn keyword_only_names(attrs: &[Attribute]) -> Vec<String> {
+    use proc_macro2::{Delimiter, TokenTree};
+    let mut names = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("pyo3")) {
+        let Ok(list) = attr.meta.require_list() else { continue };
+        let tokens: Vec<TokenTree> = list.tokens.clone().into_iter().collect();
+        for window in tokens.windows(3) {
+            let [TokenTree::Ident(key), TokenTree::Punct(eq), TokenTree::Group(group)] = window else { continue };
+            if key != "signature" || eq.as_char() != '=' || group.delimiter() != Delimiter::Parenthesis {
+                continue;
+            }
+            let mut after_star = false;
+            let mut at_item_start = true;
+            let mut depth = 0i32;
+            for tt in group.stream() {
+                match &tt {
+                    TokenTree::Punct(p) if p.as_char() == ',' && depth == 0 => {
+                        at_item_start = true;
+                        continue;
+                    }
+                    TokenTree::Punct(p) if p.as_char() == '*' && at_item_start => after_star = true,
+                    TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+                    TokenTree::Punct(p) if p.as_char() == '>' => depth -= 1,
+                    TokenTree::Ident(id) if at_item_start && after_star => names.push(id.to_string()),
+                    _ => {}
+                }
+                at_item_start = false;
+            }
+        }
+    }
+    names
 }
 
 /// The `name = "..."` of a `#[pyo3(...)]` attribute, if any.

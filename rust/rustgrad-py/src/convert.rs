@@ -135,7 +135,97 @@ pub fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
     }
 }
 
-/// [`int64_arg`] for `Option<i64>` arguments (`None` stays `None`).
+/// The name PyTorch's argument parser gives the type of `obj` in its messages: `Tensor` (or the
+/// subclass's name), `float`, `NoneType`, `torch.dtype`, `numpy.ndarray`.
+pub fn parser_type_name(obj: &Bound<'_, PyAny>) -> String {
+    let ty = obj.get_type();
+    let name = ty.name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into());
+    if obj.cast::<PyTensor>().is_ok() {
+        return name;
+    }
+    match ty.module().map(|m| m.to_string()).as_deref() {
+        Ok("builtins") | Ok("__main__") | Err(_) => name,
+        Ok(m) if m == "rustgrad" || m.starts_with("rustgrad.") => format!("torch.{name}"),
+        Ok(m) => format!("{m}.{name}"),
+    }
+}
+
+/// PyTorch's `TypeError` for an argument of the wrong type: "`fn`(): argument '`arg`' (position
+/// `position`) must be `expected`, not `type`" (no position for a keyword-only argument).
+fn wrong_type(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<usize>, expected: &str) -> PyErr {
+    let at = position.map(|p| format!(" (position {p})")).unwrap_or_default();
+    PyTypeError::new_err(format!("{func}(): argument '{arg}'{at} must be {expected}, not {}", parser_type_name(obj)))
+}
+
+/// PyTorch's `int` argument: a Python int (not a bool), a numpy integer, or a 0-d integer tensor;
+/// outside int64, `ValueError: Overflow when unpacking long long`.
+pub fn int_param(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<usize>) -> PyResult<i64> {
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        return int64_arg(obj);
+    }
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        let t = &t.get().t;
+        if t.ndim() == 0 && t.dtype() == DType::I64 {
+            return t.item_f64().map(|v| v as i64).py();
+        }
+    } else if is_numpy_scalar(obj) {
+        let name = obj.get_type().name()?.to_string();
+        if name.starts_with("int") || name.starts_with("uint") {
+            return int64_arg(&obj.call_method0("__index__")?);
+        }
+    }
+    Err(wrong_type(obj, func, arg, position, "int"))
+}
+
+/// PyTorch's `Number` argument: a Python or numpy number (bools included) or a 0-d tensor.
+pub fn number_param(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<usize>) -> PyResult<f64> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(f.value());
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return obj.extract::<f64>();
+    }
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        let t = &t.get().t;
+        if t.ndim() == 0 {
+            return t.item_f64().py();
+        }
+    } else if is_numpy_scalar(obj) {
+        return obj.extract::<f64>();
+    }
+    Err(wrong_type(obj, func, arg, position, "Number"))
+}
+
+/// PyTorch's `bool` argument: a Python or numpy bool, nothing else.
+pub fn bool_param(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<usize>) -> PyResult<bool> {
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(b.is_true());
+    }
+    if is_numpy_scalar(obj) && obj.get_type().name()? == "bool" {
+        return obj.is_truthy();
+    }
+    Err(wrong_type(obj, func, arg, position, "bool"))
+}
+
+/// A numpy scalar (`numpy.float32(1)`, `numpy.int64(2)`, `numpy.bool_(True)`).
+fn is_numpy_scalar(obj: &Bound<'_, PyAny>) -> bool {
+    obj.get_type().module().is_ok_and(|m| m == "numpy")
+}
+
+/// A flag of `backward`/`grad` (`retain_graph=`, `create_graph=`), read as PyTorch's engine reads
+/// it: through `__index__` (`True`, `1`, a one-element integer tensor), so a float, a string or a
+/// dtype raises `TypeError` ("'float' object cannot be interpreted as an integer"). Absent (or
+/// `None`) gives `default`. Called after the outputs and their gradients are checked, as in PyTorch.
+pub fn engine_flag(obj: Option<&Bound<'_, PyAny>>, default: bool) -> PyResult<bool> {
+    match obj {
+        Some(o) if !o.is_none() => Ok(o.extract::<i64>()? != 0),
+        _ => Ok(default),
+    }
+}
+
+/// [`int64_arg`] for `Option<i64>` arguments of private functions (`None` stays `None`); the
+/// `#[guard]` macro's choice, unused while no private function has one.
+#[allow(dead_code)]
 pub fn opt_int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     if obj.is_none() {
         Ok(None)

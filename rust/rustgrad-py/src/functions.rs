@@ -19,6 +19,31 @@ pub fn tensor_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     obj.try_iter()?.map(|item| tensor_arg(&item?)).collect()
 }
 
+/// The gradients given to `backward`/`grad` for `outputs`, checked in PyTorch's order: a
+/// tensor, None, or a sequence of those (extra gradients are ignored, as PyTorch pairs them with
+/// `zip`); shapes and implicit gradients first, then the flags `retain_graph`/`create_graph` (read
+/// through `__index__`), then the count. Returns the gradients and the two flags.
+pub fn output_grads(
+    outputs: &[Tensor],
+    grads: Option<&Bound<'_, PyAny>>,
+    retain_graph: Option<&Bound<'_, PyAny>>,
+    create_graph: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Vec<Option<Tensor>>, bool, bool)> {
+    let mut gs = optional_tensor_list(grads, outputs.len())?;
+    gs.truncate(outputs.len());
+    engine::check_output_grads(&outputs[..gs.len()], &gs).py()?;
+    let create_graph = crate::convert::engine_flag(create_graph, false)?;
+    let retain_graph = crate::convert::engine_flag(retain_graph, create_graph)?;
+    if gs.len() != outputs.len() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "got {} tensors and {} gradients",
+            outputs.len(),
+            gs.len()
+        )));
+    }
+    Ok((gs, retain_graph, create_graph))
+}
+
 /// A tensor, None, or a sequence of those.
 fn optional_tensor_list(obj: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Vec<Option<Tensor>>> {
     match obj {
@@ -44,22 +69,21 @@ fn optional_tensor_list(obj: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<Ve
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-#[pyo3(signature = (tensors, grad_tensors=None, retain_graph=None, create_graph=false, inputs=None))]
+#[pyo3(signature = (tensors, grad_tensors=None, retain_graph=None, create_graph=None, inputs=None))]
 pub fn _backward(
     py: Python<'_>,
     tensors: &Bound<'_, PyAny>,
     grad_tensors: Option<&Bound<'_, PyAny>>,
-    retain_graph: Option<bool>,
-    create_graph: bool,
+    retain_graph: Option<&Bound<'_, PyAny>>,
+    create_graph: Option<&Bound<'_, PyAny>>,
     inputs: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let ts = tensor_list(tensors)?;
-    let gs = optional_tensor_list(grad_tensors, ts.len())?;
+    let (gs, retain, create_graph) = output_grads(&ts, grad_tensors, retain_graph, create_graph)?;
     let inputs = match inputs {
         Some(i) if !i.is_none() => Some(tensor_list(i)?),
         _ => None,
     };
-    let retain = retain_graph.unwrap_or(create_graph);
     let cycles = gil::without_gil(py, move || {
         engine::backward_reporting_cycles(&ts, &gs, retain, create_graph, inputs.as_deref())
     })
@@ -93,20 +117,19 @@ pub fn _live_node_names() -> Vec<(&'static str, usize)> {
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-#[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=false, allow_unused=None))]
+#[pyo3(signature = (outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=None, allow_unused=None))]
 pub fn _grad(
     py: Python<'_>,
     outputs: &Bound<'_, PyAny>,
     inputs: &Bound<'_, PyAny>,
     grad_outputs: Option<&Bound<'_, PyAny>>,
-    retain_graph: Option<bool>,
-    create_graph: bool,
+    retain_graph: Option<&Bound<'_, PyAny>>,
+    create_graph: Option<&Bound<'_, PyAny>>,
     allow_unused: Option<bool>,
 ) -> PyResult<Py<PyTuple>> {
     let outs = tensor_list(outputs)?;
     let ins = tensor_list(inputs)?;
-    let gs = optional_tensor_list(grad_outputs, outs.len())?;
-    let retain = retain_graph.unwrap_or(create_graph);
+    let (gs, retain, create_graph) = output_grads(&outs, grad_outputs, retain_graph, create_graph)?;
     let allow = allow_unused.unwrap_or(false);
     let result = gil::without_gil(py, move || engine::grad(&outs, &gs, &ins, retain, create_graph, allow)).py()?;
     let list = tensors_to_list(py, result)?;

@@ -437,19 +437,18 @@ impl PyTensor {
     fn is_inference(&self) -> bool {
         self.t.is_inference()
     }
-    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=None, inputs=None))]
     fn backward(
         &self,
         py: Python<'_>,
         gradient: Option<&Bound<'_, PyAny>>,
-        retain_graph: Option<bool>,
-        create_graph: bool,
+        retain_graph: Option<&Bound<'_, PyAny>>,
+        create_graph: Option<&Bound<'_, PyAny>>,
         inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let g = match gradient {
-            Some(g) if !g.is_none() => Some(tensor_arg(g)?),
-            _ => None,
-        };
+        let outputs = [self.t.clone()];
+        let (grads, retain_graph, create_graph) =
+            crate::functions::output_grads(&outputs, gradient, retain_graph, create_graph)?;
         let inputs = match inputs {
             Some(i) if !i.is_none() => Some(crate::functions::tensor_list(i)?),
             _ => None,
@@ -459,10 +458,8 @@ impl PyTensor {
                 return Err(PyRuntimeError::new_err("'inputs' argument to backward() cannot be empty."));
             }
         }
-        let retain = retain_graph.unwrap_or(create_graph);
-        let t = self.t.clone();
         let cycles = gil::without_gil(py, move || {
-            engine::backward_reporting_cycles(&[t], &[g], retain, create_graph, inputs.as_deref())
+            engine::backward_reporting_cycles(&outputs, &grads, retain_graph, create_graph, inputs.as_deref())
         })
         .py()?;
         crate::functions::warn_grad_cycles(py, cycles)

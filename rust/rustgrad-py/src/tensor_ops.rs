@@ -430,7 +430,16 @@ impl PyTensor {
     fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyTuple>> {
         tensors_out(py, join::unbind(&self.t, dim).py()?)
     }
-    fn narrow(&self, py: Python<'_>, dim: i64, start: i64, length: i64) -> R {
+    fn narrow(&self, py: Python<'_>, dim: i64, start: &Bound<'_, PyAny>, length: i64) -> R {
+        // PyTorch's overload `narrow(dim, Tensor start, length)`: a tensor start must be a 0-d
+        // integer tensor; anything else is an `int` argument.
+        let start = match start.cast::<PyTensor>() {
+            Ok(t) if t.get().t.ndim() == 0 && t.get().t.dtype() == DType::I64 => t.get().t.item_f64().py()? as i64,
+            Ok(_) => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err("start must be an 0-dim integral Tensor."));
+            }
+            Err(_) => crate::convert::int_param(start, "narrow", "start", Some(2))?,
+        };
         let shp = self.t.shape();
         if shp.is_empty() {
             return Err(pyo3::exceptions::PyRuntimeError::new_err("narrow() cannot be applied to a 0-dim tensor."));
