@@ -189,13 +189,19 @@ _NO_ATTRIBUTE = re.compile(r"'([\w.]+)' object has no attribute '\w+'$")
 
 def _python_semantics(e: BaseException, msg: str) -> bool:
     """Exceptions PyTorch raises the same way, from Python itself: ``int(inf)``; an ``int`` beyond
-    64 bits (``OverflowError: int too big to convert``); a method or attribute read from a
+    64 bits (``OverflowError: int too big to convert``) or a flag of ``backward`` outside a byte; a method or attribute read from a
     non-tensor argument by a function PyTorch writes in Python (``F.mse_loss(1, t)``: ``'int'
     object has no attribute 'size'``). An ``AttributeError`` of a tensor is never standard."""
     if isinstance(e, OverflowError) and (
         "infinity to integer" in msg
         or "Numerical result out of range" in msg
-        or msg == "int too big to convert"
+        or msg
+        in (
+            "int too big to convert",
+            "Python int too large to convert to C long",
+            "unsigned byte integer is less than minimum",
+            "unsigned byte integer is greater than maximum",
+        )
     ):
         return True
     if isinstance(e, AttributeError):

@@ -290,7 +290,9 @@ impl SavedTensor {
         let now = saved.tensor.version();
         if now != saved.version {
             let data: TensorData = saved.tensor.data();
-            let desc = format!("{} {}", data.dtype().legacy_name(), shape::fmt_shape(&data.shape));
+            // PyTorch names a bool tensor by its backend type here, the others by their legacy name.
+            let kind = if data.dtype() == crate::DType::Bool { "CPUBoolType" } else { data.dtype().legacy_name() };
+            let desc = format!("{kind} {}", shape::fmt_shape(&data.shape));
             let producer = match saved.output_nr() {
                 Some(nr) => format!(", which is output {nr} of {},", forward_name(ctx.name)),
                 None if saved.code() == OVERWRITTEN_VIEW => String::from(", which is output 0 of AsStrided,"),

@@ -183,6 +183,9 @@ pub fn number_param(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Opt
         return Ok(f.value());
     }
     if obj.is_instance_of::<PyInt>() {
+        if obj.extract::<i64>().is_err() && obj.extract::<u64>().is_err() {
+            return Err(PyOverflowError::new_err("int too big to convert"));
+        }
         return obj.extract::<f64>();
     }
     if let Ok(t) = obj.cast::<PyTensor>() {
@@ -218,7 +221,21 @@ fn is_numpy_scalar(obj: &Bound<'_, PyAny>) -> bool {
 /// `None`) gives `default`. Called after the outputs and their gradients are checked, as in PyTorch.
 pub fn engine_flag(obj: Option<&Bound<'_, PyAny>>, default: bool) -> PyResult<bool> {
     match obj {
-        Some(o) if !o.is_none() => Ok(o.extract::<i64>()? != 0),
+        Some(o) if !o.is_none() => {
+            // An unsigned byte in PyTorch's engine binding: out of range is an OverflowError.
+            let v = o.extract::<i64>().map_err(|e| {
+                if e.is_instance_of::<PyOverflowError>(o.py()) {
+                    PyOverflowError::new_err("Python int too large to convert to C long")
+                } else {
+                    e
+                }
+            })?;
+            match v {
+                ..0 => Err(PyOverflowError::new_err("unsigned byte integer is less than minimum")),
+                256.. => Err(PyOverflowError::new_err("unsigned byte integer is greater than maximum")),
+                _ => Ok(v != 0),
+            }
+        }
         _ => Ok(default),
     }
 }

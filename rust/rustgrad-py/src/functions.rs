@@ -125,12 +125,12 @@ pub fn _grad(
     grad_outputs: Option<&Bound<'_, PyAny>>,
     retain_graph: Option<&Bound<'_, PyAny>>,
     create_graph: Option<&Bound<'_, PyAny>>,
-    allow_unused: Option<bool>,
+    allow_unused: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTuple>> {
     let outs = tensor_list(outputs)?;
     let ins = tensor_list(inputs)?;
     let (gs, retain, create_graph) = output_grads(&outs, grad_outputs, retain_graph, create_graph)?;
-    let allow = allow_unused.unwrap_or(false);
+    let allow = crate::convert::engine_flag(allow_unused, false)?;
     let result = gil::without_gil(py, move || engine::grad(&outs, &gs, &ins, retain, create_graph, allow)).py()?;
     let list = tensors_to_list(py, result)?;
     Ok(PyTuple::new(py, list.bind(py).iter())?.unbind())

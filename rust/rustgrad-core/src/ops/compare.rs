@@ -1,7 +1,7 @@
 //! Comparisons (bool results, no gradient), logical and, and `where`.
 
 use super::arith::promote;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{self, Binary, Compare};
@@ -28,12 +28,13 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     let dtype = promote(a, b);
     let out = Tensor::from_data(kernels::select(&cond.data(), &a.data(), &b.data(), dtype)?);
-    record(out, &[a, b], |_| WhereBackward { cond: cond.detach() })
+    // The condition is saved with its version: modifying it in place before backward is an error.
+    record(out, &[a, b], |_| WhereBackward { cond: SavedTensor::input(cond) })
 }
 
 /// d where(c, a, b)/da = [c], d/db = [not c]
 pub struct WhereBackward {
-    cond: Tensor,
+    cond: SavedTensor,
 }
 impl Backward for WhereBackward {
     fn name(&self) -> &'static str {
@@ -41,9 +42,11 @@ impl Backward for WhereBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        let cond = self.cond.unpack(ctx)?;
         let zero = Tensor::wrapped_scalar(0.0);
-        let ga = if ctx.needs(0) { Some(where_(&self.cond, g, &zero)?) } else { None };
-        let gb = if ctx.needs(1) { Some(where_(&self.cond, &zero, g)?) } else { None };
+        let ga = if ctx.needs(0) { Some(where_(&cond, g, &zero)?) } else { None };
+        let gb = if ctx.needs(1) { Some(where_(&cond, &zero, g)?) } else { None };
         Ok(smallvec![ga, gb])
     }
+    crate::saved_tensors!(cond);
 }

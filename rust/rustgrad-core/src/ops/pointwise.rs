@@ -3,7 +3,8 @@
 use super::arith::{add, add_scaled, div, mul, neg, rsub_scalar, sub};
 use super::view::sum_to;
 use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::error::Result;
+use crate::dtype::{require_kernel, result_type, DType, FLOATS, NUMBERS};
+use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use smallvec::smallvec;
@@ -24,6 +25,10 @@ fn reduce_to(g: Tensor, shape: &Shape) -> Result<Tensor> {
 /// `x + w (end - x)`, computed from the nearer end for a number weight (exact at w = 0 and 1).
 /// A number weight records `LerpBackward0`, a tensor weight `LerpBackward1`.
 pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    check_lerp_dtypes(x, end, weight)?;
+    // Broadcasting errors name the input first (tensor a), as PyTorch's.
+    let shape = crate::shape::broadcast_shapes(&x.shape(), &end.shape())?;
+    crate::shape::broadcast_shapes(&shape, &weight.shape())?;
     let out = untracked(|| {
         let diff = sub(end, x)?;
         if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
@@ -45,6 +50,29 @@ pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
     } else {
         record(out, &[x, end, weight], make)
     }
+}
+
+/// PyTorch's dtype rules of lerp: `end` has the input's dtype, and so does a weight tensor with
+/// dimensions (a 0-d weight takes part in type promotion instead); the result must be a float
+/// (a number weight does not promote an integer input: `lerp_kernel_scalar`).
+fn check_lerp_dtypes(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<()> {
+    let expected = |what: &str, got: DType| {
+        Err(Error::runtime(format!(
+            "expected dtype {} for `{what}` but got dtype {}",
+            x.dtype().name_cpp(),
+            got.name_cpp()
+        )))
+    };
+    if end.dtype() != x.dtype() {
+        return expected("end", end.dtype());
+    }
+    let number = weight.is_wrapped_number();
+    if !number && weight.ndim() > 0 && weight.dtype() != x.dtype() {
+        return expected("weight", weight.dtype());
+    }
+    let result = if number { x.dtype() } else { result_type(&[x.promotion_input(), weight.promotion_input()]) };
+    let kernel = if number { "lerp_kernel_scalar" } else { "lerp_kernel_tensor" };
+    require_kernel(kernel, result, FLOATS)
 }
 
 /// d lerp/dx = 1 - w, d/dend = w, d/dw = end - x
@@ -90,6 +118,13 @@ impl Backward for LerpBackward {
 /// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`), one node (`AddcmulBackward0` /
 /// `AddcdivBackward0`).
 pub fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> Result<Tensor> {
+    if divide && !t1.dtype().is_float() && !t2.dtype().is_float() {
+        return Err(Error::runtime(ADDCDIV_OF_INTEGERS));
+    }
+    if !divide {
+        let result = result_type(&[x.promotion_input(), t1.promotion_input(), t2.promotion_input()]);
+        require_kernel("addcmul_cpu_out", result, NUMBERS)?;
+    }
     let out = untracked(|| {
         let product = if divide { div(t1, t2)? } else { mul(t1, t2)? };
         add_scaled(x, &product, value)
@@ -102,6 +137,12 @@ pub fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> R
         divide,
     })
 }
+
+const ADDCDIV_OF_INTEGERS: &str = "Integer division with addcdiv is no longer supported, and in a future  \
+release addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can be implemented \
+as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for integer inputs and as (input + value * \
+tensor1 / tensor2) for float inputs. The future addcdiv behavior is just the latter implementation: (input + value * \
+tensor1 / tensor2), for all dtypes.";
 
 /// addcmul: d/dx = 1, d/dt1 = v t2, d/dt2 = v t1; addcdiv: d/dt1 = v / t2, d/dt2 = -v t1 / t2^2
 pub struct AddcBackward {

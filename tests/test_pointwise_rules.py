@@ -1,0 +1,78 @@
+"""dtype and saved-tensor rules of lerp, addcmul/addcdiv and where, as PyTorch 2.15 has them;
+values against closed forms."""
+
+import numpy as np
+import pytest
+import rustgrad as torch
+
+F32 = torch.randn(2, 3)
+F64 = torch.randn(2, 3, dtype=torch.float64)
+I64 = torch.ones(2, 3, dtype=torch.int64)
+
+
+@pytest.mark.parametrize(
+    "x, end, weight, message",
+    [
+        (F32, F64, 0.5, "expected dtype float for `end` but got dtype double"),
+        (F32, I64, F32, "expected dtype float for `end` but got dtype long int"),
+        (F64, F32, 0.5, "expected dtype double for `end` but got dtype float"),
+        (I64, F32, 0.5, "expected dtype long int for `end` but got dtype float"),
+        (F32, F32, F64, "expected dtype float for `weight` but got dtype double"),
+        (F32, F32, I64, "expected dtype float for `weight` but got dtype long int"),
+    ],
+)
+def test_lerp_dtype_checks(x, end, weight, message):
+    with pytest.raises(RuntimeError, match=f"^{message}$"):
+        x.lerp(end, weight)
+    with pytest.raises(RuntimeError, match=f"^{message}$"):
+        x.clone().lerp_(end, weight)
+
+
+def test_lerp_of_integers_has_no_kernel_unless_a_0d_weight_promotes():
+    with pytest.raises(NotImplementedError, match="^\"lerp_kernel_scalar\" not implemented for 'Long'$"):
+        I64.lerp(I64, 0.5)
+    with pytest.raises(NotImplementedError, match="^\"lerp_kernel_tensor\" not implemented for 'Long'$"):
+        I64.lerp(I64, I64)
+    out = I64.lerp(I64 * 3, torch.tensor(0.5))  # a 0-d float weight promotes: 1 + 0.5 * (3 - 1)
+    assert out.dtype == torch.float32 and np.allclose(out.numpy(), 2.0)
+    # A 0-d weight of another float type is cast, not refused.
+    out = F32.lerp(F32 + 2, torch.tensor(0.25, dtype=torch.float64))
+    assert out.dtype == torch.float32 and np.allclose(out.numpy(), F32.numpy() + 0.5)
+
+
+def test_lerp_broadcast_error_names_the_input_first():
+    with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match the size of tensor b \(5\)"):
+        F32.lerp(F32[0], torch.ones(5))
+
+
+def test_addcdiv_of_integer_tensors_is_refused():
+    with pytest.raises(
+        RuntimeError, match="^Integer division with addcdiv is no longer supported, and in a future  release"
+    ):
+        F32.addcdiv(I64, I64)
+    with pytest.raises(RuntimeError, match="^Integer division with addcdiv"):
+        F32.addcdiv(I64, I64.bool())
+    out = I64.addcdiv(F32.abs() + 1, F32.abs() + 1, value=2)  # 1 + 2 * 1
+    assert out.dtype == torch.float32 and np.allclose(out.numpy(), 3.0)
+
+
+def test_addcmul_promotes_its_three_operands():
+    out = torch.ones(2).addcmul(torch.ones(2, dtype=torch.float64), torch.full((2,), 3.0))
+    assert out.dtype == torch.float64 and out.tolist() == [4.0, 4.0]
+    assert I64.addcmul(I64, I64).dtype == torch.int64
+    with pytest.raises(NotImplementedError, match="^\"addcmul_cpu_out\" not implemented for 'Bool'$"):
+        I64.bool().addcmul(I64.bool(), I64.bool())
+
+
+def test_where_saves_its_condition_with_its_version():
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    cond = x > 0
+    y = torch.where(cond, x, 0.0)
+    cond[0] = False
+    with pytest.raises(
+        RuntimeError, match=r"modified by an inplace operation: \[CPUBoolType \[3\]\] is at version 1"
+    ):
+        y.sum().backward()
+    y = torch.where(x > 0, x, 0.0)
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 1.0]
