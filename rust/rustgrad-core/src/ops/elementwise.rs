@@ -257,7 +257,7 @@ fn masked_fill_impl(x: &Tensor, mask: &Tensor, value: f64, value_tensor: Option<
         x.dtype(),
     )?);
     let make = |_: &Tensor| MaskedFillBackward {
-        mask: mask.detach(),
+        mask: SavedTensor::input(mask),
         self_shape: xs.clone(),
         value_tensor: value_tensor.is_some(),
     };
@@ -269,7 +269,7 @@ fn masked_fill_impl(x: &Tensor, mask: &Tensor, value: f64, value_tensor: Option<
 
 /// d masked_fill(x, m, v)/dx = [not m]; d/dv = sum of the gradient where m holds
 pub struct MaskedFillBackward {
-    mask: Tensor,
+    mask: SavedTensor,
     self_shape: Shape,
     value_tensor: bool,
 }
@@ -283,15 +283,17 @@ impl Backward for MaskedFillBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g0 = grad0(grads)?;
-        let g = where_(&self.mask, &scalar(0.0), g0)?;
+        let mask = self.mask.unpack(ctx)?;
+        let g = where_(&mask, &scalar(0.0), g0)?;
         let gv = if ctx.needs(1) {
-            let picked = where_(&self.mask, g0, &scalar(0.0))?;
+            let picked = where_(&mask, g0, &scalar(0.0))?;
             Some(crate::ops::reduce::sum(&picked, None, false, None)?)
         } else {
             None
         };
         Ok(smallvec![Some(sum_to(&g, &self.self_shape)?), gv])
     }
+    crate::saved_tensors!(mask);
 }
 
 /// GELU: `x Φ(x)` (`tanh == false`), or its tanh approximation

@@ -2,7 +2,7 @@
 //! (which accumulates repeated indices when asked), `gather` and `scatter`/`scatter_add`.
 
 use super::view::sum_to;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -213,12 +213,12 @@ fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Re
         TensorData::from_vec(v, plan.out_shape())
     });
     let out = Tensor::from_data(plan.to_result_order(block));
-    record(out, &[x], |_| IndexBackward { indices: indices.clone(), self_shape: d.shape.clone(), name })
+    record(out, &[x], |_| IndexBackward { indices: save_indices(&indices), self_shape: d.shape.clone(), name })
 }
 
 /// d x[idx]/dx: the gradient is added back at the indexed positions (repeats accumulate)
 pub struct IndexBackward {
-    indices: Vec<Option<Tensor>>,
+    indices: Vec<Option<SavedTensor>>,
     self_shape: Shape,
     name: &'static str,
 }
@@ -226,11 +226,28 @@ impl Backward for IndexBackward {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        let indices = unpack_indices(&self.indices, ctx)?;
         let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
-        Ok(smallvec![Some(index_put(&zeros, &self.indices, g, true)?)])
+        Ok(smallvec![Some(index_put(&zeros, &indices, g, true)?)])
     }
+    fn release(&mut self) {
+        self.indices.iter_mut().flatten().for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+/// Index tensors saved with their versions (a node then refuses to run twice after its graph is
+/// freed, and an index modified in place is caught, as in PyTorch).
+fn save_indices(indices: &[Option<Tensor>]) -> Vec<Option<SavedTensor>> {
+    indices.iter().map(|i| i.as_ref().map(SavedTensor::input)).collect()
+}
+
+fn unpack_indices(saved: &[Option<SavedTensor>], ctx: &BackwardCtx) -> Result<Vec<Option<Tensor>>> {
+    saved.iter().map(|i| i.as_ref().map(|s| s.unpack(ctx)).transpose()).collect()
 }
 
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
@@ -295,7 +312,7 @@ fn index_put_named(
     });
     let out = Tensor::from_data(fresh);
     record(out, &[base, values], |_| IndexPutBackward {
-        indices: indices.clone(),
+        indices: save_indices(&indices),
         values_shape: vd.shape.clone(),
         accumulate,
         fill,
@@ -305,7 +322,7 @@ fn index_put_named(
 /// d index_put(b, idx, v)/db = 1 off the indices (everywhere if accumulating);
 /// d/dv = the gradient at the indices, summed over broadcasting
 pub struct IndexPutBackward {
-    indices: Vec<Option<Tensor>>,
+    indices: Vec<Option<SavedTensor>>,
     values_shape: Shape,
     accumulate: bool,
     fill: bool,
@@ -320,13 +337,20 @@ impl Backward for IndexPutBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        let indices = unpack_indices(&self.indices, ctx)?;
         let gb = match (ctx.needs(0), self.accumulate) {
             (false, _) => None,
             (true, true) => Some(g.clone()),
-            (true, false) => Some(index_put(g, &self.indices, &Tensor::wrapped_scalar(0.0), false)?),
+            (true, false) => Some(index_put(g, &indices, &Tensor::wrapped_scalar(0.0), false)?),
         };
-        let gv = if ctx.needs(1) { Some(sum_to(&index(g, &self.indices)?, &self.values_shape)?) } else { None };
+        let gv = if ctx.needs(1) { Some(sum_to(&index(g, &indices)?, &self.values_shape)?) } else { None };
         Ok(smallvec![gb, gv])
+    }
+    fn release(&mut self) {
+        self.indices.iter_mut().flatten().for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        true
     }
 }
 
@@ -422,24 +446,30 @@ pub fn gather(x: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
         let all = unsafe { d.storage.slice::<T>() };
         TensorData::from_vec(offsets.iter().map(|&o| all[o]).collect::<Vec<T>>(), index.shape())
     });
-    record(Tensor::from_data(out), &[x], |_| GatherBackward { self_shape: d.shape.clone(), dim, index: index.clone() })
+    record(Tensor::from_data(out), &[x], |_| GatherBackward {
+        self_shape: d.shape.clone(),
+        dim,
+        index: SavedTensor::input(index),
+    })
 }
 
 /// d gather(x, dim, idx)/dx: the gradient is added back at the gathered positions
 pub struct GatherBackward {
     self_shape: Shape,
     dim: usize,
-    index: Tensor,
+    index: SavedTensor,
 }
 impl Backward for GatherBackward {
     fn name(&self) -> &'static str {
         "GatherBackward0"
     }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        let index = self.index.unpack(ctx)?;
         let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
-        Ok(smallvec![Some(scatter(&zeros, self.dim as i64, &self.index, g, true)?)])
+        Ok(smallvec![Some(scatter(&zeros, self.dim as i64, &index, g, true)?)])
     }
+    crate::saved_tensors!(index);
 }
 
 /// `base.scatter(dim, index, src)` (`accumulate`: `scatter_add`), out of place.
@@ -479,7 +509,7 @@ pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate
     let inputs: &[&Tensor] = if src_is_scalar { &[base] } else { &[base, src] };
     record(out, inputs, |_| ScatterBackward {
         dim,
-        index: index.clone(),
+        index: SavedTensor::input(index),
         src_shape: sd.shape.clone(),
         accumulate,
         value: src_is_scalar,
@@ -490,7 +520,7 @@ pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate
 /// scatter overwrites, so d/db is 0 at the written positions
 pub struct ScatterBackward {
     dim: usize,
-    index: Tensor,
+    index: SavedTensor,
     src_shape: Shape,
     accumulate: bool,
     /// Scattering a number (`scatter(dim, index, value=v)`, `ScatterBackward1`).
@@ -506,19 +536,21 @@ impl Backward for ScatterBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        let index = self.index.unpack(ctx)?;
         let gb = match (ctx.needs(0), self.accumulate) {
             (false, _) => None,
             (true, true) => Some(g.clone()),
-            (true, false) => Some(scatter(g, self.dim as i64, &self.index, &Tensor::wrapped_scalar(0.0), false)?),
+            (true, false) => Some(scatter(g, self.dim as i64, &index, &Tensor::wrapped_scalar(0.0), false)?),
         };
         let gs = if ctx.needs(1) {
-            let picked = gather(g, self.dim as i64, &self.index)?;
+            let picked = gather(g, self.dim as i64, &index)?;
             Some(if picked.shape() == self.src_shape { picked } else { pad_to(&picked, &self.src_shape)? })
         } else {
             None
         };
         Ok(smallvec![gb, gs])
     }
+    crate::saved_tensors!(index);
 }
 
 /// `small` placed at the start of a zero tensor of `shape` (src bigger than the index).

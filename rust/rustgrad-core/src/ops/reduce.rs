@@ -129,7 +129,8 @@ pub fn extreme_dim(x: &Tensor, dim: i64, keepdim: bool, max: bool) -> Result<(Te
     let (vals, idx) = kernels::extreme_dim(&d, w, keepdim, max)?;
     let (vals, idx) = (Tensor::from_data(vals), Tensor::from_data(idx));
     if crate::autograd::any_requires_grad(&[x]) {
-        let op = ExtremeDimBackward { indices: idx.clone(), self_shape: d.shape.clone(), dim: w, keepdim, max };
+        let op =
+            ExtremeDimBackward { indices: SavedTensor::input(&idx), self_shape: d.shape.clone(), dim: w, keepdim, max };
         attach(&[&vals], &[x], op.into());
     }
     Ok((vals, idx))
@@ -137,7 +138,7 @@ pub fn extreme_dim(x: &Tensor, dim: i64, keepdim: bool, max: bool) -> Result<(Te
 
 /// d max(x, dim)/dx: the gradient goes to the selected index only
 pub struct ExtremeDimBackward {
-    indices: Tensor,
+    indices: SavedTensor,
     self_shape: Shape,
     dim: usize,
     keepdim: bool,
@@ -151,15 +152,16 @@ impl Backward for ExtremeDimBackward {
             "MinBackward0"
         }
     }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        let indices = self.indices.unpack(ctx)?;
         if self.self_shape.is_empty() {
             return Ok(smallvec![Some(g.clone())]);
         }
         let (g, idx) = if self.keepdim {
-            (g.clone(), self.indices.clone())
+            (g.clone(), indices)
         } else {
-            (unsqueeze(g, self.dim as i64)?, unsqueeze(&self.indices, self.dim as i64)?)
+            (unsqueeze(g, self.dim as i64)?, unsqueeze(&indices, self.dim as i64)?)
         };
         // one-hot mask along `dim`: positions [0, size) compared with the chosen index
         let size = self.self_shape[self.dim];
@@ -169,6 +171,7 @@ impl Backward for ExtremeDimBackward {
         let mask = to_dtype(&compare(&positions, &idx, Compare::Eq)?, g.dtype())?;
         Ok(smallvec![Some(mul(&g, &mask)?)])
     }
+    crate::saved_tensors!(indices);
 }
 
 /// `x.max()` / `x.min()` over all elements.
