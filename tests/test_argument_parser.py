@@ -211,3 +211,44 @@ def test_cross_entropy_ignores_a_negative_or_nan_label_smoothing(smoothing):
     assert math.isclose(out.item(), expected, rel_tol=1e-12)
     with raises(RuntimeError, r"^label_smoothing must be between 0\.0 and 1\.0\. Got: 1\.5$"):
         F.cross_entropy(torch.randn(2, 3), torch.tensor(target), label_smoothing=1.5)
+
+
+# ----------------------------------------------------------------------------- norm, addmm, linear, BCE
+
+
+def test_inf_norm_of_an_empty_reduction_has_no_value():
+    e = torch.zeros(3, 0)
+    with raises(RuntimeError, "^linalg.vector_norm cannot compute the inf norm on the dimension -1because"):
+        e.norm(float("inf"), -1)
+    with raises(RuntimeError, "^linalg.vector_norm cannot compute the -inf norm on an empty tensor because"):
+        e.norm(float("-inf"))
+    assert e.norm(float("inf"), 0).shape == (0,)
+    assert e.norm(2, -1).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_addmm_and_linear_argument_rules():
+    with raises(TypeError, r"^addmm\(\): argument 'input' \(position 1\) must be Tensor, not float$"):
+        torch.addmm(1.0, torch.ones(2, 2), torch.ones(2, 2))
+    with raises(RuntimeError, "^self and mat2 must have the same dtype, but got Double and Float$"):
+        F.linear(torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, dtype=torch.float64))
+    out = F.linear(torch.ones(1, 2), torch.full((3, 2), 2.0), torch.ones(3))
+    assert out.tolist() == [[5.0, 5.0, 5.0]]
+
+
+def test_binary_cross_entropy_argument_rules():
+    p, y = torch.tensor([0.25, 0.5]), torch.tensor([1.0, 0.0])
+    with raises(RuntimeError, "^Found dtype Double but expected Float$"):
+        F.binary_cross_entropy(p, y.double())
+    with raises(AttributeError, "^'float' object has no attribute 'size'$"):
+        F.binary_cross_entropy(p, y, weight=1e300)
+    w = torch.ones(2, requires_grad=True)
+    with raises(
+        RuntimeError,
+        "^The function 'binary_cross_entropy' is not differentiable with respect to argument 'weight'",
+    ):
+        F.binary_cross_entropy(p, y, weight=w)
+    with raises(RuntimeError, "not differentiable with respect to argument 'pos_weight'"):
+        F.binary_cross_entropy_with_logits(p, y, pos_weight=w)
+    with torch.no_grad():
+        out = F.binary_cross_entropy(p, y, weight=w)
+    assert math.isclose(out.item(), (-math.log(0.25) - math.log(0.5)) / 2, rel_tol=1e-6)

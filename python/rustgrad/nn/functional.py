@@ -67,6 +67,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     check_tensor("linear", input)
     check_tensor("linear", weight, "weight", 2)
     check_optional_tensor("linear", bias, "bias", 3)
+    if bias is not None and input.dim() == 2 and input.dtype == weight.dtype and bias.dtype != weight.dtype:
+        # 2-D input is PyTorch's addmm(bias, input, weight.T), which checks the bias against the weight.
+        raise RuntimeError(
+            f"self and mat2 must have the same dtype, but got {scalar_type_name(bias.dtype)} and "
+            f"{scalar_type_name(weight.dtype)}"
+        )
     return _rustgrad._linear(input, weight, bias)
 
 
@@ -363,6 +369,18 @@ def _soft_target_cross_entropy(logp, target, weight, reduction, label_smoothing,
     return _rustgrad._div_number(loss, float(n))
 
 
+def _check_not_differentiable(fn: str, **args: Tensor | None) -> None:
+    """PyTorch's refusal of a gradient it has no formula for (the weights of the BCE losses)."""
+    from rustgrad import is_grad_enabled
+
+    for name, t in args.items():
+        if t is not None and t.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"The function '{fn}' is not differentiable with respect to argument '{name}'. "
+                "This input cannot have requires_grad True."
+            )
+
+
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -375,12 +393,19 @@ def binary_cross_entropy(
     check_attribute(input, "size")
     check_tensor("binary_cross_entropy", input)
     check_tensor("binary_cross_entropy", target, "target", 2)
-    check_optional_tensor("binary_cross_entropy", weight, "weight", 3)
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(
             f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) "
             "is deprecated. Please ensure they have the same size."
+        )
+    if weight is not None:
+        check_attribute(weight, "size")
+        check_optional_tensor("binary_cross_entropy", weight, "weight", 3)
+    _check_not_differentiable("binary_cross_entropy", weight=weight)
+    if target.dtype != input.dtype:
+        raise RuntimeError(
+            f"Found dtype {scalar_type_name(target.dtype)} but expected {scalar_type_name(input.dtype)}"
         )
     if weight is not None and weight.shape != input.shape:
         weight = weight.expand(*input.shape)
@@ -405,6 +430,7 @@ def binary_cross_entropy_with_logits(
     reduction = _reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    _check_not_differentiable("binary_cross_entropy_with_logits", weight=weight, pos_weight=pos_weight)
     return _rustgrad._binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
 
 

@@ -157,6 +157,18 @@ fn wrong_type(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<us
     PyTypeError::new_err(format!("{func}(): argument '{arg}'{at} must be {expected}, not {}", parser_type_name(obj)))
 }
 
+/// PyTorch's `Tensor` arguments `(name, object)` of `func`, in position order.
+pub fn tensor_params<const N: usize>(func: &str, args: [(&str, &Bound<'_, PyAny>); N]) -> PyResult<[Tensor; N]> {
+    let mut out: Vec<Tensor> = Vec::with_capacity(N);
+    for (i, (name, obj)) in args.iter().enumerate() {
+        match obj.cast::<PyTensor>() {
+            Ok(t) => out.push(t.get().t.clone()),
+            Err(_) => return Err(wrong_type(obj, func, name, Some(i + 1), "Tensor")),
+        }
+    }
+    Ok(out.try_into().unwrap_or_else(|_| unreachable!("N tensors were pushed")))
+}
+
 /// PyTorch's `int` argument: a Python int (not a bool), a numpy integer, or a 0-d integer tensor;
 /// outside int64, `ValueError: Overflow when unpacking long long`.
 pub fn int_param(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<usize>) -> PyResult<i64> {

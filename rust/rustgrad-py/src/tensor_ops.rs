@@ -788,7 +788,9 @@ pub fn _linear(
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn addmm(py: Python<'_>, input: &Bound<'_, PyAny>, mat1: &Bound<'_, PyAny>, mat2: &Bound<'_, PyAny>) -> R {
-    wrap(py, linalg::addmm(&operand(input)?, &tensor_arg(mat1)?, &tensor_arg(mat2)?).py()?)
+    let [input, mat1, mat2] =
+        crate::convert::tensor_params("addmm", [("input", input), ("mat1", mat1), ("mat2", mat2)])?;
+    wrap(py, linalg::addmm(&input, &mat1, &mat2).py()?)
 }
 
 #[rustgrad_macros::guard]

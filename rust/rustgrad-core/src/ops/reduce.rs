@@ -215,6 +215,25 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
         )));
     }
     let (dims_n, _) = reduction_dims(x, dims)?;
+    if p.is_infinite() {
+        // max/min have no identity: an empty reduction has no value.
+        let name = if p > 0.0 { "inf" } else { "-inf" };
+        match dims {
+            None | Some([]) if d.numel() == 0 => {
+                return Err(Error::runtime(format!(
+                    "linalg.vector_norm cannot compute the {name} norm on an empty tensor because the operation does not have an identity"
+                )));
+            }
+            Some(given) => {
+                if let Some((dim, _)) = given.iter().zip(&dims_n).find(|(_, &w)| d.shape.get(w) == Some(&0)) {
+                    return Err(Error::runtime(format!(
+                        "linalg.vector_norm cannot compute the {name} norm on the dimension {dim}because this dimension is empty and the operation does not have an identity"
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
     let a = kernels::unary(&d, kernels::Unary::Abs);
     let values = if p.is_infinite() {
         let v: Vec<f64> = a.to_vec::<f64>();
