@@ -331,6 +331,29 @@ CASES = {
         lambda t: t.zeros(2, 0).index_put((t.tensor([5]),), t.tensor(1.0)).shape,
         (2, 0),
     ),
+    "index into a dim of size 0": (
+        lambda t: t.zeros(0, 2, dtype=t.float64).index_put((t.tensor([0]),), t.tensor(1.0)),
+        (IndexError, "index is out of bounds for dimension with size 0"),
+    ),
+    "index into a dim of size 0, nothing read": (
+        lambda t: t.zeros(2, 0)[t.tensor([5]), t.tensor([0])],
+        (IndexError, "index is out of bounds for dimension with size 0"),
+    ),
+    "index_put value shape before dtype": (
+        lambda t: t.zeros(2, 2, dtype=t.float64).index_put((t.tensor([0]),), t.ones(3)),
+        (
+            RuntimeError,
+            "shape mismatch: value tensor of shape [3] cannot be broadcast to indexing result of shape [1, 2]",
+        ),
+    ),
+    "index_put dtype before index values": (
+        lambda t: t.zeros(2, 2, dtype=t.float64).index_put((t.tensor([5]),), t.tensor(1.0)),
+        (
+            RuntimeError,
+            "Index put requires the source and destination dtypes match, got Double for the destination and Float "
+            "for the source.",
+        ),
+    ),
     "mask shape mismatch in setitem": (
         lambda t: t.zeros(6).__setitem__(t.zeros(2) > 5, 1),
         (

@@ -51,6 +51,12 @@ struct IndexPlan {
 
 impl IndexPlan {
     fn new(x: &TensorData, indices: &[Option<Tensor>]) -> Result<IndexPlan> {
+        Self::build(x, indices, true)
+    }
+
+    /// The plan; without `check_values`, only its shapes (the index values are neither checked
+    /// nor read: `index_put` checks the value's shape and dtype in between, as PyTorch does).
+    fn build(x: &TensorData, indices: &[Option<Tensor>], check_values: bool) -> Result<IndexPlan> {
         let nd = x.shape.len();
         if indices.len() > nd {
             return Err(Error::Index(format!("too many indices for tensor of dimension {nd}")));
@@ -67,10 +73,15 @@ impl IndexPlan {
                 ))
             })?;
         }
+        // An index into a dim of size 0 is out of bounds whatever its values (PyTorch checks
+        // this before anything about the values).
+        if adv.iter().any(|&(d, t)| x.shape[d] == 0 && t.numel() > 0) {
+            return Err(Error::Index("index is out of bounds for dimension with size 0".into()));
+        }
         let rest_dims: Vec<usize> = (0..nd).filter(|d| indices.get(*d).is_none_or(|i| i.is_none())).collect();
         let rest_shape: Shape = rest_dims.iter().map(|&d| x.shape[d]).collect();
         // With no element to read or write, PyTorch checks no index value.
-        let n = if rest_shape.contains(&0) { 0 } else { shape::numel(&index_shape) };
+        let n = if rest_shape.contains(&0) || !check_values { 0 } else { shape::numel(&index_shape) };
         let mut row = vec![0usize; n];
         for &(d, t) in adv.iter().filter(|_| n > 0) {
             let size = x.shape[d] as i64;
@@ -289,8 +300,12 @@ impl Backward for IndexBackward {
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
 /// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
 pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
-    // A tensor of values must already have base's dtype (a Python number is converted, and so
-    // is a 0-d value under masks only: PyTorch's masked_fill path).
+    index_put_named(base, indices, values, accumulate, false)
+}
+
+/// A tensor of values must already have base's dtype (a Python number is converted, and so
+/// is a 0-d value under masks only: PyTorch's masked_fill path).
+fn check_index_put_dtype(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor) -> Result<()> {
     let masked_scalar = values.ndim() == 0 && indices.iter().flatten().all(|i| i.dtype() == crate::dtype::DType::Bool);
     if !values.is_wrapped_number() && values.dtype() != base.dtype() && !masked_scalar {
         return Err(Error::runtime(format!(
@@ -299,7 +314,7 @@ pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, acc
             values.dtype().scalar_type_name()
         )));
     }
-    index_put_named(base, indices, values, accumulate, false)
+    Ok(())
 }
 
 /// `x[idx] = number` for one integer index tensor: PyTorch records it as `index_fill_`.
@@ -317,10 +332,11 @@ fn index_put_named(
     accumulate: bool,
     fill: bool,
 ) -> Result<Tensor> {
+    let raw_indices = indices;
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
-    let plan = IndexPlan::new(&fresh, &indices)?;
-    let out_shape = plan.out_shape();
+    // PyTorch's order: the indices' shapes, the value's shape, its dtype, then the index values.
+    let out_shape = IndexPlan::build(&fresh, &indices, false)?.out_shape();
     if !shape::is_expandable_to(&values.shape(), &out_shape) {
         return Err(Error::runtime(format!(
             "shape mismatch: value tensor of shape {} cannot be broadcast to indexing result of shape {}",
@@ -328,6 +344,10 @@ fn index_put_named(
             shape::fmt_shape(&out_shape)
         )));
     }
+    if !fill {
+        check_index_put_dtype(base, raw_indices, values)?;
+    }
+    let plan = IndexPlan::new(&fresh, &indices)?;
     let vd = values.data();
     let expanded = kernels::cast(
         &vd.restrided(out_shape.clone(), shape::broadcast_strides(&vd.shape, &vd.strides, &out_shape), vd.offset),
