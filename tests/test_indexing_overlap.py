@@ -350,8 +350,10 @@ CASES = {
         lambda t: t.zeros(2, 2, dtype=t.float64).index_put((t.tensor([5]),), t.tensor(1.0)),
         (
             RuntimeError,
-            "Index put requires the source and destination dtypes match, got Double for the destination and Float "
-            "for the source.",
+            (
+                "Index put requires the source and destination dtypes match, got Double for the destination and Float "
+                "for the source."
+            ),
         ),
     ),
     "mask shape mismatch in setitem": (
