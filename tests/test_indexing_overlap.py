@@ -269,6 +269,21 @@ CASES = {
             "The size of tensor a (4) must match the size of tensor b (3) at non-singleton dimension 0",
         ),
     ),
+    # --- lerp's dtype checks (before shapes) ---
+    "lerp end dtype": (
+        lambda t: t.zeros(2, dtype=t.float64).lerp_(t.ones(3), 0.5),
+        (RuntimeError, "expected dtype double for `end` but got dtype float"),
+    ),
+    "lerp weight dtype": (
+        lambda t: t.zeros(2, 1).lerp(t.zeros(2, 1), t.arange(5)),
+        (RuntimeError, "expected dtype float for `weight` but got dtype long int"),
+    ),
+    "lerp 0-d weight of another dtype": (lambda t: t.zeros(2).lerp(t.ones(2), t.tensor(1)), [1.0, 1.0]),
+    "lerp bool weight": (lambda t: t.zeros(2).lerp(t.ones(2), True), [1.0, 1.0]),
+    "lerp integer self": (
+        lambda t: t.zeros(2, dtype=t.int64).lerp(t.ones(2, dtype=t.int64), 0.5),
+        (NotImplementedError, "\"lerp_kernel_scalar\" not implemented for 'Long'"),
+    ),
     # --- indexing argument types ---
     "assign a dtype": (
         lambda t: _on(t.zeros(()), lambda v: v.__setitem__(v, t.float64)),

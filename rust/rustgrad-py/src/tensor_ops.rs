@@ -592,25 +592,14 @@ impl PyTensor {
         let d = rustgrad_core::shape::wrap_dim(dim, nd.max(1)).py()?;
         wrap(py, gather::index_select(&self.t, d, &ix).py()?)
     }
-    #[pyo3(signature = (indices, values, accumulate=None))]
-    fn index_put(
-        &self,
-        py: Python<'_>,
-        indices: &Bound<'_, PyAny>,
-        values: &Bound<'_, PyAny>,
-        accumulate: Option<&Bound<'_, PyAny>>,
-    ) -> R {
-        let (list, v, accumulate) = index_put_args("index_put", indices, values, accumulate)?;
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
+        let (list, v) = index_put_args("index_put", indices, values)?;
         wrap(py, gather::index_put(&self.t, &list, &v, accumulate).py()?)
     }
-    #[pyo3(signature = (indices, values, accumulate=None))]
-    fn index_put_(
-        slf: &Bound<'_, Self>,
-        indices: &Bound<'_, PyAny>,
-        values: &Bound<'_, PyAny>,
-        accumulate: Option<&Bound<'_, PyAny>>,
-    ) -> R {
-        let (list, v, accumulate) = index_put_args("index_put_", indices, values, accumulate)?;
+    #[pyo3(signature = (indices, values, accumulate=false))]
+    fn index_put_(slf: &Bound<'_, Self>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
+        let (list, v) = index_put_args("index_put_", indices, values)?;
         let (operands, disjoint) = if accumulate {
             // Accumulating never takes the masked_fill_ route.
             (Vec::new(), std::iter::once(&v).chain(list.iter().flatten()).collect())
@@ -932,13 +921,12 @@ fn var_args<'py>(
 }
 
 /// The arguments of `index_put`/`index_put_`, typed as PyTorch's parser types them: a tuple
-/// (or list) of tensors, a tensor of values and a bool.
+/// (or list) of tensors and a tensor of values.
 fn index_put_args(
     op: &str,
     indices: &Bound<'_, PyAny>,
     values: &Bound<'_, PyAny>,
-    accumulate: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(Vec<Option<Tensor>>, Tensor, bool)> {
+) -> PyResult<(Vec<Option<Tensor>>, Tensor)> {
     let type_name = crate::convert::type_name;
     if !indices.is_instance_of::<PyTuple>() && !indices.is_instance_of::<PyList>() {
         return Err(PyTypeError::new_err(format!(
@@ -965,17 +953,7 @@ fn index_put_args(
             type_name(values)
         )));
     };
-    let accumulate = match accumulate {
-        None => false,
-        Some(a) if a.is_instance_of::<pyo3::types::PyBool>() => a.extract()?,
-        Some(a) => {
-            return Err(PyTypeError::new_err(format!(
-                "{op}(): argument 'accumulate' must be bool, not {}",
-                type_name(a)
-            )))
-        }
-    };
-    Ok((list, v.get().t.clone(), accumulate))
+    Ok((list, v.get().t.clone()))
 }
 
 fn tensor_seq(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {

@@ -3,7 +3,8 @@
 use super::arith::{add, add_scaled, div, mul, neg, rsub_scalar, sub};
 use super::view::sum_to;
 use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::error::Result;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use smallvec::smallvec;
@@ -24,6 +25,19 @@ fn reduce_to(g: Tensor, shape: &Shape) -> Result<Tensor> {
 /// `x + w (end - x)`, computed from the nearer end for a number weight (exact at w = 0 and 1).
 /// A number weight records `LerpBackward0`, a tensor weight `LerpBackward1`.
 pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    check_lerp_args(x, end, weight)?;
+    // A bool weight (a number or a 0-d tensor) counts as 0 or 1.
+    let cast;
+    let weight = if weight.dtype() == DType::Bool {
+        cast = if weight.is_wrapped_number() {
+            scalar(weight.item_f64()?)
+        } else {
+            super::view::to_dtype(weight, x.dtype())?
+        };
+        &cast
+    } else {
+        weight
+    };
     let out = untracked(|| {
         let diff = sub(end, x)?;
         if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
@@ -45,6 +59,26 @@ pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
     } else {
         record(out, &[x, end, weight], make)
     }
+}
+
+/// PyTorch's checks, before any shape check: `end` has `x`'s dtype, and so has a tensor weight
+/// of one or more dims; integer and bool `x` have no kernel.
+fn check_lerp_args(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<()> {
+    let dtype = x.dtype();
+    let mismatch = |what: &str, got: DType| {
+        Error::runtime(format!("expected dtype {} for `{what}` but got dtype {}", dtype.name_cpp(), got.name_cpp()))
+    };
+    if end.dtype() != dtype {
+        return Err(mismatch("end", end.dtype()));
+    }
+    if !weight.is_wrapped_number() && weight.ndim() > 0 && weight.dtype() != dtype {
+        return Err(mismatch("weight", weight.dtype()));
+    }
+    if !dtype.is_float() {
+        let kernel = if weight.is_wrapped_number() { "lerp_kernel_scalar" } else { "lerp_kernel_tensor" };
+        return Err(Error::kernel_missing(kernel, dtype));
+    }
+    Ok(())
 }
 
 /// d lerp/dx = 1 - w, d/dend = w, d/dw = end - x
