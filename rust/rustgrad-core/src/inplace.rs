@@ -403,3 +403,39 @@ pub fn check_overlaps(target: &Tensor, reads: &Reads<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{index, view};
+
+    #[test]
+    fn dense_layouts() {
+        assert!(is_non_overlapping_and_dense(&[2, 3], &[3, 1]));
+        assert!(is_non_overlapping_and_dense(&[2, 3], &[1, 2]));
+        assert!(is_non_overlapping_and_dense(&[1, 3], &[99, 1]));
+        assert!(!is_non_overlapping_and_dense(&[3], &[2]));
+        assert!(!is_non_overlapping_and_dense(&[4], &[0]));
+    }
+
+    #[test]
+    fn overlap_status() {
+        let x = Tensor::from_vec(vec![0.0f32; 8], &[8]).unwrap();
+        let head = index::slice(&x, 0, 0, 4, 1).unwrap();
+        let tail = index::slice(&x, 0, 4, 8, 1).unwrap();
+        let mid = index::slice(&x, 0, 2, 6, 1).unwrap();
+        let every_other = index::slice(&x, 0, 0, 8, 2).unwrap();
+        let other = Tensor::from_vec(vec![0.0f32; 8], &[8]).unwrap();
+        assert_eq!(overlap(&x, &x), Overlap::Full);
+        assert_eq!(overlap(&x, &view::view(&x, &[8]).unwrap()), Overlap::Full);
+        assert_eq!(overlap(&x, &view::view(&x, &[2, 4]).unwrap()), Overlap::Partial);
+        assert_eq!(overlap(&head, &tail), Overlap::No);
+        assert_eq!(overlap(&head, &mid), Overlap::Partial);
+        assert_eq!(overlap(&head, &every_other), Overlap::TooHard);
+        assert_eq!(overlap(&x, &other), Overlap::No);
+        assert!(check_overlaps(&head, &Reads::operands(&[&mid])).is_err());
+        assert!(check_overlaps(&head, &Reads::operands(&[&head])).is_ok());
+        let disjoint = Reads { operands: &[], disjoint: &[&head], internal: Internal::Refuse };
+        assert!(check_overlaps(&head, &disjoint).is_err());
+    }
+}
