@@ -60,3 +60,11 @@ pub fn report_error(name: &str, trace: Option<&str>) {
     };
     (host.warn)(&message);
 }
+
+/// Emits a warning through the host language (also used outside anomaly mode, e.g. by in-place
+/// ops on expanded tensors); nothing without a host.
+pub fn warn(message: &str) {
+    if let Some(host) = HOST.get() {
+        (host.warn)(message);
+    }
+}

@@ -82,6 +82,9 @@ pub enum Error {
     #[error("unsupported operation: more than one element of the written-to tensor refers to a single memory location. Please clone() the tensor before performing the operation.")]
     InternalOverlap,
 
+    #[error("unsupported operation: some elements of the input tensor and the written-to tensor refer to a single memory location. Please clone() the tensor before performing the operation.")]
+    PartialOverlap,
+
     #[error("Function '{name}' returned nan values in its {index}th output.")]
     NanInBackward { name: &'static str, index: usize },
 

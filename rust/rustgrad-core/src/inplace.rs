@@ -19,8 +19,20 @@ use crate::tensor::{Tensor, TensorData, ViewCreation};
 use smallvec::{smallvec, SmallVec};
 use std::sync::Arc;
 
-/// `target = compute(target)` in place.
+/// `target = compute(target)` in place, for an op that reads nothing but its target
+/// (`exp_`, `x.mul_(2)`): see [`apply_inplace_reading`].
 pub fn apply_inplace(target: &Tensor, compute: impl Fn(&Tensor) -> Result<Tensor>) -> Result<()> {
+    apply_inplace_reading(target, Reads::TARGET, compute)
+}
+
+/// `target = compute(target)` in place, where `compute` also reads the tensors in `reads`.
+/// After the autograd checks and before computing, the memory-overlap rules are applied
+/// ([`check_overlaps`]), so they win over shape and dtype errors, as in PyTorch.
+pub fn apply_inplace_reading(
+    target: &Tensor,
+    reads: Reads<'_>,
+    compute: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<()> {
     if target.is_inference() && !is_inference_mode_enabled() {
         return Err(Error::InferenceInplace);
     }
@@ -29,6 +41,7 @@ pub fn apply_inplace(target: &Tensor, compute: impl Fn(&Tensor) -> Result<Tensor
     if recording && requires_grad {
         check_inplace(target)?;
     }
+    check_overlaps(target, &reads)?;
     let source = if recording && requires_grad {
         // Same autograd identity, private copy of the values.
         let copy = Tensor::from_data(kernels::contiguous_copy(&target.data()));
@@ -216,10 +229,6 @@ impl Backward for CopySlices {
 pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
     let td = target.data();
     let rd = result.data();
-    // Two elements at one address (a stride-0 dim of size > 1); an empty target writes nothing.
-    if td.numel() > 0 && td.shape.iter().zip(&td.strides).any(|(&n, &s)| s == 0 && n > 1) {
-        return Err(Error::InternalOverlap);
-    }
     if rd.shape != td.shape && !shape::is_expandable_to(&rd.shape, &td.shape) {
         return Err(Error::runtime(format!(
             "output with shape {} doesn't match the broadcast shape {}",
@@ -242,6 +251,191 @@ pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
     } else {
         rd
     };
-    td.write_from(&values);
+    if has_internal_overlap(&td) {
+        // Ops allowed on an expanded target (`fill_`, `index_put_`, ...) write only the
+        // elements they change: the others would write the old value back over a new one.
+        td.write_changed_from(&values);
+    } else {
+        td.write_from(&values);
+    }
     Ok(())
+}
+
+/// What an in-place op reads besides its target, for PyTorch's memory-overlap rules.
+#[derive(Clone, Copy)]
+pub struct Reads<'a> {
+    /// Tensors read element by element as the result is written (the operands of `add_`,
+    /// `copy_`'s source, `masked_fill_`'s mask): sharing memory with the target is refused
+    /// unless they see exactly the target's elements in the same layout ("partial overlap").
+    pub operands: &'a [&'a Tensor],
+    /// Tensors that may not share any memory with the target (`index_put_`'s values and
+    /// indices, `index_fill_`'s index).
+    pub disjoint: &'a [&'a Tensor],
+    /// How a target with internal overlap (two elements at one address: an expanded tensor) is treated.
+    pub internal: Internal,
+}
+
+/// The treatment of a target with internal overlap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Internal {
+    /// Refused (element-wise ops, `copy_`, random fills).
+    Refuse,
+    /// Allowed (`fill_` and `zero_` with a number).
+    Allow,
+    /// Allowed with PyTorch's deprecation warning naming the op (`index_put_`, `masked_fill_`, `index_fill_`).
+    Warn(&'static str),
+}
+
+impl<'a> Reads<'a> {
+    /// Reads nothing but the target, which must not overlap itself.
+    pub const TARGET: Reads<'static> = Reads { operands: &[], disjoint: &[], internal: Internal::Refuse };
+    /// A fill with a number (`fill_`, `zero_`, `x[i] = 1`): allowed on an expanded target.
+    pub const FILL: Reads<'static> = Reads { operands: &[], disjoint: &[], internal: Internal::Allow };
+
+    /// Element-wise operands (TensorIterator's rule).
+    pub fn operands(operands: &'a [&'a Tensor]) -> Self {
+        Reads { operands, disjoint: &[], internal: Internal::Refuse }
+    }
+}
+
+/// How two tensors' elements share memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Overlap {
+    /// No element in common (or different storages, or one is empty).
+    No,
+    /// The same elements, seen the same way.
+    Full,
+    /// Some elements in common, or the same ones seen differently.
+    Partial,
+    /// Too hard to tell cheaply (one of them has gaps or repeats): treated as no overlap, as in PyTorch.
+    TooHard,
+}
+
+/// PyTorch's `get_overlap_status`: compares storages first (the common, cheap case), then, for
+/// two dense layouts of one storage, the address ranges and strides.
+pub fn overlap(a: &Tensor, b: &Tensor) -> Overlap {
+    if a.same(b) {
+        return Overlap::Full;
+    }
+    Tensor::with_data_pair(a, b, |ga, gb| data_overlap(&ga.data, &gb.data))
+}
+
+fn data_overlap(a: &TensorData, b: &TensorData) -> Overlap {
+    if !Arc::ptr_eq(&a.storage, &b.storage) {
+        return Overlap::No;
+    }
+    let (na, nb) = (a.numel(), b.numel());
+    if na == 0 || nb == 0 {
+        return Overlap::No;
+    }
+    if !is_non_overlapping_and_dense(&a.shape, &a.strides) || !is_non_overlapping_and_dense(&b.shape, &b.strides) {
+        return Overlap::TooHard;
+    }
+    // A dense layout covers exactly `numel` consecutive elements from its offset.
+    let (a_end, b_end) = (a.offset + na, b.offset + nb);
+    if a.offset == b.offset && a_end == b_end {
+        return if a.strides == b.strides { Overlap::Full } else { Overlap::Partial };
+    }
+    if a.offset < b_end && b.offset < a_end {
+        Overlap::Partial
+    } else {
+        Overlap::No
+    }
+}
+
+/// Whether the elements fill a block of memory exactly once in some order of the dims (dims of
+/// size 0 or 1 do not count).
+pub fn is_non_overlapping_and_dense(shape: &[usize], strides: &[usize]) -> bool {
+    let mut dims: SmallVec<[(usize, usize); 6]> =
+        shape.iter().zip(strides).filter(|(&n, _)| n > 1).map(|(&n, &s)| (s, n)).collect();
+    dims.sort_unstable();
+    let mut expected = 1usize;
+    for (stride, size) in dims {
+        if stride != expected {
+            return false;
+        }
+        expected *= size;
+    }
+    true
+}
+
+/// Two elements at one address (a stride-0 dim of size > 1); an empty tensor has none.
+pub fn has_internal_overlap(d: &TensorData) -> bool {
+    d.shape.iter().zip(&d.strides).any(|(&n, &s)| s == 0 && n > 1) && d.numel() > 0
+}
+
+/// [`check_overlaps`] for an element-wise op with one operand, on data already read.
+pub fn check_operand_overlap(target: &TensorData, operand: &TensorData) -> Result<()> {
+    if has_internal_overlap(target) {
+        return Err(Error::InternalOverlap);
+    }
+    if data_overlap(target, operand) == Overlap::Partial {
+        return Err(Error::PartialOverlap);
+    }
+    Ok(())
+}
+
+/// PyTorch's overlap rules for an in-place write into `target` that reads `reads`: the
+/// target may not overlap itself (per [`Internal`]), an operand may not partially overlap it,
+/// and a "disjoint" input may not share any element with it.
+pub fn check_overlaps(target: &Tensor, reads: &Reads<'_>) -> Result<()> {
+    if reads.internal != Internal::Allow {
+        let internal = has_internal_overlap(&target.lock().data);
+        match reads.internal {
+            _ if !internal => {}
+            Internal::Refuse => return Err(Error::InternalOverlap),
+            Internal::Warn(op) => crate::anomaly::warn(&format!(
+                "Use of {op} on expanded tensors is deprecated. Please clone() the tensor before performing this operation. This also applies to advanced indexing e.g. {}",
+                if op == "index_put_" { "tensor[indices] = tensor" } else { "tensor[mask] = scalar" }
+            )),
+            Internal::Allow => {}
+        }
+    }
+    for input in reads.operands {
+        if overlap(target, input) == Overlap::Partial {
+            return Err(Error::PartialOverlap);
+        }
+    }
+    for input in reads.disjoint {
+        if matches!(overlap(target, input), Overlap::Partial | Overlap::Full) {
+            return Err(Error::PartialOverlap);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{index, view};
+
+    #[test]
+    fn dense_layouts() {
+        assert!(is_non_overlapping_and_dense(&[2, 3], &[3, 1]));
+        assert!(is_non_overlapping_and_dense(&[2, 3], &[1, 2]));
+        assert!(is_non_overlapping_and_dense(&[1, 3], &[99, 1]));
+        assert!(!is_non_overlapping_and_dense(&[3], &[2]));
+        assert!(!is_non_overlapping_and_dense(&[4], &[0]));
+    }
+
+    #[test]
+    fn overlap_status() {
+        let x = Tensor::from_vec(vec![0.0f32; 8], &[8]).unwrap();
+        let head = index::slice(&x, 0, 0, 4, 1).unwrap();
+        let tail = index::slice(&x, 0, 4, 8, 1).unwrap();
+        let mid = index::slice(&x, 0, 2, 6, 1).unwrap();
+        let every_other = index::slice(&x, 0, 0, 8, 2).unwrap();
+        let other = Tensor::from_vec(vec![0.0f32; 8], &[8]).unwrap();
+        assert_eq!(overlap(&x, &x), Overlap::Full);
+        assert_eq!(overlap(&x, &view::view(&x, &[8]).unwrap()), Overlap::Full);
+        assert_eq!(overlap(&x, &view::view(&x, &[2, 4]).unwrap()), Overlap::Partial);
+        assert_eq!(overlap(&head, &tail), Overlap::No);
+        assert_eq!(overlap(&head, &mid), Overlap::Partial);
+        assert_eq!(overlap(&head, &every_other), Overlap::TooHard);
+        assert_eq!(overlap(&x, &other), Overlap::No);
+        assert!(check_overlaps(&head, &Reads::operands(&[&mid])).is_err());
+        assert!(check_overlaps(&head, &Reads::operands(&[&head])).is_ok());
+        let disjoint = Reads { operands: &[], disjoint: &[&head], internal: Internal::Refuse };
+        assert!(check_overlaps(&head, &disjoint).is_err());
+    }
 }

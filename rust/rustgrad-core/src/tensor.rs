@@ -153,6 +153,29 @@ impl TensorData {
         });
         self.bump_version();
     }
+
+    /// [`TensorData::write_from`] for a layout with repeated addresses (an expanded tensor):
+    /// writes only the elements whose value differs from the current one, so an unchanged
+    /// element cannot write the old value back over a changed one at the same address.
+    pub fn write_changed_from(&self, values: &TensorData) {
+        with_dtype!(self.dtype(), T => {
+            let src: Vec<T> = values.to_vec::<T>();
+            let old: Vec<T> = self.to_vec::<T>();
+            // SAFETY: `src` and `old` are private copies, so no slice of this storage is alive.
+            let dst = unsafe { self.storage.slice_mut::<T>() };
+            let mut i = 0;
+            #[allow(clippy::eq_op)]
+            self.for_each_offset(|o| {
+                let (new, was) = (src[i], old[i]);
+                let same = new == was || (new != new && was != was);
+                if !same {
+                    dst[o] = new;
+                }
+                i += 1;
+            });
+        });
+        self.bump_version();
+    }
 }
 
 /// Visits every offset of a strided layout in row-major order without recursion.

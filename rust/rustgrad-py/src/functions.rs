@@ -240,7 +240,8 @@ pub fn capture_site() -> Option<rustgrad_core::sites::Site> {
     }
 }
 
-fn install_anomaly_host() {
+/// Installs the host callbacks (tracebacks, warnings) the core uses; called at import.
+pub fn install_anomaly_host() {
     fn capture() -> Option<String> {
         Python::attach(|py| crate::python::call(py, "_format_stack", ()).and_then(|s| s.extract::<String>()).ok())
     }

@@ -36,6 +36,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tune_allocator();
     errors::install_panic_hook();
     rustgrad_core::sites::install(functions::capture_site);
+    functions::install_anomaly_host();
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<convert::PyDType>()?;
     m.add_class::<node::PyNode>()?;

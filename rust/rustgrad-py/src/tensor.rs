@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::PyTraverseError;
 use rustgrad_core::graph::Hook;
-use rustgrad_core::inplace::apply_inplace;
+use rustgrad_core::inplace::{apply_inplace_reading, Internal, Reads};
 use rustgrad_core::kernels::{Binary, Compare, Unary};
 use rustgrad_core::ops::{arith, compare, fill, linalg, pow, reduce, unary, view};
 use rustgrad_core::{creation, engine, DType, Tensor};
@@ -468,7 +468,7 @@ impl PyTensor {
     // ----- in-place -----
 
     fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
-        in_place(&slf.get().t, "zero_", fill::zeroed)?;
+        in_place_reading(&slf.get().t, Reads::FILL, "zero_", fill::zeroed)?;
         Ok(slf.clone().unbind())
     }
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
@@ -482,14 +482,14 @@ impl PyTensor {
             // A Python number must fit the dtype; a tensor's value is converted (PyTorch).
             rustgrad_core::dtype::check_fits(v, slf.get().t.dtype()).py()?;
         }
-        in_place(&slf.get().t, "fill_", |t| fill::filled(t, v))?;
+        in_place_reading(&slf.get().t, Reads::FILL, "fill_", |t| fill::filled(t, v))?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (src, non_blocking=false))]
     fn copy_(slf: &Bound<'_, Self>, src: &Bound<'_, PyAny>, non_blocking: bool) -> PyResult<Py<PyTensor>> {
         let _ = non_blocking;
         let s = operand(src)?;
-        in_place(&slf.get().t, "copy_", |t| fill::copied(t, &s))?;
+        in_place_reading(&slf.get().t, Reads::operands(&[&s]), "copy_", |t| fill::copied(t, &s))?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
@@ -511,7 +511,10 @@ impl PyTensor {
         Ok(slf.clone().unbind())
     }
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        in_place(&slf.get().t, "pow_", |src| pow_any(src, e).map_err(from_py))?;
+        let exponent = e.cast::<PyTensor>().ok().map(|t| t.get().t.clone());
+        let exponent = exponent.as_ref().map(|t| [t]);
+        let reads = exponent.as_ref().map_or(Reads::TARGET, |t| Reads::operands(t));
+        in_place_reading(&slf.get().t, reads, "pow_", |src| pow_any(src, e).map_err(from_py))?;
         Ok(slf.clone().unbind())
     }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -535,7 +538,10 @@ impl PyTensor {
                 crate::convert::type_name(e)
             )));
         }
-        in_place(&self.t, "__ipow__", |src| pow_any(src, e).map_err(from_py))
+        let exponent = e.cast::<PyTensor>().ok().map(|t| t.get().t.clone());
+        let exponent = exponent.as_ref().map(|t| [t]);
+        let reads = exponent.as_ref().map_or(Reads::TARGET, |t| Reads::operands(t));
+        in_place_reading(&self.t, reads, "__ipow__", |src| pow_any(src, e).map_err(from_py))
     }
 
     // ----- operators -----
@@ -712,8 +718,8 @@ impl PyTensor {
     /// `x[:, 1:] = y`: `CopySlices` in the graph, as in PyTorch), `index_put_` for tensor
     /// indices and masks.
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut v = crate::tensor_ops::setitem_value(&self.t, value)?;
         let key = crate::tensor_ops::parse_index(&self.t, key)?;
-        let mut v = operand(value)?;
         // A 0-d value fills (`FillBackward3`); any other is copied, even with one element.
         let zero_dim_value = v.ndim() == 0;
         // As PyTorch does, the value loses its leading size-1 dims first (`x[0] = y[None]`).
@@ -730,6 +736,8 @@ impl PyTensor {
                     indices.iter().enumerate().find_map(|(d, i)| i.as_ref().map(|t| (d, t))).expect("one index");
                 let nd = key.view.ndim();
                 if ix.dtype() == DType::Bool {
+                    // The mask must match the dims it covers (IndexError), as for any mask index.
+                    rustgrad_core::ops::gather::expand_masks(&key.view.shape(), &indices).py()?;
                     let mut mask_shape: Vec<i64> = vec![1; nd];
                     for (k, &m) in ix.shape().iter().enumerate() {
                         if let Some(slot) = mask_shape.get_mut(at + k) {
@@ -742,13 +750,23 @@ impl PyTensor {
                         view::reshape(ix, &mask_shape).py()?
                     };
                     let fill = v.item_f64().py()?;
-                    in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::elementwise::masked_fill(t, &mask, fill))
+                    let reads = Reads { operands: &[&mask], disjoint: &[], internal: Internal::Warn("masked_fill_") };
+                    in_place_reading(&key.view, reads, "__setitem__", |t| {
+                        rustgrad_core::ops::elementwise::masked_fill_inplace(t, &mask, fill)
+                    })
                 } else {
-                    in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_fill(t, &indices, &v))
+                    let reads = Reads { operands: &[], disjoint: &[ix], internal: Internal::Warn("index_fill_") };
+                    in_place_reading(&key.view, reads, "__setitem__", |t| {
+                        rustgrad_core::ops::gather::index_fill(t, &indices, &v)
+                    })
                 }
             }
             Some(indices) => {
-                in_place(&key.view, "__setitem__", |t| rustgrad_core::ops::gather::index_put(t, &indices, &v, false))
+                let (operands, disjoint) = index_put_reads(&indices, &v);
+                let reads = Reads { operands: &operands, disjoint: &disjoint, internal: Internal::Warn("index_put_") };
+                in_place_reading(&key.view, reads, "__setitem__", |t| {
+                    rustgrad_core::ops::gather::index_put(t, &indices, &v, false)
+                })
             }
             None if number && !v.requires_grad() => {
                 let fill = v.item_f64().py()?;
@@ -756,10 +774,11 @@ impl PyTensor {
                 if v.dtype().is_float() {
                     rustgrad_core::dtype::check_fits(fill, key.view.dtype()).py()?;
                 }
-                in_place(&key.view, "__setitem__", |t| fill::filled(t, fill))
+                in_place_reading(&key.view, Reads::FILL, "__setitem__", |t| fill::filled(t, fill))
             }
+            // `fill_` with a 0-d tensor: the value is read once, so it may overlap the target.
             None if zero_dim_value => in_place(&key.view, "__setitem__", |t| fill::assigned(t, &v)),
-            None => in_place(&key.view, "__setitem__", |t| fill::copied(t, &v)),
+            None => in_place_reading(&key.view, Reads::operands(&[&v]), "__setitem__", |t| fill::copied(t, &v)),
         }
     }
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -1088,7 +1107,33 @@ impl PyTensor {
 
 /// Runs an in-place op and records which op wrote the values and where (for the in-place error).
 fn in_place(t: &Tensor, op: &'static str, compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>) -> PyResult<()> {
-    apply_inplace(t, compute).py()?;
+    in_place_reading(t, Reads::TARGET, op, compute)
+}
+
+/// What `index_put_(indices, values)` (not accumulating) reads, as (operands, disjoint) for
+/// [`Reads`]: PyTorch writes a one-element value through one bool mask as `masked_fill_`,
+/// which only refuses a mask partially overlapping the target; otherwise neither the values
+/// nor any index may share memory with the target.
+pub fn index_put_reads<'a>(indices: &'a [Option<Tensor>], values: &'a Tensor) -> (Vec<&'a Tensor>, Vec<&'a Tensor>) {
+    let mut defined = indices.iter().flatten();
+    if let (Some(mask), None) = (defined.next(), defined.next()) {
+        if mask.dtype() == DType::Bool && values.numel() == 1 {
+            return (vec![mask], Vec::new());
+        }
+    }
+    let mut disjoint = vec![values];
+    disjoint.extend(indices.iter().flatten());
+    (Vec::new(), disjoint)
+}
+
+/// [`in_place`] for an op that also reads `reads` (checked for memory overlap with `t`).
+pub fn in_place_reading(
+    t: &Tensor,
+    reads: Reads<'_>,
+    op: &'static str,
+    compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> PyResult<()> {
+    apply_inplace_reading(t, reads, compute).py()?;
     t.data().version.note_write(op, rustgrad_core::sites::capture());
     Ok(())
 }
@@ -1096,10 +1141,10 @@ fn in_place(t: &Tensor, op: &'static str, compute: impl Fn(&Tensor) -> rustgrad_
 /// `t (op)= alpha * other` in place: straight into the storage outside the graph (see
 /// [`fast_in_place`]), else through the recorded path.
 fn arith_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'static str) -> PyResult<()> {
-    if fast_in_place(t, other, kind, alpha, op) {
+    if fast_in_place(t, other, kind, alpha, op)? {
         return Ok(());
     }
-    in_place(t, op, |t| match kind {
+    in_place_reading(t, Reads::operands(&[other]), op, |t| match kind {
         Binary::Add => arith::add_scaled(t, other, alpha),
         Binary::Sub => arith::sub_scaled(t, other, alpha),
         Binary::Mul => arith::mul(t, other),
@@ -1110,33 +1155,25 @@ fn arith_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'st
 /// In-place arithmetic outside the graph (an optimizer step under `no_grad`) written straight
 /// into the target's storage; false when the general path must run (graph recording, inference
 /// tensors, dtype promotion, layouts the kernel does not take).
-fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'static str) -> bool {
+fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'static str) -> PyResult<bool> {
     let recording = rustgrad_core::grad_mode::is_recording() && (t.requires_grad() || other.requires_grad());
     if recording || t.is_inference() || arith::promote(t, other) != t.dtype() {
-        return false;
+        return Ok(false);
     }
     let (data, od) = (t.data(), other.data());
+    rustgrad_core::inplace::check_operand_overlap(&data, &od).py()?;
     // Bool subtraction and fractional alphas on integers are errors: the general path raises.
     let integral = !data.dtype().is_float() && !od.dtype().is_float();
     if (kind == Binary::Sub && (data.dtype() == DType::Bool || od.dtype() == DType::Bool))
         || (alpha.fract() != 0.0 && integral)
     {
-        return false;
+        return Ok(false);
     }
     if !rustgrad_core::kernels::binary_into(&data, &od, kind, alpha) {
-        return false;
+        return Ok(false);
     }
     data.version.note_write(op, rustgrad_core::sites::capture());
-    true
-}
-
-/// [`in_place`] for the other method files.
-pub fn in_place_pub(
-    t: &Tensor,
-    op: &'static str,
-    compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
-) -> PyResult<()> {
-    in_place(t, op, compute)
+    Ok(true)
 }
 
 impl PyTensor {

@@ -7,7 +7,8 @@ use crate::errors::IntoPyResult;
 use crate::tensor::{wrap, PyTensor};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyEllipsis, PyList, PySlice, PySliceMethods, PyTuple};
+use pyo3::types::{PyBytes, PyEllipsis, PyList, PyRange, PySequence, PySlice, PySliceMethods, PyString, PyTuple};
+use rustgrad_core::inplace::{Internal, Reads};
 use rustgrad_core::kernels::Compare;
 use rustgrad_core::ops::compare::compare;
 use rustgrad_core::ops::elementwise::{self, ClampKind};
@@ -18,8 +19,9 @@ use rustgrad_core::{creation, kernels::Unary, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
 
-/// A key item that indexes with a tensor: a Tensor (not a 0-d integer one), a list or a tuple
-/// inside the key (converted through numpy).
+/// A key item that indexes with a tensor: a Tensor (not a 0-d integer one), or a sequence
+/// inside the key (a list, tuple or range), converted as PyTorch converts indexing data: ints
+/// must fit int64, floats are truncated to int64, bools make a mask, strings are refused.
 fn index_tensor(item: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
     if let Ok(t) = item.cast::<PyTensor>() {
         let t = t.get().t.clone();
@@ -28,18 +30,137 @@ fn index_tensor(item: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {
         }
         return Ok(Some(t));
     }
-    if item.is_instance_of::<PyList>() || (item.is_instance_of::<PyTuple>()) {
-        let array = item.py().import("numpy")?.call_method1("asarray", (item,))?;
+    if let Some(kind) = text_kind(item) {
+        return Err(PyTypeError::new_err(format!("new(): invalid data type '{kind}'")));
+    }
+    if item.is_instance_of::<PyList>() || item.is_instance_of::<PyTuple>() || item.is_instance_of::<PyRange>() {
+        let py = item.py();
+        let list = if item.is_instance_of::<PyRange>() {
+            PyList::new(py, item.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any()
+        } else {
+            item.clone()
+        };
+        let array = py.import("numpy")?.call_method1("asarray", (list.clone(),))?;
         let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
+        let size: usize = array.getattr("size")?.extract()?;
         let array = match kind.as_str() {
             "b" => array,
-            "i" | "u" => array.call_method1("astype", ("int64",))?,
-            "f" if array.getattr("size")?.extract::<usize>()? == 0 => array.call_method1("astype", ("int64",))?,
+            "i" => array.call_method1("astype", ("int64",))?,
+            "u" | "O" => {
+                check_index_data(&list)?;
+                array.call_method1("astype", ("int64",))?
+            }
+            "f" if size == 0 => array.call_method1("astype", ("int64",))?,
+            "f" => {
+                let finite: bool =
+                    py.import("numpy")?.call_method1("isfinite", (array.clone(),))?.call_method0("all")?.extract()?;
+                if !finite {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "value cannot be converted to type int64 without overflow",
+                    ));
+                }
+                array.call_method1("astype", ("int64",))?
+            }
+            "U" => return Err(PyTypeError::new_err("new(): invalid data type 'str'")),
+            "S" => return Err(PyTypeError::new_err("new(): invalid data type 'bytes'")),
             _ => return Err(PyIndexError::new_err("tensors used as indices must be long, int, byte or bool tensors")),
         };
         return Ok(Some(crate::convert::from_numpy(&array)?));
     }
     Ok(None)
+}
+
+/// `Some("str")`/`Some("bytes")` for text, which PyTorch refuses as indexing data.
+fn text_kind(item: &Bound<'_, PyAny>) -> Option<&'static str> {
+    if item.is_instance_of::<PyString>() {
+        Some("str")
+    } else if item.is_instance_of::<PyBytes>() {
+        Some("bytes")
+    } else {
+        None
+    }
+}
+
+/// Walks nested indexing data that numpy could not type as plain integers: text is refused
+/// and an int outside int64 overflows, with PyTorch's messages.
+fn check_index_data(data: &Bound<'_, PyAny>) -> PyResult<()> {
+    if let Some(kind) = text_kind(data) {
+        return Err(PyTypeError::new_err(format!("new(): invalid data type '{kind}'")));
+    }
+    if data.is_instance_of::<PyList>() || data.is_instance_of::<PyTuple>() {
+        for x in data.try_iter()? {
+            check_index_data(&x?)?;
+        }
+    } else if data.is_instance_of::<pyo3::types::PyInt>() && !data.is_instance_of::<pyo3::types::PyBool>() {
+        crate::convert::int64_arg(data)?;
+    }
+    Ok(())
+}
+
+/// PyTorch's rule for a key that is a sequence but not a tuple: it stands for a tuple of
+/// indices (`x[[0, slice(None)]]` is `x[0, :]`) when it has fewer than 32 items and one of
+/// them is a tensor, a sequence (a string too), a slice, `...` or `None`; otherwise it is one
+/// index (`x[[0, 1]]`).
+fn sequence_as_tuple(key: &Bound<'_, PyAny>) -> bool {
+    if key.cast::<PyTensor>().is_ok() {
+        return false;
+    }
+    let Ok(seq) = key.cast::<PySequence>() else { return false };
+    let Ok(n) = seq.len() else { return false };
+    if n >= 32 {
+        return false;
+    }
+    (0..n).any(|i| {
+        seq.get_item(i).is_ok_and(|item| {
+            item.cast::<PyTensor>().is_ok()
+                || item.cast::<PySequence>().is_ok()
+                || item.is_instance_of::<PySlice>()
+                || item.is_instance_of::<PyEllipsis>()
+                || item.is_none()
+        })
+    })
+}
+
+/// The value of `x[key] = value`, converted before the key is read (as in PyTorch): a
+/// tensor, or a Python bool, int (which must fit int64) or float; anything else cannot be
+/// assigned.
+pub fn setitem_value(target: &Tensor, value: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    use pyo3::types::{PyBool, PyFloat, PyInt};
+    if let Ok(t) = value.cast::<PyTensor>() {
+        return Ok(t.get().t.clone());
+    }
+    if value.is_instance_of::<PyBool>() {
+        return Ok(Tensor::wrapped_scalar(value.extract::<bool>()?));
+    }
+    let numpy_int = || {
+        let ty = value.get_type();
+        let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
+        let name = ty.name().map(|n| n.to_string()).unwrap_or_default();
+        module == "numpy" && (name.starts_with("int") || name.starts_with("uint"))
+    };
+    if value.is_instance_of::<PyInt>() || numpy_int() {
+        return Ok(Tensor::wrapped_scalar(crate::convert::int64_arg(value)?));
+    }
+    if value.is_instance_of::<PyFloat>() {
+        return Ok(Tensor::wrapped_scalar(value.extract::<f64>()?));
+    }
+    Err(PyTypeError::new_err(format!(
+        "can't assign a {} to a {}",
+        qualified_type_name(value)?,
+        target.dtype().legacy_name()
+    )))
+}
+
+/// A Python object's type as C code names it (`list`, `numpy.float32`, `torch.dtype`).
+fn qualified_type_name(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    if obj.cast::<crate::convert::PyDType>().is_ok() {
+        return Ok("torch.dtype".to_string());
+    }
+    let ty = obj.get_type();
+    Ok(match ty.module().map(|m| m.to_string()) {
+        Ok(m) if m != "builtins" => format!("{m}.{}", ty.name()?),
+        _ => ty.name()?.to_string(),
+    })
 }
 
 /// A parsed `x[key]`: the view made by its basic part (ints, slices, None, ...), and the
@@ -60,10 +181,41 @@ pub fn parse_index(t: &Tensor, key: &Bound<'_, PyAny>) -> PyResult<IndexKey> {
 /// when reading (`SliceBackward0`).
 pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyResult<IndexKey> {
     let lone_slice = getitem && key.is_instance_of::<PySlice>();
+    if key.is_instance_of::<pyo3::types::PyInt>() && !key.is_instance_of::<pyo3::types::PyBool>() {
+        // A lone int must fit int64 before anything else is checked.
+        crate::convert::int64_arg(key)?;
+    }
     let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
         Ok(tup) => tup.iter().collect(),
+        Err(_) if sequence_as_tuple(key) => {
+            rustgrad_core::anomaly::warn(
+                "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in pytorch 2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor index, x[torch.tensor(seq)], which will result either in an error or a different result",
+            );
+            key.try_iter()?.collect::<PyResult<_>>()?
+        }
         Err(_) => vec![key.clone()],
     };
+    // PyTorch counts the dims the key indexes before converting any item: a bool or byte
+    // tensor counts its dims, None, `...` and bools none, anything else one.
+    let nd = t.ndim();
+    let specified: usize = items
+        .iter()
+        .map(|item| match item.cast::<PyTensor>() {
+            Ok(x) if x.get().t.dtype() == DType::Bool => x.get().t.ndim(),
+            Ok(_) => 1,
+            Err(_)
+                if item.is_none()
+                    || item.is_instance_of::<PyEllipsis>()
+                    || item.is_instance_of::<pyo3::types::PyBool>() =>
+            {
+                0
+            }
+            Err(_) => 1,
+        })
+        .sum();
+    if specified > nd {
+        return Err(PyIndexError::new_err(format!("too many indices for tensor of dimension {nd}")));
+    }
     // (tensor index, key item, whether the item is a lone bool: `True`, `False` or a 0-d bool
     // tensor, which PyTorch reads as a new dim of size 1 indexed by a one-element mask).
     let mut parsed: Vec<(Option<Tensor>, Bound<'_, PyAny>, bool)> = Vec::with_capacity(items.len());
@@ -87,7 +239,6 @@ pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyR
         }
         parsed.push((tensor, item.clone(), lone_bool));
     }
-    let nd = t.ndim();
     if consuming > nd {
         return Err(PyIndexError::new_err(format!("too many indices for tensor of dimension {nd}")));
     }
@@ -124,12 +275,13 @@ pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyR
             out = index::select(&out, dim, i).py()?;
         } else if item.is_instance_of::<pyo3::types::PyInt>() {
             crate::convert::int64_arg(item)?;
-        } else if item.is_instance_of::<pyo3::types::PyString>() {
-            return Err(PyTypeError::new_err("new(): invalid data type 'str'"));
+        } else if let Some(kind) = text_kind(item) {
+            return Err(PyTypeError::new_err(format!("new(): invalid data type '{kind}'")));
         } else {
-            return Err(PyIndexError::new_err(
-                "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices",
-            ));
+            return Err(PyIndexError::new_err(format!(
+                "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid indices (got {})",
+                qualified_type_name(item)?
+            )));
         }
     }
     if advanced.is_empty() {
@@ -146,6 +298,12 @@ pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyR
         list.push(Some(ix));
     }
     Ok(IndexKey { view: out, advanced: Some(list) })
+}
+
+/// `masked_fill_` refuses a mask partially overlapping the target (the value is read once)
+/// and only warns about an expanded target.
+fn masked_fill_reads<'a>(mask: &'a [&'a Tensor; 1]) -> Reads<'a> {
+    Reads { operands: mask, disjoint: &[], internal: Internal::Warn("masked_fill_") }
 }
 
 fn reduction(s: &str) -> PyResult<Reduction> {
@@ -240,7 +398,17 @@ fn in_place_op(
     op: &'static str,
     compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
 ) -> R {
-    crate::tensor::in_place_pub(&slf.get().t, op, compute)?;
+    in_place_op_reading(slf, Reads::TARGET, op, compute)
+}
+
+/// [`in_place_op`] for an op that also reads `reads` (checked for memory overlap with the target).
+fn in_place_op_reading(
+    slf: &Bound<'_, PyTensor>,
+    reads: Reads<'_>,
+    op: &'static str,
+    compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> R {
+    crate::tensor::in_place_reading(&slf.get().t, reads, op, compute)?;
     Ok(slf.clone().unbind())
 }
 
@@ -271,7 +439,17 @@ impl PyTensor {
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_(slf: &Bound<'_, Self>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         let (lo, hi) = (bound_scalar(min)?, bound_scalar(max)?);
-        in_place_op(slf, "clamp_", |t| elementwise::clamp_scalar(t, lo, hi, ClampKind::Clamp))
+        // Tensor bounds are read element-wise in PyTorch: they may not partially overlap the target.
+        let bounds: Vec<Tensor> = [min, max]
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.cast::<PyTensor>().ok())
+            .map(|b| b.get().t.clone())
+            .collect();
+        let bounds: Vec<&Tensor> = bounds.iter().collect();
+        in_place_op_reading(slf, Reads::operands(&bounds), "clamp_", |t| {
+            elementwise::clamp_scalar(t, lo, hi, ClampKind::Clamp)
+        })
     }
     fn relu_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "relu_", unary::relu)
@@ -292,12 +470,17 @@ impl PyTensor {
     }
     fn masked_fill_(slf: &Bound<'_, Self>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
         let m = tensor_arg(mask)?;
+        let mask_read = [&m];
         if let Ok(v) = value.cast::<PyTensor>() {
             let v = v.get().t.clone();
-            return in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill_tensor(t, &m, &v));
+            return in_place_op_reading(slf, masked_fill_reads(&mask_read), "masked_fill_", |t| {
+                elementwise::masked_fill_tensor_inplace(t, &m, &v)
+            });
         }
         let v = operand(value)?.item_f64().py()?;
-        in_place_op(slf, "masked_fill_", |t| elementwise::masked_fill(t, &m, v))
+        in_place_op_reading(slf, masked_fill_reads(&mask_read), "masked_fill_", |t| {
+            elementwise::masked_fill_inplace(t, &m, v)
+        })
     }
     fn floor(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Floor).py()?)
@@ -391,7 +574,11 @@ impl PyTensor {
     ) -> R {
         let s = match (src, value) {
             (Some(s), _) if !s.is_none() => operand(s)?,
-            (_, Some(v)) => operand(v)?,
+            // `value=` is a number even when given as a one-element tensor (no dtype check).
+            (_, Some(v)) => match v.cast::<PyTensor>() {
+                Ok(_) => bound_scalar(Some(v))?.map_or_else(|| operand(v), |s| Ok(s.to_tensor()))?,
+                Err(_) => operand(v)?,
+            },
             _ => return Err(PyTypeError::new_err("scatter() missing 1 required argument: 'src' or 'value'")),
         };
         wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &s, false).py()?)
@@ -407,13 +594,20 @@ impl PyTensor {
     }
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
-        let list = indices_list(indices)?;
-        wrap(py, gather::index_put(&self.t, &list, &operand(values)?, accumulate).py()?)
+        let (list, v) = index_put_args("index_put", indices, values)?;
+        wrap(py, gather::index_put(&self.t, &list, &v, accumulate).py()?)
     }
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put_(slf: &Bound<'_, Self>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
-        let (list, v) = (indices_list(indices)?, operand(values)?);
-        in_place_op(slf, "index_put_", |t| gather::index_put(t, &list, &v, accumulate))
+        let (list, v) = index_put_args("index_put_", indices, values)?;
+        let (operands, disjoint) = if accumulate {
+            // Accumulating never takes the masked_fill_ route.
+            (Vec::new(), std::iter::once(&v).chain(list.iter().flatten()).collect())
+        } else {
+            crate::tensor::index_put_reads(&list, &v)
+        };
+        let reads = Reads { operands: &operands, disjoint: &disjoint, internal: Internal::Warn("index_put_") };
+        in_place_op_reading(slf, reads, "index_put_", |t| gather::index_put(t, &list, &v, accumulate))
     }
     fn nonzero(&self, py: Python<'_>) -> R {
         wrap(py, gather::nonzero(&self.t).py()?)
@@ -470,7 +664,7 @@ impl PyTensor {
     }
     fn lerp_(slf: &Bound<'_, Self>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
         let (e, w) = (tensor_arg(end)?, operand(weight)?);
-        in_place_op(slf, "lerp_", |t| pointwise::lerp(t, &e, &w))
+        in_place_op_reading(slf, Reads::operands(&[&e, &w]), "lerp_", |t| pointwise::lerp(t, &e, &w))
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
@@ -479,7 +673,7 @@ impl PyTensor {
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
-        in_place_op(slf, "addcmul_", |t| pointwise::addc(t, &a, &b, value, false))
+        in_place_op_reading(slf, Reads::operands(&[&a, &b]), "addcmul_", |t| pointwise::addc(t, &a, &b, value, false))
     }
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
@@ -488,7 +682,7 @@ impl PyTensor {
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
-        in_place_op(slf, "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
+        in_place_op_reading(slf, Reads::operands(&[&a, &b]), "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
     }
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
@@ -735,17 +929,40 @@ fn var_args<'py>(
     Ok((dims_list(dim)?, unbiased))
 }
 
-fn indices_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Tensor>>> {
-    obj.try_iter()?
-        .map(|item| {
-            let item = item?;
-            if item.is_none() {
-                Ok(None)
-            } else {
-                Ok(Some(tensor_arg(&item)?))
+/// The arguments of `index_put`/`index_put_`, typed as PyTorch's parser types them: a tuple
+/// (or list) of tensors and a tensor of values.
+fn index_put_args(
+    op: &str,
+    indices: &Bound<'_, PyAny>,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<(Vec<Option<Tensor>>, Tensor)> {
+    let type_name = crate::convert::type_name;
+    if !indices.is_instance_of::<PyTuple>() && !indices.is_instance_of::<PyList>() {
+        return Err(PyTypeError::new_err(format!(
+            "{op}(): argument 'indices' (position 1) must be tuple of Tensors, not {}",
+            type_name(indices)
+        )));
+    }
+    let mut list = Vec::new();
+    for (i, item) in indices.try_iter()?.enumerate() {
+        let item = item?;
+        match item.cast::<PyTensor>() {
+            Ok(t) => list.push(Some(t.get().t.clone())),
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "expected Tensor as element {i} in argument 0, but got {}",
+                    type_name(&item)
+                )))
             }
-        })
-        .collect()
+        }
+    }
+    let Ok(v) = values.cast::<PyTensor>() else {
+        return Err(PyTypeError::new_err(format!(
+            "{op}(): argument 'values' (position 2) must be Tensor, not {}",
+            type_name(values)
+        )));
+    };
+    Ok((list, v.get().t.clone()))
 }
 
 fn tensor_seq(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {

@@ -10,7 +10,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{Binary, Compare};
 use crate::scalar::Scalar;
-use crate::shape::Shape;
+use crate::shape::{self, Shape};
 use crate::tensor::Tensor;
 use smallvec::{smallvec, SmallVec};
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI};
@@ -216,24 +216,57 @@ impl Backward for ExtremumBackward {
     crate::saved_tensors!(a, b);
 }
 
-/// `x.masked_fill(mask, value)`: `value` where `mask` holds (mask broadcasts to `x`).
+/// `x.masked_fill(mask, value)`: `value` where `mask` holds; `x` and `mask` broadcast
+/// together (the result may be bigger than `x`).
 pub fn masked_fill(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
-    masked_fill_impl(x, mask, value, None)
+    masked_fill_impl(x, mask, value, None, false)
+}
+
+/// The values `x.masked_fill_(mask, value)` writes into `x`: the mask must broadcast to `x`'s
+/// shape.
+pub fn masked_fill_inplace(x: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
+    masked_fill_impl(x, mask, value, None, true)
 }
 
 /// `x.masked_fill(mask, value)` with a 0-d tensor `value`, which gets a gradient too
 /// (`MaskedFillBackward1`).
 pub fn masked_fill_tensor(x: &Tensor, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
+    masked_fill_tensor_impl(x, mask, value, false)
+}
+
+/// [`masked_fill_tensor`] for `masked_fill_` (see [`masked_fill_inplace`]).
+pub fn masked_fill_tensor_inplace(x: &Tensor, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
+    masked_fill_tensor_impl(x, mask, value, true)
+}
+
+fn masked_fill_tensor_impl(x: &Tensor, mask: &Tensor, value: &Tensor, inplace: bool) -> Result<Tensor> {
+    if !inplace {
+        shape::broadcast_shapes(&mask.shape(), &x.shape())?;
+    }
     if value.ndim() != 0 {
         return Err(Error::runtime(format!(
             "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {} dimension(s).",
             value.ndim()
         )));
     }
-    masked_fill_impl(x, mask, value.item_f64()?, Some(value))
+    masked_fill_impl(x, mask, value.item_f64()?, Some(value), inplace)
 }
 
-fn masked_fill_impl(x: &Tensor, mask: &Tensor, value: f64, value_tensor: Option<&Tensor>) -> Result<Tensor> {
+/// The out-of-place form broadcasts `mask` and `x` first (PyTorch's `expand_outplace(mask,
+/// self)`, whose error names the mask as tensor a); the in-place form checks the mask against
+/// `x` after the dtype.
+fn masked_fill_impl(
+    x: &Tensor,
+    mask: &Tensor,
+    value: f64,
+    value_tensor: Option<&Tensor>,
+    inplace: bool,
+) -> Result<Tensor> {
+    let xs = x.shape();
+    let ms = mask.shape();
+    if !inplace {
+        shape::broadcast_shapes(&ms, &xs)?;
+    }
     if mask.dtype() != DType::Bool {
         return Err(Error::runtime(format!(
             "masked_fill_ only supports boolean masks, but got mask with dtype {}",
@@ -241,13 +274,12 @@ fn masked_fill_impl(x: &Tensor, mask: &Tensor, value: f64, value_tensor: Option<
         )));
     }
     crate::dtype::check_fits(value, x.dtype())?;
-    let xs = x.shape();
-    let ms = mask.shape();
-    if crate::shape::broadcast_shapes(&xs, &ms)?.as_slice() != xs.as_slice() {
+    let out_shape = shape::broadcast_shapes(&xs, &ms)?;
+    if inplace && out_shape != xs {
         return Err(Error::runtime(format!(
-            "masked_fill_: mask of shape {} cannot be broadcast to the input's shape {}",
-            crate::shape::fmt_shape(&ms),
-            crate::shape::fmt_shape(&xs)
+            "output with shape {} doesn't match the broadcast shape {}",
+            shape::fmt_shape(&xs),
+            shape::fmt_shape(&out_shape)
         )));
     }
     let out = Tensor::from_data(crate::kernels::select(

@@ -51,6 +51,12 @@ struct IndexPlan {
 
 impl IndexPlan {
     fn new(x: &TensorData, indices: &[Option<Tensor>]) -> Result<IndexPlan> {
+        Self::build(x, indices, true)
+    }
+
+    /// The plan; without `check_values`, only its shapes (the index values are neither checked
+    /// nor read: `index_put` checks the value's shape and dtype in between, as PyTorch does).
+    fn build(x: &TensorData, indices: &[Option<Tensor>], check_values: bool) -> Result<IndexPlan> {
         let nd = x.shape.len();
         if indices.len() > nd {
             return Err(Error::Index(format!("too many indices for tensor of dimension {nd}")));
@@ -67,9 +73,17 @@ impl IndexPlan {
                 ))
             })?;
         }
-        let n = shape::numel(&index_shape);
+        // An index into a dim of size 0 is out of bounds whatever its values (PyTorch checks
+        // this before anything about the values).
+        if adv.iter().any(|&(d, t)| x.shape[d] == 0 && t.numel() > 0) {
+            return Err(Error::Index("index is out of bounds for dimension with size 0".into()));
+        }
+        let rest_dims: Vec<usize> = (0..nd).filter(|d| indices.get(*d).is_none_or(|i| i.is_none())).collect();
+        let rest_shape: Shape = rest_dims.iter().map(|&d| x.shape[d]).collect();
+        // With no element to read or write, PyTorch checks no index value.
+        let n = if rest_shape.contains(&0) || !check_values { 0 } else { shape::numel(&index_shape) };
         let mut row = vec![0usize; n];
-        for &(d, t) in &adv {
+        for &(d, t) in adv.iter().filter(|_| n > 0) {
             let size = x.shape[d] as i64;
             let values = kernels::expand_values::<i64>(&t.data(), &index_shape);
             for (r, &i) in row.iter_mut().zip(&values) {
@@ -79,8 +93,6 @@ impl IndexPlan {
                 *r += (if i < 0 { i + size } else { i }) as usize * x.strides[d];
             }
         }
-        let rest_dims: Vec<usize> = (0..nd).filter(|d| indices.get(*d).is_none_or(|i| i.is_none())).collect();
-        let rest_shape: Shape = rest_dims.iter().map(|&d| x.shape[d]).collect();
         let rest_strides: Shape = rest_dims.iter().map(|&d| x.strides[d]).collect();
         let mut rest = Vec::with_capacity(shape::numel(&rest_shape));
         for_each_strided(&rest_shape, &rest_strides, x.offset, &mut |o| rest.push(o));
@@ -192,11 +204,63 @@ pub fn index(x: &Tensor, indices: &[Option<Tensor>]) -> Result<Tensor> {
     index_named(x, indices, "IndexBackward0")
 }
 
-/// `x.index_select(dim, index)`: [`index`] with one index at `dim` (`IndexSelectBackward0`).
+/// `x.index_select(dim, index)` (`dim` already wrapped): [`index`] with one index at `dim`
+/// (`IndexSelectBackward0`), after PyTorch's checks: the index is a vector (or 0-d) of
+/// int64, its values lie in `[0, size)`, and the messages depend on the layout as in
+/// PyTorch's CPU kernels.
 pub fn index_select(x: &Tensor, dim: usize, index: &Tensor) -> Result<Tensor> {
+    if index.ndim() > 1 {
+        return Err(Error::Index("index_select(): Index is supposed to be a vector".into()));
+    }
+    if index.dtype() != DType::I64 {
+        return Err(Error::runtime("index_select(): Expected dtype int32 or int64 for index"));
+    }
+    let xs = x.shape();
+    let values = index.to_vec::<i64>();
+    let out_of_range = || Error::Index("index out of range in self".into());
+    if xs.is_empty() {
+        if values.len() != 1 {
+            return Err(Error::runtime(format!(
+                "index_select(): Index to scalar can have only 1 value, got {} value(s)",
+                values.len()
+            )));
+        }
+        if values[0] != 0 {
+            return Err(out_of_range());
+        }
+        // The one element, as a new tensor: d out/dx = 1
+        let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
+        return record(out, &[x], |_| ScalarSelectBackward);
+    }
+    let size = xs[dim] as i64;
+    let bad = values.iter().find(|&&i| i < 0 || i >= size);
+    if xs.len() > 1 && !values.is_empty() {
+        let empty_self = shape::numel(&xs) == 0;
+        if empty_self && size == 0 {
+            return Err(Error::runtime("index_select(): self indexing axis dim should be positive"));
+        }
+        if let (true, Some(i)) = (empty_self || dim == 1, bad) {
+            return Err(Error::runtime(format!("INDICES element is out of DATA bounds, id={i} axis_dim={size}")));
+        }
+    }
+    if bad.is_some() {
+        return Err(out_of_range());
+    }
+    let index = if index.ndim() == 0 { super::view::reshape(&index.detach(), &[1])? } else { index.clone() };
     let mut list: Vec<Option<Tensor>> = vec![None; dim];
-    list.push(Some(index.clone()));
+    list.push(Some(index));
     index_named(x, &list, "IndexSelectBackward0")
+}
+
+/// d x.index_select(0, [0])/dx = 1 for a 0-d x
+pub struct ScalarSelectBackward;
+impl Backward for ScalarSelectBackward {
+    fn name(&self) -> &'static str {
+        "IndexSelectBackward0"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
 }
 
 fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Result<Tensor> {
@@ -253,8 +317,12 @@ fn unpack_indices(saved: &[Option<SavedTensor>], ctx: &BackwardCtx) -> Result<Ve
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
 /// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
 pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
-    // A tensor of values must already have base's dtype (a Python number is converted, and so
-    // is a 0-d value under masks only: PyTorch's masked_fill path).
+    index_put_named(base, indices, values, accumulate, false)
+}
+
+/// A tensor of values must already have base's dtype (a Python number is converted, and so
+/// is a 0-d value under masks only: PyTorch's masked_fill path).
+fn check_index_put_dtype(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor) -> Result<()> {
     let masked_scalar = values.ndim() == 0 && indices.iter().flatten().all(|i| i.dtype() == crate::dtype::DType::Bool);
     if !values.is_wrapped_number() && values.dtype() != base.dtype() && !masked_scalar {
         return Err(Error::runtime(format!(
@@ -263,7 +331,7 @@ pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, acc
             values.dtype().scalar_type_name()
         )));
     }
-    index_put_named(base, indices, values, accumulate, false)
+    Ok(())
 }
 
 /// `x[idx] = number` for one integer index tensor: PyTorch records it as `index_fill_`.
@@ -281,10 +349,11 @@ fn index_put_named(
     accumulate: bool,
     fill: bool,
 ) -> Result<Tensor> {
+    let raw_indices = indices;
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
-    let plan = IndexPlan::new(&fresh, &indices)?;
-    let out_shape = plan.out_shape();
+    // PyTorch's order: the indices' shapes, the value's shape, its dtype, then the index values.
+    let out_shape = IndexPlan::build(&fresh, &indices, false)?.out_shape();
     if !shape::is_expandable_to(&values.shape(), &out_shape) {
         return Err(Error::runtime(format!(
             "shape mismatch: value tensor of shape {} cannot be broadcast to indexing result of shape {}",
@@ -292,6 +361,10 @@ fn index_put_named(
             shape::fmt_shape(&out_shape)
         )));
     }
+    if !fill {
+        check_index_put_dtype(base, raw_indices, values)?;
+    }
+    let plan = IndexPlan::new(&fresh, &indices)?;
     let vd = values.data();
     let expanded = kernels::cast(
         &vd.restrided(out_shape.clone(), shape::broadcast_strides(&vd.shape, &vd.strides, &out_shape), vd.offset),
@@ -356,15 +429,12 @@ impl Backward for IndexPutBackward {
 
 /// For each element of `index`, the offset it addresses in a tensor of `shape`/`strides`:
 /// its own coordinates, with the coordinate along `dim` replaced by the index value.
-fn gather_offsets(
-    op: &str,
-    shape: &[usize],
-    strides: &[usize],
-    offset: usize,
-    dim: usize,
-    index: &Tensor,
-) -> Result<Vec<usize>> {
+/// Negative indices are out of bounds (no wrapping, as in PyTorch); an empty index gives none.
+fn gather_offsets(shape: &[usize], strides: &[usize], offset: usize, dim: usize, index: &Tensor) -> Result<Vec<usize>> {
     let id = index.data();
+    if id.numel() == 0 {
+        return Ok(Vec::new());
+    }
     let values = id.to_vec::<i64>();
     let size = shape[dim] as i64;
     let mut out = Vec::with_capacity(values.len());
@@ -373,14 +443,13 @@ fn gather_offsets(
     for_each_coord(&id.shape, |c| {
         let i = values[k];
         k += 1;
-        if i < -size || i >= size {
-            let _ = op;
+        if i < 0 || i >= size {
             err.get_or_insert(Error::runtime(format!(
                 "index {i} is out of bounds for dimension {dim} with size {size}"
             )));
             return;
         }
-        let i = if i < 0 { i + size } else { i } as usize;
+        let i = i as usize;
         let mut o = offset;
         for (d, (&cd, &st)) in c.iter().zip(strides).enumerate() {
             o += if d == dim { i } else { cd } * st;
@@ -390,57 +459,97 @@ fn gather_offsets(
     err.map_or(Ok(out), Err)
 }
 
-fn check_gather_args(op: &str, x: &Tensor, dim: i64, index: &Tensor, other: Option<&Tensor>) -> Result<usize> {
-    let (xs, is) = (x.shape(), index.shape());
-    // The dim is checked first, then the index dtype, as PyTorch does.
-    let dim = shape::wrap_dim(dim, xs.len().max(1))?;
-    if index.dtype() != DType::I64 {
-        return Err(Error::runtime(format!("{op}(): Expected dtype int32/int64 for index")));
+/// The size of `shape` at `d`, a 0-d shape having size 1 at every dim (PyTorch's
+/// `ensure_nonempty_size`); `None` past the dims of another shape.
+fn nonempty_size(shape: &[usize], d: usize) -> Option<usize> {
+    if shape.is_empty() {
+        Some(1)
+    } else {
+        shape.get(d).copied()
     }
-    if let Some(src) = other {
-        let src_nd = src.ndim();
-        if src_nd > 0 && src_nd < is.len() {
-            // PyTorch reads src's size at every index dimension: the first missing one is out of range.
-            return Err(Error::DimOutOfRange { low: -(src_nd as i64), high: src_nd as i64 - 1, got: src_nd as i64 });
-        }
-        if src_nd.max(1) != is.len().max(1) {
-            return Err(Error::runtime("Index tensor must have the same number of dimensions as src tensor"));
-        }
+}
+
+/// `gather`'s checks in PyTorch's order (the dim is wrapped by the caller): an empty index
+/// skips them all; then the index dtype, its number of dims and its sizes.
+fn check_gather_args(x: &Tensor, dim: usize, index: &Tensor) -> Result<()> {
+    let (xs, is) = (x.shape(), index.shape());
+    if shape::numel(&is) == 0 {
+        return Ok(());
+    }
+    if index.dtype() != DType::I64 {
+        return Err(Error::runtime("gather(): Expected dtype int32/int64 for index"));
     }
     if xs.len().max(1) != is.len().max(1) {
-        return Err(Error::runtime(format!(
-            "Index tensor must have the same number of dimensions as {} tensor",
-            if op == "gather" { "input" } else { "self" }
-        )));
+        return Err(Error::runtime("Index tensor must have the same number of dimensions as input tensor"));
     }
     for d in 0..is.len() {
-        if d != dim && xs.get(d).is_some_and(|&s| is[d] > s) {
+        if d != dim && nonempty_size(&xs, d).is_some_and(|s| is[d] > s) {
             return Err(Error::runtime(format!(
                 "Size does not match at dimension {d} expected index {} to be no larger than self {} apart from dimension {dim}",
                 shape::fmt_shape(&is),
                 shape::fmt_shape(&xs)
             )));
         }
-        if let Some(src) = other {
-            if src.shape().get(d).is_some_and(|&s| is[d] > s) {
-                return Err(Error::runtime(format!(
-                    "Expected index {} to be no larger than src {} apart from dimension {dim}",
-                    shape::fmt_shape(&is),
-                    shape::fmt_shape(&src.shape())
-                )));
+    }
+    Ok(())
+}
+
+/// `scatter`/`scatter_add`'s checks after the dtypes (an empty index skips them), in
+/// PyTorch's order: the index dtype, its number of dims against self's, its sizes against
+/// self's (but at `dim`) and then src's (reading a dim src lacks is an IndexError), its number
+/// of dims against src's, and only then the size error. PyTorch names `scatter` for both ops.
+fn check_scatter_args(x: &Tensor, dim: usize, index: &Tensor, src: Option<&Tensor>) -> Result<()> {
+    let (xs, is) = (x.shape(), index.shape());
+    if index.dtype() != DType::I64 {
+        return Err(Error::runtime("scatter(): Expected dtype int32/int64 for index"));
+    }
+    if xs.len().max(1) != is.len().max(1) {
+        return Err(Error::runtime("Index tensor must have the same number of dimensions as self tensor"));
+    }
+    let dims = xs.len().max(1);
+    let index_size = |d: usize| nonempty_size(&is, d).unwrap_or(1);
+    let mut wrong = (0..dims).any(|d| d != dim && nonempty_size(&xs, d).is_some_and(|s| index_size(d) > s));
+    if let (false, Some(src)) = (wrong, src) {
+        let ss = src.shape();
+        for d in 0..dims {
+            // PyTorch reads src's size at every dim of self: a missing one is out of range.
+            let Some(size) = nonempty_size(&ss, d) else {
+                let n = ss.len().max(1) as i64;
+                return Err(Error::DimOutOfRange { low: -n, high: n - 1, got: d as i64 });
+            };
+            if index_size(d) > size {
+                wrong = true;
+                break;
             }
         }
     }
-    Ok(dim)
+    if let Some(src) = src {
+        if src.ndim().max(1) != is.len().max(1) {
+            return Err(Error::runtime("Index tensor must have the same number of dimensions as src tensor"));
+        }
+    }
+    if wrong {
+        let mut msg = format!(
+            "Expected index {} to be no larger than self {} apart from dimension {dim}",
+            shape::fmt_shape(&is),
+            shape::fmt_shape(&xs)
+        );
+        if let Some(src) = src {
+            msg += &format!(" and to be no larger size than src {}", shape::fmt_shape(&src.shape()));
+        }
+        return Err(Error::runtime(msg));
+    }
+    Ok(())
 }
 
 /// `x.gather(dim, index)`: `out[i][j] = x[i][index[i][j]]` (for `dim == 1`).
 pub fn gather(x: &Tensor, dim: i64, index: &Tensor) -> Result<Tensor> {
-    let dim = check_gather_args("gather", x, dim, index, None)?;
+    let dim = shape::wrap_dim(dim, x.ndim().max(1))?;
+    check_gather_args(x, dim, index)?;
     let d = x.data();
     let (shp, strides): (Shape, Shape) =
         if d.shape.is_empty() { (smallvec![1], smallvec![1]) } else { (d.shape.clone(), d.strides.clone()) };
-    let offsets = gather_offsets("gather", &shp, &strides, d.offset, dim, index)?;
+    let offsets = gather_offsets(&shp, &strides, d.offset, dim, index)?;
     let out = with_dtype!(d.dtype(), T => {
         // SAFETY: read-only access to the storage.
         let all = unsafe { d.storage.slice::<T>() };
@@ -474,22 +583,28 @@ impl Backward for GatherBackward {
 
 /// `base.scatter(dim, index, src)` (`accumulate`: `scatter_add`), out of place.
 pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate: bool) -> Result<Tensor> {
-    let op = if accumulate { "scatter_add" } else { "scatter" };
     let src_is_scalar = src.is_wrapped_number();
+    // PyTorch's order: the dim, the dtypes (PyTorch names `scatter` for both ops), then,
+    // unless the index is empty, the index itself.
+    let dim = shape::wrap_dim(dim, base.ndim().max(1))?;
     if !src_is_scalar && src.dtype() != base.dtype() {
-        // PyTorch names `scatter` for both.
         return Err(Error::runtime("scatter(): Expected self.dtype to be equal to src.dtype"));
     }
-    let dim = check_gather_args(op, base, dim, index, (!src_is_scalar).then_some(src))?;
+    let empty = index.numel() == 0;
+    if !empty {
+        check_scatter_args(base, dim, index, (!src_is_scalar).then_some(src))?;
+    }
     let fresh = kernels::contiguous_copy(&base.data());
     let (shp, strides): (Shape, Shape) = if fresh.shape.is_empty() {
         (smallvec![1], smallvec![1])
     } else {
         (fresh.shape.clone(), fresh.strides.clone())
     };
-    let dst_offsets = gather_offsets(op, &shp, &strides, 0, dim, index)?;
+    let dst_offsets = gather_offsets(&shp, &strides, 0, dim, index)?;
     let sd = src.data();
-    let src_values: TensorData = if src_is_scalar {
+    let src_values: TensorData = if empty {
+        kernels::full(&[0], 0.0, fresh.dtype())
+    } else if src_is_scalar {
         kernels::full(&index.shape(), sd.get_f64(0), fresh.dtype())
     } else {
         // The elements of `src` at the index's coordinates.

@@ -115,6 +115,7 @@ backward_ops! {
     CopyFrom(fill::CopyFromBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
+    ScalarSelect(gather::ScalarSelectBackward),
     ;
     boxed:
     PowTensor(pow::PowTensorBackward),

@@ -29,6 +29,18 @@ pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
     // Broadcasting errors name the input first (tensor a), as PyTorch's.
     let shape = crate::shape::broadcast_shapes(&x.shape(), &end.shape())?;
     crate::shape::broadcast_shapes(&shape, &weight.shape())?;
+    // A bool weight (a number or a 0-d tensor) counts as 0 or 1.
+    let cast;
+    let weight = if weight.dtype() == DType::Bool {
+        cast = if weight.is_wrapped_number() {
+            scalar(weight.item_f64()?)
+        } else {
+            super::view::to_dtype(weight, x.dtype())?
+        };
+        &cast
+    } else {
+        weight
+    };
     let out = untracked(|| {
         let diff = sub(end, x)?;
         if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
