@@ -12,9 +12,10 @@ use rustgrad_core::kernels::Compare;
 use rustgrad_core::ops::compare::compare;
 use rustgrad_core::ops::elementwise::{self, ClampKind};
 use rustgrad_core::ops::join::{self, SplitKind};
+use rustgrad_core::ops::fill::Distribution;
 use rustgrad_core::ops::loss::{self, Reduction};
 use rustgrad_core::ops::{activation, gather, index, linalg, moments, pointwise, softmax, unary, view};
-use rustgrad_core::{creation, kernels::Unary, DType, Tensor};
+use rustgrad_core::{kernels::Unary, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
 
@@ -233,6 +234,12 @@ fn chunk_impl(py: Python<'_>, t: &Tensor, chunks: i64, dim: i64) -> PyResult<Py<
     let sizes = if size == 0 { vec![0; chunks as usize] } else { join::split_sizes(shp[d], size, 1) };
     let kind = if size == 0 { SplitKind::Sizes } else { SplitKind::Size };
     tensors_out(py, join::split(t, &sizes, dim, kind).py()?)
+}
+
+/// An in-place random fill: drawn in the target's memory order (see `fill::random_filled`).
+fn random_fill(slf: &Bound<'_, PyTensor>, op: &'static str, dist: Distribution) -> R {
+    let target = slf.get().t.clone();
+    in_place_op(slf, op, |t| rustgrad_core::ops::fill::random_filled(t, &target, dist))
 }
 
 fn in_place_op(
@@ -512,38 +519,15 @@ impl PyTensor {
     }
     #[pyo3(signature = (from_=0.0, to=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
-        in_place_op(slf, "uniform_", |t| {
-            rustgrad_core::ops::fill::random_filled(
-                t,
-                creation::uniform(&t.shape(), from_, to, t.dtype()),
-                "UniformBackward0",
-            )
-        })
+        random_fill(slf, "uniform_", Distribution::Uniform { from: from_, to })
     }
     #[pyo3(signature = (mean=0.0, std=1.0))]
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
-        if std < 0.0 {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "normal expects std >= 0.0, but found std {std}"
-            )));
-        }
-        in_place_op(slf, "normal_", |t| {
-            rustgrad_core::ops::fill::random_filled(
-                t,
-                creation::normal(&t.shape(), mean, std, t.dtype()),
-                "NormalBackward0",
-            )
-        })
+        random_fill(slf, "normal_", Distribution::Normal { mean, std })
     }
     #[pyo3(signature = (p=0.5))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
-        in_place_op(slf, "bernoulli_", |t| {
-            rustgrad_core::ops::fill::random_filled(
-                t,
-                creation::bernoulli(&t.shape(), p, t.dtype()),
-                "BernoulliBackward2",
-            )
-        })
+        random_fill(slf, "bernoulli_", Distribution::Bernoulli { p })
     }
 }
 
