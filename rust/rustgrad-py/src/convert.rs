@@ -144,21 +144,32 @@ pub fn opt_int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     }
 }
 
-/// A Python number as an operand, `Ok(None)` for other types. Ints in [2**63, 2**64) are
-/// taken as floats (PyTorch reads them as uint64); ints beyond that raise a `RuntimeError`
-/// (PyTorch: "int too big to convert"), rather than failing as an unsupported type, which
-/// would let `t == 2**64` fall back to Python's identity comparison.
+/// A Python number as an operand, `Ok(None)` for other types; an int is read as
+/// [`int_scalar`] reads it, so one too big for any integer type raises rather than failing as
+/// an unsupported type (which would let `t == 2**64` fall back to Python's identity comparison).
 pub fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
     if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
-        if let Ok(v) = obj.extract::<i64>() {
-            return Ok(Some(Scalar::Int(v)));
-        }
-        if let Ok(v) = obj.extract::<u64>() {
-            return Ok(Some(Scalar::Float(v as f64)));
-        }
-        return Err(PyRuntimeError::new_err("value cannot be converted to type int64_t without overflow"));
+        return int_scalar(obj).map(Some);
     }
     Ok(scalar_of(obj))
+}
+
+/// Note [Python ints as scalars]: PyTorch reads an int given as a number argument as an int64,
+/// else as a uint64 (taken here as a float: ints in [2**63, 2**64)); anything else is an
+/// `OverflowError`, "int too big to convert" above and "can't convert negative int to
+/// unsigned" below.
+pub fn int_scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if let Ok(v) = obj.extract::<i64>() {
+        return Ok(Scalar::Int(v));
+    }
+    if let Ok(v) = obj.extract::<u64>() {
+        return Ok(Scalar::Float(v as f64));
+    }
+    Err(PyOverflowError::new_err(if obj.lt(0)? {
+        "can't convert negative int to unsigned"
+    } else {
+        "int too big to convert"
+    }))
 }
 
 /// A Python number, if `obj` is one (bool before int: `True` is an int in Python).

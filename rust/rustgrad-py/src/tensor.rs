@@ -104,7 +104,7 @@ fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
 }
 
 fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    if let Some(s) = crate::convert::scalar_of(e) {
+    if let Some(s) = crate::convert::scalar_arg(e)? {
         return pow::pow_scalar(base, s).py();
     }
     pow::pow_tensor(base, &tensor_arg(e)?).py()
@@ -590,7 +590,7 @@ impl PyTensor {
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let _ = modulo;
-        if crate::convert::scalar_of(e).is_none() && e.cast::<PyTensor>().is_err() {
+        if crate::convert::scalar_arg(e)?.is_none() && e.cast::<PyTensor>().is_err() {
             return Ok(py.NotImplemented());
         }
         Ok(wrap(py, pow_any(&self.t, e)?)?.into_any())
@@ -602,7 +602,7 @@ impl PyTensor {
         modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let _ = modulo;
-        match crate::convert::scalar_of(base) {
+        match crate::convert::scalar_arg(base)? {
             Some(s) => Ok(wrap(py, pow::scalar_pow(s, &self.t).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
         }
@@ -1121,8 +1121,10 @@ fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'sta
     let (data, od) = (t.data(), other.data());
     // Bool subtraction and fractional alphas on integers are errors: the general path raises.
     let integral = !data.dtype().is_float() && !od.dtype().is_float();
+    // So are alphas the dtype cannot hold.
     if (kind == Binary::Sub && (data.dtype() == DType::Bool || od.dtype() == DType::Bool))
         || (alpha.fract() != 0.0 && integral)
+        || rustgrad_core::dtype::check_fits(alpha, data.dtype()).is_err()
     {
         return false;
     }

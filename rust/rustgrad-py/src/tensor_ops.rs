@@ -164,7 +164,7 @@ fn opt_tensor(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Tensor>> {
 fn bound_scalar(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<rustgrad_core::scalar::Scalar>> {
     use rustgrad_core::scalar::Scalar;
     match obj {
-        Some(o) if !o.is_none() => match crate::convert::scalar_of(o) {
+        Some(o) if !o.is_none() => match crate::convert::scalar_arg(o)? {
             Some(s) => Ok(Some(s)),
             None => {
                 let t = operand(o)?;

@@ -24,6 +24,9 @@ fn reduce_to(g: Tensor, shape: &Shape) -> Result<Tensor> {
 /// `x + w (end - x)`, computed from the nearer end for a number weight (exact at w = 0 and 1).
 /// A number weight records `LerpBackward0`, a tensor weight `LerpBackward1`.
 pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    if weight.is_wrapped_number() {
+        crate::dtype::check_fits(weight.item_f64()?, x.dtype().promote(end.dtype()))?;
+    }
     let out = untracked(|| {
         let diff = sub(end, x)?;
         if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
