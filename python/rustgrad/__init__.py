@@ -66,6 +66,13 @@ def _parse_size(fn: str, args: tuple, kwargs: dict) -> list:
     return _size_list(fn, size)
 
 
+# PyTorch's message for a one-element bool tensor given as a size.
+_BOOL_SIZE = (
+    "Expected scalar.isIntegral( false) to be true, but got false.  (Could this error message be improved?  "
+    "If so, please report an enhancement request to PyTorch.)"
+)
+
+
 def _size_list(fn: str, size: Any) -> list:
     """Checks each size: an int (or one-element integer tensor / numpy integer), in int64, not negative."""
     if not isinstance(size, (tuple, list)):
@@ -73,6 +80,8 @@ def _size_list(fn: str, size: Any) -> list:
     out = []
     for i, s in enumerate(size):
         if isinstance(s, Tensor):
+            if s.dtype is bool and s.numel() == 1:
+                raise RuntimeError(_BOOL_SIZE)
             try:
                 s = s.__index__()
             except TypeError:
@@ -144,7 +153,7 @@ def empty(*args: Any, **kwargs: Any) -> Tensor:
 
 def full(size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value's type."""
-    return _full("full", _size_list("full", [size] if isinstance(size, (int, Tensor)) else size), fill_value, kwargs)
+    return _full("full", _size_list("full", size), fill_value, kwargs)
 
 
 def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:

@@ -242,6 +242,15 @@ pub fn tensor_arg(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 /// Sizes given either as varargs (`view(2, 3)`) or as one sequence (`view((2, 3))`). None at
 /// all is PyTorch's `TypeError` (`x.view()`), as is a size outside int64.
 pub fn sizes_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
+    ints_arg(args, true)
+}
+
+/// Dims given as [`sizes_arg`] takes sizes (`permute(1, 0)`), where a bool tensor is an index.
+pub fn dims_varargs(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
+    ints_arg(args, false)
+}
+
+fn ints_arg(args: &Bound<'_, PyTuple>, sizes: bool) -> PyResult<SmallVec<[i64; 4]>> {
     if args.is_empty() {
         return Err(PyTypeError::new_err("missing 1 required positional arguments: \"size\""));
     }
@@ -250,15 +259,25 @@ pub fn sizes_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
         if !first.is_instance_of::<PyInt>() && first.cast::<PyTensor>().is_err() {
             if let Ok(seq) = first.try_iter() {
                 let items: Vec<Bound<'_, PyAny>> = seq.collect::<PyResult<_>>()?;
-                return items.iter().enumerate().map(|(i, a)| size_item(a, i)).collect();
+                return items.iter().enumerate().map(|(i, a)| size_item(a, i, sizes)).collect();
             }
         }
     }
-    args.iter().enumerate().map(|(i, a)| size_item(&a, i)).collect()
+    args.iter().enumerate().map(|(i, a)| size_item(&a, i, sizes)).collect()
 }
 
+/// PyTorch's message for a one-element bool tensor given as a size.
+const BOOL_SIZE: &str = "Expected scalar.isIntegral( false) to be true, but got false.  (Could this error message be \
+                         improved?  If so, please report an enhancement request to PyTorch.)";
+
 /// One size of [`sizes_arg`], with PyTorch's messages for a wrong type or an overflow.
-fn size_item(a: &Bound<'_, PyAny>, i: usize) -> PyResult<i64> {
+fn size_item(a: &Bound<'_, PyAny>, i: usize, size: bool) -> PyResult<i64> {
+    if let (true, Ok(t)) = (size, a.cast::<PyTensor>()) {
+        let t = &t.get().t;
+        if t.dtype() == DType::Bool && t.numel() == 1 {
+            return Err(PyRuntimeError::new_err(BOOL_SIZE));
+        }
+    }
     match a.extract::<i64>() {
         Ok(v) if !a.is_instance_of::<PyBool>() => Ok(v),
         Err(e) if e.is_instance_of::<PyOverflowError>(a.py()) => Err(PyTypeError::new_err(format!(

@@ -618,7 +618,7 @@ impl PyTensor {
         in_place_op(slf, "sigmoid_", |t| unary::unary(t, Unary::Sigmoid))
     }
     fn neg_(slf: &Bound<'_, Self>) -> R {
-        in_place_op(slf, "neg_", |t| unary::unary(t, Unary::Neg))
+        in_place_op(slf, "neg_", rustgrad_core::ops::arith::neg)
     }
     fn reciprocal_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "reciprocal_", |t| unary::unary(t, Unary::Reciprocal))
