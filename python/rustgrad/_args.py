@@ -19,6 +19,8 @@ def type_name(obj: Any) -> str:
     """The name PyTorch's messages give ``type(obj)``: ``float``, ``NoneType``, ``torch.dtype``,
     ``numpy.ndarray`` (the C type name: module-qualified for extension types, bare otherwise)."""
     cls = type(obj)
+    if issubclass(cls, Tensor):
+        return "Tensor"
     module = getattr(cls, "__module__", "") or ""
     if module == "rustgrad" or module.startswith("rustgrad."):
         return "torch." + cls.__name__

@@ -202,7 +202,8 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
                 "float64, float32, int64, and bool."
             )
     np_dtype = _NP_DTYPES[_dtype_name(dtype)]
-    return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
+    with np.errstate(invalid="ignore", over="ignore"):  # casts as PyTorch's, without numpy's warnings
+        return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
 
 
 def _check_int64_range(arr: np.ndarray) -> None:

@@ -951,7 +951,8 @@ impl PyTensor {
     #[pyo3(signature = (*shape, dtype=None))]
     fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>, dtype: Option<&Bound<'_, PyAny>>) -> R {
         if let (true, Some(d)) = (shape.is_empty(), dtype) {
-            let d = dtype_arg(Some(d))?.ok_or_else(|| PyTypeError::new_err("view(): argument 'dtype' must be torch.dtype, not NoneType"))?;
+            let d = dtype_arg(Some(d))?
+                .ok_or_else(|| PyTypeError::new_err("view(): argument 'dtype' must be torch.dtype, not NoneType"))?;
             return wrap(py, view::view_dtype(&self.t, d).py()?);
         }
         if shape.len() == 1 {
@@ -1053,7 +1054,11 @@ impl PyTensor {
                     dtype = Some(DType::Bool);
                 } else if a.is_instance_of::<pyo3::types::PyFloat>() {
                     dtype = Some(DType::F64);
-                } else if a.is_none() || a.is_instance_of::<pyo3::types::PyString>() || a.is_instance_of::<pyo3::types::PyInt>() || crate::convert::type_name(&a) == "device" {
+                } else if a.is_none()
+                    || a.is_instance_of::<pyo3::types::PyString>()
+                    || a.is_instance_of::<pyo3::types::PyInt>()
+                    || crate::convert::type_name(&a) == "device"
+                {
                     python::check_device(py, &a)?;
                     dtype_next = true;
                 } else {
@@ -1237,9 +1242,8 @@ pub fn tensors_to_list(py: Python<'_>, ts: Vec<Option<Tensor>>) -> PyResult<Py<P
 fn to_invalid_combination(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyErr {
     let name = |o: &Bound<'_, PyAny>| crate::convert::type_name(o);
     let positional: Vec<String> = args.iter().map(|a| name(&a)).collect();
-    let mut keywords: Vec<String> = kwargs
-        .map(|kw| kw.iter().map(|(k, v)| format!("{}={}", k, name(&v))).collect())
-        .unwrap_or_default();
+    let mut keywords: Vec<String> =
+        kwargs.map(|kw| kw.iter().map(|(k, v)| format!("{}={}", k, name(&v))).collect()).unwrap_or_default();
     keywords.sort();
     let got = if positional.is_empty() {
         keywords.iter().map(|k| format!("{k}, ")).collect::<String>()

@@ -77,7 +77,10 @@ impl Distribution {
             }
             Distribution::Normal { std, .. } => {
                 if !(std >= 0.0) {
-                    return Err(Error::runtime(format!("normal expects std >= 0.0, but found std {}", fmt_double(std))));
+                    return Err(Error::runtime(format!(
+                        "normal expects std >= 0.0, but found std {}",
+                        fmt_double(std)
+                    )));
                 }
                 if numel > 0 {
                     crate::dtype::require_kernel("normal_kernel_cpu", dtype, crate::dtype::FLOATS)?;
