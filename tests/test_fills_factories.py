@@ -206,6 +206,30 @@ def test_ragged_lists(data, cls, message):
         torch.tensor(data)
 
 
+@pytest.mark.parametrize(
+    "data,dtype,cls,message",
+    [
+        (None, torch.float32, TypeError, "must be real number, not NoneType"),
+        ([1, None], torch.int64, TypeError, "'NoneType' object cannot be interpreted as an integer"),
+        (torch.float64, torch.bool, TypeError, "'torch.dtype' object cannot be interpreted as an integer"),
+        (["a"], None, ValueError, "too many dimensions 'str'"),
+        ([1, "a"], None, TypeError, r"new\(\): invalid data type 'str'"),
+    ],
+)
+def test_non_numbers_with_a_dtype(data, dtype, cls, message):
+    with pytest.raises(cls, match=message):
+        torch.tensor(data, dtype=dtype)
+
+
+def test_fill_values_are_numbers():
+    assert torch.full((2,), torch.tensor(1.5)).tolist() == [1.5, 1.5]
+    for value, name in ((torch.tensor([1.5, 2.0]), "Tensor"), (None, "NoneType"), ([1], "list")):
+        with pytest.raises(TypeError, match=f"full\\(\\): argument 'fill_value' \\(position 2\\) must be Number, not {name}"):
+            torch.full((3, 2), value)
+    with pytest.raises(TypeError, match="full_like"):
+        torch.full_like(torch.zeros(2), torch.tensor(1.5, requires_grad=True))
+
+
 def test_float_tensor_inside_a_list_into_an_integer_dtype():
     with pytest.raises(TypeError, match="only integer tensors of a single element can be converted to an index"):
         torch.tensor([torch.tensor(1.5)], dtype=torch.int64)
@@ -401,6 +425,8 @@ PAIRED = [
     "torch.tensor([[1.5, -2.0], [0.0, 3.25]]).view(torch.bool)",
     "torch.tensor([True, False]).neg_()",
     "False ** torch.tensor([True, False])",
+    "torch.tensor(None, dtype=torch.float32)",
+    "torch.full((3, 2), torch.tensor([1.5, 2.0]))",
 ]
 
 

@@ -153,7 +153,17 @@ def empty(*args: Any, **kwargs: Any) -> Tensor:
 
 def full(size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value's type."""
-    return _full("full", _size_list("full", size), fill_value, kwargs)
+    return _full("full", _size_list("full", size), _fill_value("full", fill_value), kwargs)
+
+
+def _fill_value(fn: str, value: Any) -> Any:
+    """A fill value must be a number (a 0-d tensor that does not require grad counts as one)."""
+    if isinstance(value, Tensor):
+        if value.dim() == 0 and not value.requires_grad:
+            return value
+    elif isinstance(value, (_builtins.int, _builtins.float, _builtins.complex, _np.number, _np.bool_)):
+        return value
+    raise TypeError(f"{fn}(): argument 'fill_value' (position 2) must be Number, not {_type_name(value)}")
 
 
 def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:
@@ -179,7 +189,7 @@ def empty_like(input: Tensor, **kwargs: Any) -> Tensor:
 
 def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     """``fill_value`` with the shape (and by default the dtype) of ``input``."""
-    return _like("full_like", input, fill_value, kwargs)
+    return _like("full_like", input, _fill_value("full_like", fill_value), kwargs)
 
 
 def rand(*args: Any, **kwargs: Any) -> Tensor:

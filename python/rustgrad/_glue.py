@@ -172,9 +172,8 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
     elif isinstance(data, np.ndarray):
         arr = data
     else:
-        integral = dtype is not None and not dtype.is_floating_point
         try:
-            arr = np.array(_unwrap(data, integral))
+            arr = np.array(_unwrap(data, dtype))
         except ValueError:
             _check_nesting(data, dtype)
             raise
@@ -271,23 +270,31 @@ def _check_floats_fit_int64(arr: np.ndarray) -> None:
         raise RuntimeError("value cannot be converted to type int64 without overflow")
 
 
-def _unwrap(data, integral: bool = False):
+def _unwrap(data, dtype=None, depth: int = 0, first: bool = True):
     """Replaces tensors nested in lists by their values, so numpy can read them; an element that
-    is not a number, a sequence, an array or a tensor raises as PyTorch does. Into an integral
-    dtype, a nested tensor is read as an index (it must be integral)."""
+    is not a number, a sequence, an array or a tensor raises as PyTorch does (which error depends
+    on whether a dtype was given). Into an integral dtype, a nested tensor is read as an index (it
+    must be integral)."""
     if isinstance(data, (list, tuple)):
-        return [_unwrap(d, integral) for d in data]
+        return [_unwrap(d, dtype, depth + 1, first and i == 0) for i, d in enumerate(data)]
+    integral = dtype is not None and not dtype.is_floating_point
     if isinstance(data, _rustgrad.Tensor):
         if integral and data.is_floating_point():
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return data.detach().numpy()
     if isinstance(data, str):
+        if depth and first:  # where the sizes are read: a string would be one more dim
+            raise ValueError(f"too many dimensions '{type(data).__name__}'")
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
     if isinstance(data, (int, float, complex, np.generic, np.ndarray, Sequence)):
         return data
     from rustgrad._args import type_name
 
-    raise RuntimeError(f"Could not infer dtype of {type_name(data)}")
+    if dtype is None:
+        raise RuntimeError(f"Could not infer dtype of {type_name(data)}")
+    if integral:
+        raise TypeError(f"'{type_name(data)}' object cannot be interpreted as an integer")
+    raise TypeError(f"must be real number, not {type_name(data)}")
 
 
 def _legacy_tensor(data):
