@@ -118,6 +118,25 @@ def test_two_elements_at_one_address_are_refused_before_drawing():
     assert torch.zeros(0, 1).expand(0, 4).normal_().shape == (0, 4)
 
 
+def test_bernoulli_with_a_tensor_of_probabilities():
+    torch.manual_seed(2)
+    v = torch.zeros(2, 3).bernoulli_(torch.tensor([0.0, 1.0, 0.5]))
+    assert [r[:2] for r in v.tolist()] == [[0.0, 1.0], [0.0, 1.0]]
+    # One float32 uniform (one 32-bit draw) per element, compared with p.
+    torch.manual_seed(2)
+    u = torch.rand(2, 3)
+    assert v[:, 2].tolist() == (u[:, 2] < 0.5).float().tolist()
+    with pytest.raises(NotImplementedError, match="\"bernoulli_tensor_cpu_p_\" not implemented for 'Long'"):
+        torch.zeros(3).bernoulli_(torch.tensor([0, 1, 1]))
+    with pytest.raises(RuntimeError, match="Expected p_in >= 0 && p_in <= 1 to be true"):
+        torch.zeros(3).bernoulli_(torch.tensor([2.0, 0.5, -1.0]))
+    with pytest.raises(RuntimeError, match="The expanded size of the tensor"):
+        torch.zeros(3).bernoulli_(torch.tensor([0.5, 0.5]))
+    assert torch.zeros(0).bernoulli_(torch.tensor([0, 1])).shape == (0,)
+    x = torch.zeros(3, requires_grad=True).clone()
+    assert x.bernoulli_(torch.tensor([0.2, 0.5, 0.9])).grad_fn.name() == "BernoulliBackward1"
+
+
 # ----- random fills: draw order -----
 
 
@@ -426,6 +445,8 @@ PAIRED = [
     "torch.tensor([True, False]).neg_()",
     "False ** torch.tensor([True, False])",
     "torch.tensor(None, dtype=torch.float32)",
+    "torch.zeros(8, 4).t().bernoulli_(torch.rand(4, 8))",
+    "torch.zeros(3).bernoulli_(torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64))",
     "torch.full((3, 2), torch.tensor([1.5, 2.0]))",
 ]
 

@@ -525,8 +525,15 @@ impl PyTensor {
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
         random_fill(slf, "normal_", Distribution::Normal { mean, std })
     }
-    #[pyo3(signature = (p=0.5))]
-    fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
+    #[pyo3(signature = (p=None))]
+    fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>) -> R {
+        if let Some(probs) = p.and_then(|p| p.cast::<PyTensor>().ok()) {
+            let (target, probs) = (slf.get().t.clone(), probs.get().t.clone());
+            return in_place_op(slf, "bernoulli_", |t| {
+                rustgrad_core::ops::fill::bernoulli_tensor_filled(t, &target, &probs)
+            });
+        }
+        let p: f64 = p.map(|p| p.extract()).transpose()?.unwrap_or(0.5);
         random_fill(slf, "bernoulli_", Distribution::Bernoulli { p })
     }
 }

@@ -53,8 +53,8 @@ impl Distribution {
                 crate::dtype::require_kernel("check_uniform_bounds", dtype, crate::dtype::FLOATS)?;
                 let max = if dtype == DType::F32 { f32::MAX as f64 } else { f64::MAX };
                 for (value, name) in [(from, "from"), (to, "to")] {
-                    // NaN fails the range test too.
-                    if !(value >= -max && value <= max) {
+                    // NaN is out of bounds too.
+                    if value.is_nan() || value < -max || value > max {
                         return Err(Error::runtime(format!("{name} is out of bounds for {}", dtype.name_cpp())));
                     }
                 }
@@ -76,7 +76,7 @@ impl Distribution {
                 }
             }
             Distribution::Normal { std, .. } => {
-                if !(std >= 0.0) {
+                if std.is_nan() || std < 0.0 {
                     return Err(Error::runtime(format!(
                         "normal expects std >= 0.0, but found std {}",
                         fmt_double(std)
@@ -160,24 +160,89 @@ pub fn random_filled(x: &Tensor, target: &Tensor, dist: Distribution) -> Result<
     let values = if n == 0 {
         // Nothing to draw (an empty integer tensor may take a normal_).
         crate::creation::zeros(&d.shape, d.dtype()).data()
-    } else if d.is_contiguous() {
-        let flat = dist.sample(n, d.dtype(), true);
-        flat.restrided(d.shape.clone(), shape::contiguous_strides(&d.shape), 0)
     } else {
-        let flat = dist.sample(n, d.dtype(), false);
-        // Dims of size > 1 from the outermost in memory to the innermost (stable for ties).
-        let mut order: SmallVec<[usize; 4]> = (0..d.shape.len()).filter(|&i| d.shape[i] > 1).collect();
-        order.sort_by(|&a, &b| d.strides[b].cmp(&d.strides[a]));
-        // Where each element of the target sits in the memory-ordered samples.
-        let mut strides: Strides = smallvec![0; d.shape.len()];
-        let mut step = 1;
-        for &dim in order.iter().rev() {
-            strides[dim] = step;
-            step *= d.shape[dim];
-        }
-        crate::kernels::contiguous_copy(&flat.restrided(d.shape.clone(), strides, 0))
+        let contiguous = d.is_contiguous();
+        in_logical_order(dist.sample(n, d.dtype(), contiguous), &d)
     };
     record(Tensor::from_data(values), &[x], |_| FillBackward { name: dist.node_name() })
+}
+
+/// Samples drawn in the memory order of the layout `d` (a flat contiguous buffer), rearranged
+/// in `d`'s logical (row-major) order.
+fn in_logical_order(flat: TensorData, d: &TensorData) -> TensorData {
+    if d.is_contiguous() {
+        return flat.restrided(d.shape.clone(), shape::contiguous_strides(&d.shape), 0);
+    }
+    // Dims of size > 1 from the outermost in memory to the innermost (stable for ties).
+    let mut order: SmallVec<[usize; 4]> = (0..d.shape.len()).filter(|&i| d.shape[i] > 1).collect();
+    order.sort_by(|&a, &b| d.strides[b].cmp(&d.strides[a]));
+    // Where each element of the target sits in the memory-ordered samples.
+    let mut strides: Strides = smallvec![0; d.shape.len()];
+    let mut step = 1;
+    for &dim in order.iter().rev() {
+        strides[dim] = step;
+        step *= d.shape[dim];
+    }
+    crate::kernels::contiguous_copy(&flat.restrided(d.shape.clone(), strides, 0))
+}
+
+/// What `target.bernoulli_(p)` with a tensor `p` (broadcast to the target) writes: one uniform
+/// per element, in the target's memory order, of `p`'s precision (a 24-bit `float` for float32
+/// `p`, a 53-bit `double` for float64), and 1 where it is below `p`. `p` gets a zero gradient
+/// (`BernoulliBackward1`). Nothing is drawn when an argument is refused.
+pub fn bernoulli_tensor_filled(x: &Tensor, target: &Tensor, p: &Tensor) -> Result<Tensor> {
+    let d = target.data();
+    let n = d.numel();
+    let values = if n == 0 {
+        crate::creation::zeros(&d.shape, d.dtype()).data()
+    } else {
+        let probs = {
+            let _off = crate::GradModeGuard::new(false);
+            super::view::expand_to(p, &d.shape)?
+        };
+        crate::dtype::require_kernel("bernoulli_tensor_cpu_p_", p.dtype(), crate::dtype::FLOATS)?;
+        let probs = probs.data().to_vec::<f64>();
+        if probs.iter().any(|&q| !(0.0..=1.0).contains(&q)) {
+            return Err(Error::runtime(
+                "Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error message be improved?  \
+                 If so, please report an enhancement request to PyTorch.)",
+            ));
+        }
+        if d.shape.iter().zip(&d.strides).any(|(&size, &stride)| stride == 0 && size > 1) {
+            return Err(Error::InternalOverlap);
+        }
+        let uniforms = {
+            let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+            if p.dtype() == DType::F64 {
+                let mut v = crate::alloc::vec_zeroed::<f64>(n);
+                gen.fill_uniform_f64(&mut v, 0.0, 1.0);
+                TensorData::from_vec(v, smallvec![n])
+            } else {
+                let mut v = crate::alloc::vec_zeroed::<f32>(n);
+                gen.fill_uniform_f32(&mut v, 0.0, 1.0);
+                TensorData::from_vec(v, smallvec![n])
+            }
+        };
+        // Uniforms and p compare in p's precision; f32 values are exact as f64.
+        let u = in_logical_order(uniforms, &d).to_vec::<f64>();
+        let ones: Vec<f64> = u.iter().zip(&probs).map(|(&u, &q)| if u < q { 1.0 } else { 0.0 }).collect();
+        crate::kernels::cast(&TensorData::from_vec(ones, d.shape.clone()), d.dtype())
+    };
+    record(Tensor::from_data(values), &[x, p], |_| ZeroGradBackward { name: "BernoulliBackward1" })
+}
+
+/// Nothing flows back to any input (a random fill whose arguments are tensors).
+pub struct ZeroGradBackward {
+    name: &'static str,
+}
+impl Backward for ZeroGradBackward {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let g = grad0(grads)?;
+        Ok((0..ctx.needs.len()).map(|i| ctx.needs(i).then(|| zeros_like(g))).collect())
+    }
 }
 
 /// `self.fill_(value)` with a 0-d tensor `value`, which gets the summed gradient (`FillBackward3`).
