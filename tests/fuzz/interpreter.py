@@ -184,9 +184,12 @@ def _same_plain(a: Any, b: Any) -> bool:
 
 
 def _python_semantics(e: BaseException, msg: str) -> bool:
-    """Exceptions Python itself raises the same way with PyTorch: ``int(inf)``, a method of ``None``."""
+    """Exceptions Python itself raises the same way with PyTorch: ``int(inf)``, a method of ``None``,
+    and PyTorch's argument parser for an int beyond 64 bits (``torch.full((2,), 2**70)``)."""
     if isinstance(e, OverflowError) and (
-        "infinity to integer" in msg or "Numerical result out of range" in msg
+        "infinity to integer" in msg
+        or "Numerical result out of range" in msg
+        or msg in ("int too big to convert", "can't convert negative int to unsigned")
     ):
         return True
     return isinstance(e, AttributeError) and msg.startswith("'NoneType' object has no attribute")
