@@ -332,6 +332,17 @@ def test_scalars_that_fit_or_are_operands():
     assert (torch.zeros(2) + 1e300).tolist() == [math.inf] * 2
 
 
+def test_lerp_dtypes():
+    a, b = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])
+    assert a.lerp(b, True).tolist() == [3.0, 4.0]
+    with pytest.raises(NotImplementedError, match="\"lerp_kernel_scalar\" not implemented for 'Long'"):
+        torch.tensor([1, 2]).lerp(torch.tensor([3, 4]), 0.5)
+    with pytest.raises(RuntimeError, match="expected dtype double for `end` but got dtype float"):
+        a.double().lerp_(b, 0.25)
+    with pytest.raises(RuntimeError, match="expected dtype float for `weight` but got dtype long int"):
+        a.lerp(b, torch.tensor([1, 2]))
+
+
 # ----- Tensor.to and view(dtype) -----
 
 

@@ -3,7 +3,8 @@
 use super::arith::{add, add_scaled, div, mul, neg, rsub_scalar, sub};
 use super::view::sum_to;
 use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::error::Result;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use smallvec::smallvec;
@@ -23,10 +24,32 @@ fn reduce_to(g: Tensor, shape: &Shape) -> Result<Tensor> {
 
 /// `x + w (end - x)`, computed from the nearer end for a number weight (exact at w = 0 and 1).
 /// A number weight records `LerpBackward0`, a tensor weight `LerpBackward1`.
+/// As PyTorch: `end` (and a weight tensor with dims) must have `x`'s dtype, a number weight
+/// needs a float `x` ("lerp_kernel_scalar") and must fit its dtype; `True` weighs 1.
 pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    if weight.is_wrapped_number() {
-        crate::dtype::check_fits(weight.item_f64()?, x.dtype().promote(end.dtype()))?;
+    let mismatch = |what: &str, got: DType| {
+        Error::runtime(format!("expected dtype {} for `{what}` but got dtype {}", x.dtype().name_cpp(), got.name_cpp()))
+    };
+    if end.dtype() != x.dtype() {
+        return Err(mismatch("end", end.dtype()));
     }
+    let number_weight;
+    let weight = if weight.is_wrapped_number() {
+        crate::dtype::require_kernel("lerp_kernel_scalar", x.dtype(), crate::dtype::FLOATS)?;
+        let w = weight.item_f64()?;
+        crate::dtype::check_fits(w, x.dtype())?;
+        if weight.dtype() == DType::Bool {
+            number_weight = Tensor::wrapped_scalar(w);
+            &number_weight
+        } else {
+            weight
+        }
+    } else {
+        if weight.ndim() > 0 && weight.dtype() != x.dtype() {
+            return Err(mismatch("weight", weight.dtype()));
+        }
+        weight
+    };
     let out = untracked(|| {
         let diff = sub(end, x)?;
         if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
