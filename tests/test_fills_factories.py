@@ -135,6 +135,14 @@ def test_bernoulli_with_a_tensor_of_probabilities():
     assert torch.zeros(0).bernoulli_(torch.tensor([0, 1])).shape == (0,)
     x = torch.zeros(3, requires_grad=True).clone()
     assert x.bernoulli_(torch.tensor([0.2, 0.5, 0.9])).grad_fn.name() == "BernoulliBackward1"
+    # A p that requires grad: drawn once all the same.
+    torch.manual_seed(4)
+    y = torch.zeros(3).bernoulli_(torch.tensor([0.2, 0.5, 0.9], requires_grad=True))
+    after = _next()
+    torch.manual_seed(4)
+    u = torch.rand(3)
+    assert y.tolist() == (u < torch.tensor([0.2, 0.5, 0.9])).float().tolist() and _next() == after
+    assert y.requires_grad and y.grad_fn.name() == "BernoulliBackward1"
 
 
 # ----- random fills: draw order -----
@@ -457,6 +465,7 @@ PAIRED = [
     "False ** torch.tensor([True, False])",
     "torch.tensor(None, dtype=torch.float32)",
     "torch.zeros(8, 4).t().bernoulli_(torch.rand(4, 8))",
+    "torch.zeros(3).bernoulli_(torch.tensor([0.2, 0.5, 0.9], requires_grad=True)).detach()",
     "torch.zeros(3).bernoulli_(torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64))",
     "torch.full((3, 2), torch.tensor([1.5, 2.0]))",
 ]

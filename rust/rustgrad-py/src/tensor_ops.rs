@@ -529,8 +529,9 @@ impl PyTensor {
     fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>) -> R {
         if let Some(probs) = p.and_then(|p| p.cast::<PyTensor>().ok()) {
             let (target, probs) = (slf.get().t.clone(), probs.get().t.clone());
+            let drawn = std::sync::Mutex::new(None);
             return in_place_op(slf, "bernoulli_", |t| {
-                rustgrad_core::ops::fill::bernoulli_tensor_filled(t, &target, &probs)
+                rustgrad_core::ops::fill::bernoulli_tensor_filled(t, &target, &probs, &drawn)
             });
         }
         let p: f64 = p.map(|p| p.extract()).transpose()?.unwrap_or(0.5);

@@ -186,11 +186,29 @@ fn in_logical_order(flat: TensorData, d: &TensorData) -> TensorData {
     crate::kernels::contiguous_copy(&flat.restrided(d.shape.clone(), strides, 0))
 }
 
-/// What `target.bernoulli_(p)` with a tensor `p` (broadcast to the target) writes: one uniform
-/// per element, in the target's memory order, of `p`'s precision (a 24-bit `float` for float32
-/// `p`, a 53-bit `double` for float64), and 1 where it is below `p`. `p` gets a zero gradient
-/// (`BernoulliBackward1`). Nothing is drawn when an argument is refused.
-pub fn bernoulli_tensor_filled(x: &Tensor, target: &Tensor, p: &Tensor) -> Result<Tensor> {
+/// What `target.bernoulli_(p)` with a tensor `p` (broadcast to the target) writes (see
+/// [`bernoulli_tensor_values`]), recorded on `x` and `p`, which get zero gradients
+/// (`BernoulliBackward1`). `drawn` keeps the values of a first call, so that the in-place
+/// machinery computing twice (a `p` that requires grad) draws only once.
+pub fn bernoulli_tensor_filled(
+    x: &Tensor,
+    target: &Tensor,
+    p: &Tensor,
+    drawn: &std::sync::Mutex<Option<TensorData>>,
+) -> Result<Tensor> {
+    let mut cache = drawn.lock().unwrap_or_else(|e| e.into_inner());
+    let values = match cache.as_ref() {
+        Some(v) => v.clone(),
+        None => cache.insert(bernoulli_tensor_values(target, p)?).clone(),
+    };
+    drop(cache);
+    record(Tensor::from_data(values), &[x, p], |_| ZeroGradBackward { name: "BernoulliBackward1" })
+}
+
+/// The values of `target.bernoulli_(p)`: one uniform per element, in the target's memory
+/// order, of `p`'s precision (a 24-bit `float` for float32 `p`, a 53-bit `double` for
+/// float64), and 1 where it is below `p`. Nothing is drawn when an argument is refused.
+fn bernoulli_tensor_values(target: &Tensor, p: &Tensor) -> Result<TensorData> {
     let d = target.data();
     let n = d.numel();
     let values = if n == 0 {
@@ -228,7 +246,7 @@ pub fn bernoulli_tensor_filled(x: &Tensor, target: &Tensor, p: &Tensor) -> Resul
         let ones: Vec<f64> = u.iter().zip(&probs).map(|(&u, &q)| if u < q { 1.0 } else { 0.0 }).collect();
         crate::kernels::cast(&TensorData::from_vec(ones, d.shape.clone()), d.dtype())
     };
-    record(Tensor::from_data(values), &[x, p], |_| ZeroGradBackward { name: "BernoulliBackward1" })
+    Ok(values)
 }
 
 /// Nothing flows back to any input (a random fill whose arguments are tensors).
