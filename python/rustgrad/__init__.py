@@ -70,6 +70,13 @@ def _parse_size(fn: str, args: tuple, kwargs: dict) -> list:
     return _size_list(fn, size)
 
 
+# PyTorch's message for a one-element bool tensor given as a size.
+_BOOL_SIZE = (
+    "Expected scalar.isIntegral( false) to be true, but got false.  (Could this error message be improved?  "
+    "If so, please report an enhancement request to PyTorch.)"
+)
+
+
 def _size_list(fn: str, size: Any) -> list:
     """Checks each size: an int (or one-element integer tensor / numpy integer), in int64, not negative."""
     if not isinstance(size, (tuple, list)):
@@ -77,6 +84,8 @@ def _size_list(fn: str, size: Any) -> list:
     out = []
     for i, s in enumerate(size):
         if isinstance(s, Tensor):
+            if s.dtype is bool and s.numel() == 1:
+                raise RuntimeError(_BOOL_SIZE)
             try:
                 s = s.__index__()
             except TypeError:
@@ -148,7 +157,17 @@ def empty(*args: Any, **kwargs: Any) -> Tensor:
 
 def full(size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value's type."""
-    return _full("full", _size_list("full", [size] if isinstance(size, (int, Tensor)) else size), fill_value, kwargs)
+    return _full("full", _size_list("full", size), _fill_value("full", fill_value), kwargs)
+
+
+def _fill_value(fn: str, value: Any) -> Any:
+    """A fill value must be a number (a 0-d tensor that does not require grad counts as one)."""
+    if isinstance(value, Tensor):
+        if value.dim() == 0 and not value.requires_grad:
+            return value
+    elif isinstance(value, (_builtins.int, _builtins.float, _builtins.complex, _np.number, _np.bool_)):
+        return value
+    raise TypeError(f"{fn}(): argument 'fill_value' (position 2) must be Number, not {_type_name(value)}")
 
 
 def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:
@@ -174,7 +193,7 @@ def empty_like(input: Tensor, **kwargs: Any) -> Tensor:
 
 def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     """``fill_value`` with the shape (and by default the dtype) of ``input``."""
-    return _like("full_like", input, fill_value, kwargs)
+    return _like("full_like", input, _fill_value("full_like", fill_value), kwargs)
 
 
 def rand(*args: Any, **kwargs: Any) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import namedtuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -171,9 +172,15 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
     elif isinstance(data, np.ndarray):
         arr = data
     else:
-        arr = np.array(_unwrap(data))
+        try:
+            arr = np.array(_unwrap(data, dtype))
+        except ValueError:
+            _check_nesting(data, dtype)
+            raise
         if arr.dtype.kind in "uO" and (dtype is None or not dtype.is_floating_point):
             _check_int64_range(arr)
+        if dtype is _rustgrad.int64 and arr.dtype.kind == "f":
+            _check_floats_fit_int64(arr)
         if dtype is None and not _has_numpy_values(data):
             # Python floats become the default dtype; numpy scalars keep theirs.
             if arr.dtype.kind == "f":
@@ -194,7 +201,8 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
                 "float64, float32, int64, and bool."
             )
     np_dtype = _NP_DTYPES[_dtype_name(dtype)]
-    return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
+    with np.errstate(invalid="ignore", over="ignore"):  # casts as PyTorch's, without numpy's warnings
+        return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
 
 
 def _check_int64_range(arr: np.ndarray) -> None:
@@ -215,18 +223,78 @@ def _has_numpy_values(data) -> bool:
     return isinstance(data, (np.generic, np.ndarray))
 
 
-def _unwrap(data):
+def _check_nesting(data, dtype) -> None:
+    """PyTorch's errors for ragged nested lists: the sizes come from the first elements, every
+    other list must match them, and nothing but numbers may sit below the last dim."""
+    sizes = []
+    d = data
+    while isinstance(d, (list, tuple)):
+        sizes.append(len(d))
+        if not d:
+            break
+        d = d[0]
+
+    def leaves(x):
+        if isinstance(x, (list, tuple)):
+            for y in x:
+                yield from leaves(y)
+        else:
+            yield x
+
+    floating = dtype.is_floating_point if dtype is not None else any(isinstance(v, float) for v in leaves(data))
+
+    def walk(x, dim: int) -> None:
+        if dim == len(sizes):
+            if isinstance(x, (list, tuple)):
+                name = type(x).__name__
+                if floating:
+                    raise TypeError(f"must be real number, not {name}")
+                raise TypeError(f"'{name}' object cannot be interpreted as an integer")
+            return
+        if not isinstance(x, (list, tuple)):
+            raise TypeError("not a sequence")
+        if len(x) != sizes[dim]:
+            raise ValueError(f"expected sequence of length {sizes[dim]} at dim {dim} (got {len(x)})")
+        for y in x:
+            walk(y, dim + 1)
+
+    walk(data, 0)
+
+
+def _check_floats_fit_int64(arr: np.ndarray) -> None:
+    """Numbers written into an int64 tensor must fit it (NaN, infinities and values beyond
+    int64 raise PyTorch's RuntimeError); arrays given as such are cast without this check."""
+    with np.errstate(invalid="ignore"):
+        fits = np.isfinite(arr) & (arr >= -(2.0**63)) & (arr < 2.0**63)
+    if not fits.all():
+        raise RuntimeError("value cannot be converted to type int64 without overflow")
+
+
+def _unwrap(data, dtype=None, depth: int = 0, first: bool = True):
     """Replaces tensors nested in lists by their values, so numpy can read them; an element that
-    is None, a string or a mapping raises as PyTorch does."""
+    is not a number, a sequence, an array or a tensor raises as PyTorch does (which error depends
+    on whether a dtype was given). Into an integral dtype, a nested tensor is read as an index (it
+    must be integral)."""
     if isinstance(data, (list, tuple)):
-        return [_unwrap(d) for d in data]
+        return [_unwrap(d, dtype, depth + 1, first and i == 0) for i, d in enumerate(data)]
+    integral = dtype is not None and not dtype.is_floating_point
     if isinstance(data, _rustgrad.Tensor):
+        if integral and data.is_floating_point():
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return data.detach().numpy()
     if isinstance(data, str):
+        if depth and first:  # where the sizes are read: a string would be one more dim
+            raise ValueError(f"too many dimensions '{type(data).__name__}'")
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
-    if data is None or isinstance(data, (dict, set, frozenset)):
-        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
-    return data
+    if isinstance(data, (int, float, complex, np.generic, np.ndarray, Sequence)):
+        return data
+    from rustgrad._args import type_name
+
+    if dtype is None:
+        raise RuntimeError(f"Could not infer dtype of {type_name(data)}")
+    if integral:
+        raise TypeError(f"'{type_name(data)}' object cannot be interpreted as an integer")
+    raise TypeError(f"must be real number, not {type_name(data)}")
 
 
 def _legacy_tensor(data):

@@ -201,6 +201,7 @@ def _python_semantics(e: BaseException, msg: str) -> bool:
             "Python int too large to convert to C long",
             "unsigned byte integer is less than minimum",
             "unsigned byte integer is greater than maximum",
+            "can't convert negative int to unsigned",
         )
     ):
         return True

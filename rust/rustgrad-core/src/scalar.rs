@@ -50,3 +50,64 @@ impl Scalar {
         }
     }
 }
+
+/// A double as PyTorch's messages print it (C++ stream defaults: six significant digits,
+/// `%g` style): `-1`, `0.5`, `1e+300`, `-1.23457e+08`, `nan`, `inf`.
+pub fn fmt_double(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    const DIGITS: i32 = 6;
+    // The decimal exponent after rounding to six significant digits decides the notation.
+    let sci = format!("{:.*e}", (DIGITS - 1) as usize, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..DIGITS).contains(&exp) {
+        strip_zeros(&format!("{:.*}", (DIGITS - 1 - exp) as usize, v))
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", strip_zeros(mantissa), exp.abs())
+    }
+}
+
+/// `1.500` -> `1.5`, `2.000` -> `2` (numbers without a point are left alone).
+fn strip_zeros(s: &str) -> String {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_double;
+
+    #[test]
+    fn doubles_print_as_cpp_streams_do() {
+        let cases = [
+            (-1.0, "-1"),
+            (0.5, "0.5"),
+            (1e300, "1e+300"),
+            (-0.123456789, "-0.123457"),
+            (-123456789.0, "-1.23457e+08"),
+            (-1e-5, "-1e-05"),
+            (1.0000001, "1"),
+            (123456.0, "123456"),
+            (999999.5, "1e+06"),
+            (0.0001, "0.0001"),
+            (3e38, "3e+38"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(fmt_double(v), want, "{v}");
+        }
+    }
+}

@@ -263,21 +263,32 @@ pub fn opt_int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     }
 }
 
-/// A Python number as an operand, `Ok(None)` for other types. Ints in [2**63, 2**64) are
-/// taken as floats (PyTorch reads them as uint64); ints beyond that raise a `RuntimeError`
-/// (PyTorch: "int too big to convert"), rather than failing as an unsupported type, which
-/// would let `t == 2**64` fall back to Python's identity comparison.
+/// A Python number as an operand, `Ok(None)` for other types; an int is read as
+/// [`int_scalar`] reads it, so one too big for any integer type raises rather than failing as
+/// an unsupported type (which would let `t == 2**64` fall back to Python's identity comparison).
 pub fn scalar_arg(obj: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
     if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
-        if let Ok(v) = obj.extract::<i64>() {
-            return Ok(Some(Scalar::Int(v)));
-        }
-        if let Ok(v) = obj.extract::<u64>() {
-            return Ok(Some(Scalar::Float(v as f64)));
-        }
-        return Err(PyRuntimeError::new_err("value cannot be converted to type int64_t without overflow"));
+        return int_scalar(obj).map(Some);
     }
     Ok(scalar_of(obj))
+}
+
+/// Note [Python ints as scalars]: PyTorch reads an int given as a number argument as an int64,
+/// else as a uint64 (taken here as a float: ints in [2**63, 2**64)); anything else is an
+/// `OverflowError`, "int too big to convert" above and "can't convert negative int to
+/// unsigned" below.
+pub fn int_scalar(obj: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if let Ok(v) = obj.extract::<i64>() {
+        return Ok(Scalar::Int(v));
+    }
+    if let Ok(v) = obj.extract::<u64>() {
+        return Ok(Scalar::Float(v as f64));
+    }
+    Err(PyOverflowError::new_err(if obj.lt(0)? {
+        "can't convert negative int to unsigned"
+    } else {
+        "int too big to convert"
+    }))
 }
 
 /// A Python number, if `obj` is one (bool before int: `True` is an int in Python).
@@ -350,6 +361,15 @@ pub fn tensor_arg(obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
 /// Sizes given either as varargs (`view(2, 3)`) or as one sequence (`view((2, 3))`). None at
 /// all is PyTorch's `TypeError` (`x.view()`), as is a size outside int64.
 pub fn sizes_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
+    ints_arg(args, true)
+}
+
+/// Dims given as [`sizes_arg`] takes sizes (`permute(1, 0)`), where a bool tensor is an index.
+pub fn dims_varargs(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
+    ints_arg(args, false)
+}
+
+fn ints_arg(args: &Bound<'_, PyTuple>, sizes: bool) -> PyResult<SmallVec<[i64; 4]>> {
     if args.is_empty() {
         return Err(PyTypeError::new_err("missing 1 required positional arguments: \"size\""));
     }
@@ -358,15 +378,25 @@ pub fn sizes_arg(args: &Bound<'_, PyTuple>) -> PyResult<SmallVec<[i64; 4]>> {
         if !first.is_instance_of::<PyInt>() && first.cast::<PyTensor>().is_err() {
             if let Ok(seq) = first.try_iter() {
                 let items: Vec<Bound<'_, PyAny>> = seq.collect::<PyResult<_>>()?;
-                return items.iter().enumerate().map(|(i, a)| size_item(a, i)).collect();
+                return items.iter().enumerate().map(|(i, a)| size_item(a, i, sizes)).collect();
             }
         }
     }
-    args.iter().enumerate().map(|(i, a)| size_item(&a, i)).collect()
+    args.iter().enumerate().map(|(i, a)| size_item(&a, i, sizes)).collect()
 }
 
+/// PyTorch's message for a one-element bool tensor given as a size.
+const BOOL_SIZE: &str = "Expected scalar.isIntegral( false) to be true, but got false.  (Could this error message be \
+                         improved?  If so, please report an enhancement request to PyTorch.)";
+
 /// One size of [`sizes_arg`], with PyTorch's messages for a wrong type or an overflow.
-fn size_item(a: &Bound<'_, PyAny>, i: usize) -> PyResult<i64> {
+fn size_item(a: &Bound<'_, PyAny>, i: usize, size: bool) -> PyResult<i64> {
+    if let (true, Ok(t)) = (size, a.cast::<PyTensor>()) {
+        let t = &t.get().t;
+        if t.dtype() == DType::Bool && t.numel() == 1 {
+            return Err(PyRuntimeError::new_err(BOOL_SIZE));
+        }
+    }
     match a.extract::<i64>() {
         Ok(v) if !a.is_instance_of::<PyBool>() => Ok(v),
         Err(e) if e.is_instance_of::<PyOverflowError>(a.py()) => Err(PyTypeError::new_err(format!(

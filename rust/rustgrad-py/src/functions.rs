@@ -329,7 +329,8 @@ pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_,
 }
 
 /// A factory of random floats: sizes checked, no kernel for integers (PyTorch's message
-/// names `kernel`), nothing drawn for an empty tensor.
+/// names `kernel`; `rand` looks for one even for an empty tensor, `randn` does not), nothing
+/// drawn for an empty tensor.
 fn random_floats(
     py: Python<'_>,
     shape: &[usize],
@@ -338,10 +339,13 @@ fn random_floats(
     draw: fn(&[usize], DType) -> Tensor,
 ) -> R {
     new_storage(shape, dtype)?;
-    if rustgrad_core::shape::numel(shape) == 0 {
+    let empty = rustgrad_core::shape::numel(shape) == 0;
+    if !empty || kernel == "check_uniform_bounds" {
+        rustgrad_core::dtype::require_kernel(kernel, dtype, rustgrad_core::dtype::FLOATS).py()?;
+    }
+    if empty {
         return wrap(py, creation::zeros(shape, dtype));
     }
-    rustgrad_core::dtype::require_kernel(kernel, dtype, rustgrad_core::dtype::FLOATS).py()?;
     wrap(py, draw(shape, dtype))
 }
 

@@ -104,7 +104,7 @@ fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
 }
 
 fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
-    if let Some(s) = crate::convert::scalar_of(e) {
+    if let Some(s) = crate::convert::scalar_arg(e)? {
         return pow::pow_scalar(base, s).py();
     }
     pow::pow_tensor(base, &tensor_arg(e)?).py()
@@ -593,7 +593,7 @@ impl PyTensor {
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let _ = modulo;
-        if crate::convert::scalar_of(e).is_none() && e.cast::<PyTensor>().is_err() {
+        if crate::convert::scalar_arg(e)?.is_none() && e.cast::<PyTensor>().is_err() {
             return Ok(py.NotImplemented());
         }
         Ok(wrap(py, pow_any(&self.t, e)?)?.into_any())
@@ -605,7 +605,7 @@ impl PyTensor {
         modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let _ = modulo;
-        match crate::convert::scalar_of(base) {
+        match crate::convert::scalar_arg(base)? {
             Some(s) => Ok(wrap(py, pow::scalar_pow(s, &self.t).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
         }
@@ -964,15 +964,17 @@ impl PyTensor {
 
     // ----- shape -----
 
-    #[pyo3(signature = (*shape))]
-    fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> R {
+    #[pyo3(signature = (*shape, dtype=None))]
+    fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        if let (true, Some(d)) = (shape.is_empty(), dtype) {
+            let d = dtype_arg(Some(d))?
+                .ok_or_else(|| PyTypeError::new_err("view(): argument 'dtype' must be torch.dtype, not NoneType"))?;
+            return wrap(py, view::view_dtype(&self.t, d).py()?);
+        }
         if shape.len() == 1 {
             if let Ok(Some(d)) = dtype_arg(Some(&shape.get_item(0)?)) {
-                if d != self.t.dtype() {
-                    return Err(PyRuntimeError::new_err("view(dtype) is only supported for the same dtype"));
-                }
                 // Not differentiable in PyTorch: the result shares the values, not the history.
-                return wrap(py, self.t.detach());
+                return wrap(py, view::view_dtype(&self.t, d).py()?);
             }
         }
         wrap(py, view::view(&self.t, &sizes_arg(shape)?).py()?)
@@ -997,7 +999,7 @@ impl PyTensor {
     }
     #[pyo3(signature = (*dims))]
     fn permute(&self, py: Python<'_>, dims: &Bound<'_, PyTuple>) -> R {
-        wrap(py, view::permute(&self.t, &sizes_arg(dims)?).py()?)
+        wrap(py, view::permute(&self.t, &crate::convert::dims_varargs(dims)?).py()?)
     }
     #[pyo3(signature = (dim=None))]
     fn squeeze(&self, py: Python<'_>, dim: Option<i64>) -> R {
@@ -1049,33 +1051,67 @@ impl PyTensor {
     /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`.
     #[pyo3(signature = (*args, **kwargs))]
     fn to(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> R {
+        // PyTorch's three overloads: (device, dtype, non_blocking, copy), (dtype, non_blocking,
+        // copy) and (tensor, non_blocking, copy). As its parser, a bool or float given first
+        // stands for its type (`x.to(True)` is `x.to(torch.bool)`), an int for a device index.
+        let invalid = || to_invalid_combination(args, kwargs);
+        let is_bool = |o: &Bound<'_, PyAny>| o.is_instance_of::<pyo3::types::PyBool>();
         let mut dtype: Option<DType> = None;
-        let mut check = |o: &Bound<'_, PyAny>| -> PyResult<()> {
-            if let Ok(Some(d)) = dtype_arg(Some(o)) {
-                dtype = Some(d);
-            } else if let Ok(t) = o.cast::<PyTensor>() {
-                dtype = Some(t.get().t.dtype());
-            } else if !o.is_none() && o.extract::<bool>().is_err() {
-                python::check_device(py, o)?;
-            }
-            Ok(())
-        };
-        // Positional flags after the target: non_blocking, copy.
         let mut flags: Vec<bool> = Vec::new();
-        for a in args.iter() {
-            if let (true, Ok(b)) = (a.is_instance_of::<pyo3::types::PyBool>(), a.extract::<bool>()) {
-                flags.push(b);
+        // Whether the next positional may still be a dtype (after a device).
+        let mut dtype_next = false;
+        for (i, a) in args.iter().enumerate() {
+            if i == 0 {
+                if let Ok(Some(d)) = dtype_arg(Some(&a)) {
+                    dtype = Some(d);
+                } else if let Ok(t) = a.cast::<PyTensor>() {
+                    dtype = Some(t.get().t.dtype());
+                } else if is_bool(&a) {
+                    dtype = Some(DType::Bool);
+                } else if a.is_instance_of::<pyo3::types::PyFloat>() {
+                    dtype = Some(DType::F64);
+                } else if a.is_none()
+                    || a.is_instance_of::<pyo3::types::PyString>()
+                    || a.is_instance_of::<pyo3::types::PyInt>()
+                    || crate::convert::type_name(&a) == "device"
+                {
+                    python::check_device(py, &a)?;
+                    dtype_next = true;
+                } else {
+                    return Err(invalid());
+                }
+            } else if dtype_next && i == 1 && !is_bool(&a) {
+                match dtype_arg(Some(&a)) {
+                    Ok(d) => dtype = d,
+                    Err(_) => return Err(invalid()),
+                }
+            } else if is_bool(&a) {
+                flags.push(a.extract()?);
+            } else {
+                return Err(invalid());
             }
-            check(&a)?;
         }
+        // Flags after the target: non_blocking, then copy.
         let mut copy = flags.get(1).copied().unwrap_or(false);
         if let Some(kw) = kwargs {
             for (k, v) in kw.iter() {
                 let k: String = k.extract()?;
-                if k == "dtype" || k == "device" {
-                    check(&v)?;
-                } else if k == "copy" {
-                    copy = v.extract()?;
+                match k.as_str() {
+                    "dtype" => match dtype_arg(Some(&v)) {
+                        Ok(Some(d)) => dtype = Some(d),
+                        Ok(None) => {}
+                        Err(_) => return Err(invalid()),
+                    },
+                    "device" => {
+                        if v.cast::<PyTensor>().is_ok() || v.is_instance_of::<pyo3::types::PyFloat>() {
+                            return Err(invalid());
+                        }
+                        python::check_device(py, &v)?;
+                    }
+                    "copy" | "non_blocking" if !is_bool(&v) => return Err(invalid()),
+                    "copy" => copy = v.extract()?,
+                    "non_blocking" | "memory_format" => {}
+                    _ => return Err(invalid()),
                 }
             }
         }
@@ -1164,8 +1200,10 @@ fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'sta
     rustgrad_core::inplace::check_operand_overlap(&data, &od).py()?;
     // Bool subtraction and fractional alphas on integers are errors: the general path raises.
     let integral = !data.dtype().is_float() && !od.dtype().is_float();
+    // So are alphas the dtype cannot hold.
     if (kind == Binary::Sub && (data.dtype() == DType::Bool || od.dtype() == DType::Bool))
         || (alpha.fract() != 0.0 && integral)
+        || rustgrad_core::dtype::check_fits(alpha, data.dtype()).is_err()
     {
         return Ok(false);
     }
@@ -1231,4 +1269,26 @@ pub fn tensors_to_list(py: Python<'_>, ts: Vec<Option<Tensor>>) -> PyResult<Py<P
         })
         .collect::<PyResult<_>>()?;
     Ok(PyList::new(py, items)?.unbind())
+}
+
+/// PyTorch's `TypeError` for arguments no overload of `Tensor.to` takes: the types it got
+/// (positional, then keywords sorted by name) and the three signatures.
+fn to_invalid_combination(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyErr {
+    let name = |o: &Bound<'_, PyAny>| crate::convert::type_name(o);
+    let positional: Vec<String> = args.iter().map(|a| name(&a)).collect();
+    let mut keywords: Vec<String> =
+        kwargs.map(|kw| kw.iter().map(|(k, v)| format!("{}={}", k, name(&v))).collect()).unwrap_or_default();
+    keywords.sort();
+    let got = if positional.is_empty() {
+        keywords.iter().map(|k| format!("{k}, ")).collect::<String>()
+    } else {
+        positional.into_iter().chain(keywords).collect::<Vec<_>>().join(", ")
+    };
+    let tail = "bool non_blocking = False, bool copy = False, *, torch.memory_format memory_format = None)";
+    PyTypeError::new_err(format!(
+        "to() received an invalid combination of arguments - got ({got}), but expected one of:\n \
+         * (torch.device device = None, torch.dtype dtype = None, {tail}\n \
+         * (torch.dtype dtype, {tail}\n \
+         * (Tensor tensor, {tail}\n"
+    ))
 }

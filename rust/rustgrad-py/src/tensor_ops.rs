@@ -12,10 +12,11 @@ use rustgrad_core::inplace::{Internal, Reads};
 use rustgrad_core::kernels::Compare;
 use rustgrad_core::ops::compare::compare;
 use rustgrad_core::ops::elementwise::{self, ClampKind};
+use rustgrad_core::ops::fill::Distribution;
 use rustgrad_core::ops::join::{self, SplitKind};
 use rustgrad_core::ops::loss::{self, Reduction};
 use rustgrad_core::ops::{activation, gather, index, linalg, moments, pointwise, softmax, unary, view};
-use rustgrad_core::{creation, kernels::Unary, DType, Tensor};
+use rustgrad_core::{kernels::Unary, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
 
@@ -321,7 +322,7 @@ fn opt_tensor(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Tensor>> {
 fn bound_scalar(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<rustgrad_core::scalar::Scalar>> {
     use rustgrad_core::scalar::Scalar;
     match obj {
-        Some(o) if !o.is_none() => match crate::convert::scalar_of(o) {
+        Some(o) if !o.is_none() => match crate::convert::scalar_arg(o)? {
             Some(s) => Ok(Some(s)),
             None => {
                 let t = operand(o)?;
@@ -391,6 +392,17 @@ fn chunk_impl(py: Python<'_>, t: &Tensor, chunks: i64, dim: i64) -> PyResult<Py<
     let sizes = if size == 0 { vec![0; chunks as usize] } else { join::split_sizes(shp[d], size, 1) };
     let kind = if size == 0 { SplitKind::Sizes } else { SplitKind::Size };
     tensors_out(py, join::split(t, &sizes, dim, kind).py()?)
+}
+
+/// An in-place random fill: drawn in the target's memory order (see `fill::random_filled`).
+fn random_fill(slf: &Bound<'_, PyTensor>, op: &'static str, dist: Distribution) -> R {
+    let target = slf.get().t.clone();
+    // PyTorch checks the distribution against the dtype before the target's memory overlap (but
+    // after the autograd checks of a target that requires grad, which `in_place_op` makes).
+    if !target.requires_grad() {
+        dist.check(target.dtype(), target.numel()).py()?;
+    }
+    in_place_op(slf, op, |t| rustgrad_core::ops::fill::random_filled(t, &target, dist))
 }
 
 fn in_place_op(
@@ -715,38 +727,23 @@ impl PyTensor {
     }
     #[pyo3(signature = (from_=0.0, to=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
-        in_place_op(slf, "uniform_", |t| {
-            rustgrad_core::ops::fill::random_filled(
-                t,
-                creation::uniform(&t.shape(), from_, to, t.dtype()),
-                "UniformBackward0",
-            )
-        })
+        random_fill(slf, "uniform_", Distribution::Uniform { from: from_, to })
     }
     #[pyo3(signature = (mean=0.0, std=1.0))]
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
-        if std < 0.0 {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "normal expects std >= 0.0, but found std {std}"
-            )));
-        }
-        in_place_op(slf, "normal_", |t| {
-            rustgrad_core::ops::fill::random_filled(
-                t,
-                creation::normal(&t.shape(), mean, std, t.dtype()),
-                "NormalBackward0",
-            )
-        })
+        random_fill(slf, "normal_", Distribution::Normal { mean, std })
     }
-    #[pyo3(signature = (p=0.5))]
-    fn bernoulli_(slf: &Bound<'_, Self>, p: f64) -> R {
-        in_place_op(slf, "bernoulli_", |t| {
-            rustgrad_core::ops::fill::random_filled(
-                t,
-                creation::bernoulli(&t.shape(), p, t.dtype()),
-                "BernoulliBackward2",
-            )
-        })
+    #[pyo3(signature = (p=None))]
+    fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>) -> R {
+        if let Some(probs) = p.and_then(|p| p.cast::<PyTensor>().ok()) {
+            let (target, probs) = (slf.get().t.clone(), probs.get().t.clone());
+            let drawn = std::sync::Mutex::new(None);
+            return in_place_op(slf, "bernoulli_", |t| {
+                rustgrad_core::ops::fill::bernoulli_tensor_filled(t, &target, &probs, &drawn)
+            });
+        }
+        let p: f64 = p.map(|p| p.extract()).transpose()?.unwrap_or(0.5);
+        random_fill(slf, "bernoulli_", Distribution::Bernoulli { p })
     }
 }
 
@@ -837,7 +834,7 @@ impl PyTensor {
         in_place_op(slf, "sigmoid_", |t| unary::unary(t, Unary::Sigmoid))
     }
     fn neg_(slf: &Bound<'_, Self>) -> R {
-        in_place_op(slf, "neg_", |t| unary::unary(t, Unary::Neg))
+        in_place_op(slf, "neg_", rustgrad_core::ops::arith::neg)
     }
     fn reciprocal_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "reciprocal_", |t| unary::unary(t, Unary::Reciprocal))

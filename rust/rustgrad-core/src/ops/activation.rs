@@ -37,12 +37,15 @@ pub enum Act {
 /// `leaky_relu(x) = x` for `x > 0`, else `slope x`.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     check_float(x, "leaky_relu_cpu")?;
+    crate::dtype::check_fits(slope, x.dtype())?;
     activation(x, Act::LeakyRelu { slope })
 }
 
 /// `softplus(x) = log(1 + exp(beta x)) / beta`, and `x` where `beta x > threshold`.
 pub fn softplus(x: &Tensor, beta: f64, threshold: f64) -> Result<Tensor> {
     check_float(x, "softplus_cpu")?;
+    crate::dtype::check_fits(beta, x.dtype())?;
+    crate::dtype::check_fits(threshold, x.dtype())?;
     activation(x, Act::Softplus { beta, threshold })
 }
 

@@ -84,6 +84,7 @@ fn scaled_values(a: &Tensor, b: &Tensor, alpha: f64, kind: Binary) -> Result<Ten
     }
     check_alpha(a, b, alpha)?;
     let dtype = promote(a, b);
+    crate::dtype::check_fits(alpha, dtype)?;
     let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
     binary_values(a, &bs, kind, dtype)
 }

@@ -27,6 +27,12 @@ pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         )));
     }
     let dtype = promote(a, b);
+    // A number operand is converted to the result's dtype, which it must fit.
+    for t in [a, b] {
+        if t.is_wrapped_number() {
+            crate::dtype::check_fits(t.item_f64()?, dtype)?;
+        }
+    }
     let out = Tensor::from_data(kernels::select(&cond.data(), &a.data(), &b.data(), dtype)?);
     // The condition is saved with its version: modifying it in place before backward is an error.
     record(out, &[a, b], |_| WhereBackward { cond: SavedTensor::input(cond) })

@@ -48,6 +48,10 @@ pub fn clamp_scalar(x: &Tensor, min: Option<Scalar>, max: Option<Scalar>, kind: 
     inputs.extend(min.iter().chain(max.iter()).map(|s| s.promotion_input()));
     let dtype = crate::dtype::result_type(&inputs);
     let (min, max) = (min.map(Scalar::to_f64), max.map(Scalar::to_f64));
+    // The bounds are converted to the result's dtype, which they must fit.
+    for bound in min.iter().chain(max.iter()) {
+        crate::dtype::check_fits(*bound, dtype)?;
+    }
     let mut out = x.clone();
     if let Some(lo) = min {
         out = binary_values(&out, &scalar(lo), Binary::Maximum, dtype)?;

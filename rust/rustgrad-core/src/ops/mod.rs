@@ -113,6 +113,7 @@ backward_ops! {
     ToCopy(view::ToCopyBackward),
     Fill(fill::FillBackward),
     CopyFrom(fill::CopyFromBackward),
+    ZeroGrad(fill::ZeroGradBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
     ScalarSelect(gather::ScalarSelectBackward),

@@ -84,7 +84,11 @@ fn check_lerp_dtypes(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<()> {
     }
     let result = if number { x.dtype() } else { result_type(&[x.promotion_input(), weight.promotion_input()]) };
     let kernel = if number { "lerp_kernel_scalar" } else { "lerp_kernel_tensor" };
-    require_kernel(kernel, result, FLOATS)
+    require_kernel(kernel, result, FLOATS)?;
+    if number {
+        crate::dtype::check_fits(weight.item_f64()?, x.dtype())?;
+    }
+    Ok(())
 }
 
 /// d lerp/dx = 1 - w, d/dend = w, d/dw = end - x

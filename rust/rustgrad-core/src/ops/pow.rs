@@ -101,6 +101,7 @@ impl Backward for PowTensorBackward {
 pub fn scalar_pow(base: Scalar, x: &Tensor) -> Result<Tensor> {
     let bt = base.to_tensor();
     let dtype = promote(&bt, x);
+    crate::dtype::require_kernel("pow", dtype, crate::dtype::NUMBERS)?;
     let out = Tensor::from_data(kernels::binary(&bt.data(), &x.data(), Binary::Pow, dtype)?);
     record(out, &[x], |o| ScalarPowBackward { base, x: SavedTensor::input(x), result: SavedTensor::output(o, 0) })
 }

@@ -421,3 +421,99 @@ impl Backward for ToCopyBackward {
         Ok(smallvec![Some(to_dtype(grad0(grads)?, self.self_dtype)?)])
     }
 }
+
+/// `x.view(dtype)`: the same bytes read as another dtype (not differentiable: the result has no
+/// history). With a different element size the last dim, which must be contiguous, shrinks or
+/// grows by the size ratio, as in PyTorch. The result shares `x`'s memory, except for a view as
+/// bool of another dtype, which is a copy with every nonzero byte read as `true` (a Rust `bool`
+/// must be 0 or 1), and a view whose address is not aligned for the new dtype.
+pub fn view_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    let d = x.data();
+    let (old, new) = (d.dtype().size(), dtype.size());
+    if d.dtype() == dtype {
+        return Ok(x.detach());
+    }
+    // PyTorch's message: "<what> to view Float as Bool (different element sizes)[, but got <n>]".
+    let fail = |what: String, got: Option<usize>| {
+        let (from, to) = (d.dtype().scalar_type_name(), dtype.scalar_type_name());
+        let got = got.map(|g| format!(", but got {g}")).unwrap_or_default();
+        Error::runtime(format!("{what} to view {from} as {to} (different element sizes){got}"))
+    };
+    let (mut shape, mut strides, mut offset) = (d.shape.clone(), d.strides.clone(), d.offset);
+    if old != new {
+        let nd = shape.len();
+        if nd == 0 {
+            return Err(fail("self.dim() cannot be 0".into(), None));
+        }
+        let last_stride = || fail("self.stride(-1) must be 1".into(), Some(strides[nd - 1]));
+        if strides[nd - 1] != 1 && old > new {
+            return Err(last_stride());
+        }
+        if old > new {
+            let r = old / new;
+            shape[nd - 1] *= r;
+            for s in strides.iter_mut().take(nd - 1) {
+                *s *= r;
+            }
+            offset *= r;
+        } else {
+            let r = new / old;
+            let but = |what: String, got: usize| fail(format!("{what} must be divisible by {r}"), Some(got));
+            // Growing elements: the last size is checked before the last stride.
+            if shape[nd - 1] % r != 0 {
+                return Err(but("self.size(-1)".into(), shape[nd - 1]));
+            }
+            if strides[nd - 1] != 1 {
+                return Err(last_stride());
+            }
+            if offset % r != 0 {
+                return Err(but("self.storage_offset()".into(), offset));
+            }
+            for (i, s) in strides.iter().enumerate().take(nd - 1) {
+                if s % r != 0 {
+                    return Err(but(format!("self.stride({i})"), *s));
+                }
+            }
+            shape[nd - 1] /= r;
+            for s in strides.iter_mut().take(nd - 1) {
+                *s /= r;
+            }
+            offset /= r;
+        }
+    }
+    let bytes = d.storage.len() * old;
+    let base = d.storage.as_ptr();
+    let aligned = (base as usize) % new == 0;
+    let storage = if dtype != DType::Bool && aligned {
+        // SAFETY: the new storage covers the same bytes (whole elements of the new dtype, the
+        // address aligned for it), every bit pattern is a valid f32/f64/i64, and the owner (the
+        // old storage) keeps the memory alive.
+        unsafe { crate::storage::Storage::from_foreign(base, bytes / new, dtype, Box::new(d.storage.clone())) }
+    } else {
+        // SAFETY: reading the storage's own bytes; see Note [Storage aliasing].
+        let raw: &[u8] = if bytes == 0 { &[] } else { unsafe { std::slice::from_raw_parts(base, bytes) } };
+        crate::with_dtype!(dtype, T => {
+            let n = bytes / new;
+            let mut v: Vec<T> = crate::alloc::vec_zeroed::<T>(n);
+            if dtype == DType::Bool {
+                // SAFETY: T is bool here; 0 and 1 are its only valid bytes.
+                let out = unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, n) };
+                for (o, &b) in out.iter_mut().zip(raw) {
+                    *o = (b != 0) as u8;
+                }
+            } else {
+                // SAFETY: `v` holds exactly `n * new` bytes and any bit pattern is valid.
+                unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), v.as_mut_ptr() as *mut u8, n * new) };
+            }
+            crate::storage::Storage::from_vec(v)
+        })
+    };
+    let data = crate::tensor::TensorData {
+        storage: std::sync::Arc::new(storage),
+        shape,
+        strides,
+        offset,
+        version: d.version.clone(),
+    };
+    Ok(Tensor::from_data(data))
+}
