@@ -191,6 +191,21 @@ def mse_loss(
     return _rustgrad._mse_loss(input, target, reduction)
 
 
+def _broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` expanded to their common shape (PyTorch's ``broadcast_tensors``)."""
+    sa, sb = list(a.shape), list(b.shape)
+    n = max(len(sa), len(sb))
+    sa, sb = [1] * (n - len(sa)) + sa, [1] * (n - len(sb)) + sb
+    shape = []
+    for i, (x, y) in enumerate(zip(sa, sb)):
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {i}"
+            )
+        shape.append(y if x == 1 else x)
+    return a.expand(*shape), b.expand(*shape)
+
+
 def l1_loss(
     input: Tensor,
     target: Tensor,
@@ -208,6 +223,10 @@ def l1_loss(
             stacklevel=2,
         )
     reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        # Broadcast first, as PyTorch does: a 0-d target then counts as a full operand in type
+        # promotion (float32 input, float64 0-d target: a float64 loss).
+        input, target = _broadcast_pair(input, target)
     per = (input - target).abs()
     if reduction == "none":
         return per

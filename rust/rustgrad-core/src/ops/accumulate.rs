@@ -38,18 +38,11 @@ impl Backward for AccumulateGrad {
 
 static ACCUMULATE_STRIPES: [parking_lot::Mutex<()>; 64] = [const { parking_lot::Mutex::new(()) }; 64];
 
-/// Whether `t` is the only handle to a fresh contiguous buffer, so it can become `.grad` as is.
+/// Whether `t` can become `.grad` as is: PyTorch's rule, no one else holds this handle and its
+/// layout is the one `.grad` gets (contiguous). Its storage may be shared (a view of the
+/// `gradient` passed to `backward`): later accumulations then write through it, as in PyTorch.
 pub(crate) fn can_steal(t: &Tensor) -> bool {
-    if Arc::strong_count(&t.0) != 1 {
-        return false;
-    }
-    let g = t.lock();
-    let d = &g.data;
-    Arc::strong_count(&d.storage) == 1
-        && d.storage.is_owned()
-        && d.is_contiguous()
-        && d.offset == 0
-        && d.numel() == d.storage.len()
+    Arc::strong_count(&t.0) == 1 && t.lock().data.is_contiguous()
 }
 
 /// `leaf.grad += new_grad`, as PyTorch's AccumulateGrad does it: with grad mode off the first

@@ -90,9 +90,14 @@ impl Backward for LerpBackward {
 /// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`), one node (`AddcmulBackward0` /
 /// `AddcdivBackward0`).
 pub fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> Result<Tensor> {
+    // One promotion over the three operands (a 0-d float64 `x` makes the result float64 even
+    // when the product alone would be float32), as PyTorch's single kernel does.
+    let dtype = crate::dtype::result_type(&[x.promotion_input(), t1.promotion_input(), t2.promotion_input()]);
     let out = untracked(|| {
-        let product = if divide { div(t1, t2)? } else { mul(t1, t2)? };
-        add_scaled(x, &product, value)
+        let cast = |t: &Tensor| if dtype.is_float() { super::view::to_dtype(t, dtype) } else { Ok(t.clone()) };
+        let (t1, t2) = (cast(t1)?, cast(t2)?);
+        let product = if divide { div(&t1, &t2)? } else { mul(&t1, &t2)? };
+        add_scaled(&cast(x)?, &product, value)
     })?;
     record(out, &[x, t1, t2], |_| AddcBackward {
         t1: SavedTensor::input(t1),
