@@ -104,6 +104,29 @@ def test_nonzero_is_column_major():
     assert n.tolist() == [[0, 0], [1, 0], [1, 1]]
 
 
+def test_element_wise_results_keep_a_permuted_layout():
+    x = torch.tensor([[1.5, -0.5, 2.7], [0.2, -1.9, 3.1]])
+    xt = x.t()
+    y = torch.trunc(xt)
+    assert y.stride() == (1, 3) and not y.is_contiguous()
+    assert y.tolist() == np.trunc(x.numpy().T).tolist()
+    r = y.reshape(6)  # not a view of y: a later in-place change of y leaves it alone
+    y.add_(10)
+    assert r.tolist() == np.trunc(x.numpy().T).reshape(6).tolist()
+    a = torch.randn(2, 3, 4).permute(2, 0, 1)
+    b = torch.randn(4, 2, 3)
+    for out, expected in [
+        (a + 1, a.numpy() + 1),
+        (a * a, a.numpy() ** 2),
+        (a > 0, a.numpy() > 0),
+        (a - b, a.numpy() - b.numpy()),
+        (b - a, b.numpy() - a.numpy()),
+    ]:
+        assert np.allclose(out.numpy(), expected)
+    assert (a - b).stride() == (1, 12, 4)
+    assert (b - a).stride() == (6, 3, 1)
+
+
 def test_reshape_of_a_non_contiguous_view_is_a_reshape_alias():
     a = torch.randn(4, 2, requires_grad=True)
     assert a.reshape(8).grad_fn.name() == "ViewBackward0"
@@ -231,11 +254,17 @@ def _strides(T):
     return [T.tensor([[1, 0], [1, 1]]).nonzero().stride(), T.tensor([]).stride()]
 
 
+def _layouts(T):
+    a = T.arange(24.0).reshape(2, 3, 4).permute(2, 0, 1)
+    b = T.ones(4, 2, 3)
+    return [r.stride() for r in (a.exp(), a + 1, a + a, a > 0, a + b, b + a, -a, T.trunc(a.transpose(0, 1)))]
+
+
 def _reshape_alias(T):
     return [T.randn(4, 2, requires_grad=True)[:, 1].reshape(2, 2).grad_fn.name()]
 
 
-@pytest.mark.parametrize("snippet", [_clamp_two_bounds, _clamp_max_tensor, _strides, _reshape_alias])
+@pytest.mark.parametrize("snippet", [_clamp_two_bounds, _clamp_max_tensor, _strides, _layouts, _reshape_alias])
 def test_matches_pytorch(snippet):
     real = pytest.importorskip("torch")
     assert snippet(torch) == snippet(real)

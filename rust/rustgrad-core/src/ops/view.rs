@@ -92,7 +92,13 @@ impl Backward for ViewBackward {
         self.name
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        Ok(smallvec![Some(reshape_to(grad0(grads)?, &self.self_shape)?)])
+        let g = grad0(grads)?;
+        if self.name == "AliasBackward0" {
+            // d alias(x)/dx = 1: the gradient itself, not a view of it (so AccumulateGrad
+            // copies rather than steals a gradient the caller still holds, as in PyTorch).
+            return Ok(smallvec![Some(g.clone())]);
+        }
+        Ok(smallvec![Some(reshape_to(g, &self.self_shape)?)])
     }
 }
 
