@@ -225,6 +225,14 @@ def test_asin_acos_double_backward_nodes():
     assert g.grad_fn.name() == "MulBackward0"
 
 
+def test_in_place_reciprocal_backward_uses_the_result():
+    x = torch.tensor([0.0, 2.0], requires_grad=True)
+    y = x * 1
+    y.reciprocal_()
+    y.sum().backward()
+    assert x.grad.tolist() == [-float("inf"), -0.25]
+
+
 def test_setitem_negative_stop_on_empty_is_copy_slices():
     v = torch.tensor([])
     v[:-1] = torch.tensor(-2.0, requires_grad=True)

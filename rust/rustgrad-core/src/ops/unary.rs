@@ -30,6 +30,7 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
             | Unary::Expm1
             | Unary::Tan
             | Unary::Rsqrt
+            | Unary::Reciprocal
             | Unary::Exp2 => SavedTensor::output(o, 0),
             _ => SavedTensor::input(x),
         };
