@@ -198,6 +198,8 @@ def test_inference_tensor_ops_outside_inference_mode():
     x = torch.tensor([1.5, -2.0], requires_grad=True)
     with torch.inference_mode():
         x.detach_()
+        w = torch.ones(1, requires_grad=True)
+        assert not w.expand(3).requires_grad
     assert x.requires_grad
 
 
@@ -211,6 +213,10 @@ def test_l1_loss_and_addcmul_promote_over_all_operands():
         loss = torch.nn.functional.l1_loss(x, t)
     assert loss.dtype == torch.float64
     assert abs(loss.item() - np.mean(np.abs(np.array([-2.5, -2.477], dtype=np.float32) - 0.5))) < 1e-6
+    with pytest.warns(UserWarning, match="target size"):
+        mse = torch.nn.functional.mse_loss(t, x)
+    assert mse.dtype == torch.float64
+    assert abs(mse.item() - np.mean((0.5 - np.array([-2.5, -2.477], dtype=np.float32)) ** 2)) < 1e-5
     out = torch.full((), -1.176, dtype=torch.float64).addcmul(torch.tensor(1.0), torch.arange(5))
     assert out.dtype == torch.float64
     assert np.allclose(out.numpy(), -1.176 + np.arange(5))

@@ -185,6 +185,9 @@ def mse_loss(
             stacklevel=2,
         )
     reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        # Broadcast first, as PyTorch does (a 0-d float64 operand then promotes the loss).
+        input, target = _broadcast_pair(input, target)
     if weight is not None:
         per = (input - target) ** 2 * weight
         return per if reduction == "none" else per.sum() if reduction == "sum" else per.mean()

@@ -364,9 +364,9 @@ impl Tensor {
         };
         let attr_version = data.version();
         let t = Tensor::from_data(data);
-        if inference && !crate::grad_mode::is_inference_mode_enabled() {
-            // A view of an inference tensor taken outside inference mode has no autograd state
-            // (it does not require grad, whatever its base), as in PyTorch.
+        if inference {
+            // A view of an inference tensor has no autograd state (it does not require grad,
+            // whatever its base), as in PyTorch.
             t.lock().is_inference = true;
             return t;
         }
