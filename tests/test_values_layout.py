@@ -231,6 +231,18 @@ def test_asin_acos_double_backward_nodes():
     assert g.grad_fn.name() == "MulBackward0"
 
 
+def test_prod_with_zeros_double_backward_views_the_flat_gradient():
+    x = torch.tensor([[1.0, 0.0], [2.0, 3.0]], requires_grad=True)
+    (g,) = torch.autograd.grad(x.prod(), x, create_graph=True)
+    assert g.grad_fn.name() == "ViewBackward0"
+    assert g.tolist() == [[0.0, 6.0], [0.0, 0.0]]
+    (h,) = torch.autograd.grad(g.sum(), x)
+    # d/dx_k sum_i prod_{j != i} x_j = sum_{i != k} prod_{j != i, k} x_j
+    assert h.tolist() == [[6.0, 11.0], [3.0, 2.0]]
+    (g,) = torch.autograd.grad(x.prod(0).sum(), x, create_graph=True)
+    assert g.grad_fn.name() == "MulBackward0"
+
+
 def test_in_place_reciprocal_backward_uses_the_result():
     x = torch.tensor([0.0, 2.0], requires_grad=True)
     y = x * 1
