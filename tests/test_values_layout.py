@@ -203,6 +203,15 @@ def test_inference_tensor_ops_outside_inference_mode():
     assert x.requires_grad
 
 
+def test_accumulating_into_an_inference_grad_outside_inference_mode_raises():
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with torch.inference_mode():
+        x.grad = torch.ones(3)
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor outside InferenceMode"):
+        x.backward(gradient=torch.ones(3))
+    assert x.grad.tolist() == [1.0, 1.0, 1.0]
+
+
 # ---- dtypes and double-backward nodes ---------------------------------------------------------
 
 

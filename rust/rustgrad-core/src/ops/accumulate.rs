@@ -69,6 +69,11 @@ pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
             if grad_mode {
                 add(&cur, &new_grad)?
             } else {
+                // `.grad += new` is an in-place update: refused on an inference tensor outside
+                // inference mode (PyTorch raises too, after writing; here it stays unchanged).
+                if cur.is_inference() && !crate::grad_mode::is_inference_mode_enabled() {
+                    return Err(crate::error::Error::InferenceInplace);
+                }
                 let cd = cur.data();
                 // `.grad += new` straight into the existing buffer when the layouts allow it.
                 if cd.dtype() == new_grad.dtype()
