@@ -127,6 +127,15 @@ def test_element_wise_results_keep_a_permuted_layout():
     assert (b - a).stride() == (6, 3, 1)
 
 
+def test_dropout_draws_its_mask_in_the_input_memory_order():
+    x = torch.randn(4, 3)
+    torch.manual_seed(5)
+    mask = torch.zeros(4, 3).bernoulli_(0.5)  # drawn in x's memory order, then seen transposed
+    torch.manual_seed(5)
+    out = torch.nn.functional.dropout(x.t(), 0.5)
+    assert np.allclose(out.numpy(), x.t().numpy() * mask.t().numpy() * 2)
+
+
 def test_reshape_of_a_non_contiguous_view_is_a_reshape_alias():
     a = torch.randn(4, 2, requires_grad=True)
     assert a.reshape(8).grad_fn.name() == "ViewBackward0"
@@ -295,11 +304,17 @@ def _layouts(T):
     return [r.stride() for r in (a.exp(), a + 1, a + a, a > 0, a + b, b + a, -a, T.trunc(a.transpose(0, 1)))]
 
 
+def _dropout_transposed(T):
+    T.manual_seed(1782462589)
+    x = T.randn(4, 4)
+    return T.nn.functional.dropout(x.mT).tolist()
+
+
 def _reshape_alias(T):
     return [T.randn(4, 2, requires_grad=True)[:, 1].reshape(2, 2).grad_fn.name()]
 
 
-@pytest.mark.parametrize("snippet", [_clamp_two_bounds, _clamp_max_tensor, _strides, _layouts, _reshape_alias])
+@pytest.mark.parametrize("snippet", [_clamp_two_bounds, _clamp_max_tensor, _strides, _layouts, _dropout_transposed, _reshape_alias])
 def test_matches_pytorch(snippet):
     real = pytest.importorskip("torch")
     assert snippet(torch) == snippet(real)

@@ -162,9 +162,20 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         _rustgrad._full(list(input.shape), 0.0, _rustgrad.float32).bernoulli_(1 - p)
         names = {_rustgrad.int64: "Long", _rustgrad.bool: "Bool"}
         raise RuntimeError(f"result type Float can't be cast to the desired output type {names[input.dtype]}")
-    noise = _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(1 - p)
+    noise = _bernoulli_like_layout(input, 1 - p)
     noise.div_(1 - p)
     return input.mul_(noise) if inplace else input * noise
+
+
+def _bernoulli_like_layout(input: Tensor, p: float) -> Tensor:
+    """Bernoulli(``p``) draws of ``input``'s shape, drawn in ``input``'s memory order as PyTorch
+    draws them into its ``empty_like(input)`` (a transposed input gets a transposed mask)."""
+    if input.is_contiguous():
+        return _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(p)
+    strides = input.stride()
+    order = sorted(range(input.dim()), key=lambda d: -strides[d])
+    laid = _rustgrad._full([input.shape[d] for d in order], 0.0, input.dtype).bernoulli_(p)
+    return laid.permute(*[order.index(d) for d in range(input.dim())])
 
 
 def mse_loss(
