@@ -170,9 +170,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
 def _bernoulli_like_layout(input: Tensor, p: float) -> Tensor:
     """Bernoulli(``p``) draws of ``input``'s shape, drawn in ``input``'s memory order as PyTorch
     draws them into its ``empty_like(input)`` (a transposed input gets a transposed mask)."""
-    if input.is_contiguous():
-        return _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(p)
     strides = input.stride()
+    expanded = any(s == 0 and n > 1 for s, n in zip(strides, input.shape))
+    if input.is_contiguous() or expanded:
+        return _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(p)
     order = sorted(range(input.dim()), key=lambda d: -strides[d])
     laid = _rustgrad._full([input.shape[d] for d in order], 0.0, input.dtype).bernoulli_(p)
     return laid.permute(*[order.index(d) for d in range(input.dim())])
