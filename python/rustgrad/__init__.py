@@ -391,7 +391,11 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _bui
     if not isinstance(requires_grad, _builtins.bool):
         raise TypeError(f"tensor(): argument 'requires_grad' must be bool, not {_type_name(requires_grad)}")
     arr, _ = _numpy_of(data, dtype)
-    return _finish(from_numpy(arr), {"device": device, "requires_grad": requires_grad})
+    t = from_numpy(arr)
+    if arr.size == 0:
+        # numpy may give an empty array zero strides; a new tensor has the contiguous ones.
+        t = _rustgrad._full(list(arr.shape), 0, t.dtype)
+    return _finish(t, {"device": device, "requires_grad": requires_grad})
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:

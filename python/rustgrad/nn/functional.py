@@ -174,9 +174,21 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise RuntimeError(
             f"result type Float can't be cast to the desired output type {scalar_type_name(input.dtype)}"
         )
-    noise = _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(1 - p)
+    noise = _bernoulli_like_layout(input, 1 - p)
     noise.div_(1 - p)
     return input.mul_(noise) if inplace else input * noise
+
+
+def _bernoulli_like_layout(input: Tensor, p: float) -> Tensor:
+    """Bernoulli(``p``) draws of ``input``'s shape, drawn in ``input``'s memory order as PyTorch
+    draws them into its ``empty_like(input)`` (a transposed input gets a transposed mask)."""
+    strides = input.stride()
+    expanded = any(s == 0 and n > 1 for s, n in zip(strides, input.shape))
+    if input.is_contiguous() or expanded:
+        return _rustgrad._full(list(input.shape), 0.0, input.dtype).bernoulli_(p)
+    order = sorted(range(input.dim()), key=lambda d: -strides[d])
+    laid = _rustgrad._full([input.shape[d] for d in order], 0.0, input.dtype).bernoulli_(p)
+    return laid.permute(*[order.index(d) for d in range(input.dim())])
 
 
 def mse_loss(
@@ -199,10 +211,28 @@ def mse_loss(
             stacklevel=2,
         )
     reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        # Broadcast first, as PyTorch does (a 0-d float64 operand then promotes the loss).
+        input, target = _broadcast_pair(input, target)
     if weight is not None:
         per = (input - target) ** 2 * weight
         return per if reduction == "none" else per.sum() if reduction == "sum" else per.mean()
     return _rustgrad._mse_loss(input, target, reduction)
+
+
+def _broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` expanded to their common shape (PyTorch's ``broadcast_tensors``)."""
+    sa, sb = list(a.shape), list(b.shape)
+    n = max(len(sa), len(sb))
+    sa, sb = [1] * (n - len(sa)) + sa, [1] * (n - len(sb)) + sb
+    shape = []
+    for i, (x, y) in enumerate(zip(sa, sb)):
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {i}"
+            )
+        shape.append(y if x == 1 else x)
+    return a.expand(*shape), b.expand(*shape)
 
 
 def l1_loss(
@@ -224,6 +254,10 @@ def l1_loss(
             stacklevel=2,
         )
     reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        # Broadcast first, as PyTorch does: a 0-d target then counts as a full operand in type
+        # promotion (float32 input, float64 0-d target: a float64 loss).
+        input, target = _broadcast_pair(input, target)
     per = (input - target).abs()
     if reduction == "none":
         return per

@@ -105,7 +105,19 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     if !float || states.iter().all(|s| !s.requires_grad) {
         return Ok(out);
     }
+    if let Some(msg) = states.iter().find_map(|s| s.rebase_error.as_ref()) {
+        return Err(Error::runtime(msg.to_string()));
+    }
     let op = make(&out).into();
+    // An op whose tensor inputs are all inference tensors is not recorded outside inference
+    // mode (they carry no autograd state), as in PyTorch: `inference_t.neg()` needs no grad.
+    // A copy into a fresh tensor (`clone`, `to`: `CopyBackwards`) is, as PyTorch's `copy_`.
+    if states.iter().all(|s| s.is_inference)
+        && !crate::grad_mode::is_inference_mode_enabled()
+        && !matches!(op, BackwardOp::Copy(_))
+    {
+        return Ok(out);
+    }
     if op.saves_tensors() && !crate::grad_mode::is_inference_mode_enabled() && states.iter().any(|s| s.is_inference) {
         return Err(Error::InferenceSaved);
     }

@@ -337,7 +337,14 @@ fn run(
         if info.is_accumulate {
             let wanted = targets.is_none() || (accumulate_grads && is_target(key));
             if wanted {
-                if let Some(g) = grads.first().cloned().flatten() {
+                // Moved out (not cloned) unless a post hook still needs it: the engine's
+                // handle is then the only one, so AccumulateGrad may steal it as PyTorch does.
+                let g = if info.node.has_post_hooks() {
+                    grads.first().cloned().flatten()
+                } else {
+                    grads.first_mut().and_then(Option::take)
+                };
+                if let Some(g) = g {
                     let leaf = info.node.with(|n| match &n.op {
                         BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
                         _ => None,

@@ -92,9 +92,13 @@ fn check_inplace(target: &Tensor) -> Result<()> {
 
 /// Refuses in-place ops on views whose history cannot be rewritten (PyTorch's `handle_view_on_rebase`).
 fn check_view_creation(target: &Tensor) -> Result<()> {
+    target.check_view_history()?;
     let creation = target.lock().view.as_ref().map(|v| v.creation);
     match creation {
-        Some(ViewCreation::NoGrad) => Err(Error::NoGradViewInplace),
+        Some(ViewCreation::NoGrad) if target.grad_fn().is_none() => Err(Error::NoGradViewInplace),
+        Some(c @ (ViewCreation::NoGrad | ViewCreation::MultiOutput)) => {
+            Err(Error::runtime(rebase_message(target, c, false).to_string()))
+        }
         Some(ViewCreation::CustomFunction) => {
             let (name, output_nr) = match target.grad_fn() {
                 Some(f) => (crate::autograd::forward_name(f.name()).to_string(), target.output_nr()),
@@ -155,16 +159,53 @@ pub fn set_grad_fn(t: &Tensor, node: NodeRef, output_nr: u32) {
     }
 }
 
+/// PyTorch's message for rewriting the history of a view created in no_grad mode or returned
+/// with others by one op: `indirect` when its base (or another view of it) was the one modified.
+fn rebase_message(view: &Tensor, creation: ViewCreation, indirect: bool) -> Arc<str> {
+    let what = if indirect { "its base or another view of its base has been" } else { "is being" };
+    let (grad_fn, nr) = {
+        let g = view.lock();
+        (g.grad_fn.clone(), g.output_nr)
+    };
+    let function = grad_fn.map(|f| (crate::autograd::forward_name(f.name()).to_string(), nr));
+    let mut msg = match (&function, creation) {
+        (Some((name, nr)), ViewCreation::MultiOutput) => format!("Output {nr} of {name} is a view and {what} modified inplace."),
+        (Some((name, nr)), _) => format!(
+            "Output {nr} of {name} is a view of a view which was created in no_grad mode and {what} modified inplace with grad mode enabled."
+        ),
+        (None, _) => format!("A view was created in no_grad mode and {what} modified inplace with grad mode enabled."),
+    };
+    msg.push_str(if creation == ViewCreation::MultiOutput {
+        " This view is the output of a function that returns multiple views. Such functions do not allow the output views to be modified inplace. You should replace the inplace operation by an out-of-place one."
+    } else {
+        " Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if you want the inplace to be tracked)."
+    });
+    msg.into()
+}
+
 /// Regenerates a view's `grad_fn` after its base (or another view of it) changed in place.
 pub fn refresh_view_grad_fn(view: &Tensor) {
-    let (base, version, has_fn) = {
+    let (base, version, has_fn, creation) = {
         let g = view.lock();
         match &g.view {
-            Some(v) if v.attr_version != g.data.version() => (v.base.clone(), g.data.version(), g.grad_fn.is_some()),
+            Some(v) if v.attr_version != g.data.version() => {
+                (v.base.clone(), g.data.version(), g.grad_fn.is_some(), v.creation)
+            }
             _ => return,
         }
     };
     if !has_fn && !base.requires_grad() {
+        return;
+    }
+    if matches!(creation, ViewCreation::NoGrad | ViewCreation::MultiOutput) {
+        // PyTorch refuses to rewrite this view's history: every later use of it raises.
+        let msg = rebase_message(view, creation, true);
+        let mut g = view.lock();
+        g.grad_fn = None;
+        if let Some(v) = g.view.as_mut() {
+            v.attr_version = version;
+            v.rebase_error = Some(msg);
+        }
         return;
     }
     let (bd, vd) = (base.data(), view.data());

@@ -21,6 +21,59 @@ pub fn values<T: Element>(x: &TensorData) -> Cow<'_, [T]> {
     }
 }
 
+/// Note [Element-wise results keep a permuted layout]: as PyTorch's, the result of an
+/// element-wise op on a tensor whose elements fill its memory in another order (a transposed
+/// or permuted contiguous tensor) has that tensor's strides, so `x.t().exp()` is transposed too
+/// (and `reshape` of it copies). Such an operand is computed in memory order, as a flat view.
+/// `b`, if given, must have the same layout or be a single value, or (`gather`: `a` is the first
+/// operand, whose layout wins) the same shape, read in `a`'s memory order. `None` when the rule
+/// does not apply (contiguous `a`, the usual case, costs one stride scan).
+fn in_memory_order(a: &TensorData, b: Option<&TensorData>, gather: bool) -> Option<(TensorData, Option<TensorData>)> {
+    if a.is_contiguous() || !is_dense_permuted(a) {
+        return None;
+    }
+    let n = a.numel();
+    let flat = |x: &TensorData| x.restrided(smallvec::smallvec![n], smallvec::smallvec![1], x.offset);
+    let fb = match b {
+        None => None,
+        Some(b) if b.shape == a.shape && b.strides == a.strides => Some(flat(b)),
+        Some(b) if b.numel() == 1 && shape::is_expandable_to(&b.shape, &a.shape) => {
+            Some(b.restrided(Shape::new(), SmallVec::new(), b.offset))
+        }
+        Some(b) if gather && b.shape == a.shape => {
+            // b's elements visited in a's memory order (dims by decreasing stride of a).
+            let mut order: SmallVec<[usize; 6]> = (0..a.shape.len()).collect();
+            order.sort_by(|&i, &j| a.strides[j].cmp(&a.strides[i]));
+            let permuted = b.restrided(
+                order.iter().map(|&d| b.shape[d]).collect(),
+                order.iter().map(|&d| b.strides[d]).collect(),
+                b.offset,
+            );
+            Some(flat(&contiguous_copy(&permuted)))
+        }
+        Some(_) => return None,
+    };
+    Some((flat(a), fb))
+}
+
+/// Whether `x`'s elements exactly fill `numel` consecutive storage slots in some dim order.
+fn is_dense_permuted(x: &TensorData) -> bool {
+    let mut dims: SmallVec<[(usize, usize); 6]> =
+        x.shape.iter().zip(&x.strides).filter(|(&n, _)| n != 1).map(|(&n, &s)| (s, n)).collect();
+    if dims.iter().any(|&(_, n)| n == 0) {
+        return false;
+    }
+    dims.sort_unstable();
+    let mut expected = 1;
+    for (s, n) in dims {
+        if s != expected {
+            return false;
+        }
+        expected *= n;
+    }
+    true
+}
+
 /// A new contiguous tensor of `dtype` with the same values.
 pub fn cast(x: &TensorData, dtype: DType) -> TensorData {
     with_dtype!(dtype, T => TensorData::from_vec(x.to_vec::<T>(), x.shape.clone()))
@@ -321,6 +374,9 @@ fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
 /// Applies a float function element-wise; integer inputs compute in the default float type,
 /// except for `neg`, `abs`, `relu` and `sign`, which keep integer types as PyTorch does.
 pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
+    if let Some((flat, _)) = in_memory_order(x, None, false) {
+        return unary(&flat, kind).restrided(x.shape.clone(), x.strides.clone(), 0);
+    }
     let keeps_int = matches!(
         kind,
         Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
@@ -569,6 +625,13 @@ pub fn zip_broadcast<T: Element, U: Element>(
 
 /// A binary arithmetic kernel computing in `dtype`.
 pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    // Note [Element-wise results keep a permuted layout]
+    if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
+        return Ok(binary(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+    }
+    if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
+        return Ok(binary(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
+    }
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! zip {
         ($T:ty, $k:expr) => {
@@ -592,6 +655,13 @@ pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Res
 /// A comparison kernel computing in `dtype`, producing bools.
 #[allow(clippy::bool_comparison)]
 pub fn compare(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType) -> Result<TensorData> {
+    // Note [Element-wise results keep a permuted layout]
+    if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
+        return Ok(compare(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+    }
+    if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
+        return Ok(compare(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
+    }
     with_dtype!(dtype, T => {
         let (v, s) = match kind {
             Compare::Eq => zip_broadcast::<T, bool>(a, b, |x, y| x == y)?,
@@ -879,6 +949,8 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
     }
     let n = dst.numel();
     if n == 0 {
+        // Nothing to write, but it still counts as a write (PyTorch bumps the version too).
+        dst.bump_version();
         return true;
     }
     with_float!(dtype, T => {

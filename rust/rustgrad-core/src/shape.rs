@@ -53,6 +53,10 @@ pub fn contiguous_strides(shape: &[usize]) -> Strides {
 
 /// True when a (shape, strides) pair lays elements out row-major without gaps.
 pub fn is_contiguous(shape: &[usize], strides: &[usize]) -> bool {
+    // A tensor with no elements is contiguous whatever its strides (PyTorch's rule).
+    if shape.contains(&0) {
+        return true;
+    }
     let mut expected = 1;
     for i in (0..shape.len()).rev() {
         if shape[i] != 1 {

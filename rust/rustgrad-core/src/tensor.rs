@@ -300,6 +300,8 @@ pub struct InputState {
     pub requires_grad: bool,
     pub meta: crate::graph::InputMeta,
     pub is_inference: bool,
+    /// A view whose history may not be used (see [`ViewMeta::rebase_error`]).
+    pub rebase_error: Option<Arc<str>>,
 }
 
 /// A hook run with the leaf after its `.grad` was updated.
@@ -313,6 +315,8 @@ pub enum ViewCreation {
     NoGrad,
     /// Returned by a custom Function: an in-place op would bypass its backward.
     CustomFunction,
+    /// One of several views returned by one op (`split`, `chunk`, `unbind`) under grad mode.
+    MultiOutput,
 }
 
 /// What a view remembers of where it comes from.
@@ -329,6 +333,9 @@ pub struct ViewMeta {
     pub creation: ViewCreation,
     /// The version at which `grad_fn` was last set for this view.
     pub attr_version: u64,
+    /// Set when the base changed in place but this view's history may not be rewritten (a
+    /// no_grad or multi-output view): PyTorch's error, raised whenever the history is used.
+    pub rebase_error: Option<Arc<str>>,
 }
 
 /// Shared cell behind a [`Tensor`] handle.
@@ -380,14 +387,39 @@ impl Tensor {
         };
         let attr_version = data.version();
         let t = Tensor::from_data(data);
+        if inference {
+            // A view of an inference tensor has no autograd state (it does not require grad,
+            // whatever its base), as in PyTorch.
+            t.lock().is_inference = true;
+            return t;
+        }
         {
             let mut g = t.lock();
             g.is_inference = inference;
             // A view has no flag of its own: it requires grad while its base does
             // (Note [Views share their base's requires_grad]).
-            g.view = Some(Box::new(ViewMeta { base, creation, attr_version }));
+            g.view = Some(Box::new(ViewMeta { base, creation, attr_version, rebase_error: None }));
         }
         t
+    }
+
+    /// Marks the views an op returned several of (`split`, `unbind`) under grad mode: in-place
+    /// ops on them are refused, as in PyTorch.
+    pub fn mark_multi_output_view(&self) {
+        if let Some(v) = self.lock().view.as_mut() {
+            if v.creation == ViewCreation::Default {
+                v.creation = ViewCreation::MultiOutput;
+            }
+        }
+    }
+
+    /// The error PyTorch raises when this view's history is asked for after its base changed in
+    /// place (see [`ViewMeta::rebase_error`]).
+    pub fn check_view_history(&self) -> Result<()> {
+        match self.fresh().view.as_ref().and_then(|v| v.rebase_error.clone()) {
+            Some(msg) => Err(Error::runtime(msg.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Marks a view as returned by a custom Function (in-place ops on it are then refused).
@@ -685,10 +717,13 @@ impl Tensor {
         let edge = if let Some(f) = &g.grad_fn {
             Some(Edge { node: f.clone(), input_nr: g.output_nr })
         } else if !g.requires_grad {
-            let base = g.view.as_ref().map(|v| v.base.clone());
+            let (base, rebase_error) = match g.view.as_ref() {
+                Some(v) => (Some(v.base.clone()), v.rebase_error.clone()),
+                None => (None, None),
+            };
             drop(g);
             let requires_grad = base.is_some_and(|b| b.requires_grad());
-            return InputState { edge: None, requires_grad, meta, is_inference };
+            return InputState { edge: None, requires_grad, meta, is_inference, rebase_error };
         } else if let Some(node) = g.grad_accumulator.and_then(|w| w.upgrade()) {
             Some(Edge { node, input_nr: 0 })
         } else {
@@ -696,7 +731,7 @@ impl Tensor {
             drop(g);
             self.gradient_edge()
         };
-        InputState { requires_grad: edge.is_some(), edge, meta, is_inference }
+        InputState { requires_grad: edge.is_some(), edge, meta, is_inference, rebase_error: None }
     }
 
     /// The viewed data and what it contributes to type promotion, under one lock.

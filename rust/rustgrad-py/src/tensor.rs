@@ -203,6 +203,7 @@ impl PyTensor {
     }
     #[getter]
     fn grad_fn(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.t.check_view_history().py()?;
         self.t.grad_fn().map(|n| node_object(py, n)).transpose()
     }
     #[getter]
@@ -224,8 +225,9 @@ impl PyTensor {
         }
     }
     #[getter]
-    fn is_leaf(&self) -> bool {
-        self.t.is_leaf()
+    fn is_leaf(&self) -> PyResult<bool> {
+        self.t.check_view_history().py()?;
+        Ok(self.t.is_leaf())
     }
     #[getter]
     fn retains_grad(&self) -> bool {
@@ -383,6 +385,11 @@ impl PyTensor {
     }
     fn detach_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
         let t = &slf.get().t;
+        // Autograd's part of detach_ does not run in inference mode, nor on inference tensors
+        // (they have no autograd state): the tensor keeps its flag, as in PyTorch.
+        if rustgrad_core::grad_mode::is_inference_mode_enabled() || t.is_inference() {
+            return Ok(slf.clone().unbind());
+        }
         if t.view_base().is_some() {
             return Err(PyRuntimeError::new_err(
                 "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, and hence detach_() cannot be called on these gradients. To fix this error, please refer to the Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.",

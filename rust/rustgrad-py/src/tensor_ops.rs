@@ -267,7 +267,9 @@ pub fn parse_index_for(t: &Tensor, key: &Bound<'_, PyAny>, getitem: bool) -> PyR
             let raw_start: Option<i64> = sl.getattr("start")?.extract().unwrap_or(Some(1));
             let ind = sl.indices(size as isize)?;
             let (start, stop, step) = (ind.start.max(0) as usize, ind.stop.max(0) as usize, ind.step as usize);
-            let whole = raw_start.unwrap_or(0) == 0 && stop >= size && step == 1;
+            // A negative stop never keeps the whole dim, even of size 0 (`empty[:-1]` is a view).
+            let raw_stop: Option<i64> = sl.getattr("stop")?.extract().unwrap_or(Some(-1));
+            let whole = raw_start.unwrap_or(0) == 0 && raw_stop.is_none_or(|s| s >= 0) && stop >= size && step == 1;
             if lone_slice || !whole {
                 out = index::slice(&out, dim, start, stop, step).py()?;
             }
@@ -336,6 +338,59 @@ fn bound_scalar(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<rustgrad_core
         },
         _ => Ok(None),
     }
+}
+
+/// clamp's bounds as PyTorch's two overloads read them: all tensors (`Tensor? min, Tensor? max`)
+/// or all numbers, where a 0-d tensor that does not require grad passes for a number.
+enum ClampBounds {
+    Tensors(Option<Tensor>, Option<Tensor>),
+    Numbers(Option<rustgrad_core::scalar::Scalar>, Option<rustgrad_core::scalar::Scalar>),
+}
+
+fn clamp_bounds(name: &str, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> PyResult<ClampBounds> {
+    let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
+    let as_tensor = |o: Option<&Bound<'_, PyAny>>| o.and_then(|m| m.cast::<PyTensor>().ok().map(|t| t.get().t.clone()));
+    let (lo_t, hi_t) = (as_tensor(min), as_tensor(max));
+    let numbers = usize::from(min.is_some() && lo_t.is_none()) + usize::from(max.is_some() && hi_t.is_none());
+    if numbers == 0 && (lo_t.is_some() || hi_t.is_some()) {
+        return Ok(ClampBounds::Tensors(lo_t, hi_t));
+    }
+    if [&lo_t, &hi_t].into_iter().flatten().any(|t| t.ndim() != 0 || t.requires_grad()) {
+        let names = [min, max]
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                if o.cast::<PyTensor>().is_ok() {
+                    Ok("Tensor".to_string())
+                } else {
+                    Ok(o.get_type().name()?.to_string())
+                }
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name}() received an invalid combination of arguments - got ({}), but expected one of:\n \
+             * (Tensor min = None, Tensor max = None)\n * (Number min = None, Number max = None)\n",
+            names.join(", ")
+        )));
+    }
+    Ok(ClampBounds::Numbers(bound_scalar(min)?, bound_scalar(max)?))
+}
+
+fn clamp_apply(t: &Tensor, bounds: &ClampBounds, kind: ClampKind) -> rustgrad_core::Result<Tensor> {
+    match bounds {
+        ClampBounds::Tensors(lo, hi) => elementwise::clamp_tensor(t, lo.as_ref(), hi.as_ref(), kind),
+        ClampBounds::Numbers(lo, hi) => elementwise::clamp_scalar(t, *lo, *hi, kind),
+    }
+}
+
+fn clamp_dispatch(
+    t: &Tensor,
+    name: &str,
+    min: Option<&Bound<'_, PyAny>>,
+    max: Option<&Bound<'_, PyAny>>,
+    kind: ClampKind,
+) -> PyResult<Tensor> {
+    clamp_apply(t, &clamp_bounds(name, min, max)?, kind).py()
 }
 
 fn dims_list(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
@@ -429,39 +484,30 @@ fn in_place_op_reading(
 impl PyTensor {
     #[pyo3(signature = (min=None, max=None))]
     fn clamp(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
-        let (lo_t, hi_t) = (min.and_then(|m| m.cast::<PyTensor>().ok()), max.and_then(|m| m.cast::<PyTensor>().ok()));
-        if lo_t.is_some() || hi_t.is_some() {
-            // Tensor bounds (a number beside a tensor bound becomes a tensor too).
-            let lo = min.filter(|m| !m.is_none()).map(operand).transpose()?;
-            let hi = max.filter(|m| !m.is_none()).map(operand).transpose()?;
-            return wrap(py, elementwise::clamp_tensor(&self.t, lo.as_ref(), hi.as_ref()).py()?);
-        }
-        wrap(py, elementwise::clamp_scalar(&self.t, bound_scalar(min)?, bound_scalar(max)?, ClampKind::Clamp).py()?)
+        wrap(py, clamp_dispatch(&self.t, "clamp", min, max, ClampKind::Clamp)?)
     }
     #[pyo3(signature = (min=None, max=None))]
     fn clip(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
-        self.clamp(py, min, max)
+        wrap(py, clamp_dispatch(&self.t, "clip", min, max, ClampKind::Clamp)?)
     }
     fn clamp_min(&self, py: Python<'_>, min: &Bound<'_, PyAny>) -> R {
-        wrap(py, elementwise::clamp_scalar(&self.t, bound_scalar(Some(min))?, None, ClampKind::Min).py()?)
+        wrap(py, clamp_dispatch(&self.t, "clamp_min", Some(min), None, ClampKind::Min)?)
     }
     fn clamp_max(&self, py: Python<'_>, max: &Bound<'_, PyAny>) -> R {
-        wrap(py, elementwise::clamp_scalar(&self.t, None, bound_scalar(Some(max))?, ClampKind::Max).py()?)
+        wrap(py, clamp_dispatch(&self.t, "clamp_max", None, Some(max), ClampKind::Max)?)
     }
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_(slf: &Bound<'_, Self>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
-        let (lo, hi) = (bound_scalar(min)?, bound_scalar(max)?);
+        let bounds = clamp_bounds("clamp_", min, max)?;
         // Tensor bounds are read element-wise in PyTorch: they may not partially overlap the target.
-        let bounds: Vec<Tensor> = [min, max]
+        let reads: Vec<Tensor> = [min, max]
             .into_iter()
             .flatten()
             .filter_map(|b| b.cast::<PyTensor>().ok())
             .map(|b| b.get().t.clone())
             .collect();
-        let bounds: Vec<&Tensor> = bounds.iter().collect();
-        in_place_op_reading(slf, Reads::operands(&bounds), "clamp_", |t| {
-            elementwise::clamp_scalar(t, lo, hi, ClampKind::Clamp)
-        })
+        let reads: Vec<&Tensor> = reads.iter().collect();
+        in_place_op_reading(slf, Reads::operands(&reads), "clamp_", |t| clamp_apply(t, &bounds, ClampKind::Clamp))
     }
     fn relu_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "relu_", unary::relu)

@@ -38,18 +38,11 @@ impl Backward for AccumulateGrad {
 
 static ACCUMULATE_STRIPES: [parking_lot::Mutex<()>; 64] = [const { parking_lot::Mutex::new(()) }; 64];
 
-/// Whether `t` is the only handle to a fresh contiguous buffer, so it can become `.grad` as is.
+/// Whether `t` can become `.grad` as is: PyTorch's rule, no one else holds this handle and its
+/// layout is the one `.grad` gets (contiguous). Its storage may be shared (a view of the
+/// `gradient` passed to `backward`): later accumulations then write through it, as in PyTorch.
 pub(crate) fn can_steal(t: &Tensor) -> bool {
-    if Arc::strong_count(&t.0) != 1 {
-        return false;
-    }
-    let g = t.lock();
-    let d = &g.data;
-    Arc::strong_count(&d.storage) == 1
-        && d.storage.is_owned()
-        && d.is_contiguous()
-        && d.offset == 0
-        && d.numel() == d.storage.len()
+    Arc::strong_count(&t.0) == 1 && t.lock().data.is_contiguous()
 }
 
 /// `leaf.grad += new_grad`, as PyTorch's AccumulateGrad does it: with grad mode off the first
@@ -76,6 +69,11 @@ pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
             if grad_mode {
                 add(&cur, &new_grad)?
             } else {
+                // `.grad += new` is an in-place update: refused on an inference tensor outside
+                // inference mode (PyTorch raises too, after writing; here it stays unchanged).
+                if cur.is_inference() && !crate::grad_mode::is_inference_mode_enabled() {
+                    return Err(crate::error::Error::InferenceInplace);
+                }
                 let cd = cur.data();
                 // `.grad += new` straight into the existing buffer when the layouts allow it.
                 if cd.dtype() == new_grad.dtype()

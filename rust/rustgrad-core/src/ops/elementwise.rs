@@ -65,7 +65,7 @@ pub fn clamp_scalar(x: &Tensor, min: Option<Scalar>, max: Option<Scalar>, kind: 
     record(out, &[x], |_| ClampBackward { x: SavedTensor::input(x), min, max, kind })
 }
 
-/// d clamp(x, lo, hi)/dx = [lo <= x <= hi]
+/// d clamp(x, lo, hi)/dx = [lo < x < hi] (number bounds: nothing flows at a bound)
 pub struct ClampBackward {
     x: SavedTensor,
     min: Option<f64>,
@@ -84,10 +84,10 @@ impl Backward for ClampBackward {
         let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
         let inside = match (self.min, self.max) {
             (Some(lo), Some(hi)) => {
-                logical_and(&compare(&x, &scalar(lo), Compare::Ge)?, &compare(&x, &scalar(hi), Compare::Le)?)?
+                logical_and(&compare(&x, &scalar(lo), Compare::Gt)?, &compare(&x, &scalar(hi), Compare::Lt)?)?
             }
-            (Some(lo), None) => compare(&x, &scalar(lo), Compare::Ge)?,
-            (None, Some(hi)) => compare(&x, &scalar(hi), Compare::Le)?,
+            (Some(lo), None) => compare(&x, &scalar(lo), Compare::Gt)?,
+            (None, Some(hi)) => compare(&x, &scalar(hi), Compare::Lt)?,
             (None, None) => unreachable!("clamp checks that a bound is given"),
         };
         Ok(smallvec![Some(where_(&inside, g, &scalar(0.0))?)])
@@ -95,8 +95,9 @@ impl Backward for ClampBackward {
     crate::saved_tensors!(x);
 }
 
-/// `x.clamp(min, max)` with tensor bounds (broadcast), one node (`ClampBackward0`).
-pub fn clamp_tensor(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+/// `x.clamp(min, max)` with tensor bounds (broadcast), one node: `ClampBackward0`, or
+/// `ClampMinBackward1`/`ClampMaxBackward1` for `clamp_min`/`clamp_max` (`kind`).
+pub fn clamp_tensor(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>, kind: ClampKind) -> Result<Tensor> {
     if min.is_none() && max.is_none() {
         return Err(Error::runtime("torch.clamp: At least one of 'min' or 'max' must not be None"));
     }
@@ -118,46 +119,70 @@ pub fn clamp_tensor(x: &Tensor, min: Option<&Tensor>, max: Option<&Tensor>) -> R
         min: min.map(SavedTensor::input),
         max: max.map(SavedTensor::input),
         shapes: (x.shape(), min.map(|t| t.shape()), max.map(|t| t.shape())),
+        kind,
     })
 }
 
-/// d clamp(x, lo, hi)/dx = [lo <= x <= hi], d/dlo = [x < lo], d/dhi = [x > hi]
+/// Tensor bounds share ties as maximum/minimum do. One bound: d max(x, lo)/dx = [x > lo] +
+/// [x == lo]/2, d/dlo = [x < lo] + [x == lo]/2 (and mirrored for hi). Both, when lo <= hi:
+/// d/dx = [lo < x < hi] + [x == lo]/2 + [x == hi]/2, d/dlo = [x < lo] + [lo < hi][x == lo]/2,
+/// d/dhi = [x > hi] + [lo < hi][x == hi]/2; when lo > hi the result is hi: d/dhi = 1.
 pub struct ClampTensorBackward {
     x: SavedTensor,
     min: Option<SavedTensor>,
     max: Option<SavedTensor>,
     shapes: (Shape, Option<Shape>, Option<Shape>),
+    kind: ClampKind,
 }
 impl Backward for ClampTensorBackward {
     fn name(&self) -> &'static str {
-        "ClampBackward0"
+        match self.kind {
+            ClampKind::Clamp => "ClampBackward0",
+            ClampKind::Min => "ClampMinBackward1",
+            ClampKind::Max => "ClampMaxBackward1",
+        }
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
         let zero = scalar(0.0);
+        let half = mul(g, &scalar(0.5))?;
         let lo = self.min.as_ref().map(|s| s.unpack(ctx)).transpose()?;
         let hi = self.max.as_ref().map(|s| s.unpack(ctx)).transpose()?;
-        let mut out: Grads = smallvec![];
-        if ctx.needs(0) {
-            let inside = match (&lo, &hi) {
-                (Some(l), Some(h)) => logical_and(&compare(&x, l, Compare::Ge)?, &compare(&x, h, Compare::Le)?)?,
-                (Some(l), None) => compare(&x, l, Compare::Ge)?,
-                (None, Some(h)) => compare(&x, h, Compare::Le)?,
-                (None, None) => unreachable!("clamp checks that a bound is given"),
-            };
-            out.push(Some(sum_to(&where_(&inside, g, &zero)?, &self.shapes.0)?));
-        } else {
-            out.push(None);
-        }
-        let mut k = 1;
-        for (bound, shape, below) in [(&lo, &self.shapes.1, true), (&hi, &self.shapes.2, false)] {
-            if let (Some(b), Some(shape)) = (bound, shape) {
-                out.push(if ctx.needs(k) {
-                    let outside = compare(&x, b, if below { Compare::Lt } else { Compare::Gt })?;
-                    Some(sum_to(&where_(&outside, g, &zero)?, shape)?)
+        let cmp = |a: &Tensor, b: &Tensor, k: Compare| compare(a, b, k);
+        let and = |a: &Tensor, b: &Tensor| logical_and(a, b);
+        // gx, glo, ghi (the last two only for the bounds given)
+        let (gx, glo, ghi) = match (&lo, &hi) {
+            (Some(l), Some(h)) => {
+                let (ordered, strict) = (cmp(l, h, Compare::Le)?, cmp(l, h, Compare::Lt)?);
+                let (at_lo, at_hi) = (cmp(&x, l, Compare::Eq)?, cmp(&x, h, Compare::Eq)?);
+                let inside = and(&cmp(&x, l, Compare::Gt)?, &cmp(&x, h, Compare::Lt)?)?;
+                let tie_hi = where_(&at_hi, &half, &where_(&inside, g, &zero)?)?;
+                let gx = where_(&ordered, &where_(&at_lo, &where_(&at_hi, g, &half)?, &tie_hi)?, &zero)?;
+                let below = and(&ordered, &cmp(&x, l, Compare::Lt)?)?;
+                let glo = where_(&below, g, &where_(&and(&strict, &at_lo)?, &half, &zero)?)?;
+                let capped = and(&ordered, &cmp(&x, h, Compare::Le)?)?;
+                let ghi = where_(&capped, &where_(&and(&strict, &at_hi)?, &half, &zero)?, g)?;
+                (gx, Some(glo), Some(ghi))
+            }
+            (Some(b), None) | (None, Some(b)) => {
+                let (x_wins, b_wins) =
+                    if lo.is_some() { (Compare::Gt, Compare::Lt) } else { (Compare::Lt, Compare::Gt) };
+                let tie = where_(&cmp(&x, b, Compare::Eq)?, &half, &zero)?;
+                let gx = where_(&cmp(&x, b, x_wins)?, g, &tie)?;
+                let gb = where_(&cmp(&x, b, b_wins)?, g, &tie)?;
+                if lo.is_some() {
+                    (gx, Some(gb), None)
                 } else {
-                    None
-                });
+                    (gx, None, Some(gb))
+                }
+            }
+            (None, None) => unreachable!("clamp checks that a bound is given"),
+        };
+        let mut out: Grads = smallvec![if ctx.needs(0) { Some(sum_to(&gx, &self.shapes.0)?) } else { None }];
+        let mut k = 1;
+        for (grad, shape) in [(glo, &self.shapes.1), (ghi, &self.shapes.2)] {
+            if let (Some(grad), Some(shape)) = (grad, shape) {
+                out.push(if ctx.needs(k) { Some(sum_to(&grad, shape)?) } else { None });
                 k += 1;
             }
         }

@@ -190,12 +190,15 @@ pub fn nonzero(x: &Tensor) -> Result<Tensor> {
     let mask = crate::ops::compare::compare(x, &Tensor::wrapped_scalar(0i64), kernels::Compare::Ne)?;
     let cols = nonzero_columns(&mask);
     let n = cols.first().map_or(usize::from(x.ndim() == 0 && mask.data().to_vec::<bool>()[0]), |c| c.numel());
-    let mut flat = Vec::with_capacity(n * cols.len());
-    let cols: Vec<Vec<i64>> = cols.iter().map(|c| c.to_vec::<i64>()).collect();
-    for r in 0..n {
-        flat.extend(cols.iter().map(|c| c[r]));
+    // Column-major, as PyTorch lays it out: one row of coordinates per dim, so the result's
+    // strides are (1, n) (not a view, yet not contiguous either).
+    let ndim = cols.len();
+    let mut flat = Vec::with_capacity(n * ndim);
+    for c in &cols {
+        flat.extend(c.to_vec::<i64>());
     }
-    Ok(Tensor::from_data(kernels::from_vec(flat, &[n, cols.len()])))
+    let rows = kernels::from_vec(flat, &[ndim, n]);
+    Ok(Tensor::from_data(rows.restrided(smallvec![n, ndim], smallvec![1, n], 0)))
 }
 
 /// `x[indices]`: `indices` has one entry per leading dim (`None`: the whole dim); bool masks

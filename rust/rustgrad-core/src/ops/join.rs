@@ -176,6 +176,9 @@ pub fn split(x: &Tensor, sizes: &[usize], dim: i64, kind: SplitKind) -> Result<V
         outs.push(Tensor::new_view(x, d.restrided(s, d.strides.clone(), offset)));
         start += n;
     }
+    if crate::grad_mode::is_recording() {
+        outs.iter().for_each(Tensor::mark_multi_output_view);
+    }
     if any_requires_grad(&[x]) {
         let op: BackwardOp = SplitBackward { dim, sizes: sizes.into(), self_shape: shp.clone(), kind }.into();
         check_not_inference(&[x], &op)?;
@@ -264,6 +267,9 @@ pub fn unbind(x: &Tensor, dim: i64) -> Result<Vec<Tensor>> {
     let outs: Vec<Tensor> = (0..shp[dim])
         .map(|i| Tensor::new_view(x, d.restrided(s.clone(), st.clone(), d.offset + i * d.strides[dim])))
         .collect();
+    if crate::grad_mode::is_recording() {
+        outs.iter().for_each(Tensor::mark_multi_output_view);
+    }
     if any_requires_grad(&[x]) && !outs.is_empty() {
         let op: BackwardOp = UnbindBackward { dim, self_shape: shp.clone() }.into();
         check_not_inference(&[x], &op)?;
@@ -300,7 +306,8 @@ pub fn repeat(x: &Tensor, repeats: &[usize]) -> Result<Tensor> {
     let (interleaved, tiled, out_shape) = repeat_shapes(&padded, repeats);
     let out = untracked(|| {
         let spread = reshape_to(&super::view::contiguous(x)?, &interleaved)?;
-        reshape_to(&super::view::contiguous(&expand_to(&spread, &tiled)?)?, &out_shape)
+        // Always a copy, even when every repeat is 1 (the result never aliases `x`).
+        reshape_to(&super::view::clone(&expand_to(&spread, &tiled)?)?, &out_shape)
     })?;
     record(out, &[x], |_| RepeatBackward { self_shape: shp.clone(), padded, repeats: repeats.into() })
 }

@@ -233,7 +233,8 @@ pub fn nll_loss(
             Reduction::Mean => div(&sum(&picked, None, false, None)?, &scalar(total_weight)),
         }
     })?;
-    let coef = column(row_weight.iter().map(|w| -w * scale).collect());
+    // An ignored row (weight 0) gets 0 even when the total weight is 0 (not 0 * inf = NaN).
+    let coef = column(row_weight.iter().map(|&w| if w == 0.0 { 0.0 } else { -w * scale }).collect());
     record(out, &[x], |_| NllLossBackward { coef, index, self_shape: xs.clone(), reduction, spatial })
 }
 

@@ -150,6 +150,16 @@ impl Backward for ProdBackward {
         let shp = x.shape();
         let g = expand_back(grad0(grads)?, &shp, &self.dims, self.keepdim)?;
         let has_zero = x.data().to_vec::<f64>().contains(&0.0);
+        if has_zero && self.all && !shp.is_empty() {
+            // PyTorch computes the whole product's zero-safe gradient on the flattened input,
+            // then views it back (`ViewBackward0` on top, as a double backward records).
+            let n = shape::numel(&shp);
+            let flat = super::view::reshape_to(&x, &[n])?;
+            let others = products_of_others_differentiable(&flat, &[0])?;
+            let flat_grad = mul(&super::view::reshape_to(&g, &[n])?, &others)?;
+            let request: SmallVec<[i64; 4]> = shp.iter().map(|&s| s as i64).collect();
+            return Ok(smallvec![Some(super::view::view(&flat_grad, &request)?)]);
+        }
         let others = if has_zero {
             products_of_others_differentiable(&x, &self.dims)?
         } else {

@@ -137,13 +137,17 @@ pub fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> R
     if divide && !t1.dtype().is_float() && !t2.dtype().is_float() {
         return Err(Error::runtime(ADDCDIV_OF_INTEGERS));
     }
+    // One promotion over the three operands (a 0-d float64 `x` makes the result float64 even
+    // when the product alone would be float32), as PyTorch's single kernel does.
+    let dtype = result_type(&[x.promotion_input(), t1.promotion_input(), t2.promotion_input()]);
     if !divide {
-        let result = result_type(&[x.promotion_input(), t1.promotion_input(), t2.promotion_input()]);
-        require_kernel("addcmul_cpu_out", result, NUMBERS)?;
+        require_kernel("addcmul_cpu_out", dtype, NUMBERS)?;
     }
     let out = untracked(|| {
-        let product = if divide { div(t1, t2)? } else { mul(t1, t2)? };
-        add_scaled(x, &product, value)
+        let cast = |t: &Tensor| if dtype.is_float() { super::view::to_dtype(t, dtype) } else { Ok(t.clone()) };
+        let (t1, t2) = (cast(t1)?, cast(t2)?);
+        let product = if divide { div(&t1, &t2)? } else { mul(&t1, &t2)? };
+        add_scaled(&cast(x)?, &product, value)
     })?;
     record(out, &[x, t1, t2], |_| AddcBackward {
         t1: SavedTensor::input(t1),

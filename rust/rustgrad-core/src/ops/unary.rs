@@ -30,6 +30,7 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
             | Unary::Expm1
             | Unary::Tan
             | Unary::Rsqrt
+            | Unary::Reciprocal
             | Unary::Exp2 => SavedTensor::output(o, 0),
             _ => SavedTensor::input(x),
         };
@@ -169,8 +170,8 @@ impl Backward for UnaryBackward {
             // d tan(x) = 1 + tan(x)^2
             Unary::Tan => mul(g, &add(&mul(&s, &s)?, &one())?)?,
             // d asin(x) = 1/sqrt(1 - x^2); d acos(x) = -1/sqrt(1 - x^2)
-            Unary::Asin => div(g, &sqrt(&rsub_scalar(&mul(&s, &s)?, &one(), 1.0)?)?)?,
-            Unary::Acos => neg(&div(g, &sqrt(&rsub_scalar(&mul(&s, &s)?, &one(), 1.0)?)?)?)?,
+            Unary::Asin => mul(g, &unary(&rsub_scalar(&mul(&s, &s)?, &one(), 1.0)?, Unary::Rsqrt)?)?,
+            Unary::Acos => mul(g, &neg(&unary(&rsub_scalar(&mul(&s, &s)?, &one(), 1.0)?, Unary::Rsqrt)?)?)?,
             // d atan(x) = 1/(1 + x^2)
             Unary::Atan => div(g, &add(&mul(&s, &s)?, &one())?)?,
             // d sinh(x) = cosh(x); d cosh(x) = sinh(x)

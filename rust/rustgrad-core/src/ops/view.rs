@@ -39,12 +39,17 @@ pub fn alias_of(x: &Tensor) -> Result<Tensor> {
     record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "AliasBackward0" })
 }
 
-/// `x.reshape(shape)`: a view when possible, else a copy.
+/// `x.reshape(shape)`: a view when possible, else a copy. The view of a non-contiguous tensor
+/// is PyTorch's `_reshape_alias` (`ReshapeAliasBackward0`).
 pub fn reshape(x: &Tensor, request: &[i64]) -> Result<Tensor> {
     let d = x.data();
     let new_shape = shape::infer_shape(request, d.numel())?;
-    if shape::view_strides(&d.shape, &d.strides, &new_shape).is_some() {
-        return view(x, request);
+    if let Some(strides) = shape::view_strides(&d.shape, &d.strides, &new_shape) {
+        if d.is_contiguous() {
+            return view(x, request);
+        }
+        let out = make_view(x, new_shape, strides, d.offset);
+        return record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ReshapeAliasBackward0" });
     }
     let copy = clone(x)?;
     let cd = copy.data();
@@ -87,7 +92,13 @@ impl Backward for ViewBackward {
         self.name
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        Ok(smallvec![Some(reshape_to(grad0(grads)?, &self.self_shape)?)])
+        let g = grad0(grads)?;
+        if self.name == "AliasBackward0" {
+            // d alias(x)/dx = 1: the gradient itself, not a view of it (so AccumulateGrad
+            // copies rather than steals a gradient the caller still holds, as in PyTorch).
+            return Ok(smallvec![Some(g.clone())]);
+        }
+        Ok(smallvec![Some(reshape_to(g, &self.self_shape)?)])
     }
 }
 
@@ -345,9 +356,13 @@ pub fn sum_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     Ok(out)
 }
 
-/// A contiguous copy.
+/// A contiguous copy. Of an inference tensor outside inference mode it is recorded as PyTorch
+/// records it, as a fresh tensor's `copy_` (`CopyBackwards`).
 pub fn clone(x: &Tensor) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
+    if x.is_inference() && !crate::grad_mode::is_inference_mode_enabled() {
+        return record(out, &[x], |_| CopyBackward);
+    }
     record(out, &[x], |_| CloneBackward)
 }
 
@@ -405,6 +420,9 @@ pub fn to_copy(x: &Tensor, dtype: DType) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::cast(&d, dtype));
     if !dtype.is_float() {
         return Ok(out);
+    }
+    if x.is_inference() && !crate::grad_mode::is_inference_mode_enabled() {
+        return record(out, &[x], |_| CopyBackward);
     }
     record(out, &[x], |_| ToCopyBackward { self_dtype: d.dtype() })
 }
