@@ -205,6 +205,8 @@ def _python_semantics(e: BaseException, msg: str) -> bool:
         )
     ):
         return True
+    if isinstance(e, ZeroDivisionError):  # plain Python arithmetic of the program's numbers
+        return True
     if isinstance(e, AttributeError):
         m = _NO_ATTRIBUTE.match(msg)
         return m is not None and m.group(1) not in ("Tensor", "Parameter")
