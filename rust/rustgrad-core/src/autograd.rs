@@ -105,8 +105,10 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     if !float || states.iter().all(|s| !s.requires_grad) {
         return Ok(out);
     }
-    if let Some(msg) = states.iter().find_map(|s| s.rebase_error.as_ref()) {
-        return Err(Error::runtime(msg.to_string()));
+    if states.iter().any(|s| s.stale_view) {
+        for t in inputs {
+            t.check_view_history()?;
+        }
     }
     let op = make(&out).into();
     // An op whose tensor inputs are all inference tensors is not recorded outside inference

@@ -625,13 +625,21 @@ pub fn zip_broadcast<T: Element, U: Element>(
 
 /// A binary arithmetic kernel computing in `dtype`.
 pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
-    // Note [Element-wise results keep a permuted layout]
-    if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
-        return Ok(binary(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+    // Note [Element-wise results keep a permuted layout]; two contiguous operands (the usual
+    // case) go straight to the loop.
+    if !(a.is_contiguous() && b.is_contiguous()) {
+        if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
+            return Ok(binary_rowmajor(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+        }
+        if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
+            return Ok(binary_rowmajor(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
+        }
     }
-    if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
-        return Ok(binary(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
-    }
+    binary_rowmajor(a, b, kind, dtype)
+}
+
+/// [`binary`] with a row-major result.
+fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! zip {
         ($T:ty, $k:expr) => {
@@ -653,15 +661,22 @@ pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Res
 }
 
 /// A comparison kernel computing in `dtype`, producing bools.
-#[allow(clippy::bool_comparison)]
 pub fn compare(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType) -> Result<TensorData> {
     // Note [Element-wise results keep a permuted layout]
-    if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
-        return Ok(compare(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+    if !(a.is_contiguous() && b.is_contiguous()) {
+        if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
+            return Ok(compare_rowmajor(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+        }
+        if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
+            return Ok(compare_rowmajor(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
+        }
     }
-    if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
-        return Ok(compare(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
-    }
+    compare_rowmajor(a, b, kind, dtype)
+}
+
+/// [`compare`] with a row-major result.
+#[allow(clippy::bool_comparison)]
+fn compare_rowmajor(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType) -> Result<TensorData> {
     with_dtype!(dtype, T => {
         let (v, s) = match kind {
             Compare::Eq => zip_broadcast::<T, bool>(a, b, |x, y| x == y)?,

@@ -300,8 +300,9 @@ pub struct InputState {
     pub requires_grad: bool,
     pub meta: crate::graph::InputMeta,
     pub is_inference: bool,
-    /// A view whose history may not be used (see [`ViewMeta::rebase_error`]).
-    pub rebase_error: Option<Arc<str>>,
+    /// A view whose history may not be used (see [`ViewMeta::rebase_error`]; the message is
+    /// read from the tensor, [`Tensor::check_view_history`], so the state stays small).
+    pub stale_view: bool,
 }
 
 /// A hook run with the leaf after its `.grad` was updated.
@@ -717,13 +718,13 @@ impl Tensor {
         let edge = if let Some(f) = &g.grad_fn {
             Some(Edge { node: f.clone(), input_nr: g.output_nr })
         } else if !g.requires_grad {
-            let (base, rebase_error) = match g.view.as_ref() {
-                Some(v) => (Some(v.base.clone()), v.rebase_error.clone()),
-                None => (None, None),
+            let (base, stale_view) = match g.view.as_ref() {
+                Some(v) => (Some(v.base.clone()), v.rebase_error.is_some()),
+                None => (None, false),
             };
             drop(g);
             let requires_grad = base.is_some_and(|b| b.requires_grad());
-            return InputState { edge: None, requires_grad, meta, is_inference, rebase_error };
+            return InputState { edge: None, requires_grad, meta, is_inference, stale_view };
         } else if let Some(node) = g.grad_accumulator.and_then(|w| w.upgrade()) {
             Some(Edge { node, input_nr: 0 })
         } else {
@@ -731,7 +732,7 @@ impl Tensor {
             drop(g);
             self.gradient_edge()
         };
-        InputState { requires_grad: edge.is_some(), edge, meta, is_inference, rebase_error: None }
+        InputState { requires_grad: edge.is_some(), edge, meta, is_inference, stale_view: false }
     }
 
     /// The viewed data and what it contributes to type promotion, under one lock.
