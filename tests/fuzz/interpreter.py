@@ -350,9 +350,16 @@ class Interpreter:
         """The ``.grad`` summary of every leaf tensor variable that requires grad."""
         grads = {}
         for name, v in self.env.items():
-            if isinstance(v, self.mod.Tensor) and v.is_leaf and v.requires_grad:
-                g = v.grad
-                grads[name] = None if g is None else summarize_tensor(self.mod, g, with_grad=False)
+            if not isinstance(v, self.mod.Tensor):
+                continue
+            try:
+                if not (v.is_leaf and v.requires_grad):
+                    continue
+            except Exception as e:  # noqa: BLE001 - a stale view's flags raise, in PyTorch too
+                grads[name] = ("error", type(e).__name__)
+                continue
+            g = v.grad
+            grads[name] = None if g is None else summarize_tensor(self.mod, g, with_grad=False)
         return grads
 
     def _apply(self, stmt: Stmt, args: tuple, kwargs: dict) -> Any:
