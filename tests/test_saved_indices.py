@@ -32,5 +32,28 @@ def test_gather_gradient_and_modified_index():
     assert x.grad.tolist() == [[0.0, 0.0, 2.0], [1.0, 1.0, 0.0]]  # repeats accumulate
     y = x.gather(1, idx)
     idx.add_(0)
-    with pytest.raises(RuntimeError, match=r"\[torch.LongTensor \[2, 2\]\] is at version 1; expected version 0"):
+    with pytest.raises(
+        RuntimeError, match=r"\[torch.LongTensor \[2, 2\]\] is at version 1; expected version 0"
+    ):
         y.sum().backward()
+
+
+def test_nll_loss_target_modified_in_place_is_caught():
+    x = torch.rand(3, 4, requires_grad=True)
+    target = torch.tensor([0, 2, 3])
+    loss = torch.nn.functional.cross_entropy(x, target)
+    target[1] = 3
+    with pytest.raises(RuntimeError, match=r"\[torch.LongTensor \[3\]\] is at version 1; expected version 0"):
+        loss.backward()
+    loss = torch.nn.functional.nll_loss(x.log_softmax(1), torch.tensor([1, 1, 0]), reduction="sum")
+    loss.backward()  # d/dx of -sum(logp[i, t_i]) = softmax - onehot, rows sum to 0
+    assert torch.allclose(x.grad.sum(1), torch.zeros(3), atol=1e-6)
+
+
+def test_clamp_min_and_max_refuse_none():
+    x = torch.randn(3)
+    for name in ("clamp_min", "clamp_max"):
+        with pytest.raises(
+            TypeError, match=rf"^{name}\(\) received an invalid combination of arguments - got \(NoneType\)"
+        ):
+            getattr(x, name)(None)

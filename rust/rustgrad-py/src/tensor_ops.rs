@@ -347,6 +347,17 @@ enum ClampBounds {
     Numbers(Option<rustgrad_core::scalar::Scalar>, Option<rustgrad_core::scalar::Scalar>),
 }
 
+/// `clamp_min`/`clamp_max` take a bound that is not None (PyTorch has no overload for None).
+fn one_bound_given(name: &str, bound: &Bound<'_, PyAny>, arg: &str) -> PyResult<()> {
+    if bound.is_none() {
+        return Err(PyTypeError::new_err(format!(
+            "{name}() received an invalid combination of arguments - got (NoneType), but expected one of:\n \
+             * (Tensor {arg})\n * (Number {arg})\n"
+        )));
+    }
+    Ok(())
+}
+
 fn clamp_bounds(name: &str, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> PyResult<ClampBounds> {
     let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
     let as_tensor = |o: Option<&Bound<'_, PyAny>>| o.and_then(|m| m.cast::<PyTensor>().ok().map(|t| t.get().t.clone()));
@@ -491,9 +502,11 @@ impl PyTensor {
         wrap(py, clamp_dispatch(&self.t, "clip", min, max, ClampKind::Clamp)?)
     }
     fn clamp_min(&self, py: Python<'_>, min: &Bound<'_, PyAny>) -> R {
+        one_bound_given("clamp_min", min, "min")?;
         wrap(py, clamp_dispatch(&self.t, "clamp_min", Some(min), None, ClampKind::Min)?)
     }
     fn clamp_max(&self, py: Python<'_>, max: &Bound<'_, PyAny>) -> R {
+        one_bound_given("clamp_max", max, "max")?;
         wrap(py, clamp_dispatch(&self.t, "clamp_max", None, Some(max), ClampKind::Max)?)
     }
     #[pyo3(signature = (min=None, max=None))]

@@ -235,13 +235,22 @@ pub fn nll_loss(
     })?;
     // An ignored row (weight 0) gets 0 even when the total weight is 0 (not 0 * inf = NaN).
     let coef = column(row_weight.iter().map(|&w| if w == 0.0 { 0.0 } else { -w * scale }).collect());
-    record(out, &[x], |_| NllLossBackward { coef, index, self_shape: xs.clone(), reduction, spatial })
+    record(out, &[x], |_| NllLossBackward {
+        coef: SavedTensor::input(&coef),
+        index: SavedTensor::input(&index),
+        target: SavedTensor::input(target),
+        self_shape: xs.clone(),
+        reduction,
+        spatial,
+    })
 }
 
 /// d nll/dx[i, c] = -weight[t_i] [c == t_i] (/ total weight for the mean)
 pub struct NllLossBackward {
-    coef: Tensor,
-    index: Tensor,
+    coef: SavedTensor,
+    index: SavedTensor,
+    /// Saved for its version only: the target modified in place is an error, as in PyTorch.
+    target: SavedTensor,
     self_shape: Shape,
     reduction: Reduction,
     spatial: bool,
@@ -254,16 +263,19 @@ impl Backward for NllLossBackward {
             "NllLossBackward0"
         }
     }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
-        let n = self.index.shape()[0];
+        self.target.unpack(ctx)?;
+        let (coef, index) = (self.coef.unpack(ctx)?, self.index.unpack(ctx)?);
+        let n = index.shape()[0];
         let c = *self.self_shape.last().unwrap_or(&1);
         let g = if self.reduction == Reduction::None { reshape_to(g, &[n, 1])? } else { g.clone() };
-        let values = mul(&self.coef, &g)?;
+        let values = mul(&coef, &g)?;
         let zeros = crate::creation::zeros(&[n, c], values.dtype());
-        let gx = scatter(&zeros, 1, &self.index, &values, false)?;
+        let gx = scatter(&zeros, 1, &index, &values, false)?;
         Ok(smallvec![Some(reshape_to(&gx, &self.self_shape)?)])
     }
+    crate::saved_tensors!(coef, index, target);
 }
 
 fn check_same_shape(x: &Tensor, y: &Tensor) -> Result<()> {
