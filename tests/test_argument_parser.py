@@ -252,3 +252,22 @@ def test_binary_cross_entropy_argument_rules():
     with torch.no_grad():
         out = F.binary_cross_entropy(p, y, weight=w)
     assert math.isclose(out.item(), (-math.log(0.25) - math.log(0.5)) / 2, rel_tol=1e-6)
+
+
+def test_more_argument_errors():
+    x = torch.ones(2, requires_grad=True)
+    y = x * 2
+    with raises(RuntimeError, "^you can only change requires_grad flags of leaf variables.$"):
+        y.requires_grad = True
+    with raises(RuntimeError, "^you can only change requires_grad flags of leaf variables. If you want"):
+        y.requires_grad = False
+    assert y.requires_grad_(True) is y  # the method allows it
+    with raises(RuntimeError, "^all inputs have to be Tensors or GradientEdges, but got int$"):
+        torch.autograd.grad(y.sum(), [1, "a"])
+    with raises(RuntimeError, "^step must be finite but got inf$"):
+        torch.arange(0.5, 0.5, float("inf"))
+    with raises(ValueError, "^Overflow when unpacking long long$"):
+        torch.ones(2).split(2**63, -1)
+    with raises(ValueError, "^Overflow when unpacking long long$"):
+        torch.ones(2).to(2**63)
+    assert [t.tolist() for t in torch.arange(5.0).split(2)] == [[0.0, 1.0], [2.0, 3.0], [4.0]]

@@ -46,6 +46,8 @@ class device:
     def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
         if isinstance(type, device):
             type, index = type.type, type.index  # type: ignore[assignment]  # mypy assigns pairwise
+        if isinstance(type, int) and not -(2**63) <= type < 2**63:
+            raise ValueError("Overflow when unpacking long long")
         name, _, idx = str(type).partition(":")
         if name != "cpu":
             raise RuntimeError(

@@ -31,6 +31,16 @@ pub fn ones_like(x: &Tensor) -> Tensor {
 
 /// `arange(start, end, step)`; the dtype is chosen by the caller (int64 for integer args).
 pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+    if !step.is_finite() {
+        let shown = if step.is_nan() {
+            "nan"
+        } else if step > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        };
+        return Err(Error::runtime(format!("step must be finite but got {shown}")));
+    }
     if step == 0.0 {
         return Err(Error::runtime("step must be nonzero"));
     }

@@ -19,6 +19,26 @@ pub fn tensor_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     obj.try_iter()?.map(|item| tensor_arg(&item?)).collect()
 }
 
+/// The `inputs` of `autograd.grad`: a tensor or a sequence of tensors (PyTorch's RuntimeError
+/// for anything else in it).
+fn grad_inputs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        return Ok(vec![t.get().t.clone()]);
+    }
+    obj.try_iter()?
+        .map(|item| {
+            let item = item?;
+            match item.cast::<PyTensor>() {
+                Ok(t) => Ok(t.get().t.clone()),
+                Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "all inputs have to be Tensors or GradientEdges, but got {}",
+                    item.get_type().name()?
+                ))),
+            }
+        })
+        .collect()
+}
+
 /// The gradients given to `backward`/`grad` for `outputs`, checked in PyTorch's order: a
 /// tensor, None, or a sequence of those (extra gradients are ignored, as PyTorch pairs them with
 /// `zip`); shapes and implicit gradients first, then the flags `retain_graph`/`create_graph` (read
@@ -128,7 +148,7 @@ pub fn _grad(
     allow_unused: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTuple>> {
     let outs = tensor_list(outputs)?;
-    let ins = tensor_list(inputs)?;
+    let ins = grad_inputs(inputs)?;
     let (gs, retain, create_graph) = output_grads(&outs, grad_outputs, retain_graph, create_graph)?;
     let allow = crate::convert::engine_flag(allow_unused, false)?;
     let result = gil::without_gil(py, move || engine::grad(&outs, &gs, &ins, retain, create_graph, allow)).py()?;

@@ -216,6 +216,10 @@ impl PyTensor {
             Ok(b) => b.is_true(),
             Err(_) => return Err(PyRuntimeError::new_err("requires_grad must be a bool")),
         };
+        // The setter refuses any change on a non-leaf (`requires_grad_(True)` is allowed there).
+        if flag && !self.t.is_leaf() {
+            return Err(PyRuntimeError::new_err("you can only change requires_grad flags of leaf variables."));
+        }
         // The attribute setter words the dtype error differently from `requires_grad_()`.
         match self.t.set_requires_grad(flag) {
             Err(rustgrad_core::Error::IntRequiresGrad) => {

@@ -429,6 +429,9 @@ fn split_impl(py: Python<'_>, t: &Tensor, split: &Bound<'_, PyAny>, dim: i64) ->
         return Err(pyo3::exceptions::PyRuntimeError::new_err("split expects at least a 1-dimensional tensor"));
     }
     let d = rustgrad_core::shape::wrap_dim(dim, shp.len()).py()?;
+    if split.is_instance_of::<pyo3::types::PyInt>() && !split.is_instance_of::<pyo3::types::PyBool>() {
+        crate::convert::int64_arg(split)?; // beyond int64: PyTorch's ValueError
+    }
     let outs = if let Ok(size) = split.extract::<i64>() {
         if size < 0 {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
