@@ -271,3 +271,15 @@ def test_more_argument_errors():
     with raises(ValueError, "^Overflow when unpacking long long$"):
         torch.ones(2).to(2**63)
     assert [t.tolist() for t in torch.arange(5.0).split(2)] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+
+
+def test_where_with_an_int_beyond_int64():
+    c = torch.tensor([True, False])
+    with raises(RuntimeError, "^value cannot be converted to type int64_t without overflow$"):
+        torch.where(c, 2**63, torch.tensor([1, 2]))
+    with raises(RuntimeError, "attempted to promote Bool and UInt64$"):
+        torch.where(c, 2**63, torch.tensor([True, False]))
+    with raises(RuntimeError, "attempted to promote UInt64 and Long$"):
+        torch.where(c, 2**63, 3)
+    out = torch.where(c, 2**63, torch.tensor([1.0, 2.0]))  # a float result holds it
+    assert out.dtype == torch.float32 and out.tolist() == [float(2**63), 2.0]

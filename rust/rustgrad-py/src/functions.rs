@@ -440,7 +440,40 @@ pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> R {
 #[pyfunction]
 #[pyo3(name = "where")]
 pub fn where_(py: Python<'_>, condition: &Bound<'_, PyAny>, input: &Bound<'_, PyAny>, other: &Bound<'_, PyAny>) -> R {
+    where_uint64_rule(input, other, true)?;
+    where_uint64_rule(other, input, false)?;
     wrap(py, compare::where_(&tensor_arg(condition)?, &operand(input)?, &operand(other)?).py()?)
+}
+
+/// PyTorch reads a Python int in [2**63, 2**64) given to `where` as a uint64, which an integer
+/// result cannot hold and which does not promote with int64 or bool (a float result is fine).
+fn where_uint64_rule(value: &Bound<'_, PyAny>, beside: &Bound<'_, PyAny>, first: bool) -> PyResult<()> {
+    use pyo3::types::{PyBool, PyInt};
+    let is_uint64 = value.is_instance_of::<PyInt>()
+        && !value.is_instance_of::<PyBool>()
+        && value.extract::<i64>().is_err()
+        && value.extract::<u64>().is_ok();
+    if !is_uint64 {
+        return Ok(());
+    }
+    let runtime = |m: String| Err(pyo3::exceptions::PyRuntimeError::new_err(m));
+    if let Ok(t) = beside.cast::<PyTensor>() {
+        return match t.get().t.dtype() {
+            DType::I64 => runtime("value cannot be converted to type int64_t without overflow".into()),
+            DType::Bool => runtime(
+                "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool and UInt64"
+                    .into(),
+            ),
+            _ => Ok(()),
+        };
+    }
+    if beside.is_instance_of::<PyInt>() && !beside.is_instance_of::<PyBool>() {
+        let (a, b) = if first { ("UInt64", "Long") } else { ("Long", "UInt64") };
+        return runtime(format!(
+            "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {a} and {b}"
+        ));
+    }
+    Ok(())
 }
 
 /// `torch.autograd.backward`'s list of leaves reached: used by tests of the engine.
