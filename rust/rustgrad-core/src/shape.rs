@@ -41,6 +41,7 @@ pub fn storage_numel(shape: &[usize], itemsize: usize) -> Result<usize> {
 }
 
 /// Row-major strides of a contiguous tensor of this shape.
+#[inline]
 pub fn contiguous_strides(shape: &[usize]) -> Strides {
     let mut strides: Strides = SmallVec::from_elem(0, shape.len());
     let mut acc = 1;
