@@ -623,19 +623,30 @@ pub fn zip_broadcast<T: Element, U: Element>(
     Ok((out, out_shape))
 }
 
-/// A binary arithmetic kernel computing in `dtype`.
-pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
-    // Note [Element-wise results keep a permuted layout]; two contiguous operands (the usual
-    // case) go straight to the loop.
+/// Note [Element-wise results keep a permuted layout]: runs the row-major kernel `f` on `a`
+/// and `b`, or, when one operand is a permuted dense tensor, on flat views in its memory order,
+/// giving the result that operand's strides. Two contiguous operands (the usual case) go
+/// straight to `f`.
+#[inline]
+fn in_layout(
+    a: &TensorData,
+    b: &TensorData,
+    f: impl Fn(&TensorData, &TensorData) -> Result<TensorData>,
+) -> Result<TensorData> {
     if !(a.is_contiguous() && b.is_contiguous()) {
         if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
-            return Ok(binary_rowmajor(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
+            return Ok(f(&fa, &fb)?.restrided(a.shape.clone(), a.strides.clone(), 0));
         }
         if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
-            return Ok(binary_rowmajor(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
+            return Ok(f(&fa, &fb)?.restrided(b.shape.clone(), b.strides.clone(), 0));
         }
     }
-    binary_rowmajor(a, b, kind, dtype)
+    f(a, b)
+}
+
+/// A binary arithmetic kernel computing in `dtype`.
+pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    in_layout(a, b, |a, b| binary_rowmajor(a, b, kind, dtype))
 }
 
 /// [`binary`] with a row-major result.
@@ -662,16 +673,7 @@ fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -
 
 /// A comparison kernel computing in `dtype`, producing bools.
 pub fn compare(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType) -> Result<TensorData> {
-    // Note [Element-wise results keep a permuted layout]
-    if !(a.is_contiguous() && b.is_contiguous()) {
-        if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
-            return Ok(compare_rowmajor(&fa, &fb, kind, dtype)?.restrided(a.shape.clone(), a.strides.clone(), 0));
-        }
-        if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
-            return Ok(compare_rowmajor(&fa, &fb, kind, dtype)?.restrided(b.shape.clone(), b.strides.clone(), 0));
-        }
-    }
-    compare_rowmajor(a, b, kind, dtype)
+    in_layout(a, b, |a, b| compare_rowmajor(a, b, kind, dtype))
 }
 
 /// [`compare`] with a row-major result.

@@ -16,13 +16,13 @@ use smallvec::{smallvec, SmallVec};
 /// `self` filled with `value` (what `self.fill_(value)` / `self.zero_()` writes).
 pub fn filled(x: &Tensor, value: f64) -> Result<Tensor> {
     let d = x.data();
-    record(full(&d.shape, value, d.dtype()), &[x], |_| FillBackward { name: "FillBackward2" })
+    record(full(&d.shape, value, d.dtype()), &[x], |_| ZeroGradBackward { name: "FillBackward2" })
 }
 
 /// `self` filled with zeros (what `self.zero_()` writes).
 pub fn zeroed(x: &Tensor) -> Result<Tensor> {
     let d = x.data();
-    record(full(&d.shape, 0.0, d.dtype()), &[x], |_| FillBackward { name: "ZeroBackward0" })
+    record(full(&d.shape, 0.0, d.dtype()), &[x], |_| ZeroGradBackward { name: "ZeroBackward0" })
 }
 
 /// The distribution of an in-place random fill (`uniform_`, `normal_`, `bernoulli_`).
@@ -164,7 +164,7 @@ pub fn random_filled(x: &Tensor, target: &Tensor, dist: Distribution) -> Result<
         let contiguous = d.is_contiguous();
         in_logical_order(dist.sample(n, d.dtype(), contiguous), &d)
     };
-    record(Tensor::from_data(values), &[x], |_| FillBackward { name: dist.node_name() })
+    record(Tensor::from_data(values), &[x], |_| ZeroGradBackward { name: dist.node_name() })
 }
 
 /// Samples drawn in the memory order of the layout `d` (a flat contiguous buffer), rearranged
@@ -249,7 +249,8 @@ fn bernoulli_tensor_values(target: &Tensor, p: &Tensor) -> Result<TensorData> {
     Ok(values)
 }
 
-/// Nothing flows back to any input (a random fill whose arguments are tensors).
+/// Nothing flows back to any input: d fill(x)/dx = 0 (`fill_`, `zero_`, random fills, and a
+/// random fill whose arguments are tensors).
 pub struct ZeroGradBackward {
     name: &'static str,
 }
@@ -279,19 +280,6 @@ pub fn filled_with_tensor(x: &Tensor, value: &Tensor) -> Result<Tensor> {
 pub fn assigned(x: &Tensor, value: &Tensor) -> Result<Tensor> {
     let name = if value.ndim() == 0 && x.ndim() != 0 { "FillBackward3" } else { "torch::autograd::CopyBackwards" };
     copied_named(x, value, name)
-}
-
-/// d fill(x)/dx = 0
-pub struct FillBackward {
-    name: &'static str,
-}
-impl Backward for FillBackward {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        Ok(smallvec![Some(zeros_like(grad0(grads)?))])
-    }
 }
 
 /// `src` broadcast to `x`'s shape and converted to its dtype (what `self.copy_(src)` writes).

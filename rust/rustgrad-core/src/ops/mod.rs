@@ -111,7 +111,6 @@ backward_ops! {
     Clone(view::CloneBackward),
     Copy(view::CopyBackward),
     ToCopy(view::ToCopyBackward),
-    Fill(fill::FillBackward),
     CopyFrom(fill::CopyFromBackward),
     ZeroGrad(fill::ZeroGradBackward),
     Extremum(elementwise::ExtremumBackward),
