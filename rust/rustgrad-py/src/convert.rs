@@ -340,6 +340,49 @@ fn is_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     obj.is_instance_of::<PyUntypedArray>()
 }
 
+/// A Python int in [2**63, 2**64): PyTorch reads it as a uint64 scalar.
+pub fn uint64_int(obj: &Bound<'_, PyAny>) -> Option<u64> {
+    if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyBool>() || obj.extract::<i64>().is_ok() {
+        return None;
+    }
+    obj.extract::<u64>().ok()
+}
+
+/// PyTorch's refusal to promote a uint64 scalar with a bool or int64 operand.
+pub fn uint64_promotion_error(other: &str, uint64_first: bool) -> PyErr {
+    let (a, b) = if uint64_first { ("UInt64", other) } else { (other, "UInt64") };
+    pyo3::exceptions::PyRuntimeError::new_err(format!(
+        "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {a} and {b}"
+    ))
+}
+
+/// Note [uint64 operands]: the operand of a binary op beside the tensor `beside`. A Python int
+/// in [2**63, 2**64) is PyTorch's uint64 scalar, converted to the op's computation dtype: it
+/// wraps to int64 beside an integer tensor, stays a float beside a float tensor or when the op
+/// computes in floats (`float_op`: true division), and does not promote with a bool tensor.
+pub fn operand_beside(obj: &Bound<'_, PyAny>, beside: &Tensor, float_op: bool) -> PyResult<Tensor> {
+    match uint64_int(obj) {
+        Some(v) => uint64_operand(v, beside.dtype(), float_op),
+        None => operand(obj),
+    }
+}
+
+fn uint64_operand(v: u64, beside: DType, float_op: bool) -> PyResult<Tensor> {
+    match beside {
+        DType::Bool => Err(uint64_promotion_error("Bool", false)),
+        d if d.is_float() || float_op => Ok(Scalar::Float(v as f64).to_tensor()),
+        _ => Ok(Scalar::Int(v as i64).to_tensor()),
+    }
+}
+
+/// [`try_operand`] read beside a tensor, as [`operand_beside`] reads it.
+pub fn try_operand_beside(obj: &Bound<'_, PyAny>, beside: &Tensor, float_op: bool) -> PyResult<Option<Tensor>> {
+    match uint64_int(obj) {
+        Some(v) => uint64_operand(v, beside.dtype(), float_op).map(Some),
+        None => try_operand(obj),
+    }
+}
+
 /// Like [`operand`] but `Ok(None)` for unsupported types (binary dunders return
 /// NotImplemented); an int too big for any integer type still raises.
 pub fn try_operand(obj: &Bound<'_, PyAny>) -> PyResult<Option<Tensor>> {

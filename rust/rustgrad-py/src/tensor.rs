@@ -1,7 +1,9 @@
 //! The `Tensor` class. Operators and methods call straight into the core: no Python wrapper
 //! sits on the hot path.
 
-use crate::convert::{dtype_arg, dtype_object, operand, sizes_arg, tensor_arg, to_numpy, try_operand};
+use crate::convert::{
+    dtype_arg, dtype_object, operand, operand_beside, sizes_arg, tensor_arg, to_numpy, try_operand_beside, uint64_int,
+};
 use crate::errors::{from_py, IntoPyResult};
 use crate::gil;
 use crate::node::node_object;
@@ -80,16 +82,19 @@ type R = PyResult<Py<PyTensor>>;
 
 /// A binary operator: `f(other)` for a tensor or number `other`, else `NotImplemented`
 /// (so Python tries the reflected operator of the other operand).
+/// A number operand is read beside `this` (note [uint64 operands]; `float_op` for true division).
 fn dunder(
     py: Python<'_>,
+    this: &Tensor,
     other: &Bound<'_, PyAny>,
+    float_op: bool,
     f: impl FnOnce(&Tensor) -> rustgrad_core::Result<Tensor>,
 ) -> PyResult<Py<PyAny>> {
     // A tensor operand is borrowed from its wrapper (no reference-count traffic).
     if let Ok(t) = other.cast::<PyTensor>() {
         return Ok(wrap(py, f(&t.get().t).py()?)?.into_any());
     }
-    match try_operand(other)? {
+    match try_operand_beside(other, this, float_op)? {
         Some(o) => Ok(wrap(py, f(&o).py()?)?.into_any()),
         None => Ok(py.NotImplemented()),
     }
@@ -104,6 +109,15 @@ fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
 }
 
 fn pow_any(base: &Tensor, e: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    if let Some(v) = uint64_int(e) {
+        // A uint64 exponent (note [uint64 operands]) is read in the base's dtype.
+        if !base.dtype().is_float() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "value cannot be converted to type int64_t without overflow",
+            ));
+        }
+        return pow::pow_scalar(base, rustgrad_core::Scalar::Float(v as f64)).py();
+    }
     if let Some(s) = crate::convert::scalar_arg(e)? {
         return pow::pow_scalar(base, s).py();
     }
@@ -505,20 +519,20 @@ impl PyTensor {
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn add_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
-        arith_in_place(&slf.get().t, &operand(other)?, Binary::Add, alpha, "add_")?;
+        arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, false)?, Binary::Add, alpha, "add_")?;
         Ok(slf.clone().unbind())
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
-        arith_in_place(&slf.get().t, &operand(other)?, Binary::Sub, alpha, "sub_")?;
+        arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, false)?, Binary::Sub, alpha, "sub_")?;
         Ok(slf.clone().unbind())
     }
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        arith_in_place(&slf.get().t, &operand(other)?, Binary::Mul, 1.0, "mul_")?;
+        arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, false)?, Binary::Mul, 1.0, "mul_")?;
         Ok(slf.clone().unbind())
     }
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-        arith_in_place(&slf.get().t, &operand(other)?, Binary::Div, 1.0, "div_")?;
+        arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, true)?, Binary::Div, 1.0, "div_")?;
         Ok(slf.clone().unbind())
     }
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
@@ -529,16 +543,16 @@ impl PyTensor {
         Ok(slf.clone().unbind())
     }
     fn __iadd__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        arith_in_place(&self.t, &operand(other)?, Binary::Add, 1.0, "__iadd__")
+        arith_in_place(&self.t, &operand_beside(other, &self.t, false)?, Binary::Add, 1.0, "__iadd__")
     }
     fn __isub__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        arith_in_place(&self.t, &operand(other)?, Binary::Sub, 1.0, "__isub__")
+        arith_in_place(&self.t, &operand_beside(other, &self.t, false)?, Binary::Sub, 1.0, "__isub__")
     }
     fn __imul__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        arith_in_place(&self.t, &operand(other)?, Binary::Mul, 1.0, "__imul__")
+        arith_in_place(&self.t, &operand_beside(other, &self.t, false)?, Binary::Mul, 1.0, "__imul__")
     }
     fn __itruediv__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
-        arith_in_place(&self.t, &operand(other)?, Binary::Div, 1.0, "__itruediv__")
+        arith_in_place(&self.t, &operand_beside(other, &self.t, true)?, Binary::Div, 1.0, "__itruediv__")
     }
     /// `x **= e` writes into `x` (views, `.data` and aliases see it), as `pow_` does.
     fn __ipow__(&self, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
@@ -558,33 +572,33 @@ impl PyTensor {
     // ----- operators -----
 
     fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (arith::add)(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (arith::add)(&self.t, o))
     }
     fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (arith::add)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (arith::add)(o, &self.t))
     }
     fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (arith::sub)(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (arith::sub)(&self.t, o))
     }
     fn __rsub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match try_operand(other)? {
+        match try_operand_beside(other, &self.t, false)? {
             Some(o) if o.is_wrapped_number() => Ok(wrap(py, arith::rsub_scalar(&self.t, &o, 1.0).py()?)?.into_any()),
             Some(o) => Ok(wrap(py, arith::sub(&o, &self.t).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
         }
     }
     fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (arith::mul)(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (arith::mul)(&self.t, o))
     }
     fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (arith::mul)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (arith::mul)(o, &self.t))
     }
     fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (arith::div)(&self.t, o))
+        dunder(py, &self.t, other, true, |o| (arith::div)(&self.t, o))
     }
     fn __rtruediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         // PyTorch: `c / x` is `x.reciprocal() * c`
-        match try_operand(other)? {
+        match try_operand_beside(other, &self.t, true)? {
             Some(o) => Ok(wrap(py, arith::mul(&arith::reciprocal(&self.t).py()?, &o).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
         }
@@ -594,13 +608,13 @@ impl PyTensor {
         if other.cast::<PyTensor>().is_err() {
             return Ok(py.NotImplemented());
         }
-        dunder(py, other, |o| (linalg::matmul)(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (linalg::matmul)(&self.t, o))
     }
     fn __rmatmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if other.cast::<PyTensor>().is_err() {
             return Ok(py.NotImplemented());
         }
-        dunder(py, other, |o| (linalg::matmul)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (linalg::matmul)(o, &self.t))
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let _ = modulo;
@@ -616,6 +630,15 @@ impl PyTensor {
         modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let _ = modulo;
+        if let Some(v) = uint64_int(base) {
+            // A uint64 base (note [uint64 operands]) is read in the exponent's dtype.
+            let s = match self.t.dtype() {
+                DType::Bool => return Err(crate::convert::uint64_promotion_error("Bool", false)),
+                d if d.is_float() => rustgrad_core::Scalar::Float(v as f64),
+                _ => rustgrad_core::Scalar::Int(v as i64),
+            };
+            return Ok(wrap(py, pow::scalar_pow(s, &self.t).py()?)?.into_any());
+        }
         match crate::convert::scalar_arg(base)? {
             Some(s) => Ok(wrap(py, pow::scalar_pow(s, &self.t).py()?)?.into_any()),
             None => Ok(py.NotImplemented()),
@@ -631,22 +654,22 @@ impl PyTensor {
         wrap(py, unary::abs(&self.t).py()?)
     }
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (cmp(Compare::Eq))(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (cmp(Compare::Eq))(&self.t, o))
     }
     fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (cmp(Compare::Ne))(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (cmp(Compare::Ne))(&self.t, o))
     }
     fn __lt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (cmp(Compare::Lt))(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (cmp(Compare::Lt))(&self.t, o))
     }
     fn __le__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (cmp(Compare::Le))(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (cmp(Compare::Le))(&self.t, o))
     }
     fn __gt__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (cmp(Compare::Gt))(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (cmp(Compare::Gt))(&self.t, o))
     }
     fn __ge__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, other, |o| (cmp(Compare::Ge))(&self.t, o))
+        dunder(py, &self.t, other, false, |o| (cmp(Compare::Ge))(&self.t, o))
     }
     fn __hash__(slf: &Bound<'_, Self>) -> isize {
         slf.as_ptr() as isize
@@ -811,38 +834,38 @@ impl PyTensor {
 
     #[pyo3(signature = (other, alpha=1.0))]
     fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> R {
-        wrap(py, arith::add_scaled(&self.t, &operand(other)?, alpha).py()?)
+        wrap(py, arith::add_scaled(&self.t, &operand_beside(other, &self.t, false)?, alpha).py()?)
     }
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> R {
-        wrap(py, arith::sub_scaled(&self.t, &operand(other)?, alpha).py()?)
+        wrap(py, arith::sub_scaled(&self.t, &operand_beside(other, &self.t, false)?, alpha).py()?)
     }
     fn mul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (arith::mul)(&self.t, &operand(other)?).py()?)
+        wrap(py, (arith::mul)(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn div(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (arith::div)(&self.t, &operand(other)?).py()?)
+        wrap(py, (arith::div)(&self.t, &operand_beside(other, &self.t, true)?).py()?)
     }
     fn true_divide(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (arith::div)(&self.t, &operand(other)?).py()?)
+        wrap(py, (arith::div)(&self.t, &operand_beside(other, &self.t, true)?).py()?)
     }
     fn eq(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (cmp(Compare::Eq))(&self.t, &operand(other)?).py()?)
+        wrap(py, (cmp(Compare::Eq))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn ne(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (cmp(Compare::Ne))(&self.t, &operand(other)?).py()?)
+        wrap(py, (cmp(Compare::Ne))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn lt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (cmp(Compare::Lt))(&self.t, &operand(other)?).py()?)
+        wrap(py, (cmp(Compare::Lt))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn le(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (cmp(Compare::Le))(&self.t, &operand(other)?).py()?)
+        wrap(py, (cmp(Compare::Le))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn gt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (cmp(Compare::Gt))(&self.t, &operand(other)?).py()?)
+        wrap(py, (cmp(Compare::Gt))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn ge(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, (cmp(Compare::Ge))(&self.t, &operand(other)?).py()?)
+        wrap(py, (cmp(Compare::Ge))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> R {
         wrap(py, pow_any(&self.t, exponent)?)

@@ -401,7 +401,55 @@ fn clamp_dispatch(
     max: Option<&Bound<'_, PyAny>>,
     kind: ClampKind,
 ) -> PyResult<Tensor> {
+    if let Some(bounds) = uint64_clamp_bounds(t, min, max)? {
+        return clamp_apply(t, &bounds, kind).py();
+    }
     clamp_apply(t, &clamp_bounds(name, min, max)?, kind).py()
+}
+
+/// clamp's number bounds when one is a uint64 (note [uint64 operands]): a float tensor or a
+/// float bound reads it as a float; an integer tensor refuses a uint64 min (outside its range),
+/// ignores a uint64 max (above all of it) and does not promote it with an int64 bound; a bool
+/// tensor does not promote it at all. `None` when no bound is a uint64.
+fn uint64_clamp_bounds(
+    t: &Tensor,
+    min: Option<&Bound<'_, PyAny>>,
+    max: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<ClampBounds>> {
+    use crate::convert::{uint64_int, uint64_promotion_error};
+    use rustgrad_core::scalar::Scalar;
+    let (min, max) = (min.filter(|m| !m.is_none()), max.filter(|m| !m.is_none()));
+    let (lo_u, hi_u) = (min.and_then(uint64_int), max.and_then(uint64_int));
+    if lo_u.is_none() && hi_u.is_none() || [min, max].into_iter().flatten().any(|b| b.cast::<PyTensor>().is_ok()) {
+        return Ok(None);
+    }
+    if t.dtype() == DType::Bool {
+        return Err(uint64_promotion_error("Bool", false));
+    }
+    let (lo, hi) = (
+        if lo_u.is_some() { None } else { bound_scalar(min)? },
+        if hi_u.is_some() { None } else { bound_scalar(max)? },
+    );
+    let float_bound = matches!(lo, Some(Scalar::Float(_))) || matches!(hi, Some(Scalar::Float(_)));
+    if t.dtype().is_float() || float_bound {
+        let as_float = |u: Option<u64>, s: Option<Scalar>| u.map(|v| Scalar::Float(v as f64)).or(s);
+        return Ok(Some(ClampBounds::Numbers(as_float(lo_u, lo), as_float(hi_u, hi))));
+    }
+    let int_beside = |s: Option<Scalar>| matches!(s, Some(Scalar::Int(_)));
+    if lo_u.is_some() && int_beside(hi) {
+        return Err(uint64_promotion_error("Long", true));
+    }
+    if hi_u.is_some() && int_beside(lo) {
+        return Err(uint64_promotion_error("Long", false));
+    }
+    if let Some(v) = lo_u {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "Clamp min value {} is outside the representable range of Long",
+            rustgrad_core::scalar::fmt_double(v as f64)
+        )));
+    }
+    // Only a uint64 max, which no int64 exceeds: clamping at int64's least value copies.
+    Ok(Some(ClampBounds::Numbers(lo.or(Some(Scalar::Int(i64::MIN))), hi)))
 }
 
 fn dims_list(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
@@ -514,7 +562,10 @@ impl PyTensor {
     }
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_(slf: &Bound<'_, Self>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
-        let bounds = clamp_bounds("clamp_", min, max)?;
+        let bounds = match uint64_clamp_bounds(&slf.get().t, min, max)? {
+            Some(b) => b,
+            None => clamp_bounds("clamp_", min, max)?,
+        };
         // Tensor bounds are read element-wise in PyTorch: they may not partially overlap the target.
         let reads: Vec<Tensor> = [min, max]
             .into_iter()
