@@ -7,8 +7,12 @@ import rustgrad as torch
 
 B = 2**63
 WRAPPED = -(2**63)  # B read as an int64
-PROMOTE_BOOL = "^Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool and UInt64$"
-PROMOTE_LONG = "^Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Long and UInt64$"
+PROMOTE_BOOL = (
+    "^Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool and UInt64$"
+)
+PROMOTE_LONG = (
+    "^Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Long and UInt64$"
+)
 NO_INT64 = "^value cannot be converted to type int64_t without overflow$"
 
 
@@ -53,7 +57,9 @@ def test_in_place_ops_write_the_wrapped_value():
     t = torch.tensor([1.0])
     t -= B
     assert t.tolist() == [-(2.0**63)]
-    with pytest.raises(RuntimeError, match="^result type Float can't be cast to the desired output type Long$"):
+    with pytest.raises(
+        RuntimeError, match="^result type Float can't be cast to the desired output type Long$"
+    ):
         torch.tensor([1]).div_(B)
 
 
@@ -70,8 +76,14 @@ def test_in_place_ops_write_the_wrapped_value():
         (lambda: torch.tensor([True]).pow(B), NO_INT64),
         (lambda: torch.tensor([2]).pow_(B), NO_INT64),
         (lambda: torch.tensor([3]).clamp(-B, B), PROMOTE_LONG),
-        (lambda: torch.tensor([3]).clamp(min=B), "^Clamp min value 9.22337e\\+18 is outside the representable range of Long$"),
-        (lambda: torch.tensor([3]).clamp_min(B + 2**62), "^Clamp min value 1.38351e\\+19 is outside the representable range of Long$"),
+        (
+            lambda: torch.tensor([3]).clamp(min=B),
+            "^Clamp min value 9.22337e\\+18 is outside the representable range of Long$",
+        ),
+        (
+            lambda: torch.tensor([3]).clamp_min(B + 2**62),
+            "^Clamp min value 1.38351e\\+19 is outside the representable range of Long$",
+        ),
     ],
 )
 def test_uint64_operand_errors(compute, message):

@@ -173,7 +173,26 @@ def _fill_value(fn: str, value: Any) -> Any:
 def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:
     _check_tensor(fn, t)
     kwargs.setdefault("dtype", t.dtype)
-    return _full(fn, list(t.shape), value, kwargs)
+    return _laid_out_like(fn, t, kwargs, lambda size, kw: _full(fn, size, value, kw))
+
+
+def _laid_out_like(
+    fn: str, t: Tensor, kwargs: dict, make: Callable[[list, dict], Tensor], fill: str | None = None
+) -> Tensor:
+    """``make(size, kwargs)`` laid out as PyTorch's ``empty_like(t)``: a permuted ``t`` gives a
+    permuted result. A random ``fill`` (``"uniform_"``, ``"normal_"``) then draws into that
+    layout, in memory order, as PyTorch's ``empty_like(t).normal_()`` does."""
+    layout = _rustgrad._layout_like(t)
+    if layout is None:
+        return make(list(t.shape), kwargs)
+    order, strides = layout
+    requires_grad = kwargs.pop("requires_grad", False)
+    size = [t.shape[d] for d in order]
+    values = make(size, kwargs) if fill is None else zeros(size, **kwargs)
+    fresh = _rustgrad._with_layout(values, list(t.shape), strides)
+    if fill is not None:
+        getattr(fresh, fill)()
+    return _finish(fresh, {"requires_grad": requires_grad}, fn)
 
 
 def zeros_like(input: Tensor, **kwargs: Any) -> Tensor:
@@ -214,14 +233,14 @@ def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Uniform samples shaped like ``input``."""
     _check_tensor("rand_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return rand(list(input.shape), **kwargs)
+    return _laid_out_like("rand_like", input, kwargs, lambda size, kw: rand(size, **kw), "uniform_")
 
 
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Standard normal samples shaped like ``input``."""
     _check_tensor("randn_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return randn(list(input.shape), **kwargs)
+    return _laid_out_like("randn_like", input, kwargs, lambda size, kw: randn(size, **kw), "normal_")
 
 
 def randint(*args: Any, **kwargs: Any) -> Tensor:

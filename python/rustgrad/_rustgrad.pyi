@@ -49,6 +49,7 @@ __all__ = [
     "_gelu",
     "_get_rng_state",
     "_grad",
+    "_layout_like",
     "_leaky_relu",
     "_linear",
     "_linspace",
@@ -74,6 +75,7 @@ __all__ = [
     "_silu",
     "_softplus",
     "_tensor_list",
+    "_with_layout",
     "addmm",
     "bool",
     "cat",
@@ -529,6 +531,8 @@ def _set_record_sites(mode: _bool) -> _bool: ...
 def _live_nodes() -> _int: ...
 def _live_node_names() -> list[tuple[str, _int]]: ...
 def _saved_bytes() -> _int: ...
+def _layout_like(t: Tensor) -> tuple[list[_int], list[_int]] | None: ...
+def _with_layout(fresh: Tensor, shape: list[_int], strides: list[_int]) -> Tensor: ...
 def _debug_panic(message: str) -> None: ...
 
 # ----- the engine -----

@@ -29,6 +29,23 @@ pub fn ones_like(x: &Tensor) -> Tensor {
     ones(&d.shape, d.dtype())
 }
 
+/// The values of the fresh contiguous `fresh`, made in memory order, seen with the dense
+/// layout `shape`/`strides` (how `empty_like` of a permuted tensor is laid out).
+pub fn with_layout(fresh: &Tensor, shape: &[usize], strides: &[usize]) -> Result<Tensor> {
+    let d = fresh.data();
+    if !d.is_contiguous()
+        || shape.len() != strides.len()
+        || shape::numel(shape) != d.numel()
+        || !shape::is_dense(shape, strides)
+    {
+        return Err(Error::runtime(format!(
+            "with_layout: {shape:?} with strides {strides:?} is not a dense layout of {:?}",
+            d.shape
+        )));
+    }
+    Ok(Tensor::from_data(d.restrided(shape.into(), strides.into(), d.offset)))
+}
+
 /// `arange(start, end, step)`; the dtype is chosen by the caller (int64 for integer args).
 pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     if !step.is_finite() {

@@ -5,7 +5,7 @@
 
 use crate::dtype::{DType, Element, Float};
 use crate::error::{Error, Result};
-use crate::shape::{self, Shape};
+use crate::shape::{self, Shape, Strides};
 use crate::storage::IntoStorage;
 use crate::tensor::TensorData;
 use crate::{with_dtype, with_float};
@@ -22,61 +22,50 @@ pub fn values<T: Element>(x: &TensorData) -> Cow<'_, [T]> {
 }
 
 /// Note [Element-wise results keep a permuted layout]: as PyTorch's, the result of an
-/// element-wise op on a tensor whose elements fill its memory in another order (a transposed
-/// or permuted contiguous tensor) has that tensor's strides, so `x.t().exp()` is transposed too
-/// (and `reshape` of it copies). Such an operand is computed in memory order, as a flat view.
-/// `b`, if given, must have the same layout or be a single value, or (`gather`: `a` is the first
-/// operand, whose layout wins) the same shape, read in `a`'s memory order. `None` when the rule
-/// does not apply (contiguous `a`, the usual case, costs one stride scan).
-fn in_memory_order(a: &TensorData, b: Option<&TensorData>, gather: bool) -> Option<(TensorData, Option<TensorData>)> {
-    if a.is_contiguous() || !is_dense_permuted(a) {
-        return None;
-    }
-    let n = a.numel();
-    let flat = |x: &TensorData| x.restrided(smallvec::smallvec![n], smallvec::smallvec![1], x.offset);
-    let fb = match b {
-        None => None,
-        Some(b) if b.shape == a.shape && b.strides == a.strides => Some(flat(b)),
-        Some(b) if b.numel() == 1 && shape::is_expandable_to(&b.shape, &a.shape) => {
-            Some(b.restrided(Shape::new(), SmallVec::new(), b.offset))
-        }
-        Some(b) if gather && b.shape == a.shape => {
-            // b's elements visited in a's memory order (dims by decreasing stride of a).
-            let mut order: SmallVec<[usize; 6]> = (0..a.shape.len()).collect();
-            order.sort_by(|&i, &j| a.strides[j].cmp(&a.strides[i]));
-            let permuted = b.restrided(
-                order.iter().map(|&d| b.shape[d]).collect(),
-                order.iter().map(|&d| b.strides[d]).collect(),
-                b.offset,
-            );
-            Some(flat(&contiguous_copy(&permuted)))
-        }
-        Some(_) => return None,
-    };
-    Some((flat(a), fb))
+/// element-wise op has the layout note [Output layout] gives it, so `x.t().exp()` is
+/// transposed too (and `reshape` of it copies). Such a result is computed row-major over views
+/// of the operands whose dims are in the result's memory order (outermost first), then given
+/// the result's strides: a dense operand in that order is read as one contiguous run.
+fn memory_order(strides: &[usize]) -> SmallVec<[usize; 6]> {
+    let mut order: SmallVec<[usize; 6]> = (0..strides.len()).collect();
+    order.sort_by(|&i, &j| strides[j].cmp(&strides[i]));
+    order
 }
 
-/// Whether `x`'s elements exactly fill `numel` consecutive storage slots in some dim order.
-fn is_dense_permuted(x: &TensorData) -> bool {
-    let mut dims: SmallVec<[(usize, usize); 6]> =
-        x.shape.iter().zip(&x.strides).filter(|(&n, _)| n != 1).map(|(&n, &s)| (s, n)).collect();
-    if dims.iter().any(|&(_, n)| n == 0) {
-        return false;
+/// `x` broadcast to `shape` and its dims put in `order` (one value stays 0-d).
+fn view_in_order(x: &TensorData, shape: &[usize], order: &[usize]) -> TensorData {
+    if x.numel() == 1 {
+        return x.restrided(Shape::new(), SmallVec::new(), x.offset);
     }
-    dims.sort_unstable();
-    let mut expected = 1;
-    for (s, n) in dims {
-        if s != expected {
-            return false;
-        }
-        expected *= n;
+    let strides = shape::broadcast_strides(&x.shape, &x.strides, shape);
+    x.restrided(order.iter().map(|&d| shape[d]).collect(), order.iter().map(|&d| strides[d]).collect(), x.offset)
+}
+
+/// The layout of an element-wise result over `operands`: `None` for row-major.
+fn result_layout(shape: &[usize], operands: &[&TensorData]) -> Option<(Strides, SmallVec<[usize; 6]>)> {
+    let pairs: SmallVec<[(&[usize], &[usize]); 3]> = operands.iter().map(|x| (&x.shape[..], &x.strides[..])).collect();
+    let strides = shape::output_strides(shape, &pairs);
+    if shape::is_contiguous(shape, &strides) {
+        return None;
     }
-    true
+    let order = memory_order(&strides);
+    Some((strides, order))
 }
 
 /// A new contiguous tensor of `dtype` with the same values.
 pub fn cast(x: &TensorData, dtype: DType) -> TensorData {
     with_dtype!(dtype, T => TensorData::from_vec(x.to_vec::<T>(), x.shape.clone()))
+}
+
+/// A copy of `x` in `dtype` laid out as `empty_like(x)` would be (PyTorch's preserve format:
+/// a dense `x`'s strides, else a dense layout in its dim order).
+pub fn cast_like(x: &TensorData, dtype: DType) -> TensorData {
+    if x.is_contiguous() {
+        return cast(x, dtype);
+    }
+    let strides = shape::strides_like(&x.shape, &x.strides);
+    let order = memory_order(&strides);
+    cast(&view_in_order(x, &x.shape, &order), dtype).restrided(x.shape.clone(), strides, 0)
 }
 
 /// A contiguous copy (same dtype).
@@ -374,9 +363,23 @@ fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
 /// Applies a float function element-wise; integer inputs compute in the default float type,
 /// except for `neg`, `abs`, `relu` and `sign`, which keep integer types as PyTorch does.
 pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
-    if let Some((flat, _)) = in_memory_order(x, None, false) {
-        return unary(&flat, kind).restrided(x.shape.clone(), x.strides.clone(), 0);
+    unary_in_layout(x, |x| unary_rowmajor(x, kind))
+}
+
+/// Note [Element-wise results keep a permuted layout]: runs the row-major kernel `f` on `x`,
+/// in the result's memory order when that is not row-major.
+#[inline]
+fn unary_in_layout(x: &TensorData, f: impl Fn(&TensorData) -> TensorData) -> TensorData {
+    if !x.is_contiguous() {
+        if let Some((strides, order)) = result_layout(&x.shape, &[x]) {
+            return f(&view_in_order(x, &x.shape, &order)).restrided(x.shape.clone(), strides, 0);
+        }
     }
+    f(x)
+}
+
+/// [`unary`] with a row-major result.
+fn unary_rowmajor(x: &TensorData, kind: Unary) -> TensorData {
     let keeps_int = matches!(
         kind,
         Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
@@ -404,6 +407,11 @@ pub fn unary(x: &TensorData, kind: Unary) -> TensorData {
 
 /// `x ** e` for a scalar exponent, with PyTorch's exact special cases.
 pub fn pow_scalar(x: &TensorData, e: f64, dtype: DType) -> TensorData {
+    unary_in_layout(x, |x| pow_scalar_rowmajor(x, e, dtype))
+}
+
+/// [`pow_scalar`] with a row-major result.
+fn pow_scalar_rowmajor(x: &TensorData, e: f64, dtype: DType) -> TensorData {
     if dtype == DType::I64 {
         let v = values::<i64>(x);
         let ei = e as i64;
@@ -624,9 +632,8 @@ pub fn zip_broadcast<T: Element, U: Element>(
 }
 
 /// Note [Element-wise results keep a permuted layout]: runs the row-major kernel `f` on `a`
-/// and `b`, or, when one operand is a permuted dense tensor, on flat views in its memory order,
-/// giving the result that operand's strides. Two contiguous operands (the usual case) go
-/// straight to `f`.
+/// and `b`, in the result's memory order when that is not row-major. Two contiguous operands
+/// (the usual case) go straight to `f`.
 #[inline]
 fn in_layout(
     a: &TensorData,
@@ -634,11 +641,11 @@ fn in_layout(
     f: impl Fn(&TensorData, &TensorData) -> Result<TensorData>,
 ) -> Result<TensorData> {
     if !(a.is_contiguous() && b.is_contiguous()) {
-        if let Some((fa, Some(fb))) = in_memory_order(a, Some(b), true) {
-            return Ok(f(&fa, &fb)?.restrided(a.shape.clone(), a.strides.clone(), 0));
-        }
-        if let Some((fb, Some(fa))) = in_memory_order(b, Some(a), false) {
-            return Ok(f(&fa, &fb)?.restrided(b.shape.clone(), b.strides.clone(), 0));
+        if let Ok(shape) = shape::broadcast_shapes(&a.shape, &b.shape) {
+            if let Some((strides, order)) = result_layout(&shape, &[a, b]) {
+                let (va, vb) = (view_in_order(a, &shape, &order), view_in_order(b, &shape, &order));
+                return Ok(f(&va, &vb)?.restrided(shape, strides, 0));
+            }
         }
     }
     f(a, b)
@@ -696,6 +703,12 @@ fn compare_rowmajor(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType)
 pub fn select(cond: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) -> Result<TensorData> {
     let ab = shape::broadcast_shapes(&a.shape, &b.shape)?;
     let out_shape = shape::broadcast_shapes(&cond.shape, &ab)?;
+    if !(cond.is_contiguous() && a.is_contiguous() && b.is_contiguous()) {
+        if let Some((strides, order)) = result_layout(&out_shape, &[cond, a, b]) {
+            let view = |x: &TensorData| view_in_order(x, &out_shape, &order);
+            return Ok(select(&view(cond), &view(a), &view(b), dtype)?.restrided(out_shape, strides, 0));
+        }
+    }
     let c = expand_values::<bool>(cond, &out_shape);
     with_dtype!(dtype, T => {
         let va = expand_values::<T>(a, &out_shape);
@@ -860,9 +873,14 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
     let mut out_shape = Shape::new();
     out_shape.push(m);
     out_shape.push(n);
+    // Note [Small matmuls in PyTorch's order]: for sizes up to 7, PyTorch's CPU BLAS sums each
+    // dot product in order of k without fused multiply-adds (except matrix-vector products of
+    // at least 4 rows and 5 columns); the plain loop below reproduces its float rounding bit
+    // for bit. Larger products go to the blocked gemm.
+    let small = m <= 7 && k <= 7 && n <= 7 && !(n == 1 && m >= 4 && k >= 5);
     match dtype {
-        DType::F32 => TensorData::from_vec(gemm_f32(a, b, m, k, n), out_shape),
-        DType::F64 => TensorData::from_vec(gemm_f64(a, b, m, k, n), out_shape),
+        DType::F32 if !small => TensorData::from_vec(gemm_f32(a, b, m, k, n), out_shape),
+        DType::F64 if !small => TensorData::from_vec(gemm_f64(a, b, m, k, n), out_shape),
         _ => with_dtype!(dtype, T => {
             let va = a.to_vec::<T>();
             let vb = b.to_vec::<T>();

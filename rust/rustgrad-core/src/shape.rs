@@ -52,6 +52,112 @@ pub fn contiguous_strides(shape: &[usize]) -> Strides {
     strides
 }
 
+/// True when the elements exactly fill `numel` consecutive slots in some order of the dims
+/// (PyTorch's "non-overlapping and dense"; size-1 dims do not count).
+pub fn is_dense(shape: &[usize], strides: &[usize]) -> bool {
+    let mut dims: SmallVec<[(usize, usize); 6]> =
+        shape.iter().zip(strides).filter(|(&n, _)| n != 1).map(|(&n, &s)| (s, n)).collect();
+    if dims.iter().any(|&(_, n)| n == 0) {
+        return true;
+    }
+    dims.sort_unstable();
+    let mut expected = 1;
+    for (s, n) in dims {
+        if s != expected {
+            return false;
+        }
+        expected *= n;
+    }
+    true
+}
+
+/// Note [Output layout]: the strides PyTorch gives the result of an element-wise op on
+/// `operands` (shape, strides), broadcast to `shape`. Operands that all have the result's shape
+/// and are all contiguous give a contiguous result; all dense with the same strides, those
+/// strides. Otherwise the dims are ordered innermost first by the operands' strides: the first
+/// operand that tells two dims apart (neither broadcast, strides unequal) decides; equal
+/// strides put the larger dim outside; nothing telling them apart keeps them row-major. The
+/// result is dense in that order.
+pub fn output_strides(shape: &[usize], operands: &[(&[usize], &[usize])]) -> Strides {
+    let same_shape = operands.iter().all(|(s, _)| *s == shape);
+    if same_shape && operands.iter().all(|(s, st)| is_contiguous(s, st)) {
+        return contiguous_strides(shape);
+    }
+    if let [(s0, st0), rest @ ..] = operands {
+        if same_shape && is_dense(s0, st0) && rest.iter().all(|(_, st)| st == st0) {
+            return SmallVec::from_slice(st0);
+        }
+    }
+    dense_strides_in_operand_order(shape, operands)
+}
+
+/// A dense layout of `shape` with the dims in the order the operands' strides give them
+/// (note [Output layout]).
+fn dense_strides_in_operand_order(shape: &[usize], operands: &[(&[usize], &[usize])]) -> Strides {
+    let n = shape.len();
+    // Each operand's strides over the result's dims (0 where it is broadcast).
+    let aligned: SmallVec<[Strides; 3]> = operands
+        .iter()
+        .map(|(s, st)| {
+            let lead = n - s.len().min(n);
+            (0..n)
+                .map(|d| match d.checked_sub(lead) {
+                    Some(j) if !(s[j] == 1 && shape[d] != 1) => st[j],
+                    _ => 0,
+                })
+                .collect()
+        })
+        .collect();
+    // For dim `a`, now placed inside dim `b`: 1 if it belongs outside `b`, -1 if it stays
+    // inside, 0 if no operand tells.
+    let order_of = |a: usize, b: usize| -> i8 {
+        for st in &aligned {
+            let (sa, sb) = (st[a], st[b]);
+            if sa == 0 || sb == 0 {
+                continue;
+            }
+            if sa != sb {
+                return if sa < sb { -1 } else { 1 };
+            }
+            if shape[a] > shape[b] {
+                return 1;
+            }
+        }
+        0
+    };
+    // Innermost first; an insertion sort that stops at the first dim known to stay inside.
+    let mut perm: SmallVec<[usize; 6]> = (0..n).rev().collect();
+    for i in 1..n {
+        let mut moving = i;
+        for j in (0..i).rev() {
+            match order_of(perm[j], perm[moving]) {
+                1 => {
+                    perm.swap(j, moving);
+                    moving = j;
+                }
+                -1 => break,
+                _ => {}
+            }
+        }
+    }
+    let mut strides: Strides = SmallVec::from_elem(0, n);
+    let mut acc = 1;
+    for &d in &perm {
+        strides[d] = acc;
+        acc *= shape[d].max(1);
+    }
+    strides
+}
+
+/// The strides of `empty_like(x)` (PyTorch's preserve format): a dense `x`'s own, else a dense
+/// layout in `x`'s dim order.
+pub fn strides_like(shape: &[usize], strides: &[usize]) -> Strides {
+    if is_dense(shape, strides) {
+        return SmallVec::from_slice(strides);
+    }
+    dense_strides_in_operand_order(shape, &[(shape, strides)])
+}
+
 /// True when a (shape, strides) pair lays elements out row-major without gaps.
 pub fn is_contiguous(shape: &[usize], strides: &[usize]) -> bool {
     // A tensor with no elements is contiguous whatever its strides (PyTorch's rule).

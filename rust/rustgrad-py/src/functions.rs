@@ -123,6 +123,27 @@ pub fn warn_grad_cycles(py: Python<'_>, leaves: Vec<Tensor>) -> PyResult<()> {
 
 /// Bytes held by saved tensors of live graph nodes.
 #[rustgrad_macros::guard]
+/// `empty_like(t)`'s layout (note [Output layout]): the dims outermost first and the strides,
+/// or `None` when it is row-major.
+#[pyfunction]
+pub fn _layout_like(t: &Bound<'_, PyAny>) -> PyResult<Option<(Vec<usize>, Vec<usize>)>> {
+    let d = tensor_arg(t)?.data();
+    let strides = rustgrad_core::shape::strides_like(&d.shape, &d.strides);
+    if rustgrad_core::shape::is_contiguous(&d.shape, &strides) {
+        return Ok(None);
+    }
+    let mut order: Vec<usize> = (0..strides.len()).collect();
+    order.sort_by(|&i, &j| strides[j].cmp(&strides[i]));
+    Ok(Some((order, strides.to_vec())))
+}
+
+/// A fresh tensor made in memory order (shape permuted by `_layout_like`'s order) seen with
+/// `shape` and `strides`.
+#[pyfunction]
+pub fn _with_layout(py: Python<'_>, fresh: &Bound<'_, PyAny>, shape: Vec<usize>, strides: Vec<usize>) -> R {
+    wrap(py, rustgrad_core::creation::with_layout(&tensor_arg(fresh)?, &shape, &strides).py()?)
+}
+
 #[pyfunction]
 pub fn _saved_bytes() -> usize {
     rustgrad_core::autograd::saved_bytes()

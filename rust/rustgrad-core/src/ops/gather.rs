@@ -297,7 +297,7 @@ impl Backward for IndexBackward {
         let g = grad0(grads)?;
         let indices = unpack_indices(&self.indices, ctx)?;
         let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
-        Ok(smallvec![Some(index_put(&zeros, &indices, g, true)?)])
+        Ok(smallvec![Some(index_put_named(&zeros, &indices, g, true, "IndexPutImplBackward0")?)])
     }
     fn release(&mut self) {
         self.indices.iter_mut().flatten().for_each(SavedTensor::release);
@@ -320,7 +320,7 @@ fn unpack_indices(saved: &[Option<SavedTensor>], ctx: &BackwardCtx) -> Result<Ve
 /// `base.index_put(indices, values, accumulate)`, out of place: a copy of `base` with
 /// `values` (broadcast to the shape of `base[indices]`) written, or added, at the indices.
 pub fn index_put(base: &Tensor, indices: &[Option<Tensor>], values: &Tensor, accumulate: bool) -> Result<Tensor> {
-    index_put_named(base, indices, values, accumulate, false)
+    index_put_named(base, indices, values, accumulate, "IndexPutBackward0")
 }
 
 /// A tensor of values must already have base's dtype (a Python number is converted, and so
@@ -342,7 +342,7 @@ pub fn index_fill(base: &Tensor, indices: &[Option<Tensor>], value: &Tensor) -> 
     if value.is_wrapped_number() && value.dtype().is_float() {
         crate::dtype::check_fits(value.item_f64()?, base.dtype())?;
     }
-    index_put_named(base, indices, value, false, true)
+    index_put_named(base, indices, value, false, "IndexFillBackward0")
 }
 
 fn index_put_named(
@@ -350,8 +350,9 @@ fn index_put_named(
     indices: &[Option<Tensor>],
     values: &Tensor,
     accumulate: bool,
-    fill: bool,
+    name: &'static str,
 ) -> Result<Tensor> {
+    let fill = name == "IndexFillBackward0";
     let raw_indices = indices;
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
@@ -391,7 +392,7 @@ fn index_put_named(
         indices: save_indices(&indices),
         values_shape: vd.shape.clone(),
         accumulate,
-        fill,
+        name,
     })
 }
 
@@ -401,15 +402,13 @@ pub struct IndexPutBackward {
     indices: Vec<Option<SavedTensor>>,
     values_shape: Shape,
     accumulate: bool,
-    fill: bool,
+    /// `IndexPutBackward0`, `IndexFillBackward0` (`x[i] = number`) or `IndexPutImplBackward0`
+    /// (index's backward under create_graph, PyTorch's in-place `_index_put_impl_`).
+    name: &'static str,
 }
 impl Backward for IndexPutBackward {
     fn name(&self) -> &'static str {
-        if self.fill {
-            "IndexFillBackward0"
-        } else {
-            "IndexPutBackward0"
-        }
+        self.name
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;

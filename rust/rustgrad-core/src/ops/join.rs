@@ -307,7 +307,7 @@ pub fn repeat(x: &Tensor, repeats: &[usize]) -> Result<Tensor> {
     let out = untracked(|| {
         let spread = reshape_to(&super::view::contiguous(x)?, &interleaved)?;
         // Always a copy, even when every repeat is 1 (the result never aliases `x`).
-        reshape_to(&super::view::clone(&expand_to(&spread, &tiled)?)?, &out_shape)
+        reshape_to(&super::view::clone_contiguous(&expand_to(&spread, &tiled)?)?, &out_shape)
     })?;
     record(out, &[x], |_| RepeatBackward { self_shape: shp.clone(), padded, repeats: repeats.into() })
 }

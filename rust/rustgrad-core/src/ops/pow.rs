@@ -20,7 +20,7 @@ pub fn pow_scalar(x: &Tensor, e: Scalar) -> Result<Tensor> {
     if dtype == DType::Bool {
         // bool ** bool stays bool (PyTorch): `x ** True` is `x`, `x ** False` is all true.
         let d = x.data();
-        let out = if e.to_f64() != 0.0 { kernels::contiguous_copy(&d) } else { kernels::full(&d.shape, 1.0, dtype) };
+        let out = if e.to_f64() != 0.0 { kernels::cast_like(&d, dtype) } else { kernels::full(&d.shape, 1.0, dtype) };
         return Ok(Tensor::from_data(out));
     }
     let out = Tensor::from_data(kernels::pow_scalar(&x.data(), e.to_f64(), dtype));

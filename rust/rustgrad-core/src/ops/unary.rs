@@ -42,7 +42,7 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
 /// integer-only kernels have no bool version. `None`: compute as usual (in float).
 fn bool_unary(d: &crate::tensor::TensorData, kind: Unary) -> Result<Option<Tensor>> {
     let kernel = match kind {
-        Unary::Sign => return Ok(Some(Tensor::from_data(kernels::contiguous_copy(d)))),
+        Unary::Sign => return Ok(Some(Tensor::from_data(kernels::cast_like(d, d.dtype())))),
         Unary::Relu => return Err(Error::NotImplemented("Boolean inputs not supported for relu".into())),
         Unary::Abs => "abs_cpu",
         Unary::Floor => "floor_vml_cpu",

@@ -51,7 +51,7 @@ pub fn reshape(x: &Tensor, request: &[i64]) -> Result<Tensor> {
         let out = make_view(x, new_shape, strides, d.offset);
         return record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ReshapeAliasBackward0" });
     }
-    let copy = clone(x)?;
+    let copy = clone_contiguous(x)?;
     let cd = copy.data();
     let strides = shape::contiguous_strides(&new_shape);
     let out = alias(&copy, new_shape, strides, cd.offset);
@@ -356,10 +356,22 @@ pub fn sum_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     Ok(out)
 }
 
-/// A contiguous copy. Of an inference tensor outside inference mode it is recorded as PyTorch
-/// records it, as a fresh tensor's `copy_` (`CopyBackwards`).
+/// A copy in `x`'s layout (PyTorch's preserve format: a transposed `x` gives a transposed
+/// copy). Of an inference tensor outside inference mode it is recorded as PyTorch records it,
+/// as a fresh tensor's `copy_` (`CopyBackwards`).
 pub fn clone(x: &Tensor) -> Result<Tensor> {
-    let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
+    let d = x.data();
+    recorded_clone(x, kernels::cast_like(&d, d.dtype()))
+}
+
+/// `clone(memory_format=torch.contiguous_format)`: a row-major copy (what `reshape` copies to).
+pub fn clone_contiguous(x: &Tensor) -> Result<Tensor> {
+    recorded_clone(x, kernels::contiguous_copy(&x.data()))
+}
+
+/// `clone` with `out` holding the copied values.
+fn recorded_clone(x: &Tensor, out: crate::tensor::TensorData) -> Result<Tensor> {
+    let out = Tensor::from_data(out);
     if x.is_inference() && !crate::grad_mode::is_inference_mode_enabled() {
         return record(out, &[x], |_| CopyBackward);
     }
@@ -391,7 +403,8 @@ pub fn contiguous(x: &Tensor) -> Result<Tensor> {
     if d.numel() == 0 || d.is_contiguous() {
         Ok(x.clone())
     } else {
-        clone(x)
+        drop(d);
+        clone_contiguous(x)
     }
 }
 
@@ -417,7 +430,7 @@ pub fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
 /// `x.to(dtype, copy=True)`: always a new tensor (`ToCopyBackward0`), even in the same dtype.
 pub fn to_copy(x: &Tensor, dtype: DType) -> Result<Tensor> {
     let d = x.data();
-    let out = Tensor::from_data(kernels::cast(&d, dtype));
+    let out = Tensor::from_data(kernels::cast_like(&d, dtype));
     if !dtype.is_float() {
         return Ok(out);
     }
