@@ -166,7 +166,10 @@ impl Metas {
             }
         }
         self.words.push(header);
-        self.words.extend(rest.iter().map(|&d| d as u64));
+        // Usually nothing is left (a 1-d shape); a plain loop keeps this call-free.
+        for &d in rest {
+            self.words.push(d as u64);
+        }
     }
 
     /// The `k`-th meta (inputs first, then outputs).
