@@ -159,6 +159,7 @@ pub fn strides_like(shape: &[usize], strides: &[usize]) -> Strides {
 }
 
 /// True when a (shape, strides) pair lays elements out row-major without gaps.
+#[inline]
 pub fn is_contiguous(shape: &[usize], strides: &[usize]) -> bool {
     // A tensor with no elements is contiguous whatever its strides (PyTorch's rule).
     if shape.contains(&0) {

@@ -61,6 +61,7 @@ impl TensorData {
         shape::numel(&self.shape)
     }
 
+    #[inline]
     pub fn is_contiguous(&self) -> bool {
         shape::is_contiguous(&self.shape, &self.strides)
     }
