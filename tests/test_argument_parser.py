@@ -283,3 +283,20 @@ def test_where_with_an_int_beyond_int64():
         torch.where(c, 2**63, 3)
     out = torch.where(c, 2**63, torch.tensor([1.0, 2.0]))  # a float result holds it
     assert out.dtype == torch.float32 and out.tolist() == [float(2**63), 2.0]
+
+
+@pytest.mark.parametrize(
+    "exponent, shown, detail",
+    [("a", "str", "str"), ([], "list", "list of []"), ([1, "a"], "list", "list of [int, str]"), ((1, 2.5), "tuple", "tuple of (int, float)"), (None, "NoneType", "NoneType")],
+)
+def test_pow_of_neither_tensor_nor_number(exponent, shown, detail):
+    for name in ("pow", "pow_"):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)  # the type error comes before the leaf check
+        expected = (
+            f"{name}() received an invalid combination of arguments - got ({shown}), but expected one of:\n"
+            f" * (Tensor exponent)\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n"
+            f" * (Number exponent)\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n"
+        )
+        with pytest.raises(TypeError) as info:
+            getattr(x, name)(exponent)
+        assert str(info.value) == expected

@@ -503,3 +503,22 @@ def test_index_select_backward():
     assert out.shape == () and out.grad_fn.name() == "IndexSelectBackward0"
     out.backward()
     assert s.grad.item() == 1.0
+
+
+def test_a_number_written_into_an_empty_tensor_raises_pytorchs_storage_error():
+    torch = rustgrad
+    message = (
+        "setStorage: sizes [4], strides [0], storage offset 0, and itemsize 4 requiring a storage size of 4 "
+        "are out of bounds for storage of size 0"
+    )
+    target = torch.tensor([])
+    with pytest.raises(RuntimeError) as info:
+        target[torch.zeros(4, dtype=torch.int64)] = -3
+    assert str(info.value) == message and target.shape == (0,)
+    with pytest.raises(RuntimeError, match=r"^setStorage: sizes \[2, 3\], strides \[0, 1\]"):
+        torch.zeros(0, 3)[torch.tensor([0, 1])] = 2.0
+    with pytest.raises(IndexError, match="^index is out of bounds for dimension with size 0$"):
+        torch.zeros(0, 3)[torch.tensor([0, 1])] = torch.tensor(2.0)  # a tensor value: index_put_
+    empty = torch.randint(-2, 3, (0, 4))
+    empty[empty] = 3  # nothing to write: no overlap error either
+    assert empty.shape == (0, 4)

@@ -57,3 +57,12 @@ def test_clamp_min_and_max_refuse_none():
             TypeError, match=rf"^{name}\(\) received an invalid combination of arguments - got \(NoneType\)"
         ):
             getattr(x, name)(None)
+
+
+def test_class_weights_modified_after_nll_loss_fail_backward():
+    x = torch.randn(3, 4, requires_grad=True, dtype=torch.float64)
+    weight = torch.rand(4, dtype=torch.float64)
+    loss = torch.nn.functional.nll_loss(torch.log_softmax(x, 1), torch.tensor([0, 1, 3]), weight=weight)
+    weight[1] = 0.5
+    with pytest.raises(RuntimeError, match=r"\[torch.DoubleTensor \[4\]\] is at version 1; expected version 0"):
+        loss.backward()

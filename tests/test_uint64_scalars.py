@@ -96,3 +96,33 @@ def test_the_target_of_a_refused_in_place_op_is_unchanged():
     with pytest.raises(RuntimeError, match=NO_INT64):
         t.pow_(B)
     assert t.tolist() == [2, 3]
+
+
+@pytest.mark.parametrize(
+    "compute, dtype, values",
+    [
+        (lambda: torch.true_divide(B, 1.0), torch.float32, 2.0**63),
+        (lambda: torch.add(B, 1.0), torch.float32, 2.0**63),
+        (lambda: torch.sub(B, torch.tensor([1])), torch.int64, [2**63 - 1]),
+        (lambda: torch.div(B, torch.tensor([2.0])), torch.float32, [2.0**62]),
+    ],
+)
+def test_uint64_number_as_the_input_of_a_function(compute, dtype, values):
+    out = compute()
+    assert out.dtype == dtype and out.tolist() == values
+
+
+def test_uint64_number_beside_a_number_or_bool_does_not_promote():
+    with pytest.raises(RuntimeError, match="attempted to promote UInt64 and Long$"):
+        torch.mul(B, 2)
+    with pytest.raises(RuntimeError, match="attempted to promote Bool and UInt64$"):
+        torch.add(B, torch.tensor([True]))
+
+
+def test_uint64_scatter_value_must_fit_an_integer_target():
+    index = torch.tensor([0])
+    with pytest.raises(RuntimeError, match=NO_INT64):
+        torch.tensor([1]).scatter(0, index, B)
+    with pytest.raises(RuntimeError, match=NO_INT64):
+        torch.tensor([1]).scatter(0, index, value=B)
+    assert torch.tensor([1.0]).scatter(0, index, B).tolist() == [2.0**63]

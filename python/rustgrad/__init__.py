@@ -456,10 +456,21 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
 _NUMBER = (int, _builtins.float, _np.number, _np.bool_)
 
 
-def _number_input(fn: str, input: Any) -> Tensor:
-    """PyTorch's arithmetic functions take a Python number as ``input`` too (a 0-d tensor)."""
+def _number_input(fn: str, input: Any, other: Any = None) -> Tensor:
+    """PyTorch's arithmetic functions take a Python number as ``input`` too (a 0-d tensor). An
+    int in [2**63, 2**64) is PyTorch's uint64 scalar, read in ``other``'s kind (note [uint64
+    operands]): wrapped beside an integer tensor, a float beside a float."""
     if isinstance(input, Tensor):
         return input
+    if isinstance(input, _builtins.int) and not isinstance(input, _builtins.bool) and 2**63 <= input < 2**64:
+        if isinstance(other, Tensor):
+            beside = "Bool" if other.dtype == bool else None if other.dtype.is_floating_point else "Long"
+        else:
+            beside = "Bool" if isinstance(other, _builtins.bool) else "Long" if isinstance(other, _builtins.int) else None
+        if beside == "Bool" or (beside == "Long" and not isinstance(other, Tensor)):
+            pair = f"{beside} and UInt64" if isinstance(other, Tensor) else f"UInt64 and {beside}"
+            raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {pair}")
+        return tensor(input - 2**64 if beside == "Long" else _builtins.float(input))
     if isinstance(input, _NUMBER):
         return tensor(input)
     raise TypeError(
@@ -470,27 +481,27 @@ def _number_input(fn: str, input: Any) -> Tensor:
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("add", input)).add(other, alpha=alpha)
+    return (input if isinstance(input, Tensor) else _number_input("add", input, other)).add(other, alpha=alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("sub", input)).sub(other, alpha=alpha)
+    return (input if isinstance(input, Tensor) else _number_input("sub", input, other)).sub(other, alpha=alpha)
 
 
 def mul(input: Any, other: Any) -> Tensor:
     """``input * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("mul", input)) * other
+    return (input if isinstance(input, Tensor) else _number_input("mul", input, other)) * other
 
 
 def div(input: Any, other: Any) -> Tensor:
     """``input / other`` (true division)."""
-    return (input if isinstance(input, Tensor) else _number_input("div", input)) / other
+    return (input if isinstance(input, Tensor) else _number_input("div", input, other)) / other
 
 
 def true_divide(input: Any, other: Any) -> Tensor:
     """``input / other``."""
-    return (input if isinstance(input, Tensor) else _number_input("true_divide", input)) / other
+    return (input if isinstance(input, Tensor) else _number_input("true_divide", input, other)) / other
 
 
 def neg(input: Tensor) -> Tensor:
@@ -501,14 +512,17 @@ def neg(input: Tensor) -> Tensor:
 
 def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent``; ``input`` may be a number when ``exponent`` is a tensor."""
-    if not isinstance(input, Tensor):
-        if isinstance(input, _NUMBER) and isinstance(exponent, Tensor):
-            return exponent.__rpow__(input)
-        raise TypeError(
-            f"pow() received an invalid combination of arguments - got ({_type_name(input)}, "
-            f"{_type_name(exponent)}), but expected (Tensor input, Tensor exponent) or (Number self, Tensor exponent)"
-        )
-    return input.pow(exponent)
+    if isinstance(input, Tensor) and isinstance(exponent, (Tensor, *_NUMBER)):
+        return input.pow(exponent)
+    if isinstance(input, _NUMBER) and isinstance(exponent, Tensor):
+        return exponent.__rpow__(input)
+    raise TypeError(
+        f"pow() received an invalid combination of arguments - got ({_type_name(input)}, "
+        f"{_type_name(exponent)}), but expected one of:\n"
+        " * (Tensor input, Tensor exponent, *, Tensor out = None)\n"
+        " * (Number self, Tensor exponent, *, Tensor out = None)\n"
+        " * (Tensor input, Number exponent, *, Tensor out = None)\n"
+    )
 
 
 def _method(name: str):

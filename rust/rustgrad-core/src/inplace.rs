@@ -355,6 +355,10 @@ pub enum Overlap {
 /// PyTorch's `get_overlap_status`: compares storages first (the common, cheap case), then, for
 /// two dense layouts of one storage, the address ranges and strides.
 pub fn overlap(a: &Tensor, b: &Tensor) -> Overlap {
+    // No element means no overlap, even of a tensor with itself (PyTorch's order).
+    if a.numel() == 0 || b.numel() == 0 {
+        return Overlap::No;
+    }
     if a.same(b) {
         return Overlap::Full;
     }

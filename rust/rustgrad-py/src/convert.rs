@@ -150,6 +150,31 @@ pub fn parser_type_name(obj: &Bound<'_, PyAny>) -> String {
     }
 }
 
+/// How PyTorch's argument parser shows a mismatched argument in "didn't match because": the
+/// type, and for a list or tuple its items' types (`list of [int, str]`, `tuple of (int)`).
+pub fn parser_detail_name(obj: &Bound<'_, PyAny>) -> String {
+    let items = |seq: Vec<Bound<'_, PyAny>>| seq.iter().map(parser_type_name).collect::<Vec<_>>().join(", ");
+    if let Ok(list) = obj.cast::<pyo3::types::PyList>() {
+        return format!("list of [{}]", items(list.iter().collect()));
+    }
+    if let Ok(tuple) = obj.cast::<PyTuple>() {
+        return format!("tuple of ({})", items(tuple.iter().collect()));
+    }
+    parser_type_name(obj)
+}
+
+/// PyTorch's `TypeError` for a method taking `(Tensor exponent)` or `(Number exponent)`-style
+/// overloads of one argument `arg` when `obj` is neither.
+pub fn tensor_or_number_error(func: &str, arg: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    let detail = parser_detail_name(obj);
+    PyTypeError::new_err(format!(
+        "{func}() received an invalid combination of arguments - got ({}), but expected one of:\n \
+         * (Tensor {arg})\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n \
+         * (Number {arg})\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n",
+        parser_type_name(obj)
+    ))
+}
+
 /// PyTorch's `TypeError` for an argument of the wrong type: "`fn`(): argument '`arg`' (position
 /// `position`) must be `expected`, not `type`" (no position for a keyword-only argument).
 fn wrong_type(obj: &Bound<'_, PyAny>, func: &str, arg: &str, position: Option<usize>, expected: &str) -> PyErr {

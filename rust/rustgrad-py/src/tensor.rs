@@ -536,6 +536,9 @@ impl PyTensor {
         Ok(slf.clone().unbind())
     }
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+        if e.cast::<PyTensor>().is_err() && crate::convert::scalar_arg(e)?.is_none() {
+            return Err(crate::convert::tensor_or_number_error("pow_", "exponent", e));
+        }
         let exponent = e.cast::<PyTensor>().ok().map(|t| t.get().t.clone());
         let exponent = exponent.as_ref().map(|t| [t]);
         let reads = exponent.as_ref().map_or(Reads::TARGET, |t| Reads::operands(t));
@@ -868,6 +871,9 @@ impl PyTensor {
         wrap(py, (cmp(Compare::Ge))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> R {
+        if exponent.cast::<PyTensor>().is_err() && crate::convert::scalar_arg(exponent)?.is_none() {
+            return Err(crate::convert::tensor_or_number_error("pow", "exponent", exponent));
+        }
         wrap(py, pow_any(&self.t, exponent)?)
     }
     fn neg(&self, py: Python<'_>) -> R {

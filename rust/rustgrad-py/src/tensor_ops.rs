@@ -698,6 +698,12 @@ impl PyTensor {
         value: Option<&Bound<'_, PyAny>>,
     ) -> R {
         let s = match (src, value) {
+            (Some(s), _) | (_, Some(s)) if crate::convert::uint64_int(s).is_some() && !self.t.dtype().is_float() => {
+                // A uint64 value (note [uint64 operands]) does not fit an integer target.
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "value cannot be converted to type int64_t without overflow",
+                ));
+            }
             (Some(s), _) if !s.is_none() => operand(s)?,
             // `value=` is a number even when given as a one-element tensor (no dtype check).
             (_, Some(v)) => match v.cast::<PyTensor>() {

@@ -57,6 +57,16 @@ impl IndexPlan {
     /// The plan; without `check_values`, only its shapes (the index values are neither checked
     /// nor read: `index_put` checks the value's shape and dtype in between, as PyTorch does).
     fn build(x: &TensorData, indices: &[Option<Tensor>], check_values: bool) -> Result<IndexPlan> {
+        Self::build_checking(x, indices, check_values, true)
+    }
+
+    /// [`IndexPlan::build`], optionally without refusing indices into a dim of size 0.
+    fn build_checking(
+        x: &TensorData,
+        indices: &[Option<Tensor>],
+        check_values: bool,
+        check_empty_dims: bool,
+    ) -> Result<IndexPlan> {
         let nd = x.shape.len();
         if indices.len() > nd {
             return Err(Error::Index(format!("too many indices for tensor of dimension {nd}")));
@@ -75,7 +85,7 @@ impl IndexPlan {
         }
         // An index into a dim of size 0 is out of bounds whatever its values (PyTorch checks
         // this before anything about the values).
-        if adv.iter().any(|&(d, t)| x.shape[d] == 0 && t.numel() > 0) {
+        if check_empty_dims && adv.iter().any(|&(d, t)| x.shape[d] == 0 && t.numel() > 0) {
             return Err(Error::Index("index is out of bounds for dimension with size 0".into()));
         }
         let rest_dims: Vec<usize> = (0..nd).filter(|d| indices.get(*d).is_none_or(|i| i.is_none())).collect();
@@ -356,6 +366,9 @@ fn index_put_named(
     let raw_indices = indices;
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
+    if fill && fresh.numel() == 0 {
+        check_single_value_fits(&IndexPlan::build_checking(&fresh, &indices, false, false)?, &fresh)?;
+    }
     // PyTorch's order: the indices' shapes, the value's shape, its dtype, then the index values.
     let out_shape = IndexPlan::build(&fresh, &indices, false)?.out_shape();
     if !shape::is_expandable_to(&values.shape(), &out_shape) {
@@ -394,6 +407,34 @@ fn index_put_named(
         accumulate,
         name,
     })
+}
+
+/// `index_fill_` (`x[index] = number`) of an empty tensor: PyTorch writes the value through a
+/// view of its storage (the index dims with stride 0) before it reads the index values; that
+/// view does not fit the empty storage, and PyTorch raises its storage error.
+fn check_single_value_fits(plan: &IndexPlan, base: &TensorData) -> Result<()> {
+    let sizes = plan.out_shape();
+    if sizes.contains(&0) {
+        return Ok(());
+    }
+    let rest_strides = shape::contiguous_strides(&plan.rest_shape);
+    let (p, nb) = (plan.insert_at, plan.index_shape.len());
+    let strides: Vec<usize> = rest_strides[..p]
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(0, nb))
+        .chain(rest_strides[p..].iter().copied())
+        .collect();
+    let itemsize = base.dtype().size();
+    let span: usize = 1 + sizes.iter().zip(&strides).map(|(&n, &st)| (n - 1) * st).sum::<usize>();
+    let (needed, available) = (span * itemsize, base.storage.len() * itemsize);
+    if needed <= available {
+        return Ok(());
+    }
+    Err(Error::runtime(format!(
+        "setStorage: sizes {:?}, strides {strides:?}, storage offset 0, and itemsize {itemsize} requiring a storage size of {needed} are out of bounds for storage of size {available}",
+        sizes.as_slice()
+    )))
 }
 
 /// d index_put(b, idx, v)/db = 1 off the indices (everywhere if accumulating);

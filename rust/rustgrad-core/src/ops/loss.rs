@@ -239,6 +239,7 @@ pub fn nll_loss(
         coef: SavedTensor::input(&coef),
         index: SavedTensor::input(&index),
         target: SavedTensor::input(target),
+        weight: weight.map(SavedTensor::input),
         self_shape: xs.clone(),
         reduction,
         spatial,
@@ -249,8 +250,10 @@ pub fn nll_loss(
 pub struct NllLossBackward {
     coef: SavedTensor,
     index: SavedTensor,
-    /// Saved for its version only: the target modified in place is an error, as in PyTorch.
+    /// Saved for their versions only: the target or class weights modified in place are an
+    /// error, as in PyTorch.
     target: SavedTensor,
+    weight: Option<SavedTensor>,
     self_shape: Shape,
     reduction: Reduction,
     spatial: bool,
@@ -266,6 +269,7 @@ impl Backward for NllLossBackward {
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
         self.target.unpack(ctx)?;
+        self.weight.as_ref().map(|w| w.unpack(ctx)).transpose()?;
         let (coef, index) = (self.coef.unpack(ctx)?, self.index.unpack(ctx)?);
         let n = index.shape()[0];
         let c = *self.self_shape.last().unwrap_or(&1);
@@ -275,7 +279,17 @@ impl Backward for NllLossBackward {
         let gx = scatter(&zeros, 1, &index, &values, false)?;
         Ok(smallvec![Some(reshape_to(&gx, &self.self_shape)?)])
     }
-    crate::saved_tensors!(coef, index, target);
+    fn release(&mut self) {
+        self.weight.iter_mut().for_each(SavedTensor::release);
+        [&mut self.coef, &mut self.index, &mut self.target].into_iter().for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+    fn retarget_outputs(&mut self, target: &Tensor) {
+        self.weight.iter_mut().for_each(|w| w.retarget_output(target));
+        [&mut self.coef, &mut self.index, &mut self.target].into_iter().for_each(|s| s.retarget_output(target));
+    }
 }
 
 fn check_same_shape(x: &Tensor, y: &Tensor) -> Result<()> {
