@@ -105,6 +105,7 @@ def test_the_target_of_a_refused_in_place_op_is_unchanged():
         (lambda: torch.add(B, 1.0), torch.float32, 2.0**63),
         (lambda: torch.sub(B, torch.tensor([1])), torch.int64, [2**63 - 1]),
         (lambda: torch.div(B, torch.tensor([2.0])), torch.float32, [2.0**62]),
+        (lambda: torch.true_divide(B, torch.tensor([2])), torch.float32, [2.0**62]),  # a float division
     ],
 )
 def test_uint64_number_as_the_input_of_a_function(compute, dtype, values):

@@ -456,10 +456,11 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
 _NUMBER = (int, _builtins.float, _np.number, _np.bool_)
 
 
-def _number_input(fn: str, input: Any, other: Any = None) -> Tensor:
+def _number_input(fn: str, input: Any, other: Any = None, float_op: bool = False) -> Tensor:
     """PyTorch's arithmetic functions take a Python number as ``input`` too (a 0-d tensor). An
     int in [2**63, 2**64) is PyTorch's uint64 scalar, read in ``other``'s kind (note [uint64
-    operands]): wrapped beside an integer tensor, a float beside a float."""
+    operands]): wrapped beside an integer tensor, a float beside a float or in a true division
+    (``float_op``)."""
     if isinstance(input, Tensor):
         return input
     if isinstance(input, _builtins.int) and not isinstance(input, _builtins.bool) and 2**63 <= input < 2**64:
@@ -470,7 +471,7 @@ def _number_input(fn: str, input: Any, other: Any = None) -> Tensor:
         if beside == "Bool" or (beside == "Long" and not isinstance(other, Tensor)):
             pair = f"{beside} and UInt64" if isinstance(other, Tensor) else f"UInt64 and {beside}"
             raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {pair}")
-        return tensor(input - 2**64 if beside == "Long" else _builtins.float(input))
+        return tensor(input - 2**64 if beside == "Long" and not float_op else _builtins.float(input))
     if isinstance(input, _NUMBER):
         return tensor(input)
     raise TypeError(
@@ -496,12 +497,12 @@ def mul(input: Any, other: Any) -> Tensor:
 
 def div(input: Any, other: Any) -> Tensor:
     """``input / other`` (true division)."""
-    return (input if isinstance(input, Tensor) else _number_input("div", input, other)) / other
+    return (input if isinstance(input, Tensor) else _number_input("div", input, other, float_op=True)) / other
 
 
 def true_divide(input: Any, other: Any) -> Tensor:
     """``input / other``."""
-    return (input if isinstance(input, Tensor) else _number_input("true_divide", input, other)) / other
+    return (input if isinstance(input, Tensor) else _number_input("true_divide", input, other, float_op=True)) / other
 
 
 def neg(input: Tensor) -> Tensor:
