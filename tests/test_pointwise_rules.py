@@ -76,3 +76,24 @@ def test_where_saves_its_condition_with_its_version():
     y = torch.where(x > 0, x, 0.0)
     y.sum().backward()
     assert x.grad.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_relu_backward_passes_the_gradient_at_nan_and_gives_plus_zero_elsewhere():
+    x = torch.tensor([float("nan"), -1.0, 0.0, 2.0], requires_grad=True)
+    torch.relu(x).backward(torch.tensor([0.5, -0.5, -2.0, 3.0]))
+    assert [str(v) for v in x.grad.tolist()] == ["0.5", "0.0", "0.0", "3.0"]
+
+
+@pytest.mark.parametrize(
+    "dtype, n, expected", [(torch.float32, 1, "inf"), (torch.float32, 3, "nan"), (torch.float64, 3, "inf")]
+)
+def test_gelu_at_plus_infinity_follows_pytorchs_kernels(dtype, n, expected):
+    out = torch.nn.functional.gelu(torch.full((n,), float("inf"), dtype=dtype))
+    assert {str(v) for v in out.tolist()} == {expected}
+
+
+def test_linear_of_a_vector_without_bias_is_a_matmul():
+    w = torch.randn(4, 2, requires_grad=True)
+    assert type(torch.nn.functional.linear(torch.randn(2), w).grad_fn).__name__ == "SqueezeBackward4"
+    b = torch.randn(4, requires_grad=True)
+    assert type(torch.nn.functional.linear(torch.randn(2), w, b).grad_fn).__name__ == "UnsafeViewBackward0"

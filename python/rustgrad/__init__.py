@@ -456,7 +456,7 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
 _NUMBER = (int, _builtins.float, _np.number, _np.bool_)
 
 
-def _number_input(fn: str, input: Any, other: Any = None, float_op: bool = False) -> Tensor:
+def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bool = False) -> Tensor:
     """PyTorch's arithmetic functions take a Python number as ``input`` too (a 0-d tensor). An
     int in [2**63, 2**64) is PyTorch's uint64 scalar, read in ``other``'s kind (note [uint64
     operands]): wrapped beside an integer tensor, a float beside a float or in a true division

@@ -174,9 +174,11 @@ fn grad_op_values(g: &Tensor, s: &Tensor, kind: GradKind) -> Result<Tensor> {
     match kind {
         GradKind::Tanh => mul(g, &rsub_scalar(&mul(s, s)?, &scalar(1.0), 1.0)?),
         GradKind::Sigmoid => mul(&mul(g, &rsub_scalar(s, &scalar(1.0), 1.0)?)?, s),
+        // g where relu(x) > 0, else 0: a NaN result passes g on, a masked g is +0 (PyTorch's
+        // threshold_backward).
         GradKind::Threshold => {
-            let mask = compare(s, &scalar(0.0), Compare::Gt)?;
-            mul(g, &super::view::to_dtype(&mask, g.dtype())?)
+            let stopped = compare(s, &scalar(0.0), Compare::Le)?;
+            crate::ops::compare::where_(&stopped, &scalar(0.0), g)
         }
         GradKind::LeakyRelu { slope: k } => mul(g, &slope(s, Act::LeakyRelu { slope: k })?),
         GradKind::Softplus { beta, threshold } => mul(g, &slope(s, Act::Softplus { beta, threshold })?),

@@ -377,7 +377,11 @@ fn normal_cdf(x: &Tensor) -> Result<Tensor> {
 
 fn gelu_erf_values(x: &Tensor) -> Result<Tensor> {
     let out = mul(x, &normal_cdf(x)?)?;
-    // PyTorch's kernel gives NaN at +inf (where x Φ(x) would be inf); so do we.
+    // PyTorch's vectorised float32 kernel gives NaN at +inf (where x Φ(x) is inf); one element,
+    // or a double, takes its scalar path, which gives inf.
+    if x.dtype() != crate::dtype::DType::F32 || x.numel() <= 1 {
+        return Ok(out);
+    }
     let at_inf = crate::ops::compare::compare(x, &scalar(f64::INFINITY), crate::kernels::Compare::Eq)?;
     crate::ops::compare::where_(&at_inf, &scalar(f64::NAN), &out)
 }

@@ -368,6 +368,10 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
             w.shape()[0]
         )));
     }
+    if xs.len() == 1 && bias.is_none() {
+        // A vector without bias is PyTorch's `matmul` (`SqueezeBackward4`).
+        return matmul(x, &wt);
+    }
     if xs.len() == 2 {
         return match bias {
             Some(b) => addmm(b, x, &wt),
