@@ -97,3 +97,24 @@ def test_linear_of_a_vector_without_bias_is_a_matmul():
     assert type(torch.nn.functional.linear(torch.randn(2), w).grad_fn).__name__ == "SqueezeBackward4"
     b = torch.randn(4, requires_grad=True)
     assert type(torch.nn.functional.linear(torch.randn(2), w, b).grad_fn).__name__ == "UnsafeViewBackward0"
+
+
+@pytest.mark.parametrize("op", [torch.maximum, torch.minimum])
+def test_maximum_minimum_backward_records_masked_fill(op):
+    a = torch.tensor([-2.6, -1.0, 0.5, 3.0], requires_grad=True)
+    b = torch.tensor([0.5, -1.0, 0.5, 1.0], requires_grad=True)
+    ga, gb = torch.autograd.grad(op(a, b), [a, b], torch.ones(4, requires_grad=True), create_graph=True)
+    assert type(ga.grad_fn).__name__ == type(gb.grad_fn).__name__ == "MaskedFillBackward0"
+    a_wins = [0.0, 0.5, 0.5, 1.0] if op is torch.maximum else [1.0, 0.5, 0.5, 0.0]
+    assert ga.tolist() == a_wins and gb.tolist() == a_wins[::-1]
+
+
+def test_logsumexp_of_no_dims_reduces_all_with_keepdim():
+    x = torch.tensor([[0.0], [1.0], [2.0]])
+    np.testing.assert_allclose(
+        x.logsumexp([], keepdim=True).numpy(), [[np.log(1 + np.e + np.e**2)]], rtol=1e-6
+    )
+    with pytest.raises(
+        RuntimeError, match=r"^output with shape \[\] doesn't match the broadcast shape \[1, 1\]$"
+    ):
+        x.logsumexp([])

@@ -227,16 +227,16 @@ impl Backward for ExtremumBackward {
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
         let (a, b) = (self.a.unpack(ctx)?, self.b.unpack(ctx)?);
-        let shared = where_(&compare(&a, &b, Compare::Eq)?, &mul(g, &scalar(0.5))?, g)?;
+        // Ties share g; the losing side gets 0 (masked_fill, as PyTorch records it).
+        let shared = where_(&compare(&a, &b, Compare::Eq)?, &crate::ops::arith::div(g, &scalar(2.0))?, g)?;
         let (a_loses, b_loses) = if self.max { (Compare::Lt, Compare::Gt) } else { (Compare::Gt, Compare::Lt) };
-        let zero = scalar(0.0);
         let ga = if ctx.needs(0) {
-            Some(sum_to(&where_(&compare(&a, &b, a_loses)?, &zero, &shared)?, &a.shape())?)
+            Some(sum_to(&masked_fill(&shared, &compare(&a, &b, a_loses)?, 0.0)?, &a.shape())?)
         } else {
             None
         };
         let gb = if ctx.needs(1) {
-            Some(sum_to(&where_(&compare(&a, &b, b_loses)?, &zero, &shared)?, &b.shape())?)
+            Some(sum_to(&masked_fill(&shared, &compare(&a, &b, b_loses)?, 0.0)?, &b.shape())?)
         } else {
             None
         };

@@ -121,6 +121,18 @@ impl Backward for SoftmaxBackward {
 /// `logsumexp(x, dims, keepdim)`: `log(sum(exp(x), dims))`, computed stably.
 pub fn logsumexp(x: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
     let nd = x.ndim();
+    if dims.is_empty() && nd > 0 {
+        // No dim reduces all of them; PyTorch then writes the kept-dims result into a 0-d output,
+        // which only works with keepdim.
+        if !keepdim {
+            return Err(Error::runtime(format!(
+                "output with shape [] doesn't match the broadcast shape {}",
+                shape::fmt_shape(&vec![1; nd])
+            )));
+        }
+        let all: Vec<i64> = (0..nd as i64).collect();
+        return logsumexp(x, &all, keepdim);
+    }
     let dims: Dims = if nd == 0 { Dims::new() } else { shape::wrap_dims(dims, nd)? };
     let x_float;
     let x = if x.dtype().is_float() {
