@@ -118,3 +118,47 @@ def test_logsumexp_of_no_dims_reduces_all_with_keepdim():
         RuntimeError, match=r"^output with shape \[\] doesn't match the broadcast shape \[1, 1\]$"
     ):
         x.logsumexp([])
+
+
+def test_bce_keeps_the_input_dtype_with_double_weights():
+    F = torch.nn.functional
+    x = torch.randn(4, 4, requires_grad=True)
+    y = torch.rand(4, 4)
+    w = torch.rand(4, 4, dtype=torch.float64)
+    loss = F.binary_cross_entropy_with_logits(x, y, weight=w)
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert x.grad.dtype == torch.float32
+    assert F.binary_cross_entropy(torch.sigmoid(x.detach()), y, weight=w).dtype == torch.float32
+    assert F.binary_cross_entropy_with_logits(x, y, pos_weight=w[0]).dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "x, bias, node",
+    [
+        (torch.rand(2, 4, 2), torch.tensor(3.0), "AddBackward0"),
+        (torch.rand(2, 4, 2), torch.rand(2), "UnsafeViewBackward0"),
+        (torch.rand(2, 4, 2).transpose(0, 1), torch.rand(2), "AddBackward0"),
+        (torch.rand(4, 2), torch.tensor(3.0), "AddmmBackward0"),
+    ],
+)
+def test_linear_folds_batch_dims_only_for_a_contiguous_input_and_vector_bias(x, bias, node):
+    w = torch.randn(2, 2, requires_grad=True)
+    out = torch.nn.functional.linear(x, w, bias)
+    assert type(out.grad_fn).__name__ == node
+    np.testing.assert_allclose(
+        out.detach().numpy(), x.numpy() @ w.detach().numpy().T + bias.numpy(), rtol=1e-6
+    )
+
+
+def test_pow_minus_half_is_rsqrt_and_prod_with_two_zeros_has_zero_gradient():
+    x = torch.tensor([4.0, -0.0, 0.0])
+    assert (x**-0.5).tolist() == [0.5, float("-inf"), float("inf")]
+    y = torch.tensor([[0.0, 2.0], [0.0, float("nan")]], requires_grad=True)
+    torch.prod(y).backward()
+    assert y.grad.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+
+def test_clone_keeps_the_strides_of_size_one_dims():
+    x = torch.tensor([[1, 2, 3]]).t()
+    assert x.stride() == (1, 3) and x.clone().stride() == (1, 3)

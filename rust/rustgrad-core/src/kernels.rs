@@ -61,7 +61,9 @@ pub fn cast(x: &TensorData, dtype: DType) -> TensorData {
 /// a dense `x`'s strides, else a dense layout in its dim order).
 pub fn cast_like(x: &TensorData, dtype: DType) -> TensorData {
     if x.is_contiguous() {
-        return cast(x, dtype);
+        // Row-major up to the strides of size-1 dims, which the copy keeps too.
+        let out = cast(x, dtype);
+        return if out.strides == x.strides { out } else { out.restrided(x.shape.clone(), x.strides.clone(), 0) };
     }
     let strides = shape::strides_like(&x.shape, &x.strides);
     let order = memory_order(&strides);
@@ -429,6 +431,9 @@ fn pow_scalar_rowmajor(x: &TensorData, e: f64, dtype: DType) -> TensorData {
             v.iter().map(|&a| a.sqrt()).collect()
         } else if e == 1.0 {
             v.to_vec()
+        } else if e == -0.5 {
+            // 1 / sqrt(x), as PyTorch computes it: -inf at -0
+            v.iter().map(|&a| T::one() / a.sqrt()).collect()
         } else if e == -1.0 {
             v.iter().map(|&a| T::one() / a).collect()
         } else if e == -2.0 {

@@ -378,6 +378,11 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
             None => mm(x, &wt),
         };
     }
+    if let Some(b) = bias.filter(|b| b.ndim() != 1 || !x.data().is_contiguous()) {
+        // PyTorch folds the batch dims into one addmm only for a contiguous input and a 1-d
+        // bias; otherwise it is matmul, then the bias added (`AddBackward0`).
+        return crate::ops::arith::add(&matmul(x, &wt)?, b);
+    }
     let folded = reshape_to(x, &[shape::numel(&xs[..xs.len() - 1]), k])?;
     let out = match bias {
         Some(b) => addmm(b, &folded, &wt)?,

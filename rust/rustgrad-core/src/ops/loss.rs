@@ -315,7 +315,8 @@ pub fn binary_cross_entropy(p: &Tensor, y: &Tensor, weight: Option<&Tensor>, red
         let log_q = clamp(&log(&sub(&scalar(1.0), p)?)?, Some(-100.0), None, ClampKind::Clamp)?;
         let per = neg(&add(&mul(y, &log_p)?, &mul(&sub(&scalar(1.0), y)?, &log_q)?)?)?;
         let per = match weight {
-            Some(w) => mul(&per, w)?,
+            // PyTorch scales in place: the loss keeps the input's dtype.
+            Some(w) => crate::ops::view::to_dtype(&mul(&per, w)?, p.dtype())?,
             None => per,
         };
         reduction.apply(&per)
@@ -388,8 +389,9 @@ pub fn binary_cross_entropy_with_logits(
             None => add(&lin, &sp)?,
         };
         let per = match weight {
-            Some(w) => mul(&per, w)?,
-            None => per,
+            // PyTorch scales in place: the loss keeps the input's dtype.
+            Some(w) => crate::ops::view::to_dtype(&mul(&per, w)?, x.dtype())?,
+            None => crate::ops::view::to_dtype(&per, x.dtype())?,
         };
         reduction.apply(&per)
     })?;

@@ -149,7 +149,13 @@ impl Backward for ProdBackward {
         let (x, r) = (self.x.unpack(ctx)?, self.result.unpack(ctx)?);
         let shp = x.shape();
         let g = expand_back(grad0(grads)?, &shp, &self.dims, self.keepdim)?;
-        let has_zero = x.data().to_vec::<f64>().contains(&0.0);
+        let zeros = x.data().to_vec::<f64>().iter().filter(|&&v| v == 0.0).count();
+        let has_zero = zeros > 0;
+        if zeros > 1 && self.all {
+            // Every product of others has a factor 0 (PyTorch then returns zeros outright, so
+            // NaN elsewhere does not leak in).
+            return Ok(smallvec![Some(crate::creation::zeros(&shp, g.dtype()))]);
+        }
         if has_zero && self.all && !shp.is_empty() {
             // PyTorch computes the whole product's zero-safe gradient on the flattened input,
             // then views it back (`ViewBackward0` on top, as a double backward records).
