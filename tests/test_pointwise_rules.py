@@ -131,6 +131,9 @@ def test_bce_keeps_the_input_dtype_with_double_weights():
     assert x.grad.dtype == torch.float32
     assert F.binary_cross_entropy(torch.sigmoid(x.detach()), y, weight=w).dtype == torch.float32
     assert F.binary_cross_entropy_with_logits(x, y, pos_weight=w[0]).dtype == torch.float32
+    # With logits, the loss has the target's dtype whatever the input's.
+    assert F.binary_cross_entropy_with_logits(x, y.double()).dtype == torch.float64
+    assert F.binary_cross_entropy_with_logits(x.double(), y, weight=w).dtype == torch.float32
 
 
 @pytest.mark.parametrize(
@@ -162,3 +165,30 @@ def test_pow_minus_half_is_rsqrt_and_prod_with_two_zeros_has_zero_gradient():
 def test_clone_keeps_the_strides_of_size_one_dims():
     x = torch.tensor([[1, 2, 3]]).t()
     assert x.stride() == (1, 3) and x.clone().stride() == (1, 3)
+
+
+def test_a_number_input_keeps_double_precision_and_promotes_as_a_number():
+    big = torch.div(1e300, torch.tensor([-0.75], dtype=torch.float64))
+    assert big.dtype == torch.float64 and big.tolist() == [1e300 / -0.75]
+    assert torch.add(2.5, torch.tensor([1])).dtype == torch.float32
+    assert torch.mul(True, torch.tensor([2])).dtype == torch.int64
+    assert torch.add(5, 4.5).tolist() == 9.5
+
+
+def test_reduction_details():
+    x = torch.randn(3, requires_grad=True)
+    assert type(x.mean([]).grad_fn).__name__ == "MeanBackward1"
+    assert type(x.mean().grad_fn).__name__ == "MeanBackward0"
+    # var over a size-1 dim with correction 2: the gradient divides by -1 degrees of freedom.
+    y = torch.randn(4, 1, requires_grad=True)
+    y.var(1, correction=2).backward(torch.ones(4))
+    assert y.grad.tolist() == [[0.0]] * 4
+    # number ** tensor is row-major whatever the exponent's layout.
+    assert (0.25 ** torch.ones(2, 3).t()).stride() == (2, 1)
+
+
+def test_cross_entropy_with_every_target_ignored_has_zero_gradient():
+    x = torch.rand(2, 1, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(x, torch.tensor([0, 0]), ignore_index=0)
+    loss.acos().backward()  # acos'(nan) is nan: the ignored rows still get 0
+    assert x.grad.tolist() == [[0.0], [0.0]]

@@ -471,9 +471,10 @@ def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bo
         if beside == "Bool" or (beside == "Long" and not isinstance(other, Tensor)):
             pair = f"{beside} and UInt64" if isinstance(other, Tensor) else f"UInt64 and {beside}"
             raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {pair}")
-        return tensor(input - 2**64 if beside == "Long" and not float_op else _builtins.float(input))
+        return _rustgrad._wrapped_number(input - 2**64 if beside == "Long" and not float_op else _builtins.float(input))
     if isinstance(input, _NUMBER):
-        return tensor(input)
+        # A wrapped number: it promotes as a number and keeps a double's precision.
+        return _rustgrad._wrapped_number(input)
     raise TypeError(
         f"{fn}() received an invalid combination of arguments - got ({_type_name(input)}, ...), "
         "but expected (Tensor input, Tensor other, *, Number alpha = 1, Tensor out = None)"

@@ -662,7 +662,7 @@ pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Res
 }
 
 /// [`binary`] with a row-major result.
-fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+pub fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! zip {
         ($T:ty, $k:expr) => {

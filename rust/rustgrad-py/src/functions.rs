@@ -123,6 +123,19 @@ pub fn warn_grad_cycles(py: Python<'_>, leaves: Vec<Tensor>) -> PyResult<()> {
 
 /// Bytes held by saved tensors of live graph nodes.
 #[rustgrad_macros::guard]
+/// A Python number as PyTorch wraps it for a tensor argument: a 0-d tensor that promotes as a
+/// number and keeps a double's precision.
+#[pyfunction]
+pub fn _wrapped_number(py: Python<'_>, value: &Bound<'_, PyAny>) -> R {
+    match crate::convert::scalar_arg(value)? {
+        Some(s) => wrap(py, s.to_tensor()),
+        None => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "expected a number, got {}",
+            crate::convert::parser_type_name(value)
+        ))),
+    }
+}
+
 /// `empty_like(t)`'s layout (note [Output layout]): the dims outermost first and the strides,
 /// or `None` when it is row-major.
 #[pyfunction]

@@ -48,6 +48,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_layout_like, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_wrapped_number, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_with_layout, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_grad, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_grad_enabled, m)?)?;

@@ -90,7 +90,8 @@ pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `weight.t()` of `linear`).
 fn column_major(x: &Tensor) -> bool {
     let d = x.data();
-    d.shape.len() == 2 && d.shape[0] > 1 && d.shape[1] > 1 && d.strides[0] == 1 && d.strides[1] == d.shape[0]
+    // PyTorch's test, strides only (a 1x1 matrix counts too).
+    d.shape.len() == 2 && d.strides[0] == 1 && d.strides[1] == d.shape[0]
 }
 
 /// d(AB)/dA = G B^T, computed as (B G^T)^T when A is column-major so that the gradient has A's

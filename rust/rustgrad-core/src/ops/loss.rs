@@ -274,7 +274,9 @@ impl Backward for NllLossBackward {
         let n = index.shape()[0];
         let c = *self.self_shape.last().unwrap_or(&1);
         let g = if self.reduction == Reduction::None { reshape_to(g, &[n, 1])? } else { g.clone() };
-        let values = mul(&coef, &g)?;
+        // Ignored rows get nothing, even a NaN gradient (PyTorch writes only the other rows).
+        let ignored = crate::ops::compare::compare(&coef, &scalar(0.0), kernels::Compare::Eq)?;
+        let values = crate::ops::compare::where_(&ignored, &scalar(0.0), &mul(&coef, &g)?)?;
         let zeros = crate::creation::zeros(&[n, c], values.dtype());
         let gx = scatter(&zeros, 1, &index, &values, false)?;
         Ok(smallvec![Some(reshape_to(&gx, &self.self_shape)?)])
@@ -389,10 +391,11 @@ pub fn binary_cross_entropy_with_logits(
             None => add(&lin, &sp)?,
         };
         let per = match weight {
-            // PyTorch scales in place: the loss keeps the input's dtype.
-            Some(w) => crate::ops::view::to_dtype(&mul(&per, w)?, x.dtype())?,
-            None => crate::ops::view::to_dtype(&per, x.dtype())?,
+            Some(w) => mul(&per, w)?,
+            None => per,
         };
+        // PyTorch accumulates the loss in place into `1 - y`: it has the target's dtype.
+        let per = crate::ops::view::to_dtype(&per, y.dtype())?;
         reduction.apply(&per)
     })?;
     record(out, &[x, y], |_| BceLogitsBackward {

@@ -102,7 +102,8 @@ pub fn scalar_pow(base: Scalar, x: &Tensor) -> Result<Tensor> {
     let bt = base.to_tensor();
     let dtype = promote(&bt, x);
     crate::dtype::require_kernel("pow", dtype, crate::dtype::NUMBERS)?;
-    let out = Tensor::from_data(kernels::binary(&bt.data(), &x.data(), Binary::Pow, dtype)?);
+    // Row-major whatever x's layout (PyTorch's `number ** tensor` does not keep it).
+    let out = Tensor::from_data(kernels::binary_rowmajor(&bt.data(), &x.data(), Binary::Pow, dtype)?);
     record(out, &[x], |o| ScalarPowBackward { base, x: SavedTensor::input(x), result: SavedTensor::output(o, 0) })
 }
 

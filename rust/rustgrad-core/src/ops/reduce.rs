@@ -96,7 +96,8 @@ pub fn mean(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType
     let (dims_n, _) = reduction_dims(x, dims)?;
     let n: usize = dims_n.iter().map(|&i| d.shape[i]).product();
     let out = Tensor::from_data(kernels::reduce(&d, &dims_n, keepdim, Reduce::Mean, dtype));
-    let all = dims.is_none_or(|v| v.is_empty()) && !keepdim;
+    // An explicit dim list, even empty, is PyTorch's `mean.dim` overload (`MeanBackward1`).
+    let all = dims.is_none() && !keepdim;
     record(out, &[x], |_| MeanBackward { self_shape: d.shape.clone(), dims: dims_n.clone(), keepdim, n, all })
 }
 
