@@ -192,3 +192,11 @@ def test_cross_entropy_with_every_target_ignored_has_zero_gradient():
     loss = torch.nn.functional.cross_entropy(x, torch.tensor([0, 0]), ignore_index=0)
     loss.acos().backward()  # acos'(nan) is nan: the ignored rows still get 0
     assert x.grad.tolist() == [[0.0], [0.0]]
+
+
+def test_logsigmoid_is_plus_zero_at_infinity_and_min_of_nan_goes_to_the_nans():
+    out = torch.nn.functional.logsigmoid(torch.tensor([float("inf"), -30.0]))
+    assert str(out[0].item()) == "0.0" and abs(out[1].item() + 30.0) < 1e-5
+    y = torch.tensor([[1.0, float("nan"), float("nan")]], requires_grad=True)
+    y.max().backward()
+    assert y.grad.tolist() == [[0.0, 0.5, 0.5]]

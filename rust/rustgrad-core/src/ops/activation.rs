@@ -86,7 +86,11 @@ fn act_values(x: &Tensor, act: Act) -> Result<Tensor> {
         Act::LeakyRelu { slope } => where_(&compare(x, &scalar(0.0), Compare::Gt)?, x, &mul(x, &scalar(slope))?),
         Act::Softplus { beta, threshold } => softplus_values(x, beta, threshold),
         Act::Silu => mul(x, &sigmoid(x)?),
-        Act::LogSigmoid => neg(&softplus_values(&neg(x)?, 1.0, 20.0)?),
+        // min(x, 0) - log(1 + exp(-|x|)): +0 at +inf, as PyTorch's kernel gives
+        Act::LogSigmoid => {
+            let tail = unary(&exp(&neg(&super::unary::abs(x)?)?)?, Unary::Log1p)?;
+            sub(&super::elementwise::extremum(x, &scalar(0.0), false)?, &tail)
+        }
     }
 }
 

@@ -199,7 +199,9 @@ impl Backward for ExtremeAllBackward {
         let g = grad0(grads)?;
         let x = self.x.unpack(ctx)?;
         let r = self.result.unpack(ctx)?;
-        let mask = to_dtype(&compare(&x, &r, Compare::Eq)?, g.dtype())?;
+        // The elements equal to the result share g; a NaN result is shared by the NaNs.
+        let hit = if r.item_f64()?.is_nan() { compare(&x, &x, Compare::Ne)? } else { compare(&x, &r, Compare::Eq)? };
+        let mask = to_dtype(&hit, g.dtype())?;
         let count = sum_dims(&mask, &(0..mask.ndim()).collect::<Dims>(), false, None)?;
         Ok(smallvec![Some(mul(&mask, &div(g, &count)?)?)])
     }
