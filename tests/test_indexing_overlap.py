@@ -522,3 +522,18 @@ def test_a_number_written_into_an_empty_tensor_raises_pytorchs_storage_error():
     empty = torch.randint(-2, 3, (0, 4))
     empty[empty] = 3  # nothing to write: no overlap error either
     assert empty.shape == (0, 4)
+
+
+def test_an_empty_tensor_indexing_itself_overlaps_through_a_one_dim_index_only():
+    torch = rustgrad
+    for shape, raises in [((0,), True), ((0, 4), False), ((2, 0, 3), False)]:
+        v = torch.zeros(shape, dtype=torch.int64)
+        if raises:
+            with pytest.raises(RuntimeError, match="^unsupported operation: some elements"):
+                v[v] = 3
+        else:
+            v[v] = 3  # PyTorch reshapes an index of other than one dim into a new tensor
+        with pytest.raises(RuntimeError, match="^unsupported operation: some elements"):
+            v[v] = v
+    with pytest.raises(IndexError, match="^index is out of bounds for dimension with size 0$"):
+        torch.randn(0)[torch.tensor([[0, 0], [1, 0]])] = 0.25

@@ -355,10 +355,7 @@ pub enum Overlap {
 /// PyTorch's `get_overlap_status`: compares storages first (the common, cheap case), then, for
 /// two dense layouts of one storage, the address ranges and strides.
 pub fn overlap(a: &Tensor, b: &Tensor) -> Overlap {
-    // No element means no overlap, even of a tensor with itself (PyTorch's order).
-    if a.numel() == 0 || b.numel() == 0 {
-        return Overlap::No;
-    }
+    // A tensor overlaps itself fully, even empty (PyTorch's order); other empty tensors do not.
     if a.same(b) {
         return Overlap::Full;
     }

@@ -792,6 +792,15 @@ impl PyTensor {
                         rustgrad_core::ops::elementwise::masked_fill_inplace(t, &mask, fill)
                     })
                 } else {
+                    // PyTorch reshapes an index of other than one dim into a new tensor first: it
+                    // is then compared by memory, not identity (an empty one overlaps nothing).
+                    let reshaped;
+                    let ix = if ix.ndim() == 1 {
+                        ix
+                    } else {
+                        reshaped = ix.detach();
+                        &reshaped
+                    };
                     let reads = Reads { operands: &[], disjoint: &[ix], internal: Internal::Warn("index_fill_") };
                     in_place_reading(&key.view, reads, "__setitem__", |t| {
                         rustgrad_core::ops::gather::index_fill(t, &indices, &v)

@@ -366,7 +366,7 @@ fn index_put_named(
     let raw_indices = indices;
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
-    if fill && fresh.numel() == 0 {
+    if fill && fresh.numel() == 0 && indices.iter().flatten().all(|i| i.ndim() == 1) {
         check_single_value_fits(&IndexPlan::build_checking(&fresh, &indices, false, false)?, &fresh)?;
     }
     // PyTorch's order: the indices' shapes, the value's shape, its dtype, then the index values.
