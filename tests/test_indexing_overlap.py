@@ -536,4 +536,6 @@ def test_an_empty_tensor_indexing_itself_overlaps_through_a_one_dim_index_only()
         with pytest.raises(RuntimeError, match="^unsupported operation: some elements"):
             v[v] = v
     with pytest.raises(IndexError, match="^index is out of bounds for dimension with size 0$"):
-        torch.randn(0)[torch.tensor([[0, 0], [1, 0]])] = 0.25
+        torch.randn(0)[torch.tensor([[0, 1], [0, 0]]).t()] = 0.25  # a non-contiguous index
+    with pytest.raises(RuntimeError, match=r"^setStorage: sizes \[4\], strides \[0\]"):
+        torch.randn(0)[torch.tensor([[0, 0], [1, 0]])] = 0.25  # a contiguous one is flattened

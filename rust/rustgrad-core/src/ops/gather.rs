@@ -366,7 +366,7 @@ fn index_put_named(
     let raw_indices = indices;
     let indices = expand_masks(&base.shape(), indices)?;
     let fresh = kernels::contiguous_copy(&base.data());
-    if fill && fresh.numel() == 0 && indices.iter().flatten().all(|i| i.ndim() == 1) {
+    if fill && fresh.numel() == 0 && indices.iter().flatten().all(|i| i.data().is_contiguous()) {
         check_single_value_fits(&IndexPlan::build_checking(&fresh, &indices, false, false)?, &fresh)?;
     }
     // PyTorch's order: the indices' shapes, the value's shape, its dtype, then the index values.
@@ -409,22 +409,21 @@ fn index_put_named(
     })
 }
 
-/// `index_fill_` (`x[index] = number`) of an empty tensor: PyTorch writes the value through a
-/// view of its storage (the index dims with stride 0) before it reads the index values; that
-/// view does not fit the empty storage, and PyTorch raises its storage error.
+/// `x[index] = number` into an empty tensor with contiguous indices: PyTorch writes the value
+/// through a view of its storage (the flattened index dim with stride 0) before it reads the
+/// index values; that view does not fit the empty storage, and PyTorch raises its storage error.
 fn check_single_value_fits(plan: &IndexPlan, base: &TensorData) -> Result<()> {
-    let sizes = plan.out_shape();
+    // The (contiguous) index is flattened to one dim first.
+    let p = plan.insert_at;
+    let mut sizes: Shape = plan.rest_shape[..p].into();
+    sizes.push(shape::numel(&plan.index_shape));
+    sizes.extend(plan.rest_shape[p..].iter().copied());
     if sizes.contains(&0) {
         return Ok(());
     }
     let rest_strides = shape::contiguous_strides(&plan.rest_shape);
-    let (p, nb) = (plan.insert_at, plan.index_shape.len());
-    let strides: Vec<usize> = rest_strides[..p]
-        .iter()
-        .copied()
-        .chain(std::iter::repeat_n(0, nb))
-        .chain(rest_strides[p..].iter().copied())
-        .collect();
+    let strides: Vec<usize> =
+        rest_strides[..p].iter().copied().chain(std::iter::once(0)).chain(rest_strides[p..].iter().copied()).collect();
     let itemsize = base.dtype().size();
     let span: usize = 1 + sizes.iter().zip(&strides).map(|(&n, &st)| (n - 1) * st).sum::<usize>();
     let (needed, available) = (span * itemsize, base.storage.len() * itemsize);
