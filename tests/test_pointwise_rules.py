@@ -200,3 +200,11 @@ def test_logsigmoid_is_plus_zero_at_infinity_and_min_of_nan_goes_to_the_nans():
     y = torch.tensor([[1.0, float("nan"), float("nan")]], requires_grad=True)
     y.max().backward()
     assert y.grad.tolist() == [[0.0, 0.5, 0.5]]
+
+
+def test_multi_output_views_of_an_inference_tensor_do_not_require_grad():
+    with torch.inference_mode():
+        v = torch.tensor([[1.5], [0.5]], requires_grad=True)
+    for piece in (*v.chunk(2, 0), *torch.split(v, [1, 1], 0), *v.unbind(0)):
+        assert not piece.requires_grad and piece.is_leaf and piece.is_inference()
+    assert v.detach().is_inference()

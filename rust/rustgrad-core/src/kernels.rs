@@ -661,8 +661,13 @@ pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Res
     in_layout(a, b, |a, b| binary_rowmajor(a, b, kind, dtype))
 }
 
+/// [`binary`] with a row-major result whatever the operands' layouts.
+pub fn binary_row_major_result(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    binary_rowmajor(a, b, kind, dtype)
+}
+
 /// [`binary`] with a row-major result.
-pub fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! zip {
         ($T:ty, $k:expr) => {

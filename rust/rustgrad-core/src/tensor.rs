@@ -653,6 +653,10 @@ impl Tensor {
     /// `detach()` as the user calls it: also remembers where, for `autograd.explain`.
     pub fn detach_noting_origin(&self) -> Tensor {
         let t = self.detach();
+        if self.is_inference() {
+            // The detached alias of an inference tensor is one too (PyTorch).
+            t.lock().is_inference = true;
+        }
         if self.requires_grad() {
             t.lock().set_origin(Origin::Detached { data: false, site: crate::sites::capture() });
         }

@@ -179,7 +179,8 @@ pub fn split(x: &Tensor, sizes: &[usize], dim: i64, kind: SplitKind) -> Result<V
     if crate::grad_mode::is_recording() {
         outs.iter().for_each(Tensor::mark_multi_output_view);
     }
-    if any_requires_grad(&[x]) {
+    // Views of an inference tensor have no autograd state (PyTorch).
+    if any_requires_grad(&[x]) && !x.is_inference() {
         let op: BackwardOp = SplitBackward { dim, sizes: sizes.into(), self_shape: shp.clone(), kind }.into();
         check_not_inference(&[x], &op)?;
         let refs: Vec<&Tensor> = outs.iter().collect();
@@ -270,7 +271,7 @@ pub fn unbind(x: &Tensor, dim: i64) -> Result<Vec<Tensor>> {
     if crate::grad_mode::is_recording() {
         outs.iter().for_each(Tensor::mark_multi_output_view);
     }
-    if any_requires_grad(&[x]) && !outs.is_empty() {
+    if any_requires_grad(&[x]) && !outs.is_empty() && !x.is_inference() {
         let op: BackwardOp = UnbindBackward { dim, self_shape: shp.clone() }.into();
         check_not_inference(&[x], &op)?;
         let refs: Vec<&Tensor> = outs.iter().collect();

@@ -153,9 +153,9 @@ impl Backward for ProdBackward {
         let g = expand_back(grad0(grads)?, &shp, &self.dims, self.keepdim)?;
         let zeros = x.data().to_vec::<f64>().iter().filter(|&&v| v == 0.0).count();
         let has_zero = zeros > 0;
-        if zeros > 1 && self.all {
-            // Every product of others has a factor 0 (PyTorch then returns zeros outright, so
-            // NaN elsewhere does not leak in).
+        if zeros > 1 && self.all && !crate::grad_mode::is_grad_enabled() {
+            // Every product of others has a factor 0: without create_graph PyTorch returns
+            // zeros outright (NaN elsewhere does not leak in); with it, the general path below.
             return Ok(smallvec![Some(crate::creation::zeros(&shp, g.dtype()))]);
         }
         if has_zero && self.all && !shp.is_empty() {

@@ -103,7 +103,7 @@ pub fn scalar_pow(base: Scalar, x: &Tensor) -> Result<Tensor> {
     let dtype = promote(&bt, x);
     crate::dtype::require_kernel("pow", dtype, crate::dtype::NUMBERS)?;
     // Row-major whatever x's layout (PyTorch's `number ** tensor` does not keep it).
-    let out = Tensor::from_data(kernels::binary_rowmajor(&bt.data(), &x.data(), Binary::Pow, dtype)?);
+    let out = Tensor::from_data(kernels::binary_row_major_result(&bt.data(), &x.data(), Binary::Pow, dtype)?);
     record(out, &[x], |o| ScalarPowBackward { base, x: SavedTensor::input(x), result: SavedTensor::output(o, 0) })
 }
 
