@@ -300,3 +300,14 @@ def test_pow_of_neither_tensor_nor_number(exponent, shown, detail):
         with pytest.raises(TypeError) as info:
             getattr(x, name)(exponent)
         assert str(info.value) == expected
+
+
+def test_autograd_outputs_that_are_not_tensors_fail_pytorchs_assertion():
+    x = torch.ones(2, requires_grad=True)
+    for call in (lambda: torch.autograd.backward([1, "a"]), lambda: torch.autograd.grad("abc", [x])):
+        with pytest.raises(AssertionError, match="^Expected output to be a torch.Tensor$"):
+            call()
+    with pytest.raises(TypeError, match="'int' object is not iterable"):
+        torch.autograd.backward(5)
+    with pytest.raises(RuntimeError, match="^got 2 tensors and 1 gradients$"):
+        torch.autograd.grad([x.sum(), "a"], [x], grad_outputs=[torch.tensor(1.0)])

@@ -208,3 +208,16 @@ def test_multi_output_views_of_an_inference_tensor_do_not_require_grad():
     for piece in (*v.chunk(2, 0), *torch.split(v, [1, 1], 0), *v.unbind(0)):
         assert not piece.requires_grad and piece.is_leaf and piece.is_inference()
     assert v.detach().is_inference()
+
+
+def test_nodes_that_save_nothing_run_again_after_their_graph_is_freed():
+    v = torch.randn(3, requires_grad=True)
+    out = v.lerp(torch.ones(3), 0.5).sum()
+    out.backward()
+    out.backward()  # LerpBackward0 with a number weight and SumBackward0 save nothing
+    assert v.grad.tolist() == [1.0, 1.0, 1.0]
+    x = torch.tensor([0.5, 2.9], requires_grad=True)
+    for op in (torch.floor, torch.sign, torch.round, torch.ceil, torch.trunc):
+        y = op(x)
+        y.backward(torch.ones(2))
+        assert torch.autograd.grad(y, [x], torch.ones(2))[0].tolist() == [0.0, 0.0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
@@ -50,6 +50,24 @@ __all__ = [
 ]
 
 
+def _check_outputs(outputs: Any, grads: Any) -> None:
+    """PyTorch pairs outputs with their gradients (as ``zip`` does) and refuses an output that is
+    not a tensor with an ``AssertionError``, before reading anything else of it."""
+    outs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    if grads is None:
+        grads = (None,) * len(outs)
+    elif isinstance(grads, Tensor):
+        grads = (grads,)
+    else:
+        grads = tuple(grads)
+    for out, _ in zip(outs, grads):
+        if not isinstance(out, Tensor):
+            raise AssertionError("Expected output to be a torch.Tensor")
+    if len(grads) != len(outs) and not all(isinstance(out, Tensor) for out in outs):
+        # An output past the gradients is not looked at: the count is the engine's complaint.
+        raise RuntimeError(f"got {len(outs)} tensors and {len(grads)} gradients")
+
+
 def backward(
     tensors: _TensorOrTensors,
     grad_tensors: _TensorOrTensors | None = None,
@@ -65,6 +83,7 @@ def backward(
         grad_tensors = grad_variables
     if inputs is not None and not isinstance(inputs, Tensor) and len(inputs) == 0:
         raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    _check_outputs(tensors, grad_tensors)
     _rustgrad._backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
 
 
@@ -88,6 +107,7 @@ def grad(
         )
     if materialize_grads:
         allow_unused = True
+    _check_outputs(outputs, grad_outputs)
     result = _rustgrad._grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
     if materialize_grads:
         from rustgrad import zeros_like

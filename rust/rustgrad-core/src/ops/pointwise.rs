@@ -50,10 +50,15 @@ pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
         add(x, &mul(weight, &diff)?)
     })?;
     let number = weight.is_wrapped_number();
+    // A number weight is all a number-weight lerp needs (nothing saved: PyTorch's LerpBackward0
+    // may run again after its graph is freed).
+    let weight_value = if number { Some(weight.item_f64()?) } else { None };
+    let saved = |t: &Tensor| if number { SavedTensor::none() } else { SavedTensor::input(t) };
     let make = |_: &Tensor| LerpBackward {
-        x: SavedTensor::input(x),
-        end: SavedTensor::input(end),
-        weight: SavedTensor::input(weight),
+        x: saved(x),
+        end: saved(end),
+        weight: saved(weight),
+        weight_value,
         shapes: [x.shape(), end.shape(), weight.shape()],
         number,
     };
@@ -96,6 +101,8 @@ pub struct LerpBackward {
     x: SavedTensor,
     end: SavedTensor,
     weight: SavedTensor,
+    /// The weight when it is a number.
+    weight_value: Option<f64>,
     shapes: [Shape; 3],
     number: bool,
 }
@@ -109,7 +116,10 @@ impl Backward for LerpBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?.clone();
-        let w = self.weight.unpack(ctx)?;
+        let w = match self.weight_value {
+            Some(v) => scalar(v),
+            None => self.weight.unpack(ctx)?,
+        };
         let gx = if ctx.needs(0) {
             Some(reduce_to(mul(&g, &rsub_scalar(&w, &scalar(1.0), 1.0)?)?, &self.shapes[0])?)
         } else {
@@ -128,7 +138,15 @@ impl Backward for LerpBackward {
         }
         Ok(out)
     }
-    crate::saved_tensors!(x, end, weight);
+    fn release(&mut self) {
+        [&mut self.x, &mut self.end, &mut self.weight].into_iter().for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        !self.number
+    }
+    fn retarget_outputs(&mut self, target: &Tensor) {
+        [&mut self.x, &mut self.end, &mut self.weight].into_iter().for_each(|s| s.retarget_output(target));
+    }
 }
 
 /// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`), one node (`AddcmulBackward0` /

@@ -32,6 +32,8 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
             | Unary::Rsqrt
             | Unary::Reciprocal
             | Unary::Exp2 => SavedTensor::output(o, 0),
+            // Piecewise constant: nothing to save (so a second backward is fine, as in PyTorch).
+            Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc => SavedTensor::none(),
             _ => SavedTensor::input(x),
         };
         UnaryBackward { kind, saved }
@@ -135,6 +137,10 @@ impl Backward for UnaryBackward {
 
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        if !self.saves_tensors() {
+            // d sign(x) = d floor(x) = ... = 0
+            return Ok(smallvec![Some(crate::creation::zeros_like(g))]);
+        }
         let s = self.saved.unpack(ctx)?;
         let gx = match self.kind {
             // d exp(x) = exp(x)
