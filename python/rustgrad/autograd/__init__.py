@@ -62,7 +62,7 @@ def _check_outputs(outputs: Any, grads: Any) -> None:
         grads = tuple(grads)
     for out, _ in zip(outs, grads):
         if not isinstance(out, Tensor):
-            raise AssertionError("Expected output to be a torch.Tensor")
+            raise AssertionError("Expected output to be a torch.Tensor")  # noqa: TRY004 (PyTorch's class)
     if len(grads) != len(outs) and not all(isinstance(out, Tensor) for out in outs):
         # An output past the gradients is not looked at: the count is the engine's complaint.
         raise RuntimeError(f"got {len(outs)} tensors and {len(grads)} gradients")
