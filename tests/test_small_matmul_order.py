@@ -16,7 +16,8 @@ def in_order(a, b):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize(
-    "m, k, n", [(1, 1, 1), (3, 3, 3), (2, 7, 5), (7, 7, 7), (1, 4, 4), (4, 4, 1), (7, 3, 2)]
+    "m, k, n",
+    [(1, 1, 1), (3, 3, 3), (2, 7, 5), (7, 7, 7), (1, 4, 4), (4, 4, 1), (7, 3, 2), (8, 4, 2), (20, 2, 2)],
 )
 def test_small_products_round_as_pytorch(dtype, m, k, n):
     torch.manual_seed(m * 100 + k * 10 + n)

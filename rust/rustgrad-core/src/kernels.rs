@@ -883,11 +883,12 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
     let mut out_shape = Shape::new();
     out_shape.push(m);
     out_shape.push(n);
-    // Note [Small matmuls in PyTorch's order]: for sizes up to 7, PyTorch's CPU BLAS sums each
-    // dot product in order of k without fused multiply-adds (except matrix-vector products of
-    // at least 4 rows and 5 columns); the plain loop below reproduces its float rounding bit
-    // for bit. Larger products go to the blocked gemm.
-    let small = m <= 7 && k <= 7 && n <= 7 && !(n == 1 && m >= 4 && k >= 5);
+    // Note [Small matmuls in PyTorch's order]: for k up to 7 and either all sizes up to 7 or
+    // fewer than 96 multiply-adds, PyTorch's CPU BLAS sums each dot product in order of k
+    // without fused multiply-adds (except matrix-vector products of at least 4 rows and 5
+    // columns); the plain loop below reproduces its float rounding bit for bit. Larger products
+    // go to the blocked gemm.
+    let small = k <= 7 && (m <= 7 && n <= 7 || m * k * n < 96) && !(n == 1 && m >= 4 && k >= 5);
     match dtype {
         DType::F32 if !small => TensorData::from_vec(gemm_f32(a, b, m, k, n), out_shape),
         DType::F64 if !small => TensorData::from_vec(gemm_f64(a, b, m, k, n), out_shape),

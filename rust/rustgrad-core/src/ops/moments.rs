@@ -65,9 +65,9 @@ pub fn var(x: &Tensor, dims: Option<&[i64]>, correction: f64, keepdim: bool, roo
         x: SavedTensor::input(x),
         result: if root { SavedTensor::output(o, 0) } else { SavedTensor::none() },
         dims: dims_n.clone(),
-        // Over given dims PyTorch's gradient divides by the degrees of freedom even when they
-        // are negative (so a size-1 dim with correction 2 gives -0, not NaN).
-        divisor: if dims.is_some() { n as f64 - correction } else { divisor },
+        // Over given dims of a tensor with dims PyTorch's gradient divides by the degrees of
+        // freedom even when they are negative (a size-1 dim with correction 2 gives -0, not NaN).
+        divisor: if dims.is_some() && !shp.is_empty() { n as f64 - correction } else { divisor },
         keepdim,
         root,
     })
