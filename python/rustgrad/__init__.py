@@ -674,7 +674,7 @@ class _Cuda:
 
 cuda = _Cuda()
 
-from rustgrad import autograd, nn, optim
+from rustgrad import autograd, nn, optim, utils
 from rustgrad.serialization import load, save
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
@@ -839,6 +839,7 @@ __all__ = [
     "trunc",
     "unbind",
     "unsqueeze",
+    "utils",
     "var",
     "where",
     "zeros",

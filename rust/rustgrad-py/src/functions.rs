@@ -432,6 +432,24 @@ pub fn _randperm(py: Python<'_>, n: usize) -> R {
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }
 
+/// One draw of `torch.empty((), dtype=torch.int64).random_()` from the default generator: a
+/// 64-bit draw modulo 2**63 (how a `DataLoader` seeds its shuffle).
+#[pyfunction]
+pub fn _random_int64() -> i64 {
+    let draw = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).random_u64();
+    (draw % (1u64 << 63)) as i64
+}
+
+/// `torch.randperm(n, generator=g)` for a fresh generator `g` seeded with `seed` (the default
+/// generator is not touched).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _randperm_seeded(py: Python<'_>, seed: u64, n: usize) -> R {
+    new_storage(&[n], DType::I64)?;
+    let v = rustgrad_core::random::Generator::new(seed).randperm(n);
+    wrap(py, Tensor::from_vec(v, &[n]).py()?)
+}
+
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _manual_seed(seed: u64) {
