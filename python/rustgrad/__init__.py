@@ -243,6 +243,34 @@ def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
     return _laid_out_like("randn_like", input, kwargs, lambda size, kw: randn(size, **kw), "normal_")
 
 
+def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor:
+    """Normal samples with the given mean(s) and standard deviation(s), drawn as PyTorch draws
+    them: a tensor ``mean`` or ``std`` gives samples of its (broadcast) shape, two numbers need
+    ``size``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        if size is not None:
+            raise TypeError("normal(): a size is only taken with a number mean and std")
+        kwargs.pop("generator", None)
+        if kwargs:
+            raise TypeError(f"normal() got an unexpected keyword argument '{next(iter(kwargs))}'")
+        with no_grad():
+            if isinstance(mean, Tensor) and not isinstance(std, Tensor):
+                out = empty_like(mean).normal_(0.0, _builtins.float(std))
+                return out.add_(mean)
+            if isinstance(mean, Tensor):
+                # The broadcast shape and promoted dtype of the two.
+                out = zeros((mean.detach() + std.detach()).shape, dtype=(mean.detach() + std.detach()).dtype)
+                out.normal_(0.0, 1.0)
+            else:
+                out = empty_like(std).normal_(0.0, 1.0)
+            return out.mul_(std).add_(mean)
+    if size is None:
+        raise TypeError("normal() missing 1 required positional argument: \"size\"")
+    dt = kwargs.pop("dtype", None)
+    shape = _size_list("normal", size)
+    return _finish(lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std)), kwargs, "normal")
+
+
 def randint(*args: Any, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)."""
     size = kwargs.pop("size", None)
@@ -792,6 +820,7 @@ __all__ = [
     "no_grad",
     "nonzero",
     "norm",
+    "normal",
     "numel",
     "ones",
     "ones_like",

@@ -28,6 +28,7 @@ __all__ = [
     "Function",
     "GradcheckError",
     "Node",
+    "Variable",
     "assert_no_live_graphs",
     "backward",
     "detect_anomaly",
@@ -48,6 +49,33 @@ __all__ = [
     "set_detect_anomaly",
     "set_grad_enabled",
 ]
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, other: Any) -> bool:
+        return isinstance(other, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """Legacy ``torch.autograd.Variable``: every tensor is one; calling it gives a tensor sharing
+    ``data``'s elements, a leaf that requires grad if asked."""
+
+    def __new__(cls, data: Any = None, requires_grad: bool = False, volatile: bool = False) -> Any:
+        if volatile:
+            import warnings
+
+            warnings.warn(
+                "volatile was removed and now has no effect. Use `with torch.no_grad():` instead.",
+                UserWarning,
+                stacklevel=2,
+            )
+        if data is None:
+            from rustgrad import tensor
+
+            data = tensor([])
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        return data.detach().requires_grad_(requires_grad)
 
 
 def _check_outputs(outputs: Any, grads: Any) -> None:
