@@ -1,0 +1,103 @@
+"""``torch.optim.RMSprop``: divides each step by a running root mean square of the gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import rustgrad
+from rustgrad import Tensor
+from rustgrad.optim.adam import _to_scalar
+from rustgrad.optim.optimizer import Optimizer, _use_grad_for_differentiable
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``v = alpha v + (1 - alpha) g²``, ``p -= lr g / (sqrt(v) + eps)``, with optional
+    centring (subtracting the running mean of g), momentum and weight decay, in PyTorch's
+    operation order (so the numbers match step by step)."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "eps": eps,
+            "centered": centered,
+            "weight_decay": weight_decay,
+            "capturable": capturable,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def _init_state(self, group: dict[str, Any], param: Tensor) -> dict[str, Any]:
+        state = self.state[param]
+        if len(state) == 0:
+            state["step"] = rustgrad.tensor(0.0, dtype=rustgrad.float32)
+            state["square_avg"] = rustgrad.zeros_like(param)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = rustgrad.zeros_like(param)
+            if group["centered"]:
+                state["grad_avg"] = rustgrad.zeros_like(param)
+        return state
+
+    @_use_grad_for_differentiable
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One RMSprop update of every parameter that has a ``.grad``."""
+        loss = None
+        if closure is not None:
+            with rustgrad.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr = _to_scalar(group["lr"])
+            alpha, eps = group["alpha"], group["eps"]
+            weight_decay, momentum = group["weight_decay"], group["momentum"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self._init_state(group, param)
+                grad = param.grad if not group["maximize"] else -param.grad
+                state["step"].add_(1)
+                if weight_decay != 0:
+                    grad = grad.add(param, alpha=weight_decay)
+                square_avg = state["square_avg"]
+                square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+                if group["centered"]:
+                    grad_avg = state["grad_avg"]
+                    grad_avg.lerp_(grad, 1 - alpha)
+                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
+                else:
+                    avg = square_avg.sqrt().add_(eps)
+                if momentum > 0:
+                    buf = state["momentum_buffer"]
+                    buf.mul_(momentum).addcdiv_(grad, avg)
+                    param.add_(buf, alpha=-lr)
+                else:
+                    param.addcdiv_(grad, avg, value=-lr)
+        return loss
