@@ -474,3 +474,19 @@ def test_same_trajectories_as_pytorch():
             ((a * w * w).sum() / 2 + (c * w).sum()).backward()
             opt.step()
         np.testing.assert_allclose(ours, w.detach().numpy(), rtol=1e-6, atol=1e-7, err_msg=ours_cls.__name__)
+
+
+def test_sgd_with_nesterov_and_weight_decay_matches_pytorch_bit_for_bit():
+    # PyTorch 2.15's numbers: its add(alpha=) rounds once (a fused multiply-add).
+    torch.manual_seed(0)
+    w = torch.randn(5, 3, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    for _ in range(20):
+        w.grad = torch.randn(5, 3)
+        opt.step()
+    assert [f"{v:.9g}" for v in w.flatten().tolist()[:4]] == [
+        "1.81078315",
+        "-2.52644372",
+        "-5.2343049",
+        "-3.49885416",
+    ]

@@ -29,26 +29,21 @@ def run(options):
     return w, opt
 
 
-def test_plain_rmsprop_matches_pytorch_bit_for_bit():
-    w, opt = run(OPTIONS["plain"])
+@pytest.mark.parametrize("name", ["plain", "momentum", "all"])
+def test_rmsprop_matches_pytorch_bit_for_bit(name):
+    w, opt = run(OPTIONS[name])
     np.testing.assert_array_equal(
-        w.detach().numpy(), np.array(EXPECTED["plain"], dtype=np.float32).reshape(3, 2)
+        w.detach().numpy(), np.array(EXPECTED[name], dtype=np.float32).reshape(3, 2)
     )
     assert opt.state_dict()["state"][0]["step"].item() == 5.0
 
 
-@pytest.mark.parametrize("name", ["momentum", "centered", "all"])
-def test_rmsprop_variants_match_pytorch(name):
-    w, opt = run(OPTIONS[name])
-    # Within float32 rounding: PyTorch fuses some multiply-adds (its `add_(alpha=)`) that are
-    # rounded twice here.
-    np.testing.assert_allclose(w.detach().numpy().ravel(), EXPECTED[name], rtol=1e-6)
-    keys = {
-        "momentum": ["momentum_buffer", "square_avg", "step"],
-        "centered": ["grad_avg", "square_avg", "step"],
-    }
-    if name in keys:
-        assert sorted(opt.state[w].keys()) == keys[name]
+def test_centered_rmsprop_matches_pytorch():
+    w, opt = run(OPTIONS["centered"])
+    # Within float32 rounding: one element differs in the last bit (an operation order not yet
+    # matched in the centred branch).
+    np.testing.assert_allclose(w.detach().numpy().ravel(), EXPECTED["centered"], rtol=1e-6)
+    assert sorted(opt.state[w].keys()) == ["grad_avg", "square_avg", "step"]
 
 
 def test_rmsprop_argument_checks():

@@ -320,6 +320,8 @@ pub trait Float:
     fn tanh(self) -> Self;
     fn powf(self, e: Self) -> Self;
     fn is_nan(self) -> bool;
+    /// `self * a + b` rounded once.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_float {
@@ -328,6 +330,10 @@ macro_rules! impl_float {
             #[inline]
             fn exp(self) -> Self {
                 <$t>::exp(self)
+            }
+            #[inline]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
             #[inline]
             fn ln(self) -> Self {

@@ -977,6 +977,48 @@ pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: &[usize]) -> TensorData {
     TensorData::from_vec(values, shape.into())
 }
 
+/// `a + alpha * b` in the float `dtype`, rounded once per element (a fused multiply-add), as
+/// PyTorch's `add(alpha=)` kernel computes it; broadcasting, and the layout rule of [`binary`].
+pub fn add_scaled_fused(a: &TensorData, b: &TensorData, alpha: f64, dtype: DType) -> Result<TensorData> {
+    in_layout(a, b, |a, b| {
+        with_float!(dtype, T => {
+            let alpha = T::from_f64(alpha);
+            if a.shape == b.shape {
+                let mut out = a.to_vec::<T>();
+                fused_add_into(&mut out, &values::<T>(b), alpha);
+                return Ok(TensorData::from_vec(out, a.shape.clone()));
+            }
+            let (v, s) = zip_broadcast::<T, T>(a, b, move |x, y| y.mul_add(alpha, x))?;
+            Ok(TensorData::from_vec(v, s))
+        })
+    })
+}
+
+/// `out[i] += src[i] * alpha` rounded once per element (a fused multiply-add), with the CPU's
+/// FMA instructions when it has them.
+fn fused_add_into<T: Float>(out: &mut [T], src: &[T], alpha: T) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports FMA, checked just above.
+        unsafe { fused_add_into_fma(out, src, alpha) };
+        return;
+    }
+    fused_add_loop(out, src, alpha);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn fused_add_into_fma<T: Float>(out: &mut [T], src: &[T], alpha: T) {
+    fused_add_loop(out, src, alpha);
+}
+
+#[inline(always)]
+fn fused_add_loop<T: Float>(out: &mut [T], src: &[T], alpha: T) {
+    for (o, &s) in out.iter_mut().zip(src) {
+        *o = s.mul_add(alpha, *o);
+    }
+}
+
 /// `dst = dst (op) alpha * src` written straight into `dst`'s storage, for in-place arithmetic
 /// outside the graph (an optimizer step). Returns false, doing nothing, when this fast path does
 /// not apply: `dst` not a contiguous float tensor, `src` not broadcastable to it, or `src` a
@@ -1033,9 +1075,19 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         }
         match kind {
             Binary::Add if alpha == 1.0 => apply!(|a: T, b: T| a + b),
-            Binary::Add => apply!(move |a: T, b: T| a + b * alpha),
             Binary::Sub if alpha == 1.0 => apply!(|a: T, b: T| a - b),
-            Binary::Sub => apply!(move |a: T, b: T| a - b * alpha),
+            Binary::Add | Binary::Sub => {
+                // a ± alpha * b with one rounding, as PyTorch's `add(alpha=)` kernel computes it.
+                let alpha = if kind == Binary::Sub { -alpha } else { alpha };
+                if n >= PARALLEL_THRESHOLD {
+                    use rayon::prelude::*;
+                    out.par_chunks_mut(PARALLEL_CHUNK)
+                        .zip(src_values.par_chunks(PARALLEL_CHUNK))
+                        .for_each(|(o, s)| fused_add_into(o, s, alpha));
+                } else {
+                    fused_add_into(out, src_values, alpha);
+                }
+            }
             Binary::Mul => apply!(|a: T, b: T| a * b),
             _ => apply!(|a: T, b: T| a / b),
         }

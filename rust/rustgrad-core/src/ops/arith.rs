@@ -85,6 +85,11 @@ fn scaled_values(a: &Tensor, b: &Tensor, alpha: f64, kind: Binary) -> Result<Ten
     check_alpha(a, b, alpha)?;
     let dtype = promote(a, b);
     crate::dtype::check_fits(alpha, dtype)?;
+    if dtype.is_float() {
+        // One rounding, as PyTorch's kernel (a - alpha b is a + (-alpha) b).
+        let alpha = if kind == Binary::Sub { -alpha } else { alpha };
+        return Ok(Tensor::from_data(kernels::add_scaled_fused(&a.data(), &b.data(), alpha, dtype)?));
+    }
     let bs = binary_values(b, &Tensor::wrapped_scalar(alpha), Binary::Mul, dtype)?;
     binary_values(a, &bs, kind, dtype)
 }

@@ -164,6 +164,13 @@ pub fn addc(x: &Tensor, t1: &Tensor, t2: &Tensor, value: f64, divide: bool) -> R
     let out = untracked(|| {
         let cast = |t: &Tensor| if dtype.is_float() { super::view::to_dtype(t, dtype) } else { Ok(t.clone()) };
         let (t1, t2) = (cast(t1)?, cast(t2)?);
+        if dtype.is_float() {
+            // PyTorch's order and roundings: x + ((value * t1) op t2); the value must fit.
+            crate::dtype::check_fits(value, dtype)?;
+            let scaled = mul(&t1, &Tensor::wrapped_scalar(value))?;
+            let product = if divide { div(&scaled, &t2)? } else { mul(&scaled, &t2)? };
+            return super::arith::add(&cast(x)?, &product);
+        }
         let product = if divide { div(&t1, &t2)? } else { mul(&t1, &t2)? };
         add_scaled(&cast(x)?, &product, value)
     })?;
