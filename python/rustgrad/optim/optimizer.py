@@ -220,6 +220,14 @@ class Optimizer:
                             p.grad.requires_grad_(False)
                         p.grad.zero_()
 
+    @staticmethod
+    def _loss_of(closure: Callable[[], Any] | None) -> Any:
+        """The loss the closure returns (evaluated with grad enabled), or None without one."""
+        if closure is None:
+            return None
+        with rustgrad.enable_grad():
+            return closure()
+
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         raise NotImplementedError
 

@@ -70,10 +70,7 @@ class RMSprop(Optimizer):
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One RMSprop update of every parameter that has a ``.grad``."""
-        loss = None
-        if closure is not None:
-            with rustgrad.enable_grad():
-                loss = closure()
+        loss = self._loss_of(closure)
         for group in self.param_groups:
             lr = _to_scalar(group["lr"])
             alpha, eps = group["alpha"], group["eps"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import rustgrad
 from rustgrad import Tensor
 from rustgrad.optim.optimizer import Optimizer, _use_grad_for_differentiable
 
@@ -62,10 +61,7 @@ class SGD(Optimizer):
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a ``.grad`` (PyTorch's single-tensor arithmetic)."""
-        loss = None
-        if closure is not None:
-            with rustgrad.enable_grad():
-                loss = closure()
+        loss = self._loss_of(closure)
         for group in self.param_groups:
             lr = group["lr"].item() if isinstance(group["lr"], Tensor) else group["lr"]
             momentum, dampening = group["momentum"], group["dampening"]
