@@ -243,7 +243,7 @@ pub fn index_select(x: &Tensor, dim: usize, index: &Tensor) -> Result<Tensor> {
         }
         // The one element, as a new tensor: d out/dx = 1
         let out = Tensor::from_data(kernels::contiguous_copy(&x.data()));
-        return record(out, &[x], |_| ScalarSelectBackward);
+        return record(out, &[x], |_| super::view::IdentityBackward { name: "IndexSelectBackward0" });
     }
     let size = xs[dim] as i64;
     let bad = values.iter().find(|&&i| i < 0 || i >= size);
@@ -263,17 +263,6 @@ pub fn index_select(x: &Tensor, dim: usize, index: &Tensor) -> Result<Tensor> {
     let mut list: Vec<Option<Tensor>> = vec![None; dim];
     list.push(Some(index));
     index_named(x, &list, "IndexSelectBackward0")
-}
-
-/// d x.index_select(0, [0])/dx = 1 for a 0-d x
-pub struct ScalarSelectBackward;
-impl Backward for ScalarSelectBackward {
-    fn name(&self) -> &'static str {
-        "IndexSelectBackward0"
-    }
-    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        Ok(smallvec![Some(grad0(grads)?.clone())])
-    }
 }
 
 fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Result<Tensor> {

@@ -108,14 +108,13 @@ backward_ops! {
     Squeeze(view::SqueezeBackward),
     Unsqueeze(view::UnsqueezeBackward),
     Expand(view::ExpandBackward),
-    Clone(view::CloneBackward),
+    Identity(view::IdentityBackward),
     Copy(view::CopyBackward),
     ToCopy(view::ToCopyBackward),
     CopyFrom(fill::CopyFromBackward),
     ZeroGrad(fill::ZeroGradBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
-    ScalarSelect(gather::ScalarSelectBackward),
     ;
     boxed:
     PowTensor(pow::PowTensorBackward),

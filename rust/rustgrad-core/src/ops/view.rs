@@ -375,7 +375,7 @@ fn recorded_clone(x: &Tensor, out: crate::tensor::TensorData) -> Result<Tensor> 
     if x.is_inference() && !crate::grad_mode::is_inference_mode_enabled() {
         return record(out, &[x], |_| CopyBackward);
     }
-    record(out, &[x], |_| CloneBackward)
+    record(out, &[x], |_| IdentityBackward { name: "CloneBackward0" })
 }
 
 /// A contiguous copy recorded as PyTorch's `new_empty_strided().copy_()` (`CopyBackwards`),
@@ -408,11 +408,14 @@ pub fn contiguous(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// d clone(x)/dx = 1
-pub struct CloneBackward;
-impl Backward for CloneBackward {
+/// d out/dx = 1 for ops whose output is a copy of the input's values, under their PyTorch
+/// name: `CloneBackward0` (clone), `IndexSelectBackward0` (index_select of a 0-d tensor).
+pub struct IdentityBackward {
+    pub name: &'static str,
+}
+impl Backward for IdentityBackward {
     fn name(&self) -> &'static str {
-        "CloneBackward0"
+        self.name
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(grad0(grads)?.clone())])
