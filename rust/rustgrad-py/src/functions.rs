@@ -500,30 +500,22 @@ pub fn where_(py: Python<'_>, condition: &Bound<'_, PyAny>, input: &Bound<'_, Py
 /// PyTorch reads a Python int in [2**63, 2**64) given to `where` as a uint64, which an integer
 /// result cannot hold and which does not promote with int64 or bool (a float result is fine).
 fn where_uint64_rule(value: &Bound<'_, PyAny>, beside: &Bound<'_, PyAny>, first: bool) -> PyResult<()> {
+    use crate::convert::{uint64_int, uint64_promotion_error};
     use pyo3::types::{PyBool, PyInt};
-    let is_uint64 = value.is_instance_of::<PyInt>()
-        && !value.is_instance_of::<PyBool>()
-        && value.extract::<i64>().is_err()
-        && value.extract::<u64>().is_ok();
-    if !is_uint64 {
+    if uint64_int(value).is_none() {
         return Ok(());
     }
-    let runtime = |m: String| Err(pyo3::exceptions::PyRuntimeError::new_err(m));
     if let Ok(t) = beside.cast::<PyTensor>() {
         return match t.get().t.dtype() {
-            DType::I64 => runtime("value cannot be converted to type int64_t without overflow".into()),
-            DType::Bool => runtime(
-                "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote Bool and UInt64"
-                    .into(),
-            ),
+            DType::I64 => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "value cannot be converted to type int64_t without overflow",
+            )),
+            DType::Bool => Err(uint64_promotion_error("Bool", false)),
             _ => Ok(()),
         };
     }
     if beside.is_instance_of::<PyInt>() && !beside.is_instance_of::<PyBool>() {
-        let (a, b) = if first { ("UInt64", "Long") } else { ("Long", "UInt64") };
-        return runtime(format!(
-            "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {a} and {b}"
-        ));
+        return Err(uint64_promotion_error("Long", first));
     }
     Ok(())
 }
