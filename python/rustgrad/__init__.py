@@ -259,8 +259,8 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
                 return out.add_(mean)
             if isinstance(mean, Tensor):
                 # The broadcast shape and promoted dtype of the two.
-                out = zeros((mean.detach() + std.detach()).shape, dtype=(mean.detach() + std.detach()).dtype)
-                out.normal_(0.0, 1.0)
+                both = mean.detach() + std.detach()
+                out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0)
             else:
                 out = empty_like(std).normal_(0.0, 1.0)
             return out.mul_(std).add_(mean)
