@@ -162,9 +162,9 @@ def test_rustgrad_reads_what_safetensors_numpy_writes(tmp_path):
 
 def test_unsupported_dtype_names_file_and_tensor(tmp_path):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
-    path = tmp_path / "half.safetensors"
-    safetensors_numpy.save_file({"h": np.ones(2, dtype=np.float16)}, str(path))
-    with pytest.raises(RuntimeError, match=r"half\.safetensors.*'h'.*F16"):
+    path = tmp_path / "wide.safetensors"
+    safetensors_numpy.save_file({"h": np.ones(2, dtype=np.uint16)}, str(path))
+    with pytest.raises(RuntimeError, match=r"wide\.safetensors.*'h'.*U16"):
         torch.load(path)
 
 

@@ -65,7 +65,7 @@ def _parse_size(fn: str, args: tuple, kwargs: dict) -> list:
             size = size[0]
         elif len(size) > 1 and _builtins.any(isinstance(s, (tuple, list)) for s in size):
             raise TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
-    elif isinstance(size, (int, Tensor)):
+    elif isinstance(size, (_builtins.int, Tensor)):
         size = (size,)
     return _size_list(fn, size)
 
@@ -91,8 +91,8 @@ def _size_list(fn: str, size: Any) -> list:
             except TypeError:
                 pass
         elif isinstance(s, _np.integer):
-            s = int(s)
-        if isinstance(s, _builtins.bool) or not isinstance(s, int):
+            s = _builtins.int(s)
+        if isinstance(s, _builtins.bool) or not isinstance(s, _builtins.int):
             if len(size) == 1:
                 raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_type_name(s)}")
             raise TypeError(
@@ -299,7 +299,7 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
     return _finish(make, kwargs, "randint")
 
 
-def randperm(n: int, **kwargs: Any) -> Tensor:
+def randperm(n: _builtins.int, **kwargs: Any) -> Tensor:
     """A random permutation of ``0 .. n-1``."""
     n = _int_arg("randperm", n, "n", 1)
     if n < 0:
@@ -332,17 +332,17 @@ class Generator:
 
     def manual_seed(self, seed: Any) -> Generator:
         """Seeds the generator (PyTorch's conversion: ``int(seed)``, negative seeds wrap to 64 bits)."""
-        seed = int(seed)
+        seed = _builtins.int(seed)
         if not -(2**63) <= seed < 2**64:
             raise ValueError("Overflow when unpacking long long")
         _rustgrad._manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
         return self
 
-    def initial_seed(self) -> int:
+    def initial_seed(self) -> _builtins.int:
         """The seed the generator was last seeded with."""
         return _rustgrad.initial_seed()
 
-    def seed(self) -> int:
+    def seed(self) -> _builtins.int:
         """Re-seeds from a non-deterministic source and returns the new seed."""
         import random as _random
 
@@ -358,7 +358,7 @@ class Generator:
     def set_state(self, new_state: Any) -> Generator:
         """Restores a state from :meth:`get_state` (or PyTorch's ``get_rng_state()`` bytes)."""
         if isinstance(new_state, Tensor):
-            new_state = bytes(int(v) & 0xFF for v in new_state.tolist())
+            new_state = bytes(_builtins.int(v) & 0xFF for v in new_state.tolist())
         elif not isinstance(new_state, (bytes, bytearray)):
             raise TypeError(f"expected a torch.ByteTensor, but got {_type_name(new_state)}")
         _rustgrad._set_rng_state(bytes(new_state))
@@ -376,7 +376,7 @@ def manual_seed(seed: Any) -> Generator:
     return default_generator.manual_seed(seed)
 
 
-def seed() -> int:
+def seed() -> _builtins.int:
     """Seeds the default generator from a non-deterministic source; returns the seed."""
     return default_generator.seed()
 
@@ -397,7 +397,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
         start, end = 0, start
     vals = [start, end, step]
     for v in vals:
-        if not isinstance(v, (int, _builtins.float, _np.number, _np.bool_, Tensor)) or (
+        if not isinstance(v, (_builtins.int, _builtins.float, _np.number, _np.bool_, Tensor)) or (
             isinstance(v, Tensor) and v.dim() != 0
         ):
             raise TypeError(
@@ -407,12 +407,12 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
     dt = _dtype_arg("arange", kwargs.pop("dtype", None))
     if dt is None:
         is_float = _builtins.any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
-        dt = float32 if is_float else int64
+        dt = get_default_dtype() if is_float else int64
     s, e, st = (_builtins.float(v) for v in vals)
     return _finish(_rustgrad._arange(s, e, st, dt), kwargs, "arange")
 
 
-def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
+def linspace(start: Any, end: Any, steps: _builtins.int, **kwargs: Any) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     steps = _int_arg("linspace", steps, "steps", 3)
     if steps < 0:
@@ -421,7 +421,7 @@ def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
     return _finish(_rustgrad._linspace(_builtins.float(start), _builtins.float(end), steps, dt), kwargs, "linspace")
 
 
-def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
+def eye(n: _builtins.int, m: Any = None, **kwargs: Any) -> Tensor:
     """The ``n x m`` identity matrix (``m`` defaults to ``n``)."""
     n = _int_arg("eye", n, "n", 1)
     m = n if m is None else _int_arg("eye", m, "m", 2)
@@ -437,11 +437,13 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _bui
     dtype = _dtype_arg("tensor", dtype)
     if not isinstance(requires_grad, _builtins.bool):
         raise TypeError(f"tensor(): argument 'requires_grad' must be bool, not {_type_name(requires_grad)}")
-    arr, _ = _numpy_of(data, dtype)
+    arr, dt = _numpy_of(data, dtype)
     t = from_numpy(arr)
     if arr.size == 0:
         # numpy may give an empty array zero strides; a new tensor has the contiguous ones.
         t = _rustgrad._full(list(arr.shape), 0, t.dtype)
+    if t.dtype is not dt:
+        t = t.to(dt)  # bfloat16, which numpy lacks, is built in float32 and rounded here
     return _finish(t, {"device": device, "requires_grad": requires_grad})
 
 
@@ -462,14 +464,35 @@ def is_tensor(obj: Any) -> _builtins.bool:
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor) -> int:
+def numel(input: Tensor) -> _builtins.int:
     """The number of elements of ``input``."""
     _check_tensor("numel", input)
     return input.numel()
 
 
 def get_default_dtype() -> dtype:
-    return float32
+    """The dtype of new float tensors (float32 unless ``set_default_dtype`` changed it).
+
+    See https://pytorch.org/docs/stable/generated/torch.get_default_dtype.html
+    """
+    return _rustgrad._get_default_dtype()
+
+
+def result_type(tensor: Any, other: Any) -> dtype:
+    """The dtype an arithmetic op on ``tensor`` and ``other`` (tensors or numbers) computes in.
+
+    See https://pytorch.org/docs/stable/generated/torch.result_type.html
+    """
+    return _rustgrad._result_type(tensor, other)
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Makes ``d`` (a floating-point dtype) the dtype of new float tensors and of int/float
+    promotion, process-wide as in PyTorch.
+
+    See https://pytorch.org/docs/stable/generated/torch.set_default_dtype.html
+    """
+    _rustgrad._set_default_dtype(d)
 
 
 def is_floating_point(input: Tensor) -> _builtins.bool:
@@ -481,7 +504,7 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
 # ----- ops as functions -----
 
 
-_NUMBER = (int, _builtins.float, _np.number, _np.bool_)
+_NUMBER = (_builtins.int, _builtins.float, _np.number, _np.bool_)
 
 
 def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bool = False) -> Tensor:
@@ -696,7 +719,7 @@ class _Cuda:
         return False
 
     @staticmethod
-    def device_count() -> int:
+    def device_count() -> _builtins.int:
         return 0
 
 
@@ -732,6 +755,7 @@ __all__ = [
     "asin",
     "atan",
     "autograd",
+    "bfloat16",
     "bmm",
     "bool",
     "cat",
@@ -767,6 +791,7 @@ __all__ = [
     "eye",
     "flatten",
     "float",
+    "float16",
     "float32",
     "float64",
     "floor",
@@ -778,9 +803,14 @@ __all__ = [
     "get_default_dtype",
     "get_rng_state",
     "gt",
+    "half",
     "index_select",
     "inference_mode",
     "initial_seed",
+    "int",
+    "int8",
+    "int16",
+    "int32",
     "int64",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
@@ -837,6 +867,7 @@ __all__ = [
     "reciprocal",
     "relu",
     "reshape",
+    "result_type",
     "round",
     "rsqrt",
     "save",
@@ -844,9 +875,11 @@ __all__ = [
     "scatter_add",
     "seed",
     "set_anomaly_enabled",
+    "set_default_dtype",
     "set_grad_enabled",
     "set_printoptions",
     "set_rng_state",
+    "short",
     "sigmoid",
     "sign",
     "sin",
@@ -866,6 +899,7 @@ __all__ = [
     "tensor",
     "transpose",
     "trunc",
+    "uint8",
     "unbind",
     "unsqueeze",
     "utils",
@@ -874,3 +908,15 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+
+# ----- dtype aliases (defined last: they shadow the builtins `int`, `float`-like names) -----
+float16 = _rustgrad.float16
+half = float16
+bfloat16 = _rustgrad.bfloat16
+uint8 = _rustgrad.uint8
+int8 = _rustgrad.int8
+int16 = _rustgrad.int16
+short = int16
+int32 = _rustgrad.int32
+int = int32

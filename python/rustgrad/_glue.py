@@ -145,15 +145,45 @@ def _tensor_repr(t) -> str:
         suffixes.append(f"grad_fn=<{type(fn).__name__}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
-    return format_tensor(t.detach().numpy(), dtype=_dtype_name(t.dtype), suffixes=suffixes)
+    values = t.detach()
+    if _dtype_name(t.dtype) == "bfloat16":
+        values = values.float()  # numpy has no bfloat16; float32 holds every value exactly
+    return format_tensor(
+        values.numpy(),
+        dtype=_dtype_name(t.dtype),
+        suffixes=suffixes,
+        default_dtype=_dtype_name(_rustgrad._get_default_dtype()),
+    )
 
 
 _NP_DTYPES = {
     "float32": np.float32,
     "float64": np.float64,
+    "float16": np.float16,
+    "bfloat16": np.float32,  # numpy has none: built in float32 (exact), then rounded by rustgrad
+    "uint8": np.uint8,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
     "int64": np.int64,
     "bool": np.bool_,
 }
+# numpy's dtypes that become a rustgrad dtype unchanged (the others are refused).
+_FROM_NP = {
+    np.dtype(np.float16): "float16",
+    np.dtype(np.float32): "float32",
+    np.dtype(np.float64): "float64",
+    np.dtype(np.uint8): "uint8",
+    np.dtype(np.int8): "int8",
+    np.dtype(np.int16): "int16",
+    np.dtype(np.int32): "int32",
+    np.dtype(np.int64): "int64",
+    np.dtype(np.bool_): "bool",
+}
+_NUMPY_TYPES_MESSAGE = (
+    "The only supported types are: float64, float32, float16, complex64, complex128, int64, int32, "
+    "int16, int8, uint64, uint32, uint16, uint8, and bool."
+)
 
 
 def _dtype_name(dtype) -> str:
@@ -181,29 +211,26 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
             raise
         if arr.dtype.kind in "uO" and (dtype is None or not dtype.is_floating_point):
             _check_int64_range(arr)
-        if dtype is _rustgrad.int64 and arr.dtype.kind == "f":
-            _check_floats_fit_int64(arr)
+        if dtype is not None and _dtype_name(dtype) in _INT_BITS and arr.dtype.kind == "f" or dtype is not None and _dtype_name(dtype) in ("uint8", "int8", "int16", "int32"):
+            _check_numbers_fit(arr, _dtype_name(dtype))
         if dtype is None and not _has_numpy_values(data):
-            # Python floats become the default dtype; numpy scalars keep theirs.
+            # Python floats become the default dtype, Python ints int64; numpy scalars keep theirs.
             if arr.dtype.kind == "f":
-                dtype = _rustgrad.float32
+                dtype = _rustgrad._get_default_dtype()
+            elif arr.dtype.kind in "iu":
+                dtype = _rustgrad.int64
             elif arr.dtype.kind == "c":
                 raise TypeError("complex tensors are not supported by rustgrad")
     if dtype is None:
-        kind = arr.dtype.kind
-        if kind == "f":
-            dtype = _rustgrad.float64 if arr.dtype == np.float64 else _rustgrad.float32
-        elif kind in "iu":
-            dtype = _rustgrad.int64
-        elif kind == "b":
-            dtype = _rustgrad.bool
-        else:
-            raise TypeError(
-                f"can't convert np.ndarray of type numpy.{arr.dtype}. The only supported types are: "
-                "float64, float32, int64, and bool."
-            )
+        name = _FROM_NP.get(arr.dtype)
+        if name is None:
+            raise TypeError(f"can't convert np.ndarray of type numpy.{arr.dtype.type.__name__}. {_NUMPY_TYPES_MESSAGE}")
+        dtype = getattr(_rustgrad, name)
     np_dtype = _NP_DTYPES[_dtype_name(dtype)]
     with np.errstate(invalid="ignore", over="ignore"):  # casts as PyTorch's, without numpy's warnings
+        if np_dtype is np.float16 and arr.dtype == np.float64:
+            # PyTorch rounds a double to float16 through float32.
+            arr = arr.astype(np.float32)
         return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
 
 
@@ -263,13 +290,33 @@ def _check_nesting(data, dtype) -> None:
     walk(data, 0)
 
 
-def _check_floats_fit_int64(arr: np.ndarray) -> None:
-    """Numbers written into an int64 tensor must fit it (NaN, infinities and values beyond
-    int64 raise PyTorch's RuntimeError); arrays given as such are cast without this check."""
-    with np.errstate(invalid="ignore"):
-        fits = np.isfinite(arr) & (arr >= -(2.0**63)) & (arr < 2.0**63)
-    if not fits.all():
-        raise RuntimeError("value cannot be converted to type int64 without overflow")
+_INT_BITS = {"uint8": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64}
+
+
+def _check_numbers_fit(arr: np.ndarray, name: str) -> None:
+    """Python numbers written into an integer tensor must fit it after truncation (NaN,
+    infinities and values beyond the type raise PyTorch's RuntimeError; uint8 also takes whole
+    numbers down to -255, which wrap); arrays given as such are cast without this check."""
+    if arr.dtype.kind == "b" or arr.size == 0:
+        return
+    if arr.dtype.kind in "iu":
+        lo, hi = int(arr.min()), int(arr.max())
+        if name == "uint8":
+            fits = lo >= -255 and hi < 256
+        else:
+            end = 2 ** (_INT_BITS[name] - 1)
+            fits = -end <= lo and hi < end
+    else:
+        with np.errstate(invalid="ignore"):
+            if name == "uint8":
+                whole = np.floor(arr) == arr
+                ok = np.isfinite(arr) & (arr < 256) & ((arr >= 0) | (whole & (arr >= -255)))
+            else:
+                end = 2.0 ** (_INT_BITS[name] - 1)
+                ok = np.isfinite(arr) & (arr >= -end) & (arr < end)
+        fits = bool(ok.all())
+    if not fits:
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
 
 
 def _unwrap(data, dtype=None, depth: int = 0, first: bool = True):

@@ -47,6 +47,7 @@ __all__ = [
     "_full",
     "_function_apply",
     "_gelu",
+    "_get_default_dtype",
     "_get_rng_state",
     "_grad",
     "_layout_like",
@@ -66,10 +67,12 @@ __all__ = [
     "_random_int64",
     "_randperm",
     "_randperm_seeded",
+    "_result_type",
     "_save_safetensors",
     "_saved_bytes",
     "_saved_tensors",
     "_set_anomaly_enabled",
+    "_set_default_dtype",
     "_set_grad_enabled",
     "_set_inference_mode",
     "_set_record_sites",
@@ -80,19 +83,25 @@ __all__ = [
     "_with_layout",
     "_wrapped_number",
     "addmm",
+    "bfloat16",
     "bool",
     "cat",
     "dtype",
+    "float16",
     "float32",
     "float64",
     "from_numpy",
     "initial_seed",
+    "int16",
+    "int32",
     "int64",
+    "int8",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "stack",
+    "uint8",
     "where",
 ]
 
@@ -121,6 +130,12 @@ class dtype:
 
 float32: dtype
 float64: dtype
+float16: dtype
+bfloat16: dtype
+uint8: dtype
+int8: dtype
+int16: dtype
+int32: dtype
 int64: dtype
 bool: dtype
 
@@ -518,6 +533,12 @@ class Tensor:
     def double(self) -> Tensor: ...
     def long(self) -> Tensor: ...
     def bool(self) -> Tensor: ...
+    def half(self) -> Tensor: ...
+    def bfloat16(self) -> Tensor: ...
+    def int(self) -> Tensor: ...
+    def short(self) -> Tensor: ...
+    def char(self) -> Tensor: ...
+    def byte(self) -> Tensor: ...
     def type_as(self, other: Tensor) -> Tensor: ...
     def cpu(self) -> Self: ...
 
@@ -579,6 +600,9 @@ def _randperm(n: _int) -> Tensor: ...
 def _manual_seed(seed: _int) -> None: ...
 def initial_seed() -> _int: ...
 def _get_rng_state() -> bytes: ...
+def _set_default_dtype(dtype: dtype) -> None: ...
+def _result_type(a: _TensorOrNumber, b: _TensorOrNumber) -> dtype: ...
+def _get_default_dtype() -> dtype: ...
 def _set_rng_state(state: bytes) -> None: ...
 def from_numpy(array: NDArray[Any]) -> Tensor: ...
 
