@@ -30,6 +30,7 @@ import ctypes
 import importlib
 import io
 import json
+import math
 import os
 import pickle
 import secrets
@@ -154,62 +155,91 @@ class _Storage:
     """A loaded storage record: a flat writable numpy array of its elements (raw bytes for an untyped
     storage), shared by the tensors on it."""
 
-    __slots__ = ("array", "big_endian", "dtype_name")
+    __slots__ = ("array", "big_endian", "dtype_name", "roots")
 
     def __init__(self, array: np.ndarray, dtype_name: str | None, big_endian: bool) -> None:
         self.array, self.dtype_name, self.big_endian = array, dtype_name, big_endian
+        self.roots: dict[str, Tensor] = {}  # dtype name -> the whole storage as a 1-D tensor
 
 
 # ----- saving -----
 
 
 class _StorageRecord:
-    """One storage to write: its memory span (start address, bytes) and the tensors that keep it alive."""
+    """One storage to write: a span of memory (start address, bytes) holding elements of one dtype."""
 
-    __slots__ = ("dtype_name", "key", "nbytes", "owners", "start")
+    __slots__ = ("dtype_name", "key", "nbytes", "start")
 
-    def __init__(self, key: str, start: int, dtype_name: str) -> None:
-        self.key, self.start, self.dtype_name = key, start, dtype_name
-        self.nbytes = 0
-        self.owners: list[Tensor] = []
+    def __init__(self, start: int, nbytes: int, dtype_name: str) -> None:
+        self.start, self.nbytes, self.dtype_name = start, nbytes, dtype_name
+        self.key = ""  # given when the pickle first refers to it
 
     def payload(self) -> bytes:
-        if self.nbytes == 0:
-            return b""
-        return ctypes.string_at(self.start, self.nbytes)
+        # The span lies inside live tensors' memory (see _group_storages); copied out as bytes.
+        return ctypes.string_at(self.start, self.nbytes) if self.nbytes else b""
 
 
-def _span_bytes(t: Tensor) -> int:
-    """Bytes of ``t``'s storage from its start to one past ``t``'s last element."""
+def _span(t: Tensor) -> tuple[str, int, int]:
+    """(dtype name, start address of ``t``'s storage, bytes from there to one past ``t``'s last element)."""
+    name = _dtype_name(t.dtype)
+    if name not in _BY_DTYPE:
+        raise RuntimeError(f"rustgrad.save: cannot save a tensor of dtype {t.dtype}")
+    size = t.element_size()
+    start = t.data_ptr() - t.storage_offset() * size
     if t.numel() == 0:
-        return 0
+        return name, start, 0
     last = t.storage_offset() + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
-    return (last + 1) * t.element_size()
+    return name, start, (last + 1) * size
+
+
+def _group_storages(tensors: list) -> dict:
+    """Maps each tensor's (dtype, storage start) to the _StorageRecord it is written in.
+
+    Tensors whose memory spans overlap (views of one storage, including tensors that share a numpy
+    buffer) share one record covering the union of their spans, as PyTorch writes one storage per
+    memory block; a view's ``_base`` widens the record to the whole allocation when it is known.
+    """
+    spans = {}
+    for t in tensors:
+        for u in (t, t._base):
+            if u is not None:
+                name, start, nbytes = _span(u)
+                spans[(name, start)] = max(spans.get((name, start), 0), nbytes)
+    out: dict = {}
+    current = None
+    for (name, start), nbytes in sorted(spans.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        if current is not None and current.dtype_name == name and start < current.start + current.nbytes:
+            current.nbytes = max(current.nbytes, start + nbytes - current.start)
+        else:
+            current = _StorageRecord(start, nbytes, name)
+        out[(name, start)] = current
+    return out
 
 
 class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can write names of absent modules
-    """Pickles ``obj`` as PyTorch does: tensors as ``_rebuild_tensor_v2`` calls on shared storage records."""
+    """Pickles ``obj`` as PyTorch does: tensors as ``_rebuild_tensor_v2`` calls on shared storage records.
 
-    def __init__(self, file: Any, protocol: int, records: dict) -> None:
+    With ``groups=None`` it only collects the tensors (``self.tensors``) for ``_group_storages``.
+    """
+
+    def __init__(self, file: Any, protocol: int, groups: dict | None) -> None:
         super().__init__(file, protocol)
-        self.records = records  # (storage start address, dtype name) -> _StorageRecord, in key order
+        self.groups = groups
+        self.tensors: list[Tensor] = []
+        self.records: list[_StorageRecord] = []  # in key order
 
-    def record_for(self, t: Tensor) -> _StorageRecord:
-        name = _dtype_name(t.dtype)
-        if name not in _BY_DTYPE:
-            raise RuntimeError(f"rustgrad.save: cannot save a tensor of dtype {t.dtype}")
-        start = t.data_ptr() - t.storage_offset() * t.element_size()
-        rec = self.records.get((start, name))
-        if rec is None:
-            rec = self.records[(start, name)] = _StorageRecord(str(len(self.records)), start, name)
-        span = _span_bytes(t)
-        base = t._base  # the whole allocation a view was taken from: PyTorch saves whole storages
-        if base is not None and base.data_ptr() - base.storage_offset() * base.element_size() == start:
-            span = max(span, _span_bytes(base))
-            rec.owners.append(base)
-        rec.nbytes = max(rec.nbytes, span)
-        rec.owners.append(t)
-        return rec
+    def tensor_args(self, t: Tensor) -> tuple:
+        self.tensors.append(t)  # alive (its memory unmoved) until the storages are written
+        if self.groups is None:
+            return (None, 0)
+        name, start, nbytes = _span(t)
+        rec = self.groups.get((name, start))
+        if rec is None or start + nbytes > rec.start + rec.nbytes or (start - rec.start) % t.element_size():
+            raise RuntimeError("rustgrad.save: a tensor changed while the object was being pickled")
+        if not rec.key:
+            rec.key = str(len(self.records))
+            self.records.append(rec)
+        return (rec, t.storage_offset() + (start - rec.start) // t.element_size())
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, _StorageRecord):
@@ -229,8 +259,7 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can writ
         if isinstance(obj, Tensor):
             if isinstance(obj, _parameter_class()):
                 return (_G_REBUILD_PARAMETER, (obj.data, obj.requires_grad, OrderedDict()))
-            rec = self.record_for(obj)
-            offset = obj.storage_offset()
+            rec, offset = self.tensor_args(obj)
             args = (rec, offset, tuple(obj.shape), tuple(obj.stride()), obj.requires_grad, OrderedDict())
             return (_G_REBUILD_TENSOR, args)
         if isinstance(obj, Size):
@@ -281,19 +310,23 @@ class _AlignedZipWriter:
 
 
 def _write_checkpoint(obj: Any, fileobj: Any, folder: str, protocol: int) -> None:
-    records: dict = {}
+    collector = _Pickler(io.BytesIO(), protocol, None)  # first pass: which tensors, on which memory
+    collector.dump(obj)
     buf = io.BytesIO()
-    _Pickler(buf, protocol, records).dump(obj)
+    pickler = _Pickler(buf, protocol, _group_storages(collector.tensors))
+    pickler.dump(obj)
+    records = pickler.records
     z = _AlignedZipWriter(fileobj)
     z.write(f"{folder}/data.pkl", buf.getbuffer())
     z.write(f"{folder}/.format_version", str(_FORMAT_VERSION).encode())
     z.write(f"{folder}/.storage_alignment", str(_STORAGE_ALIGNMENT).encode())
     z.write(f"{folder}/byteorder", sys.byteorder.encode())
-    for rec in records.values():
+    for rec in records:
         z.write(f"{folder}/data/{rec.key}", rec.payload())
     z.write(f"{folder}/version", f"{_ZIP_VERSION}\n".encode())
     z.write(f"{folder}/.data/serialization_id", f"{secrets.randbits(128):040d}".encode())
     z.close()
+    del collector, pickler  # they kept every pickled tensor alive until its bytes were copied
 
 
 def save(
@@ -503,9 +536,8 @@ def _rebuild(
                 f"rustgrad.load: an untyped storage of {arr.nbytes} bytes does not hold torch.{name}"
             )
         arr = _untyped_view(storage, row)
-    numel = int(np.prod(size, dtype=np.int64))
-    if numel == 0:
-        view = np.empty(size, dtype=arr.dtype)
+    if math.prod(size) == 0:
+        t = _tensor_from_array(np.empty(size, dtype=arr.dtype), name)
     else:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= arr.size:
@@ -513,11 +545,43 @@ def _rebuild(
                 f"rustgrad.load: a tensor of size {list(size)}, stride {list(stride)} and offset {offset} "
                 f"reaches element {last} of a storage of {arr.size} elements"
             )
-        view = np.lib.stride_tricks.as_strided(arr[offset:], size, tuple(s * arr.itemsize for s in stride))
-    t = _tensor_from_array(view, name)
+        root = storage.roots.get(name)
+        if root is None:  # the whole storage as one tensor: the tensors on it are views of it
+            root = storage.roots[name] = _tensor_from_array(arr, name)
+        t = _strided_view(root, offset, size, stride)
+        if t is None:  # a layout slicing cannot make: the same memory, its storage starting at the tensor
+            strides = tuple(s * arr.itemsize for s in stride)
+            t = _tensor_from_array(np.lib.stride_tricks.as_strided(arr[offset:], size, strides), name)
     if requires_grad is True:
         t.requires_grad_(True)
     return t
+
+
+def _strided_view(root: Tensor, offset: int, size: tuple, stride: tuple) -> Tensor | None:
+    """The 1-D ``root`` seen with ``size``/``stride`` from element ``offset`` (a non-view tensor sharing
+    its storage), made by slicing and splitting dimensions; None when the layout cannot be made so
+    (overlapping dimensions, or a last row whose full stride would pass the end of the storage)."""
+    kept = sorted((d for d in range(len(size)) if size[d] > 1 and stride[d] > 0), key=lambda d: -stride[d])
+    if not kept:
+        x = root[offset]
+    else:
+        first = kept[0]
+        if offset + size[first] * stride[first] > root.shape[0]:
+            return None
+        x = root[offset : offset + size[first] * stride[first]].view(size[first], stride[first])
+        for prev, d in zip(kept, kept[1:]):
+            if size[d] * stride[d] > stride[prev]:
+                return None
+            x = x[..., : size[d] * stride[d]]
+            x = x.view(*x.shape[:-1], size[d], stride[d])
+        x = x[..., 0]
+        x = x.permute(*sorted(range(len(kept)), key=lambda i: kept[i]))  # back to the saved order
+    for d in range(len(size)):
+        if d not in kept:
+            x = x.unsqueeze(d)
+    if any(n > 1 and s == 0 for n, s in zip(size, stride)):
+        x = x.expand(*size)
+    return x.detach()
 
 
 def _untyped_view(storage: _Storage, row: tuple) -> np.ndarray:
@@ -737,8 +801,8 @@ class _Unpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be
 
     def load_build(self) -> None:
         if self.weights_only:
-            inst = self.stack[-1]
-            allowed = isinstance(inst, Tensor) or type(inst) in _safe_globals.values()
+            inst = self.stack[-2]  # the stack ends with (object, state)
+            allowed = isinstance(inst, (Tensor, OrderedDict)) or type(inst) in _safe_globals.values()
             if not allowed:
                 raise pickle.UnpicklingError(
                     f"Weights only load failed. {_UNSAFE_ADVICE}\n\n\nTried to set the state of an object "
