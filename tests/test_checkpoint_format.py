@@ -241,6 +241,37 @@ def test_round_trip_tensors_views_and_flags():
     assert loaded["transposed"][0, 1].item() == 0
 
 
+def test_views_at_the_end_of_a_storage_and_saving_again():
+    """A view whose rows end before the storage does (base[1:, 2:]) loads with its values and shares
+    memory; saving loaded tensors again writes their storage once."""
+    base = torch.arange(12.0).reshape(3, 4)
+    loaded = round_trip({"corner": base[1:, 2:], "col": base[:, 3], "base": base})
+    np.testing.assert_array_equal(loaded["corner"].numpy(), [[6, 7], [10, 11]])
+    np.testing.assert_array_equal(loaded["col"].numpy(), [3, 7, 11])
+    loaded["corner"].fill_(-1.0)
+    assert loaded["base"][2, 3].item() == -1.0 and loaded["col"][2].item() == -1.0
+    data = checkpoint_bytes(loaded)
+    assert [n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if "/data/" in n] == ["archive/data/0"]
+    again = torch.load(io.BytesIO(data))
+    np.testing.assert_array_equal(again["base"].numpy(), loaded["base"].numpy())
+    assert again["col"].stride() == (4,) and again["col"].storage_offset() == 3
+
+
+def test_whole_module_with_weights_only_false():
+    """``torch.save(model)`` pickles the module itself: it loads with weights_only=False only."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    data = checkpoint_bytes(model)
+    with pytest.raises(
+        pickle.UnpicklingError, match=r"GLOBAL rustgrad\.nn\.\S*Sequential was not an allowed"
+    ):
+        torch.load(io.BytesIO(data))
+    again = torch.load(io.BytesIO(data), weights_only=False)
+    x = torch.randn(4, 2)
+    np.testing.assert_array_equal(again(x).detach().numpy(), model(x).detach().numpy())
+    assert all(type(p) is nn.Parameter and p.requires_grad for p in again.parameters())
+
+
 def test_same_tensor_twice_is_one_object():
     t = torch.ones(2)
     loaded = round_trip({"a": t, "b": [t]})
@@ -685,6 +716,18 @@ def test_rustgrad_loads_pytorch_checkpoint_and_resumes(tmp_path):
     resumed_torch = train(model, opt, x, y, 2)
     for name, value in resumed_torch.items():
         np.testing.assert_allclose(resumed_rustgrad[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_rustgrad_loads_a_pytorch_module_with_weights_only_false(tmp_path):
+    real = pytest.importorskip("torch")
+    real.manual_seed(0)
+    model = real.nn.Sequential(real.nn.Linear(2, 3), real.nn.ReLU(), real.nn.Linear(3, 1))
+    real.save(model, tmp_path / "module.pt")
+    again = torch.load(tmp_path / "module.pt", weights_only=False)  # torch.nn names map to rustgrad.nn
+    assert type(again) is nn.Sequential and type(again[0]) is nn.Linear
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    expected = model(real.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(again(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-6)
 
 
 def test_malicious_checkpoint_messages_match_pytorch(tmp_path):

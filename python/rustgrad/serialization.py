@@ -560,21 +560,31 @@ def _rebuild(
 def _strided_view(root: Tensor, offset: int, size: tuple, stride: tuple) -> Tensor | None:
     """The 1-D ``root`` seen with ``size``/``stride`` from element ``offset`` (a non-view tensor sharing
     its storage), made by slicing and splitting dimensions; None when the layout cannot be made so
-    (overlapping dimensions, or a last row whose full stride would pass the end of the storage)."""
+    (overlapping dimensions, or rows that do not fit whole in the storage)."""
     kept = sorted((d for d in range(len(size)) if size[d] > 1 and stride[d] > 0), key=lambda d: -stride[d])
     if not kept:
         x = root[offset]
+    elif len(kept) == 1:
+        n, s = size[kept[0]], stride[kept[0]]
+        x = root[offset : offset + (n - 1) * s + 1 : s]
     else:
-        first = kept[0]
-        if offset + size[first] * stride[first] > root.shape[0]:
+        # Rows of the largest stride, cut from the storage at a start q <= offset chosen so that every
+        # row fits (the last one included): the tensor's rows then start `offset - q` into each.
+        n1, s1 = size[kept[0]], stride[kept[0]]
+        reach = 1 + sum((size[d] - 1) * stride[d] for d in kept[1:])
+        q = min(offset, root.shape[0] - n1 * s1)
+        if q < max(0, offset + reach - s1):
             return None
-        x = root[offset : offset + size[first] * stride[first]].view(size[first], stride[first])
-        for prev, d in zip(kept, kept[1:]):
-            if size[d] * stride[d] > stride[prev]:
+        x = root[q : q + n1 * s1].view(n1, s1)[:, offset - q :]
+        for d in kept[
+            1:
+        ]:  # split each row into blocks of the next stride, keep the first element of the last
+            if size[d] * stride[d] > x.shape[-1]:
                 return None
             x = x[..., : size[d] * stride[d]]
             x = x.view(*x.shape[:-1], size[d], stride[d])
         x = x[..., 0]
+    if len(kept) > 1:
         x = x.permute(*sorted(range(len(kept)), key=lambda i: kept[i]))  # back to the saved order
     for d in range(len(size)):
         if d not in kept:
