@@ -199,7 +199,7 @@ def _group_storages(tensors: list) -> dict:
     buffer) share one record covering the union of their spans, as PyTorch writes one storage per
     memory block; a view's ``_base`` widens the record to the whole allocation when it is known.
     """
-    spans = {}
+    spans: dict[tuple[str, int], int] = {}
     for t in tensors:
         for u in (t, t._base):
             if u is not None:
@@ -260,7 +260,14 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can writ
             if isinstance(obj, _parameter_class()):
                 return (_G_REBUILD_PARAMETER, (obj.data, obj.requires_grad, OrderedDict()))
             rec, offset = self.tensor_args(obj)
-            args = (rec, offset, tuple(obj.shape), tuple(obj.stride()), obj.requires_grad, OrderedDict())
+            args: tuple = (
+                rec,
+                offset,
+                tuple(obj.shape),
+                tuple(obj.stride()),
+                obj.requires_grad,
+                OrderedDict(),
+            )
             return (_G_REBUILD_TENSOR, args)
         if isinstance(obj, Size):
             return (_G_SIZE, (tuple(obj),))
@@ -274,10 +281,10 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can writ
         elif isinstance(obj, rustgrad.dtype):
             module, name = "torch", _dtype_name(obj)
         else:
-            super().save_global(obj, name)
+            super().save_global(obj, name)  # type: ignore[misc]  # (typeshed omits it)
             return
-        self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())
-        self.memoize(obj)
+        self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())  # type: ignore[attr-defined]
+        self.memoize(obj)  # type: ignore[attr-defined]
 
 
 def _parameter_class() -> type:
@@ -523,10 +530,10 @@ def _rebuild(
             f"rustgrad.load: bad tensor geometry (offset {offset!r:.20}, size {size}, stride {stride})"
         )
     name = dtype_name or storage.dtype_name
+    if name is None:
+        raise pickle.UnpicklingError("rustgrad.load: a tensor on an untyped storage has no dtype")
     arr = storage.array
     if storage.dtype_name is None:  # an untyped storage (bytes): the tensor's dtype says how to read it
-        if name is None:
-            raise pickle.UnpicklingError("rustgrad.load: a tensor on an untyped storage has no dtype")
         row = _BY_DTYPE.get(name)
         if row is None:
             _rustgrad_dtype(name)  # raises: not a dtype rustgrad has
@@ -548,8 +555,10 @@ def _rebuild(
         root = storage.roots.get(name)
         if root is None:  # the whole storage as one tensor: the tensors on it are views of it
             root = storage.roots[name] = _tensor_from_array(arr, name)
-        t = _strided_view(root, offset, size, stride)
-        if t is None:  # a layout slicing cannot make: the same memory, its storage starting at the tensor
+        view = _strided_view(root, offset, size, stride)
+        if view is not None:
+            t = view
+        else:  # a layout slicing cannot make: the same memory, its storage starting at the tensor
             strides = tuple(s * arr.itemsize for s in stride)
             t = _tensor_from_array(np.lib.stride_tricks.as_strided(arr[offset:], size, strides), name)
     if requires_grad is True:
@@ -811,7 +820,7 @@ class _Unpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be
 
     def load_build(self) -> None:
         if self.weights_only:
-            inst = self.stack[-2]  # the stack ends with (object, state)
+            inst = self.stack[-2]  # type: ignore[attr-defined]  # the stack ends with (object, state)
             allowed = isinstance(inst, (Tensor, OrderedDict)) or type(inst) in _safe_globals.values()
             if not allowed:
                 raise pickle.UnpicklingError(
@@ -819,7 +828,7 @@ class _Unpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be
                     f"of type {type(inst).__module__}.{type(inst).__qualname__}, which is not allowed."
                     + _DOCS
                 )
-        super().load_build()
+        super().load_build()  # type: ignore[misc]
 
     dispatch[pickle.BUILD[0]] = load_build
 
@@ -916,11 +925,11 @@ def _read_zip_checkpoint(
                 f"({stype.name}) has {numel} elements ({numel * np_type.itemsize} bytes)"
             )
         array = np.empty(numel, dtype=np_type.newbyteorder(">") if big_endian else np_type)
-        view = memoryview(array).cast("B") if numel else memoryview(b"")
+        view = array.data.cast("B") if numel else memoryview(b"")
         with zf.open(info) as src:
             got = 0
             while got < len(view):
-                n = src.readinto(view[got:])
+                n = src.readinto(view[got:])  # type: ignore[attr-defined]
                 if not n:
                     raise RuntimeError(f"rustgrad.load: {name}: record '{rec}' ends early")
                 got += n
