@@ -174,9 +174,11 @@ class _StorageRecord:
         self.start, self.nbytes, self.dtype_name = start, nbytes, dtype_name
         self.key = ""  # given when the pickle first refers to it
 
-    def payload(self) -> bytes:
-        # The span lies inside live tensors' memory (see _group_storages); copied out as bytes.
-        return ctypes.string_at(self.start, self.nbytes) if self.nbytes else b""
+    def payload(self) -> memoryview:
+        """The span's bytes, read in place: it lies inside the memory of tensors the pickler keeps alive."""
+        if not self.nbytes:
+            return memoryview(b"")
+        return memoryview((ctypes.c_ubyte * self.nbytes).from_address(self.start)).cast("B")
 
 
 def _span(t: Tensor) -> tuple[str, int, int]:
