@@ -452,7 +452,7 @@ _DOCS = (
 def _weights_only_error(module: str, name: str) -> pickle.UnpicklingError:
     """PyTorch's message for a global the allow-list refuses (the module blocked, or not allowed)."""
     full = name if module == "builtins" else f"{module}.{name}"
-    if module.partition(".")[0] in _BLOCKED_MODULES:
+    if module in _BLOCKED_MODULES:
         msg = (
             f"Weights only load failed. {_UNSAFE_ADVICE}\n\n\n"
             f"Trying to load unsupported GLOBAL {full} whose module {module} is blocked."
@@ -504,9 +504,11 @@ def _tensor_from_array(arr: np.ndarray, name: str) -> Tensor:
     dt = _rustgrad_dtype(name)
     if name != "bfloat16":
         try:
-            return rustgrad.from_numpy(arr)
+            t = rustgrad.from_numpy(arr)
         except TypeError:
             pass  # numpy interop of this dtype is not there yet: convert below
+        else:
+            return t if t.dtype == dt else t.to(dt)
     try:
         return rustgrad.from_numpy(np.ascontiguousarray(_widened(arr, name))).to(dt)
     except (TypeError, RuntimeError) as e:
@@ -587,9 +589,8 @@ def _strided_view(root: Tensor, offset: int, size: tuple, stride: tuple) -> Tens
         if q < max(0, offset + reach - s1):
             return None
         x = root[q : q + n1 * s1].view(n1, s1)[:, offset - q :]
-        for d in kept[
-            1:
-        ]:  # split each row into blocks of the next stride, keep the first element of the last
+        # Split each row into blocks of the next stride; the last split keeps each block's first element.
+        for d in kept[1:]:
             if size[d] * stride[d] > x.shape[-1]:
                 return None
             x = x[..., : size[d] * stride[d]]
