@@ -545,10 +545,44 @@ def test_weights_only_refuses_numpy_and_an_explicit_pickle_module():
 LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 
 
+# torch.save(obj, buffer, _use_new_zipfile_serialization=False) by PyTorch 2.15 (the pre-1.6 format) of:
+# base = arange(6.).reshape(2, 3); obj = {"a": base, "v": base[1:, 1:], "i": tensor([1, 2]),
+# "m": tensor([True, False]), "p": nn.Parameter(ones(1))}; zlib-compressed, base64-encoded.
+PYTORCH_LEGACY_CHECKPOINT = (
+    "eNp1kktv00AQx/1KAoaW8qY8y9vlEdLEgfhEhVAvWx41F1+QZZxVbeR687c3kUCqlEtDy2fgwJGvxkdA4sDYDi1U6co70oxnf/+Z"
+    "2R1rX83k97e1X0sff7xdbI61Vz91sttQLG9BUZRBJqQIReKPeJbHIoVKCd4c/UliKRPu87QfBym0Xc+koPw04H4ef+Y59G0Yllej"
+    "YB6JTKLGNE8nL04l6szwjIIh0k00mDEc/tVUKRpADaXIwqjpD2Wc5Kaf8Q/DOOn7kqe5yPxR24RmWV6jgFNmsMmhV0fMtUQE8l0V"
+    "NGF485TjdJxeq+usdOxOx7ZRK+sIB0Oqo/5aorHBFKYxfYJjTGfqBMf3Qmo54aGkjnPzTdbnGe+/jENpwlx2cULipIu5stgR5iOq"
+    "JdKjmVqnokpjYYMZTGXaBKcrjTN7UYE6K3HOxfkSFeNChZq2sk7T2e/k4mG6023jEtE1oi+WHezgMlN3cKUiX5W45uJ6Sd7Cjf/I"
+    "L4RI9slLB2T7me10u71WDzen5FtT8u2CfKci35W45+J+SR7AOuKuBkEWbHHJMxPLR0zIbjlP8YCUVFJ6WCiRyKPCPK6UmhJPXLR2"
+    "S2flC9ouOsVTeV88lRlVq7OuQJs1OX1WKQZvakq1VKWu/LvGz8ms0kd7TPv76kFmtQ77xZk/on7TtA=="
+)
+
+
+def test_loads_a_legacy_checkpoint_written_by_pytorch(tmp_path):
+    data = zlib.decompress(base64.b64decode(PYTORCH_LEGACY_CHECKPOINT))
+    assert data.startswith(LEGACY_MAGIC)
+    obj = torch.load(io.BytesIO(data))
+    np.testing.assert_array_equal(obj["a"].numpy(), np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(obj["v"].numpy(), [[4, 5]])
+    assert obj["v"].storage_offset() == 4 and obj["v"].stride()[1] == 1  # (PyTorch: (3, 1); dim 0 has 1 row)
+    assert obj["i"].tolist() == [1, 2] and obj["m"].tolist() == [True, False]
+    assert type(obj["p"]) is nn.Parameter and obj["p"].requires_grad
+    obj["v"].fill_(-1.0)
+    assert obj["a"][1, 1].item() == -1.0  # one storage, as in PyTorch
+    with pytest.raises(RuntimeError, match=r"legacy storage list|truncated"):
+        torch.load(io.BytesIO(data[:-3]))
+    (tmp_path / "legacy.pt").write_bytes(data)
+    assert torch.load(tmp_path / "legacy.pt")["i"].tolist() == [1, 2]
+    with pytest.raises(
+        RuntimeError, match=r"legacy PyTorch checkpoint \(the pre-1\.6 non-zip format.*rustgrad\.load"
+    ):
+        torch.load_safetensors(tmp_path / "legacy.pt")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (LEGACY_MAGIC + b".\x80\x02M\xe9\x03.", r"legacy PyTorch checkpoint \(the pre-1\.6 non-zip format"),
         (b"", r"empty \(0 bytes\)"),
         (b"hello world", r"not a PyTorch checkpoint: it starts with bytes b'hello world'"),
         (b"\0" * 257 + b"ustar\0" + b"\0" * 300, r"a tar archive \(PyTorch's format before 0\.4\)"),
@@ -728,6 +762,16 @@ def test_rustgrad_loads_a_pytorch_module_with_weights_only_false(tmp_path):
     x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
     expected = model(real.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(again(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-6)
+
+
+def test_rustgrad_loads_pytorch_legacy_checkpoints(tmp_path):
+    real = pytest.importorskip("torch")
+    real.manual_seed(0)
+    model, opt = make(real)
+    train(model, opt, real.randn(8, 4), real.randn(8, 3), 2)
+    ckpt = {"model": model.state_dict(), "optim": opt.state_dict(), "mask": real.tensor([True, False])}
+    real.save(ckpt, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert plain(torch.load(tmp_path / "legacy.pt")) == plain(ckpt)
 
 
 def test_malicious_checkpoint_messages_match_pytorch(tmp_path):

@@ -17,8 +17,8 @@ rustgrad loads PyTorch's:
 goes through an allow-list unpickler: only tensors, storages, ``Size``/``device``/dtypes, containers,
 numbers, strings, and the globals registered with ``add_safe_globals`` can be built, so a checkpoint
 cannot run code; anything else raises ``pickle.UnpicklingError`` ("Weights only load failed ...").
-``load`` also reads safetensors files (rustgrad's checkpoints before this format), and names the
-format it found when a file is something else (a legacy pre-1.6 PyTorch file, random bytes).
+``load`` also reads PyTorch's legacy (pre-1.6, non-zip) format and safetensors files (rustgrad's
+checkpoints before this format), and names the format it found when a file is something else.
 
 ``save_safetensors`` / ``load_safetensors`` keep the safetensors format under their own names.
 """
@@ -155,11 +155,12 @@ class _Storage:
     """A loaded storage record: a flat writable numpy array of its elements (raw bytes for an untyped
     storage), shared by the tensors on it."""
 
-    __slots__ = ("array", "big_endian", "dtype_name", "roots")
+    __slots__ = ("array", "big_endian", "copied", "dtype_name", "roots")
 
     def __init__(self, array: np.ndarray, dtype_name: str | None, big_endian: bool) -> None:
         self.array, self.dtype_name, self.big_endian = array, dtype_name, big_endian
         self.roots: dict[str, Tensor] = {}  # dtype name -> the whole storage as a 1-D tensor
+        self.copied = False  # some tensor holds a converted copy of the elements, not the memory
 
 
 # ----- saving -----
@@ -559,6 +560,8 @@ def _rebuild(
         root = storage.roots.get(name)
         if root is None:  # the whole storage as one tensor: the tensors on it are views of it
             root = storage.roots[name] = _tensor_from_array(arr, name)
+            address = arr.__array_interface__["data"][0]
+            storage.copied = not address <= root.data_ptr() < address + max(arr.nbytes, 1)
         view = _strided_view(root, offset, size, stride)
         if view is not None:
             t = view
@@ -573,7 +576,8 @@ def _rebuild(
 def _strided_view(root: Tensor, offset: int, size: tuple, stride: tuple) -> Tensor | None:
     """The 1-D ``root`` seen with ``size``/``stride`` from element ``offset`` (a non-view tensor sharing
     its storage), made by slicing and splitting dimensions; None when the layout cannot be made so
-    (overlapping dimensions, or rows that do not fit whole in the storage)."""
+    (overlapping dimensions, or rows that do not fit whole in the storage). Dimensions of size 1 get
+    the stride ``unsqueeze`` gives them (PyTorch's may differ there; it never matters for indexing)."""
     kept = sorted((d for d in range(len(size)) if size[d] > 1 and stride[d] > 0), key=lambda d: -stride[d])
     if not kept:
         x = root[offset]
@@ -731,7 +735,7 @@ def _torch_global(module: str, name: str) -> Any:
         return None
     if module == "torch._tensor" and name in ("_rebuild_from_type_v2", "_rebuild_from_type"):
         return _rebuild_from_type_v2  # the same arguments in both
-    if module in ("torch", "torch.storage") and name.endswith("Storage"):
+    if module in ("torch", "torch.storage", "torch.cuda") and name.endswith("Storage"):
         if name in _BY_STORAGE:
             return _StorageType(name, _BY_STORAGE[name][0])
         if name == "UntypedStorage":
@@ -776,13 +780,25 @@ def _rustgrad_equivalent(module: str, name: str) -> Any:
 
 class _Unpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be restricted one by one
     """Unpickles ``data.pkl``: storages come from the zip records; with ``weights_only`` only allowed
-    globals are built and BUILD (setting attributes) only applies to tensors and allowed classes."""
+    globals are built and BUILD (setting attributes) only applies to tensors and allowed classes.
 
-    def __init__(self, file: Any, load_storage: Callable, weights_only: bool, encoding: str) -> None:
+    ``legacy``: the pre-1.6 format, whose storage references carry a sixth item (a storage view).
+    """
+
+    def __init__(
+        self,
+        file: Any,
+        load_storage: Callable | None,
+        weights_only: bool,
+        encoding: str,
+        storages: dict | None = None,
+        legacy: bool = False,
+    ) -> None:
         super().__init__(file, encoding=encoding)
         self.load_storage = load_storage
         self.weights_only = weights_only
-        self.storages: dict[str, _Storage] = {}
+        self.storages: dict[str, _Storage] = {} if storages is None else storages
+        self.legacy = legacy
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "__builtin__":  # protocol 2 names Python 3's builtins so
@@ -802,11 +818,13 @@ class _Unpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be
         return super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+        if not (isinstance(pid, tuple) and len(pid) == 5 + self.legacy and pid[0] == "storage"):
             raise pickle.UnpicklingError(
                 f"rustgrad.load: unknown persistent id {pid!r:.100} (a newer or foreign checkpoint layout)"
             )
-        _, stype, key, location, numel = pid
+        _, stype, key, location, numel = pid[:5]
+        if self.load_storage is None:
+            raise pickle.UnpicklingError("rustgrad.load: a storage where the file holds none")
         if not (
             isinstance(stype, _StorageType)
             and isinstance(key, str)
@@ -817,6 +835,21 @@ class _Unpickler(pickle._Unpickler):  # the Python unpickler: its opcodes can be
             raise pickle.UnpicklingError(f"rustgrad.load: malformed storage reference {pid!r:.100}")
         if key not in self.storages:
             self.storages[key] = self.load_storage(stype, key, location, numel)
+        if self.legacy and pid[5] is not None:  # (view key, offset, size): a slice of the storage
+            view = pid[5]
+            if not (
+                isinstance(view, tuple)
+                and len(view) == 3
+                and isinstance(view[0], str)
+                and all(type(v) is int and v >= 0 for v in view[1:])
+                and view[1] + view[2] <= self.storages[key].array.size
+            ):
+                raise pickle.UnpicklingError(f"rustgrad.load: malformed storage view {view!r:.100}")
+            if view[0] not in self.storages:
+                root = self.storages[key]
+                part = root.array[view[1] : view[1] + view[2]]
+                self.storages[view[0]] = _Storage(part, root.dtype_name, root.big_endian)
+            return self.storages[view[0]]
         return self.storages[key]
 
     dispatch: ClassVar[dict] = dict(pickle._Unpickler.dispatch)
@@ -961,6 +994,74 @@ def _read_zip_checkpoint(
         raise
 
 
+_LEGACY_PROTOCOL = 1001
+
+
+def _read_legacy_checkpoint(
+    fileobj: Any, name: str, map_location: Any, weights_only: bool, encoding: str
+) -> Any:
+    """Reads the pre-1.6 format: pickles of the magic number, the protocol version and the system
+    info, the object (storages as 6-item persistent ids), the list of storage keys, then each storage's
+    element count (8 bytes) and raw elements."""
+
+    def header() -> Any:  # ints and a dict of ints: nothing is allowed to be built
+        return _Unpickler(fileobj, None, True, encoding).load()
+
+    try:
+        header()  # the magic number (checked by _sniff)
+        protocol = header()
+        info = header()
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise RuntimeError(
+            f"rustgrad.load: {name} is a legacy PyTorch checkpoint with a broken header ({e})"
+        ) from None
+    if protocol != _LEGACY_PROTOCOL:
+        raise RuntimeError(
+            f"rustgrad.load: {name} is a legacy PyTorch checkpoint of protocol version {protocol!r:.20}; "
+            f"rustgrad reads version {_LEGACY_PROTOCOL}"
+        )
+    big_endian = isinstance(info, dict) and info.get("little_endian") is False
+    storages: dict[str, _Storage] = {}
+
+    def load_storage(stype: _StorageType, key: str, location: str, numel: int) -> _Storage:
+        row = _BY_STORAGE.get(stype.name)
+        if row is None:
+            raise RuntimeError(f"rustgrad.load: {name}: a legacy checkpoint with a torch.{stype.name}")
+        storage = _Storage(np.zeros(numel, dtype=np.dtype(row[2]).newbyteorder("=")), row[0], False)
+        _map_storage_location(map_location, location, storage)
+        return storage
+
+    def unpickle() -> Any:
+        fileobj.seek(start)
+        u = _Unpickler(fileobj, load_storage, weights_only, encoding, storages=storages, legacy=True)
+        return u.load()
+
+    start = fileobj.tell()
+    result = unpickle()
+    keys = header()
+    if not isinstance(keys, list) or not all(k in storages for k in keys):
+        raise RuntimeError(
+            f"rustgrad.load: {name}: the legacy checkpoint's storage list does not match its object"
+        )
+    for key in keys:
+        array = storages[key].array
+        count = int.from_bytes(fileobj.read(8), "big" if big_endian else "little")
+        if count != array.size:
+            raise RuntimeError(
+                f"rustgrad.load: {name}: legacy storage {key} holds {count} elements, its reference {array.size}"
+            )
+        raw = fileobj.read(array.nbytes)
+        if len(raw) != array.nbytes:
+            raise RuntimeError(f"rustgrad.load: {name} is truncated (in the data of storage {key})")
+        file_type = array.dtype.newbyteorder(">" if big_endian else "<")
+        array[...] = (
+            np.frombuffer(raw, dtype=file_type) if array.dtype != np.bool_ else np.frombuffer(raw, np.uint8)
+        )
+    if any(st.copied for st in storages.values()):
+        result = unpickle()  # tensors built as converted copies before their data was read: build again
+    return result
+
+
 def _open_for_reading(f: Any) -> tuple[Any, str, bool]:
     """(a seekable binary file, its name for messages, whether we opened it)."""
     if isinstance(f, (str, os.PathLike)):
@@ -1010,6 +1111,8 @@ def load(
         kind = _sniff(head, size)
         if kind == "zip":
             return _read_zip_checkpoint(fileobj, name, map_location, weights_only, encoding)
+        if kind == "legacy":
+            return _read_legacy_checkpoint(fileobj, name, map_location, weights_only, encoding)
         if kind == "safetensors":
             if opened:
                 return load_safetensors(name, map_location=map_location)
@@ -1030,8 +1133,7 @@ def _format_error(fn: str, name: str, kind: str, head: bytes, expected: str) -> 
         "zip": "a PyTorch checkpoint (a zip archive, torch.save's format): load it with rustgrad.load",
         "safetensors": "a safetensors file: load it with rustgrad.load_safetensors (or rustgrad.load)",
         "legacy": "a legacy PyTorch checkpoint (the pre-1.6 non-zip format, written with "
-        "_use_new_zipfile_serialization=False), which rustgrad does not read: load it with PyTorch and "
-        "save it again with torch.save's default format",
+        "_use_new_zipfile_serialization=False): load it with rustgrad.load",
         "tar": "a tar archive (PyTorch's format before 0.4), which rustgrad does not read: load it with "
         "PyTorch and save it again",
         "empty": "empty (0 bytes)",
