@@ -336,6 +336,20 @@ def test_paths_file_objects_and_unseekable_streams(tmp_path):
     assert_same(torch.load(buf), obj)
 
 
+def test_bad_file_arguments():
+    with pytest.raises(AttributeError, match="expected 'f' to be string, path, or a file-like object"):
+        torch.save(1, 42)
+    with pytest.raises(AttributeError, match="You can only torch.load from a file that is seekable"):
+        torch.load(42)
+    with pytest.raises(ValueError, match="f must be a file path in order to use the mmap argument"):
+        torch.load(io.BytesIO(checkpoint_bytes(1)), mmap=True)
+    buf = io.BytesIO()
+    torch.save(1, buf, _disable_byteorder_record=True)
+    assert "archive/byteorder" not in zipfile.ZipFile(buf).namelist()
+    buf.seek(0)
+    assert torch.load(buf) == 1
+
+
 def test_save_keeps_previous_file_when_pickling_fails(tmp_path):
     path = tmp_path / "ckpt.pt"
     torch.save({"w": torch.ones(3)}, path)
@@ -709,6 +723,7 @@ def test_pytorch_loads_rustgrad_checkpoint_and_resumes(tmp_path):
 
     loaded = real.load(tmp_path / "rustgrad.pt")  # weights_only=True: rustgrad's file passes the allow-list
     assert plain(loaded) == plain(ckpt)  # every value bit for bit, same types, strides and offsets
+    assert plain(real.load(tmp_path / "rustgrad.pt", mmap=True)) == plain(ckpt)  # needs the 64-byte alignment
     assert loaded["view"].untyped_storage().data_ptr() == loaded["t"].untyped_storage().data_ptr()
     assert loaded["optim"]["state"][0]["step"].item() == 3.0
     buf = io.BytesIO()  # PyTorch writes back what it read: rustgrad reads the same object again

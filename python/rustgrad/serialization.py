@@ -319,7 +319,7 @@ class _AlignedZipWriter:
         self.zf.close()
 
 
-def _write_checkpoint(obj: Any, fileobj: Any, folder: str, protocol: int) -> None:
+def _write_checkpoint(obj: Any, fileobj: Any, folder: str, protocol: int, disable_byteorder: bool) -> None:
     collector = _Pickler(io.BytesIO(), protocol, None)  # first pass: which tensors, on which memory
     collector.dump(obj)
     buf = io.BytesIO()
@@ -330,7 +330,8 @@ def _write_checkpoint(obj: Any, fileobj: Any, folder: str, protocol: int) -> Non
     z.write(f"{folder}/data.pkl", buf.getbuffer())
     z.write(f"{folder}/.format_version", str(_FORMAT_VERSION).encode())
     z.write(f"{folder}/.storage_alignment", str(_STORAGE_ALIGNMENT).encode())
-    z.write(f"{folder}/byteorder", sys.byteorder.encode())
+    if not disable_byteorder:
+        z.write(f"{folder}/byteorder", sys.byteorder.encode())
     for rec in records:
         z.write(f"{folder}/data/{rec.key}", rec.payload())
     z.write(f"{folder}/version", f"{_ZIP_VERSION}\n".encode())
@@ -342,7 +343,7 @@ def _write_checkpoint(obj: Any, fileobj: Any, folder: str, protocol: int) -> Non
 def save(
     obj: Any,
     f: Any,
-    pickle_module: Any = None,
+    pickle_module: Any = pickle,
     pickle_protocol: int = DEFAULT_PROTOCOL,
     _use_new_zipfile_serialization: bool = True,
     _disable_byteorder_record: bool = False,
@@ -367,11 +368,13 @@ def save(
             raise RuntimeError(f"Parent directory {os.path.dirname(path) or parent} does not exist.")
         folder = os.path.splitext(os.path.basename(path))[0] or "archive"
         with _atomic_writer(path) as out:
-            _write_checkpoint(obj, out, folder, pickle_protocol)
+            _write_checkpoint(obj, out, folder, pickle_protocol, _disable_byteorder_record)
         return
     if not hasattr(f, "write"):
-        raise AttributeError(f"'{type(f).__name__}' object has no attribute 'write'")
-    _write_checkpoint(obj, f, "archive", pickle_protocol)
+        raise AttributeError(
+            "expected 'f' to be string, path, or a file-like object with a 'write' attribute"
+        )
+    _write_checkpoint(obj, f, "archive", pickle_protocol, _disable_byteorder_record)
 
 
 @contextlib.contextmanager
@@ -1068,7 +1071,10 @@ def _open_for_reading(f: Any) -> tuple[Any, str, bool]:
         path = os.fspath(f)
         return open(path, "rb"), path, True  # FileNotFoundError as in PyTorch
     if not hasattr(f, "read"):
-        raise AttributeError(f"'{type(f).__name__}' object has no attribute 'read'")
+        raise AttributeError(
+            f"'{type(f).__name__}' object has no attribute 'seek'. You can only torch.load from a file that is "
+            "seekable. Please pre-load the data into a buffer like io.BytesIO and try to load from it instead."
+        )
     name = str(getattr(f, "name", "the file object"))
     if not (hasattr(f, "seek") and getattr(f, "seekable", lambda: True)()):
         return io.BytesIO(f.read()), name, False
