@@ -497,6 +497,13 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
         assert f"Trying to load unsupported GLOBAL {os.system.__module__}.system whose module" in msg
         assert "is blocked" in msg
         assert not target.exists()
+    # the same payload in PyTorch's legacy (pre-1.6) layout: header pickles, the object, the storage keys
+    head = [0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}]
+    legacy = b"".join(pickle.dumps(v, 2) for v in head)
+    path.write_bytes(legacy + pickle.dumps(RunsShell(target), 2) + pickle.dumps([], 2))
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        torch.load(path)
+    assert not target.exists()
     torch.save([RunsPopen(target)], path)
     with pytest.raises(
         pickle.UnpicklingError, match=r"Unsupported global: GLOBAL (subprocess|commands)\.Popen was not an"
@@ -534,7 +541,7 @@ def test_safe_globals_allow_listed_classes(tmp_path):
         loaded = torch.load(path)
     assert type(loaded["p"]) is Point and loaded["p"].x == 1 and loaded["f"] == Fraction(1, 3)
     assert Point not in torch.serialization.get_safe_globals()
-    torch.serialization.add_safe_globals([Point, Fraction])
+    torch.serialization.add_safe_globals([(Point, name), Fraction])  # (object, "module.name") too
     try:
         assert torch.load(path)["p"].y.tolist() == [1.0, 1.0]
     finally:

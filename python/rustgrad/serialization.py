@@ -1030,6 +1030,10 @@ def _read_legacy_checkpoint(
         row = _BY_STORAGE.get(stype.name)
         if row is None:
             raise RuntimeError(f"rustgrad.load: {name}: a legacy checkpoint with a torch.{stype.name}")
+        if numel * row[3] > file_size:  # before allocating: the data must be in the file
+            raise RuntimeError(
+                f"rustgrad.load: {name}: storage {key} of {numel} elements is larger than the file"
+            )
         storage = _Storage(np.zeros(numel, dtype=np.dtype(row[2]).newbyteorder("=")), row[0], False)
         _map_storage_location(map_location, location, storage)
         return storage
@@ -1040,6 +1044,7 @@ def _read_legacy_checkpoint(
         return u.load()
 
     start = fileobj.tell()
+    file_size = fileobj.seek(0, io.SEEK_END)
     result = unpickle()
     keys = header()
     if not isinstance(keys, list) or not all(k in storages for k in keys):
