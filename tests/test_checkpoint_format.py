@@ -521,11 +521,16 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
         b"\x80\x02c__builtin__\ngetattr\n.",  # a harmless-looking builtin that is not allowed
         b"\x80\x02ctorch\nSize\n}X\x01\x00\x00\x00xK\x01sb.",  # BUILD setting an attribute of a class
         b"\x80\x02X\x03\x00\x00\x00abcQ.",  # a persistent id that is no storage
+        # _rebuild_from_type_v2 (allowed for tensor subclasses) calling something that rebuilds no tensor
+        b"\x80\x02ctorch._tensor\n_rebuild_from_type_v2\n(ccollections\nOrderedDict\nctorch\nTensor\n)}tR.",
     ],
 )
 def test_hand_written_payloads_are_refused(pkl):
     data = rewrite(checkpoint_bytes(torch.ones(1)), pkl=pkl)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed|unknown persistent id 'abc'"):
+    with pytest.raises(
+        pickle.UnpicklingError,
+        match="Weights only load failed|unknown persistent id 'abc'|not a tensor rebuild",
+    ):
         torch.load(io.BytesIO(data))
     assert not hasattr(torch.Size, "x")
 
@@ -794,6 +799,21 @@ def test_rustgrad_loads_pytorch_legacy_checkpoints(tmp_path):
     ckpt = {"model": model.state_dict(), "optim": opt.state_dict(), "mask": real.tensor([True, False])}
     real.save(ckpt, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
     assert plain(torch.load(tmp_path / "legacy.pt")) == plain(ckpt)
+
+
+def test_tensor_attributes_from_pytorch(tmp_path):
+    """A tensor saved with a Python attribute (``_rebuild_from_type_v2``) loads; rustgrad tensors hold
+    no attributes, so it is dropped with a warning (a Parameter keeps it)."""
+    real = pytest.importorskip("torch")
+    t = real.ones(3)
+    t.tag = 5
+    p = real.nn.Parameter(real.zeros(2))
+    p.tag = "kept"
+    real.save({"t": t, "p": p}, tmp_path / "attrs.pt")
+    with pytest.warns(UserWarning, match="the attribute 'tag' saved with a tensor is dropped"):
+        loaded = torch.load(tmp_path / "attrs.pt")
+    assert loaded["t"].tolist() == [1.0, 1.0, 1.0]
+    assert type(loaded["p"]) is nn.Parameter and loaded["p"].tag == "kept"
 
 
 def test_malicious_checkpoint_messages_match_pytorch(tmp_path):

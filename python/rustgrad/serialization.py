@@ -37,6 +37,7 @@ import secrets
 import struct
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
@@ -667,21 +668,43 @@ def _rebuild_parameter_with_state(data: Any, requires_grad: Any, backward_hooks:
 
 
 def _set_state(obj: Any, state: Any) -> None:
+    """Sets a rebuilt tensor's saved attributes (plain names only: never ``__class__`` and the like)."""
     if isinstance(state, tuple) and len(state) == 2:  # (dict state, slots state)
         state = {**(state[0] or {}), **(state[1] or {})}
     if isinstance(state, dict):
         for k, v in state.items():
-            setattr(obj, k, v)
+            if not isinstance(k, str) or k.startswith("__"):
+                raise pickle.UnpicklingError(f"rustgrad.load: a tensor attribute named {k!r:.40}")
+            try:
+                setattr(obj, k, v)
+            except AttributeError:  # a plain rustgrad Tensor has no __dict__
+                warnings.warn(
+                    f"rustgrad.load: the attribute '{k}' saved with a tensor is dropped: rustgrad tensors "
+                    "hold no custom attributes",
+                    stacklevel=2,
+                )
 
 
 def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
     """PyTorch's ``torch._tensor._rebuild_from_type_v2``: a tensor of a subclass, plus its attributes."""
+    if func not in _TENSOR_REBUILDERS or not (isinstance(new_type, type) and issubclass(new_type, Tensor)):
+        raise pickle.UnpicklingError(
+            f"rustgrad.load: _rebuild_from_type_v2 of {func!r:.60} into {new_type!r:.60}: not a tensor rebuild"
+        )
     ret = func(*args)
-    is_subclass = isinstance(new_type, type) and issubclass(new_type, Tensor)
-    if isinstance(ret, Tensor) and is_subclass and type(ret) is not new_type:
+    if type(ret) is not new_type:
         ret = Tensor.__new__(new_type, ret)
     _set_state(ret, state)
     return ret
+
+
+_TENSOR_REBUILDERS = (
+    _rebuild_tensor_v2,
+    _rebuild_tensor_v3,
+    _rebuild_tensor,
+    _rebuild_parameter,
+    _rebuild_parameter_with_state,
+)
 
 
 def _unsupported_rebuild(name: str) -> Callable:
