@@ -284,11 +284,26 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can writ
             module, name = obj.module, obj.name
         elif isinstance(obj, rustgrad.dtype):
             module, name = "torch", _dtype_name(obj)
+        elif _torch_name(obj) is not None:
+            module, name = _torch_name(obj)  # type: ignore[misc]
         else:
             super().save_global(obj, name)  # type: ignore[misc]  # (typeshed omits it)
             return
         self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode())  # type: ignore[attr-defined]
         self.memoize(obj)  # type: ignore[attr-defined]
+
+
+def _torch_name(obj: Any) -> tuple[str, str] | None:
+    """PyTorch's (module, name) for a public rustgrad class or function (``rustgrad.nn.modules.linear.
+    Linear`` is ``torch.nn.modules.linear.Linear``), so that a pickled module names PyTorch's classes;
+    ``load`` maps them back. None for anything else (private modules keep their own names)."""
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(name, str) or "." in name or name.startswith("_"):
+        return None
+    parts = module.split(".")
+    if parts[0] != "rustgrad" or any(p.startswith("_") for p in parts):
+        return None
+    return ".".join(["torch", *parts[1:]]), name
 
 
 def _parameter_class() -> type:
