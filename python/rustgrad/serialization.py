@@ -284,8 +284,8 @@ class _Pickler(pickle._Pickler):  # the Python pickler: its save_global can writ
             module, name = obj.module, obj.name
         elif isinstance(obj, rustgrad.dtype):
             module, name = "torch", _dtype_name(obj)
-        elif _torch_name(obj) is not None:
-            module, name = _torch_name(obj)  # type: ignore[misc]
+        elif (mapped := _torch_name(obj)) is not None:
+            module, name = mapped
         else:
             super().save_global(obj, name)  # type: ignore[misc]  # (typeshed omits it)
             return
