@@ -94,9 +94,7 @@ def _size_list(fn: str, size: Any) -> list:
             s = int(s)
         if isinstance(s, _builtins.bool) or not isinstance(s, int):
             if len(size) == 1:
-                raise TypeError(
-                    f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_type_name(s)}"
-                )
+                raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_type_name(s)}")
             raise TypeError(
                 f"{fn}(): argument 'size' failed to unpack the object at pos {i + 1} with error "
                 f'"type must be tuple of ints,but got {_type_name(s)}"'
@@ -267,12 +265,10 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
                 out = empty_like(std).normal_(0.0, 1.0)
             return out.mul_(std).add_(mean)
     if size is None:
-        raise TypeError('normal() missing 1 required positional argument: "size"')
+        raise TypeError("normal() missing 1 required positional argument: \"size\"")
     dt = kwargs.pop("dtype", None)
     shape = _size_list("normal", size)
-    return _finish(
-        lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std)), kwargs, "normal"
-    )
+    return _finish(lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std)), kwargs, "normal")
 
 
 def randint(*args: Any, **kwargs: Any) -> Tensor:
@@ -289,10 +285,7 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
         bounds.append(kwargs.pop("high"))
     if len(bounds) not in (1, 2):
         raise TypeError(f"randint() takes 2 or 3 positional arguments but {len(args)} were given")
-    bounds = [
-        _int_arg("randint", b, "low" if len(bounds) == 2 and i == 0 else "high", i + 1)
-        for i, b in enumerate(bounds)
-    ]
+    bounds = [_int_arg("randint", b, "low" if len(bounds) == 2 and i == 0 else "high", i + 1) for i, b in enumerate(bounds)]
     low, high = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
     if not isinstance(size, (tuple, list, Size)):
         raise TypeError(f"randint(): argument 'size' must be tuple of ints, not {_type_name(size)}")
@@ -413,10 +406,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
             )
     dt = _dtype_arg("arange", kwargs.pop("dtype", None))
     if dt is None:
-        is_float = _builtins.any(
-            isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point)
-            for v in vals
-        )
+        is_float = _builtins.any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
         dt = float32 if is_float else int64
     s, e, st = (_builtins.float(v) for v in vals)
     return _finish(_rustgrad._arange(s, e, st, dt), kwargs, "arange")
@@ -428,9 +418,7 @@ def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     dt = _dtype_arg("linspace", kwargs.pop("dtype", None))
-    return _finish(
-        _rustgrad._linspace(_builtins.float(start), _builtins.float(end), steps, dt), kwargs, "linspace"
-    )
+    return _finish(_rustgrad._linspace(_builtins.float(start), _builtins.float(end), steps, dt), kwargs, "linspace")
 
 
 def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
@@ -444,13 +432,7 @@ def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
     return _finish(_rustgrad._eye(n, m, _dtype_arg("eye", kwargs.pop("dtype", None))), kwargs, "eye")
 
 
-def tensor(
-    data: Any,
-    dtype: Any = None,
-    device: Any = None,
-    requires_grad: _builtins.bool = False,
-    pin_memory: _builtins.bool = False,
-) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _builtins.bool = False, pin_memory: _builtins.bool = False) -> Tensor:
     """Copies ``data`` (numbers, nested lists, arrays, tensors) into a new leaf tensor."""
     dtype = _dtype_arg("tensor", dtype)
     if not isinstance(requires_grad, _builtins.bool):
@@ -513,21 +495,11 @@ def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bo
         if isinstance(other, Tensor):
             beside = "Bool" if other.dtype == bool else None if other.dtype.is_floating_point else "Long"
         else:
-            beside = (
-                "Bool"
-                if isinstance(other, _builtins.bool)
-                else "Long"
-                if isinstance(other, _builtins.int)
-                else None
-            )
+            beside = "Bool" if isinstance(other, _builtins.bool) else "Long" if isinstance(other, _builtins.int) else None
         if beside == "Bool" or (beside == "Long" and not isinstance(other, Tensor)):
             pair = f"{beside} and UInt64" if isinstance(other, Tensor) else f"UInt64 and {beside}"
-            raise RuntimeError(
-                f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {pair}"
-            )
-        return _rustgrad._wrapped_number(
-            input - 2**64 if beside == "Long" and not float_op else _builtins.float(input)
-        )
+            raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote {pair}")
+        return _rustgrad._wrapped_number(input - 2**64 if beside == "Long" and not float_op else _builtins.float(input))
     if isinstance(input, _NUMBER):
         # A wrapped number: it promotes as a number and keeps a double's precision.
         return _rustgrad._wrapped_number(input)
@@ -539,16 +511,12 @@ def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bo
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("add", input, other)).add(
-        other, alpha=alpha
-    )
+    return (input if isinstance(input, Tensor) else _number_input("add", input, other)).add(other, alpha=alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("sub", input, other)).sub(
-        other, alpha=alpha
-    )
+    return (input if isinstance(input, Tensor) else _number_input("sub", input, other)).sub(other, alpha=alpha)
 
 
 def mul(input: Any, other: Any) -> Tensor:
@@ -563,9 +531,7 @@ def div(input: Any, other: Any) -> Tensor:
 
 def true_divide(input: Any, other: Any) -> Tensor:
     """``input / other``."""
-    return (
-        input if isinstance(input, Tensor) else _number_input("true_divide", input, other, float_op=True)
-    ) / other
+    return (input if isinstance(input, Tensor) else _number_input("true_divide", input, other, float_op=True)) / other
 
 
 def neg(input: Tensor) -> Tensor:
@@ -696,11 +662,7 @@ equal = _method("equal")
 
 
 def allclose(
-    input: Tensor,
-    other: Tensor,
-    rtol: _builtins.float = 1e-05,
-    atol: _builtins.float = 1e-08,
-    equal_nan: _builtins.bool = False,
+    input: Tensor, other: Tensor, rtol: _builtins.float = 1e-05, atol: _builtins.float = 1e-08, equal_nan: _builtins.bool = False
 ) -> _builtins.bool:
     """Whether ``|input - other| <= atol + rtol * |other|`` everywhere."""
     _check_tensor("allclose", input)

@@ -17,9 +17,7 @@ _PY_DTYPES: dict = {}
 
 def scalar_type_name(dt: dtype) -> str:
     """PyTorch's C++ name of a dtype in messages: ``Float``, ``Double``, ``Long``, ``Bool``."""
-    return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[
-        str(dt).rsplit(".", 1)[-1]
-    ]
+    return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[str(dt).rsplit(".", 1)[-1]]
 
 
 def type_name(obj: Any) -> str:

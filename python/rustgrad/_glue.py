@@ -243,9 +243,7 @@ def _check_nesting(data, dtype) -> None:
         else:
             yield x
 
-    floating = (
-        dtype.is_floating_point if dtype is not None else any(isinstance(v, float) for v in leaves(data))
-    )
+    floating = dtype.is_floating_point if dtype is not None else any(isinstance(v, float) for v in leaves(data))
 
     def walk(x, dim: int) -> None:
         if dim == len(sizes):

@@ -224,7 +224,9 @@ class _Formatter:
         self.int_mode = bool(np.all(interesting == np.ceil(interesting)))
 
         if PRINT_OPTS.sci_mode is None:
-            self.sci_mode = largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4
+            self.sci_mode = (
+                largest / smallest > 1000.0 or largest > 1.0e8 or smallest < 1.0e-4
+            )
         else:
             self.sci_mode = bool(PRINT_OPTS.sci_mode)
 
@@ -297,7 +299,10 @@ def _render_row(arr: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) 
     else:
         cells = [fmt.format(v) for v in arr.tolist()]
 
-    lines = [", ".join(cells[start : start + per_line]) for start in range(0, len(cells), per_line)]
+    lines = [
+        ", ".join(cells[start : start + per_line])
+        for start in range(0, len(cells), per_line)
+    ]
     return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
 
 
@@ -313,7 +318,10 @@ def _render(arr: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> s
     if summarize and count > 2 * edge:
         blocks = [_render(arr[i], indent + 1, summarize, fmt) for i in range(edge)]
         blocks.append("...")
-        blocks.extend(_render(arr[i], indent + 1, summarize, fmt) for i in range(count - edge, count))
+        blocks.extend(
+            _render(arr[i], indent + 1, summarize, fmt)
+            for i in range(count - edge, count)
+        )
     else:
         blocks = [_render(arr[i], indent + 1, summarize, fmt) for i in range(count)]
 

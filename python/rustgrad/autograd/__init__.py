@@ -107,9 +107,7 @@ def backward(
     """Accumulates the gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``)."""
     if grad_variables is not None:
         if grad_tensors is not None:
-            raise RuntimeError(
-                "'grad_tensors' and 'grad_variables' (deprecated) arguments both passed to backward()."
-            )
+            raise RuntimeError("'grad_tensors' and 'grad_variables' (deprecated) arguments both passed to backward().")
         grad_tensors = grad_variables
     if inputs is not None and not isinstance(inputs, Tensor) and len(inputs) == 0:
         raise RuntimeError("'inputs' argument to backward() cannot be empty.")

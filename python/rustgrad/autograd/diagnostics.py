@@ -24,10 +24,7 @@ def graph_stats(by_kind: bool = False) -> dict:
 
     Counts are process-wide. A tensor saved by two nodes counts twice; a view counts the
     elements it shows."""
-    stats: dict[str, object] = {
-        "live_nodes": _rustgrad._live_nodes(),
-        "saved_tensor_bytes": _rustgrad._saved_bytes(),
-    }
+    stats: dict[str, object] = {"live_nodes": _rustgrad._live_nodes(), "saved_tensor_bytes": _rustgrad._saved_bytes()}
     if by_kind:
         stats["nodes_by_kind"] = {name.rsplit("::", 1)[-1]: n for name, n in _rustgrad._live_node_names()}
     return stats
@@ -101,9 +98,7 @@ def explain(t: Tensor, output: Tensor | None = None) -> str:
                 "history, so no gradient flows back through it."
             )
         elif t.is_inference():
-            lines.append(
-                "It is an inference tensor (created in `inference_mode()`): it can never require grad."
-            )
+            lines.append("It is an inference tensor (created in `inference_mode()`): it can never require grad.")
         elif t.is_leaf:
             lines.append(
                 "It is a leaf that was created without `requires_grad=True`. Pass `requires_grad=True` "

@@ -230,9 +230,7 @@ def _repeat_block(block: Tensor) -> Tensor:
 # ----- public functions -----
 
 
-def vjp(
-    func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False
-) -> tuple:
+def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """Vector-Jacobian product ``v^T J`` of ``func`` at ``inputs``.
 
     ``v`` has the shape of the output (it may be omitted when the output has a single element).
@@ -260,9 +258,7 @@ def vjp(
     )
 
 
-def jvp(
-    func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False
-) -> tuple:
+def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """Jacobian-vector product ``J v`` of ``func`` at ``inputs``.
 
     ``v`` has the shape of the inputs (it may be omitted for a single one-element input). Returns
@@ -322,15 +318,15 @@ def jacobian(
     if strategy == "forward-mode":
         if create_graph:
             raise NotImplementedError(
-                'torch.autograd.functional.jacobian: `create_graph=True` and `strategy="forward-mode"` '
+                "torch.autograd.functional.jacobian: `create_graph=True` and `strategy=\"forward-mode\"` "
                 "are not supported together (yet). Please either set `create_graph=False` or "
-                '`strategy="reverse-mode"`.'
+                "`strategy=\"reverse-mode\"`."
             )
         if strict:
             raise RuntimeError(
-                'torch.autograd.functional.jacobian: `strict=True` and `strategy="forward-mode"` are '
+                "torch.autograd.functional.jacobian: `strict=True` and `strategy=\"forward-mode\"` are "
                 "not supported together (yet). Please either set `strict=False` or "
-                '`strategy="reverse-mode"`.'
+                "`strategy=\"reverse-mode\"`."
             )
         if not vectorize:
             raise NotImplementedError(
@@ -406,9 +402,7 @@ def hessian(
         if out_was_tuple:
             raise RuntimeError("The function given to hessian should return a single Tensor")
         if out.numel() != 1:
-            raise RuntimeError(
-                "The Tensor returned by the function given to hessian should contain a single element"
-            )
+            raise RuntimeError("The Tensor returned by the function given to hessian should contain a single element")
         return out.squeeze()
 
     def gradient(*args: Tensor) -> tuple:
@@ -429,9 +423,7 @@ def hessian(
     return _unpack(result, (inputs_were_tuple, inputs_were_tuple))
 
 
-def _scalar_gradient(
-    func: Callable, inputs: Any, v: Any, create_graph: bool, strict: bool, name: str
-) -> tuple:
+def _scalar_gradient(func: Callable, inputs: Any, v: Any, create_graph: bool, strict: bool, name: str) -> tuple:
     """The common first half of ``vhp``/``hvp`` (grad mode on): checks the arguments, evaluates the
     scalar ``func`` and its gradient with a graph. Returns ``(inputs_were_tuple, inputs, v,
     outputs_were_tuple, outputs, gradients)``."""
@@ -451,9 +443,7 @@ def _scalar_gradient(
     return inputs_were_tuple, inputs, v, outputs_were_tuple, outputs, gradients
 
 
-def vhp(
-    func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False
-) -> tuple:
+def vhp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """Vector-Hessian product ``v^T H`` of the scalar function ``func`` at ``inputs``.
 
     Returns ``(func(inputs), vhp)``, the product shaped like the inputs.
@@ -473,9 +463,7 @@ def vhp(
     )
 
 
-def hvp(
-    func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False
-) -> tuple:
+def hvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """Hessian-vector product ``H v`` of the scalar function ``func`` at ``inputs``.
 
     Returns ``(func(inputs), hvp)``, the product shaped like the inputs. Uses the double-backward

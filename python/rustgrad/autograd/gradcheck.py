@@ -145,9 +145,7 @@ def _numerical_jacobians(
         if not (isinstance(value, Tensor) and value.requires_grad):
             continue
         jacobians: list[np.ndarray | None] = [
-            np.zeros((value.numel(), o.numel()), dtype=o.detach().numpy().dtype)
-            if _is_float_tensor(o)
-            else None
+            np.zeros((value.numel(), o.numel()), dtype=o.detach().numpy().dtype) if _is_float_tensor(o) else None
             for o in reference_outputs
         ]
         storage = value.data  # shares memory with the input, own version counter, no graph
@@ -283,9 +281,7 @@ def _warn_undefined_grad_check() -> None:
 # ----- gradcheck -----
 
 
-def _mismatch_message(
-    output_index: int, input_index: int, numerical: np.ndarray, analytical: np.ndarray
-) -> str:
+def _mismatch_message(output_index: int, input_index: int, numerical: np.ndarray, analytical: np.ndarray) -> str:
     return (
         f"Jacobian mismatch for output {output_index:d} with respect to input {input_index:d},\n"
         f"numerical:{_to_tensor(numerical)}\nanalytical:{_to_tensor(analytical)}\n"
@@ -316,7 +312,9 @@ def _run_gradcheck(
         return True
 
     # numerical[k][i] -> by_output[i][k], keeping only the outputs that require grad
-    by_output = [[per_input[i] for per_input in numerical] for i, o in enumerate(func_out) if o.requires_grad]
+    by_output = [
+        [per_input[i] for per_input in numerical] for i, o in enumerate(func_out) if o.requires_grad
+    ]
     for output_index, output in enumerate(outputs):
         analytical = _analytical_jacobians(output, diff_inputs, nondet_tol, check_grad_dtypes)
         for input_index, (a, n) in enumerate(zip(analytical, by_output[output_index])):

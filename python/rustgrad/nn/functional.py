@@ -293,9 +293,7 @@ def _check_nll_target(input: Tensor, target: Tensor) -> Tensor:
         expected = [input.shape[0], *input.shape[2:]]
         raise RuntimeError(f"Expected target size {expected}, got {list(target.shape)}")
     if target.dtype != _rustgrad.int64:
-        raise RuntimeError(
-            f"expected target dtype to be Long or Byte, but got {scalar_type_name(target.dtype)}"
-        )
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {scalar_type_name(target.dtype)}")
     if nd == 1 and target.dim() == 1:
         if target.shape[0] != 1:
             raise ValueError(
