@@ -725,8 +725,8 @@ class _Cuda:
 
 cuda = _Cuda()
 
-from rustgrad import autograd, nn, optim, utils
-from rustgrad.serialization import load, save
+from rustgrad import autograd, nn, optim, serialization, utils  # noqa: F401 (torch.serialization)
+from rustgrad.serialization import load, load_safetensors, save, save_safetensors
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
 is_anomaly_check_nan_enabled = _rustgrad.is_anomaly_check_nan_enabled
@@ -824,6 +824,7 @@ __all__ = [
     "le",
     "linspace",
     "load",
+    "load_safetensors",
     "log",
     "log1p",
     "log2",
@@ -871,6 +872,7 @@ __all__ = [
     "round",
     "rsqrt",
     "save",
+    "save_safetensors",
     "scatter",
     "scatter_add",
     "seed",
