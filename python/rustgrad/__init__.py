@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _rustgrad
+from rustgrad import _glue, _legacy, _rustgrad
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
 from rustgrad._args import check_tensor as _check_tensor
@@ -48,7 +48,17 @@ int64 = _rustgrad.int64
 long = int64
 bool = _rustgrad.bool
 
-FloatTensor = Tensor
+_legacy.install()
+FloatTensor = _legacy.CPU_TYPES["FloatTensor"]
+DoubleTensor = _legacy.CPU_TYPES["DoubleTensor"]
+HalfTensor = _legacy.CPU_TYPES["HalfTensor"]
+BFloat16Tensor = _legacy.CPU_TYPES["BFloat16Tensor"]
+ByteTensor = _legacy.CPU_TYPES["ByteTensor"]
+CharTensor = _legacy.CPU_TYPES["CharTensor"]
+ShortTensor = _legacy.CPU_TYPES["ShortTensor"]
+IntTensor = _legacy.CPU_TYPES["IntTensor"]
+LongTensor = _legacy.CPU_TYPES["LongTensor"]
+BoolTensor = _legacy.CPU_TYPES["BoolTensor"]
 
 
 # ----- factories -----
@@ -117,7 +127,9 @@ def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") 
     factory that raises draws no random numbers, as in PyTorch)."""
     device_arg = kwargs.pop("device", None)
     if device_arg is not None:
-        device(device_arg)
+        _glue._check_device(device_arg, factory=True)
+    elif _glue._default_device is not None:
+        _glue._check_default_device()
     kwargs.pop("layout", None)
     kwargs.pop("pin_memory", None)
     kwargs.pop("memory_format", None)

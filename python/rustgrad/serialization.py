@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rustgrad import _rustgrad
-from rustgrad._glue import device
+from rustgrad._glue import _check_device
 from rustgrad._rustgrad import Tensor
 
 __all__ = ["load", "save"]
@@ -205,5 +205,5 @@ def _map_location(tensors: dict, map_location: Any) -> dict:
     else:
         targets = [map_location]
     for target in targets:
-        device(target)  # raises for anything but the CPU, e.g. "cuda:0"
+        _check_device(target)  # raises for anything but the CPU, e.g. "cuda:0"
     return tensors
