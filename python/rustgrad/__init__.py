@@ -471,6 +471,8 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def is_tensor(obj: Any) -> _builtins.bool:
+    """Whether ``obj`` is a tensor (a ``Tensor`` or a subclass such as ``nn.Parameter``).
+    https://pytorch.org/docs/stable/generated/torch.is_tensor.html"""
     return isinstance(obj, Tensor)
 
 
@@ -481,6 +483,8 @@ def numel(input: Tensor) -> int:
 
 
 def get_default_dtype() -> dtype:
+    """The dtype of floating-point tensors made from Python floats: float32.
+    https://pytorch.org/docs/stable/generated/torch.get_default_dtype.html"""
     return float32
 
 
@@ -700,21 +704,45 @@ stack = _rustgrad.stack
 addmm = _rustgrad.addmm
 
 
-class _Cuda:
-    """``torch.cuda``: there is no GPU here."""
 
-    @staticmethod
-    def is_available() -> _builtins.bool:
-        return False
-
-    @staticmethod
-    def device_count() -> int:
-        return 0
-
-
-cuda = _Cuda()
-
-from rustgrad import autograd, nn, optim, utils
+from rustgrad import (
+    accelerator,
+    amp,
+    autograd,
+    backends,
+    cpu,
+    cuda,
+    jit,
+    mps,
+    nn,
+    onnx,
+    optim,
+    utils,
+    version,
+)
+from rustgrad._env import (
+    compile,
+    get_default_device,
+    get_num_interop_threads,
+    get_num_threads,
+    is_complex,
+    is_nonzero,
+    is_storage,
+    set_default_device,
+    set_num_interop_threads,
+    set_num_threads,
+)
+from rustgrad._pyutils import typename
+from rustgrad.amp.autocast_mode import (
+    autocast,
+    clear_autocast_cache,
+    get_autocast_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
 from rustgrad.serialization import load, save
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
@@ -726,16 +754,52 @@ def set_anomaly_enabled(enabled: _builtins.bool, check_nan: _builtins.bool = Tru
     _rustgrad._set_anomaly_enabled(enabled, check_nan)
 
 
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"torch.{old}() is deprecated. Please use torch.{new} instead.", DeprecationWarning, stacklevel=3)
+
+
+def is_autocast_cpu_enabled() -> _builtins.bool:
+    """Deprecated ``is_autocast_enabled('cpu')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("is_autocast_cpu_enabled", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def get_autocast_cpu_dtype() -> Any:
+    """Deprecated ``get_autocast_dtype('cpu')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("get_autocast_cpu_dtype", "get_autocast_dtype('cpu')")
+    return get_autocast_dtype("cpu")
+
+
+def get_autocast_gpu_dtype() -> Any:
+    """Deprecated ``get_autocast_dtype('cuda')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("get_autocast_gpu_dtype", "get_autocast_dtype('cuda')")
+    return get_autocast_dtype("cuda")
+
+
 __all__ = [
+    "BFloat16Tensor",
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
     "Generator",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
     "Size",
     "Tensor",
     "abs",
+    "accelerator",
     "acos",
     "add",
     "addmm",
     "all",
     "allclose",
+    "amp",
     "any",
     "arange",
     "argmax",
@@ -743,7 +807,9 @@ __all__ = [
     "as_tensor",
     "asin",
     "atan",
+    "autocast",
     "autograd",
+    "backends",
     "bmm",
     "bool",
     "cat",
@@ -752,12 +818,15 @@ __all__ = [
     "clamp",
     "clamp_max",
     "clamp_min",
+    "clear_autocast_cache",
     "clip",
     "clone",
+    "compile",
     "concat",
     "concatenate",
     "cos",
     "cosh",
+    "cpu",
     "cuda",
     "cumsum",
     "default_generator",
@@ -787,7 +856,13 @@ __all__ = [
     "full_like",
     "gather",
     "ge",
+    "get_autocast_cpu_dtype",
+    "get_autocast_dtype",
+    "get_autocast_gpu_dtype",
+    "get_default_device",
     "get_default_dtype",
+    "get_num_interop_threads",
+    "get_num_threads",
     "get_rng_state",
     "gt",
     "index_select",
@@ -796,13 +871,20 @@ __all__ = [
     "int64",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
+    "is_autocast_cache_enabled",
+    "is_autocast_cpu_enabled",
+    "is_autocast_enabled",
+    "is_complex",
     "is_floating_point",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "is_nonzero",
+    "is_storage",
     "is_tensor",
     "isfinite",
     "isinf",
     "isnan",
+    "jit",
     "le",
     "linspace",
     "load",
@@ -823,6 +905,7 @@ __all__ = [
     "min",
     "minimum",
     "mm",
+    "mps",
     "mul",
     "mv",
     "narrow",
@@ -836,6 +919,7 @@ __all__ = [
     "numel",
     "ones",
     "ones_like",
+    "onnx",
     "optim",
     "permute",
     "pow",
@@ -856,7 +940,13 @@ __all__ = [
     "scatter_add",
     "seed",
     "set_anomaly_enabled",
+    "set_autocast_cache_enabled",
+    "set_autocast_dtype",
+    "set_autocast_enabled",
+    "set_default_device",
     "set_grad_enabled",
+    "set_num_interop_threads",
+    "set_num_threads",
     "set_printoptions",
     "set_rng_state",
     "sigmoid",
@@ -878,10 +968,12 @@ __all__ = [
     "tensor",
     "transpose",
     "trunc",
+    "typename",
     "unbind",
     "unsqueeze",
     "utils",
     "var",
+    "version",
     "where",
     "zeros",
     "zeros_like",
