@@ -173,7 +173,7 @@ class autocast:
         _state.nesting += 1
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: object) -> bool:
         enabled, dtype, cache = self._saved.pop()
         _state.nesting -= 1
         if _state.nesting == 0:
@@ -184,6 +184,7 @@ class autocast:
         else:
             _state.dtype[self.device] = dtype
         _state.cache_enabled = cache
+        return False
 
     def __call__(self, func: Callable) -> Callable:
         @functools.wraps(func)
