@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from rustgrad._glue import device as _device
 
@@ -173,7 +173,7 @@ class autocast:
         _state.nesting += 1
         return self
 
-    def __exit__(self, *exc_info: object) -> bool:
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         enabled, dtype, cache = self._saved.pop()
         _state.nesting -= 1
         if _state.nesting == 0:
