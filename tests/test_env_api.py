@@ -569,3 +569,11 @@ def test_live_against_torch():
     assert torch.amp.GradScaler("cpu").scale(torch.tensor(2.0)).item() == real.amp.GradScaler("cpu").scale(
         real.tensor(2.0)
     ).item()
+
+
+def test_load_onto_cuda_raises_pytorchs_message(tmp_path):
+    torch.save({"x": torch.ones(2)}, tmp_path / "m.pt")
+    for loc in ("cuda", "cuda:0", torch.device("cuda", 0)):
+        with pytest.raises(RuntimeError, match=r"^Attempting to deserialize object on a CUDA device but "
+                           r"torch.cuda.is_available\(\) is False. If you are running on a CPU-only machine"):
+            torch.load(tmp_path / "m.pt", map_location=loc)
