@@ -577,3 +577,41 @@ def test_load_onto_cuda_raises_pytorchs_message(tmp_path):
         with pytest.raises(RuntimeError, match=r"^Attempting to deserialize object on a CUDA device but "
                            r"torch.cuda.is_available\(\) is False. If you are running on a CPU-only machine"):
             torch.load(tmp_path / "m.pt", map_location=loc)
+
+
+def test_tensor_device_attributes_and_device_modules():
+    x = torch.zeros(2)
+    assert (x.get_device(), x.is_cpu, x.is_cuda, x.is_meta, x.is_mps, x.is_xpu, x.is_pinned()) == (
+        -1, True, False, False, False, False, False,
+    )
+    assert torch.get_device_module() is torch.cpu
+    assert torch.get_device_module("cuda:0") is torch.cuda
+    assert torch.get_device_module(torch.device("mps")) is torch.mps
+    assert torch.xpu.is_available() is False and torch.xpu.device_count() == 0
+    with pytest.raises(AssertionError, match="^Torch not compiled with XPU enabled$"):
+        torch.xpu.synchronize()
+
+
+def test_set_default_tensor_type():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.set_default_tensor_type(torch.FloatTensor)
+        torch.set_default_tensor_type("torch.FloatTensor")
+        assert torch.get_default_dtype() is torch.float32
+        cases = [
+            (torch.LongTensor, TypeError, "only floating-point types are supported as the default type"),
+            (torch.float64, TypeError, "invalid type object: only floating-point types are supported as the default type"),
+            (torch.cuda.FloatTensor, TypeError,
+             "type torch.cuda.FloatTensor not available. Torch not compiled with CUDA enabled."),
+            ("foo", ModuleNotFoundError, "No module named 'foo'"),
+        ]
+        for arg, exc, message in cases:
+            with pytest.raises(exc) as info:
+                torch.set_default_tensor_type(arg)
+            assert str(info.value) == message
+        if hasattr(torch, "set_default_dtype"):
+            try:
+                torch.set_default_tensor_type(torch.DoubleTensor)
+                assert torch.get_default_dtype() is torch.float64
+            finally:
+                torch.set_default_dtype(torch.float32)

@@ -719,10 +719,12 @@ from rustgrad import (
     optim,
     utils,
     version,
+    xpu,
 )
 from rustgrad._env import (
     compile,
     get_default_device,
+    get_device_module,
     get_num_interop_threads,
     get_num_threads,
     is_complex,
@@ -732,6 +734,7 @@ from rustgrad._env import (
     set_num_interop_threads,
     set_num_threads,
 )
+from rustgrad._legacy import set_default_tensor_type
 from rustgrad._pyutils import typename
 from rustgrad.amp.autocast_mode import (
     autocast,
@@ -861,6 +864,7 @@ __all__ = [
     "get_autocast_gpu_dtype",
     "get_default_device",
     "get_default_dtype",
+    "get_device_module",
     "get_num_interop_threads",
     "get_num_threads",
     "get_rng_state",
@@ -944,6 +948,7 @@ __all__ = [
     "set_autocast_dtype",
     "set_autocast_enabled",
     "set_default_device",
+    "set_default_tensor_type",
     "set_grad_enabled",
     "set_num_interop_threads",
     "set_num_threads",
@@ -975,6 +980,7 @@ __all__ = [
     "var",
     "version",
     "where",
+    "xpu",
     "zeros",
     "zeros_like",
 ]

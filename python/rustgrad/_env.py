@@ -14,6 +14,7 @@ from rustgrad._rustgrad import Tensor
 __all__ = [
     "compile",
     "get_default_device",
+    "get_device_module",
     "get_num_interop_threads",
     "get_num_threads",
     "is_complex",
@@ -53,6 +54,25 @@ def get_default_device() -> _glue.device:
     if d.index is None and d.type != "meta":
         raise _glue.unavailable_device_error(d)
     return d
+
+
+def get_device_module(device: Any = None) -> Any:
+    """The module of a device type (``torch.cuda`` for ``'cuda'``, ``torch.cpu`` for None here: no
+    accelerator). https://pytorch.org/docs/stable/generated/torch.get_device_module.html"""
+    import rustgrad
+
+    if isinstance(device, _glue.device):
+        name = device.type
+    elif isinstance(device, str):
+        name = _glue.device(device).type
+    elif device is None:
+        name = "cpu"
+    else:
+        raise RuntimeError(f"Invalid value of device '{device}', expect torch.device, str, or None")
+    module = getattr(rustgrad, name, None)
+    if module is None:
+        raise RuntimeError(f"Device '{name}' does not have a corresponding module registered as 'torch.{name}'.")
+    return module
 
 
 # ----- threads -----

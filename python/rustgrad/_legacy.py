@@ -236,8 +236,75 @@ def tensor_cuda(self: Tensor, device: Any = None, non_blocking: bool = False, **
     raise AssertionError("Torch not compiled with CUDA enabled")
 
 
+def tensor_get_device(self: Tensor) -> int:
+    """``Tensor.get_device()``: the GPU index of the tensor, -1 for a CPU tensor (always, here).
+    https://pytorch.org/docs/stable/generated/torch.Tensor.get_device.html"""
+    return -1
+
+
+def tensor_is_pinned(self: Tensor, device: Any = None) -> bool:
+    """``Tensor.is_pinned()``: whether the tensor sits in page-locked memory: never here.
+    https://pytorch.org/docs/stable/generated/torch.Tensor.is_pinned.html"""
+    return False
+
+
 def install() -> None:
-    """Attaches ``type`` and ``cuda`` to ``Tensor`` unless the Rust class already defines them."""
-    for name, fn in (("type", tensor_type), ("cuda", tensor_cuda)):
+    """Attaches ``type``, ``cuda``, ``get_device``, ``is_pinned`` and the ``is_cpu``/``is_meta``/``is_mps``/
+    ``is_xpu`` flags to ``Tensor`` unless the Rust class already defines them."""
+    attrs: dict[str, Any] = {
+        "type": tensor_type,
+        "cuda": tensor_cuda,
+        "get_device": tensor_get_device,
+        "is_pinned": tensor_is_pinned,
+        "is_cpu": property(lambda self: True, doc="Whether the tensor is on the CPU: always."),
+        "is_meta": property(lambda self: False, doc="Whether the tensor is a meta tensor: never."),
+        "is_mps": property(lambda self: False, doc="Whether the tensor is on an MPS device: never."),
+        "is_xpu": property(lambda self: False, doc="Whether the tensor is on an XPU: never."),
+    }
+    for name, value in attrs.items():
         if name not in vars(Tensor):
-            setattr(Tensor, name, fn)
+            setattr(Tensor, name, value)
+
+
+_warned_default_tensor_type: list[bool] = []
+
+
+def set_default_tensor_type(t: Any) -> None:
+    """``torch.set_default_tensor_type`` (deprecated in PyTorch 2.1, warns once): a floating-point legacy
+    type or its name sets the default dtype; ``torch.cuda`` types raise (no CUDA).
+    https://pytorch.org/docs/stable/generated/torch.set_default_tensor_type.html"""
+    import warnings
+
+    import rustgrad
+
+    if not _warned_default_tensor_type:
+        _warned_default_tensor_type.append(True)
+        warnings.warn(
+            "torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use torch.set_default_dtype() "
+            "and torch.set_default_device() as alternatives.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if isinstance(t, str):
+        module, _, legacy = t.rpartition(".")
+        types = {"torch": CPU_TYPES, "torch.cuda": CUDA_TYPES}.get(module)
+        if types is None:
+            raise ModuleNotFoundError(f"No module named '{t.split('.')[0] if module == '' else module}'")
+        if legacy not in types:
+            raise AttributeError(f"module '{module}' has no attribute '{legacy}'")
+        t = types[legacy]
+    if not isinstance(t, tensortype):
+        raise TypeError("invalid type object: only floating-point types are supported as the default type")
+    if t._is_cuda:
+        raise TypeError(f"type torch.cuda.{t.__name__} not available. Torch not compiled with CUDA enabled.")
+    if t._dtype_name not in ("float32", "float64", "float16", "bfloat16"):
+        raise TypeError("only floating-point types are supported as the default type")
+    dt = t.dtype
+    if dt == rustgrad.get_default_dtype():
+        return
+    setter = getattr(rustgrad, "set_default_dtype", None)
+    if setter is None:
+        raise NotImplementedError(
+            f"torch.set_default_tensor_type({t.__name__}) needs torch.set_default_dtype, which rustgrad does not have yet"
+        )
+    setter(dt)
