@@ -615,3 +615,12 @@ def test_set_default_tensor_type():
                 assert torch.get_default_dtype() is torch.float64
             finally:
                 torch.set_default_dtype(torch.float32)
+
+
+def test_version_compares_as_a_version():
+    v = torch.__version__
+    assert isinstance(v, str) and v == torch.version.__version__
+    assert v >= (0, 1) and v >= "0.1" and v < "0.10" and v == (0, 1, 0) and v < (2, 0)
+    assert torch.version.TorchVersion("2.15.0+cpu") > (2, 15, 0) and torch.version.TorchVersion("1.10") > "1.9"
+    with pytest.raises(TypeError):
+        v >= 3.5  # noqa: B015

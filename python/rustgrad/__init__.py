@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as _np
 
 from rustgrad import _glue, _legacy, _rustgrad
+from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
 from rustgrad._args import check_tensor as _check_tensor
@@ -38,7 +39,7 @@ from rustgrad.grad_mode import (
     set_grad_enabled,
 )
 
-__version__ = "0.1.0"
+__version__ = _version.__version__
 
 float32 = _rustgrad.float32
 float = float32
