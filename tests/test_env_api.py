@@ -624,3 +624,15 @@ def test_version_compares_as_a_version():
     assert torch.version.TorchVersion("2.15.0+cpu") > (2, 15, 0) and torch.version.TorchVersion("1.10") > "1.9"
     with pytest.raises(TypeError):
         v >= 3.5  # noqa: B015
+
+
+def test_device_as_a_context_manager():
+    with torch.device("cpu") as d:
+        assert d == torch.device("cpu") and torch.zeros(1).device.type == "cpu"
+    with torch.device("cuda:1"):
+        assert torch.get_default_device() == torch.device("cuda", 1)
+        with pytest.raises(AssertionError, match=f"^{NOT_COMPILED}$"):
+            torch.ones(2)
+        with torch.device("cpu"):
+            assert torch.ones(2).shape == (2,)
+    assert torch.get_default_device() == torch.device("cpu") and torch.ones(2).shape == (2,)

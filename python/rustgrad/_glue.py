@@ -6,11 +6,15 @@ import re
 import warnings
 from collections import namedtuple
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rustgrad import _rustgrad
 from rustgrad._tensor_str import format_tensor
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class Size(tuple):
@@ -116,6 +120,18 @@ class device:
     def __reduce__(self):
         return (device, (self.type,) if self.index is None else (self.type, self.index))
 
+    def __enter__(self) -> Self:
+        """``with torch.device(...)``: the factories inside the block create tensors on this device
+        (anything but the CPU raises there, as ``set_default_device`` does)."""
+        global _default_device
+        _device_stack.append(_default_device)
+        _default_device = None if self.type == "cpu" else self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _default_device
+        _default_device = _device_stack.pop()
+
 
 def _type_name(obj) -> str:
     from rustgrad._args import type_name
@@ -127,6 +143,8 @@ CPU = device("cpu")
 
 # ``torch.set_default_device``: None stands for the CPU (and keeps the factories' check free).
 _default_device: device | None = None
+# The defaults to restore when ``with device(...)`` blocks end.
+_device_stack: list = []
 
 
 def unavailable_device_error(dev: device, factory: bool = False) -> Exception:
