@@ -28,6 +28,7 @@ class Size(tuple):
     __str__ = __repr__
 
     def numel(self) -> int:
+        """The number of elements of a tensor of this shape (1 for ``torch.Size([])``)."""
         n = 1
         for s in self:
             n *= s
