@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _rustgrad
+from rustgrad import _glue, _legacy, _rustgrad
+from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
 from rustgrad._args import check_tensor as _check_tensor
@@ -38,7 +39,7 @@ from rustgrad.grad_mode import (
     set_grad_enabled,
 )
 
-__version__ = "0.1.0"
+__version__ = _version.__version__
 
 float32 = _rustgrad.float32
 float = float32
@@ -48,7 +49,17 @@ int64 = _rustgrad.int64
 long = int64
 bool = _rustgrad.bool
 
-FloatTensor = Tensor
+_legacy.install()
+FloatTensor = _legacy.CPU_TYPES["FloatTensor"]
+DoubleTensor = _legacy.CPU_TYPES["DoubleTensor"]
+HalfTensor = _legacy.CPU_TYPES["HalfTensor"]
+BFloat16Tensor = _legacy.CPU_TYPES["BFloat16Tensor"]
+ByteTensor = _legacy.CPU_TYPES["ByteTensor"]
+CharTensor = _legacy.CPU_TYPES["CharTensor"]
+ShortTensor = _legacy.CPU_TYPES["ShortTensor"]
+IntTensor = _legacy.CPU_TYPES["IntTensor"]
+LongTensor = _legacy.CPU_TYPES["LongTensor"]
+BoolTensor = _legacy.CPU_TYPES["BoolTensor"]
 
 
 # ----- factories -----
@@ -117,7 +128,9 @@ def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") 
     factory that raises draws no random numbers, as in PyTorch)."""
     device_arg = kwargs.pop("device", None)
     if device_arg is not None:
-        device(device_arg)
+        _glue._check_device(device_arg, factory=True)
+    elif _glue._default_device is not None:
+        _glue._check_default_device()
     kwargs.pop("layout", None)
     kwargs.pop("pin_memory", None)
     kwargs.pop("memory_format", None)
@@ -461,6 +474,8 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def is_tensor(obj: Any) -> _builtins.bool:
+    """Whether ``obj`` is a tensor (a ``Tensor`` or a subclass such as ``nn.Parameter``).
+    https://pytorch.org/docs/stable/generated/torch.is_tensor.html"""
     return isinstance(obj, Tensor)
 
 
@@ -711,21 +726,49 @@ stack = _rustgrad.stack
 addmm = _rustgrad.addmm
 
 
-class _Cuda:
-    """``torch.cuda``: there is no GPU here."""
 
-    @staticmethod
-    def is_available() -> _builtins.bool:
-        return False
-
-    @staticmethod
-    def device_count() -> _builtins.int:
-        return 0
-
-
-cuda = _Cuda()
-
-from rustgrad import autograd, nn, optim, serialization, utils  # noqa: F401 (torch.serialization)
+from rustgrad import (
+    accelerator,
+    amp,
+    autograd,
+    backends,
+    cpu,
+    cuda,
+    jit,
+    mps,
+    nn,
+    onnx,
+    optim,
+    serialization,
+    utils,
+    version,
+    xpu,
+)
+from rustgrad._env import (
+    compile,
+    get_default_device,
+    get_device_module,
+    get_num_interop_threads,
+    get_num_threads,
+    is_complex,
+    is_nonzero,
+    is_storage,
+    set_default_device,
+    set_num_interop_threads,
+    set_num_threads,
+)
+from rustgrad._legacy import set_default_tensor_type
+from rustgrad._pyutils import typename
+from rustgrad.amp.autocast_mode import (
+    autocast,
+    clear_autocast_cache,
+    get_autocast_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
 from rustgrad.serialization import load, load_safetensors, save, save_safetensors
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
@@ -737,16 +780,52 @@ def set_anomaly_enabled(enabled: _builtins.bool, check_nan: _builtins.bool = Tru
     _rustgrad._set_anomaly_enabled(enabled, check_nan)
 
 
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"torch.{old}() is deprecated. Please use torch.{new} instead.", DeprecationWarning, stacklevel=3)
+
+
+def is_autocast_cpu_enabled() -> _builtins.bool:
+    """Deprecated ``is_autocast_enabled('cpu')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("is_autocast_cpu_enabled", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def get_autocast_cpu_dtype() -> Any:
+    """Deprecated ``get_autocast_dtype('cpu')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("get_autocast_cpu_dtype", "get_autocast_dtype('cpu')")
+    return get_autocast_dtype("cpu")
+
+
+def get_autocast_gpu_dtype() -> Any:
+    """Deprecated ``get_autocast_dtype('cuda')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("get_autocast_gpu_dtype", "get_autocast_dtype('cuda')")
+    return get_autocast_dtype("cuda")
+
+
 __all__ = [
+    "BFloat16Tensor",
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
     "Generator",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
     "Size",
     "Tensor",
     "abs",
+    "accelerator",
     "acos",
     "add",
     "addmm",
     "all",
     "allclose",
+    "amp",
     "any",
     "arange",
     "argmax",
@@ -754,7 +833,9 @@ __all__ = [
     "as_tensor",
     "asin",
     "atan",
+    "autocast",
     "autograd",
+    "backends",
     "bfloat16",
     "bmm",
     "bool",
@@ -764,12 +845,15 @@ __all__ = [
     "clamp",
     "clamp_max",
     "clamp_min",
+    "clear_autocast_cache",
     "clip",
     "clone",
+    "compile",
     "concat",
     "concatenate",
     "cos",
     "cosh",
+    "cpu",
     "cuda",
     "cumsum",
     "default_generator",
@@ -800,7 +884,14 @@ __all__ = [
     "full_like",
     "gather",
     "ge",
+    "get_autocast_cpu_dtype",
+    "get_autocast_dtype",
+    "get_autocast_gpu_dtype",
+    "get_default_device",
     "get_default_dtype",
+    "get_device_module",
+    "get_num_interop_threads",
+    "get_num_threads",
     "get_rng_state",
     "gt",
     "half",
@@ -814,13 +905,20 @@ __all__ = [
     "int64",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
+    "is_autocast_cache_enabled",
+    "is_autocast_cpu_enabled",
+    "is_autocast_enabled",
+    "is_complex",
     "is_floating_point",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "is_nonzero",
+    "is_storage",
     "is_tensor",
     "isfinite",
     "isinf",
     "isnan",
+    "jit",
     "le",
     "linspace",
     "load",
@@ -842,6 +940,7 @@ __all__ = [
     "min",
     "minimum",
     "mm",
+    "mps",
     "mul",
     "mv",
     "narrow",
@@ -855,6 +954,7 @@ __all__ = [
     "numel",
     "ones",
     "ones_like",
+    "onnx",
     "optim",
     "permute",
     "pow",
@@ -876,9 +976,17 @@ __all__ = [
     "scatter",
     "scatter_add",
     "seed",
+    "serialization",
     "set_anomaly_enabled",
+    "set_autocast_cache_enabled",
+    "set_autocast_dtype",
+    "set_autocast_enabled",
+    "set_default_device",
     "set_default_dtype",
+    "set_default_tensor_type",
     "set_grad_enabled",
+    "set_num_interop_threads",
+    "set_num_threads",
     "set_printoptions",
     "set_rng_state",
     "short",
@@ -901,12 +1009,15 @@ __all__ = [
     "tensor",
     "transpose",
     "trunc",
+    "typename",
     "uint8",
     "unbind",
     "unsqueeze",
     "utils",
     "var",
+    "version",
     "where",
+    "xpu",
     "zeros",
     "zeros_like",
 ]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import namedtuple
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rustgrad import _rustgrad
 from rustgrad._tensor_str import format_tensor
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class Size(tuple):
@@ -23,6 +28,7 @@ class Size(tuple):
     __str__ = __repr__
 
     def numel(self) -> int:
+        """The number of elements of a tensor of this shape (1 for ``torch.Size([])``)."""
         n = 1
         for s in self:
             n *= s
@@ -36,27 +42,65 @@ class Size(tuple):
         return Size(tuple(self) + tuple(other))
 
 
+# PyTorch's device types, in the order its parser lists them.
+DEVICE_TYPES = (
+    "cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia", "xla",
+    "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone",
+)
+_DEVICE_STRING = re.compile(r"([a-zA-Z_]+)(?::(0|[1-9][0-9]*))?")
+_NO_INDEX = object()
+
+
 class device:
-    """A device; only the CPU exists here."""
+    """``torch.device``: a device type and an optional index, built as PyTorch builds it.
+
+    Every PyTorch device type can be named (``device('cuda:0')``, ``device('mps')``, ``device(0)``
+    for ``cuda:0``) so that programs which only ask work; a tensor can only live on the CPU, and
+    creating or moving one anywhere else raises PyTorch's error on a CPU-only build
+    (see :func:`_check_device`). https://pytorch.org/docs/stable/tensor_attributes.html#torch.device
+    """
 
     __slots__ = ("index", "type")
     type: str
     index: int | None
 
-    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
+    def __init__(self, type: str | device | int = "cpu", index: object = _NO_INDEX) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index  # type: ignore[assignment]  # mypy assigns pairwise
-        if isinstance(type, int) and not -(2**63) <= type < 2**63:
-            raise ValueError("Overflow when unpacking long long")
-        name, _, idx = str(type).partition(":")
-        if name != "cpu":
-            raise RuntimeError(
-                f"Device '{type}' is not available: rustgrad runs on the CPU only"
-                if name in ("cuda", "mps", "xpu", "meta")
-                else f"Expected one of cpu, cuda, ... device type at start of device string: {type}"
+            type, index = type.type, (type.index if index is _NO_INDEX else index)  # type: ignore[assignment]
+        elif isinstance(type, int) and not isinstance(type, bool):
+            if not -(2**63) <= type < 2**63:
+                raise ValueError("Overflow when unpacking long long")
+            if type < 0:
+                raise RuntimeError("Device index must not be negative")
+            type, index = "cuda", type
+        elif not isinstance(type, str):
+            raise TypeError(
+                f"device() received an invalid combination of arguments - got ({_type_name(type)}), but expected "
+                "one of:\n * (torch.device device)\n      didn't match because some of the arguments have invalid "
+                f"types: (!{_type_name(type)}!)\n * (str type, int index = -1)\n"
             )
-        self.type = name
-        self.index = int(idx) if idx else index
+        m = _DEVICE_STRING.fullmatch(type)
+        if m is None:
+            raise RuntimeError(f"Invalid device string: '{type}'")
+        if m.group(1) not in DEVICE_TYPES:
+            raise RuntimeError(
+                f"Expected one of {', '.join(DEVICE_TYPES)} device type at start of device string: {type}"
+            )
+        if m.group(2) is not None:
+            if index is not _NO_INDEX:
+                raise RuntimeError(
+                    f"type (string) must not include an index because index was passed explicitly: {type}"
+                )
+            index = int(m.group(2))
+        if index is _NO_INDEX:
+            index = None
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"device(): argument 'index' (position 2) must be int, not {_type_name(index)}")
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
+        self.type = m.group(1)
+        self.index = index  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         if self.index is None:
@@ -74,14 +118,73 @@ class device:
     def __hash__(self) -> int:
         return hash((self.type, self.index))
 
+    def __reduce__(self):
+        return (device, (self.type,) if self.index is None else (self.type, self.index))
+
+    def __enter__(self) -> Self:
+        """``with torch.device(...)``: the factories inside the block create tensors on this device
+        (anything but the CPU raises there, as ``set_default_device`` does)."""
+        global _default_device
+        _device_stack.append(_default_device)
+        _default_device = None if self.type == "cpu" else self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _default_device
+        _default_device = _device_stack.pop()
+
+
+def _type_name(obj) -> str:
+    from rustgrad._args import type_name
+
+    return type_name(obj)
+
 
 CPU = device("cpu")
 
+# ``torch.set_default_device``: None stands for the CPU (and keeps the factories' check free).
+_default_device: device | None = None
+# The defaults to restore when ``with device(...)`` blocks end.
+_device_stack: list = []
 
-def _check_device(dev) -> None:
+
+def unavailable_device_error(dev: device, factory: bool = False) -> Exception:
+    """The exception PyTorch built without CUDA (or MPS, XPU...) raises when a tensor would be created
+    on (``factory``) or moved to ``dev``; rustgrad's tensors live on the CPU only."""
+    if dev.type == "cuda":
+        return AssertionError("Torch not compiled with CUDA enabled")
+    if dev.type == "xpu":
+        return AssertionError("Torch not compiled with XPU enabled")
+    if dev.type == "meta":
+        return NotImplementedError(
+            "rustgrad has no meta tensors: tensors live on the CPU only (device='meta' is not supported)"
+        )
+    if factory:
+        backend = {"mps": "MPS", "hip": "HIP", "xla": "XLA", "hpu": "HPU", "mtia": "MTIA", "ipu": "IPU"}.get(
+            dev.type, dev.type.upper()
+        )
+        return NotImplementedError(
+            f"Could not run 'aten::empty.memory_format' with arguments from the '{backend}' backend. This "
+            "could be because the operator doesn't exist for this backend, or was omitted during the "
+            "selective/custom build process (if using custom build)."
+        )
+    return RuntimeError(f"PyTorch is not linked with support for {dev.type} devices")
+
+
+def _check_device(dev, factory: bool = False) -> None:
+    """Raises PyTorch's CPU-only-build error unless ``dev`` (a device, string or index) is the CPU;
+    ``None`` passes. The Rust ``Tensor.to`` calls this; the factories pass ``factory=True``."""
     if dev is None:
         return
-    device(dev)
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type != "cpu":
+        raise unavailable_device_error(d, factory)
+
+
+def _check_default_device() -> None:
+    """For the factories: raises when ``set_default_device`` chose a device other than the CPU."""
+    if _default_device is not None:
+        _check_device(_default_device, factory=True)
 
 
 def _function_backward(ctx, grads):

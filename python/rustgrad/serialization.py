@@ -47,7 +47,7 @@ import numpy as np
 
 import rustgrad
 from rustgrad import _rustgrad
-from rustgrad._glue import Size, device
+from rustgrad._glue import Size, _check_device, device
 from rustgrad._rustgrad import Tensor
 
 __all__ = [
@@ -1370,5 +1370,12 @@ def _map_location(tensors: dict, map_location: Any) -> dict:
     else:
         targets = [map_location]
     for target in targets:
-        device(target)  # raises for anything but the CPU, e.g. "cuda:0"
+        d = device(target)
+        if d.type == "cuda":
+            raise RuntimeError(
+                "Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False. "
+                "If you are running on a CPU-only machine, please use torch.load with "
+                "map_location=torch.device('cpu') to map your storages to the CPU."
+            )
+        _check_device(d)  # raises for anything but the CPU
     return tensors
