@@ -581,8 +581,9 @@ impl PyTensor {
     fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, false, |o| (arith::add)(&self.t, o))
     }
+    /// `c + x` is `x.add(c)` in PyTorch: the tensor is the first edge of the node.
     fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, &self.t, other, false, |o| (arith::add)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (arith::add)(&self.t, o))
     }
     fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, false, |o| (arith::sub)(&self.t, o))
@@ -597,8 +598,9 @@ impl PyTensor {
     fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, false, |o| (arith::mul)(&self.t, o))
     }
+    /// `c * x` is `x.mul(c)` in PyTorch: the tensor is the first edge of the node.
     fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, &self.t, other, false, |o| (arith::mul)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (arith::mul)(&self.t, o))
     }
     fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, true, |o| (arith::div)(&self.t, o))
