@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import struct
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
@@ -40,7 +41,42 @@ def _use_grad_for_differentiable(step: Callable) -> Callable:
 
 
 def _get_value(x: Any) -> Any:
+    """A Python number from a number or a one-element tensor (``lr`` and ``step`` may be either)."""
     return x.item() if isinstance(x, Tensor) else x
+
+
+def _as_dtype(x: float, dtype: Any) -> float:
+    """``x`` rounded to ``dtype`` (float32 when the tensor is float32), as a kernel sees a Python scalar."""
+    if dtype == rustgrad.float32:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    return x
+
+
+def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
+    """``start.lerp_(end, weight)`` rounded as PyTorch's CPU kernel: one fused multiply-add,
+    ``start + w (end - start)`` for ``|w| < 0.5`` and ``end + (w - 1) (end - start)`` otherwise."""
+    w = _as_dtype(weight, start.dtype)
+    diff = end - start
+    if abs(w) < 0.5:
+        return start.add_(diff, alpha=w)
+    return start.copy_(end.add(diff, alpha=w - 1))
+
+
+def _addcmul_(x: Tensor, t1: Tensor, t2: Tensor, value: float = 1.0) -> Tensor:
+    """``x.addcmul_(t1, t2, value=value)`` rounded as PyTorch's CPU kernel, ``fma(value * t1, t2, x)``.
+
+    For float32 the fused multiply-add is computed in float64 (the product is exact there, the sum
+    rounds once more before the final rounding to float32: identical except on exact float32 ties).
+    """
+    scaled = t1 if value == 1 else t1 * value
+    if x.dtype == rustgrad.float32:
+        return x.copy_((scaled.double() * t2.double()).add_(x.double()).float())
+    return x.add_(scaled * t2)
+
+
+def _step_tensor() -> Tensor:
+    """A fresh ``step`` counter: PyTorch keeps it as a float32 0-d tensor (non-capturable path)."""
+    return rustgrad.tensor(0.0, dtype=rustgrad.float32)
 
 
 class Optimizer:
@@ -76,6 +112,22 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    def _param_state(self, param: Tensor, init: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``self.state[param]``, filled from ``init()`` on the parameter's first step."""
+        state = self.state[param]
+        if len(state) == 0:
+            state.update(init())
+        return state
+
+    def _steps_as_tensors(self, *keys: str) -> None:
+        """After loading an old state dict: numeric ``step`` (and ``keys``) become float32 tensors."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                for key in ("step", *keys):
+                    if key in p_state and not isinstance(p_state[key], Tensor):
+                        p_state[key] = rustgrad.tensor(float(p_state[key]), dtype=rustgrad.float32)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
