@@ -6,6 +6,7 @@ from rustgrad.optim.adagrad import Adagrad
 from rustgrad.optim.adam import Adam
 from rustgrad.optim.adamax import Adamax
 from rustgrad.optim.adamw import AdamW
+from rustgrad.optim.lbfgs import LBFGS
 from rustgrad.optim.nadam import NAdam
 from rustgrad.optim.optimizer import Optimizer
 from rustgrad.optim.radam import RAdam
@@ -18,6 +19,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "LBFGS",
     "Adamax",
     "NAdam",
     "Optimizer",
