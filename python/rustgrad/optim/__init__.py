@@ -14,12 +14,12 @@ from rustgrad.optim.rmsprop import RMSprop
 from rustgrad.optim.sgd import SGD
 
 __all__ = [
+    "LBFGS",
     "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
-    "LBFGS",
     "Adamax",
     "NAdam",
     "Optimizer",
