@@ -121,3 +121,161 @@ def ulp_distance(xs, ys):
         return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
 
     return int(np.abs(ordered(xs) - ordered(ys)).max())
+
+
+# name -> (optimizer class name, function(lr_scheduler module, optimizer) -> scheduler, number of steps)
+SCHEDULER_CASES = {
+    "cosine": ("SGD", lambda L, o: L.CosineAnnealingLR(o, T_max=7, eta_min=0.001), 30),
+    "cosine_default": ("SGD", lambda L, o: L.CosineAnnealingLR(o, T_max=5), 30),
+    "warm_restarts_mult": (
+        "SGD",
+        lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=4, T_mult=2, eta_min=0.01),
+        30,
+    ),
+    "warm_restarts": ("SGD", lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3), 30),
+    "one_cycle": ("SGD", lambda L, o: L.OneCycleLR(o, max_lr=1.0, total_steps=40), 40),
+    "one_cycle_linear_three_phase": (
+        "SGD",
+        lambda L, o: L.OneCycleLR(
+            o,
+            max_lr=[0.5, 0.7],
+            epochs=4,
+            steps_per_epoch=10,
+            anneal_strategy="linear",
+            three_phase=True,
+            pct_start=0.25,
+        ),
+        40,
+    ),
+    "one_cycle_adam": (
+        "Adam",
+        lambda L, o: L.OneCycleLR(o, max_lr=0.01, total_steps=40, div_factor=10.0),
+        40,
+    ),
+    "linear": ("SGD", lambda L, o: L.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=7), 30),
+    "linear_default": ("SGD", lambda L, o: L.LinearLR(o), 30),
+    "constant": ("SGD", lambda L, o: L.ConstantLR(o, factor=0.3, total_iters=4), 30),
+    "polynomial": ("SGD", lambda L, o: L.PolynomialLR(o, total_iters=9, power=2.0), 30),
+    "polynomial_default": ("SGD", lambda L, o: L.PolynomialLR(o, total_iters=6), 30),
+    "sequential": (
+        "SGD",
+        lambda L, o: L.SequentialLR(
+            o,
+            [
+                L.LinearLR(o, start_factor=0.1, total_iters=4),
+                L.CosineAnnealingLR(o, T_max=10),
+                L.ExponentialLR(o, 0.9),
+            ],
+            milestones=[4, 12],
+        ),
+        30,
+    ),
+    "chained": (
+        "SGD",
+        lambda L, o: L.ChainedScheduler(
+            [L.ConstantLR(o, factor=0.1, total_iters=3), L.ExponentialLR(o, gamma=0.9)]
+        ),
+        30,
+    ),
+    "cyclic": ("SGD", lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=4), 30),
+    "cyclic_triangular2": (
+        "SGD",
+        lambda L, o: L.CyclicLR(o, [0.01, 0.02], 0.1, step_size_up=3, step_size_down=5, mode="triangular2"),
+        30,
+    ),
+    "cyclic_exp_range": (
+        "SGD",
+        lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=3, mode="exp_range", gamma=0.97),
+        30,
+    ),
+    "cyclic_adam": ("Adam", lambda L, o: L.CyclicLR(o, 0.001, 0.01, step_size_up=5), 30),
+    "multiplicative": ("SGD", lambda L, o: L.MultiplicativeLR(o, lambda epoch: 0.95), 30),
+    "plateau": (
+        "SGD",
+        lambda L, o: L.ReduceLROnPlateau(o, patience=2, factor=0.5, cooldown=1, threshold=0.01),
+        30,
+    ),
+    "plateau_max_abs": (
+        "SGD",
+        lambda L, o: L.ReduceLROnPlateau(
+            o, mode="max", patience=1, threshold_mode="abs", min_lr=[0.01, 0.05]
+        ),
+        30,
+    ),
+}
+
+PLATEAU_METRICS = [1.0, 0.9, 0.95, 0.96, 0.97, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def make_scheduler(lib, name):
+    """The optimizer (two groups, lr 0.1 and 0.2) and the scheduler of case ``name``."""
+    opt_name, make, _ = SCHEDULER_CASES[name]
+    params = [lib.zeros(2, requires_grad=True) for _ in range(2)]
+    kwargs = {"momentum": 0.9} if opt_name == "SGD" else {}
+    opt = getattr(lib.optim, opt_name)(
+        [{"params": [p], "lr": 0.1 * (i + 1)} for i, p in enumerate(params)], lr=0.1, **kwargs
+    )
+    return opt, make(lib.optim.lr_scheduler, opt)
+
+
+def step_scheduler(sched, name, i):
+    """Step ``i`` (from 0) of case ``name``: the metric for ReduceLROnPlateau, nothing for the others."""
+    if name.startswith("plateau"):
+        sched.step(PLATEAU_METRICS[i % len(PLATEAU_METRICS)])
+    else:
+        sched.step()
+
+
+def momentum_of(group):
+    """The momentum a cycling scheduler writes: ``betas[0]`` for Adam, ``momentum`` for SGD."""
+    return group["betas"][0] if "betas" in group else group["momentum"]
+
+
+def run_scheduler(lib, name, steps=None):
+    """Runs case ``name``; returns per step ``get_last_lr()`` (and, for the schedulers that cycle the
+    momentum, both groups' momenta) as float.hex strings, with the optimizer and the scheduler."""
+    opt, sched = make_scheduler(lib, name)
+    cycles_momentum = name.startswith(("one_cycle", "cyclic"))
+    trajectory = []
+    for i in range(steps if steps is not None else SCHEDULER_CASES[name][2]):
+        opt.step()
+        step_scheduler(sched, name, i)
+        row = list(sched.get_last_lr())
+        if cycles_momentum:
+            row += [momentum_of(g) for g in opt.param_groups]
+        trajectory.append([float(v).hex() for v in row])
+    return trajectory, opt, sched
+
+
+def lbfgs_problem(lib, dtype, n=17):
+    """A parameter and a closure computing ``sum(a w² + c w + w⁴)`` (a strictly convex quartic)."""
+    rng = np.random.default_rng(0)
+    w0, a, c = rng.standard_normal(n), rng.random(n) + 0.5, rng.standard_normal(n)
+    dt = getattr(lib, dtype)
+    w = lib.tensor(w0.tolist(), dtype=dt, requires_grad=True)
+    a, c = lib.tensor(a.tolist(), dtype=dt), lib.tensor(c.tolist(), dtype=dt)
+
+    def make_closure(opt):
+        def closure():
+            opt.zero_grad()
+            loss = (a * w * w).sum() + (c * w).sum() + (w**4).sum()
+            loss.backward()
+            return loss
+
+        return closure
+
+    return w, make_closure
+
+
+def run_lbfgs(lib, dtype, steps=3, **kwargs):
+    """``steps`` LBFGS steps on the quartic; per step the returned loss, the evaluation and iteration
+    counts, and the parameter."""
+    w, make_closure = lbfgs_problem(lib, dtype)
+    opt = lib.optim.LBFGS([w], **kwargs)
+    closure = make_closure(opt)
+    rows = []
+    for _ in range(steps):
+        loss = float(opt.step(closure))
+        state = opt.state[w]
+        rows.append((loss, state["func_evals"], state["n_iter"], w.detach().tolist()))
+    return rows, opt

@@ -61,15 +61,18 @@ def _strong_wolfe(
     it = 0
     bracket: list[Any] = []
     while it < max_ls:
-        if f_new > (f + c1 * t * gtd) or (it > 1 and f_new >= f_prev) or gtd_new >= 0:
+        # Sufficient decrease fails (or the loss went up again): the minimum lies in [t_prev, t].
+        armijo_fails = f_new > (f + c1 * t * gtd) or (it > 1 and f_new >= f_prev)
+        # The strong curvature condition holds: t is accepted (checked before the slope's sign).
+        if not armijo_fails and abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g, bracket_gtd = [t], [f_new], [g_new], [gtd_new]
+            done = True
+            break
+        if armijo_fails or gtd_new >= 0:
             bracket = [t_prev, t]
             bracket_f = [f_prev, f_new]
             bracket_g = [g_prev, g_new.clone()]
             bracket_gtd = [gtd_prev, gtd_new]
-            break
-        if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g, bracket_gtd = [t], [f_new], [g_new], [gtd_new]
-            done = True
             break
         # Extrapolate: a cubic step between 1.01 t and 10 t further along.
         step_bounds = (t + 0.01 * (t - t_prev), t * 10)
@@ -195,8 +198,6 @@ class LBFGS(Optimizer):
     @rustgrad.no_grad()
     def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
         """Runs L-BFGS iterations with ``closure`` (required); returns the closure's first loss."""
-        if closure is None:
-            raise RuntimeError("LBFGS requires a closure")
         group = self.param_groups[0]
         lr = group["lr"]
         max_iter, max_eval = group["max_iter"], group["max_eval"]
@@ -208,7 +209,8 @@ class LBFGS(Optimizer):
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
 
-        orig_loss = self._loss_of(closure)
+        with rustgrad.enable_grad():
+            orig_loss = closure()  # type: ignore[misc]
         loss = float(orig_loss)
         if group["maximize"]:
             loss = -loss
