@@ -244,6 +244,7 @@ class LambdaLR(LRScheduler):
         return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the attributes; saved callable objects get their ``__dict__`` back."""
         lr_lambdas = state_dict.pop("lr_lambdas")
         self.__dict__.update(state_dict)
         state_dict["lr_lambdas"] = lr_lambdas
@@ -252,6 +253,7 @@ class LambdaLR(LRScheduler):
                 self.lr_lambdas[idx].__dict__.update(fn)
 
     def get_lr(self) -> list[Any]:
+        """``initial_lr * lr_lambda(epoch)`` per group."""
         _warn_get_lr_called_within_step(self)
         return [base_lr * lmbda(self.last_epoch) for lmbda, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
@@ -267,6 +269,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[Any]:
+        """The previous rates, times ``gamma`` every ``step_size`` epochs."""
         _warn_get_lr_called_within_step(self)
         if (self.last_epoch == 0) or (self.last_epoch % self.step_size != 0):
             return _param_groups_val_list(self.optimizer, "lr")
@@ -287,6 +290,7 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[Any]:
+        """The previous rates, times ``gamma`` at each milestone."""
         _warn_get_lr_called_within_step(self)
         if self.last_epoch not in self.milestones:
             return _param_groups_val_list(self.optimizer, "lr")
@@ -310,6 +314,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[Any]:
+        """The previous rates times ``gamma``."""
         _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return _param_groups_val_list(self.optimizer, "lr")
@@ -1012,12 +1017,14 @@ def _check_schedulers(name: str, schedulers: Sequence[Any], optimizer: Optimizer
 
 
 def _nested_state_dict(self: Any) -> dict[str, Any]:
+    """The attributes except the optimizer, with each inner scheduler's own state dict in ``_schedulers``."""
     state = {key: value for key, value in self.__dict__.items() if key not in ("optimizer", "_schedulers")}
     state["_schedulers"] = [s.state_dict() for s in self._schedulers]
     return state
 
 
 def _nested_load_state_dict(self: Any, state_dict: dict[str, Any]) -> None:
+    """Restores the attributes and each inner scheduler from ``_schedulers``."""
     schedulers = state_dict.pop("_schedulers")
     self.__dict__.update(state_dict)
     state_dict["_schedulers"] = schedulers

@@ -80,7 +80,12 @@ def _step_tensor() -> Tensor:
 
 
 class Optimizer:
-    """Base class: holds ``param_groups`` (dicts with ``'params'`` and hyperparameters) and ``state``."""
+    """Base class: holds ``param_groups`` (dicts with ``'params'`` and hyperparameters) and ``state``.
+
+    Args: ``params`` (an iterable of tensors, of ``(name, tensor)`` pairs, or of group dicts) and
+    ``defaults`` (the hyperparameters a group does not set).
+    https://pytorch.org/docs/stable/optim.html#torch.optim.Optimizer
+    """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -178,11 +183,13 @@ class Optimizer:
             self.__class__.step = self._hook_step(self.__class__.step)  # type: ignore[method-assign]
 
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """Runs ``hook(optimizer, args, kwargs)`` before each ``step``; it may return new ``(args, kwargs)``."""
         handle = RemovableHandle(self._optimizer_step_pre_hooks)
         self._optimizer_step_pre_hooks[handle.id] = hook
         return handle
 
     def register_step_post_hook(self, hook: Callable) -> RemovableHandle:
+        """Runs ``hook(optimizer, args, kwargs)`` after each ``step``."""
         handle = RemovableHandle(self._optimizer_step_post_hooks)
         self._optimizer_step_post_hooks[handle.id] = hook
         return handle
@@ -224,6 +231,8 @@ class Optimizer:
         return value
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Loads a ``state_dict()`` (PyTorch's or ours): hyperparameters and per-parameter state, matched
+        to this optimizer's parameters by position; floating state is cast to each parameter's dtype."""
         state_dict = state_dict.copy()
         groups = self.param_groups
         saved_groups = deepcopy(state_dict["param_groups"])
@@ -260,6 +269,7 @@ class Optimizer:
     # ----- parameters -----
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's ``.grad``: sets it to None (default) or fills it with zeros."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
@@ -281,6 +291,7 @@ class Optimizer:
             return closure()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One optimization step (subclasses); ``closure`` re-evaluates the loss and returns it."""
         raise NotImplementedError
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:

@@ -20,7 +20,9 @@ from rustgrad.optim.optimizer import (
 class RMSprop(Optimizer):
     """RMSprop: ``v = alpha v + (1 - alpha) g²``, ``p -= lr g / (sqrt(v) + eps)``, with optional
     centring (subtracting the running mean of g), momentum and weight decay, in PyTorch's
-    operation order (so the numbers match step by step)."""
+    operation order (so the numbers match step by step).
+    https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html
+    """
 
     def __init__(
         self,
