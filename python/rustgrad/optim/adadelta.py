@@ -70,6 +70,16 @@ class Adadelta(Optimizer):
             group.setdefault("capturable", False)
         self._steps_as_tensors()
 
+    def _init_state(self, param: Tensor) -> dict[str, Any]:
+        return self._param_state(
+            param,
+            lambda: {
+                "step": _step_tensor(),
+                "square_avg": rustgrad.zeros_like(param),
+                "acc_delta": rustgrad.zeros_like(param),
+            },
+        )
+
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One Adadelta update of every parameter that has a ``.grad``; returns the closure's loss."""
@@ -80,14 +90,7 @@ class Adadelta(Optimizer):
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                state = self._param_state(
-                    param,
-                    lambda p=param: {
-                        "step": _step_tensor(),
-                        "square_avg": rustgrad.zeros_like(p),
-                        "acc_delta": rustgrad.zeros_like(p),
-                    },
-                )
+                state = self._init_state(param)
                 grad = param.grad if not group["maximize"] else -param.grad
                 state["step"].add_(1)
                 if weight_decay != 0:

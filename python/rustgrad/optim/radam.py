@@ -77,6 +77,16 @@ class RAdam(Optimizer):
             group.setdefault("capturable", False)
         self._steps_as_tensors()
 
+    def _init_state(self, param: Tensor) -> dict[str, Any]:
+        return self._param_state(
+            param,
+            lambda: {
+                "step": _step_tensor(),
+                "exp_avg": rustgrad.zeros_like(param),
+                "exp_avg_sq": rustgrad.zeros_like(param),
+            },
+        )
+
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One RAdam update of every parameter that has a ``.grad``; returns the closure's loss."""
@@ -88,14 +98,7 @@ class RAdam(Optimizer):
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                state = self._param_state(
-                    param,
-                    lambda p=param: {
-                        "step": _step_tensor(),
-                        "exp_avg": rustgrad.zeros_like(p),
-                        "exp_avg_sq": rustgrad.zeros_like(p),
-                    },
-                )
+                state = self._init_state(param)
                 grad = param.grad if not group["maximize"] else -param.grad
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 state["step"].add_(1)
