@@ -62,23 +62,25 @@ OPTIMIZER_CASES = {
 USES_SQRT = {"Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam"}
 
 
-def problem(lib, seed=0, n=17):
-    """Two parameters (17 and 5 elements, float32) and the constants of the gradient ``a * w + c``."""
+def problem(lib, seed=0, n=17, dtype="float32"):
+    """Two parameters (17 and 5 elements) and the constants of the gradient ``a * w + c``, drawn in
+    float64 and rounded to ``dtype``."""
     rng = np.random.default_rng(seed)
-    w0 = rng.standard_normal(n).astype(np.float32)
-    a = (rng.random(n) + 0.5).astype(np.float32)
-    c = rng.standard_normal(n).astype(np.float32)
-    w1 = rng.standard_normal(5).astype(np.float32)
-    w = lib.tensor(w0.tolist(), requires_grad=True)
-    w2 = lib.tensor(w1.tolist(), requires_grad=True)
-    return w, w2, lib.tensor(a.tolist()), lib.tensor(c.tolist())
+    w0, a, c = rng.standard_normal(n), rng.random(n) + 0.5, rng.standard_normal(n)
+    w1 = rng.standard_normal(5)
+    if dtype == "float32":
+        w0, a, c, w1 = (v.astype(np.float32) for v in (w0, a, c, w1))
+    dt = getattr(lib, dtype)
+    w = lib.tensor(w0.tolist(), dtype=dt, requires_grad=True)
+    w2 = lib.tensor(w1.tolist(), dtype=dt, requires_grad=True)
+    return w, w2, lib.tensor(a.tolist(), dtype=dt), lib.tensor(c.tolist(), dtype=dt)
 
 
-def run_optimizer(lib, cls_name, kwargs, steps=STEPS, is_torch=False):
+def run_optimizer(lib, cls_name, kwargs, steps=STEPS, is_torch=False, dtype="float32"):
     """``steps`` steps of ``lib.optim.<cls_name>`` on the fixed problem, the second parameter in its own
     group with ``lr * 2``; returns the final values of both parameters (float.hex strings) and the
     optimizer."""
-    w, w2, a, c = problem(lib)
+    w, w2, a, c = problem(lib, dtype=dtype)
     kwargs = dict(kwargs)
     if is_torch:
         kwargs["foreach"] = False  # PyTorch's single-tensor path, the one rustgrad follows

@@ -66,12 +66,36 @@ def _addcmul_(x: Tensor, t1: Tensor, t2: Tensor, value: float = 1.0) -> Tensor:
     """``x.addcmul_(t1, t2, value=value)`` rounded as PyTorch's CPU kernel, ``fma(value * t1, t2, x)``.
 
     For float32 the fused multiply-add is computed in float64 (the product is exact there, the sum
-    rounds once more before the final rounding to float32: identical except on exact float32 ties).
+    rounds once more before the final rounding to float32: identical except on exact float32 ties);
+    for float64 by error-free transformations (``_fma64``).
     """
     scaled = t1 if value == 1 else t1 * value
     if x.dtype == rustgrad.float32:
         return x.copy_((scaled.double() * t2.double()).add_(x.double()).float())
+    if x.dtype == rustgrad.float64:
+        return x.copy_(_fma64(scaled, t2, x))
     return x.add_(scaled * t2)
+
+
+def _split64(a: Tensor) -> tuple[Tensor, Tensor]:
+    """Veltkamp's split: ``a = hi + lo`` exactly, each half with at most 26 significant bits."""
+    gamma = a * 134217729.0  # 2**27 + 1
+    hi = gamma - (gamma - a)
+    return hi, a - hi
+
+
+def _fma64(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """``a * b + c`` for float64 with one rounding (error-free transformations: Dekker's exact product
+    ``a * b = p + e``, then Knuth's exact sum ``p + c = s + t``; the result ``s + (t + e)`` is the correctly
+    rounded value except on near-ties far below any optimizer's sensitivity)."""
+    a_hi, a_lo = _split64(a)
+    b_hi, b_lo = _split64(b)
+    p = a * b
+    e = (((a_hi * b_hi) - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    s = p + c
+    bb = s - p
+    t = (p - (s - bb)) + (c - bb)
+    return s + (t + e)
 
 
 def _step_tensor() -> Tensor:
