@@ -212,6 +212,10 @@ class LRScheduler:
         self._last_lr: list[Any] = _param_groups_val_list(self.optimizer, "lr")
 
 
+class _LRScheduler(LRScheduler):
+    """The old name of ``LRScheduler``, kept because older programs subclass it."""
+
+
 class LambdaLR(LRScheduler):
     """``lr = initial_lr * lr_lambda(epoch)`` (one lambda, or one per parameter group)."""
 

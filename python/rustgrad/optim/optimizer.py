@@ -71,7 +71,9 @@ def _addcmul_(x: Tensor, t1: Tensor, t2: Tensor, value: float = 1.0) -> Tensor:
     """
     scaled = t1 if value == 1 else t1 * value
     if x.dtype == rustgrad.float32:
-        return x.copy_((scaled.double() * t2.double()).add_(x.double()).float())
+        # float32 products are exact in float64, so the float64 addcmul rounds only the sum; copy_
+        # rounds that to float32.
+        return x.copy_(x.double().addcmul_(scaled.double(), t2.double()))
     if x.dtype == rustgrad.float64:
         return x.copy_(_fma64(scaled, t2, x))
     return x.add_(scaled * t2)
