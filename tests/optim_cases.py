@@ -281,3 +281,50 @@ def run_lbfgs(lib, dtype, steps=3, **kwargs):
         state = opt.state[w]
         rows.append((loss, state["func_evals"], state["n_iter"], w.detach().tolist()))
     return rows, opt
+
+
+# Schedulers resumed with ``last_epoch`` (the optimizer's groups already carry ``initial_lr`` and the
+# 1cycle keys): name -> function(lr_scheduler module, optimizer, last_epoch) -> scheduler.
+RESUME_CASES = {
+    "constant": lambda L, o, e: L.ConstantLR(o, 0.5, total_iters=4, last_epoch=e),
+    "linear": lambda L, o, e: L.LinearLR(o, 0.5, 0.9, total_iters=4, last_epoch=e),
+    "polynomial": lambda L, o, e: L.PolynomialLR(o, total_iters=3, power=0.5, last_epoch=e),
+    "cosine": lambda L, o, e: L.CosineAnnealingLR(o, 3, eta_min=0.01, last_epoch=e),
+    "warm_restarts": lambda L, o, e: L.CosineAnnealingWarmRestarts(o, 2, T_mult=2, last_epoch=e),
+    "exponential": lambda L, o, e: L.ExponentialLR(o, 0.5, last_epoch=e),
+    "multiplicative": lambda L, o, e: L.MultiplicativeLR(o, lambda epoch: 0.5, last_epoch=e),
+    "cyclic": lambda L, o, e: L.CyclicLR(o, 0.01, 0.1, step_size_up=3, last_epoch=e),
+    "one_cycle": lambda L, o, e: L.OneCycleLR(o, 1.0, total_steps=20, last_epoch=e),
+}
+RESUME_EPOCHS = (0, 2, 3, 5, 8)
+
+
+def run_resumed(lib, name, last_epoch, steps=3):
+    """The lr at construction and after each of ``steps`` steps (float.hex) of a resumed scheduler."""
+    opt = lib.optim.SGD([lib.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    opt.param_groups[0].update(initial_lr=0.2, max_lr=1.0, min_lr=1e-4, max_momentum=0.95, base_momentum=0.85)
+    sched = RESUME_CASES[name](lib.optim.lr_scheduler, opt, last_epoch)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    return [float(v).hex() for v in lrs]
+
+
+def run_nested_sequential(lib, steps=16):
+    """A SequentialLR inside a SequentialLR: the inner one is undone and restarted as PyTorch does."""
+    L = lib.optim.lr_scheduler
+    opt = lib.optim.SGD([lib.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    inner = L.SequentialLR(
+        opt, [L.ConstantLR(opt, 0.5, total_iters=2), L.ExponentialLR(opt, 0.9)], milestones=[3]
+    )
+    outer = L.SequentialLR(
+        opt, [inner, L.LinearLR(opt, 0.2, total_iters=4), L.CosineAnnealingLR(opt, 5)], milestones=[5, 9]
+    )
+    lrs = []
+    for _ in range(steps):
+        opt.step()
+        outer.step()
+        lrs.append(float(outer.get_last_lr()[0]).hex())
+    return lrs, outer

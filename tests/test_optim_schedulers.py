@@ -7,8 +7,17 @@ import warnings
 
 import pytest
 import rustgrad as torch
-from optim_cases import SCHEDULER_CASES, make_scheduler, run_scheduler, step_scheduler
-from optim_expected_schedules import SCHEDULES
+from optim_cases import (
+    RESUME_CASES,
+    RESUME_EPOCHS,
+    SCHEDULER_CASES,
+    make_scheduler,
+    run_nested_sequential,
+    run_resumed,
+    run_scheduler,
+    step_scheduler,
+)
+from optim_expected_schedules import NESTED, RESUMED, SCHEDULES
 from rustgrad import optim
 
 L = optim.lr_scheduler
@@ -79,6 +88,33 @@ def test_pytorch_state_dict_resumes_here(name):
     rows = _resume(torch, name, saved_opt, copy.deepcopy(real_sched.state_dict()), 7)
     expected = [row[: len(rows[0])] for row in SCHEDULES[name][7:]]
     assert [[float(v).hex() for v in row] for row in rows] == expected
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_CASES))
+def test_resumed_with_last_epoch(name):
+    # ConstantLR/LinearLR apply their factor only at epoch 0; LinearLR keeps the rate on a resumed first
+    # step; CosineAnnealingWarmRestarts wraps T_cur modulo T_i.
+    for epoch in RESUME_EPOCHS:
+        assert run_resumed(torch, name, epoch) == RESUMED[name][epoch], epoch
+
+
+def test_nested_sequential():
+    lrs, outer = run_nested_sequential(torch)
+    assert lrs == NESTED
+    inner = outer._schedulers[0]
+    assert (inner.last_epoch, inner._schedulers[0].last_epoch, inner._schedulers[1].last_epoch) == (5, 1, 2)
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_CASES))
+def test_resumed_live_against_pytorch(name):
+    real = real_torch_or_skip()
+    for epoch in RESUME_EPOCHS:
+        assert run_resumed(real, name, epoch) == RESUMED[name][epoch] == run_resumed(torch, name, epoch)
+    if name == "constant":
+        theirs, real_outer = run_nested_sequential(real)
+        ours, outer = run_nested_sequential(torch)
+        assert ours == theirs == NESTED
+        assert repr(outer.state_dict()) == repr(real_outer.state_dict())
 
 
 # ----- behaviour checked without PyTorch -----

@@ -383,7 +383,7 @@ class ConstantLR(LRScheduler):
     def get_lr(self) -> list[Any]:
         """``lr * factor`` at the start, ``lr / factor`` at ``total_iters``, unchanged otherwise."""
         _warn_get_lr_called_within_step(self)
-        if self._is_initial:
+        if self.last_epoch == 0:
             return [group["lr"] * self.factor for group in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
             return _param_groups_val_list(self.optimizer, "lr")
@@ -425,9 +425,9 @@ class LinearLR(LRScheduler):
     def get_lr(self) -> list[Any]:
         """The previous rate times the ratio of this epoch's factor to the last one's."""
         _warn_get_lr_called_within_step(self)
-        if self._is_initial:
+        if self.last_epoch == 0:
             return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
-        if self.last_epoch > self.total_iters:
+        if self._is_initial or self.last_epoch > self.total_iters:
             return _param_groups_val_list(self.optimizer, "lr")
         span = self.end_factor - self.start_factor
         return [
@@ -564,7 +564,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             epoch = self.last_epoch + 1
             self.T_cur = self.T_cur + 1
             if self.T_cur >= self.T_i:
-                self.T_cur = self.T_cur - self.T_i
+                # A restart (the remainder also covers resuming with last_epoch beyond one period).
+                self.T_cur = self.T_cur % self.T_i
                 self.T_i = self.T_i * self.T_mult
         else:
             if epoch < 0:
@@ -1076,10 +1077,12 @@ class SequentialLR(LRScheduler):
 
     @staticmethod
     def _undo(scheduler: Any) -> None:
-        if isinstance(scheduler, SequentialLR):
+        """Takes back a scheduler's first step; a container (sequential or chained) through its members."""
+        if hasattr(scheduler, "_schedulers"):
             for inner in scheduler._schedulers:
                 SequentialLR._undo(inner)
-        scheduler.last_epoch -= 1
+        elif hasattr(scheduler, "last_epoch"):
+            scheduler.last_epoch -= 1
 
     def step(self) -> None:  # type: ignore[override]
         """Steps the scheduler whose span contains the next epoch (restarting it at a milestone)."""
