@@ -55,6 +55,18 @@ OPTIMIZER_CASES = {
         "RAdam",
         {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
     ),
+    # lr given as a 0-d tensor: PyTorch then does the scalar arithmetic on lr in float32.
+    "adamw_tensor_lr": ("AdamW", {"lr": 0.03, "weight_decay": 0.1, "tensor_lr": True}),
+    "nadam_tensor_lr": (
+        "NAdam",
+        {"lr": 0.03, "weight_decay": 0.1, "decoupled_weight_decay": True, "tensor_lr": True},
+    ),
+    "adamax_tensor_lr": ("Adamax", {"lr": 0.03, "tensor_lr": True}),
+    "adagrad_tensor_lr": ("Adagrad", {"lr": 0.03, "lr_decay": 0.1, "tensor_lr": True}),
+    "radam_tensor_lr": (
+        "RAdam",
+        {"lr": 0.03, "weight_decay": 0.1, "decoupled_weight_decay": True, "tensor_lr": True},
+    ),
 }
 
 # Optimizers whose step takes a square root: PyTorch's CPU ``sqrt`` (Intel MKL's vector math) is not
@@ -82,6 +94,8 @@ def run_optimizer(lib, cls_name, kwargs, steps=STEPS, is_torch=False, dtype="flo
     optimizer."""
     w, w2, a, c = problem(lib, dtype=dtype)
     kwargs = dict(kwargs)
+    if kwargs.pop("tensor_lr", False):
+        kwargs["lr"] = lib.tensor(kwargs["lr"])
     if is_torch:
         kwargs["foreach"] = False  # PyTorch's single-tensor path, the one rustgrad follows
     lr = kwargs.get("lr", 1.0 if cls_name == "Adadelta" else None)

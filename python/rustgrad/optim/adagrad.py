@@ -95,7 +95,8 @@ class Adagrad(Optimizer):
         """One Adagrad update of every parameter that has a ``.grad``; returns the closure's loss."""
         loss = self._loss_of(closure)
         for group in self.param_groups:
-            lr = _get_value(group["lr"])
+            # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
+            lr = group["lr"]
             lr_decay, weight_decay, eps = group["lr_decay"], group["weight_decay"], group["eps"]
             for param in group["params"]:
                 if param.grad is None:
@@ -106,7 +107,7 @@ class Adagrad(Optimizer):
                 step = _get_value(state["step"])
                 if weight_decay != 0:
                     grad = grad.add(param, alpha=weight_decay)
-                clr = lr / (1 + (step - 1) * lr_decay)
+                clr = _get_value(lr / (1 + (step - 1) * lr_decay))
                 state_sum = _addcmul_(state["sum"], grad, grad)
                 std = state_sum.sqrt().add_(eps)
                 param.addcdiv_(grad, std, value=-clr)

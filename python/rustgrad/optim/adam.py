@@ -110,7 +110,8 @@ class Adam(Optimizer):
         loss = self._loss_of(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
-            lr = _to_scalar(group["lr"])
+            # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
+            lr = group["lr"]
             weight_decay, eps = group["weight_decay"], group["eps"]
             for param in group["params"]:
                 if param.grad is None:
@@ -132,7 +133,7 @@ class Adam(Optimizer):
                 step = _get_value(step_t)
                 bias_correction1 = 1 - beta1**step
                 bias_correction2 = 1 - beta2**step
-                step_size = lr / bias_correction1
+                step_size = _get_value(lr / bias_correction1)
                 bias_correction2_sqrt = bias_correction2**0.5
 
                 if group["amsgrad"]:

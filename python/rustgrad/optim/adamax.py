@@ -87,7 +87,8 @@ class Adamax(Optimizer):
         """One Adamax update of every parameter that has a ``.grad``; returns the closure's loss."""
         loss = self._loss_of(closure)
         for group in self.param_groups:
-            lr = _get_value(group["lr"])
+            # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
+            lr = group["lr"]
             beta1, beta2 = group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
             for param in group["params"]:
@@ -101,6 +102,6 @@ class Adamax(Optimizer):
                 exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
                 _lerp_(exp_avg, grad, 1 - beta1)
                 exp_inf.copy_(rustgrad.maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)))
-                clr = lr / (1 - beta1 ** _get_value(state["step"]))
+                clr = _get_value(lr / (1 - beta1 ** _get_value(state["step"])))
                 param.addcdiv_(exp_avg, exp_inf, value=-clr)
         return loss

@@ -97,7 +97,8 @@ class NAdam(Optimizer):
         """One NAdam update of every parameter that has a ``.grad``; returns the closure's loss."""
         loss = self._loss_of(closure)
         for group in self.param_groups:
-            lr = _get_value(group["lr"])
+            # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
+            lr = group["lr"]
             beta1, beta2 = group["betas"]
             eps, weight_decay, momentum_decay = group["eps"], group["weight_decay"], group["momentum_decay"]
             for param in group["params"]:
@@ -122,6 +123,6 @@ class NAdam(Optimizer):
                 _addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)
                 denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
                 mu_product_next = mu_product * mu_next
-                param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product)))
-                param.addcdiv_(exp_avg, denom, value=(-lr * mu_next) / (1.0 - mu_product_next))
+                param.addcdiv_(grad, denom, value=_get_value(-lr * (1.0 - mu) / (1.0 - mu_product)))
+                param.addcdiv_(exp_avg, denom, value=_get_value((-lr * mu_next) / (1.0 - mu_product_next)))
         return loss

@@ -92,7 +92,8 @@ class RAdam(Optimizer):
         """One RAdam update of every parameter that has a ``.grad``; returns the closure's loss."""
         loss = self._loss_of(closure)
         for group in self.param_groups:
-            lr = _get_value(group["lr"])
+            # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
+            lr = group["lr"]
             beta1, beta2 = group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
             for param in group["params"]:
