@@ -463,6 +463,20 @@ pub fn _result_type(
     Ok(crate::convert::dtype_object(py, rustgrad_core::ops::arith::promote(&a, &b)))
 }
 
+/// Sets the intra-op thread count the kernels follow (`torch.set_num_threads`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_num_threads(n: usize) {
+    rustgrad_core::cascade::set_num_threads(n);
+}
+
+/// The intra-op thread count (`torch.get_num_threads`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _get_num_threads() -> usize {
+    rustgrad_core::cascade::num_threads()
+}
+
 /// Sets the process-wide default float dtype (`torch.set_default_dtype`).
 #[rustgrad_macros::guard]
 #[pyfunction]
