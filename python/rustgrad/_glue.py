@@ -6,7 +6,7 @@ import re
 import warnings
 from collections import namedtuple
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, SupportsIndex, overload
 
 import numpy as np
 
@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-class Size(tuple):
-    """The shape of a tensor: a tuple that prints as ``torch.Size([2, 3])``."""
+class Size(tuple[int, ...]):
+    """The shape of a tensor: a tuple of ints that prints as ``torch.Size([2, 3])``.
+    https://pytorch.org/docs/stable/size.html"""
 
     __slots__ = ()
 
@@ -34,11 +35,18 @@ class Size(tuple):
             n *= s
         return n
 
-    def __getitem__(self, item):
-        out = tuple.__getitem__(self, item)
-        return Size(out) if isinstance(item, slice) else out
+    @overload
+    def __getitem__(self, item: SupportsIndex) -> int: ...
+    @overload
+    def __getitem__(self, item: slice) -> Size: ...
+    def __getitem__(self, item: SupportsIndex | slice) -> int | Size:
+        """``size[i]`` is an int; ``size[a:b]`` is a ``Size``."""
+        if isinstance(item, slice):
+            return Size(tuple.__getitem__(self, item))
+        return tuple.__getitem__(self, item)
 
-    def __add__(self, other):
+    def __add__(self, other: tuple[Any, ...]) -> Size:  # type: ignore[override]
+        """Concatenation that stays a ``Size``."""
         return Size(tuple(self) + tuple(other))
 
 

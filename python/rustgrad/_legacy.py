@@ -256,10 +256,26 @@ def install() -> None:
         "cuda": tensor_cuda,
         "get_device": tensor_get_device,
         "is_pinned": tensor_is_pinned,
-        "is_cpu": property(lambda self: True, doc="Whether the tensor is on the CPU: always."),
-        "is_meta": property(lambda self: False, doc="Whether the tensor is a meta tensor: never."),
-        "is_mps": property(lambda self: False, doc="Whether the tensor is on an MPS device: never."),
-        "is_xpu": property(lambda self: False, doc="Whether the tensor is on an XPU: never."),
+        "is_cpu": property(
+            lambda self: True,
+            doc="Whether the tensor is on the CPU: always.\n"
+            "https://pytorch.org/docs/stable/generated/torch.Tensor.is_cpu.html",
+        ),
+        "is_meta": property(
+            lambda self: False,
+            doc="Whether the tensor is a meta tensor: never.\n"
+            "https://pytorch.org/docs/stable/generated/torch.Tensor.is_meta.html",
+        ),
+        "is_mps": property(
+            lambda self: False,
+            doc="Whether the tensor is on an MPS device: never.\n"
+            "https://pytorch.org/docs/stable/generated/torch.Tensor.is_mps.html",
+        ),
+        "is_xpu": property(
+            lambda self: False,
+            doc="Whether the tensor is on an XPU: never.\n"
+            "https://pytorch.org/docs/stable/generated/torch.Tensor.is_xpu.html",
+        ),
     }
     for name, value in attrs.items():
         if name not in vars(Tensor):

@@ -77,21 +77,29 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Element-wise ``max(x, 0)``; ``inplace=True`` overwrites ``input``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.relu.html"""
     check_tensor("relu", input)
     return input.relu_() if inplace else input.relu()
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit; ``approximate='tanh'`` uses the tanh approximation.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.gelu.html"""
     check_tensor("gelu", input)
     return _rustgrad._gelu(input, approximate)
 
 
 def tanh(input: Tensor) -> Tensor:
+    """Element-wise hyperbolic tangent.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.tanh.html"""
     check_attribute(input, "tanh")
     return input.tanh()
 
 
 def sigmoid(input: Tensor) -> Tensor:
+    """Element-wise logistic sigmoid ``1 / (1 + exp(-x))``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.sigmoid.html"""
     check_attribute(input, "sigmoid")
     return input.sigmoid()
 
@@ -143,6 +151,8 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """Softmax along ``dim`` (values in (0, 1) summing to one); ``dtype`` casts the input first.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.softmax.html"""
     check_attribute(input, "softmax" if dim is not None else "dim")
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
@@ -150,6 +160,8 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """Logarithm of the softmax along ``dim``, computed stably; ``dtype`` casts the input first.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.log_softmax.html"""
     check_attribute(input, "log_softmax" if dim is not None else "dim")
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
@@ -199,6 +211,8 @@ def mse_loss(
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
+    """Mean squared error between ``input`` and ``target``; ``reduction`` is 'mean', 'sum' or 'none'.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.mse_loss.html"""
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("mse_loss", input)
@@ -242,6 +256,8 @@ def l1_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    """Mean absolute error between ``input`` and ``target``; ``reduction`` is 'mean', 'sum' or 'none'.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.l1_loss.html"""
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("l1_loss", input)
@@ -423,6 +439,9 @@ def binary_cross_entropy(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
+    """Binary cross entropy between probabilities ``input`` and ``target`` (same shape), optionally
+    weighted per element; ``reduction`` is 'mean', 'sum' or 'none'.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.binary_cross_entropy.html"""
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("binary_cross_entropy", input)
@@ -455,6 +474,9 @@ def binary_cross_entropy_with_logits(
     reduction: str = "mean",
     pos_weight: Tensor | None = None,
 ) -> Tensor:
+    """Binary cross entropy on logits (a sigmoid fused in, numerically stable); ``weight``
+    scales each element and ``pos_weight`` the positive term.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.binary_cross_entropy_with_logits.html"""
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("binary_cross_entropy_with_logits", input)

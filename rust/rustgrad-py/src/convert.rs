@@ -26,18 +26,30 @@ impl PyDType {
     fn __repr__(&self) -> String {
         format!("torch.{}", self.dtype.name())
     }
+    /// Whether this is a floating-point dtype.
+    ///
+    /// https://pytorch.org/docs/stable/tensor_attributes.html#torch.dtype
     #[getter]
     fn is_floating_point(&self) -> bool {
         self.dtype.is_float()
     }
+    /// Whether this is a complex dtype (never: rustgrad has no complex dtypes).
+    ///
+    /// https://pytorch.org/docs/stable/tensor_attributes.html#torch.dtype
     #[getter]
     fn is_complex(&self) -> bool {
         false
     }
+    /// Whether values of this dtype can be negative.
+    ///
+    /// https://pytorch.org/docs/stable/tensor_attributes.html#torch.dtype
     #[getter]
     fn is_signed(&self) -> bool {
         !matches!(self.dtype, DType::Bool | DType::U8)
     }
+    /// The size of one element in bytes.
+    ///
+    /// https://pytorch.org/docs/stable/tensor_attributes.html#torch.dtype
     #[getter]
     fn itemsize(&self) -> usize {
         self.dtype.size()

@@ -197,6 +197,9 @@ pub fn _set_grad_enabled(mode: bool) -> bool {
     grad_mode::set_grad_enabled(mode)
 }
 
+/// Whether gradient recording is on in this thread.
+///
+/// https://pytorch.org/docs/stable/generated/torch.is_grad_enabled.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_grad_enabled() -> bool {
@@ -210,6 +213,9 @@ pub fn _set_inference_mode(mode: bool) -> bool {
     grad_mode::set_inference_mode(mode)
 }
 
+/// Whether inference mode is on in this thread.
+///
+/// https://pytorch.org/docs/stable/generated/torch.is_inference_mode_enabled.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_inference_mode_enabled() -> bool {
@@ -232,12 +238,18 @@ pub fn _set_record_sites(mode: bool) -> bool {
     rustgrad_core::sites::set_record_node_sites(mode)
 }
 
+/// Whether anomaly detection (``autograd.detect_anomaly``) is on.
+///
+/// https://pytorch.org/docs/stable/autograd.html#anomaly-detection
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_anomaly_enabled() -> bool {
     rustgrad_core::anomaly::is_enabled()
 }
 
+/// Whether anomaly detection also raises on NaN gradients.
+///
+/// https://pytorch.org/docs/stable/autograd.html#anomaly-detection
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn is_anomaly_check_nan_enabled() -> bool {
@@ -529,18 +541,28 @@ pub fn _set_rng_state(state: &[u8]) -> PyResult<()> {
         .map_err(pyo3::exceptions::PyRuntimeError::new_err)
 }
 
+/// The seed the default random generator was last seeded with.
+///
+/// https://pytorch.org/docs/stable/generated/torch.initial_seed.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn initial_seed() -> u64 {
     rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).initial_seed()
 }
 
+/// A tensor sharing memory with a numpy array (same dtype, same shape; writes show in both).
+///
+/// https://pytorch.org/docs/stable/generated/torch.from_numpy.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn from_numpy(py: Python<'_>, array: &Bound<'_, PyAny>) -> R {
     wrap(py, crate::convert::from_numpy(array)?)
 }
 
+/// Element-wise choice: ``input`` where ``condition`` is True, else ``other`` (broadcasting);
+/// with only a condition, the indices of its non-zero elements.
+///
+/// https://pytorch.org/docs/stable/generated/torch.where.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(name = "where")]

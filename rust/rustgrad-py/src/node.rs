@@ -125,6 +125,9 @@ impl PyNode {
         Ok(PyNode { handle })
     }
 
+    /// The node's class name, e.g. ``'MulBackward0'``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.autograd.graph.Node.name.html
     fn name(slf: &Bound<'_, Self>) -> PyResult<String> {
         match slf.get().node() {
             Ok(n) => Ok(n.name().to_string()),
@@ -196,6 +199,9 @@ impl PyNode {
         }
     }
 
+    /// The node's metadata dict; here always a new empty dict (nothing is stored on nodes).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.autograd.graph.Node.metadata.html
     #[getter]
     fn metadata(&self, py: Python<'_>) -> Py<PyDict> {
         PyDict::new(py).unbind()
@@ -415,6 +421,9 @@ pub struct PyHookHandle {
 #[rustgrad_macros::guard]
 #[pymethods]
 impl PyHookHandle {
+    /// Unregisters the hook; calling it again does nothing.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.register_hook.html
     fn remove(&self) {
         match &self.target {
             HookTarget::Tensor(w) => {
@@ -434,6 +443,7 @@ impl PyHookHandle {
             }
         }
     }
+    /// The handle's number, unique among this process's hooks.
     #[getter]
     fn id(&self) -> u64 {
         self.id

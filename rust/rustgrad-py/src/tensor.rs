@@ -181,6 +181,11 @@ impl PyTensor {
 
     // ----- attributes -----
 
+    /// The same values without autograd history (a detached tensor sharing storage).
+    ///
+    /// Assigning ``x.data = y`` swaps in ``y``'s values and shape while keeping ``x``'s identity.
+    ///
+    /// https://pytorch.org/docs/stable/tensors.html#torch.Tensor.data
     #[getter]
     fn get_data(&self, py: Python<'_>) -> R {
         wrap(py, self.t.variable_data())
@@ -189,6 +194,11 @@ impl PyTensor {
     fn set_data(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
         self.t.set_data(&tensor_arg(other)?).py()
     }
+    /// The gradient accumulated by ``backward()`` for this tensor, or None.
+    ///
+    /// Filled for leaves that require grad and for tensors that called ``retain_grad()``; assignable.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.grad.html
     #[getter]
     fn get_grad(&self, py: Python<'_>) -> PyResult<Option<Py<PyTensor>>> {
         if !self.t.is_leaf() && !self.t.retains_grad() {
@@ -216,11 +226,17 @@ impl PyTensor {
         };
         self.t.set_grad(g).py()
     }
+    /// The backward node that created this tensor (e.g. ``MulBackward0``), or None for a leaf.
+    ///
+    /// https://pytorch.org/docs/stable/tensors.html#torch.Tensor.grad_fn
     #[getter]
     fn grad_fn(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         self.t.check_view_history().py()?;
         self.t.grad_fn().map(|n| node_object(py, n)).transpose()
     }
+    /// Whether autograd records operations on this tensor; settable on leaves.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.requires_grad.html
     #[getter]
     fn get_requires_grad(&self) -> bool {
         self.t.requires_grad()
@@ -243,31 +259,52 @@ impl PyTensor {
             other => other.py(),
         }
     }
+    /// True when the tensor was not produced by a recorded operation (it has no ``grad_fn``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.is_leaf.html
     #[getter]
     fn is_leaf(&self) -> PyResult<bool> {
         self.t.check_view_history().py()?;
         Ok(self.t.is_leaf())
     }
+    /// True when ``retain_grad()`` was called on this non-leaf tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.retains_grad.html
     #[getter]
     fn retains_grad(&self) -> bool {
         self.t.retains_grad()
     }
+    /// The element type (``rustgrad.float32``, ``rustgrad.int64``, ...).
+    ///
+    /// https://pytorch.org/docs/stable/tensors.html#torch.Tensor.dtype
     #[getter]
     fn dtype(&self, py: Python<'_>) -> Py<crate::convert::PyDType> {
         dtype_object(py, self.t.dtype())
     }
+    /// The size of every dimension, as a ``rustgrad.Size`` (a tuple of ints).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.shape.html
     #[getter]
     fn shape(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         python::size(py, &self.t.shape())
     }
+    /// The device holding the data: always ``device('cpu')`` here.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.device.html
     #[getter]
     fn device(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         python::cpu_device(py)
     }
+    /// Whether the tensor is on a CUDA device: always False here.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.is_cuda.html
     #[getter]
     fn is_cuda(&self) -> bool {
         false
     }
+    /// The number of dimensions.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.ndim.html
     #[getter]
     fn ndim(&self) -> usize {
         self.t.ndim()
@@ -279,12 +316,18 @@ impl PyTensor {
         }
         Ok(self.t.version())
     }
+    /// The tensor with its dimensions reversed (the transpose of a matrix); a view.
+    ///
+    /// https://pytorch.org/docs/stable/tensors.html#torch.Tensor.T
     #[getter(T)]
     fn get_t(&self, py: Python<'_>) -> R {
         let nd = self.t.ndim() as i64;
         let dims: Vec<i64> = (0..nd).rev().collect();
         wrap(py, view::permute(&self.t, &dims).py()?)
     }
+    /// The last two dimensions swapped (a batch of transposed matrices); a view.
+    ///
+    /// https://pytorch.org/docs/stable/tensors.html#torch.Tensor.mT
     #[getter]
     #[allow(non_snake_case)]
     fn mT(&self, py: Python<'_>) -> R {
@@ -300,6 +343,9 @@ impl PyTensor {
         wrap(py, view::transpose(&self.t, -2, -1).py()?)
     }
 
+    /// The shape as a ``Size``, or the size of dimension ``dim`` as an int.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.size.html
     #[pyo3(signature = (dim=None))]
     fn size(&self, py: Python<'_>, dim: Option<i64>) -> PyResult<Py<PyAny>> {
         let shape = self.t.shape();
@@ -311,40 +357,76 @@ impl PyTensor {
             }
         }
     }
+    /// The number of dimensions.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.dim.html
     fn dim(&self) -> usize {
         self.t.ndim()
     }
+    /// The number of dimensions (alias of ``dim()``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.ndimension.html
     fn ndimension(&self) -> usize {
         self.t.ndim()
     }
+    /// The number of elements.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.numel.html
     fn numel(&self) -> usize {
         self.t.numel()
     }
+    /// The number of elements (alias of ``numel()``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.nelement.html
     fn nelement(&self) -> usize {
         self.t.numel()
     }
+    /// The size of one element in bytes.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.element_size.html
     fn element_size(&self) -> usize {
         self.t.dtype().size()
     }
+    /// Whether the dtype is a floating-point type.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.is_floating_point.html
     fn is_floating_point(&self) -> bool {
         self.t.dtype().is_float()
     }
+    /// Whether the elements sit in memory in row-major order without gaps.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.is_contiguous.html
     fn is_contiguous(&self) -> bool {
         self.t.data().is_contiguous()
     }
+    /// The step in elements between neighbours along each dimension (or along ``dim``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.stride.html
     fn stride(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(PyTuple::new(py, self.t.data().strides.iter())?.into_any().unbind())
     }
+    /// The index of the first element inside the underlying storage.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.storage_offset.html
     fn storage_offset(&self) -> usize {
         self.t.data().offset
     }
+    /// The memory address of the first element.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.data_ptr.html
     fn data_ptr(&self) -> usize {
         let d = self.t.data();
         d.storage.as_ptr() as usize + d.offset * d.dtype().size()
     }
+    /// The value of a one-element tensor as a Python number (float, int or bool).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.item.html
     fn item(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.item_object(py)
     }
+    /// The values as (nested) Python lists of numbers; a 0-d tensor gives a number.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.tolist.html
     fn tolist(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let data = self.t.data();
         // numpy has no bfloat16; float32 holds each value exactly.
@@ -370,6 +452,11 @@ impl PyTensor {
     fn __array_priority__() -> i64 {
         1000
     }
+    /// A numpy array sharing memory with this tensor.
+    ///
+    /// Refuses tensors that require grad unless ``force=True`` (which detaches and may copy).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.numpy.html
     #[pyo3(signature = (*, force=false))]
     fn numpy(&self, py: Python<'_>, force: bool) -> PyResult<Py<PyAny>> {
         // Allowed under no_grad, as in PyTorch (nothing can be recorded from the array).
@@ -390,6 +477,9 @@ impl PyTensor {
             _ => Ok(arr.unbind()),
         }
     }
+    /// A new tensor sharing storage with this one but cut from the autograd graph.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.detach.html
     fn detach(&self, py: Python<'_>) -> R {
         wrap(py, self.t.detach_noting_origin())
     }
@@ -405,6 +495,9 @@ impl PyTensor {
             Origin::Detached { data, site } => (if data { "data" } else { "detach" }, site.map(|s| s.to_string())),
         }
     }
+    /// Cuts this tensor from the graph in place: it becomes a leaf that does not require grad.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.detach_.html
     fn detach_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
         let t = &slf.get().t;
         // Autograd's part of detach_ does not run in inference mode, nor on inference tensors
@@ -424,15 +517,23 @@ impl PyTensor {
         }
         Ok(slf.clone().unbind())
     }
+    /// Sets ``requires_grad`` in place (default True) and returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.requires_grad_.html
     #[pyo3(signature = (requires_grad=true))]
     fn requires_grad_(slf: &Bound<'_, Self>, requires_grad: bool) -> PyResult<Py<PyTensor>> {
         slf.get().t.set_requires_grad(requires_grad).py()?;
         Ok(slf.clone().unbind())
     }
+    /// Asks ``backward()`` to fill ``.grad`` for this non-leaf tensor too.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.retain_grad.html
     fn retain_grad(&self) -> PyResult<()> {
         self.t.retain_grad().py()
     }
     /// Registers `hook(grad) -> Tensor | None`, called with the gradient of this tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.register_hook.html
     fn register_hook(&self, py: Python<'_>, hook: Py<PyAny>) -> PyResult<Py<PyAny>> {
         if !self.t.requires_grad() {
             return Err(PyRuntimeError::new_err("cannot register a hook on a tensor that doesn't require gradient"));
@@ -442,6 +543,8 @@ impl PyTensor {
         Ok(Py::new(py, crate::node::PyHookHandle { target, id })?.into_any())
     }
     /// Registers `hook(tensor)`, called after a gradient was accumulated into this leaf's `.grad`.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.register_post_accumulate_grad_hook.html
     fn register_post_accumulate_grad_hook(slf: &Bound<'_, Self>, hook: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let (hook, addr) = crate::node::own_for_gc(hook);
@@ -463,9 +566,20 @@ impl PyTensor {
     fn _is_view(&self) -> bool {
         self.t.view_base().is_some()
     }
+    /// Whether the tensor was created in inference mode.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.is_inference.html
     fn is_inference(&self) -> bool {
         self.t.is_inference()
     }
+    /// Computes the gradient of this tensor with respect to the graph's leaves.
+    ///
+    /// gradient: the upstream gradient (needed unless the tensor has one element);
+    /// retain_graph: keep the graph for another backward (defaults to create_graph);
+    /// create_graph: record the backward so higher-order gradients can be taken;
+    /// inputs: accumulate only into these tensors. Gradients add into ``.grad``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.backward.html
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=None, inputs=None))]
     fn backward(
         &self,
@@ -496,10 +610,16 @@ impl PyTensor {
 
     // ----- in-place -----
 
+    /// Fills the tensor with zeros in place; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.zero_.html
     fn zero_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
         in_place_reading(&slf.get().t, Reads::FILL, "zero_", fill::zeroed)?;
         Ok(slf.clone().unbind())
     }
+    /// Fills the tensor with a scalar value in place; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.fill_.html
     fn fill_(slf: &Bound<'_, Self>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         if let Ok(v) = value.cast::<PyTensor>() {
             let v = v.get().t.clone();
@@ -514,6 +634,9 @@ impl PyTensor {
         in_place_reading(&slf.get().t, Reads::FILL, "fill_", |t| fill::filled(t, v))?;
         Ok(slf.clone().unbind())
     }
+    /// Copies the values of ``src`` (broadcast, cast to this dtype) into this tensor; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.copy_.html
     #[pyo3(signature = (src, non_blocking=false))]
     fn copy_(slf: &Bound<'_, Self>, src: &Bound<'_, PyAny>, non_blocking: bool) -> PyResult<Py<PyTensor>> {
         let _ = non_blocking;
@@ -521,24 +644,39 @@ impl PyTensor {
         in_place_reading(&slf.get().t, Reads::operands(&[&s]), "copy_", |t| fill::copied(t, &s))?;
         Ok(slf.clone().unbind())
     }
+    /// In-place ``add``: ``self += alpha * other``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.add_.html
     #[pyo3(signature = (other, alpha=1.0))]
     fn add_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
         arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, false)?, Binary::Add, alpha, "add_")?;
         Ok(slf.clone().unbind())
     }
+    /// In-place ``sub``: ``self -= alpha * other``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sub_.html
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>, alpha: f64) -> PyResult<Py<PyTensor>> {
         arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, false)?, Binary::Sub, alpha, "sub_")?;
         Ok(slf.clone().unbind())
     }
+    /// In-place ``mul``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.mul_.html
     fn mul_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, false)?, Binary::Mul, 1.0, "mul_")?;
         Ok(slf.clone().unbind())
     }
+    /// In-place ``div``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.div_.html
     fn div_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         arith_in_place(&slf.get().t, &operand_beside(other, &slf.get().t, true)?, Binary::Div, 1.0, "div_")?;
         Ok(slf.clone().unbind())
     }
+    /// In-place ``pow``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.pow_.html
     fn pow_(slf: &Bound<'_, Self>, e: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
         if e.cast::<PyTensor>().is_err() && crate::convert::scalar_arg(e)?.is_none() {
             return Err(crate::convert::tensor_or_number_error("pow_", "exponent", e));
@@ -850,84 +988,161 @@ impl PyTensor {
 
     // ----- math -----
 
+    /// ``self + alpha * other``, broadcasting; ``other`` may be a tensor or a number.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.add.html
     #[pyo3(signature = (other, alpha=1.0))]
     fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> R {
         wrap(py, arith::add_scaled(&self.t, &operand_beside(other, &self.t, false)?, alpha).py()?)
     }
+    /// ``self - alpha * other``, broadcasting; ``other`` may be a tensor or a number.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sub.html
     #[pyo3(signature = (other, alpha=1.0))]
     fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>, alpha: f64) -> R {
         wrap(py, arith::sub_scaled(&self.t, &operand_beside(other, &self.t, false)?, alpha).py()?)
     }
+    /// Element-wise product with a tensor or number, broadcasting.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.mul.html
     fn mul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (arith::mul)(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise true division by a tensor or number, broadcasting.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.div.html
     fn div(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (arith::div)(&self.t, &operand_beside(other, &self.t, true)?).py()?)
     }
+    /// Element-wise true division (alias of ``div`` without rounding).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.true_divide.html
     fn true_divide(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (arith::div)(&self.t, &operand_beside(other, &self.t, true)?).py()?)
     }
+    /// Element-wise ``self == other`` as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.eq.html
     fn eq(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (cmp(Compare::Eq))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise ``self != other`` as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.ne.html
     fn ne(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (cmp(Compare::Ne))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise ``self < other`` as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.lt.html
     fn lt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (cmp(Compare::Lt))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise ``self <= other`` as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.le.html
     fn le(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (cmp(Compare::Le))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise ``self > other`` as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.gt.html
     fn gt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (cmp(Compare::Gt))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise ``self >= other`` as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.ge.html
     fn ge(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, (cmp(Compare::Ge))(&self.t, &operand_beside(other, &self.t, false)?).py()?)
     }
+    /// Element-wise power with a tensor or number exponent, broadcasting.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.pow.html
     fn pow(&self, py: Python<'_>, exponent: &Bound<'_, PyAny>) -> R {
         if exponent.cast::<PyTensor>().is_err() && crate::convert::scalar_arg(exponent)?.is_none() {
             return Err(crate::convert::tensor_or_number_error("pow", "exponent", exponent));
         }
         wrap(py, pow_any(&self.t, exponent)?)
     }
+    /// Element-wise negation -x; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.neg.html
     fn neg(&self, py: Python<'_>) -> R {
         wrap(py, arith::neg(&self.t).py()?)
     }
+    /// Element-wise reciprocal 1 / x; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.reciprocal.html
     fn reciprocal(&self, py: Python<'_>) -> R {
         wrap(py, arith::reciprocal(&self.t).py()?)
     }
+    /// Element-wise exponential e**x; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.exp.html
     fn exp(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Exp).py()?)
     }
+    /// Element-wise natural logarithm; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log.html
     fn log(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Log).py()?)
     }
+    /// Element-wise square root; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sqrt.html
     fn sqrt(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Sqrt).py()?)
     }
+    /// Element-wise absolute value |x|; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.abs.html
     fn abs(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Abs).py()?)
     }
+    /// Element-wise sine; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sin.html
     fn sin(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Sin).py()?)
     }
+    /// Element-wise cosine; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cos.html
     fn cos(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Cos).py()?)
     }
+    /// Element-wise hyperbolic tangent; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.tanh.html
     fn tanh(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Tanh).py()?)
     }
+    /// Element-wise logistic sigmoid 1 / (1 + exp(-x)); returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sigmoid.html
     fn sigmoid(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Sigmoid).py()?)
     }
+    /// Element-wise rectified linear unit max(x, 0); returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.relu.html
     fn relu(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Relu).py()?)
     }
+    /// Element-wise sign (-1, 0 or 1); returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sign.html
     fn sign(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Sign).py()?)
     }
 
+    /// Sum of all elements, or over ``dim`` (an int or a tuple), keeping reduced dims if ``keepdim``.
+    ///
+    /// ``dtype`` casts the input before summing.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sum.html
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
     fn sum(
         &self,
@@ -942,6 +1157,9 @@ impl PyTensor {
         let n = t.numel();
         wrap(py, gil::heavy(py, n, move || reduce::sum(&t, dims.as_deref(), keepdim, dtype)).py()?)
     }
+    /// Mean of all elements, or over ``dim`` (an int or a tuple), keeping reduced dims if ``keepdim``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.mean.html
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
     fn mean(
         &self,
@@ -953,6 +1171,9 @@ impl PyTensor {
         let dims = dims_arg(dim)?;
         wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
     }
+    /// The largest element; with ``dim``, a ``(values, indices)`` pair along that dim.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.max.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
         if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
@@ -966,6 +1187,9 @@ impl PyTensor {
         };
         self.reduce_extreme(py, dim, keepdim, true)
     }
+    /// The smallest element; with ``dim``, a ``(values, indices)`` pair along that dim.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.min.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
         if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
@@ -978,6 +1202,9 @@ impl PyTensor {
         };
         self.reduce_extreme(py, dim, keepdim, false)
     }
+    /// The p-norm (default 2, Frobenius) of all elements or along ``dim``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.norm.html
     #[pyo3(signature = (p=None, dim=None, keepdim=false))]
     fn norm(&self, py: Python<'_>, p: Option<&Bound<'_, PyAny>>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
         let p = match p {
@@ -997,28 +1224,46 @@ impl PyTensor {
         let dims = dims_arg(dim)?;
         wrap(py, reduce::norm(&self.t, p, dims.as_deref(), keepdim).py()?)
     }
+    /// Dot product of two 1-d tensors.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.dot.html
     fn dot(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, linalg::dot(&self.t, &tensor_arg(other)?).py()?)
     }
+    /// Matrix product with numpy's broadcasting rules for 1-d and batched operands (``@``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.matmul.html
     fn matmul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         let (a, b) = (self.t.clone(), tensor_arg(other)?);
         let work = a.numel() * b.shape().last().copied().unwrap_or(1);
         wrap(py, gil::heavy(py, work, move || linalg::matmul(&a, &b)).py()?)
     }
+    /// Product of two 2-d matrices.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.mm.html
     fn mm(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         let (a, b) = (self.t.clone(), tensor_arg(other)?);
         let work = a.numel() * b.shape().last().copied().unwrap_or(1);
         wrap(py, gil::heavy(py, work, move || linalg::mm(&a, &b)).py()?)
     }
+    /// Product of a matrix and a vector.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.mv.html
     fn mv(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, linalg::mv(&self.t, &tensor_arg(other)?).py()?)
     }
+    /// Batched product of two 3-d tensors of matrices.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.bmm.html
     fn bmm(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, linalg::bmm(&self.t, &tensor_arg(other)?).py()?)
     }
 
     // ----- shape -----
 
+    /// A view with a new shape sharing this tensor's memory (one size may be -1); with a dtype, the same bytes reinterpreted.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.view.html
     #[pyo3(signature = (*shape, dtype=None))]
     fn view(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>, dtype: Option<&Bound<'_, PyAny>>) -> R {
         if let (true, Some(d)) = (shape.is_empty(), dtype) {
@@ -1034,43 +1279,76 @@ impl PyTensor {
         }
         wrap(py, view::view(&self.t, &sizes_arg(shape)?).py()?)
     }
+    /// The values with a new shape (one size may be -1): a view when possible, else a copy.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.reshape.html
     #[pyo3(signature = (*shape))]
     fn reshape(&self, py: Python<'_>, shape: &Bound<'_, PyTuple>) -> R {
         wrap(py, view::reshape(&self.t, &sizes_arg(shape)?).py()?)
     }
+    /// ``view`` to the shape of ``other``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.view_as.html
     fn view_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         let s: Vec<i64> = tensor_arg(other)?.shape().iter().map(|&v| v as i64).collect();
         wrap(py, view::view(&self.t, &s).py()?)
     }
+    /// ``reshape`` to the shape of ``other``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.reshape_as.html
     fn reshape_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         let s: Vec<i64> = tensor_arg(other)?.shape().iter().map(|&v| v as i64).collect();
         wrap(py, view::reshape(&self.t, &s).py()?)
     }
+    /// Swaps dimensions ``dim0`` and ``dim1``; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.transpose.html
     fn transpose(&self, py: Python<'_>, dim0: i64, dim1: i64) -> R {
         wrap(py, view::transpose(&self.t, dim0, dim1).py()?)
     }
+    /// Transpose of a tensor of at most 2 dimensions; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.t.html
     fn t(&self, py: Python<'_>) -> R {
         wrap(py, view::t(&self.t).py()?)
     }
+    /// Reorders the dimensions as listed in ``dims``; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.permute.html
     #[pyo3(signature = (*dims))]
     fn permute(&self, py: Python<'_>, dims: &Bound<'_, PyTuple>) -> R {
         wrap(py, view::permute(&self.t, &crate::convert::dims_varargs(dims)?).py()?)
     }
+    /// Removes dimensions of size 1 (all of them, or only ``dim``); a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.squeeze.html
     #[pyo3(signature = (dim=None))]
     fn squeeze(&self, py: Python<'_>, dim: Option<i64>) -> R {
         wrap(py, view::squeeze(&self.t, dim).py()?)
     }
+    /// Inserts a dimension of size 1 at ``dim``; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.unsqueeze.html
     fn unsqueeze(&self, py: Python<'_>, dim: i64) -> R {
         wrap(py, view::unsqueeze(&self.t, dim).py()?)
     }
+    /// A broadcast view to a larger shape (-1 keeps a size) without copying.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.expand.html
     #[pyo3(signature = (*sizes))]
     fn expand(&self, py: Python<'_>, sizes: &Bound<'_, PyTuple>) -> R {
         wrap(py, view::expand(&self.t, &sizes_arg(sizes)?).py()?)
     }
+    /// ``expand`` to the shape of ``other``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.expand_as.html
     fn expand_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         let s: Vec<i64> = tensor_arg(other)?.shape().iter().map(|&v| v as i64).collect();
         wrap(py, view::expand(&self.t, &s).py()?)
     }
+    /// Merges dimensions ``start_dim`` through ``end_dim`` into one.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.flatten.html
     #[pyo3(signature = (start_dim=0, end_dim=-1))]
     fn flatten(&self, py: Python<'_>, start_dim: i64, end_dim: i64) -> R {
         let shape = self.t.shape();
@@ -1090,11 +1368,17 @@ impl PyTensor {
         new.extend(shape[e + 1..].iter().map(|&v| v as i64));
         wrap(py, view::reshape(&self.t, &new).py()?)
     }
+    /// A copy with its own memory; differentiable (gradients flow back to the original).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.clone.html
     #[pyo3(signature = (*, memory_format=None))]
     fn clone(&self, py: Python<'_>, memory_format: Option<&Bound<'_, PyAny>>) -> R {
         let _ = memory_format;
         wrap(py, view::clone(&self.t).py()?)
     }
+    /// This tensor if already contiguous, otherwise a contiguous copy.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.contiguous.html
     #[pyo3(signature = (*, memory_format=None))]
     fn contiguous(&self, py: Python<'_>, memory_format: Option<&Bound<'_, PyAny>>) -> R {
         let _ = memory_format;
@@ -1104,6 +1388,8 @@ impl PyTensor {
     // ----- dtype -----
 
     /// `to(dtype)`, `to(device)`, `to(other)`, `to(device, dtype)`.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.to.html
     #[pyo3(signature = (*args, **kwargs))]
     fn to(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, pyo3::types::PyDict>>) -> R {
         // PyTorch's three overloads: (device, dtype, non_blocking, copy), (dtype, non_blocking,
@@ -1176,39 +1462,75 @@ impl PyTensor {
             None => wrap(py, self.t.clone()),
         }
     }
+    /// This tensor as float32 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.float.html
     fn float(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::F32).py()?)
     }
+    /// This tensor as float64 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.double.html
     fn double(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::F64).py()?)
     }
+    /// This tensor as int64 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.long.html
     fn long(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::I64).py()?)
     }
+    /// This tensor as bool (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.bool.html
     fn bool(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::Bool).py()?)
     }
+    /// This tensor as float16 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.half.html
     fn half(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::F16).py()?)
     }
+    /// This tensor as bfloat16 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.bfloat16.html
     fn bfloat16(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::BF16).py()?)
     }
+    /// This tensor as int32 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.int.html
     fn int(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::I32).py()?)
     }
+    /// This tensor as int16 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.short.html
     fn short(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::I16).py()?)
     }
+    /// This tensor as int8 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.char.html
     fn char(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::I8).py()?)
     }
+    /// This tensor as uint8 (self if it already is).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.byte.html
     fn byte(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::U8).py()?)
     }
+    /// This tensor cast to the dtype of ``other``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.type_as.html
     fn type_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, view::to_dtype(&self.t, tensor_arg(other)?.dtype()).py()?)
     }
+    /// This tensor (its data already lives on the CPU).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cpu.html
     fn cpu(slf: &Bound<'_, Self>) -> Py<PyTensor> {
         slf.clone().unbind()
     }

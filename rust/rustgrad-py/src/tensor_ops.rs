@@ -544,22 +544,37 @@ fn in_place_op_reading(
 #[rustgrad_macros::guard]
 #[pymethods]
 impl PyTensor {
+    /// Limits every element to ``[min, max]`` (either bound may be omitted; tensors broadcast).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.clamp.html
     #[pyo3(signature = (min=None, max=None))]
     fn clamp(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         wrap(py, clamp_dispatch(&self.t, "clamp", min, max, ClampKind::Clamp)?)
     }
+    /// Alias of ``clamp``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.clip.html
     #[pyo3(signature = (min=None, max=None))]
     fn clip(&self, py: Python<'_>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         wrap(py, clamp_dispatch(&self.t, "clip", min, max, ClampKind::Clamp)?)
     }
+    /// Limits every element from below by ``min``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.clamp_min.html
     fn clamp_min(&self, py: Python<'_>, min: &Bound<'_, PyAny>) -> R {
         one_bound_given("clamp_min", min, "min")?;
         wrap(py, clamp_dispatch(&self.t, "clamp_min", Some(min), None, ClampKind::Min)?)
     }
+    /// Limits every element from above by ``max``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.clamp_max.html
     fn clamp_max(&self, py: Python<'_>, max: &Bound<'_, PyAny>) -> R {
         one_bound_given("clamp_max", max, "max")?;
         wrap(py, clamp_dispatch(&self.t, "clamp_max", None, Some(max), ClampKind::Max)?)
     }
+    /// In-place ``clamp``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.clamp_.html
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_(slf: &Bound<'_, Self>, min: Option<&Bound<'_, PyAny>>, max: Option<&Bound<'_, PyAny>>) -> R {
         let bounds = match uint64_clamp_bounds(&slf.get().t, min, max)? {
@@ -576,15 +591,27 @@ impl PyTensor {
         let reads: Vec<&Tensor> = reads.iter().collect();
         in_place_op_reading(slf, Reads::operands(&reads), "clamp_", |t| clamp_apply(t, &bounds, ClampKind::Clamp))
     }
+    /// In-place ``relu``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.relu_.html
     fn relu_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "relu_", unary::relu)
     }
+    /// Element-wise maximum of two tensors (NaN propagates).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.maximum.html
     fn maximum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, true).py()?)
     }
+    /// Element-wise minimum of two tensors (NaN propagates).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.minimum.html
     fn minimum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, elementwise::extremum(&self.t, &tensor_arg(other)?, false).py()?)
     }
+    /// A copy with ``value`` written where the bool ``mask`` (broadcast) is True.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.masked_fill.html
     fn masked_fill(&self, py: Python<'_>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
         let m = tensor_arg(mask)?;
         if let Ok(v) = value.cast::<PyTensor>() {
@@ -593,6 +620,9 @@ impl PyTensor {
         let v = operand(value)?.item_f64().py()?;
         wrap(py, elementwise::masked_fill(&self.t, &m, v).py()?)
     }
+    /// In-place ``masked_fill``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.masked_fill_.html
     fn masked_fill_(slf: &Bound<'_, Self>, mask: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> R {
         let m = tensor_arg(mask)?;
         let mask_read = [&m];
@@ -607,12 +637,21 @@ impl PyTensor {
             elementwise::masked_fill_inplace(t, &m, v)
         })
     }
+    /// Element-wise largest integer not above x (floor); returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.floor.html
     fn floor(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Floor).py()?)
     }
+    /// Element-wise smallest integer not below x (ceiling); returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.ceil.html
     fn ceil(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Ceil).py()?)
     }
+    /// Rounds to the nearest integer (halves to even), or to ``decimals`` decimal places.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.round.html
     #[pyo3(signature = (*, decimals=0))]
     fn round(&self, py: Python<'_>, decimals: i64) -> R {
         if decimals != 0 {
@@ -623,9 +662,15 @@ impl PyTensor {
         }
         wrap(py, unary::unary(&self.t, Unary::Round).py()?)
     }
+    /// Element-wise Gauss error function; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.erf.html
     fn erf(&self, py: Python<'_>) -> R {
         wrap(py, unary::erf(&self.t).py()?)
     }
+    /// Softmax along ``dim``: ``exp(x)`` normalised to sum to one.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.softmax.html
     #[pyo3(signature = (dim, dtype=None))]
     fn softmax(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match dtype_arg(dtype)? {
@@ -634,6 +679,9 @@ impl PyTensor {
         };
         wrap(py, softmax::softmax(&x, dim).py()?)
     }
+    /// Logarithm of the softmax along ``dim``, computed stably.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log_softmax.html
     #[pyo3(signature = (dim, dtype=None))]
     fn log_softmax(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let x = match dtype_arg(dtype)? {
@@ -642,11 +690,17 @@ impl PyTensor {
         };
         wrap(py, softmax::log_softmax(&x, dim).py()?)
     }
+    /// ``log(sum(exp(x)))`` along ``dim``, computed stably.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.logsumexp.html
     #[pyo3(signature = (dim, keepdim=false))]
     fn logsumexp(&self, py: Python<'_>, dim: &Bound<'_, PyAny>, keepdim: bool) -> R {
         let dims = dims_list(Some(dim))?.unwrap_or_default();
         wrap(py, softmax::logsumexp(&self.t, &dims, keepdim).py()?)
     }
+    /// Variance overall or along ``dim``; ``correction`` (default 1, Bessel's) or the legacy ``unbiased`` flag sets the divisor N - correction.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.var.html
     #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
     fn var(
         &self,
@@ -658,6 +712,9 @@ impl PyTensor {
     ) -> R {
         wrap(py, variance(&self.t, dim, unbiased, keepdim, correction, false)?)
     }
+    /// Standard deviation overall or along ``dim``; ``correction``/``unbiased`` as in ``var``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.std.html
     #[pyo3(signature = (dim=None, unbiased=None, keepdim=false, *, correction=None))]
     fn std(
         &self,
@@ -669,25 +726,43 @@ impl PyTensor {
     ) -> R {
         wrap(py, variance(&self.t, dim, unbiased, keepdim, correction, true)?)
     }
+    /// Product of all elements, or over ``dim``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.prod.html
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
     fn prod(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
         wrap(py, moments::prod(&self.t, dim, keepdim, dtype_arg(dtype)?).py()?)
     }
+    /// Cumulative sum along ``dim``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cumsum.html
     #[pyo3(signature = (dim, *, dtype=None))]
     fn cumsum(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
         wrap(py, moments::cumsum(&self.t, dim, dtype_arg(dtype)?, false).py()?)
     }
+    /// Index of the largest element (of the flattened tensor, or along ``dim``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.argmax.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn argmax(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
         wrap(py, moments::argextreme(&self.t, dim, keepdim, true).py()?)
     }
+    /// Index of the smallest element (of the flattened tensor, or along ``dim``).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.argmin.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn argmin(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
         wrap(py, moments::argextreme(&self.t, dim, keepdim, false).py()?)
     }
+    /// Picks values along ``dim`` at the positions given by the int64 ``index`` tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.gather.html
     fn gather(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>) -> R {
         wrap(py, gather::gather(&self.t, dim, &tensor_arg(index)?).py()?)
     }
+    /// A copy with ``src`` values (or ``value``) written along ``dim`` at ``index`` positions.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.scatter.html
     #[pyo3(signature = (dim, index, src=None, *, value=None))]
     fn scatter(
         &self,
@@ -714,20 +789,32 @@ impl PyTensor {
         };
         wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &s, false).py()?)
     }
+    /// A copy with ``src`` values added along ``dim`` at ``index`` positions.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.scatter_add.html
     fn scatter_add(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>) -> R {
         wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &tensor_arg(src)?, true).py()?)
     }
+    /// The entries along ``dim`` at the positions in the 1-d ``index`` tensor (a copy).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.index_select.html
     fn index_select(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>) -> R {
         let ix = tensor_arg(index)?;
         let nd = self.t.ndim();
         let d = rustgrad_core::shape::wrap_dim(dim, nd.max(1)).py()?;
         wrap(py, gather::index_select(&self.t, d, &ix).py()?)
     }
+    /// A copy with ``values`` written at ``indices`` (a tuple of index tensors); ``accumulate`` adds instead.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.index_put.html
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
         let (list, v) = index_put_args("index_put", indices, values)?;
         wrap(py, gather::index_put(&self.t, &list, &v, accumulate).py()?)
     }
+    /// In-place ``index_put``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.index_put_.html
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put_(slf: &Bound<'_, Self>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
         let (list, v) = index_put_args("index_put_", indices, values)?;
@@ -740,21 +827,36 @@ impl PyTensor {
         let reads = Reads { operands: &operands, disjoint: &disjoint, internal: Internal::Warn("index_put_") };
         in_place_op_reading(slf, reads, "index_put_", |t| gather::index_put(t, &list, &v, accumulate))
     }
+    /// Indices of the non-zero elements, one row per element (shape N x ndim).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.nonzero.html
     fn nonzero(&self, py: Python<'_>) -> R {
         wrap(py, gather::nonzero(&self.t).py()?)
     }
+    /// Splits along ``dim`` into chunks of ``split_size`` (an int) or of the listed sizes; views.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.split.html
     #[pyo3(signature = (split_size, dim=0))]
     fn split(&self, py: Python<'_>, split_size: &Bound<'_, PyAny>, dim: i64) -> PyResult<Py<PyTuple>> {
         split_impl(py, &self.t, split_size, dim)
     }
+    /// Splits along ``dim`` into ``chunks`` nearly equal pieces; views.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.chunk.html
     #[pyo3(signature = (chunks, dim=0))]
     fn chunk(&self, py: Python<'_>, chunks: i64, dim: i64) -> PyResult<Py<PyTuple>> {
         chunk_impl(py, &self.t, chunks, dim)
     }
+    /// The slices along ``dim`` as a tuple of tensors with that dim removed.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.unbind.html
     #[pyo3(signature = (dim=0))]
     fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyTuple>> {
         tensors_out(py, join::unbind(&self.t, dim).py()?)
     }
+    /// The slice ``start:start+length`` along ``dim``; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.narrow.html
     fn narrow(&self, py: Python<'_>, dim: i64, start: &Bound<'_, PyAny>, length: i64) -> R {
         // PyTorch's overload `narrow(dim, Tensor start, length)`: a tensor start must be a 0-d
         // integer tensor; anything else is an `int` argument.
@@ -785,57 +887,96 @@ impl PyTensor {
         }
         wrap(py, index::slice(&self.t, dim, s as usize, (s + length) as usize, 1).py()?)
     }
+    /// Tiles the tensor ``sizes[i]`` times along each dimension (copies).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.repeat.html
     #[pyo3(signature = (*sizes))]
     fn repeat(&self, py: Python<'_>, sizes: &Bound<'_, PyTuple>) -> R {
         let sizes = crate::convert::shape_arg(sizes)?;
         wrap(py, join::repeat(&self.t, &sizes).py()?)
     }
+    /// Linear interpolation ``self + weight * (end - self)``.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.lerp.html
     fn lerp(&self, py: Python<'_>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
         wrap(py, pointwise::lerp(&self.t, &tensor_arg(end)?, &operand(weight)?).py()?)
     }
+    /// In-place ``lerp``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.lerp_.html
     fn lerp_(slf: &Bound<'_, Self>, end: &Bound<'_, PyAny>, weight: &Bound<'_, PyAny>) -> R {
         let (e, w) = (tensor_arg(end)?, operand(weight)?);
         in_place_op_reading(slf, Reads::operands(&[&e, &w]), "lerp_", |t| pointwise::lerp(t, &e, &w))
     }
+    /// ``self + value * tensor1 * tensor2``, element-wise.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.addcmul.html
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         wrap(py, pointwise::addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, false).py()?)
     }
+    /// In-place ``addcmul``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.addcmul_.html
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcmul_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
         in_place_op_reading(slf, Reads::operands(&[&a, &b]), "addcmul_", |t| pointwise::addc(t, &a, &b, value, false))
     }
+    /// ``self + value * tensor1 / tensor2``, element-wise.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.addcdiv.html
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv(&self, py: Python<'_>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         wrap(py, pointwise::addc(&self.t, &tensor_arg(tensor1)?, &tensor_arg(tensor2)?, value, true).py()?)
     }
+    /// In-place ``addcdiv``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.addcdiv_.html
     #[pyo3(signature = (tensor1, tensor2, *, value=1.0))]
     fn addcdiv_(slf: &Bound<'_, Self>, tensor1: &Bound<'_, PyAny>, tensor2: &Bound<'_, PyAny>, value: f64) -> R {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
         in_place_op_reading(slf, Reads::operands(&[&a, &b]), "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
     }
+    /// True where every element (overall or along ``dim``) is non-zero, as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.all.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
         wrap(py, truth_reduce(&self.t, dim, keepdim, true).py()?)
     }
+    /// True where some element (overall or along ``dim``) is non-zero, as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.any.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn any(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
         wrap(py, truth_reduce(&self.t, dim, keepdim, false).py()?)
     }
+    /// Element-wise test for NaN, as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.isnan.html
     fn isnan(&self, py: Python<'_>) -> R {
         wrap(py, compare(&self.t, &self.t, Compare::Ne).py()?)
     }
+    /// Element-wise test for positive or negative infinity, as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.isinf.html
     fn isinf(&self, py: Python<'_>) -> R {
         // The kernel, not the op: these work for bool inputs, which have no `abs`.
         let a = Tensor::from_data(rustgrad_core::kernels::unary(&self.t.data(), Unary::Abs));
         wrap(py, compare(&a, &Tensor::wrapped_scalar(f64::INFINITY), Compare::Eq).py()?)
     }
+    /// Element-wise test for finite values (not NaN, not infinite), as a bool tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.isfinite.html
     fn isfinite(&self, py: Python<'_>) -> R {
         let a = Tensor::from_data(rustgrad_core::kernels::unary(&self.t.data(), Unary::Abs));
         // |x| < inf is false for inf and NaN alike.
         wrap(py, compare(&a, &Tensor::wrapped_scalar(f64::INFINITY), Compare::Lt).py()?)
     }
+    /// True when both tensors have the same shape and equal values.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.equal.html
     fn equal(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
         let o = tensor_arg(other)?;
         if o.shape() != self.t.shape() {
@@ -844,14 +985,23 @@ impl PyTensor {
         let same = compare(&self.t.detach(), &o.detach(), Compare::Eq).py()?;
         Ok(same.to_vec::<bool>().iter().all(|&b| b))
     }
+    /// Fills in place with uniform random values in ``[from_, to)``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.uniform_.html
     #[pyo3(signature = (from_=0.0, to=1.0))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
         random_fill(slf, "uniform_", Distribution::Uniform { from: from_, to })
     }
+    /// Fills in place with normal random values of the given ``mean`` and ``std``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.normal_.html
     #[pyo3(signature = (mean=0.0, std=1.0))]
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
         random_fill(slf, "normal_", Distribution::Normal { mean, std })
     }
+    /// Fills in place with 0/1 draws that are 1 with probability ``p`` (a number or a tensor); returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.bernoulli_.html
     #[pyo3(signature = (p=None))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>) -> R {
         if let Some(probs) = p.and_then(|p| p.cast::<PyTensor>().ok()) {
@@ -886,129 +1036,255 @@ fn truth_reduce(x: &Tensor, dim: Option<i64>, keepdim: bool, every: bool) -> rus
 #[rustgrad_macros::guard]
 #[pymethods]
 impl PyTensor {
+    /// Element-wise log(1 + x), accurate near zero; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log1p.html
     fn log1p(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Log1p).py()?)
     }
+    /// Element-wise exp(x) - 1, accurate near zero; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.expm1.html
     fn expm1(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Expm1).py()?)
     }
+    /// Element-wise tangent; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.tan.html
     fn tan(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Tan).py()?)
     }
+    /// Element-wise arcsine; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.asin.html
     fn asin(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Asin).py()?)
     }
+    /// Element-wise arccosine; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.acos.html
     fn acos(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Acos).py()?)
     }
+    /// Element-wise arctangent; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.atan.html
     fn atan(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Atan).py()?)
     }
+    /// Element-wise hyperbolic sine; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sinh.html
     fn sinh(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Sinh).py()?)
     }
+    /// Element-wise hyperbolic cosine; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cosh.html
     fn cosh(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Cosh).py()?)
     }
+    /// Element-wise reciprocal square root 1 / sqrt(x); returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.rsqrt.html
     fn rsqrt(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Rsqrt).py()?)
     }
+    /// Element-wise base-2 logarithm; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log2.html
     fn log2(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Log2).py()?)
     }
+    /// Element-wise base-10 logarithm; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log10.html
     fn log10(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Log10).py()?)
     }
+    /// Element-wise power of two 2**x; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.exp2.html
     fn exp2(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Exp2).py()?)
     }
+    /// Element-wise integer part, rounding toward zero; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.trunc.html
     fn trunc(&self, py: Python<'_>) -> R {
         wrap(py, unary::unary(&self.t, Unary::Trunc).py()?)
     }
+    /// Element-wise square x * x; returns a new tensor.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.square.html
     fn square(&self, py: Python<'_>) -> R {
         wrap(py, rustgrad_core::ops::pow::pow_scalar(&self.t, rustgrad_core::Scalar::Int(2)).py()?)
     }
+    /// In-place ``exp``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.exp_.html
     fn exp_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "exp_", |t| unary::unary(t, Unary::Exp))
     }
+    /// In-place ``log``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log_.html
     fn log_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "log_", |t| unary::unary(t, Unary::Log))
     }
+    /// In-place ``sqrt``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sqrt_.html
     fn sqrt_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "sqrt_", |t| unary::unary(t, Unary::Sqrt))
     }
+    /// In-place ``abs``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.abs_.html
     fn abs_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "abs_", |t| unary::unary(t, Unary::Abs))
     }
+    /// In-place ``sin``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sin_.html
     fn sin_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "sin_", |t| unary::unary(t, Unary::Sin))
     }
+    /// In-place ``cos``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cos_.html
     fn cos_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "cos_", |t| unary::unary(t, Unary::Cos))
     }
+    /// In-place ``tanh``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.tanh_.html
     fn tanh_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "tanh_", |t| unary::unary(t, Unary::Tanh))
     }
+    /// In-place ``sigmoid``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sigmoid_.html
     fn sigmoid_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "sigmoid_", |t| unary::unary(t, Unary::Sigmoid))
     }
+    /// In-place ``neg``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.neg_.html
     fn neg_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "neg_", rustgrad_core::ops::arith::neg)
     }
+    /// In-place ``reciprocal``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.reciprocal_.html
     fn reciprocal_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "reciprocal_", |t| unary::unary(t, Unary::Reciprocal))
     }
+    /// In-place ``sign``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sign_.html
     fn sign_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "sign_", |t| unary::unary(t, Unary::Sign))
     }
+    /// In-place ``floor``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.floor_.html
     fn floor_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "floor_", |t| unary::unary(t, Unary::Floor))
     }
+    /// In-place ``ceil``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.ceil_.html
     fn ceil_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "ceil_", |t| unary::unary(t, Unary::Ceil))
     }
+    /// In-place ``round``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.round_.html
     fn round_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "round_", |t| unary::unary(t, Unary::Round))
     }
+    /// In-place ``erf``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.erf_.html
     fn erf_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "erf_", |t| unary::unary(t, Unary::Erf))
     }
+    /// In-place ``log1p``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log1p_.html
     fn log1p_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "log1p_", |t| unary::unary(t, Unary::Log1p))
     }
+    /// In-place ``expm1``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.expm1_.html
     fn expm1_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "expm1_", |t| unary::unary(t, Unary::Expm1))
     }
+    /// In-place ``tan``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.tan_.html
     fn tan_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "tan_", |t| unary::unary(t, Unary::Tan))
     }
+    /// In-place ``asin``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.asin_.html
     fn asin_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "asin_", |t| unary::unary(t, Unary::Asin))
     }
+    /// In-place ``acos``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.acos_.html
     fn acos_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "acos_", |t| unary::unary(t, Unary::Acos))
     }
+    /// In-place ``atan``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.atan_.html
     fn atan_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "atan_", |t| unary::unary(t, Unary::Atan))
     }
+    /// In-place ``sinh``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.sinh_.html
     fn sinh_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "sinh_", |t| unary::unary(t, Unary::Sinh))
     }
+    /// In-place ``cosh``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cosh_.html
     fn cosh_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "cosh_", |t| unary::unary(t, Unary::Cosh))
     }
+    /// In-place ``rsqrt``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.rsqrt_.html
     fn rsqrt_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "rsqrt_", |t| unary::unary(t, Unary::Rsqrt))
     }
+    /// In-place ``log2``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log2_.html
     fn log2_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "log2_", |t| unary::unary(t, Unary::Log2))
     }
+    /// In-place ``log10``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log10_.html
     fn log10_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "log10_", |t| unary::unary(t, Unary::Log10))
     }
+    /// In-place ``exp2``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.exp2_.html
     fn exp2_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "exp2_", |t| unary::unary(t, Unary::Exp2))
     }
+    /// In-place ``trunc``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.trunc_.html
     fn trunc_(slf: &Bound<'_, Self>) -> R {
         in_place_op(slf, "trunc_", |t| unary::unary(t, Unary::Trunc))
     }
@@ -1090,6 +1366,9 @@ fn tensor_seq(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {
     obj.try_iter()?.map(|i| tensor_arg(&i?)).collect()
 }
 
+/// Joins a sequence of tensors along an existing dimension ``dim`` (default 0).
+///
+/// https://pytorch.org/docs/stable/generated/torch.cat.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
@@ -1097,6 +1376,9 @@ pub fn cat(py: Python<'_>, tensors: &Bound<'_, PyAny>, dim: i64) -> R {
     wrap(py, join::cat(&tensor_seq(tensors, "cat")?, dim).py()?)
 }
 
+/// Joins a sequence of same-shaped tensors along a new dimension ``dim`` (default 0).
+///
+/// https://pytorch.org/docs/stable/generated/torch.stack.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
@@ -1118,6 +1400,9 @@ pub fn _linear(
     wrap(py, crate::gil::heavy(py, work, move || linalg::linear(&x, &w, b.as_ref())).py()?)
 }
 
+/// ``input + mat1 @ mat2`` for 2-d ``mat1`` and ``mat2``.
+///
+/// https://pytorch.org/docs/stable/generated/torch.addmm.html
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn addmm(py: Python<'_>, input: &Bound<'_, PyAny>, mat1: &Bound<'_, PyAny>, mat2: &Bound<'_, PyAny>) -> R {

@@ -39,11 +39,15 @@ class GELU(Module):
 
 
 class Tanh(Module):
+    """Applies the hyperbolic tangent element-wise.
+    https://pytorch.org/docs/stable/generated/torch.nn.Tanh.html"""
     def forward(self, input: Tensor) -> Tensor:
         return rustgrad.tanh(input)
 
 
 class Sigmoid(Module):
+    """Applies the logistic sigmoid element-wise.
+    https://pytorch.org/docs/stable/generated/torch.nn.Sigmoid.html"""
     def forward(self, input: Tensor) -> Tensor:
         return rustgrad.sigmoid(input)
 

@@ -47,16 +47,22 @@ class _WeightedLoss(_Loss):
 
 
 class L1Loss(_Loss):
+    """Mean absolute error as a module (see ``functional.l1_loss``).
+    https://pytorch.org/docs/stable/generated/torch.nn.L1Loss.html"""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class MSELoss(_Loss):
+    """Mean squared error as a module (see ``functional.mse_loss``).
+    https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html"""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class NLLLoss(_WeightedLoss):
+    """Negative log likelihood of class indices given log-probabilities (see ``functional.nll_loss``).
+    https://pytorch.org/docs/stable/generated/torch.nn.NLLLoss.html"""
     def __init__(
         self,
         weight: Tensor | None = None,
@@ -75,6 +81,9 @@ class NLLLoss(_WeightedLoss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
+    """Cross entropy of logits against class indices or class probabilities (see
+    ``functional.cross_entropy``).
+    https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html"""
     def __init__(
         self,
         weight: Tensor | None = None,
@@ -100,11 +109,16 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class BCELoss(_WeightedLoss):
+    """Binary cross entropy on probabilities as a module (see ``functional.binary_cross_entropy``).
+    https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html"""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
+    """Binary cross entropy on logits as a module (see
+    ``functional.binary_cross_entropy_with_logits``).
+    https://pytorch.org/docs/stable/generated/torch.nn.BCEWithLogitsLoss.html"""
     def __init__(
         self,
         weight: Tensor | None = None,
