@@ -26,16 +26,19 @@ pub fn install_host(host: AnomalyHost) {
     let _ = HOST.set(host);
 }
 
+/// Turns anomaly detection on or off (`torch.autograd.set_detect_anomaly(enabled, check_nan)`).
 pub fn set_enabled(enabled: bool, check_nan: bool) {
     ENABLED.store(enabled, Ordering::Relaxed);
     CHECK_NAN.store(check_nan, Ordering::Relaxed);
 }
 
+/// Whether anomaly detection is on.
 #[inline]
 pub fn is_enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// Whether anomaly detection also reports backward functions that return NaN.
 pub fn check_nan() -> bool {
     CHECK_NAN.load(Ordering::Relaxed)
 }

@@ -24,6 +24,7 @@ pub struct BackwardCtx<'a> {
 }
 
 impl BackwardCtx<'_> {
+    /// Whether the gradient of forward input `input` is wanted (false past the last input).
     #[inline]
     pub fn needs(&self, input: usize) -> bool {
         self.needs.get(input).copied().unwrap_or(false)
@@ -144,10 +145,12 @@ thread_local! {
 pub struct InBackward;
 
 impl InBackward {
+    /// Marks this thread as running backward formulas until the returned guard is dropped.
     pub fn enter() -> InBackward {
         IN_BACKWARD.with(|d| d.set(d.get() + 1));
         InBackward
     }
+    /// Whether this thread is running backward formulas.
     #[inline]
     pub fn active() -> bool {
         IN_BACKWARD.with(|d| d.get() > 0)
@@ -344,6 +347,7 @@ impl SavedTensor {
         })
     }
 
+    /// Frees the saved tensor (after a backward without `retain_graph`).
     pub fn release(&mut self) {
         self.saved = None;
     }

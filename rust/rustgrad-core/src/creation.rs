@@ -7,23 +7,28 @@ use crate::random::default_generator;
 use crate::shape;
 use crate::tensor::{Tensor, TensorData};
 
+/// A tensor of `shape` filled with `value`, of type `dtype` (`torch.full`).
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
     Tensor::from_data(kernels::full(shape, value, dtype))
 }
 
+/// A tensor of zeros (`torch.zeros`).
 pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
     full(shape, 0.0, dtype)
 }
 
+/// A tensor of ones (`torch.ones`).
 pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
     full(shape, 1.0, dtype)
 }
 
+/// Zeros with the shape and dtype of `x` (`torch.zeros_like`).
 pub fn zeros_like(x: &Tensor) -> Tensor {
     let d = x.data();
     zeros(&d.shape, d.dtype())
 }
 
+/// Ones with the shape and dtype of `x` (`torch.ones_like`).
 pub fn ones_like(x: &Tensor) -> Tensor {
     let d = x.data();
     ones(&d.shape, d.dtype())
@@ -110,6 +115,7 @@ pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tens
     Ok(Tensor::from_data(data))
 }
 
+/// An `n` x `m` matrix with ones on the diagonal (`torch.eye`).
 pub fn eye(n: usize, m: usize, dtype: DType) -> Result<Tensor> {
     shape::checked_numel(&[n, m])?;
     shape::storage_numel(&[n, m], dtype.size())?;

@@ -6,15 +6,25 @@ use std::fmt;
 /// into a word), so new dtypes take new numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// `torch.bool`.
     Bool = 0,
+    /// `torch.int64` (`torch.long`).
     I64 = 1,
+    /// `torch.float32` (`torch.float`), the default floating-point type.
     F32 = 2,
+    /// `torch.float64` (`torch.double`).
     F64 = 3,
+    /// `torch.uint8`.
     U8 = 4,
+    /// `torch.int8`.
     I8 = 5,
+    /// `torch.int16`.
     I16 = 6,
+    /// `torch.int32`.
     I32 = 7,
+    /// `torch.float16` (`torch.half`).
     F16 = 8,
+    /// `torch.bfloat16`.
     BF16 = 9,
 }
 
@@ -54,8 +64,11 @@ pub fn set_default_float(dtype: DType) {
 /// the same or a higher category only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Category {
+    /// `bool`.
     Bool,
+    /// The integer dtypes.
     Integral,
+    /// The floating-point dtypes.
     Floating,
 }
 
@@ -151,6 +164,7 @@ impl DType {
         }
     }
 
+    /// Whether this is a floating-point dtype.
     #[inline]
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
@@ -254,7 +268,9 @@ impl fmt::Display for DType {
 /// What one operand contributes to PyTorch's result-type computation.
 #[derive(Clone, Copy, Debug)]
 pub struct PromotionInput {
+    /// The operand's dtype.
     pub dtype: DType,
+    /// The operand's number of dimensions (0 for a number).
     pub ndim: usize,
     /// A Python number wrapped into a 0-d tensor (`x * 2`).
     pub wrapped: bool,
@@ -298,14 +314,23 @@ fn combine_categories(higher: Option<DType>, lower: Option<DType>) -> Option<DTy
 
 /// A Rust type a tensor can hold.
 pub trait Element: Copy + Send + Sync + PartialOrd + fmt::Debug + 'static {
+    /// The [`DType`] of tensors holding this type.
     const DTYPE: DType;
+    /// The value as `f64`.
     fn to_f64(self) -> f64;
+    /// The `f64` converted to this type.
     fn from_f64(v: f64) -> Self;
+    /// The value as `i64`.
     fn to_i64(self) -> i64;
+    /// The `i64` converted to this type.
     fn from_i64(v: i64) -> Self;
+    /// The value as a bool (non-zero is true).
     fn to_bool(self) -> bool;
+    /// `true` as 1, `false` as 0, in this type.
     fn from_bool(v: bool) -> Self;
+    /// Zero of this type.
     fn zero() -> Self;
+    /// One of this type.
     fn one() -> Self;
     /// Converts from any other element type the way PyTorch's `.to(dtype)` does: integers
     /// convert exactly to wider integers and wrap into narrower ones; integers become floats
@@ -540,14 +565,23 @@ pub trait Float:
     + std::ops::Div<Output = Self>
     + std::ops::Neg<Output = Self>
 {
+    /// `e^x`.
     fn exp(self) -> Self;
+    /// The natural logarithm.
     fn ln(self) -> Self;
+    /// The square root.
     fn sqrt(self) -> Self;
+    /// The absolute value.
     fn abs(self) -> Self;
+    /// The sine.
     fn sin(self) -> Self;
+    /// The cosine.
     fn cos(self) -> Self;
+    /// The hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// `self^e`.
     fn powf(self, e: Self) -> Self;
+    /// Whether the value is NaN.
     fn is_nan(self) -> bool;
     /// `self * a + b` rounded once.
     fn mul_add(self, a: Self, b: Self) -> Self;

@@ -54,6 +54,22 @@ struct Info {
 type Captures = Vec<(u32, u32, usize)>;
 
 /// `torch.autograd.backward`: accumulates into the leaves' `.grad` (or only `inputs`').
+///
+/// `grad_tensors[i]` is the gradient of `tensors[i]` (`None`: ones, for a one-element output);
+/// `retain_graph` keeps the saved tensors for another backward; `create_graph` records the
+/// backward itself so that the gradients can be differentiated again.
+///
+/// ```
+/// use rustgrad_core::{engine, ops::reduce, Tensor};
+/// # fn main() -> rustgrad_core::Result<()> {
+/// let x = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3])?;
+/// x.set_requires_grad(true)?;
+/// let y = reduce::sum(&(&x * &x)?, None, false, None)?; // y = sum(x^2)
+/// engine::backward(&[y], &[None], false, false, None)?;
+/// assert_eq!(x.grad().unwrap().to_vec::<f64>(), vec![2.0, 4.0, 6.0]); // dy/dx = 2x
+/// # Ok(())
+/// # }
+/// ```
 pub fn backward(
     tensors: &[Tensor],
     grad_tensors: &[Option<Tensor>],
@@ -136,6 +152,24 @@ fn grad_refers_to_leaf(leaf: &Tensor) -> bool {
 }
 
 /// `torch.autograd.grad`: returns the gradients of `outputs` with respect to `inputs`.
+///
+/// Leaves' `.grad` are left alone. With `create_graph`, the returned gradients have a history,
+/// so a second call gives second derivatives.
+///
+/// ```
+/// use rustgrad_core::{engine, ops::unary, Tensor};
+/// # fn main() -> rustgrad_core::Result<()> {
+/// let x = Tensor::scalar(0.5f64);
+/// x.set_requires_grad(true)?;
+/// let y = unary::sin(&x)?;
+/// let dy = engine::grad(&[y], &[None], &[x.clone()], false, true, false)?[0].clone().unwrap();
+/// assert!((dy.item_f64()? - 0.5f64.cos()).abs() < 1e-12); // cos(x)
+/// let d2y = engine::grad(&[dy], &[None], &[x.clone()], false, false, false)?[0].clone().unwrap();
+/// assert!((d2y.item_f64()? + 0.5f64.sin()).abs() < 1e-12); // -sin(x)
+/// assert!(x.grad().is_none());
+/// # Ok(())
+/// # }
+/// ```
 pub fn grad(
     outputs: &[Tensor],
     grad_outputs: &[Option<Tensor>],

@@ -37,11 +37,26 @@ pub fn set_grad_enabled(enabled: bool) -> bool {
 }
 
 /// Sets grad mode for a scope and restores the previous mode when dropped (also on unwind).
+///
+/// ```
+/// use rustgrad_core::{GradModeGuard, Tensor};
+/// # fn main() -> rustgrad_core::Result<()> {
+/// let w = Tensor::from_vec(vec![1.0f32], &[1])?;
+/// w.set_requires_grad(true)?;
+/// {
+///     let _no_grad = GradModeGuard::new(false); // `with torch.no_grad():`
+///     assert!(!(&w * 2.0)?.requires_grad());
+/// }
+/// assert!((&w * 2.0)?.requires_grad());
+/// # Ok(())
+/// # }
+/// ```
 pub struct GradModeGuard {
     previous: bool,
 }
 
 impl GradModeGuard {
+    /// Sets grad mode to `enabled` until the guard is dropped.
     pub fn new(enabled: bool) -> Self {
         GradModeGuard { previous: set_grad_enabled(enabled) }
     }

@@ -40,7 +40,9 @@ const REFS_MASK: u64 = 0xffff_ffff;
 /// hook (see [`NodeRef::is_unique`], [`Tensor::try_lock_unique`]), so reading it needs neither
 /// blocking nor allocation.
 pub struct Hook<F: ?Sized> {
+    /// The address of a Python object the hook owns (0 if none); opaque to the core.
     pub owned: usize,
+    /// The hook itself.
     pub f: F,
 }
 
@@ -85,19 +87,24 @@ pub type GradHook = Arc<Hook<dyn Fn(&Tensor) -> crate::Result<Option<Tensor>> + 
 /// Where a gradient flows: input `input_nr` of `node`.
 #[derive(Clone)]
 pub struct Edge {
+    /// The node that receives the gradient.
     pub node: NodeRef,
+    /// Which of the node's inputs it is.
     pub input_nr: u32,
 }
 
 /// What the engine checks a gradient against before passing it along an edge.
 #[derive(Clone, Debug)]
 pub struct InputMeta {
+    /// The shape the gradient must have.
     pub shape: Shape,
+    /// The dtype the gradient must have.
     pub dtype: DType,
 }
 
 /// One backward function in the graph.
 pub struct Node {
+    /// The backward function and what it saved.
     pub op: BackwardOp,
     /// For each forward input: where its gradient goes (`None` if it needs none).
     pub next: SmallVec<[Option<Edge>; 2]>,
@@ -140,6 +147,7 @@ const FIRST_DIM_INLINE: u64 = 1 << 16;
 const FIRST_DIM_SHIFT: u32 = 17;
 
 impl Metas {
+    /// The metadata of a node's inputs and outputs.
     pub fn new<'a>(
         inputs: impl IntoIterator<Item = &'a InputMeta>,
         outputs: impl IntoIterator<Item = &'a InputMeta>,
@@ -194,10 +202,12 @@ impl Metas {
         }
     }
 
+    /// How many forward inputs the node has.
     pub fn num_inputs(&self) -> usize {
         self.inputs as usize
     }
 
+    /// How many forward outputs the node has.
     pub fn num_outputs(&self) -> usize {
         self.outputs as usize
     }
@@ -304,6 +314,7 @@ impl Node {
         self.origin.as_ref().and_then(|o| o.site.clone())
     }
 
+    /// The node's PyTorch name (`MulBackward0`).
     pub fn name(&self) -> &'static str {
         self.op.name()
     }
@@ -538,6 +549,7 @@ impl NodeRef {
         f(guard.as_mut().expect("a node with a live handle is never empty"))
     }
 
+    /// The node's PyTorch name (`MulBackward0`).
     pub fn name(&self) -> &'static str {
         self.with(|n| n.name())
     }
@@ -575,10 +587,12 @@ impl NodeRef {
         })
     }
 
+    /// A weak handle that does not keep the node alive.
     pub fn downgrade(&self) -> WeakNodeRef {
         WeakNodeRef { index: self.index, generation: (slot(self.index).state.load(Ordering::Relaxed) >> 32) as u32 }
     }
 
+    /// Whether both handles name the same node.
     pub fn ptr_eq(&self, other: &NodeRef) -> bool {
         self.index == other.index
     }

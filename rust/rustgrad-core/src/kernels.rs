@@ -78,34 +78,63 @@ pub fn contiguous_copy(x: &TensorData) -> TensorData {
 /// Element-wise functions of one float argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unary {
+    /// `-x`.
     Neg,
+    /// `e^x`.
     Exp,
+    /// Natural logarithm.
     Log,
+    /// Square root.
     Sqrt,
+    /// `|x|`.
     Abs,
+    /// Sine.
     Sin,
+    /// Cosine.
     Cos,
+    /// Hyperbolic tangent.
     Tanh,
+    /// `1 / (1 + e^-x)`.
     Sigmoid,
+    /// `max(x, 0)`.
     Relu,
+    /// -1, 0 or 1.
     Sign,
+    /// `1 / x`.
     Reciprocal,
+    /// The error function.
     Erf,
+    /// Round down.
     Floor,
+    /// Round up.
     Ceil,
+    /// Round half to even.
     Round,
+    /// `ln(1 + x)`.
     Log1p,
+    /// `e^x - 1`.
     Expm1,
+    /// Tangent.
     Tan,
+    /// Arcsine.
     Asin,
+    /// Arccosine.
     Acos,
+    /// Arctangent.
     Atan,
+    /// Hyperbolic sine.
     Sinh,
+    /// Hyperbolic cosine.
     Cosh,
+    /// `1 / sqrt(x)`.
     Rsqrt,
+    /// Base-2 logarithm.
     Log2,
+    /// Base-10 logarithm.
     Log10,
+    /// `2^x`.
     Exp2,
+    /// Round toward zero.
     Trunc,
 }
 
@@ -494,28 +523,42 @@ fn ipow(base: i64, exp: i64) -> i64 {
 /// Element-wise functions of two arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a * b`.
     Mul,
+    /// `a / b`.
     Div,
+    /// `a^b`.
     Pow,
+    /// The larger of `a` and `b` (NaN if either is).
     Maximum,
+    /// The smaller of `a` and `b` (NaN if either is).
     Minimum,
 }
 
 /// Comparisons, giving bool tensors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compare {
+    /// `a == b`.
     Eq,
+    /// `a != b`.
     Ne,
+    /// `a < b`.
     Lt,
+    /// `a <= b`.
     Le,
+    /// `a > b`.
     Gt,
+    /// `a >= b`.
     Ge,
 }
 
 /// Arithmetic every dtype supports for binary kernels.
 pub trait Arith: Element {
+    /// `kind` applied to `a` and `b` in this type.
     fn apply(kind: Binary, a: Self, b: Self) -> Self;
 }
 
@@ -790,8 +833,11 @@ pub fn expand_values<T: Element>(x: &TensorData, target: &[usize]) -> Vec<T> {
 /// What a reduction computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduce {
+    /// The sum.
     Sum,
+    /// The mean.
     Mean,
+    /// The product.
     Prod,
 }
 

@@ -4,6 +4,13 @@
 //! - [`graph`]: the arena of backward nodes, freed without recursion.
 //! - [`engine`]: `backward` and `grad`.
 //! - [`ops`]: forward + backward of every op.
+//! - Operators `+ - * /` and unary `-` on `&Tensor` (see [`operators`]), returning [`Result`].
+
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+// Notes and derivative comments use brackets as text (`Note [Engine]`, Iverson brackets like
+// `[x > 0]`), and a few link to private helpers (shown with `--document-private-items`).
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 pub mod alloc;
 pub mod anomaly;
@@ -18,6 +25,7 @@ pub mod grad_mode;
 pub mod graph;
 pub mod inplace;
 pub mod kernels;
+pub mod operators;
 pub mod ops;
 pub mod random;
 pub mod scalar;

@@ -6,12 +6,16 @@ use crate::tensor::Tensor;
 /// A number argument (`x * 2`, `x ** 0.5`), kept with its kind for type promotion.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Scalar {
+    /// A bool.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A floating-point number.
     Float(f64),
 }
 
 impl Scalar {
+    /// The number as `f64` (bools as 0 or 1).
     pub fn to_f64(self) -> f64 {
         match self {
             Scalar::Bool(b) => b as i64 as f64,
@@ -20,6 +24,7 @@ impl Scalar {
         }
     }
 
+    /// The dtype a tensor holding the number would have (bool, int64 or float64).
     pub fn dtype(self) -> DType {
         match self {
             Scalar::Bool(_) => DType::Bool,
@@ -28,6 +33,7 @@ impl Scalar {
         }
     }
 
+    /// What the number contributes to type promotion (a wrapped number).
     pub fn promotion_input(self) -> PromotionInput {
         PromotionInput { dtype: self.dtype(), ndim: 0, wrapped: true }
     }

@@ -40,6 +40,7 @@ unsafe impl Sync for Storage {}
 
 /// A buffer that can back a storage.
 pub trait IntoStorage: Element {
+    /// A storage owning the values.
     fn into_storage(v: Vec<Self>) -> Storage;
 }
 
@@ -85,6 +86,7 @@ impl Storage {
         !matches!(self._owner, Owner::Foreign(_))
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -94,6 +96,7 @@ impl Storage {
         self.len
     }
 
+    /// Whether the storage holds no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -23,6 +23,7 @@ pub struct Version {
 }
 
 impl Version {
+    /// The current version.
     pub fn get(&self) -> u64 {
         self.value.load(Ordering::Relaxed)
     }
@@ -30,6 +31,7 @@ impl Version {
     pub fn note_write(&self, op: &'static str, site: Option<crate::sites::Site>) {
         *self.last_write.lock() = Some(Box::new((op, site)));
     }
+    /// Which in-place op last wrote the values, and where, if recorded.
     pub fn last_write(&self) -> Option<(&'static str, Option<crate::sites::Site>)> {
         self.last_write.lock().as_deref().cloned()
     }
@@ -38,10 +40,15 @@ impl Version {
 /// Which elements of which storage a tensor shows.
 #[derive(Clone)]
 pub struct TensorData {
+    /// The shared buffer.
     pub storage: Arc<Storage>,
+    /// Size of each dimension.
     pub shape: Shape,
+    /// Step in elements along each dimension.
     pub strides: Strides,
+    /// Index of the first element in the storage.
     pub offset: usize,
+    /// Shared with every view of the storage; bumped by in-place writes.
     pub version: VersionCounter,
 }
 
@@ -53,14 +60,17 @@ impl TensorData {
         TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0, version: Arc::default() }
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.storage.dtype()
     }
 
+    /// The number of elements.
     pub fn numel(&self) -> usize {
         shape::numel(&self.shape)
     }
 
+    /// Whether the elements are in row-major order without gaps.
     #[inline]
     pub fn is_contiguous(&self) -> bool {
         shape::is_contiguous(&self.shape, &self.strides)
@@ -71,10 +81,12 @@ impl TensorData {
         TensorData { storage: self.storage.clone(), shape, strides, offset, version: self.version.clone() }
     }
 
+    /// The version of the values.
     pub fn version(&self) -> u64 {
         self.version.get()
     }
 
+    /// Marks the values as written in place.
     pub fn bump_version(&self) {
         self.version.value.fetch_add(1, Ordering::Relaxed);
     }
@@ -218,13 +230,19 @@ pub fn for_each_strided(shape: &[usize], strides: &[usize], offset: usize, f: &m
 
 /// The autograd half of a tensor.
 pub struct TensorInner {
+    /// The values.
     pub data: TensorData,
     /// Set by the user on leaves; non-leaves require grad through `grad_fn`.
     pub requires_grad: bool,
+    /// The node that made this tensor (`None` for a leaf).
     pub grad_fn: Option<NodeRef>,
+    /// Which output of `grad_fn` this tensor is.
     pub output_nr: u32,
+    /// The accumulated gradient (`.grad`).
     pub grad: Option<Tensor>,
+    /// The leaf's `AccumulateGrad` node, while it lives.
     pub grad_accumulator: Option<WeakNodeRef>,
+    /// Whether `retain_grad()` was called.
     pub retains_grad: bool,
     /// A Python number wrapped into a 0-d tensor (affects type promotion only).
     pub wrapped_number: bool,
@@ -286,20 +304,26 @@ impl TensorInner {
 /// Why a tensor has no history although it was made from tensors that had one.
 #[derive(Clone, Debug, Default)]
 pub enum Origin {
+    /// Nothing to explain.
     #[default]
     Normal,
     /// Computed from tensors requiring grad while grad mode was off (or in inference mode).
+    #[allow(missing_docs)] // the fields are named in the doc above
     NotRecorded { inference: bool, site: Option<crate::sites::Site> },
     /// Made by `detach()` (`data: false`) or `.data` (`data: true`).
+    #[allow(missing_docs)] // the fields are named in the doc above
     Detached { data: bool, site: Option<crate::sites::Site> },
 }
 
 /// An op's input as the graph records it (see [`Tensor::input_state`]).
 pub struct InputState {
+    /// Where the input's gradient goes (`None` if it needs none).
     pub edge: Option<Edge>,
     /// Whether the input requires grad (true with no edge for a view whose base requires grad).
     pub requires_grad: bool,
+    /// The shape and dtype its gradient must have.
     pub meta: crate::graph::InputMeta,
+    /// Whether the input is an inference tensor.
     pub is_inference: bool,
     /// A view whose history may not be used (see [`ViewMeta::rebase_error`]; the message is
     /// read from the tensor, [`Tensor::check_view_history`], so the state stays small).
@@ -312,6 +336,7 @@ pub type PostAccumulateHook = Arc<crate::graph::Hook<dyn Fn(&Tensor) -> Result<(
 /// How a view was created (PyTorch's `CreationMeta`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewCreation {
+    /// An ordinary view.
     Default,
     /// With grad mode off: an in-place op on it under grad mode would be ambiguous.
     NoGrad,
@@ -353,6 +378,7 @@ pub struct TensorCell {
 pub struct Tensor(pub(crate) Arc<TensorCell>);
 
 impl Tensor {
+    /// A leaf tensor showing `data`, without autograd history.
     pub fn from_data(data: TensorData) -> Tensor {
         Tensor(Arc::new(TensorCell {
             inner: Mutex::new(TensorInner {
@@ -432,6 +458,19 @@ impl Tensor {
     }
 
     /// A contiguous tensor owning `values` with the given shape.
+    /// The element type picks the dtype (`f32` gives float32, `i64` int64, `bool` bool); a
+    /// length that does not match the shape is an [`Error::Value`].
+    ///
+    /// ```
+    /// use rustgrad_core::Tensor;
+    /// # fn main() -> rustgrad_core::Result<()> {
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(x.shape().as_slice(), &[2, 2]);
+    /// assert_eq!(x.dtype(), rustgrad_core::DType::F32);
+    /// assert!(Tensor::from_vec(vec![1i64, 2, 3], &[2, 2]).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         if values.len() != shape::numel(shape) {
             return Err(Error::Value(format!(
@@ -444,6 +483,11 @@ impl Tensor {
     }
 
     /// A 0-d tensor.
+    ///
+    /// ```
+    /// let x = rustgrad_core::Tensor::scalar(2.5f64);
+    /// assert_eq!((x.ndim(), x.item_f64().unwrap()), (0, 2.5));
+    /// ```
     pub fn scalar<T: IntoStorage>(value: T) -> Tensor {
         Tensor::from_data(TensorData::from_vec(vec![value], Shape::new()))
     }
@@ -455,6 +499,7 @@ impl Tensor {
         t
     }
 
+    /// Locks the tensor's autograd state.
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, TensorInner> {
         self.0.inner.lock()
@@ -492,18 +537,22 @@ impl Tensor {
         self.lock().data.clone()
     }
 
+    /// The size of each dimension.
     pub fn shape(&self) -> Shape {
         self.lock().data.shape.clone()
     }
 
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.lock().data.dtype()
     }
 
+    /// The number of dimensions.
     pub fn ndim(&self) -> usize {
         self.lock().data.shape.len()
     }
 
+    /// The number of elements.
     pub fn numel(&self) -> usize {
         self.lock().data.numel()
     }
@@ -513,6 +562,7 @@ impl Tensor {
         self.lock().promotion_input()
     }
 
+    /// Whether this 0-d tensor stands for a number (`x * 2`), for type promotion.
     pub fn is_wrapped_number(&self) -> bool {
         self.lock().wrapped_number
     }
@@ -535,10 +585,12 @@ impl Tensor {
         base.requires_grad()
     }
 
+    /// Whether the tensor has no `grad_fn` (made by the user, or not requiring grad).
     pub fn is_leaf(&self) -> bool {
         self.fresh().grad_fn.is_none()
     }
 
+    /// The node that made this tensor, or `None` for a leaf.
     pub fn grad_fn(&self) -> Option<NodeRef> {
         self.fresh().grad_fn.clone()
     }
@@ -562,22 +614,27 @@ impl Tensor {
         self.lock().view.as_ref().map(|v| v.base.clone())
     }
 
+    /// Whether the tensor was created in inference mode.
     pub fn is_inference(&self) -> bool {
         self.lock().is_inference
     }
 
+    /// Which output of its `grad_fn` this tensor is.
     pub fn output_nr(&self) -> u32 {
         self.lock().output_nr
     }
 
+    /// The accumulated gradient (`.grad`), if any.
     pub fn grad(&self) -> Option<Tensor> {
         self.lock().grad.clone()
     }
 
+    /// Whether both handles are the same tensor (not only equal values).
     pub fn same(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// A weak handle that does not keep the tensor alive.
     pub fn downgrade(&self) -> std::sync::Weak<TensorCell> {
         Arc::downgrade(&self.0)
     }
@@ -591,10 +648,12 @@ impl Tensor {
         self.0.inner.try_lock()
     }
 
+    /// The shared cell behind this handle.
     pub fn cell(&self) -> &TensorCell {
         &self.0
     }
 
+    /// A handle to an existing cell.
     pub fn from_cell(cell: Arc<TensorCell>) -> Tensor {
         Tensor(cell)
     }
@@ -627,6 +686,19 @@ impl Tensor {
     }
 
     /// `requires_grad_(flag)` / the `requires_grad` setter.
+    ///
+    /// Only floating-point leaves can require grad; anything else is an error, as in PyTorch.
+    ///
+    /// ```
+    /// use rustgrad_core::Tensor;
+    /// # fn main() -> rustgrad_core::Result<()> {
+    /// let w = Tensor::from_vec(vec![0.5f32, -1.0], &[2])?;
+    /// w.set_requires_grad(true)?;
+    /// assert!(w.requires_grad() && w.is_leaf());
+    /// assert!(Tensor::from_vec(vec![1i64], &[1])?.set_requires_grad(true).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_requires_grad(&self, flag: bool) -> Result<()> {
         let mut g = self.lock();
         if g.grad_fn.is_some() {
@@ -674,6 +746,7 @@ impl Tensor {
         t
     }
 
+    /// How the tensor lost (or never had) a history.
     pub fn origin(&self) -> Origin {
         self.lock().origin()
     }
@@ -830,6 +903,7 @@ impl Tensor {
         Ok(())
     }
 
+    /// Whether `retain_grad()` was called on this tensor.
     pub fn retains_grad(&self) -> bool {
         self.lock().retains_grad
     }

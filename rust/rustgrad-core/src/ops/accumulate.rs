@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 /// Adds incoming gradients into `leaf.grad`. Holds the leaf; the leaf holds it only weakly.
 pub struct AccumulateGrad {
+    /// The leaf whose `.grad` receives the gradients.
     pub leaf: Tensor,
 }
 

@@ -28,9 +28,15 @@ fn check_float(x: &Tensor, kernel: &str) -> Result<()> {
 /// Which activation a node belongs to (with its parameters).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Act {
+    /// `leaky_relu` with negative slope `slope`.
+    #[allow(missing_docs)] // the fields are named in the doc above
     LeakyRelu { slope: f64 },
+    /// `softplus` with `beta`, linear above `threshold`.
+    #[allow(missing_docs)] // the fields are named in the doc above
     Softplus { beta: f64, threshold: f64 },
+    /// `silu`.
     Silu,
+    /// `logsigmoid`.
     LogSigmoid,
 }
 
@@ -152,15 +158,21 @@ pub enum GradKind {
     Threshold,
     /// `g slope(x)`, `s` = the input.
     LeakyRelu {
+        /// The negative slope.
         slope: f64,
     },
+    /// `g sigmoid(beta x)` below the threshold, `g` above it; `s` = the input.
     Softplus {
+        /// Softplus's `beta`.
         beta: f64,
+        /// Above `beta x > threshold` softplus is linear.
         threshold: f64,
     },
+    /// `g sigmoid(-x)`, `s` = the input.
     LogSigmoid,
     /// `g gelu'(x)`, `s` = the input.
     Gelu {
+        /// Whether gelu used the tanh approximation.
         tanh: bool,
     },
 }

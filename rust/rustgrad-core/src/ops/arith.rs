@@ -100,6 +100,7 @@ pub fn add_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
     record(out, &[a, b], |_| AddBackward { alpha })
 }
 
+/// `a + b`, broadcasting, with PyTorch's type promotion.
 pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     add_scaled(a, b, 1.0)
 }
@@ -126,6 +127,7 @@ pub fn sub_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
     record(out, &[a, b], |_| SubBackward { alpha })
 }
 
+/// `a - b`, broadcasting, with PyTorch's type promotion.
 pub fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     sub_scaled(a, b, 1.0)
 }
@@ -173,6 +175,7 @@ impl Backward for RsubBackward {
     }
 }
 
+/// `a * b`, broadcasting, with PyTorch's type promotion.
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = promoted_values(a, b, Binary::Mul, false)?;
     record(out, &[a, b], |_| MulBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
@@ -226,6 +229,7 @@ impl Backward for DivBackward {
     crate::saved_tensors!(a, b);
 }
 
+/// `-x` (an error for a bool tensor).
 pub fn neg(x: &Tensor) -> Result<Tensor> {
     if x.dtype() == DType::Bool {
         return Err(Error::NotImplemented(
@@ -247,6 +251,7 @@ impl Backward for NegBackward {
     }
 }
 
+/// `1 / x`.
 pub fn reciprocal(x: &Tensor) -> Result<Tensor> {
     let out = Tensor::from_data(kernels::unary(&x.data(), Unary::Reciprocal));
     record(out, &[x], |o| ReciprocalBackward { result: SavedTensor::output(o, 0) })

@@ -14,6 +14,7 @@ pub fn compare(a: &Tensor, b: &Tensor, kind: Compare) -> Result<Tensor> {
     Ok(Tensor::from_data(kernels::compare(&a.data(), &b.data(), kind, dtype)?))
 }
 
+/// Element-wise logical and of two tensors, as a bool tensor.
 pub fn logical_and(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(Tensor::from_data(kernels::binary(&a.data(), &b.data(), Binary::Mul, DType::Bool)?))
 }

@@ -28,8 +28,14 @@ pub fn zeroed(x: &Tensor) -> Result<Tensor> {
 /// The distribution of an in-place random fill (`uniform_`, `normal_`, `bernoulli_`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Distribution {
+    /// Uniform in `[from, to)`.
+    #[allow(missing_docs)] // the fields are named in the doc above
     Uniform { from: f64, to: f64 },
+    /// Normal with mean `mean` and standard deviation `std`.
+    #[allow(missing_docs)] // the fields are named in the doc above
     Normal { mean: f64, std: f64 },
+    /// 1 with probability `p`, else 0.
+    #[allow(missing_docs)] // the fields are named in the doc above
     Bernoulli { p: f64 },
 }
 

@@ -9,7 +9,11 @@ use smallvec::smallvec;
 /// A view of one position along a dimension, or of a strided range of positions.
 #[derive(Clone, Copy, Debug)]
 pub enum Pick {
+    /// Position `index` of dimension `dim` (the dimension is removed).
+    #[allow(missing_docs)] // the fields are named in the doc above
     Select { dim: usize, index: usize },
+    /// `len` positions of dimension `dim` from `start`, every `step`-th.
+    #[allow(missing_docs)] // the fields are named in the doc above
     Slice { dim: usize, start: usize, len: usize, step: usize },
 }
 

@@ -146,7 +146,9 @@ impl Backward for StackBackward {
 /// How `split` was asked to cut (it decides the node's name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SplitKind {
+    /// One chunk size (`split(2)`): `SplitBackward0`.
     Size,
+    /// A list of sizes (`split([1, 2])`): `SplitWithSizesBackward0`.
     Sizes,
 }
 

@@ -25,6 +25,7 @@ fn same_dtype(a: &Tensor, b: &Tensor, op: &str) -> Result<DType> {
     Ok(da)
 }
 
+/// The dot product of two 1-d tensors.
 pub fn dot(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 1 || sb.len() != 1 {
@@ -63,6 +64,18 @@ impl Backward for DotBackward {
     crate::saved_tensors!(a, b);
 }
 
+/// The product of two matrices.
+///
+/// ```
+/// use rustgrad_core::{ops::linalg, Tensor};
+/// # fn main() -> rustgrad_core::Result<()> {
+/// let a = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2])?;
+/// let eye = Tensor::from_vec(vec![1.0f64, 0.0, 0.0, 1.0], &[2, 2])?;
+/// assert_eq!(linalg::mm(&a, &eye)?.to_vec::<f64>(), a.to_vec::<f64>());
+/// assert!(linalg::mm(&a, &Tensor::from_vec(vec![1.0f64; 3], &[3, 1])?).is_err());
+/// # Ok(())
+/// # }
+/// ```
 pub fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 2 {
@@ -133,6 +146,7 @@ impl Backward for MmBackward {
     crate::saved_tensors!(a, b);
 }
 
+/// The product of a matrix and a vector.
 pub fn mv(a: &Tensor, v: &Tensor) -> Result<Tensor> {
     let (sa, sv) = (a.shape(), v.shape());
     if sa.len() != 2 || sv.len() != 1 {
@@ -175,6 +189,7 @@ impl Backward for MvBackward {
     crate::saved_tensors!(a, v);
 }
 
+/// The batched product of two 3-d tensors.
 pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.len() != 3 {

@@ -18,12 +18,16 @@ use smallvec::smallvec;
 /// How a loss combines its per-element values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduction {
+    /// The per-element losses.
     None,
+    /// Their mean.
     Mean,
+    /// Their sum.
     Sum,
 }
 
 impl Reduction {
+    /// `"none"`, `"mean"` or `"sum"`; anything else is a `ValueError`.
     pub fn parse(s: &str) -> Result<Reduction> {
         match s {
             "none" => Ok(Reduction::None),

@@ -31,26 +31,32 @@ macro_rules! backward_ops {
         /// Every kind of backward node, stored inline in the arena slot (no box per node); the
         /// few with large state are boxed so that every node stays small.
         pub enum BackwardOp {
-            $($variant($ty),)*
-            $($bvariant(Box<$bty>),)*
+            $(#[doc = concat!("A `", stringify!($ty), "` node.")] $variant($ty),)*
+            $(#[doc = concat!("A `", stringify!($bty), "` node (boxed: its state is large).")] $bvariant(Box<$bty>),)*
             /// A node defined outside the core (a Python `autograd.Function`). Shared, so the
             /// engine can run it without holding the node's lock (it may call back into us).
             Custom(std::sync::Arc<dyn CustomBackward>),
         }
 
         impl BackwardOp {
+            /// The node's PyTorch name (`MulBackward0`).
             pub fn name(&self) -> &'static str {
                 match self { $(Self::$variant(op) => op.name(),)* $(Self::$bvariant(op) => op.name(),)* Self::Custom(op) => op.name() }
             }
+            /// Computes the input gradients from the output gradients `grads`.
             pub fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
                 match self { $(Self::$variant(op) => op.apply(ctx, grads),)* $(Self::$bvariant(op) => op.apply(ctx, grads),)* Self::Custom(op) => op.apply(ctx, grads) }
             }
+            /// Frees the saved tensors.
             pub fn release(&mut self) {
                 match self { $(Self::$variant(op) => op.release(),)* $(Self::$bvariant(op) => op.release(),)* Self::Custom(op) => op.release_saved() }
             }
+            /// Whether the node saved tensors for backward.
             pub fn saves_tensors(&self) -> bool {
                 match self { $(Self::$variant(op) => op.saves_tensors(),)* $(Self::$bvariant(op) => op.saves_tensors(),)* Self::Custom(op) => op.saves_tensors() }
             }
+            /// Points saved references to the node's output at `target` (used when an in-place op
+            /// rebases a view's history).
             pub fn retarget_outputs(&mut self, target: &Tensor) {
                 match self { $(Self::$variant(op) => op.retarget_outputs(target),)* $(Self::$bvariant(op) => op.retarget_outputs(target),)* Self::Custom(_) => {} }
             }
@@ -70,12 +76,15 @@ macro_rules! backward_ops {
 /// A backward function implemented outside the core. Its state is shared (`&self`), since
 /// it runs without the node's lock held.
 pub trait CustomBackward: Send + Sync {
+    /// The node's name as PyTorch shows it.
     fn name(&self) -> &'static str;
     /// For the binding that defined it, to find its own type again.
     fn as_any(&self) -> &dyn std::any::Any;
+    /// Computes the input gradients from the output gradients `grads`.
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads>;
     /// Frees saved state after a backward without `retain_graph`.
     fn release_saved(&self);
+    /// Whether the function saved tensors for backward.
     fn saves_tensors(&self) -> bool;
     /// Whether missing output gradients are passed as zeros (else as `None`).
     fn materialize_grads(&self) -> bool {

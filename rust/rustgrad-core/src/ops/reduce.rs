@@ -33,6 +33,19 @@ pub fn sum_dims(x: &Tensor, dims: &[usize], keepdim: bool, dtype: Option<DType>)
 }
 
 /// `x.sum()` / `x.sum(dims, keepdim)`.
+///
+/// `dims: None` sums everything; negative dims count from the end; `dtype` casts first.
+///
+/// ```
+/// use rustgrad_core::{ops::reduce, Tensor};
+/// # fn main() -> rustgrad_core::Result<()> {
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+/// assert_eq!(reduce::sum(&x, None, false, None)?.item_f64()?, 21.0);
+/// let rows = reduce::sum(&x, Some(&[-1]), true, None)?;
+/// assert_eq!((rows.shape().as_slice(), rows.to_vec::<f32>()), (&[2, 1][..], vec![6.0, 15.0]));
+/// # Ok(())
+/// # }
+/// ```
 pub fn sum(x: &Tensor, dims: Option<&[i64]>, keepdim: bool, dtype: Option<DType>) -> Result<Tensor> {
     let (d, all) = reduction_dims(x, dims)?;
     let out = sum_dims(x, &d, keepdim, dtype)?;

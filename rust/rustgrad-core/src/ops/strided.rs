@@ -14,12 +14,16 @@ use std::sync::Arc;
 /// Where a tensor's elements sit in its storage.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Geometry {
+    /// Size of each dimension.
     pub shape: Shape,
+    /// Step in elements along each dimension.
     pub strides: Strides,
+    /// Index of the first element in the storage.
     pub offset: usize,
 }
 
 impl Geometry {
+    /// The geometry of a tensor's data.
     pub fn of(d: &TensorData) -> Geometry {
         Geometry { shape: d.shape.clone(), strides: d.strides.clone(), offset: d.offset }
     }
@@ -28,7 +32,9 @@ impl Geometry {
 /// A view inside a base: both geometries over the same storage.
 #[derive(Clone, Debug)]
 pub struct ViewGeometry {
+    /// The base's geometry.
     pub base: Geometry,
+    /// The view's geometry.
     pub view: Geometry,
 }
 
@@ -98,6 +104,7 @@ pub fn put(g: &Tensor, geometry: &Arc<ViewGeometry>) -> Result<Tensor> {
 
 /// d as_strided(base)/d base: the gradient goes back to the elements the view shows
 pub struct AsStridedBackward {
+    /// The base and view geometries.
     pub geometry: Arc<ViewGeometry>,
 }
 impl Backward for AsStridedBackward {

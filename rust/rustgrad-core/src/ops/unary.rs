@@ -56,36 +56,47 @@ fn bool_unary(d: &crate::tensor::TensorData, kind: Unary) -> Result<Option<Tenso
     Err(Error::kernel_missing(kernel, DType::Bool))
 }
 
+/// `e^x`, element-wise.
 pub fn exp(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Exp)
 }
+/// Natural logarithm, element-wise.
 pub fn log(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Log)
 }
+/// Square root, element-wise.
 pub fn sqrt(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Sqrt)
 }
+/// Absolute value, element-wise.
 pub fn abs(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Abs)
 }
+/// Sine, element-wise.
 pub fn sin(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Sin)
 }
+/// Cosine, element-wise.
 pub fn cos(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Cos)
 }
+/// Hyperbolic tangent, element-wise.
 pub fn tanh(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Tanh)
 }
+/// Logistic sigmoid, element-wise.
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Sigmoid)
 }
+/// `max(x, 0)`, element-wise.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Relu)
 }
+/// Sign (-1, 0 or 1), element-wise.
 pub fn sign(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Sign)
 }
+/// The error function, element-wise.
 pub fn erf(x: &Tensor) -> Result<Tensor> {
     unary(x, Unary::Erf)
 }

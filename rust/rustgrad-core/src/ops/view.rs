@@ -115,6 +115,7 @@ fn transpose_impl(x: &Tensor, d0: i64, d1: i64, name: &'static str) -> Result<Te
     record(out, &[x], |_| TransposeBackward { d0: a as i64, d1: b as i64, name })
 }
 
+/// Swaps dimensions `d0` and `d1` (a view).
 pub fn transpose(x: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
     transpose_impl(x, d0, d1, "TransposeBackward0")
 }
@@ -148,6 +149,7 @@ impl Backward for TransposeBackward {
     }
 }
 
+/// Reorders the dimensions as `dims` lists them (a view).
 pub fn permute(x: &Tensor, dims: &[i64]) -> Result<Tensor> {
     let d = x.data();
     let nd = d.shape.len();
@@ -225,6 +227,7 @@ impl Backward for SqueezeBackward {
     }
 }
 
+/// Inserts a dimension of size 1 at `dim` (a view).
 pub fn unsqueeze(x: &Tensor, dim: i64) -> Result<Tensor> {
     let d = x.data();
     let nd = d.shape.len();
@@ -411,6 +414,7 @@ pub fn contiguous(x: &Tensor) -> Result<Tensor> {
 /// d out/dx = 1 for ops whose output is a copy of the input's values, under their PyTorch
 /// name: `CloneBackward0` (clone), `IndexSelectBackward0` (index_select of a 0-d tensor).
 pub struct IdentityBackward {
+    /// The PyTorch name of the node.
     pub name: &'static str,
 }
 impl Backward for IdentityBackward {
