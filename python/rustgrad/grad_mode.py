@@ -128,6 +128,7 @@ class set_grad_enabled(_DecoratorContextManager):
         _set_grad_enabled(self.prev)
 
     def clone(self) -> set_grad_enabled:
+        """A new context manager with the same setting (used when decorating functions)."""
         return self.__class__(self.mode)
 
 
@@ -154,6 +155,7 @@ class inference_mode(_DecoratorContextManager):
         _set_grad_enabled(self.prev_grad)
 
     def clone(self) -> inference_mode:
+        """A new context manager with the same setting (used when decorating functions)."""
         return self.__class__(self.mode)
 
 

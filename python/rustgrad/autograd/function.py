@@ -38,6 +38,8 @@ class FunctionCtx:
         self.to_save = tensors
 
     def save_for_forward(self, *tensors: Tensor | None) -> None:
+        """Saves tensors for forward-mode AD (accepted and ignored: rustgrad has no forward mode).
+        https://pytorch.org/docs/stable/generated/torch.autograd.function.FunctionCtx.save_for_forward.html"""
         self.saved_for_forward = tensors
 
     def mark_dirty(self, *args: Tensor) -> None:
@@ -45,8 +47,7 @@ class FunctionCtx:
         self.dirty_tensors = args
 
     def mark_shared_storage(self, *pairs) -> None:
-        # Deprecated in PyTorch and a no-op there too.
-        pass
+        """Deprecated no-op kept for old custom Functions (a no-op in PyTorch too)."""
 
     def mark_non_differentiable(self, *args: Tensor) -> None:
         """Marks outputs that have no gradient (``requires_grad`` stays False)."""
@@ -118,16 +119,24 @@ class Function(metaclass=FunctionMeta):
 
     @staticmethod
     def forward(*args: Any, **kwargs: Any) -> Any:
+        """Override: computes the outputs from the inputs (with ``ctx`` first unless ``setup_context``
+        is defined).
+        https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.forward"""
         raise NotImplementedError(
             "You must implement the forward function for custom autograd.Function."
         )
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Any) -> Any:
+        """Override (optional): stores what ``backward`` needs on ``ctx`` from ``inputs`` and ``output``.
+        https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.setup_context"""
         raise NotImplementedError("setup_context is not implemented.")
 
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        """Override: returns the gradient of each input from the gradients of the outputs (``vjp``
+        is the same method).
+        https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.backward"""
         raise NotImplementedError(
             "You must implement either the backward or vjp method for your custom autograd.Function "
             "to use it with backward mode AD."
@@ -137,16 +146,22 @@ class Function(metaclass=FunctionMeta):
 
     @staticmethod
     def jvp(ctx: Any, *grad_inputs: Any) -> Any:
+        """Forward-mode derivative: not supported by rustgrad (raises NotImplementedError).
+        https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.jvp"""
         raise NotImplementedError(
             "You must implement the jvp function for custom autograd.Function to use it with forward mode AD."
         )
 
     @staticmethod
     def vmap(info, in_dims, *args):
+        """Batching rule for ``vmap``: not supported by rustgrad (raises NotImplementedError).
+        https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.vmap"""
         raise NotImplementedError("vmap is not supported by rustgrad")
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        """Runs the function on ``args``, recording one backward node for its outputs.
+        https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.apply"""
         uses_setup_context = cls.setup_context is not Function.setup_context
         if kwargs:
             if not uses_setup_context:

@@ -70,27 +70,39 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    """Fills ``tensor`` in place with draws from the uniform distribution on ``[a, b)``, without
+    recording gradients.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.uniform_"""
     check_tensor("uniform_", tensor, "tensor")
     return _no_grad_uniform_(tensor, a, b, generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    """Fills ``tensor`` in place with draws from a normal distribution of the given ``mean`` and
+    ``std``, without recording gradients.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.normal_"""
     check_tensor("normal_", tensor, "tensor")
     return _no_grad_normal_(tensor, mean, std, generator)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fills ``tensor`` in place with ``val``, without recording gradients.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.constant_"""
     check_tensor("constant_", tensor, "tensor")
     with rustgrad.no_grad():
         return tensor.fill_(val)
 
 
 def ones_(tensor: Tensor) -> Tensor:
+    """Fills ``tensor`` in place with ones, without recording gradients.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.ones_"""
     check_tensor("ones_", tensor, "tensor")
     return constant_(tensor, 1.0)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
+    """Fills ``tensor`` in place with zeros, without recording gradients.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.zeros_"""
     check_tensor("zeros_", tensor, "tensor")
     with rustgrad.no_grad():
         return tensor.zero_()
@@ -117,6 +129,8 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot initialisation: uniform on ``[-a, a]`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.xavier_uniform_"""
     check_tensor("xavier_uniform_", tensor, "tensor")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
@@ -125,6 +139,8 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) ->
 
 
 def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot initialisation: normal with ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.xavier_normal_"""
     check_tensor("xavier_normal_", tensor, "tensor")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
@@ -138,6 +154,9 @@ def kaiming_uniform_(
     nonlinearity: str = "leaky_relu",
     generator: Any = None,
 ) -> Tensor:
+    """He initialisation: uniform on ``[-b, b]`` with ``b = gain * sqrt(3 / fan)``, where ``gain`` comes
+    from ``nonlinearity`` (and ``a``, the leaky_relu slope) and ``fan`` from ``mode``.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.kaiming_uniform_"""
     check_tensor("kaiming_uniform_", tensor, "tensor")
     if 0 in tensor.shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
@@ -155,6 +174,9 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     generator: Any = None,
 ) -> Tensor:
+    """He initialisation: normal with ``std = gain / sqrt(fan)``, where ``gain`` comes from
+    ``nonlinearity`` (and ``a``, the leaky_relu slope) and ``fan`` from ``mode``.
+    https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.kaiming_normal_"""
     check_tensor("kaiming_normal_", tensor, "tensor")
     if 0 in tensor.shape:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)

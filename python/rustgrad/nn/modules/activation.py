@@ -18,9 +18,11 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        """``relu(input)`` (in place if the module was built with ``inplace=True``)."""
         return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return "inplace=True" if self.inplace else ""
 
 
@@ -32,9 +34,11 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
+        """``gelu(input)`` with this module's ``approximate`` setting."""
         return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return f"approximate={self.approximate!r}"
 
 
@@ -42,6 +46,7 @@ class Tanh(Module):
     """Applies the hyperbolic tangent element-wise.
     https://pytorch.org/docs/stable/generated/torch.nn.Tanh.html"""
     def forward(self, input: Tensor) -> Tensor:
+        """``tanh(input)``."""
         return rustgrad.tanh(input)
 
 
@@ -49,6 +54,7 @@ class Sigmoid(Module):
     """Applies the logistic sigmoid element-wise.
     https://pytorch.org/docs/stable/generated/torch.nn.Sigmoid.html"""
     def forward(self, input: Tensor) -> Tensor:
+        """``sigmoid(input)``."""
         return rustgrad.sigmoid(input)
 
 
@@ -66,9 +72,11 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
+        """``softmax(input, dim)``."""
         return F.softmax(input, self.dim, _stacklevel=5)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return f"dim={self.dim}"
 
 
@@ -81,7 +89,9 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input: Tensor) -> Tensor:
+        """``log_softmax(input, dim)``."""
         return F.log_softmax(input, self.dim, _stacklevel=5)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return f"dim={self.dim}"

@@ -88,20 +88,24 @@ class Sequential(Module):
         return [key for key in super().__dir__() if not key.isdigit()]
 
     def pop(self, key: int | slice) -> Module:
+        """Removes the module at ``key`` and returns it."""
         v = self[key]
         del self[key]
         return v
 
     def forward(self, input: Any) -> Any:
+        """Feeds ``input`` through the modules in order and returns the last output."""
         for module in self:
             input = module(input)
         return input
 
     def append(self, module: Module) -> Sequential:
+        """Adds ``module`` at the end; returns the container."""
         self.add_module(str(len(self)), module)
         return self
 
     def insert(self, index: int, module: Module) -> Sequential:
+        """Inserts ``module`` at position ``index``; returns the container."""
         if not isinstance(module, Module):
             raise AssertionError(f"module should be of type: {Module}")  # noqa: TRY004 (PyTorch's type)
         n = len(self._modules)
@@ -115,6 +119,7 @@ class Sequential(Module):
         return self
 
     def extend(self, sequential: Iterable[Module]) -> Sequential:
+        """Appends every module of ``sequential``; returns the container."""
         for layer in sequential:
             self.append(layer)
         return self
@@ -192,20 +197,24 @@ class ModuleList(Module):
         return [key for key in super().__dir__() if not key.isdigit()]
 
     def insert(self, index: int, module: Module) -> None:
+        """Inserts ``module`` before position ``index``."""
         for i in range(len(self._modules), index, -1):
             self._modules[str(i)] = self._modules[str(i - 1)]
         self._modules[str(index)] = module
 
     def append(self, module: Module) -> ModuleList:
+        """Adds ``module`` at the end; returns the list."""
         self.add_module(str(len(self)), module)
         return self
 
     def pop(self, key: int | slice) -> Module:
+        """Removes the module at ``key`` and returns it."""
         v = self[key]
         del self[key]
         return v
 
     def extend(self, modules: Iterable[Module]) -> Self:
+        """Appends every module of ``modules``; returns the list."""
         if not isinstance(modules, container_abcs.Iterable):
             raise TypeError(
                 "ModuleList.extend should be called with an iterable, but got " + type(modules).__name__
@@ -243,23 +252,29 @@ class ModuleDict(Module):
         return key in self._modules
 
     def clear(self) -> None:
+        """Removes every module."""
         self._modules.clear()
 
     def pop(self, key: str) -> Module:
+        """Removes the module under ``key`` and returns it."""
         v = self[key]
         del self[key]
         return v
 
     def keys(self) -> Any:
+        """The names of the modules."""
         return self._modules.keys()
 
     def items(self) -> Any:
+        """The (name, module) pairs."""
         return self._modules.items()
 
     def values(self) -> Any:
+        """The modules."""
         return self._modules.values()
 
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
+        """Adds or replaces modules from a mapping or from (name, module) pairs."""
         if not isinstance(modules, container_abcs.Iterable):
             raise TypeError(
                 "ModuleDict.update should be called with an iterable of key/value pairs, but got "

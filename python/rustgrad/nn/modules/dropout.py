@@ -20,7 +20,9 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
+        """``dropout(input, p, training)``: zeroes elements with probability ``p`` in training mode."""
         return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return f"p={self.p}, inplace={self.inplace}"

@@ -17,7 +17,9 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input: Tensor) -> Tensor:
+        """``input.flatten(start_dim, end_dim)``."""
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -22,6 +22,7 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, input: Tensor) -> Tensor:
+        """Returns ``input`` unchanged."""
         return input
 
 
@@ -44,6 +45,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         # kaiming_uniform_ with a=sqrt(5) draws from uniform(-1/sqrt(in_features), 1/sqrt(in_features)).
+        """Draws new weights and bias as PyTorch does (uniform on ``[-1/sqrt(in_features), 1/sqrt(in_features)]``)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
@@ -51,9 +53,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        """``input @ weight.T + bias``."""
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         )

@@ -50,6 +50,7 @@ class L1Loss(_Loss):
     """Mean absolute error as a module (see ``functional.l1_loss``).
     https://pytorch.org/docs/stable/generated/torch.nn.L1Loss.html"""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` against ``target``."""
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -57,6 +58,7 @@ class MSELoss(_Loss):
     """Mean squared error as a module (see ``functional.mse_loss``).
     https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html"""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` against ``target``."""
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -75,6 +77,7 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` (log-probabilities) against ``target`` (class indices)."""
         return F.nll_loss(
             input, target, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction
         )
@@ -98,6 +101,7 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` (logits) against ``target`` (class indices or probabilities)."""
         return F.cross_entropy(
             input,
             target,
@@ -112,6 +116,7 @@ class BCELoss(_WeightedLoss):
     """Binary cross entropy on probabilities as a module (see ``functional.binary_cross_entropy``).
     https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html"""
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` (probabilities) against ``target``."""
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
@@ -132,6 +137,7 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` (logits) against ``target``."""
         return F.binary_cross_entropy_with_logits(
             input, target, self.weight, pos_weight=self.pos_weight, reduction=self.reduction
         )

@@ -38,6 +38,8 @@ def _addindent(text: str, num_spaces: int) -> str:
 
 
 def _forward_unimplemented(self: Module, *input: Any) -> None:
+    """Override: the module's computation, run by ``module(*input)`` between the forward hooks.
+    https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.forward"""
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
@@ -77,6 +79,9 @@ class Module:
     # ----- registration -----
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Adds a tensor that is part of the module's state but not a parameter (saved in
+        ``state_dict`` unless ``persistent=False``).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.register_buffer"""
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         elif not isinstance(name, str):
@@ -99,6 +104,8 @@ class Module:
             self._non_persistent_buffers_set.add(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Adds ``param`` (or None) as a parameter under ``name``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.register_parameter"""
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
         elif not isinstance(name, str):
@@ -127,6 +134,8 @@ class Module:
             self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Adds a child module under ``name``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.add_module"""
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         elif not isinstance(name, str):
@@ -142,6 +151,8 @@ class Module:
     register_module = add_module
 
     def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path (``'encoder.0'``).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.get_submodule"""
         if target == "":
             return self
         mod: Module = self
@@ -154,6 +165,8 @@ class Module:
         return mod
 
     def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path (``'encoder.0.weight'``).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.get_parameter"""
         module_path, _, param_name = target.rpartition(".")
         mod = self.get_submodule(module_path)
         if not hasattr(mod, param_name):
@@ -245,6 +258,8 @@ class Module:
     def register_forward_pre_hook(
         self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
     ) -> RemovableHandle:
+        """Registers ``hook(module, args)``, called before ``forward``; it may return new args.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.register_forward_pre_hook"""
         handle = RemovableHandle(self._forward_pre_hooks, extra_dict=self._forward_pre_hooks_with_kwargs)
         self._forward_pre_hooks[handle.id] = hook
         if with_kwargs:
@@ -261,6 +276,8 @@ class Module:
         with_kwargs: bool = False,
         always_call: bool = False,
     ) -> RemovableHandle:
+        """Registers ``hook(module, args, output)``, called after ``forward``; it may return a new output.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.register_forward_hook"""
         handle = RemovableHandle(
             self._forward_hooks,
             extra_dict=[self._forward_hooks_with_kwargs, self._forward_hooks_always_called],
@@ -350,12 +367,16 @@ class Module:
                 yield module_prefix + ("." if module_prefix else "") + k, v
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Iterates over the parameters (of the submodules too if ``recurse``).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.parameters"""
         for _name, param in self.named_parameters(recurse=recurse):
             yield param
 
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
+        """Iterates over (dotted name, parameter) pairs.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.named_parameters"""
         yield from self._named_members(
             lambda module: module._parameters.items(),
             prefix=prefix,
@@ -364,12 +385,16 @@ class Module:
         )
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """Iterates over the buffers (of the submodules too if ``recurse``).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.buffers"""
         for _name, buf in self.named_buffers(recurse=recurse):
             yield buf
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
+        """Iterates over (dotted name, buffer) pairs.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.named_buffers"""
         yield from self._named_members(
             lambda module: module._buffers.items(),
             prefix=prefix,
@@ -378,10 +403,14 @@ class Module:
         )
 
     def children(self) -> Iterator[Module]:
+        """Iterates over the direct submodules.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.children"""
         for _name, module in self.named_children():
             yield module
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Iterates over (name, module) pairs of the direct submodules.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.named_children"""
         memo = set()
         for name, module in self._modules.items():
             if module is not None and module not in memo:
@@ -389,12 +418,16 @@ class Module:
                 yield name, module
 
     def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
+        """Iterates over this module and all its submodules.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.modules"""
         for _name, module in self.named_modules(remove_duplicate=remove_duplicate):
             yield module
 
     def named_modules(
         self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Module]]:
+        """Iterates over (dotted name, module) pairs of this module and all its submodules.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.named_modules"""
         if memo is None:
             memo = set()
         if self not in memo:
@@ -410,6 +443,8 @@ class Module:
     # ----- modes and gradients -----
 
     def train(self, mode: bool = True) -> Module:
+        """Sets training mode (``mode=True``) or evaluation mode on this module and its submodules.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.train"""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")  # noqa: TRY004 (PyTorch's type)
         self.training = mode
@@ -418,14 +453,20 @@ class Module:
         return self
 
     def eval(self) -> Module:
+        """Sets evaluation mode (``train(False)``).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.eval"""
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Sets ``requires_grad`` on every parameter.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.requires_grad_"""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Resets the gradients of every parameter (to None by default, else to zeros).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.zero_grad"""
         for p in self.parameters():
             if p.grad is not None:
                 if set_to_none:
@@ -438,6 +479,8 @@ class Module:
                     p.grad.zero_()
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Calls ``fn`` on every submodule and then on this module; returns self.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.apply"""
         for module in self.children():
             module.apply(fn)
         fn(self)
@@ -466,6 +509,8 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Casts floating-point parameters and buffers to a dtype (devices other than the CPU raise).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.to"""
         dtype = kwargs.get("dtype")
         for arg in (*args, kwargs.get("device")):
             if isinstance(arg, rustgrad.dtype):
@@ -496,12 +541,18 @@ class Module:
         return self
 
     def cpu(self) -> Module:
+        """Returns self (tensors already live on the CPU).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.cpu"""
         return self
 
     def float(self) -> Module:
+        """Casts floating-point parameters and buffers to float32.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.float"""
         return self._apply(lambda t: t.float() if t.is_floating_point() else t)
 
     def double(self) -> Module:
+        """Casts floating-point parameters and buffers to float64.
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.double"""
         return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
     # ----- state dict -----
