@@ -99,8 +99,14 @@ def test_every_public_method_of_a_public_class_has_a_docstring(module_name: str)
                 continue
             if isinstance(value, (staticmethod, classmethod)):
                 value = value.__func__
-            documented = _has_own_doc(value) or f"{module_name}.{name}.{attr}" in ALLOWED
-            if (callable(value) or isinstance(value, property)) and not documented:
+            slot_docs = vars(obj).get("__slots__")
+            documented = (
+                _has_own_doc(value)
+                or (isinstance(slot_docs, dict) and bool(slot_docs.get(attr)))  # help() shows these
+                or f"{module_name}.{name}.{attr}" in ALLOWED
+            )
+            # methods, properties, and the attributes of Rust classes and slots (data descriptors)
+            if (callable(value) or inspect.isdatadescriptor(value)) and not documented:
                 missing.append(f"{name}.{attr}")
     assert not missing, f"{module_name}: public methods without a docstring: {missing}"
 

@@ -68,7 +68,10 @@ class device:
     (see :func:`_check_device`). https://pytorch.org/docs/stable/tensor_attributes.html#torch.device
     """
 
-    __slots__ = ("index", "type")
+    __slots__ = {
+        "index": "The device's index (``1`` in ``'cuda:1'``), or None when none was given.",
+        "type": "The device type: ``'cpu'``, ``'cuda'``, ``'mps'``, ...",
+    }
     type: str
     index: int | None
 
