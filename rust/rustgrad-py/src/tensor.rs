@@ -1171,7 +1171,8 @@ impl PyTensor {
         let dims = dims_arg(dim)?;
         wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
     }
-    /// The largest element; with ``dim``, a ``(values, indices)`` pair along that dim.
+    /// The largest element; with ``dim``, a ``(values, indices)`` pair along that dim; with a
+    /// tensor, the element-wise maximum (as ``torch.maximum``).
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.max.html
     #[pyo3(signature = (dim=None, keepdim=false))]
@@ -1187,7 +1188,8 @@ impl PyTensor {
         };
         self.reduce_extreme(py, dim, keepdim, true)
     }
-    /// The smallest element; with ``dim``, a ``(values, indices)`` pair along that dim.
+    /// The smallest element; with ``dim``, a ``(values, indices)`` pair along that dim; with a
+    /// tensor, the element-wise minimum (as ``torch.minimum``).
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.min.html
     #[pyo3(signature = (dim=None, keepdim=false))]
