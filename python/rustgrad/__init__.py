@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as _np
 
 from rustgrad import _glue, _legacy, _numpy_names, _rustgrad
+from rustgrad import storage as _storage
 from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
@@ -1037,3 +1038,4 @@ int = int32
 
 # numpy's `axis=`/`keepdims=` wherever PyTorch takes them (after every function is defined).
 _numpy_names.install(_sys.modules[__name__], Tensor)
+_storage.install(Tensor)
