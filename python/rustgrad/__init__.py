@@ -122,7 +122,6 @@ def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") 
     kwargs.pop("pin_memory", None)
     kwargs.pop("memory_format", None)
     kwargs.pop("out", None)
-    kwargs.pop("generator", None)
     requires_grad = _bool_arg(fn, kwargs.pop("requires_grad", False), "requires_grad")
     if kwargs:
         raise TypeError(f"{fn}() got an unexpected keyword argument '{next(iter(kwargs))}'")
@@ -177,7 +176,13 @@ def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:
 
 
 def _laid_out_like(
-    fn: str, t: Tensor, kwargs: dict, make: Callable[[list, dict], Tensor], fill: str | None = None
+    fn: str,
+    t: Tensor,
+    kwargs: dict,
+    make: Callable[[list, dict], Tensor],
+    fill: str | None = None,
+    fill_args: tuple = (),
+    generator: Any = None,
 ) -> Tensor:
     """``make(size, kwargs)`` laid out as PyTorch's ``empty_like(t)``: a permuted ``t`` gives a
     permuted result. A random ``fill`` (``"uniform_"``, ``"normal_"``) then draws into that
@@ -191,7 +196,7 @@ def _laid_out_like(
     values = make(size, kwargs) if fill is None else zeros(size, **kwargs)
     fresh = _rustgrad._with_layout(values, list(t.shape), strides)
     if fill is not None:
-        getattr(fresh, fill)()
+        getattr(fresh, fill)(*fill_args, generator=generator)
     return _finish(fresh, {"requires_grad": requires_grad}, fn)
 
 
@@ -215,64 +220,114 @@ def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     return _like("full_like", input, _fill_value("full_like", fill_value), kwargs)
 
 
+def _generator_kwarg(kwargs: dict) -> Any:
+    """Takes ``generator=`` out of a random function's keywords (``None``: the default generator)."""
+    return kwargs.pop("generator", None)
+
+
 def rand(*args: Any, **kwargs: Any) -> Tensor:
-    """Uniform samples in [0, 1), reproducing PyTorch's CPU generator."""
+    """Uniform samples in [0, 1), reproducing PyTorch's CPU generator (``generator=`` a
+    :class:`Generator`, the default one if omitted)."""
     size = _parse_size("rand", args, kwargs)
     dt = _dtype_arg("rand", kwargs.pop("dtype", None))
-    return _finish(lambda: _rustgrad._rand(size, dt), kwargs, "rand")
+    gen = _generator_kwarg(kwargs)
+    return _finish(lambda: _rustgrad._rand(size, dt, gen), kwargs, "rand")
 
 
 def randn(*args: Any, **kwargs: Any) -> Tensor:
-    """Standard normal samples, reproducing PyTorch's CPU generator."""
+    """Standard normal samples, reproducing PyTorch's CPU generator (``generator=`` optional)."""
     size = _parse_size("randn", args, kwargs)
     dt = _dtype_arg("randn", kwargs.pop("dtype", None))
-    return _finish(lambda: _rustgrad._randn(size, dt), kwargs, "randn")
+    gen = _generator_kwarg(kwargs)
+    return _finish(lambda: _rustgrad._randn(size, dt, gen), kwargs, "randn")
 
 
 def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
-    """Uniform samples shaped like ``input``."""
+    """Uniform samples shaped like ``input`` (``generator=`` optional)."""
     _check_tensor("rand_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return _laid_out_like("rand_like", input, kwargs, lambda size, kw: rand(size, **kw), "uniform_")
+    gen = _generator_kwarg(kwargs)
+    return _laid_out_like(
+        "rand_like", input, kwargs, lambda size, kw: rand(size, generator=gen, **kw), "uniform_", (), gen
+    )
 
 
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
-    """Standard normal samples shaped like ``input``."""
+    """Standard normal samples shaped like ``input`` (``generator=`` optional)."""
     _check_tensor("randn_like", input)
     kwargs.setdefault("dtype", input.dtype)
-    return _laid_out_like("randn_like", input, kwargs, lambda size, kw: randn(size, **kw), "normal_")
+    gen = _generator_kwarg(kwargs)
+    return _laid_out_like(
+        "randn_like", input, kwargs, lambda size, kw: randn(size, generator=gen, **kw), "normal_", (), gen
+    )
+
+
+def randint_like(input: Tensor, low: Any = 0, high: Any = None, **kwargs: Any) -> Tensor:
+    """``randint_like(input, high)`` or ``randint_like(input, low, high)``: integers in [low, high)
+    shaped like ``input``, of its dtype unless ``dtype=`` says otherwise (``generator=`` optional)."""
+    _check_tensor("randint_like", input)
+    if high is None:
+        low, high = 0, low
+    if high is None:
+        raise TypeError("randint_like() missing 1 required positional argument: \"high\"")
+    for value in (low, high):
+        if isinstance(value, _builtins.bool) or not isinstance(value, (int, _np.integer)):
+            raise TypeError(
+                "randint_like() received an invalid combination of arguments - got "
+                f"(Tensor, {', '.join(_type_name(v) for v in (low, high))}), but expected one of:\n"
+                " * (Tensor input, int high, *, torch.Generator generator, torch.memory_format memory_format = None, "
+                "torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
+                "bool pin_memory = False, bool requires_grad = False)\n"
+                " * (Tensor input, int low, int high, *, torch.Generator generator, torch.memory_format "
+                "memory_format = None, torch.dtype dtype = None, torch.layout layout = None, "
+                "torch.device device = None, bool pin_memory = False, bool requires_grad = False)\n"
+            )
+    low, high = int(low), int(high)
+    kwargs.setdefault("dtype", input.dtype)
+    gen = _generator_kwarg(kwargs)
+
+    def make(size: list, kw: dict) -> Tensor:
+        dt = kw.pop("dtype")
+        return _finish(lambda: zeros(size, dtype=dt).random_(low, high, generator=gen), kw, "randint_like")
+
+    return _laid_out_like("randint_like", input, kwargs, make, "random_", (low, high), gen)
 
 
 def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor:
     """Normal samples with the given mean(s) and standard deviation(s), drawn as PyTorch draws
     them: a tensor ``mean`` or ``std`` gives samples of its (broadcast) shape, two numbers need
-    ``size``."""
+    ``size``; ``generator=`` picks the generator."""
+    gen = _generator_kwarg(kwargs)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         if size is not None:
             raise TypeError("normal(): a size is only taken with a number mean and std")
-        kwargs.pop("generator", None)
         if kwargs:
             raise TypeError(f"normal() got an unexpected keyword argument '{next(iter(kwargs))}'")
         with no_grad():
             if isinstance(mean, Tensor) and not isinstance(std, Tensor):
-                out = empty_like(mean).normal_(0.0, _builtins.float(std))
+                out = empty_like(mean).normal_(0.0, _builtins.float(std), generator=gen)
                 return out.add_(mean)
             if isinstance(mean, Tensor):
                 # The broadcast shape and promoted dtype of the two.
                 both = mean.detach() + std.detach()
-                out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0)
+                out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0, generator=gen)
             else:
-                out = empty_like(std).normal_(0.0, 1.0)
+                out = empty_like(std).normal_(0.0, 1.0, generator=gen)
             return out.mul_(std).add_(mean)
     if size is None:
         raise TypeError("normal() missing 1 required positional argument: \"size\"")
     dt = kwargs.pop("dtype", None)
     shape = _size_list("normal", size)
-    return _finish(lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std)), kwargs, "normal")
+    return _finish(
+        lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std), generator=gen),
+        kwargs,
+        "normal",
+    )
 
 
 def randint(*args: Any, **kwargs: Any) -> Tensor:
-    """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)."""
+    """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)
+    (``generator=`` optional)."""
     size = kwargs.pop("size", None)
     bounds = list(args)
     if size is None:
@@ -291,88 +346,77 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
         raise TypeError(f"randint(): argument 'size' must be tuple of ints, not {_type_name(size)}")
     shape = _size_list("randint", size)
     dt = _dtype_arg("randint", kwargs.pop("dtype", None))
+    gen = _generator_kwarg(kwargs)
 
     def make() -> Tensor:
-        t = _rustgrad._randint(low, high, shape)
+        t = _rustgrad._randint(low, high, shape, gen)
         return t.to(dt) if dt is not None and dt is not int64 else t
 
     return _finish(make, kwargs, "randint")
 
 
 def randperm(n: int, **kwargs: Any) -> Tensor:
-    """A random permutation of ``0 .. n-1``."""
+    """A random permutation of ``0 .. n-1`` (``generator=`` optional)."""
     n = _int_arg("randperm", n, "n", 1)
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     dt = _dtype_arg("randperm", kwargs.pop("dtype", None))
+    gen = _generator_kwarg(kwargs)
 
     def make() -> Tensor:
-        t = _rustgrad._randperm(n)
+        t = _rustgrad._randperm(n, gen)
         return t.to(dt) if dt is not None and dt is not int64 else t
 
     return _finish(make, kwargs, "randperm")
 
 
-_DEFAULT_GENERATOR_KEY = object()
+def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None, out: Tensor | None = None) -> Tensor:
+    """Ones drawn with probability ``input`` (or with the number ``p``), zeros elsewhere, in
+    ``input``'s shape and dtype, from ``generator`` (the default generator if omitted)."""
+    _check_tensor("bernoulli", input)
+    result = input.bernoulli(p, generator=generator)
+    if out is not None:
+        with no_grad():
+            out.copy_(result)
+        return out
+    return result
 
 
-class Generator:
-    """``torch.Generator``: here a handle on the one default CPU generator
-    (``torch.manual_seed`` returns it, as PyTorch returns ``torch.default_generator``)."""
-
-    __slots__ = ()
-    device = device("cpu")
-
-    def __init__(self, device: Any = "cpu", *, _default: object = None) -> None:
-        if _default is not _DEFAULT_GENERATOR_KEY:
-            raise NotImplementedError(
-                "rustgrad has only the default generator: use torch.default_generator "
-                "(what torch.manual_seed returns)"
-            )
-
-    def manual_seed(self, seed: Any) -> Generator:
-        """Seeds the generator (PyTorch's conversion: ``int(seed)``, negative seeds wrap to 64 bits)."""
-        seed = int(seed)
-        if not -(2**63) <= seed < 2**64:
-            raise ValueError("Overflow when unpacking long long")
-        _rustgrad._manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
-        return self
-
-    def initial_seed(self) -> int:
-        """The seed the generator was last seeded with."""
-        return _rustgrad.initial_seed()
-
-    def seed(self) -> int:
-        """Re-seeds from a non-deterministic source and returns the new seed."""
-        import random as _random
-
-        s = _random.getrandbits(63)
-        self.manual_seed(s)
-        return s
-
-    def get_state(self) -> Tensor:
-        """The generator state, in the byte layout of ``torch.get_rng_state()`` (as int64 values:
-        rustgrad has no uint8 dtype)."""
-        return tensor(list(_rustgrad._get_rng_state()), dtype=int64)
-
-    def set_state(self, new_state: Any) -> Generator:
-        """Restores a state from :meth:`get_state` (or PyTorch's ``get_rng_state()`` bytes)."""
-        if isinstance(new_state, Tensor):
-            new_state = bytes(int(v) & 0xFF for v in new_state.tolist())
-        elif not isinstance(new_state, (bytes, bytearray)):
-            raise TypeError(f"expected a torch.ByteTensor, but got {_type_name(new_state)}")
-        _rustgrad._set_rng_state(bytes(new_state))
-        return self
-
-    def __repr__(self) -> str:
-        return "<torch._C.Generator object>"
+def multinomial(
+    input: Tensor, num_samples: int, replacement: _builtins.bool = False, *, generator: Any = None, out: Any = None
+) -> Tensor:
+    """Indices of categories drawn with the weights of each row of ``input`` (1-d or 2-d):
+    ``num_samples`` per row, with or without ``replacement``, as PyTorch draws them."""
+    _check_tensor("multinomial", input)
+    num_samples = _int_arg("multinomial", num_samples, "num_samples", 2)
+    replacement = _bool_arg("multinomial", replacement, "replacement")
+    result = input.multinomial(num_samples, replacement, generator=generator)
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
 
 
-default_generator = Generator(_default=_DEFAULT_GENERATOR_KEY)
+def poisson(input: Tensor, generator: Any = None) -> Tensor:
+    """One Poisson sample per element, with the element as its rate (``generator`` optional)."""
+    _check_tensor("poisson", input)
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(
+            f"poisson(): argument 'generator' (position 2) must be torch.Generator, not {_type_name(generator)}"
+        )
+    return _rustgrad._poisson(input, generator)
+
+
+Generator = _rustgrad.Generator
+default_generator = _rustgrad.default_generator
 
 
 def manual_seed(seed: Any) -> Generator:
-    """Seeds the default generator and returns it, as ``torch.manual_seed``."""
+    """Seeds the default generator and returns it, as ``torch.manual_seed`` (which takes anything
+    ``int()`` takes; negative seeds wrap to 64 bits)."""
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError("Overflow when unpacking long long")
     return default_generator.manual_seed(seed)
 
 
@@ -387,7 +431,7 @@ def get_rng_state() -> Tensor:
 
 
 def set_rng_state(new_state: Any) -> None:
-    """Restores the default generator's state."""
+    """Restores the default generator's state (a tensor from ``get_rng_state``, ours or PyTorch's)."""
     default_generator.set_state(new_state)
 
 
@@ -702,7 +746,7 @@ class _Cuda:
 
 cuda = _Cuda()
 
-from rustgrad import autograd, nn, optim, utils
+from rustgrad import autograd, nn, optim, random, utils
 from rustgrad.serialization import load, save
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
@@ -732,6 +776,7 @@ __all__ = [
     "asin",
     "atan",
     "autograd",
+    "bernoulli",
     "bmm",
     "bool",
     "cat",
@@ -795,9 +840,9 @@ __all__ = [
     "linspace",
     "load",
     "log",
+    "log10",
     "log1p",
     "log2",
-    "log10",
     "log_softmax",
     "logsumexp",
     "long",
@@ -812,6 +857,7 @@ __all__ = [
     "minimum",
     "mm",
     "mul",
+    "multinomial",
     "mv",
     "narrow",
     "ne",
@@ -826,13 +872,16 @@ __all__ = [
     "ones_like",
     "optim",
     "permute",
+    "poisson",
     "pow",
     "prod",
     "rand",
     "rand_like",
     "randint",
+    "randint_like",
     "randn",
     "randn_like",
+    "random",
     "randperm",
     "reciprocal",
     "relu",

@@ -314,3 +314,37 @@ def _rebuild(values, requires_grad):
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _rng_state_tensor(state: bytes):
+    """A generator state as PyTorch's ``get_state()`` gives it: a 1-d tensor of the state's bytes
+    (uint8 where rustgrad has it, else int64 holding the byte values)."""
+    import rustgrad
+
+    dtype = getattr(rustgrad, "uint8", None)
+    values = np.frombuffer(state, dtype=np.uint8)
+    if dtype is None:
+        return rustgrad.from_numpy(values.astype(np.int64))
+    return rustgrad.tensor(values, dtype=dtype)
+
+
+def _rng_state_bytes(state) -> bytes:
+    """The bytes of a state given to ``set_state``: a byte tensor (or, without uint8, an int64
+    tensor of byte values, as ``get_state`` returns), with PyTorch's errors otherwise."""
+    import rustgrad
+    from rustgrad._args import type_name
+
+    if not isinstance(state, rustgrad.Tensor):
+        raise TypeError(f"expected a torch.ByteTensor, but got {type_name(state)}")
+    byte_dtype = getattr(rustgrad, "uint8", rustgrad.int64)
+    if state.dtype != byte_dtype:
+        raise TypeError("RNG state must be a torch.ByteTensor")
+    return bytes((np.asarray(state.detach().reshape(-1).tolist(), dtype=np.int64) & 0xFF).astype(np.uint8))
+
+
+def _bernoulli_scalar(input, p, generator):
+    """``torch.bernoulli(input, p)``: ones with probability ``p`` in ``input``'s shape and dtype."""
+    import rustgrad
+
+    with rustgrad.no_grad():
+        return rustgrad.empty_like(input).bernoulli_(p, generator=generator)

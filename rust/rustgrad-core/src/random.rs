@@ -62,7 +62,7 @@
 //! As in PyTorch, the process-wide [`default_generator`] starts from a
 //! non-deterministic seed; [`Generator::default`] uses [`DEFAULT_SEED`].
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Seed of a freshly constructed generator, as in `torch.Generator()`
 /// (`c10::detail::default_rng_seed_val`).
@@ -437,6 +437,97 @@ impl Generator {
         }
     }
 
+    /// One `double` uniform in `[0, 1)` (53 bits of one 64-bit draw), the
+    /// `uniform_real_distribution<double>(0, 1)` every scalar sampler below
+    /// starts from.
+    pub fn uniform_f64(&mut self) -> f64 {
+        self.unit_f64()
+    }
+
+    /// One `Tensor.exponential_(lambd)` sample: `(-1 / lambd) * log1p(-u)`
+    /// with `u` a 53-bit uniform, in `f64` whatever the dtype.
+    pub fn exponential(&mut self, lambd: f64) -> f64 {
+        (-1.0 / lambd) * (-self.unit_f64()).ln_1p()
+    }
+
+    /// One `Tensor.geometric_(p)` sample: `ceil(ln(u) / log1p(-p))`.
+    pub fn geometric(&mut self, p: f64) -> f64 {
+        (self.unit_f64().ln() / (-p).ln_1p()).ceil()
+    }
+
+    /// One `Tensor.cauchy_(median, sigma)` sample:
+    /// `sigma * tan(pi * (u - 0.5)) + median`, one fused multiply-add.
+    pub fn cauchy(&mut self, median: f64, sigma: f64) -> f64 {
+        let t = (std::f64::consts::PI * (self.unit_f64() - 0.5)).tan();
+        mul_add_f64(sigma, t, median)
+    }
+
+    /// One `Tensor.log_normal_(mean, std)` sample: `exp` of the serial
+    /// Box-Muller normal (with its cached second value), whatever the size.
+    pub fn log_normal(&mut self, mean: f64, std: f64) -> f64 {
+        self.normal_f64(mean, std).exp()
+    }
+
+    /// One integer in `[from, from + range)` as `random_(from, to)` draws it:
+    /// a 32-bit draw when `range < 2^28`, else a 64-bit one, reduced modulo
+    /// `range`; `range == 0` stands for the full 64-bit range (the raw draw, `from` ignored).
+    pub fn random_in(&mut self, from: i64, range: u64) -> i64 {
+        let r = if range == 0 {
+            // The whole 64-bit range: the raw draw, as is.
+            return self.random_u64() as i64;
+        } else if range >= 1 << 28 {
+            self.random_u64() % range
+        } else {
+            self.random_u32() as u64 % range
+        };
+        r.wrapping_add(from as u64) as i64
+    }
+
+    /// One `torch.poisson` sample of rate `lambda` (`lambda >= 0`), from
+    /// 53-bit uniforms. Below 10: count the uniforms whose running product
+    /// stays above `exp(-lambda)`. From 10 on: Hormann's transformed
+    /// rejection with squeeze (PTRS, 1993), two uniforms per attempt.
+    pub fn poisson(&mut self, lambda: f64) -> f64 {
+        if lambda <= 0.0 {
+            return 0.0;
+        }
+        if lambda < 10.0 {
+            let limit = (-lambda).exp();
+            let mut count = 0.0;
+            let mut product = 1.0;
+            loop {
+                product *= self.unit_f64();
+                if product > limit {
+                    count += 1.0;
+                } else {
+                    return count;
+                }
+            }
+        }
+        let sqrt_lambda = lambda.sqrt();
+        let ln_lambda = lambda.ln();
+        let b = 0.931 + 2.53 * sqrt_lambda;
+        let a = -0.059 + 0.02483 * b;
+        let inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+        let v_r = 0.9277 - 3.6224 / (b - 2.0);
+        loop {
+            let u = self.unit_f64() - 0.5;
+            let v = self.unit_f64();
+            let us = 0.5 - u.abs();
+            let k = ((2.0 * a / us + b) * u + lambda + 0.43).floor();
+            if us >= 0.07 && v <= v_r {
+                return k;
+            }
+            if k < 0.0 || (us < 0.013 && v > us) {
+                continue;
+            }
+            let lhs = v.ln() + inv_alpha.ln() - (a / (us * us) + b).ln();
+            if lhs <= -lambda + k * ln_lambda - ln_gamma(k + 1.0) {
+                return k;
+            }
+        }
+    }
+
     /// Serializes the full generator state (engine and cached normals) in
     /// the byte layout of `torch.get_rng_state()` (5056 bytes, little
     /// endian), so states can be exchanged with PyTorch.
@@ -479,7 +570,7 @@ impl Generator {
             || next as usize > MT_N
             || left as usize + next as usize > MT_N + 1
         {
-            return Err("invalid mt19937 state".to_string());
+            return Err("Invalid mt19937 state".to_string());
         }
         let mut words = [0u32; MT_N];
         for (k, w) in words.iter_mut().enumerate() {
@@ -494,6 +585,24 @@ impl Generator {
         self.next_double_normal = double_valid.then(|| f64::from_le_bytes(take::<8>(state, layout::NORMAL_Y)));
         self.next_float_normal = float_valid.then(|| f32::from_le_bytes(take::<4>(state, layout::FLOAT_SAMPLE)));
         Ok(())
+    }
+}
+
+/// `ln |Gamma(x)|` from the C library (glibc's `lgamma_r`, as PyTorch's
+/// `std::lgamma`), or the `libm` crate's port where there is no glibc.
+fn ln_gamma(x: f64) -> f64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn lgamma_r(x: f64, sign: *mut i32) -> f64;
+        }
+        let mut sign = 0i32;
+        // SAFETY: lgamma_r is a pure, reentrant libm function writing only `sign`.
+        unsafe { lgamma_r(x, &mut sign) }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        libm::lgamma_r(x).0
     }
 }
 
@@ -705,6 +814,11 @@ fn nondeterministic_seed() -> u64 {
 pub fn default_generator() -> &'static Mutex<Generator> {
     static DEFAULT: OnceLock<Mutex<Generator>> = OnceLock::new();
     DEFAULT.get_or_init(|| Mutex::new(Generator::new(nondeterministic_seed())))
+}
+
+/// Locks `gen` for drawing (a poisoned lock is recovered: the state is always valid).
+pub fn lock(gen: &Mutex<Generator>) -> MutexGuard<'_, Generator> {
+    gen.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Re-seeds the default generator (`torch.manual_seed(seed)`).

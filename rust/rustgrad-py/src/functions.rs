@@ -7,6 +7,7 @@ use crate::tensor::{tensors_to_list, wrap, PyTensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use rustgrad_core::ops::compare;
+use rustgrad_core::random::Generator;
 use rustgrad_core::{creation, engine, grad_mode, graph, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
@@ -390,7 +391,8 @@ fn random_floats(
     shape: &[usize],
     dtype: DType,
     kernel: &str,
-    draw: fn(&[usize], DType) -> Tensor,
+    generator: &std::sync::Mutex<Generator>,
+    draw: fn(&[usize], DType, &std::sync::Mutex<Generator>) -> Tensor,
 ) -> R {
     new_storage(shape, dtype)?;
     let empty = rustgrad_core::shape::numel(shape) == 0;
@@ -400,44 +402,63 @@ fn random_floats(
     if empty {
         return wrap(py, creation::zeros(shape, dtype));
     }
-    wrap(py, draw(shape, dtype))
+    wrap(py, draw(shape, dtype, generator))
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-#[pyo3(signature = (shape, dtype=None))]
-pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    random_floats(py, &shape, dt(dtype, DType::F32)?, "check_uniform_bounds", creation::rand)
+#[pyo3(signature = (shape, dtype=None, generator=None))]
+pub fn _rand(
+    py: Python<'_>,
+    shape: Vec<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, "rand")?;
+    random_floats(py, &shape, dt(dtype, DType::F32)?, "check_uniform_bounds", gen, creation::rand)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-#[pyo3(signature = (shape, dtype=None))]
-pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    random_floats(py, &shape, dt(dtype, DType::F32)?, "normal_kernel_cpu", creation::randn)
+#[pyo3(signature = (shape, dtype=None, generator=None))]
+pub fn _randn(
+    py: Python<'_>,
+    shape: Vec<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, "randn")?;
+    random_floats(py, &shape, dt(dtype, DType::F32)?, "normal_kernel_cpu", gen, creation::randn)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>) -> R {
+#[pyo3(signature = (low, high, shape, generator=None))]
+pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>, generator: Option<&Bound<'_, PyAny>>) -> R {
+    let gen = crate::generator::resolve(generator, "randint")?;
     new_storage(&shape, DType::I64)?;
-    wrap(py, creation::randint(low, high, &shape).py()?)
+    wrap(py, creation::randint(low, high, &shape, gen).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _randperm(py: Python<'_>, n: usize) -> R {
+#[pyo3(signature = (n, generator=None))]
+pub fn _randperm(py: Python<'_>, n: usize, generator: Option<&Bound<'_, PyAny>>) -> R {
+    let gen = crate::generator::resolve(generator, "randperm")?;
     new_storage(&[n], DType::I64)?;
-    let v = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).randperm(n);
+    let v = rustgrad_core::random::lock(gen).randperm(n);
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }
 
-/// One draw of `torch.empty((), dtype=torch.int64).random_()` from the default generator: a
-/// 64-bit draw modulo 2**63 (how a `DataLoader` seeds its shuffle).
+/// One draw of `torch.empty((), dtype=torch.int64).random_(generator=g)`: a 64-bit draw
+/// modulo 2**63 (how a `DataLoader` seeds its shuffle and its workers).
+#[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _random_int64() -> i64 {
-    let draw = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).random_u64();
-    (draw % (1u64 << 63)) as i64
+#[pyo3(signature = (generator=None))]
+pub fn _random_int64(generator: Option<&Bound<'_, PyAny>>) -> PyResult<i64> {
+    let gen = crate::generator::resolve(generator, "random_")?;
+    let draw = rustgrad_core::random::lock(gen).random_u64();
+    Ok((draw % (1u64 << 63)) as i64)
 }
 
 /// `torch.randperm(n, generator=g)` for a fresh generator `g` seeded with `seed` (the default
@@ -446,34 +467,35 @@ pub fn _random_int64() -> i64 {
 #[pyfunction]
 pub fn _randperm_seeded(py: Python<'_>, seed: u64, n: usize) -> R {
     new_storage(&[n], DType::I64)?;
-    let v = rustgrad_core::random::Generator::new(seed).randperm(n);
+    let v = Generator::new(seed).randperm(n);
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }
 
+/// `torch.multinomial(input, num_samples, replacement, generator=g)` (arguments checked by
+/// the Python wrapper).
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _manual_seed(seed: u64) {
-    creation::manual_seed(seed);
+#[pyo3(signature = (input, num_samples, replacement=false, generator=None))]
+pub fn _multinomial(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    num_samples: i64,
+    replacement: bool,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, "multinomial")?;
+    let t = tensor_arg(input)?;
+    wrap(py, rustgrad_core::ops::sampling::multinomial(&t, num_samples, replacement, gen).py()?)
 }
 
-/// The default generator's state, in the byte layout of `torch.get_rng_state()`.
+/// `torch.poisson(input, generator=g)`.
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _get_rng_state(py: Python<'_>) -> Py<pyo3::types::PyBytes> {
-    let state = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).get_state();
-    pyo3::types::PyBytes::new(py, &state).unbind()
-}
-
-/// Restores a state from [`_get_rng_state`] (or PyTorch's); an invalid state raises and leaves
-/// the generator unchanged.
-#[rustgrad_macros::guard]
-#[pyfunction]
-pub fn _set_rng_state(state: &[u8]) -> PyResult<()> {
-    rustgrad_core::random::default_generator()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .set_state(state)
-        .map_err(pyo3::exceptions::PyRuntimeError::new_err)
+#[pyo3(signature = (input, generator=None))]
+pub fn _poisson(py: Python<'_>, input: &Bound<'_, PyAny>, generator: Option<&Bound<'_, PyAny>>) -> R {
+    let gen = crate::generator::resolve(generator, "poisson")?;
+    let t = tensor_arg(input)?;
+    wrap(py, rustgrad_core::ops::sampling::poisson(&t, gen).py()?)
 }
 
 #[rustgrad_macros::guard]

@@ -21,6 +21,7 @@ pub mod moments;
 pub mod pointwise;
 pub mod pow;
 pub mod reduce;
+pub mod sampling;
 pub mod softmax;
 pub mod strided;
 pub mod unary;
