@@ -220,33 +220,92 @@ def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     return _like("full_like", input, _fill_value("full_like", fill_value), kwargs)
 
 
-def _generator_kwarg(kwargs: dict) -> Any:
-    """Takes ``generator=`` out of a random function's keywords (``None``: the default generator)."""
-    return kwargs.pop("generator", None)
+_FACTORY_KEYWORDS = (
+    "Tensor out = None, torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
+    "bool pin_memory = False, bool requires_grad = False"
+)
+_LIKE_KEYWORDS = (
+    "torch.memory_format memory_format = None, torch.dtype dtype = None, torch.layout layout = None, "
+    "torch.device device = None, bool pin_memory = False, bool requires_grad = False"
+)
+# PyTorch's overloads of the random factories, as its argument parser lists them when the
+# arguments match none (a `generator=` that is not a Generator, for one).
+_RANDOM_SIGNATURES = {
+    name: [f"{head}, *, torch.Generator generator, {tail}", f"{head}, *, {tail}"]
+    for name, head, tail in [
+        ("rand", "tuple of ints size", _FACTORY_KEYWORDS),
+        ("randn", "tuple of ints size", _FACTORY_KEYWORDS),
+        ("randperm", "int n", _FACTORY_KEYWORDS),
+        ("rand_like", "Tensor input", _LIKE_KEYWORDS),
+        ("randn_like", "Tensor input", _LIKE_KEYWORDS),
+    ]
+}
+_RANDOM_SIGNATURES["randint"] = [
+    f"{head}, *, {gen}{_FACTORY_KEYWORDS}"
+    for head in ("int high, tuple of ints size", "int low, int high, tuple of ints size")
+    for gen in ("torch.Generator generator, ", "")
+]
+_RANDOM_SIGNATURES["randint_like"] = [
+    f"{head}, *, torch.Generator generator, {_LIKE_KEYWORDS}"
+    for head in ("Tensor input, int high", "Tensor input, int low, int high")
+]
+_RANDOM_SIGNATURES["normal"] = [
+    "Tensor mean, Tensor std, *, torch.Generator generator = None, Tensor out = None",
+    "Tensor mean, float std = 1, *, torch.Generator generator = None, Tensor out = None",
+    "float mean, Tensor std, *, torch.Generator generator = None, Tensor out = None",
+    f"float mean, float std, tuple of ints size, *, torch.Generator generator = None, {_FACTORY_KEYWORDS}",
+]
+_RANDOM_SIGNATURES["bernoulli"] = [
+    "Tensor input, *, torch.Generator generator = None, Tensor out = None",
+    "Tensor input, float p, *, torch.Generator generator = None",
+]
+
+
+def _invalid_combination(fn: str, args: tuple, kwargs: dict) -> TypeError:
+    """PyTorch's ``TypeError`` for arguments that match none of ``fn``'s overloads."""
+    # Keywords the parser knows come in signature order, the others after them.
+    order = ["low", "high", "size", "generator", "out", "dtype", "layout", "device", "pin_memory", "requires_grad"]
+    keys = sorted(kwargs, key=lambda k: order.index(k) if k in order else len(order))
+    got = ", ".join([_type_name(a) for a in args] + [f"{k}={_type_name(kwargs[k])}" for k in keys])
+    expected = "".join(f" * ({sig})\n" for sig in _RANDOM_SIGNATURES[fn])
+    return TypeError(
+        f"{fn}() received an invalid combination of arguments - got ({got}), but expected one of:\n{expected}"
+    )
+
+
+def _generator_kwarg(kwargs: dict, fn: str | None = None, args: tuple = (), given: dict | None = None) -> Any:
+    """Takes ``generator=`` out of a random function's keywords (``None``: the default generator);
+    anything but a :class:`Generator` raises PyTorch's error for ``fn(*args, **given)``."""
+    gen = kwargs.pop("generator", None)
+    if gen is not None and fn is not None and not isinstance(gen, Generator):
+        raise _invalid_combination(fn, args, given if given is not None else {**kwargs, "generator": gen})
+    return gen
 
 
 def rand(*args: Any, **kwargs: Any) -> Tensor:
     """Uniform samples in [0, 1), reproducing PyTorch's CPU generator (``generator=`` a
     :class:`Generator`, the default one if omitted)."""
+    given = dict(kwargs)
     size = _parse_size("rand", args, kwargs)
     dt = _dtype_arg("rand", kwargs.pop("dtype", None))
-    gen = _generator_kwarg(kwargs)
+    gen = _generator_kwarg(kwargs, "rand", args, given)
     return _finish(lambda: _rustgrad._rand(size, dt, gen), kwargs, "rand")
 
 
 def randn(*args: Any, **kwargs: Any) -> Tensor:
     """Standard normal samples, reproducing PyTorch's CPU generator (``generator=`` optional)."""
+    given = dict(kwargs)
     size = _parse_size("randn", args, kwargs)
     dt = _dtype_arg("randn", kwargs.pop("dtype", None))
-    gen = _generator_kwarg(kwargs)
+    gen = _generator_kwarg(kwargs, "randn", args, given)
     return _finish(lambda: _rustgrad._randn(size, dt, gen), kwargs, "randn")
 
 
 def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Uniform samples shaped like ``input`` (``generator=`` optional)."""
     _check_tensor("rand_like", input)
+    gen = _generator_kwarg(kwargs, "rand_like", (input,), dict(kwargs))
     kwargs.setdefault("dtype", input.dtype)
-    gen = _generator_kwarg(kwargs)
     return _laid_out_like(
         "rand_like", input, kwargs, lambda size, kw: rand(size, generator=gen, **kw), "uniform_", (), gen
     )
@@ -255,8 +314,8 @@ def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Standard normal samples shaped like ``input`` (``generator=`` optional)."""
     _check_tensor("randn_like", input)
+    gen = _generator_kwarg(kwargs, "randn_like", (input,), dict(kwargs))
     kwargs.setdefault("dtype", input.dtype)
-    gen = _generator_kwarg(kwargs)
     return _laid_out_like(
         "randn_like", input, kwargs, lambda size, kw: randn(size, generator=gen, **kw), "normal_", (), gen
     )
@@ -282,9 +341,9 @@ def randint_like(input: Tensor, low: Any = 0, high: Any = None, **kwargs: Any) -
                 "memory_format = None, torch.dtype dtype = None, torch.layout layout = None, "
                 "torch.device device = None, bool pin_memory = False, bool requires_grad = False)\n"
             )
+    gen = _generator_kwarg(kwargs, "randint_like", (input, low, high) if low else (input, high), dict(kwargs))
     low, high = int(low), int(high)
     kwargs.setdefault("dtype", input.dtype)
-    gen = _generator_kwarg(kwargs)
 
     def make(size: list, kw: dict) -> Tensor:
         dt = kw.pop("dtype")
@@ -297,7 +356,9 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
     """Normal samples with the given mean(s) and standard deviation(s), drawn as PyTorch draws
     them: a tensor ``mean`` or ``std`` gives samples of its (broadcast) shape, two numbers need
     ``size``; ``generator=`` picks the generator."""
-    gen = _generator_kwarg(kwargs)
+    given = dict(kwargs)
+    positional = (mean, std) if size is None else (mean, std, size)
+    gen = _generator_kwarg(kwargs, "normal", positional, given)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         if size is not None:
             raise TypeError("normal(): a size is only taken with a number mean and std")
@@ -328,6 +389,7 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
 def randint(*args: Any, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)
     (``generator=`` optional)."""
+    gen = _generator_kwarg(kwargs, "randint", args, dict(kwargs))
     size = kwargs.pop("size", None)
     bounds = list(args)
     if size is None:
@@ -346,7 +408,6 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
         raise TypeError(f"randint(): argument 'size' must be tuple of ints, not {_type_name(size)}")
     shape = _size_list("randint", size)
     dt = _dtype_arg("randint", kwargs.pop("dtype", None))
-    gen = _generator_kwarg(kwargs)
 
     def make() -> Tensor:
         t = _rustgrad._randint(low, high, shape, gen)
@@ -357,11 +418,11 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
 
 def randperm(n: int, **kwargs: Any) -> Tensor:
     """A random permutation of ``0 .. n-1`` (``generator=`` optional)."""
+    gen = _generator_kwarg(kwargs, "randperm", (n,), dict(kwargs))
     n = _int_arg("randperm", n, "n", 1)
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     dt = _dtype_arg("randperm", kwargs.pop("dtype", None))
-    gen = _generator_kwarg(kwargs)
 
     def make() -> Tensor:
         t = _rustgrad._randperm(n, gen)
@@ -374,6 +435,9 @@ def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None, out: Tenso
     """Ones drawn with probability ``input`` (or with the number ``p``), zeros elsewhere, in
     ``input``'s shape and dtype, from ``generator`` (the default generator if omitted)."""
     _check_tensor("bernoulli", input)
+    if generator is not None and not isinstance(generator, Generator):
+        given = {"generator": generator} if out is None else {"generator": generator, "out": out}
+        raise _invalid_combination("bernoulli", (input,) if p is None else (input, p), given)
     result = input.bernoulli(p, generator=generator)
     if out is not None:
         with no_grad():
@@ -401,9 +465,7 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
     """One Poisson sample per element, with the element as its rate (``generator`` optional)."""
     _check_tensor("poisson", input)
     if generator is not None and not isinstance(generator, Generator):
-        raise TypeError(
-            f"poisson(): argument 'generator' (position 2) must be torch.Generator, not {_type_name(generator)}"
-        )
+        raise TypeError(f"poisson(): argument 'generator' must be torch.Generator, not {_type_name(generator)}")
     return _rustgrad._poisson(input, generator)
 
 
@@ -840,9 +902,9 @@ __all__ = [
     "linspace",
     "load",
     "log",
-    "log10",
     "log1p",
     "log2",
+    "log10",
     "log_softmax",
     "logsumexp",
     "long",

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import rustgrad as _torch
-from rustgrad import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from rustgrad import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 
 __all__ = [
     "Generator",

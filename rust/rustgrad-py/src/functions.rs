@@ -455,7 +455,13 @@ pub fn _randperm(py: Python<'_>, n: usize, generator: Option<&Bound<'_, PyAny>>)
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (generator=None))]
-pub fn _random_int64(generator: Option<&Bound<'_, PyAny>>) -> PyResult<i64> {
+pub fn _random_int64(py: Python<'_>, generator: Option<&Bound<'_, PyAny>>) -> PyResult<i64> {
+    if let Some(g) = generator.filter(|g| !g.is_none() && g.cast::<crate::generator::PyGenerator>().is_err()) {
+        // PyTorch's error for `random_(generator=g)`.
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("generator", g)?;
+        crate::tensor_ops::random_args(&PyTuple::empty(py), Some(&kwargs))?;
+    }
     let gen = crate::generator::resolve(generator, "random_")?;
     let draw = rustgrad_core::random::lock(gen).random_u64();
     Ok((draw % (1u64 << 63)) as i64)

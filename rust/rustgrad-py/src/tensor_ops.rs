@@ -540,7 +540,7 @@ const RANDOM_OVERLOADS: &str = " * (*, torch.Generator generator = None)\n * (in
 
 /// Parses `random_(*args, **kwargs)`: `()`, `(to)`, `(from, to)` or `(from, None)`, each
 /// with an optional `generator=`; ints only (PyTorch's `TypeError` otherwise).
-fn random_args<'a, 'py>(
+pub(crate) fn random_args<'a, 'py>(
     args: &'a Bound<'py, PyTuple>,
     kwargs: Option<&'a Bound<'py, PyDict>>,
 ) -> PyResult<(Distribution, Option<Bound<'py, PyAny>>)> {
@@ -548,16 +548,17 @@ fn random_args<'a, 'py>(
     let mut values: Vec<Bound<'py, PyAny>> = args.iter().collect();
     let mut generator = None;
     let mut bad = false;
+    // PyTorch's listing: positional types joined by ", ", then each keyword as ", k=type"
+    // (or "k=type, " when there is no positional argument).
     let mut got: String = values.iter().map(crate::convert::type_name).collect::<Vec<_>>().join(", ");
-    if kwargs.is_some_and(|kw| !kw.is_empty()) && !got.is_empty() {
-        got.push_str(", ");
-    }
+    let positional = !values.is_empty();
     if let Some(kw) = kwargs {
         let mut from = None;
         let mut to = None;
         for (k, v) in kw.iter() {
             let key: String = k.extract()?;
-            got.push_str(&format!("{key}={}, ", crate::convert::type_name(&v)));
+            let item = format!("{key}={}", crate::convert::type_name(&v));
+            got.push_str(&if positional { format!(", {item}") } else { format!("{item}, ") });
             match key.as_str() {
                 "generator" if v.is_none() || v.cast::<crate::generator::PyGenerator>().is_ok() => generator = Some(v),
                 "from" => from = Some(v),
