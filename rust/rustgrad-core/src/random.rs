@@ -50,6 +50,29 @@
 //! * **randperm.** Fisher-Yates on `0..n`: for `i` in `0..n-1`, swap `i` with
 //!   `i + random() % (n - i)` (for very large `n`, an inside-out variant with
 //!   64-bit draws).
+//! * **random_.** `random_(from, to)` is randint's draw into any dtype (the
+//!   integer is computed in 64 bits, then converted). `random_(from, None)`
+//!   takes `to` one past the dtype's largest exact integer (`2^24` for
+//!   `float`, `2^53` for `double`, the maximum for integer types); from
+//!   `i64::MIN` that is the whole 64-bit range, where the raw 64-bit draw is
+//!   the value. `random_()` is a 32-bit draw modulo `2^24 + 1` for `float`,
+//!   modulo 2 for `bool`, and a 64-bit draw modulo `2^53 + 1` for `double`,
+//!   `2^63` for `int64`. (Float targets given a range beyond their exact
+//!   integers, which PyTorch warns about, are not reproduced.)
+//! * **Scalar samplers** (one 53-bit `double` uniform `u` per element, in the
+//!   target's memory order, computed in `f64` and rounded to the dtype):
+//!   `exponential_(l)` is `(-1 / l) * log1p(-u)`; `geometric_(p)` is
+//!   `ceil(ln u / log1p(-p))`; `cauchy_(m, s)` is `s * tan(pi (u - 0.5)) + m`
+//!   (one fused multiply-add); `log_normal_(m, s)` is `exp` of the serial
+//!   Box-Muller normal above (with its cache), whatever the tensor's size.
+//! * **poisson** (rates read in row-major order): below 10, the number of
+//!   uniforms whose running product stays above `exp(-rate)`; from 10 on,
+//!   Hormann's transformed rejection with squeeze (PTRS).
+//! * **multinomial**: see `ops::sampling` (an exponential race, or a binary
+//!   search of the normalised running sums).
+//!
+//! These were found by experiment against PyTorch 2.15 (comparing candidate
+//! formulas on the raw MT19937 stream), not taken from its source.
 //!
 //! Results of the libm calls (`log`, `log1p`, `sin`, `cos`, `logf`, `cosf`,
 //! `sinf`) come from the platform's C library, as in PyTorch; on Linux with
@@ -61,6 +84,8 @@
 //!
 //! As in PyTorch, the process-wide [`default_generator`] starts from a
 //! non-deterministic seed; [`Generator::default`] uses [`DEFAULT_SEED`].
+//! Independent generators (`torch.Generator()`) are [`Generator`]s behind
+//! their own [`Mutex`]; every drawing function takes the one to [`lock`].
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -1117,6 +1142,64 @@ mod tests {
         let mut v = [0.0f32; 10];
         g.fill_bernoulli_f32(&mut v, 0.3);
         assert_eq!(v, [0., 0., 0., 0., 0., 0., 1., 0., 0., 1.]);
+    }
+
+    #[test]
+    fn scalar_samplers() {
+        // empty(5, dtype=float64).exponential_(0.25, generator=G(12))
+        let mut g = seeded(12);
+        let e: Vec<f64> = (0..5).map(|_| g.exponential(0.25)).collect();
+        assert_eq!(
+            e,
+            [5.171213780684221, 3.888994440518558, 1.2542315438639289, 0.4137533551813666, 7.575799033011068]
+        );
+        // empty(6).geometric_(0.2, generator=G(13))
+        let mut g = seeded(13);
+        let geo: Vec<f64> = (0..6).map(|_| g.geometric(0.2)).collect();
+        assert_eq!(geo, [2.0, 4.0, 10.0, 1.0, 1.0, 2.0]);
+        // empty(5, dtype=float64).cauchy_(0.3, 0.7, generator=G(14))
+        let mut g = seeded(14);
+        let c: Vec<f64> = (0..5).map(|_| g.cauchy(0.3, 0.7)).collect();
+        assert_eq!(
+            c,
+            [0.4243454038649423, 0.17107221304846038, 0.618443326339372, 0.25629365015592503, -0.08716318261778885]
+        );
+        // empty(5, dtype=float64).log_normal_(0.1, 0.5, generator=G(15))
+        let mut g = seeded(15);
+        let l: Vec<f64> = (0..5).map(|_| g.log_normal(0.1, 0.5)).collect();
+        assert_eq!(
+            l,
+            [0.7766061340371018, 1.5481479068651416, 0.8414073988657718, 1.7425705808545926, 1.8853201829217294]
+        );
+    }
+
+    #[test]
+    fn random_in_ranges() {
+        // empty(3, dtype=int64).random_(-2**63, None, generator=G(11)): the raw 64-bit draws.
+        let mut g = seeded(11);
+        let full: Vec<i64> = (0..3).map(|_| g.random_in(i64::MIN, 0)).collect();
+        assert_eq!(full, [3325388913236545215, 359254775711865947, 8544873655684927415]);
+        // random_(5, None): range 2^63 - 5 from 5.
+        let mut g = seeded(11);
+        let from5: Vec<i64> = (0..3).map(|_| g.random_in(5, (1u64 << 63) - 5)).collect();
+        assert_eq!(from5, [3325388913236545220, 359254775711865952, 8544873655684927420]);
+        // random_(-50, 2**40): a 64-bit draw per element.
+        let mut g = seeded(11);
+        let big: Vec<i64> = (0..4).map(|_| g.random_in(-50, (1u64 << 40) + 50)).collect();
+        assert_eq!(big, [657272150767, 346435998657, 348337495323, 59204811168]);
+        // float32 random_(): a 32-bit draw modulo 2^24 + 1.
+        let mut g = seeded(10);
+        let f: Vec<i64> = (0..5).map(|_| g.random_in(0, (1 << 24) + 1)).collect();
+        assert_eq!(f, [7685188, 8100913, 5242847, 10318225, 3589278]);
+    }
+
+    #[test]
+    fn poisson_small_and_large_rates() {
+        // poisson(tensor([0, 0.5, 3, 9.99, 10, 25, 300, 1e5]), generator=G(18))
+        let mut g = seeded(18);
+        let rates = [0.0, 0.5, 3.0, 9.99, 10.0, 25.0, 300.0, 1e5];
+        let x: Vec<f64> = rates.iter().map(|&l| g.poisson(l as f32 as f64)).collect();
+        assert_eq!(x, [0.0, 1.0, 3.0, 17.0, 8.0, 16.0, 314.0, 99842.0]);
     }
 
     fn hex(b: &[u8]) -> String {

@@ -15,7 +15,7 @@ enum Slot {
     /// The process-wide default generator (shared with the core's own draws).
     Default,
     /// A generator of its own.
-    Own(Mutex<Generator>),
+    Own(Box<Mutex<Generator>>),
 }
 
 /// `torch.Generator(device='cpu')`.
@@ -85,7 +85,7 @@ impl PyGenerator {
         if let Some(d) = device {
             crate::python::check_device(py, d)?;
         }
-        Ok(PyGenerator { slot: Slot::Own(Mutex::new(Generator::default())) })
+        Ok(PyGenerator { slot: Slot::Own(Box::new(Mutex::new(Generator::default()))) })
     }
 
     /// Seeds the generator with `seed` (an int; negative seeds wrap to 64 bits) and returns it.
@@ -136,7 +136,7 @@ impl PyGenerator {
     #[rustgrad_macros::guard]
     fn clone_state(&self, py: Python<'_>) -> PyResult<Py<PyGenerator>> {
         let copy = lock(self.mutex()).clone();
-        Py::new(py, PyGenerator { slot: Slot::Own(Mutex::new(copy)) })
+        Py::new(py, PyGenerator { slot: Slot::Own(Box::new(Mutex::new(copy))) })
     }
 
     /// The generator's device (always the CPU).

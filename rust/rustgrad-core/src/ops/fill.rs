@@ -242,7 +242,7 @@ impl Distribution {
                 Self::random_range(from, to, form, dtype)?;
             }
             Distribution::Exponential { lambd } => {
-                if !(lambd > 0.0) {
+                if lambd.is_nan() || lambd <= 0.0 {
                     return Err(Error::runtime(format!(
                         "exponential_ expects lambda > 0.0, but found lambda={}",
                         fmt_double(lambd)
@@ -268,7 +268,7 @@ impl Distribution {
                 }
             }
             Distribution::Cauchy { sigma, .. } => {
-                if !(sigma > 0.0) {
+                if sigma.is_nan() || sigma <= 0.0 {
                     return Err(Error::runtime(format!(
                         "cauchy_ expects sigma > 0.0, but found sigma={}",
                         fmt_double(sigma)
@@ -283,7 +283,7 @@ impl Distribution {
                 }
             }
             Distribution::LogNormal { std, .. } => {
-                if !(std > 0.0) {
+                if std.is_nan() || std <= 0.0 {
                     return Err(Error::runtime(format!(
                         "log_normal_ expects std > 0.0, but found std={}",
                         fmt_double(std)

@@ -65,7 +65,7 @@ pub fn multinomial(input: &Tensor, num_samples: i64, replacement: bool, gen: &Mu
     let round = |x: f64| if single { x as f32 as f64 } else { x };
     let mut out = Vec::with_capacity(rows * n);
     if !replacement || n == 1 {
-        if weights.iter().any(|&w| !(w >= 0.0) || w.is_infinite()) {
+        if weights.iter().any(|&w| w.is_nan() || w < 0.0 || w.is_infinite()) {
             return Err(Error::runtime("probability tensor contains either `inf`, `nan` or element < 0"));
         }
         if weights.chunks(k.max(1)).any(|row| row.iter().sum::<f64>() <= 0.0) {
@@ -93,7 +93,7 @@ pub fn multinomial(input: &Tensor, num_samples: i64, replacement: bool, gen: &Mu
             let mut total = 0.0;
             for (c, &w) in cumulative.iter_mut().zip(row) {
                 // NaN fails the first test, as in PyTorch.
-                if !(w >= 0.0) {
+                if w.is_nan() || w < 0.0 {
                     return Err(Error::runtime(
                         "invalid multinomial distribution (encountering probability entry < 0)",
                     ));
@@ -106,7 +106,7 @@ pub fn multinomial(input: &Tensor, num_samples: i64, replacement: bool, gen: &Mu
                 total = round(total + w);
                 *c = total;
             }
-            if !(total > 0.0) {
+            if total.is_nan() || total <= 0.0 {
                 return Err(Error::runtime("invalid multinomial distribution (sum of probabilities <= 0)"));
             }
             for c in cumulative.iter_mut() {
@@ -130,7 +130,7 @@ pub fn poisson(rates: &Tensor, gen: &Mutex<Generator>) -> Result<Tensor> {
     crate::dtype::require_kernel("poisson_cpu", d.dtype(), crate::dtype::FLOATS)?;
     // Row-major (logical) order, whatever the layout.
     let rates_flat = crate::kernels::contiguous_copy(&d).to_vec::<f64>();
-    if rates_flat.iter().any(|&l| !(l >= 0.0)) {
+    if rates_flat.iter().any(|&l| l.is_nan() || l < 0.0) {
         return Err(Error::runtime("invalid Poisson rate, expected rate to be non-negative"));
     }
     let drawn: Vec<f64> = {
@@ -140,4 +140,37 @@ pub fn poisson(rates: &Tensor, gen: &Mutex<Generator>) -> Result<Tensor> {
     let values = TensorData::from_vec(drawn, d.shape.clone());
     let values = crate::kernels::cast(&values, d.dtype());
     record(Tensor::from_data(values), &[rates], |_| ZeroGradBackward::named("PoissonBackward0"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected values from PyTorch 2.15.0 (`torch.multinomial(..., generator=G(16))`).
+    use super::*;
+
+    fn draw(values: Vec<f32>, shape: &[usize], n: i64, replacement: bool) -> Result<Vec<i64>> {
+        let t = Tensor::from_vec(values, shape)?;
+        Ok(multinomial(&t, n, replacement, &Mutex::new(Generator::new(16)))?.to_vec::<i64>())
+    }
+
+    #[test]
+    fn multinomial_matches_pytorch() {
+        assert_eq!(draw(vec![0.1, 0.2, 0.3, 0.4], &[4], 3, false).unwrap(), [3, 1, 0]);
+        assert_eq!(
+            draw(vec![0.1, 0.2, 0.7, 1.0, 1.0, 1.0], &[2, 3], 6, true).unwrap(),
+            [2, 2, 2, 2, 2, 2, 1, 0, 0, 0, 1, 2]
+        );
+        // One sample with replacement takes the without-replacement path.
+        assert_eq!(draw(vec![1., 2., 3., 4., 4., 3., 2., 1.], &[2, 4], 1, true).unwrap(), [3, 2]);
+    }
+
+    #[test]
+    fn multinomial_refuses_bad_input() {
+        let msg = |r: Result<Vec<i64>>| r.unwrap_err().to_string();
+        assert!(msg(draw(vec![0.5, -0.1], &[2], 1, false)).contains("element < 0"));
+        assert!(msg(draw(vec![0.0, 0.0], &[2], 2, true)).contains("sum of probabilities <= 0"));
+        assert!(msg(draw(vec![0.5, 0.5], &[2], 3, false)).contains("without replacement"));
+        assert!(msg(draw(vec![0.5, 0.5], &[2], 0, false)).contains("n_sample <= 0"));
+        assert!(msg(draw(vec![f32::NAN, 0.5], &[2], 2, true)).contains("entry < 0"));
+        assert!(msg(draw(vec![f32::INFINITY, 0.5], &[2], 2, true)).contains("infinity or NaN"));
+    }
 }
