@@ -267,3 +267,14 @@ def test_random_integers_are_uniform():
     assert _chi_square(counts, np.full(10, 0.1)) < _CHI2_999[9]
     b = rg.empty(20000).bernoulli_(0.3, generator=G(6)).numpy()
     assert abs(b.mean() - 0.3) < 5 * math.sqrt(0.21 / 20000)
+
+
+def test_trunc_normal_far_interval_has_the_truncated_distribution():
+    # A narrow interval in the tail: sampled through the inverse CDF (not PyTorch's numbers).
+    x = rg.nn.init.trunc_normal_(rg.empty(20000, dtype=rg.float64), 0.0, 1.0, 1.5, 2.5, generator=G(8)).numpy()
+    assert x.min() > 1.5 and x.max() <= 2.5
+    # The truncated normal's mean on [1.5, 2.5]: (phi(1.5) - phi(2.5)) / (Phi(2.5) - Phi(1.5)).
+    phi = lambda t: math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+    cdf = lambda t: (1 + math.erf(t / math.sqrt(2))) / 2
+    expected = (phi(1.5) - phi(2.5)) / (cdf(2.5) - cdf(1.5))
+    assert abs(x.mean() - expected) < 0.01
