@@ -278,3 +278,14 @@ def test_trunc_normal_far_interval_has_the_truncated_distribution():
     cdf = lambda t: (1 + math.erf(t / math.sqrt(2))) / 2
     expected = (phi(1.5) - phi(2.5)) / (cdf(2.5) - cdf(1.5))
     assert abs(x.mean() - expected) < 0.01
+
+
+def test_generator_pickles_and_deep_copies():
+    import copy
+    import pickle
+
+    g = G(3)
+    rg.rand(5, generator=g)
+    for clone in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        assert clone is not g and clone.initial_seed() == 3
+        assert rg.randn(20, generator=clone).tolist() == rg.randn(20, generator=g.clone_state()).tolist()

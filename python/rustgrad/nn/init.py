@@ -203,17 +203,16 @@ def trunc_normal_(
         cdf = NormalDist(mean, std).cdf if std > 0 else None
         inside = cdf(b) - cdf(a) if cdf is not None and a <= b else 0.0
         if inside >= _TRUNC_NORMAL_REDRAW_MIN:
-            result = None
-            done = None
-            while done is None or not done.all():
+            def draw() -> tuple[np.ndarray, np.ndarray]:
                 z = rustgrad.empty_like(tensor).normal_(mean, std, generator=generator).numpy()
-                accept = (z > a) & (z <= b)
-                if result is None:
-                    result, done = np.where(accept, z, 0), accept
-                else:
-                    take = accept & ~done
-                    result = np.where(take, z, result)
-                    done = done | take
+                return z, (z > a) & (z <= b)
+
+            result, done = draw()
+            while not done.all():
+                z, accept = draw()
+                take = accept & np.logical_not(done)
+                result = np.where(take, z, result)
+                done = np.logical_or(done, take)
             return tensor.copy_(rustgrad.from_numpy(np.ascontiguousarray(result)))
         # Inverse CDF of uniforms in [cdf(a), cdf(b)).
         u = rustgrad.empty_like(tensor, dtype=rustgrad.float64)

@@ -145,6 +145,28 @@ impl PyGenerator {
         crate::python::cpu_device(py)
     }
 
+    /// Pickling (and `copy.deepcopy`), as PyTorch's: `(Generator, (device,), (seed, None, state))`;
+    /// the copy is an independent generator with the same state.
+    #[rustgrad_macros::guard]
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+        let py = slf.py();
+        let seed = lock(slf.get().mutex()).initial_seed();
+        let state = slf.get().get_state(py)?;
+        let cls = py.get_type::<PyGenerator>();
+        let device = crate::python::cpu_device(py)?;
+        let args = pyo3::types::PyTuple::new(py, [device])?;
+        let setstate = (seed, py.None(), state).into_pyobject(py)?;
+        pyo3::types::PyTuple::new(py, [cls.into_any(), args.into_any(), setstate.into_any()])
+    }
+
+    /// Restores a pickled `(seed, offset, state)` triple (see `__reduce__`).
+    #[rustgrad_macros::guard]
+    fn __setstate__(slf: &Bound<'_, Self>, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = state.get_item(2)?;
+        PyGenerator::set_state(slf, &bytes)?;
+        Ok(())
+    }
+
     fn __repr__(slf: &Bound<'_, Self>) -> String {
         format!("<torch._C.Generator object at {:#x}>", slf.as_ptr() as usize)
     }
