@@ -289,3 +289,11 @@ def test_generator_pickles_and_deep_copies():
     for clone in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
         assert clone is not g and clone.initial_seed() == 3
         assert rg.randn(20, generator=clone).tolist() == rg.randn(20, generator=g.clone_state()).tolist()
+
+
+def test_normal_refuses_negative_or_nan_std_tensor():
+    for std in ([1.0, -1.0], [1.0, float("nan")]):
+        with pytest.raises(RuntimeError, match=r"^normal expects all elements of std >= 0.0$"):
+            rg.normal(rg.zeros(2), rg.tensor(std))
+    # A zero std gives the mean.
+    assert rg.normal(rg.ones(2), rg.zeros(2), generator=G(0)).tolist() == [1.0, 1.0]

@@ -365,6 +365,8 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
         if kwargs:
             raise TypeError(f"normal() got an unexpected keyword argument '{next(iter(kwargs))}'")
         with no_grad():
+            if isinstance(std, Tensor) and not _builtins.bool((std.detach() >= 0).all()):
+                raise RuntimeError("normal expects all elements of std >= 0.0")
             if isinstance(mean, Tensor) and not isinstance(std, Tensor):
                 out = empty_like(mean).normal_(0.0, _builtins.float(std), generator=gen)
                 return out.add_(mean)
