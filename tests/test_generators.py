@@ -297,3 +297,24 @@ def test_normal_refuses_negative_or_nan_std_tensor():
             rg.normal(rg.zeros(2), rg.tensor(std))
     # A zero std gives the mean.
     assert rg.normal(rg.ones(2), rg.zeros(2), generator=G(0)).tolist() == [1.0, 1.0]
+
+
+def test_normal_with_tensor_arguments_records_zero_gradient_nodes():
+    # PyTorch's nodes pass zero gradients: the draw is not reparameterised.
+    x = rg.ones(3, requires_grad=True)
+    s = rg.ones(2, 3, requires_grad=True)
+    for make, node, grads in [
+        (lambda: rg.normal(x, 1.0, generator=G(0)), "NormalBackward1", (x,)),
+        (lambda: rg.normal(0.0, s, generator=G(0)), "NormalBackward2", (s,)),
+        (lambda: rg.normal(x, s, generator=G(0)), "NormalBackward3", (x, s)),
+    ]:
+        x.grad = s.grad = None
+        y = make()
+        assert y.grad_fn.name() == node and y.requires_grad
+        y.sum().backward()
+        for t in grads:
+            assert t.grad.tolist() == rg.zeros(t.shape).tolist()
+    with rg.no_grad():
+        assert not rg.normal(x, s).requires_grad
+    # The values do not change with the recording.
+    assert rg.normal(x, 2.0, generator=G(4)).tolist() == rg.normal(x.detach(), 2.0, generator=G(4)).tolist()

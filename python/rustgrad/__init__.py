@@ -368,15 +368,22 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
             if isinstance(std, Tensor) and not _builtins.bool((std.detach() >= 0).all()):
                 raise RuntimeError("normal expects all elements of std >= 0.0")
             if isinstance(mean, Tensor) and not isinstance(std, Tensor):
-                out = empty_like(mean).normal_(0.0, _builtins.float(std), generator=gen)
-                return out.add_(mean)
-            if isinstance(mean, Tensor):
-                # The broadcast shape and promoted dtype of the two.
-                both = mean.detach() + std.detach()
-                out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0, generator=gen)
+                out = empty_like(mean).normal_(0.0, _builtins.float(std), generator=gen).add_(mean)
+                inputs, node = [mean], "NormalBackward1"
             else:
-                out = empty_like(std).normal_(0.0, 1.0, generator=gen)
-            return out.mul_(std).add_(mean)
+                if isinstance(mean, Tensor):
+                    # The broadcast shape and promoted dtype of the two.
+                    both = mean.detach() + std.detach()
+                    out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0, generator=gen)
+                    inputs, node = [mean, std], "NormalBackward3"
+                else:
+                    out = empty_like(std).normal_(0.0, 1.0, generator=gen)
+                    inputs, node = [std], "NormalBackward2"
+                out = out.mul_(std).add_(mean)
+        # PyTorch's node passes zero gradients (the draw is not reparameterised).
+        if is_grad_enabled() and _builtins.any(t.requires_grad for t in inputs):
+            return _rustgrad._random_result(out, inputs, node)
+        return out
     if size is None:
         raise TypeError("normal() missing 1 required positional argument: \"size\"")
     dt = kwargs.pop("dtype", None)
@@ -463,11 +470,19 @@ def multinomial(
     return result
 
 
-def poisson(input: Tensor, generator: Any = None) -> Tensor:
-    """One Poisson sample per element, with the element as its rate (``generator`` optional)."""
+def poisson(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``poisson(input, generator=None)``: one Poisson sample per element, with the element as
+    its rate."""
     _check_tensor("poisson", input)
+    if len(args) > 1 or (args and "generator" in kwargs) or set(kwargs) - {"generator"}:
+        extra = next(iter(set(kwargs) - {"generator"}), None)
+        if extra is not None:
+            raise TypeError(f"poisson() got an unexpected keyword argument '{extra}'")
+        raise TypeError(f"poisson() takes from 1 to 2 positional arguments but {len(args) + 1} were given")
+    generator = args[0] if args else kwargs.get("generator")
     if generator is not None and not isinstance(generator, Generator):
-        raise TypeError(f"poisson(): argument 'generator' must be torch.Generator, not {_type_name(generator)}")
+        where = " (position 2)" if args else ""
+        raise TypeError(f"poisson(): argument 'generator'{where} must be torch.Generator, not {_type_name(generator)}")
     return _rustgrad._poisson(input, generator)
 
 

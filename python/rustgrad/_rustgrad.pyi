@@ -65,6 +65,7 @@ __all__ = [
     "_randint",
     "_randn",
     "_random_int64",
+    "_random_result",
     "_randperm",
     "_randperm_seeded",
     "_save_safetensors",
@@ -591,6 +592,7 @@ def _multinomial(
     input: Tensor, num_samples: _int, replacement: _bool = False, generator: Generator | None = None
 ) -> Tensor: ...
 def _poisson(input: Tensor, generator: Generator | None = None) -> Tensor: ...
+def _random_result(values: Tensor, inputs: Sequence[Tensor], name: str) -> Tensor: ...
 @final
 class Generator:
     """``torch.Generator``: PyTorch's CPU random number generator (MT19937), bit for bit."""

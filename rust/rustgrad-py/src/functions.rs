@@ -494,6 +494,22 @@ pub fn _multinomial(
     wrap(py, rustgrad_core::ops::sampling::multinomial(&t, num_samples, replacement, gen).py()?)
 }
 
+/// `values` recorded as the result of `torch.normal` with tensor arguments `inputs` (node
+/// `name`, one of `NormalBackward1`/`2`/`3`; zero gradients, as in PyTorch).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _random_result(py: Python<'_>, values: &Bound<'_, PyAny>, inputs: Vec<Bound<'_, PyAny>>, name: &str) -> R {
+    let name: &'static str = match name {
+        "NormalBackward1" => "NormalBackward1",
+        "NormalBackward2" => "NormalBackward2",
+        "NormalBackward3" => "NormalBackward3",
+        other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown random node {other}"))),
+    };
+    let inputs: Vec<Tensor> = inputs.iter().map(tensor_arg).collect::<PyResult<_>>()?;
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    wrap(py, rustgrad_core::ops::fill::random_result(&tensor_arg(values)?, &refs, name).py()?)
+}
+
 /// `torch.poisson(input, generator=g)`.
 #[rustgrad_macros::guard]
 #[pyfunction]

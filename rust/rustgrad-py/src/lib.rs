@@ -82,6 +82,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::initial_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_multinomial, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_poisson, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_random_result, m)?)?;
     m.add_class::<generator::PyGenerator>()?;
     m.add("default_generator", generator::default_object(py)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;

@@ -420,6 +420,13 @@ pub fn bernoulli_tensor_filled(
     record(Tensor::from_data(values), &[x, p], |_| ZeroGradBackward { name: "BernoulliBackward1" })
 }
 
+/// `values` (drawn by a random function of `inputs`) recorded as the result of node `name`,
+/// which passes zero gradients to `inputs` (`torch.normal` with tensor arguments:
+/// `NormalBackward1`/`2`/`3`).
+pub fn random_result(values: &Tensor, inputs: &[&Tensor], name: &'static str) -> Result<Tensor> {
+    record(values.detach(), inputs, |_| ZeroGradBackward { name })
+}
+
 /// `torch.bernoulli(p, generator=gen)`: 1 with probability `p` elementwise, in `p`'s dtype and
 /// layout (drawn as `empty_like(p).bernoulli_(p)`); `BernoulliBackward0` passes no gradient.
 pub fn bernoulli(p: &Tensor, gen: &Mutex<Generator>) -> Result<Tensor> {
