@@ -270,7 +270,7 @@ def test_random_integers_are_uniform():
 
 
 def test_trunc_normal_far_interval_has_the_truncated_distribution():
-    # A narrow interval in the tail: sampled through the inverse CDF (not PyTorch's numbers).
+    # A narrow interval in the tail (uniform proposals with rejection).
     x = rg.nn.init.trunc_normal_(rg.empty(20000, dtype=rg.float64), 0.0, 1.0, 1.5, 2.5, generator=G(8)).numpy()
     assert x.min() > 1.5 and x.max() <= 2.5
     # The truncated normal's mean on [1.5, 2.5]: (phi(1.5) - phi(2.5)) / (Phi(2.5) - Phi(1.5)).

@@ -184,11 +184,12 @@ def trunc_normal_(
     """Fills ``tensor`` with a normal ``N(mean, std^2)`` truncated to ``(a, b]``
     (https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.trunc_normal_).
 
-    When a normal draw lands in ``[a, b]`` with probability 0.3 or more (the usual case, e.g.
-    ``std=0.02`` with the default bounds), the tensor is drawn as PyTorch draws it: a whole
-    tensor of ``normal_(mean, std)`` per round, each element keeping the first draw in
-    ``(a, b]``. Narrower or far-off intervals are sampled by inverting the normal CDF: the same
-    distribution, not PyTorch's numbers."""
+    Drawn as PyTorch draws it (found by experiment), in rounds until every element has a value:
+    when a normal draw lands in ``[a, b]`` with probability 0.3 or more (the usual case, e.g.
+    ``std=0.02`` with the default bounds), a whole tensor of ``normal_(mean, std)`` per round,
+    each element keeping its first draw in ``(a, b]``; otherwise a tensor of uniform proposals
+    on ``[a, b]`` and one of uniforms ``v`` per round, a proposal ``x`` kept when ``v`` is at most
+    the normal density at ``x`` over its largest value on the interval."""
     check_tensor("trunc_normal_", tensor, "tensor")
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn(
@@ -200,8 +201,7 @@ def trunc_normal_(
             return tensor
         if a > b:
             rustgrad.empty(0).uniform_(a, b)  # PyTorch's error for the interval
-        cdf = NormalDist(mean, std).cdf if std > 0 else None
-        inside = cdf(b) - cdf(a) if cdf is not None and a <= b else 0.0
+        inside = NormalDist(mean, std).cdf(b) - NormalDist(mean, std).cdf(a) if std > 0 else 0.0
         if inside >= _TRUNC_NORMAL_REDRAW_MIN:
             def draw() -> tuple[np.ndarray, np.ndarray]:
                 z = rustgrad.empty_like(tensor).normal_(mean, std, generator=generator).numpy()
@@ -214,11 +214,26 @@ def trunc_normal_(
                 result = np.where(take, z, result)
                 done = np.logical_or(done, take)
             return tensor.copy_(rustgrad.from_numpy(np.ascontiguousarray(result)))
-        # Inverse CDF of uniforms in [cdf(a), cdf(b)).
-        u = rustgrad.empty_like(tensor, dtype=rustgrad.float64)
-        lo, hi = (cdf(a), cdf(b)) if cdf is not None else (a, b)
-        u.uniform_(lo, hi, generator=generator)
-        inv = NormalDist(mean, std).inv_cdf if std > 0 else None
-        flat = u.numpy().reshape(-1)
-        values = np.array([min(max(inv(min(max(p, 1e-300), 1 - 1e-16)), a), b) if inv else p for p in flat])
-        return tensor.copy_(rustgrad.from_numpy(values.reshape(tuple(tensor.shape))))
+        # Uniform proposals on [a, b], each kept with the normal density over its largest
+        # value on the interval (a whole tensor of proposals, then one of uniforms, per round).
+        lo, hi = (a - mean) / std, (b - mean) / std
+
+        def propose() -> tuple[np.ndarray, np.ndarray]:
+            x = rustgrad.empty_like(tensor).uniform_(a, b, generator=generator)
+            v = rustgrad.empty_like(tensor).uniform_(generator=generator)
+            z = (x - mean) / std
+            if a <= mean <= b:
+                rho = (-z * z / 2).exp()
+            elif mean < a:
+                rho = ((lo * lo - z * z) / 2).exp()
+            else:
+                rho = ((hi * hi - z * z) / 2).exp()
+            return x.numpy(), (v <= rho).numpy()
+
+        result, done = propose()
+        while not done.all():
+            x, accept = propose()
+            take = accept & np.logical_not(done)
+            result = np.where(take, x, result)
+            done = np.logical_or(done, take)
+        return tensor.copy_(rustgrad.from_numpy(np.ascontiguousarray(result)))
