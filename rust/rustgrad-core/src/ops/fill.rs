@@ -75,7 +75,8 @@ pub enum RandomForm {
     FromTo,
 }
 
-/// The largest integer `random_` draws for a floating dtype without `to` (`2^digits`).
+/// The largest integer `random_` draws for a floating dtype without `to` (`2^digits`; measured
+/// on PyTorch 2.15, to add with those dtypes: float16 `2^11`, bfloat16 `2^8`).
 fn float_digits_limit(dtype: DType) -> Option<i64> {
     match dtype {
         DType::F32 => Some(1 << 24),
@@ -84,7 +85,9 @@ fn float_digits_limit(dtype: DType) -> Option<i64> {
     }
 }
 
-/// The `[min, max]` an integer dtype holds (`None` for floating dtypes).
+/// The `[min, max]` an integer dtype holds (`None` for floating dtypes). `random_()` draws
+/// modulo `max + 1` (measured on PyTorch 2.15 for the dtypes to come: int32 `2^31`, int16
+/// `2^15`, int8 `2^7`, uint8 `2^8`, all from 32-bit draws), and `random_(from, None)` up to `max`.
 fn int_bounds(dtype: DType) -> Option<(i64, i64)> {
     match dtype {
         DType::Bool => Some((0, 1)),
@@ -115,10 +118,10 @@ impl Distribution {
     fn random_range(from: i64, to: Option<i64>, form: RandomForm, dtype: DType) -> Result<(i64, u64)> {
         if form == RandomForm::Full {
             // The dtype's exact integers: [0, 2^digits] for floats, [0, max] for integers.
-            let modulus = match dtype {
-                DType::Bool => 2,
-                DType::I64 => 1 << 63,
-                _ => float_digits_limit(dtype).unwrap_or(1 << 24) as u64 + 1,
+            let modulus = match (int_bounds(dtype), float_digits_limit(dtype)) {
+                (Some((_, max)), _) => max as u64 + 1,
+                (None, Some(limit)) => limit as u64 + 1,
+                (None, None) => 1 << 24,
             };
             return Ok((0, modulus));
         }
@@ -346,7 +349,20 @@ impl Distribution {
             (Distribution::Random { from, to, form }, _) => {
                 // Checked by `check` before anything is drawn.
                 let (from, range) = Self::random_range(from, to, form, dtype).unwrap_or((0, 2));
-                let v: Vec<i64> = crate::alloc::collect_exact(n, (0..n).map(|_| gen.random_in(from, range)));
+                let v: Vec<i64> = if form == RandomForm::Full {
+                    // random_() draws 32 bits unless the modulus needs more (int64, double),
+                    // a threshold of its own (random_(from, to) switches at 2^28).
+                    let wide = range > 1 << 32;
+                    crate::alloc::collect_exact(
+                        n,
+                        (0..n).map(|_| {
+                            let r = if wide { gen.random_u64() } else { gen.random_u32() as u64 };
+                            (r % range) as i64
+                        }),
+                    )
+                } else {
+                    crate::alloc::collect_exact(n, (0..n).map(|_| gen.random_in(from, range)))
+                };
                 crate::kernels::cast(&TensorData::from_vec(v, shape), dtype)
             }
             (Distribution::Exponential { lambd }, _) => per_element(&mut gen, &|g| g.exponential(lambd)),
