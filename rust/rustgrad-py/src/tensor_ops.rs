@@ -923,14 +923,18 @@ impl PyTensor {
         let same = compare(&self.t.detach(), &o.detach(), Compare::Eq).py()?;
         Ok(same.to_vec::<bool>().iter().all(|&b| b))
     }
+    /// Fills `self` with uniform samples in `[from_, to)` (`generator=` optional).
     #[pyo3(signature = (from_=0.0, to=1.0, *, generator=None))]
     fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
         random_fill(slf, "uniform_", Distribution::Uniform { from: from_, to }, generator)
     }
+    /// Fills `self` with normal samples of mean `mean` and standard deviation `std`.
     #[pyo3(signature = (mean=0.0, std=1.0, *, generator=None))]
     fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
         random_fill(slf, "normal_", Distribution::Normal { mean, std }, generator)
     }
+    /// Fills `self` with 1 with probability `p` (a number, default 0.5, or a tensor of
+    /// probabilities broadcast to `self`), 0 otherwise.
     #[pyo3(signature = (p=None, *, generator=None))]
     fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>, generator: Option<&Bound<'_, PyAny>>) -> R {
         if let Some(probs) = p.and_then(|p| p.cast::<PyTensor>().ok()) {
@@ -981,18 +985,23 @@ impl PyTensor {
         let (dist, generator) = random_args(args, kwargs)?;
         random_fill(slf, "random_", dist, generator.as_ref())
     }
+    /// Fills `self` with exponential samples of rate `lambd`.
     #[pyo3(signature = (lambd=1.0, *, generator=None))]
     fn exponential_(slf: &Bound<'_, Self>, lambd: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
         random_fill(slf, "exponential_", Distribution::Exponential { lambd }, generator)
     }
+    /// Fills `self` with geometric samples: the number of Bernoulli(`p`) trials up to the first
+    /// success (1, 2, ...).
     #[pyo3(signature = (p, *, generator=None))]
     fn geometric_(slf: &Bound<'_, Self>, p: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
         random_fill(slf, "geometric_", Distribution::Geometric { p }, generator)
     }
+    /// Fills `self` with Cauchy samples of location `median` and scale `sigma`.
     #[pyo3(signature = (median=0.0, sigma=1.0, *, generator=None))]
     fn cauchy_(slf: &Bound<'_, Self>, median: f64, sigma: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
         random_fill(slf, "cauchy_", Distribution::Cauchy { median, sigma }, generator)
     }
+    /// Fills `self` with `exp` of normal samples of mean `mean` and standard deviation `std`.
     #[pyo3(signature = (mean=1.0, std=2.0, *, generator=None))]
     fn log_normal_(slf: &Bound<'_, Self>, mean: f64, std: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
         random_fill(slf, "log_normal_", Distribution::LogNormal { mean, std }, generator)
