@@ -318,3 +318,10 @@ def test_normal_with_tensor_arguments_records_zero_gradient_nodes():
         assert not rg.normal(x, s).requires_grad
     # The values do not change with the recording.
     assert rg.normal(x, 2.0, generator=G(4)).tolist() == rg.normal(x.detach(), 2.0, generator=G(4)).tolist()
+
+
+def test_multinomial_too_many_samples_is_an_error_not_a_crash():
+    with pytest.raises(RuntimeError, match="DefaultCPUAllocator: can't allocate memory"):
+        rg.multinomial(rg.ones(3), 2**40, True)
+    with pytest.raises(RuntimeError, match=r"Storage size calculation overflowed with sizes=\[9223372036854775807\]"):
+        rg.multinomial(rg.ones(3), 2**63 - 1, True)

@@ -55,7 +55,7 @@ pub fn multinomial(input: &Tensor, num_samples: i64, replacement: bool, gen: &Mu
     }
     let rows = if shape.len() == 2 { shape[0] } else { 1 };
     let out_shape: Vec<usize> = if shape.len() == 2 { vec![rows, n] } else { vec![n] };
-    crate::shape::checked_numel(&out_shape)?;
+    crate::shape::storage_numel(&out_shape, std::mem::size_of::<i64>())?;
     if rows == 0 {
         return Ok(crate::creation::zeros(&out_shape, DType::I64));
     }
@@ -63,7 +63,7 @@ pub fn multinomial(input: &Tensor, num_samples: i64, replacement: bool, gen: &Mu
     let weights = crate::kernels::contiguous_copy(&d).to_vec::<f64>();
     let single = dtype != DType::F64;
     let round = |x: f64| if single { x as f32 as f64 } else { x };
-    let mut out = Vec::with_capacity(rows * n);
+    let mut out = crate::alloc::vec_with_capacity(rows * n);
     if !replacement || n == 1 {
         if weights.iter().any(|&w| w.is_nan() || w < 0.0 || w.is_infinite()) {
             return Err(Error::runtime("probability tensor contains either `inf`, `nan` or element < 0"));
