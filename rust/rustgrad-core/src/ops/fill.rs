@@ -30,38 +30,23 @@ pub fn zeroed(x: &Tensor) -> Result<Tensor> {
 /// `random_`, `exponential_`, `geometric_`, `cauchy_`, `log_normal_`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Distribution {
-    Uniform {
-        from: f64,
-        to: f64,
-    },
-    Normal {
-        mean: f64,
-        std: f64,
-    },
-    Bernoulli {
-        p: f64,
-    },
-    /// `random_(from, to)` (`to: None` for `random_(from, None)`), `random_(to)`, `random_()`:
-    /// `form` is 0, 1 or 2 arguments given (the node is `RandomBackward{2 - form}`...).
-    Random {
-        from: i64,
-        to: Option<i64>,
-        form: RandomForm,
-    },
-    Exponential {
-        lambd: f64,
-    },
-    Geometric {
-        p: f64,
-    },
-    Cauchy {
-        median: f64,
-        sigma: f64,
-    },
-    LogNormal {
-        mean: f64,
-        std: f64,
-    },
+    /// `uniform_(from, to)`.
+    Uniform { from: f64, to: f64 },
+    /// `normal_(mean, std)`.
+    Normal { mean: f64, std: f64 },
+    /// `bernoulli_(p)` with a number `p`.
+    Bernoulli { p: f64 },
+    /// `random_(from, to)` (`to: None` for `random_(from, None)`), `random_(to)` (`from` 0) or
+    /// `random_()`, told apart by `form`.
+    Random { from: i64, to: Option<i64>, form: RandomForm },
+    /// `exponential_(lambd)`.
+    Exponential { lambd: f64 },
+    /// `geometric_(p)`.
+    Geometric { p: f64 },
+    /// `cauchy_(median, sigma)`.
+    Cauchy { median: f64, sigma: f64 },
+    /// `log_normal_(mean, std)`.
+    LogNormal { mean: f64, std: f64 },
 }
 
 /// Which overload of `random_` was called.
