@@ -325,3 +325,48 @@ def test_multinomial_too_many_samples_is_an_error_not_a_crash():
         rg.multinomial(rg.ones(3), 2**40, True)
     with pytest.raises(RuntimeError, match=r"Storage size calculation overflowed with sizes=\[9223372036854775807\]"):
         rg.multinomial(rg.ones(3), 2**63 - 1, True)
+
+
+def _bulk_cases(count: int = 80) -> list[str]:
+    """Random calls of every sampler over shapes, layouts, dtypes and parameters (fixed seed)."""
+    import random
+
+    rnd = random.Random(7)
+    cases = []
+    for i in range(count):
+        dt = rnd.choice(["float32", "float64"])
+        shape = rnd.choice(["(5,)", "(17,)", "(4, 5)", "(40, 3)", "(3, 4, 2)"])
+        layout = rnd.choice(["", "[::2]"] + ([".t()", ".transpose(0, 1)"] if shape in ("(4, 5)", "(40, 3)") else []))
+        base = f"torch.empty{shape}.to(torch.{dt}){layout}"
+        fill = rnd.choice([
+            f"uniform_({rnd.uniform(-3, 0):.3f}, {rnd.uniform(0.1, 3):.3f}, generator=G({i}))",
+            f"normal_({rnd.uniform(-3, 3):.3f}, {rnd.uniform(0.1, 3):.3f}, generator=G({i}))",
+            f"bernoulli_({rnd.random():.3f}, generator=G({i}))",
+            f"random_(generator=G({i}))",
+            f"random_({rnd.randint(-100, 0)}, {rnd.randint(1, 2**20)}, generator=G({i}))",
+            f"exponential_({rnd.uniform(0.1, 5):.3f}, generator=G({i}))",
+            f"geometric_({rnd.uniform(0.01, 0.99):.3f}, generator=G({i}))",
+            f"cauchy_({rnd.uniform(-2, 2):.3f}, {rnd.uniform(0.1, 3):.3f}, generator=G({i}))",
+            f"log_normal_({rnd.uniform(-1, 1):.3f}, {rnd.uniform(0.1, 1.5):.3f}, generator=G({i}))",
+        ])
+        cases.append(f"{base}.{fill}")
+        k, rows = rnd.randint(1, 30), rnd.randint(1, 4)
+        cases.append(
+            f"torch.multinomial(torch.rand({rows}, {k}, dtype=torch.{dt}, generator=G({i})) ** 3, "
+            f"{rnd.randint(1, k)}, {rnd.random() < 0.5}, generator=G({i + 1000}))"
+        )
+        rate = rnd.choice([1, 5, 15, 80])
+        cases.append(f"torch.poisson(torch.rand({shape}, generator=G({i})).to(torch.{dt}){layout} * {rate}, generator=G({i}))")
+        cases.append(
+            f"torch.nn.init.trunc_normal_(torch.empty{shape}.to(torch.{dt}), {rnd.uniform(-1, 1):.3f}, "
+            f"{rnd.uniform(0.05, 2):.3f}, {rnd.uniform(-3, 0.5):.3f}, {rnd.uniform(0.6, 3):.3f}, generator=G({i}))"
+        )
+    return cases
+
+
+def test_live_bulk_against_pytorch():
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # trunc_normal_'s note on a mean far from [a, b]
+        for expr in _bulk_cases():
+            assert _norm(_eval(rg, expr)) == _norm(_eval(torch, expr)), expr
