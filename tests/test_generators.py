@@ -370,3 +370,13 @@ def test_live_bulk_against_pytorch():
         warnings.simplefilter("ignore")  # trunc_normal_'s note on a mean far from [a, b]
         for expr in _bulk_cases():
             assert _norm(_eval(rg, expr)) == _norm(_eval(torch, expr)), expr
+
+
+def test_bernoulli_with_a_number_p_has_no_derivative():
+    x = rg.full((3,), 0.5, requires_grad=True)
+    y = rg.bernoulli(x, 0.3, generator=G(0))
+    assert y.requires_grad and y.grad_fn.name() == "torch::autograd::NotImplemented"
+    with pytest.raises(RuntimeError, match=r"^derivative for aten::bernoulli is not implemented$"):
+        y.sum().backward()
+    with rg.no_grad():
+        assert not rg.bernoulli(x, 0.3).requires_grad

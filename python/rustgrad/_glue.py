@@ -347,4 +347,8 @@ def _bernoulli_scalar(input, p, generator):
     import rustgrad
 
     with rustgrad.no_grad():
-        return rustgrad.empty_like(input).bernoulli_(p, generator=generator)
+        out = rustgrad.empty_like(input).bernoulli_(p, generator=generator)
+    if rustgrad.is_grad_enabled() and input.requires_grad:
+        # PyTorch records this result with no derivative (its backward raises).
+        return _rustgrad._random_result(out, [input], "aten::bernoulli")
+    return out

@@ -467,16 +467,6 @@ pub fn _random_int64(py: Python<'_>, generator: Option<&Bound<'_, PyAny>>) -> Py
     Ok((draw % (1u64 << 63)) as i64)
 }
 
-/// `torch.randperm(n, generator=g)` for a fresh generator `g` seeded with `seed` (the default
-/// generator is not touched).
-#[rustgrad_macros::guard]
-#[pyfunction]
-pub fn _randperm_seeded(py: Python<'_>, seed: u64, n: usize) -> R {
-    new_storage(&[n], DType::I64)?;
-    let v = Generator::new(seed).randperm(n);
-    wrap(py, Tensor::from_vec(v, &[n]).py()?)
-}
-
 /// `torch.multinomial(input, num_samples, replacement, generator=g)` (arguments checked by
 /// the Python wrapper).
 #[rustgrad_macros::guard]
@@ -495,19 +485,27 @@ pub fn _multinomial(
 }
 
 /// `values` recorded as the result of `torch.normal` with tensor arguments `inputs` (node
-/// `name`, one of `NormalBackward1`/`2`/`3`; zero gradients, as in PyTorch).
+/// `name`, one of `NormalBackward1`/`2`/`3`; zero gradients, as in PyTorch), or of
+/// `torch.bernoulli(input, p)` (`name` `aten::bernoulli`: PyTorch's node without a derivative).
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn _random_result(py: Python<'_>, values: &Bound<'_, PyAny>, inputs: Vec<Bound<'_, PyAny>>, name: &str) -> R {
+    let inputs: Vec<Tensor> = inputs.iter().map(tensor_arg).collect::<PyResult<_>>()?;
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let values = tensor_arg(values)?;
     let name: &'static str = match name {
         "NormalBackward1" => "NormalBackward1",
         "NormalBackward2" => "NormalBackward2",
         "NormalBackward3" => "NormalBackward3",
+        "aten::bernoulli" => {
+            return wrap(
+                py,
+                rustgrad_core::ops::fill::not_differentiable_result(&values, &refs, "aten::bernoulli").py()?,
+            )
+        }
         other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown random node {other}"))),
     };
-    let inputs: Vec<Tensor> = inputs.iter().map(tensor_arg).collect::<PyResult<_>>()?;
-    let refs: Vec<&Tensor> = inputs.iter().collect();
-    wrap(py, rustgrad_core::ops::fill::random_result(&tensor_arg(values)?, &refs, name).py()?)
+    wrap(py, rustgrad_core::ops::fill::random_result(&values, &refs, name).py()?)
 }
 
 /// `torch.poisson(input, generator=g)`.

@@ -50,7 +50,6 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_layout_like, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_random_int64, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::_randperm_seeded, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_wrapped_number, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_with_layout, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_grad, m)?)?;

@@ -428,6 +428,26 @@ pub fn random_result(values: &Tensor, inputs: &[&Tensor], name: &'static str) ->
     record(values.detach(), inputs, |_| ZeroGradBackward { name })
 }
 
+/// `values` recorded as PyTorch records a result it has no derivative for
+/// (`torch.bernoulli(input, p)` with a number `p`): the node `torch::autograd::NotImplemented`,
+/// whose backward raises PyTorch's error naming `op` (`aten::bernoulli`).
+pub fn not_differentiable_result(values: &Tensor, inputs: &[&Tensor], op: &'static str) -> Result<Tensor> {
+    record(values.detach(), inputs, |_| NotImplementedBackward { op })
+}
+
+/// The node of a result without a derivative (see [`not_differentiable_result`]).
+pub struct NotImplementedBackward {
+    op: &'static str,
+}
+impl Backward for NotImplementedBackward {
+    fn name(&self) -> &'static str {
+        "torch::autograd::NotImplemented"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, _grads: &[Option<Tensor>]) -> Result<Grads> {
+        Err(Error::runtime(format!("derivative for {} is not implemented", self.op)))
+    }
+}
+
 /// `torch.bernoulli(p, generator=gen)`: 1 with probability `p` elementwise, in `p`'s dtype and
 /// layout (drawn as `empty_like(p).bernoulli_(p)`); `BernoulliBackward0` passes no gradient.
 pub fn bernoulli(p: &Tensor, gen: &Mutex<Generator>) -> Result<Tensor> {

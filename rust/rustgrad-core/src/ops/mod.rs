@@ -114,6 +114,7 @@ backward_ops! {
     ToCopy(view::ToCopyBackward),
     CopyFrom(fill::CopyFromBackward),
     ZeroGrad(fill::ZeroGradBackward),
+    NotImplemented(fill::NotImplementedBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
     ;
