@@ -380,3 +380,22 @@ def test_bernoulli_with_a_number_p_has_no_derivative():
         y.sum().backward()
     with rg.no_grad():
         assert not rg.bernoulli(x, 0.3).requires_grad
+
+
+@pytest.mark.parametrize(
+    ("seed", "exc", "message"),
+    [
+        (np.int64(3), TypeError, "an integer is required"),
+        (True, RuntimeError, "manual_seed expected a long, but got bool"),
+        (1.5, RuntimeError, "manual_seed expected a long, but got float"),
+        (np.float64(2.0), RuntimeError, "manual_seed expected a long, but got numpy.float64"),
+        ("1", RuntimeError, "manual_seed expected a long, but got str"),
+        (2**64, ValueError, "Overflow when unpacking long long"),
+    ],
+)
+def test_generator_manual_seed_refuses_non_ints(seed, exc, message):
+    with pytest.raises(exc, match=f"^{message}$"):
+        rg.Generator().manual_seed(seed)
+    if exc is not ValueError and not isinstance(seed, str):
+        # torch.manual_seed converts with int() first.
+        assert rg.manual_seed(seed).initial_seed() == int(seed)

@@ -60,11 +60,20 @@ pub fn resolve<'a>(generator: Option<&'a Bound<'_, PyAny>>, fname: &str) -> PyRe
 /// A seed as `Generator.manual_seed` reads it: a Python int in [-2^63, 2^64), negative
 /// values wrapping to 64 bits.
 pub fn seed_arg(seed: &Bound<'_, PyAny>) -> PyResult<u64> {
-    if !seed.is_instance_of::<PyInt>() {
-        return Err(PyRuntimeError::new_err(format!(
-            "manual_seed expected a long, but got {}",
+    let ty = seed.get_type();
+    let module = ty.module().map(|m| m.to_string()).unwrap_or_default();
+    if !seed.is_instance_of::<PyInt>() || seed.is_instance_of::<pyo3::types::PyBool>() {
+        // PyTorch refuses numpy integers with a TypeError of their own, anything else naming
+        // its type (module-qualified outside the builtins, `Tensor` for a tensor).
+        if module == "numpy" && seed.hasattr("__index__")? {
+            return Err(PyTypeError::new_err("an integer is required"));
+        }
+        let name = if module == "builtins" || seed.cast::<crate::tensor::PyTensor>().is_ok() {
             crate::convert::type_name(seed)
-        )));
+        } else {
+            format!("{module}.{}", ty.name()?)
+        };
+        return Err(PyRuntimeError::new_err(format!("manual_seed expected a long, but got {name}")));
     }
     if let Ok(v) = seed.extract::<u64>() {
         return Ok(v);
