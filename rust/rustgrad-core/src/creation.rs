@@ -3,9 +3,10 @@
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::random::default_generator;
+use crate::random::{default_generator, lock, Generator};
 use crate::shape;
 use crate::tensor::{Tensor, TensorData};
+use std::sync::Mutex;
 
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
     Tensor::from_data(kernels::full(shape, value, dtype))
@@ -158,10 +159,11 @@ pub fn eye(n: usize, m: usize, dtype: DType) -> Result<Tensor> {
     Ok(Tensor::from_data(values))
 }
 
-/// Uniform samples in [0, 1) from the default generator (`torch.rand`).
-pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
+/// Uniform samples in [0, 1) from `gen` (`torch.rand`; the default generator is
+/// [`default_generator`]).
+pub fn rand(shape: &[usize], dtype: DType, gen: &Mutex<Generator>) -> Tensor {
     let n = shape::numel(shape);
-    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    let mut gen = lock(gen);
     match dtype {
         DType::F64 => {
             let mut v = crate::alloc::vec_zeroed::<f64>(n);
@@ -176,10 +178,10 @@ pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
     }
 }
 
-/// Standard normal samples from the default generator (`torch.randn`).
-pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
+/// Standard normal samples from `gen` (`torch.randn`).
+pub fn randn(shape: &[usize], dtype: DType, gen: &Mutex<Generator>) -> Tensor {
     let n = shape::numel(shape);
-    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    let mut gen = lock(gen);
     match dtype {
         DType::F64 => {
             let mut v = crate::alloc::vec_zeroed::<f64>(n);
@@ -194,15 +196,15 @@ pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
     }
 }
 
-/// Integers uniform in [low, high) (`torch.randint`).
-pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
+/// Integers uniform in [low, high) from `gen` (`torch.randint`).
+pub fn randint(low: i64, high: i64, shape: &[usize], gen: &Mutex<Generator>) -> Result<Tensor> {
     if low >= high {
         return Err(Error::runtime(format!(
             "random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )));
     }
     let mut v = crate::alloc::vec_zeroed::<i64>(shape::numel(shape));
-    default_generator().lock().unwrap_or_else(|e| e.into_inner()).fill_randint_i64(&mut v, low, high);
+    lock(gen).fill_randint_i64(&mut v, low, high);
     Ok(Tensor::from_data(TensorData::from_vec(v, shape.into())))
 }
 
