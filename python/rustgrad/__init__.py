@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import builtins as _builtins
+import sys as _sys
 from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _glue, _legacy, _rustgrad
+from rustgrad import _glue, _legacy, _numpy_names, _rustgrad
+from rustgrad import storage as _storage
 from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
@@ -135,7 +137,6 @@ def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") 
     kwargs.pop("pin_memory", None)
     kwargs.pop("memory_format", None)
     kwargs.pop("out", None)
-    kwargs.pop("generator", None)
     requires_grad = _bool_arg(fn, kwargs.pop("requires_grad", False), "requires_grad")
     if kwargs:
         raise TypeError(f"{fn}() got an unexpected keyword argument '{next(iter(kwargs))}'")
@@ -190,7 +191,13 @@ def _like(fn: str, t: Any, value: Any, kwargs: dict) -> Tensor:
 
 
 def _laid_out_like(
-    fn: str, t: Tensor, kwargs: dict, make: Callable[[list, dict], Tensor], fill: str | None = None
+    fn: str,
+    t: Tensor,
+    kwargs: dict,
+    make: Callable[[list, dict], Tensor],
+    fill: str | None = None,
+    fill_args: tuple = (),
+    generator: Any = None,
 ) -> Tensor:
     """``make(size, kwargs)`` laid out as PyTorch's ``empty_like(t)``: a permuted ``t`` gives a
     permuted result. A random ``fill`` (``"uniform_"``, ``"normal_"``) then draws into that
@@ -204,7 +211,7 @@ def _laid_out_like(
     values = make(size, kwargs) if fill is None else zeros(size, **kwargs)
     fresh = _rustgrad._with_layout(values, list(t.shape), strides)
     if fill is not None:
-        getattr(fresh, fill)()
+        getattr(fresh, fill)(*fill_args, generator=generator)
     return _finish(fresh, {"requires_grad": requires_grad}, fn)
 
 
@@ -228,64 +235,185 @@ def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     return _like("full_like", input, _fill_value("full_like", fill_value), kwargs)
 
 
+_FACTORY_KEYWORDS = (
+    "Tensor out = None, torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
+    "bool pin_memory = False, bool requires_grad = False"
+)
+_LIKE_KEYWORDS = (
+    "torch.memory_format memory_format = None, torch.dtype dtype = None, torch.layout layout = None, "
+    "torch.device device = None, bool pin_memory = False, bool requires_grad = False"
+)
+# PyTorch's overloads of the random factories, as its argument parser lists them when the
+# arguments match none (a `generator=` that is not a Generator, for one).
+_RANDOM_SIGNATURES = {
+    name: [f"{head}, *, torch.Generator generator, {tail}", f"{head}, *, {tail}"]
+    for name, head, tail in [
+        ("rand", "tuple of ints size", _FACTORY_KEYWORDS),
+        ("randn", "tuple of ints size", _FACTORY_KEYWORDS),
+        ("randperm", "int n", _FACTORY_KEYWORDS),
+        ("rand_like", "Tensor input", _LIKE_KEYWORDS),
+        ("randn_like", "Tensor input", _LIKE_KEYWORDS),
+    ]
+}
+_RANDOM_SIGNATURES["randint"] = [
+    f"{head}, *, {gen}{_FACTORY_KEYWORDS}"
+    for head in ("int high, tuple of ints size", "int low, int high, tuple of ints size")
+    for gen in ("torch.Generator generator, ", "")
+]
+_RANDOM_SIGNATURES["randint_like"] = [
+    f"{head}, *, torch.Generator generator, {_LIKE_KEYWORDS}"
+    for head in ("Tensor input, int high", "Tensor input, int low, int high")
+]
+_RANDOM_SIGNATURES["normal"] = [
+    "Tensor mean, Tensor std, *, torch.Generator generator = None, Tensor out = None",
+    "Tensor mean, float std = 1, *, torch.Generator generator = None, Tensor out = None",
+    "float mean, Tensor std, *, torch.Generator generator = None, Tensor out = None",
+    f"float mean, float std, tuple of ints size, *, torch.Generator generator = None, {_FACTORY_KEYWORDS}",
+]
+_RANDOM_SIGNATURES["bernoulli"] = [
+    "Tensor input, *, torch.Generator generator = None, Tensor out = None",
+    "Tensor input, float p, *, torch.Generator generator = None",
+]
+
+
+def _invalid_combination(fn: str, args: tuple, kwargs: dict) -> TypeError:
+    """PyTorch's ``TypeError`` for arguments that match none of ``fn``'s overloads."""
+    # Keywords the parser knows come in signature order, the others after them.
+    order = ["low", "high", "size", "generator", "out", "dtype", "layout", "device", "pin_memory", "requires_grad"]
+    keys = sorted(kwargs, key=lambda k: order.index(k) if k in order else len(order))
+    got = ", ".join([_type_name(a) for a in args] + [f"{k}={_type_name(kwargs[k])}" for k in keys])
+    expected = "".join(f" * ({sig})\n" for sig in _RANDOM_SIGNATURES[fn])
+    return TypeError(
+        f"{fn}() received an invalid combination of arguments - got ({got}), but expected one of:\n{expected}"
+    )
+
+
+def _generator_kwarg(kwargs: dict, fn: str | None = None, args: tuple = (), given: dict | None = None) -> Any:
+    """Takes ``generator=`` out of a random function's keywords (``None``: the default generator);
+    anything but a :class:`Generator` raises PyTorch's error for ``fn(*args, **given)``."""
+    gen = kwargs.pop("generator", None)
+    if gen is not None and fn is not None and not isinstance(gen, Generator):
+        raise _invalid_combination(fn, args, given if given is not None else {**kwargs, "generator": gen})
+    return gen
+
+
 def rand(*args: Any, **kwargs: Any) -> Tensor:
-    """Uniform samples in [0, 1), reproducing PyTorch's CPU generator."""
+    """Uniform samples in [0, 1), reproducing PyTorch's CPU generator (``generator=`` a
+    :class:`Generator`, the default one if omitted)."""
+    given = dict(kwargs)
     size = _parse_size("rand", args, kwargs)
     dt = _dtype_arg("rand", kwargs.pop("dtype", None))
-    return _finish(lambda: _rustgrad._rand(size, dt), kwargs, "rand")
+    gen = _generator_kwarg(kwargs, "rand", args, given)
+    return _finish(lambda: _rustgrad._rand(size, dt, gen), kwargs, "rand")
 
 
 def randn(*args: Any, **kwargs: Any) -> Tensor:
-    """Standard normal samples, reproducing PyTorch's CPU generator."""
+    """Standard normal samples, reproducing PyTorch's CPU generator (``generator=`` optional)."""
+    given = dict(kwargs)
     size = _parse_size("randn", args, kwargs)
     dt = _dtype_arg("randn", kwargs.pop("dtype", None))
-    return _finish(lambda: _rustgrad._randn(size, dt), kwargs, "randn")
+    gen = _generator_kwarg(kwargs, "randn", args, given)
+    return _finish(lambda: _rustgrad._randn(size, dt, gen), kwargs, "randn")
 
 
 def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
-    """Uniform samples shaped like ``input``."""
+    """Uniform samples shaped like ``input`` (``generator=`` optional)."""
     _check_tensor("rand_like", input)
+    gen = _generator_kwarg(kwargs, "rand_like", (input,), dict(kwargs))
     kwargs.setdefault("dtype", input.dtype)
-    return _laid_out_like("rand_like", input, kwargs, lambda size, kw: rand(size, **kw), "uniform_")
+    return _laid_out_like(
+        "rand_like", input, kwargs, lambda size, kw: rand(size, generator=gen, **kw), "uniform_", (), gen
+    )
 
 
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
-    """Standard normal samples shaped like ``input``."""
+    """Standard normal samples shaped like ``input`` (``generator=`` optional)."""
     _check_tensor("randn_like", input)
+    gen = _generator_kwarg(kwargs, "randn_like", (input,), dict(kwargs))
     kwargs.setdefault("dtype", input.dtype)
-    return _laid_out_like("randn_like", input, kwargs, lambda size, kw: randn(size, **kw), "normal_")
+    return _laid_out_like(
+        "randn_like", input, kwargs, lambda size, kw: randn(size, generator=gen, **kw), "normal_", (), gen
+    )
+
+
+def randint_like(input: Tensor, low: Any = 0, high: Any = None, **kwargs: Any) -> Tensor:
+    """``randint_like(input, high)`` or ``randint_like(input, low, high)``: integers in [low, high)
+    shaped like ``input``, of its dtype unless ``dtype=`` says otherwise (``generator=`` optional)."""
+    _check_tensor("randint_like", input)
+    if high is None:
+        low, high = 0, low
+    if high is None:
+        raise TypeError("randint_like() missing 1 required positional argument: \"high\"")
+    for value in (low, high):
+        if isinstance(value, _builtins.bool) or not isinstance(value, (_builtins.int, _np.integer)):
+            raise TypeError(
+                "randint_like() received an invalid combination of arguments - got "
+                f"(Tensor, {', '.join(_type_name(v) for v in (low, high))}), but expected one of:\n"
+                " * (Tensor input, int high, *, torch.Generator generator, torch.memory_format memory_format = None, "
+                "torch.dtype dtype = None, torch.layout layout = None, torch.device device = None, "
+                "bool pin_memory = False, bool requires_grad = False)\n"
+                " * (Tensor input, int low, int high, *, torch.Generator generator, torch.memory_format "
+                "memory_format = None, torch.dtype dtype = None, torch.layout layout = None, "
+                "torch.device device = None, bool pin_memory = False, bool requires_grad = False)\n"
+            )
+    gen = _generator_kwarg(kwargs, "randint_like", (input, low, high) if low else (input, high), dict(kwargs))
+    low, high = _builtins.int(low), _builtins.int(high)
+    kwargs.setdefault("dtype", input.dtype)
+
+    def make(size: list, kw: dict) -> Tensor:
+        dt = kw.pop("dtype")
+        return _finish(lambda: zeros(size, dtype=dt).random_(low, high, generator=gen), kw, "randint_like")
+
+    return _laid_out_like("randint_like", input, kwargs, make, "random_", (low, high), gen)
 
 
 def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor:
     """Normal samples with the given mean(s) and standard deviation(s), drawn as PyTorch draws
     them: a tensor ``mean`` or ``std`` gives samples of its (broadcast) shape, two numbers need
-    ``size``."""
+    ``size``; ``generator=`` picks the generator."""
+    given = dict(kwargs)
+    positional = (mean, std) if size is None else (mean, std, size)
+    gen = _generator_kwarg(kwargs, "normal", positional, given)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         if size is not None:
             raise TypeError("normal(): a size is only taken with a number mean and std")
-        kwargs.pop("generator", None)
         if kwargs:
             raise TypeError(f"normal() got an unexpected keyword argument '{next(iter(kwargs))}'")
         with no_grad():
+            if isinstance(std, Tensor) and not _builtins.bool((std.detach() >= 0).all()):
+                raise RuntimeError("normal expects all elements of std >= 0.0")
             if isinstance(mean, Tensor) and not isinstance(std, Tensor):
-                out = empty_like(mean).normal_(0.0, _builtins.float(std))
-                return out.add_(mean)
-            if isinstance(mean, Tensor):
-                # The broadcast shape and promoted dtype of the two.
-                both = mean.detach() + std.detach()
-                out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0)
+                out = empty_like(mean).normal_(0.0, _builtins.float(std), generator=gen).add_(mean)
+                inputs, node = [mean], "NormalBackward1"
             else:
-                out = empty_like(std).normal_(0.0, 1.0)
-            return out.mul_(std).add_(mean)
+                if isinstance(mean, Tensor):
+                    # The broadcast shape and promoted dtype of the two.
+                    both = mean.detach() + std.detach()
+                    out = zeros(both.shape, dtype=both.dtype).normal_(0.0, 1.0, generator=gen)
+                    inputs, node = [mean, std], "NormalBackward3"
+                else:
+                    out = empty_like(std).normal_(0.0, 1.0, generator=gen)
+                    inputs, node = [std], "NormalBackward2"
+                out = out.mul_(std).add_(mean)
+        # PyTorch's node passes zero gradients (the draw is not reparameterised).
+        if is_grad_enabled() and _builtins.any(t.requires_grad for t in inputs):
+            return _rustgrad._random_result(out, inputs, node)
+        return out
     if size is None:
         raise TypeError("normal() missing 1 required positional argument: \"size\"")
     dt = kwargs.pop("dtype", None)
     shape = _size_list("normal", size)
-    return _finish(lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std)), kwargs, "normal")
+    return _finish(
+        lambda: empty(shape, dtype=dt).normal_(_builtins.float(mean), _builtins.float(std), generator=gen),
+        kwargs,
+        "normal",
+    )
 
 
 def randint(*args: Any, **kwargs: Any) -> Tensor:
-    """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)."""
+    """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)
+    (``generator=`` optional)."""
+    gen = _generator_kwarg(kwargs, "randint", args, dict(kwargs))
     size = kwargs.pop("size", None)
     bounds = list(args)
     if size is None:
@@ -306,86 +434,83 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
     dt = _dtype_arg("randint", kwargs.pop("dtype", None))
 
     def make() -> Tensor:
-        t = _rustgrad._randint(low, high, shape)
+        t = _rustgrad._randint(low, high, shape, gen)
         return t.to(dt) if dt is not None and dt is not int64 else t
 
     return _finish(make, kwargs, "randint")
 
 
 def randperm(n: _builtins.int, **kwargs: Any) -> Tensor:
-    """A random permutation of ``0 .. n-1``."""
+    """A random permutation of ``0 .. n-1`` (``generator=`` optional)."""
+    gen = _generator_kwarg(kwargs, "randperm", (n,), dict(kwargs))
     n = _int_arg("randperm", n, "n", 1)
     if n < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
     dt = _dtype_arg("randperm", kwargs.pop("dtype", None))
 
     def make() -> Tensor:
-        t = _rustgrad._randperm(n)
+        t = _rustgrad._randperm(n, gen)
         return t.to(dt) if dt is not None and dt is not int64 else t
 
     return _finish(make, kwargs, "randperm")
 
 
-_DEFAULT_GENERATOR_KEY = object()
+def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None, out: Tensor | None = None) -> Tensor:
+    """Ones drawn with probability ``input`` (or with the number ``p``), zeros elsewhere, in
+    ``input``'s shape and dtype, from ``generator`` (the default generator if omitted)."""
+    _check_tensor("bernoulli", input)
+    if generator is not None and not isinstance(generator, Generator):
+        given = {"generator": generator} if out is None else {"generator": generator, "out": out}
+        raise _invalid_combination("bernoulli", (input,) if p is None else (input, p), given)
+    result = input.bernoulli(p, generator=generator)
+    if out is not None:
+        with no_grad():
+            out.copy_(result)
+        return out
+    return result
 
 
-class Generator:
-    """``torch.Generator``: here a handle on the one default CPU generator
-    (``torch.manual_seed`` returns it, as PyTorch returns ``torch.default_generator``)."""
-
-    __slots__ = ()
-    device = device("cpu")
-
-    def __init__(self, device: Any = "cpu", *, _default: object = None) -> None:
-        if _default is not _DEFAULT_GENERATOR_KEY:
-            raise NotImplementedError(
-                "rustgrad has only the default generator: use torch.default_generator "
-                "(what torch.manual_seed returns)"
-            )
-
-    def manual_seed(self, seed: Any) -> Generator:
-        """Seeds the generator (PyTorch's conversion: ``int(seed)``, negative seeds wrap to 64 bits)."""
-        seed = _builtins.int(seed)
-        if not -(2**63) <= seed < 2**64:
-            raise ValueError("Overflow when unpacking long long")
-        _rustgrad._manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
-        return self
-
-    def initial_seed(self) -> _builtins.int:
-        """The seed the generator was last seeded with."""
-        return _rustgrad.initial_seed()
-
-    def seed(self) -> _builtins.int:
-        """Re-seeds from a non-deterministic source and returns the new seed."""
-        import random as _random
-
-        s = _random.getrandbits(63)
-        self.manual_seed(s)
-        return s
-
-    def get_state(self) -> Tensor:
-        """The generator state, in the byte layout of ``torch.get_rng_state()`` (as int64 values:
-        rustgrad has no uint8 dtype)."""
-        return tensor(list(_rustgrad._get_rng_state()), dtype=int64)
-
-    def set_state(self, new_state: Any) -> Generator:
-        """Restores a state from :meth:`get_state` (or PyTorch's ``get_rng_state()`` bytes)."""
-        if isinstance(new_state, Tensor):
-            new_state = bytes(_builtins.int(v) & 0xFF for v in new_state.tolist())
-        elif not isinstance(new_state, (bytes, bytearray)):
-            raise TypeError(f"expected a torch.ByteTensor, but got {_type_name(new_state)}")
-        _rustgrad._set_rng_state(bytes(new_state))
-        return self
-
-    def __repr__(self) -> str:
-        return "<torch._C.Generator object>"
+def multinomial(
+    input: Tensor, num_samples: _builtins.int, replacement: _builtins.bool = False, *, generator: Any = None, out: Any = None
+) -> Tensor:
+    """Indices of categories drawn with the weights of each row of ``input`` (1-d or 2-d):
+    ``num_samples`` per row, with or without ``replacement``, as PyTorch draws them."""
+    _check_tensor("multinomial", input)
+    num_samples = _int_arg("multinomial", num_samples, "num_samples", 2)
+    replacement = _bool_arg("multinomial", replacement, "replacement")
+    result = input.multinomial(num_samples, replacement, generator=generator)
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
 
 
-default_generator = Generator(_default=_DEFAULT_GENERATOR_KEY)
+def poisson(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``poisson(input, generator=None)``: one Poisson sample per element, with the element as
+    its rate."""
+    _check_tensor("poisson", input)
+    if len(args) > 1 or (args and "generator" in kwargs) or set(kwargs) - {"generator"}:
+        extra = next(iter(set(kwargs) - {"generator"}), None)
+        if extra is not None:
+            raise TypeError(f"poisson() got an unexpected keyword argument '{extra}'")
+        raise TypeError(f"poisson() takes from 1 to 2 positional arguments but {len(args) + 1} were given")
+    generator = args[0] if args else kwargs.get("generator")
+    if generator is not None and not isinstance(generator, Generator):
+        where = " (position 2)" if args else ""
+        raise TypeError(f"poisson(): argument 'generator'{where} must be torch.Generator, not {_type_name(generator)}")
+    return _rustgrad._poisson(input, generator)
+
+
+Generator = _rustgrad.Generator
+default_generator = _rustgrad.default_generator
 
 
 def manual_seed(seed: Any) -> Generator:
-    """Seeds the default generator and returns it, as ``torch.manual_seed``."""
+    """Seeds the default generator and returns it, as ``torch.manual_seed`` (which takes anything
+    ``int()`` takes; negative seeds wrap to 64 bits)."""
+    seed = _builtins.int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError("Overflow when unpacking long long")
     return default_generator.manual_seed(seed)
 
 
@@ -400,7 +525,7 @@ def get_rng_state() -> Tensor:
 
 
 def set_rng_state(new_state: Any) -> None:
-    """Restores the default generator's state."""
+    """Restores the default generator's state (a tensor from ``get_rng_state``, ours or PyTorch's)."""
     default_generator.set_state(new_state)
 
 
@@ -739,6 +864,7 @@ from rustgrad import (
     nn,
     onnx,
     optim,
+    random,
     serialization,
     utils,
     version,
@@ -836,6 +962,7 @@ __all__ = [
     "autocast",
     "autograd",
     "backends",
+    "bernoulli",
     "bfloat16",
     "bmm",
     "bool",
@@ -942,6 +1069,7 @@ __all__ = [
     "mm",
     "mps",
     "mul",
+    "multinomial",
     "mv",
     "narrow",
     "ne",
@@ -957,13 +1085,16 @@ __all__ = [
     "onnx",
     "optim",
     "permute",
+    "poisson",
     "pow",
     "prod",
     "rand",
     "rand_like",
     "randint",
+    "randint_like",
     "randn",
     "randn_like",
+    "random",
     "randperm",
     "reciprocal",
     "relu",
@@ -1033,3 +1164,7 @@ int16 = _rustgrad.int16
 short = int16
 int32 = _rustgrad.int32
 int = int32
+
+# numpy's `axis=`/`keepdims=` wherever PyTorch takes them (after every function is defined).
+_numpy_names.install(_sys.modules[__name__], Tensor)
+_storage.install(Tensor)

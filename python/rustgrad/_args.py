@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rustgrad._rustgrad import Tensor, dtype
+from rustgrad._rustgrad import Generator, Tensor, dtype
 
 _HEAPTYPE = 1 << 9
 # ``dtype=float`` and friends: PyTorch accepts the Python scalar types as dtypes.
@@ -26,6 +26,8 @@ def type_name(obj: Any) -> str:
     cls = type(obj)
     if issubclass(cls, Tensor):
         return cls.__name__
+    if cls is Generator:
+        return "torch._C.Generator"
     module = getattr(cls, "__module__", "") or ""
     if module == "rustgrad" or module.startswith("rustgrad."):
         return "torch." + cls.__name__

@@ -192,6 +192,25 @@ def _check_device(dev, factory: bool = False) -> None:
         raise unavailable_device_error(d, factory)
 
 
+def _check_generator_device(dev) -> None:
+    """``torch.Generator(device)``: only the CPU, with a CPU-only build's errors for the others."""
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type == "cpu":
+        return
+    if d.type == "cuda":
+        raise RuntimeError(
+            "Cannot get CUDA generator without ATen_cuda library. PyTorch splits its backend into two shared "
+            "libraries: a CPU library and a CUDA library; this error has occurred because you are trying to use "
+            "some CUDA functionality, but the CUDA library has not been loaded by the dynamic linker for some "
+            "reason.  The CUDA library MUST be loaded, EVEN IF you don't directly use any symbols from the CUDA "
+            "library! One common culprit is a lack of -Wl,--no-as-needed in your link arguments; many dynamic "
+            "linkers will delete dynamic library dependencies if you don't depend on any of their symbols.  You "
+            "can check if this has occurred by using ldd on your binary to see if there is a dependency on "
+            "*_cuda.so library."
+        )
+    raise RuntimeError(f"{d.type.upper()} device type not an accelerator.")
+
+
 def _check_default_device() -> None:
     """For the factories: raises when ``set_default_device`` chose a device other than the CPU."""
     if _default_device is not None:
@@ -475,3 +494,41 @@ def _rebuild(values, requires_grad):
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def _rng_state_tensor(state: bytes):
+    """A generator state as PyTorch's ``get_state()`` gives it: a 1-d tensor of the state's bytes
+    (uint8 where rustgrad has it, else int64 holding the byte values)."""
+    import rustgrad
+
+    dtype = getattr(rustgrad, "uint8", None)
+    values = np.frombuffer(state, dtype=np.uint8)
+    if dtype is None:
+        return rustgrad.from_numpy(values.astype(np.int64))
+    return rustgrad.tensor(values, dtype=dtype)
+
+
+def _rng_state_bytes(state) -> bytes:
+    """The bytes of a state given to ``set_state``: a byte tensor (or, without uint8, an int64
+    tensor of byte values, as ``get_state`` returns), with PyTorch's errors otherwise."""
+    import rustgrad
+    from rustgrad._args import type_name
+
+    if not isinstance(state, rustgrad.Tensor):
+        raise TypeError(f"expected a torch.ByteTensor, but got {type_name(state)}")
+    byte_dtype = getattr(rustgrad, "uint8", rustgrad.int64)
+    if state.dtype != byte_dtype:
+        raise TypeError("RNG state must be a torch.ByteTensor")
+    return bytes((np.asarray(state.detach().reshape(-1).tolist(), dtype=np.int64) & 0xFF).astype(np.uint8))
+
+
+def _bernoulli_scalar(input, p, generator):
+    """``torch.bernoulli(input, p)``: ones with probability ``p`` in ``input``'s shape and dtype."""
+    import rustgrad
+
+    with rustgrad.no_grad():
+        out = rustgrad.empty_like(input).bernoulli_(p, generator=generator)
+    if rustgrad.is_grad_enabled() and input.requires_grad:
+        # PyTorch records this result with no derivative (its backward raises).
+        return _rustgrad._random_result(out, [input], "aten::bernoulli")
+    return out

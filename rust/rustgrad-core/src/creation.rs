@@ -3,9 +3,10 @@
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::random::default_generator;
+use crate::random::{default_generator, lock, Generator};
 use crate::shape;
 use crate::tensor::{Tensor, TensorData};
+use std::sync::Mutex;
 
 /// A tensor of `shape` filled with `value`, of type `dtype` (`torch.full`).
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
@@ -76,10 +77,45 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     }
     let n = count.max(0.0) as usize;
     shape::storage_numel(&[n], dtype.size())?;
-    let values = crate::with_dtype!(dtype, T => {
-        crate::tensor::TensorData::from_vec(crate::alloc::collect_exact(n, (0..n).map(|i| T::from_f64(start + i as f64 * step))), [n].as_slice().into())
-    });
+    let values = match dtype {
+        DType::F32 => TensorData::from_vec(
+            arange_values(start, step, n, 8, |v| v as f32 as f64, |v| v as f32),
+            [n].as_slice().into(),
+        ),
+        DType::F64 => TensorData::from_vec(arange_values(start, step, n, 4, |v| v, |v| v), [n].as_slice().into()),
+        _ => crate::with_dtype!(dtype, T => {
+            TensorData::from_vec(crate::alloc::collect_exact(n, (0..n).map(|i| T::from_f64(start + i as f64 * step))), [n].as_slice().into())
+        }),
+    };
     Ok(Tensor::from_data(values))
+}
+
+/// Note [arange in PyTorch's order]: PyTorch's float kernel fills 32-byte vectors (8 float32
+/// or 4 float64 values) two at a time: each vector's first value is `start + step * idx`
+/// (one fused multiply-add in float64) rounded to the dtype, and lane `i` is
+/// `first + i * step`, fused and rounded again. The values after the last pair of vectors are
+/// `start + step * idx`, fused and rounded once. So `arange(-3, 3.1, 0.1)[30]` is -2.4e-08,
+/// not 0.
+fn arange_values<T>(
+    start: f64,
+    step: f64,
+    n: usize,
+    lanes: usize,
+    round: impl Fn(f64) -> f64,
+    to: impl Fn(f64) -> T,
+) -> Vec<T> {
+    let mut out = crate::alloc::vec_with_capacity(n);
+    let paired = n / (2 * lanes) * (2 * lanes);
+    for idx in (0..paired).step_by(lanes) {
+        let first = round(step.mul_add(idx as f64, start));
+        for i in 0..lanes {
+            out.push(to((i as f64).mul_add(step, first)));
+        }
+    }
+    for idx in paired..n {
+        out.push(to(step.mul_add(idx as f64, start)));
+    }
+    out
 }
 
 /// `linspace(start, end, steps)`, computed as PyTorch does (from both ends toward the middle;
@@ -129,10 +165,11 @@ pub fn eye(n: usize, m: usize, dtype: DType) -> Result<Tensor> {
     Ok(Tensor::from_data(values))
 }
 
-/// Uniform samples in [0, 1) from the default generator (`torch.rand`).
-pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
+/// Uniform samples in [0, 1) from `gen` (`torch.rand`; the default generator is
+/// [`default_generator`]).
+pub fn rand(shape: &[usize], dtype: DType, gen: &Mutex<Generator>) -> Tensor {
     let n = shape::numel(shape);
-    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    let mut gen = lock(gen);
     match dtype {
         DType::F64 => {
             let mut v = crate::alloc::vec_zeroed::<f64>(n);
@@ -147,10 +184,10 @@ pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
     }
 }
 
-/// Standard normal samples from the default generator (`torch.randn`).
-pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
+/// Standard normal samples from `gen` (`torch.randn`).
+pub fn randn(shape: &[usize], dtype: DType, gen: &Mutex<Generator>) -> Tensor {
     let n = shape::numel(shape);
-    let mut gen = default_generator().lock().unwrap_or_else(|e| e.into_inner());
+    let mut gen = lock(gen);
     match dtype {
         DType::F64 => {
             let mut v = crate::alloc::vec_zeroed::<f64>(n);
@@ -165,15 +202,15 @@ pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
     }
 }
 
-/// Integers uniform in [low, high) (`torch.randint`).
-pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
+/// Integers uniform in [low, high) from `gen` (`torch.randint`).
+pub fn randint(low: i64, high: i64, shape: &[usize], gen: &Mutex<Generator>) -> Result<Tensor> {
     if low >= high {
         return Err(Error::runtime(format!(
             "random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )));
     }
     let mut v = crate::alloc::vec_zeroed::<i64>(shape::numel(shape));
-    default_generator().lock().unwrap_or_else(|e| e.into_inner()).fill_randint_i64(&mut v, low, high);
+    lock(gen).fill_randint_i64(&mut v, low, high);
     Ok(Tensor::from_data(TensorData::from_vec(v, shape.into())))
 }
 

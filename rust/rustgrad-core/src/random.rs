@@ -50,6 +50,29 @@
 //! * **randperm.** Fisher-Yates on `0..n`: for `i` in `0..n-1`, swap `i` with
 //!   `i + random() % (n - i)` (for very large `n`, an inside-out variant with
 //!   64-bit draws).
+//! * **random_.** `random_(from, to)` is randint's draw into any dtype (the
+//!   integer is computed in 64 bits, then converted). `random_(from, None)`
+//!   takes `to` one past the dtype's largest exact integer (`2^24` for
+//!   `float`, `2^53` for `double`, the maximum for integer types); from
+//!   `i64::MIN` that is the whole 64-bit range, where the raw 64-bit draw is
+//!   the value. `random_()` is a 32-bit draw modulo `2^24 + 1` for `float`,
+//!   modulo 2 for `bool`, and a 64-bit draw modulo `2^53 + 1` for `double`,
+//!   `2^63` for `int64`. (Float targets given a range beyond their exact
+//!   integers, which PyTorch warns about, are not reproduced.)
+//! * **Scalar samplers** (one 53-bit `double` uniform `u` per element, in the
+//!   target's memory order, computed in `f64` and rounded to the dtype):
+//!   `exponential_(l)` is `(-1 / l) * log1p(-u)`; `geometric_(p)` is
+//!   `ceil(ln u / log1p(-p))`; `cauchy_(m, s)` is `s * tan(pi (u - 0.5)) + m`
+//!   (one fused multiply-add); `log_normal_(m, s)` is `exp` of the serial
+//!   Box-Muller normal above (with its cache), whatever the tensor's size.
+//! * **poisson** (rates read in row-major order): below 10, the number of
+//!   uniforms whose running product stays above `exp(-rate)`; from 10 on,
+//!   Hormann's transformed rejection with squeeze (PTRS).
+//! * **multinomial**: see `ops::sampling` (an exponential race, or a binary
+//!   search of the normalised running sums).
+//!
+//! These were found by experiment against PyTorch 2.15 (comparing candidate
+//! formulas on the raw MT19937 stream), not taken from its source.
 //!
 //! Results of the libm calls (`log`, `log1p`, `sin`, `cos`, `logf`, `cosf`,
 //! `sinf`) come from the platform's C library, as in PyTorch; on Linux with
@@ -61,8 +84,10 @@
 //!
 //! As in PyTorch, the process-wide [`default_generator`] starts from a
 //! non-deterministic seed; [`Generator::default`] uses [`DEFAULT_SEED`].
+//! Independent generators (`torch.Generator()`) are [`Generator`]s behind
+//! their own [`Mutex`]; every drawing function takes the one to [`lock`].
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Seed of a freshly constructed generator, as in `torch.Generator()`
 /// (`c10::detail::default_rng_seed_val`).
@@ -437,6 +462,97 @@ impl Generator {
         }
     }
 
+    /// One `double` uniform in `[0, 1)` (53 bits of one 64-bit draw), the
+    /// `uniform_real_distribution<double>(0, 1)` every scalar sampler below
+    /// starts from.
+    pub fn uniform_f64(&mut self) -> f64 {
+        self.unit_f64()
+    }
+
+    /// One `Tensor.exponential_(lambd)` sample: `(-1 / lambd) * log1p(-u)`
+    /// with `u` a 53-bit uniform, in `f64` whatever the dtype.
+    pub fn exponential(&mut self, lambd: f64) -> f64 {
+        (-1.0 / lambd) * (-self.unit_f64()).ln_1p()
+    }
+
+    /// One `Tensor.geometric_(p)` sample: `ceil(ln(u) / log1p(-p))`.
+    pub fn geometric(&mut self, p: f64) -> f64 {
+        (self.unit_f64().ln() / (-p).ln_1p()).ceil()
+    }
+
+    /// One `Tensor.cauchy_(median, sigma)` sample:
+    /// `sigma * tan(pi * (u - 0.5)) + median`, one fused multiply-add.
+    pub fn cauchy(&mut self, median: f64, sigma: f64) -> f64 {
+        let t = (std::f64::consts::PI * (self.unit_f64() - 0.5)).tan();
+        mul_add_f64(sigma, t, median)
+    }
+
+    /// One `Tensor.log_normal_(mean, std)` sample: `exp` of the serial
+    /// Box-Muller normal (with its cached second value), whatever the size.
+    pub fn log_normal(&mut self, mean: f64, std: f64) -> f64 {
+        self.normal_f64(mean, std).exp()
+    }
+
+    /// One integer in `[from, from + range)` as `random_(from, to)` draws it:
+    /// a 32-bit draw when `range < 2^28`, else a 64-bit one, reduced modulo
+    /// `range`; `range == 0` stands for the full 64-bit range (the raw draw, `from` ignored).
+    pub fn random_in(&mut self, from: i64, range: u64) -> i64 {
+        let r = if range == 0 {
+            // The whole 64-bit range: the raw draw, as is.
+            return self.random_u64() as i64;
+        } else if range >= 1 << 28 {
+            self.random_u64() % range
+        } else {
+            self.random_u32() as u64 % range
+        };
+        r.wrapping_add(from as u64) as i64
+    }
+
+    /// One `torch.poisson` sample of rate `lambda` (`lambda >= 0`), from
+    /// 53-bit uniforms. Below 10: count the uniforms whose running product
+    /// stays above `exp(-lambda)`. From 10 on: Hormann's transformed
+    /// rejection with squeeze (PTRS, 1993), two uniforms per attempt.
+    pub fn poisson(&mut self, lambda: f64) -> f64 {
+        if lambda <= 0.0 {
+            return 0.0;
+        }
+        if lambda < 10.0 {
+            let limit = (-lambda).exp();
+            let mut count = 0.0;
+            let mut product = 1.0;
+            loop {
+                product *= self.unit_f64();
+                if product > limit {
+                    count += 1.0;
+                } else {
+                    return count;
+                }
+            }
+        }
+        let sqrt_lambda = lambda.sqrt();
+        let ln_lambda = lambda.ln();
+        let b = 0.931 + 2.53 * sqrt_lambda;
+        let a = -0.059 + 0.02483 * b;
+        let inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+        let v_r = 0.9277 - 3.6224 / (b - 2.0);
+        loop {
+            let u = self.unit_f64() - 0.5;
+            let v = self.unit_f64();
+            let us = 0.5 - u.abs();
+            let k = ((2.0 * a / us + b) * u + lambda + 0.43).floor();
+            if us >= 0.07 && v <= v_r {
+                return k;
+            }
+            if k < 0.0 || (us < 0.013 && v > us) {
+                continue;
+            }
+            let lhs = v.ln() + inv_alpha.ln() - (a / (us * us) + b).ln();
+            if lhs <= -lambda + k * ln_lambda - ln_gamma(k + 1.0) {
+                return k;
+            }
+        }
+    }
+
     /// Serializes the full generator state (engine and cached normals) in
     /// the byte layout of `torch.get_rng_state()` (5056 bytes, little
     /// endian), so states can be exchanged with PyTorch.
@@ -479,7 +595,7 @@ impl Generator {
             || next as usize > MT_N
             || left as usize + next as usize > MT_N + 1
         {
-            return Err("invalid mt19937 state".to_string());
+            return Err("Invalid mt19937 state".to_string());
         }
         let mut words = [0u32; MT_N];
         for (k, w) in words.iter_mut().enumerate() {
@@ -494,6 +610,24 @@ impl Generator {
         self.next_double_normal = double_valid.then(|| f64::from_le_bytes(take::<8>(state, layout::NORMAL_Y)));
         self.next_float_normal = float_valid.then(|| f32::from_le_bytes(take::<4>(state, layout::FLOAT_SAMPLE)));
         Ok(())
+    }
+}
+
+/// `ln |Gamma(x)|` from the C library (glibc's `lgamma_r`, as PyTorch's
+/// `std::lgamma`), or the `libm` crate's port where there is no glibc.
+fn ln_gamma(x: f64) -> f64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn lgamma_r(x: f64, sign: *mut i32) -> f64;
+        }
+        let mut sign = 0i32;
+        // SAFETY: lgamma_r is a pure, reentrant libm function writing only `sign`.
+        unsafe { lgamma_r(x, &mut sign) }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        libm::lgamma_r(x).0
     }
 }
 
@@ -705,6 +839,11 @@ fn nondeterministic_seed() -> u64 {
 pub fn default_generator() -> &'static Mutex<Generator> {
     static DEFAULT: OnceLock<Mutex<Generator>> = OnceLock::new();
     DEFAULT.get_or_init(|| Mutex::new(Generator::new(nondeterministic_seed())))
+}
+
+/// Locks `gen` for drawing (a poisoned lock is recovered: the state is always valid).
+pub fn lock(gen: &Mutex<Generator>) -> MutexGuard<'_, Generator> {
+    gen.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Re-seeds the default generator (`torch.manual_seed(seed)`).
@@ -1003,6 +1142,64 @@ mod tests {
         let mut v = [0.0f32; 10];
         g.fill_bernoulli_f32(&mut v, 0.3);
         assert_eq!(v, [0., 0., 0., 0., 0., 0., 1., 0., 0., 1.]);
+    }
+
+    #[test]
+    fn scalar_samplers() {
+        // empty(5, dtype=float64).exponential_(0.25, generator=G(12))
+        let mut g = seeded(12);
+        let e: Vec<f64> = (0..5).map(|_| g.exponential(0.25)).collect();
+        assert_eq!(
+            e,
+            [5.171213780684221, 3.888994440518558, 1.2542315438639289, 0.4137533551813666, 7.575799033011068]
+        );
+        // empty(6).geometric_(0.2, generator=G(13))
+        let mut g = seeded(13);
+        let geo: Vec<f64> = (0..6).map(|_| g.geometric(0.2)).collect();
+        assert_eq!(geo, [2.0, 4.0, 10.0, 1.0, 1.0, 2.0]);
+        // empty(5, dtype=float64).cauchy_(0.3, 0.7, generator=G(14))
+        let mut g = seeded(14);
+        let c: Vec<f64> = (0..5).map(|_| g.cauchy(0.3, 0.7)).collect();
+        assert_eq!(
+            c,
+            [0.4243454038649423, 0.17107221304846038, 0.618443326339372, 0.25629365015592503, -0.08716318261778885]
+        );
+        // empty(5, dtype=float64).log_normal_(0.1, 0.5, generator=G(15))
+        let mut g = seeded(15);
+        let l: Vec<f64> = (0..5).map(|_| g.log_normal(0.1, 0.5)).collect();
+        assert_eq!(
+            l,
+            [0.7766061340371018, 1.5481479068651416, 0.8414073988657718, 1.7425705808545926, 1.8853201829217294]
+        );
+    }
+
+    #[test]
+    fn random_in_ranges() {
+        // empty(3, dtype=int64).random_(-2**63, None, generator=G(11)): the raw 64-bit draws.
+        let mut g = seeded(11);
+        let full: Vec<i64> = (0..3).map(|_| g.random_in(i64::MIN, 0)).collect();
+        assert_eq!(full, [3325388913236545215, 359254775711865947, 8544873655684927415]);
+        // random_(5, None): range 2^63 - 5 from 5.
+        let mut g = seeded(11);
+        let from5: Vec<i64> = (0..3).map(|_| g.random_in(5, (1u64 << 63) - 5)).collect();
+        assert_eq!(from5, [3325388913236545220, 359254775711865952, 8544873655684927420]);
+        // random_(-50, 2**40): a 64-bit draw per element.
+        let mut g = seeded(11);
+        let big: Vec<i64> = (0..4).map(|_| g.random_in(-50, (1u64 << 40) + 50)).collect();
+        assert_eq!(big, [657272150767, 346435998657, 348337495323, 59204811168]);
+        // float32 random_(): a 32-bit draw modulo 2^24 + 1.
+        let mut g = seeded(10);
+        let f: Vec<i64> = (0..5).map(|_| g.random_in(0, (1 << 24) + 1)).collect();
+        assert_eq!(f, [7685188, 8100913, 5242847, 10318225, 3589278]);
+    }
+
+    #[test]
+    fn poisson_small_and_large_rates() {
+        // poisson(tensor([0, 0.5, 3, 9.99, 10, 25, 300, 1e5]), generator=G(18))
+        let mut g = seeded(18);
+        let rates = [0.0, 0.5, 3.0, 9.99, 10.0, 25.0, 300.0, 1e5];
+        let x: Vec<f64> = rates.iter().map(|&l| g.poisson(l as f32 as f64)).collect();
+        assert_eq!(x, [0.0, 1.0, 3.0, 17.0, 8.0, 16.0, 314.0, 99842.0]);
     }
 
     fn hex(b: &[u8]) -> String {

@@ -104,6 +104,9 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
     if obj.cast::<PyTensor>().is_ok() {
         return "Tensor".to_string();
     }
+    if obj.cast::<crate::generator::PyGenerator>().is_ok() {
+        return "torch._C.Generator".to_string();
+    }
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
 }
 

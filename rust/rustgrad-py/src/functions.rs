@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use rustgrad_core::dtype::default_float;
 use rustgrad_core::ops::compare;
+use rustgrad_core::random::Generator;
 use rustgrad_core::{creation, engine, grad_mode, graph, DType, Tensor};
 
 type R = PyResult<Py<PyTensor>>;
@@ -403,7 +404,8 @@ fn random_floats(
     shape: &[usize],
     dtype: DType,
     kernel: &str,
-    draw: fn(&[usize], DType) -> Tensor,
+    generator: &std::sync::Mutex<Generator>,
+    draw: fn(&[usize], DType, &std::sync::Mutex<Generator>) -> Tensor,
 ) -> R {
     new_storage(shape, dtype)?;
     let empty = rustgrad_core::shape::numel(shape) == 0;
@@ -413,54 +415,85 @@ fn random_floats(
     if empty {
         return wrap(py, creation::zeros(shape, dtype));
     }
-    wrap(py, draw(shape, dtype))
+    wrap(py, draw(shape, dtype, generator))
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-#[pyo3(signature = (shape, dtype=None))]
-pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    random_floats(py, &shape, dt(dtype, default_float())?, "check_uniform_bounds", creation::rand)
+#[pyo3(signature = (shape, dtype=None, generator=None))]
+pub fn _rand(
+    py: Python<'_>,
+    shape: Vec<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, "rand")?;
+    random_floats(py, &shape, dt(dtype, default_float())?, "check_uniform_bounds", gen, creation::rand)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-#[pyo3(signature = (shape, dtype=None))]
-pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    random_floats(py, &shape, dt(dtype, default_float())?, "normal_kernel_cpu", creation::randn)
+#[pyo3(signature = (shape, dtype=None, generator=None))]
+pub fn _randn(
+    py: Python<'_>,
+    shape: Vec<usize>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, "randn")?;
+    random_floats(py, &shape, dt(dtype, default_float())?, "normal_kernel_cpu", gen, creation::randn)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>) -> R {
+#[pyo3(signature = (low, high, shape, generator=None))]
+pub fn _randint(py: Python<'_>, low: i64, high: i64, shape: Vec<usize>, generator: Option<&Bound<'_, PyAny>>) -> R {
+    let gen = crate::generator::resolve(generator, "randint")?;
     new_storage(&shape, DType::I64)?;
-    wrap(py, creation::randint(low, high, &shape).py()?)
+    wrap(py, creation::randint(low, high, &shape, gen).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _randperm(py: Python<'_>, n: usize) -> R {
+#[pyo3(signature = (n, generator=None))]
+pub fn _randperm(py: Python<'_>, n: usize, generator: Option<&Bound<'_, PyAny>>) -> R {
+    let gen = crate::generator::resolve(generator, "randperm")?;
     new_storage(&[n], DType::I64)?;
-    let v = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).randperm(n);
+    let v = rustgrad_core::random::lock(gen).randperm(n);
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }
 
-/// One draw of `torch.empty((), dtype=torch.int64).random_()` from the default generator: a
-/// 64-bit draw modulo 2**63 (how a `DataLoader` seeds its shuffle).
-#[pyfunction]
-pub fn _random_int64() -> i64 {
-    let draw = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).random_u64();
-    (draw % (1u64 << 63)) as i64
-}
-
-/// `torch.randperm(n, generator=g)` for a fresh generator `g` seeded with `seed` (the default
-/// generator is not touched).
+/// One draw of `torch.empty((), dtype=torch.int64).random_(generator=g)`: a 64-bit draw
+/// modulo 2**63 (how a `DataLoader` seeds its shuffle and its workers).
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _randperm_seeded(py: Python<'_>, seed: u64, n: usize) -> R {
-    new_storage(&[n], DType::I64)?;
-    let v = rustgrad_core::random::Generator::new(seed).randperm(n);
-    wrap(py, Tensor::from_vec(v, &[n]).py()?)
+#[pyo3(signature = (generator=None))]
+pub fn _random_int64(py: Python<'_>, generator: Option<&Bound<'_, PyAny>>) -> PyResult<i64> {
+    if let Some(g) = generator.filter(|g| !g.is_none() && g.cast::<crate::generator::PyGenerator>().is_err()) {
+        // PyTorch's error for `random_(generator=g)`.
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("generator", g)?;
+        crate::tensor_ops::random_args(&PyTuple::empty(py), Some(&kwargs))?;
+    }
+    let gen = crate::generator::resolve(generator, "random_")?;
+    let draw = rustgrad_core::random::lock(gen).random_u64();
+    Ok((draw % (1u64 << 63)) as i64)
+}
+
+/// A 1-d tensor over every element of `t`'s storage (offset 0, no autograd, sharing memory and
+/// the version counter): what `Tensor.storage()` reads and writes.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _storage_elements(py: Python<'_>, t: &Bound<'_, PyTensor>) -> R {
+    let d = t.get().t.data();
+    let all = rustgrad_core::TensorData {
+        storage: d.storage.clone(),
+        shape: [d.storage.len()].as_slice().into(),
+        strides: [1].as_slice().into(),
+        offset: 0,
+        version: d.version.clone(),
+    };
+    wrap(py, Tensor::from_data(all))
 }
 
 /// PyTorch's `result_type` of two operands, tensors or numbers (numbers count as wrapped).
@@ -515,30 +548,55 @@ pub fn _get_default_dtype(py: Python<'_>) -> Py<crate::convert::PyDType> {
     crate::convert::dtype_object(py, default_float())
 }
 
+/// `torch.multinomial(input, num_samples, replacement, generator=g)` (arguments checked by
+/// the Python wrapper).
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _manual_seed(seed: u64) {
-    creation::manual_seed(seed);
+#[pyo3(signature = (input, num_samples, replacement=false, generator=None))]
+pub fn _multinomial(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    num_samples: i64,
+    replacement: bool,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, "multinomial")?;
+    let t = tensor_arg(input)?;
+    wrap(py, rustgrad_core::ops::sampling::multinomial(&t, num_samples, replacement, gen).py()?)
 }
 
-/// The default generator's state, in the byte layout of `torch.get_rng_state()`.
+/// `values` recorded as the result of `torch.normal` with tensor arguments `inputs` (node
+/// `name`, one of `NormalBackward1`/`2`/`3`; zero gradients, as in PyTorch), or of
+/// `torch.bernoulli(input, p)` (`name` `aten::bernoulli`: PyTorch's node without a derivative).
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _get_rng_state(py: Python<'_>) -> Py<pyo3::types::PyBytes> {
-    let state = rustgrad_core::random::default_generator().lock().unwrap_or_else(|e| e.into_inner()).get_state();
-    pyo3::types::PyBytes::new(py, &state).unbind()
+pub fn _random_result(py: Python<'_>, values: &Bound<'_, PyAny>, inputs: Vec<Bound<'_, PyAny>>, name: &str) -> R {
+    let inputs: Vec<Tensor> = inputs.iter().map(tensor_arg).collect::<PyResult<_>>()?;
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let values = tensor_arg(values)?;
+    let name: &'static str = match name {
+        "NormalBackward1" => "NormalBackward1",
+        "NormalBackward2" => "NormalBackward2",
+        "NormalBackward3" => "NormalBackward3",
+        "aten::bernoulli" => {
+            return wrap(
+                py,
+                rustgrad_core::ops::fill::not_differentiable_result(&values, &refs, "aten::bernoulli").py()?,
+            )
+        }
+        other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown random node {other}"))),
+    };
+    wrap(py, rustgrad_core::ops::fill::random_result(&values, &refs, name).py()?)
 }
 
-/// Restores a state from [`_get_rng_state`] (or PyTorch's); an invalid state raises and leaves
-/// the generator unchanged.
+/// `torch.poisson(input, generator=g)`.
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _set_rng_state(state: &[u8]) -> PyResult<()> {
-    rustgrad_core::random::default_generator()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .set_state(state)
-        .map_err(pyo3::exceptions::PyRuntimeError::new_err)
+#[pyo3(signature = (input, generator=None))]
+pub fn _poisson(py: Python<'_>, input: &Bound<'_, PyAny>, generator: Option<&Bound<'_, PyAny>>) -> R {
+    let gen = crate::generator::resolve(generator, "poisson")?;
+    let t = tensor_arg(input)?;
+    wrap(py, rustgrad_core::ops::sampling::poisson(&t, gen).py()?)
 }
 
 /// The seed the default random generator was last seeded with.

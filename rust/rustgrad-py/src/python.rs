@@ -36,6 +36,11 @@ pub fn check_device(py: Python<'_>, device: &Bound<'_, PyAny>) -> PyResult<()> {
     call(py, "_check_device", (device,)).map(|_| ())
 }
 
+/// `torch.Generator(device)`'s check: the CPU only, with a CPU-only build's errors.
+pub fn check_generator_device(py: Python<'_>, device: &Bound<'_, PyAny>) -> PyResult<()> {
+    call(py, "_check_generator_device", (device,)).map(|_| ())
+}
+
 /// PyTorch's warning when `.grad` of a non-leaf is read.
 pub fn warn_non_leaf_grad(py: Python<'_>) -> PyResult<()> {
     call(py, "_warn_non_leaf_grad", ()).map(|_| ())

@@ -7,7 +7,9 @@ use crate::errors::IntoPyResult;
 use crate::tensor::{wrap, PyTensor};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyEllipsis, PyList, PyRange, PySequence, PySlice, PySliceMethods, PyString, PyTuple};
+use pyo3::types::{
+    PyBytes, PyDict, PyEllipsis, PyList, PyRange, PySequence, PySlice, PySliceMethods, PyString, PyTuple,
+};
 use rustgrad_core::inplace::{Internal, Reads};
 use rustgrad_core::kernels::Compare;
 use rustgrad_core::ops::compare::compare;
@@ -511,15 +513,92 @@ fn chunk_impl(py: Python<'_>, t: &Tensor, chunks: i64, dim: i64) -> PyResult<Py<
     tensors_out(py, join::split(t, &sizes, dim, kind).py()?)
 }
 
-/// An in-place random fill: drawn in the target's memory order (see `fill::random_filled`).
-fn random_fill(slf: &Bound<'_, PyTensor>, op: &'static str, dist: Distribution) -> R {
+/// An in-place random fill from `generator` (`None`: the default generator), drawn in the
+/// target's memory order (see `fill::random_filled`).
+fn random_fill(
+    slf: &Bound<'_, PyTensor>,
+    op: &'static str,
+    dist: Distribution,
+    generator: Option<&Bound<'_, PyAny>>,
+) -> R {
+    let gen = crate::generator::resolve(generator, op)?;
     let target = slf.get().t.clone();
     // PyTorch checks the distribution against the dtype before the target's memory overlap (but
     // after the autograd checks of a target that requires grad, which `in_place_op` makes).
     if !target.requires_grad() {
         dist.check(target.dtype(), target.numel()).py()?;
     }
-    in_place_op(slf, op, |t| rustgrad_core::ops::fill::random_filled(t, &target, dist))
+    for message in dist.warnings(target.dtype()) {
+        crate::python::call(slf.py(), "_warn", (message,))?;
+    }
+    in_place_op(slf, op, |t| rustgrad_core::ops::fill::random_filled(t, &target, dist, gen))
+}
+
+/// The overloads of `random_` as PyTorch lists them in its `TypeError`.
+const RANDOM_OVERLOADS: &str = " * (*, torch.Generator generator = None)\n * (int from, int to, *, torch.Generator \
+                                generator = None)\n * (int to, *, torch.Generator generator = None)\n";
+
+/// Parses `random_(*args, **kwargs)`: `()`, `(to)`, `(from, to)` or `(from, None)`, each
+/// with an optional `generator=`; ints only (PyTorch's `TypeError` otherwise).
+pub(crate) fn random_args<'a, 'py>(
+    args: &'a Bound<'py, PyTuple>,
+    kwargs: Option<&'a Bound<'py, PyDict>>,
+) -> PyResult<(Distribution, Option<Bound<'py, PyAny>>)> {
+    use rustgrad_core::ops::fill::RandomForm;
+    let mut values: Vec<Bound<'py, PyAny>> = args.iter().collect();
+    let mut generator = None;
+    let mut bad = false;
+    // PyTorch's listing: positional types joined by ", ", then each keyword as ", k=type"
+    // (or "k=type, " when there is no positional argument).
+    let mut got: String = values.iter().map(crate::convert::type_name).collect::<Vec<_>>().join(", ");
+    let positional = !values.is_empty();
+    if let Some(kw) = kwargs {
+        let mut from = None;
+        let mut to = None;
+        for (k, v) in kw.iter() {
+            let key: String = k.extract()?;
+            let item = format!("{key}={}", crate::convert::type_name(&v));
+            got.push_str(&if positional { format!(", {item}") } else { format!("{item}, ") });
+            match key.as_str() {
+                "generator" if v.is_none() || v.cast::<crate::generator::PyGenerator>().is_ok() => generator = Some(v),
+                "from" => from = Some(v),
+                "to" => to = Some(v),
+                _ => bad = true,
+            }
+        }
+        match (from, to) {
+            (Some(f), Some(t)) if values.is_empty() => values = vec![f, t],
+            (None, Some(t)) if values.len() <= 1 => values.push(t),
+            (None, None) => {}
+            _ => bad = true,
+        }
+    }
+    let int = |v: &Bound<'py, PyAny>| -> PyResult<Option<i64>> {
+        if !v.is_instance_of::<pyo3::types::PyInt>() {
+            return Ok(None);
+        }
+        v.extract::<i64>()
+            .map(Some)
+            .map_err(|_| pyo3::exceptions::PyValueError::new_err("Overflow when unpacking long long"))
+    };
+    let parsed = match values.len() {
+        0 => Some(Distribution::Random { from: 0, to: None, form: RandomForm::Full }),
+        1 => int(&values[0])?.map(|to| Distribution::Random { from: 0, to: Some(to), form: RandomForm::To }),
+        2 if values[1].is_none() => {
+            int(&values[0])?.map(|from| Distribution::Random { from, to: None, form: RandomForm::FromTo })
+        }
+        2 => match (int(&values[0])?, int(&values[1])?) {
+            (Some(from), Some(to)) => Some(Distribution::Random { from, to: Some(to), form: RandomForm::FromTo }),
+            _ => None,
+        },
+        _ => None,
+    };
+    match parsed {
+        Some(dist) if !bad => Ok((dist, generator)),
+        _ => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "random_() received an invalid combination of arguments - got ({got}), but expected one of:\n{RANDOM_OVERLOADS}"
+        ))),
+    }
 }
 
 fn in_place_op(
@@ -938,19 +1017,19 @@ impl PyTensor {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
         in_place_op_reading(slf, Reads::operands(&[&a, &b]), "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
     }
-    /// True where every element (overall or along ``dim``) is non-zero, as a bool tensor.
+    /// Whether every element (over `dim`, one dim or several) is nonzero.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.all.html
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
-        wrap(py, truth_reduce(&self.t, dim, keepdim, true).py()?)
+    fn all(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        wrap(py, truth_reduce(&self.t, crate::convert::dims_arg(dim)?, keepdim, true).py()?)
     }
-    /// True where some element (overall or along ``dim``) is non-zero, as a bool tensor.
+    /// Whether any element (over `dim`, one dim or several) is nonzero.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.any.html
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn any(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
-        wrap(py, truth_reduce(&self.t, dim, keepdim, false).py()?)
+    fn any(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        wrap(py, truth_reduce(&self.t, crate::convert::dims_arg(dim)?, keepdim, false).py()?)
     }
     /// Element-wise test for NaN, as a bool tensor.
     ///
@@ -985,46 +1064,125 @@ impl PyTensor {
         let same = compare(&self.t.detach(), &o.detach(), Compare::Eq).py()?;
         Ok(same.to_vec::<bool>().iter().all(|&b| b))
     }
-    /// Fills in place with uniform random values in ``[from_, to)``; returns self.
+    /// Fills `self` with uniform samples in `[from_, to)` (`generator=` optional).
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.uniform_.html
-    #[pyo3(signature = (from_=0.0, to=1.0))]
-    fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64) -> R {
-        random_fill(slf, "uniform_", Distribution::Uniform { from: from_, to })
+    #[pyo3(signature = (from_=0.0, to=1.0, *, generator=None))]
+    fn uniform_(slf: &Bound<'_, Self>, from_: f64, to: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
+        random_fill(slf, "uniform_", Distribution::Uniform { from: from_, to }, generator)
     }
-    /// Fills in place with normal random values of the given ``mean`` and ``std``; returns self.
+    /// Fills `self` with normal samples of mean `mean` and standard deviation `std`.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.normal_.html
-    #[pyo3(signature = (mean=0.0, std=1.0))]
-    fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64) -> R {
-        random_fill(slf, "normal_", Distribution::Normal { mean, std })
+    #[pyo3(signature = (mean=0.0, std=1.0, *, generator=None))]
+    fn normal_(slf: &Bound<'_, Self>, mean: f64, std: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
+        random_fill(slf, "normal_", Distribution::Normal { mean, std }, generator)
     }
-    /// Fills in place with 0/1 draws that are 1 with probability ``p`` (a number or a tensor); returns self.
+    /// Fills `self` with 1 with probability `p` (a number, default 0.5, or a tensor of
+    /// probabilities broadcast to `self`), 0 otherwise.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.bernoulli_.html
-    #[pyo3(signature = (p=None))]
-    fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>) -> R {
+    #[pyo3(signature = (p=None, *, generator=None))]
+    fn bernoulli_(slf: &Bound<'_, Self>, p: Option<&Bound<'_, PyAny>>, generator: Option<&Bound<'_, PyAny>>) -> R {
         if let Some(probs) = p.and_then(|p| p.cast::<PyTensor>().ok()) {
+            let gen = crate::generator::resolve(generator, "bernoulli_")?;
             let (target, probs) = (slf.get().t.clone(), probs.get().t.clone());
             let drawn = std::sync::Mutex::new(None);
             return in_place_op(slf, "bernoulli_", |t| {
-                rustgrad_core::ops::fill::bernoulli_tensor_filled(t, &target, &probs, &drawn)
+                rustgrad_core::ops::fill::bernoulli_tensor_filled(t, &target, &probs, &drawn, gen)
             });
         }
         let p: f64 = p.map(|p| p.extract()).transpose()?.unwrap_or(0.5);
-        random_fill(slf, "bernoulli_", Distribution::Bernoulli { p })
+        random_fill(slf, "bernoulli_", Distribution::Bernoulli { p }, generator)
+    }
+    /// `torch.bernoulli(self)`: 1 with probability `self`, elementwise (a float `p` draws with
+    /// that probability instead, like `torch.bernoulli(self, p)`).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.bernoulli.html
+    #[pyo3(signature = (p=None, *, generator=None))]
+    fn bernoulli(
+        slf: &Bound<'_, Self>,
+        p: Option<&Bound<'_, PyAny>>,
+        generator: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let gen = crate::generator::resolve(generator, "bernoulli")?;
+        let py = slf.py();
+        match p {
+            Some(p) if !p.is_none() => {
+                crate::python::call(py, "_bernoulli_scalar", (slf, p, generator)).map(|b| b.unbind())
+            }
+            _ => Ok(wrap(py, rustgrad_core::ops::fill::bernoulli(&slf.get().t, gen).py()?)?.into_any()),
+        }
+    }
+    /// `torch.multinomial(self, num_samples, replacement)`: int64 category indices drawn with
+    /// the weights of each row of `self`.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.multinomial.html
+    #[pyo3(signature = (num_samples, replacement=false, *, generator=None))]
+    fn multinomial(
+        &self,
+        py: Python<'_>,
+        num_samples: i64,
+        replacement: bool,
+        generator: Option<&Bound<'_, PyAny>>,
+    ) -> R {
+        let gen = crate::generator::resolve(generator, "multinomial")?;
+        wrap(py, rustgrad_core::ops::sampling::multinomial(&self.t, num_samples, replacement, gen).py()?)
+    }
+    /// `random_()`, `random_(to)`, `random_(from, to)`, `random_(from, None)`: integers drawn
+    /// uniformly (see `Distribution::Random`).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.random_.html
+    #[pyo3(signature = (*args, **kwargs))]
+    fn random_(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+        let (dist, generator) = random_args(args, kwargs)?;
+        random_fill(slf, "random_", dist, generator.as_ref())
+    }
+    /// Fills `self` with exponential samples of rate `lambd`.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.exponential_.html
+    #[pyo3(signature = (lambd=1.0, *, generator=None))]
+    fn exponential_(slf: &Bound<'_, Self>, lambd: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
+        random_fill(slf, "exponential_", Distribution::Exponential { lambd }, generator)
+    }
+    /// Fills `self` with geometric samples: the number of Bernoulli(`p`) trials up to the first
+    /// success (1, 2, ...).
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.geometric_.html
+    #[pyo3(signature = (p, *, generator=None))]
+    fn geometric_(slf: &Bound<'_, Self>, p: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
+        random_fill(slf, "geometric_", Distribution::Geometric { p }, generator)
+    }
+    /// Fills `self` with Cauchy samples of location `median` and scale `sigma`.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.cauchy_.html
+    #[pyo3(signature = (median=0.0, sigma=1.0, *, generator=None))]
+    fn cauchy_(slf: &Bound<'_, Self>, median: f64, sigma: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
+        random_fill(slf, "cauchy_", Distribution::Cauchy { median, sigma }, generator)
+    }
+    /// Fills `self` with `exp` of normal samples of mean `mean` and standard deviation `std`.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.log_normal_.html
+    #[pyo3(signature = (mean=1.0, std=2.0, *, generator=None))]
+    fn log_normal_(slf: &Bound<'_, Self>, mean: f64, std: f64, generator: Option<&Bound<'_, PyAny>>) -> R {
+        random_fill(slf, "log_normal_", Distribution::LogNormal { mean, std }, generator)
     }
 }
 
 /// `all` (`every`) or `any` over one dim or everything, as bool.
-fn truth_reduce(x: &Tensor, dim: Option<i64>, keepdim: bool, every: bool) -> rustgrad_core::Result<Tensor> {
+fn truth_reduce(x: &Tensor, dims: Option<Vec<i64>>, keepdim: bool, every: bool) -> rustgrad_core::Result<Tensor> {
     let nonzero = compare(&x.detach(), &Tensor::wrapped_scalar(0i64), Compare::Ne)?;
-    let dims = dim.map(|d| vec![d]);
     let count = rustgrad_core::ops::reduce::sum(&nonzero, dims.as_deref(), keepdim, Some(DType::I64))?;
     if every {
-        let total = match dim {
+        let total = match &dims {
             None => x.numel(),
-            Some(d) => x.shape().get(rustgrad_core::shape::wrap_dim(d, x.ndim().max(1))?).copied().unwrap_or(1),
+            Some(ds) => {
+                let mut total = 1;
+                for &d in ds {
+                    total *= x.shape().get(rustgrad_core::shape::wrap_dim(d, x.ndim().max(1))?).copied().unwrap_or(1);
+                }
+                total
+            }
         };
         compare(&count, &Tensor::wrapped_scalar(total as i64), Compare::Eq)
     } else {

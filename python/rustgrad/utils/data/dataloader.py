@@ -164,8 +164,9 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         """The batches of one epoch."""
-        # PyTorch's iterator draws its base seed (for workers) from the generator first.
-        _rustgrad._random_int64()
+        # PyTorch's iterator draws its base seed (for workers) from the loader's generator
+        # first, before the sampler draws anything.
+        _rustgrad._random_int64(self.generator)
         return self._batches()
 
     def _batches(self) -> Iterator[Any]:

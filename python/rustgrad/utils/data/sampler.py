@@ -36,16 +36,16 @@ class SequentialSampler(Sampler):
 
 
 def _check_generator(generator: Any) -> None:
-    if generator is not None and generator is not _torch.default_generator:
-        raise NotImplementedError("rustgrad has only the default generator: pass generator=None")
+    """Nothing to check up front: as in PyTorch, a bad ``generator`` fails when it is drawn from."""
 
 
-def _permutation(n: int, generator: Any) -> list[int]:
-    """PyTorch's shuffle: without a generator, a fresh one seeded by one int64 draw of the
-    default generator; with the default generator, its own permutation."""
-    if generator is None:
-        return _rustgrad._randperm_seeded(_rustgrad._random_int64(), n).tolist()
-    return _torch.randperm(n).tolist()
+def _shuffle_generator(generator: Any) -> Any:
+    """PyTorch's shuffle source: the sampler's own generator, or without one a fresh generator
+    seeded by one int64 draw of the default generator (so the default stream moves by one
+    64-bit draw per epoch, whatever the dataset's size)."""
+    if generator is not None:
+        return generator
+    return _torch.Generator().manual_seed(_rustgrad._random_int64())
 
 
 class RandomSampler(Sampler):
@@ -76,23 +76,18 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self) -> Iterator[int]:
-        """The shuffled indices, drawn as PyTorch draws them."""
+        """The shuffled indices, drawn as PyTorch draws them: whole permutations (the last one
+        cut short), or with ``replacement`` ``randint`` draws in chunks of 32."""
         n = len(self.data_source)
+        generator = _shuffle_generator(self.generator)
         if self.replacement:
-            raise NotImplementedError("RandomSampler(replacement=True) is not supported by rustgrad yet")
-        if self.generator is None:
-            seed = _rustgrad._random_int64()
-            perm = lambda: _rustgrad._randperm_seeded(seed, n).tolist()
-            # Successive permutations continue one generator's stream in PyTorch.
-            if self.num_samples > n:
-                raise NotImplementedError(
-                    "RandomSampler with num_samples > len(data_source) is not supported yet"
-                )
-            yield from perm()[: self.num_samples]
+            for _ in range(self.num_samples // 32):
+                yield from _torch.randint(high=n, size=(32,), generator=generator).tolist()
+            yield from _torch.randint(high=n, size=(self.num_samples % 32,), generator=generator).tolist()
             return
         for _ in range(self.num_samples // n):
-            yield from _torch.randperm(n).tolist()
-        yield from _torch.randperm(n).tolist()[: self.num_samples % n]
+            yield from _torch.randperm(n, generator=generator).tolist()
+        yield from _torch.randperm(n, generator=generator).tolist()[: self.num_samples % n]
 
     def __len__(self) -> int:
         """How many indices an epoch gives."""
@@ -109,7 +104,7 @@ class SubsetRandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         """The indices, shuffled."""
-        for i in _torch.randperm(len(self.indices)).tolist():
+        for i in _torch.randperm(len(self.indices), generator=self.generator).tolist():
             yield self.indices[i]
 
     def __len__(self) -> int:

@@ -21,6 +21,7 @@ pub mod moments;
 pub mod pointwise;
 pub mod pow;
 pub mod reduce;
+pub mod sampling;
 pub mod softmax;
 pub mod strided;
 pub mod unary;
@@ -122,6 +123,7 @@ backward_ops! {
     ToCopy(view::ToCopyBackward),
     CopyFrom(fill::CopyFromBackward),
     ZeroGrad(fill::ZeroGradBackward),
+    NotImplemented(fill::NotImplementedBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
     ;
