@@ -2,8 +2,8 @@
 //!
 //! # Convention
 //! Every operator returns [`Result<Tensor>`](crate::Result), the crate's error model: an
-//! operation can fail (shapes that do not broadcast, `-` on a bool tensor, ...) and no operator
-//! panics. Use `?` between steps:
+//! operation can fail (shapes that do not broadcast, `-` on a bool tensor, ...), and the failure
+//! comes back as an `Err` carrying PyTorch's message. Use `?` between steps:
 //!
 //! ```
 //! use rustgrad_core::Tensor;
@@ -32,7 +32,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 /// `&a <op> &b`, `&a <op> f64`: the op with the tensor on the left.
 macro_rules! tensor_operator {
     ($trait:ident, $method:ident, $op:path, $what:literal) => {
-        #[doc = concat!("`&a ", $what, " &b`: [`", stringify!($op), "`], broadcasting; never panics.")]
+        #[doc = concat!("`&a ", $what, " &b`: [`", stringify!($op), "`], broadcasting; errors come back as `Err`.")]
         impl $trait<&Tensor> for &Tensor {
             type Output = Result<Tensor>;
             fn $method(self, rhs: &Tensor) -> Result<Tensor> {
