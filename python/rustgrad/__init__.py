@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _rustgrad
+from rustgrad import _ops, _rustgrad
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
 from rustgrad._args import check_tensor as _check_tensor
@@ -659,6 +659,34 @@ isnan = _method("isnan")
 isinf = _method("isinf")
 isfinite = _method("isfinite")
 equal = _method("equal")
+flip = _method("flip")
+fliplr = _method("fliplr")
+flipud = _method("flipud")
+roll = _method("roll")
+tril = _method("tril")
+triu = _method("triu")
+diagonal = _method("diagonal")
+diag = _method("diag")
+diag_embed = _method("diag_embed")
+trace = _method("trace")
+sort = _method("sort")
+argsort = _method("argsort")
+topk = _method("topk")
+kthvalue = _method("kthvalue")
+median = _method("median")
+mode = _method("mode")
+cumprod = _method("cumprod")
+cummax = _method("cummax")
+cummin = _method("cummin")
+amax = _method("amax")
+amin = _method("amin")
+aminmax = _method("aminmax")
+count_nonzero = _method("count_nonzero")
+isclose = _method("isclose")
+outer = _method("outer")
+ger = _method("ger")
+tile = _method("tile")
+meshgrid = _ops.meshgrid
 
 
 def allclose(
@@ -724,10 +752,14 @@ __all__ = [
     "addmm",
     "all",
     "allclose",
+    "amax",
+    "amin",
+    "aminmax",
     "any",
     "arange",
     "argmax",
     "argmin",
+    "argsort",
     "as_tensor",
     "asin",
     "atan",
@@ -746,11 +778,18 @@ __all__ = [
     "concatenate",
     "cos",
     "cosh",
+    "count_nonzero",
     "cuda",
+    "cummax",
+    "cummin",
+    "cumprod",
     "cumsum",
     "default_generator",
     "detach",
     "device",
+    "diag",
+    "diag_embed",
+    "diagonal",
     "div",
     "dot",
     "double",
@@ -766,6 +805,9 @@ __all__ = [
     "expm1",
     "eye",
     "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
     "float",
     "float32",
     "float64",
@@ -775,6 +817,7 @@ __all__ = [
     "full_like",
     "gather",
     "ge",
+    "ger",
     "get_default_dtype",
     "get_rng_state",
     "gt",
@@ -788,9 +831,11 @@ __all__ = [
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "is_tensor",
+    "isclose",
     "isfinite",
     "isinf",
     "isnan",
+    "kthvalue",
     "le",
     "linspace",
     "load",
@@ -808,9 +853,12 @@ __all__ = [
     "max",
     "maximum",
     "mean",
+    "median",
+    "meshgrid",
     "min",
     "minimum",
     "mm",
+    "mode",
     "mul",
     "mv",
     "narrow",
@@ -825,6 +873,7 @@ __all__ = [
     "ones",
     "ones_like",
     "optim",
+    "outer",
     "permute",
     "pow",
     "prod",
@@ -837,6 +886,7 @@ __all__ = [
     "reciprocal",
     "relu",
     "reshape",
+    "roll",
     "round",
     "rsqrt",
     "save",
@@ -852,6 +902,7 @@ __all__ = [
     "sin",
     "sinh",
     "softmax",
+    "sort",
     "split",
     "sqrt",
     "square",
@@ -864,7 +915,12 @@ __all__ = [
     "tan",
     "tanh",
     "tensor",
+    "tile",
+    "topk",
+    "trace",
     "transpose",
+    "tril",
+    "triu",
     "trunc",
     "unbind",
     "unsqueeze",

@@ -7,6 +7,7 @@ mod function;
 mod functions;
 mod gil;
 mod node;
+mod ops_more;
 mod python;
 mod tensor;
 mod tensor_ops;

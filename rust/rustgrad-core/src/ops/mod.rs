@@ -21,7 +21,9 @@ pub mod moments;
 pub mod pointwise;
 pub mod pow;
 pub mod reduce;
+pub mod shaped;
 pub mod softmax;
+pub mod sorting;
 pub mod strided;
 pub mod unary;
 pub mod view;
@@ -115,6 +117,7 @@ backward_ops! {
     ZeroGrad(fill::ZeroGradBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
+    Triangle(shaped::TriangleBackward),
     ;
     boxed:
     PowTensor(pow::PowTensorBackward),
@@ -155,4 +158,15 @@ backward_ops! {
     Addc(pointwise::AddcBackward),
     GradOp(activation::GradOpBackward),
     SoftmaxGrad(activation::SoftmaxGradBackward),
+    Flip(shaped::FlipBackward),
+    Roll(shaped::RollBackward),
+    Diagonal(shaped::DiagonalBackward),
+    DiagEmbed(shaped::DiagEmbedBackward),
+    Trace(shaped::TraceBackward),
+    Select(sorting::SelectBackward),
+    Evenly(sorting::EvenlyBackward),
+    Cumextreme(sorting::CumextremeBackward),
+    Cumprod(sorting::CumprodBackward),
+    Amax(sorting::AmaxBackward),
+    Aminmax(sorting::AminmaxBackward),
 }

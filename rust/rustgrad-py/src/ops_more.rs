@@ -1,0 +1,250 @@
+//! Tensor methods of the rearranging and selecting ops: flip/roll, tril/triu, diagonal family,
+//! trace, sort/argsort/topk, kthvalue/median/mode, cumprod/cummax/cummin, amax/amin/aminmax.
+
+use crate::convert::{dims_arg, dtype_arg};
+use crate::errors::IntoPyResult;
+use crate::python;
+use crate::tensor::{in_place_reading, wrap, PyTensor};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use rustgrad_core::inplace::Reads;
+use rustgrad_core::ops::{shaped, sorting};
+use rustgrad_core::Tensor;
+
+type R = PyResult<Py<PyTensor>>;
+
+/// `torch.return_types.<name>(values, indices)` of a core result pair.
+fn named_pair(py: Python<'_>, name: &str, pair: (Tensor, Tensor)) -> PyResult<Py<PyAny>> {
+    python::return_types(py, name, wrap(py, pair.0)?, wrap(py, pair.1)?)
+}
+
+/// Dims given as separate ints (`x.flip(0, 1)`) or as one sequence (`x.flip((0, 1))`).
+fn varargs_dims(args: &Bound<'_, PyTuple>, kw: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<i64>> {
+    if let Some(k) = kw {
+        return Ok(dims_arg(Some(k))?.unwrap_or_default());
+    }
+    if args.len() == 1 {
+        return Ok(dims_arg(Some(&args.get_item(0)?))?.unwrap_or_default());
+    }
+    args.iter().map(|a| crate::convert::int64_arg(&a)).collect()
+}
+
+/// Calls `rustgrad._ops.<name>(*args, **kwargs)` (ops written in Python over other ops).
+fn composite<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    Ok(py.import("rustgrad._ops")?.getattr(name)?.call(args, kwargs)?.unbind())
+}
+
+fn in_place(
+    slf: &Bound<'_, PyTensor>,
+    op: &'static str,
+    compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> R {
+    in_place_reading(&slf.get().t, Reads::TARGET, op, compute)?;
+    Ok(slf.clone().unbind())
+}
+
+#[rustgrad_macros::guard]
+#[pymethods]
+impl PyTensor {
+    #[pyo3(signature = (*dims, **kwargs))]
+    fn flip(&self, py: Python<'_>, dims: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
+        let kw = kwargs.map(|k| k.get_item("dims")).transpose()?.flatten();
+        wrap(py, shaped::flip(&self.t, &varargs_dims(dims, kw.as_ref())?).py()?)
+    }
+    fn fliplr(&self, py: Python<'_>) -> R {
+        if self.t.ndim() < 2 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("Input must be >= 2-d."));
+        }
+        wrap(py, shaped::flip(&self.t, &[1]).py()?)
+    }
+    fn flipud(&self, py: Python<'_>) -> R {
+        if self.t.ndim() < 1 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("Input must be >= 1-d."));
+        }
+        wrap(py, shaped::flip(&self.t, &[0]).py()?)
+    }
+    #[pyo3(signature = (shifts, dims=None))]
+    fn roll(&self, py: Python<'_>, shifts: &Bound<'_, PyAny>, dims: Option<&Bound<'_, PyAny>>) -> R {
+        let shifts = dims_arg(Some(shifts))?.unwrap_or_default();
+        let dims = dims_arg(dims)?.unwrap_or_default();
+        wrap(py, shaped::roll(&self.t, &shifts, &dims).py()?)
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn tril(&self, py: Python<'_>, diagonal: i64) -> R {
+        wrap(py, shaped::triangle(&self.t, diagonal, false).py()?)
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn triu(&self, py: Python<'_>, diagonal: i64) -> R {
+        wrap(py, shaped::triangle(&self.t, diagonal, true).py()?)
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn tril_(slf: &Bound<'_, Self>, diagonal: i64) -> R {
+        in_place(slf, "tril_", |t| shaped::triangle(t, diagonal, false))
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn triu_(slf: &Bound<'_, Self>, diagonal: i64) -> R {
+        in_place(slf, "triu_", |t| shaped::triangle(t, diagonal, true))
+    }
+    #[pyo3(signature = (offset=0, dim1=0, dim2=1))]
+    fn diagonal(&self, py: Python<'_>, offset: i64, dim1: i64, dim2: i64) -> R {
+        wrap(py, shaped::diagonal(&self.t, offset, dim1, dim2, false).py()?)
+    }
+    #[pyo3(signature = (diagonal=0))]
+    fn diag(&self, py: Python<'_>, diagonal: i64) -> R {
+        wrap(py, shaped::diag(&self.t, diagonal).py()?)
+    }
+    #[pyo3(signature = (offset=0, dim1=-2, dim2=-1))]
+    fn diag_embed(&self, py: Python<'_>, offset: i64, dim1: i64, dim2: i64) -> R {
+        wrap(py, shaped::diag_embed(&self.t, offset, dim1, dim2).py()?)
+    }
+    fn trace(&self, py: Python<'_>) -> R {
+        wrap(py, shaped::trace(&self.t).py()?)
+    }
+    #[pyo3(signature = (dim=-1, descending=false, *, stable=false))]
+    fn sort(&self, py: Python<'_>, dim: i64, descending: bool, stable: bool) -> PyResult<Py<PyAny>> {
+        named_pair(py, "sort", sorting::sort(&self.t, dim, descending, stable).py()?)
+    }
+    #[pyo3(signature = (dim=-1, descending=false, *, stable=false))]
+    fn argsort(&self, py: Python<'_>, dim: i64, descending: bool, stable: bool) -> R {
+        wrap(py, sorting::sort(&self.t.detach(), dim, descending, stable).py()?.1)
+    }
+    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    fn topk(&self, py: Python<'_>, k: i64, dim: i64, largest: bool, sorted: bool) -> PyResult<Py<PyAny>> {
+        let _ = sorted; // the k values always come in order
+        named_pair(py, "topk", sorting::topk(&self.t, k, dim, largest).py()?)
+    }
+    #[pyo3(signature = (k, dim=-1, keepdim=false))]
+    fn kthvalue(&self, py: Python<'_>, k: i64, dim: i64, keepdim: bool) -> PyResult<Py<PyAny>> {
+        named_pair(py, "kthvalue", sorting::kthvalue(&self.t, k, dim, keepdim).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn median(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<Py<PyAny>> {
+        match dim {
+            None => Ok(wrap(py, sorting::median_all(&self.t).py()?)?.into_any()),
+            Some(d) => named_pair(py, "median", sorting::median_dim(&self.t, d, keepdim).py()?),
+        }
+    }
+    #[pyo3(signature = (dim=-1, keepdim=false))]
+    fn mode(&self, py: Python<'_>, dim: i64, keepdim: bool) -> PyResult<Py<PyAny>> {
+        named_pair(py, "mode", sorting::mode(&self.t, dim, keepdim).py()?)
+    }
+    #[pyo3(signature = (dim, *, dtype=None))]
+    fn cumprod(&self, py: Python<'_>, dim: i64, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        wrap(py, sorting::cumprod(&self.t, dim, dtype_arg(dtype)?).py()?)
+    }
+    fn cummax(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> {
+        named_pair(py, "cummax", sorting::cumextreme(&self.t, dim, true).py()?)
+    }
+    fn cummin(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyAny>> {
+        named_pair(py, "cummin", sorting::cumextreme(&self.t, dim, false).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amax(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        let dims = dims_arg(dim)?.unwrap_or_default();
+        wrap(py, sorting::amax(&self.t, &dims, keepdim, true).py()?)
+    }
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amin(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        let dims = dims_arg(dim)?.unwrap_or_default();
+        wrap(py, sorting::amax(&self.t, &dims, keepdim, false).py()?)
+    }
+    #[pyo3(signature = (*, dim=None, keepdim=false))]
+    fn aminmax(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> PyResult<Py<PyAny>> {
+        let (lo, hi) = sorting::aminmax(&self.t, dim, keepdim).py()?;
+        python::return_types(py, "aminmax", wrap(py, lo)?, wrap(py, hi)?)
+    }
+    #[pyo3(signature = (*size, **kwargs))]
+    fn new_zeros(
+        slf: &Bound<'_, Self>,
+        size: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        composite(
+            slf.py(),
+            "new_factory",
+            ("zeros", slf, size, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
+            None,
+        )
+    }
+    #[pyo3(signature = (*size, **kwargs))]
+    fn new_ones(
+        slf: &Bound<'_, Self>,
+        size: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        composite(
+            slf.py(),
+            "new_factory",
+            ("ones", slf, size, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
+            None,
+        )
+    }
+    #[pyo3(signature = (*size, **kwargs))]
+    fn new_empty(
+        slf: &Bound<'_, Self>,
+        size: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        composite(
+            slf.py(),
+            "new_factory",
+            ("empty", slf, size, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
+            None,
+        )
+    }
+    #[pyo3(signature = (*args, **kwargs))]
+    fn new_full(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        composite(
+            slf.py(),
+            "new_factory",
+            ("full", slf, args, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
+            None,
+        )
+    }
+    #[pyo3(signature = (*args, **kwargs))]
+    fn new_tensor(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        composite(
+            slf.py(),
+            "new_factory",
+            ("tensor", slf, args, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
+            None,
+        )
+    }
+    #[pyo3(signature = (*dims))]
+    fn tile(slf: &Bound<'_, Self>, dims: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "tile", (slf, dims), None)
+    }
+    fn outer(slf: &Bound<'_, Self>, vec2: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "outer", (slf, vec2), None)
+    }
+    fn ger(slf: &Bound<'_, Self>, vec2: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "outer", (slf, vec2), None)
+    }
+    #[pyo3(signature = (dim=None))]
+    fn count_nonzero(slf: &Bound<'_, Self>, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "count_nonzero", (slf, dim), None)
+    }
+    #[pyo3(signature = (other, rtol=1e-05, atol=1e-08, equal_nan=false))]
+    fn isclose(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        rtol: f64,
+        atol: f64,
+        equal_nan: bool,
+    ) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "isclose", (slf, other, rtol, atol, equal_nan), None)
+    }
+}

@@ -1,0 +1,367 @@
+"""The tensor API of issue 12, item 3 (flip/roll/tril/triu/diagonal family/trace/outer/tile/meshgrid,
+sort/topk/kthvalue/median/mode, cumprod/cummax/cummin, amax/amin/aminmax, new_* factories, isclose,
+count_nonzero...): an op table in the style of ``test_op_table.py`` (forward against numpy,
+``gradcheck`` and ``gradgradcheck`` in float64, PyTorch's ``grad_fn`` name), closed-form gradients at
+ties, dtype rules, error messages, and (when PyTorch is installed) the same calls under both.
+
+The file runs unchanged with ``sys.modules["rustgrad"] = torch`` to validate the expectations.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from typing import Callable, NamedTuple
+
+import numpy as np
+import pytest
+import rustgrad
+
+
+def normal(*shape):
+    return lambda rng: rng.standard_normal(shape)
+
+
+def distinct(*shape):
+    """A permutation of values at least 0.27 apart: no ties for sort/max/median."""
+
+    def draw(rng):
+        n = int(np.prod(shape, dtype=np.int64))
+        values = (np.arange(n) - n / 2.0) * 0.37 + rng.uniform(-0.05, 0.05, size=n)
+        return rng.permutation(values).reshape(shape)
+
+    return draw
+
+
+def nonzero(*shape):
+    return lambda rng: rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
+
+
+def with_zero(*shape):
+    """Values in [0.5, 1.5] with one zero: cumprod's gradient through a zero."""
+
+    def draw(rng):
+        a = rng.uniform(0.5, 1.5, size=shape)
+        a.reshape(-1)[a.size // 2] = 0.0
+        return a
+
+    return draw
+
+
+class Row(NamedTuple):
+    name: str
+    fn: Callable
+    ref: Callable
+    inputs: Sequence[Callable]
+    grad_fn: str | None
+    gradgrad: bool = True
+
+
+ROWS: list[Row] = []
+
+
+def row(name, fn, ref, inputs, grad_fn, **kw):
+    ROWS.append(Row(name, fn, ref, inputs, grad_fn, **kw))
+
+
+def np_roll(a, shifts, dims=None):
+    return np.roll(a, shifts, dims)
+
+
+def np_cumextreme(a, axis, fn):
+    return fn.accumulate(a, axis=axis)
+
+
+def np_lower_median(a, axis=None, keepdims=False):
+    if axis is None:
+        s = np.sort(a.reshape(-1))
+        return s[(s.size - 1) // 2]
+    s = np.sort(a, axis=axis)
+    out = np.take(s, [(a.shape[axis] - 1) // 2], axis=axis)
+    return out if keepdims else np.squeeze(out, axis)
+
+
+def np_diag_embed(a, offset=0):
+    n = a.shape[-1] + abs(offset)
+    out = np.zeros(a.shape[:-1] + (n, n))
+    for idx in np.ndindex(*a.shape[:-1]):
+        out[idx] = np.diag(a[idx], offset)
+    return out
+
+
+# ----------------------------------------------------------------------------- the table
+
+row("flip_0", lambda x: x.flip(0), lambda a: np.flip(a, 0), [normal(3, 4)], "FlipBackward0")
+row("flip_01", lambda x: rustgrad.flip(x, [0, 1]), lambda a: np.flip(a, (0, 1)), [normal(2, 3, 2)], "FlipBackward0")
+row("flip_0d", lambda x: x.flip(0), lambda a: a.copy(), [normal()], "FlipBackward0")
+row("fliplr", lambda x: x.fliplr(), np.fliplr, [normal(3, 4)], "FlipBackward0")
+row("flipud", lambda x: rustgrad.flipud(x), np.flipud, [normal(3, 4)], "FlipBackward0")
+row("roll_flat", lambda x: x.roll(5), lambda a: np.roll(a, 5), [normal(3, 4)], "RollBackward0")
+row("roll_dims", lambda x: rustgrad.roll(x, (1, -2), (0, 1)), lambda a: np.roll(a, (1, -2), (0, 1)),
+    [normal(3, 4)], "RollBackward0")
+row("roll_same_dim", lambda x: x.roll((1, 1), (1, 1)), lambda a: np.roll(a, 2, 1), [normal(2, 5)], "RollBackward0")
+row("tril", lambda x: x.tril(), np.tril, [normal(3, 4)], "TrilBackward0")
+row("tril_k", lambda x: rustgrad.tril(x, diagonal=-1), lambda a: np.tril(a, -1), [normal(2, 4, 3)], "TrilBackward0")
+row("triu", lambda x: x.triu(), np.triu, [normal(4, 3)], "TriuBackward0")
+row("triu_k", lambda x: rustgrad.triu(x, 2), lambda a: np.triu(a, 2), [normal(3, 5)], "TriuBackward0")
+row("diagonal", lambda x: x.diagonal(), lambda a: np.diagonal(a).copy(), [normal(3, 4)], "DiagonalBackward0")
+row("diagonal_off", lambda x: x.diagonal(1), lambda a: np.diagonal(a, 1).copy(), [normal(3, 4)], "DiagonalBackward0")
+row("diagonal_neg", lambda x: rustgrad.diagonal(x, -1, 2, 0), lambda a: np.diagonal(a, -1, 2, 0).copy(),
+    [normal(3, 2, 4)], "DiagonalBackward0")
+row("diag_matrix", lambda x: rustgrad.diag(x, 1), lambda a: np.diag(a, 1).copy(), [normal(3, 4)],
+    "DiagonalBackward0_copy")
+row("diag_vector", lambda x: rustgrad.diag(x), np.diag, [normal(3)], "DiagEmbedBackward0")
+row("diag_vector_k", lambda x: rustgrad.diag(x, -2), lambda a: np.diag(a, -2), [normal(3)], "DiagEmbedBackward0")
+row("diag_embed", lambda x: rustgrad.diag_embed(x), np_diag_embed, [normal(2, 3)], "DiagEmbedBackward0")
+row("diag_embed_k", lambda x: x.diag_embed(1), lambda a: np_diag_embed(a, 1), [normal(2, 3)], "DiagEmbedBackward0")
+row("trace", lambda x: x.trace(), np.trace, [normal(3, 4)], "TraceBackward0")
+row("outer", lambda x, y: rustgrad.outer(x, y), np.outer, [normal(3), normal(4)], "MulBackward0")
+row("tile", lambda x: x.tile(2), lambda a: np.tile(a, 2), [normal(2, 3)], "RepeatBackward0")
+row("tile_more", lambda x: rustgrad.tile(x, (2, 1, 2)), lambda a: np.tile(a, (2, 1, 2)), [normal(2, 3)],
+    "RepeatBackward0")
+row("meshgrid_ij", lambda x, y: rustgrad.meshgrid(x, y, indexing="ij"),
+    lambda a, b: tuple(np.meshgrid(a, b, indexing="ij")), [normal(3), normal(4)], "ExpandBackward0")
+row("meshgrid_xy", lambda x, y: rustgrad.meshgrid(x, y, indexing="xy"),
+    lambda a, b: tuple(np.meshgrid(a, b, indexing="xy")), [normal(3), normal(4)], "ExpandBackward0")
+row("sort", lambda x: x.sort().values, lambda a: np.sort(a, -1), [distinct(3, 4)], "SortBackward0")
+row("sort_desc_dim0", lambda x: rustgrad.sort(x, 0, descending=True)[0], lambda a: -np.sort(-a, 0),
+    [distinct(3, 4)], "SortBackward0")
+row("sort_stable", lambda x: x.sort(stable=True).values, lambda a: np.sort(a, -1), [distinct(5)], "SortBackward1")
+row("topk", lambda x: x.topk(2).values, lambda a: -np.sort(-a, -1)[:, :2], [distinct(3, 4)], "TopkBackward0")
+row("topk_smallest", lambda x: rustgrad.topk(x, 2, dim=0, largest=False)[0], lambda a: np.sort(a, 0)[:2],
+    [distinct(3, 4)], "TopkBackward0")
+row("kthvalue", lambda x: x.kthvalue(2).values, lambda a: np.sort(a, -1)[:, 1], [distinct(3, 4)],
+    "KthvalueBackward0")
+row("kthvalue_keepdim", lambda x: rustgrad.kthvalue(x, 3, 0, keepdim=True)[0], lambda a: np.sort(a, 0)[2:3],
+    [distinct(3, 4)], "KthvalueBackward0")
+row("median_all", lambda x: x.median(), np_lower_median, [distinct(3, 4)], "MedianBackward0")
+row("median_dim", lambda x: x.median(1).values, lambda a: np_lower_median(a, 1), [distinct(3, 4)],
+    "MedianBackward1")
+row("median_keepdim", lambda x: rustgrad.median(x, 0, keepdim=True)[0],
+    lambda a: np_lower_median(a, 0, keepdims=True), [distinct(4, 3)], "MedianBackward1")
+row("mode", lambda x: x.mode().values, lambda a: np.min(a, -1), [distinct(3, 4)], "ModeBackward0")
+row("cumprod", lambda x: x.cumprod(1), lambda a: np.cumprod(a, 1), [nonzero(3, 4)], "CumprodBackward0")
+row("cumprod_dim0", lambda x: rustgrad.cumprod(x, dim=0), lambda a: np.cumprod(a, 0), [nonzero(3, 2)],
+    "CumprodBackward0")
+row("cumprod_zero", lambda x: x.cumprod(-1), lambda a: np.cumprod(a, -1), [with_zero(2, 5)], "CumprodBackward0")
+row("cummax", lambda x: x.cummax(1).values, lambda a: np.maximum.accumulate(a, 1), [distinct(3, 4)],
+    "CummaxBackward0")
+row("cummin", lambda x: rustgrad.cummin(x, 0)[0], lambda a: np.minimum.accumulate(a, 0), [distinct(3, 4)],
+    "CumminBackward0")
+row("amax_all", lambda x: x.amax(), np.max, [distinct(3, 4)], "AmaxBackward0")
+row("amax_dim", lambda x: rustgrad.amax(x, 1), lambda a: np.max(a, 1), [distinct(3, 4)], "AmaxBackward0")
+row("amax_dims_keepdim", lambda x: x.amax((0, 2), keepdim=True), lambda a: np.max(a, (0, 2), keepdims=True),
+    [distinct(2, 3, 2)], "AmaxBackward0")
+row("amin_dim", lambda x: x.amin(-1), lambda a: np.min(a, -1), [distinct(3, 4)], "AminBackward0")
+row("aminmax_all", lambda x: tuple(x.aminmax()), lambda a: (np.min(a), np.max(a)), [distinct(3, 4)],
+    "AminmaxBackward0")
+row("aminmax_dim", lambda x: tuple(rustgrad.aminmax(x, dim=0, keepdim=True)),
+    lambda a: (np.min(a, 0, keepdims=True), np.max(a, 0, keepdims=True)), [distinct(3, 4)], "AminmaxBackward0")
+
+IDS = [r.name for r in ROWS]
+assert len(set(IDS)) == len(IDS)
+
+
+def _draw(r, salt=0):
+    rng = np.random.default_rng(zlib.crc32(f"{r.name}#{salt}".encode()))
+    return [np.asarray(gen(rng), dtype=np.float64) for gen in r.inputs]
+
+
+def _leaves(arrays):
+    return [rustgrad.tensor(a, dtype=rustgrad.float64, requires_grad=True) for a in arrays]
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _name(t):
+    return None if t.grad_fn is None else type(t.grad_fn).__name__
+
+
+@pytest.mark.parametrize("r", ROWS, ids=IDS)
+def test_forward_against_numpy(r):
+    arrays = _draw(r)
+    outs = _as_tuple(r.fn(*_leaves(arrays)))
+    expected = _as_tuple(r.ref(*[a.copy() for a in arrays]))
+    assert len(outs) == len(expected)
+    for out, exp in zip(outs, expected):
+        exp = np.asarray(exp)
+        assert tuple(out.shape) == exp.shape
+        assert out.dtype == rustgrad.float64 and out.requires_grad
+        np.testing.assert_allclose(out.detach().numpy(), exp, rtol=1e-10, atol=1e-12)
+        assert _name(out) == r.grad_fn
+
+
+@pytest.mark.parametrize("r", ROWS, ids=IDS)
+def test_gradcheck(r):
+    assert rustgrad.autograd.gradcheck(r.fn, tuple(_leaves(_draw(r, 1))))
+
+
+@pytest.mark.parametrize("r", [r for r in ROWS if r.gradgrad], ids=[r.name for r in ROWS if r.gradgrad])
+def test_gradgradcheck(r):
+    assert rustgrad.autograd.gradgradcheck(r.fn, tuple(_leaves(_draw(r, 2))))
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def _grad(fn, values):
+    x = rustgrad.tensor(np.asarray(values, dtype=np.float64), requires_grad=True)
+    fn(x).sum().backward()
+    return x.grad.numpy()
+
+
+def test_ties_share_the_gradient_of_amax_and_median():
+    # amax/amin/median(): the gradient is split evenly among the elements equal to the result.
+    np.testing.assert_allclose(_grad(lambda x: x.amax(), [1.0, 3.0, 3.0, 2.0]), [0, 0.5, 0.5, 0])
+    np.testing.assert_allclose(_grad(lambda x: x.amin(1), [[1.0, 1.0, 2.0], [0.0, 5.0, 0.0]]),
+                               [[0.5, 0.5, 0], [0.5, 0, 0.5]])
+    np.testing.assert_allclose(_grad(lambda x: x.median(), [2.0, 1.0, 2.0, 3.0, 2.0]), [1 / 3, 0, 1 / 3, 0, 1 / 3])
+    # the ones selecting an index send it all there
+    np.testing.assert_allclose(_grad(lambda x: x.median(0).values, [2.0, 1.0, 2.0, 3.0, 2.0]), [0, 0, 1, 0, 0])
+
+
+def test_cumprod_gradient_through_zero_closed_form():
+    # y = (a, ab, abc): dy/db summed = a + ac, with b = 0 the naive out/x formula divides by 0
+    a, b, c = 2.0, 0.0, 3.0
+    np.testing.assert_allclose(_grad(lambda x: x.cumprod(0), [a, b, c]), [1 + b + b * c, a + a * c, a * b])
+
+
+def test_cummax_ties_take_the_last_index():
+    v, i = rustgrad.tensor([1.0, 3, 3, 1, 4, 4]).cummax(0)
+    assert i.tolist() == [0, 1, 2, 2, 4, 5]
+    _, i = rustgrad.tensor([3.0, 1, 1]).cummin(0)
+    assert i.tolist() == [0, 1, 2]
+    # a NaN, once seen, stays
+    v, i = rustgrad.tensor([1.0, float("nan"), 3]).cummax(0)
+    assert np.isnan(v[1:].numpy()).all() and i.tolist() == [0, 1, 1]
+
+
+def test_sort_is_stable_with_nan_last():
+    _, i = rustgrad.tensor([1.0, float("nan"), 3, 2, 1]).sort()
+    assert i.tolist() == [0, 4, 3, 2, 1]
+    _, i = rustgrad.tensor([1.0, float("nan"), 3, 2, 1]).sort(descending=True)
+    assert i.tolist() == [1, 2, 3, 0, 4]
+    assert rustgrad.tensor([3, 1, 2]).argsort().tolist() == [1, 2, 0]
+
+
+def test_median_and_mode_pick_like_pytorch():
+    assert rustgrad.tensor([1.0, 2, 2, 3]).median(0).indices.item() == 1
+    m = rustgrad.tensor([1.0, 3, 3, 1, 2]).mode()
+    assert (m.values.item(), m.indices.item()) == (1.0, 3)
+    assert np.isnan(rustgrad.tensor([1.0, float("nan"), 3]).median().item())
+
+
+def test_named_tuples():
+    x = rustgrad.tensor([[3.0, 1.0], [2.0, 5.0]])
+    for name, r in [("sort", x.sort()), ("topk", x.topk(1)), ("kthvalue", x.kthvalue(1)), ("median", x.median(0)),
+                    ("mode", x.mode()), ("cummax", x.cummax(0)), ("cummin", x.cummin(0))]:
+        assert type(r).__name__ == name and type(r).__module__ == "torch.return_types"
+        assert r.values is r[0] and r.indices is r[1]
+        assert repr(r).startswith(f"torch.return_types.{name}(\nvalues=")
+    mm = x.aminmax()
+    assert type(mm).__name__ == "aminmax" and mm.min.item() == 1.0 and mm.max.item() == 5.0
+
+
+def test_integer_and_bool_inputs_keep_dtypes():
+    i = rustgrad.tensor([[3, 1, 2], [1, 1, 0]])
+    assert i.flip(0).dtype == rustgrad.int64 and i.tril().tolist() == [[3, 0, 0], [1, 1, 0]]
+    assert i.sort().values.tolist() == [[1, 2, 3], [0, 1, 1]]
+    assert i.cumprod(1).tolist() == [[3, 3, 6], [1, 1, 0]]
+    assert rustgrad.tensor([True, True, False]).cumprod(0).dtype == rustgrad.int64
+    assert i.amax(1).tolist() == [3, 1] and i.trace().item() == 4 and i.trace().dtype == rustgrad.int64
+    assert rustgrad.tensor([True, False]).amax().dtype == rustgrad.bool
+    assert i.count_nonzero().item() == 5 and i.count_nonzero(0).tolist() == [2, 2, 1]
+
+
+def test_new_factories_take_the_dtype_of_self():
+    x = rustgrad.zeros(2, dtype=rustgrad.float64)
+    assert x.new_zeros(2, 3).shape == (2, 3) and x.new_zeros(2, 3).dtype == rustgrad.float64
+    assert x.new_ones((2,)).tolist() == [1.0, 1.0]
+    assert x.new_full((2,), 7).tolist() == [7.0, 7.0] and x.new_full((2,), 7).dtype == rustgrad.float64
+    assert x.new_empty(0).shape == (0,)
+    assert x.new_tensor([1, 2]).dtype == rustgrad.float64
+    assert x.new_zeros(1, dtype=rustgrad.int64).dtype == rustgrad.int64
+    assert x.new_ones(2, requires_grad=True).requires_grad
+
+
+def test_diagonal_is_a_view():
+    x = rustgrad.zeros(3, 3)
+    d = x.diagonal()
+    d.add_(1)
+    assert x.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    x = rustgrad.ones(3, 3, requires_grad=True).clone()
+    x.diagonal().mul_(2)
+    assert x.grad_fn is not None
+
+
+def test_tril_in_place():
+    x = rustgrad.ones(3, 3)
+    assert x.tril_() is x and x.tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    x = rustgrad.ones(2, 3)
+    x.triu_(1)
+    assert x.tolist() == [[0, 1, 1], [0, 0, 1]]
+
+
+def test_isclose():
+    a = rustgrad.tensor([1.0, float("nan"), float("inf"), 2.0])
+    b = rustgrad.tensor([1.0 + 1e-9, float("nan"), float("inf"), 2.1])
+    assert rustgrad.isclose(a, b).tolist() == [True, False, True, False]
+    assert a.isclose(b, equal_nan=True).tolist() == [True, True, True, False]
+
+
+ERRORS = [
+    (lambda: rustgrad.zeros(3, 4).flip(0, 0), RuntimeError, "dim 0 appears multiple times in the list of dims"),
+    (lambda: rustgrad.zeros(3, 4).flip(2), IndexError, "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
+    (lambda: rustgrad.zeros(3, 4).roll(1, (0, 1)), RuntimeError, "shifts and dimensions must align. shifts: 1, dims:2"),
+    (lambda: rustgrad.zeros(3).tril(), RuntimeError, "tril: input tensor must have at least 2 dimensions"),
+    (lambda: rustgrad.zeros(3, 4).diagonal(0, 0, 0), RuntimeError, "diagonal dimensions cannot be identical 0, 0"),
+    (lambda: rustgrad.zeros(3).trace(), RuntimeError, "trace: expected a matrix, but got tensor with dim 1"),
+    (lambda: rustgrad.zeros(2, 2, 2).diag(), RuntimeError, "diag(): Supports 1D or 2D tensors. Got 3D"),
+    (lambda: rustgrad.zeros(3, 4).topk(5), RuntimeError, "selected index k out of range"),
+    (lambda: rustgrad.zeros(3, 4).kthvalue(5), RuntimeError, "kthvalue(): selected number k out of range for dimension 1"),
+    (lambda: rustgrad.zeros(0, 3).amax(0), IndexError, "amax(): Expected reduction dim 0 to have non-zero size."),
+    (lambda: rustgrad.zeros(0, 2).median(0), IndexError, "median(): Expected reduction dim 0 to have non-zero size."),
+    (lambda: rustgrad.zeros(0).aminmax(), RuntimeError,
+     "aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity."),
+    (lambda: rustgrad.zeros(3, 4).amax((0, 0)), RuntimeError, "dim 0 appears multiple times in the list of dims"),
+    (lambda: rustgrad.outer(rustgrad.zeros(2, 2), rustgrad.zeros(2)), RuntimeError,
+     "outer: Expected 1-D argument self, but got 2-D"),
+    (lambda: rustgrad.meshgrid(rustgrad.zeros(2), indexing="zz"), RuntimeError,
+     'torch.meshgrid: indexing must be one of "xy" or "ij", but received: zz'),
+]
+
+
+@pytest.mark.parametrize("case", range(len(ERRORS)))
+def test_errors(case):
+    fn, exc, message = ERRORS[case]
+    with pytest.raises(exc) as info:
+        fn()
+    assert str(info.value).splitlines()[0] == message
+
+
+def test_same_as_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 4))
+    calls = [
+        lambda m, x: x.flip(1), lambda m, x: x.roll(2, 1), lambda m, x: x.tril(1), lambda m, x: x.triu(-1),
+        lambda m, x: x.diagonal(1), lambda m, x: m.diag(x), lambda m, x: m.diag_embed(x), lambda m, x: x.trace(),
+        lambda m, x: x.sort(0).values, lambda m, x: x.topk(2).values, lambda m, x: x.kthvalue(2).values,
+        lambda m, x: x.median(), lambda m, x: x.median(1).values, lambda m, x: x.mode(0).values,
+        lambda m, x: x.cumprod(1), lambda m, x: x.cummax(0).values, lambda m, x: x.amax(0), lambda m, x: x.amin(),
+        lambda m, x: x.aminmax().max, lambda m, x: x.tile(2), lambda m, x: m.outer(x[0], x[1]),
+        lambda m, x: m.meshgrid(x[0], x[1], indexing="xy")[0],
+    ]
+    for k, call in enumerate(calls):
+        results = []
+        for m in (rustgrad, torch):
+            x = m.tensor(a, dtype=m.float64, requires_grad=True)
+            y = call(m, x)
+            (g,) = m.autograd.grad(y.sum(), x)
+            results.append((y.detach().numpy(), g.numpy(), type(y.grad_fn).__name__, str(y.dtype)))
+        (y1, g1, n1, d1), (y2, g2, n2, d2) = results
+        np.testing.assert_allclose(y1, y2, err_msg=str(k))
+        np.testing.assert_allclose(g1, g2, err_msg=str(k))
+        assert (n1, d1) == (n2, d2), k
