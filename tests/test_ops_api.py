@@ -158,6 +158,46 @@ row("aminmax_all", lambda x: tuple(x.aminmax()), lambda a: (np.min(a), np.max(a)
 row("aminmax_dim", lambda x: tuple(rustgrad.aminmax(x, dim=0, keepdim=True)),
     lambda a: (np.min(a, 0, keepdims=True), np.max(a, 0, keepdims=True)), [distinct(3, 4)], "AminmaxBackward0")
 
+row("fmod_scalar", lambda x: x.fmod(1.5), lambda a: np.fmod(a, 1.5), [normal(3, 4)], "FmodBackward0")
+row("fmod_tensor", lambda x, y: rustgrad.fmod(x, y), np.fmod, [normal(3, 4), nonzero(4)], "FmodBackward1")
+row("remainder_scalar", lambda x: x.remainder(-1.5), lambda a: np.remainder(a, -1.5), [normal(3, 4)],
+    "RemainderBackward0")
+row("remainder_tensor", lambda x, y: rustgrad.remainder(x, y), np.remainder, [normal(3, 4), nonzero(3, 1)],
+    "RemainderBackward1")
+row("mod_operator", lambda x: x % 0.7, lambda a: np.remainder(a, 0.7), [normal(5)], "RemainderBackward0")
+row("nan_to_num", lambda x: x.nan_to_num(), lambda a: a.copy(), [normal(3, 4)], "NanToNumBackward0")
+row("lerp_fn", lambda x, y: rustgrad.lerp(x, y, 0.3), lambda a, b: a + 0.3 * (b - a), [normal(3), normal(3)],
+    "LerpBackward0")
+row("addcmul_fn", lambda x, y, z: rustgrad.addcmul(x, y, z, value=0.5), lambda a, b, c: a + 0.5 * b * c,
+    [normal(3), normal(3), normal(3)], "AddcmulBackward0")
+row("addcdiv_fn", lambda x, y, z: rustgrad.addcdiv(x, y, z, value=2), lambda a, b, c: a + 2 * b / c,
+    [normal(3), normal(3), nonzero(3)], "AddcdivBackward0")
+row("addmv", lambda x, m, v: rustgrad.addmv(x, m, v, beta=0.5, alpha=2), lambda a, m, v: 0.5 * a + 2 * m @ v,
+    [normal(3), normal(3, 4), normal(4)], "AddmvBackward0")
+row("addmv_broadcast", lambda x, m, v: x.addmv(m, v), lambda a, m, v: a + m @ v, [normal(1), normal(3, 4), normal(4)],
+    "AddmvBackward0")
+row("addr", lambda x, u, v: rustgrad.addr(x, u, v, beta=2, alpha=0.5), lambda a, u, v: 2 * a + 0.5 * np.outer(u, v),
+    [normal(3, 4), normal(3), normal(4)], "AddrBackward0")
+row("baddbmm", lambda x, a, b: rustgrad.baddbmm(x, a, b, alpha=0.5), lambda x, a, b: x + 0.5 * a @ b,
+    [normal(2, 3, 2), normal(2, 3, 4), normal(2, 4, 2)], "BaddbmmBackward0")
+row("einsum_mm", lambda x, y: rustgrad.einsum("ij,jk->ik", x, y), lambda a, b: a @ b, [normal(3, 4), normal(4, 2)],
+    "ViewBackward0")
+row("einsum_bmm", lambda x, y: rustgrad.einsum("bij,bjk->bik", x, y), lambda a, b: a @ b,
+    [normal(2, 3, 4), normal(2, 4, 2)], "ViewBackward0")
+row("einsum_outer", lambda x, y: rustgrad.einsum("i,j->ij", x, y), np.outer, [normal(3), normal(4)], "MulBackward0")
+row("einsum_trace", lambda x: rustgrad.einsum("ii", x), np.trace, [normal(3, 3)], "SumBackward1")
+row("einsum_diag", lambda x: rustgrad.einsum("ii->i", x), lambda a: np.diagonal(a).copy(), [normal(3, 3)],
+    "PermuteBackward0")
+row("einsum_transpose", lambda x: rustgrad.einsum("ij->ji", x), lambda a: a.T.copy(), [normal(3, 4)],
+    "PermuteBackward0")
+row("einsum_sum", lambda x: rustgrad.einsum("ij->j", x), lambda a: a.sum(0), [normal(3, 4)], "SumBackward1")
+row("einsum_three", lambda x, y, z: rustgrad.einsum("ij,jk,kl->il", x, y, z), lambda a, b, c: a @ b @ c,
+    [normal(2, 3), normal(3, 4), normal(4, 2)], "ViewBackward0")
+row("einsum_ellipsis", lambda x, y: rustgrad.einsum("...j,j->...", x, y), lambda a, b: a @ b,
+    [normal(2, 3, 4), normal(4)], "ViewBackward0")
+row("einsum_attention", lambda q, k: rustgrad.einsum("bhqd,bhkd->bhqk", q, k),
+    lambda a, b: np.einsum("bhqd,bhkd->bhqk", a, b), [normal(1, 2, 3, 4), normal(1, 2, 2, 4)], "ViewBackward0")
+
 IDS = [r.name for r in ROWS]
 assert len(set(IDS)) == len(IDS)
 
@@ -311,7 +351,96 @@ def test_isclose():
     assert a.isclose(b, equal_nan=True).tolist() == [True, True, True, False]
 
 
+def test_modulo_rules():
+    i = rustgrad.tensor([5, -5, 7])
+    assert i.fmod(3).tolist() == [2, -2, 1] and i.remainder(3).tolist() == [2, 1, 1]
+    assert (i % -3).tolist() == [-1, -2, -2] and (-7 % rustgrad.tensor([3, -3])).tolist() == [2, -1]
+    assert i.remainder(2.5).dtype == rustgrad.float32
+    f = rustgrad.tensor([5.0, -5.0])
+    assert np.isnan(f.fmod(0).numpy()).all() and f.remainder(float("inf")).tolist() == [5.0, float("inf")]
+    y = rustgrad.tensor([5.5, -1.0])
+    y %= 2
+    assert y.tolist() == [1.5, 1.0]
+    y.fmod_(1.0)
+    assert y.tolist() == [0.5, 0.0]
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        i.fmod(0)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        i.clone().fmod_(2.5)
+
+
+def test_nan_to_num_values():
+    x = rustgrad.tensor([float("nan"), float("inf"), -float("inf"), 1.0])
+    assert x.nan_to_num().tolist() == [0.0, float(np.finfo(np.float32).max), float(np.finfo(np.float32).min), 1.0]
+    assert rustgrad.nan_to_num(x.double(), nan=1.0, posinf=2.0, neginf=-3.0).tolist() == [1.0, 2.0, -3.0, 1.0]
+    x.nan_to_num_(0.5)
+    assert x.tolist()[0] == 0.5
+    # d/dx is 1 at finite values, 0 at replaced ones
+    w = rustgrad.tensor([float("inf"), 2.0], requires_grad=True)
+    w.nan_to_num().sum().backward()
+    assert w.grad.tolist() == [0.0, 1.0]
+
+
+def test_clip_in_place_and_fused_in_place():
+    x = rustgrad.tensor([-2.0, 0.5, 3.0])
+    assert x.clip_(-1, 1) is x and x.tolist() == [-1.0, 0.5, 1.0]
+    x.clip_(min=0)
+    assert x.tolist() == [0.0, 0.5, 1.0]
+    v = rustgrad.zeros(2, dtype=rustgrad.float64)
+    v.addmv_(rustgrad.ones(2, 3, dtype=rustgrad.float64), rustgrad.ones(3, dtype=rustgrad.float64))
+    assert v.tolist() == [3.0, 3.0]
+    # beta=0 ignores the input's values, NaN included
+    nan = rustgrad.full((2,), float("nan"), dtype=rustgrad.float64)
+    out = rustgrad.addmv(nan, rustgrad.ones(2, 3, dtype=rustgrad.float64), rustgrad.ones(3, dtype=rustgrad.float64),
+                         beta=0)
+    assert out.tolist() == [3.0, 3.0]
+
+
+def test_searchsorted_bucketize_histc_unique():
+    seq = rustgrad.tensor([1, 3, 5, 7, 9])
+    vals = rustgrad.tensor([[3, 6, 9], [3, 6, 9]])
+    assert rustgrad.searchsorted(seq, vals).tolist() == [[1, 3, 4], [1, 3, 4]]
+    assert rustgrad.searchsorted(seq, vals, right=True).tolist() == [[2, 3, 5], [2, 3, 5]]
+    assert rustgrad.searchsorted(seq, vals, side="right").tolist() == [[2, 3, 5], [2, 3, 5]]
+    rows = rustgrad.tensor([[1, 3, 5, 7, 9], [2, 4, 6, 8, 10]])
+    assert rustgrad.searchsorted(rows, vals).tolist() == [[1, 3, 4], [1, 2, 4]]
+    s = rustgrad.searchsorted(seq, 6)
+    assert s.shape == () and s.item() == 3
+    assert rustgrad.bucketize(vals, seq).tolist() == [[1, 3, 4], [1, 3, 4]]
+    assert rustgrad.histc(rustgrad.tensor([1.0, 2, 1]), bins=4, min=0, max=3).tolist() == [0.0, 2.0, 1.0, 0.0]
+    assert rustgrad.histc(rustgrad.tensor([0.0, 3.0, 3.5, -1]), bins=3, min=0, max=3).tolist() == [1.0, 0.0, 1.0]
+    assert rustgrad.tensor([2.0, 2.0]).histc(3).tolist() == [0.0, 2.0, 0.0]
+    u, inv, cnt = rustgrad.unique(rustgrad.tensor([3, 1, 2, 1]), return_inverse=True, return_counts=True)
+    assert (u.tolist(), inv.tolist(), cnt.tolist()) == ([1, 2, 3], [2, 0, 1, 0], [2, 1, 1])
+    assert rustgrad.tensor([[3, 1], [1, 3]]).unique(return_inverse=True)[1].tolist() == [[1, 0], [0, 1]]
+    u, inv = rustgrad.unique(rustgrad.tensor([[1, 2], [1, 2], [0, 5]]), dim=0, return_inverse=True)
+    assert u.tolist() == [[0, 5], [1, 2]] and inv.tolist() == [1, 1, 0]
+
+
 ERRORS = [
+    (lambda: rustgrad.addmv(rustgrad.zeros(3), rustgrad.zeros(3, 4), rustgrad.zeros(3)), RuntimeError,
+     "size mismatch, got input (3), mat (3x4), vec (3)"),
+    (lambda: rustgrad.addmv(rustgrad.zeros(3), rustgrad.zeros(3, 4, dtype=rustgrad.float64),
+                            rustgrad.zeros(4, dtype=rustgrad.float64)), RuntimeError,
+     "addmv input tensors must have the same dtype, but got Float, Double, and Double"),
+    (lambda: rustgrad.addr(rustgrad.zeros(3, 4), rustgrad.zeros(1, 3), rustgrad.zeros(4)), RuntimeError,
+     "addr: Expected 1-D argument vec1, but got 2-D"),
+    (lambda: rustgrad.baddbmm(rustgrad.zeros(3, 3), rustgrad.zeros(1, 3, 4, dtype=rustgrad.float64),
+                              rustgrad.zeros(1, 4, 3, dtype=rustgrad.float64)), RuntimeError,
+     "Input dtypes must be the same, got: input float, batch1: double, batch2: double"),
+    (lambda: rustgrad.tensor([True]).remainder(rustgrad.tensor([True])), NotImplementedError,
+     "\"remainder_cpu\" not implemented for 'Bool'"),
+    (lambda: rustgrad.histc(rustgrad.tensor([1, 2]), bins=4), NotImplementedError,
+     "\"histogram_cpu\" not implemented for 'Long'"),
+    (lambda: rustgrad.histc(rustgrad.zeros(2), bins=3, min=2, max=1), RuntimeError,
+     "torch.histc: max must be larger than min"),
+    (lambda: rustgrad.bucketize(rustgrad.zeros(2), rustgrad.zeros(1, 2)), RuntimeError,
+     "boundaries tensor must be 1 dimension, but got dim(2)"),
+    (lambda: rustgrad.einsum("ij,jk->ik", rustgrad.zeros(2, 2)), RuntimeError,
+     "einsum(): fewer operands were provided than specified in the equation"),
+    (lambda: rustgrad.einsum("ijk->", rustgrad.zeros(2, 2)), RuntimeError,
+     ("einsum(): the number of subscripts in the equation (3) does not match the number of dimensions (2) "
+      "for operand 0 and no ellipsis was given")),
     (lambda: rustgrad.zeros(3, 4).flip(0, 0), RuntimeError, "dim 0 appears multiple times in the list of dims"),
     (lambda: rustgrad.zeros(3, 4).flip(2), IndexError, "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
     (lambda: rustgrad.zeros(3, 4).roll(1, (0, 1)), RuntimeError, "shifts and dimensions must align. shifts: 1, dims:2"),
@@ -353,6 +482,11 @@ def test_same_as_pytorch():
         lambda m, x: x.cumprod(1), lambda m, x: x.cummax(0).values, lambda m, x: x.amax(0), lambda m, x: x.amin(),
         lambda m, x: x.aminmax().max, lambda m, x: x.tile(2), lambda m, x: m.outer(x[0], x[1]),
         lambda m, x: m.meshgrid(x[0], x[1], indexing="xy")[0],
+        lambda m, x: x.fmod(0.7), lambda m, x: x.remainder(x[0]), lambda m, x: x % -0.6, lambda m, x: x.nan_to_num(),
+        lambda m, x: m.addmv(x[:, 0], x, x[0]), lambda m, x: m.addr(x, x[:, 0], x[0], beta=2),
+        lambda m, x: m.baddbmm(x[None], x[None], x.t()[None].matmul(x[None]), alpha=0.5),
+        lambda m, x: m.einsum("ij,kj->ik", x, x), lambda m, x: m.einsum("ii->i", x[:, :3]),
+        lambda m, x: m.einsum("ij->", x), lambda m, x: m.einsum("ij,ij->i", x, x),
     ]
     for k, call in enumerate(calls):
         results = []

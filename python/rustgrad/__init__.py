@@ -687,6 +687,21 @@ outer = _method("outer")
 ger = _method("ger")
 tile = _method("tile")
 meshgrid = _ops.meshgrid
+einsum = _ops.einsum
+searchsorted = _ops.searchsorted
+bucketize = _ops.bucketize
+histc = _ops.histc
+unique = _ops.unique
+fmod = _method("fmod")
+remainder = _ops.remainder
+nan_to_num = _method("nan_to_num")
+nan_to_num_ = _method("nan_to_num_")
+addmv = _method("addmv")
+addr = _method("addr")
+baddbmm = _method("baddbmm")
+lerp = _method("lerp")
+addcmul = _method("addcmul")
+addcdiv = _method("addcdiv")
 
 
 def allclose(
@@ -749,7 +764,11 @@ __all__ = [
     "abs",
     "acos",
     "add",
+    "addcdiv",
+    "addcmul",
     "addmm",
+    "addmv",
+    "addr",
     "all",
     "allclose",
     "amax",
@@ -764,8 +783,10 @@ __all__ = [
     "asin",
     "atan",
     "autograd",
+    "baddbmm",
     "bmm",
     "bool",
+    "bucketize",
     "cat",
     "ceil",
     "chunk",
@@ -794,6 +815,7 @@ __all__ = [
     "dot",
     "double",
     "dtype",
+    "einsum",
     "empty",
     "empty_like",
     "enable_grad",
@@ -812,6 +834,7 @@ __all__ = [
     "float32",
     "float64",
     "floor",
+    "fmod",
     "from_numpy",
     "full",
     "full_like",
@@ -821,6 +844,7 @@ __all__ = [
     "get_default_dtype",
     "get_rng_state",
     "gt",
+    "histc",
     "index_select",
     "inference_mode",
     "initial_seed",
@@ -837,6 +861,7 @@ __all__ = [
     "isnan",
     "kthvalue",
     "le",
+    "lerp",
     "linspace",
     "load",
     "log",
@@ -861,6 +886,8 @@ __all__ = [
     "mode",
     "mul",
     "mv",
+    "nan_to_num",
+    "nan_to_num_",
     "narrow",
     "ne",
     "neg",
@@ -885,6 +912,7 @@ __all__ = [
     "randperm",
     "reciprocal",
     "relu",
+    "remainder",
     "reshape",
     "roll",
     "round",
@@ -892,6 +920,7 @@ __all__ = [
     "save",
     "scatter",
     "scatter_add",
+    "searchsorted",
     "seed",
     "set_anomaly_enabled",
     "set_grad_enabled",
@@ -923,6 +952,7 @@ __all__ = [
     "triu",
     "trunc",
     "unbind",
+    "unique",
     "unsqueeze",
     "utils",
     "var",

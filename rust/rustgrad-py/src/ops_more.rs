@@ -1,13 +1,14 @@
 //! Tensor methods of the rearranging and selecting ops: flip/roll, tril/triu, diagonal family,
 //! trace, sort/argsort/topk, kthvalue/median/mode, cumprod/cummax/cummin, amax/amin/aminmax.
 
-use crate::convert::{dims_arg, dtype_arg};
+use crate::convert::{dims_arg, dtype_arg, operand_beside, tensor_arg, try_operand_beside};
 use crate::errors::IntoPyResult;
 use crate::python;
 use crate::tensor::{in_place_reading, wrap, PyTensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rustgrad_core::inplace::Reads;
+use rustgrad_core::ops::modulo::{self, Fused};
 use rustgrad_core::ops::{shaped, sorting};
 use rustgrad_core::Tensor;
 
@@ -246,5 +247,116 @@ impl PyTensor {
         equal_nan: bool,
     ) -> PyResult<Py<PyAny>> {
         composite(slf.py(), "isclose", (slf, other, rtol, atol, equal_nan), None)
+    }
+    fn fmod(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, modulo::fmod(&self.t, &operand_beside(other, &self.t, false)?, false).py()?)
+    }
+    fn remainder(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
+        wrap(py, modulo::fmod(&self.t, &operand_beside(other, &self.t, false)?, true).py()?)
+    }
+    fn fmod_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand_beside(other, &slf.get().t, false)?;
+        in_place_reading(&slf.get().t, Reads::operands(&[&o]), "fmod_", |t| modulo::fmod(t, &o, false))?;
+        Ok(slf.clone().unbind())
+    }
+    fn remainder_(slf: &Bound<'_, Self>, other: &Bound<'_, PyAny>) -> R {
+        let o = operand_beside(other, &slf.get().t, false)?;
+        in_place_reading(&slf.get().t, Reads::operands(&[&o]), "remainder_", |t| modulo::fmod(t, &o, true))?;
+        Ok(slf.clone().unbind())
+    }
+    fn __mod__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand_beside(other, &self.t, false)? {
+            Some(o) => Ok(wrap(py, modulo::fmod(&self.t, &o, true).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __rmod__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match try_operand_beside(other, &self.t, false)? {
+            Some(o) => Ok(wrap(py, modulo::fmod(&o, &self.t, true).py()?)?.into_any()),
+            None => Ok(py.NotImplemented()),
+        }
+    }
+    fn __imod__(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let o = operand_beside(other, &self.t, false)?;
+        in_place_reading(&self.t, Reads::operands(&[&o]), "remainder_", |t| modulo::fmod(t, &o, true))
+    }
+    #[pyo3(signature = (nan=0.0, posinf=None, neginf=None))]
+    fn nan_to_num(&self, py: Python<'_>, nan: f64, posinf: Option<f64>, neginf: Option<f64>) -> R {
+        wrap(py, modulo::nan_to_num(&self.t, nan, posinf, neginf).py()?)
+    }
+    #[pyo3(signature = (nan=0.0, posinf=None, neginf=None))]
+    fn nan_to_num_(slf: &Bound<'_, Self>, nan: f64, posinf: Option<f64>, neginf: Option<f64>) -> R {
+        in_place(slf, "nan_to_num_", |t| modulo::nan_to_num(t, nan, posinf, neginf))
+    }
+    #[pyo3(signature = (min=None, max=None))]
+    fn clip_(
+        slf: &Bound<'_, Self>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        Ok(slf.call_method1("clamp_", (min, max))?.unbind())
+    }
+    #[pyo3(signature = (mat, vec, *, beta=1.0, alpha=1.0))]
+    fn addmv(&self, py: Python<'_>, mat: &Bound<'_, PyAny>, vec: &Bound<'_, PyAny>, beta: f64, alpha: f64) -> R {
+        wrap(py, modulo::fused(Fused::Addmv, &self.t, &tensor_arg(mat)?, &tensor_arg(vec)?, beta, alpha).py()?)
+    }
+    #[pyo3(signature = (vec1, vec2, *, beta=1.0, alpha=1.0))]
+    fn addr(&self, py: Python<'_>, vec1: &Bound<'_, PyAny>, vec2: &Bound<'_, PyAny>, beta: f64, alpha: f64) -> R {
+        wrap(py, modulo::fused(Fused::Addr, &self.t, &tensor_arg(vec1)?, &tensor_arg(vec2)?, beta, alpha).py()?)
+    }
+    #[pyo3(signature = (batch1, batch2, *, beta=1.0, alpha=1.0))]
+    fn baddbmm(
+        &self,
+        py: Python<'_>,
+        batch1: &Bound<'_, PyAny>,
+        batch2: &Bound<'_, PyAny>,
+        beta: f64,
+        alpha: f64,
+    ) -> R {
+        wrap(py, modulo::fused(Fused::Baddbmm, &self.t, &tensor_arg(batch1)?, &tensor_arg(batch2)?, beta, alpha).py()?)
+    }
+    #[pyo3(signature = (mat, vec, *, beta=1.0, alpha=1.0))]
+    fn addmv_(slf: &Bound<'_, Self>, mat: &Bound<'_, PyAny>, vec: &Bound<'_, PyAny>, beta: f64, alpha: f64) -> R {
+        let (a, b) = (tensor_arg(mat)?, tensor_arg(vec)?);
+        in_place_reading(&slf.get().t, Reads::operands(&[&a, &b]), "addmv_", |t| {
+            modulo::fused(Fused::Addmv, t, &a, &b, beta, alpha)
+        })?;
+        Ok(slf.clone().unbind())
+    }
+    #[pyo3(signature = (vec1, vec2, *, beta=1.0, alpha=1.0))]
+    fn addr_(slf: &Bound<'_, Self>, vec1: &Bound<'_, PyAny>, vec2: &Bound<'_, PyAny>, beta: f64, alpha: f64) -> R {
+        let (a, b) = (tensor_arg(vec1)?, tensor_arg(vec2)?);
+        in_place_reading(&slf.get().t, Reads::operands(&[&a, &b]), "addr_", |t| {
+            modulo::fused(Fused::Addr, t, &a, &b, beta, alpha)
+        })?;
+        Ok(slf.clone().unbind())
+    }
+    #[pyo3(signature = (batch1, batch2, *, beta=1.0, alpha=1.0))]
+    fn baddbmm_(
+        slf: &Bound<'_, Self>,
+        batch1: &Bound<'_, PyAny>,
+        batch2: &Bound<'_, PyAny>,
+        beta: f64,
+        alpha: f64,
+    ) -> R {
+        let (a, b) = (tensor_arg(batch1)?, tensor_arg(batch2)?);
+        in_place_reading(&slf.get().t, Reads::operands(&[&a, &b]), "baddbmm_", |t| {
+            modulo::fused(Fused::Baddbmm, t, &a, &b, beta, alpha)
+        })?;
+        Ok(slf.clone().unbind())
+    }
+    #[pyo3(signature = (bins=100, min=0.0, max=0.0))]
+    fn histc(slf: &Bound<'_, Self>, bins: i64, min: f64, max: f64) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "histc", (slf, bins, min, max), None)
+    }
+    #[pyo3(signature = (sorted=true, return_inverse=false, return_counts=false, dim=None))]
+    fn unique(
+        slf: &Bound<'_, Self>,
+        sorted: bool,
+        return_inverse: bool,
+        return_counts: bool,
+        dim: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        composite(slf.py(), "unique", (slf, sorted, return_inverse, return_counts, dim), None)
     }
 }

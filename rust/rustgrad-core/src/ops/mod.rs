@@ -17,6 +17,7 @@ pub mod index;
 pub mod join;
 pub mod linalg;
 pub mod loss;
+pub mod modulo;
 pub mod moments;
 pub mod pointwise;
 pub mod pow;
@@ -169,4 +170,7 @@ backward_ops! {
     Cumprod(sorting::CumprodBackward),
     Amax(sorting::AmaxBackward),
     Aminmax(sorting::AminmaxBackward),
+    Fmod(modulo::FmodBackward),
+    NanToNum(modulo::NanToNumBackward),
+    Fused(modulo::FusedBackward),
 }
