@@ -499,3 +499,22 @@ def test_same_as_pytorch():
         np.testing.assert_allclose(y1, y2, err_msg=str(k))
         np.testing.assert_allclose(g1, g2, err_msg=str(k))
         assert (n1, d1) == (n2, d2), k
+
+
+def test_not_differentiable_results_raise_on_backward():
+    x = rustgrad.tensor([3.0, 1.0, 3.0], requires_grad=True)
+    u = rustgrad.unique(x)
+    assert type(u.grad_fn).__name__ == "Unique2Backward0"
+    with pytest.raises(NotImplementedError, match="the derivative for '_unique2' is not implemented."):
+        u.sum().backward()
+    r = 5.5 % x
+    assert type(r.grad_fn).__name__ == "NotImplemented"
+    with pytest.raises(RuntimeError, match="derivative for aten::remainder is not implemented"):
+        r.sum().backward()
+
+
+def test_elementwise_results_keep_a_transposed_layout():
+    x = rustgrad.arange(12.0).reshape(3, 4).t()
+    for y in (x.flip(0), x.nan_to_num(), x.fmod(2), x.remainder(x), x.sort(0).values):
+        assert y.stride() == (1, 4)
+    assert x.roll(1, 0).stride() == (3, 1) and x.cumprod(0).stride() == (3, 1)

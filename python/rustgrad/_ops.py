@@ -252,6 +252,10 @@ def unique(
         values, inverse, counts = _np.unique(a, return_inverse=True, return_counts=True, axis=dim % max(a.ndim, 1))
         inverse = inverse.reshape(-1)
     out = [_from_np(values)]
+    if input.requires_grad and input.dtype.is_floating_point:
+        from rustgrad import _rustgrad
+
+        out[0] = _rustgrad._no_derivative(out[0], input, "unique" if dim is None else "unique_dim")
     if return_inverse:
         out.append(_from_np(inverse.astype(_np.int64)))
     if return_counts:

@@ -40,6 +40,15 @@ fn composite<'py>(
     Ok(py.import("rustgrad._ops")?.getattr(name)?.call(args, kwargs)?.unbind())
 }
 
+/// `out` recorded as the result of an op on `input` that has no derivative (`kind`: "unique" or
+/// "unique_dim"): its backward raises PyTorch's error.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _no_derivative(py: Python<'_>, out: &Bound<'_, PyTensor>, input: &Bound<'_, PyTensor>, kind: &str) -> R {
+    let kind = if kind == "unique_dim" { modulo::NoDerivative::UniqueDim } else { modulo::NoDerivative::Unique };
+    wrap(py, modulo::no_derivative(out.get().t.clone(), &input.get().t, kind).py()?)
+}
+
 fn in_place(
     slf: &Bound<'_, PyTensor>,
     op: &'static str,

@@ -173,4 +173,5 @@ backward_ops! {
     Fmod(modulo::FmodBackward),
     NanToNum(modulo::NanToNumBackward),
     Fused(modulo::FusedBackward),
+    NoDerivative(modulo::NoDerivativeBackward),
 }

@@ -46,7 +46,11 @@ pub fn fmod(a: &Tensor, b: &Tensor, floor: bool) -> Result<Tensor> {
     let (da, db) = (a.data(), b.data());
     let out_shape = shape::broadcast_shapes(&da.shape, &db.shape)?;
     let values = with_dtype!(dtype, T => mod_values::<T>(&da, &db, &out_shape, floor)?);
+    let values = super::shaped::layout_like(values, &[&da, &db]);
     let scalar = b.is_wrapped_number();
+    if floor && a.is_wrapped_number() {
+        return no_derivative(Tensor::from_data(values), b, NoDerivative::RemainderScalarTensor);
+    }
     record(Tensor::from_data(values), &[a, b], |_| FmodBackward {
         a: SavedTensor::input(a),
         b: if scalar { SavedTensor::none() } else { SavedTensor::input(b) },
@@ -144,6 +148,7 @@ pub fn nan_to_num(x: &Tensor, nan: f64, posinf: Option<f64>, neginf: Option<f64>
             TensorData::from_vec(v.into_owned(), d.shape.clone())
         }
     });
+    let values = super::shaped::layout_like(values, &[&d]);
     record(Tensor::from_data(values), &[x], |_| NanToNumBackward { x: SavedTensor::input(x) })
 }
 
@@ -355,4 +360,45 @@ impl Backward for FusedBackward {
         Ok(smallvec![gi, ga, gb])
     }
     crate::saved_tensors!(a, b);
+}
+
+// ----------------------------------------------------------------------------- no derivative
+
+/// An op whose derivative PyTorch does not implement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoDerivative {
+    /// `torch.unique` over all elements (`_unique2`).
+    Unique,
+    /// `torch.unique(dim=...)`.
+    UniqueDim,
+    /// `number % tensor`.
+    RemainderScalarTensor,
+}
+
+/// Records `out` = op(`x`) with a node whose backward raises PyTorch's error.
+pub fn no_derivative(out: Tensor, x: &Tensor, kind: NoDerivative) -> Result<Tensor> {
+    record(out, &[x], |_| NoDerivativeBackward { kind })
+}
+
+/// d op(x)/dx: not implemented (backward raises, as in PyTorch)
+pub struct NoDerivativeBackward {
+    kind: NoDerivative,
+}
+impl Backward for NoDerivativeBackward {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            NoDerivative::Unique => "Unique2Backward0",
+            NoDerivative::UniqueDim => "UniqueDimBackward0",
+            NoDerivative::RemainderScalarTensor => "NotImplemented",
+        }
+    }
+    fn apply(&self, _ctx: &BackwardCtx, _grads: &[Option<Tensor>]) -> Result<Grads> {
+        Err(match self.kind {
+            NoDerivative::Unique => Error::NotImplemented("the derivative for '_unique2' is not implemented.".into()),
+            NoDerivative::UniqueDim => {
+                Error::NotImplemented("the derivative for 'unique_dim' is not implemented.".into())
+            }
+            NoDerivative::RemainderScalarTensor => Error::runtime("derivative for aten::remainder is not implemented"),
+        })
+    }
 }

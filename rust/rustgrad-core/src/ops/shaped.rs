@@ -30,6 +30,28 @@ pub(crate) fn take(x: &TensorData, src: &[usize], shape: &[usize]) -> TensorData
     })
 }
 
+/// `values` (row-major) laid out as an element-wise result over `operands` is (note [Output
+/// layout]): a transposed operand gives a transposed result.
+pub(crate) fn layout_like(values: TensorData, operands: &[&TensorData]) -> TensorData {
+    let pairs: SmallVec<[(&[usize], &[usize]); 3]> = operands.iter().map(|x| (&x.shape[..], &x.strides[..])).collect();
+    let strides = shape::output_strides(&values.shape, &pairs);
+    if shape::is_contiguous(&values.shape, &strides) {
+        return values;
+    }
+    let shp = values.shape.clone();
+    with_dtype!(values.dtype(), T => {
+        let v = kernels::values::<T>(&values);
+        let mut out = vec![T::zero(); v.len()];
+        let mut i = 0;
+        for_each_coord(&shp, |c| {
+            let at: usize = c.iter().zip(&strides).map(|(a, b)| a * b).sum();
+            out[at] = v[i];
+            i += 1;
+        });
+        TensorData::from_vec(out, shp.clone()).restrided(shp, strides, 0)
+    })
+}
+
 /// Calls `f` with the coordinates of every element of `shape`, in row-major order.
 pub(crate) fn for_each_coord(shape: &[usize], mut f: impl FnMut(&[usize])) {
     let n = shape::numel(shape);
@@ -86,7 +108,7 @@ pub fn flip(x: &Tensor, dims: &[i64]) -> Result<Tensor> {
         }
         src.push(flat(&shp, &c2));
     });
-    let out = Tensor::from_data(take(&d, &src, &shp));
+    let out = Tensor::from_data(layout_like(take(&d, &src, &shp), &[&d]));
     record(out, &[x], |_| FlipBackward { dims: dims.iter().map(|&k| k as i64).collect() })
 }
 

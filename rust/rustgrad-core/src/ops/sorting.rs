@@ -157,6 +157,7 @@ pub fn sort(x: &Tensor, dim: i64, descending: bool, stable: bool) -> Result<(Ten
             li.push(j as i64);
         }
     }));
+    let (v, i) = (super::shaped::layout_like(v, &[&d]), super::shaped::layout_like(i, &[&d]));
     let (v, i) = (Tensor::from_data(v), Tensor::from_data(i));
     select_backward(x, &v, &i, w, true, if stable { "SortBackward1" } else { "SortBackward0" });
     Ok((v, i))
