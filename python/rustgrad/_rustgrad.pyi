@@ -58,6 +58,7 @@ __all__ = [
     "_load_safetensors",
     "_logsigmoid",
     "_manual_seed",
+    "_no_derivative",
     "_mse_loss",
     "_nll_loss",
     "_rand",
