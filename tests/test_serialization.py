@@ -1,4 +1,5 @@
-"""rustgrad.save / rustgrad.load: safetensors checkpoints, readable by other tools, written atomically."""
+"""rustgrad.save_safetensors / load_safetensors: safetensors checkpoints, readable by other tools, written
+atomically (torch.save / torch.load, PyTorch's zip format, are tested in test_checkpoint_format.py)."""
 
 import os
 import subprocess
@@ -51,8 +52,8 @@ def sample_tensors():
 def test_round_trip_dtypes_views_and_0d(tmp_path):
     sd = sample_tensors()
     assert not sd["transposed"].is_contiguous() and not sd["strided"].is_contiguous()
-    torch.save(sd, tmp_path / "ckpt.pt")
-    loaded = torch.load(tmp_path / "ckpt.pt")
+    torch.save_safetensors(sd, tmp_path / "ckpt.pt")
+    loaded = torch.load_safetensors(tmp_path / "ckpt.pt")
     assert type(loaded) is OrderedDict
     assert list(loaded) == list(sd)
     for name, t in sd.items():
@@ -63,8 +64,8 @@ def test_round_trip_dtypes_views_and_0d(tmp_path):
 def test_plain_dict_stays_dict_and_str_path(tmp_path):
     sd = {"b": torch.ones(2), "a": torch.zeros(1, dtype=torch.int64)}
     path = str(tmp_path / "plain.safetensors")
-    torch.save(sd, path)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    torch.save_safetensors(sd, path)
+    loaded = torch.load_safetensors(path, map_location="cpu", weights_only=True)
     assert type(loaded) is dict and list(loaded) == ["b", "a"]
     assert_same_tensor(loaded["a"], sd["a"])
 
@@ -72,8 +73,8 @@ def test_plain_dict_stays_dict_and_str_path(tmp_path):
 def test_requires_grad_is_kept_graph_is_not(tmp_path):
     w = torch.randn(3, requires_grad=True)
     y = w * 2
-    torch.save({"w": w, "y": y, "c": torch.ones(2)}, tmp_path / "g.pt")
-    loaded = torch.load(tmp_path / "g.pt")
+    torch.save_safetensors({"w": w, "y": y, "c": torch.ones(2)}, tmp_path / "g.pt")
+    loaded = torch.load_safetensors(tmp_path / "g.pt")
     assert loaded["w"].requires_grad and loaded["w"].is_leaf
     assert loaded["y"].requires_grad and loaded["y"].grad_fn is None
     assert not loaded["c"].requires_grad
@@ -109,8 +110,8 @@ def test_nested_optimizer_state_round_trip(tmp_path):
         "keys": {"0": "str key", 0: "int key", (1, 2): "tuple key"},
         "np_scalar": np.int64(7),
     }
-    torch.save(ckpt, tmp_path / "full.pt")
-    loaded = torch.load(tmp_path / "full.pt")
+    torch.save_safetensors(ckpt, tmp_path / "full.pt")
+    loaded = torch.load_safetensors(tmp_path / "full.pt")
     ckpt["np_scalar"] = 7  # numpy scalars come back as Python scalars
     assert as_plain(loaded) == as_plain(ckpt)
     assert loaded["optim"]["param_groups"][0]["betas"] == (0.9, 0.999)
@@ -126,16 +127,16 @@ def test_nested_tensor_names_are_paths(tmp_path):
         "a.b": torch.ones(1),
         "a": {"b": torch.zeros(1)},
     }
-    torch.save(ckpt, tmp_path / "n.safetensors")
+    torch.save_safetensors(ckpt, tmp_path / "n.safetensors")
     names = set(safetensors_numpy.load_file(tmp_path / "n.safetensors"))
     assert names == {"model.fc.weight", "optim.state.0.exp_avg", "a.b", "a.b#1"}
-    assert as_plain(torch.load(tmp_path / "n.safetensors")) == as_plain(ckpt)
+    assert as_plain(torch.load_safetensors(tmp_path / "n.safetensors")) == as_plain(ckpt)
 
 
 def test_safetensors_numpy_reads_what_rustgrad_writes(tmp_path):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     sd = sample_tensors()
-    torch.save(sd, tmp_path / "w.safetensors")
+    torch.save_safetensors(sd, tmp_path / "w.safetensors")
     arrays = safetensors_numpy.load_file(str(tmp_path / "w.safetensors"))
     assert set(arrays) == set(sd)
     for name, t in sd.items():
@@ -153,7 +154,7 @@ def test_rustgrad_reads_what_safetensors_numpy_writes(tmp_path):
         "s": np.array(1.5, dtype=np.float32),
     }
     safetensors_numpy.save_file(arrays, str(tmp_path / "np.safetensors"), metadata={"note": "from numpy"})
-    loaded = torch.load(tmp_path / "np.safetensors")
+    loaded = torch.load_safetensors(tmp_path / "np.safetensors")
     assert set(loaded) == set(arrays)
     for name, a in arrays.items():
         assert loaded[name].numpy().dtype == a.dtype
@@ -162,20 +163,20 @@ def test_rustgrad_reads_what_safetensors_numpy_writes(tmp_path):
 
 def test_unsupported_dtype_names_file_and_tensor(tmp_path):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
-    path = tmp_path / "half.safetensors"
-    safetensors_numpy.save_file({"h": np.ones(2, dtype=np.float16)}, str(path))
-    with pytest.raises(RuntimeError, match=r"half\.safetensors.*'h'.*F16"):
-        torch.load(path)
+    path = tmp_path / "wide.safetensors"
+    safetensors_numpy.save_file({"h": np.ones(2, dtype=np.uint16)}, str(path))
+    with pytest.raises(RuntimeError, match=r"wide\.safetensors.*'h'.*U16"):
+        torch.load_safetensors(path)
 
 
 @pytest.mark.parametrize("cut", [1, 8, 20, -1, -9])
 def test_truncated_file_raises_clear_error(tmp_path, cut):
     path = tmp_path / "t.pt"
-    torch.save({"model": sample_tensors(), "epoch": 1}, path)
+    torch.save_safetensors({"model": sample_tensors(), "epoch": 1}, path)
     data = path.read_bytes()
     path.write_bytes(data[:cut])
     with pytest.raises(RuntimeError, match=r"t\.pt"):
-        torch.load(path)
+        torch.load_safetensors(path)
 
 
 @pytest.mark.parametrize(
@@ -185,7 +186,7 @@ def test_corrupt_file_raises_clear_error(tmp_path, content):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
     with pytest.raises(RuntimeError, match=r"bad\.pt"):
-        torch.load(path)
+        torch.load_safetensors(path)
 
 
 def test_corrupt_structure_metadata_raises(tmp_path):
@@ -194,49 +195,49 @@ def test_corrupt_structure_metadata_raises(tmp_path):
         {"x": torch.ones(1)}, {serialization.STRUCTURE_KEY: "{oops"}, str(path)
     )
     with pytest.raises(RuntimeError, match=r"s\.pt.*rustgrad\.structure"):
-        torch.load(path)
+        torch.load_safetensors(path)
     structure = '{"version":1,"object":{"tensor":"missing"}}'
     serialization._rustgrad._save_safetensors(
         {"x": torch.ones(1)}, {serialization.STRUCTURE_KEY: structure}, str(path)
     )
     with pytest.raises(RuntimeError, match=r"'missing'"):
-        torch.load(path)
+        torch.load_safetensors(path)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
-        torch.load(tmp_path / "nope.pt")
+        torch.load_safetensors(tmp_path / "nope.pt")
 
 
 def test_paths_only(tmp_path):
     with open(tmp_path / "f.pt", "wb") as f, pytest.raises(TypeError, match="not a file object"):
-        torch.save({"x": torch.ones(1)}, f)
+        torch.save_safetensors({"x": torch.ones(1)}, f)
     with pytest.raises(TypeError, match="file path"):
-        torch.load(42)
+        torch.load_safetensors(42)
 
 
 def test_map_location(tmp_path):
-    torch.save({"x": torch.ones(2)}, tmp_path / "m.pt")
+    torch.save_safetensors({"x": torch.ones(2)}, tmp_path / "m.pt")
     for loc in (None, "cpu", torch.device("cpu"), {"cuda:0": "cpu"}, lambda storage, loc: storage):
-        assert_same_tensor(torch.load(tmp_path / "m.pt", map_location=loc)["x"], torch.ones(2))
+        assert_same_tensor(torch.load_safetensors(tmp_path / "m.pt", map_location=loc)["x"], torch.ones(2))
     with pytest.raises(RuntimeError):
-        torch.load(tmp_path / "m.pt", map_location="cuda:0")
+        torch.load_safetensors(tmp_path / "m.pt", map_location="cuda:0")
 
 
 def test_unserialisable_value_keeps_previous_checkpoint(tmp_path):
     path = tmp_path / "ckpt.pt"
-    torch.save({"w": torch.ones(3)}, path)
+    torch.save_safetensors({"w": torch.ones(3)}, path)
     before = path.read_bytes()
     with pytest.raises(TypeError, match=r"object at 'extra\.fn'"):
-        torch.save({"w": torch.zeros(3), "extra": {"fn": object()}}, path)
+        torch.save_safetensors({"w": torch.zeros(3), "extra": {"fn": object()}}, path)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]  # no temporary file left behind
-    assert_same_tensor(torch.load(path)["w"], torch.ones(3))
+    assert_same_tensor(torch.load_safetensors(path)["w"], torch.ones(3))
 
 
 def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
-    torch.save({"w": torch.ones(3)}, path)
+    torch.save_safetensors({"w": torch.ones(3)}, path)
     before = path.read_bytes()
     real = serialization._rustgrad
 
@@ -250,7 +251,7 @@ def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(serialization, "_rustgrad", Boom())
     with pytest.raises(RuntimeError, match="no such dir"):
-        torch.save({"w": torch.zeros(3)}, path)
+        torch.save_safetensors({"w": torch.zeros(3)}, path)
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
@@ -267,18 +268,18 @@ def test_write_failing_halfway_keeps_previous_checkpoint(tmp_path):
         import os, resource, signal
         import rustgrad as torch
         path = {str(path)!r}
-        torch.save({{"w": torch.full((1_000_000,), 1.0), "v": 1}}, path)  # 4 MB
+        torch.save_safetensors({{"w": torch.full((1_000_000,), 1.0), "v": 1}}, path)  # 4 MB
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
         try:
-            torch.save({{"w": torch.full((1_000_000,), 2.0), "v": 2}}, path)
+            torch.save_safetensors({{"w": torch.full((1_000_000,), 2.0), "v": 2}}, path)
         except RuntimeError as e:
             print("error:", e)
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.startswith("error:") and "big.pt" in out, out
-    ckpt = torch.load(path)
+    ckpt = torch.load_safetensors(path)
     assert ckpt["v"] == 1 and (ckpt["w"].numpy() == 1.0).all()
     assert sorted(os.listdir(tmp_path)) == ["big.pt"]
 
@@ -291,7 +292,7 @@ def test_threads_saving_to_one_path(tmp_path):
     def writer(value):
         try:
             for _ in range(10):
-                torch.save({"w": torch.full((200_000,), float(value))}, path)
+                torch.save_safetensors({"w": torch.full((200_000,), float(value))}, path)
         except Exception as e:  # noqa: BLE001 (collected and asserted below)
             errors.append(e)
 
@@ -301,13 +302,35 @@ def test_threads_saving_to_one_path(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
-    w = torch.load(path)["w"].numpy()
+    w = torch.load_safetensors(path)["w"].numpy()
     assert (w == w[0]).all()
 
 
 def test_save_load_exported():
     assert torch.save is serialization.save and torch.load is serialization.load
-    assert "save" in torch.__all__ and "load" in torch.__all__
+    assert torch.save_safetensors is serialization.save_safetensors
+    assert torch.load_safetensors is serialization.load_safetensors
+    for name in ("save", "load", "save_safetensors", "load_safetensors"):
+        assert name in torch.__all__
+
+
+def test_load_safetensors_names_the_format_it_found(tmp_path):
+    """A PyTorch zip checkpoint given to load_safetensors is named as such (not "corrupt safetensors")."""
+    torch.save({"w": torch.ones(2)}, tmp_path / "zip.pt")
+    with pytest.raises(RuntimeError, match=r"zip\.pt is a PyTorch checkpoint \(a zip archive.*rustgrad\.load"):
+        torch.load_safetensors(tmp_path / "zip.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(RuntimeError, match=r"empty\.pt is empty"):
+        torch.load_safetensors(tmp_path / "empty.pt")
+
+
+def test_torch_load_reads_safetensors_files(tmp_path):
+    """torch.load still reads safetensors files (rustgrad's checkpoints before PyTorch's format)."""
+    ckpt = {"model": sample_tensors(), "epoch": 3}
+    torch.save_safetensors(ckpt, tmp_path / "old.pt")
+    assert as_plain(torch.load(tmp_path / "old.pt")) == as_plain(ckpt)
+    with open(tmp_path / "old.pt", "rb") as f:
+        assert as_plain(torch.load(f)) == as_plain(ckpt)
 
 
 def test_training_resumes_identically_from_checkpoint(tmp_path):
@@ -333,10 +356,10 @@ def test_training_resumes_identically_from_checkpoint(tmp_path):
     for _ in range(3):
         train_step(model, opt, sched, x, y)
     ckpt = {"model": model.state_dict(), "optim": opt.state_dict(), "sched": sched.state_dict(), "epoch": 3}
-    torch.save(ckpt, tmp_path / "resume.pt")
+    torch.save_safetensors(ckpt, tmp_path / "resume.pt")
 
     model2, opt2, sched2 = make()
-    loaded = torch.load(tmp_path / "resume.pt")
+    loaded = torch.load_safetensors(tmp_path / "resume.pt")
     model2.load_state_dict(loaded["model"])
     opt2.load_state_dict(loaded["optim"])
     sched2.load_state_dict(loaded["sched"])

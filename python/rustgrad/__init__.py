@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _ops, _rustgrad
+from rustgrad import _glue, _legacy, _ops, _rustgrad
+from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
 from rustgrad._args import check_tensor as _check_tensor
@@ -38,7 +39,7 @@ from rustgrad.grad_mode import (
     set_grad_enabled,
 )
 
-__version__ = "0.1.0"
+__version__ = _version.__version__
 
 float32 = _rustgrad.float32
 float = float32
@@ -48,7 +49,17 @@ int64 = _rustgrad.int64
 long = int64
 bool = _rustgrad.bool
 
-FloatTensor = Tensor
+_legacy.install()
+FloatTensor = _legacy.CPU_TYPES["FloatTensor"]
+DoubleTensor = _legacy.CPU_TYPES["DoubleTensor"]
+HalfTensor = _legacy.CPU_TYPES["HalfTensor"]
+BFloat16Tensor = _legacy.CPU_TYPES["BFloat16Tensor"]
+ByteTensor = _legacy.CPU_TYPES["ByteTensor"]
+CharTensor = _legacy.CPU_TYPES["CharTensor"]
+ShortTensor = _legacy.CPU_TYPES["ShortTensor"]
+IntTensor = _legacy.CPU_TYPES["IntTensor"]
+LongTensor = _legacy.CPU_TYPES["LongTensor"]
+BoolTensor = _legacy.CPU_TYPES["BoolTensor"]
 
 
 # ----- factories -----
@@ -65,7 +76,7 @@ def _parse_size(fn: str, args: tuple, kwargs: dict) -> list:
             size = size[0]
         elif len(size) > 1 and _builtins.any(isinstance(s, (tuple, list)) for s in size):
             raise TypeError(f"{fn}() takes 1 positional argument but {len(size)} were given")
-    elif isinstance(size, (int, Tensor)):
+    elif isinstance(size, (_builtins.int, Tensor)):
         size = (size,)
     return _size_list(fn, size)
 
@@ -91,8 +102,8 @@ def _size_list(fn: str, size: Any) -> list:
             except TypeError:
                 pass
         elif isinstance(s, _np.integer):
-            s = int(s)
-        if isinstance(s, _builtins.bool) or not isinstance(s, int):
+            s = _builtins.int(s)
+        if isinstance(s, _builtins.bool) or not isinstance(s, _builtins.int):
             if len(size) == 1:
                 raise TypeError(f"{fn}(): argument 'size' (position 1) must be tuple of ints, not {_type_name(s)}")
             raise TypeError(
@@ -117,7 +128,9 @@ def _finish(t: Tensor | Callable[[], Tensor], kwargs: dict, fn: str = "tensor") 
     factory that raises draws no random numbers, as in PyTorch)."""
     device_arg = kwargs.pop("device", None)
     if device_arg is not None:
-        device(device_arg)
+        _glue._check_device(device_arg, factory=True)
+    elif _glue._default_device is not None:
+        _glue._check_default_device()
     kwargs.pop("layout", None)
     kwargs.pop("pin_memory", None)
     kwargs.pop("memory_format", None)
@@ -299,7 +312,7 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
     return _finish(make, kwargs, "randint")
 
 
-def randperm(n: int, **kwargs: Any) -> Tensor:
+def randperm(n: _builtins.int, **kwargs: Any) -> Tensor:
     """A random permutation of ``0 .. n-1``."""
     n = _int_arg("randperm", n, "n", 1)
     if n < 0:
@@ -332,17 +345,17 @@ class Generator:
 
     def manual_seed(self, seed: Any) -> Generator:
         """Seeds the generator (PyTorch's conversion: ``int(seed)``, negative seeds wrap to 64 bits)."""
-        seed = int(seed)
+        seed = _builtins.int(seed)
         if not -(2**63) <= seed < 2**64:
             raise ValueError("Overflow when unpacking long long")
         _rustgrad._manual_seed(seed & 0xFFFFFFFFFFFFFFFF)
         return self
 
-    def initial_seed(self) -> int:
+    def initial_seed(self) -> _builtins.int:
         """The seed the generator was last seeded with."""
         return _rustgrad.initial_seed()
 
-    def seed(self) -> int:
+    def seed(self) -> _builtins.int:
         """Re-seeds from a non-deterministic source and returns the new seed."""
         import random as _random
 
@@ -358,7 +371,7 @@ class Generator:
     def set_state(self, new_state: Any) -> Generator:
         """Restores a state from :meth:`get_state` (or PyTorch's ``get_rng_state()`` bytes)."""
         if isinstance(new_state, Tensor):
-            new_state = bytes(int(v) & 0xFF for v in new_state.tolist())
+            new_state = bytes(_builtins.int(v) & 0xFF for v in new_state.tolist())
         elif not isinstance(new_state, (bytes, bytearray)):
             raise TypeError(f"expected a torch.ByteTensor, but got {_type_name(new_state)}")
         _rustgrad._set_rng_state(bytes(new_state))
@@ -376,7 +389,7 @@ def manual_seed(seed: Any) -> Generator:
     return default_generator.manual_seed(seed)
 
 
-def seed() -> int:
+def seed() -> _builtins.int:
     """Seeds the default generator from a non-deterministic source; returns the seed."""
     return default_generator.seed()
 
@@ -397,7 +410,7 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
         start, end = 0, start
     vals = [start, end, step]
     for v in vals:
-        if not isinstance(v, (int, _builtins.float, _np.number, _np.bool_, Tensor)) or (
+        if not isinstance(v, (_builtins.int, _builtins.float, _np.number, _np.bool_, Tensor)) or (
             isinstance(v, Tensor) and v.dim() != 0
         ):
             raise TypeError(
@@ -407,12 +420,12 @@ def arange(start: Any, end: Any = None, step: Any = 1, **kwargs: Any) -> Tensor:
     dt = _dtype_arg("arange", kwargs.pop("dtype", None))
     if dt is None:
         is_float = _builtins.any(isinstance(v, _builtins.float) or (isinstance(v, Tensor) and v.dtype.is_floating_point) for v in vals)
-        dt = float32 if is_float else int64
+        dt = get_default_dtype() if is_float else int64
     s, e, st = (_builtins.float(v) for v in vals)
     return _finish(_rustgrad._arange(s, e, st, dt), kwargs, "arange")
 
 
-def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
+def linspace(start: Any, end: Any, steps: _builtins.int, **kwargs: Any) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     steps = _int_arg("linspace", steps, "steps", 3)
     if steps < 0:
@@ -421,7 +434,7 @@ def linspace(start: Any, end: Any, steps: int, **kwargs: Any) -> Tensor:
     return _finish(_rustgrad._linspace(_builtins.float(start), _builtins.float(end), steps, dt), kwargs, "linspace")
 
 
-def eye(n: int, m: Any = None, **kwargs: Any) -> Tensor:
+def eye(n: _builtins.int, m: Any = None, **kwargs: Any) -> Tensor:
     """The ``n x m`` identity matrix (``m`` defaults to ``n``)."""
     n = _int_arg("eye", n, "n", 1)
     m = n if m is None else _int_arg("eye", m, "m", 2)
@@ -437,11 +450,13 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: _bui
     dtype = _dtype_arg("tensor", dtype)
     if not isinstance(requires_grad, _builtins.bool):
         raise TypeError(f"tensor(): argument 'requires_grad' must be bool, not {_type_name(requires_grad)}")
-    arr, _ = _numpy_of(data, dtype)
+    arr, dt = _numpy_of(data, dtype)
     t = from_numpy(arr)
     if arr.size == 0:
         # numpy may give an empty array zero strides; a new tensor has the contiguous ones.
         t = _rustgrad._full(list(arr.shape), 0, t.dtype)
+    if t.dtype is not dt:
+        t = t.to(dt)  # bfloat16, which numpy lacks, is built in float32 and rounded here
     return _finish(t, {"device": device, "requires_grad": requires_grad})
 
 
@@ -459,17 +474,40 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def is_tensor(obj: Any) -> _builtins.bool:
+    """Whether ``obj`` is a tensor (a ``Tensor`` or a subclass such as ``nn.Parameter``).
+    https://pytorch.org/docs/stable/generated/torch.is_tensor.html"""
     return isinstance(obj, Tensor)
 
 
-def numel(input: Tensor) -> int:
+def numel(input: Tensor) -> _builtins.int:
     """The number of elements of ``input``."""
     _check_tensor("numel", input)
     return input.numel()
 
 
 def get_default_dtype() -> dtype:
-    return float32
+    """The dtype of new float tensors (float32 unless ``set_default_dtype`` changed it).
+
+    See https://pytorch.org/docs/stable/generated/torch.get_default_dtype.html
+    """
+    return _rustgrad._get_default_dtype()
+
+
+def result_type(tensor: Any, other: Any) -> dtype:
+    """The dtype an arithmetic op on ``tensor`` and ``other`` (tensors or numbers) computes in.
+
+    See https://pytorch.org/docs/stable/generated/torch.result_type.html
+    """
+    return _rustgrad._result_type(tensor, other)
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Makes ``d`` (a floating-point dtype) the dtype of new float tensors and of int/float
+    promotion, process-wide as in PyTorch.
+
+    See https://pytorch.org/docs/stable/generated/torch.set_default_dtype.html
+    """
+    _rustgrad._set_default_dtype(d)
 
 
 def is_floating_point(input: Tensor) -> _builtins.bool:
@@ -481,7 +519,7 @@ def is_floating_point(input: Tensor) -> _builtins.bool:
 # ----- ops as functions -----
 
 
-_NUMBER = (int, _builtins.float, _np.number, _np.bool_)
+_NUMBER = (_builtins.int, _builtins.float, _np.number, _np.bool_)
 
 
 def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bool = False) -> Tensor:
@@ -731,22 +769,50 @@ stack = _rustgrad.stack
 addmm = _rustgrad.addmm
 
 
-class _Cuda:
-    """``torch.cuda``: there is no GPU here."""
 
-    @staticmethod
-    def is_available() -> _builtins.bool:
-        return False
-
-    @staticmethod
-    def device_count() -> int:
-        return 0
-
-
-cuda = _Cuda()
-
-from rustgrad import autograd, nn, optim, utils
-from rustgrad.serialization import load, save
+from rustgrad import (
+    accelerator,
+    amp,
+    autograd,
+    backends,
+    cpu,
+    cuda,
+    jit,
+    mps,
+    nn,
+    onnx,
+    optim,
+    serialization,
+    utils,
+    version,
+    xpu,
+)
+from rustgrad._env import (
+    compile,
+    get_default_device,
+    get_device_module,
+    get_num_interop_threads,
+    get_num_threads,
+    is_complex,
+    is_nonzero,
+    is_storage,
+    set_default_device,
+    set_num_interop_threads,
+    set_num_threads,
+)
+from rustgrad._legacy import set_default_tensor_type
+from rustgrad._pyutils import typename
+from rustgrad.amp.autocast_mode import (
+    autocast,
+    clear_autocast_cache,
+    get_autocast_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
+from rustgrad.serialization import load, load_safetensors, save, save_safetensors
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
 is_anomaly_check_nan_enabled = _rustgrad.is_anomaly_check_nan_enabled
@@ -757,11 +823,46 @@ def set_anomaly_enabled(enabled: _builtins.bool, check_nan: _builtins.bool = Tru
     _rustgrad._set_anomaly_enabled(enabled, check_nan)
 
 
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"torch.{old}() is deprecated. Please use torch.{new} instead.", DeprecationWarning, stacklevel=3)
+
+
+def is_autocast_cpu_enabled() -> _builtins.bool:
+    """Deprecated ``is_autocast_enabled('cpu')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("is_autocast_cpu_enabled", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def get_autocast_cpu_dtype() -> Any:
+    """Deprecated ``get_autocast_dtype('cpu')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("get_autocast_cpu_dtype", "get_autocast_dtype('cpu')")
+    return get_autocast_dtype("cpu")
+
+
+def get_autocast_gpu_dtype() -> Any:
+    """Deprecated ``get_autocast_dtype('cuda')``. https://pytorch.org/docs/stable/amp.html"""
+    _deprecated("get_autocast_gpu_dtype", "get_autocast_dtype('cuda')")
+    return get_autocast_dtype("cuda")
+
+
 __all__ = [
+    "BFloat16Tensor",
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
     "Generator",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "ShortTensor",
     "Size",
     "Tensor",
     "abs",
+    "accelerator",
     "acos",
     "add",
     "addcdiv",
@@ -774,6 +875,7 @@ __all__ = [
     "amax",
     "amin",
     "aminmax",
+    "amp",
     "any",
     "arange",
     "argmax",
@@ -782,8 +884,11 @@ __all__ = [
     "as_tensor",
     "asin",
     "atan",
+    "autocast",
     "autograd",
+    "backends",
     "baddbmm",
+    "bfloat16",
     "bmm",
     "bool",
     "bucketize",
@@ -793,13 +898,16 @@ __all__ = [
     "clamp",
     "clamp_max",
     "clamp_min",
+    "clear_autocast_cache",
     "clip",
     "clone",
+    "compile",
     "concat",
     "concatenate",
     "cos",
     "cosh",
     "count_nonzero",
+    "cpu",
     "cuda",
     "cummax",
     "cummin",
@@ -831,6 +939,7 @@ __all__ = [
     "fliplr",
     "flipud",
     "float",
+    "float16",
     "float32",
     "float64",
     "floor",
@@ -841,29 +950,49 @@ __all__ = [
     "gather",
     "ge",
     "ger",
+    "get_autocast_cpu_dtype",
+    "get_autocast_dtype",
+    "get_autocast_gpu_dtype",
+    "get_default_device",
     "get_default_dtype",
+    "get_device_module",
+    "get_num_interop_threads",
+    "get_num_threads",
     "get_rng_state",
     "gt",
+    "half",
     "histc",
     "index_select",
     "inference_mode",
     "initial_seed",
+    "int",
+    "int8",
+    "int16",
+    "int32",
     "int64",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
+    "is_autocast_cache_enabled",
+    "is_autocast_cpu_enabled",
+    "is_autocast_enabled",
+    "is_complex",
     "is_floating_point",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "is_nonzero",
+    "is_storage",
     "is_tensor",
     "isclose",
     "isfinite",
     "isinf",
     "isnan",
+    "jit",
     "kthvalue",
     "le",
     "lerp",
     "linspace",
     "load",
+    "load_safetensors",
     "log",
     "log1p",
     "log2",
@@ -884,6 +1013,7 @@ __all__ = [
     "minimum",
     "mm",
     "mode",
+    "mps",
     "mul",
     "mv",
     "nan_to_num",
@@ -899,6 +1029,7 @@ __all__ = [
     "numel",
     "ones",
     "ones_like",
+    "onnx",
     "optim",
     "outer",
     "permute",
@@ -914,18 +1045,30 @@ __all__ = [
     "relu",
     "remainder",
     "reshape",
+    "result_type",
     "roll",
     "round",
     "rsqrt",
     "save",
+    "save_safetensors",
     "scatter",
     "scatter_add",
     "searchsorted",
     "seed",
+    "serialization",
     "set_anomaly_enabled",
+    "set_autocast_cache_enabled",
+    "set_autocast_dtype",
+    "set_autocast_enabled",
+    "set_default_device",
+    "set_default_dtype",
+    "set_default_tensor_type",
     "set_grad_enabled",
+    "set_num_interop_threads",
+    "set_num_threads",
     "set_printoptions",
     "set_rng_state",
+    "short",
     "sigmoid",
     "sign",
     "sin",
@@ -951,12 +1094,28 @@ __all__ = [
     "tril",
     "triu",
     "trunc",
+    "typename",
+    "uint8",
     "unbind",
     "unique",
     "unsqueeze",
     "utils",
     "var",
+    "version",
     "where",
+    "xpu",
     "zeros",
     "zeros_like",
 ]
+
+
+# ----- dtype aliases (defined last: they shadow the builtins `int`, `float`-like names) -----
+float16 = _rustgrad.float16
+half = float16
+bfloat16 = _rustgrad.bfloat16
+uint8 = _rustgrad.uint8
+int8 = _rustgrad.int8
+int16 = _rustgrad.int16
+short = int16
+int32 = _rustgrad.int32
+int = int32

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import namedtuple
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rustgrad import _rustgrad
 from rustgrad._tensor_str import format_tensor
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class Size(tuple):
@@ -23,6 +28,7 @@ class Size(tuple):
     __str__ = __repr__
 
     def numel(self) -> int:
+        """The number of elements of a tensor of this shape (1 for ``torch.Size([])``)."""
         n = 1
         for s in self:
             n *= s
@@ -36,27 +42,65 @@ class Size(tuple):
         return Size(tuple(self) + tuple(other))
 
 
+# PyTorch's device types, in the order its parser lists them.
+DEVICE_TYPES = (
+    "cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia", "xla",
+    "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone",
+)
+_DEVICE_STRING = re.compile(r"([a-zA-Z_]+)(?::(0|[1-9][0-9]*))?")
+_NO_INDEX = object()
+
+
 class device:
-    """A device; only the CPU exists here."""
+    """``torch.device``: a device type and an optional index, built as PyTorch builds it.
+
+    Every PyTorch device type can be named (``device('cuda:0')``, ``device('mps')``, ``device(0)``
+    for ``cuda:0``) so that programs which only ask work; a tensor can only live on the CPU, and
+    creating or moving one anywhere else raises PyTorch's error on a CPU-only build
+    (see :func:`_check_device`). https://pytorch.org/docs/stable/tensor_attributes.html#torch.device
+    """
 
     __slots__ = ("index", "type")
     type: str
     index: int | None
 
-    def __init__(self, type: str | device = "cpu", index: int | None = None) -> None:
+    def __init__(self, type: str | device | int = "cpu", index: object = _NO_INDEX) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index  # type: ignore[assignment]  # mypy assigns pairwise
-        if isinstance(type, int) and not -(2**63) <= type < 2**63:
-            raise ValueError("Overflow when unpacking long long")
-        name, _, idx = str(type).partition(":")
-        if name != "cpu":
-            raise RuntimeError(
-                f"Device '{type}' is not available: rustgrad runs on the CPU only"
-                if name in ("cuda", "mps", "xpu", "meta")
-                else f"Expected one of cpu, cuda, ... device type at start of device string: {type}"
+            type, index = type.type, (type.index if index is _NO_INDEX else index)  # type: ignore[assignment]
+        elif isinstance(type, int) and not isinstance(type, bool):
+            if not -(2**63) <= type < 2**63:
+                raise ValueError("Overflow when unpacking long long")
+            if type < 0:
+                raise RuntimeError("Device index must not be negative")
+            type, index = "cuda", type
+        elif not isinstance(type, str):
+            raise TypeError(
+                f"device() received an invalid combination of arguments - got ({_type_name(type)}), but expected "
+                "one of:\n * (torch.device device)\n      didn't match because some of the arguments have invalid "
+                f"types: (!{_type_name(type)}!)\n * (str type, int index = -1)\n"
             )
-        self.type = name
-        self.index = int(idx) if idx else index
+        m = _DEVICE_STRING.fullmatch(type)
+        if m is None:
+            raise RuntimeError(f"Invalid device string: '{type}'")
+        if m.group(1) not in DEVICE_TYPES:
+            raise RuntimeError(
+                f"Expected one of {', '.join(DEVICE_TYPES)} device type at start of device string: {type}"
+            )
+        if m.group(2) is not None:
+            if index is not _NO_INDEX:
+                raise RuntimeError(
+                    f"type (string) must not include an index because index was passed explicitly: {type}"
+                )
+            index = int(m.group(2))
+        if index is _NO_INDEX:
+            index = None
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"device(): argument 'index' (position 2) must be int, not {_type_name(index)}")
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
+        self.type = m.group(1)
+        self.index = index  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         if self.index is None:
@@ -74,14 +118,73 @@ class device:
     def __hash__(self) -> int:
         return hash((self.type, self.index))
 
+    def __reduce__(self):
+        return (device, (self.type,) if self.index is None else (self.type, self.index))
+
+    def __enter__(self) -> Self:
+        """``with torch.device(...)``: the factories inside the block create tensors on this device
+        (anything but the CPU raises there, as ``set_default_device`` does)."""
+        global _default_device
+        _device_stack.append(_default_device)
+        _default_device = None if self.type == "cpu" else self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _default_device
+        _default_device = _device_stack.pop()
+
+
+def _type_name(obj) -> str:
+    from rustgrad._args import type_name
+
+    return type_name(obj)
+
 
 CPU = device("cpu")
 
+# ``torch.set_default_device``: None stands for the CPU (and keeps the factories' check free).
+_default_device: device | None = None
+# The defaults to restore when ``with device(...)`` blocks end.
+_device_stack: list = []
 
-def _check_device(dev) -> None:
+
+def unavailable_device_error(dev: device, factory: bool = False) -> Exception:
+    """The exception PyTorch built without CUDA (or MPS, XPU...) raises when a tensor would be created
+    on (``factory``) or moved to ``dev``; rustgrad's tensors live on the CPU only."""
+    if dev.type == "cuda":
+        return AssertionError("Torch not compiled with CUDA enabled")
+    if dev.type == "xpu":
+        return AssertionError("Torch not compiled with XPU enabled")
+    if dev.type == "meta":
+        return NotImplementedError(
+            "rustgrad has no meta tensors: tensors live on the CPU only (device='meta' is not supported)"
+        )
+    if factory:
+        backend = {"mps": "MPS", "hip": "HIP", "xla": "XLA", "hpu": "HPU", "mtia": "MTIA", "ipu": "IPU"}.get(
+            dev.type, dev.type.upper()
+        )
+        return NotImplementedError(
+            f"Could not run 'aten::empty.memory_format' with arguments from the '{backend}' backend. This "
+            "could be because the operator doesn't exist for this backend, or was omitted during the "
+            "selective/custom build process (if using custom build)."
+        )
+    return RuntimeError(f"PyTorch is not linked with support for {dev.type} devices")
+
+
+def _check_device(dev, factory: bool = False) -> None:
+    """Raises PyTorch's CPU-only-build error unless ``dev`` (a device, string or index) is the CPU;
+    ``None`` passes. The Rust ``Tensor.to`` calls this; the factories pass ``factory=True``."""
     if dev is None:
         return
-    device(dev)
+    d = dev if isinstance(dev, device) else device(dev)
+    if d.type != "cpu":
+        raise unavailable_device_error(d, factory)
+
+
+def _check_default_device() -> None:
+    """For the factories: raises when ``set_default_device`` chose a device other than the CPU."""
+    if _default_device is not None:
+        _check_device(_default_device, factory=True)
 
 
 def _function_backward(ctx, grads):
@@ -149,15 +252,45 @@ def _tensor_repr(t) -> str:
         suffixes.append(f"grad_fn=<{type(fn).__name__}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
-    return format_tensor(t.detach().numpy(), dtype=_dtype_name(t.dtype), suffixes=suffixes)
+    values = t.detach()
+    if _dtype_name(t.dtype) == "bfloat16":
+        values = values.float()  # numpy has no bfloat16; float32 holds every value exactly
+    return format_tensor(
+        values.numpy(),
+        dtype=_dtype_name(t.dtype),
+        suffixes=suffixes,
+        default_dtype=_dtype_name(_rustgrad._get_default_dtype()),
+    )
 
 
 _NP_DTYPES = {
     "float32": np.float32,
     "float64": np.float64,
+    "float16": np.float16,
+    "bfloat16": np.float32,  # numpy has none: built in float32 (exact), then rounded by rustgrad
+    "uint8": np.uint8,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
     "int64": np.int64,
     "bool": np.bool_,
 }
+# numpy's dtypes that become a rustgrad dtype unchanged (the others are refused).
+_FROM_NP = {
+    np.dtype(np.float16): "float16",
+    np.dtype(np.float32): "float32",
+    np.dtype(np.float64): "float64",
+    np.dtype(np.uint8): "uint8",
+    np.dtype(np.int8): "int8",
+    np.dtype(np.int16): "int16",
+    np.dtype(np.int32): "int32",
+    np.dtype(np.int64): "int64",
+    np.dtype(np.bool_): "bool",
+}
+_NUMPY_TYPES_MESSAGE = (
+    "The only supported types are: float64, float32, float16, complex64, complex128, int64, int32, "
+    "int16, int8, uint64, uint32, uint16, uint8, and bool."
+)
 
 
 def _dtype_name(dtype) -> str:
@@ -185,29 +318,26 @@ def _numpy_of(data, dtype=None) -> tuple[np.ndarray, _rustgrad.dtype]:
             raise
         if arr.dtype.kind in "uO" and (dtype is None or not dtype.is_floating_point):
             _check_int64_range(arr)
-        if dtype is _rustgrad.int64 and arr.dtype.kind == "f":
-            _check_floats_fit_int64(arr)
+        if dtype is not None and _dtype_name(dtype) in _INT_BITS and arr.dtype.kind == "f" or dtype is not None and _dtype_name(dtype) in ("uint8", "int8", "int16", "int32"):
+            _check_numbers_fit(arr, _dtype_name(dtype))
         if dtype is None and not _has_numpy_values(data):
-            # Python floats become the default dtype; numpy scalars keep theirs.
+            # Python floats become the default dtype, Python ints int64; numpy scalars keep theirs.
             if arr.dtype.kind == "f":
-                dtype = _rustgrad.float32
+                dtype = _rustgrad._get_default_dtype()
+            elif arr.dtype.kind in "iu":
+                dtype = _rustgrad.int64
             elif arr.dtype.kind == "c":
                 raise TypeError("complex tensors are not supported by rustgrad")
     if dtype is None:
-        kind = arr.dtype.kind
-        if kind == "f":
-            dtype = _rustgrad.float64 if arr.dtype == np.float64 else _rustgrad.float32
-        elif kind in "iu":
-            dtype = _rustgrad.int64
-        elif kind == "b":
-            dtype = _rustgrad.bool
-        else:
-            raise TypeError(
-                f"can't convert np.ndarray of type numpy.{arr.dtype}. The only supported types are: "
-                "float64, float32, int64, and bool."
-            )
+        name = _FROM_NP.get(arr.dtype)
+        if name is None:
+            raise TypeError(f"can't convert np.ndarray of type numpy.{arr.dtype.type.__name__}. {_NUMPY_TYPES_MESSAGE}")
+        dtype = getattr(_rustgrad, name)
     np_dtype = _NP_DTYPES[_dtype_name(dtype)]
     with np.errstate(invalid="ignore", over="ignore"):  # casts as PyTorch's, without numpy's warnings
+        if np_dtype is np.float16 and arr.dtype == np.float64:
+            # PyTorch rounds a double to float16 through float32.
+            arr = arr.astype(np.float32)
         return np.array(arr, dtype=np_dtype, copy=True, order="C"), dtype
 
 
@@ -267,13 +397,33 @@ def _check_nesting(data, dtype) -> None:
     walk(data, 0)
 
 
-def _check_floats_fit_int64(arr: np.ndarray) -> None:
-    """Numbers written into an int64 tensor must fit it (NaN, infinities and values beyond
-    int64 raise PyTorch's RuntimeError); arrays given as such are cast without this check."""
-    with np.errstate(invalid="ignore"):
-        fits = np.isfinite(arr) & (arr >= -(2.0**63)) & (arr < 2.0**63)
-    if not fits.all():
-        raise RuntimeError("value cannot be converted to type int64 without overflow")
+_INT_BITS = {"uint8": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64}
+
+
+def _check_numbers_fit(arr: np.ndarray, name: str) -> None:
+    """Python numbers written into an integer tensor must fit it after truncation (NaN,
+    infinities and values beyond the type raise PyTorch's RuntimeError; uint8 also takes whole
+    numbers down to -255, which wrap); arrays given as such are cast without this check."""
+    if arr.dtype.kind == "b" or arr.size == 0:
+        return
+    if arr.dtype.kind in "iu":
+        lo, hi = int(arr.min()), int(arr.max())
+        if name == "uint8":
+            fits = lo >= -255 and hi < 256
+        else:
+            end = 2 ** (_INT_BITS[name] - 1)
+            fits = -end <= lo and hi < end
+    else:
+        with np.errstate(invalid="ignore"):
+            if name == "uint8":
+                whole = np.floor(arr) == arr
+                ok = np.isfinite(arr) & (arr < 256) & ((arr >= 0) | (whole & (arr >= -255)))
+            else:
+                end = 2.0 ** (_INT_BITS[name] - 1)
+                ok = np.isfinite(arr) & (arr >= -end) & (arr < end)
+        fits = bool(ok.all())
+    if not fits:
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
 
 
 def _unwrap(data, dtype=None, depth: int = 0, first: bool = True):

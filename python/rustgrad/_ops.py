@@ -137,8 +137,8 @@ def isclose(input: Any, other: Any, rtol: float = 1e-05, atol: float = 1e-08, eq
         if value < 0:
             raise RuntimeError(f"{name} must be greater than or equal to zero, but got {value:g}")
     shape = tuple((input.detach() == other.detach()).shape)
-    a = _np.broadcast_to(input.detach().numpy(), shape)
-    b = _np.broadcast_to(other.detach().numpy(), shape)
+    a = _np.broadcast_to(_np_of(input), shape)
+    b = _np.broadcast_to(_np_of(other), shape)
     if a.dtype == _np.bool_:
         return torch.from_numpy(_np.ascontiguousarray(a == b))
     with _np.errstate(invalid="ignore", over="ignore"):
@@ -157,7 +157,11 @@ def remainder(input: Any, other: Any, **kwargs: Any) -> Any:
 
 
 def _np_of(t: Any) -> Any:
-    return t.detach().numpy()
+    """``t``'s values as a numpy array (bfloat16, which numpy lacks, as float32)."""
+    t = t.detach()
+    if t.dtype == _torch().bfloat16:
+        t = t.float()
+    return t.numpy()
 
 
 def _from_np(a: Any) -> Any:
@@ -233,7 +237,7 @@ def histc(input: Any, bins: int = 100, min: float = 0, max: float = 0) -> Any:
     inside = a[(a >= lo) & (a <= hi)]
     pos = ((inside.astype(_np.float64) - lo) * bins / (hi - lo)).astype(_np.int64)
     _np.add.at(counts, _np.minimum(pos, bins - 1), 1)
-    return torch.from_numpy(counts)
+    return torch.from_numpy(counts).to(input.dtype)
 
 
 def unique(
@@ -251,7 +255,7 @@ def unique(
     else:
         values, inverse, counts = _np.unique(a, return_inverse=True, return_counts=True, axis=dim % max(a.ndim, 1))
         inverse = inverse.reshape(-1)
-    out = [_from_np(values)]
+    out = [_from_np(values).to(input.dtype)]
     if input.requires_grad and input.dtype.is_floating_point:
         from rustgrad import _rustgrad
 

@@ -12,19 +12,14 @@ if TYPE_CHECKING:
 
 __all__ = ["RemovableHandle", "typename"]
 
-_LEGACY_TYPE_NAMES = {
-    "float32": "FloatTensor",
-    "float64": "DoubleTensor",
-    "int64": "LongTensor",
-    "bool": "BoolTensor",
-}
-
 
 def typename(obj: Any) -> str:
     """``torch.typename``: ``'int'``, ``'torch.FloatTensor'``, ``'mypkg.MyClass'``."""
     if isinstance(obj, Tensor):
+        from rustgrad._legacy import LEGACY_NAME_OF_DTYPE
+
         dtype_name = str(obj.dtype).replace("torch.", "")
-        return "torch." + _LEGACY_TYPE_NAMES.get(dtype_name, "Tensor")
+        return "torch." + LEGACY_NAME_OF_DTYPE.get(dtype_name, "Tensor")
     module = getattr(obj, "__module__", "") or ""
     if hasattr(obj, "__qualname__"):
         qualname = obj.__qualname__

@@ -47,6 +47,7 @@ __all__ = [
     "_full",
     "_function_apply",
     "_gelu",
+    "_get_default_dtype",
     "_get_rng_state",
     "_grad",
     "_layout_like",
@@ -58,19 +59,21 @@ __all__ = [
     "_load_safetensors",
     "_logsigmoid",
     "_manual_seed",
-    "_no_derivative",
     "_mse_loss",
     "_nll_loss",
+    "_no_derivative",
     "_rand",
     "_randint",
     "_randn",
     "_random_int64",
     "_randperm",
     "_randperm_seeded",
+    "_result_type",
     "_save_safetensors",
     "_saved_bytes",
     "_saved_tensors",
     "_set_anomaly_enabled",
+    "_set_default_dtype",
     "_set_grad_enabled",
     "_set_inference_mode",
     "_set_record_sites",
@@ -81,19 +84,25 @@ __all__ = [
     "_with_layout",
     "_wrapped_number",
     "addmm",
+    "bfloat16",
     "bool",
     "cat",
     "dtype",
+    "float16",
     "float32",
     "float64",
     "from_numpy",
     "initial_seed",
+    "int8",
+    "int16",
+    "int32",
     "int64",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
     "is_grad_enabled",
     "is_inference_mode_enabled",
     "stack",
+    "uint8",
     "where",
 ]
 
@@ -129,6 +138,12 @@ class dtype:
 
 float32: dtype
 float64: dtype
+float16: dtype
+bfloat16: dtype
+uint8: dtype
+int8: dtype
+int16: dtype
+int32: dtype
 int64: dtype
 bool: dtype
 
@@ -595,7 +610,29 @@ class Tensor:
     def double(self) -> Tensor: ...
     def long(self) -> Tensor: ...
     def bool(self) -> Tensor: ...
+    def half(self) -> Tensor: ...
+    def bfloat16(self) -> Tensor: ...
+    def int(self) -> Tensor: ...
+    def short(self) -> Tensor: ...
+    def char(self) -> Tensor: ...
+    def byte(self) -> Tensor: ...
     def type_as(self, other: Tensor) -> Tensor: ...
+    # Attached in Python (rustgrad/_legacy.py: install).
+    @overload
+    def type(self, dtype: None = None, non_blocking: _bool = False, **kwargs: Any) -> str: ...
+    @overload
+    def type(self, dtype: Any, non_blocking: _bool = False, **kwargs: Any) -> Tensor: ...
+    def cuda(self, device: Any = None, non_blocking: _bool = False, **kwargs: Any) -> Tensor: ...
+    def get_device(self) -> _int: ...
+    def is_pinned(self, device: Any = None) -> _bool: ...
+    @property
+    def is_cpu(self) -> _bool: ...
+    @property
+    def is_meta(self) -> _bool: ...
+    @property
+    def is_mps(self) -> _bool: ...
+    @property
+    def is_xpu(self) -> _bool: ...
     def cpu(self) -> Self: ...
 
 # ----- grad mode, anomaly mode, diagnostics -----
@@ -657,6 +694,9 @@ def _randperm(n: _int) -> Tensor: ...
 def _manual_seed(seed: _int) -> None: ...
 def initial_seed() -> _int: ...
 def _get_rng_state() -> bytes: ...
+def _set_default_dtype(dtype: dtype) -> None: ...
+def _result_type(a: _TensorOrNumber, b: _TensorOrNumber) -> dtype: ...
+def _get_default_dtype() -> dtype: ...
 def _set_rng_state(state: bytes) -> None: ...
 def from_numpy(array: NDArray[Any]) -> Tensor: ...
 

@@ -24,6 +24,9 @@ import numpy as np
 
 from .program import DType, Ref, Stmt
 
+# What PyTorch built without CUDA raises for a tensor created on or moved to a CUDA device (rustgrad
+# answers as that build; the oracle may be a CUDA build on a machine without a GPU, see runner.py).
+CPU_BUILD_CUDA_MESSAGE = "Torch not compiled with CUDA enabled"
 STANDARD_EXCEPTIONS = (RuntimeError, ValueError, TypeError, IndexError, NotImplementedError)
 MAX_ELEMENTS = 1 << 16
 BACKWARD_FNS = ("backward", "autograd.backward", "autograd.grad")
@@ -207,6 +210,8 @@ def _python_semantics(e: BaseException, msg: str) -> bool:
         return True
     if isinstance(e, ZeroDivisionError):  # plain Python arithmetic of the program's numbers
         return True
+    if isinstance(e, AssertionError) and msg == CPU_BUILD_CUDA_MESSAGE:
+        return True  # a tensor sent to CUDA: PyTorch built without CUDA raises this from Python
     if isinstance(e, AttributeError):
         m = _NO_ATTRIBUTE.match(msg)
         return m is not None and m.group(1) not in ("Tensor", "Parameter")

@@ -38,16 +38,33 @@ fn file_dtype(dtype: DType) -> Dtype {
     match dtype {
         DType::F32 => Dtype::F32,
         DType::F64 => Dtype::F64,
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
         DType::I64 => Dtype::I64,
+        DType::I32 => Dtype::I32,
+        DType::I16 => Dtype::I16,
+        DType::I8 => Dtype::I8,
+        DType::U8 => Dtype::U8,
         DType::Bool => Dtype::BOOL,
     }
 }
 
 fn le_bytes(d: &TensorData) -> Vec<u8> {
+    macro_rules! bytes {
+        ($t:ty) => {
+            d.to_vec::<$t>().iter().flat_map(|v| v.to_le_bytes()).collect()
+        };
+    }
     match d.dtype() {
-        DType::F32 => d.to_vec::<f32>().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F64 => d.to_vec::<f64>().iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::I64 => d.to_vec::<i64>().iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F32 => bytes!(f32),
+        DType::F64 => bytes!(f64),
+        DType::F16 => bytes!(half::f16),
+        DType::BF16 => bytes!(half::bf16),
+        DType::I64 => bytes!(i64),
+        DType::I32 => bytes!(i32),
+        DType::I16 => bytes!(i16),
+        DType::I8 => bytes!(i8),
+        DType::U8 => bytes!(u8),
         DType::Bool => d.to_vec::<bool>().iter().map(|&v| v as u8).collect(),
     }
 }
@@ -96,7 +113,13 @@ fn to_tensor(view: &TensorView, name: &str, path: &Path) -> Result<Tensor> {
     match view.dtype() {
         Dtype::F32 => from_le(data, shape, f32::from_le_bytes),
         Dtype::F64 => from_le(data, shape, f64::from_le_bytes),
+        Dtype::F16 => from_le(data, shape, half::f16::from_le_bytes),
+        Dtype::BF16 => from_le(data, shape, half::bf16::from_le_bytes),
         Dtype::I64 => from_le(data, shape, i64::from_le_bytes),
+        Dtype::I32 => from_le(data, shape, i32::from_le_bytes),
+        Dtype::I16 => from_le(data, shape, i16::from_le_bytes),
+        Dtype::I8 => from_le(data, shape, i8::from_le_bytes),
+        Dtype::U8 => from_le(data, shape, u8::from_le_bytes),
         Dtype::BOOL => Tensor::from_vec(data.iter().map(|&b| b != 0).collect::<Vec<bool>>(), shape),
         other => Err(io_error(
             "cannot load",

@@ -136,7 +136,7 @@ pub fn rand(shape: &[usize], dtype: DType) -> Tensor {
         _ => {
             let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_uniform_f32(&mut v, 0.0, 1.0);
-            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+            Tensor::from_data(kernels::via_f32(dtype, || TensorData::from_vec(v, shape.into())))
         }
     }
 }
@@ -154,7 +154,7 @@ pub fn randn(shape: &[usize], dtype: DType) -> Tensor {
         _ => {
             let mut v = crate::alloc::vec_zeroed::<f32>(n);
             gen.fill_normal_f32(&mut v, 0.0, 1.0);
-            Tensor::from_data(TensorData::from_vec(v, shape.into()))
+            Tensor::from_data(kernels::via_f32(dtype, || TensorData::from_vec(v, shape.into())))
         }
     }
 }

@@ -278,7 +278,7 @@ pub fn write_result(target: &Tensor, result: &Tensor) -> Result<()> {
         )));
     }
     let (rt, tt) = (rd.dtype(), td.dtype());
-    let can_cast = rt == tt || rt.promote(tt) == tt || (rt.is_float() && tt.is_float());
+    let can_cast = rt.can_cast_to(tt);
     if !can_cast {
         return Err(Error::runtime(format!(
             "result type {} can't be cast to the desired output type {}",

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::shape::{self, Shape, Strides};
 use crate::storage::IntoStorage;
 use crate::tensor::TensorData;
-use crate::{with_dtype, with_float};
+use crate::{with_dtype, with_float, with_int, with_single_or_double};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -381,30 +381,53 @@ fn unary_in_layout(x: &TensorData, f: impl Fn(&TensorData) -> TensorData) -> Ten
 }
 
 /// [`unary`] with a row-major result.
+#[allow(clippy::unnecessary_cast)] // `as i64` is a no-op only for the int64 instance
 fn unary_rowmajor(x: &TensorData, kind: Unary) -> TensorData {
     let keeps_int = matches!(
         kind,
         Unary::Neg | Unary::Abs | Unary::Relu | Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc
     );
-    if keeps_int && x.dtype() == DType::I64 {
-        let v = values::<i64>(x);
-        let out: Vec<i64> = v
-            .iter()
-            .map(|&a| match kind {
-                Unary::Neg => a.wrapping_neg(),
-                Unary::Abs => a.wrapping_abs(),
-                Unary::Relu => a.max(0),
-                Unary::Sign => a.signum(),
-                _ => a,
-            })
-            .collect();
-        return TensorData::from_vec(out, x.shape.clone());
+    if keeps_int && x.dtype().is_integral() {
+        return with_int!(x.dtype(), T => {
+            let v = values::<T>(x);
+            let out: Vec<T> = v
+                .iter()
+                .map(|&a| {
+                    // In int64, then wrapped back: `abs(int8(-128))` stays -128, as in PyTorch.
+                    let w = a as i64;
+                    (match kind {
+                        Unary::Neg => w.wrapping_neg(),
+                        Unary::Abs => w.wrapping_abs(),
+                        Unary::Relu => w.max(0),
+                        Unary::Sign => w.signum(),
+                        _ => w,
+                    }) as T
+                })
+                .collect();
+            TensorData::from_vec(out, x.shape.clone())
+        });
     }
     let dtype = x.dtype().to_float();
+    if dtype.is_half() {
+        return via_f32(dtype, || unary_rowmajor(&cast(x, DType::F32), kind));
+    }
     with_float!(dtype, T => {
         let v = values::<T>(x);
         TensorData::from_vec(unary_map::<T>(kind, &v), x.shape.clone())
     })
+}
+
+/// Note [16-bit floats compute in float32]: PyTorch's CPU kernels for float16 and bfloat16
+/// load each value as float32, compute the whole function there and round the result once.
+/// Kernels do the same by running their float32 version on a float32 copy and rounding its
+/// result to `dtype` here.
+pub fn via_f32(dtype: DType, f: impl FnOnce() -> TensorData) -> TensorData {
+    let out = f();
+    if out.dtype() == dtype {
+        out
+    } else {
+        cast(&out, dtype)
+    }
 }
 
 /// `x ** e` for a scalar exponent, with PyTorch's exact special cases.
@@ -413,12 +436,18 @@ pub fn pow_scalar(x: &TensorData, e: f64, dtype: DType) -> TensorData {
 }
 
 /// [`pow_scalar`] with a row-major result.
+#[allow(clippy::unnecessary_cast)] // `as i64` is a no-op only for the int64 instance
 fn pow_scalar_rowmajor(x: &TensorData, e: f64, dtype: DType) -> TensorData {
-    if dtype == DType::I64 {
-        let v = values::<i64>(x);
-        let ei = e as i64;
-        let out: Vec<i64> = v.iter().map(|&a| ipow(a, ei)).collect();
-        return TensorData::from_vec(out, x.shape.clone());
+    if dtype.is_integral() {
+        return with_int!(dtype, T => {
+            let v = values::<T>(x);
+            let ei = e as i64;
+            let out: Vec<T> = v.iter().map(|&a| ipow(a as i64, ei) as T).collect();
+            TensorData::from_vec(out, x.shape.clone())
+        });
+    }
+    if dtype.is_half() {
+        return via_f32(dtype, || pow_scalar_rowmajor(x, e, DType::F32));
     }
     with_float!(dtype, T => {
         let v = values::<T>(x);
@@ -525,26 +554,50 @@ macro_rules! impl_arith_float {
 impl_arith_float!(f32);
 impl_arith_float!(f64);
 
-impl Arith for i64 {
-    #[inline(always)]
-    fn apply(kind: Binary, a: Self, b: Self) -> Self {
-        match kind {
-            Binary::Add => a.wrapping_add(b),
-            Binary::Sub => a.wrapping_sub(b),
-            Binary::Mul => a.wrapping_mul(b),
-            Binary::Div => {
-                if b == 0 {
-                    0
-                } else {
-                    a.wrapping_div(b)
+macro_rules! impl_arith_int {
+    ($t:ty) => {
+        impl Arith for $t {
+            #[inline(always)]
+            fn apply(kind: Binary, a: Self, b: Self) -> Self {
+                match kind {
+                    Binary::Add => a.wrapping_add(b),
+                    Binary::Sub => a.wrapping_sub(b),
+                    Binary::Mul => a.wrapping_mul(b),
+                    Binary::Div => {
+                        if b == 0 {
+                            0
+                        } else {
+                            a.wrapping_div(b)
+                        }
+                    }
+                    // Powers wrap modulo the type's width, so the int64 power truncated agrees.
+                    Binary::Pow => ipow(a as i64, b as i64) as $t,
+                    Binary::Maximum => a.max(b),
+                    Binary::Minimum => a.min(b),
                 }
             }
-            Binary::Pow => ipow(a, b),
-            Binary::Maximum => a.max(b),
-            Binary::Minimum => a.min(b),
         }
-    }
+    };
 }
+impl_arith_int!(i64);
+impl_arith_int!(i32);
+impl_arith_int!(i16);
+impl_arith_int!(i8);
+impl_arith_int!(u8);
+
+/// The 16-bit floats: each operation in float32, rounded once, as PyTorch's CPU kernels.
+macro_rules! impl_arith_half {
+    ($t:ty) => {
+        impl Arith for $t {
+            #[inline(always)]
+            fn apply(kind: Binary, a: Self, b: Self) -> Self {
+                <$t>::from_f32(<f32 as Arith>::apply(kind, a.to_f32(), b.to_f32()))
+            }
+        }
+    };
+}
+impl_arith_half!(half::f16);
+impl_arith_half!(half::bf16);
 
 impl Arith for bool {
     #[inline(always)]
@@ -800,8 +853,8 @@ fn sum_f64<T: Element>(v: &[T]) -> f64 {
 }
 
 fn reduce_chunk<T: Element>(chunk: &[T], kind: Reduce) -> T {
-    match T::DTYPE {
-        DType::F32 | DType::F64 => {
+    match T::DTYPE.is_float() {
+        true => {
             let v = match kind {
                 Reduce::Sum | Reduce::Mean => sum_f64(chunk),
                 Reduce::Prod => chunk.iter().map(|x| x.to_f64()).product::<f64>(),
@@ -890,6 +943,7 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
     // go to the blocked gemm.
     let small = k <= 7 && (m <= 7 && n <= 7 || m * k * n < 96) && !(n == 1 && m >= 4 && k >= 5);
     match dtype {
+        DType::F16 | DType::BF16 => via_f32(dtype, || matmul2d(a, b, DType::F32)),
         DType::F32 if !small => TensorData::from_vec(gemm_f32(a, b, m, k, n), out_shape),
         DType::F64 if !small => TensorData::from_vec(gemm_f64(a, b, m, k, n), out_shape),
         _ => with_dtype!(dtype, T => {
@@ -1025,7 +1079,8 @@ fn fused_add_loop<T: Float>(out: &mut [T], src: &[T], alpha: T) {
 /// different view of the same storage.
 pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64) -> bool {
     let dtype = dst.dtype();
-    if !dtype.is_float() || !dst.is_contiguous() || !shape::is_expandable_to(&src.shape, &dst.shape) {
+    if !dtype.is_float() || dtype.is_half() || !dst.is_contiguous() || !shape::is_expandable_to(&src.shape, &dst.shape)
+    {
         return false;
     }
     if !matches!(kind, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div) {
@@ -1041,7 +1096,7 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         dst.bump_version();
         return true;
     }
-    with_float!(dtype, T => {
+    with_single_or_double!(dtype, T => {
         // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered.
         let values: Vec<T>;
         let src_values: &[T] = if src.shape == dst.shape && src.dtype() == dtype && !same_storage {

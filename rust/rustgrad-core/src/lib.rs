@@ -29,5 +29,6 @@ pub mod tensor;
 pub use dtype::DType;
 pub use error::{Error, ErrorKind, Result};
 pub use grad_mode::{is_grad_enabled, set_grad_enabled, GradModeGuard};
+pub use half;
 pub use scalar::Scalar;
 pub use tensor::{Tensor, TensorData};

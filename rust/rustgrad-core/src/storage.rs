@@ -16,6 +16,12 @@ enum Owner {
     F64(#[allow(dead_code)] Vec<f64>),
     I64(#[allow(dead_code)] Vec<i64>),
     Bool(#[allow(dead_code)] Vec<bool>),
+    U8(#[allow(dead_code)] Vec<u8>),
+    I8(#[allow(dead_code)] Vec<i8>),
+    I16(#[allow(dead_code)] Vec<i16>),
+    I32(#[allow(dead_code)] Vec<i32>),
+    F16(#[allow(dead_code)] Vec<half::f16>),
+    BF16(#[allow(dead_code)] Vec<half::bf16>),
     /// Memory owned by something else (a numpy array), kept alive as long as the storage.
     Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
 }
@@ -51,6 +57,12 @@ impl_into_storage!(f32, F32);
 impl_into_storage!(f64, F64);
 impl_into_storage!(i64, I64);
 impl_into_storage!(bool, Bool);
+impl_into_storage!(u8, U8);
+impl_into_storage!(i8, I8);
+impl_into_storage!(i16, I16);
+impl_into_storage!(i32, I32);
+impl_into_storage!(half::f16, F16);
+impl_into_storage!(half::bf16, BF16);
 
 impl Storage {
     /// Takes ownership of a vector without copying.

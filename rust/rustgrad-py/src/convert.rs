@@ -36,7 +36,7 @@ impl PyDType {
     }
     #[getter]
     fn is_signed(&self) -> bool {
-        self.dtype != DType::Bool
+        !matches!(self.dtype, DType::Bool | DType::U8)
     }
     #[getter]
     fn itemsize(&self) -> usize {
@@ -47,21 +47,16 @@ impl PyDType {
     }
 }
 
-static DTYPES: PyOnceLock<[Py<PyDType>; 4]> = PyOnceLock::new();
+static DTYPES: PyOnceLock<[Py<PyDType>; 10]> = PyOnceLock::new();
 
-/// The interned Python object of a dtype (so `x.dtype is torch.float32`).
+/// The interned Python object of a dtype (so `x.dtype is torch.float32`), indexed by its code.
 pub fn dtype_object(py: Python<'_>, dtype: DType) -> Py<PyDType> {
     let all = DTYPES.get_or_init(py, || {
-        [DType::Bool, DType::I64, DType::F32, DType::F64]
-            .map(|d| Py::new(py, PyDType { dtype: d }).expect("allocating a dtype object"))
+        std::array::from_fn(|code| {
+            Py::new(py, PyDType { dtype: DType::from_code(code as u8) }).expect("allocating a dtype object")
+        })
     });
-    let i = match dtype {
-        DType::Bool => 0,
-        DType::I64 => 1,
-        DType::F32 => 2,
-        DType::F64 => 3,
-    };
-    all[i].clone_ref(py)
+    all[dtype as usize].clone_ref(py)
 }
 
 /// Reads an optional `dtype=` argument: a dtype, or (as PyTorch allows) the Python types
@@ -498,17 +493,25 @@ pub struct StorageOwner {
     _storage: Arc<Storage>,
 }
 
-fn np_type_num(dtype: DType) -> std::os::raw::c_int {
-    (match dtype {
+/// numpy's type number for a dtype; bfloat16 has none (PyTorch's `TypeError`).
+fn np_type_num(dtype: DType) -> PyResult<std::os::raw::c_int> {
+    Ok((match dtype {
         DType::F32 => npyffi::NPY_TYPES::NPY_FLOAT,
         DType::F64 => npyffi::NPY_TYPES::NPY_DOUBLE,
+        DType::F16 => npyffi::NPY_TYPES::NPY_HALF,
         DType::I64 => npyffi::NPY_TYPES::NPY_LONGLONG,
+        DType::I32 => npyffi::NPY_TYPES::NPY_INT,
+        DType::I16 => npyffi::NPY_TYPES::NPY_SHORT,
+        DType::I8 => npyffi::NPY_TYPES::NPY_BYTE,
+        DType::U8 => npyffi::NPY_TYPES::NPY_UBYTE,
         DType::Bool => npyffi::NPY_TYPES::NPY_BOOL,
-    }) as std::os::raw::c_int
+        DType::BF16 => return Err(PyTypeError::new_err("Got unsupported ScalarType BFloat16")),
+    }) as std::os::raw::c_int)
 }
 
 /// A numpy array viewing the tensor's elements (no copy; writes are seen by both).
 pub fn to_numpy<'py>(py: Python<'py>, data: &TensorData) -> PyResult<Bound<'py, PyAny>> {
+    let type_num = np_type_num(data.dtype())?;
     let item = data.dtype().size() as npy_intp;
     let mut dims: Vec<npy_intp> = data.shape.iter().map(|&s| s as npy_intp).collect();
     let mut strides: Vec<npy_intp> = data.strides.iter().map(|&s| s as npy_intp * item).collect();
@@ -516,7 +519,7 @@ pub fn to_numpy<'py>(py: Python<'py>, data: &TensorData) -> PyResult<Bound<'py, 
     // SAFETY: the pointer, dims and strides describe memory inside the storage, which the
     // base object (StorageOwner) keeps alive for as long as the array lives.
     unsafe {
-        let descr = PY_ARRAY_API.PyArray_DescrFromType(py, np_type_num(data.dtype()));
+        let descr = PY_ARRAY_API.PyArray_DescrFromType(py, type_num);
         let ptr = if data.storage.is_empty() {
             std::ptr::null_mut()
         } else {
@@ -556,18 +559,21 @@ pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     })?;
     let py = array.py();
     let descr = arr.dtype();
-    let dtype = if descr.is_equiv_to(&f32::get_dtype(py)) {
-        DType::F32
-    } else if descr.is_equiv_to(&f64::get_dtype(py)) {
-        DType::F64
-    } else if descr.is_equiv_to(&i64::get_dtype(py)) {
-        DType::I64
-    } else if descr.is_equiv_to(&bool::get_dtype(py)) {
-        DType::Bool
-    } else {
+    let known = [
+        (f32::get_dtype(py), DType::F32),
+        (f64::get_dtype(py), DType::F64),
+        (half::f16::get_dtype(py), DType::F16),
+        (i64::get_dtype(py), DType::I64),
+        (i32::get_dtype(py), DType::I32),
+        (i16::get_dtype(py), DType::I16),
+        (i8::get_dtype(py), DType::I8),
+        (u8::get_dtype(py), DType::U8),
+        (bool::get_dtype(py), DType::Bool),
+    ];
+    let Some(dtype) = known.iter().find(|(d, _)| descr.is_equiv_to(d)).map(|&(_, t)| t) else {
+        let type_name = descr.typeobj().name().map(|n| n.to_string()).unwrap_or_default();
         return Err(PyTypeError::new_err(format!(
-            "can't convert np.ndarray of type {}. The only supported types are: float64, float32, int64, and bool.",
-            descr.str()?
+            "can't convert np.ndarray of type numpy.{type_name}. The only supported types are: float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint64, uint32, uint16, uint8, and bool."
         )));
     };
     let item = dtype.size() as isize;

@@ -6,6 +6,7 @@ use crate::gil;
 use crate::tensor::{tensors_to_list, wrap, PyTensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
+use rustgrad_core::dtype::default_float;
 use rustgrad_core::ops::compare;
 use rustgrad_core::{creation, engine, grad_mode, graph, DType, Tensor};
 
@@ -340,7 +341,7 @@ pub fn _full(
     let big_int = value.is_instance_of::<pyo3::types::PyInt>() && value.extract::<i64>().is_err();
     let default = match v.dtype() {
         DType::F64 | DType::F32 if big_int => DType::I64,
-        DType::F64 | DType::F32 => DType::F32,
+        DType::F64 | DType::F32 => default_float(),
         other => other,
     };
     let dtype = dt(dtype, default)?;
@@ -365,21 +366,21 @@ pub fn _full(
 #[pyfunction]
 #[pyo3(signature = (start, end, step, dtype))]
 pub fn _arange(py: Python<'_>, start: f64, end: f64, step: f64, dtype: &Bound<'_, PyAny>) -> R {
-    wrap(py, creation::arange(start, end, step, dt(Some(dtype), DType::F32)?).py()?)
+    wrap(py, creation::arange(start, end, step, dt(Some(dtype), default_float())?).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (start, end, steps, dtype=None))]
 pub fn _linspace(py: Python<'_>, start: f64, end: f64, steps: usize, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    wrap(py, creation::linspace(start, end, steps, dt(dtype, DType::F32)?).py()?)
+    wrap(py, creation::linspace(start, end, steps, dt(dtype, default_float())?).py()?)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (n, m=None, dtype=None))]
 pub fn _eye(py: Python<'_>, n: usize, m: Option<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, DType::F32)?).py()?)
+    wrap(py, creation::eye(n, m.unwrap_or(n), dt(dtype, default_float())?).py()?)
 }
 
 /// A factory of random floats: sizes checked, no kernel for integers (PyTorch's message
@@ -407,14 +408,14 @@ fn random_floats(
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _rand(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    random_floats(py, &shape, dt(dtype, DType::F32)?, "check_uniform_bounds", creation::rand)
+    random_floats(py, &shape, dt(dtype, default_float())?, "check_uniform_bounds", creation::rand)
 }
 
 #[rustgrad_macros::guard]
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 pub fn _randn(py: Python<'_>, shape: Vec<usize>, dtype: Option<&Bound<'_, PyAny>>) -> R {
-    random_floats(py, &shape, dt(dtype, DType::F32)?, "normal_kernel_cpu", creation::randn)
+    random_floats(py, &shape, dt(dtype, default_float())?, "normal_kernel_cpu", creation::randn)
 }
 
 #[rustgrad_macros::guard]
@@ -448,6 +449,44 @@ pub fn _randperm_seeded(py: Python<'_>, seed: u64, n: usize) -> R {
     new_storage(&[n], DType::I64)?;
     let v = rustgrad_core::random::Generator::new(seed).randperm(n);
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
+}
+
+/// PyTorch's `result_type` of two operands, tensors or numbers (numbers count as wrapped).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _result_type(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<Py<crate::convert::PyDType>> {
+    let (a, b) = (crate::convert::operand(a)?, crate::convert::operand(b)?);
+    Ok(crate::convert::dtype_object(py, rustgrad_core::ops::arith::promote(&a, &b)))
+}
+
+/// Sets the process-wide default float dtype (`torch.set_default_dtype`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_default_dtype(dtype: &Bound<'_, PyAny>) -> PyResult<()> {
+    let Ok(d) = dtype.cast::<crate::convert::PyDType>() else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "invalid dtype object: only floating-point types are supported as the default type",
+        ));
+    };
+    let d = d.get().dtype;
+    if !d.is_float() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "only floating-point types are supported as the default type",
+        ));
+    }
+    rustgrad_core::dtype::set_default_float(d);
+    Ok(())
+}
+
+/// The default float dtype (`torch.get_default_dtype`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _get_default_dtype(py: Python<'_>) -> Py<crate::convert::PyDType> {
+    crate::convert::dtype_object(py, default_float())
 }
 
 #[rustgrad_macros::guard]

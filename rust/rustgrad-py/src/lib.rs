@@ -29,7 +29,6 @@ fn tune_allocator() {
     // SAFETY: setting an option is allowed at any time; it only changes when memory is purged.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
 }
-use rustgrad_core::DType;
 
 #[pymodule]
 fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -42,10 +41,8 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::PyDType>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyHookHandle>()?;
-    for (name, dtype) in
-        [("float32", DType::F32), ("float64", DType::F64), ("int64", DType::I64), ("bool", DType::Bool)]
-    {
-        m.add(name, convert::dtype_object(py, dtype))?;
+    for dtype in rustgrad_core::dtype::ALL_DTYPES {
+        m.add(dtype.name(), convert::dtype_object(py, dtype))?;
     }
     m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_layout_like, m)?)?;
@@ -83,6 +80,9 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_manual_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::initial_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_get_rng_state, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_default_dtype, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_result_type, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_get_default_dtype, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(functions::where_, m)?)?;

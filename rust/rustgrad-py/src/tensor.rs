@@ -13,6 +13,7 @@ use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use pyo3::PyTraverseError;
+use rustgrad_core::dtype::Category;
 use rustgrad_core::graph::Hook;
 use rustgrad_core::inplace::{apply_inplace_reading, Internal, Reads};
 use rustgrad_core::kernels::{Binary, Compare, Unary};
@@ -137,10 +138,10 @@ impl PyTensor {
 
     fn item_object(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let v = self.t.item_f64().py()?;
-        Ok(match self.t.dtype() {
-            DType::F32 | DType::F64 => v.into_pyobject(py)?.into_any().unbind(),
-            DType::I64 => (self.t.to_vec::<i64>()[0]).into_pyobject(py)?.into_any().unbind(),
-            DType::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
+        Ok(match self.t.dtype().category() {
+            Category::Floating => v.into_pyobject(py)?.into_any().unbind(),
+            Category::Integral => (self.t.to_vec::<i64>()[0]).into_pyobject(py)?.into_any().unbind(),
+            Category::Bool => (v != 0.0).into_pyobject(py)?.to_owned().into_any().unbind(),
         })
     }
 
@@ -164,7 +165,7 @@ impl PyTensor {
     #[pyo3(signature = (*args))]
     fn new(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
         if args.is_empty() {
-            return Ok(PyTensor::new_unbound(creation::zeros(&[0], DType::F32)));
+            return Ok(PyTensor::new_unbound(creation::zeros(&[0], rustgrad_core::dtype::default_float())));
         }
         let first = args.get_item(0)?;
         if args.len() == 1 && !first.is_instance_of::<pyo3::types::PyInt>() {
@@ -175,7 +176,7 @@ impl PyTensor {
             return Ok(PyTensor::new_unbound(t.cast::<PyTensor>()?.get().t.detach()));
         }
         let shape = crate::convert::shape_arg(args)?;
-        Ok(PyTensor::new_unbound(creation::zeros(&shape, DType::F32)))
+        Ok(PyTensor::new_unbound(creation::zeros(&shape, rustgrad_core::dtype::default_float())))
     }
 
     // ----- attributes -----
@@ -345,7 +346,10 @@ impl PyTensor {
         self.item_object(py)
     }
     fn tolist(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let arr = to_numpy(py, &self.t.data())?;
+        let data = self.t.data();
+        // numpy has no bfloat16; float32 holds each value exactly.
+        let data = if data.dtype() == DType::BF16 { rustgrad_core::kernels::cast(&data, DType::F32) } else { data };
+        let arr = to_numpy(py, &data)?;
         Ok(arr.call_method0("tolist")?.unbind())
     }
     /// numpy ufuncs on tensors give tensors (`np.sin(t)`), as in PyTorch.
@@ -577,8 +581,9 @@ impl PyTensor {
     fn __add__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, false, |o| (arith::add)(&self.t, o))
     }
+    /// `c + x` is `x.add(c)` in PyTorch: the tensor is the first edge of the node.
     fn __radd__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, &self.t, other, false, |o| (arith::add)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (arith::add)(&self.t, o))
     }
     fn __sub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, false, |o| (arith::sub)(&self.t, o))
@@ -593,8 +598,9 @@ impl PyTensor {
     fn __mul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, false, |o| (arith::mul)(&self.t, o))
     }
+    /// `c * x` is `x.mul(c)` in PyTorch: the tensor is the first edge of the node.
     fn __rmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        dunder(py, &self.t, other, false, |o| (arith::mul)(o, &self.t))
+        dunder(py, &self.t, other, false, |o| (arith::mul)(&self.t, o))
     }
     fn __truediv__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         dunder(py, &self.t, other, true, |o| (arith::div)(&self.t, o))
@@ -1181,6 +1187,24 @@ impl PyTensor {
     }
     fn bool(&self, py: Python<'_>) -> R {
         wrap(py, view::to_dtype(&self.t, DType::Bool).py()?)
+    }
+    fn half(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::F16).py()?)
+    }
+    fn bfloat16(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::BF16).py()?)
+    }
+    fn int(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::I32).py()?)
+    }
+    fn short(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::I16).py()?)
+    }
+    fn char(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::I8).py()?)
+    }
+    fn byte(&self, py: Python<'_>) -> R {
+        wrap(py, view::to_dtype(&self.t, DType::U8).py()?)
     }
     fn type_as(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
         wrap(py, view::to_dtype(&self.t, tensor_arg(other)?.dtype()).py()?)

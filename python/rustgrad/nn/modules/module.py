@@ -8,6 +8,7 @@ from typing import Any
 
 import rustgrad
 from rustgrad import Tensor
+from rustgrad._glue import _check_device
 from rustgrad._pyutils import RemovableHandle
 from rustgrad._pyutils import typename as _typename
 from rustgrad.nn.parameter import Parameter
@@ -472,7 +473,9 @@ class Module:
             elif isinstance(arg, Tensor):
                 dtype = arg.dtype
             elif arg is not None:
-                rustgrad.device(arg)  # raises for devices other than the CPU
+                dev = rustgrad.device(arg)  # PyTorch's parse errors
+                if self._has_tensors():
+                    _check_device(dev)  # moving a tensor off the CPU raises PyTorch's CPU-build error
         if dtype is None:
             return self
         if not dtype.is_floating_point:
@@ -480,6 +483,17 @@ class Module:
                 f"nn.Module.to only accepts floating point or complex dtypes, but got desired dtype={dtype}"
             )
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+    def _has_tensors(self) -> bool:
+        return next(self.parameters(), None) is not None or next(self.buffers(), None) is not None
+
+    def cuda(self, device: Any = None) -> Module:
+        """Moves the module to a CUDA device: with tensors to move, raises PyTorch's error on a build
+        without CUDA (rustgrad's tensors live on the CPU).
+        https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.cuda"""
+        if self._has_tensors():
+            _check_device("cuda" if device is None else rustgrad.device("cuda", device) if isinstance(device, int) else device)
+        return self
 
     def cpu(self) -> Module:
         return self

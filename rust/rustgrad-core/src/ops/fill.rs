@@ -162,7 +162,10 @@ pub fn random_filled(x: &Tensor, target: &Tensor, dist: Distribution) -> Result<
         crate::creation::zeros(&d.shape, d.dtype()).data()
     } else {
         let contiguous = d.is_contiguous();
-        in_logical_order(dist.sample(n, d.dtype(), contiguous), &d)
+        let drawn = dist.sample(n, d.dtype(), contiguous);
+        // Drawn in float32 for the 16-bit floats, then rounded.
+        let drawn = if drawn.dtype() == d.dtype() { drawn } else { crate::kernels::cast(&drawn, d.dtype()) };
+        in_logical_order(drawn, &d)
     };
     record(Tensor::from_data(values), &[x], |_| ZeroGradBackward { name: dist.node_name() })
 }

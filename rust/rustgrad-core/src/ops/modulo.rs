@@ -154,7 +154,12 @@ pub fn nan_to_num(x: &Tensor, nan: f64, posinf: Option<f64>, neginf: Option<f64>
 
 /// The largest finite value of a float dtype (and its negation).
 fn finite_range(dtype: DType) -> (f64, f64) {
-    let max = if dtype == DType::F32 { f32::MAX as f64 } else { f64::MAX };
+    let max = match dtype {
+        DType::F16 => 65504.0,
+        DType::BF16 => 3.3895313892515355e38,
+        DType::F32 => f32::MAX as f64,
+        _ => f64::MAX,
+    };
     (max, -max)
 }
 

@@ -14,7 +14,7 @@ use smallvec::smallvec;
 /// `x ** e` for a Python number `e`.
 pub fn pow_scalar(x: &Tensor, e: Scalar) -> Result<Tensor> {
     let dtype = result_type(&[x.promotion_input(), e.promotion_input()]);
-    if dtype == DType::I64 && matches!(e, Scalar::Int(n) if n < 0) {
+    if dtype.is_integral() && matches!(e, Scalar::Int(n) if n < 0) {
         return Err(crate::error::Error::runtime("Integers to negative integer powers are not allowed."));
     }
     if dtype == DType::Bool {

@@ -461,6 +461,7 @@ impl Backward for ToCopyBackward {
 /// grows by the size ratio, as in PyTorch. The result shares `x`'s memory, except for a view as
 /// bool of another dtype, which is a copy with every nonzero byte read as `true` (a Rust `bool`
 /// must be 0 or 1), and a view whose address is not aligned for the new dtype.
+#[allow(clippy::unnecessary_cast)] // `as *mut u8` is a no-op only for the uint8 instance
 pub fn view_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
     let d = x.data();
     let (old, new) = (d.dtype().size(), dtype.size());
