@@ -518,3 +518,18 @@ def test_elementwise_results_keep_a_transposed_layout():
     for y in (x.flip(0), x.nan_to_num(), x.fmod(2), x.remainder(x), x.sort(0).values):
         assert y.stride() == (1, 4)
     assert x.roll(1, 0).stride() == (3, 1) and x.cumprod(0).stride() == (3, 1)
+
+
+def test_reduced_precision_rounds_once():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 6)) * 3
+    b = rng.standard_normal(6) * 2 + 0.5
+    # addmv of float16: computed in float32, rounded once to float16
+    ah, bh = rustgrad.tensor(a).half(), rustgrad.tensor(b).half()
+    got = rustgrad.addmv(ah[:, 0], ah, bh, beta=0.5, alpha=2)
+    want = rustgrad.addmv(ah[:, 0].float(), ah.float(), bh.float(), beta=0.5, alpha=2).half()
+    assert got.dtype == rustgrad.float16 and got.tolist() == want.tolist()
+    # cumprod of float32 accumulates in float64 and rounds each output
+    x = rng.uniform(0.5, 1.5, size=50).astype(np.float32)
+    expected = np.cumprod(x.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(rustgrad.tensor(x).cumprod(0).numpy(), expected)

@@ -285,11 +285,29 @@ pub fn fused(kind: Fused, input: &Tensor, a: &Tensor, b: &Tensor, beta: f64, alp
         super::view::expand(&input.detach(), &sizes)?; // PyTorch's expand message
     }
     let values = untracked(|| {
-        let p = scaled(&product(kind, &a.detach(), &b.detach())?, alpha)?;
-        if beta == 0.0 {
-            return Ok(p);
+        // 16-bit floats compute in float32 and round once at the end, as PyTorch's CPU kernels.
+        let half = |t: &Tensor| {
+            let d = t.dtype();
+            if d.is_float() && d.size() == 2 {
+                super::view::to_dtype(&t.detach(), DType::F32)
+            } else {
+                Ok(t.detach())
+            }
+        };
+        let p = if kind == Fused::Addr {
+            // addr rounds as its element formula is written: beta * self + (alpha * vec1) * vec2.
+            product(kind, &scaled(&a.detach(), alpha)?, &b.detach())?
+        } else {
+            scaled(&product(kind, &half(a)?, &half(b)?)?, alpha)?
+        };
+        let i = if kind == Fused::Addr { input.detach() } else { half(input)? };
+        let r = if beta == 0.0 { p } else { add(&scaled(&i, beta)?, &p)? };
+        let out_dtype = crate::dtype::result_type(&[input.promotion_input(), a.promotion_input(), b.promotion_input()]);
+        if r.dtype() != out_dtype {
+            super::view::to_dtype(&r, out_dtype)
+        } else {
+            Ok(r)
         }
-        add(&scaled(&input.detach(), beta)?, &p)
     })?;
     let out = Tensor::from_data(values.data());
     record(out, &[input, a, b], |_| FusedBackward {

@@ -373,11 +373,18 @@ pub fn cumprod(x: &Tensor, dim: i64, dtype: Option<DType>) -> Result<Tensor> {
     let dtype = dtype.unwrap_or(if d.dtype().is_float() { d.dtype() } else { DType::I64 });
     let n = if d.shape.is_empty() { 1 } else { d.shape[w] };
     let src = kernels::cast(&d, dtype);
+    // Floats accumulate in f64 and round each output (PyTorch's CPU accumulate type), integers
+    // multiply in int64 with wraparound.
     let (v, _) = with_dtype!(dtype, T => per_lane::<T>(&src, w, n, |lane, lv, li| {
-        let mut acc = T::one();
+        let (mut acc, mut iacc) = (1f64, 1i64);
         for &c in lane {
-            acc = <T as kernels::Arith>::apply(kernels::Binary::Mul, acc, c);
-            lv.push(acc);
+            if dtype.is_float() {
+                acc *= c.to_f64();
+                lv.push(T::from_f64(acc));
+            } else {
+                iacc = iacc.wrapping_mul(c.to_i64());
+                lv.push(T::from_i64(iacc));
+            }
             li.push(0);
         }
     }));
