@@ -418,6 +418,13 @@ def test_searchsorted_bucketize_histc_unique():
 
 
 ERRORS = [
+    (lambda: rustgrad.tensor([[True]]).trace(), NotImplementedError, "\"trace\" not implemented for 'Bool'"),
+    (lambda: rustgrad.tensor([True]).topk(1), NotImplementedError, "topk does not support bool dtypes on CPU"),
+    (lambda: rustgrad.tensor([True]).kthvalue(1), NotImplementedError, "\"kthvalue_cpu\" not implemented for 'Bool'"),
+    (lambda: rustgrad.tensor([True]).median(), NotImplementedError, "\"median_cpu\" not implemented for 'Bool'"),
+    (lambda: rustgrad.tensor([True]).median(0), NotImplementedError, "\"median_out\" not implemented for 'Bool'"),
+    (lambda: rustgrad.tensor(3.0).roll(1, 0), IndexError, "Dimension specified as 0 but tensor has no dimensions"),
+    (lambda: rustgrad.zeros(2, 0).kthvalue(3), IndexError, "kthvalue(): Expected reduction dim 1 to have non-zero size."),
     (lambda: rustgrad.addmv(rustgrad.zeros(3), rustgrad.zeros(3, 4), rustgrad.zeros(3)), RuntimeError,
      "size mismatch, got input (3), mat (3x4), vec (3)"),
     (lambda: rustgrad.addmv(rustgrad.zeros(3), rustgrad.zeros(3, 4, dtype=rustgrad.float64),
@@ -533,3 +540,12 @@ def test_reduced_precision_rounds_once():
     x = rng.uniform(0.5, 1.5, size=50).astype(np.float32)
     expected = np.cumprod(x.astype(np.float64)).astype(np.float32)
     np.testing.assert_array_equal(rustgrad.tensor(x).cumprod(0).numpy(), expected)
+
+
+def test_zero_d_and_empty_edge_cases():
+    x = rustgrad.tensor(3.0)
+    for r in (x.topk(0), x.topk(1), x.kthvalue(1), x.median(0), x.mode()):
+        assert r.values.shape == () and r.values.item() == 3.0 and r.indices.item() == 0
+    assert rustgrad.tensor(True).kthvalue(1).values.item() is True
+    assert rustgrad.zeros(4, 0).roll(1, -3).shape == (4, 0)  # nothing to move: no dim check
+    assert rustgrad.tensor(3.0).roll(1).item() == 3.0

@@ -1,7 +1,7 @@
 //! Tensor methods of the rearranging and selecting ops: flip/roll, tril/triu, diagonal family,
 //! trace, sort/argsort/topk, kthvalue/median/mode, cumprod/cummax/cummin, amax/amin/aminmax.
 
-use crate::convert::{dims_arg, dtype_arg, operand_beside, tensor_arg, try_operand_beside};
+use crate::convert::{dims_arg, dtype_arg, int_param, operand_beside, tensor_arg, try_operand_beside};
 use crate::errors::IntoPyResult;
 use crate::python;
 use crate::tensor::{in_place_reading, wrap, PyTensor};
@@ -24,10 +24,26 @@ fn varargs_dims(args: &Bound<'_, PyTuple>, kw: Option<&Bound<'_, PyAny>>) -> PyR
     if let Some(k) = kw {
         return Ok(dims_arg(Some(k))?.unwrap_or_default());
     }
-    if args.len() == 1 {
-        return Ok(dims_arg(Some(&args.get_item(0)?))?.unwrap_or_default());
-    }
-    args.iter().map(|a| crate::convert::int64_arg(&a)).collect()
+    let items: Vec<Bound<'_, PyAny>> = match args.len() {
+        1 if !args.get_item(0)?.is_instance_of::<pyo3::types::PyInt>() => args.get_item(0)?.extract()?,
+        _ => args.iter().collect(),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            crate::convert::int64_arg(a).map_err(|e| {
+                if e.is_instance_of::<pyo3::exceptions::PyValueError>(a.py()) {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "flip(): argument 'dims' failed to unpack the object at pos {} with error \"Overflow when unpacking long long\"",
+                        i + 1
+                    ))
+                } else {
+                    e
+                }
+            })
+        })
+        .collect()
 }
 
 /// Calls `rustgrad._ops.<name>(*args, **kwargs)` (ops written in Python over other ops).
@@ -89,24 +105,28 @@ impl PyTensor {
         wrap(py, shaped::roll(&self.t, &shifts, &dims).py()?)
     }
     /// The lower triangle of the last two dims (elements above the `diagonal`-th diagonal zeroed).
-    #[pyo3(signature = (diagonal=0))]
-    fn tril(&self, py: Python<'_>, diagonal: i64) -> R {
-        wrap(py, shaped::triangle(&self.t, diagonal, false).py()?)
+    #[pyo3(signature = (diagonal=None))]
+    fn tril(&self, py: Python<'_>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
+        let k = diagonal.map(|d| int_param(d, "tril", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        wrap(py, shaped::triangle(&self.t, k, false).py()?)
     }
     /// The upper triangle of the last two dims (elements below the `diagonal`-th diagonal zeroed).
-    #[pyo3(signature = (diagonal=0))]
-    fn triu(&self, py: Python<'_>, diagonal: i64) -> R {
-        wrap(py, shaped::triangle(&self.t, diagonal, true).py()?)
+    #[pyo3(signature = (diagonal=None))]
+    fn triu(&self, py: Python<'_>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
+        let k = diagonal.map(|d| int_param(d, "triu", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        wrap(py, shaped::triangle(&self.t, k, true).py()?)
     }
     /// In-place `tril`.
-    #[pyo3(signature = (diagonal=0))]
-    fn tril_(slf: &Bound<'_, Self>, diagonal: i64) -> R {
-        in_place(slf, "tril_", |t| shaped::triangle(t, diagonal, false))
+    #[pyo3(signature = (diagonal=None))]
+    fn tril_(slf: &Bound<'_, Self>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
+        let k = diagonal.map(|d| int_param(d, "tril_", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        in_place(slf, "tril_", |t| shaped::triangle(t, k, false))
     }
     /// In-place `triu`.
-    #[pyo3(signature = (diagonal=0))]
-    fn triu_(slf: &Bound<'_, Self>, diagonal: i64) -> R {
-        in_place(slf, "triu_", |t| shaped::triangle(t, diagonal, true))
+    #[pyo3(signature = (diagonal=None))]
+    fn triu_(slf: &Bound<'_, Self>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
+        let k = diagonal.map(|d| int_param(d, "triu_", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        in_place(slf, "triu_", |t| shaped::triangle(t, k, true))
     }
     /// A view of the diagonal `offset` over `dim1`, `dim2`, which becomes the last dim.
     #[pyo3(signature = (offset=0, dim1=0, dim2=1))]

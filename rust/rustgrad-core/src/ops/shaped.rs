@@ -150,6 +150,14 @@ pub fn roll(x: &Tensor, shifts: &[i64], dims: &[i64]) -> Result<Tensor> {
     let d = x.data();
     let shp = d.shape.clone();
     let n = d.numel();
+    if let (true, Some(dim)) = (shp.is_empty(), dims.first()) {
+        return Err(Error::Index(format!("Dimension specified as {dim} but tensor has no dimensions")));
+    }
+    if n == 0 {
+        // Nothing to move: PyTorch checks no dims then.
+        let out = Tensor::from_data(kernels::contiguous_copy(&d));
+        return record(out, &[x], |_| RollBackward { shifts: shifts.iter().map(|s| -s).collect(), dims: dims.into() });
+    }
     let mut src = Vec::with_capacity(n);
     if dims.is_empty() {
         let s = if n == 0 { 0 } else { shifts[0].rem_euclid(n as i64) as usize };
@@ -371,6 +379,9 @@ pub fn diag(x: &Tensor, k: i64) -> Result<Tensor> {
 /// `x.trace()`: the sum of the main diagonal of a matrix.
 pub fn trace(x: &Tensor) -> Result<Tensor> {
     let xs = x.shape();
+    if x.dtype() == crate::dtype::DType::Bool {
+        return Err(Error::NotImplemented("\"trace\" not implemented for 'Bool'".into()));
+    }
     if xs.len() != 2 {
         return Err(Error::runtime(format!("trace: expected a matrix, but got tensor with dim {}", xs.len())));
     }

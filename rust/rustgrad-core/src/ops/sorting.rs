@@ -145,6 +145,14 @@ impl Backward for SelectBackward {
 
 // ----------------------------------------------------------------------------- sort, topk
 
+/// PyTorch's refusal of bool inputs for the ops without a bool kernel.
+fn refuse_bool(d: &TensorData, message: &str) -> Result<()> {
+    if d.dtype() == DType::Bool {
+        return Err(Error::NotImplemented(message.into()));
+    }
+    Ok(())
+}
+
 /// `x.sort(dim, descending, stable)`: (values, indices); ties always keep their order (the
 /// `stable` flag only picks PyTorch's overload, `SortBackward1`).
 pub fn sort(x: &Tensor, dim: i64, descending: bool, stable: bool) -> Result<(Tensor, Tensor)> {
@@ -171,7 +179,9 @@ pub fn topk(x: &Tensor, k: i64, dim: i64, largest: bool) -> Result<(Tensor, Tens
     if k < 0 || k as usize > n {
         return Err(Error::runtime("selected index k out of range"));
     }
-    let k = k as usize;
+    refuse_bool(&d, "topk does not support bool dtypes on CPU")?;
+    // A 0-d input gives its one element, for k = 0 too.
+    let k = if d.shape.is_empty() { 1 } else { k as usize };
     let (v, i) = with_dtype!(d.dtype(), T => per_lane::<T>(&d, w, k, |lane, lv, li| {
         for j in order_of(lane, largest).into_iter().take(k) {
             lv.push(lane[j]);
@@ -196,10 +206,13 @@ pub fn kthvalue(x: &Tensor, k: i64, dim: i64, keepdim: bool) -> Result<(Tensor, 
     let d = x.data();
     let w = one_dim(&d, dim)?;
     let n = if d.shape.is_empty() { 1 } else { d.shape[w] };
+    nonempty_dim(&d, w, "kthvalue")?;
     if k < 1 || k as usize > n {
         return Err(Error::runtime(format!("kthvalue(): selected number k out of range for dimension {w}")));
     }
-    nonempty_dim(&d, w, "kthvalue")?;
+    if !d.shape.is_empty() {
+        refuse_bool(&d, "\"kthvalue_cpu\" not implemented for 'Bool'")?;
+    }
     let at = (k - 1) as usize;
     pick(x, &d, w, keepdim, "KthvalueBackward0", |lane| order_of(lane, false)[at])
 }
@@ -238,6 +251,7 @@ pub fn median_dim(x: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor
     let d = x.data();
     let w = one_dim(&d, dim)?;
     nonempty_dim(&d, w, "median")?;
+    refuse_bool(&d, "\"median_out\" not implemented for 'Bool'")?;
     pick(x, &d, w, keepdim, "MedianBackward1", median_index)
 }
 
@@ -266,6 +280,7 @@ pub fn mode(x: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
 /// `x.median()`: the lower median of all elements (NaN if there is one).
 pub fn median_all(x: &Tensor) -> Result<Tensor> {
     let d = x.data();
+    refuse_bool(&d, "\"median_cpu\" not implemented for 'Bool'")?;
     let flat = kernels::contiguous_copy(&d);
     let flat = flat.restrided(smallvec![d.numel()], smallvec![1], 0);
     if d.numel() == 0 {
