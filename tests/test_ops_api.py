@@ -549,3 +549,6 @@ def test_zero_d_and_empty_edge_cases():
     assert rustgrad.tensor(True).kthvalue(1).values.item() is True
     assert rustgrad.zeros(4, 0).roll(1, -3).shape == (4, 0)  # nothing to move: no dim check
     assert rustgrad.tensor(3.0).roll(1).item() == 3.0
+    assert rustgrad.eye(2).tril(rustgrad.tensor([0])).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    with pytest.raises(IndexError, match="aminmax: Expected reduction dim 0 to have non-zero size."):
+        rustgrad.ones(0, 2).aminmax(dim=-2)

@@ -701,7 +701,8 @@ class Generator:
         rng = self.rng
         fn = rng.choice(
             ["flip", "roll", "tril", "triu", "diagonal", "trace", "sort", "topk", "kthvalue", "median", "mode",
-             "cumprod", "cummax", "cummin", "amax", "amin", "fmod", "remainder", "nan_to_num"]
+             "cumprod", "cummax", "cummin", "amax", "amin", "fmod", "remainder", "nan_to_num", "argsort",
+             "aminmax", "count_nonzero", "diag_embed", "tile", "new_zeros", "tril_", "fmod_", "nan_to_num_"]
         )
         if not self.has("Tensor", fn):
             return False
@@ -754,11 +755,38 @@ class Generator:
             dtype = dtype if m.is_float else "int64"
         elif fn in ("cummax", "cummin"):
             args, pair = (d,), True
-        elif fn in ("fmod", "remainder"):
+        elif fn in ("fmod", "remainder", "fmod_"):
             v = self.scalar(dtype)
             args = (v,)
-            if isinstance(v, float) and not m.is_float:
+            if isinstance(v, float) and not m.is_float and fn != "fmod_":
                 dtype = "float32"
+        elif fn == "tril_":
+            args = (rng.randint(-1, 1),)
+        elif fn == "argsort":
+            args, dtype = (d,), "int64"
+        elif fn == "aminmax":
+            kwargs = {"dim": d} if rng.random() < 0.5 and nd else {}
+            out = reduced if kwargs else ()
+            meta2 = self.out_meta(out, dtype, m)
+            self.method(name, fn, args, kwargs, [meta2, meta2])
+            return True
+        elif fn == "count_nonzero":
+            args, out, dtype = ((d,), reduced, "int64") if nd and rng.random() < 0.5 else ((), (), "int64")
+        elif fn == "diag_embed":
+            n = (shape[-1] if nd else 1)
+            out = tuple(shape[:-1]) + (n, n)
+        elif fn == "tile":
+            reps = tuple(rng.randint(0, 2) for _ in range(rng.randint(1, 3)))
+            args = reps
+            full = (1,) * (len(reps) - nd) + tuple(shape) if len(reps) >= nd else tuple(shape)
+            r = (1,) * (len(full) - len(reps)) + reps
+            out = tuple(a * b for a, b in zip(full, r))
+        elif fn == "new_zeros":
+            out = self.rand_shape()
+            args = (out,)
+            meta = Meta(out, dtype)
+            self.method(name, fn, args, kwargs, meta)
+            return True
         meta = self.out_meta(out, dtype, m)
         if pair:
             meta = [meta, Meta(out, "int64")]

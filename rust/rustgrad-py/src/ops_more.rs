@@ -65,6 +65,17 @@ pub fn _no_derivative(py: Python<'_>, out: &Bound<'_, PyTensor>, input: &Bound<'
     wrap(py, modulo::no_derivative(out.get().t.clone(), &input.get().t, kind).py()?)
 }
 
+/// An `int` argument that may also be an integer tensor of one element (PyTorch converts it).
+fn diagonal_arg(obj: &Bound<'_, PyAny>, func: &str) -> PyResult<i64> {
+    if let Ok(t) = obj.cast::<PyTensor>() {
+        let t = &t.get().t;
+        if t.numel() == 1 && !t.dtype().is_float() && t.dtype() != rustgrad_core::DType::Bool {
+            return t.item_f64().map(|v| v as i64).py();
+        }
+    }
+    int_param(obj, func, "diagonal", Some(1))
+}
+
 fn in_place(
     slf: &Bound<'_, PyTensor>,
     op: &'static str,
@@ -107,25 +118,25 @@ impl PyTensor {
     /// The lower triangle of the last two dims (elements above the `diagonal`-th diagonal zeroed).
     #[pyo3(signature = (diagonal=None))]
     fn tril(&self, py: Python<'_>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
-        let k = diagonal.map(|d| int_param(d, "tril", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        let k = diagonal.map(|d| diagonal_arg(d, "tril")).transpose()?.unwrap_or(0);
         wrap(py, shaped::triangle(&self.t, k, false).py()?)
     }
     /// The upper triangle of the last two dims (elements below the `diagonal`-th diagonal zeroed).
     #[pyo3(signature = (diagonal=None))]
     fn triu(&self, py: Python<'_>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
-        let k = diagonal.map(|d| int_param(d, "triu", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        let k = diagonal.map(|d| diagonal_arg(d, "triu")).transpose()?.unwrap_or(0);
         wrap(py, shaped::triangle(&self.t, k, true).py()?)
     }
     /// In-place `tril`.
     #[pyo3(signature = (diagonal=None))]
     fn tril_(slf: &Bound<'_, Self>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
-        let k = diagonal.map(|d| int_param(d, "tril_", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        let k = diagonal.map(|d| diagonal_arg(d, "tril_")).transpose()?.unwrap_or(0);
         in_place(slf, "tril_", |t| shaped::triangle(t, k, false))
     }
     /// In-place `triu`.
     #[pyo3(signature = (diagonal=None))]
     fn triu_(slf: &Bound<'_, Self>, diagonal: Option<&Bound<'_, PyAny>>) -> R {
-        let k = diagonal.map(|d| int_param(d, "triu_", "diagonal", Some(1))).transpose()?.unwrap_or(0);
+        let k = diagonal.map(|d| diagonal_arg(d, "triu_")).transpose()?.unwrap_or(0);
         in_place(slf, "triu_", |t| shaped::triangle(t, k, true))
     }
     /// A view of the diagonal `offset` over `dim1`, `dim2`, which becomes the last dim.

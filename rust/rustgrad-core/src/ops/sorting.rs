@@ -566,9 +566,7 @@ pub fn aminmax(x: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<(Tensor, T
         Some(dim) => {
             let w = shape::wrap_dim(dim, nd.max(1))?;
             if nd > 0 && d.shape[w] == 0 {
-                return Err(Error::runtime(
-                    "aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity.",
-                ));
+                return Err(Error::Index(format!("aminmax: Expected reduction dim {w} to have non-zero size.")));
             }
             if nd == 0 {
                 Dims::new()
