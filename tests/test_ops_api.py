@@ -418,6 +418,7 @@ def test_searchsorted_bucketize_histc_unique():
 
 
 ERRORS = [
+    (lambda: rustgrad.zeros(2).flip(), TypeError, 'flip() missing 1 required positional arguments: "dims"'),
     (lambda: rustgrad.tensor([[True]]).trace(), NotImplementedError, "\"trace\" not implemented for 'Bool'"),
     (lambda: rustgrad.tensor([True]).topk(1), NotImplementedError, "topk does not support bool dtypes on CPU"),
     (lambda: rustgrad.tensor([True]).kthvalue(1), NotImplementedError, "\"kthvalue_cpu\" not implemented for 'Bool'"),
@@ -552,3 +553,10 @@ def test_zero_d_and_empty_edge_cases():
     assert rustgrad.eye(2).tril(rustgrad.tensor([0])).tolist() == [[1.0, 0.0], [0.0, 1.0]]
     with pytest.raises(IndexError, match="aminmax: Expected reduction dim 0 to have non-zero size."):
         rustgrad.ones(0, 2).aminmax(dim=-2)
+
+
+def test_numpy_names():
+    x = rustgrad.tensor([[1.0, 5.0], [3.0, 2.0]])
+    assert x.amax(axis=0, keepdims=True).tolist() == [[3.0, 5.0]]
+    assert rustgrad.sort(x, axis=0).values.tolist() == [[1.0, 2.0], [3.0, 5.0]]
+    assert rustgrad.cumprod(x, axis=1).tolist() == [[1.0, 5.0], [3.0, 6.0]]

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import builtins as _builtins
+import sys as _sys
 from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _glue, _legacy, _ops, _rustgrad
+from rustgrad import _glue, _legacy, _numpy_names, _ops, _rustgrad
+from rustgrad import storage as _storage
 from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
 from rustgrad._args import check_attribute as _check_attribute
@@ -1119,3 +1121,7 @@ int16 = _rustgrad.int16
 short = int16
 int32 = _rustgrad.int32
 int = int32
+
+# numpy's `axis=`/`keepdims=` wherever PyTorch takes them (after every function is defined).
+_numpy_names.install(_sys.modules[__name__], Tensor)
+_storage.install(Tensor)

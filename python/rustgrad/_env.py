@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from rustgrad import _glue
+from rustgrad import _glue, _rustgrad
 from rustgrad._args import check_tensor, type_name
 from rustgrad._rustgrad import Tensor
 
@@ -104,16 +104,17 @@ def _thread_count(fn: str, n: Any) -> int:
 
 
 def get_num_threads() -> int:
-    """The number of threads used for intra-op parallelism (here: the Rust kernels' rayon pool, or the
+    """The number of threads used for intra-op parallelism (the Rust kernels' rayon pool, or the
     last value given to :func:`set_num_threads`). https://pytorch.org/docs/stable/generated/torch.get_num_threads.html"""
-    return _threads["intra"]
+    return _rustgrad._get_num_threads()
 
 
 def set_num_threads(int: Any) -> None:
-    """Sets the number of intra-op threads. Checked and recorded as PyTorch does; the Rust kernels'
-    thread pool is not resized yet (that needs a binding into the core).
+    """Sets the number of intra-op threads, checked as PyTorch does. The Rust kernels follow it where
+    it decides results (how a large sum is split); rayon's pool itself keeps its size.
     https://pytorch.org/docs/stable/generated/torch.set_num_threads.html"""
     _threads["intra"] = _thread_count("set_num_threads", int)
+    _rustgrad._set_num_threads(_threads["intra"])
 
 
 def get_num_interop_threads() -> int:

@@ -7,16 +7,29 @@ from typing import Any
 
 import rustgrad
 from rustgrad import Tensor
-from rustgrad.optim.optimizer import Optimizer, _get_value, _use_grad_for_differentiable
+from rustgrad.optim.optimizer import (
+    Optimizer,
+    _addcmul_,
+    _get_value,
+    _lerp_,
+    _step_tensor,
+    _use_grad_for_differentiable,
+)
 
 __all__ = ["Adam"]
 
 
-def _to_scalar(x: Any) -> Any:
-    return x.item() if isinstance(x, Tensor) else x
+_to_scalar = _get_value
 
 
 class Adam(Optimizer):
+    """Adam: moving averages of the gradient and its square, bias-corrected, ``p -= lr m / (sqrt(v) + eps)``.
+
+    Args: ``lr``, ``betas``, ``eps``, ``weight_decay`` (L2, or decoupled as AdamW with
+    ``decoupled_weight_decay=True``), ``amsgrad`` (divide by the running maximum of ``v``), ``maximize``.
+    https://pytorch.org/docs/stable/generated/torch.optim.Adam.html
+    """
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -76,20 +89,20 @@ class Adam(Optimizer):
             group.setdefault("differentiable", False)
             group.setdefault("decoupled_weight_decay", False)
             group.setdefault("fused", None)
-            for p in group["params"]:
-                p_state = self.state.get(p, [])
-                if len(p_state) != 0 and not isinstance(p_state["step"], Tensor):
-                    p_state["step"] = rustgrad.tensor(float(p_state["step"]), dtype=rustgrad.float32)
+        self._steps_as_tensors()
 
     def _init_state(self, group: dict[str, Any], param: Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if len(state) == 0:
-            state["step"] = rustgrad.tensor(0.0, dtype=rustgrad.float32)
-            state["exp_avg"] = rustgrad.zeros_like(param)
-            state["exp_avg_sq"] = rustgrad.zeros_like(param)
+        def init() -> dict[str, Any]:
+            state = {
+                "step": _step_tensor(),
+                "exp_avg": rustgrad.zeros_like(param),
+                "exp_avg_sq": rustgrad.zeros_like(param),
+            }
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = rustgrad.zeros_like(param)
-        return state
+            return state
+
+        return self._param_state(param, init)
 
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -97,7 +110,8 @@ class Adam(Optimizer):
         loss = self._loss_of(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
-            lr = _to_scalar(group["lr"])
+            # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
+            lr = group["lr"]
             weight_decay, eps = group["weight_decay"], group["eps"]
             for param in group["params"]:
                 if param.grad is None:
@@ -113,13 +127,13 @@ class Adam(Optimizer):
                     else:
                         grad = grad.add(param, alpha=weight_decay)
 
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                _lerp_(exp_avg, grad, 1 - beta1)
+                _addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)
 
                 step = _get_value(step_t)
                 bias_correction1 = 1 - beta1**step
                 bias_correction2 = 1 - beta2**step
-                step_size = lr / bias_correction1
+                step_size = _get_value(lr / bias_correction1)
                 bias_correction2_sqrt = bias_correction2**0.5
 
                 if group["amsgrad"]:

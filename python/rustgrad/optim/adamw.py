@@ -11,6 +11,12 @@ __all__ = ["AdamW"]
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p *= 1 - lr weight_decay`` before each Adam update.
+
+    Args as ``Adam`` (``weight_decay`` defaults to 1e-2).
+    https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
+    """
+
     def __init__(
         self,
         params: Iterable[Any],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import struct
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
@@ -40,11 +41,77 @@ def _use_grad_for_differentiable(step: Callable) -> Callable:
 
 
 def _get_value(x: Any) -> Any:
+    """A Python number from a number or a one-element tensor (``lr`` and ``step`` may be either)."""
     return x.item() if isinstance(x, Tensor) else x
 
 
+def _as_dtype(x: float, dtype: Any) -> float:
+    """``x`` rounded to ``dtype`` (float32 when the tensor is float32), as a kernel sees a Python scalar."""
+    if dtype == rustgrad.float32:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    return x
+
+
+def _lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
+    """``start.lerp_(end, weight)`` rounded as PyTorch's CPU kernel: one fused multiply-add,
+    ``start + w (end - start)`` for ``|w| < 0.5`` and ``end + (w - 1) (end - start)`` otherwise."""
+    w = _as_dtype(weight, start.dtype)
+    diff = end - start
+    if abs(w) < 0.5:
+        return start.add_(diff, alpha=w)
+    return start.copy_(end.add(diff, alpha=w - 1))
+
+
+def _addcmul_(x: Tensor, t1: Tensor, t2: Tensor, value: float = 1.0) -> Tensor:
+    """``x.addcmul_(t1, t2, value=value)`` rounded as PyTorch's CPU kernel, ``fma(value * t1, t2, x)``.
+
+    For float32 the fused multiply-add is computed in float64 (the product is exact there, the sum
+    rounds once more before the final rounding to float32: identical except on exact float32 ties);
+    for float64 by error-free transformations (``_fma64``).
+    """
+    scaled = t1 if value == 1 else t1 * value
+    if x.dtype == rustgrad.float32:
+        # float32 products are exact in float64, so the float64 addcmul rounds only the sum; copy_
+        # rounds that to float32.
+        return x.copy_(x.double().addcmul_(scaled.double(), t2.double()))
+    if x.dtype == rustgrad.float64:
+        return x.copy_(_fma64(scaled, t2, x))
+    return x.add_(scaled * t2)
+
+
+def _split64(a: Tensor) -> tuple[Tensor, Tensor]:
+    """Veltkamp's split: ``a = hi + lo`` exactly, each half with at most 26 significant bits."""
+    gamma = a * 134217729.0  # 2**27 + 1
+    hi = gamma - (gamma - a)
+    return hi, a - hi
+
+
+def _fma64(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """``a * b + c`` for float64 with one rounding (error-free transformations: Dekker's exact product
+    ``a * b = p + e``, then Knuth's exact sum ``p + c = s + t``; the result ``s + (t + e)`` is the correctly
+    rounded value except on near-ties far below any optimizer's sensitivity)."""
+    a_hi, a_lo = _split64(a)
+    b_hi, b_lo = _split64(b)
+    p = a * b
+    e = (((a_hi * b_hi) - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    s = p + c
+    bb = s - p
+    t = (p - (s - bb)) + (c - bb)
+    return s + (t + e)
+
+
+def _step_tensor() -> Tensor:
+    """A fresh ``step`` counter: PyTorch keeps it as a float32 0-d tensor (non-capturable path)."""
+    return rustgrad.tensor(0.0, dtype=rustgrad.float32)
+
+
 class Optimizer:
-    """Base class: holds ``param_groups`` (dicts with ``'params'`` and hyperparameters) and ``state``."""
+    """Base class: holds ``param_groups`` (dicts with ``'params'`` and hyperparameters) and ``state``.
+
+    Args: ``params`` (an iterable of tensors, of ``(name, tensor)`` pairs, or of group dicts) and
+    ``defaults`` (the hyperparameters a group does not set).
+    https://pytorch.org/docs/stable/optim.html#torch.optim.Optimizer
+    """
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -76,6 +143,22 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    def _param_state(self, param: Tensor, init: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``self.state[param]``, filled from ``init()`` on the parameter's first step."""
+        state = self.state[param]
+        if len(state) == 0:
+            state.update(init())
+        return state
+
+    def _steps_as_tensors(self, *keys: str) -> None:
+        """After loading an old state dict: numeric ``step`` (and ``keys``) become float32 tensors."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                for key in ("step", *keys):
+                    if key in p_state and not isinstance(p_state[key], Tensor):
+                        p_state[key] = rustgrad.tensor(float(p_state[key]), dtype=rustgrad.float32)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -126,11 +209,13 @@ class Optimizer:
             self.__class__.step = self._hook_step(self.__class__.step)  # type: ignore[method-assign]
 
     def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """Runs ``hook(optimizer, args, kwargs)`` before each ``step``; it may return new ``(args, kwargs)``."""
         handle = RemovableHandle(self._optimizer_step_pre_hooks)
         self._optimizer_step_pre_hooks[handle.id] = hook
         return handle
 
     def register_step_post_hook(self, hook: Callable) -> RemovableHandle:
+        """Runs ``hook(optimizer, args, kwargs)`` after each ``step``."""
         handle = RemovableHandle(self._optimizer_step_post_hooks)
         self._optimizer_step_post_hooks[handle.id] = hook
         return handle
@@ -172,6 +257,8 @@ class Optimizer:
         return value
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Loads a ``state_dict()`` (PyTorch's or ours): hyperparameters and per-parameter state, matched
+        to this optimizer's parameters by position; floating state is cast to each parameter's dtype."""
         state_dict = state_dict.copy()
         groups = self.param_groups
         saved_groups = deepcopy(state_dict["param_groups"])
@@ -208,6 +295,7 @@ class Optimizer:
     # ----- parameters -----
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's ``.grad``: sets it to None (default) or fills it with zeros."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
@@ -229,6 +317,7 @@ class Optimizer:
             return closure()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One optimization step (subclasses); ``closure`` re-evaluates the loss and returns it."""
         raise NotImplementedError
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:

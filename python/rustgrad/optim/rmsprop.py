@@ -8,13 +8,21 @@ from typing import Any
 import rustgrad
 from rustgrad import Tensor
 from rustgrad.optim.adam import _to_scalar
-from rustgrad.optim.optimizer import Optimizer, _use_grad_for_differentiable
+from rustgrad.optim.optimizer import (
+    Optimizer,
+    _addcmul_,
+    _lerp_,
+    _step_tensor,
+    _use_grad_for_differentiable,
+)
 
 
 class RMSprop(Optimizer):
     """RMSprop: ``v = alpha v + (1 - alpha) g²``, ``p -= lr g / (sqrt(v) + eps)``, with optional
     centring (subtracting the running mean of g), momentum and weight decay, in PyTorch's
-    operation order (so the numbers match step by step)."""
+    operation order (so the numbers match step by step).
+    https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html
+    """
 
     def __init__(
         self,
@@ -57,15 +65,15 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, group: dict[str, Any], param: Tensor) -> dict[str, Any]:
-        state = self.state[param]
-        if len(state) == 0:
-            state["step"] = rustgrad.tensor(0.0, dtype=rustgrad.float32)
-            state["square_avg"] = rustgrad.zeros_like(param)
+        def init() -> dict[str, Any]:
+            state = {"step": _step_tensor(), "square_avg": rustgrad.zeros_like(param)}
             if group["momentum"] > 0:
                 state["momentum_buffer"] = rustgrad.zeros_like(param)
             if group["centered"]:
                 state["grad_avg"] = rustgrad.zeros_like(param)
-        return state
+            return state
+
+        return self._param_state(param, init)
 
     @_use_grad_for_differentiable
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -84,11 +92,11 @@ class RMSprop(Optimizer):
                 if weight_decay != 0:
                     grad = grad.add(param, alpha=weight_decay)
                 square_avg = state["square_avg"]
-                square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+                _addcmul_(square_avg.mul_(alpha), grad, grad, value=1 - alpha)
                 if group["centered"]:
                     grad_avg = state["grad_avg"]
-                    grad_avg.lerp_(grad, 1 - alpha)
-                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
+                    _lerp_(grad_avg, grad, 1 - alpha)
+                    avg = _addcmul_(square_avg.clone(), grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
                 else:
                     avg = square_avg.sqrt().add_(eps)
                 if momentum > 0:

@@ -12,6 +12,11 @@ __all__ = ["SGD"]
 
 
 class SGD(Optimizer):
+    """Stochastic gradient descent: ``p -= lr g``, with optional momentum (``buf = momentum buf + (1 -
+    dampening) g``), Nesterov momentum, weight decay (L2 added to the gradient) and ``maximize``.
+    https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
+    """
+
     def __init__(
         self,
         params: Iterable[Any],

@@ -418,3 +418,31 @@ pub fn untracked<T>(forward: impl FnOnce() -> Result<T>) -> Result<T> {
     let _no_notes = InBackward::enter();
     forward()
 }
+
+/// Note [16-bit floats compute in float32], for ops built from several steps: when every
+/// float operand is float16 (or every one bfloat16), `values` runs on float32 copies and its
+/// result is rounded once, as PyTorch's fused CPU kernels for those dtypes do; otherwise the
+/// operands go straight through. Call inside [`untracked`].
+pub fn values_in_f32_if_half<const N: usize>(
+    operands: [&Tensor; N],
+    values: impl FnOnce([&Tensor; N]) -> Result<Tensor>,
+) -> Result<Tensor> {
+    use crate::dtype::DType;
+    let half = operands.iter().find(|t| t.dtype().is_float()).map(|t| t.dtype()).filter(|d| d.is_half());
+    let Some(dtype) = half.filter(|&d| operands.iter().all(|t| !t.dtype().is_float() || t.dtype() == d)) else {
+        return values(operands);
+    };
+    let mut wide: [Option<Tensor>; N] = std::array::from_fn(|_| None);
+    for (w, t) in wide.iter_mut().zip(operands) {
+        if t.dtype() == dtype {
+            *w = Some(crate::ops::view::to_dtype(t, DType::F32)?);
+        }
+    }
+    let args: [&Tensor; N] = std::array::from_fn(|i| wide[i].as_ref().unwrap_or(operands[i]));
+    let out = values(args)?;
+    if out.dtype() == DType::F32 {
+        crate::ops::view::to_dtype(&out, dtype)
+    } else {
+        Ok(out)
+    }
+}

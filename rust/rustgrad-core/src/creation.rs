@@ -71,10 +71,45 @@ pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
     }
     let n = count.max(0.0) as usize;
     shape::storage_numel(&[n], dtype.size())?;
-    let values = crate::with_dtype!(dtype, T => {
-        crate::tensor::TensorData::from_vec(crate::alloc::collect_exact(n, (0..n).map(|i| T::from_f64(start + i as f64 * step))), [n].as_slice().into())
-    });
+    let values = match dtype {
+        DType::F32 => TensorData::from_vec(
+            arange_values(start, step, n, 8, |v| v as f32 as f64, |v| v as f32),
+            [n].as_slice().into(),
+        ),
+        DType::F64 => TensorData::from_vec(arange_values(start, step, n, 4, |v| v, |v| v), [n].as_slice().into()),
+        _ => crate::with_dtype!(dtype, T => {
+            TensorData::from_vec(crate::alloc::collect_exact(n, (0..n).map(|i| T::from_f64(start + i as f64 * step))), [n].as_slice().into())
+        }),
+    };
     Ok(Tensor::from_data(values))
+}
+
+/// Note [arange in PyTorch's order]: PyTorch's float kernel fills 32-byte vectors (8 float32
+/// or 4 float64 values) two at a time: each vector's first value is `start + step * idx`
+/// (one fused multiply-add in float64) rounded to the dtype, and lane `i` is
+/// `first + i * step`, fused and rounded again. The values after the last pair of vectors are
+/// `start + step * idx`, fused and rounded once. So `arange(-3, 3.1, 0.1)[30]` is -2.4e-08,
+/// not 0.
+fn arange_values<T>(
+    start: f64,
+    step: f64,
+    n: usize,
+    lanes: usize,
+    round: impl Fn(f64) -> f64,
+    to: impl Fn(f64) -> T,
+) -> Vec<T> {
+    let mut out = crate::alloc::vec_with_capacity(n);
+    let paired = n / (2 * lanes) * (2 * lanes);
+    for idx in (0..paired).step_by(lanes) {
+        let first = round(step.mul_add(idx as f64, start));
+        for i in 0..lanes {
+            out.push(to((i as f64).mul_add(step, first)));
+        }
+    }
+    for idx in paired..n {
+        out.push(to(step.mul_add(idx as f64, start)));
+    }
+    out
 }
 
 /// `linspace(start, end, steps)`, computed as PyTorch does (from both ends toward the middle;

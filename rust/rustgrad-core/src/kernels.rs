@@ -817,6 +817,14 @@ pub fn reduced_shape(shape: &[usize], dims: &[usize], keepdim: bool) -> Shape {
 /// Sum, mean or product over `dims` (all if empty and `all`), in `dtype`.
 pub fn reduce(x: &TensorData, dims: &[usize], keepdim: bool, kind: Reduce, dtype: DType) -> TensorData {
     let out_shape = reduced_shape(&x.shape, dims, keepdim);
+    if matches!(kind, Reduce::Sum | Reduce::Mean) && x.dtype() == dtype && matches!(dtype, DType::F32 | DType::F64) {
+        if let Some(plan) = SumPlan::of(x, dims) {
+            return with_single_or_double!(dtype, T => {
+                let (v, _kept, r) = split_reduced::<T>(x, dims);
+                TensorData::from_vec(plan.sums::<T>(&v, r, kind), out_shape)
+            });
+        }
+    }
     with_dtype!(dtype, T => {
         let (v, _kept, r) = split_reduced::<T>(x, dims);
         let groups = v.len().checked_div(r).unwrap_or_else(|| shape::numel(&out_shape));
@@ -827,6 +835,55 @@ pub fn reduce(x: &TensorData, dims: &[usize], keepdim: bool, kind: Reduce, dtype
         }
         TensorData::from_vec(out, out_shape)
     })
+}
+
+/// Note [PyTorch's float summation order] (see `cascade`): which of its layouts a float sum
+/// over `dims` of `x` is, with the reduced values of each output contiguous and outputs in order
+/// (as `split_reduced` gives them).
+#[derive(Clone, Copy)]
+enum SumPlan {
+    /// The reduced dims are the trailing ones: each output sums a contiguous run.
+    Inner,
+    /// The reduced dims lead and the kept ones trail: each output sums one column.
+    Outer { cols: usize },
+}
+
+impl SumPlan {
+    fn of(x: &TensorData, dims: &[usize]) -> Option<SumPlan> {
+        if !x.is_contiguous() || x.numel() == 0 {
+            return None;
+        }
+        // Size-1 dims do not change the order (PyTorch drops them).
+        let reduced: SmallVec<[bool; 6]> =
+            (0..x.shape.len()).filter(|&d| x.shape[d] != 1).map(|d| dims.contains(&d)).collect();
+        let first_reduced = reduced.iter().position(|&r| r).unwrap_or(reduced.len());
+        if reduced[first_reduced..].iter().all(|&r| r) {
+            return Some(SumPlan::Inner);
+        }
+        let first_kept = reduced.iter().position(|&r| !r).unwrap_or(reduced.len());
+        if reduced[first_kept..].iter().all(|&r| !r) {
+            let cols = (0..x.shape.len()).filter(|d| !dims.contains(d)).map(|d| x.shape[d]).product();
+            return Some(SumPlan::Outer { cols });
+        }
+        None
+    }
+
+    /// The sums (or means) of `v`, groups of `r` reduced values, in PyTorch's order.
+    fn sums<T: Float>(self, v: &[T], r: usize, kind: Reduce) -> Vec<T> {
+        let groups = v.len() / r;
+        let finish = |s: T| if kind == Reduce::Mean { s / T::from_f64(r as f64) } else { s };
+        let mut out = crate::alloc::vec_with_capacity(groups);
+        for g in 0..groups {
+            let run = &v[g * r..(g + 1) * r];
+            let s = match self {
+                SumPlan::Inner if groups == 1 => crate::cascade::inner_sum(run, crate::cascade::num_threads()),
+                SumPlan::Inner => crate::cascade::row_sum(run),
+                SumPlan::Outer { cols } => crate::cascade::outer_column_sum(run, g, cols),
+            };
+            out.push(finish(s));
+        }
+        out
+    }
 }
 
 /// The sum of `v` in f64, with eight running partial sums (so the loop vectorises), split into

@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod anomaly;
 pub mod autograd;
+pub mod cascade;
 pub mod checkpoint;
 pub mod creation;
 pub mod dtype;

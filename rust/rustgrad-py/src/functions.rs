@@ -451,6 +451,22 @@ pub fn _randperm_seeded(py: Python<'_>, seed: u64, n: usize) -> R {
     wrap(py, Tensor::from_vec(v, &[n]).py()?)
 }
 
+/// A 1-d tensor over every element of `t`'s storage (offset 0, no autograd, sharing memory and
+/// the version counter): what `Tensor.storage()` reads and writes.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _storage_elements(py: Python<'_>, t: &Bound<'_, PyTensor>) -> R {
+    let d = t.get().t.data();
+    let all = rustgrad_core::TensorData {
+        storage: d.storage.clone(),
+        shape: [d.storage.len()].as_slice().into(),
+        strides: [1].as_slice().into(),
+        offset: 0,
+        version: d.version.clone(),
+    };
+    wrap(py, Tensor::from_data(all))
+}
+
 /// PyTorch's `result_type` of two operands, tensors or numbers (numbers count as wrapped).
 #[rustgrad_macros::guard]
 #[pyfunction]
@@ -461,6 +477,20 @@ pub fn _result_type(
 ) -> PyResult<Py<crate::convert::PyDType>> {
     let (a, b) = (crate::convert::operand(a)?, crate::convert::operand(b)?);
     Ok(crate::convert::dtype_object(py, rustgrad_core::ops::arith::promote(&a, &b)))
+}
+
+/// Sets the intra-op thread count the kernels follow (`torch.set_num_threads`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_num_threads(n: usize) {
+    rustgrad_core::cascade::set_num_threads(n);
+}
+
+/// The intra-op thread count (`torch.get_num_threads`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _get_num_threads() -> usize {
+    rustgrad_core::cascade::num_threads()
 }
 
 /// Sets the process-wide default float dtype (`torch.set_default_dtype`).

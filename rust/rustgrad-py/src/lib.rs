@@ -81,7 +81,10 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::initial_seed, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_get_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_default_dtype, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_result_type, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_storage_elements, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_get_default_dtype, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(functions::from_numpy, m)?)?;

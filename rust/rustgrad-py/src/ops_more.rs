@@ -92,6 +92,11 @@ impl PyTensor {
     #[pyo3(signature = (*dims, **kwargs))]
     fn flip(&self, py: Python<'_>, dims: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> R {
         let kw = kwargs.map(|k| k.get_item("dims")).transpose()?.flatten();
+        if dims.is_empty() && kw.is_none() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "flip() missing 1 required positional arguments: \"dims\"",
+            ));
+        }
         wrap(py, shaped::flip(&self.t, &varargs_dims(dims, kw.as_ref())?).py()?)
     }
     /// Flips a tensor of 2 or more dims left to right (dim 1).

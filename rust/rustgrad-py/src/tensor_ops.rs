@@ -815,13 +815,15 @@ impl PyTensor {
         let (a, b) = (tensor_arg(tensor1)?, tensor_arg(tensor2)?);
         in_place_op_reading(slf, Reads::operands(&[&a, &b]), "addcdiv_", |t| pointwise::addc(t, &a, &b, value, true))
     }
+    /// Whether every element (over `dim`, one dim or several) is nonzero.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn all(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
-        wrap(py, truth_reduce(&self.t, dim, keepdim, true).py()?)
+    fn all(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        wrap(py, truth_reduce(&self.t, crate::convert::dims_arg(dim)?, keepdim, true).py()?)
     }
+    /// Whether any element (over `dim`, one dim or several) is nonzero.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn any(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool) -> R {
-        wrap(py, truth_reduce(&self.t, dim, keepdim, false).py()?)
+    fn any(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
+        wrap(py, truth_reduce(&self.t, crate::convert::dims_arg(dim)?, keepdim, false).py()?)
     }
     fn isnan(&self, py: Python<'_>) -> R {
         wrap(py, compare(&self.t, &self.t, Compare::Ne).py()?)
@@ -867,14 +869,19 @@ impl PyTensor {
 }
 
 /// `all` (`every`) or `any` over one dim or everything, as bool.
-fn truth_reduce(x: &Tensor, dim: Option<i64>, keepdim: bool, every: bool) -> rustgrad_core::Result<Tensor> {
+fn truth_reduce(x: &Tensor, dims: Option<Vec<i64>>, keepdim: bool, every: bool) -> rustgrad_core::Result<Tensor> {
     let nonzero = compare(&x.detach(), &Tensor::wrapped_scalar(0i64), Compare::Ne)?;
-    let dims = dim.map(|d| vec![d]);
     let count = rustgrad_core::ops::reduce::sum(&nonzero, dims.as_deref(), keepdim, Some(DType::I64))?;
     if every {
-        let total = match dim {
+        let total = match &dims {
             None => x.numel(),
-            Some(d) => x.shape().get(rustgrad_core::shape::wrap_dim(d, x.ndim().max(1))?).copied().unwrap_or(1),
+            Some(ds) => {
+                let mut total = 1;
+                for &d in ds {
+                    total *= x.shape().get(rustgrad_core::shape::wrap_dim(d, x.ndim().max(1))?).copied().unwrap_or(1);
+                }
+                total
+            }
         };
         compare(&count, &Tensor::wrapped_scalar(total as i64), Compare::Eq)
     } else {

@@ -62,7 +62,7 @@ pub fn logsigmoid(x: &Tensor) -> Result<Tensor> {
 }
 
 fn activation(x: &Tensor, act: Act) -> Result<Tensor> {
-    let out = untracked(|| act_values(x, act))?;
+    let out = untracked(|| crate::autograd::values_in_f32_if_half([x], |[x]| act_values(x, act)))?;
     record(out, &[x], |_| ActBackward { x: SavedTensor::input(x), act })
 }
 
@@ -170,7 +170,7 @@ type Dims = SmallVec<[usize; 4]>;
 /// `kind`'s backward formula applied to the gradient `g` and the saved tensor `s`, recorded as
 /// its own node when either requires grad (a `create_graph` backward).
 pub fn grad_op(g: &Tensor, s: &Tensor, kind: GradKind) -> Result<Tensor> {
-    let out = untracked(|| grad_op_values(g, s, kind))?;
+    let out = untracked(|| crate::autograd::values_in_f32_if_half([g, s], |[g, s]| grad_op_values(g, s, kind)))?;
     record(out, &[g, s], |_| GradOpBackward { g: SavedTensor::input(g), s: SavedTensor::input(s), kind })
 }
 
@@ -259,7 +259,8 @@ fn sum_to_shape(t: Tensor, like: &Tensor) -> Result<Tensor> {
 /// softmax / log_softmax's backward formula as one node (`SoftmaxBackwardDataBackward0`):
 /// softmax: `y (g - sum(g y))`; log_softmax: `g - exp(y) sum(g)`.
 pub fn softmax_grad(g: &Tensor, y: &Tensor, dims: &[usize], log: bool) -> Result<Tensor> {
-    let out = untracked(|| softmax_grad_values(g, y, dims, log))?;
+    let out =
+        untracked(|| crate::autograd::values_in_f32_if_half([g, y], |[g, y]| softmax_grad_values(g, y, dims, log)))?;
     let dims: Dims = dims.iter().copied().collect();
     record(out, &[g, y], |_| SoftmaxGradBackward { g: SavedTensor::input(g), y: SavedTensor::input(y), dims, log })
 }

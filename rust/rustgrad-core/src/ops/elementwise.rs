@@ -363,7 +363,12 @@ pub fn gelu(x: &Tensor, tanh_approx: bool) -> Result<Tensor> {
     if !x.dtype().is_float() {
         return Err(Error::kernel_missing("GeluKernelImpl", x.dtype()));
     }
-    let out = untracked(|| if tanh_approx { gelu_tanh_values(x) } else { gelu_erf_values(x) })?;
+    let out = untracked(|| {
+        crate::autograd::values_in_f32_if_half(
+            [x],
+            |[x]| if tanh_approx { gelu_tanh_values(x) } else { gelu_erf_values(x) },
+        )
+    })?;
     record(out, &[x], |_| GeluBackward { x: SavedTensor::input(x), tanh_approx })
 }
 

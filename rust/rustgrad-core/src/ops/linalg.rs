@@ -305,7 +305,11 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `addmm(bias, a, b)`: `bias + a @ b`, bias broadcast (what `linear` records).
 pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let product = crate::autograd::untracked(|| mm(a, b))?;
+    // 16-bit floats: the product stays in float32 until the bias is added, then rounds once.
+    let dtype = a.dtype();
+    let half = dtype.is_half() && b.dtype() == dtype && bias.dtype() == dtype;
+    let wide = |t: &Tensor| if half { crate::ops::view::to_dtype(t, crate::dtype::DType::F32) } else { Ok(t.clone()) };
+    let product = crate::autograd::untracked(|| mm(&wide(a)?, &wide(b)?))?;
     let out_shape = product.shape();
     if !shape::is_expandable_to(&bias.shape(), &out_shape) {
         return Err(Error::runtime(format!(
@@ -316,7 +320,14 @@ pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             shape::fmt_shape(&bias.shape())
         )));
     }
-    let out = crate::autograd::untracked(|| crate::ops::arith::add(&product, bias))?;
+    let out = crate::autograd::untracked(|| {
+        let sum = crate::ops::arith::add(&product, &wide(bias)?)?;
+        if half {
+            crate::ops::view::to_dtype(&sum, dtype)
+        } else {
+            Ok(sum)
+        }
+    })?;
     record(out, &[bias, a, b], |_| AddmmBackward {
         bias_shape: bias.shape(),
         a: SavedTensor::input(a),

@@ -52,14 +52,17 @@ pub fn var(x: &Tensor, dims: Option<&[i64]>, correction: f64, keepdim: bool, roo
     let n: usize = dims_n.iter().map(|&d| shp[d]).product();
     let divisor = (n as f64 - correction).max(0.0);
     let out = untracked(|| {
-        let idims: Vec<i64> = dims_n.iter().map(|&d| d as i64).collect();
-        let centred = sub(x, &mean(x, Some(&idims), true, None)?)?;
-        let v = div(&sum_dims(&mul(&centred, &centred)?, &dims_n, keepdim, None)?, &Tensor::wrapped_scalar(divisor))?;
-        if root {
-            sqrt(&v)
-        } else {
-            Ok(v)
-        }
+        crate::autograd::values_in_f32_if_half([x], |[x]| {
+            let idims: Vec<i64> = dims_n.iter().map(|&d| d as i64).collect();
+            let centred = sub(x, &mean(x, Some(&idims), true, None)?)?;
+            let v =
+                div(&sum_dims(&mul(&centred, &centred)?, &dims_n, keepdim, None)?, &Tensor::wrapped_scalar(divisor))?;
+            if root {
+                sqrt(&v)
+            } else {
+                Ok(v)
+            }
+        })
     })?;
     record(out, &[x], |o| VarBackward {
         x: SavedTensor::input(x),

@@ -75,8 +75,10 @@ pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
-        let e = exp(&sub(x, &shift(x, &dims, false)?)?)?;
-        crate::ops::arith::div(&e, &sum_dims(&e, &dims, true, None)?)
+        crate::autograd::values_in_f32_if_half([x], |[x]| {
+            let e = exp(&sub(x, &shift(x, &dims, false)?)?)?;
+            crate::ops::arith::div(&e, &sum_dims(&e, &dims, true, None)?)
+        })
     })?;
     record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: false })
 }
@@ -90,8 +92,10 @@ pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
-        let shifted = sub(x, &shift(x, &dims, false)?)?;
-        sub(&shifted, &log(&sum_dims(&exp(&shifted)?, &dims, true, None)?)?)
+        crate::autograd::values_in_f32_if_half([x], |[x]| {
+            let shifted = sub(x, &shift(x, &dims, false)?)?;
+            sub(&shifted, &log(&sum_dims(&exp(&shifted)?, &dims, true, None)?)?)
+        })
     })?;
     record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: true })
 }
