@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _glue, _legacy, _numpy_names, _rustgrad
+from rustgrad import _glue, _legacy, _numpy_names, _ops, _rustgrad
 from rustgrad import storage as _storage
 from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
@@ -822,6 +822,49 @@ isnan = _method("isnan")
 isinf = _method("isinf")
 isfinite = _method("isfinite")
 equal = _method("equal")
+flip = _method("flip")
+fliplr = _method("fliplr")
+flipud = _method("flipud")
+roll = _method("roll")
+tril = _method("tril")
+triu = _method("triu")
+diagonal = _method("diagonal")
+diag = _method("diag")
+diag_embed = _method("diag_embed")
+trace = _method("trace")
+sort = _method("sort")
+argsort = _method("argsort")
+topk = _method("topk")
+kthvalue = _method("kthvalue")
+median = _method("median")
+mode = _method("mode")
+cumprod = _method("cumprod")
+cummax = _method("cummax")
+cummin = _method("cummin")
+amax = _method("amax")
+amin = _method("amin")
+aminmax = _method("aminmax")
+count_nonzero = _method("count_nonzero")
+isclose = _method("isclose")
+outer = _method("outer")
+ger = _method("ger")
+tile = _method("tile")
+meshgrid = _ops.meshgrid
+einsum = _ops.einsum
+searchsorted = _ops.searchsorted
+bucketize = _ops.bucketize
+histc = _ops.histc
+unique = _ops.unique
+fmod = _method("fmod")
+remainder = _ops.remainder
+nan_to_num = _method("nan_to_num")
+nan_to_num_ = _method("nan_to_num_")
+addmv = _method("addmv")
+addr = _method("addr")
+baddbmm = _method("baddbmm")
+lerp = _method("lerp")
+addcmul = _method("addcmul")
+addcdiv = _method("addcdiv")
 
 
 def allclose(
@@ -948,24 +991,34 @@ __all__ = [
     "accelerator",
     "acos",
     "add",
+    "addcdiv",
+    "addcmul",
     "addmm",
+    "addmv",
+    "addr",
     "all",
     "allclose",
+    "amax",
+    "amin",
+    "aminmax",
     "amp",
     "any",
     "arange",
     "argmax",
     "argmin",
+    "argsort",
     "as_tensor",
     "asin",
     "atan",
     "autocast",
     "autograd",
     "backends",
+    "baddbmm",
     "bernoulli",
     "bfloat16",
     "bmm",
     "bool",
+    "bucketize",
     "cat",
     "ceil",
     "chunk",
@@ -980,16 +1033,24 @@ __all__ = [
     "concatenate",
     "cos",
     "cosh",
+    "count_nonzero",
     "cpu",
     "cuda",
+    "cummax",
+    "cummin",
+    "cumprod",
     "cumsum",
     "default_generator",
     "detach",
     "device",
+    "diag",
+    "diag_embed",
+    "diagonal",
     "div",
     "dot",
     "double",
     "dtype",
+    "einsum",
     "empty",
     "empty_like",
     "enable_grad",
@@ -1001,16 +1062,21 @@ __all__ = [
     "expm1",
     "eye",
     "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
     "float",
     "float16",
     "float32",
     "float64",
     "floor",
+    "fmod",
     "from_numpy",
     "full",
     "full_like",
     "gather",
     "ge",
+    "ger",
     "get_autocast_cpu_dtype",
     "get_autocast_dtype",
     "get_autocast_gpu_dtype",
@@ -1022,6 +1088,7 @@ __all__ = [
     "get_rng_state",
     "gt",
     "half",
+    "histc",
     "index_select",
     "inference_mode",
     "initial_seed",
@@ -1042,11 +1109,14 @@ __all__ = [
     "is_nonzero",
     "is_storage",
     "is_tensor",
+    "isclose",
     "isfinite",
     "isinf",
     "isnan",
     "jit",
+    "kthvalue",
     "le",
+    "lerp",
     "linspace",
     "load",
     "load_safetensors",
@@ -1064,13 +1134,18 @@ __all__ = [
     "max",
     "maximum",
     "mean",
+    "median",
+    "meshgrid",
     "min",
     "minimum",
     "mm",
+    "mode",
     "mps",
     "mul",
     "multinomial",
     "mv",
+    "nan_to_num",
+    "nan_to_num_",
     "narrow",
     "ne",
     "neg",
@@ -1084,6 +1159,7 @@ __all__ = [
     "ones_like",
     "onnx",
     "optim",
+    "outer",
     "permute",
     "poisson",
     "pow",
@@ -1098,14 +1174,17 @@ __all__ = [
     "randperm",
     "reciprocal",
     "relu",
+    "remainder",
     "reshape",
     "result_type",
+    "roll",
     "round",
     "rsqrt",
     "save",
     "save_safetensors",
     "scatter",
     "scatter_add",
+    "searchsorted",
     "seed",
     "serialization",
     "set_anomaly_enabled",
@@ -1126,6 +1205,7 @@ __all__ = [
     "sin",
     "sinh",
     "softmax",
+    "sort",
     "split",
     "sqrt",
     "square",
@@ -1138,11 +1218,17 @@ __all__ = [
     "tan",
     "tanh",
     "tensor",
+    "tile",
+    "topk",
+    "trace",
     "transpose",
+    "tril",
+    "triu",
     "trunc",
     "typename",
     "uint8",
     "unbind",
+    "unique",
     "unsqueeze",
     "utils",
     "var",

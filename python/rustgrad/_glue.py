@@ -259,11 +259,15 @@ def _warn_non_leaf_grad() -> None:
     )
 
 
-_RETURN_TYPES = {name: namedtuple(name, ["values", "indices"]) for name in ("max", "min")}
+_RETURN_TYPES = {
+    name: namedtuple(name, ["values", "indices"])
+    for name in ("max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin")
+}
+_RETURN_TYPES["aminmax"] = namedtuple("aminmax", ["min", "max"])
 for _cls in _RETURN_TYPES.values():
     _cls.__module__ = "torch.return_types"
     _cls.__repr__ = lambda self, _n=_cls.__name__: (  # type: ignore[method-assign, misc]
-        f"torch.return_types.{_n}(\nvalues={self.values!r},\nindices={self.indices!r})"
+        f"torch.return_types.{_n}(\n" + ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self)) + ")"
     )
 
 

@@ -418,6 +418,7 @@ class Generator:
             (2, self.random_inplace),
             (1, self.lerp_addc),
             (1, self.compare_all),
+            (3, self.api_op),
         ]
 
     # ------------------------------------------------------------------ factories
@@ -688,6 +689,108 @@ class Generator:
             c, _, _ = self.operand(m)
             kwargs = {"value": self.rng.choice([0.5, 2.0])} if self.rng.random() < 0.5 else {}
             self.method(name, fn, (b, c), kwargs, meta=self.out_meta(m.shape, m.dtype, m, bm))
+        return True
+
+    def api_op(self) -> bool:
+        """Issue 12's tensor API: flip/roll/tril/triu/diagonal/trace, sort/topk/kthvalue/median/mode,
+        cumprod/cummax/cummin, amax/amin, fmod/remainder/nan_to_num."""
+        src = self.pick()
+        if src is None:
+            return False
+        name, m = src
+        rng = self.rng
+        fn = rng.choice(
+            ["flip", "roll", "tril", "triu", "diagonal", "trace", "sort", "topk", "kthvalue", "median", "mode",
+             "cumprod", "cummax", "cummin", "amax", "amin", "fmod", "remainder", "nan_to_num", "argsort",
+             "aminmax", "count_nonzero", "diag_embed", "tile", "new_zeros", "tril_", "fmod_", "nan_to_num_"]
+        )
+        if not self.has("Tensor", fn):
+            return False
+        nd, shape, dtype = m.ndim, m.shape, m.dtype
+        d = self.dim(nd)
+        w = self.norm_dim(d, nd) if nd else 0
+        size = shape[w] if nd else 1
+        reduced = tuple(s for i, s in enumerate(shape) if i != w)
+        kept = tuple(1 if i == w else s for i, s in enumerate(shape))
+        args: tuple = ()
+        kwargs: dict = {}
+        pair = False
+        out = shape
+        if fn == "flip":
+            args = (d,)
+        elif fn == "roll":
+            args = (rng.randint(-3, 3), d)
+        elif fn in ("tril", "triu"):
+            args = (rng.randint(-1, 1),) if rng.random() < 0.5 else ()
+        elif fn == "diagonal":
+            if nd < 2:
+                return False
+            off = rng.randint(-1, 1)
+            args = (off,)
+            n = min(shape[0], shape[1] - off) if off >= 0 else min(shape[0] + off, shape[1])
+            out = tuple(shape[2:]) + (max(n, 0),)
+        elif fn == "trace":
+            out = ()
+            dtype = dtype if m.is_float else "int64"
+        elif fn == "sort":
+            args, pair = (d,), True
+            if rng.random() < 0.4:
+                kwargs["descending"] = True
+        elif fn == "topk":
+            k = rng.randint(0, size)
+            args, pair = (k, d), True
+            out = tuple(k if i == w else s for i, s in enumerate(shape))
+        elif fn in ("kthvalue", "median", "mode", "amax", "amin"):
+            if fn == "median" and rng.random() < 0.3:
+                out = ()
+            else:
+                keep = rng.random() < 0.3
+                args = (rng.randint(1, max(size, 1)), d) if fn == "kthvalue" else (d,)
+                if keep:
+                    kwargs["keepdim"] = True
+                out = (kept if keep else reduced) if nd else ()
+                pair = fn not in ("amax", "amin")
+        elif fn == "cumprod":
+            args = (d,)
+            dtype = dtype if m.is_float else "int64"
+        elif fn in ("cummax", "cummin"):
+            args, pair = (d,), True
+        elif fn in ("fmod", "remainder", "fmod_"):
+            v = self.scalar(dtype)
+            args = (v,)
+            if isinstance(v, float) and not m.is_float and fn != "fmod_":
+                dtype = "float32"
+        elif fn == "tril_":
+            args = (rng.randint(-1, 1),)
+        elif fn == "argsort":
+            args, dtype = (d,), "int64"
+        elif fn == "aminmax":
+            kwargs = {"dim": d} if rng.random() < 0.5 and nd else {}
+            out = reduced if kwargs else ()
+            meta2 = self.out_meta(out, dtype, m)
+            self.method(name, fn, args, kwargs, [meta2, meta2])
+            return True
+        elif fn == "count_nonzero":
+            args, out, dtype = ((d,), reduced, "int64") if nd and rng.random() < 0.5 else ((), (), "int64")
+        elif fn == "diag_embed":
+            n = (shape[-1] if nd else 1)
+            out = tuple(shape[:-1]) + (n, n)
+        elif fn == "tile":
+            reps = tuple(rng.randint(0, 2) for _ in range(rng.randint(1, 3)))
+            args = reps
+            full = (1,) * (len(reps) - nd) + tuple(shape) if len(reps) >= nd else tuple(shape)
+            r = (1,) * (len(full) - len(reps)) + reps
+            out = tuple(a * b for a, b in zip(full, r))
+        elif fn == "new_zeros":
+            out = self.rand_shape()
+            args = (out,)
+            meta = Meta(out, dtype)
+            self.method(name, fn, args, kwargs, meta)
+            return True
+        meta = self.out_meta(out, dtype, m)
+        if pair:
+            meta = [meta, Meta(out, "int64")]
+        self.method(name, fn, args, kwargs, meta)
         return True
 
     def clamp_where(self) -> bool:

@@ -192,6 +192,14 @@ fn unary_one<T: Float>(kind: Unary, x: T) -> T {
 /// Element count from which element-wise kernels split their work across threads (below it the
 /// cost of waking a thread exceeds the work; measured on the 2-core benchmark machine).
 pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+
+/// Whether a loop over `n` elements runs on rayon's pool: large enough, and more than one
+/// intra-op thread allowed (`torch.set_num_threads(1)`, as in a `DataLoader` worker process,
+/// keeps every kernel on the calling thread; a forked process has no pool threads).
+#[inline]
+fn parallel(n: usize) -> bool {
+    n >= PARALLEL_THRESHOLD && crate::cascade::num_threads() > 1
+}
 /// Elements per parallel task.
 const PARALLEL_CHUNK: usize = 1 << 14;
 
@@ -208,7 +216,7 @@ pub fn map_values<T: Copy + Send + Sync, U: Send>(v: &[T], f: impl Fn(T) -> U + 
     };
     let mut out: Vec<U> = crate::alloc::vec_with_capacity(v.len());
     let dst = &mut out.spare_capacity_mut()[..v.len()];
-    if v.len() < PARALLEL_THRESHOLD {
+    if !parallel(v.len()) {
         run(v, dst);
     } else {
         use rayon::prelude::*;
@@ -237,7 +245,7 @@ pub fn zip_values<T: Copy + Send + Sync, U: Send>(
     let n = a.len().min(b.len());
     let mut out: Vec<U> = crate::alloc::vec_with_capacity(n);
     let dst = &mut out.spare_capacity_mut()[..n];
-    if n < PARALLEL_THRESHOLD {
+    if !parallel(n) {
         run(&a[..n], &b[..n], dst);
     } else {
         use rayon::prelude::*;
@@ -946,7 +954,7 @@ fn sum_f64<T: Element>(v: &[T]) -> f64 {
         let tail: f64 = it.remainder().iter().map(|x| x.to_f64()).sum();
         acc.iter().sum::<f64>() + tail
     }
-    if v.len() < PARALLEL_THRESHOLD {
+    if !parallel(v.len()) {
         return lanes(v);
     }
     use rayon::prelude::*;
@@ -1221,7 +1229,7 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         macro_rules! apply {
             ($f:expr) => {{
                 let f = $f;
-                if n >= PARALLEL_THRESHOLD {
+                if parallel(n) {
                     use rayon::prelude::*;
                     out.par_chunks_mut(PARALLEL_CHUNK)
                         .zip(src_values.par_chunks(PARALLEL_CHUNK))
@@ -1237,7 +1245,7 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
             Binary::Add | Binary::Sub => {
                 // a ± alpha * b with one rounding, as PyTorch's `add(alpha=)` kernel computes it.
                 let alpha = if kind == Binary::Sub { -alpha } else { alpha };
-                if n >= PARALLEL_THRESHOLD {
+                if parallel(n) {
                     use rayon::prelude::*;
                     out.par_chunks_mut(PARALLEL_CHUNK)
                         .zip(src_values.par_chunks(PARALLEL_CHUNK))

@@ -8,6 +8,7 @@ mod functions;
 mod generator;
 mod gil;
 mod node;
+mod ops_more;
 mod python;
 mod tensor;
 mod tensor_ops;
@@ -66,6 +67,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_full, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
     tensor_ops::register(m)?;
+    m.add_function(wrap_pyfunction!(ops_more::_no_derivative, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::_save_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::_load_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_arange, m)?)?;

@@ -1,7 +1,7 @@
 """``DataLoader``: batches of a dataset, collated into tensors.
 
-Loading runs in this process; ``num_workers > 0`` gives the same batches in the same order (the
-values PyTorch's worker processes would produce for a dataset that draws no random numbers)."""
+With ``num_workers > 0`` the batches are fetched by worker processes (see ``_worker``), seeded
+as PyTorch seeds them, and yielded in the sampler's order."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import rustgrad as _torch
 from rustgrad import _rustgrad
 
+from ._worker import run_workers
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, _check_generator
 
@@ -22,9 +23,17 @@ _COLLATE_ERROR = (
 )
 
 
-def get_worker_info() -> None:
-    """Loading runs in the main process: there is no worker information."""
-    return
+class _Fetch:
+    """Fetches one batch in a worker: the samples of a list of indices collated, or one sample
+    converted (picklable, for the ``spawn`` start method)."""
+
+    def __init__(self, dataset: Any, collate_fn: Callable[[Any], Any], auto_batch: bool) -> None:
+        self.dataset, self.collate_fn, self.auto_batch = dataset, collate_fn, auto_batch
+
+    def __call__(self, index: Any) -> Any:
+        if self.auto_batch:
+            return self.collate_fn([self.dataset[i] for i in index])
+        return self.collate_fn(self.dataset[index])
 
 
 def default_convert(data: Any) -> Any:
@@ -112,12 +121,24 @@ class DataLoader:
             )
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                "prefetch_factor option could only be specified in multiprocessing.let num_workers > 0 to enable "
+                "multiprocessing, otherwise set prefetch_factor to None."
+            )
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        elif prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         _check_generator(generator)
         self.dataset = dataset
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
         self.generator = generator
         self.prefetch_factor = prefetch_factor
         self.persistent_workers = persistent_workers
@@ -166,8 +187,17 @@ class DataLoader:
         """The batches of one epoch."""
         # PyTorch's iterator draws its base seed (for workers) from the loader's generator
         # first, before the sampler draws anything.
-        _rustgrad._random_int64(self.generator)
+        base_seed = _rustgrad._random_int64(self.generator)
+        if self.num_workers > 0:
+            return self._worker_batches(base_seed)
         return self._batches()
+
+    def _worker_batches(self, base_seed: int) -> Iterator[Any]:
+        if self._iterable:
+            return run_workers(self, base_seed, None, None)
+        auto_batch = self.batch_sampler is not None
+        tasks = iter(self.batch_sampler if auto_batch else self.sampler)
+        return run_workers(self, base_seed, tasks, _Fetch(self.dataset, self.collate_fn, auto_batch))
 
     def _batches(self) -> Iterator[Any]:
         if self._iterable:

@@ -17,12 +17,15 @@ pub mod index;
 pub mod join;
 pub mod linalg;
 pub mod loss;
+pub mod modulo;
 pub mod moments;
 pub mod pointwise;
 pub mod pow;
 pub mod reduce;
 pub mod sampling;
+pub mod shaped;
 pub mod softmax;
+pub mod sorting;
 pub mod strided;
 pub mod unary;
 pub mod view;
@@ -126,6 +129,7 @@ backward_ops! {
     NotImplemented(fill::NotImplementedBackward),
     Extremum(elementwise::ExtremumBackward),
     Cumsum(moments::CumsumBackward),
+    Triangle(shaped::TriangleBackward),
     ;
     boxed:
     PowTensor(pow::PowTensorBackward),
@@ -166,4 +170,19 @@ backward_ops! {
     Addc(pointwise::AddcBackward),
     GradOp(activation::GradOpBackward),
     SoftmaxGrad(activation::SoftmaxGradBackward),
+    Flip(shaped::FlipBackward),
+    Roll(shaped::RollBackward),
+    Diagonal(shaped::DiagonalBackward),
+    DiagEmbed(shaped::DiagEmbedBackward),
+    Trace(shaped::TraceBackward),
+    Select(sorting::SelectBackward),
+    Evenly(sorting::EvenlyBackward),
+    Cumextreme(sorting::CumextremeBackward),
+    Cumprod(sorting::CumprodBackward),
+    Amax(sorting::AmaxBackward),
+    Aminmax(sorting::AminmaxBackward),
+    Fmod(modulo::FmodBackward),
+    NanToNum(modulo::NanToNumBackward),
+    Fused(modulo::FusedBackward),
+    NoDerivative(modulo::NoDerivativeBackward),
 }
