@@ -49,3 +49,9 @@ def test_out_argument_writes_into_the_given_tensor():
         o2 = torch.mul(w, w, out=torch.zeros(2))
     assert not o2.requires_grad and o2.grad_fn is None
     assert torch.cat([a, a], dim=0, out=torch.zeros(4, 3)).sum().item() == 12.0
+
+
+def test_all_and_any_over_no_dims_reduce_nothing():
+    x = torch.tensor([[0.0, 2.0]])
+    assert x.all(()).tolist() == [[False, True]] and x.any([]).shape == (1, 2)
+    assert torch.zeros(0).all([]).shape == (0,)

@@ -72,3 +72,12 @@ def test_random_like_draws_in_memory_order():
     np.testing.assert_allclose(
         in_memory_order, [-0.48678076, -0.60382158, -0.55809623, 0.66752428], rtol=1e-6
     )
+
+
+def test_softmax_results_are_row_major_for_any_input_layout():
+    x = torch.zeros(4, 3, requires_grad=True)
+    for fn in (torch.softmax, torch.log_softmax):
+        for dim in (0, 1):
+            y = fn(x.T, dim)
+            assert y.is_contiguous() and y.stride() == (4, 1)
+            assert y.contiguous() is y

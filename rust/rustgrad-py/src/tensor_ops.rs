@@ -1172,6 +1172,10 @@ impl PyTensor {
 /// `all` (`every`) or `any` over one dim or everything, as bool.
 fn truth_reduce(x: &Tensor, dims: Option<Vec<i64>>, keepdim: bool, every: bool) -> rustgrad_core::Result<Tensor> {
     let nonzero = compare(&x.detach(), &Tensor::wrapped_scalar(0i64), Compare::Ne)?;
+    if dims.as_ref().is_some_and(|d| d.is_empty()) {
+        // An empty dim list reduces nothing: each element on its own.
+        return Ok(nonzero);
+    }
     let count = rustgrad_core::ops::reduce::sum(&nonzero, dims.as_deref(), keepdim, Some(DType::I64))?;
     if every {
         let total = match &dims {

@@ -75,10 +75,12 @@ pub fn softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
-        crate::autograd::values_in_f32_if_half([x], |[x]| {
+        let out = crate::autograd::values_in_f32_if_half([x], |[x]| {
             let e = exp(&sub(x, &shift(x, &dims, false)?)?)?;
             crate::ops::arith::div(&e, &sum_dims(&e, &dims, true, None)?)
-        })
+        })?;
+        // PyTorch's softmax kernels write a row-major result whatever the input's layout.
+        crate::ops::view::contiguous(&out)
     })?;
     record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: false })
 }
@@ -92,10 +94,11 @@ pub fn log_softmax(x: &Tensor, dim: i64) -> Result<Tensor> {
     let dim = dim_i;
     let dims: Dims = if x.ndim() == 0 { Dims::new() } else { smallvec![dim] };
     let out = untracked(|| {
-        crate::autograd::values_in_f32_if_half([x], |[x]| {
+        let out = crate::autograd::values_in_f32_if_half([x], |[x]| {
             let shifted = sub(x, &shift(x, &dims, false)?)?;
             sub(&shifted, &log(&sum_dims(&exp(&shifted)?, &dims, true, None)?)?)
-        })
+        })?;
+        crate::ops::view::contiguous(&out)
     })?;
     record(out, &[x], |o| SoftmaxBackward { y: SavedTensor::output(o, 0), dims, log: true })
 }
