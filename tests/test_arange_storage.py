@@ -64,3 +64,47 @@ def test_untyped_storage_is_bytes():
     assert u.tolist() == [0, 0, 128, 63]
     with pytest.raises(IndexError):
         u[4]
+
+
+def test_linspace_values_are_pytorchs():
+    # Recorded from PyTorch 2.15: each value is one fused multiply-add from its nearer end.
+    assert torch.linspace(0, 1, 50)[[27, 33, 44]].tolist() == [
+        0.5510204434394836,
+        0.6734694242477417,
+        0.8979591727256775,
+    ]
+    assert torch.linspace(2, -5, 77)[[9, 60, 62]].tolist() == [
+        1.1710526943206787,
+        -3.526315689086914,
+        -3.71052622795105,
+    ]
+    assert torch.linspace(-1, 3, 64, dtype=torch.float64)[[20, 50]].tolist() == [
+        0.26984126984126977,
+        2.174603174603175,
+    ]
+
+
+def test_histogram_counts_edges_density_and_weights():
+    x = torch.tensor([0.1, 0.5, 0.5, 0.9, 1.0, -0.3])
+    h = torch.histogram(x, bins=4)
+    assert h.hist.tolist() == [1.0, 1.0, 2.0, 2.0]
+    assert h.bin_edges.tolist() == [
+        -0.30000001192092896,
+        0.02499997615814209,
+        0.3500000238418579,
+        0.675000011920929,
+        1.0,
+    ]
+    hist, edges = torch.histogram(x, bins=3, density=True)
+    assert edges.shape == (4,)
+    assert hist.tolist() == [0.769230842590332, 0.7692306041717529, 0.7692309021949768]
+    w = torch.histogram(
+        torch.tensor([1.0, 2, 1]), bins=4, range=(0.0, 3.0), weight=torch.tensor([1.0, 2.0, 4.0])
+    )
+    assert w.hist.tolist() == [0.0, 5.0, 2.0, 0.0]
+    assert "torch.return_types.histogram(" in repr(h)
+
+
+def test_autograd_graph_node_is_the_class_of_grad_fn():
+    a = torch.zeros(3, requires_grad=True)
+    assert isinstance(a.clone().grad_fn, torch.autograd.graph.Node)

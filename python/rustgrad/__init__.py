@@ -854,6 +854,7 @@ einsum = _ops.einsum
 searchsorted = _ops.searchsorted
 bucketize = _ops.bucketize
 histc = _ops.histc
+histogram = _ops.histogram
 unique = _ops.unique
 fmod = _method("fmod")
 remainder = _ops.remainder
@@ -1089,6 +1090,7 @@ __all__ = [
     "gt",
     "half",
     "histc",
+    "histogram",
     "index_select",
     "inference_mode",
     "initial_seed",

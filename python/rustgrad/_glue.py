@@ -264,6 +264,7 @@ _RETURN_TYPES = {
     for name in ("max", "min", "sort", "topk", "kthvalue", "median", "mode", "cummax", "cummin")
 }
 _RETURN_TYPES["aminmax"] = namedtuple("aminmax", ["min", "max"])
+_RETURN_TYPES["histogram"] = namedtuple("histogram", ["hist", "bin_edges"])
 for _cls in _RETURN_TYPES.values():
     _cls.__module__ = "torch.return_types"
     _cls.__repr__ = lambda self, _n=_cls.__name__: (  # type: ignore[method-assign, misc]

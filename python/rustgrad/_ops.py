@@ -240,6 +240,55 @@ def histc(input: Any, bins: int = 100, min: float = 0, max: float = 0) -> Any:
     return torch.from_numpy(counts).to(input.dtype)
 
 
+def histogram(
+    input: Any, bins: Any = 100, *, range: Any = None, weight: Any = None, density: bool = False, out: Any = None
+) -> Any:
+    """``torch.histogram``: counts (or weights, or a density) of ``input`` in ``bins`` equal bins over
+    ``range`` (the data's range by default), or over the given bin-edge tensor; returns ``(hist,
+    bin_edges)``. https://pytorch.org/docs/stable/generated/torch.histogram.html"""
+    torch = _torch()
+    if not input.dtype.is_floating_point:
+        from rustgrad._args import scalar_type_name as _scalar_type_name
+
+        raise NotImplementedError(f"\"histogram_cpu\" not implemented for '{_scalar_type_name(input.dtype)}'")
+    a = _np_of(input).reshape(-1)
+    if isinstance(bins, torch.Tensor):
+        edges = bins.to(input.dtype)
+    else:
+        if bins <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
+        if range is not None:
+            lo, hi = float(range[0]), float(range[1])
+        elif a.size:
+            lo, hi = float(a.min()), float(a.max())
+        else:
+            lo = hi = 0.0
+        if lo > hi:
+            raise ValueError(f"torch.histogram(): min should not exceed max, but got min {lo} max {hi} for dimension 0")
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = torch.linspace(lo, hi, bins + 1, dtype=input.dtype)
+    e = _np_of(edges)
+    nbins = e.size - 1
+    w = None if weight is None else _np_of(weight).reshape(-1).astype(_np.float64)
+    inside = (a >= e[0]) & (a <= e[-1])
+    # Bin i holds edges[i] <= x < edges[i + 1]; the last bin also holds its right edge.
+    pos = _np.minimum(_np.searchsorted(e, a[inside], side="right") - 1, nbins - 1)
+    counts = _np.zeros(nbins, dtype=_np.float64)
+    _np.add.at(counts, pos, 1.0 if w is None else w[inside])
+    hist = torch.from_numpy(counts).to(input.dtype)
+    if density:
+        widths = edges[1:] - edges[:-1]
+        hist = hist / hist.sum() / widths
+    from rustgrad._glue import _return_type
+
+    result = _return_type("histogram", hist, edges)
+    if out is not None:
+        out[0].copy_(result[0])
+        out[1].copy_(result[1])
+    return result
+
+
 def unique(
     input: Any,
     sorted: bool = True,

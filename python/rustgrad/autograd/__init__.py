@@ -7,7 +7,7 @@ from typing import Any, Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
-from rustgrad.autograd import function, functional
+from rustgrad.autograd import function, functional, graph
 from rustgrad.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
 from rustgrad.autograd.diagnostics import assert_no_live_graphs, explain, graph_stats, record_sites
 from rustgrad.autograd.function import Function, once_differentiable
@@ -39,6 +39,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradgradcheck",
+    "graph",
     "graph_stats",
     "inference_mode",
     "is_grad_enabled",

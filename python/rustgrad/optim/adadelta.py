@@ -10,6 +10,7 @@ from rustgrad import Tensor
 from rustgrad.optim.optimizer import (
     Optimizer,
     _addcmul_,
+    _check_hyperparameters,
     _get_value,
     _step_tensor,
     _use_grad_for_differentiable,
@@ -39,16 +40,12 @@ class Adadelta(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hyperparameters(
+            lr,
+            ("rho value", rho, 1.0, True),
+            ("epsilon value", eps),
+            ("weight_decay value", weight_decay),
+        )
         defaults = {
             "lr": lr,
             "rho": rho,

@@ -9,6 +9,7 @@ import rustgrad
 from rustgrad import Tensor
 from rustgrad.optim.optimizer import (
     Optimizer,
+    _check_hyperparameters,
     _get_value,
     _lerp_,
     _step_tensor,
@@ -39,18 +40,13 @@ class Adamax(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hyperparameters(
+            lr,
+            ("epsilon value", eps),
+            ("beta parameter at index 0", betas[0], 1.0, False),
+            ("beta parameter at index 1", betas[1], 1.0, False),
+            ("weight_decay value", weight_decay),
+        )
         defaults = {
             "lr": lr,
             "betas": betas,

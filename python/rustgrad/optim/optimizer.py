@@ -19,6 +19,25 @@ from rustgrad._pyutils import typename as _typename
 __all__ = ["Optimizer"]
 
 
+def _check_hyperparameters(lr: Any, *checks: tuple) -> None:
+    """PyTorch's argument checks of an optimizer, in its order: ``lr`` (a number or a one-element
+    tensor, not negative), then each ``(label, value)`` not negative, or ``(label, value, upper,
+    inclusive)`` also below ``upper`` (at most ``upper`` when ``inclusive``). The message is
+    ``Invalid {label}: {value}``."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    for check in checks:
+        label, value = check[0], check[1]
+        ok = 0.0 <= value
+        if ok and len(check) > 2:
+            upper, inclusive = check[2], check[3]
+            ok = value <= upper if inclusive else value < upper
+        if not ok:
+            raise ValueError(f"Invalid {label}: {value}")
+
+
 class _RequiredParameter:
     """Marks a default that every parameter group must set (``lr`` for optimizers without a default)."""
 

@@ -118,8 +118,9 @@ fn arange_values<T>(
     out
 }
 
-/// `linspace(start, end, steps)`, computed as PyTorch does (from both ends toward the middle;
-/// float32 in float32).
+/// `linspace(start, end, steps)`, computed as PyTorch does: from both ends toward the middle,
+/// each value one fused multiply-add (`start + step i` or `end - step (steps - 1 - i)`), float32
+/// in float32.
 pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
     shape::storage_numel(&[steps], dtype.size())?;
     let half = steps / 2;
@@ -130,9 +131,9 @@ pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tens
             steps,
             (0..steps).map(|i| {
                 if i < half || steps == 1 {
-                    s + step * i as f32
+                    step.mul_add(i as f32, s)
                 } else {
-                    e - step * (steps - 1 - i) as f32
+                    (-step).mul_add((steps - 1 - i) as f32, e)
                 }
             }),
         );
@@ -141,9 +142,9 @@ pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tens
         let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
         let value = |i: usize| {
             if i < half || steps == 1 {
-                start + step * i as f64
+                step.mul_add(i as f64, start)
             } else {
-                end - step * (steps - 1 - i) as f64
+                (-step).mul_add((steps - 1 - i) as f64, end)
             }
         };
         crate::with_dtype!(dtype, T => TensorData::from_vec(crate::alloc::collect_exact(steps, (0..steps).map(|i| T::from_f64(value(i)))), [steps].as_slice().into()))
