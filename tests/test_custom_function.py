@@ -1061,3 +1061,19 @@ def test_custom_function_output_used_twice():
     # backward runs once with the summed gradient 3 + 2y
     assert calls == [[7.0, 11.0]]
     np.testing.assert_allclose(np_of(x.grad), [14.0, 22.0])
+
+
+def test_custom_node_repr_names_pytorchs_module():
+    class MulConstant(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, c):
+            ctx.c = c
+            return x * c
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.c, None
+
+    y = MulConstant.apply(torch.ones(2, requires_grad=True), 2.0)
+    assert repr(y.grad_fn).startswith("<torch.autograd.function.MulConstantBackward object at 0x")
+    assert type(y.grad_fn).__module__ == "torch.autograd.function"

@@ -67,6 +67,10 @@ class BackwardCFunction(_rustgrad.Node, FunctionCtx):
     _output_is_tensor: tuple[bool, ...]
     needs_input_grad: tuple[bool, ...]
 
+    def __repr__(self) -> str:
+        # PyTorch defines these node classes in torch.autograd.function, and says so.
+        return f"<torch.autograd.function.{type(self).__name__} object at {id(self):#x}>"
+
     def apply(self, *args):
         """Runs the user's ``backward`` (PyTorch's ``grad_fn.apply``)."""
         backward_fn = self._forward_cls.backward
@@ -96,7 +100,7 @@ class FunctionMeta(type):
 
     def __init__(cls, name, bases, attrs):
         backward_cls = type(name + "Backward", (BackwardCFunction,), {"_forward_cls": cls})
-        backward_cls.__module__ = cls.__module__
+        backward_cls.__module__ = "torch.autograd.function"  # where PyTorch's node classes live
         cls._backward_cls = backward_cls
         super().__init__(name, bases, attrs)
 
