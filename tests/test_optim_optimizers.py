@@ -300,3 +300,23 @@ def test_radam_uses_sgd_steps_until_the_variance_is_tractable():
         w.grad = torch.ones(1)
         opt.step()
     assert math.isclose(w.item(), -0.5, rel_tol=1e-6)
+
+
+def test_unpickling_fills_in_options_older_pytorch_lacked():
+    import rustgrad as rg
+
+    p = [rg.ones(2, requires_grad=True)]
+    for cls, decoupled in ((rg.optim.Adam, False), (rg.optim.AdamW, True), (rg.optim.NAdam, False)):
+        opt = cls(p, lr=0.1)
+        p[0].grad = rg.ones(2)
+        opt.step()
+        state = dict(opt.__dict__)
+        for group in state["param_groups"]:
+            group.pop("maximize")
+            group.pop("decoupled_weight_decay")
+        opt.state[p[0]]["step"] = 1.0  # an old checkpoint's plain number
+        restored = cls.__new__(cls)
+        restored.__setstate__(state)
+        assert restored.param_groups[0]["maximize"] is False
+        assert restored.param_groups[0]["decoupled_weight_decay"] is decoupled
+        assert isinstance(restored.state[p[0]]["step"], rg.Tensor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import rustgrad
 from rustgrad import Tensor
@@ -65,14 +65,13 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self._init_state(group, p)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        self._steps_as_tensors()
+    _GROUP_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "foreach": None,
+        "maximize": False,
+        "differentiable": False,
+        "fused": None,
+    }
+    _TENSOR_STATE_KEYS: ClassVar[tuple[str, ...] | None] = ()
 
     def _init_state(self, group: dict[str, Any], param: Tensor) -> dict[str, Any]:
         return self._param_state(

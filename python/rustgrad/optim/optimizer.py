@@ -9,7 +9,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from itertools import chain
-from typing import Any
+from typing import Any, ClassVar
 
 import rustgrad
 from rustgrad import Tensor
@@ -179,12 +179,23 @@ class Optimizer:
                     if key in p_state and not isinstance(p_state[key], Tensor):
                         p_state[key] = rustgrad.tensor(float(p_state[key]), dtype=rustgrad.float32)
 
+    # What unpickling an optimizer of an older PyTorch fills in: each subclass's group options
+    # that older versions lacked, and (when not None) the per-parameter state entries that
+    # become tensors besides ``step``.
+    _GROUP_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    _TENSOR_STATE_KEYS: ClassVar[tuple[str, ...] | None] = None
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_optimizer_step_pre_hooks", OrderedDict())
         self.__dict__.setdefault("_optimizer_step_post_hooks", OrderedDict())
         self._patch_step_function()
         self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for key, value in self._GROUP_DEFAULTS.items():
+                group.setdefault(key, value)
+        if self._TENSOR_STATE_KEYS is not None:
+            self._steps_as_tensors(*self._TENSOR_STATE_KEYS)
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + " ("

@@ -285,12 +285,7 @@ impl PyTensor {
         size: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        composite(
-            slf.py(),
-            "new_factory",
-            ("zeros", slf, size, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
-            None,
-        )
+        new_factory(slf, "zeros", size, kwargs)
     }
     /// A tensor of ones with this tensor's dtype (unless `dtype=` is given).
     ///
@@ -301,12 +296,7 @@ impl PyTensor {
         size: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        composite(
-            slf.py(),
-            "new_factory",
-            ("ones", slf, size, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
-            None,
-        )
+        new_factory(slf, "ones", size, kwargs)
     }
     /// An uninitialised tensor (here zeros) with this tensor's dtype (unless `dtype=` is given).
     ///
@@ -317,12 +307,7 @@ impl PyTensor {
         size: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        composite(
-            slf.py(),
-            "new_factory",
-            ("empty", slf, size, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
-            None,
-        )
+        new_factory(slf, "empty", size, kwargs)
     }
     /// A tensor filled with `fill_value`, with this tensor's dtype (unless `dtype=` is given).
     ///
@@ -333,12 +318,7 @@ impl PyTensor {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        composite(
-            slf.py(),
-            "new_factory",
-            ("full", slf, args, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
-            None,
-        )
+        new_factory(slf, "full", args, kwargs)
     }
     /// A new tensor from `data`, with this tensor's dtype (unless `dtype=` is given).
     ///
@@ -349,12 +329,7 @@ impl PyTensor {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        composite(
-            slf.py(),
-            "new_factory",
-            ("tensor", slf, args, kwargs.cloned().unwrap_or_else(|| PyDict::new(slf.py()))),
-            None,
-        )
+        new_factory(slf, "tensor", args, kwargs)
     }
     /// Repeats the tensor `dims` times per dim (leading ones added when `dims` is shorter).
     ///
@@ -551,4 +526,16 @@ impl PyTensor {
     ) -> PyResult<Py<PyAny>> {
         composite(slf.py(), "unique", (slf, sorted, return_inverse, return_counts, dim), None)
     }
+}
+
+/// `new_zeros`/`new_ones`/`new_empty`/`new_full`/`new_tensor`: the Python `new_factory` helper
+/// makes a `kind` tensor with `t`'s dtype unless the keywords say otherwise.
+fn new_factory(
+    t: &Bound<'_, PyTensor>,
+    kind: &str,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    let py = t.py();
+    composite(py, "new_factory", (kind, t, args, kwargs.cloned().unwrap_or_else(|| PyDict::new(py))), None)
 }
