@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _glue, _legacy, _numpy_names, _ops, _rustgrad
+from rustgrad import _glue, _legacy, _numpy_names, _ops, _rustgrad, linalg
 from rustgrad import storage as _storage
 from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
@@ -753,6 +753,47 @@ def norm(input: Tensor, *args: Any, **kwargs: Any) -> Any:
     return input.norm(*args, **kwargs)
 
 
+def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
+    """The dims ``source`` moved to the positions ``destination``, the others keeping their order
+    (a view; ``moveaxis`` is the same).
+    https://pytorch.org/docs/stable/generated/torch.movedim.html"""
+    _check_tensor("movedim", input)
+    src = [source] if isinstance(source, _builtins.int) else list(source)
+    dst = [destination] if isinstance(destination, _builtins.int) else list(destination)
+    n = input.dim()
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({src} dims) should contain the same number "
+            f"of dims as destination ({dst} dims)"
+        )
+
+    def wrap(d: _builtins.int) -> _builtins.int:
+        size = _builtins.max(n, 1)
+        if not -size <= d < size:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-size}, {size - 1}], but got {d})")
+        return d % size
+
+    ws, wd = [wrap(d) for d in src], [wrap(d) for d in dst]
+    for name, dims, given in (("source", ws, src), ("destination", wd, dst)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({given})")
+    order: list[Any] = [None] * n
+    for s_dim, d_dim in zip(ws, wd):
+        order[d_dim] = s_dim
+    rest = iter(d for d in range(n) if d not in ws)
+    order = [next(rest) if o is None else o for o in order]
+    return input.permute(*order) if n else input.view(())
+
+
+moveaxis = movedim
+inverse = linalg._inverse
+det = linalg._det
+logdet = linalg._logdet
+slogdet = linalg._slogdet
+svd = linalg._torch_svd
+matrix_power = linalg.matrix_power
+
+
 dot = _method("dot")
 matmul = _method("matmul")
 mm = _method("mm")
@@ -1042,6 +1083,7 @@ __all__ = [
     "cumprod",
     "cumsum",
     "default_generator",
+    "det",
     "detach",
     "device",
     "diag",
@@ -1099,6 +1141,7 @@ __all__ = [
     "int16",
     "int32",
     "int64",
+    "inverse",
     "is_anomaly_check_nan_enabled",
     "is_anomaly_enabled",
     "is_autocast_cache_enabled",
@@ -1119,6 +1162,7 @@ __all__ = [
     "kthvalue",
     "le",
     "lerp",
+    "linalg",
     "linspace",
     "load",
     "load_safetensors",
@@ -1127,12 +1171,14 @@ __all__ = [
     "log2",
     "log10",
     "log_softmax",
+    "logdet",
     "logsumexp",
     "long",
     "lt",
     "manual_seed",
     "masked_fill",
     "matmul",
+    "matrix_power",
     "max",
     "maximum",
     "mean",
@@ -1142,6 +1188,8 @@ __all__ = [
     "minimum",
     "mm",
     "mode",
+    "moveaxis",
+    "movedim",
     "mps",
     "mul",
     "multinomial",
@@ -1206,6 +1254,7 @@ __all__ = [
     "sign",
     "sin",
     "sinh",
+    "slogdet",
     "softmax",
     "sort",
     "split",
@@ -1216,6 +1265,7 @@ __all__ = [
     "std",
     "sub",
     "sum",
+    "svd",
     "t",
     "tan",
     "tanh",
@@ -1256,3 +1306,6 @@ int = int32
 # numpy's `axis=`/`keepdims=` wherever PyTorch takes them (after every function is defined).
 _numpy_names.install(_sys.modules[__name__], Tensor)
 _storage.install(Tensor)
+Tensor.movedim = movedim  # type: ignore[method-assign]
+Tensor.moveaxis = movedim  # type: ignore[method-assign]
+linalg.install(Tensor)

@@ -15,6 +15,9 @@ pub enum ErrorKind {
     Index,
     /// A kernel missing for a dtype (Python's `NotImplementedError`, as PyTorch raises it).
     NotImplemented,
+    /// A matrix the linear-algebra op cannot handle (`torch.linalg.LinAlgError`, a
+    /// `RuntimeError`).
+    LinAlg,
 }
 
 /// Every failure of the core. Messages follow PyTorch's wording where PyTorch has one.
@@ -144,6 +147,11 @@ pub enum Error {
     #[error("{0}")]
     NotImplemented(String),
 
+    /// A singular or non-positive-definite matrix, or a decomposition that did not converge
+    /// (`torch.linalg.LinAlgError`).
+    #[error("{0}")]
+    LinAlg(String),
+
     /// An error raised by user code called from the core (a Python hook), passed through as is.
     #[error("{0}")]
     External(std::sync::Arc<dyn std::error::Error + Send + Sync>),
@@ -165,6 +173,7 @@ impl Error {
             Error::Value(_) => ErrorKind::Value,
             Error::Type(_) => ErrorKind::Type,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
+            Error::LinAlg(_) => ErrorKind::LinAlg,
             _ => ErrorKind::Runtime,
         }
     }

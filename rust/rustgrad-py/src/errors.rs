@@ -4,6 +4,11 @@ use pyo3::exceptions::{PyIndexError, PyNotImplementedError, PyRuntimeError, PyTy
 use pyo3::PyErr;
 use rustgrad_core::{Error, ErrorKind};
 
+// `torch.linalg.LinAlgError`: a `RuntimeError` raised for singular or non-positive-definite
+// matrices and decompositions that do not converge.
+pyo3::create_exception!(torch._C, _LinAlgError, pyo3::exceptions::PyRuntimeError);
+pub use _LinAlgError as LinAlgError;
+
 /// Maps a core error onto the Python exception PyTorch raises for it.
 pub fn to_py(err: Error) -> PyErr {
     if let Error::External(inner) = &err {
@@ -18,6 +23,7 @@ pub fn to_py(err: Error) -> PyErr {
         ErrorKind::Type => PyTypeError::new_err(msg),
         ErrorKind::Index => PyIndexError::new_err(msg),
         ErrorKind::NotImplemented => PyNotImplementedError::new_err(msg),
+        ErrorKind::LinAlg => LinAlgError::new_err(msg),
     };
     if let Some(note) = err.note() {
         // PEP 678 notes: shown under the traceback, while str(exception) stays PyTorch's message.

@@ -10,6 +10,7 @@ pub mod accumulate;
 pub mod activation;
 pub mod arith;
 pub mod compare;
+pub mod decomp;
 pub mod elementwise;
 pub mod fill;
 pub mod gather;
@@ -185,4 +186,12 @@ backward_ops! {
     NanToNum(modulo::NanToNumBackward),
     Fused(modulo::FusedBackward),
     NoDerivative(modulo::NoDerivativeBackward),
+    Inv(decomp::InvBackward),
+    Det(decomp::DetBackward),
+    Slogdet(decomp::SlogdetBackward),
+    Solve(decomp::SolveBackward),
+    Cholesky(decomp::CholeskyBackward),
+    Qr(decomp::QrBackward),
+    Eigh(decomp::EighBackward),
+    Svd(decomp::SvdBackward),
 }
