@@ -197,7 +197,11 @@ pub fn randn(shape: &[usize], dtype: DType, gen: &Mutex<Generator>) -> Tensor {
         }
         _ => {
             let mut v = crate::alloc::vec_zeroed::<f32>(n);
-            gen.fill_normal_f32(&mut v, 0.0, 1.0);
+            if dtype.is_half() {
+                gen.fill_normal_reduced(&mut v, 0.0, 1.0);
+            } else {
+                gen.fill_normal_f32(&mut v, 0.0, 1.0);
+            }
             Tensor::from_data(kernels::via_f32(dtype, || TensorData::from_vec(v, shape.into())))
         }
     }

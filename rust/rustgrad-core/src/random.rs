@@ -351,11 +351,32 @@ impl Generator {
         self.fill_normal_blocks_f32(out, |blk| scalar_normal_block_f32(blk, mean, std));
     }
 
+    /// `Tensor.normal_` / `torch.randn` for `float16`/`bfloat16`: computed in `float32` as
+    /// [`fill_normal_f32_f64params`](Self::fill_normal_f32_f64params), except that PyTorch's
+    /// reduced-precision kernel draws the first uniforms only for the whole blocks of 16, so
+    /// the redrawn tail block starts one draw per leftover element earlier.
+    pub fn fill_normal_reduced(&mut self, out: &mut [f32], mean: f64, std: f64) {
+        if out.len() < NORMAL_BLOCK {
+            self.fill_normal_serial_f32(out, mean, std);
+            return;
+        }
+        let (mean, std) = (mean as f32, std as f32);
+        let whole = out.len() - out.len() % NORMAL_BLOCK;
+        self.fill_normal_blocks_f32_drawing(out, whole, |blk| avx2_normal_block(blk, mean, std));
+    }
+
     /// Shared driver of the block-of-16 normal kernels for `f32`.
     fn fill_normal_blocks_f32(&mut self, out: &mut [f32], block: impl Fn(&mut [f32])) {
         let n = out.len();
+        self.fill_normal_blocks_f32_drawing(out, n, block)
+    }
+
+    /// [`fill_normal_blocks_f32`](Self::fill_normal_blocks_f32), drawing the first uniforms
+    /// for the first `first_draws` elements only.
+    fn fill_normal_blocks_f32_drawing(&mut self, out: &mut [f32], first_draws: usize, block: impl Fn(&mut [f32])) {
+        let n = out.len();
         debug_assert!(n >= NORMAL_BLOCK);
-        for v in out.iter_mut() {
+        for v in out[..first_draws].iter_mut() {
             *v = self.unit_f32();
         }
         for chunk in out.chunks_exact_mut(NORMAL_BLOCK) {

@@ -325,7 +325,9 @@ impl Distribution {
             }
             (Distribution::Normal { mean, std }, _) => {
                 let mut v = crate::alloc::vec_zeroed::<f32>(n);
-                if contiguous {
+                if contiguous && dtype.is_half() {
+                    gen.fill_normal_reduced(&mut v, mean, std);
+                } else if contiguous {
                     gen.fill_normal_f32_f64params(&mut v, mean, std);
                 } else {
                     gen.fill_normal_serial_f32(&mut v, mean, std);
