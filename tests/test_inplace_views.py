@@ -637,3 +637,19 @@ def test_inplace_arithmetic_outside_the_graph_bumps_the_version():
     assert a._version == version + 1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         c.sum().backward()
+
+
+def test_second_backward_through_copy_slices_is_refused():
+    # PyTorch frees CopySlices' wrapped op with the graph, even when that op saved nothing.
+    x = torch.tensor(2.0, requires_grad=True)
+    a = torch.zeros(3)
+    a[0] = x
+    a.sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        a.sum().backward()
+    # An in-place op on a whole tensor (no CopySlices) that saved nothing may run twice.
+    c = torch.zeros(())
+    c.add_(x)
+    c.backward()
+    c.backward()
+    assert x.grad.item() == 3.0

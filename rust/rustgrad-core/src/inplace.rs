@@ -261,8 +261,10 @@ impl Backward for CopySlices {
             n.released = true;
         });
     }
+    // PyTorch's CopySlices drops the op it wraps when its graph is freed, so a second backward
+    // through it fails even when that op saved nothing (`a[0] = x`).
     fn saves_tensors(&self) -> bool {
-        self.op_node.with(|n| n.op.saves_tensors())
+        true
     }
 }
 
