@@ -3,6 +3,7 @@
 
 use crate::convert::{
     dtype_arg, dtype_object, operand, operand_beside, sizes_arg, tensor_arg, to_numpy, try_operand_beside, uint64_int,
+    ReduceDims,
 };
 use crate::errors::{from_py, IntoPyResult};
 use crate::gil;
@@ -1147,15 +1148,9 @@ impl PyTensor {
     /// ``dtype`` casts the input before summing.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.sum.html
-    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn sum(
-        &self,
-        py: Python<'_>,
-        dim: Option<&Bound<'_, PyAny>>,
-        keepdim: bool,
-        dtype: Option<&Bound<'_, PyAny>>,
-    ) -> R {
-        let dims = dims_arg(dim)?;
+    #[pyo3(signature = (dim=ReduceDims(None), keepdim=false, *, dtype=None))]
+    fn sum(&self, py: Python<'_>, dim: ReduceDims, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let dims = dim.0;
         let dtype = dtype_arg(dtype)?;
         let t = self.t.clone();
         let n = t.numel();
@@ -1164,15 +1159,9 @@ impl PyTensor {
     /// Mean of all elements, or over ``dim`` (an int or a tuple), keeping reduced dims if ``keepdim``.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.mean.html
-    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn mean(
-        &self,
-        py: Python<'_>,
-        dim: Option<&Bound<'_, PyAny>>,
-        keepdim: bool,
-        dtype: Option<&Bound<'_, PyAny>>,
-    ) -> R {
-        let dims = dims_arg(dim)?;
+    #[pyo3(signature = (dim=ReduceDims(None), keepdim=false, *, dtype=None))]
+    fn mean(&self, py: Python<'_>, dim: ReduceDims, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let dims = dim.0;
         wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
     }
     /// The largest element; with ``dim``, a ``(values, indices)`` pair along that dim; with a
