@@ -276,6 +276,10 @@ pub fn cumsum(x: &Tensor, dim: i64, dtype: Option<DType>, reverse: bool) -> Resu
 }
 
 fn cumsum_values(x: &TensorData, dim: usize, dtype: DType, reverse: bool) -> TensorData {
+    if matches!(dtype, DType::F16 | DType::BF16) {
+        // PyTorch accumulates float16/bfloat16 in float32 and rounds each output once.
+        return kernels::cast(&cumsum_values(&kernels::cast(x, DType::F32), dim, DType::F32, reverse), dtype);
+    }
     with_dtype!(dtype, T => {
         let mut v: Vec<T> = x.to_vec::<T>();
         if !x.shape.is_empty() && !v.is_empty() {
