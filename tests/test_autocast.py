@@ -260,3 +260,32 @@ def test_matches_pytorch():
         assert ours[k][:2] == theirs[k][:2], k
         assert theirs[k][2] == ours[k][2], k
         np.testing.assert_allclose(ours[k][3], theirs[k][3], rtol=1e-6, atol=1e-6, err_msg=str(k))
+
+
+# ----- float16/bfloat16 reductions accumulate as PyTorch's CPU kernels -----
+
+
+def _bf16(values):
+    """float32 values rounded to bfloat16 (round to nearest even), as float32."""
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return rounded.astype(np.uint32).view(np.float32)
+
+
+def test_half_norm_cumsum_prod_round_once_or_per_step():
+    rng = np.random.default_rng(0)
+    for n in (5, 8, 15, 24):
+        x = torch.tensor(rng.standard_normal((3, n)).astype(np.float32)).bfloat16()
+        v = x.float().numpy().astype(np.float64)
+        # norm: float32 accumulation, one rounding to bfloat16 (the exact norm rounds the same here)
+        np.testing.assert_array_equal(x.norm(dim=1).float().numpy(), _bf16(np.sqrt((v * v).sum(1))))
+        # cumsum: float32 running sums, each output rounded once
+        np.testing.assert_array_equal(x.cumsum(1).float().numpy(), _bf16(np.cumsum(v.astype(np.float32), 1)))
+        # prod of a few factors: each partial product rounded to bfloat16
+        expected = []
+        for row in v[:, :5]:
+            p = np.float32(1)
+            for f in row:
+                p = _bf16(np.float32(p * np.float32(f)))
+            expected.append(p)
+        np.testing.assert_array_equal(x[:, :5].prod(1).float().numpy(), np.array(expected, dtype=np.float32).ravel())
