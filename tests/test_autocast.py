@@ -289,3 +289,47 @@ def test_half_norm_cumsum_prod_round_once_or_per_step():
                 p = _bf16(np.float32(p * np.float32(f)))
             expected.append(p)
         np.testing.assert_array_equal(x[:, :5].prod(1).float().numpy(), np.array(expected, dtype=np.float32).ravel())
+
+
+def test_custom_fwd_casts_inputs_and_custom_bwd_restores_the_state():
+    seen = {}
+
+    class Cast(torch.autograd.Function):
+        @staticmethod
+        @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+        def forward(ctx, a, b):
+            seen["fwd"] = (a.dtype, b.dtype, torch.is_autocast_enabled("cpu"))
+            ctx.save_for_backward(a, b)
+            return a @ b
+
+        @staticmethod
+        @torch.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            seen["bwd"] = (g.dtype, torch.is_autocast_enabled("cpu"))
+            return g @ b.t(), a.t() @ g
+
+    class Keep(torch.autograd.Function):
+        @staticmethod
+        @torch.amp.custom_fwd(device_type="cpu")
+        def forward(ctx, a):
+            return a @ a
+
+        @staticmethod
+        @torch.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, g):
+            seen["keep_bwd"] = (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
+            return g
+
+    a = torch.randn(2, 2, dtype=torch.bfloat16, requires_grad=True)
+    b = torch.randn(2, 2, requires_grad=True)
+    with torch.autocast("cpu"):
+        y = Cast.apply(a, b)
+        z = Keep.apply(b)
+    assert seen["fwd"] == (torch.float32, torch.float32, False)
+    assert y.dtype is torch.float32 and z.dtype is torch.bfloat16
+    assert [type(f).__name__ for f, _ in y.grad_fn.next_functions] == ["AccumulateGrad", "AccumulateGrad"]
+    y.sum().backward()
+    assert seen["bwd"] == (torch.float32, False) and a.grad.dtype is torch.bfloat16
+    z.float().sum().backward()
+    assert seen["keep_bwd"] == (True, torch.bfloat16)

@@ -220,24 +220,66 @@ def _is_cpu_fast_dtype(dtype: Any) -> bool:
     return any(dtype is not None and dtype == _dtype_named(name) for name in _CPU_DTYPES)
 
 
+def _cast(value: Any, dtype: Any) -> Any:
+    """``value`` with its floating tensors (not float64; inside lists, tuples and dicts too) cast to
+    ``dtype``, as ``custom_fwd(cast_inputs=...)`` passes them."""
+    from rustgrad import Tensor
+
+    if isinstance(value, Tensor):
+        if value.is_floating_point() and value.dtype != _dtype_named("float64"):
+            return value.to(dtype)
+        return value
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, dict):
+        return {_cast(k, dtype): _cast(v, dtype) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast(v, dtype) for v in value)
+    return value
+
+
 def custom_fwd(fwd: Callable | None = None, *, device_type: str, cast_inputs: Any = None) -> Any:
-    """Decorator for the ``forward`` of a custom ``autograd.Function`` under autocast. Since no op
-    casts under autocast here, the function runs unchanged (``device_type`` is still checked).
-    https://pytorch.org/docs/stable/amp.html#torch.amp.custom_fwd"""
+    """Decorator for the ``forward`` of a custom ``autograd.Function`` under autocast.
+
+    Without ``cast_inputs`` the forward runs in the caller's autocast state (and ``custom_bwd`` runs
+    the backward in the same state). With ``cast_inputs``, inside an enabled region of
+    ``device_type`` the floating tensor arguments are cast to that dtype and the forward runs with
+    autocast off (so does the backward). https://pytorch.org/docs/stable/amp.html#torch.amp.custom_fwd"""
     if not isinstance(device_type, str):
         raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")  # noqa: TRY004 (the exception type is PyTorch's)
     _device_type(device_type)
     if fwd is None:
         return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
-    return fwd
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        ctx._dtype = get_autocast_dtype(device_type)
+        if cast_inputs is None:
+            ctx._fwd_used_autocast = is_autocast_enabled(device_type)
+            return fwd(*args, **kwargs)
+        ctx._fwd_used_autocast = False
+        if is_autocast_enabled(device_type):
+            with autocast(device_type=device_type, enabled=False):
+                return fwd(*_cast(args, cast_inputs), **_cast(kwargs, cast_inputs))
+        return fwd(*args, **kwargs)
+
+    return decorate_fwd
 
 
 def custom_bwd(bwd: Callable | None = None, *, device_type: str) -> Any:
-    """Decorator for the ``backward`` of a custom ``autograd.Function`` (runs unchanged, see
-    :func:`custom_fwd`). https://pytorch.org/docs/stable/amp.html#torch.amp.custom_bwd"""
+    """Decorator for the ``backward`` of a custom ``autograd.Function``: runs it in the autocast state
+    its ``custom_fwd`` forward ran in. https://pytorch.org/docs/stable/amp.html#torch.amp.custom_bwd"""
     if not isinstance(device_type, str):
         raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")  # noqa: TRY004 (the exception type is PyTorch's)
     _device_type(device_type)
     if bwd is None:
         return functools.partial(custom_bwd, device_type=device_type)
-    return bwd
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        with autocast(device_type=device_type, enabled=ctx._fwd_used_autocast, dtype=ctx._dtype):
+            return bwd(*args, **kwargs)
+
+    return decorate_bwd

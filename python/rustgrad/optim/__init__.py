@@ -1,15 +1,15 @@
 """``rustgrad.optim``: optimizers that update parameters from their ``.grad``, and lr schedulers."""
 
 from rustgrad.optim import lr_scheduler
+from rustgrad.optim._adafactor import Adafactor
+from rustgrad.optim._muon import Muon
 from rustgrad.optim.adadelta import Adadelta
-from rustgrad.optim.adafactor import Adafactor
 from rustgrad.optim.adagrad import Adagrad
 from rustgrad.optim.adam import Adam
 from rustgrad.optim.adamax import Adamax
 from rustgrad.optim.adamw import AdamW
 from rustgrad.optim.asgd import ASGD
 from rustgrad.optim.lbfgs import LBFGS
-from rustgrad.optim.muon import Muon
 from rustgrad.optim.nadam import NAdam
 from rustgrad.optim.optimizer import Optimizer
 from rustgrad.optim.radam import RAdam
