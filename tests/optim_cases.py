@@ -55,7 +55,16 @@ OPTIMIZER_CASES = {
         "RAdam",
         {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
     ),
+    "asgd": ("ASGD", {"lr": 0.05}),
+    "asgd_all": (
+        "ASGD",
+        {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 5, "weight_decay": 0.1, "maximize": True},
+    ),
+    "asgd_t0": ("ASGD", {"lr": 0.1, "t0": 0}),
+    "rprop": ("Rprop", {"lr": 0.01}),
+    "rprop_all": ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2), "maximize": True}),
     # lr given as a 0-d tensor: PyTorch then does the scalar arithmetic on lr in float32.
+    "asgd_tensor_lr": ("ASGD", {"lr": 0.05, "t0": 3, "tensor_lr": True}),
     "adamw_tensor_lr": ("AdamW", {"lr": 0.03, "weight_decay": 0.1, "tensor_lr": True}),
     "nadam_tensor_lr": (
         "NAdam",

@@ -29,6 +29,17 @@ def _setitem(x, key, value):
 # id, f(torch module, x, y) -> tensor, grad_fn name
 FORWARD = [
     ("leaky_relu", lambda t, x, y: t.nn.functional.leaky_relu(x), "LeakyReluBackward0"),
+    # A dim given, even as None, is the dim-list overload (`SumBackward1`); omitted, the full one.
+    ("sum()", lambda t, x, y: x.sum(), "SumBackward0"),
+    ("sum(None)", lambda t, x, y: x.sum(None), "SumBackward1"),
+    ("torch.sum(x, None)", lambda t, x, y: t.sum(x, None), "SumBackward1"),
+    ("sum(dim=None)", lambda t, x, y: x.sum(dim=None), "SumBackward1"),
+    ("sum(axis=None)", lambda t, x, y: x.sum(axis=None), "SumBackward1"),
+    ("sum(None, dtype)", lambda t, x, y: x.sum(None, dtype=t.float32), "SumBackward1"),
+    ("sum(dtype)", lambda t, x, y: x.sum(dtype=t.float32), "SumBackward0"),
+    ("mean(None)", lambda t, x, y: x.mean(None), "MeanBackward1"),
+    ("torch.mean(x, dim=None)", lambda t, x, y: t.mean(x, dim=None), "MeanBackward1"),
+    ("mean()", lambda t, x, y: x.mean(), "MeanBackward0"),
     ("softplus", lambda t, x, y: t.nn.functional.softplus(x), "SoftplusBackward0"),
     ("silu", lambda t, x, y: t.nn.functional.silu(x), "SiluBackward0"),
     ("logsigmoid", lambda t, x, y: t.nn.functional.logsigmoid(x), "LogSigmoidBackward0"),
@@ -195,3 +206,45 @@ def test_names_match_torch():
         assert _name(g.grad_fn) == expected, key
     for shape, expected in BROADCAST:
         assert _name(_broadcast_grad(torch, shape).grad_fn) == expected, shape
+
+
+def _prod_grad(t, value, shape, kw, grad_requires_grad):
+    """The gradient of ``prod`` made with ``create_graph=True`` (its flags and node)."""
+    x = t.tensor(value, dtype=t.float64).reshape(shape).requires_grad_()
+    y = x.prod(**kw)
+    (g,) = t.autograd.grad(y, [x], t.ones_like(y, requires_grad=grad_requires_grad), create_graph=True)
+    return g.requires_grad, _name(g.grad_fn), tuple(g.shape)
+
+
+# (value, shape, kwargs, grad_output requires grad) -> (requires_grad, grad_fn, shape) of the gradient.
+# A 0-d input passes the gradient through; so does a one-element group holding a zero.
+PROD_GRAD = [
+    (3.0, (), {}, False, (False, None, ())),
+    (0.0, (), {}, False, (False, None, ())),
+    (3.0, (), {"dim": 0}, False, (False, None, ())),
+    (3.0, (), {}, True, (True, None, ())),
+    (3.0, (1,), {}, False, (True, "MulBackward0", (1,))),
+    (0.0, (1,), {}, False, (False, None, (1,))),
+    (0.0, (1,), {}, True, (True, "ViewBackward0", (1,))),
+    (0.0, (1,), {"dim": 0, "keepdim": True}, True, (True, None, (1,))),
+    ([0.0, 2.0], (2, 1), {"dim": 1}, False, (False, None, (2, 1))),
+    ([0.0, 2.0], (2, 1), {"dim": 1}, True, (True, "UnsqueezeBackward0", (2, 1))),
+    ([0.0, 2.0], (2, 1), {"dim": 0}, False, (True, "MulBackward0", (2, 1))),
+    ([0.0, 2.0, 3.0], (1, 3), {}, False, (True, "ViewBackward0", (1, 3))),
+]
+
+
+@pytest.mark.parametrize(("value", "shape", "kw", "grad_rg", "expected"), PROD_GRAD)
+def test_prod_create_graph_gradient_flags(value, shape, kw, grad_rg, expected):
+    assert _prod_grad(rustgrad, value, shape, kw, grad_rg) == expected
+    x = rustgrad.tensor(3.0, requires_grad=True)
+    (g,) = rustgrad.autograd.grad(x.prod(), [x], create_graph=True)
+    assert g.item() == 1.0 and not g.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad and does not have a grad_fn"):
+        rustgrad.autograd.grad(g, [x])
+
+
+def test_prod_gradient_flags_match_torch():
+    torch = pytest.importorskip("torch")
+    for value, shape, kw, grad_rg, expected in PROD_GRAD:
+        assert _prod_grad(torch, value, shape, kw, grad_rg) == expected, (value, shape, kw, grad_rg)

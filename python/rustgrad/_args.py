@@ -17,7 +17,9 @@ _PY_DTYPES: dict = {}
 
 def scalar_type_name(dt: dtype) -> str:
     """PyTorch's C++ name of a dtype in messages: ``Float``, ``Double``, ``Long``, ``Bool``."""
-    return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[str(dt).rsplit(".", 1)[-1]]
+    names = {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool", "float16": "Half",
+             "bfloat16": "BFloat16", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte"}
+    return names[str(dt).rsplit(".", 1)[-1]]
 
 
 def type_name(obj: Any) -> str:

@@ -5,11 +5,12 @@ its cast cache is on; entering a region sets them, leaving restores them; the sa
 decorator. A CUDA (or other accelerator) region on this CPU-only package warns and disables itself as
 PyTorch does without CUDA.
 
-What does not happen yet: inside an enabled CPU region PyTorch runs matmul, linear and convolutions
-in bfloat16 (or float16). rustgrad has no bfloat16/float16 dtypes yet, so every op still runs in
-its own dtype (float32): an enabled CPU region is a no-op for the values. The single place where the
-casting will go is :func:`autocast_cast_dtype` (TODO: have the op layer ask it for each op of
-PyTorch's "lower precision" list once those dtypes exist).
+Inside an enabled CPU region the ops of PyTorch's CPU lists cast their inputs, as PyTorch does:
+``mm``, ``matmul`` (``@``), ``bmm``, ``addmm``, ``baddbmm`` and ``linear`` compute in the region's
+dtype (bfloat16 by default, or float16), the losses and ``prod`` in float32; every other op runs
+as outside the region. The casts and the per-thread state the ops read live in the Rust core
+(``rustgrad_core::autocast``); this module keeps the region bookkeeping and tells the core the CPU
+state whenever it changes (:func:`_sync_cpu`).
 https://pytorch.org/docs/stable/amp.html#torch.autocast
 """
 
@@ -20,6 +21,7 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
+from rustgrad import _rustgrad
 from rustgrad._glue import device as _device
 
 if TYPE_CHECKING:
@@ -58,6 +60,12 @@ class _State(threading.local):
 _state = _State()
 
 
+def _sync_cpu() -> None:
+    """Tells the core this thread's CPU autocast state (the dtype its listed ops cast to, or off)."""
+    on = _state.enabled.get("cpu", False)
+    _rustgrad._set_autocast_cpu(get_autocast_dtype("cpu") if on else None)
+
+
 def _dtype_named(name: str) -> Any:
     """The rustgrad dtype ``name`` (None while rustgrad lacks it: bfloat16/float16 are being added)."""
     import rustgrad
@@ -88,7 +96,10 @@ def set_autocast_enabled(device_type: str, enabled: bool) -> None:
         raise TypeError(
             f"set_autocast_enabled(): argument 'enabled' (position 2) must be bool, not {type(enabled).__name__}"
         )
-    _state.enabled[_device_type(device_type)] = enabled
+    dev = _device_type(device_type)
+    _state.enabled[dev] = enabled
+    if dev == "cpu":
+        _sync_cpu()
 
 
 def get_autocast_dtype(device_type: str) -> Any:
@@ -104,7 +115,10 @@ def get_autocast_dtype(device_type: str) -> Any:
 
 def set_autocast_dtype(device_type: str, dtype: Any) -> None:
     """Sets the lower-precision dtype autocast uses on ``device_type`` in this thread."""
-    _state.dtype[_device_type(device_type)] = dtype
+    dev = _device_type(device_type)
+    _state.dtype[dev] = dtype
+    if dev == "cpu":
+        _sync_cpu()
 
 
 def is_autocast_cache_enabled() -> bool:
@@ -113,18 +127,21 @@ def is_autocast_cache_enabled() -> bool:
 
 
 def set_autocast_cache_enabled(enabled: bool) -> None:
-    """Turns autocast's cast cache on or off (nothing is cached here: no op casts yet)."""
+    """Turns autocast's cast cache on or off (the cast of a float32 leaf that requires grad is
+    made once per region and shared by every listed op that uses it)."""
     _state.cache_enabled = bool(enabled)
+    _rustgrad._set_autocast_cache_enabled(bool(enabled))
 
 
 def clear_autocast_cache() -> None:
-    """Empties autocast's cast cache (always empty here)."""
+    """Empties autocast's cast cache (done when the outermost region exits)."""
+    _rustgrad._clear_autocast_cache()
 
 
 def autocast_cast_dtype(device_type: str = "cpu") -> Any:
-    """TODO hook for the op layer: the dtype an op of PyTorch's autocast "lower precision" list
-    (matmul, mm, bmm, linear, conv...) should compute in on ``device_type``, or None when autocast
-    is off there. Nothing calls it yet: with no bfloat16/float16 in rustgrad, ops keep their dtype."""
+    """The dtype an op of PyTorch's autocast "lower precision" list (matmul, mm, bmm, linear...)
+    computes in on ``device_type``, or None when autocast is off there (the Rust core keeps the
+    same answer for the CPU and does the casts)."""
     if not _state.enabled.get(device_type, False):
         return None
     return get_autocast_dtype(device_type)
@@ -140,7 +157,7 @@ class autocast:
         enabled: whether the region is active.
         cache_enabled: whether casts of leaves are cached (default: the current setting).
 
-    See the module docstring: on the CPU no op changes dtype yet.
+    See the module docstring for which ops cast on the CPU.
     https://pytorch.org/docs/stable/amp.html#torch.autocast
     """
 
@@ -169,8 +186,10 @@ class autocast:
         self._saved.append((is_autocast_enabled(self.device), _state.dtype.get(self.device), _state.cache_enabled))
         _state.enabled[self.device] = self._enabled
         _state.dtype[self.device] = self.fast_dtype
-        _state.cache_enabled = bool(self._cache_enabled)
+        set_autocast_cache_enabled(bool(self._cache_enabled))
         _state.nesting += 1
+        if self.device == "cpu":
+            _sync_cpu()
         return self
 
     def __exit__(self, *exc_info: object) -> Literal[False]:
@@ -183,7 +202,9 @@ class autocast:
             _state.dtype.pop(self.device, None)
         else:
             _state.dtype[self.device] = dtype
-        _state.cache_enabled = cache
+        set_autocast_cache_enabled(cache)
+        if self.device == "cpu":
+            _sync_cpu()
         return False
 
     def __call__(self, func: Callable) -> Callable:
@@ -199,24 +220,66 @@ def _is_cpu_fast_dtype(dtype: Any) -> bool:
     return any(dtype is not None and dtype == _dtype_named(name) for name in _CPU_DTYPES)
 
 
+def _cast(value: Any, dtype: Any) -> Any:
+    """``value`` with its floating tensors (not float64; inside lists, tuples and dicts too) cast to
+    ``dtype``, as ``custom_fwd(cast_inputs=...)`` passes them."""
+    from rustgrad import Tensor
+
+    if isinstance(value, Tensor):
+        if value.is_floating_point() and value.dtype != _dtype_named("float64"):
+            return value.to(dtype)
+        return value
+    if isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, dict):
+        return {_cast(k, dtype): _cast(v, dtype) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast(v, dtype) for v in value)
+    return value
+
+
 def custom_fwd(fwd: Callable | None = None, *, device_type: str, cast_inputs: Any = None) -> Any:
-    """Decorator for the ``forward`` of a custom ``autograd.Function`` under autocast. Since no op
-    casts under autocast here, the function runs unchanged (``device_type`` is still checked).
-    https://pytorch.org/docs/stable/amp.html#torch.amp.custom_fwd"""
+    """Decorator for the ``forward`` of a custom ``autograd.Function`` under autocast.
+
+    Without ``cast_inputs`` the forward runs in the caller's autocast state (and ``custom_bwd`` runs
+    the backward in the same state). With ``cast_inputs``, inside an enabled region of
+    ``device_type`` the floating tensor arguments are cast to that dtype and the forward runs with
+    autocast off (so does the backward). https://pytorch.org/docs/stable/amp.html#torch.amp.custom_fwd"""
     if not isinstance(device_type, str):
         raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")  # noqa: TRY004 (the exception type is PyTorch's)
     _device_type(device_type)
     if fwd is None:
         return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
-    return fwd
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        ctx._dtype = get_autocast_dtype(device_type)
+        if cast_inputs is None:
+            ctx._fwd_used_autocast = is_autocast_enabled(device_type)
+            return fwd(*args, **kwargs)
+        ctx._fwd_used_autocast = False
+        if is_autocast_enabled(device_type):
+            with autocast(device_type=device_type, enabled=False):
+                return fwd(*_cast(args, cast_inputs), **_cast(kwargs, cast_inputs))
+        return fwd(*args, **kwargs)
+
+    return decorate_fwd
 
 
 def custom_bwd(bwd: Callable | None = None, *, device_type: str) -> Any:
-    """Decorator for the ``backward`` of a custom ``autograd.Function`` (runs unchanged, see
-    :func:`custom_fwd`). https://pytorch.org/docs/stable/amp.html#torch.amp.custom_bwd"""
+    """Decorator for the ``backward`` of a custom ``autograd.Function``: runs it in the autocast state
+    its ``custom_fwd`` forward ran in. https://pytorch.org/docs/stable/amp.html#torch.amp.custom_bwd"""
     if not isinstance(device_type, str):
         raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")  # noqa: TRY004 (the exception type is PyTorch's)
     _device_type(device_type)
     if bwd is None:
         return functools.partial(custom_bwd, device_type=device_type)
-    return bwd
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        with autocast(device_type=device_type, enabled=ctx._fwd_used_autocast, dtype=ctx._dtype):
+            return bwd(*args, **kwargs)
+
+    return decorate_bwd

@@ -14,7 +14,7 @@ __all__ = ["GradScaler", "autocast"]
 
 class autocast(_autocast_mode.autocast):
     """``torch.cpu.amp.autocast(enabled=True, dtype=torch.bfloat16, cache_enabled=True)``: deprecated
-    ``torch.autocast('cpu', ...)`` (no op changes dtype yet, see ``rustgrad.amp.autocast_mode``).
+    ``torch.autocast('cpu', ...)`` (see ``rustgrad.amp.autocast_mode`` for what casts).
     https://pytorch.org/docs/stable/amp.html#torch.cpu.amp.autocast"""
 
     def __init__(self, enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> None:

@@ -231,6 +231,7 @@ def mse_loss(
     if weight is not None:
         per = (input - target) ** 2 * weight
         return per if reduction == "none" else per.sum() if reduction == "sum" else per.mean()
+    input, target = _rustgrad._autocast_fp32(input, target)  # on CPU autocast's float32 list
     return _rustgrad._mse_loss(input, target, reduction)
 
 
@@ -246,7 +247,8 @@ def _broadcast_pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
                 f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {i}"
             )
         shape.append(y if x == 1 else x)
-    return a.expand(*shape), b.expand(*shape)
+    # An operand already of the common shape is passed as is (no ExpandBackward0), as PyTorch does.
+    return (a if list(a.shape) == shape else a.expand(*shape)), (b if list(b.shape) == shape else b.expand(*shape))
 
 
 def l1_loss(
@@ -274,6 +276,7 @@ def l1_loss(
         # Broadcast first, as PyTorch does: a 0-d target then counts as a full operand in type
         # promotion (float32 input, float64 0-d target: a float64 loss).
         input, target = _broadcast_pair(input, target)
+    input, target = _rustgrad._autocast_fp32(input, target)  # on CPU autocast's float32 list
     per = (input - target).abs()
     if reduction == "none":
         return per
@@ -332,6 +335,7 @@ def nll_loss(
     check_tensor("nll_loss_nd", input)
     check_tensor("nll_loss_nd", target, "target", 2)
     check_optional_tensor("nll_loss", weight, "weight", 3)
+    input, target, weight = _rustgrad._autocast_fp32(input, target, weight)  # CPU autocast's float32 list
     reduction = _reduction(size_average, reduce, reduction)
     target = _check_nll_target(input, target)
     if input.dim() > 2:
@@ -356,6 +360,7 @@ def cross_entropy(
     check_tensor("cross_entropy_loss", input)
     check_tensor("cross_entropy_loss", target, "target", 2)
     check_optional_tensor("cross_entropy_loss", weight, "weight", 3)
+    input, target, weight = _rustgrad._autocast_fp32(input, target, weight)  # CPU autocast's float32 list
     reduction = _reduction(size_average, reduce, reduction)
     if label_smoothing > 1.0:  # as PyTorch, only the upper bound is checked (NaN passes)
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing:g}")
@@ -456,6 +461,7 @@ def binary_cross_entropy(
         check_attribute(weight, "size")
         check_optional_tensor("binary_cross_entropy", weight, "weight", 3)
     _check_not_differentiable("binary_cross_entropy", weight=weight)
+    input, target, weight = _rustgrad._autocast_fp32(input, target, weight)  # CPU autocast's float32 list
     if target.dtype != input.dtype:
         raise RuntimeError(
             f"Found dtype {scalar_type_name(target.dtype)} but expected {scalar_type_name(input.dtype)}"
@@ -487,6 +493,7 @@ def binary_cross_entropy_with_logits(
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
     _check_not_differentiable("binary_cross_entropy_with_logits", weight=weight, pos_weight=pos_weight)
+    input, target, weight, pos_weight = _rustgrad._autocast_fp32(input, target, weight, pos_weight)
     return _rustgrad._binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)
 
 

@@ -968,6 +968,11 @@ fn reduce_chunk<T: Element>(chunk: &[T], kind: Reduce) -> T {
         true => {
             let v = match kind {
                 Reduce::Sum | Reduce::Mean => sum_f64(chunk),
+                // float16/bfloat16: PyTorch's CPU kernel rounds each partial product to the dtype
+                // (checked up to 20 factors; its vectorized order for longer runs is not reproduced).
+                Reduce::Prod if matches!(T::DTYPE, DType::F16 | DType::BF16) => {
+                    chunk.iter().fold(1.0f64, |acc, x| T::from_f64(acc * x.to_f64()).to_f64())
+                }
                 Reduce::Prod => chunk.iter().map(|x| x.to_f64()).product::<f64>(),
             };
             let v = if kind == Reduce::Mean { v / chunk.len() as f64 } else { v };

@@ -14,6 +14,7 @@
 
 pub mod alloc;
 pub mod anomaly;
+pub mod autocast;
 pub mod autograd;
 pub mod cascade;
 pub mod checkpoint;

@@ -145,6 +145,18 @@ pub fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
     }
 }
 
+/// The `dim` of `sum`/`mean`: omitted (the signature's default `ReduceDims(None)`: PyTorch's
+/// all-elements overload, `SumBackward0`) or given, even as `None` (`Some` of the dims, empty
+/// for `None`: the dim-list overload over every dim, `SumBackward1`), as PyTorch tells them.
+pub struct ReduceDims(pub Option<Vec<i64>>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ReduceDims {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(ReduceDims(Some(dims_arg(Some(&obj.to_owned()))?.unwrap_or_default())))
+    }
+}
+
 /// The name PyTorch's argument parser gives the type of `obj` in its messages: `Tensor` (or the
 /// subclass's name), `float`, `NoneType`, `torch.dtype`, `numpy.ndarray`.
 pub fn parser_type_name(obj: &Bound<'_, PyAny>) -> String {

@@ -659,3 +659,55 @@ fn where_uint64_rule(value: &Bound<'_, PyAny>, beside: &Bound<'_, PyAny>, first:
 pub fn _tensor_list(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyList>> {
     tensors_to_list(py, tensor_list(obj)?.into_iter().map(Some).collect())
 }
+
+/// Turns CPU autocast on with `dtype` (off with `None`) for this thread: the state the ops of
+/// its lists read (`torch.autocast('cpu')` regions set it).
+#[rustgrad_macros::guard]
+#[pyfunction]
+#[pyo3(signature = (dtype=None))]
+pub fn _set_autocast_cpu(dtype: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    rustgrad_core::autocast::set_cpu_dtype(dtype_arg(dtype)?);
+    Ok(())
+}
+
+/// Turns CPU autocast's cast cache on or off for this thread.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_autocast_cache_enabled(enabled: bool) {
+    rustgrad_core::autocast::set_cache_enabled(enabled);
+}
+
+/// Empties this thread's CPU autocast cast cache.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _clear_autocast_cache() {
+    rustgrad_core::autocast::clear_cache();
+}
+
+/// The arguments as an op of CPU autocast's float32 list sees them: float16/bfloat16 tensors
+/// cast to float32 (`ToCopyBackward0`), anything else as given; the same tuple when autocast
+/// is off.
+#[rustgrad_macros::guard]
+#[pyfunction]
+#[pyo3(signature = (*args))]
+pub fn _autocast_fp32<'py>(py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyTuple>> {
+    if rustgrad_core::autocast::cpu_dtype().is_none() {
+        return Ok(args.clone());
+    }
+    let mut out: Vec<Bound<'py, PyAny>> = Vec::with_capacity(args.len());
+    for item in args.iter() {
+        let cast = match item.cast::<PyTensor>() {
+            Ok(t) => {
+                let c = rustgrad_core::autocast::cast_fp32(&t.get().t).py()?;
+                if c.same(&t.get().t) {
+                    None
+                } else {
+                    Some(wrap(py, c)?.into_bound(py).into_any())
+                }
+            }
+            Err(_) => None,
+        };
+        out.push(cast.unwrap_or(item));
+    }
+    PyTuple::new(py, out)
+}

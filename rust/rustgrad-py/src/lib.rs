@@ -47,6 +47,10 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(dtype.name(), convert::dtype_object(py, dtype))?;
     }
     m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_autocast_cpu, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_autocast_cache_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_clear_autocast_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_autocast_fp32, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_layout_like, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_random_int64, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_wrapped_number, m)?)?;

@@ -465,7 +465,9 @@ impl PyTensor {
         beta: f64,
         alpha: f64,
     ) -> R {
-        wrap(py, modulo::fused(Fused::Baddbmm, &self.t, &tensor_arg(batch1)?, &tensor_arg(batch2)?, beta, alpha).py()?)
+        let (mut input, mut a, mut b) = (self.t.clone(), tensor_arg(batch1)?, tensor_arg(batch2)?);
+        rustgrad_core::autocast::lower_all(&mut [&mut input, &mut a, &mut b]).py()?;
+        wrap(py, modulo::fused(Fused::Baddbmm, &input, &a, &b, beta, alpha).py()?)
     }
     /// In-place `addmv`.
     ///

@@ -3,6 +3,7 @@
 
 use crate::convert::{
     dtype_arg, dtype_object, operand, operand_beside, sizes_arg, tensor_arg, to_numpy, try_operand_beside, uint64_int,
+    ReduceDims,
 };
 use crate::errors::{from_py, IntoPyResult};
 use crate::gil;
@@ -18,7 +19,7 @@ use rustgrad_core::graph::Hook;
 use rustgrad_core::inplace::{apply_inplace_reading, Internal, Reads};
 use rustgrad_core::kernels::{Binary, Compare, Unary};
 use rustgrad_core::ops::{arith, compare, fill, linalg, pow, reduce, unary, view};
-use rustgrad_core::{creation, engine, DType, Tensor};
+use rustgrad_core::{autocast, creation, engine, DType, Tensor};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A multi-dimensional array that records the operations on it for differentiation.
@@ -752,16 +753,20 @@ impl PyTensor {
     }
     /// `@` takes tensors only (a number gives Python's TypeError, as in PyTorch).
     fn __matmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.cast::<PyTensor>().is_err() {
+        let Ok(o) = other.cast::<PyTensor>() else {
             return Ok(py.NotImplemented());
-        }
-        dunder(py, &self.t, other, false, |o| (linalg::matmul)(&self.t, o))
+        };
+        let (mut a, mut b) = (self.t.clone(), o.get().t.clone());
+        autocast::lower_all(&mut [&mut a, &mut b]).py()?;
+        Ok(wrap(py, linalg::matmul(&a, &b).py()?)?.into_any())
     }
     fn __rmatmul__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.cast::<PyTensor>().is_err() {
+        let Ok(o) = other.cast::<PyTensor>() else {
             return Ok(py.NotImplemented());
-        }
-        dunder(py, &self.t, other, false, |o| (linalg::matmul)(o, &self.t))
+        };
+        let (mut a, mut b) = (o.get().t.clone(), self.t.clone());
+        autocast::lower_all(&mut [&mut a, &mut b]).py()?;
+        Ok(wrap(py, linalg::matmul(&a, &b).py()?)?.into_any())
     }
     fn __pow__(&self, py: Python<'_>, e: &Bound<'_, PyAny>, modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let _ = modulo;
@@ -1143,15 +1148,9 @@ impl PyTensor {
     /// ``dtype`` casts the input before summing.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.sum.html
-    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn sum(
-        &self,
-        py: Python<'_>,
-        dim: Option<&Bound<'_, PyAny>>,
-        keepdim: bool,
-        dtype: Option<&Bound<'_, PyAny>>,
-    ) -> R {
-        let dims = dims_arg(dim)?;
+    #[pyo3(signature = (dim=ReduceDims(None), keepdim=false, *, dtype=None))]
+    fn sum(&self, py: Python<'_>, dim: ReduceDims, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let dims = dim.0;
         let dtype = dtype_arg(dtype)?;
         let t = self.t.clone();
         let n = t.numel();
@@ -1160,15 +1159,9 @@ impl PyTensor {
     /// Mean of all elements, or over ``dim`` (an int or a tuple), keeping reduced dims if ``keepdim``.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.mean.html
-    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
-    fn mean(
-        &self,
-        py: Python<'_>,
-        dim: Option<&Bound<'_, PyAny>>,
-        keepdim: bool,
-        dtype: Option<&Bound<'_, PyAny>>,
-    ) -> R {
-        let dims = dims_arg(dim)?;
+    #[pyo3(signature = (dim=ReduceDims(None), keepdim=false, *, dtype=None))]
+    fn mean(&self, py: Python<'_>, dim: ReduceDims, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+        let dims = dim.0;
         wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
     }
     /// The largest element; with ``dim``, a ``(values, indices)`` pair along that dim; with a
@@ -1236,7 +1229,8 @@ impl PyTensor {
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.matmul.html
     fn matmul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let (a, b) = (self.t.clone(), tensor_arg(other)?);
+        let (mut a, mut b) = (self.t.clone(), tensor_arg(other)?);
+        autocast::lower_all(&mut [&mut a, &mut b]).py()?;
         let work = a.numel() * b.shape().last().copied().unwrap_or(1);
         wrap(py, gil::heavy(py, work, move || linalg::matmul(&a, &b)).py()?)
     }
@@ -1244,7 +1238,8 @@ impl PyTensor {
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.mm.html
     fn mm(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        let (a, b) = (self.t.clone(), tensor_arg(other)?);
+        let (mut a, mut b) = (self.t.clone(), tensor_arg(other)?);
+        autocast::lower_all(&mut [&mut a, &mut b]).py()?;
         let work = a.numel() * b.shape().last().copied().unwrap_or(1);
         wrap(py, gil::heavy(py, work, move || linalg::mm(&a, &b)).py()?)
     }
@@ -1258,7 +1253,9 @@ impl PyTensor {
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.bmm.html
     fn bmm(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> R {
-        wrap(py, linalg::bmm(&self.t, &tensor_arg(other)?).py()?)
+        let (mut a, mut b) = (self.t.clone(), tensor_arg(other)?);
+        autocast::lower_all(&mut [&mut a, &mut b]).py()?;
+        wrap(py, linalg::bmm(&a, &b).py()?)
     }
 
     // ----- shape -----

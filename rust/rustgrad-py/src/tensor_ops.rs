@@ -810,7 +810,13 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.prod.html
     #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None))]
     fn prod(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
-        wrap(py, moments::prod(&self.t, dim, keepdim, dtype_arg(dtype)?).py()?)
+        let dtype = dtype_arg(dtype)?;
+        if rustgrad_core::autocast::cpu_dtype().is_some() {
+            // On CPU autocast's float32 list (the input is cast even when a dtype is asked for).
+            let x = rustgrad_core::autocast::cast_fp32(&self.t).py()?;
+            return wrap(py, moments::prod(&x, dim, keepdim, dtype).py()?);
+        }
+        wrap(py, moments::prod(&self.t, dim, keepdim, dtype).py()?)
     }
     /// Cumulative sum along ``dim``.
     ///
@@ -1557,7 +1563,11 @@ pub fn _linear(
     weight: &Bound<'_, PyAny>,
     bias: Option<&Bound<'_, PyAny>>,
 ) -> R {
-    let (x, w, b) = (tensor_arg(input)?, tensor_arg(weight)?, opt_tensor(bias)?);
+    let (mut x, mut w, mut b) = (tensor_arg(input)?, tensor_arg(weight)?, opt_tensor(bias)?);
+    match b.as_mut() {
+        Some(b) => rustgrad_core::autocast::lower_all(&mut [&mut x, &mut w, b]).py()?,
+        None => rustgrad_core::autocast::lower_all(&mut [&mut x, &mut w]).py()?,
+    }
     let work = x.numel() * w.shape().first().copied().unwrap_or(1);
     wrap(py, crate::gil::heavy(py, work, move || linalg::linear(&x, &w, b.as_ref())).py()?)
 }
@@ -1568,8 +1578,9 @@ pub fn _linear(
 #[rustgrad_macros::guard]
 #[pyfunction]
 pub fn addmm(py: Python<'_>, input: &Bound<'_, PyAny>, mat1: &Bound<'_, PyAny>, mat2: &Bound<'_, PyAny>) -> R {
-    let [input, mat1, mat2] =
+    let [mut input, mut mat1, mut mat2] =
         crate::convert::tensor_params("addmm", [("input", input), ("mat1", mat1), ("mat2", mat2)])?;
+    rustgrad_core::autocast::lower_all(&mut [&mut input, &mut mat1, &mut mat2]).py()?;
     wrap(py, linalg::addmm(&input, &mat1, &mat2).py()?)
 }
 

@@ -31,6 +31,11 @@ fn reduce_dims(x: &Tensor, dims: Option<&[i64]>) -> Result<Dims> {
 
 /// Puts reduced dims back (size 1) into a gradient, then broadcasts it to `shape`.
 fn expand_back(g: &Tensor, shape: &[usize], dims: &[usize], keepdim: bool) -> Result<Tensor> {
+    expand_to(&unsqueeze_back(g, shape, dims, keepdim)?, shape)
+}
+
+/// A reduction's gradient with the reduced dims put back as size 1 (not expanded).
+fn unsqueeze_back(g: &Tensor, shape: &[usize], dims: &[usize], keepdim: bool) -> Result<Tensor> {
     let mut g = g.clone();
     if !keepdim && !shape.is_empty() {
         let mut sorted: Dims = dims.into();
@@ -39,7 +44,7 @@ fn expand_back(g: &Tensor, shape: &[usize], dims: &[usize], keepdim: bool) -> Re
             g = unsqueeze(&g, d as i64)?;
         }
     }
-    expand_to(&g, shape)
+    Ok(g)
 }
 
 /// `var(x, dims, correction, keepdim)` (`std` when `root`): `sum((x - mean)²) / (N - correction)`.
@@ -153,7 +158,15 @@ impl Backward for ProdBackward {
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let (x, r) = (self.x.unpack(ctx)?, self.result.unpack(ctx)?);
         let shp = x.shape();
+        if shp.is_empty() {
+            // The product of one element is the element: the gradient passes through as is
+            // (PyTorch's 0-d case, so under create_graph it has no node of its own).
+            return Ok(smallvec![Some(grad0(grads)?.clone())]);
+        }
         let g = expand_back(grad0(grads)?, &shp, &self.dims, self.keepdim)?;
+        // A group of one element has no other factor: with a zero in the input, PyTorch's
+        // zero-safe path passes the (reshaped) gradient through without multiplying.
+        let group: usize = self.dims.iter().map(|&d| shp[d]).product();
         let zeros = x.data().to_vec::<f64>().iter().filter(|&&v| v == 0.0).count();
         let has_zero = zeros > 0;
         if zeros > 1 && self.all && !crate::grad_mode::is_grad_enabled() {
@@ -161,15 +174,23 @@ impl Backward for ProdBackward {
             // zeros outright (NaN elsewhere does not leak in); with it, the general path below.
             return Ok(smallvec![Some(crate::creation::zeros(&shp, g.dtype()))]);
         }
-        if has_zero && self.all && !shp.is_empty() {
+        if has_zero && self.all {
             // PyTorch computes the whole product's zero-safe gradient on the flattened input,
             // then views it back (`ViewBackward0` on top, as a double backward records).
             let n = shape::numel(&shp);
-            let flat = super::view::reshape_to(&x, &[n])?;
-            let others = products_of_others_differentiable(&flat, &[0])?;
-            let flat_grad = mul(&super::view::reshape_to(&g, &[n])?, &others)?;
+            let flat_g = super::view::reshape_to(&g, &[n])?;
+            let flat_grad = if n == 1 {
+                flat_g
+            } else {
+                let flat = super::view::reshape_to(&x, &[n])?;
+                mul(&flat_g, &products_of_others_differentiable(&flat, &[0])?)?
+            };
             let request: SmallVec<[i64; 4]> = shp.iter().map(|&s| s as i64).collect();
             return Ok(smallvec![Some(super::view::view(&flat_grad, &request)?)]);
+        }
+        if has_zero && group == 1 {
+            // Already the input's shape once the dim is back: no expand either.
+            return Ok(smallvec![Some(unsqueeze_back(grad0(grads)?, &shp, &self.dims, self.keepdim)?)]);
         }
         let others = if has_zero {
             products_of_others_differentiable(&x, &self.dims)?
@@ -255,6 +276,10 @@ pub fn cumsum(x: &Tensor, dim: i64, dtype: Option<DType>, reverse: bool) -> Resu
 }
 
 fn cumsum_values(x: &TensorData, dim: usize, dtype: DType, reverse: bool) -> TensorData {
+    if matches!(dtype, DType::F16 | DType::BF16) {
+        // PyTorch accumulates float16/bfloat16 in float32 and rounds each output once.
+        return kernels::cast(&cumsum_values(&kernels::cast(x, DType::F32), dim, DType::F32, reverse), dtype);
+    }
     with_dtype!(dtype, T => {
         let mut v: Vec<T> = x.to_vec::<T>();
         if !x.shape.is_empty() && !v.is_empty() {

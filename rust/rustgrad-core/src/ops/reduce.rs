@@ -250,10 +250,14 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
             _ => {}
         }
     }
+    // float16/bfloat16 accumulate in float32 and round once at the end, as PyTorch's kernels do.
+    let compute = if matches!(d.dtype(), DType::F16 | DType::BF16) { DType::F32 } else { d.dtype() };
+    let half = compute != d.dtype();
     let a = kernels::unary(&d, kernels::Unary::Abs);
+    let a = if half { kernels::cast(&a, compute) } else { a };
     let values = if p.is_infinite() {
         let v: Vec<f64> = a.to_vec::<f64>();
-        let t = Tensor::from_data(kernels::from_f64s(&v, &a.shape, d.dtype()));
+        let t = Tensor::from_data(kernels::from_f64s(&v, &a.shape, compute));
         // max/min over the dims, one at a time from the last
         let mut t = t;
         let mut sorted = dims_n.clone();
@@ -263,14 +267,14 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
         }
         t.data()
     } else if p == 0.0 {
-        let nz = kernels::unary(&kernels::cast(&kernels::cast(&a, DType::Bool), d.dtype()), kernels::Unary::Abs);
-        kernels::reduce(&nz, &dims_n, keepdim, Reduce::Sum, d.dtype())
+        let nz = kernels::unary(&kernels::cast(&kernels::cast(&a, DType::Bool), compute), kernels::Unary::Abs);
+        kernels::reduce(&nz, &dims_n, keepdim, Reduce::Sum, compute)
     } else {
-        let powered = kernels::pow_scalar(&a, p, d.dtype());
-        let s = kernels::reduce(&powered, &dims_n, keepdim, Reduce::Sum, d.dtype());
-        kernels::pow_scalar(&s, 1.0 / p, d.dtype())
+        let powered = kernels::pow_scalar(&a, p, compute);
+        let s = kernels::reduce(&powered, &dims_n, keepdim, Reduce::Sum, compute);
+        kernels::pow_scalar(&s, 1.0 / p, compute)
     };
-    let out = Tensor::from_data(values);
+    let out = Tensor::from_data(if half { kernels::cast(&values, d.dtype()) } else { values });
     record(out, &[x], |o| NormBackward {
         x: SavedTensor::input(x),
         result: SavedTensor::output(o, 0),
