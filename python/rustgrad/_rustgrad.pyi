@@ -41,9 +41,11 @@ __all__ = [
     "Tensor",
     "_LinAlgError",
     "_arange",
+    "_autocast_fp32",
     "_backward",
     "_binary_cross_entropy",
     "_binary_cross_entropy_with_logits",
+    "_clear_autocast_cache",
     "_debug_panic",
     "_div_number",
     "_eye",
@@ -85,6 +87,8 @@ __all__ = [
     "_saved_bytes",
     "_saved_tensors",
     "_set_anomaly_enabled",
+    "_set_autocast_cache_enabled",
+    "_set_autocast_cpu",
     "_set_default_dtype",
     "_set_grad_enabled",
     "_set_inference_mode",
@@ -391,9 +395,9 @@ class Tensor:
     def masked_fill(self, mask: Tensor, value: _Operand) -> Tensor: ...
 
     # ----- reductions -----
-    def sum(self, dim: _Dims | None = None, keepdim: _bool = False, *, dtype: _DType | None = None) -> Tensor: ...
+    def sum(self, dim: _Dims | None = ..., keepdim: _bool = False, *, dtype: _DType | None = None) -> Tensor: ...
     def mean(
-        self, dim: _Dims | None = None, keepdim: _bool = False, *, dtype: _DType | None = None
+        self, dim: _Dims | None = ..., keepdim: _bool = False, *, dtype: _DType | None = None
     ) -> Tensor: ...
     @overload
     def max(self, dim: None = None, keepdim: _bool = False) -> Tensor: ...

@@ -1,6 +1,6 @@
 """``rustgrad.optim``: optimizers that update parameters from their ``.grad``, and lr schedulers."""
 
-from rustgrad.optim import lr_scheduler
+from rustgrad.optim import lr_scheduler, swa_utils
 from rustgrad.optim._adafactor import Adafactor
 from rustgrad.optim._muon import Muon
 from rustgrad.optim.adadelta import Adadelta
@@ -36,4 +36,5 @@ __all__ = [
     "Rprop",
     "SparseAdam",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -42,6 +42,10 @@ pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
         weight
     };
     let out = untracked(|| {
+        let same = weight.is_wrapped_number() || weight.dtype() == x.dtype();
+        if weight.numel() == 1 && same && x.dtype().is_float() && x.dtype() == end.dtype() {
+            return lerp_one_weight(x, end, weight.item_f64()?);
+        }
         let diff = sub(end, x)?;
         if weight.numel() == 1 && weight.item_f64()? >= 0.5 {
             // end - (end - x)(1 - w)
@@ -66,6 +70,25 @@ pub fn lerp(x: &Tensor, end: &Tensor, weight: &Tensor) -> Result<Tensor> {
         record(out, &[x, end], make)
     } else {
         record(out, &[x, end, weight], make)
+    }
+}
+
+/// `lerp` with one weight as PyTorch's CPU kernel computes it: in float32 for float32 and the half
+/// types (float64 for float64), the weight rounded to that type, one fused multiply-add from the
+/// nearer end (`x + w (end - x)` below 0.5, `end + (w - 1)(end - x)` from 0.5), then one rounding
+/// to the dtype.
+fn lerp_one_weight(x: &Tensor, end: &Tensor, w: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    if matches!(dtype, DType::F16 | DType::BF16) {
+        let (xf, ef) = (super::view::to_dtype(x, DType::F32)?, super::view::to_dtype(end, DType::F32)?);
+        return super::view::to_dtype(&lerp_one_weight(&xf, &ef, w)?, dtype);
+    }
+    let w = if dtype == DType::F64 { w } else { w as f32 as f64 };
+    let diff = sub(end, x)?;
+    if w < 0.5 {
+        add_scaled(x, &diff, w)
+    } else {
+        add_scaled(end, &diff, w - 1.0)
     }
 }
 
