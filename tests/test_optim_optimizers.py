@@ -78,7 +78,8 @@ def test_live_against_pytorch(name):
     cls_name, kwargs = OPTIMIZER_CASES[name]
     ours, opt = run_optimizer(torch, cls_name, kwargs)
     theirs, real_opt = run_optimizer(real, cls_name, kwargs, is_torch=True)
-    assert theirs == REAL.get(name, EXACT[name])
+    # PyTorch's vectorized sqrt rounds differently on different CPUs: REAL is one machine's.
+    assert ulp_distance(theirs, EXACT[name]) <= REAL_MAX_ULP.get(name, 0)
     with correctly_rounded_sqrt(real):
         exact, _ = run_optimizer(real, cls_name, kwargs, is_torch=True)
     assert exact == EXACT[name]

@@ -187,7 +187,7 @@ impl PyTensor {
     fn trace(&self, py: Python<'_>) -> R {
         wrap(py, shaped::trace(&self.t).py()?)
     }
-    /// Sorts along `dim`: `torch.return_types.sort(values, indices)`; ties keep their order, NaN is largest.
+    /// Sorts along `dim`: `torch.return_types.sort(values, indices)`; NaN is largest; `stable=True` keeps ties in their order.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.sort.html
     #[pyo3(signature = (dim=-1, descending=false, *, stable=false))]
@@ -206,8 +206,7 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.topk.html
     #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
     fn topk(&self, py: Python<'_>, k: i64, dim: i64, largest: bool, sorted: bool) -> PyResult<Py<PyAny>> {
-        let _ = sorted; // the k values always come in order
-        named_pair(py, "topk", sorting::topk(&self.t, k, dim, largest).py()?)
+        named_pair(py, "topk", sorting::topk(&self.t, k, dim, largest, sorted).py()?)
     }
     /// The `k`-th smallest value along `dim` and its index.
     ///

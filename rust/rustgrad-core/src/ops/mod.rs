@@ -28,6 +28,7 @@ pub mod shaped;
 pub mod softmax;
 pub mod sorting;
 pub mod strided;
+mod tie_order;
 pub mod unary;
 pub mod view;
 

@@ -8,6 +8,7 @@ use super::arith::{div, mul};
 use super::compare::{compare, where_};
 use super::gather::scatter;
 use super::reduce::sum_dims;
+use super::tie_order;
 use super::view::{expand_to, to_dtype, transpose, unsqueeze};
 use crate::autograd::{attach, grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
 use crate::dtype::{DType, Element};
@@ -153,16 +154,35 @@ fn refuse_bool(d: &TensorData, message: &str) -> Result<()> {
     Ok(())
 }
 
-/// `x.sort(dim, descending, stable)`: (values, indices); ties always keep their order (the
-/// `stable` flag only picks PyTorch's overload, `SortBackward1`).
+/// PyTorch's sort order: NaN above everything, ascending (`descending` reverses, NaN first).
+fn nan_aware_less<T: Element>(descending: bool) -> impl Fn(&T, &T) -> bool + Copy {
+    move |a: &T, b: &T| {
+        if descending {
+            (is_nan(*a) && !is_nan(*b)) || a > b
+        } else {
+            (!is_nan(*a) && is_nan(*b)) || a < b
+        }
+    }
+}
+
+/// `x.sort(dim, descending, stable)`: (values, indices). `stable` keeps ties in their order;
+/// otherwise equal values come out in the order of the C++ library's introsort, as in PyTorch.
 pub fn sort(x: &Tensor, dim: i64, descending: bool, stable: bool) -> Result<(Tensor, Tensor)> {
     let d = x.data();
     let w = one_dim(&d, dim)?;
     let n = if d.shape.is_empty() { 1 } else { d.shape[w] };
     let (v, i) = with_dtype!(d.dtype(), T => per_lane::<T>(&d, w, n, |lane, lv, li| {
-        for j in order_of(lane, descending) {
-            lv.push(lane[j]);
-            li.push(j as i64);
+        if stable {
+            for j in order_of(lane, descending) {
+                lv.push(lane[j]);
+                li.push(j as i64);
+            }
+        } else {
+            let less = nan_aware_less::<T>(descending);
+            let mut pairs: Vec<(T, i64)> = lane.iter().copied().zip(0..).collect();
+            tie_order::introsort(&mut pairs, |a, b| less(&a.0, &b.0));
+            lv.extend(pairs.iter().map(|p| p.0));
+            li.extend(pairs.iter().map(|p| p.1));
         }
     }));
     let (v, i) = (super::shaped::layout_like(v, &[&d]), super::shaped::layout_like(i, &[&d]));
@@ -171,8 +191,29 @@ pub fn sort(x: &Tensor, dim: i64, descending: bool, stable: bool) -> Result<(Ten
     Ok((v, i))
 }
 
+/// The `k` first of `lane` in the order `less`, chosen as PyTorch's CPU topk does: a heap
+/// select when `k` is small against the lane (`64 k <= n`), else an introselect of the k-th
+/// followed, when `sorted`, by a sort of the ones before it.
+fn topk_lane<T: Element>(lane: &[T], k: usize, less: impl Fn(&T, &T) -> bool, sorted: bool) -> Vec<(T, i64)> {
+    let mut pairs: Vec<(T, i64)> = lane.iter().copied().zip(0..).collect();
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_value = |a: &(T, i64), b: &(T, i64)| less(&a.0, &b.0);
+    if k * 64 <= pairs.len() {
+        tie_order::partial_sort(&mut pairs, k, by_value);
+    } else {
+        tie_order::nth_element(&mut pairs, k - 1, by_value);
+        if sorted {
+            tie_order::introsort(&mut pairs[..k - 1], by_value);
+        }
+    }
+    pairs.truncate(k);
+    pairs
+}
+
 /// `x.topk(k, dim, largest, sorted)`: the k largest (smallest) values and their indices.
-pub fn topk(x: &Tensor, k: i64, dim: i64, largest: bool) -> Result<(Tensor, Tensor)> {
+pub fn topk(x: &Tensor, k: i64, dim: i64, largest: bool, sorted: bool) -> Result<(Tensor, Tensor)> {
     let d = x.data();
     let w = one_dim(&d, dim)?;
     let n = if d.shape.is_empty() { 1 } else { d.shape[w] };
@@ -183,9 +224,9 @@ pub fn topk(x: &Tensor, k: i64, dim: i64, largest: bool) -> Result<(Tensor, Tens
     // A 0-d input gives its one element, for k = 0 too.
     let k = if d.shape.is_empty() { 1 } else { k as usize };
     let (v, i) = with_dtype!(d.dtype(), T => per_lane::<T>(&d, w, k, |lane, lv, li| {
-        for j in order_of(lane, largest).into_iter().take(k) {
-            lv.push(lane[j]);
-            li.push(j as i64);
+        for (value, j) in topk_lane(lane, k, nan_aware_less::<T>(largest), sorted) {
+            lv.push(value);
+            li.push(j);
         }
     }));
     let (v, i) = (Tensor::from_data(v), Tensor::from_data(i));
@@ -214,7 +255,19 @@ pub fn kthvalue(x: &Tensor, k: i64, dim: i64, keepdim: bool) -> Result<(Tensor, 
         refuse_bool(&d, "\"kthvalue_cpu\" not implemented for 'Bool'")?;
     }
     let at = (k - 1) as usize;
-    pick(x, &d, w, keepdim, "KthvalueBackward0", |lane| order_of(lane, false)[at])
+    pick_native(x, &d, w, keepdim, "KthvalueBackward0", KthSmallest(at))
+}
+
+/// The index of the `.0`-th smallest (0-based, NaN greatest); PyTorch's median-of-three
+/// quickselect decides which of equal values it is.
+struct KthSmallest(usize);
+impl LaneChooser for KthSmallest {
+    fn choose<T: Element>(&self, lane: &[T]) -> usize {
+        let greater = nan_aware_less::<T>(true);
+        let mut pairs: Vec<(T, usize)> = lane.iter().copied().zip(0..).collect();
+        tie_order::quickselect(&mut pairs, self.0, |a, b| greater(&a.0, &b.0));
+        pairs[self.0].1
+    }
 }
 
 /// One value per lane, chosen by `choose` (its index in the lane), with a value-selecting
@@ -238,6 +291,30 @@ fn pick(
     Ok((v, i))
 }
 
+/// [`pick`] with the lane in its own dtype (no rounding through f64 for int64).
+fn pick_native(
+    x: &Tensor,
+    d: &TensorData,
+    w: usize,
+    keepdim: bool,
+    name: &'static str,
+    choose: impl LaneChooser,
+) -> Result<(Tensor, Tensor)> {
+    let (v, i) = with_dtype!(d.dtype(), T => per_lane::<T>(d, w, 1, |lane, lv, li| {
+        let j = choose.choose(lane);
+        lv.push(lane[j]);
+        li.push(j as i64);
+    }));
+    let (v, i) = (Tensor::from_data(squeeze_lane(v, w, keepdim)), Tensor::from_data(squeeze_lane(i, w, keepdim)));
+    select_backward(x, &v, &i, w, keepdim, name);
+    Ok((v, i))
+}
+
+/// Picks one index of a lane of any element type.
+trait LaneChooser {
+    fn choose<T: Element>(&self, lane: &[T]) -> usize;
+}
+
 /// The lower median's index in `lane`: the first NaN if there is one.
 fn median_index(lane: &[f64]) -> usize {
     if let Some(j) = lane.iter().position(|v| v.is_nan()) {
@@ -256,25 +333,34 @@ pub fn median_dim(x: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor
 }
 
 /// `x.mode(dim, keepdim)`: the most frequent value (the smallest of equally frequent ones)
-/// and the index of its last occurrence.
+/// and an index of it.
 pub fn mode(x: &Tensor, dim: i64, keepdim: bool) -> Result<(Tensor, Tensor)> {
     let d = x.data();
     let w = one_dim(&d, dim)?;
     nonempty_dim(&d, w, "mode")?;
-    pick(x, &d, w, keepdim, "ModeBackward0", |lane| {
-        let order = order_of(lane, false);
-        let (mut best, mut best_count, mut run) = (order[0], 0usize, 0usize);
-        for p in 0..order.len() {
-            run = if p > 0 && lane[order[p - 1]] == lane[order[p]] { run + 1 } else { 1 };
-            if run > best_count {
-                best_count = run;
-                best = order[p];
+    pick_native(x, &d, w, keepdim, "ModeBackward0", MostFrequent)
+}
+
+/// The index of the most frequent value: PyTorch's CPU mode sorts (value, index) pairs by
+/// value with the C++ library's introsort and reports the last pair of the first longest run.
+struct MostFrequent;
+impl LaneChooser for MostFrequent {
+    fn choose<T: Element>(&self, lane: &[T]) -> usize {
+        let mut pairs: Vec<(T, usize)> = lane.iter().copied().zip(0..).collect();
+        tie_order::introsort(&mut pairs, |a, b| a.0 < b.0);
+        let (mut best, mut best_count, mut run) = (pairs[0].1, 0usize, 0usize);
+        for p in 0..pairs.len() {
+            run += 1;
+            if p + 1 == pairs.len() || pairs[p].0 != pairs[p + 1].0 {
+                if run > best_count {
+                    best_count = run;
+                    best = pairs[p].1;
+                }
+                run = 0;
             }
         }
-        // the last occurrence of the most frequent value
-        let value = lane[best];
-        lane.iter().rposition(|&v| v == value).unwrap_or(best)
-    })
+        best
+    }
 }
 
 /// `x.median()`: the lower median of all elements (NaN if there is one).
