@@ -743,8 +743,47 @@ sign = _method("sign")
 reciprocal = _method("reciprocal")
 sum = _method("sum")
 mean = _method("mean")
-max = _method("max")
-min = _method("min")
+def _extreme(name: str):
+    method = _method(name)
+
+    def op(input: Tensor, *args: Any, **kwargs: Any) -> Any:
+        other = args[0] if args else kwargs.get("other", kwargs.get("dim"))
+        keepdim_given = len(args) >= 2 or "keepdim" in kwargs
+        is_dim = isinstance(other, Tensor) and other.dim() == 0 and not other.is_floating_point()
+        if isinstance(input, Tensor) and len(args) == 1 and args[0] is None and not kwargs:
+            raise TypeError(
+                f"{name}() received an invalid combination of arguments - got (Tensor, NoneType), but expected one of:\n"
+                " * (Tensor input, *, Tensor out = None)\n"
+                " * (Tensor input, Tensor other, *, Tensor out = None)\n"
+                " * (Tensor input, int dim, bool keepdim = False, *, tuple of Tensors out = None)\n"
+            )
+        if isinstance(input, Tensor) and isinstance(other, Tensor) and keepdim_given and not is_dim:
+            # PyTorch's parser: (Tensor, Tensor, keepdim) matches none of the three overloads.
+            got = ", ".join([_type_name(input)] + [_type_name(a) for a in args]
+                            + [f"{k}={_type_name(v)}" for k, v in kwargs.items()])
+            if len(args) >= 2:
+                marked = ", ".join([_type_name(input)] + [f"!{_type_name(a)}!" for a in args])
+                why = f"some of the arguments have invalid types: ({marked})"
+            else:
+                why = "some of the keywords were incorrect: " + ", ".join(kwargs)
+            raise TypeError(
+                f"{name}() received an invalid combination of arguments - got ({got}), but expected one of:\n"
+                " * (Tensor input, *, Tensor out = None)\n"
+                f"      didn't match because {why}\n"
+                " * (Tensor input, Tensor other, *, Tensor out = None)\n"
+                " * (Tensor input, int dim, bool keepdim = False, *, tuple of Tensors out = None)\n"
+            )
+        return method(input, *args, **kwargs)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (f"``torch.{name}(input)``, ``torch.{name}(input, dim, keepdim=False)`` or "
+                  f"``torch.{name}(input, other)``: as ``input.{name}(...)``.\n"
+                  f"https://pytorch.org/docs/stable/generated/torch.{name}.html")
+    return op
+
+
+max = _extreme("max")
+min = _extreme("min")
 
 
 def norm(input: Tensor, *args: Any, **kwargs: Any) -> Any:

@@ -123,6 +123,10 @@ fn arange_values<T>(
 /// in float32.
 pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
     shape::storage_numel(&[steps], dtype.size())?;
+    if steps > 0 {
+        crate::dtype::check_fits(start, dtype)?;
+        crate::dtype::check_fits(end, dtype)?;
+    }
     let half = steps / 2;
     let data = if dtype == DType::F32 {
         let (s, e) = (start as f32, end as f32);

@@ -131,6 +131,23 @@ pub fn int64_arg(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
 /// A `dim=` argument that may be one dim or several: `None`, an int, or a sequence of ints
 /// (ints outside int64 raise as [`int64_arg`]).
 pub fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
+    dims_arg_of(dim, "", "dim")
+}
+
+/// [`dims_arg`] naming the function and argument in PyTorch's error for a tensor that is not
+/// one integer (`x.amax(torch.tensor([0, 1]))`: "amax(): argument 'dim' (position 1) must be
+/// tuple of ints, not Tensor").
+pub fn dims_arg_of(dim: Option<&Bound<'_, PyAny>>, func: &str, arg: &str) -> PyResult<Option<Vec<i64>>> {
+    if let Some(t) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+        let t = &t.get().t;
+        if t.ndim() != 0 || t.dtype().is_float() || t.dtype() == DType::Bool {
+            let prefix = if func.is_empty() { String::new() } else { format!("{func}(): ") };
+            return Err(PyTypeError::new_err(format!(
+                "{prefix}argument '{arg}' (position 1) must be tuple of ints, not {}",
+                parser_type_name(dim.expect("checked above"))
+            )));
+        }
+    }
     match dim {
         None => Ok(None),
         Some(d) if d.is_none() => Ok(None),
@@ -145,15 +162,16 @@ pub fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
     }
 }
 
-/// The `dim` of `sum`/`mean`: omitted (the signature's default `ReduceDims(None)`: PyTorch's
+/// The `dim` of `sum`/`mean` (`FUNC` names the op in errors: 0 sum, 1 mean): omitted (the signature's default `ReduceDims(None)`: PyTorch's
 /// all-elements overload, `SumBackward0`) or given, even as `None` (`Some` of the dims, empty
 /// for `None`: the dim-list overload over every dim, `SumBackward1`), as PyTorch tells them.
-pub struct ReduceDims(pub Option<Vec<i64>>);
+pub struct ReduceDims<const FUNC: u8>(pub Option<Vec<i64>>);
 
-impl<'a, 'py> FromPyObject<'a, 'py> for ReduceDims {
+impl<'a, 'py, const FUNC: u8> FromPyObject<'a, 'py> for ReduceDims<FUNC> {
     type Error = PyErr;
     fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        Ok(ReduceDims(Some(dims_arg(Some(&obj.to_owned()))?.unwrap_or_default())))
+        let func = if FUNC == 0 { "sum" } else { "mean" };
+        Ok(ReduceDims(Some(dims_arg_of(Some(&obj.to_owned()), func, "dim")?.unwrap_or_default())))
     }
 }
 

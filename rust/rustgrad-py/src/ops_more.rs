@@ -22,7 +22,10 @@ fn named_pair(py: Python<'_>, name: &str, pair: (Tensor, Tensor)) -> PyResult<Py
 /// Dims given as separate ints (`x.flip(0, 1)`) or as one sequence (`x.flip((0, 1))`).
 fn varargs_dims(args: &Bound<'_, PyTuple>, kw: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<i64>> {
     if let Some(k) = kw {
-        return Ok(dims_arg(Some(k))?.unwrap_or_default());
+        return Ok(crate::convert::dims_arg_of(Some(k), "flip", "dims")?.unwrap_or_default());
+    }
+    if args.len() == 1 {
+        crate::convert::dims_arg_of(Some(&args.get_item(0)?), "flip", "dims")?;
     }
     let items: Vec<Bound<'_, PyAny>> = match args.len() {
         1 if !args.get_item(0)?.is_instance_of::<pyo3::types::PyInt>() => args.get_item(0)?.extract()?,
@@ -256,7 +259,7 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.amax.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn amax(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
-        let dims = dims_arg(dim)?.unwrap_or_default();
+        let dims = crate::convert::dims_arg_of(dim, "amax", "dim")?.unwrap_or_default();
         wrap(py, sorting::amax(&self.t, &dims, keepdim, true).py()?)
     }
     /// The minimum over `dim` (all dims when None); the gradient is shared evenly by ties.
@@ -264,7 +267,7 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.amin.html
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn amin(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> R {
-        let dims = dims_arg(dim)?.unwrap_or_default();
+        let dims = crate::convert::dims_arg_of(dim, "amin", "dim")?.unwrap_or_default();
         wrap(py, sorting::amax(&self.t, &dims, keepdim, false).py()?)
     }
     /// `torch.return_types.aminmax(min, max)` over `dim` or over all elements.

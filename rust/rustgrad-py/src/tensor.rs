@@ -1149,7 +1149,7 @@ impl PyTensor {
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.sum.html
     #[pyo3(signature = (dim=ReduceDims(None), keepdim=false, *, dtype=None))]
-    fn sum(&self, py: Python<'_>, dim: ReduceDims, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn sum(&self, py: Python<'_>, dim: ReduceDims<0>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let dims = dim.0;
         let dtype = dtype_arg(dtype)?;
         let t = self.t.clone();
@@ -1160,7 +1160,7 @@ impl PyTensor {
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.mean.html
     #[pyo3(signature = (dim=ReduceDims(None), keepdim=false, *, dtype=None))]
-    fn mean(&self, py: Python<'_>, dim: ReduceDims, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
+    fn mean(&self, py: Python<'_>, dim: ReduceDims<1>, keepdim: bool, dtype: Option<&Bound<'_, PyAny>>) -> R {
         let dims = dim.0;
         wrap(py, reduce::mean(&self.t, dims.as_deref(), keepdim, dtype_arg(dtype)?).py()?)
     }
@@ -1168,9 +1168,24 @@ impl PyTensor {
     /// tensor, the element-wise maximum (as ``torch.maximum``).
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.max.html
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
-        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+    #[pyo3(signature = (dim=None, keepdim=None))]
+    fn max(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        // With `keepdim` only the dim overload is left: a tensor must be an integer there.
+        let (keepdim, dim_overload) = match keepdim {
+            Some(k) => {
+                if let Some(d) = dim {
+                    crate::convert::int_param(d, "max", "dim", Some(1))?;
+                }
+                (crate::convert::bool_param(k, "max", "keepdim", Some(2))?, true)
+            }
+            None => (false, false),
+        };
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()).filter(|_| !dim_overload) {
             // `x.max(other)`: the element-wise maximum, as `torch.maximum`.
             let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, true).py()?;
             return Ok(wrap(py, out)?.into_any());
@@ -1185,9 +1200,24 @@ impl PyTensor {
     /// tensor, the element-wise minimum (as ``torch.minimum``).
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.min.html
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<Py<PyAny>> {
-        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+    #[pyo3(signature = (dim=None, keepdim=None))]
+    fn min(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        // With `keepdim` only the dim overload is left: a tensor must be an integer there.
+        let (keepdim, dim_overload) = match keepdim {
+            Some(k) => {
+                if let Some(d) = dim {
+                    crate::convert::int_param(d, "min", "dim", Some(1))?;
+                }
+                (crate::convert::bool_param(k, "min", "keepdim", Some(2))?, true)
+            }
+            None => (false, false),
+        };
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()).filter(|_| !dim_overload) {
             let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, false).py()?;
             return Ok(wrap(py, out)?.into_any());
         }

@@ -454,6 +454,29 @@ fn uint64_clamp_bounds(
     Ok(Some(ClampBounds::Numbers(lo.or(Some(Scalar::Int(i64::MIN))), hi)))
 }
 
+/// What `scatter`/`scatter_` write: `src` (a tensor or number) or `value=` (a number).
+fn scatter_source(
+    target: &Tensor,
+    src: Option<&Bound<'_, PyAny>>,
+    value: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Tensor> {
+    Ok(match (src, value) {
+        (Some(s), _) | (_, Some(s)) if crate::convert::uint64_int(s).is_some() && !target.dtype().is_float() => {
+            // A uint64 value (note [uint64 operands]) does not fit an integer target.
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "value cannot be converted to type int64_t without overflow",
+            ));
+        }
+        (Some(s), _) if !s.is_none() => operand(s)?,
+        // `value=` is a number even when given as a one-element tensor (no dtype check).
+        (_, Some(v)) => match v.cast::<PyTensor>() {
+            Ok(_) => bound_scalar(Some(v))?.map_or_else(|| operand(v), |s| Ok(s.to_tensor()))?,
+            Err(_) => operand(v)?,
+        },
+        _ => return Err(PyTypeError::new_err("scatter() missing 1 required argument: 'src' or 'value'")),
+    })
+}
+
 fn dims_list(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<i64>>> {
     crate::convert::dims_arg(dim)
 }
@@ -474,6 +497,14 @@ fn tensors_out(py: Python<'_>, ts: Vec<Tensor>) -> PyResult<Py<PyTuple>> {
 }
 
 fn split_impl(py: Python<'_>, t: &Tensor, split: &Bound<'_, PyAny>, dim: i64) -> PyResult<Py<PyTuple>> {
+    if split.is_instance_of::<pyo3::types::PyBool>() {
+        // A bool is neither an int nor a list of ints to PyTorch's parser.
+        let why = "      didn't match because some of the arguments have invalid types: (Tensor, !bool!, !int!)\n";
+        return Err(PyTypeError::new_err(format!(
+            "split() received an invalid combination of arguments - got (Tensor, bool, int), but expected one of:\n \
+             * (Tensor input, int split_size, int dim = 0)\n{why} * (Tensor input, tuple of ints split_size, int dim = 0)\n{why}"
+        )));
+    }
     let shp = t.shape();
     if shp.is_empty() {
         return Err(pyo3::exceptions::PyRuntimeError::new_err("split expects at least a 1-dimensional tensor"));
@@ -774,7 +805,7 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.logsumexp.html
     #[pyo3(signature = (dim, keepdim=false))]
     fn logsumexp(&self, py: Python<'_>, dim: &Bound<'_, PyAny>, keepdim: bool) -> R {
-        let dims = dims_list(Some(dim))?.unwrap_or_default();
+        let dims = crate::convert::dims_arg_of(Some(dim), "logsumexp", "dim")?.unwrap_or_default();
         wrap(py, softmax::logsumexp(&self.t, &dims, keepdim).py()?)
     }
     /// Variance overall or along ``dim``; ``correction`` (default 1, Bessel's) or the legacy ``unbiased`` flag sets the divisor N - correction.
@@ -857,21 +888,7 @@ impl PyTensor {
         src: Option<&Bound<'_, PyAny>>,
         value: Option<&Bound<'_, PyAny>>,
     ) -> R {
-        let s = match (src, value) {
-            (Some(s), _) | (_, Some(s)) if crate::convert::uint64_int(s).is_some() && !self.t.dtype().is_float() => {
-                // A uint64 value (note [uint64 operands]) does not fit an integer target.
-                return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                    "value cannot be converted to type int64_t without overflow",
-                ));
-            }
-            (Some(s), _) if !s.is_none() => operand(s)?,
-            // `value=` is a number even when given as a one-element tensor (no dtype check).
-            (_, Some(v)) => match v.cast::<PyTensor>() {
-                Ok(_) => bound_scalar(Some(v))?.map_or_else(|| operand(v), |s| Ok(s.to_tensor()))?,
-                Err(_) => operand(v)?,
-            },
-            _ => return Err(PyTypeError::new_err("scatter() missing 1 required argument: 'src' or 'value'")),
-        };
+        let s = scatter_source(&self.t, src, value)?;
         wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &s, false).py()?)
     }
     /// A copy with ``src`` values added along ``dim`` at ``index`` positions.
@@ -879,6 +896,32 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.scatter_add.html
     fn scatter_add(&self, py: Python<'_>, dim: i64, index: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>) -> R {
         wrap(py, gather::scatter(&self.t, dim, &tensor_arg(index)?, &tensor_arg(src)?, true).py()?)
+    }
+    /// In-place ``scatter``: writes ``src`` (or ``value``) along ``dim`` at ``index``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.scatter_.html
+    #[pyo3(signature = (dim, index, src=None, *, value=None))]
+    fn scatter_(
+        slf: &Bound<'_, Self>,
+        dim: i64,
+        index: &Bound<'_, PyAny>,
+        src: Option<&Bound<'_, PyAny>>,
+        value: Option<&Bound<'_, PyAny>>,
+    ) -> R {
+        let s = scatter_source(&slf.get().t, src, value)?;
+        let index = tensor_arg(index)?;
+        let disjoint: Vec<&Tensor> = if s.is_wrapped_number() { vec![&index] } else { vec![&index, &s] };
+        let reads = Reads { operands: &[], disjoint: &disjoint, internal: Internal::Refuse };
+        in_place_op_reading(slf, reads, "scatter_", |t| gather::scatter(t, dim, &index, &s, false))
+    }
+    /// In-place ``scatter_add``: adds ``src`` along ``dim`` at ``index``; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.scatter_add_.html
+    fn scatter_add_(slf: &Bound<'_, Self>, dim: i64, index: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>) -> R {
+        let (index, src) = (tensor_arg(index)?, tensor_arg(src)?);
+        let disjoint = [&index, &src];
+        let reads = Reads { operands: &[], disjoint: &disjoint, internal: Internal::Refuse };
+        in_place_op_reading(slf, reads, "scatter_add_", |t| gather::scatter(t, dim, &index, &src, true))
     }
     /// The entries along ``dim`` at the positions in the 1-d ``index`` tensor (a copy).
     ///
@@ -895,6 +938,7 @@ impl PyTensor {
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put(&self, py: Python<'_>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
         let (list, v) = index_put_args("index_put", indices, values)?;
+        refuse_no_indices(&self.t, &list, &v)?;
         wrap(py, gather::index_put(&self.t, &list, &v, accumulate).py()?)
     }
     /// In-place ``index_put``; returns self.
@@ -903,6 +947,7 @@ impl PyTensor {
     #[pyo3(signature = (indices, values, accumulate=false))]
     fn index_put_(slf: &Bound<'_, Self>, indices: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, accumulate: bool) -> R {
         let (list, v) = index_put_args("index_put_", indices, values)?;
+        refuse_no_indices(&slf.get().t, &list, &v)?;
         let (operands, disjoint) = if accumulate {
             // Accumulating never takes the masked_fill_ route.
             (Vec::new(), std::iter::once(&v).chain(list.iter().flatten()).collect())
@@ -1523,6 +1568,29 @@ fn index_put_args(
         )));
     };
     Ok((list, v.get().t.clone()))
+}
+
+/// PyTorch's `index_put` with no index tensors fails inside its kernel: values that do not
+/// broadcast get the shape-mismatch error, others one of two internal errors.
+fn refuse_no_indices(base: &Tensor, list: &[Option<Tensor>], values: &Tensor) -> PyResult<()> {
+    if !list.is_empty() {
+        return Ok(());
+    }
+    let (vs, bs) = (values.shape(), base.shape());
+    let message = if rustgrad_core::shape::broadcast_shapes(&vs, &bs).map_or(true, |s| s[..] != bs[..]) {
+        format!(
+            "shape mismatch: value tensor of shape {} cannot be broadcast to indexing result of shape {}",
+            rustgrad_core::shape::fmt_shape(&vs),
+            rustgrad_core::shape::fmt_shape(&bs)
+        )
+    } else if values.numel() <= 1 {
+        "sym_strides() called on an undefined Tensor".to_string()
+    } else {
+        "ntensor >= 3 INTERNAL ASSERT FAILED at \"/__w/pytorch/pytorch/aten/src/ATen/native/cpu/IndexKernelUtils.h\":8, \
+         please report a bug to PyTorch. "
+            .to_string()
+    };
+    Err(pyo3::exceptions::PyRuntimeError::new_err(message))
 }
 
 fn tensor_seq(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<Vec<Tensor>> {

@@ -625,6 +625,9 @@ pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate
     if !empty {
         check_scatter_args(base, dim, index, (!src_is_scalar).then_some(src))?;
     }
+    if src_is_scalar {
+        crate::dtype::check_fits(src.item_f64()?, base.dtype())?;
+    }
     let fresh = kernels::contiguous_copy(&base.data());
     let (shp, strides): (Shape, Shape) = if fresh.shape.is_empty() {
         (smallvec![1], smallvec![1])
@@ -653,9 +656,12 @@ pub fn scatter(base: &Tensor, dim: i64, index: &Tensor, src: &Tensor, accumulate
     });
     let out = Tensor::from_data(fresh);
     let inputs: &[&Tensor] = if src_is_scalar { &[base] } else { &[base, src] };
+    // scatter_add needs the index only for src's gradient: PyTorch saves it only then.
+    let keeps_index = !accumulate || (!src_is_scalar && src.requires_grad());
     record(out, inputs, |_| ScatterBackward {
         dim,
-        index: SavedTensor::input(index),
+        index: if keeps_index { SavedTensor::input(index) } else { SavedTensor::none() },
+        keeps_index,
         src_shape: sd.shape.clone(),
         accumulate,
         value: src_is_scalar,
@@ -671,6 +677,8 @@ pub struct ScatterBackward {
     accumulate: bool,
     /// Scattering a number (`scatter(dim, index, value=v)`, `ScatterBackward1`).
     value: bool,
+    /// Whether `index` was saved (not for scatter_add into a src without gradient).
+    keeps_index: bool,
 }
 impl Backward for ScatterBackward {
     fn name(&self) -> &'static str {
@@ -682,6 +690,9 @@ impl Backward for ScatterBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        if self.accumulate && !ctx.needs(1) {
+            return Ok(smallvec![ctx.needs(0).then(|| g.clone()), None]);
+        }
         let index = self.index.unpack(ctx)?;
         let gb = match (ctx.needs(0), self.accumulate) {
             (false, _) => None,
@@ -696,7 +707,13 @@ impl Backward for ScatterBackward {
         };
         Ok(smallvec![gb, gs])
     }
-    crate::saved_tensors!(index);
+    fn release(&mut self) {
+        self.index.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        self.keeps_index
+    }
+    fn retarget_outputs(&mut self, _target: &Tensor) {}
 }
 
 /// `small` placed at the start of a zero tensor of `shape` (src bigger than the index).

@@ -320,6 +320,15 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// `addmm(bias, a, b)`: `bias + a @ b`, bias broadcast (what `linear` records).
 pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    for (name, t) in [("mat1", a), ("self", bias)] {
+        if t.dtype() != b.dtype() {
+            return Err(Error::runtime(format!(
+                "{name} and mat2 must have the same dtype, but got {} and {}",
+                t.dtype().scalar_type_name(),
+                b.dtype().scalar_type_name()
+            )));
+        }
+    }
     // 16-bit floats: the product stays in float32 until the bias is added, then rounds once.
     let dtype = a.dtype();
     let half = dtype.is_half() && b.dtype() == dtype && bias.dtype() == dtype;

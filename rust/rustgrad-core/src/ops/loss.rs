@@ -313,8 +313,15 @@ fn check_same_shape(x: &Tensor, y: &Tensor) -> Result<()> {
 /// clamped at -100 as PyTorch does.
 pub fn binary_cross_entropy(p: &Tensor, y: &Tensor, weight: Option<&Tensor>, reduction: Reduction) -> Result<Tensor> {
     check_same_shape(p, y)?;
-    if p.data().to_vec::<f64>().iter().any(|&v| !(0.0..=1.0).contains(&v)) {
-        return Err(Error::runtime("all elements of input should be between 0 and 1"));
+    // Element by element, the input before the target (NaN fails both checks).
+    let targets = y.data().to_vec::<f64>();
+    for (i, &v) in p.data().to_vec::<f64>().iter().enumerate() {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Error::runtime("all elements of input should be between 0 and 1"));
+        }
+        if !(0.0..=1.0).contains(&targets[i]) {
+            return Err(Error::runtime("all elements of target should be between 0 and 1"));
+        }
     }
     let out = untracked(|| {
         let log_p = clamp(&log(p)?, Some(-100.0), None, ClampKind::Clamp)?;

@@ -52,7 +52,8 @@ pub fn fmod(a: &Tensor, b: &Tensor, floor: bool) -> Result<Tensor> {
         return no_derivative(Tensor::from_data(values), b, NoDerivative::RemainderScalarTensor);
     }
     record(Tensor::from_data(values), &[a, b], |_| FmodBackward {
-        a: SavedTensor::input(a),
+        // With a number divisor the gradient passes straight through: nothing is saved.
+        a: if scalar { SavedTensor::none() } else { SavedTensor::input(a) },
         b: if scalar { SavedTensor::none() } else { SavedTensor::input(b) },
         a_shape: da.shape.clone(),
         b_shape: db.shape.clone(),
@@ -113,7 +114,14 @@ impl Backward for FmodBackward {
         };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    fn release(&mut self) {
+        self.a.release();
+        self.b.release();
+    }
+    fn saves_tensors(&self) -> bool {
+        !self.scalar
+    }
+    fn retarget_outputs(&mut self, _target: &Tensor) {}
 }
 
 // ----------------------------------------------------------------------------- nan_to_num

@@ -140,7 +140,7 @@ pub fn logsumexp(x: &Tensor, dims: &[i64], keepdim: bool) -> Result<Tensor> {
         let all: Vec<i64> = (0..nd as i64).collect();
         return logsumexp(x, &all, keepdim);
     }
-    let dims: Dims = if nd == 0 { Dims::new() } else { shape::wrap_dims(dims, nd)? };
+    let dims: Dims = shape::wrap_dims(dims, nd)?;
     let x_float;
     let x = if x.dtype().is_float() {
         x
