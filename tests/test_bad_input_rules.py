@@ -151,3 +151,18 @@ def test_against_pytorch():
         assert ours[0] == theirs[0], (ours, theirs)
         if ours[0] == "ok":
             assert ours == theirs
+
+
+def test_function_forms_take_one_sequence():
+    x = torch.ones(4)
+    with pytest.raises(TypeError, match=r"^reshape\(\): argument 'shape' \(position 2\) must be tuple of ints, not int$"):
+        torch.reshape(x, 4)
+    with pytest.raises(TypeError, match=r"^permute\(\): argument 'dims' \(position 2\) must be tuple of ints, not int$"):
+        torch.permute(x, 0)
+    assert torch.reshape(x, (2, 2)).shape == (2, 2) and torch.permute(torch.ones(2, 3), (1, 0)).shape == (3, 2)
+    with pytest.raises(AttributeError, match="'list' object has no attribute 'split'"):
+        torch.split([1], 1)
+    with pytest.raises(TypeError, match=r"argument 'ord' \(position 2\) must be Number, not Tensor"):
+        torch.norm(x, x)
+    with pytest.raises(TypeError, match=r"softplus\(\): argument 'beta' must be Number, not Tensor"):
+        F.softplus(x, beta=x)

@@ -789,6 +789,9 @@ min = _extreme("min")
 def norm(input: Tensor, *args: Any, **kwargs: Any) -> Any:
     """``torch.norm(input, p, dim, keepdim)``: same as ``input.norm(...)``."""
     _check_attribute(input, "layout")
+    p = args[0] if args else kwargs.get("p", "fro")
+    if isinstance(p, Tensor):
+        raise TypeError("linalg_vector_norm(): argument 'ord' (position 2) must be Number, not Tensor")
     return input.norm(*args, **kwargs)
 
 
@@ -838,10 +841,28 @@ matmul = _method("matmul")
 mm = _method("mm")
 mv = _method("mv")
 bmm = _method("bmm")
-reshape = _method("reshape")
+def reshape(input: Tensor, shape: Any) -> Tensor:
+    """``torch.reshape(input, shape)``: ``shape`` is one tuple of ints, as in PyTorch's function form.
+    https://pytorch.org/docs/stable/generated/torch.reshape.html"""
+    if not isinstance(input, Tensor):
+        _check_tensor("reshape", input)
+    if not isinstance(shape, (tuple, list, Size)):
+        raise TypeError(f"reshape(): argument 'shape' (position 2) must be tuple of ints, not {_type_name(shape)}")
+    return input.reshape(shape)
+
+
 transpose = _method("transpose")
 t = _method("t")
-permute = _method("permute")
+def permute(input: Tensor, dims: Any) -> Tensor:
+    """``torch.permute(input, dims)``: ``dims`` is one tuple of ints, as in PyTorch's function form.
+    https://pytorch.org/docs/stable/generated/torch.permute.html"""
+    if not isinstance(input, Tensor):
+        _check_tensor("permute", input)
+    if not isinstance(dims, (tuple, list, Size)):
+        raise TypeError(f"permute(): argument 'dims' (position 2) must be tuple of ints, not {_type_name(dims)}")
+    return input.permute(dims)
+
+
 squeeze = _method("squeeze")
 unsqueeze = _method("unsqueeze")
 flatten = _method("flatten")
@@ -879,7 +900,12 @@ scatter_add = _method("scatter_add")
 index_select = _method("index_select")
 nonzero = _method("nonzero")
 narrow = _method("narrow")
-split = _method("split")
+def split(tensor: Tensor, split_size_or_sections: Any, dim: _builtins.int = 0) -> Any:
+    """``torch.split(tensor, split_size_or_sections, dim=0)``: as ``tensor.split(...)`` (views).
+    https://pytorch.org/docs/stable/generated/torch.split.html"""
+    return tensor.split(split_size_or_sections, dim)
+
+
 chunk = _method("chunk")
 unbind = _method("unbind")
 log1p = _method("log1p")

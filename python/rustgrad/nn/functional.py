@@ -130,6 +130,10 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``, and ``x`` above ``threshold`` (``SoftplusBackward0``)."""
     check_tensor("softplus", input)
+    if isinstance(beta, Tensor):
+        raise TypeError("softplus(): argument 'beta' must be Number, not Tensor")
+    if isinstance(threshold, Tensor):
+        raise TypeError("softplus(): argument 'threshold' must be Number, not Tensor")
     _require_float(input, "softplus_cpu")
     return _rustgrad._softplus(input, float(beta), float(threshold))
 
