@@ -10,6 +10,7 @@ questions differently (``version.cuda``, ``current_accelerator()``, the error ra
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -235,6 +236,27 @@ def test_the_corpus_device_idiom():
 
 
 # ----- threads and predicates -----
+
+
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_set_num_threads_sizes_the_kernel_pool():
+    n = torch.get_num_threads()
+    x = torch.linspace(-1, 1, 1 << 20)
+    expected = np.exp(x.numpy())
+    try:
+        torch.set_num_threads(n + 3)
+        before = _os_threads()
+        np.testing.assert_allclose(x.exp().numpy(), expected, rtol=1e-6)
+        # the parallel kernel ran on a pool of the new size (its threads now exist)
+        assert _os_threads() >= before + 3 or before >= n + 3
+        torch.set_num_threads(1)
+        np.testing.assert_allclose((x * 2).numpy(), 2 * x.numpy())
+    finally:
+        torch.set_num_threads(n)
 
 
 def test_thread_counts():

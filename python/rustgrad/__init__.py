@@ -730,6 +730,21 @@ def _method(name: str):
     return op
 
 
+def _one_sequence_method(name: str, arg: str):
+    """``torch.<name>(input, seq)``: unlike the method, the function form takes one sequence of ints."""
+    method = _method(name)
+
+    def op(input: Tensor, sizes: Any) -> Tensor:
+        if isinstance(input, Tensor) and not isinstance(sizes, (tuple, list, Size)):
+            raise TypeError(f"{name}(): argument '{arg}' (position 2) must be tuple of ints, not {_type_name(sizes)}")
+        return method(input, sizes)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (f"``torch.{name}(input, {arg})``: as ``input.{name}({arg})``, with ``{arg}`` one tuple of ints.\n"
+                  f"https://pytorch.org/docs/stable/generated/torch.{name}.html")
+    return op
+
+
 exp = _method("exp")
 log = _method("log")
 sqrt = _method("sqrt")
@@ -841,28 +856,10 @@ matmul = _method("matmul")
 mm = _method("mm")
 mv = _method("mv")
 bmm = _method("bmm")
-def reshape(input: Tensor, shape: Any) -> Tensor:
-    """``torch.reshape(input, shape)``: ``shape`` is one tuple of ints, as in PyTorch's function form.
-    https://pytorch.org/docs/stable/generated/torch.reshape.html"""
-    if not isinstance(input, Tensor):
-        _check_tensor("reshape", input)
-    if not isinstance(shape, (tuple, list, Size)):
-        raise TypeError(f"reshape(): argument 'shape' (position 2) must be tuple of ints, not {_type_name(shape)}")
-    return input.reshape(shape)
-
-
 transpose = _method("transpose")
 t = _method("t")
-def permute(input: Tensor, dims: Any) -> Tensor:
-    """``torch.permute(input, dims)``: ``dims`` is one tuple of ints, as in PyTorch's function form.
-    https://pytorch.org/docs/stable/generated/torch.permute.html"""
-    if not isinstance(input, Tensor):
-        _check_tensor("permute", input)
-    if not isinstance(dims, (tuple, list, Size)):
-        raise TypeError(f"permute(): argument 'dims' (position 2) must be tuple of ints, not {_type_name(dims)}")
-    return input.permute(dims)
-
-
+reshape = _one_sequence_method("reshape", "shape")
+permute = _one_sequence_method("permute", "dims")
 squeeze = _method("squeeze")
 unsqueeze = _method("unsqueeze")
 flatten = _method("flatten")

@@ -48,9 +48,41 @@ pub fn num_threads() -> usize {
     }
 }
 
-/// Sets the intra-op thread count (`torch.set_num_threads`).
+/// Sets the intra-op thread count (`torch.set_num_threads`): the parallel kernels then run on
+/// that many threads (see [`in_pool`]).
 pub fn set_num_threads(n: usize) {
     THREADS.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The pool of the size last set, once it differs from rayon's global pool.
+static POOL: parking_lot::Mutex<Option<(usize, std::sync::Arc<rayon::ThreadPool>)>> = parking_lot::const_mutex(None);
+
+/// Runs `f`, whose rayon parallel iterators then use [`num_threads`] threads: rayon's global
+/// pool until `set_num_threads` chooses another size, then a pool of that size (built once per
+/// size; if it cannot be built, the global pool).
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let n = THREADS.load(std::sync::atomic::Ordering::Relaxed);
+    if n == 0 || n == rayon::current_num_threads() {
+        return f();
+    }
+    let pool = {
+        let mut slot = POOL.lock();
+        match &*slot {
+            Some((size, pool)) if *size == n => pool.clone(),
+            _ => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+                Ok(pool) => {
+                    let pool = std::sync::Arc::new(pool);
+                    *slot = Some((n, pool.clone()));
+                    pool
+                }
+                Err(_) => {
+                    drop(slot);
+                    return f();
+                }
+            },
+        }
+    };
+    pool.install(f)
 }
 
 /// How many values of `elem_size` bytes one of PyTorch's CPU reduction vectors holds: its sum

@@ -220,7 +220,9 @@ pub fn map_values<T: Copy + Send + Sync, U: Send>(v: &[T], f: impl Fn(T) -> U + 
         run(v, dst);
     } else {
         use rayon::prelude::*;
-        dst.par_chunks_mut(PARALLEL_CHUNK).zip(v.par_chunks(PARALLEL_CHUNK)).for_each(|(o, s)| run(s, o));
+        crate::cascade::in_pool(|| {
+            dst.par_chunks_mut(PARALLEL_CHUNK).zip(v.par_chunks(PARALLEL_CHUNK)).for_each(|(o, s)| run(s, o))
+        });
     }
     // SAFETY: every element of the first `v.len()` was written above.
     unsafe { out.set_len(v.len()) };
@@ -249,9 +251,11 @@ pub fn zip_values<T: Copy + Send + Sync, U: Send>(
         run(&a[..n], &b[..n], dst);
     } else {
         use rayon::prelude::*;
-        dst.par_chunks_mut(PARALLEL_CHUNK)
-            .zip(a[..n].par_chunks(PARALLEL_CHUNK).zip(b[..n].par_chunks(PARALLEL_CHUNK)))
-            .for_each(|(o, (x, y))| run(x, y, o));
+        crate::cascade::in_pool(|| {
+            dst.par_chunks_mut(PARALLEL_CHUNK)
+                .zip(a[..n].par_chunks(PARALLEL_CHUNK).zip(b[..n].par_chunks(PARALLEL_CHUNK)))
+                .for_each(|(o, (x, y))| run(x, y, o))
+        });
     }
     // SAFETY: every element of the first `n` was written above.
     unsafe { out.set_len(n) };
@@ -959,7 +963,7 @@ fn sum_f64<T: Element>(v: &[T]) -> f64 {
     }
     use rayon::prelude::*;
     let mut partial = Vec::new();
-    v.par_chunks(PARALLEL_CHUNK).map(lanes).collect_into_vec(&mut partial);
+    crate::cascade::in_pool(|| v.par_chunks(PARALLEL_CHUNK).map(lanes).collect_into_vec(&mut partial));
     partial.iter().sum()
 }
 
@@ -1236,9 +1240,11 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
                 let f = $f;
                 if parallel(n) {
                     use rayon::prelude::*;
-                    out.par_chunks_mut(PARALLEL_CHUNK)
-                        .zip(src_values.par_chunks(PARALLEL_CHUNK))
-                        .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(*o, s)));
+                    crate::cascade::in_pool(|| {
+                        out.par_chunks_mut(PARALLEL_CHUNK)
+                            .zip(src_values.par_chunks(PARALLEL_CHUNK))
+                            .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(*o, s)))
+                    });
                 } else {
                     out.iter_mut().zip(src_values).for_each(|(o, &s)| *o = f(*o, s));
                 }
@@ -1252,9 +1258,11 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
                 let alpha = if kind == Binary::Sub { -alpha } else { alpha };
                 if parallel(n) {
                     use rayon::prelude::*;
-                    out.par_chunks_mut(PARALLEL_CHUNK)
-                        .zip(src_values.par_chunks(PARALLEL_CHUNK))
-                        .for_each(|(o, s)| fused_add_into(o, s, alpha));
+                    crate::cascade::in_pool(|| {
+                        out.par_chunks_mut(PARALLEL_CHUNK)
+                            .zip(src_values.par_chunks(PARALLEL_CHUNK))
+                            .for_each(|(o, s)| fused_add_into(o, s, alpha))
+                    });
                 } else {
                     fused_add_into(out, src_values, alpha);
                 }

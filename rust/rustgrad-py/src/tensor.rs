@@ -146,6 +146,37 @@ impl PyTensor {
         })
     }
 
+    /// `x.max(...)` / `x.min(...)`: the element-wise extreme with a tensor, else the reduction.
+    /// With `keepdim` only the dim overload is left, so a tensor there must be an integer.
+    fn extreme_method(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: Option<&Bound<'_, PyAny>>,
+        max: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let name = if max { "max" } else { "min" };
+        let (keepdim, dim_overload) = match keepdim {
+            Some(k) => {
+                if let Some(d) = dim {
+                    crate::convert::int_param(d, name, "dim", Some(1))?;
+                }
+                (crate::convert::bool_param(k, name, "keepdim", Some(2))?, true)
+            }
+            None => (false, false),
+        };
+        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()).filter(|_| !dim_overload) {
+            // `x.max(other)`: the element-wise maximum, as `torch.maximum`.
+            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, max).py()?;
+            return Ok(wrap(py, out)?.into_any());
+        }
+        let dim = match dim {
+            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
+            _ => None,
+        };
+        self.reduce_extreme(py, dim, keepdim, max)
+    }
+
     fn reduce_extreme(&self, py: Python<'_>, dim: Option<i64>, keepdim: bool, max: bool) -> PyResult<Py<PyAny>> {
         match dim {
             None => Ok(wrap(py, reduce::extreme_all(&self.t, max).py()?)?.into_any()),
@@ -1175,26 +1206,7 @@ impl PyTensor {
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        // With `keepdim` only the dim overload is left: a tensor must be an integer there.
-        let (keepdim, dim_overload) = match keepdim {
-            Some(k) => {
-                if let Some(d) = dim {
-                    crate::convert::int_param(d, "max", "dim", Some(1))?;
-                }
-                (crate::convert::bool_param(k, "max", "keepdim", Some(2))?, true)
-            }
-            None => (false, false),
-        };
-        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()).filter(|_| !dim_overload) {
-            // `x.max(other)`: the element-wise maximum, as `torch.maximum`.
-            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, true).py()?;
-            return Ok(wrap(py, out)?.into_any());
-        }
-        let dim = match dim {
-            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
-            _ => None,
-        };
-        self.reduce_extreme(py, dim, keepdim, true)
+        self.extreme_method(py, dim, keepdim, true)
     }
     /// The smallest element; with ``dim``, a ``(values, indices)`` pair along that dim; with a
     /// tensor, the element-wise minimum (as ``torch.minimum``).
@@ -1207,25 +1219,7 @@ impl PyTensor {
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        // With `keepdim` only the dim overload is left: a tensor must be an integer there.
-        let (keepdim, dim_overload) = match keepdim {
-            Some(k) => {
-                if let Some(d) = dim {
-                    crate::convert::int_param(d, "min", "dim", Some(1))?;
-                }
-                (crate::convert::bool_param(k, "min", "keepdim", Some(2))?, true)
-            }
-            None => (false, false),
-        };
-        if let Some(other) = dim.and_then(|d| d.cast::<PyTensor>().ok()).filter(|_| !dim_overload) {
-            let out = rustgrad_core::ops::elementwise::extremum(&self.t, &other.get().t, false).py()?;
-            return Ok(wrap(py, out)?.into_any());
-        }
-        let dim = match dim {
-            Some(d) if !d.is_none() => Some(crate::convert::int64_arg(d)?),
-            _ => None,
-        };
-        self.reduce_extreme(py, dim, keepdim, false)
+        self.extreme_method(py, dim, keepdim, false)
     }
     /// The p-norm (default 2, Frobenius) of all elements or along ``dim``.
     ///
