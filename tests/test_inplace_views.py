@@ -653,3 +653,18 @@ def test_second_backward_through_copy_slices_is_refused():
     c.backward()
     c.backward()
     assert x.grad.item() == 3.0
+
+
+def test_view_of_a_no_grad_view_keeps_its_base_and_creation():
+    w = torch.randn(1, 2, requires_grad=True)
+    with torch.no_grad():
+        base = torch.ones(1, 2)
+        v = base.view(2)
+    for view in (v.expand(1, 2), v.view(1, 2), v.expand_as(base)):
+        assert view._base is base
+        with pytest.raises(RuntimeError, match="A view was created in no_grad mode"):
+            view.add_(w)
+    # a view taken with grad mode on of a tensor that is not a view is an ordinary view
+    fresh = base.view(2).view(1, 2)
+    fresh.mul_(w)
+    assert fresh.grad_fn is not None

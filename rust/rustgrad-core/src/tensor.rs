@@ -363,6 +363,9 @@ pub struct ViewMeta {
     /// Set when the base changed in place but this view's history may not be rewritten (a
     /// no_grad or multi-output view): PyTorch's error, raised whenever the history is used.
     pub rebase_error: Option<Arc<str>>,
+    /// Made with grad mode on (a no_grad view of a view taken with grad mode off inherits its
+    /// creation; Note [Composite results are not views] drops only the others).
+    pub made_recording: bool,
 }
 
 /// Shared cell behind a [`Tensor`] handle.
@@ -426,7 +429,13 @@ impl Tensor {
             g.is_inference = inference;
             // A view has no flag of its own: it requires grad while its base does
             // (Note [Views share their base's requires_grad]).
-            g.view = Some(Box::new(ViewMeta { base, creation, attr_version, rebase_error: None }));
+            g.view = Some(Box::new(ViewMeta {
+                base,
+                creation,
+                attr_version,
+                rebase_error: None,
+                made_recording: recording,
+            }));
         }
         t
     }
