@@ -668,3 +668,13 @@ def test_view_of_a_no_grad_view_keeps_its_base_and_creation():
     fresh = base.view(2).view(1, 2)
     fresh.mul_(w)
     assert fresh.grad_fn is not None
+
+
+def test_expanded_gradient_is_copied_into_grad_not_stolen():
+    # sum's backward expands a 0-d gradient: .grad must not share (and later write into) it
+    x = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
+    y = x.sum()
+    g = torch.ones((), dtype=torch.float64)
+    torch.autograd.backward(y, grad_tensors=g)
+    y.backward()
+    assert g.item() == 1.0 and x.grad.tolist() == [2.0]

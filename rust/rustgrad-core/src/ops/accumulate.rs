@@ -42,8 +42,13 @@ static ACCUMULATE_STRIPES: [parking_lot::Mutex<()>; 64] = [const { parking_lot::
 /// Whether `t` can become `.grad` as is: PyTorch's rule, no one else holds this handle and its
 /// layout is the one `.grad` gets (contiguous). Its storage may be shared (a view of the
 /// `gradient` passed to `backward`): later accumulations then write through it, as in PyTorch.
+/// A zero stride, even on a dim of size 1, marks an expanded view (`sum`'s backward of a 0-d
+/// gradient): PyTorch copies those.
 pub(crate) fn can_steal(t: &Tensor) -> bool {
-    Arc::strong_count(&t.0) == 1 && t.lock().data.is_contiguous()
+    Arc::strong_count(&t.0) == 1 && {
+        let g = t.lock();
+        g.data.is_contiguous() && g.data.strides.iter().all(|&s| s != 0)
+    }
 }
 
 /// `leaf.grad += new_grad`, as PyTorch's AccumulateGrad does it: with grad mode off the first

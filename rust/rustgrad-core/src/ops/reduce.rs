@@ -92,7 +92,13 @@ impl Backward for SumBackward {
         }
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
-        Ok(smallvec![Some(expand_reduced(grad0(grads)?, &self.self_shape, &self.dims, self.keepdim)?)])
+        let g = grad0(grads)?;
+        if self.all && g.ndim() == 0 {
+            // SumBackward0: the 0-d gradient expanded as is (zero strides, so AccumulateGrad
+            // copies rather than keeps it).
+            return Ok(smallvec![Some(expand_to(g, &self.self_shape)?)]);
+        }
+        Ok(smallvec![Some(expand_reduced(g, &self.self_shape, &self.dims, self.keepdim)?)])
     }
 }
 
