@@ -166,3 +166,18 @@ def test_function_forms_take_one_sequence():
         torch.norm(x, x)
     with pytest.raises(TypeError, match=r"softplus\(\): argument 'beta' must be Number, not Tensor"):
         F.softplus(x, beta=x)
+
+
+@pytest.mark.parametrize("add", [False, True])
+def test_in_place_scatter_gradchecks(add):
+    index = torch.tensor([[1, 0, 2], [0, 2, 1]])
+
+    def f(base, src):
+        out = base * 1
+        return out.scatter_add_(0, index, src) if add else out.scatter_(0, index, src)
+
+    base = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    src = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (base, src))
+    assert torch.autograd.gradgradcheck(f, (base, src))
+    assert f(base, src).grad_fn.name() == ("ScatterAddBackward0" if add else "ScatterBackward0")
