@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pytest
 import rustgrad
+from op_rows import as_tuple, grad_fn_name, leaves
 
 LA = rustgrad.linalg
 
@@ -219,23 +220,11 @@ def _draw(r, salt=0):
     return [make(rng) for make in r.inputs]
 
 
-def _leaves(arrays):
-    return [rustgrad.tensor(a, dtype=rustgrad.float64, requires_grad=True) for a in arrays]
-
-
-def _as_tuple(x):
-    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
-
-
-def _name(t):
-    return None if t.grad_fn is None else type(t.grad_fn).__name__
-
-
 @pytest.mark.parametrize("r", ROWS, ids=IDS)
 def test_forward_against_numpy(r):
     arrays = _draw(r)
-    outs = _as_tuple(r.fn(*_leaves(arrays)))
-    expected = _as_tuple(r.ref(*[a.copy() for a in arrays]))
+    outs = as_tuple(r.fn(*leaves(arrays)))
+    expected = as_tuple(r.ref(*[a.copy() for a in arrays]))
     names = r.grad_fn if isinstance(r.grad_fn, tuple) else (r.grad_fn,) * len(outs)
     assert len(outs) == len(expected) == len(names)
     for out, exp, name in zip(outs, expected, names):
@@ -243,17 +232,17 @@ def test_forward_against_numpy(r):
         assert tuple(out.shape) == exp.shape
         assert out.dtype == rustgrad.float64 and out.requires_grad
         np.testing.assert_allclose(out.detach().numpy(), exp, rtol=1e-9, atol=1e-11)
-        assert _name(out) == name
+        assert grad_fn_name(out) == name
 
 
 @pytest.mark.parametrize("r", ROWS, ids=IDS)
 def test_gradcheck(r):
-    assert rustgrad.autograd.gradcheck(r.fn, tuple(_leaves(_draw(r, 1))))
+    assert rustgrad.autograd.gradcheck(r.fn, tuple(leaves(_draw(r, 1))))
 
 
 @pytest.mark.parametrize("r", [r for r in ROWS if r.gradgrad], ids=[r.name for r in ROWS if r.gradgrad])
 def test_gradgradcheck(r):
-    assert rustgrad.autograd.gradgradcheck(r.fn, tuple(_leaves(_draw(r, 2))))
+    assert rustgrad.autograd.gradgradcheck(r.fn, tuple(leaves(_draw(r, 2))))
 
 
 # ----------------------------------------------------------------------------- closed forms
@@ -426,11 +415,11 @@ def test_against_pytorch(name, fn):
     for dtype, tol in ((np.float64, 1e-10), (np.float32, 2e-5)):
         ours_in = rustgrad.tensor(a.astype(dtype), requires_grad=True)
         theirs_in = torch.tensor(a.astype(dtype), requires_grad=True)
-        ours, theirs = _as_tuple(fn(rustgrad.linalg, ours_in)), _as_tuple(fn(torch.linalg, theirs_in))
+        ours, theirs = as_tuple(fn(rustgrad.linalg, ours_in)), as_tuple(fn(torch.linalg, theirs_in))
         for o, t in zip(ours, theirs):
             assert str(o.dtype) == str(t.dtype) and tuple(o.shape) == tuple(t.shape)
             np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=tol, atol=tol)
-            assert _name(o) == _name(t)
+            assert grad_fn_name(o) == grad_fn_name(t)
         # gradients of a sign-free scalar of every output
         sum(((o * o).sum() if o.dtype.is_floating_point else 0) for o in ours).backward()
         sum(((t * t).sum() if t.dtype.is_floating_point else 0) for t in theirs).backward()

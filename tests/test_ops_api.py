@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pytest
 import rustgrad
+from op_rows import as_tuple, grad_fn_name, leaves
 
 
 def normal(*shape):
@@ -207,40 +208,28 @@ def _draw(r, salt=0):
     return [np.asarray(gen(rng), dtype=np.float64) for gen in r.inputs]
 
 
-def _leaves(arrays):
-    return [rustgrad.tensor(a, dtype=rustgrad.float64, requires_grad=True) for a in arrays]
-
-
-def _as_tuple(x):
-    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
-
-
-def _name(t):
-    return None if t.grad_fn is None else type(t.grad_fn).__name__
-
-
 @pytest.mark.parametrize("r", ROWS, ids=IDS)
 def test_forward_against_numpy(r):
     arrays = _draw(r)
-    outs = _as_tuple(r.fn(*_leaves(arrays)))
-    expected = _as_tuple(r.ref(*[a.copy() for a in arrays]))
+    outs = as_tuple(r.fn(*leaves(arrays)))
+    expected = as_tuple(r.ref(*[a.copy() for a in arrays]))
     assert len(outs) == len(expected)
     for out, exp in zip(outs, expected):
         exp = np.asarray(exp)
         assert tuple(out.shape) == exp.shape
         assert out.dtype == rustgrad.float64 and out.requires_grad
         np.testing.assert_allclose(out.detach().numpy(), exp, rtol=1e-10, atol=1e-12)
-        assert _name(out) == r.grad_fn
+        assert grad_fn_name(out) == r.grad_fn
 
 
 @pytest.mark.parametrize("r", ROWS, ids=IDS)
 def test_gradcheck(r):
-    assert rustgrad.autograd.gradcheck(r.fn, tuple(_leaves(_draw(r, 1))))
+    assert rustgrad.autograd.gradcheck(r.fn, tuple(leaves(_draw(r, 1))))
 
 
 @pytest.mark.parametrize("r", [r for r in ROWS if r.gradgrad], ids=[r.name for r in ROWS if r.gradgrad])
 def test_gradgradcheck(r):
-    assert rustgrad.autograd.gradgradcheck(r.fn, tuple(_leaves(_draw(r, 2))))
+    assert rustgrad.autograd.gradgradcheck(r.fn, tuple(leaves(_draw(r, 2))))
 
 
 # ----------------------------------------------------------------------------- closed forms
