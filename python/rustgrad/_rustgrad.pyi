@@ -40,14 +40,22 @@ __all__ = [
     "RemovableHandle",
     "Tensor",
     "_LinAlgError",
+    "_activation",
+    "_adaptive_pool",
     "_arange",
     "_autocast_fp32",
+    "_avg_pool",
     "_backward",
+    "_batch_norm",
     "_binary_cross_entropy",
     "_binary_cross_entropy_with_logits",
     "_clear_autocast_cache",
+    "_col2im",
+    "_constant_pad",
+    "_convolution",
     "_debug_panic",
     "_div_number",
+    "_embedding",
     "_eye",
     "_full",
     "_function_apply",
@@ -55,6 +63,9 @@ __all__ = [
     "_get_default_dtype",
     "_get_num_threads",
     "_grad",
+    "_group_norm",
+    "_im2col",
+    "_layer_norm",
     "_layout_like",
     "_leaky_relu",
     "_linalg_cholesky_ex",
@@ -71,6 +82,8 @@ __all__ = [
     "_live_nodes",
     "_load_safetensors",
     "_logsigmoid",
+    "_max_pool",
+    "_max_unpool",
     "_mse_loss",
     "_multinomial",
     "_nll_loss",
@@ -83,6 +96,7 @@ __all__ = [
     "_random_result",
     "_randperm",
     "_result_type",
+    "_robust_loss",
     "_save_safetensors",
     "_saved_bytes",
     "_saved_tensors",
@@ -785,6 +799,61 @@ def _silu(input: Tensor) -> Tensor: ...
 def _logsigmoid(input: Tensor) -> Tensor: ...
 def _div_number(input: Tensor, divisor: float) -> Tensor: ...
 def _mse_loss(input: Tensor, target: Tensor, reduction_: str) -> Tensor: ...
+def _convolution(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    transposed: bool,
+    output_padding: list[int],
+    groups: int,
+) -> Tensor: ...
+def _im2col(
+    input: Tensor, kernel: list[int], dilation: list[int], padding: list[int], stride: list[int], positions: list[int]
+) -> Tensor: ...
+def _col2im(
+    input: Tensor,
+    output_size: list[int],
+    kernel: list[int],
+    dilation: list[int],
+    padding: list[int],
+    stride: list[int],
+    positions: list[int],
+) -> Tensor: ...
+def _max_pool(
+    input: Tensor, output: list[int], kernel: list[int], stride: list[int], padding: list[int], dilation: list[int]
+) -> tuple[Tensor, Tensor]: ...
+def _avg_pool(
+    input: Tensor,
+    output: list[int],
+    kernel: list[int],
+    stride: list[int],
+    padding: list[int],
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Tensor: ...
+def _adaptive_pool(input: Tensor, output: list[int], max: bool) -> tuple[Tensor, Tensor | None]: ...
+def _max_unpool(input: Tensor, indices: Tensor, output: list[int]) -> Tensor: ...
+def _batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> Tensor: ...
+def _layer_norm(
+    input: Tensor, normalized_shape: list[int], weight: Tensor | None, bias: Tensor | None, eps: float
+) -> Tensor: ...
+def _group_norm(input: Tensor, num_groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor: ...
+def _embedding(weight: Tensor, indices: Tensor, padding_idx: int | None, scale_grad_by_freq: bool) -> Tensor: ...
+def _constant_pad(input: Tensor, pad: list[int], value: float) -> Tensor: ...
+def _activation(input: Tensor, name: str, a: float = 0.0, b: float = 0.0, c: float = 0.0) -> Tensor: ...
+def _robust_loss(input: Tensor, target: Tensor, kind: str, param: float, reduction: str) -> Tensor: ...
 def _nll_loss(
     input: Tensor,
     target: Tensor,

@@ -1,6 +1,7 @@
 """``rustgrad.nn``: modules, parameters, initialisers and losses with PyTorch's API (``torch.nn``)."""
 
-from rustgrad.nn import functional, init, utils
+from rustgrad.nn import functional, init, modules, utils
+from rustgrad.nn.modules import *
 from rustgrad.nn.modules import (
     GELU,
     BCELoss,
@@ -25,7 +26,7 @@ from rustgrad.nn.modules import (
 )
 from rustgrad.nn.parameter import Parameter
 
-__all__ = [
+__all__ = sorted(set(modules.__all__) - {"Module"}) + [
     "GELU",
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -51,3 +52,4 @@ __all__ = [
     "init",
     "utils",
 ]
+__all__ = sorted(set(__all__))

@@ -19,13 +19,16 @@ from rustgrad._args import (
     strict_bool_arg,
 )
 from rustgrad._rustgrad import Tensor
+from rustgrad.nn import _layer_functional
+from rustgrad.nn._layer_functional import *
 
-__all__ = [
+__all__ = _layer_functional.__all__ + [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "dropout",
     "gelu",
+    "huber_loss",
     "l1_loss",
     "leaky_relu",
     "linear",
@@ -38,6 +41,7 @@ __all__ = [
     "sigmoid",
     "silu",
     "softmax",
+    "smooth_l1_loss",
     "softplus",
     "tanh",
 ]
@@ -525,3 +529,49 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("Class values must be smaller than num_classes.")
     zeros = _rustgrad._full([*tensor.shape, num_classes], 0, _rustgrad.int64)
     return zeros.scatter(-1, tensor.unsqueeze(-1), 1)
+
+
+def _robust_loss(fn: str, kind: str, input, target, param: float, size_average, reduce, reduction, weight=None):
+    check_tensor(fn, input)
+    check_tensor(fn, target, "target", 2)
+    if target.shape != input.shape:
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+            "This will likely lead to incorrect results due to broadcasting. "
+            "Please ensure they have the same size.",
+            stacklevel=3,
+        )
+    reduction = _reduction(size_average, reduce, reduction)
+    if target.shape != input.shape:
+        input, target = _broadcast_pair(input, target)
+    if weight is not None:
+        per = _rustgrad._robust_loss(input, target, kind, float(param), "none") * weight
+        return per if reduction == "none" else per.sum() if reduction == "sum" else per.mean()
+    return _rustgrad._robust_loss(input, target, kind, float(param), reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Quadratic below ``beta``, linear above it (``SmoothL1LossBackward0``).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.smooth_l1_loss.html"""
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0.0:
+        return l1_loss(input, target, size_average, reduce, reduction)
+    return _robust_loss("smooth_l1_loss", "smooth_l1", input, target, beta, size_average, reduce, reduction)
+
+
+def huber_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0, weight: Tensor | None = None
+) -> Tensor:
+    """Quadratic below ``delta``, ``delta``-scaled linear above it (``HuberLossBackward0``).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.huber_loss.html"""
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    return _robust_loss("huber_loss", "huber", input, target, delta, None, None, reduction, weight)

@@ -8,6 +8,7 @@ mod functions;
 mod generator;
 mod gil;
 mod linalg;
+mod nn_ops;
 mod node;
 mod ops_more;
 mod python;
@@ -73,6 +74,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
     tensor_ops::register(m)?;
     linalg::register(m)?;
+    nn_ops::register(m)?;
     m.add_function(wrap_pyfunction!(ops_more::_no_derivative, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::_save_safetensors, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::_load_safetensors, m)?)?;

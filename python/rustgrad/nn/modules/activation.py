@@ -1,4 +1,5 @@
-"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``."""
+"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, and the
+elementwise ones with scalar parameters (``Hardtanh``, ``ELU``, ``LeakyReLU``, ``Softplus``...)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rustgrad import Tensor
 from rustgrad.nn import functional as F
 from rustgrad.nn.modules.module import Module
 
-__all__ = ["GELU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["GELU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"] + ["CELU", "ELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU", "LogSigmoid", "Mish", "ReLU6", "SELU", "SiLU", "Softplus", "Softshrink", "Threshold"]
 
 
 class ReLU(Module):
@@ -95,3 +96,213 @@ class LogSoftmax(Module):
     def extra_repr(self) -> str:
         """The constructor arguments shown in the module's repr."""
         return f"dim={self.dim}"
+
+
+def _inplace_suffix(inplace: bool) -> str:
+    return ", inplace=True" if inplace else ""
+
+
+class Hardtanh(Module):
+    """``x`` clamped to ``[min_val, max_val]``.
+    https://pytorch.org/docs/stable/generated/torch.nn.Hardtanh.html"""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.min_val = min_val
+        self.max_val = max_val
+        self.inplace = inplace
+        assert self.max_val > self.min_val
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``hardtanh(input)``."""
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace_suffix(self.inplace)}"
+
+
+class ReLU6(Hardtanh):
+    """``min(max(0, x), 6)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.ReLU6.html"""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return "inplace=True" if self.inplace else ""
+
+
+class _Simple(Module):
+    """An activation with only an ``inplace`` flag."""
+
+    _name = ""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """The activation applied to ``input``."""
+        return getattr(F, self._name)(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return "inplace=True" if self.inplace else ""
+
+
+class SiLU(_Simple):
+    """``x * sigmoid(x)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.SiLU.html"""
+
+    _name = "silu"
+
+
+class SELU(_Simple):
+    """Scaled ELU with the self-normalizing constants.
+    https://pytorch.org/docs/stable/generated/torch.nn.SELU.html"""
+
+    _name = "selu"
+
+
+class Hardswish(_Simple):
+    """``x * relu6(x + 3) / 6``.
+    https://pytorch.org/docs/stable/generated/torch.nn.Hardswish.html"""
+
+    _name = "hardswish"
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return ""
+
+
+class Hardsigmoid(Hardswish):
+    """``relu6(x + 3) / 6``.
+    https://pytorch.org/docs/stable/generated/torch.nn.Hardsigmoid.html"""
+
+    _name = "hardsigmoid"
+
+
+class Mish(Hardswish):
+    """``x * tanh(softplus(x))``.
+    https://pytorch.org/docs/stable/generated/torch.nn.Mish.html"""
+
+    _name = "mish"
+
+
+class ELU(Module):
+    """``x`` above zero, ``alpha * (exp(x) - 1)`` below.
+    https://pytorch.org/docs/stable/generated/torch.nn.ELU.html"""
+
+    _name = "elu"
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """The activation applied to ``input``."""
+        return getattr(F, self._name)(input, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return f"alpha={self.alpha}{_inplace_suffix(self.inplace)}"
+
+
+class CELU(ELU):
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.
+    https://pytorch.org/docs/stable/generated/torch.nn.CELU.html"""
+
+    _name = "celu"
+
+
+class LeakyReLU(Module):
+    """``x`` where positive, else ``negative_slope * x``.
+    https://pytorch.org/docs/stable/generated/torch.nn.LeakyReLU.html"""
+
+    def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``leaky_relu(input)``."""
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return f"negative_slope={self.negative_slope}{_inplace_suffix(self.inplace)}"
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``, linear above ``threshold``.
+    https://pytorch.org/docs/stable/generated/torch.nn.Softplus.html"""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``softplus(input)``."""
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``.
+    https://pytorch.org/docs/stable/generated/torch.nn.LogSigmoid.html"""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``logsigmoid(input)``."""
+        return F.logsigmoid(input)
+
+
+class Threshold(Module):
+    """``x`` where ``x > threshold``, else ``value``.
+    https://pytorch.org/docs/stable/generated/torch.nn.Threshold.html"""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.value = value
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``threshold(input)``."""
+        return F.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return f"threshold={self.threshold}, value={self.value}{_inplace_suffix(self.inplace)}"
+
+
+class Softshrink(Module):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0.
+    https://pytorch.org/docs/stable/generated/torch.nn.Softshrink.html"""
+
+    _name = "softshrink"
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        """The shrinkage applied to ``input``."""
+        return getattr(F, self._name)(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr."""
+        return str(self.lambd)
+
+
+class Hardshrink(Softshrink):
+    """``x`` where ``|x| > lambd``, else 0.
+    https://pytorch.org/docs/stable/generated/torch.nn.Hardshrink.html"""
+
+    _name = "hardshrink"

@@ -38,6 +38,56 @@ pub enum Act {
     Silu,
     /// `logsigmoid`.
     LogSigmoid,
+    /// `hardtanh` (and `relu6`): `x` clamped to `[min, max]`.
+    #[allow(missing_docs)] // the fields are named in the doc above
+    Hardtanh { min: f64, max: f64 },
+    /// `elu`/`selu`/`celu`: `scale x` above zero, `scale alpha (exp(input_scale x) - 1)` below.
+    #[allow(missing_docs)] // the fields are named in the doc above
+    Elu { alpha: f64, scale: f64, input_scale: f64, celu: bool },
+    /// `hardswish(x) = x relu6(x + 3) / 6`.
+    Hardswish,
+    /// `hardsigmoid(x) = relu6(x + 3) / 6`.
+    Hardsigmoid,
+    /// `mish(x) = x tanh(softplus(x))`.
+    Mish,
+    /// `threshold`: `x` above `threshold`, else `value`.
+    #[allow(missing_docs)] // the fields are named in the doc above
+    Threshold { threshold: f64, value: f64 },
+    /// `softshrink`: `x - lambd` above `lambd`, `x + lambd` below `-lambd`, else 0.
+    #[allow(missing_docs)] // the field is named in the doc above
+    Softshrink { lambd: f64 },
+    /// `hardshrink`: `x` where `|x| > lambd`, else 0.
+    #[allow(missing_docs)] // the field is named in the doc above
+    Hardshrink { lambd: f64 },
+}
+
+/// The activations without parameters of their own, by name, and those with scalar ones
+/// (`hardtanh`, `elu`, `threshold`, the shrinks): checked for a float input first.
+pub fn act(x: &Tensor, act: Act) -> Result<Tensor> {
+    let kernel = match act {
+        Act::LeakyRelu { .. } => "leaky_relu_cpu",
+        Act::Softplus { .. } => "softplus_cpu",
+        Act::Silu => "silu_cpu",
+        Act::LogSigmoid => "log_sigmoid_cpu",
+        Act::Hardtanh { .. } => "hardtanh_cpu",
+        Act::Elu { .. } => "elu_cpu",
+        Act::Hardswish => "hardswish_cpu",
+        Act::Hardsigmoid => "hardsigmoid_cpu",
+        Act::Mish => "mish_cpu",
+        Act::Threshold { .. } => "threshold_cpu",
+        Act::Softshrink { .. } => "softshrink_cpu",
+        Act::Hardshrink { .. } => "hardshrink_cpu",
+    };
+    let int_ok = matches!(act, Act::Hardtanh { .. } | Act::Threshold { .. });
+    if !(x.dtype().is_float() || int_ok && x.dtype() != crate::dtype::DType::Bool) {
+        return Err(Error::runtime(format!("\"{kernel}\" not implemented for '{}'", x.dtype().scalar_type_name())));
+    }
+    if let Act::Hardtanh { min, max } = act {
+        if min > max {
+            return Err(Error::runtime("hardtanh: min_val cannot be greater than max_val"));
+        }
+    }
+    activation(x, act)
 }
 
 /// `leaky_relu(x) = x` for `x > 0`, else `slope x`.
@@ -97,7 +147,41 @@ fn act_values(x: &Tensor, act: Act) -> Result<Tensor> {
             let tail = unary(&exp(&neg(&super::unary::abs(x)?)?)?, Unary::Log1p)?;
             sub(&super::elementwise::extremum(x, &scalar(0.0), false)?, &tail)
         }
+        Act::Hardtanh { min, max } => {
+            let low = where_(&compare(x, &scalar(min), Compare::Lt)?, &scalar(min), x)?;
+            where_(&compare(&low, &scalar(max), Compare::Gt)?, &scalar(max), &low)
+        }
+        Act::Elu { alpha, scale, input_scale, .. } => {
+            let neg_part = mul(&unary(&mul(x, &scalar(input_scale))?, Unary::Expm1)?, &scalar(alpha * scale))?;
+            where_(&compare(x, &scalar(0.0), Compare::Gt)?, &mul(x, &scalar(scale))?, &neg_part)
+        }
+        Act::Hardswish => {
+            div(&mul(x, &act_values(&add(x, &scalar(3.0))?, Act::Hardtanh { min: 0.0, max: 6.0 })?)?, &scalar(6.0))
+        }
+        Act::Hardsigmoid => {
+            div(&act_values(&add(x, &scalar(3.0))?, Act::Hardtanh { min: 0.0, max: 6.0 })?, &scalar(6.0))
+        }
+        Act::Mish => mul(x, &super::unary::tanh(&softplus_values(x, 1.0, 20.0)?)?),
+        Act::Threshold { threshold, value } => where_(&compare(x, &scalar(threshold), Compare::Le)?, &scalar(value), x),
+        Act::Softshrink { lambd } => {
+            let above = where_(&compare(x, &scalar(lambd), Compare::Gt)?, &sub(x, &scalar(lambd))?, &scalar(0.0))?;
+            where_(&compare(x, &scalar(-lambd), Compare::Lt)?, &add(x, &scalar(lambd))?, &above)
+        }
+        Act::Hardshrink { lambd } => {
+            let inside = super::compare::logical_and(
+                &compare(x, &scalar(-lambd), Compare::Ge)?,
+                &compare(x, &scalar(lambd), Compare::Le)?,
+            )?;
+            where_(&inside, &scalar(0.0), x)
+        }
     }
+}
+
+/// 1 where `x` is strictly between `lo` and `hi`, else 0 (a mask in x's dtype).
+fn inside(x: &Tensor, lo: f64, hi: f64) -> Result<Tensor> {
+    let above = compare(x, &scalar(lo), Compare::Gt)?;
+    let below = compare(x, &scalar(hi), Compare::Lt)?;
+    where_(&super::compare::logical_and(&above, &below)?, &scalar(1.0), &scalar(0.0))
 }
 
 /// The local slope of each activation, as a differentiable function of `x`.
@@ -117,6 +201,36 @@ fn slope(x: &Tensor, act: Act) -> Result<Tensor> {
         }
         // d logsigmoid = sigmoid(-x)
         Act::LogSigmoid => sigmoid(&neg(x)?),
+        // d hardtanh = 1 inside (min, max), 0 outside
+        Act::Hardtanh { min, max } => inside(x, min, max),
+        // d elu = scale (x > 0), scale alpha input_scale exp(input_scale x) (x <= 0)
+        Act::Elu { alpha, scale, input_scale, .. } => {
+            let below = mul(&exp(&mul(x, &scalar(input_scale))?)?, &scalar(alpha * scale * input_scale))?;
+            where_(&compare(x, &scalar(0.0), Compare::Gt)?, &scalar(scale), &below)
+        }
+        // d hardswish = 0 (x < -3), x/3 + 1/2 (x <= 3), 1 above
+        Act::Hardswish => {
+            let mid = add(&div(x, &scalar(3.0))?, &scalar(0.5))?;
+            let upper = where_(&compare(x, &scalar(3.0), Compare::Le)?, &mid, &scalar(1.0))?;
+            where_(&compare(x, &scalar(-3.0), Compare::Lt)?, &scalar(0.0), &upper)
+        }
+        // d hardsigmoid = 1/6 inside (-3, 3), 0 outside
+        Act::Hardsigmoid => div(&inside(x, -3.0, 3.0)?, &scalar(6.0)),
+        // d mish = tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2), sp = softplus(x)
+        Act::Mish => {
+            let t = super::unary::tanh(&activation(x, Act::Softplus { beta: 1.0, threshold: 20.0 })?)?;
+            let sech2 = rsub_scalar(&mul(&t, &t)?, &scalar(1.0), 1.0)?;
+            add(&t, &mul(&mul(x, &sigmoid(x)?)?, &sech2)?)
+        }
+        // d threshold = 1 (x > threshold), 0 otherwise
+        Act::Threshold { threshold, .. } => {
+            where_(&compare(x, &scalar(threshold), Compare::Le)?, &scalar(0.0), &scalar(1.0))
+        }
+        // d softshrink = d hardshrink = 1 where |x| > lambd, else 0
+        Act::Softshrink { lambd } | Act::Hardshrink { lambd } => {
+            let inner = inside(x, -lambd, lambd)?;
+            rsub_scalar(&inner, &scalar(1.0), 1.0)
+        }
     }
 }
 
@@ -132,6 +246,15 @@ impl Backward for ActBackward {
             Act::Softplus { .. } => "SoftplusBackward0",
             Act::Silu => "SiluBackward0",
             Act::LogSigmoid => "LogSigmoidBackward0",
+            Act::Hardtanh { .. } => "HardtanhBackward0",
+            Act::Elu { celu: false, .. } => "EluBackward0",
+            Act::Elu { celu: true, .. } => "CeluBackward0",
+            Act::Hardswish => "HardswishBackward0",
+            Act::Hardsigmoid => "HardsigmoidBackward0",
+            Act::Mish => "MishBackward0",
+            Act::Threshold { .. } => "ThresholdBackward0",
+            Act::Softshrink { .. } => "SoftshrinkBackward0",
+            Act::Hardshrink { .. } => "HardshrinkBackward0",
         }
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
@@ -141,6 +264,7 @@ impl Backward for ActBackward {
             Act::LeakyRelu { slope } => grad_op(g, &x, GradKind::LeakyRelu { slope })?,
             Act::Softplus { beta, threshold } => grad_op(g, &x, GradKind::Softplus { beta, threshold })?,
             Act::LogSigmoid => grad_op(g, &x, GradKind::LogSigmoid)?,
+            other => mul(g, &slope(&x, other)?)?,
         };
         Ok(smallvec![Some(gx)])
     }

@@ -2,6 +2,7 @@
 //! binary_cross_entropy and binary_cross_entropy_with_logits.
 
 use super::arith::{add, div, mul, neg, sub};
+use super::compare::compare;
 use super::elementwise::{clamp, extremum, ClampKind};
 use super::gather::scatter;
 use super::reduce::{mean, sum};
@@ -470,6 +471,97 @@ impl Backward for BceLogitsBackward {
         } else {
             None
         };
+        Ok(smallvec![gx, gy])
+    }
+    crate::saved_tensors!(x, y);
+}
+
+/// Which robust regression loss a node computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RobustLoss {
+    /// `smooth_l1_loss`: `0.5 d² / beta` where `|d| < beta`, else `|d| - 0.5 beta`.
+    SmoothL1 {
+        /// The switch point (and the quadratic part's scale).
+        beta: f64,
+    },
+    /// `huber_loss`: `0.5 d²` where `|d| < delta`, else `delta (|d| - 0.5 delta)`.
+    Huber {
+        /// The switch point.
+        delta: f64,
+    },
+}
+
+impl RobustLoss {
+    fn switch(self) -> f64 {
+        match self {
+            RobustLoss::SmoothL1 { beta } => beta,
+            RobustLoss::Huber { delta } => delta,
+        }
+    }
+
+    /// The per-element loss of the differences `d`.
+    fn values(self, d: &Tensor) -> Result<Tensor> {
+        let z = abs(d)?;
+        let inner = compare(&z, &scalar(self.switch()), crate::kernels::Compare::Lt)?;
+        let (quad, lin) = match self {
+            RobustLoss::SmoothL1 { beta } => {
+                (div(&mul(&mul(&z, &z)?, &scalar(0.5))?, &scalar(beta))?, sub(&z, &scalar(0.5 * beta))?)
+            }
+            RobustLoss::Huber { delta } => {
+                (mul(&mul(&z, &z)?, &scalar(0.5))?, mul(&sub(&z, &scalar(0.5 * delta))?, &scalar(delta))?)
+            }
+        };
+        super::compare::where_(&inner, &quad, &lin)
+    }
+
+    /// d loss/d d: `d / beta` (smooth L1) or `d` (Huber) inside, the clamped sign outside.
+    fn slope(self, d: &Tensor) -> Result<Tensor> {
+        let t = self.switch();
+        let inner = compare(&abs(d)?, &scalar(t), crate::kernels::Compare::Lt)?;
+        let sign = super::unary::sign(d)?;
+        match self {
+            RobustLoss::SmoothL1 { beta } => super::compare::where_(&inner, &div(d, &scalar(beta))?, &sign),
+            RobustLoss::Huber { delta } => super::compare::where_(&inner, d, &mul(&sign, &scalar(delta))?),
+        }
+    }
+}
+
+/// `smooth_l1_loss`/`huber_loss` of `x` against `y`, reduced.
+pub fn robust_loss(x: &Tensor, y: &Tensor, kind: RobustLoss, reduction: Reduction) -> Result<Tensor> {
+    let (out, shape) = untracked(|| {
+        let d = sub(x, y)?;
+        Ok((reduction.apply(&kind.values(&d)?)?, d.shape()))
+    })?;
+    record(out, &[x, y], |_| RobustLossBackward {
+        x: SavedTensor::input(x),
+        y: SavedTensor::input(y),
+        shape,
+        reduction,
+        kind,
+    })
+}
+
+/// d/dx = slope(x - y) spread(g), d/dy = -d/dx
+pub struct RobustLossBackward {
+    x: SavedTensor,
+    y: SavedTensor,
+    shape: Shape,
+    reduction: Reduction,
+    kind: RobustLoss,
+}
+impl Backward for RobustLossBackward {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            RobustLoss::SmoothL1 { .. } => "SmoothL1LossBackward0",
+            RobustLoss::Huber { .. } => "HuberLossBackward0",
+        }
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let (x, y) = (self.x.unpack(ctx)?, self.y.unpack(ctx)?);
+        let g = self.reduction.spread(grad0(grads)?, &self.shape)?;
+        let gd = mul(&self.kind.slope(&sub(&x, &y)?)?, &g)?;
+        let gx = if ctx.needs(0) { Some(sum_to(&gd, &x.shape())?) } else { None };
+        let gy = if ctx.needs(1) { Some(sum_to(&neg(&gd)?, &y.shape())?) } else { None };
         Ok(smallvec![gx, gy])
     }
     crate::saved_tensors!(x, y);

@@ -10,6 +10,7 @@ pub mod accumulate;
 pub mod activation;
 pub mod arith;
 pub mod compare;
+pub mod conv;
 pub mod decomp;
 pub mod elementwise;
 pub mod fill;
@@ -20,7 +21,10 @@ pub mod linalg;
 pub mod loss;
 pub mod modulo;
 pub mod moments;
+pub mod norm;
+pub mod pad;
 pub mod pointwise;
+pub mod pool;
 pub mod pow;
 pub mod reduce;
 pub mod sampling;
@@ -195,4 +199,14 @@ backward_ops! {
     Qr(decomp::QrBackward),
     Eigh(decomp::EighBackward),
     Svd(decomp::SvdBackward),
+    Im2col(conv::Im2colBackward),
+    Col2im(conv::Col2imBackward),
+    Convolution(conv::ConvolutionBackward),
+    MaxPool(pool::MaxPoolBackward),
+    AvgPool(pool::AvgPoolBackward),
+    MaxUnpool(pool::MaxUnpoolBackward),
+    Norm2(norm::NormBackward),
+    Embedding(norm::EmbeddingBackward),
+    ConstantPad(pad::ConstantPadBackward),
+    RobustLoss(loss::RobustLossBackward),
 }
