@@ -7,16 +7,22 @@ from rustgrad.nn.modules.flatten import Flatten
 from rustgrad.nn.modules.linear import Identity, Linear
 from rustgrad.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from rustgrad.nn.modules.module import Module
+from rustgrad.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = [
     "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GRUCell",
     "Identity",
     "L1Loss",
+    "LSTMCell",
     "Linear",
     "LogSoftmax",
     "MSELoss",
@@ -24,6 +30,9 @@ __all__ = [
     "ModuleDict",
     "ModuleList",
     "NLLLoss",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
     "ReLU",
     "Sequential",
     "Sigmoid",
