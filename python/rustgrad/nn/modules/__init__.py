@@ -1,12 +1,51 @@
 """The layers of ``rustgrad.nn``, one file per family as in ``torch.nn.modules``."""
 
-from rustgrad.nn.modules import activation, conv, normalization, padding, pooling, sparse
-from rustgrad.nn.modules.activation import *
-from rustgrad.nn.modules.container import ModuleDict, ModuleList, Sequential
-from rustgrad.nn.modules.conv import *
-from rustgrad.nn.modules.dropout import Dropout
-from rustgrad.nn.modules.flatten import Flatten
-from rustgrad.nn.modules.linear import Identity, Linear
+from rustgrad.nn.modules.activation import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softshrink,
+    Tanh,
+    Threshold,
+)
+from rustgrad.nn.modules.container import (
+    ModuleDict,
+    ModuleList,
+    Sequential,
+)
+from rustgrad.nn.modules.conv import (
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
+)
+from rustgrad.nn.modules.dropout import (
+    Dropout,
+)
+from rustgrad.nn.modules.flatten import (
+    Flatten,
+)
+from rustgrad.nn.modules.linear import (
+    Identity,
+    Linear,
+)
 from rustgrad.nn.modules.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -17,29 +56,160 @@ from rustgrad.nn.modules.loss import (
     NLLLoss,
     SmoothL1Loss,
 )
-from rustgrad.nn.modules.module import Module
-from rustgrad.nn.modules.normalization import *
-from rustgrad.nn.modules.padding import *
-from rustgrad.nn.modules.pooling import *
-from rustgrad.nn.modules.sparse import *
+from rustgrad.nn.modules.module import (
+    Module,
+)
+from rustgrad.nn.modules.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+    RMSNorm,
+)
+from rustgrad.nn.modules.padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
+from rustgrad.nn.modules.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)
+from rustgrad.nn.modules.rnn import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNBase,
+    RNNCell,
+    RNNCellBase,
+)
+from rustgrad.nn.modules.sparse import (
+    Embedding,
+)
 
-__all__ = sorted(
-    activation.__all__ + conv.__all__ + normalization.__all__ + padding.__all__ + pooling.__all__ + sparse.__all__
-) + [
+__all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "SELU",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "CircularPad1d",
+    "CircularPad2d",
+    "CircularPad3d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "ConstantPad3d",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
     "CrossEntropyLoss",
     "Dropout",
+    "Embedding",
     "Flatten",
+    "GRUCell",
+    "GroupNorm",
+    "Hardshrink",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "HuberLoss",
     "Identity",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
     "L1Loss",
+    "LSTMCell",
+    "LayerNorm",
+    "LeakyReLU",
     "Linear",
+    "LocalResponseNorm",
+    "LogSigmoid",
+    "LogSoftmax",
     "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
+    "Mish",
     "Module",
     "ModuleDict",
     "ModuleList",
     "NLLLoss",
-    "HuberLoss",
-    "SmoothL1Loss",
+    "RMSNorm",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
+    "ReLU",
+    "ReLU6",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReflectionPad3d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "ReplicationPad3d",
     "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "SmoothL1Loss",
+    "Softmax",
+    "Softplus",
+    "Softshrink",
+    "Tanh",
+    "Threshold",
+    "ZeroPad1d",
+    "ZeroPad2d",
+    "ZeroPad3d",
 ]
