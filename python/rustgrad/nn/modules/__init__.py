@@ -1,32 +1,88 @@
 """The layers of ``rustgrad.nn``, one file per family as in ``torch.nn.modules``."""
 
-from rustgrad.nn.modules.activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from rustgrad.nn.modules.container import ModuleDict, ModuleList, Sequential
-from rustgrad.nn.modules.dropout import Dropout
-from rustgrad.nn.modules.flatten import Flatten
+from rustgrad.nn.modules.activation import (
+    GELU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softmin,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+)
+from rustgrad.nn.modules.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from rustgrad.nn.modules.distance import CosineSimilarity, PairwiseDistance
+from rustgrad.nn.modules.dropout import (
+    AlphaDropout,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
+from rustgrad.nn.modules.flatten import Flatten, Unflatten
 from rustgrad.nn.modules.linear import Identity, Linear
-from rustgrad.nn.modules.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from rustgrad.nn.modules.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    MultiLabelSoftMarginLoss,
+    NLLLoss,
+    PoissonNLLLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
 from rustgrad.nn.modules.module import Module
 
 __all__ = [
     "GELU",
+    "AlphaDropout",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "FeatureAlphaDropout",
     "Flatten",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
     "Identity",
+    "KLDivLoss",
     "L1Loss",
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MarginRankingLoss",
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiLabelSoftMarginLoss",
     "NLLLoss",
+    "PairwiseDistance",
+    "ParameterDict",
+    "ParameterList",
+    "PoissonNLLLoss",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Softmax",
+    "Softmin",
+    "Softsign",
     "Tanh",
+    "Tanhshrink",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "Unflatten",
 ]

@@ -1,4 +1,5 @@
-"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``."""
+"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, ``Softmin``,
+``Softsign``, ``Tanhshrink``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from rustgrad import Tensor
 from rustgrad.nn import functional as F
 from rustgrad.nn.modules.module import Module
 
-__all__ = ["GELU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["GELU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Softmin", "Softsign", "Tanh", "Tanhshrink"]
 
 
 class ReLU(Module):
@@ -95,3 +96,42 @@ class LogSoftmax(Module):
     def extra_repr(self) -> str:
         """The constructor arguments shown in the module's repr."""
         return f"dim={self.dim}"
+
+
+class Softmin(Module):
+    """``softmax(-x)`` along ``dim`` (see ``functional.softmin``).
+    https://pytorch.org/docs/stable/generated/torch.nn.Softmin.html"""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``softmin(input, dim)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softmin.html#torch.nn.Softmin.forward"""
+        return F.softmin(input, self.dim, _stacklevel=5)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softmin.html#torch.nn.Softmin.extra_repr"""
+        return f"dim={self.dim}"
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)`` element-wise (see ``functional.softsign``).
+    https://pytorch.org/docs/stable/generated/torch.nn.Softsign.html"""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``softsign(input)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softsign.html#torch.nn.Softsign.forward"""
+        return F.softsign(input)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)`` element-wise (see ``functional.tanhshrink``).
+    https://pytorch.org/docs/stable/generated/torch.nn.Tanhshrink.html"""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``tanhshrink(input)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Tanhshrink.html#torch.nn.Tanhshrink.forward"""
+        return F.tanhshrink(input)
