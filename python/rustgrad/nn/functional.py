@@ -7,8 +7,10 @@ ops, as they are in PyTorch.
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import rustgrad
 from rustgrad import _rustgrad
 from rustgrad._args import (
     check_attribute,
@@ -19,31 +21,136 @@ from rustgrad._args import (
     strict_bool_arg,
 )
 from rustgrad._rustgrad import Tensor
-from rustgrad.nn import _layer_functional
-from rustgrad.nn._layer_functional import *
+from rustgrad.nn._layer_functional import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    batch_norm,
+    celu,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    elu,
+    embedding,
+    fold,
+    group_norm,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+    mish,
+    pad,
+    relu6,
+    rms_norm,
+    selu,
+    softshrink,
+    threshold,
+    unfold,
+)
 
-__all__ = _layer_functional.__all__ + [
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "alpha_dropout",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "celu",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "cosine_embedding_loss",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "elu",
+    "embedding",
+    "feature_alpha_dropout",
+    "fold",
+    "gaussian_nll_loss",
     "gelu",
+    "group_norm",
+    "gumbel_softmax",
+    "hardshrink",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "hinge_embedding_loss",
     "huber_loss",
+    "instance_norm",
+    "kl_div",
     "l1_loss",
+    "layer_norm",
     "leaky_relu",
     "linear",
+    "local_response_norm",
     "log_softmax",
     "logsigmoid",
+    "margin_ranking_loss",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
+    "mish",
     "mse_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
+    "normalize",
     "one_hot",
+    "pad",
+    "pairwise_distance",
+    "poisson_nll_loss",
     "relu",
+    "relu6",
+    "rms_norm",
+    "selu",
     "sigmoid",
     "silu",
-    "softmax",
     "smooth_l1_loss",
+    "softmax",
+    "softmin",
     "softplus",
+    "softshrink",
+    "softsign",
     "tanh",
+    "tanhshrink",
+    "threshold",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "unfold",
 ]
 
 
@@ -529,6 +636,593 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("Class values must be smaller than num_classes.")
     zeros = _rustgrad._full([*tensor.shape, num_classes], 0, _rustgrad.int64)
     return zeros.scatter(-1, tensor.unsqueeze(-1), 1)
+
+
+# ----- composite functions: PyTorch builds these from other ops, and so does rustgrad -----
+
+
+def _legacy_reduction(size_average: bool | None, reduce: bool | None, stacklevel: int = 4) -> str:
+    """PyTorch's ``_Reduction.legacy_get_string``: the reduction the deprecated flags mean, with its
+    warning."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+        stacklevel=stacklevel,
+    )
+    return reduction
+
+
+def _reduction_enum(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """PyTorch's ``_Reduction.get_enum``/``legacy_get_enum``, as the reduction's name: the legacy flags
+    win, ``'elementwise_mean'`` is a deprecated ``'mean'``, anything else unknown is a ValueError."""
+    if size_average is not None or reduce is not None:
+        return _legacy_reduction(size_average, reduce, stacklevel=4)
+    if reduction == "elementwise_mean":
+        warnings.warn(
+            "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.", stacklevel=4
+        )
+        return "mean"
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def _apply_reduction(loss: Tensor, reduction: str) -> Tensor:
+    """``loss.mean()``, ``loss.sum()`` or ``loss`` itself (ATen's ``apply_loss_reduction``)."""
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _scalar_minus(value: float, t: Tensor) -> Tensor:
+    """``value - t`` as ATen's C++ ``Scalar - Tensor`` computes it: a tensor filled with ``value`` in
+    ``t``'s dtype, minus ``t`` (``SubBackward0``, where Python's ``value - t`` records ``RsubBackward1``)."""
+    return _rustgrad._full(list(t.shape), value, t.dtype) - t
+
+
+def _is_integral(t: Tensor) -> bool:
+    return not t.is_floating_point()  # (rustgrad has no complex dtypes)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """Element-wise ``x / (1 + |x|)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.softsign.html"""
+    check_attribute(input, "abs")
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """Element-wise ``x - tanh(x)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.tanhshrink.html"""
+    check_attribute(input, "tanh")
+    return input - input.tanh()
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """``softmax(-input)`` along ``dim``; ``dtype`` casts the input first.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.softmin.html"""
+    if dim is None:
+        check_attribute(input, "dim")
+        dim = _softmax_dim("softmin", input.dim(), _stacklevel)
+    if dtype is None:
+        return (-input).softmax(dim)
+    return (-input).softmax(dim, dtype=dtype)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim=1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
+    """Divides ``input`` by its ``p``-norm along ``dim`` (at least ``eps``): ``v / max(||v||_p, eps)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.normalize.html"""
+    check_attribute(input, "norm")
+    if out is None:
+        denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+        return input / denom
+    check_optional_tensor("div", out, "out", 3)
+    if rustgrad.is_grad_enabled() and input.requires_grad:
+        raise RuntimeError(
+            "div(): functions with out=... arguments don't support automatic differentiation, "
+            "but one of the arguments requires grad."
+        )
+    denom = input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
+    result = input / denom
+    if list(out.shape) != list(result.shape):
+        out.data = _rustgrad._full(list(result.shape), 0, out.dtype)
+    return out.copy_(result)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between ``x1`` and ``x2`` along ``dim`` (broadcast together); each norm is
+    clamped to at least ``eps``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.cosine_similarity.html"""
+    check_tensor("cosine_similarity", x1, "x1", 1)
+    check_tensor("cosine_similarity", x2, "x2", 2)
+    common = _rustgrad._result_type(x1, x2)
+    if not common.is_floating_point:
+        raise RuntimeError(
+            f"expected common dtype to be floating point, yet common dtype is {scalar_type_name(common)}"
+        )
+    # Integer (and bool) operands are converted; floating ones keep their dtype (the norms are
+    # taken in it, the products promote).
+    x1 = x1.to(common) if _is_integral(x1) else x1
+    x2 = x2.to(common) if _is_integral(x2) else x2
+    if x1.shape != x2.shape:
+        # ATen's expand_outplace: both operands are expanded (an ExpandBackward0 each), even the
+        # one that already has the common shape.
+        a, b = _broadcast_pair(x1, x2)
+        x1, x2 = x1.expand(*a.shape), x2.expand(*b.shape)
+    # The norms are clamped in place without recording it, as PyTorch does: the gradient flows as
+    # if they were not clamped (the clones keep the norms' own saved results intact).
+    n1 = rustgrad.linalg.vector_norm(x1, 2, dim, True).clone()
+    n2 = rustgrad.linalg.vector_norm(x2, 2, dim, True).clone()
+    with rustgrad.no_grad():
+        n1.clamp_(min=eps)
+        n2.clamp_(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """The ``p``-norm of ``x1 - x2 + eps`` along the last dimension.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.pairwise_distance.html"""
+    check_tensor("pairwise_distance", x1, "x1", 1)
+    check_tensor("pairwise_distance", x2, "x2", 2)
+    dim = max(x1.dim(), x2.dim()) - 1
+    return (x1 - x2 + eps).norm(p, dim, keepdim=keepdim)
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Kullback-Leibler divergence of ``target`` from ``input`` (log-probabilities): pointwise
+    ``target * (log(target) - input)``; ``log_target=True`` takes ``target`` as log-probabilities too.
+    ``reduction='batchmean'`` divides the sum by the batch size (the true KL divergence).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.kl_div.html"""
+    if size_average is not None or reduce is not None:
+        enum = _legacy_reduction(size_average, reduce, stacklevel=3)
+    else:
+        if reduction == "mean":
+            warnings.warn(
+                "reduction: 'mean' divides the total loss by both the batch size and the support size."
+                "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                stacklevel=2,
+            )
+        enum = "sum" if reduction == "batchmean" else _reduction_enum(None, None, reduction)
+    check_tensor("kl_div", input)
+    check_tensor("kl_div", target, "target", 2)
+    if _is_integral(input) or _is_integral(target):
+        raise RuntimeError("kl_div: Integral inputs not supported.")
+    if log_target:
+        per = target.exp() * (target - input)
+    else:
+        cross = target * input
+        # xlogy(target, target): 0 where the target is 0.
+        zero = _rustgrad._full([], 0, target.dtype)
+        entropy = _rustgrad.where(target == 0, zero, target * target.log())
+        per = entropy - cross
+    out = _apply_reduction(per, enum)
+    if reduction == "batchmean" and input.dim() != 0:
+        out = out / input.shape[0]
+    return out
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log likelihood of ``target`` under a Poisson distribution of mean ``exp(input)``
+    (``log_input=True``) or ``input``; ``full`` adds Stirling's term.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.poisson_nll_loss.html"""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, stacklevel=3)
+    if reduction != "none" and reduction != "mean" and reduction != "sum":
+        raise ValueError(reduction + " is not a valid value for reduction")
+    check_tensor("poisson_nll_loss", input)
+    check_tensor("poisson_nll_loss", target, "target", 2)
+    if log_input:
+        loss = input.exp() - target * input
+    else:
+        loss = input - target * (input + eps).log()
+    if full:
+        stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
+        loss = loss + stirling.masked_fill(target <= 1, 0)
+    return _apply_reduction(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    var,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log likelihood of ``target`` under Gaussians of mean ``input`` and variance ``var``
+    (per element, one per row with the last dimension dropped or of size 1, or a float);
+    ``var`` is clamped to at least ``eps`` without affecting its gradient.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.gaussian_nll_loss.html"""
+    if isinstance(var, float):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var = var * _rustgrad._full(list(input.shape), 1, input.dtype)
+    elif rustgrad.any(var < 0):
+        raise ValueError("var has negative entry/entries")
+    if var.size() != input.size():
+        if input.size()[:-1] == var.size():
+            var = var.unsqueeze(-1)
+        elif input.dim() == var.dim() and sum(y for x, y in zip(input.size(), var.size()) if x != y) == 1:
+            pass  # a size-1 dimension broadcast against the input's
+        else:
+            raise ValueError("var is of incorrect size")
+    if reduction != "none" and reduction != "mean" and reduction != "sum":
+        raise ValueError(reduction + " is not valid")
+    var = var.clone()
+    with rustgrad.no_grad():
+        var.clamp_(min=eps)
+    loss = 0.5 * (var.log() + (input - target) ** 2 / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _apply_reduction(loss, reduction)
+
+
+def margin_ranking_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, -target * (input1 - input2) + margin)``: ``target`` (1 or -1) says which input should rank
+    higher.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.margin_ranking_loss.html"""
+    reduction = _reduction_enum(size_average, reduce, reduction)
+    for t in (input1, input2, target):
+        check_attribute(t, "dim")
+    if input1.dim() != input2.dim() or input1.dim() != target.dim():
+        raise RuntimeError(
+            f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
+            f"input1: {input1.size()}, input2: {input2.size()}, target: {target.size()} "
+        )
+    check_tensor("margin_ranking_loss", input1, "input1", 1)
+    check_tensor("margin_ranking_loss", input2, "input2", 2)
+    check_tensor("margin_ranking_loss", target, "target", 3)
+    margin = float(number_arg("margin_ranking_loss", margin, "margin", 4))
+    per = (-target * (input1 - input2) + margin).clamp_min(0)
+    return _apply_reduction(per, reduction)
+
+
+def hinge_embedding_loss(
+    input: Tensor,
+    target: Tensor,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``input`` where ``target`` is 1 and ``max(0, margin - input)`` where it is -1.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.hinge_embedding_loss.html"""
+    reduction = _reduction_enum(size_average, reduce, reduction)
+    check_tensor("hinge_embedding_loss", input, "input", 1)
+    check_tensor("hinge_embedding_loss", target, "target", 2)
+    margin = float(number_arg("hinge_embedding_loss", margin, "margin", 3))
+    zeros = _rustgrad._full(list(input.shape), 0, input.dtype)
+    margin_clamp = _scalar_minus(margin, input).clamp_min(0)
+    output_margin = _rustgrad.where(target != 1, margin_clamp, zeros)
+    output_self = _rustgrad.where(target != -1, input, zeros)
+    return _apply_reduction(output_margin + output_self, reduction)
+
+
+def cosine_embedding_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``1 - cos(input1, input2)`` where ``target`` is 1 and ``max(0, cos - margin)`` where it is -1
+    (rows of 2-D inputs, or two vectors and a 0-d target).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.cosine_embedding_loss.html"""
+    reduction = _reduction_enum(size_average, reduce, reduction)
+    check_tensor("cosine_embedding_loss", input1, "input1", 1)
+    check_tensor("cosine_embedding_loss", input2, "input2", 2)
+    check_tensor("cosine_embedding_loss", target, "target", 3)
+    margin = float(number_arg("cosine_embedding_loss", margin, "margin", 4))
+    targ_dim = target.dim()
+    if targ_dim not in (0, 1):
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if targ_dim == 1 and not (input1.dim() == 2 and input2.dim() == 2):
+        raise RuntimeError(
+            "1D target tensor expects 2D input tensors, but found inputs with sizes "
+            f"{list(input1.shape)} and {list(input2.shape)}."
+        )
+    if targ_dim == 0 and not (input1.dim() == 1 and input2.dim() == 1):
+        raise RuntimeError(
+            "0D target tensor expects 1D input tensors, but found inputs with sizes "
+            f"{list(input1.shape)} and {list(input2.shape)}."
+        )
+    prod_sum = (input1 * input2).sum(targ_dim)
+    mag_square1 = (input1 * input1).sum(targ_dim) + 1e-12
+    mag_square2 = (input2 * input2).sum(targ_dim) + 1e-12
+    cos = prod_sum / (mag_square1 * mag_square2).sqrt()
+    zeros = _rustgrad._full(list(cos.shape), 0, cos.dtype)
+    pos = _scalar_minus(1.0, cos)
+    neg = (cos - margin).clamp_min(0)
+    output_pos = _rustgrad.where(target == 1, pos, zeros)
+    output_neg = _rustgrad.where(target == -1, neg, zeros)
+    return _apply_reduction(output_pos + output_neg, reduction)
+
+
+def _check_triplet_dims(anchor: Tensor, positive: Tensor, negative: Tensor) -> None:
+    a_dim, p_dim, n_dim = anchor.ndim, positive.ndim, negative.ndim
+    if not (a_dim == p_dim and p_dim == n_dim):
+        raise RuntimeError(
+            f"The anchor, positive, and negative tensors are expected to have "
+            f"the same number of dimensions, but got: anchor {a_dim}D, "
+            f"positive {p_dim}D, and negative {n_dim}D inputs"
+        )
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, margin + d(anchor, positive) - d(anchor, negative))`` with the pairwise ``p``-norm
+    distance; ``swap`` uses ``d(positive, negative)`` when it is smaller.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.triplet_margin_loss.html"""
+    reduction = _reduction_enum(size_average, reduce, reduction)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    check_tensor("triplet_margin_loss", anchor, "anchor", 1)
+    check_tensor("triplet_margin_loss", positive, "positive", 2)
+    check_tensor("triplet_margin_loss", negative, "negative", 3)
+    _check_triplet_dims(anchor, positive, negative)
+    dist_pos = pairwise_distance(anchor, positive, p, eps)
+    dist_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        dist_neg = rustgrad.minimum(dist_neg, pairwise_distance(positive, negative, p, eps))
+    loss = (float(margin) + dist_pos - dist_neg).clamp_min(0)
+    return _apply_reduction(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """``triplet_margin_loss`` with any ``distance_function(a, b)`` (``pairwise_distance`` by default).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.triplet_margin_with_distance_loss.html"""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    for t in (anchor, positive, negative):
+        check_attribute(t, "ndim")
+    _check_triplet_dims(anchor, positive, negative)
+    if distance_function is None:
+        distance_function = pairwise_distance
+    dist_pos = distance_function(anchor, positive)
+    dist_neg = distance_function(anchor, negative)
+    if swap:
+        dist_neg = rustgrad.minimum(dist_neg, distance_function(positive, negative))
+    loss = rustgrad.clamp_min(margin + dist_pos - dist_neg, 0)
+    return _apply_reduction(loss, reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Per-class logistic loss ``-(y log sigmoid(x) + (1 - y) log sigmoid(-x))``, optionally weighted,
+    averaged over the classes (the last dimension).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.multilabel_soft_margin_loss.html"""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, stacklevel=3)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    class_dim = input.dim() - 1
+    loss = loss.sum(dim=class_dim) / input.size(class_dim)
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(reduction + " is not valid")
+
+
+def gumbel_softmax(
+    logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1
+) -> Tensor:
+    """A sample of the Gumbel-softmax distribution of ``logits`` at temperature ``tau``; ``hard=True``
+    returns one-hot samples that differentiate as the soft ones.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.gumbel_softmax.html"""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    check_attribute(logits, "softmax")
+    gumbels = -_rustgrad._full(list(logits.shape), 0.0, logits.dtype).exponential_().log()
+    y_soft = ((logits + gumbels) / tau).softmax(dim)
+    if not hard:
+        return y_soft
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = _rustgrad._full(list(logits.shape), 0.0, logits.dtype).scatter_(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
+
+
+# ----- dropout variants: the noise is drawn exactly as PyTorch draws it -----
+
+_SELU_ALPHA = 1.7580993408473766  # -SELU's negative saturation value (scale * alpha)
+
+
+def _check_dropout_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropout_impl(
+    name: str, input: Tensor, p: float, training: bool, inplace: bool, feature: bool, alpha: bool
+) -> Tensor:
+    """ATen's ``_dropout_impl``: plain noise of ``input``'s shape, or one draw per channel
+    (``feature``); scaled to keep the mean (or, for ``alpha``, SELU's mean and variance)."""
+    check_tensor(name, input)
+    p = number_arg(name, p, "p", 2)
+    training = strict_bool_arg(name, training, "train", 3)
+    if p == 0 or not training or input.numel() == 0:
+        return input
+    if p == 1:
+        zero = _rustgrad._full([], 0, input.dtype)
+        return input.mul_(zero) if inplace else input * zero
+    if feature:
+        if input.dim() < 2:
+            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+        shape = [input.shape[0], input.shape[1]] + [1] * (input.dim() - 2)
+    else:
+        shape = list(input.shape)
+    if not input.is_floating_point():
+        # The mask is drawn before its scaling fails: the generator moves on all the same.
+        _rustgrad._full(shape, 0.0, _rustgrad.float32).bernoulli_(1 - p)
+        raise RuntimeError(
+            f"result type Float can't be cast to the desired output type {scalar_type_name(input.dtype)}"
+        )
+    if feature:
+        noise = _rustgrad._full(shape, 0.0, input.dtype).bernoulli_(1 - p)
+    else:
+        noise = _bernoulli_like_layout(input, 1 - p)
+    if not alpha:
+        noise.div_(1 - p)
+        return input.mul_(noise) if inplace else input * noise
+    a = 1.0 / math.sqrt((_SELU_ALPHA * _SELU_ALPHA * p + 1) * (1 - p))
+    b = noise.add(-1).mul_(_SELU_ALPHA * a).add_(_SELU_ALPHA * a * p)
+    noise.mul_(a)
+    if inplace:
+        return input.mul_(noise).add_(b)
+    return input * noise + b
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: dropped elements are set to SELU's negative saturation value and the
+    result is scaled and shifted to keep zero mean and unit variance.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.alpha_dropout.html"""
+    _check_dropout_p(p)
+    return _dropout_impl("alpha_dropout", input, p, training, inplace, feature=False, alpha=True)
+
+
+def feature_alpha_dropout(
+    input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """``alpha_dropout`` of whole channels (``input[i, j]``).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.feature_alpha_dropout.html"""
+    _check_dropout_p(p)
+    return _dropout_impl("feature_alpha_dropout", input, p, training, inplace, feature=True, alpha=True)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, unbatched: bool) -> Tensor:
+    if not unbatched:
+        return _dropout_impl("feature_dropout", input, p, training, inplace, feature=True, alpha=False)
+    # An unbatched input is a batch of one; in place, the view writes into the input.
+    view = input.unsqueeze(0)
+    out = _dropout_impl("feature_dropout", view, p, training, inplace, feature=True, alpha=False)
+    return input if inplace else out.squeeze(0)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels (``input[i, j]``, 1-D feature maps) with probability ``p`` and scales the
+    rest by ``1/(1-p)``; input ``(N, C, L)`` or ``(C, L)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout1d.html"""
+    _check_dropout_p(p)
+    check_attribute(input, "dim")
+    inp_dim = input.dim()
+    if inp_dim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {inp_dim}D input. "
+            "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+            "spatial dimension, a channel dimension, and an optional batch dimension "
+            "(i.e. 2D or 3D inputs)."
+        )
+    return _feature_dropout(input, p, training, inplace, unbatched=inp_dim == 2)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels (``input[i, j]``, 2-D feature maps) with probability ``p`` and scales the
+    rest by ``1/(1-p)``; input ``(N, C, H, W)`` (a 3-D input is read as ``(N, C, L)``, as PyTorch does).
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout2d.html"""
+    _check_dropout_p(p)
+    check_attribute(input, "dim")
+    inp_dim = input.dim()
+    if inp_dim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {inp_dim}-D input to dropout2d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout2d "
+            "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2,
+        )
+    if inp_dim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    return _feature_dropout(input, p, training, inplace, unbatched=False)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zeroes whole channels (``input[i, j]``, 3-D feature maps) with probability ``p`` and scales the
+    rest by ``1/(1-p)``; input ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout3d.html"""
+    _check_dropout_p(p)
+    check_attribute(input, "dim")
+    inp_dim = input.dim()
+    if inp_dim not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {inp_dim}-D input to dropout3d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout3d "
+            "exists to provide channel-wise dropout on inputs with 3 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=2,
+        )
+    return _feature_dropout(input, p, training, inplace, unbatched=inp_dim != 5)
 
 
 def _robust_loss(fn: str, kind: str, input, target, param: float, size_average, reduce, reduction, weight=None):

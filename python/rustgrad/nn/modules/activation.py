@@ -1,5 +1,6 @@
-"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, and the
-elementwise ones with scalar parameters (``Hardtanh``, ``ELU``, ``LeakyReLU``, ``Softplus``...)."""
+"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``, ``Softmin``,
+``Softsign``, ``Tanhshrink``, and the elementwise ones with scalar parameters (``Hardtanh``, ``ELU``,
+``LeakyReLU``, ``Softplus``...)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,32 @@ from rustgrad import Tensor
 from rustgrad.nn import functional as F
 from rustgrad.nn.modules.module import Module
 
-__all__ = ["GELU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh"] + ["CELU", "ELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "LeakyReLU", "LogSigmoid", "Mish", "ReLU6", "SELU", "SiLU", "Softplus", "Softshrink", "Threshold"]
+__all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "SELU",
+    "Hardshrink",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
+    "LogSigmoid",
+    "LogSoftmax",
+    "Mish",
+    "ReLU",
+    "ReLU6",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softmin",
+    "Softplus",
+    "Softshrink",
+    "Softsign",
+    "Tanh",
+    "Tanhshrink",
+    "Threshold",
+]
 
 
 class ReLU(Module):
@@ -306,3 +332,40 @@ class Hardshrink(Softshrink):
     https://pytorch.org/docs/stable/generated/torch.nn.Hardshrink.html"""
 
     _name = "hardshrink"
+class Softmin(Module):
+    """``softmax(-x)`` along ``dim`` (see ``functional.softmin``).
+    https://pytorch.org/docs/stable/generated/torch.nn.Softmin.html"""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``softmin(input, dim)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softmin.html#torch.nn.Softmin.forward"""
+        return F.softmin(input, self.dim, _stacklevel=5)
+
+    def extra_repr(self) -> str:
+        """The constructor arguments shown in the module's repr.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softmin.html#torch.nn.Softmin.extra_repr"""
+        return f"dim={self.dim}"
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)`` element-wise (see ``functional.softsign``).
+    https://pytorch.org/docs/stable/generated/torch.nn.Softsign.html"""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``softsign(input)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softsign.html#torch.nn.Softsign.forward"""
+        return F.softsign(input)
+
+
+class Tanhshrink(Module):
+    """``x - tanh(x)`` element-wise (see ``functional.tanhshrink``).
+    https://pytorch.org/docs/stable/generated/torch.nn.Tanhshrink.html"""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``tanhshrink(input)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Tanhshrink.html#torch.nn.Tanhshrink.forward"""
+        return F.tanhshrink(input)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -71,6 +72,8 @@ class Module:
         set_plain("_forward_pre_hooks", OrderedDict())
         set_plain("_forward_pre_hooks_with_kwargs", OrderedDict())
         set_plain("_modules", {})
+        set_plain("_state_dict_hooks", OrderedDict())
+        set_plain("_load_state_dict_pre_hooks", OrderedDict())
         if self.call_super_init:
             super().__init__(*args, **kwargs)
 
@@ -572,13 +575,35 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()  # type: ignore[attr-defined]
+        local_metadata = {"version": self._version}
         if hasattr(destination, "_metadata"):
-            destination._metadata[prefix[:-1]] = {"version": self._version}
+            destination._metadata[prefix[:-1]] = local_metadata
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook in self.__dict__.get("_state_dict_hooks", {}).values():
+            hook_result = hook(self, destination, prefix, local_metadata)
+            if hook_result is not None:
+                destination = hook_result
         return destination
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(module, state_dict, prefix, local_metadata)``, called at the end of
+        ``state_dict()`` (PyTorch's private API, used by ``spectral_norm``)."""
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = hook
+        return handle
+
+    def _register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], with_module: bool = False
+    ) -> RemovableHandle:
+        """Registers ``hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` (``module`` first if ``with_module``), called before this module loads its state
+        (PyTorch's private API, used by ``weight_norm`` and ``spectral_norm``)."""
+        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        self._load_state_dict_pre_hooks[handle.id] = functools.partial(hook, self) if with_module else hook
+        return handle
 
     def _load_from_state_dict(
         self,
@@ -590,6 +615,8 @@ class Module:
         unexpected_keys: list,
         error_msgs: list,
     ) -> None:
+        for hook in self.__dict__.get("_load_state_dict_pre_hooks", {}).values():
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         persistent_buffers = {
             k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set
         }
