@@ -803,57 +803,57 @@ def _convolution(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None,
-    stride: list[int],
-    padding: list[int],
-    dilation: list[int],
-    transposed: bool,
-    output_padding: list[int],
-    groups: int,
+    stride: list[_int],
+    padding: list[_int],
+    dilation: list[_int],
+    transposed: _bool,
+    output_padding: list[_int],
+    groups: _int,
 ) -> Tensor: ...
 def _im2col(
-    input: Tensor, kernel: list[int], dilation: list[int], padding: list[int], stride: list[int], positions: list[int]
+    input: Tensor, kernel: list[_int], dilation: list[_int], padding: list[_int], stride: list[_int], positions: list[_int]
 ) -> Tensor: ...
 def _col2im(
     input: Tensor,
-    output_size: list[int],
-    kernel: list[int],
-    dilation: list[int],
-    padding: list[int],
-    stride: list[int],
-    positions: list[int],
+    output_size: list[_int],
+    kernel: list[_int],
+    dilation: list[_int],
+    padding: list[_int],
+    stride: list[_int],
+    positions: list[_int],
 ) -> Tensor: ...
 def _max_pool(
-    input: Tensor, output: list[int], kernel: list[int], stride: list[int], padding: list[int], dilation: list[int]
+    input: Tensor, output: list[_int], kernel: list[_int], stride: list[_int], padding: list[_int], dilation: list[_int]
 ) -> tuple[Tensor, Tensor]: ...
 def _avg_pool(
     input: Tensor,
-    output: list[int],
-    kernel: list[int],
-    stride: list[int],
-    padding: list[int],
-    count_include_pad: bool,
-    divisor_override: int | None,
+    output: list[_int],
+    kernel: list[_int],
+    stride: list[_int],
+    padding: list[_int],
+    count_include_pad: _bool,
+    divisor_override: _int | None,
 ) -> Tensor: ...
-def _adaptive_pool(input: Tensor, output: list[int], max: bool) -> tuple[Tensor, Tensor | None]: ...
-def _max_unpool(input: Tensor, indices: Tensor, output: list[int]) -> Tensor: ...
+def _adaptive_pool(input: Tensor, output: list[_int], max: _bool) -> tuple[Tensor, Tensor | None]: ...
+def _max_unpool(input: Tensor, indices: Tensor, output: list[_int]) -> Tensor: ...
 def _batch_norm(
     input: Tensor,
     running_mean: Tensor | None,
     running_var: Tensor | None,
     weight: Tensor | None,
     bias: Tensor | None,
-    training: bool,
-    momentum: float,
-    eps: float,
+    training: _bool,
+    momentum: _float,
+    eps: _float,
 ) -> Tensor: ...
 def _layer_norm(
-    input: Tensor, normalized_shape: list[int], weight: Tensor | None, bias: Tensor | None, eps: float
+    input: Tensor, normalized_shape: list[_int], weight: Tensor | None, bias: Tensor | None, eps: _float
 ) -> Tensor: ...
-def _group_norm(input: Tensor, num_groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor: ...
-def _embedding(weight: Tensor, indices: Tensor, padding_idx: int | None, scale_grad_by_freq: bool) -> Tensor: ...
-def _constant_pad(input: Tensor, pad: list[int], value: float) -> Tensor: ...
-def _activation(input: Tensor, name: str, a: float = 0.0, b: float = 0.0, c: float = 0.0) -> Tensor: ...
-def _robust_loss(input: Tensor, target: Tensor, kind: str, param: float, reduction: str) -> Tensor: ...
+def _group_norm(input: Tensor, num_groups: _int, weight: Tensor | None, bias: Tensor | None, eps: _float) -> Tensor: ...
+def _embedding(weight: Tensor, indices: Tensor, padding_idx: _int | None, scale_grad_by_freq: _bool) -> Tensor: ...
+def _constant_pad(input: Tensor, pad: list[_int], value: _float) -> Tensor: ...
+def _activation(input: Tensor, name: str, a: _float = 0.0, b: _float = 0.0, c: _float = 0.0) -> Tensor: ...
+def _robust_loss(input: Tensor, target: Tensor, kind: str, param: _float, reduction: str) -> Tensor: ...
 def _nll_loss(
     input: Tensor,
     target: Tensor,

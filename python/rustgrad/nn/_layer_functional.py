@@ -537,9 +537,9 @@ def instance_norm(
         from rustgrad.grad_mode import no_grad
 
         with no_grad():
-            if running_mean is not None:
+            if running_mean is not None and rm is not None:
                 running_mean.copy_(rm.view(n, c).mean(0))
-            if running_var is not None:
+            if running_var is not None and rv is not None:
                 running_var.copy_(rv.view(n, c).mean(0))
     return out.view(input.shape)
 
@@ -561,6 +561,15 @@ def group_norm(input: Tensor, num_groups: int, weight=None, bias=None, eps: floa
     return _rustgrad._group_norm(input, int(num_groups), weight, bias, float(eps))
 
 
+# The machine epsilon of each float dtype (``torch.finfo(dtype).eps``).
+_EPS = {
+    "torch.float64": 2.220446049250313e-16,
+    "torch.float32": 1.1920928955078125e-07,
+    "torch.float16": 0.0009765625,
+    "torch.bfloat16": 0.0078125,
+}
+
+
 def rms_norm(input: Tensor, normalized_shape, weight=None, eps=None) -> Tensor:
     """``x / sqrt(mean(x**2) + eps) * weight`` over the trailing ``normalized_shape`` dims.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.rms_norm.html"""
@@ -575,7 +584,7 @@ def rms_norm(input: Tensor, normalized_shape, weight=None, eps=None) -> Tensor:
             f"but got input of size{_sizes(input.shape)}"
         )
     if eps is None:
-        eps = rustgrad.finfo(input.dtype).eps
+        eps = _EPS.get(str(input.dtype), 1.1920928955078125e-07)
     dims = tuple(range(-k, 0))
     out = input * rustgrad.rsqrt(input.pow(2).mean(dims, keepdim=True) + eps)
     return out * weight if weight is not None else out

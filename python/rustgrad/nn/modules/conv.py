@@ -133,7 +133,7 @@ class _ConvNd(Module):
 
 
 class _Conv(_ConvNd):
-    _function = staticmethod(F.conv2d)
+    _function_name = "conv2d"
 
     def __init__(
         self,
@@ -156,8 +156,8 @@ class _Conv(_ConvNd):
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.padding_mode != "zeros":
             padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return self._function(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return self._function(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+            return getattr(F, self._function_name)(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return getattr(F, self._function_name)(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input: Tensor) -> Tensor:
         """The convolution of ``input`` with this layer's weight (and bias)."""
@@ -169,7 +169,7 @@ class Conv1d(_Conv):
     https://pytorch.org/docs/stable/generated/torch.nn.Conv1d.html"""
 
     _dims = 1
-    _function = staticmethod(F.conv1d)
+    _function_name = "conv1d"
 
 
 class Conv2d(_Conv):
@@ -177,7 +177,7 @@ class Conv2d(_Conv):
     https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html"""
 
     _dims = 2
-    _function = staticmethod(F.conv2d)
+    _function_name = "conv2d"
 
 
 class Conv3d(_Conv):
@@ -185,12 +185,12 @@ class Conv3d(_Conv):
     https://pytorch.org/docs/stable/generated/torch.nn.Conv3d.html"""
 
     _dims = 3
-    _function = staticmethod(F.conv3d)
+    _function_name = "conv3d"
 
 
 class _ConvTranspose(_ConvNd):
     _transposed = True
-    _function = staticmethod(F.conv_transpose2d)
+    _function_name = "conv_transpose2d"
 
     def __init__(
         self,
@@ -254,7 +254,7 @@ class _ConvTranspose(_ConvNd):
     def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
         """The transposed convolution of ``input``; ``output_size`` picks among the possible output sizes."""
         output_padding = self._output_padding(input, output_size)
-        return self._function(
+        return getattr(F, self._function_name)(
             input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )
 
@@ -264,7 +264,7 @@ class ConvTranspose1d(_ConvTranspose):
     https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose1d.html"""
 
     _dims = 1
-    _function = staticmethod(F.conv_transpose1d)
+    _function_name = "conv_transpose1d"
 
 
 class ConvTranspose2d(_ConvTranspose):
@@ -272,7 +272,7 @@ class ConvTranspose2d(_ConvTranspose):
     https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html"""
 
     _dims = 2
-    _function = staticmethod(F.conv_transpose2d)
+    _function_name = "conv_transpose2d"
 
 
 class ConvTranspose3d(_ConvTranspose):
@@ -280,4 +280,4 @@ class ConvTranspose3d(_ConvTranspose):
     https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose3d.html"""
 
     _dims = 3
-    _function = staticmethod(F.conv_transpose3d)
+    _function_name = "conv_transpose3d"

@@ -34,7 +34,7 @@ def _ntuple(value: Any, n: int) -> tuple:
 
 
 class _MaxPoolNd(Module):
-    _function = staticmethod(F.max_pool2d)
+    _function_name = "max_pool2d"
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class _MaxPoolNd(Module):
 
     def forward(self, input: Tensor) -> Any:
         """Max pooling of ``input`` (and the argmax indices with ``return_indices``)."""
-        return self._function(
+        return getattr(F, self._function_name)(
             input,
             self.kernel_size,
             self.stride,
@@ -77,21 +77,21 @@ class MaxPool1d(_MaxPoolNd):
     """1-d max pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.MaxPool1d.html"""
 
-    _function = staticmethod(F.max_pool1d)
+    _function_name = "max_pool1d"
 
 
 class MaxPool2d(_MaxPoolNd):
     """2-d max pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html"""
 
-    _function = staticmethod(F.max_pool2d)
+    _function_name = "max_pool2d"
 
 
 class MaxPool3d(_MaxPoolNd):
     """3-d max pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.MaxPool3d.html"""
 
-    _function = staticmethod(F.max_pool3d)
+    _function_name = "max_pool3d"
 
 
 class AvgPool1d(Module):
@@ -118,7 +118,7 @@ class AvgPool1d(Module):
 
 
 class _AvgPoolNd(Module):
-    _function = staticmethod(F.avg_pool2d)
+    _function_name = "avg_pool2d"
 
     def __init__(
         self,
@@ -139,7 +139,7 @@ class _AvgPoolNd(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """Average pooling of ``input``."""
-        return self._function(
+        return getattr(F, self._function_name)(
             input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad, self.divisor_override
         )
 
@@ -152,18 +152,18 @@ class AvgPool2d(_AvgPoolNd):
     """2-d average pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AvgPool2d.html"""
 
-    _function = staticmethod(F.avg_pool2d)
+    _function_name = "avg_pool2d"
 
 
 class AvgPool3d(_AvgPoolNd):
     """3-d average pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AvgPool3d.html"""
 
-    _function = staticmethod(F.avg_pool3d)
+    _function_name = "avg_pool3d"
 
 
 class _AdaptiveAvgPoolNd(Module):
-    _function = staticmethod(F.adaptive_avg_pool2d)
+    _function_name = "adaptive_avg_pool2d"
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
@@ -171,7 +171,7 @@ class _AdaptiveAvgPoolNd(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """Adaptive average pooling of ``input`` to ``output_size``."""
-        return self._function(input, self.output_size)
+        return getattr(F, self._function_name)(input, self.output_size)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown in the module's repr."""
@@ -182,25 +182,25 @@ class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """1-d adaptive average pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveAvgPool1d.html"""
 
-    _function = staticmethod(F.adaptive_avg_pool1d)
+    _function_name = "adaptive_avg_pool1d"
 
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """2-d adaptive average pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveAvgPool2d.html"""
 
-    _function = staticmethod(F.adaptive_avg_pool2d)
+    _function_name = "adaptive_avg_pool2d"
 
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """3-d adaptive average pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveAvgPool3d.html"""
 
-    _function = staticmethod(F.adaptive_avg_pool3d)
+    _function_name = "adaptive_avg_pool3d"
 
 
 class _AdaptiveMaxPoolNd(Module):
-    _function = staticmethod(F.adaptive_max_pool2d)
+    _function_name = "adaptive_max_pool2d"
 
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__()
@@ -209,7 +209,7 @@ class _AdaptiveMaxPoolNd(Module):
 
     def forward(self, input: Tensor) -> Any:
         """Adaptive max pooling of ``input`` to ``output_size``."""
-        return self._function(input, self.output_size, self.return_indices)
+        return getattr(F, self._function_name)(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown in the module's repr."""
@@ -220,26 +220,26 @@ class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """1-d adaptive max pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveMaxPool1d.html"""
 
-    _function = staticmethod(F.adaptive_max_pool1d)
+    _function_name = "adaptive_max_pool1d"
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """2-d adaptive max pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveMaxPool2d.html"""
 
-    _function = staticmethod(F.adaptive_max_pool2d)
+    _function_name = "adaptive_max_pool2d"
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """3-d adaptive max pooling.
     https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveMaxPool3d.html"""
 
-    _function = staticmethod(F.adaptive_max_pool3d)
+    _function_name = "adaptive_max_pool3d"
 
 
 class _MaxUnpoolNd(Module):
     _dims = 2
-    _function = staticmethod(F.max_unpool2d)
+    _function_name = "max_unpool2d"
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
@@ -250,7 +250,7 @@ class _MaxUnpoolNd(Module):
 
     def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
         """Places ``input``'s values at ``indices`` of a zero output."""
-        return self._function(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return getattr(F, self._function_name)(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
         """The constructor arguments shown in the module's repr."""
@@ -262,7 +262,7 @@ class MaxUnpool1d(_MaxUnpoolNd):
     https://pytorch.org/docs/stable/generated/torch.nn.MaxUnpool1d.html"""
 
     _dims = 1
-    _function = staticmethod(F.max_unpool1d)
+    _function_name = "max_unpool1d"
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
@@ -270,7 +270,7 @@ class MaxUnpool2d(_MaxUnpoolNd):
     https://pytorch.org/docs/stable/generated/torch.nn.MaxUnpool2d.html"""
 
     _dims = 2
-    _function = staticmethod(F.max_unpool2d)
+    _function_name = "max_unpool2d"
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
@@ -278,4 +278,4 @@ class MaxUnpool3d(_MaxUnpoolNd):
     https://pytorch.org/docs/stable/generated/torch.nn.MaxUnpool3d.html"""
 
     _dims = 3
-    _function = staticmethod(F.max_unpool3d)
+    _function_name = "max_unpool3d"
