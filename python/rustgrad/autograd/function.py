@@ -96,10 +96,14 @@ class BackwardCFunction(_rustgrad.Node, FunctionCtx):
 
 
 class FunctionMeta(type):
-    """Gives each Function subclass its node class, named ``<Name>Backward``."""
+    """Gives each Function subclass its node class, named ``<Name>Backward``.
+
+    rustgrad's own composite ops written as a Function set ``_node_name`` to the name of PyTorch's
+    node for that op (``UpsampleNearest2DBackward0``), so that their ``grad_fn`` reads the same."""
 
     def __init__(cls, name, bases, attrs):
-        backward_cls = type(name + "Backward", (BackwardCFunction,), {"_forward_cls": cls})
+        node_name = attrs.get("_node_name") or name + "Backward"
+        backward_cls = type(node_name, (BackwardCFunction,), {"_forward_cls": cls})
         backward_cls.__module__ = "torch.autograd.function"  # where PyTorch's node classes live
         cls._backward_cls = backward_cls
         super().__init__(name, bases, attrs)

@@ -9,12 +9,14 @@ of an unsqueezed input, as in PyTorch.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
 from rustgrad import _rustgrad
 from rustgrad._args import check_tensor, scalar_type_name
 from rustgrad._rustgrad import Tensor
+from rustgrad.autograd.function import Function
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -55,6 +57,7 @@ __all__ = [
     "pad",
     "relu6",
     "rms_norm",
+    "scaled_dot_product_attention",
     "selu",
     "softshrink",
     "threshold",
@@ -787,3 +790,83 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     https://pytorch.org/docs/stable/generated/torch.nn.functional.hardshrink.html"""
     return _act("hardshrink", input, False, lambd)
 
+
+
+# ---------------------------------------------------------------- attention
+
+
+def _attention_scores(query, key, attn_mask, scale):
+    """``softmax(q k^T * scale + mask)``: the attention weights, in differentiable ops."""
+    scores = query @ key.transpose(-2, -1) * scale
+    if attn_mask is not None:
+        scores = scores + attn_mask
+    return scores.softmax(-1)
+
+
+class _FlashAttention(Function):
+    """``softmax(q k^T * scale + mask) v`` as one node; its backward recomputes the weights from
+    q and k with differentiable ops: dV = P^T dO, dS = P * (dO V^T - rowsum(dO V^T * P)),
+    dQ = dS K scale, dK = dS^T Q scale."""
+
+    _node_name = "ScaledDotProductFlashAttentionForCpuBackward0"
+
+    @staticmethod
+    def forward(ctx, query, key, value, attn_mask, scale):
+        ctx.save_for_backward(query, key, value, attn_mask)
+        ctx.scale = scale
+        return _attention_scores(query, key, attn_mask, scale) @ value
+
+    @staticmethod
+    def backward(ctx, grad):
+        query, key, value, attn_mask = ctx.saved_tensors
+        scale = ctx.scale
+        p = _attention_scores(query, key, attn_mask, scale)
+        grad_value = p.transpose(-2, -1) @ grad
+        dp = grad @ value.transpose(-2, -1)
+        ds = p * (dp - (dp * p).sum(-1, keepdim=True))
+        grad_query = ds @ key * scale
+        grad_key = ds.transpose(-2, -1) @ query * scale
+        return grad_query, grad_key, grad_value, None, None
+
+
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+) -> Tensor:
+    """``softmax(q k^T / sqrt(d) + mask) v`` with an optional causal or explicit mask and dropout.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html"""
+    import rustgrad
+
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_tensor("scaled_dot_product_attention", t, name)
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    if query.dtype != key.dtype or query.dtype != value.dtype:
+        raise RuntimeError(
+            "Expected query, key, and value to have the same dtype, but got query.dtype: "
+            f"{scalar_type_name(query.dtype)} key.dtype: {scalar_type_name(key.dtype)} and value.dtype: "
+            f"{scalar_type_name(value.dtype)} instead."
+        )
+    if enable_gqa and key.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        groups = query.shape[-3] // key.shape[-3]
+        key = key.repeat_interleave(groups, -3)
+        value = value.repeat_interleave(groups, -3)
+    length, source = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    mask = None
+    if is_causal:
+        keep = rustgrad.ones(length, source, dtype=rustgrad.bool).tril()
+        mask = rustgrad.zeros(length, source, dtype=query.dtype).masked_fill(keep == 0, float("-inf"))
+    elif attn_mask is not None:
+        if attn_mask.dtype == rustgrad.bool:
+            mask = rustgrad.zeros(attn_mask.shape, dtype=query.dtype).masked_fill(attn_mask == 0, float("-inf"))
+        else:
+            mask = attn_mask
+    if dropout_p > 0.0:
+        # PyTorch's math path: the weights are dropped out, so the graph is made of the plain ops
+        weights = _attention_scores(query, key, mask, scale)
+        from rustgrad.nn.functional import dropout
+
+        return dropout(weights, dropout_p, True) @ value
+    if mask is not None and mask.requires_grad:
+        return _attention_scores(query, key, mask, scale) @ value
+    return _FlashAttention.apply(query, key, value, mask, scale)
