@@ -55,6 +55,7 @@ GROUPS = {
     "chain_1e5": ({"rustgrad", "torch"}, True),
     "chain_1e6": ({"rustgrad", "torch"}, True),
     "train_rss": ({"rustgrad", "torch"}, True),
+    "models": ({"rustgrad", "torch"}, False),
 }
 
 
@@ -535,6 +536,101 @@ def bench_mlp_sgd(fw: Framework, repeats: int, loss_name: str, steps_per_sample:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# issue 13: training steps of real model layers
+
+
+def _time_steps(fw: Framework, name: str, step, repeats: int, steps_per_sample: int) -> None:
+    step()  # warm-up (and a check that it runs)
+    step()
+
+    def block() -> None:
+        for _ in range(steps_per_sample):
+            step()
+
+    samples = [_timed(block) * 1e3 / steps_per_sample for _ in range(repeats)]
+    _report(fw.name, name, "ms", samples, steps_per_sample=steps_per_sample)
+
+
+def bench_lenet(fw: Framework, repeats: int) -> None:
+    """LeNet-5 (conv 5x5 -> pool -> conv 5x5 -> pool -> 3 linear), batch 64 of 1x28x28, SGD step."""
+    torch = fw.torch
+    nn, F = torch.nn, torch.nn.functional
+
+    class LeNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+            self.conv2 = nn.Conv2d(6, 16, 5)
+            self.fc1 = nn.Linear(16 * 5 * 5, 120)
+            self.fc2 = nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = torch.flatten(x, 1)
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    torch.manual_seed(0)
+    model = LeNet()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(13)
+    x = torch.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 10, 64))
+
+    def step() -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    _time_steps(fw, "lenet_step", step, repeats, 5)
+
+
+def bench_lstm(fw: Framework, repeats: int) -> None:
+    """2-layer LSTM, batch 32, sequence 35, hidden 256 (input 256), a linear head, Adam step."""
+    torch = fw.torch
+    nn, F = torch.nn, torch.nn.functional
+    torch.manual_seed(0)
+    lstm = nn.LSTM(256, 256, num_layers=2)
+    head = nn.Linear(256, 256)
+    params = list(lstm.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    rng = np.random.default_rng(14)
+    x = torch.tensor(rng.standard_normal((35, 32, 256)).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 256, 35 * 32))
+
+    def step() -> None:
+        opt.zero_grad()
+        out, _ = lstm(x)
+        F.cross_entropy(head(out).reshape(-1, 256), y).backward()
+        opt.step()
+
+    _time_steps(fw, "lstm_step", step, repeats, 1)
+
+
+def bench_transformer(fw: Framework, repeats: int) -> None:
+    """2-layer transformer encoder (d_model 256, 4 heads, feed-forward 1024), batch 16, sequence 128."""
+    torch = fw.torch
+    nn, F = torch.nn, torch.nn.functional
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(256, 4, dim_feedforward=1024, dropout=0.1, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+    head = nn.Linear(256, 256)
+    params = list(encoder.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    rng = np.random.default_rng(15)
+    x = torch.tensor(rng.standard_normal((16, 128, 256)).astype(np.float32))
+    y = torch.tensor(rng.integers(0, 256, 16 * 128))
+
+    def step() -> None:
+        opt.zero_grad()
+        F.cross_entropy(head(encoder(x)).reshape(-1, 256), y).backward()
+        opt.step()
+
+    _time_steps(fw, "transformer_step", step, repeats, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # 7: long chains, in a fresh process
 
 
@@ -658,6 +754,13 @@ def run_group(fw: Framework, group: str, scaled) -> None:
         bench_long_chain(fw, 1, 1_000_000, "chain_1e6")
     elif group == "train_rss":
         bench_train_rss(fw, scaled(3))
+    elif group == "models":
+        for bench in (bench_lenet, bench_lstm, bench_transformer):
+            try:
+                bench(fw, scaled(5))
+            except Exception as exc:  # a model the framework cannot build yet: one row, not the group
+                print(json.dumps({"framework": fw.name, "group": "models", "workload": bench.__name__,
+                                  "error": f"{type(exc).__name__}: {exc}"}), flush=True)
     else:
         raise ValueError(group)
 

@@ -77,6 +77,16 @@ WORKLOADS = [
         "completes",
     ),
     ("chain_1e6_peak_mem", 7, "chain_1e6", "peak RSS growth, build + backward of it", "MB", "-"),
+    ("lenet_step", 13, "models", "LeNet-5 SGD step, batch 64 of 1x28x28, cross-entropy", "ms/step", "≤ 1.0x"),
+    ("lstm_step", 13, "models", "2-layer LSTM step, batch 32, seq 35, hidden 256, Adam", "ms/step", "≤ 1.0x"),
+    (
+        "transformer_step",
+        13,
+        "models",
+        "2-layer transformer encoder step, batch 16, seq 128, d_model 256, Adam",
+        "ms/step",
+        "≤ 1.0x",
+    ),
     (
         "train_rss_growth",
         8,
