@@ -241,17 +241,17 @@ def multi_head_attention_forward(
 
     if attn_mask is not None:
         if attn_mask.dim() == 2:
-            expected = (tgt_len, src_len)
-            if tuple(attn_mask.shape) != expected:
+            size_2d = (tgt_len, src_len)
+            if tuple(attn_mask.shape) != size_2d:
                 raise RuntimeError(
-                    f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be {expected}."
+                    f"The shape of the 2D attn_mask is {attn_mask.shape}, but should be {size_2d}."
                 )
             attn_mask = attn_mask.unsqueeze(0)
         elif attn_mask.dim() == 3:
-            expected = (bsz * num_heads, tgt_len, src_len)
-            if tuple(attn_mask.shape) != expected:
+            size_3d = (bsz * num_heads, tgt_len, src_len)
+            if tuple(attn_mask.shape) != size_3d:
                 raise RuntimeError(
-                    f"The shape of the 3D attn_mask is {attn_mask.shape}, but should be {expected}."
+                    f"The shape of the 3D attn_mask is {attn_mask.shape}, but should be {size_3d}."
                 )
         else:
             raise RuntimeError(f"attn_mask's dimension {attn_mask.dim()} is not supported")

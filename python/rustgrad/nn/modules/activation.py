@@ -383,6 +383,9 @@ class MultiheadAttention(Module):
     an output projection (``out_proj``); ``batch_first`` takes ``(N, L, E)`` input.
     https://pytorch.org/docs/stable/generated/torch.nn.MultiheadAttention.html"""
 
+    bias_k: Parameter | None
+    bias_v: Parameter | None
+
     def __init__(
         self,
         embed_dim: int,
@@ -486,14 +489,6 @@ class MultiheadAttention(Module):
                     value = key
             else:
                 query, key, value = (x.transpose(1, 0) for x in (query, key, value))
-        separate = {}
-        if not self._qkv_same_embed_dim:
-            separate = {
-                "use_separate_proj_weight": True,
-                "q_proj_weight": self.q_proj_weight,
-                "k_proj_weight": self.k_proj_weight,
-                "v_proj_weight": self.v_proj_weight,
-            }
         out, weights = F.multi_head_attention_forward(
             query,
             key,
@@ -514,7 +509,10 @@ class MultiheadAttention(Module):
             attn_mask=attn_mask,
             average_attn_weights=average_attn_weights,
             is_causal=is_causal,
-            **separate,
+            use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight,
         )
         if self.batch_first and batched:
             return out.transpose(1, 0), weights
