@@ -3,6 +3,6 @@ rustgrad, which computes on the CPU with its own Rust kernels (no CUDA, cuDNN, M
 OpenMP). The flags (``cudnn.benchmark``, ``cuda.matmul.allow_tf32``...) keep PyTorch's defaults and
 can be set; they change nothing here. https://pytorch.org/docs/stable/backends.html"""
 
-from rustgrad.backends import cpu, cuda, cudnn, mkl, mkldnn, mps, openmp, opt_einsum
+from rustgrad.backends import cpu, cuda, cudnn, mha, mkl, mkldnn, mps, openmp, opt_einsum
 
-__all__ = ["cpu", "cuda", "cudnn", "mkl", "mkldnn", "mps", "openmp", "opt_einsum"]
+__all__ = ["cpu", "cuda", "cudnn", "mha", "mkl", "mkldnn", "mps", "openmp", "opt_einsum"]

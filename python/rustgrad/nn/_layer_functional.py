@@ -800,6 +800,11 @@ def _attention_scores(query, key, attn_mask, scale):
     scores = query @ key.transpose(-2, -1) * scale
     if attn_mask is not None:
         scores = scores + attn_mask
+        # PyTorch's safe softmax: a query whose every key is masked out attends to nothing (weights
+        # and gradients 0, not NaN)
+        dead = (scores == float("-inf")).all(-1, keepdim=True)
+        if bool(dead.any()):
+            return scores.masked_fill(dead, 0.0).softmax(-1).masked_fill(dead, 0.0)
     return scores.softmax(-1)
 
 

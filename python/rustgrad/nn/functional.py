@@ -21,6 +21,8 @@ from rustgrad._args import (
     strict_bool_arg,
 )
 from rustgrad._rustgrad import Tensor
+from rustgrad.nn import _attention
+from rustgrad.nn._attention import multi_head_attention_forward
 from rustgrad.nn._layer_functional import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -127,6 +129,7 @@ __all__ = [
     "max_unpool3d",
     "mish",
     "mse_loss",
+    "multi_head_attention_forward",
     "multilabel_soft_margin_loss",
     "nll_loss",
     "normalize",
@@ -154,6 +157,10 @@ __all__ = [
     "triplet_margin_with_distance_loss",
     "unfold",
 ]
+
+# the mask helpers the attention modules call as F._canonical_mask / F._none_or_dtype, as in PyTorch
+_canonical_mask = _attention._canonical_mask
+_none_or_dtype = _attention._none_or_dtype
 
 
 def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:

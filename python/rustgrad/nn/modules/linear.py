@@ -12,7 +12,7 @@ from rustgrad.nn import init
 from rustgrad.nn.modules.module import Module
 from rustgrad.nn.parameter import Parameter
 
-__all__ = ["Identity", "Linear"]
+__all__ = ["Identity", "Linear", "NonDynamicallyQuantizableLinear"]
 
 
 class Identity(Module):
@@ -61,3 +61,13 @@ class Linear(Module):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         )
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """A ``Linear`` under another name: ``MultiheadAttention``'s ``out_proj``, which PyTorch's dynamic
+    quantization leaves alone. https://pytorch.org/docs/stable/generated/torch.nn.Linear.html"""
+
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
