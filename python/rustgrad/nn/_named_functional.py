@@ -86,8 +86,8 @@ class _Upsample(Function):
     _node_name = "UpsampleBackward0"
 
     @staticmethod
-    def forward(ctx, input, taps):
-        ctx.taps = taps
+    def forward(ctx, input, taps, back_taps):
+        ctx.taps = back_taps
         ctx.shapes = []
         out = input
         for dim, pairs in taps:
@@ -99,7 +99,7 @@ class _Upsample(Function):
     def backward(ctx, grad):
         for (dim, pairs), shape in zip(reversed(ctx.taps), reversed(ctx.shapes)):
             grad = _scatter_taps(grad, shape, dim, pairs)  # out = sum_k w_k x[idx_k]  =>  dx = sum_k index_add(idx_k, w_k g)
-        return grad, None
+        return grad, None, None
 
 
 def _gather_taps(x: Tensor, dim: int, pairs) -> Tensor:
@@ -153,11 +153,11 @@ _KERNEL_NAMES = {
 }
 
 
-def _nearest_index(in_size: int, out_size: int, scale, exact: bool) -> np.ndarray:
-    """PyTorch's nearest source index, computed in float32 as its kernel does (with its shortcuts
-    for equal and doubled sizes in plain nearest mode)."""
+def _nearest_index(in_size: int, out_size: int, scale, exact: bool, shortcuts: bool) -> np.ndarray:
+    """PyTorch's nearest source index, computed in float32 as its kernel does (its 2-d nearest kernel
+    also copies equal sizes and halves the index of doubled ones, whatever the scale)."""
     i = np.arange(out_size, dtype=np.int64)
-    if not exact:
+    if shortcuts:
         if out_size == in_size:
             return i
         if out_size == 2 * in_size:
@@ -218,9 +218,9 @@ def _cubic_taps(in_size, out_size, align_corners, scale, ft):
     return [(np.clip(index - 1 + j, 0, in_size - 1), w.astype(ft)) for j, w in enumerate(weights)]
 
 
-def _taps_for(mode: str, in_size: int, out_size: int, align_corners: bool, scale, ft):
+def _taps_for(mode: str, in_size: int, out_size: int, align_corners: bool, scale, ft, spatial: int):
     if mode in ("nearest", "nearest-exact"):
-        index = _nearest_index(in_size, out_size, scale, mode == "nearest-exact")
+        index = _nearest_index(in_size, out_size, scale, mode == "nearest-exact", mode == "nearest" and spatial == 2)
         if np.array_equal(index, np.arange(in_size)):
             return None
         return [(index, None)]
@@ -256,19 +256,29 @@ def _resample(input: Tensor, mode: str, out_sizes: list[int], scales, align_corn
             "convert the input to a floating dtype"
         )
     ft = np.float64 if input.dtype == _rustgrad.float64 else np.float32
-    taps = []
-    # innermost dim first: ATen interpolates the last dim, then combines those rows along the others
-    for k in reversed(range(spatial)):
-        scale = None if scales is None else scales[k]
-        pairs = _taps_for(mode, input.shape[2 + k], out_sizes[k], align_corners, scale, ft)
-        if pairs is None:
-            continue
-        converted = []
-        for index, weight in pairs:
-            w = None if weight is None else rustgrad.from_numpy(np.ascontiguousarray(weight)).to(input.dtype)
-            converted.append((_long(index), w))
-        taps.append((2 + k, converted))
-    return _UPSAMPLE_FUNCTIONS[key].apply(input, taps)
+    # ATen's nearest backward kernels take the 2-d shortcuts in every dimension count, even where the
+    # forward does not (there its gradient is not the forward's adjoint); rustgrad follows it, and
+    # the bicubic one below
+    plans = [spatial] if mode != "nearest" or spatial == 2 else [spatial, 2]
+    both = []
+    for layout in plans:
+        taps = []
+        # innermost dim first: ATen interpolates the last dim, then combines those rows along the others
+        for k in reversed(range(spatial)):
+            scale = None if scales is None else scales[k]
+            pairs = _taps_for(mode, input.shape[2 + k], out_sizes[k], align_corners, scale, ft, layout)
+            if pairs is None:
+                continue
+            converted = []
+            for index, weight in pairs:
+                w = None if weight is None else rustgrad.from_numpy(np.ascontiguousarray(weight)).to(input.dtype)
+                converted.append((_long(index), w))
+            taps.append((2 + k, converted))
+        both.append(taps)
+    back = both[-1]
+    if mode == "bicubic" and list(input.shape[2:]) == out_sizes:
+        back = []  # ATen's bicubic backward copies the gradient when no size changes (its forward does not)
+    return _UPSAMPLE_FUNCTIONS[key].apply(input, both[0], back)
 
 
 def _is_integer(x) -> bool:
@@ -740,9 +750,11 @@ def _rrelu_noise(input: Tensor, lower: float, upper: float) -> Tensor:
     mask = (flat <= 0).numpy() if flat.numel() else np.zeros(0, dtype=bool)
     if input.dtype != _rustgrad.float64:
         lower, upper = float(np.float32(lower)), float(np.float32(upper))
-    draws = _rustgrad._full([int(mask.sum())], 0.0, _rustgrad.float64).uniform_(lower, upper)
+    # 53 random bits per draw as a double in [0, 1), scaled as ATen's uniform_real_distribution does
+    # (a product then a sum, not fused)
+    unit = _rustgrad._full([int(mask.sum())], 0.0, _rustgrad.float64).uniform_(0.0, 1.0).numpy()
     values = np.ones(flat.numel(), dtype=np.float64)
-    values[mask] = draws.numpy()
+    values[mask] = unit * (upper - lower) + lower
     return rustgrad.from_numpy(values).to(input.dtype).reshape(input.shape)
 
 
