@@ -10,6 +10,8 @@ come first, in its order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 import rustgrad
@@ -103,21 +105,24 @@ class _Upsample(Function):
 
 
 def _gather_taps(x: Tensor, dim: int, pairs) -> Tensor:
-    out = None
+    terms = []
     for index, weight in pairs:
         term = x.index_select(dim, index)
-        if weight is not None:
-            term = term * _along(weight, dim, x.dim())
-        out = term if out is None else out + term
+        terms.append(term if weight is None else term * _along(weight, dim, x.dim()))
+    out = terms[0]
+    for term in terms[1:]:
+        out = out + term
     return out
 
 
 def _scatter_taps(grad: Tensor, shape, dim: int, pairs) -> Tensor:
-    out = None
+    terms = []
     for index, weight in pairs:
         src = grad if weight is None else grad * _along(weight, dim, grad.dim())
-        term = _index_add(shape, dim, index, src)
-        out = term if out is None else out + term
+        terms.append(_index_add(shape, dim, index, src))
+    out = terms[0]
+    for term in terms[1:]:
+        out = out + term
     return out
 
 
@@ -133,7 +138,7 @@ _UPSAMPLE_NODES = {
     ("bicubic", 2): "UpsampleBicubic2D",
     ("trilinear", 3): "UpsampleTrilinear3D",
 }
-_UPSAMPLE_FUNCTIONS = {
+_UPSAMPLE_FUNCTIONS: dict[tuple[str, int], Any] = {
     key: type(f"_{name}", (_Upsample,), {"_node_name": f"{name}Backward0", "__doc__": f"PyTorch's {name} node."})
     for key, name in _UPSAMPLE_NODES.items()
 }
@@ -356,8 +361,8 @@ def interpolate(
     elif align_corners is None:
         align_corners = False
     dim = input.dim() - 2
-    scale_factors = None
-    output_size = None
+    scale_factors: list[Any] = []
+    output_size: list[Any] | None = None
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
     if size is not None:
@@ -395,7 +400,6 @@ def interpolate(
         recompute_scale_factor = True
     if recompute_scale_factor:
         output_size = [int(input.shape[i + 2] * scale_factors[i]) for i in range(dim)]
-        scale_factors = None
     if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.dim() == 4):
         raise ValueError(
             "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
