@@ -68,6 +68,9 @@ class BackwardCFunction(_rustgrad.Node, FunctionCtx):
     needs_input_grad: tuple[bool, ...]
 
     def __repr__(self) -> str:
+        if getattr(self._forward_cls, "_node_name", None):
+            # rustgrad's own composite ops stand for PyTorch's built-in nodes, which print bare
+            return f"<{type(self).__name__} object at {id(self):#x}>"
         # PyTorch defines these node classes in torch.autograd.function, and says so.
         return f"<torch.autograd.function.{type(self).__name__} object at {id(self):#x}>"
 

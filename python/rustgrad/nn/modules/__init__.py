@@ -4,6 +4,7 @@ from rustgrad.nn.modules.activation import (
     CELU,
     ELU,
     GELU,
+    GLU,
     SELU,
     Hardshrink,
     Hardsigmoid,
@@ -14,11 +15,14 @@ from rustgrad.nn.modules.activation import (
     LogSoftmax,
     Mish,
     MultiheadAttention,
+    PReLU,
     ReLU,
     ReLU6,
+    RReLU,
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Softmin,
     Softplus,
     Softshrink,
@@ -26,6 +30,9 @@ from rustgrad.nn.modules.activation import (
     Tanh,
     Tanhshrink,
     Threshold,
+)
+from rustgrad.nn.modules.channelshuffle import (
+    ChannelShuffle,
 )
 from rustgrad.nn.modules.container import (
     ModuleDict,
@@ -61,6 +68,7 @@ from rustgrad.nn.modules.flatten import (
 from rustgrad.nn.modules.linear import (
     Identity,
     Linear,
+    NonDynamicallyQuantizableLinear,
 )
 from rustgrad.nn.modules.loss import (
     BCELoss,
@@ -74,10 +82,13 @@ from rustgrad.nn.modules.loss import (
     L1Loss,
     MarginRankingLoss,
     MSELoss,
+    MultiLabelMarginLoss,
     MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     NLLLoss,
     PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
     TripletMarginLoss,
     TripletMarginWithDistanceLoss,
 )
@@ -113,6 +124,10 @@ from rustgrad.nn.modules.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from rustgrad.nn.modules.pixelshuffle import (
+    PixelShuffle,
+    PixelUnshuffle,
+)
 from rustgrad.nn.modules.pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -142,6 +157,7 @@ from rustgrad.nn.modules.rnn import (
 )
 from rustgrad.nn.modules.sparse import (
     Embedding,
+    EmbeddingBag,
 )
 from rustgrad.nn.modules.transformer import (
     Transformer,
@@ -150,11 +166,17 @@ from rustgrad.nn.modules.transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from rustgrad.nn.modules.upsampling import (
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
 
 __all__ = [
     "CELU",
     "ELU",
     "GELU",
+    "GLU",
     "GRU",
     "LSTM",
     "RNN",
@@ -174,6 +196,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
     "CircularPad3d",
@@ -194,6 +217,7 @@ __all__ = [
     "Dropout2d",
     "Dropout3d",
     "Embedding",
+    "EmbeddingBag",
     "FeatureAlphaDropout",
     "Flatten",
     "GRUCell",
@@ -230,17 +254,24 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
     "MultiheadAttention",
     "NLLLoss",
+    "NonDynamicallyQuantizableLinear",
+    "PReLU",
     "PairwiseDistance",
     "ParameterDict",
     "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "PoissonNLLLoss",
     "RMSNorm",
     "RNNBase",
     "RNNCell",
     "RNNCellBase",
+    "RReLU",
     "ReLU",
     "ReLU6",
     "ReflectionPad1d",
@@ -253,7 +284,9 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "SmoothL1Loss",
+    "SoftMarginLoss",
     "Softmax",
+    "Softmax2d",
     "Softmin",
     "Softplus",
     "Softshrink",
@@ -269,6 +302,9 @@ __all__ = [
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "Unflatten",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
     "ZeroPad1d",
     "ZeroPad2d",
     "ZeroPad3d",

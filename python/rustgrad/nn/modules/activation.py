@@ -19,6 +19,7 @@ __all__ = [
     "CELU",
     "ELU",
     "GELU",
+    "GLU",
     "SELU",
     "Hardshrink",
     "Hardsigmoid",
@@ -29,11 +30,14 @@ __all__ = [
     "LogSoftmax",
     "Mish",
     "MultiheadAttention",
+    "PReLU",
+    "RReLU",
     "ReLU",
     "ReLU6",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softmax2d",
     "Softmin",
     "Softplus",
     "Softshrink",
@@ -541,3 +545,77 @@ class MultiheadAttention(Module):
                 padding = key_padding_mask.view(batch_size, 1, 1, seq_len).expand(-1, self.num_heads, -1, -1)
                 merged = expanded + padding
         return merged, mask_type
+class GLU(Module):
+    """Gated linear unit: ``a * sigmoid(b)`` for the halves ``a, b`` of the input along ``dim``.
+    https://pytorch.org/docs/stable/generated/torch.nn.GLU.html"""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``glu(input, dim)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.GLU.html"""
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        """The halved dimension, shown in the module's repr."""
+        return f"dim={self.dim}"
+
+
+class PReLU(Module):
+    """Leaky ReLU with a learned negative slope (one, or one per channel), initialised to ``init``.
+    https://pytorch.org/docs/stable/generated/torch.nn.PReLU.html"""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None) -> None:
+        self.num_parameters = num_parameters
+        super().__init__()
+        self.init = init
+        self.weight = Parameter(rustgrad.empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Fills the slopes with ``init``.
+        https://pytorch.org/docs/stable/generated/torch.nn.PReLU.html"""
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``prelu(input, weight)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.PReLU.html"""
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        """The number of slopes, shown in the module's repr."""
+        return f"num_parameters={self.num_parameters}"
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: random slopes in ``[lower, upper]`` in training, their mean in eval.
+    https://pytorch.org/docs/stable/generated/torch.nn.RReLU.html"""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
+        super().__init__()
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``rrelu(input)``, drawing slopes when the module is training.
+        https://pytorch.org/docs/stable/generated/torch.nn.RReLU.html"""
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        """The bounds (and ``inplace``), shown in the module's repr."""
+        return f"lower={self.lower}, upper={self.upper}{_inplace_suffix(self.inplace)}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels (dim -3) of ``[N, C, H, W]`` or ``[C, H, W]`` input.
+    https://pytorch.org/docs/stable/generated/torch.nn.Softmax2d.html"""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """``softmax(input, -3)``.
+        https://pytorch.org/docs/stable/generated/torch.nn.Softmax2d.html"""
+        if input.dim() not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead")
+        return F.softmax(input, -3, _stacklevel=5)

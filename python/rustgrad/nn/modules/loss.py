@@ -22,10 +22,13 @@ __all__ = [
     "L1Loss",
     "MSELoss",
     "MarginRankingLoss",
+    "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
     "NLLLoss",
     "PoissonNLLLoss",
     "SmoothL1Loss",
+    "SoftMarginLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
 ]
@@ -398,3 +401,54 @@ class TripletMarginWithDistanceLoss(_Loss):
             swap=self.swap,
             reduction=self.reduction,
         )
+
+
+class SoftMarginLoss(_Loss):
+    """Two-class logistic loss ``log(1 + exp(-y x))`` as a module (see ``functional.soft_margin_loss``).
+    https://pytorch.org/docs/stable/generated/torch.nn.SoftMarginLoss.html"""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` against targets of 1 or -1.
+        https://pytorch.org/docs/stable/generated/torch.nn.SoftMarginLoss.html"""
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss as a module (see ``functional.multi_margin_loss``).
+    https://pytorch.org/docs/stable/generated/torch.nn.MultiMarginLoss.html"""
+
+    def __init__(
+        self,
+        p: int = 1,
+        margin: float = 1.0,
+        weight: Tensor | None = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        if p != 1 and p != 2:
+            raise ValueError("only p == 1 and p == 2 supported")
+        if weight is not None and weight.dim() != 1:
+            raise ValueError(
+                f"MultiMarginLoss: expected weight to be None or 1D tensor, got {weight.dim()}D instead"
+            )
+        self.p = p
+        self.margin = margin
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` against the class indices ``target``.
+        https://pytorch.org/docs/stable/generated/torch.nn.MultiMarginLoss.html"""
+        return F.multi_margin_loss(
+            input, target, p=self.p, margin=self.margin, weight=self.weight, reduction=self.reduction
+        )
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Multi-label hinge loss as a module (see ``functional.multilabel_margin_loss``).
+    https://pytorch.org/docs/stable/generated/torch.nn.MultiLabelMarginLoss.html"""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """The loss of ``input`` against the -1-terminated label lists ``target``.
+        https://pytorch.org/docs/stable/generated/torch.nn.MultiLabelMarginLoss.html"""
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
