@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as _np
 
-from rustgrad import _glue, _legacy, _numpy_names, _ops, _rustgrad, linalg
+from rustgrad import _glue, _legacy, _logical, _numpy_names, _ops, _rustgrad, linalg
 from rustgrad import storage as _storage
 from rustgrad import version as _version
 from rustgrad._args import bool_arg as _bool_arg
@@ -24,6 +24,16 @@ from rustgrad._args import scalar_type_name as _scalar_type_name
 from rustgrad._args import strict_bool_arg as _strict_bool_arg
 from rustgrad._args import type_name as _type_name
 from rustgrad._glue import Size, _numpy_of, device
+from rustgrad._logical import (
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+)
 from rustgrad._rustgrad import (
     Tensor,
     dtype,
@@ -52,6 +62,7 @@ long = int64
 bool = _rustgrad.bool
 
 _legacy.install()
+_logical._attach()
 FloatTensor = _legacy.CPU_TYPES["FloatTensor"]
 DoubleTensor = _legacy.CPU_TYPES["DoubleTensor"]
 HalfTensor = _legacy.CPU_TYPES["HalfTensor"]
@@ -1120,6 +1131,10 @@ __all__ = [
     "baddbmm",
     "bernoulli",
     "bfloat16",
+    "bitwise_and",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_xor",
     "bmm",
     "bool",
     "bucketize",
@@ -1234,6 +1249,10 @@ __all__ = [
     "log10",
     "log_softmax",
     "logdet",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
     "logsumexp",
     "long",
     "lt",
