@@ -821,6 +821,43 @@ def norm(input: Tensor, *args: Any, **kwargs: Any) -> Any:
     return input.norm(*args, **kwargs)
 
 
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """Zeroes each element with probability ``p`` (when ``train``) and scales the rest by ``1/(1-p)``.
+    https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html"""
+    from rustgrad.nn.functional import dropout as _dropout
+
+    return _dropout(input, p, train)
+
+
+def repeat_interleave(
+    input: Tensor, repeats: Any = None, dim: Any = None, *, output_size: Any = None
+) -> Tensor:
+    """Repeats each element ``repeats`` times along ``dim`` (the flattened input when ``dim`` is None).
+    https://pytorch.org/docs/stable/generated/torch.repeat_interleave.html"""
+    if repeats is None:  # repeat_interleave(repeats): the indices 0..n-1, each repeated
+        counts = input.detach().numpy()
+        return tensor(_np.repeat(_np.arange(len(counts)), counts), dtype=input.dtype)
+    if dim is None:
+        input, dim = input.reshape(-1), 0
+    dim = dim % (input.dim() or 1)
+    if isinstance(repeats, Tensor) and repeats.numel() != 1:
+        counts = repeats.detach().numpy().astype(_np.int64)
+        if counts.ndim != 1 or len(counts) != input.shape[dim]:
+            raise RuntimeError("repeats must have the same size as input along dim")
+        if (counts < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        return input.index_select(dim, tensor(_np.repeat(_np.arange(len(counts)), counts)))
+    r = _builtins.int(repeats.item() if isinstance(repeats, Tensor) else repeats)
+    if r < 0:
+        raise RuntimeError("repeats can not be negative")
+    shape = list(input.shape)
+    expanded = input.unsqueeze(dim + 1).expand(*shape[: dim + 1], r, *shape[dim + 1 :])
+    return expanded.contiguous().view(*shape[:dim], shape[dim] * r, *shape[dim + 1 :])
+
+
+Tensor.repeat_interleave = repeat_interleave  # type: ignore[method-assign]
+
+
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
     """The dims ``source`` moved to the positions ``destination``, the others keeping their order
     (a view; ``moveaxis`` is the same).
@@ -1169,6 +1206,7 @@ __all__ = [
     "div",
     "dot",
     "double",
+    "dropout",
     "dtype",
     "einsum",
     "empty",
@@ -1306,6 +1344,7 @@ __all__ = [
     "reciprocal",
     "relu",
     "remainder",
+    "repeat_interleave",
     "reshape",
     "result_type",
     "roll",

@@ -124,16 +124,35 @@ def _inplace(fn: Any) -> Any:
     return method
 
 
+def _unary_inplace(fn: Any) -> Any:
+    def method(self: Tensor) -> Tensor:
+        return self.copy_(fn(self))
+
+    method.__doc__ = f"In-place ``{fn.__name__}``.\n    https://pytorch.org/docs/stable/generated/torch.Tensor.{fn.__name__}_.html"
+    return method
+
+
+def _reflected(fn: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        return fn(other, self)
+
+    method.__doc__ = f"``other {fn.__name__} self``.\n    https://pytorch.org/docs/stable/generated/torch.{fn.__name__}.html"
+    return method
+
+
 def _attach() -> None:
     """Adds the methods and operators to ``Tensor``."""
-    for fn in (logical_not, bitwise_not):
+    unary: tuple[Any, ...] = (logical_not, bitwise_not)
+    binary: tuple[Any, ...] = (logical_and, logical_or, logical_xor, bitwise_and, bitwise_or, bitwise_xor)
+    for fn in unary:
         setattr(Tensor, fn.__name__, fn)
-        setattr(Tensor, fn.__name__ + "_", lambda self, _f=fn: self.copy_(_f(self)))
-    for fn in (logical_and, logical_or, logical_xor, bitwise_and, bitwise_or, bitwise_xor):
+        setattr(Tensor, fn.__name__ + "_", _unary_inplace(fn))
+    for fn in binary:
         setattr(Tensor, fn.__name__, fn)
         setattr(Tensor, fn.__name__ + "_", _inplace(fn))
-    Tensor.__invert__ = _invert  # type: ignore[method-assign]
-    for op, fn in (("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor)):
+    setattr(Tensor, "__invert__", _invert)  # noqa: B010
+    operators: tuple[tuple[str, Any], ...] = (("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor))
+    for op, fn in operators:
         setattr(Tensor, f"__{op}__", fn)
-        setattr(Tensor, f"__r{op}__", lambda self, other, _f=fn: _f(other, self))
+        setattr(Tensor, f"__r{op}__", _reflected(fn))
         setattr(Tensor, f"__i{op}__", _inplace(fn))

@@ -430,12 +430,18 @@ def add_safe_globals(safe_globals: list) -> None:
     See https://pytorch.org/docs/stable/notes/serialization.html#torch.serialization.add_safe_globals
     """
     for g in safe_globals:
-        _safe_globals[_full_name(g)] = g[0] if isinstance(g, tuple) else g
+        obj, name = (g[0] if isinstance(g, tuple) else g), _full_name(g)
+        _safe_globals[name] = obj
+        if name.startswith("rustgrad."):  # rustgrad's classes are pickled under PyTorch's names
+            _safe_globals["torch." + name[len("rustgrad.") :]] = obj
 
 
 def get_safe_globals() -> list:
     """The objects registered with ``add_safe_globals``."""
-    return list(_safe_globals.values())
+    seen: dict[int, Any] = {}
+    for obj in _safe_globals.values():
+        seen.setdefault(id(obj), obj)
+    return list(seen.values())
 
 
 def clear_safe_globals() -> None:

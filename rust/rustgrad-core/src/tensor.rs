@@ -134,7 +134,21 @@ impl TensorData {
             }
             let all = self.storage.slice::<S>();
             let mut out = crate::alloc::vec_with_capacity(self.numel());
-            self.for_each_offset(|o| out.push(T::cast_from(all[o])));
+            let nd = self.shape.len();
+            if nd == 0 {
+                self.for_each_offset(|o| out.push(T::cast_from(all[o])));
+                return out;
+            }
+            // Row by row: a unit-stride row is one run, a broadcast (zero-stride) row one value.
+            let (inner, step) = (self.shape[nd - 1], self.strides[nd - 1]);
+            if inner == 0 {
+                return out;
+            }
+            for_each_strided(&self.shape[..nd - 1], &self.strides[..nd - 1], self.offset, &mut |base| match step {
+                1 => out.extend(all[base..base + inner].iter().map(|&v| T::cast_from(v))),
+                0 => out.extend(std::iter::repeat_n(T::cast_from(all[base]), inner)),
+                _ => out.extend((0..inner).map(|i| T::cast_from(all[base + i * step]))),
+            });
             out
         }
     }

@@ -686,6 +686,77 @@ fn grouped_outer(a: &Tensor, b: &Tensor, groups: usize) -> Result<Tensor> {
     bmm(&fa, &super::view::transpose(&fb, 1, 2)?)
 }
 
+/// Note [Fused weight gradient]: the weight gradient `sum_n rows[n] cols(image[n])^T` per
+/// group, computed sample by sample (columns of one sample at a time) and summed, when no graph
+/// is being built; with `create_graph` the same product is recorded from `im2col` and `bmm`.
+struct WeightGrad<'a> {
+    window: &'a Window,
+    batch: usize,
+    row_channels: usize,
+    image_channels: usize,
+    groups: usize,
+}
+impl ComputeFn<2> for WeightGrad<'_> {
+    fn run<T: Gemm>(&self, [rows, image]: [Vec<T>; 2]) -> Vec<T> {
+        let w = self.window;
+        let (kl, l, plane) = (w.kernel_len(), w.positions_len(), w.plane_len());
+        let g = self.groups;
+        let (ra, rb) = (self.row_channels / g, self.image_channels / g * kl);
+        let size = g * ra * rb;
+        let zero = T::from_f64(0.0);
+        let per_sample = |s: usize, acc: &mut Vec<T>, cols: &mut Vec<T>, part: &mut Vec<T>| {
+            let img = &image[s * self.image_channels * plane..(s + 1) * self.image_channels * plane];
+            if plane > 0 {
+                for (c, col) in cols.chunks_mut(kl * l).enumerate() {
+                    im2col_plane(&img[c * plane..(c + 1) * plane], col, w, zero);
+                }
+            }
+            let a = &rows[s * self.row_channels * l..(s + 1) * self.row_channels * l];
+            for gi in 0..g {
+                // SAFETY: the row block (ra x l), the transposed column block (l x rb) and the
+                // output block (ra x rb) lie inside their buffers.
+                unsafe {
+                    T::gemm(
+                        ra,
+                        l,
+                        rb,
+                        a.as_ptr().add(gi * ra * l),
+                        l as isize,
+                        1,
+                        cols.as_ptr().add(gi * rb * l),
+                        1,
+                        l as isize,
+                        part.as_mut_ptr().add(gi * ra * rb),
+                        rb as isize,
+                    );
+                }
+            }
+            for (x, y) in acc.iter_mut().zip(part.iter()) {
+                *x = *x + *y;
+            }
+        };
+        (0..self.batch)
+            .into_par_iter()
+            .fold(
+                || (vec![zero; size], vec![zero; self.image_channels * kl * l], vec![zero; size]),
+                |(mut acc, mut cols, mut part), s| {
+                    per_sample(s, &mut acc, &mut cols, &mut part);
+                    (acc, cols, part)
+                },
+            )
+            .map(|(acc, _, _)| acc)
+            .reduce(
+                || vec![zero; size],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x = *x + y;
+                    }
+                    a
+                },
+            )
+    }
+}
+
 /// The gradients of `convolution`:
 /// d/dx = conv_transpose(g, W) (for a transposed one: conv(g, W)),
 /// d/dW = sum_n g[n] unfold(x)[n]^T (transposed: sum_n x[n] unfold(g)[n]^T),
@@ -725,7 +796,27 @@ impl Backward for ConvolutionBackward {
         } else {
             None
         };
-        let gw = if ctx.needs(1) {
+        let gw = if ctx.needs(1)
+            && !crate::autograd::any_requires_grad(&[g, &x])
+            && matches!(x.dtype(), DType::F32 | DType::F64)
+        {
+            // no graph to build: one fused pass per sample (Note [Fused weight gradient])
+            let (rows, image, window) = if !p.transposed {
+                (g.clone(), x.clone(), window_of(&xs[2..], kernel, &gs[2..], p))
+            } else {
+                (x.clone(), g.clone(), window_of(&gs[2..], kernel, &xs[2..], p))
+            };
+            let (rs, is) = (rows.shape(), image.shape());
+            let f = WeightGrad {
+                window: &window,
+                batch: xs[0],
+                row_channels: rs[1],
+                image_channels: is[1],
+                groups: p.groups,
+            };
+            let values = compute(x.dtype(), [&rows.data(), &image.data()], ws.clone(), f);
+            Some(Tensor::from_data(values))
+        } else if ctx.needs(1) {
             let n = xs[0];
             let grouped = if !p.transposed {
                 let cols = im2col(&x, &window_of(&xs[2..], kernel, &gs[2..], p))?;

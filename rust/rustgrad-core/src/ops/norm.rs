@@ -143,35 +143,51 @@ pub fn batch_norm(
     let kind = NormKind::Batch { training: use_batch };
     let running = running_mean.zip(running_var);
     let stats = if use_batch { None } else { running.map(|(m, v)| (m.detach(), v.detach())) };
-    let out = untracked(|| {
-        let (xhat, _) = normalized(x, &kind, eps, stats.as_ref().map(|(m, v)| (m, v)))?;
-        let mut y = xhat;
-        if let Some(w) = weight {
-            y = mul(&y, &reshape_to(w, &channel_shape(&xs))?)?;
-        }
-        if let Some(b) = bias {
-            y = add(&y, &reshape_to(b, &channel_shape(&xs))?)?;
-        }
-        if training {
-            if let Some((rm, rv)) = running {
-                let dims: SmallVec<[i64; 4]> = (0..xs.len() as i64).filter(|&d| d != 1).collect();
-                let n = xs.iter().product::<usize>() / channels.max(1);
-                let m = mean(x, Some(&dims), false, None)?;
-                let d = sub(x, &reshape_to(&m, &channel_shape(&xs))?)?;
-                let var = super::arith::div_number(
-                    &sum_dims(&mul(&d, &d)?, &dims.iter().map(|&d| d as usize).collect::<Vec<_>>(), false, None)?,
-                    (n.max(2) - 1) as f64,
-                )?;
-                let var = if n == 1 { mul(&var, &scalar(f64::NAN))? } else { var };
-                for (r, stat) in [(rm, m), (rv, var)] {
-                    let updated = add(&mul(&r.detach(), &scalar(1.0 - momentum))?, &mul(&stat, &scalar(momentum))?)?;
-                    let updated = super::view::to_dtype(&updated, r.dtype())?;
-                    r.data().write_from(&crate::kernels::contiguous_copy(&updated.data()));
-                }
+    let out = if fused::applies(&[Some(x), weight, bias]) {
+        let (values, batch) = fused::forward(x, weight, bias, &kind, eps, stats.as_ref().map(|(m, v)| (m, v)));
+        if let (true, Some((rm, rv)), Some((mean, var))) = (training, running, batch) {
+            // r = (1 - momentum) r + momentum stat, with the variance unbiased
+            let n = xs.iter().product::<usize>() / channels.max(1);
+            let unbiased = |v: f64| if n > 1 { v * n as f64 / (n - 1) as f64 } else { f64::NAN };
+            for (r, stat) in [(rm, mean), (rv, var.into_iter().map(unbiased).collect())] {
+                let old = crate::kernels::cast(&r.data(), DType::F64).to_vec::<f64>();
+                let new: Vec<f64> = old.iter().zip(&stat).map(|(o, s)| (1.0 - momentum) * o + momentum * s).collect();
+                r.data().write_from(&crate::kernels::from_f64s(&new, &r.shape(), r.dtype()));
             }
         }
-        Ok(y)
-    })?;
+        Tensor::from_data(values)
+    } else {
+        untracked(|| {
+            let (xhat, _) = normalized(x, &kind, eps, stats.as_ref().map(|(m, v)| (m, v)))?;
+            let mut y = xhat;
+            if let Some(w) = weight {
+                y = mul(&y, &reshape_to(w, &channel_shape(&xs))?)?;
+            }
+            if let Some(b) = bias {
+                y = add(&y, &reshape_to(b, &channel_shape(&xs))?)?;
+            }
+            if training {
+                if let Some((rm, rv)) = running {
+                    let dims: SmallVec<[i64; 4]> = (0..xs.len() as i64).filter(|&d| d != 1).collect();
+                    let n = xs.iter().product::<usize>() / channels.max(1);
+                    let m = mean(x, Some(&dims), false, None)?;
+                    let d = sub(x, &reshape_to(&m, &channel_shape(&xs))?)?;
+                    let var = super::arith::div_number(
+                        &sum_dims(&mul(&d, &d)?, &dims.iter().map(|&d| d as usize).collect::<Vec<_>>(), false, None)?,
+                        (n.max(2) - 1) as f64,
+                    )?;
+                    let var = if n == 1 { mul(&var, &scalar(f64::NAN))? } else { var };
+                    for (r, stat) in [(rm, m), (rv, var)] {
+                        let updated =
+                            add(&mul(&r.detach(), &scalar(1.0 - momentum))?, &mul(&stat, &scalar(momentum))?)?;
+                        let updated = super::view::to_dtype(&updated, r.dtype())?;
+                        r.data().write_from(&crate::kernels::contiguous_copy(&updated.data()));
+                    }
+                }
+            }
+            Ok(y)
+        })?
+    };
     let inputs: SmallVec<[&Tensor; 3]> = [Some(x), weight, bias].into_iter().flatten().collect();
     record(out, &inputs, |_| NormBackward {
         x: SavedTensor::input(x),
@@ -261,16 +277,20 @@ pub fn group_norm(
 
 fn affine_norm(x: &Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>, kind: NormKind, eps: f64) -> Result<Tensor> {
     let xs = x.shape();
-    let out = untracked(|| {
-        let (mut y, _) = normalized(x, &kind, eps, None)?;
-        if let Some(w) = weight {
-            y = mul(&y, &affine_view(w, &xs, &kind)?)?;
-        }
-        if let Some(b) = bias {
-            y = add(&y, &affine_view(b, &xs, &kind)?)?;
-        }
-        Ok(y)
-    })?;
+    let out = if fused::applies(&[Some(x), weight, bias]) {
+        Tensor::from_data(fused::forward(x, weight, bias, &kind, eps, None).0)
+    } else {
+        untracked(|| {
+            let (mut y, _) = normalized(x, &kind, eps, None)?;
+            if let Some(w) = weight {
+                y = mul(&y, &affine_view(w, &xs, &kind)?)?;
+            }
+            if let Some(b) = bias {
+                y = add(&y, &affine_view(b, &xs, &kind)?)?;
+            }
+            Ok(y)
+        })?
+    };
     let inputs: SmallVec<[&Tensor; 3]> = [Some(x), weight, bias].into_iter().flatten().collect();
     record(out, &inputs, |_| NormBackward {
         x: SavedTensor::input(x),
@@ -309,13 +329,43 @@ impl Backward for NormBackward {
         let x = self.x.unpack(ctx)?;
         let xs = x.shape();
         let kind = &self.kind;
-        let (xhat, rstd) = normalized(&x, kind, self.eps, self.stats.as_ref().map(|[m, v]| (m, v)))?;
+        let weight = if self.has_weight { Some(self.weight.unpack(ctx)?) } else { None };
+        let bias_shape: Shape = match kind {
+            NormKind::Layer { dims } => xs[xs.len() - dims..].into(),
+            _ => smallvec![xs[1]],
+        };
+        let stats = self.stats.as_ref().map(|[m, v]| (m, v));
+        if !crate::autograd::any_requires_grad(&[g, &x])
+            && !weight.as_ref().is_some_and(|w| crate::autograd::any_requires_grad(&[w]))
+            && fused::applies(&[Some(g), Some(&x), weight.as_ref()])
+        {
+            // no graph to build: the fused kernel (Note [Fused normalization kernels])
+            let (gx, gw, gb) = fused::backward(g, &x, weight.as_ref(), kind, self.eps, stats);
+            let mut out: Grads = smallvec![ctx.needs(0).then(|| Tensor::from_data(gx))];
+            let mut next = 1;
+            if let Some(w) = &weight {
+                let gw = gw.map(|d| {
+                    Tensor::from_data(d.restrided(w.shape(), crate::shape::contiguous_strides(&w.shape()), 0))
+                });
+                out.push(if ctx.needs(next) { gw } else { None });
+                next += 1;
+            }
+            if self.has_bias {
+                let gb = Tensor::from_data(gb.restrided(
+                    bias_shape.clone(),
+                    crate::shape::contiguous_strides(&bias_shape),
+                    0,
+                ));
+                out.push(ctx.needs(next).then_some(gb));
+            }
+            return Ok(out);
+        }
+        let (xhat, rstd) = normalized(&x, kind, self.eps, stats)?;
         // the dims a parameter is broadcast along
         let param_dims: Vec<usize> = match kind {
             NormKind::Layer { dims } => (0..xs.len() - dims).collect(),
             _ => (0..xs.len()).filter(|&d| d != 1).collect(),
         };
-        let weight = if self.has_weight { Some(self.weight.unpack(ctx)?) } else { None };
         let gx = if ctx.needs(0) {
             let gh = match &weight {
                 Some(w) => mul(g, &affine_view(w, &xs, kind)?)?,
@@ -345,12 +395,8 @@ impl Backward for NormBackward {
             next += 1;
         }
         if self.has_bias {
-            let shape: Shape = match kind {
-                NormKind::Layer { dims } => xs[xs.len() - dims..].into(),
-                _ => smallvec![xs[1]],
-            };
             out.push(if ctx.needs(next) {
-                Some(reshape_to(&sum_dims(g, &param_dims, false, None)?, &shape)?)
+                Some(reshape_to(&sum_dims(g, &param_dims, false, None)?, &bias_shape)?)
             } else {
                 None
             });
@@ -450,4 +496,264 @@ impl Backward for EmbeddingBackward {
         Ok(smallvec![Some(scatter(&zeros, 0, &index, &rows, true)?)])
     }
     crate::saved_tensors!(indices);
+}
+
+/// Note [Fused normalization kernels]: the composite formulas above are the definition (and
+/// what a `create_graph` backward records); for float32/float64 the forward values, and the
+/// backward when no graph is being built, come from these one-pass-per-group kernels instead of
+/// a dozen whole-tensor ops. Statistics accumulate in f64.
+mod fused {
+    use super::NormKind;
+    use crate::dtype::{DType, Element, Float};
+    use crate::kernels;
+    use crate::tensor::{Tensor, TensorData};
+    use rayon::prelude::*;
+
+    /// Where the elements of `x` (row-major `[outer, channels, inner]`) meet their statistics
+    /// and parameters.
+    #[derive(Clone, Copy)]
+    pub struct Layout {
+        /// BN: per channel over (outer, inner); rows: per contiguous run of `row` elements.
+        pub per_channel: bool,
+        pub outer: usize,
+        pub channels: usize,
+        pub inner: usize,
+        /// The length of a statistics row (row layouts).
+        pub row: usize,
+        /// Parameters per channel (BN, GN) or per position within the row (LN).
+        pub param_per_channel: bool,
+    }
+
+    impl Layout {
+        pub fn of(shape: &[usize], kind: &NormKind) -> Layout {
+            let n: usize = shape.iter().product();
+            let outer = shape.first().copied().unwrap_or(1);
+            let channels = if shape.len() > 1 { shape[1] } else { 1 };
+            let inner = shape.iter().skip(2).product();
+            match kind {
+                NormKind::Batch { .. } => {
+                    Layout { per_channel: true, outer, channels, inner, row: 0, param_per_channel: true }
+                }
+                NormKind::Layer { dims } => {
+                    let row: usize = shape[shape.len() - dims..].iter().product();
+                    Layout {
+                        per_channel: false,
+                        outer: n / row.max(1),
+                        channels: 1,
+                        inner: row,
+                        row,
+                        param_per_channel: false,
+                    }
+                }
+                NormKind::Group { groups } => {
+                    let row = if outer * groups == 0 { 0 } else { n / (outer * groups) };
+                    Layout { per_channel: false, outer, channels, inner, row, param_per_channel: true }
+                }
+            }
+        }
+        fn groups(&self, n: usize) -> usize {
+            if self.per_channel {
+                self.channels
+            } else {
+                n.checked_div(self.row).unwrap_or(0)
+            }
+        }
+        #[inline]
+        fn param(&self, i: usize) -> usize {
+            if self.param_per_channel {
+                (i / self.inner.max(1)) % self.channels.max(1)
+            } else {
+                i % self.row.max(1)
+            }
+        }
+        /// Calls `f(i)` for every element index of statistics group `g`.
+        #[inline]
+        fn for_each(&self, g: usize, mut f: impl FnMut(usize)) {
+            if self.per_channel {
+                for o in 0..self.outer {
+                    let base = (o * self.channels + g) * self.inner;
+                    for i in base..base + self.inner {
+                        f(i);
+                    }
+                }
+            } else {
+                for i in g * self.row..(g + 1) * self.row {
+                    f(i);
+                }
+            }
+        }
+    }
+
+    /// Whether the fused kernels apply: float32/float64 everywhere.
+    pub fn applies(tensors: &[Option<&Tensor>]) -> bool {
+        let mut dtype = None;
+        for t in tensors.iter().flatten() {
+            let d = t.dtype();
+            if !matches!(d, DType::F32 | DType::F64) || dtype.is_some_and(|x| x != d) {
+                return false;
+            }
+            dtype = Some(d);
+        }
+        true
+    }
+
+    fn vals<T: Float>(t: Option<&Tensor>) -> Option<Vec<T>> {
+        t.map(|t| kernels::values::<T>(&t.data()).into_owned())
+    }
+
+    /// Per group: the mean and the biased variance of `x`.
+    pub fn moments<T: Float>(x: &[T], l: &Layout) -> (Vec<f64>, Vec<f64>) {
+        let groups = l.groups(x.len());
+        (0..groups)
+            .into_par_iter()
+            .map(|g| {
+                let (mut s, mut m) = (0.0f64, 0usize);
+                l.for_each(g, |i| {
+                    s += x[i].to_f64();
+                    m += 1;
+                });
+                let mean = if m == 0 { f64::NAN } else { s / m as f64 };
+                let mut q = 0.0f64;
+                l.for_each(g, |i| {
+                    let d = x[i].to_f64() - mean;
+                    q += d * d;
+                });
+                (mean, if m == 0 { f64::NAN } else { q / m as f64 })
+            })
+            .unzip()
+    }
+
+    /// `(x - mean) rstd w + b` per element, with per-group `mean` and `rstd`.
+    fn affine<T: Float>(x: &[T], l: &Layout, mean: &[f64], rstd: &[f64], w: Option<&[T]>, b: Option<&[T]>) -> Vec<T> {
+        let mut out = crate::alloc::vec_zeroed::<T>(x.len());
+        let groups = l.groups(x.len());
+        let ptr = SendPtr(out.as_mut_ptr());
+        (0..groups).into_par_iter().for_each(|g| {
+            let p = ptr;
+            l.for_each(g, |i| {
+                let k = l.param(i);
+                let mut v = (x[i].to_f64() - mean[g]) * rstd[g];
+                if let Some(w) = w {
+                    v *= w[k].to_f64();
+                }
+                if let Some(b) = b {
+                    v += b[k].to_f64();
+                }
+                // SAFETY: every element belongs to exactly one group, so writes never overlap.
+                unsafe { *p.0.add(i) = T::from_f64(v) };
+            });
+        });
+        out
+    }
+
+    #[derive(Clone, Copy)]
+    struct SendPtr<T>(*mut T);
+    // SAFETY: used only for disjoint writes from the groups of one call.
+    unsafe impl<T> Send for SendPtr<T> {}
+    // SAFETY: as above.
+    unsafe impl<T> Sync for SendPtr<T> {}
+
+    /// The normalized and affine-mapped values; `stats` overrides the batch statistics (batch
+    /// norm in eval mode: running mean and variance). Also returns the batch moments.
+    pub fn forward(
+        x: &Tensor,
+        w: Option<&Tensor>,
+        b: Option<&Tensor>,
+        kind: &NormKind,
+        eps: f64,
+        stats: Option<(&Tensor, &Tensor)>,
+    ) -> (TensorData, Option<(Vec<f64>, Vec<f64>)>) {
+        let l = Layout::of(&x.shape(), kind);
+        crate::with_single_or_double!(x.dtype(), T => {
+            let xd = x.data();
+            let xv = kernels::values::<T>(&xd);
+            let (wv, bv) = (vals::<T>(w), vals::<T>(b));
+            let (mean, rstd, batch) = match stats {
+                Some((m, v)) => {
+                    let m = kernels::cast(&m.data(), DType::F64).to_vec::<f64>();
+                    let r: Vec<f64> = kernels::cast(&v.data(), DType::F64).to_vec::<f64>().iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+                    (m, r, None)
+                }
+                None => {
+                    let (m, v) = moments(&xv, &l);
+                    let r: Vec<f64> = v.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+                    (m.clone(), r, Some((m, v)))
+                }
+            };
+            let out = affine(&xv, &l, &mean, &rstd, wv.as_deref(), bv.as_deref());
+            (TensorData::from_vec(out, x.shape()), batch)
+        })
+    }
+
+    /// The first-order gradients of input, weight and bias (see `NormBackward`), without a graph.
+    pub fn backward(
+        g: &Tensor,
+        x: &Tensor,
+        w: Option<&Tensor>,
+        kind: &NormKind,
+        eps: f64,
+        stats: Option<(&Tensor, &Tensor)>,
+    ) -> (TensorData, Option<TensorData>, TensorData) {
+        let l = Layout::of(&x.shape(), kind);
+        let n = x.numel();
+        crate::with_single_or_double!(x.dtype(), T => {
+            let (xd, gd) = (x.data(), g.data());
+            let xv = kernels::values::<T>(&xd);
+            let gv = kernels::values::<T>(&gd);
+            let wv = vals::<T>(w);
+            let frozen = stats.is_some();
+            let (mean, rstd): (Vec<f64>, Vec<f64>) = match stats {
+                Some((m, v)) => (
+                    kernels::cast(&m.data(), DType::F64).to_vec::<f64>(),
+                    kernels::cast(&v.data(), DType::F64).to_vec::<f64>().iter().map(|v| 1.0 / (v + eps).sqrt()).collect(),
+                ),
+                None => {
+                    let (m, v) = moments(&xv, &l);
+                    (m, v.iter().map(|v| 1.0 / (v + eps).sqrt()).collect())
+                }
+            };
+            let groups = l.groups(n);
+            let nparams = if l.param_per_channel { l.channels } else { l.row };
+            let mut gx = crate::alloc::vec_zeroed::<T>(n);
+            let ptr = SendPtr(gx.as_mut_ptr());
+            (0..groups).into_par_iter().for_each(|grp| {
+                let p = ptr;
+                let (mut a, mut bsum, mut m) = (0.0f64, 0.0f64, 0usize);
+                if !frozen {
+                    l.for_each(grp, |i| {
+                        let gh = gv[i].to_f64() * wv.as_ref().map_or(1.0, |w| w[l.param(i)].to_f64());
+                        let xhat = (xv[i].to_f64() - mean[grp]) * rstd[grp];
+                        a += gh;
+                        bsum += gh * xhat;
+                        m += 1;
+                    });
+                }
+                let m = m.max(1) as f64;
+                l.for_each(grp, |i| {
+                    let gh = gv[i].to_f64() * wv.as_ref().map_or(1.0, |w| w[l.param(i)].to_f64());
+                    let v = if frozen {
+                        gh * rstd[grp]
+                    } else {
+                        let xhat = (xv[i].to_f64() - mean[grp]) * rstd[grp];
+                        rstd[grp] * (gh - a / m - xhat * bsum / m)
+                    };
+                    // SAFETY: groups partition the elements, so writes never overlap.
+                    unsafe { *p.0.add(i) = T::from_f64(v) };
+                });
+            });
+            let mut gw = vec![0.0f64; nparams];
+            let mut gb = vec![0.0f64; nparams];
+            for grp in 0..groups {
+                l.for_each(grp, |i| {
+                    let k = l.param(i);
+                    let xhat = (xv[i].to_f64() - mean[grp]) * rstd[grp];
+                    gw[k] += gv[i].to_f64() * xhat;
+                    gb[k] += gv[i].to_f64();
+                });
+            }
+            let pshape: crate::shape::Shape = smallvec::smallvec![nparams];
+            let to = |v: Vec<f64>| TensorData::from_vec(v.into_iter().map(T::from_f64).collect::<Vec<T>>(), pshape.clone());
+            (TensorData::from_vec(gx, x.shape()), wv.is_some().then(|| to(gw.clone())), to(gb))
+        })
+    }
 }

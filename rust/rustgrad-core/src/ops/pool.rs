@@ -9,7 +9,7 @@ use super::conv::{compute, ComputeFn, Dims, Gemm};
 use super::gather::{gather, scatter};
 use super::view::reshape_to;
 use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
-use crate::dtype::DType;
+use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::Shape;
@@ -129,23 +129,29 @@ impl PoolGeometry {
         &self.input[3 - self.dims..]
     }
 
-    /// Calls `f(out_position, tap_positions)` for every output position with the flat input
-    /// positions of its window, in row-major order.
-    fn for_each_window(&self, mut f: impl FnMut(usize, &mut dyn Iterator<Item = usize>, [&Span; 3])) {
-        let [_, i1, i2] = self.input;
+    /// Calls `f(out_position, spans)` for every output position, in row-major order.
+    fn for_each_window(&self, mut f: impl FnMut(usize, [&Span; 3])) {
         let mut o = 0;
         for s0 in &self.spans[0] {
             for s1 in &self.spans[1] {
                 for s2 in &self.spans[2] {
-                    let mut taps = (0..s0.count).flat_map(move |a| {
-                        let x0 = s0.first + a * s0.step;
-                        (0..s1.count).flat_map(move |b| {
-                            let x1 = s1.first + b * s1.step;
-                            (0..s2.count).map(move |c| (x0 * i1 + x1) * i2 + s2.first + c * s2.step)
-                        })
-                    });
-                    f(o, &mut taps, [s0, s1, s2]);
+                    f(o, [s0, s1, s2]);
                     o += 1;
+                }
+            }
+        }
+    }
+
+    /// Calls `f(flat_input_position)` for every tap of the window `spans`, in row-major order.
+    #[inline]
+    fn for_each_tap(&self, [s0, s1, s2]: [&Span; 3], mut f: impl FnMut(usize)) {
+        let [_, i1, i2] = self.input;
+        for a in 0..s0.count {
+            let x0 = s0.first + a * s0.step;
+            for b in 0..s1.count {
+                let row = (x0 * i1 + s1.first + b * s1.step) * i2 + s2.first;
+                for c in 0..s2.count {
+                    f(row + c * s2.step);
                 }
             }
         }
@@ -160,11 +166,6 @@ fn check_dtype(x: &Tensor, kernel: &str, allow_int: bool) -> Result<()> {
     Ok(())
 }
 
-/// The values of `x` as `f64` (or `f32` for float32 and 16-bit floats), and back.
-fn planes_f64(x: &Tensor) -> Vec<f64> {
-    kernels::cast(&x.data(), DType::F64).to_vec::<f64>()
-}
-
 /// Max pooling of `x` (`[*, *spatial]`, leading dims are planes) over the windows of `geom`:
 /// the values and the flat index of each maximum within its plane. NaN wins, as in PyTorch.
 pub fn max_pool(x: &Tensor, geom: &PoolGeometry, kind: MaxPoolKind) -> Result<(Tensor, Tensor)> {
@@ -172,35 +173,23 @@ pub fn max_pool(x: &Tensor, geom: &PoolGeometry, kind: MaxPoolKind) -> Result<(T
     let xs = x.shape();
     let lead = &xs[..xs.len() - geom.dims];
     let planes: usize = lead.iter().product();
-    let (pin, pout) = (geom.plane_in(), geom.plane_out());
     let mut shape: Shape = lead.into();
     shape.extend(geom.out_spatial().iter().copied());
-    let run = |values: &[f64]| -> (Vec<f64>, Vec<i64>) {
-        let mut out = vec![0.0; planes * pout];
-        let mut idx = vec![0i64; planes * pout];
-        if pout > 0 && pin > 0 {
-            out.par_chunks_mut(pout).zip(idx.par_chunks_mut(pout)).enumerate().for_each(|(p, (o, ix))| {
-                let plane = &values[p * pin..(p + 1) * pin];
-                geom.for_each_window(|pos, taps, _| {
-                    // PyTorch starts from the window's first position and -inf
-                    let mut taps = taps.peekable();
-                    let (mut best, mut at) = (f64::NEG_INFINITY, taps.peek().copied().unwrap_or(0));
-                    for t in taps {
-                        let v = plane[t];
-                        if v > best || v.is_nan() {
-                            best = v;
-                            at = t;
-                        }
-                    }
-                    o[pos] = best;
-                    ix[pos] = at as i64;
-                });
-            });
+    let xd = x.data();
+    let (values, indices) = match x.dtype() {
+        DType::F32 => {
+            let (v, i) = max_windows::<f32>(&kernels::values::<f32>(&xd), geom, planes);
+            (TensorData::from_vec(v, shape.clone()), i)
         }
-        (out, idx)
+        DType::F64 => {
+            let (v, i) = max_windows::<f64>(&kernels::values::<f64>(&xd), geom, planes);
+            (TensorData::from_vec(v, shape.clone()), i)
+        }
+        dtype => {
+            let (v, i) = max_windows::<f64>(&kernels::cast(&xd, DType::F64).to_vec::<f64>(), geom, planes);
+            (kernels::cast(&TensorData::from_vec(v, shape.clone()), dtype), i)
+        }
     };
-    let (values, indices) = run(&planes_f64(x));
-    let values = kernels::cast(&TensorData::from_vec(values, shape.clone()), x.dtype());
     let out = Tensor::from_data(values);
     let indices = Tensor::from_data(TensorData::from_vec(indices, shape));
     let saved = indices.clone();
@@ -212,6 +201,38 @@ pub fn max_pool(x: &Tensor, geom: &PoolGeometry, kind: MaxPoolKind) -> Result<(T
         kind,
     })?;
     Ok((out, indices))
+}
+
+/// The maximum of every window of every plane and its flat position in the plane. Like
+/// PyTorch's kernel, a window starts from its first position and -inf, and NaN wins.
+fn max_windows<T: Float>(values: &[T], geom: &PoolGeometry, planes: usize) -> (Vec<T>, Vec<i64>) {
+    let (pin, pout) = (geom.plane_in(), geom.plane_out());
+    let mut out = crate::alloc::vec_zeroed::<T>(planes * pout);
+    let mut idx = crate::alloc::vec_zeroed::<i64>(planes * pout);
+    if pout == 0 || pin == 0 {
+        return (out, idx);
+    }
+    let lowest = T::from_f64(f64::NEG_INFINITY);
+    out.par_chunks_mut(pout).zip(idx.par_chunks_mut(pout)).enumerate().for_each(|(p, (o, ix))| {
+        let plane = &values[p * pin..(p + 1) * pin];
+        geom.for_each_window(|pos, spans| {
+            let mut at = None;
+            let mut best = lowest;
+            geom.for_each_tap(spans, |t| {
+                let v = plane[t];
+                if at.is_none() {
+                    at = Some(t);
+                }
+                if v > best || v.is_nan() {
+                    best = v;
+                    at = Some(t);
+                }
+            });
+            o[pos] = best;
+            ix[pos] = at.unwrap_or(0) as i64;
+        });
+    });
+    (out, idx)
 }
 
 /// Which max pooling a node belongs to (for its name and kernel).
@@ -310,7 +331,7 @@ struct AvgPlan {
 impl AvgPlan {
     fn divisors(&self) -> Vec<f64> {
         let mut out = Vec::with_capacity(self.geom.plane_out());
-        self.geom.for_each_window(|_, _, spans| {
+        self.geom.for_each_window(|_, spans| {
             out.push(match self.divisor {
                 Divisor::Fixed(d) => d as f64,
                 Divisor::WithPadding => spans.iter().map(|s| s.full as f64).product(),
@@ -368,14 +389,13 @@ impl ComputeFn<1> for AvgRun<'_> {
         if from > 0 && to > 0 {
             out.par_chunks_mut(to).enumerate().for_each(|(p, o)| {
                 let plane = &x[p * from..(p + 1) * from];
-                geom.for_each_window(|pos, taps, _| {
+                geom.for_each_window(|pos, spans| {
                     if self.adjoint {
                         let share = plane[pos] / divisors[pos];
-                        for t in taps {
-                            o[t] = o[t] + share;
-                        }
+                        geom.for_each_tap(spans, |t| o[t] = o[t] + share);
                     } else {
-                        let sum = taps.fold(T::from_f64(0.0), |acc, t| acc + plane[t]);
+                        let mut sum = T::from_f64(0.0);
+                        geom.for_each_tap(spans, |t| sum = sum + plane[t]);
                         o[pos] = sum / divisors[pos];
                     }
                 });
