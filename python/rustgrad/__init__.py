@@ -821,7 +821,7 @@ def norm(input: Tensor, *args: Any, **kwargs: Any) -> Any:
     return input.norm(*args, **kwargs)
 
 
-def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+def dropout(input: Tensor, p: Any, train: Any) -> Tensor:
     """Zeroes each element with probability ``p`` (when ``train``) and scales the rest by ``1/(1-p)``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html"""
     from rustgrad.nn.functional import dropout as _dropout
