@@ -546,7 +546,7 @@ mod fused {
                     }
                 }
                 NormKind::Group { groups } => {
-                    let row = if outer * groups == 0 { 0 } else { n / (outer * groups) };
+                    let row = n.checked_div(outer * groups).unwrap_or(0);
                     Layout { per_channel: false, outer, channels, inner, row, param_per_channel: true }
                 }
             }
