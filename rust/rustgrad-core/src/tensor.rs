@@ -133,7 +133,13 @@ impl TensorData {
                 return crate::alloc::collect_exact(s.len(), s.iter().map(|&v| T::cast_from(v)));
             }
             let all = self.storage.slice::<S>();
-            let mut out = crate::alloc::vec_with_capacity(self.numel());
+            let n = self.numel();
+            if n == 1 {
+                let mut out = crate::alloc::vec_with_capacity(1);
+                out.push(T::cast_from(all[self.offset]));
+                return out;
+            }
+            let mut out = crate::alloc::vec_with_capacity(n);
             let nd = self.shape.len();
             if nd == 0 {
                 self.for_each_offset(|o| out.push(T::cast_from(all[o])));
