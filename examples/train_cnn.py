@@ -24,17 +24,10 @@ test accuracy.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from backends import compare, plot_losses, write_metrics
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
@@ -154,26 +147,10 @@ def train(args: argparse.Namespace) -> dict:
     reloaded_acc = accuracy(fresh, x_test, y_test)
     assert reloaded_acc == test_acc, f"reloaded model scores {reloaded_acc}, trained one {test_acc}"
 
-    # Loss curve: matplotlib takes the tensor as it is.
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(range(1, args.epochs + 1), torch.tensor(epoch_losses), marker="o", markersize=3)
-    ax.set(xlabel="epoch", ylabel="train cross-entropy", yscale="log", title=f"digits CNN ({args.backend})")
-    fig.tight_layout()
-    fig.savefig(args.out / f"cnn_loss_{args.backend}.png", dpi=100)
-    plt.close(fig)
-
-    # The first epoch pays for warm-up (allocations, lazy imports): leave it out when there are more.
-    # The median, not the mean, so that a burst of load from another process does not skew it.
-    timed = sorted(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)
-    metrics = {
-        "backend": args.backend,
-        "epochs": args.epochs,
-        "final_loss": epoch_losses[-1],
-        "test_accuracy": test_acc,
-        "s_per_epoch": timed[len(timed) // 2],
-        "checkpoint": str(ckpt),
-    }
-    (args.out / f"cnn_metrics_{args.backend}.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_losses(torch, epoch_losses, f"digits CNN ({args.backend})", args.out / f"cnn_loss_{args.backend}.png")
+    metrics = write_metrics(
+        args, args.out / f"cnn_metrics_{args.backend}.json", epoch_losses, epoch_seconds, test_accuracy=test_acc, checkpoint=str(ckpt)
+    )
     print(
         f"{args.backend}: test accuracy {100 * test_acc:.2f}% ({len(y_test)} images), "
         f"final train loss {epoch_losses[-1]:.4f}; checkpoint {ckpt} reloads to the same accuracy"
@@ -184,42 +161,11 @@ def train(args: argparse.Namespace) -> dict:
 # ----- comparison between the two backends -----
 
 
-def run_other(backend: str, args: argparse.Namespace) -> dict | str:
-    """Runs this script with ``--backend backend`` in a child process: its metrics, or why there are none."""
-    if importlib.util.find_spec(backend) is None:
-        return "not installed"
-    cmd = [sys.executable, __file__, "--backend", backend, "--no-compare", "--out", str(args.out)]
-    cmd += ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
-    cmd += ["--lr", str(args.lr), "--seed", str(args.seed)]
-    child = subprocess.run(
-        cmd, stdout=subprocess.PIPE, text=True, check=False
-    )  # its tqdm bar shows on stderr
-    lines = child.stdout.splitlines()
-    if child.returncode != 0:
-        print("\n".join(lines), end="\n" if lines else "")
-        return f"failed (exit status {child.returncode}, see its traceback)"
-    print("\n".join(lines[:-1]), end="\n" if lines[:-1] else "")  # all but its own closing line
-    return json.loads((args.out / f"cnn_metrics_{backend}.json").read_text())
-
-
 def main() -> None:
-    results: dict[str, dict | str] = {ARGS.backend: train(ARGS)}
-    other = "torch" if ARGS.backend == "rustgrad" else "rustgrad"
-    results[other] = run_other(other, ARGS) if ARGS.compare else "not run (--no-compare)"
-    acc = results[ARGS.backend]["test_accuracy"]
+    mine = train(ARGS)
+    acc = mine["test_accuracy"]
     assert acc >= 0.98 or ARGS.epochs < 20, f"test accuracy {acc:.3f} is below 98%"
-
-    # Closing line: "rustgrad 0.012 s/epoch | torch 0.020 s/epoch (0.60x)", the ratio being rustgrad / torch.
-    rg, pt = results["rustgrad"], results["torch"]
-    parts = [
-        f"{name} {r['s_per_epoch']:.3f} s/epoch" if isinstance(r, dict) else f"{name} {r}"
-        for name, r in (("rustgrad", rg), ("torch", pt))
-    ]
-    if isinstance(rg, dict) and isinstance(pt, dict):
-        parts[-1] += f" ({rg['s_per_epoch'] / pt['s_per_epoch']:.2f}x)"
-    print(" | ".join(parts))
-    if any(isinstance(r, str) and r.startswith("failed") for r in results.values()):
-        sys.exit(1)
+    compare(__file__, ARGS, mine, "cnn_metrics_{backend}.json")
 
 
 if __name__ == "__main__":

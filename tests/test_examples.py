@@ -61,3 +61,44 @@ def test_linear_regression_runs():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "validation mse" in proc.stdout
+
+
+def test_train_cnn_smoke(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("tqdm")
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "train_cnn.py"), "--epochs", "2", "--out", str(out), "--no-compare"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1].startswith("rustgrad ") and "s/epoch | torch not run (--no-compare)" in lines[-1]
+    match = re.search(r"rustgrad: test accuracy (\d+\.\d\d)% \(450 images\)", proc.stdout)
+    assert match and float(match.group(1)) > 80.0, proc.stdout  # two epochs already learn the digits
+    assert (out / "cnn_loss_rustgrad.png").read_bytes().startswith(b"\x89PNG")
+
+    import rustgrad as torch
+
+    state = torch.load(out / "cnn_rustgrad.pt")
+    assert tuple(state["features.0.weight"].shape) == (16, 1, 3, 3)
+    assert "features.1.running_mean" in state and int(state["features.1.num_batches_tracked"]) > 0
+
+
+def test_train_charlm_smoke(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "train_charlm.py"), "--steps", "30", "--eval-every", "15",
+         "--sample-chars", "40", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    losses = [float(v) for v in re.findall(r"val (\d+\.\d+) nats/char", proc.stdout)]
+    assert len(losses) == 2 and losses[-1] < 4.0, proc.stdout  # below log(vocabulary) after 30 steps
+    assert "--- sample ---" in proc.stdout and (tmp_path / "charlm_rustgrad.pt").exists()
