@@ -683,7 +683,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         )
     import rustgrad
 
-    out = input
+    indices = []
     for i in range(n):
         dim = input.dim() - 1 - i
         left, right = pads[2 * i], pads[2 * i + 1]
@@ -706,7 +706,85 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             else:
                 k = j % size
             index.append(k)
-        out = out.index_select(dim, rustgrad.tensor(index, dtype=rustgrad.int64))
+        indices.append((dim, rustgrad.tensor(index, dtype=rustgrad.int64)))
+    if mode == "circular":
+        return _circular_pad(input, pads)
+    node = {"reflect": _ReflectionPad, "replicate": _ReplicationPad}[mode]
+    return node[n - 1].apply(input, indices)
+
+
+def _gathered(x: Tensor, indices: list) -> Tensor:
+    """``x`` with each ``(dim, index)`` selection applied in turn (the padded values)."""
+    for dim, index in indices:
+        x = x.index_select(dim, index)
+    return x
+
+
+def _scattered_back(g: Tensor, indices: list, shape: list) -> Tensor:
+    """The adjoint of ``_gathered``: each gradient value added back to the position it was read
+    from, last selection first (scatter_add, so the result is differentiable in ``g``)."""
+    import rustgrad
+
+    sizes = list(g.shape)
+    for dim, index in reversed(indices):
+        sizes[dim] = shape[dim]
+        view = [1] * g.dim()
+        view[dim] = -1
+        spread = index.view(view).expand(*g.shape)
+        g = rustgrad.zeros(sizes, dtype=g.dtype).scatter_add(dim, spread, g)
+    return g
+
+
+def _pad_node(name: str) -> type:
+    """A Function recording PyTorch's node ``name`` for reflection/replication padding:
+    forward = index selections, backward = their adjoint (scatter-add, differentiable)."""
+
+    def forward(ctx, x, indices):
+        ctx.indices, ctx.shape = indices, list(x.shape)
+        return _gathered(x, indices)
+
+    def backward(ctx, grad):
+        # d pad(x)/dx: each output's gradient goes back to the input position it copies
+        return _scattered_back(grad, ctx.indices, ctx.shape), None
+
+    return type(name[: -len("Backward0")], (Function,), {
+        "_node_name": name, "forward": staticmethod(forward), "backward": staticmethod(backward),
+        "__doc__": f"Padding that records ``{name}``.",
+    })
+
+
+_ReflectionPad = [_pad_node(f"ReflectionPad{d}DBackward0") for d in (1, 2, 3)]
+_ReplicationPad = [_pad_node(f"ReplicationPad{d}DBackward0") for d in (1, 2, 3)]
+
+
+def _circular_pad(input: Tensor, pads: list) -> Tensor:
+    """Circular padding as PyTorch builds it: the input copied into the middle of a new tensor,
+    then each padded side filled from the opposite end of the same tensor (``CopySlices``)."""
+    import rustgrad
+
+    n = len(pads) // 2
+    shape = list(input.shape)
+    spans = []
+    for i in range(n):
+        dim = input.dim() - 1 - i
+        left, right = pads[2 * i], pads[2 * i + 1]
+        spans.append((dim, left, right, shape[dim]))
+        shape[dim] += left + right
+    out = rustgrad.empty(shape, dtype=input.dtype)
+    centre = [slice(None)] * input.dim()
+    for dim, left, _right, size in spans:
+        centre[dim] = slice(left, left + size)
+    out[tuple(centre)] = input
+    for dim, left, right, size in spans:
+        def at(start: int, stop: int, _dim: int = dim) -> tuple:
+            key = [slice(None)] * input.dim()
+            key[_dim] = slice(start, stop)
+            return tuple(key)
+
+        if left > 0:
+            out[at(0, left)] = out[at(size, size + left)]
+        if right > 0:
+            out[at(left + size, left + size + right)] = out[at(left, left + right)]
     return out
 
 
