@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from rustgrad import _rustgrad
 from rustgrad._args import check_tensor, scalar_type_name
@@ -735,7 +736,7 @@ def _scattered_back(g: Tensor, indices: list, shape: list) -> Tensor:
     return g
 
 
-def _pad_node(name: str) -> type:
+def _pad_node(name: str) -> Any:
     """A Function recording PyTorch's node ``name`` for reflection/replication padding:
     forward = index selections, backward = their adjoint (scatter-add, differentiable)."""
 
