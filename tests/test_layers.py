@@ -129,6 +129,24 @@ def np_group_norm(x, groups, w, b, eps=1e-5):
     return out * w.reshape(shape) + b.reshape(shape)
 
 
+def np_lrn(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Each value over ``(k + alpha * mean of the squares of its size-channel window)**beta``."""
+    sq = np.pad(x**2, [(0, 0), (size // 2, (size - 1) // 2)] + [(0, 0)] * (x.ndim - 2))
+    windows = np.stack([sq[:, c : c + size].mean(1) for c in range(x.shape[1])], 1)
+    return x / (windows * alpha + k) ** beta
+
+
+def np_block(x, k, reduce):
+    """Non-overlapping k-blocks over the spatial dims (stride = kernel)."""
+    n, c, *sp = x.shape
+    shape = [n, c]
+    for s in sp:
+        shape += [s // k, k]
+    axes = tuple(3 + 2 * i for i in range(len(sp)))
+    blocks = x.reshape(shape)
+    return blocks.max(axes) if reduce == "max" else blocks.mean(axes)
+
+
 def sigmoid(a):
     return 1 / (1 + np.exp(-a))
 
@@ -237,6 +255,30 @@ ROWS = [
     Row("conv2d_reflect_module", lambda L, x, w: F(L).conv2d(F(L).pad(x, (1, 1, 1, 1), mode="reflect"), w),
         lambda x, w: np_conv(np.pad(x, [(0, 0), (0, 0), (1, 1), (1, 1)], mode="reflect"), w),
         [normal(1, 2, 4, 4), normal(3, 2, 3, 3)], "ConvolutionBackward0"),
+    Row("instance_norm", lambda L, x: F(L).instance_norm(x), lambda x: np_norm(x, (2, 3)), [normal(2, 3, 2, 3)],
+        "ViewBackward0"),
+    Row("rms_norm", lambda L, x, w: F(L).rms_norm(x, (4,), w, eps=1e-6),
+        lambda x, w: x / np.sqrt((x**2).mean(-1, keepdims=True) + 1e-6) * w, [normal(3, 4), normal(4)], "MulBackward0"),
+    Row("local_response_norm", lambda L, x: F(L).local_response_norm(x, 3, alpha=0.5, k=2.0),
+        lambda x: np_lrn(x, 3, alpha=0.5, k=2.0), [normal(2, 4, 5)], "DivBackward0"),
+    Row("local_response_norm_4d", lambda L, x: F(L).local_response_norm(x, 2, alpha=0.3),
+        lambda x: np_lrn(x, 2, alpha=0.3), [normal(1, 3, 2, 3)], "DivBackward0"),
+    Row("max_pool3d", lambda L, x: F(L).max_pool3d(x, 2), lambda x: np_block(x, 2, "max"), [spread(1, 2, 4, 2, 4)],
+        "MaxPool3DWithIndicesBackward0"),
+    Row("avg_pool3d", lambda L, x: F(L).avg_pool3d(x, 2), lambda x: np_block(x, 2, "avg"), [normal(1, 2, 2, 4, 4)],
+        "AvgPool3DBackward0"),
+    Row("avg_pool1d", lambda L, x: F(L).avg_pool1d(x, 2), lambda x: np_block(x, 2, "avg"), [normal(2, 3, 6)],
+        "SqueezeBackward1"),
+    Row("adaptive_avg_pool1d", lambda L, x: F(L).adaptive_avg_pool1d(x, 3),
+        lambda x: np_adaptive(x[:, :, None], (1, 3), "avg")[:, :, 0], [normal(2, 2, 7)], "SqueezeBackward1"),
+    Row("adaptive_max_pool1d", lambda L, x: F(L).adaptive_max_pool1d(x, 3),
+        lambda x: np_adaptive(x[:, :, None], (1, 3), "max")[:, :, 0], [spread(2, 2, 7)], "SqueezeBackward1"),
+    Row("max_unpool2d", lambda L, x: F(L).max_unpool2d(*F(L).max_pool2d(x, 2, return_indices=True), 2),
+        lambda x: np.where(x == np.repeat(np.repeat(np_block(x, 2, "max"), 2, 2), 2, 3), x, 0.0),
+        [spread(1, 2, 4, 4)], "MaxUnpool2DBackward0"),
+    Row("conv_transpose3d", lambda L, x, w: F(L).conv_transpose3d(x, w, stride=(1, 2, 1), padding=1),
+        lambda x, w: np_conv_transpose(x, w, stride=(1, 2, 1), padding=1), [normal(1, 2, 2, 3, 3), normal(2, 2, 2, 3, 3)],
+        "ConvolutionBackward0"),
     Row("hardtanh", lambda L, x: F(L).hardtanh(x, -0.5, 1.0), lambda x: np.clip(x, -0.5, 1.0), [normal(20)],
         "HardtanhBackward0"),
     Row("relu6", lambda L, x: F(L).relu6(x * 4), lambda x: np.clip(x * 4, 0, 6), [normal(20)], "HardtanhBackward0"),
