@@ -231,16 +231,23 @@ pub(crate) fn compute<const N: usize>(
     f: impl ComputeFn<N>,
 ) -> TensorData {
     match dtype {
-        DType::F64 => TensorData::from_vec(f.run::<f64>(inputs.map(|x| kernels::values::<f64>(x).into_owned())), shape),
-        DType::F32 => TensorData::from_vec(f.run::<f32>(inputs.map(|x| kernels::values::<f32>(x).into_owned())), shape),
+        // float32/float64 inputs are read in place when contiguous (no copy)
+        DType::F64 => {
+            let values = inputs.map(|x| kernels::values::<f64>(x));
+            TensorData::from_vec(f.run::<f64>(values.each_ref().map(|v| &**v)), shape)
+        }
+        DType::F32 => {
+            let values = inputs.map(|x| kernels::values::<f32>(x));
+            TensorData::from_vec(f.run::<f32>(values.each_ref().map(|v| &**v)), shape)
+        }
         DType::F16 | DType::BF16 => {
-            let out =
-                TensorData::from_vec(f.run::<f32>(inputs.map(|x| kernels::cast(x, DType::F32).to_vec::<f32>())), shape);
+            let values = inputs.map(|x| kernels::cast(x, DType::F32).to_vec::<f32>());
+            let out = TensorData::from_vec(f.run::<f32>(values.each_ref().map(|v| v.as_slice())), shape);
             kernels::cast(&out, dtype)
         }
         _ => {
-            let out =
-                TensorData::from_vec(f.run::<f64>(inputs.map(|x| kernels::cast(x, DType::F64).to_vec::<f64>())), shape);
+            let values = inputs.map(|x| kernels::cast(x, DType::F64).to_vec::<f64>());
+            let out = TensorData::from_vec(f.run::<f64>(values.each_ref().map(|v| v.as_slice())), shape);
             kernels::cast(&out, dtype)
         }
     }
@@ -249,12 +256,12 @@ pub(crate) fn compute<const N: usize>(
 /// A computation over the values of `N` inputs, for either gemm type.
 pub(crate) trait ComputeFn<const N: usize> {
     /// The result's values from the inputs' values.
-    fn run<T: Gemm>(&self, inputs: [Vec<T>; N]) -> Vec<T>;
+    fn run<T: Gemm>(&self, inputs: [&[T]; N]) -> Vec<T>;
 }
 
 struct Im2col<'a>(&'a Window, usize);
 impl ComputeFn<1> for Im2col<'_> {
-    fn run<T: Gemm>(&self, [x]: [Vec<T>; 1]) -> Vec<T> {
+    fn run<T: Gemm>(&self, [x]: [&[T]; 1]) -> Vec<T> {
         let (w, planes) = (self.0, self.1);
         let (plane, rows) = (w.plane_len(), w.kernel_len() * w.positions_len());
         let mut out = crate::alloc::vec_zeroed::<T>(planes * rows);
@@ -269,7 +276,7 @@ impl ComputeFn<1> for Im2col<'_> {
 
 struct Col2im<'a>(&'a Window, usize);
 impl ComputeFn<1> for Col2im<'_> {
-    fn run<T: Gemm>(&self, [x]: [Vec<T>; 1]) -> Vec<T> {
+    fn run<T: Gemm>(&self, [x]: [&[T]; 1]) -> Vec<T> {
         let (w, planes) = (self.0, self.1);
         let (plane, rows) = (w.plane_len(), w.kernel_len() * w.positions_len());
         let mut out = crate::alloc::vec_zeroed::<T>(planes * plane);
@@ -490,7 +497,7 @@ struct ConvForward<'a> {
 }
 impl ComputeFn<3> for ConvForward<'_> {
     /// Per sample: the columns of the input, then one gemm per group, then the bias.
-    fn run<T: Gemm>(&self, [x, weight, bias]: [Vec<T>; 3]) -> Vec<T> {
+    fn run<T: Gemm>(&self, [x, weight, bias]: [&[T]; 3]) -> Vec<T> {
         let w = self.window;
         let (kl, l, plane) = (w.kernel_len(), w.positions_len(), w.plane_len());
         let (cin, cout, g) = (self.in_channels, self.out_channels, self.groups);
@@ -556,7 +563,7 @@ struct ConvTransposeForward<'a> {
 }
 impl ComputeFn<3> for ConvTransposeForward<'_> {
     /// Per sample: one gemm per group into columns, then the columns folded into the image.
-    fn run<T: Gemm>(&self, [x, weight, bias]: [Vec<T>; 3]) -> Vec<T> {
+    fn run<T: Gemm>(&self, [x, weight, bias]: [&[T]; 3]) -> Vec<T> {
         let w = self.window;
         let (kl, l, plane) = (w.kernel_len(), w.positions_len(), w.plane_len());
         let (cin, cout, g) = (self.in_channels, self.out_channels, self.groups);
@@ -697,7 +704,7 @@ struct WeightGrad<'a> {
     groups: usize,
 }
 impl ComputeFn<2> for WeightGrad<'_> {
-    fn run<T: Gemm>(&self, [rows, image]: [Vec<T>; 2]) -> Vec<T> {
+    fn run<T: Gemm>(&self, [rows, image]: [&[T]; 2]) -> Vec<T> {
         let w = self.window;
         let (kl, l, plane) = (w.kernel_len(), w.positions_len(), w.plane_len());
         let g = self.groups;

@@ -381,7 +381,7 @@ struct AvgRun<'a> {
 }
 impl ComputeFn<1> for AvgRun<'_> {
     /// Sums in the compute type, as PyTorch's kernel accumulates in its `opmath` type.
-    fn run<T: Gemm>(&self, [x]: [Vec<T>; 1]) -> Vec<T> {
+    fn run<T: Gemm>(&self, [x]: [&[T]; 1]) -> Vec<T> {
         let (from, to) = (self.from, self.to);
         let geom = &self.plan.geom;
         let divisors: Vec<T> = self.plan.divisors().into_iter().map(T::from_f64).collect();
