@@ -176,8 +176,9 @@ pub fn row_sum<T: Float>(v: &[T]) -> T {
 }
 
 /// The sum of column `j` of a row-major block of `cols` columns reduced over its rows;
-/// `column` holds that column's values top to bottom.
-pub fn outer_column_sum<T: Float>(column: &[T], j: usize, cols: usize) -> T {
+/// `column` holds that column's values top to bottom (the reference for [`outer_sums`]).
+#[cfg(test)]
+fn outer_column_sum<T: Float>(column: &[T], j: usize, cols: usize) -> T {
     let lanes = vector_lanes(std::mem::size_of::<T>());
     let n = column.len();
     let plain = || cascade(n, |i| column[i]);
@@ -195,6 +196,74 @@ pub fn outer_column_sum<T: Float>(column: &[T], j: usize, cols: usize) -> T {
     }
 }
 
+/// The column sums of a row-major `rows x cols` block `v` (a reduction of its leading dims), in
+/// PyTorch's order: the same as [`outer_column_sum`] on each column, without gathering the
+/// columns. The plainly cascaded columns run side by side, so each step of the cascade adds a
+/// contiguous slice of a row (a loop the compiler vectorises); the few four-way columns read
+/// their values down the column.
+pub fn outer_sums<T: Float>(v: &[T], cols: usize) -> Vec<T> {
+    let lanes = vector_lanes(std::mem::size_of::<T>());
+    let rows = v.len().checked_div(cols).unwrap_or(0);
+    let plain_end = if cols >= lanes { cols / (4 * lanes) * (4 * lanes) } else { cols / 4 * 4 };
+    let mut out = vec![T::zero(); cols];
+    const BLOCK: usize = 64;
+    for j0 in (0..plain_end).step_by(BLOCK) {
+        let width = BLOCK.min(plain_end - j0);
+        cascade_columns(v, rows, cols, j0, &mut out[j0..j0 + width]);
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(plain_end) {
+        *o = ilp_cascade(rows, |i| v[i * cols + j]);
+    }
+    out
+}
+
+/// [`cascade`] of columns `j0..j0 + out.len()` of a row-major `rows x cols` block at once, one
+/// accumulator per column and level.
+fn cascade_columns<T: Float>(v: &[T], rows: usize, cols: usize, j0: usize, out: &mut [T]) {
+    const LEVELS: usize = 4;
+    let width = out.len();
+    let n = rows;
+    let ceil_log2 = if n <= 2 { 1 } else { usize::BITS - (n - 1).leading_zeros() } as usize;
+    let power = (ceil_log2 / LEVELS).max(4);
+    let step = 1usize << power;
+    let mask = step - 1;
+    let mut acc = vec![T::zero(); LEVELS * width];
+    let add_row = |acc: &mut [T], i: usize| {
+        let row = &v[i * cols + j0..i * cols + j0 + width];
+        for (a, &x) in acc[..width].iter_mut().zip(row) {
+            *a = *a + x;
+        }
+    };
+    let mut i = 0;
+    while i + step <= n {
+        for _ in 0..step {
+            add_row(&mut acc, i);
+            i += 1;
+        }
+        for j in 1..LEVELS {
+            let (lower, upper) = acc.split_at_mut(j * width);
+            for (up, low) in upper[..width].iter_mut().zip(&mut lower[(j - 1) * width..]) {
+                *up = *up + *low;
+                *low = T::zero();
+            }
+            if i & (mask << (j * power)) != 0 {
+                break;
+            }
+        }
+    }
+    while i < n {
+        add_row(&mut acc, i);
+        i += 1;
+    }
+    for (c, o) in out.iter_mut().enumerate() {
+        let mut total = acc[c];
+        for j in 1..LEVELS {
+            total = total + acc[j * width + c];
+        }
+        *o = total;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +277,18 @@ mod tests {
             assert_eq!(ilp_cascade(n, |i| v[i]), want);
             assert_eq!(inner_sum(&v, 2), want);
             assert_eq!(outer_column_sum(&v, 3, 40), want);
+        }
+    }
+
+    #[test]
+    fn outer_sums_match_the_column_by_column_reference() {
+        for (rows, cols) in [(1usize, 1usize), (3, 5), (17, 8), (100, 33), (1000, 70), (4099, 130), (70, 1024)] {
+            let v: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.1).collect();
+            let sums = outer_sums(&v, cols);
+            for j in 0..cols {
+                let column: Vec<f32> = (0..rows).map(|i| v[i * cols + j]).collect();
+                assert_eq!(sums[j].to_bits(), outer_column_sum(&column, j, cols).to_bits(), "{rows}x{cols} column {j}");
+            }
         }
     }
 

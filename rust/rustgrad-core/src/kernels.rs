@@ -665,42 +665,123 @@ impl Arith for bool {
     }
 }
 
-/// Visits the offsets of two operands broadcast to `shape`, in row-major order.
-fn for_each_offset2(shape: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
+/// `f` over two contiguous value buffers broadcast to `shape` (element strides `sa`, `sb`, zero
+/// along broadcast dims), in row-major order. The trailing dims that both operands walk alike
+/// form one run (a whole row, or the whole tensor), so the inner loop is one of the vectorised
+/// slice loops: both operands advancing, or one of them a single value for the run. Large
+/// results are split into runs of rows across threads.
+fn zip_broadcast_runs<T: Copy + Send + Sync, U: Send>(
+    va: &[T],
+    vb: &[T],
+    shape: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+    f: impl Fn(T, T) -> U + Copy + Send + Sync,
+) -> Vec<U> {
     let n = shape::numel(shape);
+    let mut out: Vec<U> = crate::alloc::vec_with_capacity(n);
     if n == 0 {
-        return;
+        return out;
     }
-    let nd = shape.len();
-    if nd == 0 {
-        f(0, 0);
-        return;
-    }
-    let inner = shape[nd - 1];
-    let (ia, ib) = (sa[nd - 1], sb[nd - 1]);
-    let mut index: SmallVec<[usize; 6]> = SmallVec::from_elem(0, nd);
-    let (mut oa, mut ob) = (0usize, 0usize);
-    loop {
-        for i in 0..inner {
-            f(oa + i * ia, ob + i * ib);
+    // The run: trailing dims merged while each operand's stride continues its run (a stride
+    // of 0 continuing a broadcast run; size-1 dims merge always).
+    let (mut run, mut ia, mut ib) = (1usize, 0usize, 0usize);
+    let mut outer = shape.len();
+    while outer > 0 {
+        let d = outer - 1;
+        let (size, a_step, b_step) = (shape[d], sa[d], sb[d]);
+        if size == 1 {
+            outer -= 1;
+            continue;
         }
-        let mut d = nd - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            index[d] += 1;
-            oa += sa[d];
-            ob += sb[d];
-            if index[d] < shape[d] {
+        if run == 1 {
+            if a_step > 1 || b_step > 1 {
                 break;
             }
-            oa -= sa[d] * shape[d];
-            ob -= sb[d] * shape[d];
-            index[d] = 0;
+            (run, ia, ib) = (size, a_step, b_step);
+        } else {
+            let continues = |step: usize, unit: usize| if unit == 0 { step == 0 } else { step == run };
+            if !(continues(a_step, ia) && continues(b_step, ib)) {
+                break;
+            }
+            run *= size;
         }
+        outer -= 1;
     }
+    let (outer_shape, outer_a, outer_b) = (&shape[..outer], &sa[..outer], &sb[..outer]);
+    let avx2 = {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    };
+    // Rows `first..first + dst.len() / run`, each the run of `f` from its two offsets.
+    let fill_rows = |first: usize, dst: &mut [std::mem::MaybeUninit<U>]| {
+        let mut index: SmallVec<[usize; 6]> = SmallVec::from_elem(0, outer);
+        let (mut oa, mut ob) = (0usize, 0usize);
+        let mut rest = first;
+        for d in (0..outer).rev() {
+            index[d] = rest % outer_shape[d];
+            rest /= outer_shape[d];
+            oa += index[d] * outer_a[d];
+            ob += index[d] * outer_b[d];
+        }
+        for row in dst.chunks_mut(run) {
+            let x = &va[oa..oa + if ia == 1 { run } else { 1 }];
+            let y = &vb[ob..ob + if ib == 1 { run } else { 1 }];
+            #[allow(unused_unsafe)]
+            // SAFETY: AVX2 is used only when the CPU has it (checked above).
+            unsafe {
+                match (ia, ib, avx2) {
+                    (1, 1, false) => zip_into(x, y, row, f),
+                    (1, 0, false) => map_into(x, row, |v| f(v, y[0])),
+                    (0, 1, false) => map_into(y, row, |v| f(x[0], v)),
+                    #[cfg(target_arch = "x86_64")]
+                    (1, 1, true) => zip_into_avx2(x, y, row, f),
+                    #[cfg(target_arch = "x86_64")]
+                    (1, 0, true) => map_into_avx2(x, row, |v| f(v, y[0])),
+                    #[cfg(target_arch = "x86_64")]
+                    (0, 1, true) => map_into_avx2(y, row, |v| f(x[0], v)),
+                    _ => row.iter_mut().for_each(|o| {
+                        o.write(f(x[0], y[0]));
+                    }),
+                }
+            }
+            // the next row: an odometer over the outer dims
+            let mut d = outer;
+            while d > 0 {
+                d -= 1;
+                index[d] += 1;
+                oa += outer_a[d];
+                ob += outer_b[d];
+                if index[d] < outer_shape[d] {
+                    break;
+                }
+                oa -= outer_a[d] * outer_shape[d];
+                ob -= outer_b[d] * outer_shape[d];
+                index[d] = 0;
+            }
+        }
+    };
+    let dst = &mut out.spare_capacity_mut()[..n];
+    if !parallel(n) {
+        fill_rows(0, dst);
+    } else {
+        use rayon::prelude::*;
+        let rows_per_task = (PARALLEL_CHUNK / run).max(1);
+        crate::cascade::in_pool(|| {
+            dst.par_chunks_mut(rows_per_task * run)
+                .enumerate()
+                .for_each(|(task, chunk)| fill_rows(task * rows_per_task, chunk))
+        });
+    }
+    // SAFETY: every element of the first `n` was written above (the runs tile the output).
+    unsafe { out.set_len(n) };
+    out
 }
 
 /// The element at `x`'s offset, read as `T` (exact for int64; used for operands that are one
@@ -737,9 +818,7 @@ pub fn zip_broadcast<T: Element, U: Element>(
     } else {
         let sa = shape::broadcast_strides(&a.shape, &shape::contiguous_strides(&a.shape), &out_shape);
         let sb = shape::broadcast_strides(&b.shape, &shape::contiguous_strides(&b.shape), &out_shape);
-        let mut out = crate::alloc::vec_with_capacity(n);
-        for_each_offset2(&out_shape, &sa, &sb, |oa, ob| out.push(f(va[oa], vb[ob])));
-        out
+        zip_broadcast_runs(&va, &vb, &out_shape, &sa, &sb, &f)
     };
     Ok((out, out_shape))
 }
@@ -877,9 +956,10 @@ pub fn reduce(x: &TensorData, dims: &[usize], keepdim: bool, kind: Reduce, dtype
     let out_shape = reduced_shape(&x.shape, dims, keepdim);
     if matches!(kind, Reduce::Sum | Reduce::Mean) && x.dtype() == dtype && matches!(dtype, DType::F32 | DType::F64) {
         if let Some(plan) = SumPlan::of(x, dims) {
+            // the plans read a contiguous `x` in place
+            let r: usize = dims.iter().map(|&d| x.shape[d]).product();
             return with_single_or_double!(dtype, T => {
-                let (v, _kept, r) = split_reduced::<T>(x, dims);
-                TensorData::from_vec(plan.sums::<T>(&v, r, kind), out_shape)
+                TensorData::from_vec(plan.sums::<T>(&values::<T>(x), r, kind), out_shape)
             });
         }
     }
@@ -926,17 +1006,23 @@ impl SumPlan {
         None
     }
 
-    /// The sums (or means) of `v`, groups of `r` reduced values, in PyTorch's order.
+    /// The sums (or means) over `r` reduced values each of the contiguous values `v` of `x`, in
+    /// PyTorch's order.
     fn sums<T: Float>(self, v: &[T], r: usize, kind: Reduce) -> Vec<T> {
         let groups = v.len() / r;
         let finish = |s: T| if kind == Reduce::Mean { s / T::from_f64(r as f64) } else { s };
+        if let SumPlan::Outer { cols } = self {
+            let mut out = crate::cascade::outer_sums(v, cols);
+            out.iter_mut().for_each(|s| *s = finish(*s));
+            return out;
+        }
         let mut out = crate::alloc::vec_with_capacity(groups);
         for g in 0..groups {
             let run = &v[g * r..(g + 1) * r];
-            let s = match self {
-                SumPlan::Inner if groups == 1 => crate::cascade::inner_sum(run, crate::cascade::num_threads()),
-                SumPlan::Inner => crate::cascade::row_sum(run),
-                SumPlan::Outer { cols } => crate::cascade::outer_column_sum(run, g, cols),
+            let s = if groups == 1 {
+                crate::cascade::inner_sum(run, crate::cascade::num_threads())
+            } else {
+                crate::cascade::row_sum(run)
             };
             out.push(finish(s));
         }
@@ -1056,16 +1142,12 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
     let mut out_shape = Shape::new();
     out_shape.push(m);
     out_shape.push(n);
-    // Note [Small matmuls in PyTorch's order]: for k up to 7 and either all sizes up to 7 or
-    // fewer than 96 multiply-adds, PyTorch's CPU BLAS sums each dot product in order of k
-    // without fused multiply-adds (except matrix-vector products of at least 4 rows and 5
-    // columns); the plain loop below reproduces its float rounding bit for bit. Larger products
-    // go to the blocked gemm.
-    let small = k <= 7 && (m <= 7 && n <= 7 || m * k * n < 96) && !(n == 1 && m >= 4 && k >= 5);
+    // Note [Small matmuls in PyTorch's order]
+    let small = is_small_matmul(m, k, n);
     match dtype {
         DType::F16 | DType::BF16 => via_f32(dtype, || matmul2d(a, b, DType::F32)),
-        DType::F32 if !small => TensorData::from_vec(gemm_f32(a, b, m, k, n), out_shape),
-        DType::F64 if !small => TensorData::from_vec(gemm_f64(a, b, m, k, n), out_shape),
+        DType::F32 if !small => TensorData::from_vec(gemm_values::<f32>(a, b, m, k, n), out_shape),
+        DType::F64 if !small => TensorData::from_vec(gemm_values::<f64>(a, b, m, k, n), out_shape),
         _ => with_dtype!(dtype, T => {
             let va = a.to_vec::<T>();
             let vb = b.to_vec::<T>();
@@ -1083,54 +1165,262 @@ pub fn matmul2d(a: &TensorData, b: &TensorData, dtype: DType) -> TensorData {
     }
 }
 
-macro_rules! gemm_fn {
-    ($name:ident, $t:ty, $gemm:path) => {
-        fn $name(a: &TensorData, b: &TensorData, m: usize, k: usize, n: usize) -> Vec<$t> {
-            let mut out = crate::alloc::vec_zeroed::<$t>(m * n);
-            if m == 0 || n == 0 {
-                return out;
-            }
+/// Products of at least this many multiply-adds run on rayon's pool (smaller ones lose more to
+/// waking the workers than they gain).
+const PARALLEL_GEMM_MIN_FLOPS: usize = 1 << 21;
+
+/// A float type of the blocked gemm behind every float matrix product: the `gemm` crate, with
+/// its AVX-512 kernels where the CPU has them (chosen at run time).
+pub(crate) trait Gemm: Float {
+    /// `c = a @ b` (`m x k` times `k x n`) with any element strides (zero and negative
+    /// included), `c` (row stride `rsc`, unit column stride) overwritten. Large products run on
+    /// rayon's pool unless the caller is already one of its workers.
+    ///
+    /// # Safety
+    /// The pointers must address matrices of the given sizes and strides, and `c` must not
+    /// overlap `a` or `b`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        c: *mut Self,
+        rsc: isize,
+    ) {
+        // SAFETY: the caller's contract
+        unsafe { Self::gemm_into(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, false) }
+    }
+
+    /// [`Gemm::gemm`], adding the product to `c`'s values when `accumulate` (`c += a @ b`).
+    ///
+    /// # Safety
+    /// As [`Gemm::gemm`]; with `accumulate`, `c` must hold initialised values.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_into(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        c: *mut Self,
+        rsc: isize,
+        accumulate: bool,
+    ) {
+        if m == 0 || n == 0 || (k == 0 && accumulate) {
+            return;
+        }
+        // SAFETY: the caller's contract
+        unsafe {
             if k == 0 {
-                return out;
+                for i in 0..m {
+                    std::ptr::write_bytes(c.offset(i as isize * rsc), 0, n);
+                }
+                return;
             }
-            let a = if a.dtype() == <$t as Element>::DTYPE {
-                Cow::Borrowed(a)
-            } else {
-                Cow::Owned(cast(a, <$t as Element>::DTYPE))
-            };
-            let b = if b.dtype() == <$t as Element>::DTYPE {
-                Cow::Borrowed(b)
-            } else {
-                Cow::Owned(cast(b, <$t as Element>::DTYPE))
-            };
-            // SAFETY: read-only views of storages of the right dtype; strides and sizes come
-            // from valid layouts, and `out` is a private m*n buffer.
-            unsafe {
-                let pa = (a.storage.as_ptr() as *const $t).add(a.offset);
-                let pb = (b.storage.as_ptr() as *const $t).add(b.offset);
-                $gemm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    pa,
-                    a.strides[0] as isize,
-                    a.strides[1] as isize,
-                    pb,
-                    b.strides[0] as isize,
-                    b.strides[1] as isize,
-                    0.0,
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
+            if rsb == 1 && csb != 1 && m <= SWAPPED_GEMM_MAX_ROWS && n >= 2 * m {
+                // Note [Few rows times a column-major matrix]: `x @ w.t()` with few rows of `x`
+                // (linear's forward) is slow in the crate's kernels, which repack all of `w`
+                // for few uses of it; the transposed product `w @ x.t()` is fast. It goes to a
+                // scratch buffer, then into `c` transposed.
+                let mut scratch: Vec<Self> = crate::alloc::vec_with_capacity(m * n);
+                gemm_crate_call(n, k, m, b, csb, rsb, a, csa, rsa, scratch.as_mut_ptr(), m as isize, false);
+                scratch.set_len(m * n);
+                transpose_into(&scratch, n, m, c, rsc, accumulate);
+                return;
             }
-            out
+            gemm_crate_call(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, accumulate);
+        }
+    }
+}
+impl Gemm for f32 {}
+impl Gemm for f64 {}
+
+/// Row counts up to which [`Gemm::gemm_into`] computes a product with a column-major right
+/// operand transposed (Note [Few rows times a column-major matrix]).
+const SWAPPED_GEMM_MAX_ROWS: usize = 128;
+
+/// `c (+)= src^T` for a row-major `rows x cols` `src` and a `cols x rows` `c` of row stride
+/// `rsc`, in square tiles so that both sides are read and written in cache lines.
+///
+/// # Safety
+/// `c` must address a `cols x rows` matrix of row stride `rsc` (initialised when `accumulate`).
+unsafe fn transpose_into<T: Float>(src: &[T], rows: usize, cols: usize, c: *mut T, rsc: isize, accumulate: bool) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for j in c0..(c0 + TILE).min(cols) {
+                // SAFETY: row j of c has `rows` elements (the caller's contract)
+                let dst = unsafe { c.offset(j as isize * rsc) };
+                for i in r0..(r0 + TILE).min(rows) {
+                    let v = src[i * cols + j];
+                    // SAFETY: as above
+                    unsafe { *dst.add(i) = if accumulate { *dst.add(i) + v } else { v } };
+                }
+            }
+        }
+    }
+}
+
+/// One call of the `gemm` crate for [`Gemm::gemm_into`] (sizes and strides as there), on rayon's
+/// pool for large products unless the caller is already one of its workers.
+///
+/// # Safety
+/// As [`Gemm::gemm_into`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_crate_call<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    c: *mut T,
+    rsc: isize,
+    accumulate: bool,
+) {
+    // The crate's argument order: sizes m, n, k, then each matrix as (pointer, column
+    // stride, row stride), then c = alpha * c + beta * (a @ b), with c read only when
+    // `read_dst`. The pointers travel as addresses so the call can cross into the pool
+    // (the caller keeps them valid until it returns).
+    let (a, b, c) = (a as usize, b as usize, c as usize);
+    let run = move |parallelism| {
+        // SAFETY: the caller's contract
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c as *mut T,
+                1,
+                rsc,
+                accumulate,
+                a as *const T,
+                csa,
+                rsa,
+                b as *const T,
+                csb,
+                rsb,
+                T::from_f64(1.0),
+                T::from_f64(1.0),
+                false,
+                false,
+                false,
+                parallelism,
+            )
         }
     };
+    let large = m.saturating_mul(k).saturating_mul(n) >= PARALLEL_GEMM_MIN_FLOPS;
+    if large && rayon::current_thread_index().is_none() && crate::cascade::num_threads() > 1 {
+        crate::cascade::in_pool(move || run(gemm::Parallelism::Rayon(0)));
+    } else {
+        run(gemm::Parallelism::None);
+    }
 }
-gemm_fn!(gemm_f32, f32, matrixmultiply::sgemm);
-gemm_fn!(gemm_f64, f64, matrixmultiply::dgemm);
+
+/// `bias + a @ b` for 2-D float32/float64 operands of any strides, as `addmm` computes it: the
+/// bias (broadcast to the `m x n` result) written first and the product accumulated onto it by
+/// the gemm, one pass over the output. `None` for the small products that [`matmul2d`] sums in
+/// PyTorch's own order, and for other dtypes.
+pub fn addmm2d(bias: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) -> Option<TensorData> {
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    if is_small_matmul(m, k, n) || a.dtype() != dtype || b.dtype() != dtype || bias.dtype() != dtype {
+        return None;
+    }
+    let out_shape: Shape = [m, n].into_iter().collect();
+    let strides = shape::broadcast_strides(&bias.shape, &shape::contiguous_strides(&bias.shape), &out_shape);
+    fn run<T: Gemm + Element>(bias: &TensorData, a: &TensorData, b: &TensorData, strides: &[usize]) -> Vec<T> {
+        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+        let bias = values::<T>(bias);
+        let (row_step, col_step) = (strides[0], strides[1]);
+        let mut out: Vec<T> = crate::alloc::vec_with_capacity(m * n);
+        for i in 0..m {
+            let start = i * row_step;
+            if col_step == 1 {
+                out.extend_from_slice(&bias[start..start + n]);
+            } else {
+                out.extend((0..n).map(|j| bias[start + j * col_step]));
+            }
+        }
+        // SAFETY: read-only views of storages of the right dtype; strides and sizes come from
+        // valid layouts, and `out` is a private, initialised m*n buffer.
+        unsafe {
+            let pa = (a.storage.as_ptr() as *const T).add(a.offset);
+            let pb = (b.storage.as_ptr() as *const T).add(b.offset);
+            T::gemm_into(
+                m,
+                k,
+                n,
+                pa,
+                a.strides[0] as isize,
+                a.strides[1] as isize,
+                pb,
+                b.strides[0] as isize,
+                b.strides[1] as isize,
+                out.as_mut_ptr(),
+                n as isize,
+                true,
+            );
+        }
+        out
+    }
+    match dtype {
+        DType::F32 => Some(TensorData::from_vec(run::<f32>(bias, a, b, &strides), out_shape)),
+        DType::F64 => Some(TensorData::from_vec(run::<f64>(bias, a, b, &strides), out_shape)),
+        _ => None,
+    }
+}
+
+/// Note [Small matmuls in PyTorch's order]: for k up to 7 and either all sizes up to 7 or fewer
+/// than 96 multiply-adds, PyTorch's CPU BLAS sums each dot product in order of k without fused
+/// multiply-adds (except matrix-vector products of at least 4 rows and 5 columns); the plain
+/// loop of [`matmul2d`] reproduces its float rounding bit for bit. Larger products go to the
+/// blocked gemm.
+fn is_small_matmul(m: usize, k: usize, n: usize) -> bool {
+    k <= 7 && (m <= 7 && n <= 7 || m * k * n < 96) && !(n == 1 && m >= 4 && k >= 5)
+}
+
+/// `a @ b` for 2-D float operands of any strides (cast to `T` first when their dtype differs).
+fn gemm_values<T: Gemm + Element>(a: &TensorData, b: &TensorData, m: usize, k: usize, n: usize) -> Vec<T> {
+    let mut out = crate::alloc::vec_zeroed::<T>(m * n);
+    if m == 0 || n == 0 || k == 0 {
+        return out;
+    }
+    let a = if a.dtype() == T::DTYPE { Cow::Borrowed(a) } else { Cow::Owned(cast(a, T::DTYPE)) };
+    let b = if b.dtype() == T::DTYPE { Cow::Borrowed(b) } else { Cow::Owned(cast(b, T::DTYPE)) };
+    // SAFETY: read-only views of storages of the right dtype; strides and sizes come from valid
+    // layouts, and `out` is a private m*n buffer.
+    unsafe {
+        let pa = (a.storage.as_ptr() as *const T).add(a.offset);
+        let pb = (b.storage.as_ptr() as *const T).add(b.offset);
+        T::gemm(
+            m,
+            k,
+            n,
+            pa,
+            a.strides[0] as isize,
+            a.strides[1] as isize,
+            pb,
+            b.strides[0] as isize,
+            b.strides[1] as isize,
+            out.as_mut_ptr(),
+            n as isize,
+        );
+    }
+    out
+}
 
 /// Fills a new tensor of `shape` with one value.
 pub fn full(shape: &[usize], value: f64, dtype: DType) -> TensorData {

@@ -126,6 +126,15 @@ mod layout {
     pub const FLOAT_VALID: usize = 5052; // then 3 bytes padding
 }
 
+/// MT19937's tempering of one state word into an output.
+#[inline(always)]
+fn temper(mut y: u32) -> u32 {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c_5680;
+    y ^= (y << 15) & 0xefc6_0000;
+    y ^ (y >> 18)
+}
+
 /// A PyTorch-compatible CPU pseudo random number generator
 /// (MT19937 plus the cached Box-Muller normals of `at::CPUGeneratorImpl`).
 #[derive(Clone)]
@@ -234,13 +243,9 @@ impl Generator {
         if self.left == 0 {
             self.twist();
         }
-        let mut y = self.state[self.next as usize];
+        let y = self.state[self.next as usize];
         self.next += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^= y >> 18;
-        y
+        temper(y)
     }
 
     /// Next 64-bit output (`CPUGeneratorImpl::random64()`): two 32-bit
@@ -471,15 +476,40 @@ impl Generator {
     /// below `p`, else `0.0`. PyTorch builds with MKL running on Intel CPUs
     /// use MKL's own stream instead and cannot be matched.
     pub fn fill_bernoulli_f32(&mut self, out: &mut [f32], p: f64) {
-        for v in out.iter_mut() {
-            *v = if self.unit_f64() < p { 1.0 } else { 0.0 };
-        }
+        self.fill_bernoulli(out, p, 1.0, 0.0);
     }
 
     /// `f64` version of [`fill_bernoulli_f32`](Self::fill_bernoulli_f32).
     pub fn fill_bernoulli_f64(&mut self, out: &mut [f64], p: f64) {
-        for v in out.iter_mut() {
-            *v = if self.unit_f64() < p { 1.0 } else { 0.0 };
+        self.fill_bernoulli(out, p, 1.0, 0.0);
+    }
+
+    /// `out[i] = one` when the `i`-th 53-bit uniform `u` is below `p` (a `p` in `[0, 1]`), else
+    /// `zero`. The draws between two regenerations of the state are read straight from the
+    /// state words (tempered in a loop the compiler vectorises), and `u < p` is tested as
+    /// `x < ceil(p * 2^53)` on the 53-bit integer `x` behind `u = x * 2^-53`: the same outcome,
+    /// since both scalings by `2^53` are exact.
+    fn fill_bernoulli<T: Copy>(&mut self, out: &mut [T], p: f64, one: T, zero: T) {
+        let threshold = (p * 9_007_199_254_740_992.0).ceil() as u64;
+        let mut done = 0;
+        while done < out.len() {
+            // draws possible before the next regeneration (which the draw that makes `left`
+            // zero triggers)
+            let pairs = ((self.left as usize).saturating_sub(1) / 2).min(out.len() - done);
+            if pairs == 0 {
+                out[done] = if self.unit_f64() < p { one } else { zero };
+                done += 1;
+                continue;
+            }
+            let start = self.next as usize;
+            let words = &self.state[start..start + 2 * pairs];
+            for (o, w) in out[done..done + pairs].iter_mut().zip(words.chunks_exact(2)) {
+                let x = ((temper(w[0]) as u64 & 0x1f_ffff) << 32) | temper(w[1]) as u64;
+                *o = if x < threshold { one } else { zero };
+            }
+            self.next += 2 * pairs as u32;
+            self.left -= 2 * pairs as u32;
+            done += pairs;
         }
     }
 
@@ -1154,6 +1184,24 @@ mod tests {
         assert_eq!(g.randperm(5), [3, 2, 4, 0, 1]);
         assert!(g.randperm(0).is_empty());
         assert_eq!(g.randperm(1), [0]);
+    }
+
+    #[test]
+    fn bernoulli_fill_matches_one_draw_at_a_time() {
+        for p in [0.0, 1e-300, 0.1, 0.3, 0.5, 0.999_999, 1.0] {
+            for (skip, n) in [(0usize, 1usize), (0, 700), (1, 1000), (3, 623), (623, 2000)] {
+                let (mut fast, mut slow) = (seeded(7), seeded(7));
+                for _ in 0..skip {
+                    fast.random_u32();
+                    slow.random_u32();
+                }
+                let mut got = vec![0.0f64; n];
+                fast.fill_bernoulli_f64(&mut got, p);
+                let want: Vec<f64> = (0..n).map(|_| if slow.unit_f64() < p { 1.0 } else { 0.0 }).collect();
+                assert_eq!(got, want, "p={p} skip={skip} n={n}");
+                assert_eq!(fast.random_u32(), slow.random_u32());
+            }
+        }
     }
 
     #[test]

@@ -165,62 +165,7 @@ fn col2im_plane<T: Float>(src: &[T], dst: &mut [T], w: &Window) {
     });
 }
 
-/// A float type the blocked gemm supports.
-pub(crate) trait Gemm: Float {
-    /// `c = a @ b` (`m x k` times `k x n`) with any strides, `c` overwritten.
-    ///
-    /// # Safety
-    /// The pointers must address matrices of the given sizes and strides.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        c: *mut Self,
-        rsc: isize,
-    );
-}
-macro_rules! impl_gemm {
-    ($t:ty, $f:path) => {
-        impl Gemm for $t {
-            unsafe fn gemm(
-                m: usize,
-                k: usize,
-                n: usize,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                c: *mut Self,
-                rsc: isize,
-            ) {
-                if m == 0 || n == 0 {
-                    return;
-                }
-                // SAFETY: the caller's contract (see the trait)
-                unsafe {
-                    if k == 0 {
-                        for i in 0..m {
-                            std::ptr::write_bytes(c.offset(i as isize * rsc), 0, n);
-                        }
-                        return;
-                    }
-                    $f(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, 1);
-                }
-            }
-        }
-    };
-}
-impl_gemm!(f32, matrixmultiply::sgemm);
-impl_gemm!(f64, matrixmultiply::dgemm);
+pub(crate) use crate::kernels::Gemm;
 
 /// Runs `f` on the values of `inputs` in the compute type of `dtype` (float32 for 16-bit
 /// floats, float64 for integers), and returns its values in `dtype` with `shape`.

@@ -334,6 +334,11 @@ impl Distribution {
                 }
                 TensorData::from_vec(v, shape)
             }
+            (Distribution::Bernoulli { p }, DType::F32) => {
+                let mut v = crate::alloc::vec_zeroed::<f32>(n);
+                gen.fill_bernoulli_f32(&mut v, p);
+                TensorData::from_vec(v, shape)
+            }
             (Distribution::Bernoulli { p }, _) => {
                 // One f64 uniform per element whatever the dtype; 0/1 converts exactly.
                 let mut v = crate::alloc::vec_zeroed::<f64>(n);

@@ -318,6 +318,24 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// The values of `bias + a @ b` in one gemm pass (bias written first, the product added onto
+/// it) for float32/float64 matrices whose sizes agree and whose bias broadcasts to the result;
+/// `None` when `addmm` must take its general path (which also reports bad shapes).
+fn fused_addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Option<TensorData> {
+    let (sa, sb, sbias) = (a.shape(), b.shape(), bias.shape());
+    let dtype = a.dtype();
+    if !matches!(dtype, crate::dtype::DType::F32 | crate::dtype::DType::F64)
+        || sa.len() != 2
+        || sb.len() != 2
+        || sa[1] != sb[0]
+        || sbias.len() > 2
+        || !shape::is_expandable_to(&sbias, &[sa[0], sb[1]])
+    {
+        return None;
+    }
+    kernels::addmm2d(&bias.data(), &a.data(), &b.data(), dtype)
+}
+
 /// `addmm(bias, a, b)`: `bias + a @ b`, bias broadcast (what `linear` records).
 pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     for (name, t) in [("mat1", a), ("self", bias)] {
@@ -331,6 +349,14 @@ pub fn addmm(bias: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
     // 16-bit floats: the product stays in float32 until the bias is added, then rounds once.
     let dtype = a.dtype();
+    if let Some(out) = fused_addmm(bias, a, b) {
+        return record(Tensor::from_data(out), &[bias, a, b], |_| AddmmBackward {
+            bias_shape: bias.shape(),
+            a: SavedTensor::input(a),
+            b: SavedTensor::input(b),
+            layouts: [column_major(a), column_major(b)],
+        });
+    }
     let half = dtype.is_half() && b.dtype() == dtype && bias.dtype() == dtype;
     let wide = |t: &Tensor| if half { crate::ops::view::to_dtype(t, crate::dtype::DType::F32) } else { Ok(t.clone()) };
     let product = crate::autograd::untracked(|| mm(&wide(a)?, &wide(b)?))?;
