@@ -490,3 +490,48 @@ def test_sgd_with_nesterov_and_weight_decay_matches_pytorch_bit_for_bit():
         "-5.2343049",
         "-3.49885416",
     ]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lr": 1e-3},
+        {"lr": 0.05, "betas": (0.3, 0.8), "weight_decay": 0.01},
+        {"lr": 0.01, "maximize": True},
+        {"lr": 0.01, "betas": (0.2, 0.3), "eps": 1e-6},
+        {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    ],
+)
+def test_adam_fused_update_is_bit_identical_to_the_op_by_op_update(dtype, kwargs, monkeypatch):
+    import rustgrad.optim.adam as adam_module
+
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal(70000).astype(dtype)  # large enough to split across threads
+    grads = [rng.standard_normal(70000).astype(dtype) * 10 ** rng.uniform(-6, 2) for _ in range(12)]
+
+    def train():
+        w = torch.tensor(w0.copy(), requires_grad=True)
+        opt = optim.Adam([w], **kwargs)
+        for g in grads:
+            w.grad = torch.tensor(g.copy())
+            opt.step()
+        state = opt.state[w]
+        return [t.detach().numpy().copy() for t in (w, state["exp_avg"], state["exp_avg_sq"])], [
+            t._version for t in (w, state["exp_avg"], state["exp_avg_sq"])
+        ]
+
+    fused_values, fused_versions = train()
+    calls = []
+    real = adam_module._rustgrad._adam_step
+
+    def refuse(*args):
+        calls.append(real)
+        return False  # the op-by-op path
+
+    monkeypatch.setattr(adam_module._rustgrad, "_adam_step", refuse)
+    plain_values, plain_versions = train()
+    assert len(calls) == len(grads)
+    for fused, plain in zip(fused_values, plain_values):
+        np.testing.assert_array_equal(fused.view(f"u{fused.itemsize}"), plain.view(f"u{plain.itemsize}"))
+    assert fused_versions == plain_versions

@@ -41,6 +41,7 @@ __all__ = [
     "Tensor",
     "_LinAlgError",
     "_activation",
+    "_adam_step",
     "_adaptive_pool",
     "_arange",
     "_autocast_fp32",
@@ -881,6 +882,18 @@ def _embedding(weight: Tensor, indices: Tensor, padding_idx: _int | None, scale_
 def _constant_pad(input: Tensor, pad: list[_int], value: _float) -> Tensor: ...
 def _activation(input: Tensor, name: str, a: _float = 0.0, b: _float = 0.0, c: _float = 0.0) -> Tensor: ...
 def _robust_loss(input: Tensor, target: Tensor, kind: str, param: _float, reduction: str) -> Tensor: ...
+def _adam_step(
+    param: Tensor,
+    grad: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    lerp_weight: _float,
+    beta2: _float,
+    square_weight: _float,
+    bias_correction2_sqrt: _float,
+    eps: _float,
+    step_value: _float,
+) -> _bool: ...
 def _nll_loss(
     input: Tensor,
     target: Tensor,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import rustgrad
-from rustgrad import Tensor
+from rustgrad import Tensor, _rustgrad
 from rustgrad.optim.optimizer import (
     Optimizer,
     _addcmul_,
@@ -108,6 +108,9 @@ class Adam(Optimizer):
             # A tensor lr keeps PyTorch's float32 scalar arithmetic (lr / ..., 1 - lr * weight_decay).
             lr = group["lr"]
             weight_decay, eps = group["weight_decay"], group["eps"]
+            # One fused pass per parameter (same roundings) unless the update must be recorded
+            # or needs the running maximum or a tensor learning rate.
+            fused = not (group["amsgrad"] or group.get("differentiable") or isinstance(lr, Tensor))
             for param in group["params"]:
                 if param.grad is None:
                     continue
@@ -122,14 +125,18 @@ class Adam(Optimizer):
                     else:
                         grad = grad.add(param, alpha=weight_decay)
 
-                _lerp_(exp_avg, grad, 1 - beta1)
-                _addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)
-
                 step = _get_value(step_t)
                 bias_correction1 = 1 - beta1**step
                 bias_correction2 = 1 - beta2**step
                 step_size = _get_value(lr / bias_correction1)
                 bias_correction2_sqrt = bias_correction2**0.5
+
+                if fused and _rustgrad._adam_step(
+                    param, grad, exp_avg, exp_avg_sq, 1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps, -step_size
+                ):
+                    continue  # the whole update below, in one pass
+                _lerp_(exp_avg, grad, 1 - beta1)
+                _addcmul_(exp_avg_sq.mul_(beta2), grad, grad, value=1 - beta2)
 
                 if group["amsgrad"]:
                     max_exp_avg_sq = state["max_exp_avg_sq"]

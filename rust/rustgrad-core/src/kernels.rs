@@ -896,6 +896,79 @@ fn compare_rowmajor(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType)
     })
 }
 
+/// ReLU's gradient (PyTorch's `threshold_backward` at 0): `g` where `s > 0`, else `+0` (a NaN
+/// `s` passes `g` on), in one pass, for `g` and `s` of one float dtype.
+pub fn threshold_backward(g: &TensorData, s: &TensorData) -> Result<TensorData> {
+    in_layout(g, s, |g, s| {
+        with_float!(g.dtype(), T => {
+            let zero = T::from_f64(0.0);
+            let (v, shape) = zip_broadcast::<T, T>(g, s, move |gv, sv| if sv <= zero { zero } else { gv })?;
+            Ok(TensorData::from_vec(v, shape))
+        })
+    })
+}
+
+/// One operand of [`select`]: all its values (shaped as the result), or one value for all.
+#[derive(Clone, Copy)]
+enum Operand<'a, T> {
+    All(&'a [T]),
+    One(T),
+}
+
+/// `x` as an operand of [`select`]: its `values` when it has all of the result's, else its one value.
+fn operand<'a, T: Element>(x: &TensorData, values: Option<&'a [T]>) -> Operand<'a, T> {
+    match values {
+        Some(v) => Operand::All(v),
+        None => Operand::One(first_value::<T>(x)),
+    }
+}
+
+/// `where(cond, a, b)` over a contiguous condition of the result's shape and operands that are
+/// either of that shape or a single value: one vectorised pass, split across threads when large.
+fn select_values<T: Copy + Send + Sync>(cond: &[bool], a: Operand<'_, T>, b: Operand<'_, T>) -> Vec<T> {
+    let n = cond.len();
+    let run = |start: usize, dst: &mut [std::mem::MaybeUninit<T>]| {
+        let c = &cond[start..start + dst.len()];
+        let pick = |i: usize, x: T, y: T| if c[i] { x } else { y };
+        match (a, b) {
+            (Operand::All(x), Operand::All(y)) => {
+                let (x, y) = (&x[start..start + dst.len()], &y[start..start + dst.len()]);
+                dst.iter_mut().enumerate().for_each(|(i, o)| {
+                    o.write(pick(i, x[i], y[i]));
+                });
+            }
+            (Operand::One(x), Operand::All(y)) => {
+                let y = &y[start..start + dst.len()];
+                dst.iter_mut().enumerate().for_each(|(i, o)| {
+                    o.write(pick(i, x, y[i]));
+                });
+            }
+            (Operand::All(x), Operand::One(y)) => {
+                let x = &x[start..start + dst.len()];
+                dst.iter_mut().enumerate().for_each(|(i, o)| {
+                    o.write(pick(i, x[i], y));
+                });
+            }
+            (Operand::One(x), Operand::One(y)) => dst.iter_mut().enumerate().for_each(|(i, o)| {
+                o.write(pick(i, x, y));
+            }),
+        }
+    };
+    let mut out: Vec<T> = crate::alloc::vec_with_capacity(n);
+    let dst = &mut out.spare_capacity_mut()[..n];
+    if parallel(n) {
+        use rayon::prelude::*;
+        crate::cascade::in_pool(|| {
+            dst.par_chunks_mut(PARALLEL_CHUNK).enumerate().for_each(|(k, d)| run(k * PARALLEL_CHUNK, d))
+        });
+    } else {
+        run(0, dst);
+    }
+    // SAFETY: every element of the first `n` was written above.
+    unsafe { out.set_len(n) };
+    out
+}
+
 /// `where(cond, a, b)` with broadcasting of all three.
 pub fn select(cond: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) -> Result<TensorData> {
     let ab = shape::broadcast_shapes(&a.shape, &b.shape)?;
@@ -905,6 +978,18 @@ pub fn select(cond: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) -
             let view = |x: &TensorData| view_in_order(x, &out_shape, &order);
             return Ok(select(&view(cond), &view(a), &view(b), dtype)?.restrided(out_shape, strides, 0));
         }
+    }
+    // One value seen everywhere (a number, or an expanded 0-d tensor).
+    let single = |x: &TensorData| x.numel() == 1 || x.strides.iter().zip(&x.shape).all(|(&st, &sz)| st == 0 || sz == 1);
+    let n = shape::numel(&out_shape);
+    let fits = |x: &TensorData| x.numel() == n && x.is_contiguous() || single(x) && x.numel() > 0;
+    if cond.shape == out_shape && cond.is_contiguous() && fits(a) && fits(b) && n > 0 {
+        let c = values::<bool>(cond);
+        let full = |x: &TensorData| x.numel() == n && x.is_contiguous();
+        return Ok(with_dtype!(dtype, T => {
+            let (va, vb) = (full(a).then(|| values::<T>(a)), full(b).then(|| values::<T>(b)));
+            TensorData::from_vec(select_values(&c, operand(a, va.as_deref()), operand(b, vb.as_deref())), out_shape)
+        }));
     }
     let c = expand_values::<bool>(cond, &out_shape);
     with_dtype!(dtype, T => {

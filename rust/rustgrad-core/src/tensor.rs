@@ -175,6 +175,17 @@ impl TensorData {
     /// Writes `values` (row-major, already of this dtype) into the viewed elements.
     pub fn write_from(&self, values: &TensorData) {
         with_dtype!(self.dtype(), T => {
+            let n = self.numel();
+            if self.is_contiguous() && !Arc::ptr_eq(&self.storage, &values.storage) {
+                // one copy from `values` (another buffer) into the elements' run
+                let src = crate::kernels::values::<T>(values);
+                // SAFETY: the run `offset..offset + n` lies inside the storage (a valid
+                // contiguous layout), and no slice of it is alive: `src` reads another buffer.
+                let dst = unsafe { &mut self.storage.slice_mut::<T>()[self.offset..self.offset + n] };
+                dst.copy_from_slice(&src[..n]);
+                self.bump_version();
+                return;
+            }
             let src: Vec<T> = values.to_vec::<T>();
             // SAFETY: `src` is a private copy, so no slice of this storage is alive.
             let dst = unsafe { self.storage.slice_mut::<T>() };

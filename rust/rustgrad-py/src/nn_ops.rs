@@ -13,7 +13,7 @@ use rustgrad_core::ops::activation::{self, Act};
 use rustgrad_core::ops::conv::{self, ConvParams, Window};
 use rustgrad_core::ops::loss::{self, Reduction, RobustLoss};
 use rustgrad_core::ops::pool::{self, AvgPoolKind, Divisor, MaxPoolKind, PoolGeometry};
-use rustgrad_core::ops::{norm, pad};
+use rustgrad_core::ops::{norm, optim, pad};
 use rustgrad_core::Tensor;
 
 type R = PyResult<Py<PyTensor>>;
@@ -280,6 +280,31 @@ pub fn _robust_loss(
     wrap(py, loss::robust_loss(&tensor_arg(input)?, &tensor_arg(target)?, kind, reduction).py()?)
 }
 
+/// One fused `optim.Adam` update of `param` and its state in place (PyTorch's single-tensor
+/// arithmetic); `False`, with nothing written, when the tensors do not qualify (see
+/// `rustgrad_core::ops::optim::adam_step`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn _adam_step(
+    py: Python<'_>,
+    param: PyRef<'_, PyTensor>,
+    grad: PyRef<'_, PyTensor>,
+    exp_avg: PyRef<'_, PyTensor>,
+    exp_avg_sq: PyRef<'_, PyTensor>,
+    lerp_weight: f64,
+    beta2: f64,
+    square_weight: f64,
+    bias_correction2_sqrt: f64,
+    eps: f64,
+    step_value: f64,
+) -> PyResult<bool> {
+    let h = optim::AdamStep { lerp_weight, beta2, square_weight, bias_correction2_sqrt, eps, step_value };
+    let (p, g, m, v) = (param.t.clone(), grad.t.clone(), exp_avg.t.clone(), exp_avg_sq.t.clone());
+    let numel = p.numel();
+    Ok(gil::heavy(py, numel, move || optim::adam_step(&p, &g, &m, &v, h)))
+}
+
 /// Registers this file's module functions.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_convolution, m)?)?;
@@ -296,5 +321,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_constant_pad, m)?)?;
     m.add_function(wrap_pyfunction!(_activation, m)?)?;
     m.add_function(wrap_pyfunction!(_robust_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(_adam_step, m)?)?;
     Ok(())
 }

@@ -317,6 +317,10 @@ fn grad_op_values(g: &Tensor, s: &Tensor, kind: GradKind) -> Result<Tensor> {
         // g where relu(x) > 0, else 0: a NaN result passes g on, a masked g is +0 (PyTorch's
         // threshold_backward).
         GradKind::Threshold => {
+            let (gd, sd) = (g.data(), s.data());
+            if gd.dtype() == sd.dtype() && gd.dtype().is_float() {
+                return Ok(Tensor::from_data(crate::kernels::threshold_backward(&gd, &sd)?));
+            }
             let stopped = compare(s, &scalar(0.0), Compare::Le)?;
             crate::ops::compare::where_(&stopped, &scalar(0.0), g)
         }

@@ -22,6 +22,7 @@ pub mod loss;
 pub mod modulo;
 pub mod moments;
 pub mod norm;
+pub mod optim;
 pub mod pad;
 pub mod pointwise;
 pub mod pool;

@@ -278,9 +278,46 @@ impl Backward for MaxPoolBackward {
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
         let indices = self.indices.unpack(ctx)?;
+        if !crate::autograd::any_requires_grad(&[g]) && matches!(g.dtype(), DType::F32 | DType::F64) {
+            // no graph to build: the scatter in one pass per plane
+            return Ok(smallvec![Some(add_at_indices(g, &indices, &self.input_shape, self.dims))]);
+        }
         Ok(smallvec![Some(scatter_to_planes(g, &indices, &self.input_shape, self.dims)?)])
     }
     crate::saved_tensors!(indices);
+}
+
+/// The values of [`scatter_to_planes`] for a float32/float64 gradient, without recording: each
+/// plane's gradient values added at their plane positions in order (as PyTorch's kernel does
+/// where windows overlap).
+fn add_at_indices(values: &Tensor, indices: &Tensor, shape: &[usize], dims: usize) -> Tensor {
+    let pin: usize = shape[shape.len() - dims..].iter().product();
+    let vs = values.shape();
+    let pout: usize = vs[vs.len() - dims..].iter().product();
+    let (vd, id) = (values.data(), indices.data());
+    let index = kernels::values::<i64>(&id);
+    fn run<T: Float>(values: &[T], index: &[i64], pin: usize, pout: usize, numel: usize) -> Vec<T> {
+        let mut out = crate::alloc::vec_zeroed::<T>(numel);
+        if pin == 0 || pout == 0 {
+            return out;
+        }
+        out.par_chunks_mut(pin).enumerate().for_each(|(p, plane)| {
+            let (v, ix) = (&values[p * pout..(p + 1) * pout], &index[p * pout..(p + 1) * pout]);
+            for (&g, &i) in v.iter().zip(ix) {
+                // the indices come from the forward pass: always inside the plane
+                if let Some(d) = usize::try_from(i).ok().and_then(|i| plane.get_mut(i)) {
+                    *d = *d + g;
+                }
+            }
+        });
+        out
+    }
+    let numel: usize = shape.iter().product();
+    let data = match vd.dtype() {
+        DType::F64 => TensorData::from_vec(run(&kernels::values::<f64>(&vd), &index, pin, pout, numel), shape.into()),
+        _ => TensorData::from_vec(run(&kernels::values::<f32>(&vd), &index, pin, pout, numel), shape.into()),
+    };
+    Tensor::from_data(data)
 }
 
 /// `values` added at the flat plane positions `indices` of a zero tensor of `shape` (whose
