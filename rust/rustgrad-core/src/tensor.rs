@@ -176,7 +176,7 @@ impl TensorData {
     pub fn write_from(&self, values: &TensorData) {
         with_dtype!(self.dtype(), T => {
             let n = self.numel();
-            if self.is_contiguous() && !Arc::ptr_eq(&self.storage, &values.storage) {
+            if n > 0 && self.is_contiguous() && !Arc::ptr_eq(&self.storage, &values.storage) {
                 // one copy from `values` (another buffer) into the elements' run
                 let src = crate::kernels::values::<T>(values);
                 // SAFETY: the run `offset..offset + n` lies inside the storage (a valid

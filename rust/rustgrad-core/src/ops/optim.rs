@@ -35,13 +35,14 @@ pub struct AdamStep {
 ///
 /// The version counters move as the op-by-op update moves them (`param` and `exp_avg` once,
 /// `exp_avg_sq` twice). Returns `false`, writing nothing, unless all four are contiguous
-/// float32 or all float64 tensors of one shape, the three updated ones in distinct buffers
+/// float32 or all float64 tensors of one nonempty shape, the three updated ones in distinct buffers
 /// from each other and from `grad`.
 pub fn adam_step(param: &Tensor, grad: &Tensor, exp_avg: &Tensor, exp_avg_sq: &Tensor, h: AdamStep) -> bool {
     let (p, g, m, v) = (param.data(), grad.data(), exp_avg.data(), exp_avg_sq.data());
     let dtype = p.dtype();
     let all = [&p, &g, &m, &v];
-    if !matches!(dtype, DType::F32 | DType::F64)
+    if p.numel() == 0
+        || !matches!(dtype, DType::F32 | DType::F64)
         || all.iter().any(|t| t.dtype() != dtype || t.shape != p.shape || !t.is_contiguous())
     {
         return false;
