@@ -1012,3 +1012,48 @@ def test_sequence_utilities_match_pytorch():
             tu.pad_packed_sequence(pb, **kw)[0]
         )
     assert [grad_fn_name(t) for t in rnn_utils.unpack_sequence(pa)] == ["IndexBackward0"] * 2
+
+
+def _cell_by_ops(gates, c):
+    """One LSTM step's element-wise part written op by op (the definition the fused op follows)."""
+    i, f, g, o = gates.chunk(4, 1)
+    c_next = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c_next.tanh(), c_next
+
+
+@pytest.mark.parametrize("dtype", [rustgrad.float32, rustgrad.float64])
+def test_fused_lstm_cell_gives_the_bits_of_the_op_by_op_step(dtype):
+    rng = np.random.default_rng(5)
+    gates = rustgrad.tensor(rng.standard_normal((7, 4 * 33)) * 3, dtype=dtype)
+    c = rustgrad.tensor(rng.standard_normal((7, 33)), dtype=dtype)
+    h, c_next = rustgrad._rustgrad._lstm_cell(gates, c)
+    want_h, want_c = _cell_by_ops(gates, c)
+    assert h.dtype == dtype and h.shape == (7, 33) and c_next.shape == (7, 33)
+    assert h.tolist() == want_h.tolist()
+    assert c_next.tolist() == want_c.tolist()
+
+
+def test_fused_lstm_cell_gradients_match_the_op_by_op_step_and_finite_differences():
+    rng = np.random.default_rng(6)
+    gates = rustgrad.tensor(rng.standard_normal((3, 4 * 5)), dtype=rustgrad.float64, requires_grad=True)
+    c = rustgrad.tensor(rng.standard_normal((3, 5)), dtype=rustgrad.float64, requires_grad=True)
+    dh = rustgrad.tensor(rng.standard_normal((3, 5)), dtype=rustgrad.float64)
+    dc = rustgrad.tensor(rng.standard_normal((3, 5)), dtype=rustgrad.float64)
+    h, c_next = rustgrad._rustgrad._lstm_cell(gates, c)
+    assert h.grad_fn.name() == "LstmCellBackward0" and c_next.grad_fn is h.grad_fn
+    got = rustgrad.autograd.grad([h, c_next], [gates, c], [dh, dc], retain_graph=True)
+    want = rustgrad.autograd.grad(list(_cell_by_ops(gates, c)), [gates, c], [dh, dc])
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+    # only one output used: the other's gradient counts as zero
+    (only_c,) = rustgrad.autograd.grad(c_next.sum(), [gates])
+    (want_c,) = rustgrad.autograd.grad(_cell_by_ops(gates, c)[1].sum(), [gates])
+    np.testing.assert_allclose(only_c.numpy(), want_c.numpy(), rtol=1e-12, atol=1e-14)
+    cell = rustgrad._rustgrad._lstm_cell
+    assert gradcheck(lambda g, s: cell(g, s), [gates, c])
+    assert gradgradcheck(lambda g, s: cell(g, s), [gates, c])
+
+
+def test_fused_lstm_cell_rejects_mismatched_shapes():
+    with pytest.raises(RuntimeError, match="lstm_cell: gates of shape"):
+        rustgrad._rustgrad._lstm_cell(rustgrad.zeros(2, 8), rustgrad.zeros(2, 3))

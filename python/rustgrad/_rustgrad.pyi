@@ -83,6 +83,7 @@ __all__ = [
     "_live_nodes",
     "_load_safetensors",
     "_logsigmoid",
+    "_lstm_cell",
     "_max_pool",
     "_max_unpool",
     "_mse_loss",
@@ -882,6 +883,7 @@ def _embedding(weight: Tensor, indices: Tensor, padding_idx: _int | None, scale_
 def _constant_pad(input: Tensor, pad: list[_int], value: _float) -> Tensor: ...
 def _activation(input: Tensor, name: str, a: _float = 0.0, b: _float = 0.0, c: _float = 0.0) -> Tensor: ...
 def _robust_loss(input: Tensor, target: Tensor, kind: str, param: _float, reduction: str) -> Tensor: ...
+def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]: ...
 def _adam_step(
     param: Tensor,
     grad: Tensor,

@@ -13,7 +13,7 @@ use rustgrad_core::ops::activation::{self, Act};
 use rustgrad_core::ops::conv::{self, ConvParams, Window};
 use rustgrad_core::ops::loss::{self, Reduction, RobustLoss};
 use rustgrad_core::ops::pool::{self, AvgPoolKind, Divisor, MaxPoolKind, PoolGeometry};
-use rustgrad_core::ops::{norm, optim, pad};
+use rustgrad_core::ops::{norm, optim, pad, rnn};
 use rustgrad_core::Tensor;
 
 type R = PyResult<Py<PyTensor>>;
@@ -305,6 +305,20 @@ pub fn _adam_step(
     Ok(gil::heavy(py, numel, move || optim::adam_step(&p, &g, &m, &v, h)))
 }
 
+/// One LSTM step's element-wise part: `(h, c')` from the gate pre-activations and the cell
+/// state (`rustgrad_core::ops::rnn::lstm_cell`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _lstm_cell(
+    py: Python<'_>,
+    gates: &Bound<'_, PyAny>,
+    c: &Bound<'_, PyAny>,
+) -> PyResult<(Py<PyTensor>, Py<PyTensor>)> {
+    let (g, c) = (tensor_arg(gates)?, tensor_arg(c)?);
+    let (h, c) = gil::heavy(py, g.numel(), move || rnn::lstm_cell(&g, &c)).py()?;
+    Ok((wrap(py, h)?, wrap(py, c)?))
+}
+
 /// Registers this file's module functions.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_convolution, m)?)?;
@@ -322,5 +336,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_activation, m)?)?;
     m.add_function(wrap_pyfunction!(_robust_loss, m)?)?;
     m.add_function(wrap_pyfunction!(_adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(_lstm_cell, m)?)?;
     Ok(())
 }

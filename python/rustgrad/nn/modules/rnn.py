@@ -16,7 +16,7 @@ import warnings
 from typing import Any
 
 import rustgrad
-from rustgrad import Tensor
+from rustgrad import Tensor, _rustgrad
 from rustgrad.nn import functional as F
 from rustgrad.nn import init
 from rustgrad.nn.modules.module import Module
@@ -26,6 +26,7 @@ from rustgrad.nn.utils.rnn import PackedSequence
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase"]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+_FUSED_DTYPES = (rustgrad.float32, rustgrad.float64)
 
 
 def _any_autocast_enabled() -> bool:
@@ -43,6 +44,12 @@ def _step(
     if mode == "LSTM":
         h, c = hidden
         gates = F.linear(h, w_hh, b_hh) + gates_in
+        if gates.dtype in _FUSED_DTYPES and c.dtype == gates.dtype:
+            # the nonlinearities and the state update in one op (same values)
+            h, c = _rustgrad._lstm_cell(gates, c)
+            if w_hr is not None:
+                h = h.matmul(w_hr.t())
+            return h, c
         ingate, forgetgate, cellgate, outgate = gates.chunk(4, 1)
         ingate = ingate.sigmoid()
         forgetgate = forgetgate.sigmoid()

@@ -28,6 +28,7 @@ pub mod pointwise;
 pub mod pool;
 pub mod pow;
 pub mod reduce;
+pub mod rnn;
 pub mod sampling;
 pub mod shaped;
 pub mod softmax;
@@ -146,6 +147,7 @@ backward_ops! {
     Mean(reduce::MeanBackward),
     ExtremeDim(reduce::ExtremeDimBackward),
     Norm(reduce::NormBackward),
+    LstmCell(rnn::LstmCellBackward),
     AsStrided(strided::AsStridedBackward),
     AsStridedScatter(strided::AsStridedScatterBackward),
     CopySlices(crate::inplace::CopySlices),
