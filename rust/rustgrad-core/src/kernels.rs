@@ -1448,7 +1448,7 @@ pub fn addmm2d(bias: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) 
     let out_shape: Shape = [m, n].into_iter().collect();
     let strides = shape::broadcast_strides(&bias.shape, &shape::contiguous_strides(&bias.shape), &out_shape);
     fn run<T: Gemm + Element>(bias: &TensorData, a: &TensorData, b: &TensorData, strides: &[usize]) -> Vec<T> {
-        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+        let (m, n) = (a.shape[0], b.shape[1]);
         let bias = values::<T>(bias);
         let (row_step, col_step) = (strides[0], strides[1]);
         let mut out: Vec<T> = crate::alloc::vec_with_capacity(m * n);
@@ -1460,32 +1460,33 @@ pub fn addmm2d(bias: &TensorData, a: &TensorData, b: &TensorData, dtype: DType) 
                 out.extend((0..n).map(|j| bias[start + j * col_step]));
             }
         }
-        // SAFETY: read-only views of storages of the right dtype; strides and sizes come from
-        // valid layouts, and `out` is a private, initialised m*n buffer.
-        unsafe {
-            let pa = (a.storage.as_ptr() as *const T).add(a.offset);
-            let pb = (b.storage.as_ptr() as *const T).add(b.offset);
-            T::gemm_into(
-                m,
-                k,
-                n,
-                pa,
-                a.strides[0] as isize,
-                a.strides[1] as isize,
-                pb,
-                b.strides[0] as isize,
-                b.strides[1] as isize,
-                out.as_mut_ptr(),
-                n as isize,
-                true,
-            );
-        }
+        // SAFETY: `out` is a private, initialised m*n buffer.
+        unsafe { gemm_matrices(a, b, out.as_mut_ptr(), true) };
         out
     }
     match dtype {
         DType::F32 => Some(TensorData::from_vec(run::<f32>(bias, a, b, &strides), out_shape)),
         DType::F64 => Some(TensorData::from_vec(run::<f64>(bias, a, b, &strides), out_shape)),
         _ => None,
+    }
+}
+
+/// `out = a @ b` (`out += a @ b` when `accumulate`) for 2-D matrices of dtype `T` with any
+/// strides, `out` row-major.
+///
+/// # Safety
+/// `a` and `b` must be of dtype `T`, and `out` must address `a.shape[0] * b.shape[1]` writable
+/// elements (initialised when `accumulate`) that overlap neither.
+unsafe fn gemm_matrices<T: Gemm>(a: &TensorData, b: &TensorData, out: *mut T, accumulate: bool) {
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    // SAFETY: read-only views of storages of dtype T (the caller's contract); strides and sizes
+    // come from valid layouts.
+    unsafe {
+        let pa = (a.storage.as_ptr() as *const T).add(a.offset);
+        let pb = (b.storage.as_ptr() as *const T).add(b.offset);
+        let (rsa, csa) = (a.strides[0] as isize, a.strides[1] as isize);
+        let (rsb, csb) = (b.strides[0] as isize, b.strides[1] as isize);
+        T::gemm_into(m, k, n, pa, rsa, csa, pb, rsb, csb, out, n as isize, accumulate);
     }
 }
 
@@ -1507,25 +1508,9 @@ fn gemm_values<T: Gemm + Element>(a: &TensorData, b: &TensorData, m: usize, k: u
     let mut out: Vec<T> = crate::alloc::vec_with_capacity(m * n);
     let a = if a.dtype() == T::DTYPE { Cow::Borrowed(a) } else { Cow::Owned(cast(a, T::DTYPE)) };
     let b = if b.dtype() == T::DTYPE { Cow::Borrowed(b) } else { Cow::Owned(cast(b, T::DTYPE)) };
-    // SAFETY: read-only views of storages of the right dtype; strides and sizes come from valid
-    // layouts, and `out` is a private m*n buffer.
+    // SAFETY: `out` is a private buffer of m*n elements, which the gemm writes all of (k > 0).
     unsafe {
-        let pa = (a.storage.as_ptr() as *const T).add(a.offset);
-        let pb = (b.storage.as_ptr() as *const T).add(b.offset);
-        T::gemm(
-            m,
-            k,
-            n,
-            pa,
-            a.strides[0] as isize,
-            a.strides[1] as isize,
-            pb,
-            b.strides[0] as isize,
-            b.strides[1] as isize,
-            out.as_mut_ptr(),
-            n as isize,
-        );
-        // SAFETY: the gemm wrote all m*n elements (k > 0, read_dst off).
+        gemm_matrices(&a, &b, out.as_mut_ptr(), false);
         out.set_len(m * n);
     }
     out
