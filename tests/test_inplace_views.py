@@ -678,3 +678,146 @@ def test_expanded_gradient_is_copied_into_grad_not_stolen():
     torch.autograd.backward(y, grad_tensors=g)
     y.backward()
     assert g.item() == 1.0 and x.grad.tolist() == [2.0]
+
+
+# In-place view ops (`transpose_`, `t_`, `squeeze_`, `unsqueeze_`, `as_strided_`): the tensor
+# itself takes the new geometry; the values do not move, the version is bumped, and its grad_fn
+# is the view op's node under the in-place name.
+
+
+@pytest.mark.parametrize(
+    ("change", "name", "shape"),
+    [
+        (lambda y: y.transpose_(0, 1), "TransposeBackward1", (3, 2)),
+        (lambda y: y.swapdims_(0, 1), "TransposeBackward1", (3, 2)),
+        (lambda y: y.swapaxes_(1, 0), "TransposeBackward1", (3, 2)),
+        (lambda y: y.t_(), "TBackward1", (3, 2)),
+        (lambda y: y.unsqueeze_(1), "UnsqueezeBackward1", (2, 1, 3)),
+        (lambda y: y.unsqueeze_(1).squeeze_(), "SqueezeBackward3", (2, 3)),
+        (lambda y: y.unsqueeze_(1).squeeze_(1), "SqueezeBackward4", (2, 3)),
+        (lambda y: y.unsqueeze_(0).squeeze_((0,)), "SqueezeBackward5", (2, 3)),
+        (lambda y: y.as_strided_((3,), (2,)), "AsStridedBackward1", (3,)),
+    ],
+)
+def test_view_changing_inplace_ops_rename_and_keep_values(change, name, shape):
+    x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    y = x * 2
+    before = y._version
+    out = change(y)
+    assert out is y
+    assert tuple(y.shape) == shape
+    assert node_name(y) == name
+    assert y._version > before
+    assert not y._is_view()
+    # d sum(w * y)/dx = 2 * (w placed back where each element of y came from)
+    w = torch.arange(1.0, 1.0 + y.numel(), dtype=F64).reshape(shape)
+    (y * w).sum().backward()
+    expected = np.zeros((2, 3))
+    flat_positions = {
+        (3, 2): [0, 3, 1, 4, 2, 5],
+        (2, 1, 3): [0, 1, 2, 3, 4, 5],
+        (2, 3): [0, 1, 2, 3, 4, 5],
+        (3,): [0, 2, 4],
+    }[shape]
+    for k, pos in enumerate(flat_positions):
+        expected.flat[pos] += 2 * (k + 1)
+    np.testing.assert_array_equal(np_of(x.grad), expected)
+
+
+def test_transpose_inplace_reads_the_same_storage_with_swapped_strides():
+    y = torch.arange(6.0).reshape(2, 3)
+    storage = y.data_ptr()
+    y.transpose_(0, 1)
+    assert y.stride() == (1, 3) and y.data_ptr() == storage
+    np.testing.assert_array_equal(y.numpy(), np.arange(6.0).reshape(2, 3).T)
+
+
+def test_view_changing_inplace_op_on_a_leaf_that_requires_grad_raises_and_changes_nothing():
+    x = leaf([[1.0, 2.0, 3.0]])
+    with pytest.raises(RuntimeError, match=re.escape(LEAF_INPLACE)):
+        x.t_()
+    assert tuple(x.shape) == (1, 3) and x._version == 0
+
+
+def test_view_changing_inplace_op_with_a_bad_dim_raises_and_changes_nothing():
+    y = leaf([[1.0, 2.0, 3.0]]) * 1
+    with pytest.raises(IndexError, match=re.escape("Dimension out of range (expected to be in range of [-2, 1], but got 5)")):
+        y.transpose_(0, 5)
+    with pytest.raises(RuntimeError, match="t_\\(\\) expects a tensor with <= 2 dimensions, but self is 3D"):
+        torch.zeros(1, 2, 3).t_()
+    assert tuple(y.shape) == (1, 3) and node_name(y) == "MulBackward0" and y._version == 0
+
+
+def test_view_changing_inplace_op_on_a_view_keeps_it_a_view_of_the_same_base():
+    x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    y = x * 2
+    v = y[0:1]
+    v.unsqueeze_(0)
+    assert tuple(v.shape) == (1, 1, 3) and v._is_view() and v._base is y
+    assert node_name(v) == "UnsqueezeBackward1" and node_name(y) == "MulBackward0"
+    assert type(v.grad_fn.next_functions[0][0]).__name__ == "SliceBackward0"
+    v.sum().backward()
+    np.testing.assert_array_equal(np_of(x.grad), [[2.0, 2.0, 2.0], [0.0, 0.0, 0.0]])
+
+
+def test_view_changing_inplace_op_under_no_grad_keeps_the_history():
+    x = leaf([[1.0, 2.0, 3.0]])
+    y = x * 2
+    with torch.no_grad():
+        y.t_()
+    assert tuple(y.shape) == (3, 1) and node_name(y) == "MulBackward0" and y.requires_grad
+
+
+def test_squeeze_with_a_tuple_of_dims():
+    x = leaf([[[1.0], [2.0]]])  # (1, 2, 1)
+    assert tuple(x.squeeze((0, 2)).shape) == (2,)
+    assert tuple(x.squeeze(()).shape) == (1, 2, 1)
+    assert tuple(x.squeeze((0, 1)).shape) == (2, 1)
+    assert node_name(x.squeeze((0,))) == "SqueezeBackward2"
+    assert node_name(x.squeeze(0)) == "SqueezeBackward1"
+    assert node_name(x.squeeze()) == "SqueezeBackward0"
+    with pytest.raises(RuntimeError, match="dim 0 appears multiple times in the list of dims"):
+        x.squeeze((0, -3))
+    assert torch.autograd.gradcheck(lambda t: t.squeeze((0, 2)) * 3, (x,))
+
+
+def test_as_strided_gradient_reaches_only_the_elements_of_its_input():
+    x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    y = x[:, 1:]  # storage offsets 1, 2, 4, 5
+    z = torch.as_strided(y, (2, 2), (1, 2), 0)  # offsets 0, 2, 1, 3
+    assert z.storage_offset() == 0 and node_name(z) == "AsStridedBackward0"
+    np.testing.assert_array_equal(np_of(z), [[1.0, 3.0], [2.0, 4.0]])
+    z.sum().backward()
+    np.testing.assert_array_equal(np_of(x.grad), [[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    assert y.as_strided((2,), (1,)).storage_offset() == 1
+
+
+def test_as_strided_gradcheck_with_overlapping_windows():
+    x = torch.tensor([0.5, -1.0, 2.0, 3.0, -0.25], dtype=F64, requires_grad=True)
+    windows = lambda t: t.as_strided((3, 3), (1, 1)) ** 2  # noqa: E731
+    assert torch.autograd.gradcheck(windows, (x,))
+    assert torch.autograd.gradgradcheck(windows, (x,))
+
+
+def test_as_strided_bad_geometry_raises_pytorchs_errors():
+    y = torch.zeros(2, 3)[:, 1:]
+    with pytest.raises(RuntimeError, match=re.escape(
+        "setStorage: sizes [10], strides [1], storage offset 1, and itemsize 4 requiring a storage size of 44 "
+        "are out of bounds for storage of size 24"
+    )):
+        y.as_strided((10,), (1,))
+    with pytest.raises(RuntimeError, match="mismatch in length of strides and shape"):
+        y.as_strided((2,), (1, 2))
+    with pytest.raises(RuntimeError, match=re.escape("as_strided: Negative strides are not supported at the moment, got strides: [-1]")):
+        y.as_strided((2,), (-1,))
+
+
+def test_inplace_transpose_gradgradcheck():
+    def f(t):
+        u = t * t
+        u.transpose_(0, 1)
+        return u * torch.arange(1.0, 7.0, dtype=F64).reshape(3, 2)
+
+    x = torch.tensor([[0.5, -1.0, 2.0], [3.0, -0.25, 1.5]], dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))

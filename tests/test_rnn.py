@@ -429,7 +429,14 @@ def test_grad_fn_names():
     for cls in ("RNN", "GRU", "LSTM"):
         out, h = getattr(nn, cls)(3, 4)(x)
         hs = h if cls == "LSTM" else (h,)
-        assert [grad_fn_name(t) for t in (out, *hs)] == ["StackBackward0"] * (1 + len(hs))
+        # PyTorch runs a float32 LSTM layer as one oneDNN op on CPU; float64 step by step
+        first = "MkldnnRnnLayerBackward0" if cls == "LSTM" else "StackBackward0"
+        assert [grad_fn_name(t) for t in (out, *hs)] == [first] + ["StackBackward0"] * len(hs)
+        out, h = getattr(nn, cls)(3, 4).double()(x.double())
+        assert grad_fn_name(out) == "StackBackward0"
+        # batch_first: RNN and GRU transpose their output in place, LSTM does not
+        out, _ = getattr(nn, cls)(3, 4, batch_first=True)(x)
+        assert grad_fn_name(out) == ("TransposeBackward0" if cls == "LSTM" else "TransposeBackward1")
         out, _ = getattr(nn, cls)(3, 4, bidirectional=True)(x)
         assert grad_fn_name(out) == "CatBackward0"
         out, h = getattr(nn, cls)(3, 4)(x[:, 0])
@@ -1057,3 +1064,79 @@ def test_fused_lstm_cell_gradients_match_the_op_by_op_step_and_finite_difference
 def test_fused_lstm_cell_rejects_mismatched_shapes():
     with pytest.raises(RuntimeError, match="lstm_cell: gates of shape"):
         rustgrad._rustgrad._lstm_cell(rustgrad.zeros(2, 8), rustgrad.zeros(2, 3))
+
+
+# ----- an LSTM layer direction as one op (MkldnnRnnLayerBackward0) -----
+
+
+def _lstm_by_steps(lstm):
+    """``lstm`` run with every layer direction op by op (the definition the layer op follows)."""
+    lstm._runs_as_layer_op = lambda *args: False
+    return lstm
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"num_layers": 2}, {"bidirectional": True}, {"batch_first": True, "bias": False}],
+)
+def test_lstm_layer_op_gives_the_bits_of_the_op_by_op_loop_and_close_gradients(kwargs):
+    rustgrad.manual_seed(3)
+    fused = nn.LSTM(5, 7, **kwargs)
+    by_steps = _lstm_by_steps(copy.deepcopy(fused))
+    x = rustgrad.randn(6, 3, 5, requires_grad=True)
+    h0 = rustgrad.randn(fused.num_layers * (2 if fused.bidirectional else 1), 3 if not fused.batch_first else 6, 7)
+    h0 = h0.requires_grad_()
+    c0 = rustgrad.randn(*h0.shape).requires_grad_()
+    got = fused(x, (h0, c0))
+    want = by_steps(x, (h0, c0))
+    flat = lambda r: [r[0], *r[1]]  # noqa: E731
+    for a, b in zip(flat(got), flat(want)):
+        assert a.tolist() == b.tolist()
+    probes = [rustgrad.randn(*t.shape) for t in flat(got)]
+    inputs_a = [x, h0, c0, *fused.parameters()]
+    inputs_b = [x, h0, c0, *by_steps.parameters()]
+    ga = rustgrad.autograd.grad(flat(got), inputs_a, probes)
+    gb = rustgrad.autograd.grad(flat(want), inputs_b, probes)
+    for a, b in zip(ga, gb):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_layer_op_gradients_and_second_derivatives(reverse, bias):
+    rng = np.random.default_rng(8)
+
+    def t(*shape):
+        return rustgrad.tensor(rng.standard_normal(shape) * 0.7, dtype=F64, requires_grad=True)
+
+    x, h0, c0 = t(3, 2, 2), t(2, 3), t(2, 3)
+    w_ih, w_hh = t(12, 2), t(12, 3)
+    biases = [t(12), t(12)] if bias else []
+
+    def layer(x, h0, c0, w_ih, w_hh, *b):
+        b_ih, b_hh = b if b else (None, None)
+        return rustgrad._rustgrad._lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+
+    out, h, c = layer(x, h0, c0, w_ih, w_hh, *biases)
+    assert out.grad_fn.name() == "MkldnnRnnLayerBackward0" and h.grad_fn is out.grad_fn
+    assert len(out.grad_fn.next_functions) == 5 + len(biases)
+    # the last step's state is the output at the step run last
+    np.testing.assert_array_equal(h.detach().numpy(), out[0 if reverse else -1].detach().numpy())
+    assert gradcheck(layer, [x, h0, c0, w_ih, w_hh, *biases])
+    assert gradgradcheck(layer, [x, h0, c0, w_ih, w_hh, *biases])
+
+
+def test_lstm_layer_op_checks_shapes_and_frees_its_graph():
+    layer = rustgrad._rustgrad._lstm_layer
+    z = rustgrad.zeros
+    with pytest.raises(RuntimeError, match="lstm_layer: input \\[3, 2, 4\\], states \\[2, 5\\]"):
+        layer(z(3, 2, 4), z(2, 5), z(2, 5), z(20, 3), z(20, 5), None, None, False)
+    with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0 in RNN"):
+        layer(z(0, 2, 4), z(2, 5), z(2, 5), z(20, 4), z(20, 5), None, None, False)
+    w = rustgrad.zeros(20, 4, requires_grad=True)
+    before = rustgrad._rustgrad._live_nodes()
+    out, h, c = layer(z(3, 2, 4), z(2, 5), z(2, 5), w, z(20, 5), None, None, False)
+    (out.sum() + c.sum()).backward()
+    assert w.grad.shape == (20, 4)
+    del out, h, c
+    assert rustgrad._rustgrad._live_nodes() == before

@@ -905,6 +905,9 @@ mm = _method("mm")
 mv = _method("mv")
 bmm = _method("bmm")
 transpose = _method("transpose")
+swapdims = _method("swapdims")
+as_strided = _method("as_strided")
+swapaxes = _method("swapaxes")
 t = _method("t")
 reshape = _one_sequence_method("reshape", "shape")
 permute = _one_sequence_method("permute", "dims")
@@ -1159,6 +1162,7 @@ __all__ = [
     "argmax",
     "argmin",
     "argsort",
+    "as_strided",
     "as_tensor",
     "asin",
     "atan",
@@ -1386,6 +1390,8 @@ __all__ = [
     "sub",
     "sum",
     "svd",
+    "swapaxes",
+    "swapdims",
     "t",
     "tan",
     "tanh",

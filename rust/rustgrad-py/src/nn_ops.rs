@@ -319,9 +319,40 @@ pub fn _lstm_cell(
     Ok((wrap(py, h)?, wrap(py, c)?))
 }
 
+/// One direction of one LSTM layer over a time-major input: `(output, h_n, c_n)`
+/// (`rustgrad_core::ops::rnn::lstm_layer`, PyTorch's `MkldnnRnnLayerBackward0`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+#[pyo3(signature = (input, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse))]
+#[allow(clippy::too_many_arguments)]
+pub fn _lstm_layer(
+    py: Python<'_>,
+    input: &Bound<'_, PyAny>,
+    h0: &Bound<'_, PyAny>,
+    c0: &Bound<'_, PyAny>,
+    w_ih: &Bound<'_, PyAny>,
+    w_hh: &Bound<'_, PyAny>,
+    b_ih: Option<&Bound<'_, PyAny>>,
+    b_hh: Option<&Bound<'_, PyAny>>,
+    reverse: bool,
+) -> PyResult<(Py<PyTensor>, Py<PyTensor>, Py<PyTensor>)> {
+    let (x, h0, c0) = (tensor_arg(input)?, tensor_arg(h0)?, tensor_arg(c0)?);
+    let (w_ih, w_hh) = (tensor_arg(w_ih)?, tensor_arg(w_hh)?);
+    let b_ih = b_ih.filter(|b| !b.is_none()).map(tensor_arg).transpose()?;
+    let b_hh = b_hh.filter(|b| !b.is_none()).map(tensor_arg).transpose()?;
+    let work = x.numel() * w_ih.shape().first().copied().unwrap_or(0);
+    let (out, h, c) = gil::heavy(py, work, move || {
+        let weights = rnn::LstmWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: b_ih.as_ref(), b_hh: b_hh.as_ref() };
+        rnn::lstm_layer(&x, &h0, &c0, weights, reverse)
+    })
+    .py()?;
+    Ok((wrap(py, out)?, wrap(py, h)?, wrap(py, c)?))
+}
+
 /// Registers this file's module functions.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_convolution, m)?)?;
+    m.add_function(wrap_pyfunction!(_lstm_layer, m)?)?;
     m.add_function(wrap_pyfunction!(_im2col, m)?)?;
     m.add_function(wrap_pyfunction!(_col2im, m)?)?;
     m.add_function(wrap_pyfunction!(_max_pool, m)?)?;

@@ -1329,11 +1329,69 @@ impl PyTensor {
     fn transpose(&self, py: Python<'_>, dim0: i64, dim1: i64) -> R {
         wrap(py, view::transpose(&self.t, dim0, dim1).py()?)
     }
+    /// ``transpose`` in place: this tensor's dimensions ``dim0`` and ``dim1`` swap; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.transpose_.html
+    fn transpose_(slf: &Bound<'_, Self>, dim0: i64, dim1: i64) -> PyResult<Py<PyTensor>> {
+        view_in_place(slf, |t| view::transpose_named(t, dim0, dim1, "TransposeBackward1"))
+    }
+    /// ``transpose`` under NumPy's name; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.swapdims.html
+    fn swapdims(&self, py: Python<'_>, dim0: i64, dim1: i64) -> R {
+        wrap(py, view::transpose(&self.t, dim0, dim1).py()?)
+    }
+    /// ``transpose`` under NumPy's name; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.swapaxes.html
+    fn swapaxes(&self, py: Python<'_>, axis0: i64, axis1: i64) -> R {
+        wrap(py, view::transpose(&self.t, axis0, axis1).py()?)
+    }
+    /// ``transpose_`` under NumPy's name; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.swapdims_.html
+    fn swapdims_(slf: &Bound<'_, Self>, dim0: i64, dim1: i64) -> PyResult<Py<PyTensor>> {
+        view_in_place(slf, |t| view::transpose_named(t, dim0, dim1, "TransposeBackward1"))
+    }
+    /// ``transpose_`` under NumPy's name; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.swapaxes_.html
+    fn swapaxes_(slf: &Bound<'_, Self>, axis0: i64, axis1: i64) -> PyResult<Py<PyTensor>> {
+        view_in_place(slf, |t| view::transpose_named(t, axis0, axis1, "TransposeBackward1"))
+    }
     /// Transpose of a tensor of at most 2 dimensions; a view.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.t.html
     fn t(&self, py: Python<'_>) -> R {
         wrap(py, view::t(&self.t).py()?)
+    }
+    /// A view of this tensor's storage with the given sizes, strides and storage offset.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.as_strided.html
+    #[pyo3(signature = (size, stride, storage_offset=None))]
+    fn as_strided(&self, py: Python<'_>, size: Vec<i64>, stride: Vec<i64>, storage_offset: Option<i64>) -> R {
+        let out = rustgrad_core::ops::strided::as_strided(&self.t, &size, &stride, storage_offset, "AsStridedBackward0");
+        wrap(py, out.py()?)
+    }
+    /// ``as_strided`` in place: this tensor takes the given geometry; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.as_strided_.html
+    #[pyo3(signature = (size, stride, storage_offset=None))]
+    fn as_strided_(
+        slf: &Bound<'_, Self>,
+        size: Vec<i64>,
+        stride: Vec<i64>,
+        storage_offset: Option<i64>,
+    ) -> PyResult<Py<PyTensor>> {
+        view_in_place(slf, |t| {
+            rustgrad_core::ops::strided::as_strided(t, &size, &stride, storage_offset, "AsStridedBackward1")
+        })
+    }
+    /// ``t`` in place; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.t_.html
+    fn t_(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+        view_in_place(slf, |t| view::t_named(t, "TBackward1"))
     }
     /// Reorders the dimensions as listed in ``dims``; a view.
     ///
@@ -1346,14 +1404,38 @@ impl PyTensor {
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.squeeze.html
     #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, py: Python<'_>, dim: Option<i64>) -> R {
-        wrap(py, view::squeeze(&self.t, dim).py()?)
+    fn squeeze(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>) -> R {
+        let t = &self.t;
+        let out = match SqueezeDims::of(dim)? {
+            SqueezeDims::All => view::squeeze_dims(t, None, "SqueezeBackward0"),
+            SqueezeDims::One(d) => view::squeeze_dims(t, Some(&[d]), "SqueezeBackward1"),
+            SqueezeDims::Many(ds) => view::squeeze_dims(t, Some(&ds), "SqueezeBackward2"),
+        };
+        wrap(py, out.py()?)
+    }
+    /// ``squeeze`` in place: this tensor loses the size-1 dimensions; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.squeeze_.html
+    #[pyo3(signature = (dim=None))]
+    fn squeeze_(slf: &Bound<'_, Self>, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyTensor>> {
+        let dims = SqueezeDims::of(dim)?;
+        view_in_place(slf, |t| match &dims {
+            SqueezeDims::All => view::squeeze_dims(t, None, "SqueezeBackward3"),
+            SqueezeDims::One(d) => view::squeeze_dims(t, Some(&[*d]), "SqueezeBackward4"),
+            SqueezeDims::Many(ds) => view::squeeze_dims(t, Some(ds), "SqueezeBackward5"),
+        })
     }
     /// Inserts a dimension of size 1 at ``dim``; a view.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.unsqueeze.html
     fn unsqueeze(&self, py: Python<'_>, dim: i64) -> R {
         wrap(py, view::unsqueeze(&self.t, dim).py()?)
+    }
+    /// ``unsqueeze`` in place; returns self.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.unsqueeze_.html
+    fn unsqueeze_(slf: &Bound<'_, Self>, dim: i64) -> PyResult<Py<PyTensor>> {
+        view_in_place(slf, |t| view::unsqueeze_named(t, dim, "UnsqueezeBackward1"))
     }
     /// A broadcast view to a larger shape (-1 keeps a size) without copying.
     ///
@@ -1560,6 +1642,41 @@ impl PyTensor {
 }
 
 /// Runs an in-place op and records which op wrote the values and where (for the in-place error).
+/// Runs an in-place view op (`transpose_`, `squeeze_`, ...) on `slf` and returns `slf`.
+fn view_in_place(
+    slf: &Bound<'_, PyTensor>,
+    view_of: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
+) -> PyResult<Py<PyTensor>> {
+    rustgrad_core::inplace::apply_view_inplace(&slf.get().t, view_of).py()?;
+    Ok(slf.clone().unbind())
+}
+
+/// The `dim` of `squeeze`: omitted or None, one int, or a sequence of ints (PyTorch's three
+/// overloads, each with its own node name).
+enum SqueezeDims {
+    All,
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl SqueezeDims {
+    fn of(dim: Option<&Bound<'_, PyAny>>) -> PyResult<SqueezeDims> {
+        let Some(d) = dim.filter(|d| !d.is_none()) else {
+            return Ok(SqueezeDims::All);
+        };
+        if let Ok(one) = d.extract::<i64>() {
+            return Ok(SqueezeDims::One(one));
+        }
+        if d.extract::<Vec<i64>>().is_err() {
+            return Err(PyTypeError::new_err(format!(
+                "squeeze(): argument 'dim' (position 1) must be tuple of ints, not {}",
+                crate::convert::parser_type_name(d)
+            )));
+        }
+        Ok(SqueezeDims::Many(crate::convert::dims_arg(Some(d))?.unwrap_or_default()))
+    }
+}
+
 fn in_place(t: &Tensor, op: &'static str, compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>) -> PyResult<()> {
     in_place_reading(t, Reads::TARGET, op, compute)
 }

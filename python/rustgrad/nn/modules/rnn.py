@@ -399,7 +399,12 @@ class RNNBase(Module):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                if batch_sizes is None:
+                if batch_sizes is None and self._runs_as_layer_op(layer_input, initial[k], weights[k]):
+                    w_ih, w_hh, b_ih, b_hh, _ = weights[k]
+                    h0, c0 = initial[k]
+                    out, h, c = _rustgrad._lstm_layer(layer_input, h0, c0, w_ih, w_hh, b_ih, b_hh, direction == 1)
+                    final = (h, c)
+                elif batch_sizes is None:
                     out, final = _run_direction(mode, layer_input, initial[k], weights[k], direction == 1)
                 else:
                     out, final = _run_packed_direction(
@@ -416,6 +421,16 @@ class RNNBase(Module):
                 rustgrad.stack([f[1] for f in finals], 0),
             )
         return layer_input, rustgrad.stack(finals, 0)
+
+    def _runs_as_layer_op(self, layer_input: Tensor, initial: Any, weights: list) -> bool:
+        """Whether one LSTM layer direction runs as one op: float32 without projections and
+        outside autocast, as PyTorch runs its oneDNN layer op (``MkldnnRnnLayerBackward0``); the
+        values are the op-by-op loop's either way."""
+        if self.mode != "LSTM" or self.proj_size > 0 or _any_autocast_enabled():
+            return False
+        h0, c0 = initial
+        dtypes = {layer_input.dtype, h0.dtype, c0.dtype, *(w.dtype for w in weights if w is not None)}
+        return dtypes == {rustgrad.float32}
 
     def _forward_single_state(self, input: Any, hx: Tensor | None, name: str, tensor_word: str) -> Any:
         """The forward of ``RNN`` and ``GRU`` (one hidden state)."""
@@ -466,7 +481,8 @@ class RNNBase(Module):
             time_major = input.transpose(0, 1) if self.batch_first else input
             output, hidden = self._run(time_major, hx, None)
             if self.batch_first:
-                output = output.transpose(0, 1)
+                # in place, as PyTorch's RNN and GRU do (TransposeBackward1)
+                output = output.transpose_(0, 1)
         else:
             output, hidden = self._run(input, hx, batch_sizes.tolist())
         if isinstance(orig_input, PackedSequence):

@@ -148,6 +148,7 @@ backward_ops! {
     ExtremeDim(reduce::ExtremeDimBackward),
     Norm(reduce::NormBackward),
     LstmCell(rnn::LstmCellBackward),
+    LstmLayer(rnn::LstmLayerBackward),
     AsStrided(strided::AsStridedBackward),
     AsStridedScatter(strided::AsStridedScatterBackward),
     CopySlices(crate::inplace::CopySlices),

@@ -8,8 +8,12 @@
 //! is being built, and the same formulas in differentiable ops otherwise.
 
 use super::arith::{add, mul, rsub_scalar};
-use super::join::{cat, split};
+use super::index::select;
+use super::join::{cat, split, stack, unbind};
+use super::linalg::{linear, mm};
+use super::reduce::sum_dims;
 use super::unary::{sigmoid, tanh};
+use super::view::{reshape_to, transpose};
 
 use crate::autograd::{any_requires_grad, attach, check_not_inference, Backward, BackwardCtx, Grads, SavedTensor};
 use crate::dtype::{DType, Float};
@@ -19,7 +23,7 @@ use crate::ops::BackwardOp;
 use crate::shape::{self, Shape};
 use crate::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
-use smallvec::smallvec;
+use smallvec::{smallvec, SmallVec};
 
 /// `(h, c')` of one LSTM step (see the module's doc), for float32 or float64 `gates` (`B x 4H`)
 /// and `c` (`B x H`) of one dtype.
@@ -247,4 +251,320 @@ unsafe fn backward_row_avx2<T: Float>(
     act: &mut [T],
 ) {
     backward_row(row, c, dh, dcn, dg, dc, act)
+}
+
+/// The weights of one direction of one LSTM layer: `w_ih` (`4H x I`), `w_hh` (`4H x H`) and
+/// the optional biases (`4H`).
+#[derive(Clone, Copy)]
+pub struct LstmWeights<'a> {
+    /// Input-to-hidden weights.
+    pub w_ih: &'a Tensor,
+    /// Hidden-to-hidden weights.
+    pub w_hh: &'a Tensor,
+    /// Input-to-hidden bias.
+    pub b_ih: Option<&'a Tensor>,
+    /// Hidden-to-hidden bias.
+    pub b_hh: Option<&'a Tensor>,
+}
+
+/// One direction of one LSTM layer over a time-major input `x` (`T x B x I`) from the states
+/// `h0`, `c0` (`B x H`): `(output, h_T, c_T)`, the output `T x B x H` in time order (`reverse`
+/// runs the steps from the last to the first). One node, PyTorch's `MkldnnRnnLayerBackward0`
+/// (its oneDNN layer op, which PyTorch's float32 `nn.LSTM` runs on CPU), with the inputs in its
+/// order: `x, w_ih, w_hh, b_ih, b_hh, h0, c0`.
+///
+/// The values are those of the op-by-op loop (`linear` over all steps, then per step
+/// `linear(h, w_hh, b_hh) + gates_x[t]` and [`lstm_cell`]), which it runs without a graph. The
+/// backward runs the steps back in one loop and then forms each weight gradient with one matrix
+/// product over all steps (Note [One weight gradient per layer]).
+pub fn lstm_layer(
+    x: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+    w: LstmWeights<'_>,
+    reverse: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (xs, hs, cs) = (x.shape(), h0.shape(), c0.shape());
+    let (wi, wh) = (w.w_ih.shape(), w.w_hh.shape());
+    let hidden = cs.get(1).copied().unwrap_or(0);
+    let fits = xs.len() == 3
+        && hs.len() == 2
+        && cs.len() == 2
+        && hs == cs
+        && hs[0] == xs[1]
+        && wi.len() == 2
+        && wh.len() == 2
+        && wi[0] == 4 * hidden
+        && wi[1] == xs[2]
+        && wh[0] == 4 * hidden
+        && wh[1] == hidden
+        && [w.b_ih, w.b_hh].iter().flatten().all(|b| b.shape().as_slice() == [4 * hidden]);
+    if !fits {
+        return Err(Error::runtime(format!(
+            "lstm_layer: input {}, states {} and {}, weights {} and {} do not fit one LSTM layer",
+            shape::fmt_shape(&xs),
+            shape::fmt_shape(&hs),
+            shape::fmt_shape(&cs),
+            shape::fmt_shape(&wi),
+            shape::fmt_shape(&wh)
+        )));
+    }
+    if xs[0] == 0 {
+        return Err(Error::runtime("Expected sequence length to be larger than 0 in RNN"));
+    }
+    let dtype = x.dtype();
+    let all = lstm_layer_inputs(x, h0, c0, w);
+    if all.iter().any(|t| t.dtype() != dtype) || !matches!(dtype, DType::F32 | DType::F64) {
+        return Err(Error::runtime("lstm_layer: expected float32 or float64 tensors of one dtype"));
+    }
+    let run = {
+        let _no_grad = crate::grad_mode::GradModeGuard::new(false);
+        let d = |t: &Tensor| t.detach();
+        let plain = |t: Option<&Tensor>| t.map(Tensor::detach);
+        let (b_ih, b_hh) = (plain(w.b_ih), plain(w.b_hh));
+        let weights = LstmWeights { w_ih: &d(w.w_ih), w_hh: &d(w.w_hh), b_ih: b_ih.as_ref(), b_hh: b_hh.as_ref() };
+        run_layer(&d(x), &d(h0), &d(c0), weights, reverse)?
+    };
+    let LayerRun { output, h_last, c_last, gates, c_prev, h_prev } = run;
+    let refs: SmallVec<[&Tensor; 8]> = all.iter().collect();
+    if any_requires_grad(&refs) && all.iter().all(|t| !t.is_inference()) {
+        let op: BackwardOp = LstmLayerBackward {
+            x: SavedTensor::input(x),
+            w_ih: SavedTensor::input(w.w_ih),
+            w_hh: SavedTensor::input(w.w_hh),
+            b_ih: w.b_ih.map(SavedTensor::input),
+            b_hh: w.b_hh.map(SavedTensor::input),
+            h0: SavedTensor::input(h0),
+            c0: SavedTensor::input(c0),
+            gates: SavedTensor::input(&gates),
+            c_prev: SavedTensor::input(&c_prev),
+            h_prev: SavedTensor::input(&h_prev),
+            reverse,
+        }
+        .into();
+        check_not_inference(&refs, &op)?;
+        attach(&[&output, &h_last, &c_last], &refs, op);
+    }
+    Ok((output, h_last, c_last))
+}
+
+/// `x, w_ih, w_hh, [b_ih, b_hh,] h0, c0`: the layer op's inputs in PyTorch's order.
+fn lstm_layer_inputs(x: &Tensor, h0: &Tensor, c0: &Tensor, w: LstmWeights<'_>) -> SmallVec<[Tensor; 8]> {
+    let mut all: SmallVec<[Tensor; 8]> = smallvec![x.clone(), w.w_ih.clone(), w.w_hh.clone()];
+    all.extend(w.b_ih.cloned());
+    all.extend(w.b_hh.cloned());
+    all.push(h0.clone());
+    all.push(c0.clone());
+    all
+}
+
+/// What the forward of [`lstm_layer`] computes and its backward needs, each `T x ...` in time
+/// order: the gate pre-activations (`T x B x 4H`) and the states each step started from.
+struct LayerRun {
+    output: Tensor,
+    h_last: Tensor,
+    c_last: Tensor,
+    gates: Tensor,
+    c_prev: Tensor,
+    h_prev: Tensor,
+}
+
+/// The op-by-op forward of one layer direction (see [`lstm_layer`]), on tensors without a graph.
+fn run_layer(x: &Tensor, h0: &Tensor, c0: &Tensor, w: LstmWeights<'_>, reverse: bool) -> Result<LayerRun> {
+    let steps = x.shape()[0];
+    let gates_x = unbind(&linear(x, w.w_ih, w.b_ih)?, 0)?;
+    let (mut h, mut c) = (h0.clone(), c0.clone());
+    let empty = || Vec::with_capacity(steps);
+    let (mut outputs, mut gates, mut c_prev, mut h_prev) = (empty(), empty(), empty(), empty());
+    let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
+    for &t in &order {
+        let step_gates = add(&linear(&h, w.w_hh, w.b_hh)?, &gates_x[t])?;
+        let (h_next, c_next) = lstm_cell(&step_gates, &c)?;
+        gates.push(step_gates);
+        c_prev.push(std::mem::replace(&mut c, c_next));
+        h_prev.push(std::mem::replace(&mut h, h_next.clone()));
+        outputs.push(h_next);
+    }
+    if reverse {
+        for v in [&mut outputs, &mut gates, &mut c_prev, &mut h_prev] {
+            v.reverse();
+        }
+    }
+    Ok(LayerRun {
+        output: stack(&outputs, 0)?,
+        h_last: h,
+        c_last: c,
+        gates: stack(&gates, 0)?,
+        c_prev: stack(&c_prev, 0)?,
+        h_prev: stack(&h_prev, 0)?,
+    })
+}
+
+/// The backward of [`lstm_layer`]: the steps back in time through [`lstm_cell`]'s derivative,
+/// `dh_{t-1} = dgates_t w_hh` (d (h w_hh^T)/dh), then for all steps at once
+/// `dx = dgates w_ih`, `dw_ih = dgates^T x`, `dw_hh = dgates^T h_prev`, `db = sum_rows dgates`.
+///
+/// Note [One weight gradient per layer]: the op-by-op loop forms a `4H x H` weight gradient at
+/// every step and adds it to the last; here the gate gradients of all steps are kept
+/// (`T x B x 4H`) and each weight gradient is one matrix product with an inner size of `T * B`,
+/// as PyTorch's layer ops do. Under `create_graph` the layer is run again op by op from the
+/// saved inputs and differentiated through, so every derivative stays differentiable.
+pub struct LstmLayerBackward {
+    x: SavedTensor,
+    w_ih: SavedTensor,
+    w_hh: SavedTensor,
+    b_ih: Option<SavedTensor>,
+    b_hh: Option<SavedTensor>,
+    h0: SavedTensor,
+    c0: SavedTensor,
+    gates: SavedTensor,
+    c_prev: SavedTensor,
+    h_prev: SavedTensor,
+    reverse: bool,
+}
+
+impl Backward for LstmLayerBackward {
+    fn name(&self) -> &'static str {
+        "MkldnnRnnLayerBackward0"
+    }
+    fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        let x = self.x.unpack(ctx)?;
+        let (w_ih, w_hh) = (self.w_ih.unpack(ctx)?, self.w_hh.unpack(ctx)?);
+        let b_ih = self.b_ih.as_ref().map(|b| b.unpack(ctx)).transpose()?;
+        let b_hh = self.b_hh.as_ref().map(|b| b.unpack(ctx)).transpose()?;
+        let (h0, c0) = (self.h0.unpack(ctx)?, self.c0.unpack(ctx)?);
+        let weights = LstmWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: b_ih.as_ref(), b_hh: b_hh.as_ref() };
+        let inputs = lstm_layer_inputs(&x, &h0, &c0, weights);
+        let grads_given: SmallVec<[&Tensor; 3]> = grads.iter().flatten().collect();
+        if crate::grad_mode::is_recording() && (grads_given.iter().any(|g| g.requires_grad()) || inputs.iter().any(Tensor::requires_grad)) {
+            return self.differentiable_backward(ctx, &inputs, weights, grads);
+        }
+        let (gates, c_prev, h_prev) = (self.gates.unpack(ctx)?, self.c_prev.unpack(ctx)?, self.h_prev.unpack(ctx)?);
+        let (steps, batch, hidden) = (x.shape()[0], h0.shape()[0], h0.shape()[1]);
+        let dtype = x.dtype();
+        let zeros = || crate::creation::zeros(&[batch, hidden], dtype);
+        let grad_out = grads.first().cloned().flatten();
+        let mut dh = grads.get(1).cloned().flatten().unwrap_or_else(zeros);
+        let mut dc = grads.get(2).cloned().flatten().unwrap_or_else(zeros);
+        let w_hh_plain = w_hh.detach();
+        let mut dgates: Vec<Tensor> = vec![zeros(); steps];
+        let order: Vec<usize> = if self.reverse { (0..steps).collect() } else { (0..steps).rev().collect() };
+        for t in order {
+            if let Some(g) = &grad_out {
+                dh = add(&dh, &select(g, 0, t as i64)?)?;
+            }
+            let step_gates = select(&gates, 0, t as i64)?;
+            let step_c = select(&c_prev, 0, t as i64)?;
+            let (dg, dc_prev) = match dtype {
+                DType::F64 => backward_values::<f64>(&step_gates, &step_c, &dh, &dc),
+                _ => backward_values::<f32>(&step_gates, &step_c, &dh, &dc),
+            };
+            let dg = Tensor::from_data(dg);
+            dh = mm(&dg, &w_hh_plain)?;
+            dc = Tensor::from_data(dc_prev);
+            dgates[t] = dg;
+        }
+        // Note [One weight gradient per layer]
+        let dgates = stack(&dgates, 0)?;
+        let rows = steps * batch;
+        let flat = reshape_to(&dgates, &[rows, 4 * hidden])?;
+        let flat_t = transpose(&flat, 0, 1)?;
+        let input_size = x.shape()[2];
+        let mut out: Grads = SmallVec::new();
+        out.push(if ctx.needs(0) {
+            Some(reshape_to(&mm(&flat, &w_ih.detach())?, &[steps, batch, input_size])?)
+        } else {
+            None
+        });
+        out.push(if ctx.needs(1) { Some(mm(&flat_t, &reshape_to(&x.detach(), &[rows, input_size])?)?) } else { None });
+        out.push(if ctx.needs(2) { Some(mm(&flat_t, &reshape_to(&h_prev, &[rows, hidden])?)?) } else { None });
+        let biases = usize::from(b_ih.is_some()) + usize::from(b_hh.is_some());
+        if biases > 0 {
+            let db = sum_dims(&flat, &[0], false, None)?;
+            for k in 0..biases {
+                out.push(if ctx.needs(3 + k) { Some(db.clone()) } else { None });
+            }
+        }
+        out.push(if ctx.needs(3 + biases) { Some(dh) } else { None });
+        out.push(if ctx.needs(4 + biases) { Some(dc) } else { None });
+        Ok(out)
+    }
+    fn release(&mut self) {
+        for saved in [&mut self.x, &mut self.w_ih, &mut self.w_hh, &mut self.h0, &mut self.c0] {
+            saved.release();
+        }
+        for saved in [&mut self.gates, &mut self.c_prev, &mut self.h_prev] {
+            saved.release();
+        }
+        self.b_ih.iter_mut().chain(self.b_hh.iter_mut()).for_each(SavedTensor::release);
+    }
+    fn saves_tensors(&self) -> bool {
+        true
+    }
+}
+
+impl LstmLayerBackward {
+    /// The `create_graph` backward: the layer run again op by op from the saved inputs, then
+    /// differentiated with the engine, building the graph of every derivative.
+    fn differentiable_backward(
+        &self,
+        ctx: &BackwardCtx,
+        inputs: &[Tensor],
+        weights: LstmWeights<'_>,
+        grads: &[Option<Tensor>],
+    ) -> Result<Grads> {
+        let n = inputs.len();
+        // Views standing in for the inputs: the engine stops at them (their gradients are the
+        // inputs'), while the derivatives it builds still reach the inputs through them.
+        let _grad = crate::grad_mode::GradModeGuard::new(true);
+        let stand_ins: Vec<Tensor> = inputs.iter().map(crate::ops::view::alias_of).collect::<Result<_>>()?;
+        let (x, rest) = stand_ins.split_first().expect("lstm_layer has inputs");
+        let (w_ih, w_hh) = (&rest[0], &rest[1]);
+        let mut k = 2;
+        let mut bias = |present: bool| {
+            present.then(|| {
+                k += 1;
+                rest[k - 1].clone()
+            })
+        };
+        let (b_ih, b_hh) = (bias(weights.b_ih.is_some()), bias(weights.b_hh.is_some()));
+        let (h0, c0) = (&stand_ins[n - 2], &stand_ins[n - 1]);
+        let w = LstmWeights { w_ih, w_hh, b_ih: b_ih.as_ref(), b_hh: b_hh.as_ref() };
+        let rerun = run_layer_recorded(x, h0, c0, w, self.reverse)?;
+        let mut outputs = Vec::new();
+        let mut grad_outputs = Vec::new();
+        for (o, g) in rerun.iter().zip(grads) {
+            if let Some(g) = g {
+                outputs.push(o.clone());
+                grad_outputs.push(Some(g.clone()));
+            }
+        }
+        let wanted: Vec<usize> = (0..n).filter(|&i| ctx.needs(i)).collect();
+        let targets: Vec<Tensor> = wanted.iter().map(|&i| stand_ins[i].clone()).collect();
+        let mut out: Grads = smallvec![None; n];
+        if outputs.is_empty() || targets.is_empty() {
+            return Ok(out);
+        }
+        // retained: the derivatives built here reach through the rerun graph
+        let found = crate::engine::grad(&outputs, &grad_outputs, &targets, true, true, true)?;
+        for (&i, g) in wanted.iter().zip(found) {
+            out[i] = g;
+        }
+        Ok(out)
+    }
+}
+
+/// [`run_layer`] recorded (each step an [`lstm_cell`] node): the layer's three outputs.
+fn run_layer_recorded(x: &Tensor, h0: &Tensor, c0: &Tensor, w: LstmWeights<'_>, reverse: bool) -> Result<[Tensor; 3]> {
+    let steps = x.shape()[0];
+    let gates_x = unbind(&linear(x, w.w_ih, w.b_ih)?, 0)?;
+    let (mut h, mut c) = (h0.clone(), c0.clone());
+    let mut outputs = vec![h0.clone(); steps];
+    let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
+    for t in order {
+        let step_gates = add(&linear(&h, w.w_hh, w.b_hh)?, &gates_x[t])?;
+        (h, c) = lstm_cell(&step_gates, &c)?;
+        outputs[t] = h.clone();
+    }
+    Ok([stack(&outputs, 0)?, h, c])
 }

@@ -120,16 +120,27 @@ pub fn transpose(x: &Tensor, d0: i64, d1: i64) -> Result<Tensor> {
     transpose_impl(x, d0, d1, "TransposeBackward0")
 }
 
+/// `transpose(x, d0, d1)` recorded under another node name (`transpose_` is `TransposeBackward1`).
+pub fn transpose_named(x: &Tensor, d0: i64, d1: i64, name: &'static str) -> Result<Tensor> {
+    transpose_impl(x, d0, d1, name)
+}
+
 /// `x.t()`: transpose of a matrix; vectors and scalars are returned as they are.
 pub fn t(x: &Tensor) -> Result<Tensor> {
+    t_named(x, "TBackward0")
+}
+
+/// `t(x)` recorded under another node name (`t_` is `TBackward1`).
+pub fn t_named(x: &Tensor, name: &'static str) -> Result<Tensor> {
     let nd = x.ndim();
     if nd > 2 {
-        return Err(Error::runtime(format!("t() expects a tensor with <= 2 dimensions, but self is {nd}D")));
+        let op = if name == "TBackward1" { "t_" } else { "t" };
+        return Err(Error::runtime(format!("{op}() expects a tensor with <= 2 dimensions, but self is {nd}D")));
     }
     if nd < 2 {
-        return transpose_impl(x, 0, 0, "TBackward0");
+        return transpose_impl(x, 0, 0, name);
     }
-    transpose_impl(x, 0, 1, "TBackward0")
+    transpose_impl(x, 0, 1, name)
 }
 
 /// d transpose(x)/dx: transpose the gradient back
@@ -144,7 +155,7 @@ impl Backward for TransposeBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
-        let gx = if self.name == "TBackward0" { t(g)? } else { transpose(g, self.d0, self.d1)? };
+        let gx = if self.name.starts_with("TBackward") { t(g)? } else { transpose(g, self.d0, self.d1)? };
         Ok(smallvec![Some(gx)])
     }
 }
@@ -188,23 +199,36 @@ impl Backward for PermuteBackward {
 
 /// `x.squeeze()` (all size-1 dims) or `x.squeeze(dim)`.
 pub fn squeeze(x: &Tensor, dim: Option<i64>) -> Result<Tensor> {
+    match dim {
+        Some(dim) => squeeze_dims(x, Some(&[dim]), "SqueezeBackward1"),
+        None => squeeze_dims(x, None, "SqueezeBackward0"),
+    }
+}
+
+/// Removes the size-1 dimensions among `dims` (all of them when `None`), recorded as `name`:
+/// `squeeze(dims)` is `SqueezeBackward2`, the in-place `squeeze_` forms are 3, 4 and 5.
+pub fn squeeze_dims(x: &Tensor, dims: Option<&[i64]>, name: &'static str) -> Result<Tensor> {
     let d = x.data();
     let nd = d.shape.len();
-    let drop: SmallVec<[usize; 4]> = match dim {
-        Some(dim) => {
-            let w = shape::wrap_dim(dim, nd)?;
-            if nd > 0 && d.shape[w] == 1 {
-                smallvec![w]
-            } else {
-                SmallVec::new()
+    let drop: SmallVec<[usize; 4]> = match dims {
+        Some(dims) => {
+            let mut chosen: SmallVec<[usize; 4]> = SmallVec::new();
+            for &dim in dims {
+                let w = shape::wrap_dim(dim, nd)?;
+                if chosen.contains(&w) {
+                    return Err(Error::runtime(format!("dim {w} appears multiple times in the list of dims")));
+                }
+                chosen.push(w);
             }
+            let mut drop: SmallVec<[usize; 4]> = chosen.into_iter().filter(|&w| w < nd && d.shape[w] == 1).collect();
+            drop.sort_unstable();
+            drop
         }
         None => (0..nd).filter(|&i| d.shape[i] == 1).collect(),
     };
     let s: Shape = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.shape[i]).collect();
     let st: Strides = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.strides[i]).collect();
     let out = make_view(x, s, st, d.offset);
-    let name = if dim.is_some() { "SqueezeBackward1" } else { "SqueezeBackward0" };
     record(out, &[x], |_| SqueezeBackward { dropped: drop.clone(), name })
 }
 
@@ -229,6 +253,11 @@ impl Backward for SqueezeBackward {
 
 /// Inserts a dimension of size 1 at `dim` (a view).
 pub fn unsqueeze(x: &Tensor, dim: i64) -> Result<Tensor> {
+    unsqueeze_named(x, dim, "UnsqueezeBackward0")
+}
+
+/// `unsqueeze(x, dim)` recorded under another node name (`unsqueeze_` is `UnsqueezeBackward1`).
+pub fn unsqueeze_named(x: &Tensor, dim: i64, name: &'static str) -> Result<Tensor> {
     let d = x.data();
     let nd = d.shape.len();
     let w = shape::wrap_dim(dim, nd + 1)?;
@@ -238,16 +267,17 @@ pub fn unsqueeze(x: &Tensor, dim: i64) -> Result<Tensor> {
     s.insert(w, 1);
     st.insert(w, stride);
     let out = make_view(x, s, st, d.offset);
-    record(out, &[x], |_| UnsqueezeBackward { dim: w as i64 })
+    record(out, &[x], |_| UnsqueezeBackward { dim: w as i64, name })
 }
 
 /// d unsqueeze(x)/dx: squeeze the dimension away
 pub struct UnsqueezeBackward {
     dim: i64,
+    name: &'static str,
 }
 impl Backward for UnsqueezeBackward {
     fn name(&self) -> &'static str {
-        "UnsqueezeBackward0"
+        self.name
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(squeeze(grad0(grads)?, Some(self.dim))?)])
