@@ -442,6 +442,8 @@ def test_grad_fn_names():
         out, h = getattr(nn, cls)(3, 4)(x[:, 0])
         assert grad_fn_name(out) == "SqueezeBackward1"
         packed = rnn_utils.pack_sequence([x[:, 0], x[:3, 1]])
+        assert grad_fn_name(packed.data) == "PackPaddedSequenceBackward0"
+        assert packed.data.grad_fn.next_functions[0][0] is x.grad_fn or x.grad_fn is None
         out, h = getattr(nn, cls)(3, 4)(packed)
         assert grad_fn_name(out.data) == "CatBackward0"
     assert grad_fn_name(nn.RNNCell(3, 4)(x[0])) == "TanhBackward0"
@@ -1089,7 +1091,7 @@ def test_lstm_layer_op_gives_the_bits_of_the_op_by_op_loop_and_close_gradients(k
     c0 = rustgrad.randn(*h0.shape).requires_grad_()
     got = fused(x, (h0, c0))
     want = by_steps(x, (h0, c0))
-    flat = lambda r: [r[0], *r[1]]  # noqa: E731
+    flat = lambda r: [r[0], *r[1]]
     for a, b in zip(flat(got), flat(want)):
         assert a.tolist() == b.tolist()
     probes = [rustgrad.randn(*t.shape) for t in flat(got)]
@@ -1118,7 +1120,7 @@ def test_lstm_layer_op_gradients_and_second_derivatives(reverse, bias):
         return rustgrad._rustgrad._lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
 
     out, h, c = layer(x, h0, c0, w_ih, w_hh, *biases)
-    assert out.grad_fn.name() == "MkldnnRnnLayerBackward0" and h.grad_fn is out.grad_fn
+    assert out.grad_fn.name() == "MkldnnRnnLayerBackward0" and h.grad_fn is out.grad_fn is c.grad_fn
     assert len(out.grad_fn.next_functions) == 5 + len(biases)
     # the last step's state is the output at the step run last
     np.testing.assert_array_equal(h.detach().numpy(), out[0 if reverse else -1].detach().numpy())

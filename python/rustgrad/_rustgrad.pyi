@@ -91,6 +91,8 @@ __all__ = [
     "_multinomial",
     "_nll_loss",
     "_no_derivative",
+    "_pack_padded",
+    "_pairwise_distance",
     "_poisson",
     "_rand",
     "_randint",
@@ -103,6 +105,7 @@ __all__ = [
     "_save_safetensors",
     "_saved_bytes",
     "_saved_tensors",
+    "_scalar_op",
     "_set_anomaly_enabled",
     "_set_autocast_cache_enabled",
     "_set_autocast_cpu",
@@ -895,6 +898,9 @@ def _constant_pad(input: Tensor, pad: list[_int], value: _float) -> Tensor: ...
 def _activation(input: Tensor, name: str, a: _float = 0.0, b: _float = 0.0, c: _float = 0.0) -> Tensor: ...
 def _robust_loss(input: Tensor, target: Tensor, kind: str, param: _float, reduction: str) -> Tensor: ...
 def _lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]: ...
+def _scalar_op(input: Tensor, s: _float, kind: str) -> Tensor: ...
+def _pack_padded(input: Tensor, lengths: list[_int], batch_first: _bool) -> Tensor: ...
+def _pairwise_distance(x1: Tensor, x2: Tensor, p: _float, eps: _float, keepdim: _bool) -> Tensor: ...
 def _lstm_layer(
     input: Tensor,
     h0: Tensor,
@@ -903,7 +909,7 @@ def _lstm_layer(
     w_hh: Tensor,
     b_ih: Tensor | None,
     b_hh: Tensor | None,
-    reverse: bool,
+    reverse: _bool,
 ) -> tuple[Tensor, Tensor, Tensor]: ...
 def _adam_step(
     param: Tensor,

@@ -811,8 +811,7 @@ def pairwise_distance(
     https://pytorch.org/docs/stable/generated/torch.nn.functional.pairwise_distance.html"""
     check_tensor("pairwise_distance", x1, "x1", 1)
     check_tensor("pairwise_distance", x2, "x2", 2)
-    dim = max(x1.dim(), x2.dim()) - 1
-    return (x1 - x2 + eps).norm(p, dim, keepdim=keepdim)
+    return _rustgrad._pairwise_distance(x1, x2, float(p), float(eps), bool(keepdim))
 
 
 def kl_div(
@@ -878,9 +877,10 @@ def poisson_nll_loss(
     if log_input:
         loss = input.exp() - target * input
     else:
-        loss = input - target * (input + eps).log()
+        loss = input - target * _rustgrad._scalar_op(input, eps, "add").log()
     if full:
-        stirling = target * target.log() - target + 0.5 * (2 * math.pi * target).log()
+        log_term = _rustgrad._scalar_op(_rustgrad._scalar_op(target, 2 * math.pi, "mul").log(), 0.5, "mul")
+        stirling = target * target.log() - target + log_term
         loss = loss + stirling.masked_fill(target <= 1, 0)
     return _apply_reduction(loss, reduction)
 
@@ -945,7 +945,7 @@ def margin_ranking_loss(
     check_tensor("margin_ranking_loss", input2, "input2", 2)
     check_tensor("margin_ranking_loss", target, "target", 3)
     margin = float(number_arg("margin_ranking_loss", margin, "margin", 4))
-    per = (-target * (input1 - input2) + margin).clamp_min(0)
+    per = _rustgrad._scalar_op(-target * (input1 - input2), margin, "add").clamp_min(0)
     return _apply_reduction(per, reduction)
 
 
@@ -1001,12 +1001,12 @@ def cosine_embedding_loss(
             f"{list(input1.shape)} and {list(input2.shape)}."
         )
     prod_sum = (input1 * input2).sum(targ_dim)
-    mag_square1 = (input1 * input1).sum(targ_dim) + 1e-12
-    mag_square2 = (input2 * input2).sum(targ_dim) + 1e-12
+    mag_square1 = _rustgrad._scalar_op((input1 * input1).sum(targ_dim), 1e-12, "add")
+    mag_square2 = _rustgrad._scalar_op((input2 * input2).sum(targ_dim), 1e-12, "add")
     cos = prod_sum / (mag_square1 * mag_square2).sqrt()
     zeros = _rustgrad._full(list(cos.shape), 0, cos.dtype)
     pos = _scalar_minus(1.0, cos)
-    neg = (cos - margin).clamp_min(0)
+    neg = _rustgrad._scalar_op(cos, margin, "sub").clamp_min(0)
     output_pos = _rustgrad.where(target == 1, pos, zeros)
     output_neg = _rustgrad.where(target == -1, neg, zeros)
     return _apply_reduction(output_pos + output_neg, reduction)
@@ -1048,7 +1048,7 @@ def triplet_margin_loss(
     dist_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
         dist_neg = rustgrad.minimum(dist_neg, pairwise_distance(positive, negative, p, eps))
-    loss = (float(margin) + dist_pos - dist_neg).clamp_min(0)
+    loss = (_rustgrad._scalar_op(dist_pos, float(margin), "add") - dist_neg).clamp_min(0)
     return _apply_reduction(loss, reduction)
 
 

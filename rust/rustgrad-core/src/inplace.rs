@@ -448,6 +448,41 @@ pub fn check_overlaps(target: &Tensor, reads: &Reads<'_>) -> Result<()> {
     Ok(())
 }
 
+/// An in-place view op (`transpose_`, `t_`, `squeeze_`, `unsqueeze_`): `target` itself now
+/// shows its elements through the geometry of `view_of(target)`, and under grad mode its
+/// `grad_fn` becomes that view's node (recorded by `view_of` under the in-place name, such as
+/// `TransposeBackward1`). The values do not move, yet the version is bumped, as in PyTorch.
+/// A view stays a view of the same base; any other tensor stays a non-view. Errors (a bad
+/// dimension, a leaf that requires grad) leave `target` unchanged.
+pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<Tensor>) -> Result<()> {
+    if target.is_inference() && !is_inference_mode_enabled() {
+        return Err(Error::InferenceInplace);
+    }
+    let recording = is_recording();
+    if recording && target.requires_grad() {
+        check_inplace(target)?;
+    }
+    let result = view_of(target)?;
+    let (data, grad_fn, output_nr) = {
+        let r = result.lock();
+        (r.data.clone(), r.grad_fn.clone(), r.output_nr)
+    };
+    {
+        let mut g = target.lock();
+        g.data = TensorData { version: g.data.version.clone(), ..data };
+        g.data.bump_version();
+        let version = g.data.version();
+        // The new geometry is the view's own now: it needs no regenerated grad_fn.
+        if let Some(v) = g.view.as_mut() {
+            v.attr_version = version;
+        }
+    }
+    if let (true, Some(node)) = (recording, grad_fn) {
+        set_grad_fn(target, node, output_nr);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,39 +517,4 @@ mod tests {
         let disjoint = Reads { operands: &[], disjoint: &[&head], internal: Internal::Refuse };
         assert!(check_overlaps(&head, &disjoint).is_err());
     }
-}
-
-/// An in-place view op (`transpose_`, `t_`, `squeeze_`, `unsqueeze_`): `target` itself now
-/// shows its elements through the geometry of `view_of(target)`, and under grad mode its
-/// `grad_fn` becomes that view's node (recorded by `view_of` under the in-place name, such as
-/// `TransposeBackward1`). The values do not move, yet the version is bumped, as in PyTorch.
-/// A view stays a view of the same base; any other tensor stays a non-view. Errors (a bad
-/// dimension, a leaf that requires grad) leave `target` unchanged.
-pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<Tensor>) -> Result<()> {
-    if target.is_inference() && !is_inference_mode_enabled() {
-        return Err(Error::InferenceInplace);
-    }
-    let recording = is_recording();
-    if recording && target.requires_grad() {
-        check_inplace(target)?;
-    }
-    let result = view_of(target)?;
-    let (data, grad_fn, output_nr) = {
-        let r = result.lock();
-        (r.data.clone(), r.grad_fn.clone(), r.output_nr)
-    };
-    {
-        let mut g = target.lock();
-        g.data = TensorData { version: g.data.version.clone(), ..data };
-        g.data.bump_version();
-        let version = g.data.version();
-        // The new geometry is the view's own now: it needs no regenerated grad_fn.
-        if let Some(v) = g.view.as_mut() {
-            v.attr_version = version;
-        }
-    }
-    if let (true, Some(node)) = (recording, grad_fn) {
-        set_grad_fn(target, node, output_nr);
-    }
-    Ok(())
 }

@@ -244,6 +244,45 @@ pub fn _constant_pad(py: Python<'_>, input: &Bound<'_, PyAny>, pad: Vec<i64>, va
     wrap(py, pad::constant_pad(&tensor_arg(input)?, &pad, value).py()?)
 }
 
+/// `F.pairwise_distance(x1, x2, p, eps, keepdim)` (`rustgrad_core::ops::reduce::pairwise_distance`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _pairwise_distance(
+    py: Python<'_>,
+    x1: &Bound<'_, PyAny>,
+    x2: &Bound<'_, PyAny>,
+    p: f64,
+    eps: f64,
+    keepdim: bool,
+) -> R {
+    let (a, b) = (tensor_arg(x1)?, tensor_arg(x2)?);
+    wrap(py, rustgrad_core::ops::reduce::pairwise_distance(&a, &b, p, eps, keepdim).py()?)
+}
+
+/// `x + s`, `x - s` or `x * s` for a number `s` (`kind` "add", "sub" or "mul"), recorded as
+/// PyTorch's Scalar overloads are (`AddBackward1`, `SubBackward1`, `MulBackward1`), as its C++
+/// composites (losses, distances) record them.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _scalar_op(py: Python<'_>, input: &Bound<'_, PyAny>, s: f64, kind: &str) -> R {
+    use rustgrad_core::ops::arith;
+    let x = tensor_arg(input)?;
+    let out = match kind {
+        "add" => arith::add_scalar(&x, s),
+        "sub" => arith::sub_scalar(&x, s),
+        "mul" => arith::mul_scalar(&x, s),
+        other => return Err(PyValueError::new_err(format!("_scalar_op: unknown kind {other:?}"))),
+    };
+    wrap(py, out.py()?)
+}
+
+/// `pack_padded_sequence`'s packed data (`rustgrad_core::ops::rnn::pack_padded`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _pack_padded(py: Python<'_>, input: &Bound<'_, PyAny>, lengths: Vec<usize>, batch_first: bool) -> R {
+    wrap(py, rnn::pack_padded(&tensor_arg(input)?, &lengths, batch_first).py()?)
+}
+
 /// An activation with scalar parameters, by PyTorch's function name.
 #[rustgrad_macros::guard]
 #[pyfunction]
@@ -353,6 +392,9 @@ pub fn _lstm_layer(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_convolution, m)?)?;
     m.add_function(wrap_pyfunction!(_lstm_layer, m)?)?;
+    m.add_function(wrap_pyfunction!(_pairwise_distance, m)?)?;
+    m.add_function(wrap_pyfunction!(_pack_padded, m)?)?;
+    m.add_function(wrap_pyfunction!(_scalar_op, m)?)?;
     m.add_function(wrap_pyfunction!(_im2col, m)?)?;
     m.add_function(wrap_pyfunction!(_col2im, m)?)?;
     m.add_function(wrap_pyfunction!(_max_pool, m)?)?;

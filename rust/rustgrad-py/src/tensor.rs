@@ -1370,7 +1370,8 @@ impl PyTensor {
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.as_strided.html
     #[pyo3(signature = (size, stride, storage_offset=None))]
     fn as_strided(&self, py: Python<'_>, size: Vec<i64>, stride: Vec<i64>, storage_offset: Option<i64>) -> R {
-        let out = rustgrad_core::ops::strided::as_strided(&self.t, &size, &stride, storage_offset, "AsStridedBackward0");
+        let out =
+            rustgrad_core::ops::strided::as_strided(&self.t, &size, &stride, storage_offset, "AsStridedBackward0");
         wrap(py, out.py()?)
     }
     /// ``as_strided`` in place: this tensor takes the given geometry; returns self.

@@ -393,7 +393,7 @@ class RNNBase(Module):
             initial = list(zip(hx[0].unbind(0), hx[1].unbind(0)))
         else:
             initial = list(hx.unbind(0))
-        finals = []
+        finals: list[Any] = []
         layer_input = input
         for layer in range(self.num_layers):
             outputs = []

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import rustgrad
-from rustgrad import Tensor
+from rustgrad import Tensor, _rustgrad
 
 if TYPE_CHECKING:
     from typing_extensions import Self, disjoint_base
@@ -252,6 +252,7 @@ def pad_sequence(
 
 def _pack_padded(input: Tensor, lengths: Tensor, batch_first: bool) -> tuple[Tensor, Tensor]:
     """Packs a ``T x B x *`` (or ``B x T x *``) batch already sorted by decreasing length."""
+    original = input
     if batch_first:
         input = input.transpose(0, 1)
     if lengths.dim() != 1:
@@ -278,19 +279,10 @@ def _pack_padded(input: Tensor, lengths: Tensor, batch_first: bool) -> tuple[Ten
                 "pass `enforce_sorted=False` to pack_padded_sequence and/or pack_sequence to sidestep this "
                 "requirement if you do not need ONNX exportability."
             )
-    # One block per distinct length: the steps prev..l of the sequences at least l long.
-    trailing = tuple(input.shape[2:])
-    steps = []
-    batch_sizes: list[int] = []
-    prev = 0
-    for i in range(batch_size):
-        length = lens[batch_size - 1 - i]
-        if length > prev:
-            running = batch_size - i
-            steps.append(input[prev:length, :running].reshape(-1, *trailing))
-            batch_sizes.extend([running] * (length - prev))
-            prev = length
-    return rustgrad.cat(steps), rustgrad.tensor(batch_sizes, dtype=rustgrad.int64)
+    # batch_sizes[t]: how many sequences are longer than t
+    batch_sizes = [sum(1 for length in lens if length > t) for t in range(lens[0])]
+    data = _rustgrad._pack_padded(original, lens, batch_first)
+    return data, rustgrad.tensor(batch_sizes, dtype=rustgrad.int64)
 
 
 def pack_padded_sequence(

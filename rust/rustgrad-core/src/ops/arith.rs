@@ -120,6 +120,61 @@ impl Backward for AddBackward {
     }
 }
 
+/// `x + s` for a number `s`, as PyTorch's `add(Tensor, Scalar)` records it (`AddBackward1`, one
+/// input), the form its C++ composites use (`pairwise_distance`'s `x1 - x2 + eps`).
+pub fn add_scalar(x: &Tensor, s: f64) -> Result<Tensor> {
+    let out = promoted_values(x, &Tensor::wrapped_scalar(s), Binary::Add, false)?;
+    record(out, &[x], |_| AddScalarBackward)
+}
+
+/// d(x + s)/dx = 1
+pub struct AddScalarBackward;
+impl Backward for AddScalarBackward {
+    fn name(&self) -> &'static str {
+        "AddBackward1"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
+}
+
+/// `x - s` for a number `s`, as PyTorch's `sub(Tensor, Scalar)` records it (`SubBackward1`).
+pub fn sub_scalar(x: &Tensor, s: f64) -> Result<Tensor> {
+    check_bool_sub(x, &Tensor::wrapped_scalar(s))?;
+    let out = promoted_values(x, &Tensor::wrapped_scalar(s), Binary::Sub, false)?;
+    record(out, &[x], |_| SubScalarBackward)
+}
+
+/// d(x - s)/dx = 1
+pub struct SubScalarBackward;
+impl Backward for SubScalarBackward {
+    fn name(&self) -> &'static str {
+        "SubBackward1"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
+}
+
+/// `x * s` for a number `s`, as PyTorch's `mul(Tensor, Scalar)` records it (`MulBackward1`).
+pub fn mul_scalar(x: &Tensor, s: f64) -> Result<Tensor> {
+    let out = promoted_values(x, &Tensor::wrapped_scalar(s), Binary::Mul, false)?;
+    record(out, &[x], |_| MulScalarBackward { s })
+}
+
+/// d(x * s)/dx = s
+pub struct MulScalarBackward {
+    s: f64,
+}
+impl Backward for MulScalarBackward {
+    fn name(&self) -> &'static str {
+        "MulBackward1"
+    }
+    fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
+        Ok(smallvec![Some(mul(grad0(grads)?, &Tensor::wrapped_scalar(self.s))?)])
+    }
+}
+
 /// `a - alpha * b`.
 pub fn sub_scaled(a: &Tensor, b: &Tensor, alpha: f64) -> Result<Tensor> {
     check_bool_sub(a, b)?;

@@ -265,7 +265,7 @@ pub fn index_select(x: &Tensor, dim: usize, index: &Tensor) -> Result<Tensor> {
     index_named(x, &list, "IndexSelectBackward0")
 }
 
-fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Result<Tensor> {
+pub(crate) fn index_named(x: &Tensor, indices: &[Option<Tensor>], name: &'static str) -> Result<Tensor> {
     let indices = expand_masks(&x.shape(), indices)?;
     let d = x.data();
     let plan = IndexPlan::new(&d, &indices)?;

@@ -107,6 +107,9 @@ pub trait CustomBackward: Send + Sync {
 backward_ops! {
     AccumulateGrad(accumulate::AccumulateGrad),
     Add(arith::AddBackward),
+    AddScalar(arith::AddScalarBackward),
+    SubScalar(arith::SubScalarBackward),
+    MulScalar(arith::MulScalarBackward),
     Sub(arith::SubBackward),
     Rsub(arith::RsubBackward),
     Mul(arith::MulBackward),

@@ -229,6 +229,12 @@ impl Backward for ExtremeAllBackward {
 
 /// The vector p-norm over `dims` (all if `None`): `(sum |x|^p)^(1/p)`.
 pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<Tensor> {
+    norm_named(x, p, dims, keepdim, "LinalgVectorNormBackward0")
+}
+
+/// [`norm`] recorded under another node name: PyTorch's C++ composites call `at::norm`
+/// (`NormBackward1`), where Python's `torch.norm` and `Tensor.norm` reach `linalg.vector_norm`.
+pub fn norm_named(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool, name: &'static str) -> Result<Tensor> {
     let d = x.data();
     if !d.dtype().is_float() {
         return Err(Error::NotImplemented(format!(
@@ -287,7 +293,17 @@ pub fn norm(x: &Tensor, p: f64, dims: Option<&[i64]>, keepdim: bool) -> Result<T
         p,
         dims: dims_n.clone(),
         keepdim,
+        name,
     })
+}
+
+/// `F.pairwise_distance`: the `p`-norm of `x1 - x2 + eps` along the last dimension of the
+/// broadcast shape, recorded as PyTorch's composite is (`SubBackward0`, `AddBackward1`,
+/// `NormBackward1`).
+pub fn pairwise_distance(x1: &Tensor, x2: &Tensor, p: f64, eps: f64, keepdim: bool) -> Result<Tensor> {
+    let last = x1.ndim().max(x2.ndim()) as i64 - 1;
+    let shifted = crate::ops::arith::add_scalar(&crate::ops::arith::sub(x1, x2)?, eps)?;
+    norm_named(&shifted, p, Some(&[last]), keepdim, "NormBackward1")
 }
 
 /// d ||x||_p/dx = x |x|^(p-2) / ||x||^(p-1) (0 where the norm is 0); p=2: x / ||x||
@@ -297,10 +313,11 @@ pub struct NormBackward {
     p: f64,
     dims: Dims,
     keepdim: bool,
+    name: &'static str,
 }
 impl Backward for NormBackward {
     fn name(&self) -> &'static str {
-        "LinalgVectorNormBackward0"
+        self.name
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let x = self.x.unpack(ctx)?;

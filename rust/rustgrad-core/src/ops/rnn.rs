@@ -436,7 +436,9 @@ impl Backward for LstmLayerBackward {
         let weights = LstmWeights { w_ih: &w_ih, w_hh: &w_hh, b_ih: b_ih.as_ref(), b_hh: b_hh.as_ref() };
         let inputs = lstm_layer_inputs(&x, &h0, &c0, weights);
         let grads_given: SmallVec<[&Tensor; 3]> = grads.iter().flatten().collect();
-        if crate::grad_mode::is_recording() && (grads_given.iter().any(|g| g.requires_grad()) || inputs.iter().any(Tensor::requires_grad)) {
+        if crate::grad_mode::is_recording()
+            && (grads_given.iter().any(|g| g.requires_grad()) || inputs.iter().any(Tensor::requires_grad))
+        {
             return self.differentiable_backward(ctx, &inputs, weights, grads);
         }
         let (gates, c_prev, h_prev) = (self.gates.unpack(ctx)?, self.c_prev.unpack(ctx)?, self.h_prev.unpack(ctx)?);
@@ -567,4 +569,32 @@ fn run_layer_recorded(x: &Tensor, h0: &Tensor, c0: &Tensor, w: LstmWeights<'_>, 
         outputs[t] = h.clone();
     }
     Ok([stack(&outputs, 0)?, h, c])
+}
+
+/// `nn.utils.rnn.pack_padded_sequence`'s data: from a padded batch (`T x B x *`, or `B x T x *`
+/// with `batch_first`) of sequences with the given `lengths` (checked, decreasing), the rows of
+/// every time step of the sequences still running at it, step after step (`N x *`). Recorded
+/// as PyTorch's `PackPaddedSequenceBackward0` (its gradient goes back to those rows, zeros at
+/// the padding).
+pub fn pack_padded(input: &Tensor, lengths: &[usize], batch_first: bool) -> Result<Tensor> {
+    let shape = input.shape();
+    let (time_dim, batch_dim) = if batch_first { (1, 0) } else { (0, 1) };
+    let longest = lengths.first().copied().unwrap_or(0);
+    if shape.len() < 2 || shape[batch_dim] != lengths.len() || longest > shape[time_dim] {
+        return Err(Error::runtime(format!(
+            "pack_padded_sequence: lengths {lengths:?} do not fit a padded batch of shape {}",
+            shape::fmt_shape(&shape)
+        )));
+    }
+    let (mut times, mut batches) = (Vec::new(), Vec::new());
+    for t in 0..longest {
+        for (b, _) in lengths.iter().enumerate().take_while(|(_, &len)| len > t) {
+            times.push(t as i64);
+            batches.push(b as i64);
+        }
+    }
+    let n = times.len();
+    let (times, batches) = (Tensor::from_vec(times, &[n])?, Tensor::from_vec(batches, &[n])?);
+    let indices = if batch_first { [Some(batches), Some(times)] } else { [Some(times), Some(batches)] };
+    super::gather::index_named(input, &indices, "PackPaddedSequenceBackward0")
 }

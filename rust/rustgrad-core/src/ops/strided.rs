@@ -136,7 +136,13 @@ impl Backward for AsStridedScatterBackward {
 
 /// `x.as_strided(size, stride, storage_offset)`: a view of `x`'s storage with the given
 /// geometry (the offset defaults to `x`'s own). Gradients reach only the elements `x` shows.
-pub fn as_strided(x: &Tensor, size: &[i64], stride: &[i64], storage_offset: Option<i64>, name: &'static str) -> Result<Tensor> {
+pub fn as_strided(
+    x: &Tensor,
+    size: &[i64],
+    stride: &[i64],
+    storage_offset: Option<i64>,
+    name: &'static str,
+) -> Result<Tensor> {
     let d = x.data();
     if size.len() != stride.len() {
         return Err(Error::runtime("mismatch in length of strides and shape"));
