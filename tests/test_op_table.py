@@ -347,6 +347,24 @@ def _shape_rows():
     row("repeat_new_dims", lambda x: x.repeat(2, 1, 2), lambda a: np.tile(a, (2, 1, 2)), [normal(3)],
         "RepeatBackward0")
     row("repeat_0d", lambda x: x.repeat(3), lambda a: np.tile(a, 3), [normal()], "RepeatBackward0")
+    row("swapdims", lambda x: x.swapdims(0, 2), lambda a: np.swapaxes(a, 0, 2), [normal(2, 3, 4)],
+        "TransposeBackward0")
+    row("swapaxes_fn", lambda x: rustgrad.swapaxes(x, 1, -1), lambda a: np.swapaxes(a, 1, -1), [normal(2, 3, 4)],
+        "TransposeBackward0")
+    row("squeeze_dims", lambda x: x.squeeze((0, 2)), lambda a: a.reshape(3, 4), [normal(1, 3, 1, 4)],
+        "SqueezeBackward2")
+    row("as_strided_windows", lambda x: x.as_strided((3, 3), (1, 1)),
+        lambda a: np.lib.stride_tricks.sliding_window_view(a, 3), [normal(5)], "AsStridedBackward0")
+    # in-place view ops on a non-leaf: the tensor itself takes the new geometry
+    row("transpose_inplace", lambda x: (x * 1).transpose_(0, 1), lambda a: a.T, [normal(2, 3)],
+        "TransposeBackward1")
+    row("t_inplace", lambda x: (x * 1).t_(), lambda a: a.T, [normal(2, 3)], "TBackward1")
+    row("squeeze_inplace", lambda x: (x * 1).squeeze_(), lambda a: a.reshape(3), [normal(1, 3, 1)],
+        "SqueezeBackward3")
+    row("squeeze_inplace_dim", lambda x: (x * 1).squeeze_(2), lambda a: a.reshape(1, 3), [normal(1, 3, 1)],
+        "SqueezeBackward4")
+    row("unsqueeze_inplace", lambda x: (x * 1).unsqueeze_(1), lambda a: a[:, None], [normal(2, 3)],
+        "UnsqueezeBackward1")
 
 
 def _elementwise_rows():
