@@ -1142,3 +1142,11 @@ def test_lstm_layer_op_checks_shapes_and_frees_its_graph():
     assert w.grad.shape == (20, 4)
     del out, h, c
     assert rustgrad._rustgrad._live_nodes() == before
+
+
+def test_lstm_layer_op_refuses_an_inference_tensor_it_would_save():
+    lstm = nn.LSTM(3, 4)
+    with rustgrad.inference_mode():
+        x = rustgrad.randn(2, 1, 3)
+    with pytest.raises(RuntimeError, match="Inference tensors cannot be saved for backward"):
+        lstm(x)

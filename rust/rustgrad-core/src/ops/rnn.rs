@@ -52,7 +52,7 @@ pub fn lstm_cell(gates: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
         _ => forward_values::<f32>(&gd, &cd, hidden, &shape),
     };
     let (h, c_next) = (Tensor::from_data(h), Tensor::from_data(c_next));
-    if any_requires_grad(&[gates, c]) && !gates.is_inference() && !c.is_inference() {
+    if any_requires_grad(&[gates, c]) {
         let op: BackwardOp = LstmCellBackward { gates: SavedTensor::input(gates), c: SavedTensor::input(c) }.into();
         check_not_inference(&[gates, c], &op)?;
         attach(&[&h, &c_next], &[gates, c], op);
@@ -327,7 +327,7 @@ pub fn lstm_layer(
     };
     let LayerRun { output, h_last, c_last, gates, c_prev, h_prev } = run;
     let refs: SmallVec<[&Tensor; 8]> = all.iter().collect();
-    if any_requires_grad(&refs) && all.iter().all(|t| !t.is_inference()) {
+    if any_requires_grad(&refs) {
         let op: BackwardOp = LstmLayerBackward {
             x: SavedTensor::input(x),
             w_ih: SavedTensor::input(w.w_ih),
@@ -369,7 +369,7 @@ struct LayerRun {
     h_prev: Tensor,
 }
 
-/// The op-by-op forward of one layer direction (see [`lstm_layer`]), on tensors without a graph.
+/// The op-by-op forward of one layer direction (see [`lstm_layer`]); recorded under grad mode.
 fn run_layer(x: &Tensor, h0: &Tensor, c0: &Tensor, w: LstmWeights<'_>, reverse: bool) -> Result<LayerRun> {
     let steps = x.shape()[0];
     let gates_x = unbind(&linear(x, w.w_ih, w.b_ih)?, 0)?;
@@ -532,7 +532,9 @@ impl LstmLayerBackward {
         let (b_ih, b_hh) = (bias(weights.b_ih.is_some()), bias(weights.b_hh.is_some()));
         let (h0, c0) = (&stand_ins[n - 2], &stand_ins[n - 1]);
         let w = LstmWeights { w_ih, w_hh, b_ih: b_ih.as_ref(), b_hh: b_hh.as_ref() };
-        let rerun = run_layer_recorded(x, h0, c0, w, self.reverse)?;
+        // under grad mode, the same ops record a graph (each step an `lstm_cell` node)
+        let run = run_layer(x, h0, c0, w, self.reverse)?;
+        let rerun = [run.output, run.h_last, run.c_last];
         let mut outputs = Vec::new();
         let mut grad_outputs = Vec::new();
         for (o, g) in rerun.iter().zip(grads) {
@@ -554,21 +556,6 @@ impl LstmLayerBackward {
         }
         Ok(out)
     }
-}
-
-/// [`run_layer`] recorded (each step an [`lstm_cell`] node): the layer's three outputs.
-fn run_layer_recorded(x: &Tensor, h0: &Tensor, c0: &Tensor, w: LstmWeights<'_>, reverse: bool) -> Result<[Tensor; 3]> {
-    let steps = x.shape()[0];
-    let gates_x = unbind(&linear(x, w.w_ih, w.b_ih)?, 0)?;
-    let (mut h, mut c) = (h0.clone(), c0.clone());
-    let mut outputs = vec![h0.clone(); steps];
-    let order: Vec<usize> = if reverse { (0..steps).rev().collect() } else { (0..steps).collect() };
-    for t in order {
-        let step_gates = add(&linear(&h, w.w_hh, w.b_hh)?, &gates_x[t])?;
-        (h, c) = lstm_cell(&step_gates, &c)?;
-        outputs[t] = h.clone();
-    }
-    Ok([stack(&outputs, 0)?, h, c])
 }
 
 /// `nn.utils.rnn.pack_padded_sequence`'s data: from a padded batch (`T x B x *`, or `B x T x *`
