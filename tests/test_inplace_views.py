@@ -779,6 +779,11 @@ def test_squeeze_with_a_tuple_of_dims():
     with pytest.raises(RuntimeError, match="dim 0 appears multiple times in the list of dims"):
         x.squeeze((0, -3))
     assert torch.autograd.gradcheck(lambda t: t.squeeze((0, 2)) * 3, (x,))
+    assert tuple(x.squeeze(torch.tensor(0)).shape) == (2, 1)
+    assert tuple(x.squeeze(dim=2).shape) == (1, 2)
+    for bad, name in ((True, "bool"), (1.0, "float"), (None, "NoneType"), (torch.tensor(0.0), "Tensor")):
+        with pytest.raises(TypeError, match=re.escape(f"squeeze() received an invalid combination of arguments - got ({name})")):
+            x.squeeze(bad)
 
 
 def test_as_strided_gradient_reaches_only_the_elements_of_its_input():

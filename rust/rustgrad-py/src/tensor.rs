@@ -1404,10 +1404,10 @@ impl PyTensor {
     /// Removes dimensions of size 1 (all of them, or only ``dim``); a view.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.squeeze.html
-    #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>) -> R {
+    #[pyo3(signature = (dim=SqueezeArg(None)))]
+    fn squeeze(&self, py: Python<'_>, dim: SqueezeArg) -> R {
         let t = &self.t;
-        let out = match SqueezeDims::of(dim)? {
+        let out = match SqueezeDims::of(py, dim)? {
             SqueezeDims::All => view::squeeze_dims(t, None, "SqueezeBackward0"),
             SqueezeDims::One(d) => view::squeeze_dims(t, Some(&[d]), "SqueezeBackward1"),
             SqueezeDims::Many(ds) => view::squeeze_dims(t, Some(&ds), "SqueezeBackward2"),
@@ -1417,9 +1417,9 @@ impl PyTensor {
     /// ``squeeze`` in place: this tensor loses the size-1 dimensions; returns self.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.squeeze_.html
-    #[pyo3(signature = (dim=None))]
-    fn squeeze_(slf: &Bound<'_, Self>, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyTensor>> {
-        let dims = SqueezeDims::of(dim)?;
+    #[pyo3(signature = (dim=SqueezeArg(None)))]
+    fn squeeze_(slf: &Bound<'_, Self>, dim: SqueezeArg) -> PyResult<Py<PyTensor>> {
+        let dims = SqueezeDims::of(slf.py(), dim)?;
         view_in_place(slf, |t| match &dims {
             SqueezeDims::All => view::squeeze_dims(t, None, "SqueezeBackward3"),
             SqueezeDims::One(d) => view::squeeze_dims(t, Some(&[*d]), "SqueezeBackward4"),
@@ -1660,21 +1660,51 @@ enum SqueezeDims {
     Many(Vec<i64>),
 }
 
+/// `squeeze`'s `dim` as given: omitted (`SqueezeArg(None)`, the signature's default) or any
+/// object, `None` included (which PyTorch's parser refuses).
+pub struct SqueezeArg(Option<Py<PyAny>>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for SqueezeArg {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(SqueezeArg(Some(obj.to_owned().unbind())))
+    }
+}
+
 impl SqueezeDims {
-    fn of(dim: Option<&Bound<'_, PyAny>>) -> PyResult<SqueezeDims> {
-        let Some(d) = dim.filter(|d| !d.is_none()) else {
+    fn of(py: Python<'_>, dim: SqueezeArg) -> PyResult<SqueezeDims> {
+        let Some(d) = dim.0 else {
             return Ok(SqueezeDims::All);
         };
-        if let Ok(one) = d.extract::<i64>() {
-            return Ok(SqueezeDims::One(one));
+        let d = d.bind(py);
+        let integer_tensor = d.cast::<PyTensor>().is_ok_and(|t| {
+            let t = &t.get().t;
+            t.numel() == 1 && !t.dtype().is_float() && t.dtype() != DType::Bool
+        });
+        let is_tensor = d.cast::<PyTensor>().is_ok();
+        let one_int =
+            integer_tensor || (!is_tensor && !d.is_instance_of::<pyo3::types::PyBool>() && d.extract::<i64>().is_ok());
+        if integer_tensor {
+            let t = &d.cast::<PyTensor>()?.get().t;
+            return Ok(SqueezeDims::One(t.item_f64().py()? as i64));
         }
-        if d.extract::<Vec<i64>>().is_err() {
-            return Err(PyTypeError::new_err(format!(
-                "squeeze(): argument 'dim' (position 1) must be tuple of ints, not {}",
-                crate::convert::parser_type_name(d)
-            )));
+        if one_int {
+            return Ok(SqueezeDims::One(crate::convert::int64_arg(d)?));
         }
-        Ok(SqueezeDims::Many(crate::convert::dims_arg(Some(d))?.unwrap_or_default()))
+        if !is_tensor && !d.is_instance_of::<pyo3::types::PyString>() {
+            if let Ok(many) = d.extract::<Vec<i64>>() {
+                return Ok(SqueezeDims::Many(many));
+            }
+        }
+        // PyTorch's argument parser: none of the three overloads takes this argument
+        let detail = crate::convert::parser_detail_name(d);
+        Err(PyTypeError::new_err(format!(
+            "squeeze() received an invalid combination of arguments - got ({}), but expected one of:\n \
+             * ()\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n \
+             * (int dim)\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n \
+             * (tuple of ints dim)\n      didn't match because some of the arguments have invalid types: (!{detail}!)\n",
+            crate::convert::parser_type_name(d)
+        )))
     }
 }
 
