@@ -32,6 +32,7 @@
 //! bit).
 
 use crate::dtype::Float;
+use smallvec::SmallVec;
 
 /// PyTorch's grain below which a reduction to one value stays on one thread.
 const GRAIN: usize = 32768;
@@ -137,24 +138,36 @@ fn ilp_cascade<T: Float>(n: usize, at: impl Fn(usize) -> T) -> T {
 }
 
 /// The sum of one contiguous run, in PyTorch's order (one thread).
+///
+/// Lane `l`'s four-way cascade reads vector `4i + k` as column `k * lanes + l` of a row-major
+/// block `4 * lanes` wide, so all of them run side by side in one pass over the values
+/// ([`cascade_columns`]); the result is the same as cascading each lane on its own.
 fn inner_sum_serial<T: Float>(v: &[T], lanes: usize) -> T {
     let n = v.len();
     if n < lanes {
         return ilp_cascade(n, |i| v[i]);
     }
     let vectors = n / lanes;
+    let rows = vectors / 4;
+    let width = 4 * lanes;
+    let mut columns: SmallVec<[T; 64]> = smallvec::smallvec![T::zero(); width];
+    cascade_columns(&v[..rows * width], rows, width, 0, &mut columns);
     let mut total = T::zero();
     for &x in &v[vectors * lanes..] {
         total = total + x;
     }
     for lane in 0..lanes {
-        total = total + ilp_cascade(vectors, |i| v[i * lanes + lane]);
+        let mut first = columns[lane];
+        for i in rows * 4..vectors {
+            first = first + v[i * lanes + lane];
+        }
+        total = total + (first + columns[lanes + lane] + columns[2 * lanes + lane] + columns[3 * lanes + lane]);
     }
     total
 }
 
 /// The sum of a contiguous run reduced to a single output, in PyTorch's order on `threads`
-/// threads.
+/// threads: equal chunks summed at once on the pool, their totals added in order.
 pub fn inner_sum<T: Float>(v: &[T], threads: usize) -> T {
     let lanes = vector_lanes(std::mem::size_of::<T>());
     let n = v.len();
@@ -163,11 +176,14 @@ pub fn inner_sum<T: Float>(v: &[T], threads: usize) -> T {
     }
     let tasks = threads.min(n.div_ceil(GRAIN));
     let chunk = n.div_ceil(tasks);
-    let mut total = T::zero();
-    for part in v.chunks(chunk) {
-        total = total + inner_sum_serial(part, lanes);
+    let mut totals: Vec<T> = Vec::new();
+    if rayon::current_thread_index().is_none() {
+        use rayon::prelude::*;
+        in_pool(|| v.par_chunks(chunk).map(|part| inner_sum_serial(part, lanes)).collect_into_vec(&mut totals));
+    } else {
+        totals.extend(v.chunks(chunk).map(|part| inner_sum_serial(part, lanes)));
     }
-    total
+    totals.into_iter().fold(T::zero(), |total, part| total + part)
 }
 
 /// The sum of a contiguous run that is one of several outputs (a reduction of the last dims).
@@ -289,6 +305,34 @@ mod tests {
                 let column: Vec<f32> = (0..rows).map(|i| v[i * cols + j]).collect();
                 assert_eq!(sums[j].to_bits(), outer_column_sum(&column, j, cols).to_bits(), "{rows}x{cols} column {j}");
             }
+        }
+    }
+
+    /// Each lane's four-way cascade on its own, then the tail and the lanes in order (the
+    /// definition [`inner_sum_serial`] computes in one pass).
+    fn inner_sum_lane_by_lane<T: Float>(v: &[T], lanes: usize) -> T {
+        let n = v.len();
+        if n < lanes {
+            return ilp_cascade(n, |i| v[i]);
+        }
+        let vectors = n / lanes;
+        let mut total = T::zero();
+        for &x in &v[vectors * lanes..] {
+            total = total + x;
+        }
+        for lane in 0..lanes {
+            total = total + ilp_cascade(vectors, |i| v[i * lanes + lane]);
+        }
+        total
+    }
+
+    #[test]
+    fn one_pass_inner_sum_matches_the_lane_by_lane_definition() {
+        for n in [0usize, 3, 8, 31, 32, 33, 37, 255, 1000, 4099, 65_537, 300_001] {
+            let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.1).collect();
+            assert_eq!(inner_sum_serial(&v, 8).to_bits(), inner_sum_lane_by_lane(&v, 8).to_bits(), "f32 n={n}");
+            let w: Vec<f64> = v.iter().map(|&x| x as f64 * 1.1).collect();
+            assert_eq!(inner_sum_serial(&w, 4).to_bits(), inner_sum_lane_by_lane(&w, 4).to_bits(), "f64 n={n}");
         }
     }
 

@@ -30,14 +30,16 @@ use smallvec::SmallVec;
 use std::collections::BinaryHeap;
 use std::sync::Weak;
 
-/// Where a gradient flows, by slot index: the engine's `Info` holds every node it runs, so its
-/// own copy of the edges needs no reference counting.
+/// Where a gradient flows, by the engine's own index of the node (its position in discovery
+/// order), so running the graph needs neither reference counting nor a hash lookup per edge.
 #[derive(Clone, Copy)]
 struct NextEdge {
+    /// The child's position in [`States`] (its arena slot index until discovery ends).
     key: u32,
     input_nr: u32,
 }
 
+/// What the engine keeps of one node while a backward runs.
 struct Info {
     node: NodeRef,
     name: &'static str,
@@ -46,8 +48,56 @@ struct Info {
     is_accumulate: bool,
     /// Receives gradients (is a target or leads to one).
     reach: bool,
+    /// Already run (its handle and buffer are gone).
+    done: bool,
     deps: u32,
     buffer: SmallVec<[Option<Tensor>; 1]>,
+}
+
+/// The engine's per-node state, indexed by discovery order, in fixed-size chunks: growing it
+/// never copies what is there (a million-node graph never holds two copies at once).
+struct States {
+    chunks: Vec<Vec<Info>>,
+    len: usize,
+}
+
+const STATE_CHUNK_BITS: u32 = 12;
+const STATE_CHUNK: usize = 1 << STATE_CHUNK_BITS;
+
+impl States {
+    fn new() -> States {
+        States { chunks: Vec::new(), len: 0 }
+    }
+
+    fn push(&mut self, info: Info) -> u32 {
+        if self.len % STATE_CHUNK == 0 {
+            self.chunks.push(Vec::with_capacity(STATE_CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk was just pushed").push(info);
+        self.len += 1;
+        (self.len - 1) as u32
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> &Info {
+        &self.chunks[(i >> STATE_CHUNK_BITS) as usize][i as usize & (STATE_CHUNK - 1)]
+    }
+
+    #[inline]
+    fn get_mut(&mut self, i: u32) -> &mut Info {
+        &mut self.chunks[(i >> STATE_CHUNK_BITS) as usize][i as usize & (STATE_CHUNK - 1)]
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Info> {
+        self.chunks.iter_mut().flatten()
+    }
+
+    /// Whether node `i` will receive gradients (false once it has run).
+    #[inline]
+    fn reaches(&self, i: u32) -> bool {
+        let info = self.get(i);
+        info.reach && !info.done
+    }
 }
 
 /// Targets of a partial backward: (node key, input_nr, slot in the result).
@@ -284,79 +334,90 @@ fn run(
     let _mode = GradModeGuard::new(create_graph);
     let _backward = crate::autograd::InBackward::enter();
 
-    // 1. discovery
-    let mut infos: FxHashMap<u32, Info> = FxHashMap::default();
-    let mut stack: Vec<NodeRef> = Vec::new();
-    for (edge, _) in &roots {
-        if !infos.contains_key(&edge.node.index()) {
-            let (info, children) = new_info(edge.node.clone(), &infos);
-            infos.insert(edge.node.index(), info);
-            stack.extend(children);
-        }
-        while let Some(node) = stack.pop() {
-            if !infos.contains_key(&node.index()) {
-                let (info, children) = new_info(node, &infos);
-                infos.insert(info.node.index(), info);
-                stack.extend(children);
+    // 1. discovery: each node gets the next position; edges then name positions
+    let mut infos = States::new();
+    let root_positions: Vec<u32>;
+    let target_positions: Option<Vec<Option<u32>>>;
+    {
+        let mut position: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut stack: Vec<NodeRef> = Vec::new();
+        for (edge, _) in &roots {
+            stack.push(edge.node.clone());
+            while let Some(node) = stack.pop() {
+                if !position.contains_key(&node.index()) {
+                    let slot = node.index();
+                    let (info, children) = new_info(node, &position);
+                    position.insert(slot, infos.push(info));
+                    stack.extend(children);
+                }
             }
         }
+        for info in infos.iter_mut() {
+            for e in info.next.iter_mut().flatten() {
+                e.key = position[&e.key];
+            }
+        }
+        root_positions = roots.iter().map(|(e, _)| position[&e.node.index()]).collect();
+        target_positions = targets.map(|t| t.iter().map(|e| position.get(&e.node.index()).copied()).collect());
     }
 
     // 2. which nodes must receive gradients
     let mut captures: Captures = Vec::new();
-    if let Some(targets) = targets {
-        for info in infos.values_mut() {
+    if let Some(positions) = &target_positions {
+        for info in infos.iter_mut() {
             info.reach = false;
         }
-        for (slot, e) in targets.iter().enumerate() {
-            captures.push((e.node.index(), e.input_nr, slot));
-            if let Some(info) = infos.get_mut(&e.node.index()) {
-                info.reach = true;
-            }
+        for (slot, (e, key)) in targets.unwrap_or_default().iter().zip(positions).enumerate() {
+            let Some(key) = *key else { continue };
+            captures.push((key, e.input_nr, slot));
+            infos.get_mut(key).reach = true;
         }
-        let mut order: Vec<(u64, u32)> = infos.iter().map(|(k, i)| (i.seq, *k)).collect();
+        let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).seq, k)).collect();
         order.sort_unstable();
         for (_, key) in order {
-            let leads = infos[&key].next.iter().flatten().any(|e| infos.get(&e.key).is_some_and(|c| c.reach));
+            let leads = infos.get(key).next.iter().flatten().any(|e| infos.get(e.key).reach);
             if leads {
-                infos.get_mut(&key).unwrap().reach = true;
+                infos.get_mut(key).reach = true;
             }
         }
     }
     let is_target = |key: u32| captures.iter().any(|c| c.0 == key);
 
     // 3. dependencies among the nodes that run
-    let keys: Vec<u32> = infos.keys().copied().collect();
-    for key in &keys {
-        if !infos[key].reach {
+    for key in 0..infos.len as u32 {
+        if !infos.get(key).reach {
             continue;
         }
-        let children: SmallVec<[u32; 2]> = infos[key].next.iter().flatten().map(|e| e.key).collect();
+        let children: SmallVec<[u32; 2]> = infos.get(key).next.iter().flatten().map(|e| e.key).collect();
         for c in children {
-            if let Some(ci) = infos.get_mut(&c) {
-                if ci.reach {
-                    ci.deps += 1;
-                }
+            let child = infos.get_mut(c);
+            if child.reach {
+                child.deps += 1;
             }
         }
     }
 
     // 4. run
     let mut captured: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
-    for (edge, g) in roots {
-        let info = infos.get_mut(&edge.node.index()).unwrap();
-        add_to_buffer(&mut info.buffer, edge.input_nr as usize, g)?;
+    for ((edge, g), key) in roots.into_iter().zip(root_positions) {
+        add_to_buffer(&mut infos.get_mut(key).buffer, edge.input_nr as usize, g)?;
     }
     let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
-    for (key, info) in &infos {
+    for key in 0..infos.len as u32 {
+        let info = infos.get(key);
         if info.reach && info.deps == 0 {
-            ready.push(Ready { priority: priority(info), key: *key });
+            ready.push(Ready { priority: priority(info), key });
         }
     }
     while let Some(Ready { key, .. }) = ready.pop() {
-        let mut info = infos.remove(&key).unwrap();
-        let mut grads = std::mem::take(&mut info.buffer);
-        let name = run_pre_hooks(&info, &mut grads)?;
+        let (node, mut grads) = {
+            let info = infos.get_mut(key);
+            info.done = true;
+            (info.node.clone(), std::mem::take(&mut info.buffer))
+        };
+        let info = infos.get(key);
+        let is_accumulate = info.is_accumulate;
+        let name = run_pre_hooks(info, &mut grads)?;
 
         if targets.is_some() && is_target(key) {
             for &(k, input_nr, slot) in &captures {
@@ -368,18 +429,18 @@ fn run(
             }
         }
 
-        if info.is_accumulate {
+        if is_accumulate {
             let wanted = targets.is_none() || (accumulate_grads && is_target(key));
             if wanted {
                 // Moved out (not cloned) unless a post hook still needs it: the engine's
                 // handle is then the only one, so AccumulateGrad may steal it as PyTorch does.
-                let g = if info.node.has_post_hooks() {
+                let g = if node.has_post_hooks() {
                     grads.first().cloned().flatten()
                 } else {
                     grads.first_mut().and_then(Option::take)
                 };
                 if let Some(g) = g {
-                    let leaf = info.node.with(|n| match &n.op {
+                    let leaf = node.with(|n| match &n.op {
                         BackwardOp::AccumulateGrad(a) => Some(a.leaf.clone()),
                         _ => None,
                     });
@@ -393,32 +454,35 @@ fn run(
                             hook(&leaf)?;
                         }
                     }
-                    run_post_hooks(&info.node, SmallVec::new(), &grads)?;
+                    run_post_hooks(&node, SmallVec::new(), &grads)?;
                 }
             }
             continue;
         }
 
-        let executes = info.next.iter().flatten().any(|e| infos.get(&e.key).is_some_and(|c| c.reach));
-        let outputs: SmallVec<[Option<Tensor>; 2]> = if executes && grads.iter().any(|g| g.is_some()) {
-            let outputs = call_node(&info, &grads, &infos, keep_graph, name).inspect_err(|_| {
+        let needs: SmallVec<[bool; 2]> =
+            info.next.iter().map(|e| e.as_ref().is_some_and(|e| infos.reaches(e.key))).collect();
+        let outputs: SmallVec<[Option<Tensor>; 2]> = if needs.contains(&true) && grads.iter().any(|g| g.is_some()) {
+            let outputs = call_node(&node, needs, &grads, keep_graph, name).inspect_err(|_| {
                 if anomaly::is_enabled() {
-                    let trace = info.node.with(|n| n.trace());
+                    let trace = node.with(|n| n.trace());
                     anomaly::report_error(name, trace.as_deref());
                 }
             })?;
-            run_post_hooks(&info.node, outputs, &grads)?
+            run_post_hooks(&node, outputs, &grads)?
         } else {
             SmallVec::new()
         };
+        drop(grads);
 
-        for (i, edge) in info.next.iter().enumerate() {
+        let next = infos.get(key).next.clone();
+        for (i, edge) in next.iter().enumerate() {
             let Some(edge) = edge else { continue };
             let ck = edge.key;
-            let Some(child) = infos.get_mut(&ck) else { continue };
-            if !child.reach {
+            if !infos.reaches(ck) {
                 continue;
             }
+            let child = infos.get_mut(ck);
             if let Some(Some(g)) = outputs.get(i) {
                 add_to_buffer(&mut child.buffer, edge.input_nr as usize, g.clone())?;
             }
@@ -432,7 +496,7 @@ fn run(
 }
 
 /// What the engine keeps of a node, and the nodes it leads to (to discover next).
-fn new_info(node: NodeRef, known: &FxHashMap<u32, Info>) -> (Info, SmallVec<[NodeRef; 2]>) {
+fn new_info(node: NodeRef, known: &FxHashMap<u32, u32>) -> (Info, SmallVec<[NodeRef; 2]>) {
     let (name, next, children, seq, is_accumulate, outputs) = node.with(|n| {
         let next: SmallVec<[Option<NextEdge>; 2]> =
             n.next.iter().map(|e| e.as_ref().map(|e| NextEdge { key: e.node.index(), input_nr: e.input_nr })).collect();
@@ -447,6 +511,7 @@ fn new_info(node: NodeRef, known: &FxHashMap<u32, Info>) -> (Info, SmallVec<[Nod
         seq,
         is_accumulate,
         reach: true,
+        done: false,
         deps: 0,
         buffer: SmallVec::from_elem(None, outputs.max(1)),
     };
@@ -499,9 +564,10 @@ fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Resu
     if !info.is_accumulate && !crate::graph::any_node_hooks() {
         return Ok(info.name);
     }
+    let node = &info.node;
     type Retained = SmallVec<[(u32, Weak<TensorCell>); 1]>;
-    let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) =
-        info.node.with(|n| {
+    let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) = node
+        .with(|n| {
             let h = n.hooks.as_deref();
             (
                 n.name(),
@@ -574,15 +640,13 @@ fn check_hook_count(name: &str, kind: &str, got: usize, expected: usize) -> Resu
 }
 
 fn call_node(
-    info: &Info,
+    node: &NodeRef,
+    needs: SmallVec<[bool; 2]>,
     grads: &SmallVec<[Option<Tensor>; 1]>,
-    infos: &FxHashMap<u32, Info>,
     keep_graph: bool,
     name: &'static str,
 ) -> Result<SmallVec<[Option<Tensor>; 2]>> {
-    let needs: SmallVec<[bool; 2]> =
-        info.next.iter().map(|e| e.as_ref().is_some_and(|e| infos.get(&e.key).is_some_and(|c| c.reach))).collect();
-    let (out, metas) = apply_node(&info.node, name, needs, grads, keep_graph)?;
+    let (out, metas) = apply_node(node, name, needs, grads, keep_graph)?;
     if anomaly::is_enabled() && anomaly::check_nan() {
         for (index, g) in out.iter().enumerate() {
             if let Some(g) = g {

@@ -206,14 +206,7 @@ const PARALLEL_CHUNK: usize = 1 << 14;
 /// `out[i] = f(v[i])`: AVX2 when the CPU has it, split across threads for large inputs.
 #[inline]
 pub fn map_values<T: Copy + Send + Sync, U: Send>(v: &[T], f: impl Fn(T) -> U + Copy + Send + Sync) -> Vec<U> {
-    let run = |src: &[T], dst: &mut [std::mem::MaybeUninit<U>]| {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { map_into_avx2(src, dst, f) };
-        }
-        map_into(src, dst, f)
-    };
+    let run = |src: &[T], dst: &mut [std::mem::MaybeUninit<U>]| map_into_simd(src, dst, f);
     let mut out: Vec<U> = crate::alloc::vec_with_capacity(v.len());
     let dst = &mut out.spare_capacity_mut()[..v.len()];
     if !parallel(v.len()) {
@@ -236,14 +229,7 @@ pub fn zip_values<T: Copy + Send + Sync, U: Send>(
     b: &[T],
     f: impl Fn(T, T) -> U + Copy + Send + Sync,
 ) -> Vec<U> {
-    let run = |x: &[T], y: &[T], dst: &mut [std::mem::MaybeUninit<U>]| {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { zip_into_avx2(x, y, dst, f) };
-        }
-        zip_into(x, y, dst, f)
-    };
+    let run = |x: &[T], y: &[T], dst: &mut [std::mem::MaybeUninit<U>]| zip_into_simd(x, y, dst, f);
     let n = a.len().min(b.len());
     let mut out: Vec<U> = crate::alloc::vec_with_capacity(n);
     let dst = &mut out.spare_capacity_mut()[..n];
@@ -270,10 +256,57 @@ fn zip_into<T: Copy, U, F: Fn(T, T) -> U>(a: &[T], b: &[T], dst: &mut [std::mem:
     }
 }
 
+/// [`zip_into`] compiled for the widest vectors the CPU has (AVX-512, AVX2, else SSE2). Every
+/// width gives the same bits: the loop's operations are the same, and none is fused.
+#[inline(always)]
+pub(crate) fn zip_into_simd<T: Copy, U, F: Fn(T, T) -> U>(
+    a: &[T],
+    b: &[T],
+    dst: &mut [std::mem::MaybeUninit<U>],
+    f: F,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { zip_into_avx512(a, b, dst, f) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { zip_into_avx2(a, b, dst, f) };
+        }
+    }
+    zip_into(a, b, dst, f)
+}
+
+/// [`map_into`] compiled for the widest vectors the CPU has (see [`zip_into_simd`]).
+#[inline(always)]
+pub(crate) fn map_into_simd<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { map_into_avx512(src, dst, f) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { map_into_avx2(src, dst, f) };
+        }
+    }
+    map_into(src, dst, f)
+}
+
 /// [`zip_into`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn zip_into_avx2<T: Copy, U, F: Fn(T, T) -> U>(a: &[T], b: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
+    zip_into(a, b, dst, f)
+}
+
+/// [`zip_into`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn zip_into_avx512<T: Copy, U, F: Fn(T, T) -> U>(a: &[T], b: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     zip_into(a, b, dst, f)
 }
 
@@ -290,6 +323,13 @@ fn map_into<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUnin
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn map_into_avx2<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
+    map_into(src, dst, f)
+}
+
+/// [`map_into`] compiled for AVX-512 (sixteen lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn map_into_avx512<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     map_into(src, dst, f)
 }
 
@@ -729,16 +769,6 @@ fn zip_broadcast_runs<T: Copy + Send + Sync, U: Send>(
         outer -= 1;
     }
     let (outer_shape, outer_a, outer_b) = (&shape[..outer], &sa[..outer], &sb[..outer]);
-    let avx2 = {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::is_x86_feature_detected!("avx2")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    };
     // Rows `first..first + dst.len() / run`, each the run of `f` from its two offsets.
     let fill_rows = |first: usize, dst: &mut [std::mem::MaybeUninit<U>]| {
         let mut index: SmallVec<[usize; 6]> = SmallVec::from_elem(0, outer);
@@ -753,23 +783,13 @@ fn zip_broadcast_runs<T: Copy + Send + Sync, U: Send>(
         for row in dst.chunks_mut(run) {
             let x = &va[oa..oa + if ia == 1 { run } else { 1 }];
             let y = &vb[ob..ob + if ib == 1 { run } else { 1 }];
-            #[allow(unused_unsafe)]
-            // SAFETY: AVX2 is used only when the CPU has it (checked above).
-            unsafe {
-                match (ia, ib, avx2) {
-                    (1, 1, false) => zip_into(x, y, row, f),
-                    (1, 0, false) => map_into(x, row, |v| f(v, y[0])),
-                    (0, 1, false) => map_into(y, row, |v| f(x[0], v)),
-                    #[cfg(target_arch = "x86_64")]
-                    (1, 1, true) => zip_into_avx2(x, y, row, f),
-                    #[cfg(target_arch = "x86_64")]
-                    (1, 0, true) => map_into_avx2(x, row, |v| f(v, y[0])),
-                    #[cfg(target_arch = "x86_64")]
-                    (0, 1, true) => map_into_avx2(y, row, |v| f(x[0], v)),
-                    _ => row.iter_mut().for_each(|o| {
-                        o.write(f(x[0], y[0]));
-                    }),
-                }
+            match (ia, ib) {
+                (1, 1) => zip_into_simd(x, y, row, f),
+                (1, 0) => map_into_simd(x, row, |v| f(v, y[0])),
+                (0, 1) => map_into_simd(y, row, |v| f(x[0], v)),
+                _ => row.iter_mut().for_each(|o| {
+                    o.write(f(x[0], y[0]));
+                }),
             }
             // the next row: an odometer over the outer dims
             let mut d = outer;
