@@ -267,12 +267,12 @@ pub(crate) fn zip_into_simd<T: Copy, U, F: Fn(T, T) -> U>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
             return unsafe { zip_into_avx512(a, b, dst, f) };
         }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
             return unsafe { zip_into_avx2(a, b, dst, f) };
         }
     }
@@ -284,28 +284,28 @@ pub(crate) fn zip_into_simd<T: Copy, U, F: Fn(T, T) -> U>(
 pub(crate) fn map_into_simd<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above).
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
             return unsafe { map_into_avx512(src, dst, f) };
         }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
             return unsafe { map_into_avx2(src, dst, f) };
         }
     }
     map_into(src, dst, f)
 }
 
-/// [`zip_into`] compiled for AVX2.
+/// [`zip_into`] compiled for AVX2 (with FMA, which only `mul_add` uses).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn zip_into_avx2<T: Copy, U, F: Fn(T, T) -> U>(a: &[T], b: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     zip_into(a, b, dst, f)
 }
 
 /// [`zip_into`] compiled for AVX-512.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 unsafe fn zip_into_avx512<T: Copy, U, F: Fn(T, T) -> U>(a: &[T], b: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     zip_into(a, b, dst, f)
 }
@@ -318,23 +318,25 @@ fn map_into<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUnin
     }
 }
 
-/// [`map_into`] compiled for AVX2 (eight lanes instead of SSE2's four; same results, as no
-/// operation is fused).
+/// [`map_into`] compiled for AVX2 (eight lanes instead of SSE2's four; same results: only
+/// `mul_add` fuses, and it rounds once on every CPU).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn map_into_avx2<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     map_into(src, dst, f)
 }
 
 /// [`map_into`] compiled for AVX-512 (sixteen lanes).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 unsafe fn map_into_avx512<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::mem::MaybeUninit<U>], f: F) {
     map_into(src, dst, f)
 }
 
 /// exp for f32 without a libm call, so loops over it vectorise (Cephes' `expf`: range
-/// reduction by ln 2, a degree-6 polynomial, the exponent put in with bit operations; about 1 ulp).
+/// reduction by ln 2, a degree-6 polynomial, the exponent put in with bit operations; about 1
+/// ulp). Products and sums are fused (`mul_add`): one rounding each, the same bits on every
+/// CPU, and one instruction where the CPU has FMA (the vector kernels enable it).
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const HI: f32 = 88.722_84;
@@ -344,23 +346,24 @@ pub fn exp_f32(x: f32) -> f32 {
     let c = x.max(LO).min(HI);
     // floor without a libm call (f32::floor is one only from SSE4.1 on): truncate, then step
     // down for negative non-integers.
-    let t = c * std::f32::consts::LOG2_E + 0.5;
+    let t = c.mul_add(std::f32::consts::LOG2_E, 0.5);
     // SAFETY: |t| <= 151, so it fits an i32 (and the conversion vectorises, unlike `as`).
     let truncated = unsafe { t.to_int_unchecked::<i32>() } as f32;
     let n = if truncated > t { truncated - 1.0 } else { truncated };
-    let r = c - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    // r = c - n ln 2, with ln 2 in two parts
+    let r = n.mul_add(2.121_944_4e-4, (-n).mul_add(0.693_359_4, c));
     let z = r * r;
     let mut y = 1.987_569_1e-4f32;
-    y = y * r + 1.398_199_9e-3;
-    y = y * r + 8.333_452e-3;
-    y = y * r + 4.166_579_6e-2;
-    y = y * r + 0.166_666_65;
-    y = y * r + 0.5;
-    y = y * z + r + 1.0;
+    y = y.mul_add(r, 1.398_199_9e-3);
+    y = y.mul_add(r, 8.333_452e-3);
+    y = y.mul_add(r, 4.166_579_6e-2);
+    y = y.mul_add(r, 0.166_666_65);
+    y = y.mul_add(r, 0.5);
+    y = y.mul_add(z, r) + 1.0;
     // 2^n in two halves, so denormal results and n = 128 stay representable.
     // SAFETY: n is an integer in [-151, 128].
     let n: i32 = unsafe { n.to_int_unchecked() };
-    let (n1, n2) = (n / 2, n - n / 2);
+    let (n1, n2) = (n >> 1, n - (n >> 1));
     let out = y * f32::from_bits(((n1 + 127) << 23) as u32) * f32::from_bits(((n2 + 127) << 23) as u32);
     if x.is_nan() {
         x
@@ -374,21 +377,22 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 /// tanh for f32 without a libm call (Cephes' `tanhf`: an odd polynomial near 0, else
-/// `1 - 2 / (exp(2|x|) + 1)`; both computed and one selected, so the loop vectorises).
+/// `1 - 2 / (exp(2|x|) + 1)`; both computed and one selected, so the loop vectorises; fused
+/// products as in [`exp_f32`]).
 #[inline(always)]
 fn tanh_f32(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
-    let small =
-        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 0.133_314_42) * z - 0.333_332_8) * z * x
-            + x;
+    let p = (-5.704_988_7e-3f32)
+        .mul_add(z, 2.063_909e-2)
+        .mul_add(z, -5.373_971_6e-2)
+        .mul_add(z, 0.133_314_42)
+        .mul_add(z, -0.333_332_8);
+    let small = (p * z).mul_add(x, x);
     let e = exp_f32(2.0 * a);
-    let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
-    if a < 0.625 || x.is_nan() {
-        small
-    } else {
-        large
-    }
+    let large = 1.0 - 2.0 / (e + 1.0);
+    // tanh is odd: the sign is x's, also for -0
+    if a < 0.625 || x.is_nan() { small } else { large }.copysign(x)
 }
 
 /// The sigmoid of one value with the bits of the element-wise `sigmoid` kernel.
