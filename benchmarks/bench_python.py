@@ -361,6 +361,14 @@ def bench_micrograd_mlp(fw: Framework, repeats: int) -> None:
     step(0, check=True)  # warm-up, checked against the numpy reference
     samples = [_timed(lambda k=k: step(k)) * 1e3 for k in range(1, repeats + 1)]
     _report(fw.name, "micrograd_mlp", "ms", samples, points=len(xs), parameters=len(params))
+    # the same with Python's garbage collector left on, as in a plain script
+    gc.collect()
+    with_gc = []
+    for k in range(repeats + 1, 2 * repeats + 1):
+        start = time.perf_counter()
+        step(k)
+        with_gc.append((time.perf_counter() - start) * 1e3)
+    _report(fw.name, "micrograd_mlp_gc", "ms", with_gc, points=len(xs), parameters=len(params))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -652,7 +660,7 @@ def bench_long_chain(fw: Framework, repeats: int, n_ops: int, key: str) -> None:
     del y
     gc.collect()
     gc.disable()
-    times, build_times, peak, graph_mb, method = [], [], 0.0, 0.0, ""
+    times, build_times, totals, peak, graph_mb, method = [], [], [], 0.0, 0.0, ""
     for r in range(repeats):
         a.grad = b.grad = x.grad = None
         meter = PeakMeter() if r == 0 else None
@@ -670,11 +678,15 @@ def bench_long_chain(fw: Framework, repeats: int, n_ops: int, key: str) -> None:
             assert abs(x.grad.item() - want_x) <= 1e-3 * want_x, (x.grad.item(), want_x)
             assert abs(a.grad.item() - want_a) <= 1e-2 * want_a, (a.grad.item(), want_a)
         del y
+        t3 = time.perf_counter()
         times.append(t2 - t1)
         build_times.append(t1 - t0)
+        totals.append(t3 - t0)
     gc.enable()
     _report(fw.name, f"{key}_backward", "s", times, nodes=n_ops, build_s=statistics.median(build_times))
+    _report(fw.name, f"{key}_total", "s", totals, nodes=n_ops)
     _report(fw.name, f"{key}_peak_mem", "MB", [peak], nodes=n_ops, graph_mb=graph_mb, method=method)
+    _report(fw.name, f"{key}_bytes_per_op", "B/op", [peak * 2**20 / n_ops], nodes=n_ops, method=method)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -25,7 +25,15 @@ use std::sync::{Arc, OnceLock, Weak};
 
 const BASE_BITS: u32 = 8;
 const BASE: usize = 1 << BASE_BITS;
-const BUCKETS: usize = 24;
+/// Buckets double from `BASE` slots up to `1 << MAX_BUCKET_BITS`, then stay that size, so the
+/// slots allocated beyond those in use are at most one bucket's worth (a graph of 100,000
+/// nodes no longer pays for 131,072 slots).
+const MAX_BUCKET_BITS: u32 = 14;
+const GROWING: usize = (MAX_BUCKET_BITS - BASE_BITS + 1) as usize;
+/// Slots in the growing buckets together.
+const GROWING_SLOTS: usize = (BASE << GROWING) - BASE;
+/// Room for 2^28 live nodes (tens of gigabytes of graph).
+const BUCKETS: usize = GROWING + (1 << (28 - MAX_BUCKET_BITS));
 const REFS_MASK: u64 = 0xffff_ffff;
 
 /// A user hook: the function, and what a language binding needs to report it to its garbage
@@ -362,7 +370,12 @@ pub fn next_seq() -> u64 {
 
 #[inline]
 fn locate(index: u32) -> (usize, usize) {
-    let i = index as usize + BASE;
+    let index = index as usize;
+    if index >= GROWING_SLOTS {
+        let past = index - GROWING_SLOTS;
+        return (GROWING + (past >> MAX_BUCKET_BITS), past & ((1 << MAX_BUCKET_BITS) - 1));
+    }
+    let i = index + BASE;
     let bucket = (usize::BITS - 1 - i.leading_zeros()) as usize - BASE_BITS as usize;
     (bucket, i - (BASE << bucket))
 }
@@ -430,9 +443,9 @@ fn alloc(node: Node) -> u32 {
         None => {
             let i = ARENA.next.fetch_add(1, Ordering::Relaxed);
             let (bucket, _) = locate(i);
-            ARENA.buckets[bucket].get_or_init(|| {
-                (0..(BASE << bucket)).map(|_| Slot { state: AtomicU64::new(0), node: Mutex::new(None) }).collect()
-            });
+            let size = BASE << bucket.min(GROWING - 1);
+            ARENA.buckets[bucket]
+                .get_or_init(|| (0..size).map(|_| Slot { state: AtomicU64::new(0), node: Mutex::new(None) }).collect());
             i
         }
     };
@@ -646,6 +659,20 @@ impl WeakNodeRef {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_index_has_its_own_slot_in_a_bucket_of_the_right_size() {
+        let mut next = (0usize, 0usize);
+        for index in 0..(GROWING_SLOTS as u32 + 3 * (1 << MAX_BUCKET_BITS) + 5) {
+            let (bucket, offset) = super::locate(index);
+            assert_eq!((bucket, offset), next, "index {index}");
+            let size = super::BASE << bucket.min(super::GROWING - 1);
+            assert!(offset < size);
+            next = if offset + 1 == size { (bucket + 1, 0) } else { (bucket, offset + 1) };
+        }
+        let (last, _) = super::locate(u32::MAX >> 4);
+        assert!(last < super::BUCKETS);
+    }
+
     use super::*;
 
     #[test]
