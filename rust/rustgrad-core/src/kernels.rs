@@ -189,9 +189,13 @@ fn unary_one<T: Float>(kind: Unary, x: T) -> T {
     }
 }
 
-/// Element count from which element-wise kernels split their work across threads (below it the
-/// cost of waking a thread exceeds the work; measured on the 2-core benchmark machine).
-pub const PARALLEL_THRESHOLD: usize = 1 << 16;
+/// Element count from which element-wise kernels split their work across threads. Below it
+/// the cost of handing work to rayon's pool exceeds the work: the calling thread does not take
+/// part, so a call waits for a worker to wake and then for itself to be woken (measured on the
+/// 2-core benchmark machine: `x.add_(y)` of 200,000 float32 takes 22 us on one thread, 65 us
+/// on two, 127 us when the workers were asleep; at 1e6 a tanh still gains from two threads,
+/// 746 -> 453 us).
+pub const PARALLEL_THRESHOLD: usize = 1 << 19;
 
 /// Whether a loop over `n` elements runs on rayon's pool: large enough, and more than one
 /// intra-op thread allowed (`torch.set_num_threads(1)`, as in a `DataLoader` worker process,
@@ -1460,10 +1464,114 @@ unsafe fn gemm_crate_call<T: Float>(
     let flops = m.saturating_mul(k).saturating_mul(n);
     let large =
         flops >= PARALLEL_GEMM_MIN_FLOPS || (flops >= PARALLEL_GEMM_MIN_FLOPS / 4 && k >= PARALLEL_GEMM_MIN_INNER);
-    if large && rayon::current_thread_index().is_none() && crate::cascade::num_threads() > 1 {
-        crate::cascade::in_pool(move || run(gemm::Parallelism::Rayon(0)));
-    } else {
+    let threads = crate::cascade::num_threads();
+    if !(large && rayon::current_thread_index().is_none() && threads > 1) {
         run(gemm::Parallelism::None);
+        return;
+    }
+    // Note [Splitting a product across threads]: the output is cut into one block of rows (or
+    // of columns) per thread, each a whole one-thread product, so the pool is entered once and
+    // every element is summed exactly as on one thread. The side cut is the one whose operand
+    // each thread then packs in full for itself, the smaller: rows when `b` (k x n) is the
+    // larger operand, else columns. (The crate's own rayon split synchronises its threads at
+    // every packed panel: slower on two cores than one thread for an MLP's 64x784x256.)
+    let split_rows = m >= n;
+    let (len, align) = if split_rows { (m, 8) } else { (n, 16) };
+    let parts = threads.min(len.div_ceil(align)).max(1);
+    if parts == 1 {
+        run(gemm::Parallelism::None);
+        return;
+    }
+    let chunk = len.div_ceil(parts).div_ceil(align) * align;
+    let size = std::mem::size_of::<T>() as isize;
+    crate::cascade::in_pool(move || {
+        use rayon::prelude::*;
+        (0..len.div_ceil(chunk)).into_par_iter().for_each(|p| {
+            let start = p * chunk;
+            let count = chunk.min(len - start);
+            let s = start as isize;
+            // SAFETY: each part is a disjoint block of `c`'s rows (columns) and reads the
+            // matching rows of `a` (columns of `b`), inside the caller's matrices.
+            unsafe {
+                if split_rows {
+                    gemm_crate_call_serial::<T>(
+                        count,
+                        k,
+                        n,
+                        a as isize + s * rsa * size,
+                        rsa,
+                        csa,
+                        b as isize,
+                        rsb,
+                        csb,
+                        c as isize + s * rsc * size,
+                        rsc,
+                        accumulate,
+                    );
+                } else {
+                    gemm_crate_call_serial::<T>(
+                        m,
+                        k,
+                        count,
+                        a as isize,
+                        rsa,
+                        csa,
+                        b as isize + s * csb * size,
+                        rsb,
+                        csb,
+                        c as isize + s * size,
+                        rsc,
+                        accumulate,
+                    );
+                }
+            }
+        });
+    });
+}
+
+/// One single-threaded call of the `gemm` crate (the arguments of [`gemm_crate_call`], with
+/// the matrices as addresses).
+///
+/// # Safety
+/// As [`Gemm::gemm_into`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_crate_call_serial<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: isize,
+    rsa: isize,
+    csa: isize,
+    b: isize,
+    rsb: isize,
+    csb: isize,
+    c: isize,
+    rsc: isize,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's contract
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c as *mut T,
+            1,
+            rsc,
+            accumulate,
+            a as *const T,
+            csa,
+            rsa,
+            b as *const T,
+            csb,
+            rsb,
+            T::from_f64(1.0),
+            T::from_f64(1.0),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
     }
 }
 
