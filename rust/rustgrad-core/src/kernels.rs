@@ -1430,43 +1430,16 @@ unsafe fn gemm_crate_call<T: Float>(
     rsc: isize,
     accumulate: bool,
 ) {
-    // The crate's argument order: sizes m, n, k, then each matrix as (pointer, column
-    // stride, row stride), then c = alpha * c + beta * (a @ b), with c read only when
-    // `read_dst`. The pointers travel as addresses so the call can cross into the pool
-    // (the caller keeps them valid until it returns).
-    let (a, b, c) = (a as usize, b as usize, c as usize);
-    let run = move |parallelism| {
-        // SAFETY: the caller's contract
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c as *mut T,
-                1,
-                rsc,
-                accumulate,
-                a as *const T,
-                csa,
-                rsa,
-                b as *const T,
-                csb,
-                rsb,
-                T::from_f64(1.0),
-                T::from_f64(1.0),
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        }
-    };
+    // The pointers travel as addresses so the parts can cross into the pool (the caller keeps
+    // them valid until this returns).
+    let (a, b, c) = (a as isize, b as isize, c as isize);
     let flops = m.saturating_mul(k).saturating_mul(n);
     let large =
         flops >= PARALLEL_GEMM_MIN_FLOPS || (flops >= PARALLEL_GEMM_MIN_FLOPS / 4 && k >= PARALLEL_GEMM_MIN_INNER);
     let threads = crate::cascade::num_threads();
     if !(large && rayon::current_thread_index().is_none() && threads > 1) {
-        run(gemm::Parallelism::None);
+        // SAFETY: the caller's contract
+        unsafe { gemm_crate_call_serial::<T>(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, accumulate) };
         return;
     }
     // Note [Splitting a product across threads]: the output is cut into one block of rows (or
@@ -1479,7 +1452,8 @@ unsafe fn gemm_crate_call<T: Float>(
     let (len, align) = if split_rows { (m, 8) } else { (n, 16) };
     let parts = threads.min(len.div_ceil(align)).max(1);
     if parts == 1 {
-        run(gemm::Parallelism::None);
+        // SAFETY: the caller's contract
+        unsafe { gemm_crate_call_serial::<T>(m, k, n, a, rsa, csa, b, rsb, csb, c, rsc, accumulate) };
         return;
     }
     let chunk = len.div_ceil(parts).div_ceil(align) * align;
@@ -1498,13 +1472,13 @@ unsafe fn gemm_crate_call<T: Float>(
                         count,
                         k,
                         n,
-                        a as isize + s * rsa * size,
+                        a + s * rsa * size,
                         rsa,
                         csa,
-                        b as isize,
+                        b,
                         rsb,
                         csb,
-                        c as isize + s * rsc * size,
+                        c + s * rsc * size,
                         rsc,
                         accumulate,
                     );
@@ -1513,13 +1487,13 @@ unsafe fn gemm_crate_call<T: Float>(
                         m,
                         k,
                         count,
-                        a as isize,
+                        a,
                         rsa,
                         csa,
-                        b as isize + s * csb * size,
+                        b + s * csb * size,
                         rsb,
                         csb,
-                        c as isize + s * size,
+                        c + s * size,
                         rsc,
                         accumulate,
                     );
@@ -1530,7 +1504,9 @@ unsafe fn gemm_crate_call<T: Float>(
 }
 
 /// One single-threaded call of the `gemm` crate (the arguments of [`gemm_crate_call`], with
-/// the matrices as addresses).
+/// the matrices as addresses). The crate's argument order: sizes m, n, k, then each matrix as
+/// (pointer, column stride, row stride), then `c = alpha * c + beta * (a @ b)`, with `c` read
+/// only when `read_dst`.
 ///
 /// # Safety
 /// As [`Gemm::gemm_into`].
