@@ -243,7 +243,8 @@ fn cascade_columns<T: Float>(v: &[T], rows: usize, cols: usize, j0: usize, out: 
     let power = (ceil_log2 / LEVELS).max(4);
     let step = 1usize << power;
     let mask = step - 1;
-    let mut acc = vec![T::zero(); LEVELS * width];
+    // On the stack for every width used here (up to 64 columns): `row_sum` calls this once per row.
+    let mut acc: SmallVec<[T; 256]> = smallvec::smallvec![T::zero(); LEVELS * width];
     let add_row = |acc: &mut [T], i: usize| {
         let row = &v[i * cols + j0..i * cols + j0 + width];
         for (a, &x) in acc[..width].iter_mut().zip(row) {
