@@ -58,32 +58,39 @@ pub fn set_num_threads(n: usize) {
 /// The pool of the size last set, once it differs from rayon's global pool.
 static POOL: parking_lot::Mutex<Option<(usize, std::sync::Arc<rayon::ThreadPool>)>> = parking_lot::const_mutex(None);
 
-/// Runs `f`, whose rayon parallel iterators then use [`num_threads`] threads: rayon's global
-/// pool until `set_num_threads` chooses another size, then a pool of that size (built once per
-/// size; if it cannot be built, the global pool).
-pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+/// The pool of [`num_threads`] threads when `set_num_threads` chose a size other than rayon's
+/// global pool's (built once per size); `None` for the global pool, or when it cannot be built.
+fn sized_pool() -> Option<std::sync::Arc<rayon::ThreadPool>> {
     let n = THREADS.load(std::sync::atomic::Ordering::Relaxed);
     if n == 0 || n == rayon::current_num_threads() {
-        return f();
+        return None;
     }
-    let pool = {
-        let mut slot = POOL.lock();
-        match &*slot {
-            Some((size, pool)) if *size == n => pool.clone(),
-            _ => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
-                Ok(pool) => {
-                    let pool = std::sync::Arc::new(pool);
-                    *slot = Some((n, pool.clone()));
-                    pool
-                }
-                Err(_) => {
-                    drop(slot);
-                    return f();
-                }
-            },
+    let mut slot = POOL.lock();
+    match &*slot {
+        Some((size, pool)) if *size == n => Some(pool.clone()),
+        _ => {
+            let pool = std::sync::Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().ok()?);
+            *slot = Some((n, pool.clone()));
+            Some(pool)
         }
-    };
-    pool.install(f)
+    }
+}
+
+/// Runs `f`, whose rayon parallel iterators then use [`num_threads`] threads: rayon's global
+/// pool until `set_num_threads` chooses another size, then a pool of that size.
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match sized_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// Posts `job` to the pool [`in_pool`] would run on (the helpers of [`crate::parallel`]).
+pub fn spawn_in_pool(job: impl FnOnce() + Send + 'static) {
+    match sized_pool() {
+        Some(pool) => pool.spawn(job),
+        None => rayon::spawn(job),
+    }
 }
 
 /// How many values of `elem_size` bytes one of PyTorch's CPU reduction vectors holds: its sum
@@ -176,13 +183,9 @@ pub fn inner_sum<T: Float>(v: &[T], threads: usize) -> T {
     }
     let tasks = threads.min(n.div_ceil(GRAIN));
     let chunk = n.div_ceil(tasks);
-    let mut totals: Vec<T> = Vec::new();
-    if rayon::current_thread_index().is_none() {
-        use rayon::prelude::*;
-        in_pool(|| v.par_chunks(chunk).map(|part| inner_sum_serial(part, lanes)).collect_into_vec(&mut totals));
-    } else {
-        totals.extend(v.chunks(chunk).map(|part| inner_sum_serial(part, lanes)));
-    }
+    let totals = crate::parallel::map_parts(n.div_ceil(chunk), |part| {
+        inner_sum_serial(&v[part * chunk..n.min((part + 1) * chunk)], lanes)
+    });
     totals.into_iter().fold(T::zero(), |total, part| total + part)
 }
 

@@ -28,6 +28,7 @@ pub mod inplace;
 pub mod kernels;
 pub mod operators;
 pub mod ops;
+pub mod parallel;
 pub mod random;
 pub mod scalar;
 pub mod shape;

@@ -3,7 +3,6 @@
 
 use crate::dtype::{DType, Float};
 use crate::tensor::{Tensor, TensorData};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// The numbers of one Adam step, as `optim.Adam` computes them in Python before the tensor
@@ -93,12 +92,15 @@ fn update<T: Float>(p: &TensorData, g: &TensorData, m: &TensorData, v: &TensorDa
     };
     const CHUNK: usize = 1 << 14;
     if n >= 1 << 16 && crate::cascade::num_threads() > 1 {
-        crate::cascade::in_pool(|| {
-            ps.par_chunks_mut(CHUNK)
-                .zip(ms.par_chunks_mut(CHUNK))
-                .zip(vs.par_chunks_mut(CHUNK))
-                .zip(grad.par_chunks(CHUNK))
-                .for_each(run)
+        let (p_base, m_base, v_base) = (ps.as_mut_ptr() as usize, ms.as_mut_ptr() as usize, vs.as_mut_ptr() as usize);
+        crate::parallel::for_each_part(n.div_ceil(CHUNK), |part| {
+            let (start, len) = (part * CHUNK, CHUNK.min(n - part * CHUNK));
+            let piece = |base: usize| {
+                // SAFETY: each part is claimed once, so the pieces of the three buffers (each
+                // `n` long, borrowed until every part is done) are disjoint.
+                unsafe { std::slice::from_raw_parts_mut((base as *mut T).add(start), len) }
+            };
+            run((((piece(p_base), piece(m_base)), piece(v_base)), &grad[start..start + len]))
         });
     } else {
         run((((ps, ms), vs), &grad));
