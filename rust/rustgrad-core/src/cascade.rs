@@ -226,9 +226,16 @@ pub fn outer_sums<T: Float>(v: &[T], cols: usize) -> Vec<T> {
     let plain_end = if cols >= lanes { cols / (4 * lanes) * (4 * lanes) } else { cols / 4 * 4 };
     let mut out = vec![T::zero(); cols];
     const BLOCK: usize = 64;
-    for j0 in (0..plain_end).step_by(BLOCK) {
-        let width = BLOCK.min(plain_end - j0);
-        cascade_columns(v, rows, cols, j0, &mut out[j0..j0 + width]);
+    // Blocks of columns are independent, so a split across threads changes no bits.
+    let blocks = |j0: usize, out: &mut [T]| {
+        for (k, part) in out.chunks_mut(BLOCK).enumerate() {
+            cascade_columns(v, rows, cols, j0 + k * BLOCK, part);
+        }
+    };
+    if v.len() >= crate::kernels::PARALLEL_THRESHOLD && num_threads() > 1 && plain_end > BLOCK {
+        crate::parallel::for_each_chunk_mut(&mut out[..plain_end], BLOCK, blocks);
+    } else {
+        blocks(0, &mut out[..plain_end]);
     }
     for (j, o) in out.iter_mut().enumerate().skip(plain_end) {
         *o = ilp_cascade(rows, |i| v[i * cols + j]);

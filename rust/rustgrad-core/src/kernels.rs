@@ -1180,16 +1180,25 @@ impl SumPlan {
             out.iter_mut().for_each(|s| *s = finish(*s));
             return out;
         }
-        let mut out = crate::alloc::vec_with_capacity(groups);
-        for g in 0..groups {
-            let run = &v[g * r..(g + 1) * r];
-            let s = if groups == 1 {
-                crate::cascade::inner_sum(run, crate::cascade::num_threads())
-            } else {
-                crate::cascade::row_sum(run)
-            };
-            out.push(finish(s));
+        if groups == 1 {
+            return vec![finish(crate::cascade::inner_sum(v, crate::cascade::num_threads()))];
         }
+        // One output per row; rows are summed independently, so a split changes no bits.
+        let mut out: Vec<T> = crate::alloc::vec_with_capacity(groups);
+        let dst = &mut out.spare_capacity_mut()[..groups];
+        let fill = |first: usize, dst: &mut [std::mem::MaybeUninit<T>]| {
+            for (i, o) in dst.iter_mut().enumerate() {
+                let g = first + i;
+                o.write(finish(crate::cascade::row_sum(&v[g * r..(g + 1) * r])));
+            }
+        };
+        if parallel(v.len()) {
+            crate::parallel::for_each_chunk_mut(dst, (PARALLEL_CHUNK / r).max(1), fill);
+        } else {
+            fill(0, dst);
+        }
+        // SAFETY: every one of the `groups` outputs was written above.
+        unsafe { out.set_len(groups) };
         out
     }
 }

@@ -218,3 +218,23 @@ fn concurrent_autograd_grad_on_a_shared_leaf() {
     }
     assert!(x.grad().is_none(), "engine::grad must not accumulate into .grad");
 }
+
+#[test]
+fn kernels_split_across_threads_give_the_bits_of_one_thread() {
+    // Large enough for the parallel paths (2^15 elements and more): each row sum must equal
+    // the sum of that row alone, and each element of a map the value of that element alone.
+    let (rows, cols) = (2000usize, 300usize);
+    let values: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 1013) as f32 * 0.013 - 6.1).collect();
+    let x = Tensor::from_vec(values.clone(), &[rows, cols]).unwrap();
+    let row_sums = reduce::sum_dims(&x, &[1], false, None).unwrap().to_vec::<f32>();
+    for (r, got) in row_sums.iter().enumerate() {
+        let row = Tensor::from_vec(values[r * cols..(r + 1) * cols].to_vec(), &[cols]).unwrap();
+        let alone = reduce::sum_dims(&row, &[0], false, None).unwrap().to_vec::<f32>()[0];
+        assert_eq!(got.to_bits(), alone.to_bits(), "row {r}");
+    }
+    let tanh = unary::tanh(&x).unwrap().to_vec::<f32>();
+    for i in (0..values.len()).step_by(997) {
+        let one = Tensor::from_vec(vec![values[i]], &[1]).unwrap();
+        assert_eq!(tanh[i].to_bits(), unary::tanh(&one).unwrap().to_vec::<f32>()[0].to_bits(), "tanh at {i}");
+    }
+}
