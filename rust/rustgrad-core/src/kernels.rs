@@ -332,6 +332,20 @@ unsafe fn map_into_avx512<T: Copy, U, F: Fn(T) -> U>(src: &[T], dst: &mut [std::
     map_into(src, dst, f)
 }
 
+/// `e^(x - n ln 2)` for `n` the multiple of ln 2 nearest `x`: `r = x - n ln 2` (ln 2 in two
+/// parts), then Cephes' degree-6 polynomial, with fused products.
+#[inline(always)]
+fn exp_reduced(x: f32, n: f32) -> f32 {
+    let r = n.mul_add(2.121_944_4e-4, (-n).mul_add(0.693_359_4, x));
+    let mut y = 1.987_569_1e-4f32;
+    y = y.mul_add(r, 1.398_199_9e-3);
+    y = y.mul_add(r, 8.333_452e-3);
+    y = y.mul_add(r, 4.166_579_6e-2);
+    y = y.mul_add(r, 0.166_666_65);
+    y = y.mul_add(r, 0.5);
+    y.mul_add(r * r, r) + 1.0
+}
+
 /// exp for f32 without a libm call, so loops over it vectorise (Cephes' `expf`: range
 /// reduction by ln 2, a degree-6 polynomial, the exponent put in with bit operations; about 1
 /// ulp). Products and sums are fused (`mul_add`): one rounding each, the same bits on every
@@ -349,16 +363,7 @@ pub fn exp_f32(x: f32) -> f32 {
     // SAFETY: |t| <= 151, so it fits an i32 (and the conversion vectorises, unlike `as`).
     let truncated = unsafe { t.to_int_unchecked::<i32>() } as f32;
     let n = if truncated > t { truncated - 1.0 } else { truncated };
-    // r = c - n ln 2, with ln 2 in two parts
-    let r = n.mul_add(2.121_944_4e-4, (-n).mul_add(0.693_359_4, c));
-    let z = r * r;
-    let mut y = 1.987_569_1e-4f32;
-    y = y.mul_add(r, 1.398_199_9e-3);
-    y = y.mul_add(r, 8.333_452e-3);
-    y = y.mul_add(r, 4.166_579_6e-2);
-    y = y.mul_add(r, 0.166_666_65);
-    y = y.mul_add(r, 0.5);
-    y = y.mul_add(z, r) + 1.0;
+    let y = exp_reduced(c, n);
     // 2^n in two halves, so denormal results and n = 128 stay representable.
     // SAFETY: n is an integer in [-151, 128].
     let n: i32 = unsafe { n.to_int_unchecked() };
@@ -399,15 +404,7 @@ fn tanh_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     let t = v.mul_add(std::f32::consts::LOG2_E, ROUND);
     let n = t - ROUND;
-    // r = v - n ln 2, with ln 2 in two parts
-    let r = n.mul_add(2.121_944_4e-4, (-n).mul_add(0.693_359_4, v));
-    let mut y = 1.987_569_1e-4f32;
-    y = y.mul_add(r, 1.398_199_9e-3);
-    y = y.mul_add(r, 8.333_452e-3);
-    y = y.mul_add(r, 4.166_579_6e-2);
-    y = y.mul_add(r, 0.166_666_65);
-    y = y.mul_add(r, 0.5);
-    y = y.mul_add(r * r, r) + 1.0;
+    let y = exp_reduced(v, n);
     // 2^n, n in [0, 29]: the low bits of `t` are n
     let e = y * f32::from_bits((t.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127)) << 23);
     let large = 1.0 - 2.0 / (e + 1.0);
