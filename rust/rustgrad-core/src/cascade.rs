@@ -32,7 +32,6 @@
 //! bit).
 
 use crate::dtype::Float;
-use smallvec::SmallVec;
 
 /// PyTorch's grain below which a reduction to one value stays on one thread.
 const GRAIN: usize = 32768;
@@ -157,8 +156,11 @@ fn inner_sum_serial<T: Float>(v: &[T], lanes: usize) -> T {
     let vectors = n / lanes;
     let rows = vectors / 4;
     let width = 4 * lanes;
-    let mut columns: SmallVec<[T; 64]> = smallvec::smallvec![T::zero(); width];
-    cascade_columns(&v[..rows * width], rows, width, 0, &mut columns);
+    // width <= 64 (four vectors of at most 16 lanes); an array, not a SmallVec: building one
+    // and moving it into place copied its whole inline buffer on every call.
+    let mut columns = [T::zero(); 64];
+    let columns = &mut columns[..width];
+    cascade_columns(&v[..rows * width], rows, width, 0, columns);
     let mut total = T::zero();
     for &x in &v[vectors * lanes..] {
         total = total + x;
@@ -253,8 +255,17 @@ fn cascade_columns<T: Float>(v: &[T], rows: usize, cols: usize, j0: usize, out: 
     let power = (ceil_log2 / LEVELS).max(4);
     let step = 1usize << power;
     let mask = step - 1;
-    // On the stack for every width used here (up to 64 columns): `row_sum` calls this once per row.
-    let mut acc: SmallVec<[T; 256]> = smallvec::smallvec![T::zero(); LEVELS * width];
+    // On the stack for every width used here (up to 64 columns): `row_sum` calls this once per
+    // row. A plain array: a SmallVec of this size was built and then moved (a 1 KB copy per row).
+    const MAX_WIDTH: usize = 64;
+    let mut on_stack = [T::zero(); LEVELS * MAX_WIDTH];
+    let mut on_heap = Vec::new();
+    let acc: &mut [T] = if width <= MAX_WIDTH {
+        &mut on_stack[..LEVELS * width]
+    } else {
+        on_heap.resize(LEVELS * width, T::zero());
+        &mut on_heap
+    };
     let add_row = |acc: &mut [T], i: usize| {
         let row = &v[i * cols + j0..i * cols + j0 + width];
         for (a, &x) in acc[..width].iter_mut().zip(row) {
@@ -264,7 +275,7 @@ fn cascade_columns<T: Float>(v: &[T], rows: usize, cols: usize, j0: usize, out: 
     let mut i = 0;
     while i + step <= n {
         for _ in 0..step {
-            add_row(&mut acc, i);
+            add_row(acc, i);
             i += 1;
         }
         for j in 1..LEVELS {
@@ -279,7 +290,7 @@ fn cascade_columns<T: Float>(v: &[T], rows: usize, cols: usize, j0: usize, out: 
         }
     }
     while i < n {
-        add_row(&mut acc, i);
+        add_row(acc, i);
         i += 1;
     }
     for (c, o) in out.iter_mut().enumerate() {
