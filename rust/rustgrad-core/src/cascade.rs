@@ -234,7 +234,7 @@ pub fn outer_sums<T: Float>(v: &[T], cols: usize) -> Vec<T> {
             cascade_columns(v, rows, cols, j0 + k * BLOCK, part);
         }
     };
-    if v.len() >= crate::kernels::PARALLEL_THRESHOLD && num_threads() > 1 && plain_end > BLOCK {
+    if crate::kernels::parallel(v.len()) && plain_end > BLOCK {
         crate::parallel::for_each_chunk_mut(&mut out[..plain_end], BLOCK, blocks);
     } else {
         blocks(0, &mut out[..plain_end]);

@@ -201,7 +201,7 @@ pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 /// intra-op thread allowed (`torch.set_num_threads(1)`, as in a `DataLoader` worker process,
 /// keeps every kernel on the calling thread; a forked process has no pool threads).
 #[inline]
-fn parallel(n: usize) -> bool {
+pub(crate) fn parallel(n: usize) -> bool {
     n >= PARALLEL_THRESHOLD && crate::cascade::num_threads() > 1
 }
 /// Elements per parallel task.
@@ -952,36 +952,29 @@ fn compare_rowmajor(a: &TensorData, b: &TensorData, kind: Compare, dtype: DType)
     })
 }
 
-/// ReLU's gradient (PyTorch's `threshold_backward` at 0): `g` where `s > 0`, else `+0` (a NaN
-/// `s` passes `g` on), in one pass, for `g` and `s` of one float dtype.
-pub fn threshold_backward(g: &TensorData, s: &TensorData) -> Result<TensorData> {
+/// An activation's backward formula that runs as one fused kernel ([`activation_backward`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FusedGrad {
+    /// ReLU's (PyTorch's `threshold_backward` at 0): `g` where `s > 0`, else `+0` (a NaN `s`
+    /// passes `g` on); `s` = relu's result.
+    Threshold,
+    /// `g (1 - s^2)`; `s` = tanh's result.
+    Tanh,
+    /// `g (1 - s) s`; `s` = sigmoid's result.
+    Sigmoid,
+}
+
+/// `kind`'s formula over the gradient `g` and the saved `s` (one float dtype, broadcast) in one
+/// pass, rounded after each operation as the separate ops would round it.
+pub fn activation_backward(g: &TensorData, s: &TensorData, kind: FusedGrad) -> Result<TensorData> {
     in_layout(g, s, |g, s| {
         with_float!(g.dtype(), T => {
-            let zero = T::from_f64(0.0);
-            let (v, shape) = zip_broadcast::<T, T>(g, s, move |gv, sv| if sv <= zero { zero } else { gv })?;
-            Ok(TensorData::from_vec(v, shape))
-        })
-    })
-}
-
-/// `g (1 - y^2)` (tanh's backward, `y` its result) in one pass, rounded after each operation
-/// as the three ops would round it.
-pub fn tanh_backward(g: &TensorData, y: &TensorData) -> Result<TensorData> {
-    in_layout(g, y, |g, y| {
-        with_float!(g.dtype(), T => {
-            let one = T::from_f64(1.0);
-            let (v, shape) = zip_broadcast::<T, T>(g, y, move |gv, yv| gv * (one - yv * yv))?;
-            Ok(TensorData::from_vec(v, shape))
-        })
-    })
-}
-
-/// `g (1 - y) y` (sigmoid's backward, `y` its result) in one pass, rounded as the ops would.
-pub fn sigmoid_backward(g: &TensorData, y: &TensorData) -> Result<TensorData> {
-    in_layout(g, y, |g, y| {
-        with_float!(g.dtype(), T => {
-            let one = T::from_f64(1.0);
-            let (v, shape) = zip_broadcast::<T, T>(g, y, move |gv, yv| gv * (one - yv) * yv)?;
+            let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+            let (v, shape) = match kind {
+                FusedGrad::Threshold => zip_broadcast::<T, T>(g, s, move |gv, sv| if sv <= zero { zero } else { gv })?,
+                FusedGrad::Tanh => zip_broadcast::<T, T>(g, s, move |gv, sv| gv * (one - sv * sv))?,
+                FusedGrad::Sigmoid => zip_broadcast::<T, T>(g, s, move |gv, sv| gv * (one - sv) * sv)?,
+            };
             Ok(TensorData::from_vec(v, shape))
         })
     })
@@ -1499,41 +1492,15 @@ unsafe fn gemm_crate_call<T: Float>(
         let start = p * chunk;
         let count = chunk.min(len - start);
         let s = start as isize;
-        // SAFETY: each part is a disjoint block of `c`'s rows (columns) and reads the
-        // matching rows of `a` (columns of `b`), inside the caller's matrices.
-        unsafe {
-            if split_rows {
-                gemm_crate_call_serial::<T>(
-                    count,
-                    k,
-                    n,
-                    a + s * rsa * size,
-                    rsa,
-                    csa,
-                    b,
-                    rsb,
-                    csb,
-                    c + s * rsc * size,
-                    rsc,
-                    accumulate,
-                );
-            } else {
-                gemm_crate_call_serial::<T>(
-                    m,
-                    k,
-                    count,
-                    a,
-                    rsa,
-                    csa,
-                    b + s * csb * size,
-                    rsb,
-                    csb,
-                    c + s * size,
-                    rsc,
-                    accumulate,
-                );
-            }
-        }
+        // The part's block: rows of `a` and `c`, or columns of `b` and `c`.
+        let (rows, cols, a_at, b_at, c_at) = if split_rows {
+            (count, n, a + s * rsa * size, b, c + s * rsc * size)
+        } else {
+            (m, count, a, b + s * csb * size, c + s * size)
+        };
+        // SAFETY: each part is a disjoint block of `c` and reads the matching block of `a`
+        // (or `b`), inside the caller's matrices.
+        unsafe { gemm_crate_call_serial::<T>(rows, k, cols, a_at, rsa, csa, b_at, rsb, csb, c_at, rsc, accumulate) };
     });
 }
 

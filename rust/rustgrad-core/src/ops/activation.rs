@@ -311,29 +311,26 @@ pub fn grad_op(g: &Tensor, s: &Tensor, kind: GradKind) -> Result<Tensor> {
 }
 
 fn grad_op_values(g: &Tensor, s: &Tensor, kind: GradKind) -> Result<Tensor> {
-    match kind {
-        GradKind::Tanh | GradKind::Sigmoid => {
-            let (gd, sd) = (g.data(), s.data());
-            if gd.dtype() == sd.dtype() && gd.dtype().is_float() {
-                let fused = if kind == GradKind::Tanh {
-                    crate::kernels::tanh_backward
-                } else {
-                    crate::kernels::sigmoid_backward
-                };
-                return Ok(Tensor::from_data(fused(&gd, &sd)?));
-            }
-            match kind {
-                GradKind::Tanh => mul(g, &rsub_scalar(&mul(s, s)?, &scalar(1.0), 1.0)?),
-                _ => mul(&mul(g, &rsub_scalar(s, &scalar(1.0), 1.0)?)?, s),
-            }
+    use crate::kernels::FusedGrad;
+    let fused = match kind {
+        GradKind::Threshold => Some(FusedGrad::Threshold),
+        GradKind::Tanh => Some(FusedGrad::Tanh),
+        GradKind::Sigmoid => Some(FusedGrad::Sigmoid),
+        _ => None,
+    };
+    if let Some(fused) = fused {
+        let (gd, sd) = (g.data(), s.data());
+        if gd.dtype() == sd.dtype() && gd.dtype().is_float() {
+            return Ok(Tensor::from_data(crate::kernels::activation_backward(&gd, &sd, fused)?));
         }
+    }
+    // The same formulas as ops, for operands of two dtypes or integral ones.
+    match kind {
+        GradKind::Tanh => mul(g, &rsub_scalar(&mul(s, s)?, &scalar(1.0), 1.0)?),
+        GradKind::Sigmoid => mul(&mul(g, &rsub_scalar(s, &scalar(1.0), 1.0)?)?, s),
         // g where relu(x) > 0, else 0: a NaN result passes g on, a masked g is +0 (PyTorch's
         // threshold_backward).
         GradKind::Threshold => {
-            let (gd, sd) = (g.data(), s.data());
-            if gd.dtype() == sd.dtype() && gd.dtype().is_float() {
-                return Ok(Tensor::from_data(crate::kernels::threshold_backward(&gd, &sd)?));
-            }
             let stopped = compare(s, &scalar(0.0), Compare::Le)?;
             crate::ops::compare::where_(&stopped, &scalar(0.0), g)
         }
