@@ -214,7 +214,7 @@ pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op:
 fn new_node(inputs: SmallVec<[InputState; 2]>, outputs: &[InputMeta], op: BackwardOp) -> NodeRef {
     let metas = Metas::new(inputs.iter().map(|s| &s.meta), outputs);
     let next = inputs.into_iter().map(|s| s.edge).collect();
-    NodeRef::new(Node { next, metas, ..Node::new(op) })
+    NodeRef::new(Node::with_edges(op, next, metas))
 }
 
 /// Bytes of the tensors that graph nodes currently keep for their backward (a tensor saved by

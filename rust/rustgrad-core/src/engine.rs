@@ -34,24 +34,40 @@ use std::sync::Weak;
 /// order), so running the graph needs neither reference counting nor a hash lookup per edge.
 #[derive(Clone, Copy)]
 struct NextEdge {
-    /// The child's position in [`States`] (its arena slot index until discovery ends).
+    /// The child's position in [`States`] (its arena slot index until discovery ends), or
+    /// [`NO_EDGE`] for an input that needs no gradient.
     key: u32,
     input_nr: u32,
 }
 
-/// What the engine keeps of one node while a backward runs.
+/// The key of a [`NextEdge`] that leads nowhere (an `Option` would make every edge 12 bytes).
+const NO_EDGE: u32 = u32::MAX;
+
+impl NextEdge {
+    /// The edge, unless it leads nowhere.
+    #[inline]
+    fn get(self) -> Option<NextEdge> {
+        (self.key != NO_EDGE).then_some(self)
+    }
+}
+
+/// What the engine keeps of one node while a backward runs (48 bytes: a million-node graph
+/// holds a million of these at once). The node's name and creation order are read from the
+/// node itself when needed.
 struct Info {
     node: NodeRef,
-    name: &'static str,
-    next: SmallVec<[Option<NextEdge>; 2]>,
-    seq: u64,
+    next: SmallVec<[NextEdge; 2]>,
     is_accumulate: bool,
     /// Receives gradients (is a target or leads to one).
     reach: bool,
     /// Already run (its handle and buffer are gone).
     done: bool,
     deps: u32,
-    buffer: SmallVec<[Option<Tensor>; 1]>,
+    /// How many outputs the node has (its gradient buffer has that many slots).
+    outputs: u32,
+    /// The sum of the gradients received so far for output 0. A node with several outputs
+    /// keeps its whole buffer in [`States::buffers`] instead, so every node pays for one slot.
+    first: Option<Tensor>,
 }
 
 /// The engine's per-node state, indexed by discovery order, in fixed-size chunks: growing it
@@ -59,6 +75,9 @@ struct Info {
 struct States {
     chunks: Vec<Vec<Info>>,
     len: usize,
+    /// The gradient buffers of nodes with several outputs (or receiving one past their last
+    /// output), by position.
+    buffers: FxHashMap<u32, SmallVec<[Option<Tensor>; 2]>>,
 }
 
 const STATE_CHUNK_BITS: u32 = 12;
@@ -66,7 +85,7 @@ const STATE_CHUNK: usize = 1 << STATE_CHUNK_BITS;
 
 impl States {
     fn new() -> States {
-        States { chunks: Vec::new(), len: 0 }
+        States { chunks: Vec::new(), len: 0, buffers: FxHashMap::default() }
     }
 
     fn push(&mut self, info: Info) -> u32 {
@@ -90,6 +109,39 @@ impl States {
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Info> {
         self.chunks.iter_mut().flatten()
+    }
+
+    /// Adds `g` to the gradient node `i` has received for its output `output`.
+    fn add_grad(&mut self, i: u32, output: usize, g: Tensor) -> Result<()> {
+        let info = self.get_mut(i);
+        if output == 0 && info.outputs <= 1 {
+            return add_into(&mut info.first, g);
+        }
+        let slots = (info.outputs as usize).max(output + 1);
+        let buffer = self.buffers.entry(i).or_default();
+        if buffer.len() < slots {
+            buffer.resize(slots, None);
+        }
+        add_into(&mut buffer[output], g)
+    }
+
+    /// Takes node `i`'s summed gradients, one per output (`None` where none came).
+    fn take_grads(&mut self, i: u32) -> SmallVec<[Option<Tensor>; 1]> {
+        let info = self.get_mut(i);
+        let outputs = (info.outputs as usize).max(1);
+        let mut grads: SmallVec<[Option<Tensor>; 1]> = smallvec::smallvec![info.first.take()];
+        grads.resize(outputs, None);
+        if let Some(rest) = self.buffers.remove(&i) {
+            if grads.len() < rest.len() {
+                grads.resize(rest.len(), None);
+            }
+            for (k, g) in rest.into_iter().enumerate() {
+                if g.is_some() {
+                    grads[k] = g;
+                }
+            }
+        }
+        grads
     }
 
     /// Whether node `i` will receive gradients (false once it has run).
@@ -353,7 +405,7 @@ fn run(
             }
         }
         for info in infos.iter_mut() {
-            for e in info.next.iter_mut().flatten() {
+            for e in info.next.iter_mut().filter(|e| e.key != NO_EDGE) {
                 e.key = position[&e.key];
             }
         }
@@ -372,10 +424,10 @@ fn run(
             captures.push((key, e.input_nr, slot));
             infos.get_mut(key).reach = true;
         }
-        let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).seq, k)).collect();
+        let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).node.with(|n| n.seq()), k)).collect();
         order.sort_unstable();
         for (_, key) in order {
-            let leads = infos.get(key).next.iter().flatten().any(|e| infos.get(e.key).reach);
+            let leads = infos.get(key).next.iter().filter_map(|e| e.get()).any(|e| infos.get(e.key).reach);
             if leads {
                 infos.get_mut(key).reach = true;
             }
@@ -388,7 +440,7 @@ fn run(
         if !infos.get(key).reach {
             continue;
         }
-        let children: SmallVec<[u32; 2]> = infos.get(key).next.iter().flatten().map(|e| e.key).collect();
+        let children: SmallVec<[u32; 2]> = infos.get(key).next.iter().filter_map(|e| e.get()).map(|e| e.key).collect();
         for c in children {
             let child = infos.get_mut(c);
             if child.reach {
@@ -400,7 +452,7 @@ fn run(
     // 4. run
     let mut captured: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
     for ((edge, g), key) in roots.into_iter().zip(root_positions) {
-        add_to_buffer(&mut infos.get_mut(key).buffer, edge.input_nr as usize, g)?;
+        infos.add_grad(key, edge.input_nr as usize, g)?;
     }
     let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
     for key in 0..infos.len as u32 {
@@ -410,14 +462,15 @@ fn run(
         }
     }
     while let Some(Ready { key, .. }) = ready.pop() {
-        let (node, mut grads) = {
+        let mut grads = infos.take_grads(key);
+        let node = {
             let info = infos.get_mut(key);
             info.done = true;
-            (info.node.clone(), std::mem::take(&mut info.buffer))
+            info.node.clone()
         };
         let info = infos.get(key);
         let is_accumulate = info.is_accumulate;
-        let name = run_pre_hooks(info, &mut grads)?;
+        run_pre_hooks(info, &mut grads)?;
 
         if targets.is_some() && is_target(key) {
             for &(k, input_nr, slot) in &captures {
@@ -460,12 +513,11 @@ fn run(
             continue;
         }
 
-        let needs: SmallVec<[bool; 2]> =
-            info.next.iter().map(|e| e.as_ref().is_some_and(|e| infos.reaches(e.key))).collect();
+        let needs: SmallVec<[bool; 2]> = info.next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
         let outputs: SmallVec<[Option<Tensor>; 2]> = if needs.contains(&true) && grads.iter().any(|g| g.is_some()) {
-            let outputs = call_node(&node, needs, &grads, keep_graph, name).inspect_err(|_| {
+            let outputs = call_node(&node, needs, &grads, keep_graph).inspect_err(|_| {
                 if anomaly::is_enabled() {
-                    let trace = node.with(|n| n.trace());
+                    let (name, trace) = node.with(|n| (n.name(), n.trace()));
                     anomaly::report_error(name, trace.as_deref());
                 }
             })?;
@@ -477,15 +529,15 @@ fn run(
 
         let next = infos.get(key).next.clone();
         for (i, edge) in next.iter().enumerate() {
-            let Some(edge) = edge else { continue };
+            let Some(edge) = edge.get() else { continue };
             let ck = edge.key;
             if !infos.reaches(ck) {
                 continue;
             }
-            let child = infos.get_mut(ck);
             if let Some(Some(g)) = outputs.get(i) {
-                add_to_buffer(&mut child.buffer, edge.input_nr as usize, g.clone())?;
+                infos.add_grad(ck, edge.input_nr as usize, g.clone())?;
             }
+            let child = infos.get_mut(ck);
             child.deps -= 1;
             if child.deps == 0 {
                 ready.push(Ready { priority: priority(child), key: ck });
@@ -497,41 +549,44 @@ fn run(
 
 /// What the engine keeps of a node, and the nodes it leads to (to discover next).
 fn new_info(node: NodeRef, known: &FxHashMap<u32, u32>) -> (Info, SmallVec<[NodeRef; 2]>) {
-    let (name, next, children, seq, is_accumulate, outputs) = node.with(|n| {
-        let next: SmallVec<[Option<NextEdge>; 2]> =
-            n.next.iter().map(|e| e.as_ref().map(|e| NextEdge { key: e.node.index(), input_nr: e.input_nr })).collect();
+    let (next, children, is_accumulate, outputs) = node.with(|n| {
+        let next: SmallVec<[NextEdge; 2]> = n
+            .next
+            .iter()
+            .map(|e| match e {
+                Some(e) => NextEdge { key: e.node.index(), input_nr: e.input_nr },
+                None => NextEdge { key: NO_EDGE, input_nr: 0 },
+            })
+            .collect();
         let children =
             n.next.iter().flatten().filter(|e| !known.contains_key(&e.node.index())).map(|e| e.node.clone()).collect();
-        (n.name(), next, children, n.seq, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs())
+        (next, children, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs())
     });
     let info = Info {
         node,
-        name,
         next,
-        seq,
         is_accumulate,
         reach: true,
         done: false,
         deps: 0,
-        buffer: SmallVec::from_elem(None, outputs.max(1)),
+        outputs: outputs.min(u32::MAX as usize) as u32,
+        first: None,
     };
     (info, children)
 }
 
+/// The order in which ready nodes run: leaf accumulators first, then the latest created.
 fn priority(info: &Info) -> u64 {
     if info.is_accumulate {
         u64::MAX
     } else {
-        info.seq
+        info.node.with(|n| n.seq())
     }
 }
 
 /// Sums gradients arriving at the same input of a node.
-fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor) -> Result<()> {
-    if buffer.len() <= i {
-        buffer.resize(i + 1, None);
-    }
-    buffer[i] = Some(match buffer[i].take() {
+fn add_into(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    *slot = Some(match slot.take() {
         None => g,
         Some(prev) => {
             // In place when no one else can see the buffer's tensor and nothing records the
@@ -559,16 +614,16 @@ fn add_to_buffer(buffer: &mut SmallVec<[Option<Tensor>; 1]>, i: usize, g: Tensor
 
 /// Runs, in PyTorch's order, the hooks that see a node's incoming gradients: hooks registered
 /// on the tensors it produced (or on its leaf), retained gradients, then the node's pre-hooks.
-/// Returns the node's name. No node lock is held while user code runs.
-fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<&'static str> {
+/// No node lock is held while user code runs.
+fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<()> {
     if !info.is_accumulate && !crate::graph::any_node_hooks() {
-        return Ok(info.name);
+        return Ok(());
     }
     let node = &info.node;
     type Retained = SmallVec<[(u32, Weak<TensorCell>); 1]>;
     let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) = node
         .with(|n| {
-            let h = n.hooks.as_deref();
+            let h = n.extras.as_deref();
             (
                 n.name(),
                 h.map(|h| h.tensor_hooks.iter().map(|(_, nr, f)| (*nr, f.clone())).collect()).unwrap_or_default(),
@@ -607,7 +662,7 @@ fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Resu
             *grads = replacement.into_iter().collect();
         }
     }
-    Ok(name)
+    Ok(())
 }
 
 /// Runs the node's post-hooks on (input gradients, output gradients); they may replace the former.
@@ -620,7 +675,7 @@ fn run_post_hooks(
         return Ok(outputs);
     }
     let hooks: Vec<NodePostHook> = node
-        .with(|n| n.hooks.as_ref().map(|h| h.post_hooks.iter().map(|(_, f)| f.clone()).collect()).unwrap_or_default());
+        .with(|n| n.extras.as_ref().map(|h| h.post_hooks.iter().map(|(_, f)| f.clone()).collect()).unwrap_or_default());
     for hook in hooks {
         if let Some(replacement) = hook(&outputs, grads)? {
             check_hook_count(node.name(), "post", replacement.len(), outputs.len())?;
@@ -644,9 +699,8 @@ fn call_node(
     needs: SmallVec<[bool; 2]>,
     grads: &SmallVec<[Option<Tensor>; 1]>,
     keep_graph: bool,
-    name: &'static str,
 ) -> Result<SmallVec<[Option<Tensor>; 2]>> {
-    let (out, metas) = apply_node(node, name, needs, grads, keep_graph)?;
+    let (out, metas, name) = apply_node(node, needs, grads, keep_graph)?;
     if anomaly::is_enabled() && anomaly::check_nan() {
         for (index, g) in out.iter().enumerate() {
             if let Some(g) = g {
@@ -688,18 +742,19 @@ fn call_node(
 
 /// Runs a node's backward function on its output gradients (missing ones become zeros).
 /// Built-in ops run under the node's lock; custom ones, which may call back into the library
-/// (even into this very node), without it. Returns the input gradients and what they must match.
+/// (even into this very node), without it. Returns the input gradients, what they must match
+/// and the node's name.
 pub fn apply_node(
     node_ref: &NodeRef,
-    name: &'static str,
     needs: SmallVec<[bool; 2]>,
     grads: &[Option<Tensor>],
     keep_graph: bool,
-) -> Result<(Grads, Metas)> {
+) -> Result<(Grads, Metas, &'static str)> {
     let mut guard = node_ref.lock();
     let node = guard.as_mut().expect("live node");
+    let name = node.name();
     let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site() };
-    if node.released && node.op.saves_tensors() {
+    if node.released() && node.op.saves_tensors() {
         return Err(Error::GraphFreed);
     }
     // Outputs without a gradient get zeros, so formulas always see every output's gradient.
@@ -715,14 +770,22 @@ pub fn apply_node(
         let out = if custom.materialize_grads() { custom.apply(&ctx, &filled)? } else { custom.apply(&ctx, grads)? };
         if !keep_graph {
             custom.release_saved();
-            node_ref.with(|n| n.released = true);
+            node_ref.with(|n| n.set_released());
         }
-        return Ok((out, metas));
+        return Ok((out, metas, name));
     }
     let out = node.op.apply(&ctx, &filled)?;
     if !keep_graph {
         node.op.release();
-        node.released = true;
+        node.set_released();
     }
-    Ok((out, metas))
+    Ok((out, metas, name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_engine_keeps_48_bytes_per_node() {
+        assert!(std::mem::size_of::<super::Info>() <= 48, "{}", std::mem::size_of::<super::Info>());
+    }
 }

@@ -20,6 +20,7 @@ use crate::DType;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -119,40 +120,50 @@ pub struct Node {
     /// The shape and dtype of each forward input (its gradient must have them) and of each
     /// forward output (to create zero gradients).
     pub metas: Metas,
-    /// Creation order; later nodes run first when several are ready.
-    pub seq: u64,
-    /// Whether saved tensors were freed by a backward without `retain_graph`.
-    pub released: bool,
-    /// Hooks and retained gradients: rare, so kept out of line (allocated on first use), which
-    /// keeps every node small.
-    pub hooks: Option<Box<NodeHooks>>,
-    /// Where the forward call that created the node happened, when anomaly mode or site
-    /// recording asked for it (out of line: usually absent).
-    pub origin: Option<Box<NodeOrigin>>,
-}
-
-/// Where a node was created (see [`Node::origin`]).
-pub struct NodeOrigin {
-    /// The traceback of the forward call (anomaly mode), for error reports.
-    pub trace: Option<Arc<str>>,
-    /// The forward call's file and line, kept for nodes that save tensors.
-    pub site: Option<crate::sites::Site>,
+    /// Creation order in bits 0-62 (later nodes run first when several are ready); bit 63 is
+    /// set once a backward without `retain_graph` freed the saved tensors. One word for both
+    /// keeps every node a word smaller.
+    seq_and_released: u64,
+    /// Hooks, retained gradients and where the node was created: rare, so kept out of line
+    /// in one box (allocated on first use), which keeps every node small.
+    pub extras: Option<Box<NodeExtras>>,
 }
 
 /// The shapes and dtypes of a node's inputs, then of its outputs, packed into one small vector
 /// so that most nodes keep them without a heap allocation.
 ///
-/// Each meta starts with a header word: dtype in bits 0-7, number of dims in bits 8-15, and,
-/// when bit 16 is set, the first dim in bits 17-63. The remaining dims follow, one word each.
+/// Each meta starts with a header word: dtype in bits 0-7, number of dims in bits 8-15, how
+/// many of the first dims the header holds in bits 16-17, and those dims: one in bits 18-63,
+/// or two in bits 18-40 and 41-63. The remaining dims follow, one word each. So a node with two
+/// inputs and one output of at most two dims (each below 2^23) takes three words, inline.
 #[derive(Clone, Default)]
 pub struct Metas {
-    words: SmallVec<[u64; 5]>,
+    words: SmallVec<[u64; 3]>,
     inputs: u16,
     outputs: u16,
 }
 
-const FIRST_DIM_INLINE: u64 = 1 << 16;
-const FIRST_DIM_SHIFT: u32 = 17;
+const INLINE_SHIFT: u32 = 16;
+const DIMS_SHIFT: u32 = 18;
+const ONE_DIM_LIMIT: usize = 1 << (64 - DIMS_SHIFT);
+const TWO_DIM_BITS: u32 = 23;
+const TWO_DIM_LIMIT: usize = 1 << TWO_DIM_BITS;
+
+/// A meta's header decoded: (dtype code, number of dims, dims held in the header, those dims).
+#[inline]
+fn decode_header(header: u64) -> (u8, usize, usize, [usize; 2]) {
+    let ndim = ((header >> 8) & 0xff) as usize;
+    let inline = ((header >> INLINE_SHIFT) & 0b11) as usize;
+    let dims = match inline {
+        1 => [(header >> DIMS_SHIFT) as usize, 0],
+        2 => [
+            ((header >> DIMS_SHIFT) as usize) & (TWO_DIM_LIMIT - 1),
+            (header >> (DIMS_SHIFT + TWO_DIM_BITS)) as usize,
+        ],
+        _ => [0, 0],
+    };
+    ((header & 0xff) as u8, ndim, inline, dims)
+}
 
 impl Metas {
     /// The metadata of a node's inputs and outputs.
@@ -173,41 +184,45 @@ impl Metas {
     }
 
     fn push(&mut self, meta: &InputMeta) {
-        let mut header = meta.dtype as u64 | (meta.shape.len() as u64) << 8;
-        let mut rest = &meta.shape[..];
-        if let Some(&first) = meta.shape.first() {
-            if (first as u64) < 1 << (64 - FIRST_DIM_SHIFT) {
-                header |= FIRST_DIM_INLINE | (first as u64) << FIRST_DIM_SHIFT;
-                rest = &meta.shape[1..];
+        let shape = &meta.shape[..];
+        let mut header = meta.dtype as u64 | (shape.len() as u64) << 8;
+        let inline = match *shape {
+            [a, b, ..] if a < TWO_DIM_LIMIT && b < TWO_DIM_LIMIT => {
+                header |= (a as u64) << DIMS_SHIFT | (b as u64) << (DIMS_SHIFT + TWO_DIM_BITS);
+                2
             }
-        }
-        self.words.push(header);
-        // Usually nothing is left (a 1-d shape); a plain loop keeps this call-free.
-        for &d in rest {
+            [a, ..] if a < ONE_DIM_LIMIT => {
+                header |= (a as u64) << DIMS_SHIFT;
+                1
+            }
+            _ => 0,
+        };
+        self.words.push(header | (inline as u64) << INLINE_SHIFT);
+        // Usually nothing is left (at most 2 dims); a plain loop keeps this call-free.
+        for &d in &shape[inline..] {
             self.words.push(d as u64);
         }
     }
 
+    /// Where the `k`-th meta's header is.
+    #[inline]
+    fn header_at(&self, k: usize) -> usize {
+        let mut at = 0;
+        for _ in 0..k {
+            let (_, ndim, inline, _) = decode_header(self.words[at]);
+            at += 1 + ndim - inline;
+        }
+        at
+    }
+
     /// The `k`-th meta (inputs first, then outputs).
     fn get(&self, k: usize) -> InputMeta {
-        let mut at = 0;
-        let mut index = 0;
-        loop {
-            let header = self.words[at];
-            let ndim = ((header >> 8) & 0xff) as usize;
-            let inline = header & FIRST_DIM_INLINE != 0;
-            let words = 1 + ndim - inline as usize;
-            if index == k {
-                let mut shape = Shape::with_capacity(ndim);
-                if inline {
-                    shape.push((header >> FIRST_DIM_SHIFT) as usize);
-                }
-                shape.extend(self.words[at + 1..at + words].iter().map(|&d| d as usize));
-                return InputMeta { shape, dtype: DType::from_code((header & 0xff) as u8) };
-            }
-            at += words;
-            index += 1;
-        }
+        let at = self.header_at(k);
+        let (dtype, ndim, inline, dims) = decode_header(self.words[at]);
+        let mut shape = Shape::with_capacity(ndim);
+        shape.extend_from_slice(&dims[..inline]);
+        shape.extend(self.words[at + 1..at + 1 + ndim - inline].iter().map(|&d| d as usize));
+        InputMeta { shape, dtype: DType::from_code(dtype) }
     }
 
     /// How many forward inputs the node has.
@@ -235,25 +250,14 @@ impl Metas {
         if i >= self.num_inputs() {
             return false;
         }
-        let mut at = 0;
-        for _ in 0..i {
-            let ndim = ((self.words[at] >> 8) & 0xff) as usize;
-            at += 1 + ndim - (self.words[at] & FIRST_DIM_INLINE != 0) as usize;
-        }
-        let header = self.words[at];
+        let at = self.header_at(i);
+        let (dtype, ndim, inline, dims) = decode_header(self.words[at]);
         let g = t.lock();
         let shape = &g.data.shape;
-        if (header & 0xff) as u8 != g.data.dtype() as u8 || ((header >> 8) & 0xff) as usize != shape.len() {
-            return false;
-        }
-        let mut dims = self.words[at + 1..].iter();
-        shape.iter().enumerate().all(|(k, &d)| {
-            if k == 0 && header & FIRST_DIM_INLINE != 0 {
-                (header >> FIRST_DIM_SHIFT) as usize == d
-            } else {
-                dims.next().is_some_and(|&w| w as usize == d)
-            }
-        })
+        dtype == g.data.dtype() as u8
+            && ndim == shape.len()
+            && shape[..inline] == dims[..inline]
+            && shape[inline..].iter().zip(&self.words[at + 1..]).all(|(&d, &w)| d as u64 == w)
     }
 
     /// Every input's shape and dtype, in order.
@@ -267,9 +271,9 @@ impl Metas {
     }
 }
 
-/// What users attach to a node (see [`Node::hooks`]).
+/// What few nodes have (see [`Node::extras`]): what users attach, and where it was created.
 #[derive(Default)]
-pub struct NodeHooks {
+pub struct NodeExtras {
     /// Hooks registered on this node's outputs through `Tensor.register_hook`: (id, output_nr, hook).
     pub tensor_hooks: Vec<(u64, u32, GradHook)>,
     /// Outputs whose tensors asked for `retain_grad()`.
@@ -278,6 +282,11 @@ pub struct NodeHooks {
     pub pre_hooks: Vec<(u64, NodePreHook)>,
     /// `grad_fn.register_hook`: run with input and output gradients after the node.
     pub post_hooks: Vec<(u64, NodePostHook)>,
+    /// The traceback of the forward call (anomaly mode), for error reports.
+    pub trace: Option<Arc<str>>,
+    /// The forward call's file and line, kept for nodes that save tensors (when site
+    /// recording asked for it).
+    pub site: Option<crate::sites::Site>,
 }
 
 /// A node pre-hook: gets the output gradients, may return replacements.
@@ -286,7 +295,7 @@ pub type NodePreHook = Arc<Hook<dyn Fn(&[Option<Tensor>]) -> crate::Result<Optio
 pub type NodePostHook =
     Arc<Hook<dyn Fn(&[Option<Tensor>], &[Option<Tensor>]) -> crate::Result<Option<Vec<Option<Tensor>>>> + Send + Sync>>;
 
-impl NodeHooks {
+impl NodeExtras {
     /// The foreign objects owned by this node's hooks (see [`visit_owned`]).
     pub fn visit_owned<E>(&self, visit: &mut impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
         visit_owned(self.tensor_hooks.iter().map(|h| &h.2), visit)?;
@@ -296,30 +305,51 @@ impl NodeHooks {
 }
 
 impl Node {
+    /// A node whose gradients go along `next`, one edge per forward input, created now (its
+    /// `seq` orders it after existing nodes).
+    pub fn with_edges(op: BackwardOp, next: SmallVec<[Option<Edge>; 2]>, metas: Metas) -> Node {
+        Node { next, metas, ..Node::new(op) }
+    }
+
     /// A node with no edges yet, created now (its `seq` orders it after existing nodes).
     pub fn new(op: BackwardOp) -> Node {
         let site = if op.saves_tensors() { crate::sites::capture_for_node() } else { None };
         let trace = crate::anomaly::capture_trace();
-        let origin = (site.is_some() || trace.is_some()).then(|| Box::new(NodeOrigin { trace, site }));
+        let extras = (site.is_some() || trace.is_some()).then(|| Box::new(NodeExtras { trace, site, ..Default::default() }));
         Node {
             op,
             next: SmallVec::new(),
             metas: Metas::default(),
-            seq: next_seq(),
-            released: false,
-            hooks: None,
-            origin,
+            seq_and_released: next_seq() & !RELEASED,
+            extras,
         }
+    }
+
+    /// Creation order: a node's inputs were created before it, so they have smaller numbers.
+    #[inline]
+    pub fn seq(&self) -> u64 {
+        self.seq_and_released & !RELEASED
+    }
+
+    /// Whether a backward without `retain_graph` freed the saved tensors.
+    #[inline]
+    pub fn released(&self) -> bool {
+        self.seq_and_released & RELEASED != 0
+    }
+
+    /// Records that the saved tensors were freed.
+    pub fn set_released(&mut self) {
+        self.seq_and_released |= RELEASED;
     }
 
     /// The forward call's traceback, if anomaly mode captured it.
     pub fn trace(&self) -> Option<Arc<str>> {
-        self.origin.as_ref().and_then(|o| o.trace.clone())
+        self.extras.as_ref().and_then(|o| o.trace.clone())
     }
 
     /// The forward call's file and line, if they were recorded.
     pub fn site(&self) -> Option<crate::sites::Site> {
-        self.origin.as_ref().and_then(|o| o.site.clone())
+        self.extras.as_ref().and_then(|o| o.site.clone())
     }
 
     /// The node's PyTorch name (`MulBackward0`).
@@ -327,10 +357,10 @@ impl Node {
         self.op.name()
     }
 
-    /// The node's hooks, created empty on first use.
-    pub fn hooks_mut(&mut self) -> &mut NodeHooks {
+    /// The node's hooks (its extras), created empty on first use.
+    pub fn hooks_mut(&mut self) -> &mut NodeExtras {
         ANY_NODE_HOOKS.store(true, Ordering::Relaxed);
-        self.hooks.get_or_insert_with(Default::default)
+        self.extras.get_or_insert_with(Default::default)
     }
 }
 
@@ -362,6 +392,9 @@ pub fn any_node_hooks() -> bool {
 
 /// Set once any node got a post-hook, so the engine can skip looking for them until then.
 static ANY_POST_HOOKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Bit of [`Node`]'s `seq_and_released` that says its saved tensors were freed.
+const RELEASED: u64 = 1 << 63;
 
 /// The next sequence number for a new node.
 pub fn next_seq() -> u64 {
@@ -518,41 +551,49 @@ pub fn live_node_names() -> Vec<(&'static str, usize)> {
 
 /// A strong handle to a node; the node lives while any handle does.
 pub struct NodeRef {
-    index: u32,
+    /// The slot index plus one, so that `Option<NodeRef>` (and an optional edge) costs no
+    /// more than the handle.
+    slot_plus_one: NonZeroU32,
 }
 
 impl NodeRef {
     /// Puts a node into the arena.
     pub fn new(node: Node) -> NodeRef {
-        NodeRef { index: alloc(node) }
+        NodeRef::from_index(alloc(node))
+    }
+
+    #[inline]
+    fn from_index(index: u32) -> NodeRef {
+        NodeRef { slot_plus_one: NonZeroU32::new(index + 1).expect("slot indices stay below u32::MAX") }
     }
 
     /// The node's slot index (stable for the node's lifetime).
+    #[inline]
     pub fn index(&self) -> u32 {
-        self.index
+        self.slot_plus_one.get() - 1
     }
 
     /// Identity: (slot, generation).
     pub fn key(&self) -> (u32, u32) {
-        (self.index, (slot(self.index).state.load(Ordering::Relaxed) >> 32) as u32)
+        (self.index(), (slot(self.index()).state.load(Ordering::Relaxed) >> 32) as u32)
     }
 
     /// Locks the node. Never hold it across user code (hooks) or while locking another node.
     pub fn lock(&self) -> MutexGuard<'_, Option<Node>> {
-        slot(self.index).node.lock()
+        slot(self.index()).node.lock()
     }
 
     /// Whether this is the only handle to the node (so nothing can reach the node but through
     /// its holder; weak handles upgrade only while a strong one exists).
     #[inline]
     pub fn is_unique(&self) -> bool {
-        slot(self.index).state.load(Ordering::Acquire) & REFS_MASK == 1
+        slot(self.index()).state.load(Ordering::Acquire) & REFS_MASK == 1
     }
 
     /// Runs `f` on the node if its lock is free, without waiting (for a garbage collector's
     /// traversal, which must never block).
     pub fn try_with<R>(&self, f: impl FnOnce(&Node) -> R) -> Option<R> {
-        let guard = slot(self.index).node.try_lock()?;
+        let guard = slot(self.index()).node.try_lock()?;
         guard.as_ref().map(f)
     }
 
@@ -586,13 +627,13 @@ impl NodeRef {
     #[inline]
     pub fn has_post_hooks(&self) -> bool {
         ANY_POST_HOOKS.load(Ordering::Relaxed)
-            && self.with(|n| n.hooks.as_ref().is_some_and(|h| !h.post_hooks.is_empty()))
+            && self.with(|n| n.extras.as_ref().is_some_and(|h| !h.post_hooks.is_empty()))
     }
 
     /// Removes a pre- or post-hook by id; false if it was gone.
     pub fn remove_hook(&self, id: u64) -> bool {
         self.with(|n| {
-            let Some(h) = n.hooks.as_mut() else { return false };
+            let Some(h) = n.extras.as_mut() else { return false };
             let before = h.pre_hooks.len() + h.post_hooks.len();
             h.pre_hooks.retain(|(i, _)| *i != id);
             h.post_hooks.retain(|(i, _)| *i != id);
@@ -602,55 +643,57 @@ impl NodeRef {
 
     /// A weak handle that does not keep the node alive.
     pub fn downgrade(&self) -> WeakNodeRef {
-        WeakNodeRef { index: self.index, generation: (slot(self.index).state.load(Ordering::Relaxed) >> 32) as u32 }
+        WeakNodeRef { slot_plus_one: self.slot_plus_one, generation: (slot(self.index()).state.load(Ordering::Relaxed) >> 32) as u32 }
     }
 
     /// Whether both handles name the same node.
     pub fn ptr_eq(&self, other: &NodeRef) -> bool {
-        self.index == other.index
+        self.index() == other.index()
     }
 }
 
 impl Clone for NodeRef {
     fn clone(&self) -> Self {
-        slot(self.index).state.fetch_add(1, Ordering::Relaxed);
-        NodeRef { index: self.index }
+        slot(self.index()).state.fetch_add(1, Ordering::Relaxed);
+        NodeRef { slot_plus_one: self.slot_plus_one }
     }
 }
 
 impl Drop for NodeRef {
     fn drop(&mut self) {
-        let prev = slot(self.index).state.fetch_sub(1, Ordering::AcqRel);
+        let prev = slot(self.index()).state.fetch_sub(1, Ordering::AcqRel);
         if prev & REFS_MASK == 1 {
-            free(self.index);
+            free(self.index());
         }
     }
 }
 
 impl std::fmt::Debug for NodeRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "NodeRef({})", self.index)
+        write!(f, "NodeRef({})", self.index())
     }
 }
 
 /// A handle that does not keep its node alive.
 #[derive(Clone, Copy, Debug)]
 pub struct WeakNodeRef {
-    index: u32,
+    /// The slot index plus one (`Option<WeakNodeRef>` then costs no more than the handle).
+    slot_plus_one: NonZeroU32,
     generation: u32,
 }
 
 impl WeakNodeRef {
     /// A strong handle if the node is still alive.
     pub fn upgrade(&self) -> Option<NodeRef> {
-        let s = slot(self.index);
+        let index = self.slot_plus_one.get() - 1;
+        let s = slot(index);
         let mut state = s.state.load(Ordering::Acquire);
         loop {
             if (state >> 32) as u32 != self.generation || state & REFS_MASK == 0 {
                 return None;
             }
             match s.state.compare_exchange_weak(state, state + 1, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Some(NodeRef { index: self.index }),
+                Ok(_) => return Some(NodeRef::from_index(index)),
                 Err(actual) => state = actual,
             }
         }
@@ -679,9 +722,15 @@ mod tests {
     fn metas_round_trip() {
         let meta = |shape: &[usize], dtype| InputMeta { shape: shape.into(), dtype };
         let inputs = [meta(&[], DType::F32), meta(&[1], DType::F64), meta(&[64, 784, 3], DType::I64)];
-        let outputs = [meta(&[1 << 50, 2], DType::Bool), meta(&[0], DType::F32)];
+        let outputs = [
+            meta(&[1 << 50, 2], DType::Bool),
+            meta(&[0], DType::F32),
+            meta(&[(1 << 23) - 1, 1 << 23, 5], DType::F32),
+            meta(&[3, (1 << 23) - 1], DType::F16),
+            meta(&[usize::MAX], DType::F64),
+        ];
         let m = Metas::new(&inputs, &outputs);
-        assert_eq!((m.num_inputs(), m.num_outputs()), (3, 2));
+        assert_eq!((m.num_inputs(), m.num_outputs()), (3, 5));
         for (i, want) in inputs.iter().enumerate() {
             let got = m.input(i).unwrap();
             assert_eq!((got.shape, got.dtype), (want.shape.clone(), want.dtype));
@@ -690,7 +739,21 @@ mod tests {
             let got = m.output(i).unwrap();
             assert_eq!((got.shape, got.dtype), (want.shape.clone(), want.dtype));
         }
-        assert!(m.input(3).is_none() && m.output(2).is_none());
+        assert!(m.input(3).is_none() && m.output(5).is_none());
+        let t = Tensor::from_vec(vec![0.0f64], &[1]).unwrap();
+        assert!(m.input_matches(1, &t) && !m.input_matches(0, &t) && !m.input_matches(2, &t));
+        let wide = Tensor::from_vec(vec![0i64; 64 * 784 * 3], &[64, 784, 3]).unwrap();
+        assert!(m.input_matches(2, &wide) && !m.input_matches(1, &wide));
+        let other = Tensor::from_vec(vec![0i64; 64 * 784 * 3], &[64, 3, 784]).unwrap();
+        assert!(!m.input_matches(2, &other));
+    }
+
+    #[test]
+    fn a_node_of_two_inputs_of_two_dims_fits_in_136_bytes_without_a_heap_block() {
+        assert!(std::mem::size_of::<Node>() <= 136, "{}", std::mem::size_of::<Node>());
+        let meta = |shape: &[usize]| InputMeta { shape: shape.into(), dtype: DType::F32 };
+        let m = Metas::new(&[meta(&[64, 784]), meta(&[784, 256])], &[meta(&[64, 256])]);
+        assert!(!m.words.spilled());
     }
 
     #[test]

@@ -128,11 +128,11 @@ pub fn rebase_history(target: &Tensor, node: NodeRef, output_nr: u32) {
     let mut input_meta: SmallVec<[InputMeta; 2]> = smallvec![meta_of(&bd)];
     input_meta.extend(fn_meta.into_iter().skip(1));
     let geometry = Arc::new(ViewGeometry { base: Geometry::of(&bd), view: Geometry::of(&vd) });
-    let copy_slices = NodeRef::new(Node {
+    let copy_slices = NodeRef::new(Node::with_edges(
+        CopySlices { op_node: node, geometry }.into(),
         next,
-        metas: Metas::new(&input_meta, [&meta_of(&bd)]),
-        ..Node::new(CopySlices { op_node: node, geometry }.into())
-    });
+        Metas::new(&input_meta, [&meta_of(&bd)]),
+    ));
     set_grad_fn(&base, copy_slices, 0);
     // The view's own grad_fn is regenerated on next use: the write bumped the shared version.
 }
@@ -150,7 +150,7 @@ pub fn set_grad_fn(t: &Tensor, node: NodeRef, output_nr: u32) {
         let me = t.downgrade();
         if let Some(old) = old {
             old.with(|n| {
-                if let Some(h) = n.hooks.as_mut() {
+                if let Some(h) = n.extras.as_mut() {
                     h.retained.retain(|(_, w)| !w.ptr_eq(&me));
                 }
             });
@@ -210,11 +210,11 @@ pub fn refresh_view_grad_fn(view: &Tensor) {
     }
     let (bd, vd) = (base.data(), view.data());
     let geometry = Arc::new(ViewGeometry { base: Geometry::of(&bd), view: Geometry::of(&vd) });
-    let node = NodeRef::new(Node {
-        next: smallvec![base.gradient_edge()],
-        metas: Metas::new([&meta_of(&bd)], [&meta_of(&vd)]),
-        ..Node::new(AsStridedBackward { geometry, name: "AsStridedBackward0" }.into())
-    });
+    let node = NodeRef::new(Node::with_edges(
+        AsStridedBackward { geometry, name: "AsStridedBackward0" }.into(),
+        smallvec![base.gradient_edge()],
+        Metas::new([&meta_of(&bd)], [&meta_of(&vd)]),
+    ));
     set_grad_fn(view, node, 0);
     if let Some(v) = view.lock().view.as_mut() {
         v.attr_version = version;
@@ -258,7 +258,7 @@ impl Backward for CopySlices {
     fn release(&mut self) {
         self.op_node.with(|n| {
             n.op.release();
-            n.released = true;
+            n.set_released();
         });
     }
     // PyTorch's CopySlices drops the op it wraps when its graph is freed, so a second backward

@@ -15,25 +15,53 @@ use std::sync::Arc;
 pub type VersionCounter = Arc<Version>;
 
 /// The version of a storage's values, and what last wrote them in place.
+///
+/// One word: what last wrote the values is kept in a table beside it ([`LAST_WRITES`]), since
+/// most tensors are never written in place and every tensor has a counter.
 #[derive(Default)]
 pub struct Version {
+    /// The count in bits 0-62; bit 63 ([`NOTED`]) says the table has an entry for this counter.
     value: AtomicU64,
-    /// Out of line: most tensors are never written in place.
-    last_write: Mutex<Option<Box<(&'static str, Option<crate::sites::Site>)>>>,
 }
+
+/// Bit of [`Version::value`] set once a write was noted in [`LAST_WRITES`].
+const NOTED: u64 = 1 << 63;
+
+/// Which in-place op last wrote the values behind a version counter, and where, by the
+/// counter's address. An entry lives as long as its counter (removed when the counter drops).
+type LastWrite = (&'static str, Option<crate::sites::Site>);
+static LAST_WRITES: Mutex<Option<rustc_hash::FxHashMap<usize, LastWrite>>> = Mutex::new(None);
 
 impl Version {
     /// The current version.
     pub fn get(&self) -> u64 {
-        self.value.load(Ordering::Relaxed)
+        self.value.load(Ordering::Relaxed) & !NOTED
     }
     /// Records which in-place op last wrote the values, and where.
     pub fn note_write(&self, op: &'static str, site: Option<crate::sites::Site>) {
-        *self.last_write.lock() = Some(Box::new((op, site)));
+        let mut table = LAST_WRITES.lock();
+        table.get_or_insert_with(Default::default).insert(self.key(), (op, site));
+        self.value.fetch_or(NOTED, Ordering::Relaxed);
     }
     /// Which in-place op last wrote the values, and where, if recorded.
     pub fn last_write(&self) -> Option<(&'static str, Option<crate::sites::Site>)> {
-        self.last_write.lock().as_deref().cloned()
+        if self.value.load(Ordering::Relaxed) & NOTED == 0 {
+            return None;
+        }
+        LAST_WRITES.lock().as_ref().and_then(|t| t.get(&self.key()).cloned())
+    }
+    fn key(&self) -> usize {
+        self as *const Version as usize
+    }
+}
+
+impl Drop for Version {
+    fn drop(&mut self) {
+        if *self.value.get_mut() & NOTED != 0 {
+            if let Some(table) = LAST_WRITES.lock().as_mut() {
+                table.remove(&self.key());
+            }
+        }
     }
 }
 
@@ -890,7 +918,7 @@ impl Tensor {
         };
         match grad_fn {
             Some(f) => f.with(|n| {
-                let Some(h) = n.hooks.as_mut() else { return false };
+                let Some(h) = n.extras.as_mut() else { return false };
                 let before = h.tensor_hooks.len();
                 h.tensor_hooks.retain(|(i, _, _)| *i != id);
                 h.tensor_hooks.len() != before

@@ -156,14 +156,14 @@ pub fn _function_apply(
     }
     // Edges and output slots exist for tensors only; the Python side maps them to positions.
     let tensor_inputs: Vec<&Tensor> = inputs.iter().flatten().collect();
-    let node = NodeRef::new(Node {
-        next: tensor_inputs.iter().map(|t| if t.requires_grad() { t.gradient_edge() } else { None }).collect(),
-        metas: Metas::new(
+    let node = NodeRef::new(Node::with_edges(
+        BackwardOp::Custom(op.clone()),
+        tensor_inputs.iter().map(|t| if t.requires_grad() { t.gradient_edge() } else { None }).collect(),
+        Metas::new(
             &tensor_inputs.iter().map(|t| meta_of(Some(t))).collect::<Vec<_>>(),
             &output_tensors.iter().flatten().map(|t| meta_of(Some(t))).collect::<Vec<_>>(),
         ),
-        ..Node::new(BackwardOp::Custom(op.clone()))
-    });
+    ));
 
     let mut results: Vec<Py<PyAny>> = Vec::with_capacity(outs.len());
     let mut final_outputs: Vec<Tensor> = Vec::with_capacity(outs.len());

@@ -216,9 +216,8 @@ impl PyNode {
             .map(|g| if g.is_none() { Ok(None) } else { crate::convert::tensor_arg(&g).map(Some) })
             .collect::<PyResult<_>>()?;
         let node = self.node()?;
-        let name = node.name();
         let needs: SmallVec<[bool; 2]> = node.with(|n| n.next.iter().map(|e| e.is_some()).collect());
-        let (out, _) = rustgrad_core::engine::apply_node(&node, name, needs, &grads, true).py()?;
+        let (out, _, _) = rustgrad_core::engine::apply_node(&node, needs, &grads, true).py()?;
         let items: Vec<Py<PyAny>> = out
             .into_iter()
             .map(|g| match g {
@@ -289,7 +288,7 @@ pub fn visit_node(node: &NodeRef, visit: &PyVisit<'_>) -> Result<(), PyTraverseE
         return Ok(());
     }
     node.try_with(|n| {
-        if let Some(h) = &n.hooks {
+        if let Some(h) = &n.extras {
             h.visit_owned(&mut |addr| visit_addr(visit, addr))?;
         }
         if let BackwardOp::Custom(op) = &n.op {

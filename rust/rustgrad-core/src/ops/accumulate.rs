@@ -19,7 +19,7 @@ pub struct AccumulateGrad {
 
 /// Creates the accumulator node of a leaf.
 pub fn new_accumulator(leaf: &Tensor, meta: InputMeta) -> NodeRef {
-    NodeRef::new(Node { metas: Metas::new([], [&meta]), ..Node::new(AccumulateGrad { leaf: leaf.clone() }.into()) })
+    NodeRef::new(Node::with_edges(AccumulateGrad { leaf: leaf.clone() }.into(), SmallVec::new(), Metas::new([], [&meta])))
 }
 
 impl Backward for AccumulateGrad {

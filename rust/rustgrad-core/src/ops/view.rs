@@ -29,14 +29,14 @@ pub fn view(x: &Tensor, request: &[i64]) -> Result<Tensor> {
         Error::runtime("view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
     })?;
     let out = make_view(x, new_shape, strides, d.offset);
-    record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ViewBackward0" })
+    record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: ViewName::View })
 }
 
 /// `x[...]` / `x.view_as(x)`-like aliasing: a view of the whole tensor (`AliasBackward0`).
 pub fn alias_of(x: &Tensor) -> Result<Tensor> {
     let d = x.data();
     let out = make_view(x, d.shape.clone(), d.strides.clone(), d.offset);
-    record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "AliasBackward0" })
+    record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: ViewName::Alias })
 }
 
 /// `x.reshape(shape)`: a view when possible, else a copy. The view of a non-contiguous tensor
@@ -49,13 +49,13 @@ pub fn reshape(x: &Tensor, request: &[i64]) -> Result<Tensor> {
             return view(x, request);
         }
         let out = make_view(x, new_shape, strides, d.offset);
-        return record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: "ReshapeAliasBackward0" });
+        return record(out, &[x], |_| ViewBackward { self_shape: d.shape.clone(), name: ViewName::ReshapeAlias });
     }
     let copy = clone_contiguous(x)?;
     let cd = copy.data();
     let strides = shape::contiguous_strides(&new_shape);
     let out = alias(&copy, new_shape, strides, cd.offset);
-    record(out, &[&copy], |_| ViewBackward { self_shape: cd.shape.clone(), name: "UnsafeViewBackward0" })
+    record(out, &[&copy], |_| ViewBackward { self_shape: cd.shape.clone(), name: ViewName::UnsafeView })
 }
 
 /// A view of a contiguous tensor recorded as PyTorch's `_unsafe_view` (`UnsafeViewBackward0`).
@@ -63,7 +63,7 @@ pub fn unsafe_view(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let x = contiguous(x)?;
     let d = x.data();
     let out = alias(&x, shape.into(), shape::contiguous_strides(shape), d.offset);
-    record(out, &[&x], |_| ViewBackward { self_shape: d.shape.clone(), name: "UnsafeViewBackward0" })
+    record(out, &[&x], |_| ViewBackward { self_shape: d.shape.clone(), name: ViewName::UnsafeView })
 }
 
 /// `squeeze(dim)` recorded under another node name (matmul's in-place `squeeze_` is `SqueezeBackward4`).
@@ -73,7 +73,7 @@ pub fn squeeze_named(x: &Tensor, dim: i64, name: &'static str) -> Result<Tensor>
     let nd = x.ndim();
     let w = shape::wrap_dim(dim, nd)?;
     let dropped: SmallVec<[usize; 4]> = if nd > 0 && x.shape()[w] == 1 { smallvec![w] } else { SmallVec::new() };
-    record(out, &[x], |_| SqueezeBackward { dropped, name })
+    record(out, &[x], |_| SqueezeBackward { dropped: small_dims(&dropped), name })
 }
 
 /// Reshapes to a shape given in sizes (used by backward formulas).
@@ -85,15 +85,30 @@ pub fn reshape_to(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
 /// d view(x)/dx: reshape the gradient back
 pub struct ViewBackward {
     self_shape: Shape,
-    name: &'static str,
+    name: ViewName,
 }
+
+/// Which op made a view node (a byte rather than a name, so the node stays small).
+#[derive(Clone, Copy)]
+enum ViewName {
+    View,
+    Alias,
+    ReshapeAlias,
+    UnsafeView,
+}
+
 impl Backward for ViewBackward {
     fn name(&self) -> &'static str {
-        self.name
+        match self.name {
+            ViewName::View => "ViewBackward0",
+            ViewName::Alias => "AliasBackward0",
+            ViewName::ReshapeAlias => "ReshapeAliasBackward0",
+            ViewName::UnsafeView => "UnsafeViewBackward0",
+        }
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
-        if self.name == "AliasBackward0" {
+        if matches!(self.name, ViewName::Alias) {
             // d alias(x)/dx = 1: the gradient itself, not a view of it (so AccumulateGrad
             // copies rather than steals a gradient the caller still holds, as in PyTorch).
             return Ok(smallvec![Some(g.clone())]);
@@ -229,12 +244,19 @@ pub fn squeeze_dims(x: &Tensor, dims: Option<&[i64]>, name: &'static str) -> Res
     let s: Shape = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.shape[i]).collect();
     let st: Strides = (0..nd).filter(|i| !drop.contains(i)).map(|i| d.strides[i]).collect();
     let out = make_view(x, s, st, d.offset);
-    record(out, &[x], |_| SqueezeBackward { dropped: drop.clone(), name })
+    record(out, &[x], |_| SqueezeBackward { dropped: small_dims(&drop), name })
+}
+
+/// Dimension indices kept as u16 (a tensor has far fewer than 65,536 dims: each one costs a
+/// word of its shape and one of its strides).
+fn small_dims(dims: &[usize]) -> SmallVec<[u16; 4]> {
+    dims.iter().map(|&d| d.min(u16::MAX as usize) as u16).collect()
 }
 
 /// d squeeze(x)/dx: put the size-1 dimensions back
 pub struct SqueezeBackward {
-    dropped: SmallVec<[usize; 4]>,
+    /// The dimensions the forward dropped, lowest first (as u16: the node stays small).
+    dropped: SmallVec<[u16; 4]>,
     name: &'static str,
 }
 impl Backward for SqueezeBackward {
