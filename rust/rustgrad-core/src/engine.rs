@@ -424,7 +424,8 @@ fn run(
             captures.push((key, e.input_nr, slot));
             infos.get_mut(key).reach = true;
         }
-        let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).node.with(|n| n.seq()), k)).collect();
+        let mut order: Vec<(u64, u32)> =
+            (0..infos.len as u32).map(|k| (infos.get(k).node.with(|n| n.seq()), k)).collect();
         order.sort_unstable();
         for (_, key) in order {
             let leads = infos.get(key).next.iter().filter_map(|e| e.get()).any(|e| infos.get(e.key).reach);
@@ -513,7 +514,8 @@ fn run(
             continue;
         }
 
-        let needs: SmallVec<[bool; 2]> = info.next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
+        let needs: SmallVec<[bool; 2]> =
+            info.next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
         let outputs: SmallVec<[Option<Tensor>; 2]> = if needs.contains(&true) && grads.iter().any(|g| g.is_some()) {
             let outputs = call_node(&node, needs, &grads, keep_graph).inspect_err(|_| {
                 if anomaly::is_enabled() {

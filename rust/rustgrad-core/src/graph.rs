@@ -156,10 +156,9 @@ fn decode_header(header: u64) -> (u8, usize, usize, [usize; 2]) {
     let inline = ((header >> INLINE_SHIFT) & 0b11) as usize;
     let dims = match inline {
         1 => [(header >> DIMS_SHIFT) as usize, 0],
-        2 => [
-            ((header >> DIMS_SHIFT) as usize) & (TWO_DIM_LIMIT - 1),
-            (header >> (DIMS_SHIFT + TWO_DIM_BITS)) as usize,
-        ],
+        2 => {
+            [((header >> DIMS_SHIFT) as usize) & (TWO_DIM_LIMIT - 1), (header >> (DIMS_SHIFT + TWO_DIM_BITS)) as usize]
+        }
         _ => [0, 0],
     };
     ((header & 0xff) as u8, ndim, inline, dims)
@@ -315,14 +314,9 @@ impl Node {
     pub fn new(op: BackwardOp) -> Node {
         let site = if op.saves_tensors() { crate::sites::capture_for_node() } else { None };
         let trace = crate::anomaly::capture_trace();
-        let extras = (site.is_some() || trace.is_some()).then(|| Box::new(NodeExtras { trace, site, ..Default::default() }));
-        Node {
-            op,
-            next: SmallVec::new(),
-            metas: Metas::default(),
-            seq_and_released: next_seq() & !RELEASED,
-            extras,
-        }
+        let extras =
+            (site.is_some() || trace.is_some()).then(|| Box::new(NodeExtras { trace, site, ..Default::default() }));
+        Node { op, next: SmallVec::new(), metas: Metas::default(), seq_and_released: next_seq() & !RELEASED, extras }
     }
 
     /// Creation order: a node's inputs were created before it, so they have smaller numbers.
@@ -643,7 +637,10 @@ impl NodeRef {
 
     /// A weak handle that does not keep the node alive.
     pub fn downgrade(&self) -> WeakNodeRef {
-        WeakNodeRef { slot_plus_one: self.slot_plus_one, generation: (slot(self.index()).state.load(Ordering::Relaxed) >> 32) as u32 }
+        WeakNodeRef {
+            slot_plus_one: self.slot_plus_one,
+            generation: (slot(self.index()).state.load(Ordering::Relaxed) >> 32) as u32,
+        }
     }
 
     /// Whether both handles name the same node.

@@ -19,7 +19,11 @@ pub struct AccumulateGrad {
 
 /// Creates the accumulator node of a leaf.
 pub fn new_accumulator(leaf: &Tensor, meta: InputMeta) -> NodeRef {
-    NodeRef::new(Node::with_edges(AccumulateGrad { leaf: leaf.clone() }.into(), SmallVec::new(), Metas::new([], [&meta])))
+    NodeRef::new(Node::with_edges(
+        AccumulateGrad { leaf: leaf.clone() }.into(),
+        SmallVec::new(),
+        Metas::new([], [&meta]),
+    ))
 }
 
 impl Backward for AccumulateGrad {
