@@ -405,7 +405,7 @@ impl SavedTensor {
                 "The tensor was saved for backward by {op} (call rustgrad.autograd.record_sites(True) to see where)"
             ),
         });
-        if let Some((writer, site)) = data.version.last_write() {
+        if let Some((writer, site)) = data.counter().last_write() {
             parts.push(match site {
                 Some(site) => format!("then modified by {writer} at {site}"),
                 None => format!("then modified by {writer}"),

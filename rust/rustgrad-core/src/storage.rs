@@ -8,35 +8,51 @@
 //! outputs (`x.add_(x)`) is always well defined.
 
 use crate::dtype::{DType, Element};
+use crate::tensor::Version;
 use std::any::Any;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
+/// Who frees the buffer.
 enum Owner {
-    F32(#[allow(dead_code)] Vec<f32>),
-    F64(#[allow(dead_code)] Vec<f64>),
-    I64(#[allow(dead_code)] Vec<i64>),
-    Bool(#[allow(dead_code)] Vec<bool>),
-    U8(#[allow(dead_code)] Vec<u8>),
-    I8(#[allow(dead_code)] Vec<i8>),
-    I16(#[allow(dead_code)] Vec<i16>),
-    I32(#[allow(dead_code)] Vec<i32>),
-    F16(#[allow(dead_code)] Vec<half::f16>),
-    BF16(#[allow(dead_code)] Vec<half::bf16>),
-    /// Memory owned by something else (a numpy array), kept alive as long as the storage.
+    /// The storage: the buffer is a `Vec` of its dtype taken apart (`ptr` and `len` are the
+    /// storage's own; this is the capacity), rebuilt and dropped with the storage.
+    Vec { capacity: usize },
+    /// Something else (a numpy array), kept alive as long as the storage.
     Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+    /// Another storage whose bytes this one shows as another dtype (`view(dtype)`): kept alive,
+    /// and its version counter is this storage's too.
+    Alias(Arc<Storage>),
 }
 
-/// A typed, fixed-size buffer. Its address never changes while it lives.
+/// A typed, fixed-size buffer, with the version counter of its values. Its address never
+/// changes while it lives.
+///
+/// The counter lives here, not in a block of its own, so a tensor takes one allocation less;
+/// a tensor that needs a counter of its own (`.data`) carries it (see `TensorData::version`).
 pub struct Storage {
     ptr: NonNull<u8>,
     len: usize,
     dtype: DType,
-    _owner: Owner,
+    owner: Owner,
+    version: Version,
 }
 
-// SAFETY: the buffer is plain data owned by `_owner` (Send + Sync); see Note [Storage aliasing].
+// SAFETY: the buffer is plain data owned by `owner` (Send + Sync); see Note [Storage aliasing].
 unsafe impl Send for Storage {}
 unsafe impl Sync for Storage {}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Owner::Vec { capacity } = self.owner {
+            crate::with_dtype!(self.dtype, T => {
+                // SAFETY: `ptr`, `len` and `capacity` are those of the `Vec<T>` this storage was
+                // made from (`into_storage`), and nothing else frees it.
+                drop(unsafe { Vec::<T>::from_raw_parts(self.ptr.as_ptr() as *mut T, self.len, capacity) })
+            })
+        }
+    }
+}
 
 /// A buffer that can back a storage.
 pub trait IntoStorage: Element {
@@ -44,26 +60,19 @@ pub trait IntoStorage: Element {
     fn into_storage(v: Vec<Self>) -> Storage;
 }
 
-macro_rules! impl_into_storage {
-    ($t:ty, $variant:ident) => {
-        impl IntoStorage for $t {
-            fn into_storage(mut v: Vec<$t>) -> Storage {
-                let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
-                Storage { ptr, len: v.len(), dtype: <$t as Element>::DTYPE, _owner: Owner::$variant(v) }
-            }
+impl<T: Element> IntoStorage for T {
+    fn into_storage(v: Vec<T>) -> Storage {
+        let mut v = std::mem::ManuallyDrop::new(v);
+        let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
+        Storage {
+            ptr,
+            len: v.len(),
+            dtype: T::DTYPE,
+            owner: Owner::Vec { capacity: v.capacity() },
+            version: Version::default(),
         }
-    };
+    }
 }
-impl_into_storage!(f32, F32);
-impl_into_storage!(f64, F64);
-impl_into_storage!(i64, I64);
-impl_into_storage!(bool, Bool);
-impl_into_storage!(u8, U8);
-impl_into_storage!(i8, I8);
-impl_into_storage!(i16, I16);
-impl_into_storage!(i32, I32);
-impl_into_storage!(half::f16, F16);
-impl_into_storage!(half::bf16, BF16);
 
 impl Storage {
     /// Takes ownership of a vector without copying.
@@ -78,12 +87,31 @@ impl Storage {
     /// not freed while `owner` lives.
     pub unsafe fn from_foreign(ptr: *mut u8, len: usize, dtype: DType, owner: Box<dyn Any + Send + Sync>) -> Self {
         let ptr = NonNull::new(ptr).unwrap_or(NonNull::dangling());
-        Storage { ptr, len, dtype, _owner: Owner::Foreign(owner) }
+        Storage { ptr, len, dtype, owner: Owner::Foreign(owner), version: Version::default() }
+    }
+
+    /// `of`'s bytes seen as `len` elements of `dtype`, sharing its version counter.
+    ///
+    /// # Safety
+    /// `of`'s buffer must hold at least `len` elements of `dtype`, aligned for it, and every
+    /// bit pattern of those bytes must be a valid `dtype` value.
+    pub unsafe fn reinterpret(of: Arc<Storage>, len: usize, dtype: DType) -> Self {
+        let ptr = NonNull::new(of.as_ptr()).unwrap_or(NonNull::dangling());
+        Storage { ptr, len, dtype, owner: Owner::Alias(of), version: Version::default() }
+    }
+
+    /// The version counter of the values (shared with the storage this one reinterprets).
+    #[inline]
+    pub fn version(&self) -> &Version {
+        match &self.owner {
+            Owner::Alias(of) => of.version(),
+            _ => &self.version,
+        }
     }
 
     /// Whether the buffer is this storage's own (not memory lent by numpy).
     pub fn is_owned(&self) -> bool {
-        !matches!(self._owner, Owner::Foreign(_))
+        matches!(self.owner, Owner::Vec { .. })
     }
 
     /// The element type.

@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A counter bumped by every in-place write; shared by a tensor, its views and `detach()`.
+/// A version counter of its own, for a tensor whose counter is not its storage's (`.data`).
 pub type VersionCounter = Arc<Version>;
 
 /// The version of a storage's values, and what last wrote them in place.
@@ -33,6 +33,11 @@ type LastWrite = (&'static str, Option<crate::sites::Site>);
 static LAST_WRITES: Mutex<Option<rustc_hash::FxHashMap<usize, LastWrite>>> = Mutex::new(None);
 
 impl Version {
+    /// A counter starting at `value`.
+    pub fn starting_at(value: u64) -> Version {
+        Version { value: AtomicU64::new(value & !NOTED) }
+    }
+
     /// The current version.
     pub fn get(&self) -> u64 {
         self.value.load(Ordering::Relaxed) & !NOTED
@@ -76,8 +81,10 @@ pub struct TensorData {
     pub strides: Strides,
     /// Index of the first element in the storage.
     pub offset: usize,
-    /// Shared with every view of the storage; bumped by in-place writes.
-    pub version: VersionCounter,
+    /// The counter bumped by in-place writes, shared with every view and `detach()`: `None`
+    /// for the storage's own (nearly every tensor, so it costs no allocation), or one of its own
+    /// for `.data` and tensors that `set_data` moved to another storage.
+    pub version: Option<VersionCounter>,
 }
 
 impl TensorData {
@@ -85,7 +92,7 @@ impl TensorData {
     pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: Shape) -> Self {
         debug_assert_eq!(values.len(), shape::numel(&shape));
         let strides = shape::contiguous_strides(&shape);
-        TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0, version: Arc::default() }
+        TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0, version: None }
     }
 
     /// The element type.
@@ -109,14 +116,23 @@ impl TensorData {
         TensorData { storage: self.storage.clone(), shape, strides, offset, version: self.version.clone() }
     }
 
+    /// The version counter of the values.
+    #[inline]
+    pub fn counter(&self) -> &Version {
+        match &self.version {
+            Some(own) => own,
+            None => self.storage.version(),
+        }
+    }
+
     /// The version of the values.
     pub fn version(&self) -> u64 {
-        self.version.get()
+        self.counter().get()
     }
 
     /// Marks the values as written in place.
     pub fn bump_version(&self) {
-        self.version.value.fetch_add(1, Ordering::Relaxed);
+        self.counter().value.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The elements in row-major order as a slice, if they are contiguous and of type `T`.
@@ -806,7 +822,7 @@ impl Tensor {
     /// `.data`: shares the elements but has its own version counter (PyTorch's `variable_data`).
     pub fn variable_data(&self) -> Tensor {
         let mut d = self.data();
-        d.version = Arc::default();
+        d.version = Some(Arc::default());
         let t = Tensor::from_data(d);
         if self.requires_grad() {
             t.lock().set_origin(Origin::Detached { data: true, site: crate::sites::capture() });
@@ -826,7 +842,14 @@ impl Tensor {
         if g.grad_fn.is_none() && g.requires_grad && !od.dtype().is_float() {
             return Err(Error::IntRequiresGrad);
         }
-        let version = g.data.version.clone();
+        // The tensor keeps its counter. When that is its old storage's, a counter of its own
+        // takes over at the same value (the old storage's other tensors keep theirs).
+        let version = match &g.data.version {
+            None if !Arc::ptr_eq(&g.data.storage, &od.storage) => {
+                Some(Arc::new(Version::starting_at(g.data.version())))
+            }
+            kept => kept.clone(),
+        };
         g.data = TensorData { version, ..od };
         Ok(())
     }

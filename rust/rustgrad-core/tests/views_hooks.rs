@@ -124,3 +124,30 @@ impl Drop for InferenceScope {
         grad_mode::set_grad_enabled(self.grad);
     }
 }
+
+#[test]
+fn version_counters_are_shared_by_views_detach_and_dtype_views_but_not_by_dot_data() {
+    // The counter lives in the storage unless a tensor needs one of its own (PyTorch's rules).
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[4]).unwrap();
+    let v = index::slice(&x, 0, 1, 3, 1).unwrap();
+    let d = x.detach();
+    let bits = rustgrad_core::ops::view::view_dtype(&x, rustgrad_core::DType::I32).unwrap();
+    let data = x.variable_data();
+    apply_inplace(&v, |t| arith::mul(t, &ws(2.0))).unwrap();
+    assert_eq!((x.version(), v.version(), d.version(), bits.version()), (1, 1, 1, 1));
+    assert_eq!(data.version(), 0, "`.data` has a counter of its own");
+    apply_inplace(&data, |t| arith::add(t, &ws(1.0))).unwrap();
+    assert_eq!((x.version(), data.version()), (1, 1));
+    let one = Tensor::from_vec(vec![1i32], &[1]).unwrap();
+    apply_inplace(&bits, |t| arith::mul(t, &one)).unwrap();
+    assert_eq!((x.version(), d.version(), bits.version()), (2, 2, 2));
+    assert_eq!(x.to_vec::<f32>(), vec![2.0, 5.0, 7.0, 5.0]);
+
+    // `.data = other` keeps the tensor's version, and later writes count on it alone.
+    let other = Tensor::from_vec(vec![9.0f32], &[1]).unwrap();
+    d.set_data(&other).unwrap();
+    assert_eq!((d.version(), other.version()), (2, 0));
+    apply_inplace(&d, |t| arith::mul(t, &ws(2.0))).unwrap();
+    assert_eq!((d.version(), other.version(), x.version()), (3, 0, 2));
+    assert_eq!(other.to_vec::<f32>(), vec![18.0]);
+}

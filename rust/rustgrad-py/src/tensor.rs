@@ -1736,7 +1736,7 @@ pub fn in_place_reading(
     compute: impl Fn(&Tensor) -> rustgrad_core::Result<Tensor>,
 ) -> PyResult<()> {
     apply_inplace_reading(t, reads, compute).py()?;
-    t.data().version.note_write(op, rustgrad_core::sites::capture());
+    t.data().counter().note_write(op, rustgrad_core::sites::capture());
     Ok(())
 }
 
@@ -1776,7 +1776,7 @@ fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'sta
     if !rustgrad_core::kernels::binary_into(&data, &od, kind, alpha) {
         return Ok(false);
     }
-    data.version.note_write(op, rustgrad_core::sites::capture());
+    data.counter().note_write(op, rustgrad_core::sites::capture());
     Ok(true)
 }
 

@@ -579,7 +579,7 @@ pub fn view_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
         // SAFETY: the new storage covers the same bytes (whole elements of the new dtype, the
         // address aligned for it), every bit pattern is a valid f32/f64/i64, and the owner (the
         // old storage) keeps the memory alive.
-        unsafe { crate::storage::Storage::from_foreign(base, bytes / new, dtype, Box::new(d.storage.clone())) }
+        unsafe { crate::storage::Storage::reinterpret(d.storage.clone(), bytes / new, dtype) }
     } else {
         // SAFETY: reading the storage's own bytes; see Note [Storage aliasing].
         let raw: &[u8] = if bytes == 0 { &[] } else { unsafe { std::slice::from_raw_parts(base, bytes) } };
