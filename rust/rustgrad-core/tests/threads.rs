@@ -238,3 +238,34 @@ fn kernels_split_across_threads_give_the_bits_of_one_thread() {
         assert_eq!(tanh[i].to_bits(), unary::tanh(&one).unwrap().to_vec::<f32>()[0].to_bits(), "tanh at {i}");
     }
 }
+
+#[test]
+fn a_convolution_weight_gradient_has_the_same_bits_on_every_call() {
+    // Samples are summed in runs per thread, and the runs in order: no work-stealing grouping.
+    use rustgrad_core::ops::conv::{convolution, ConvParams};
+    let n = 64 * 14 * 14;
+    let values: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 3.0).collect();
+    let x = Tensor::from_vec(values, &[64, 1, 14, 14]).unwrap();
+    let w =
+        Tensor::from_vec((0..16 * 9).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<f32>>(), &[16, 1, 3, 3]).unwrap();
+    w.set_requires_grad(true).unwrap();
+    let params = ConvParams {
+        stride: vec![2, 2],
+        padding: vec![1, 1],
+        dilation: vec![1, 1],
+        transposed: false,
+        output_padding: vec![0, 0],
+        groups: 1,
+    };
+    let weight_grad = || {
+        w.set_grad(None).unwrap();
+        let y = convolution(&x, &w, None, &params).unwrap();
+        let s = reduce::sum(&arith::mul(&y, &y).unwrap(), None, false, None).unwrap();
+        engine::backward(&[s], &[None], false, false, None).unwrap();
+        w.grad().unwrap().to_vec::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+    };
+    let first = weight_grad();
+    for _ in 0..40 {
+        assert_eq!(weight_grad(), first);
+    }
+}

@@ -687,25 +687,27 @@ impl ComputeFn<2> for WeightGrad<'_> {
                 *x = *x + *y;
             }
         };
-        (0..self.batch)
-            .into_par_iter()
-            .fold(
-                || (vec![zero; size], vec![zero; self.image_channels * kl * l], vec![zero; size]),
-                |(mut acc, mut cols, mut part), s| {
-                    per_sample(s, &mut acc, &mut cols, &mut part);
-                    (acc, cols, part)
-                },
-            )
-            .map(|(acc, _, _)| acc)
-            .reduce(
-                || vec![zero; size],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x = *x + y;
-                    }
-                    a
-                },
-            )
+        // One run of consecutive samples per thread, summed in sample order, and the runs' sums
+        // added in run order: the bits are the same whichever thread runs which part (a
+        // work-stealing fold would group the samples differently from call to call).
+        let parts = self.batch.min(crate::cascade::num_threads()).max(1);
+        let per_part = self.batch.div_ceil(parts);
+        let sums = crate::parallel::map_parts(parts, |p| {
+            let (mut acc, mut cols, mut part) =
+                (vec![zero; size], vec![zero; self.image_channels * kl * l], vec![zero; size]);
+            for s in p * per_part..((p + 1) * per_part).min(self.batch) {
+                per_sample(s, &mut acc, &mut cols, &mut part);
+            }
+            acc
+        });
+        let mut sums = sums.into_iter();
+        let mut total = sums.next().unwrap_or_else(|| vec![zero; size]);
+        for sum in sums {
+            for (x, y) in total.iter_mut().zip(sum) {
+                *x = *x + y;
+            }
+        }
+        total
     }
 }
 
