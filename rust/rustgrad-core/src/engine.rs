@@ -131,7 +131,8 @@ impl States {
         let outputs = (info.outputs as usize).max(1);
         let mut grads: SmallVec<[Option<Tensor>; 1]> = smallvec::smallvec![info.first.take()];
         grads.resize(outputs, None);
-        if let Some(rest) = self.buffers.remove(&i) {
+        // Most graphs have no node with several outputs: skip the lookup then.
+        if let Some(rest) = (!self.buffers.is_empty()).then(|| self.buffers.remove(&i)).flatten() {
             if grads.len() < rest.len() {
                 grads.resize(rest.len(), None);
             }

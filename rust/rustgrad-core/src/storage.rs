@@ -96,6 +96,11 @@ impl Storage {
     /// `of`'s buffer must hold at least `len` elements of `dtype`, aligned for it, and every
     /// bit pattern of those bytes must be a valid `dtype` value.
     pub unsafe fn reinterpret(of: Arc<Storage>, len: usize, dtype: DType) -> Self {
+        // A reinterpretation of a reinterpretation points at the first storage: no chains.
+        let of = match &of.owner {
+            Owner::Alias(first) => first.clone(),
+            _ => of,
+        };
         let ptr = NonNull::new(of.as_ptr()).unwrap_or(NonNull::dangling());
         Storage { ptr, len, dtype, owner: Owner::Alias(of), version: Version::default() }
     }

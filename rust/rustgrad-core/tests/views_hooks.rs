@@ -133,6 +133,7 @@ fn version_counters_are_shared_by_views_detach_and_dtype_views_but_not_by_dot_da
     let d = x.detach();
     let bits = rustgrad_core::ops::view::view_dtype(&x, rustgrad_core::DType::I32).unwrap();
     let data = x.variable_data();
+    let back = rustgrad_core::ops::view::view_dtype(&bits, rustgrad_core::DType::F32).unwrap();
     apply_inplace(&v, |t| arith::mul(t, &ws(2.0))).unwrap();
     assert_eq!((x.version(), v.version(), d.version(), bits.version()), (1, 1, 1, 1));
     assert_eq!(data.version(), 0, "`.data` has a counter of its own");
@@ -140,7 +141,8 @@ fn version_counters_are_shared_by_views_detach_and_dtype_views_but_not_by_dot_da
     assert_eq!((x.version(), data.version()), (1, 1));
     let one = Tensor::from_vec(vec![1i32], &[1]).unwrap();
     apply_inplace(&bits, |t| arith::mul(t, &one)).unwrap();
-    assert_eq!((x.version(), d.version(), bits.version()), (2, 2, 2));
+    assert_eq!((x.version(), d.version(), bits.version(), back.version()), (2, 2, 2, 2));
+    assert_eq!(back.to_vec::<f32>(), x.to_vec::<f32>());
     assert_eq!(x.to_vec::<f32>(), vec![2.0, 5.0, 7.0, 5.0]);
 
     // `.data = other` keeps the tensor's version, and later writes count on it alone.
