@@ -31,16 +31,15 @@ use std::collections::BinaryHeap;
 use std::sync::Weak;
 
 /// Where a gradient flows, by the engine's own index of the node (its position in discovery
-/// order), so running the graph needs neither reference counting nor a hash lookup per edge.
+/// order), read from the node's edges through [`Positions`] when the node runs.
 #[derive(Clone, Copy)]
 struct NextEdge {
-    /// The child's position in [`States`] (its arena slot index until discovery ends), or
-    /// [`NO_EDGE`] for an input that needs no gradient.
+    /// The child's position in [`States`], or [`NO_EDGE`] for an input that needs no gradient.
     key: u32,
     input_nr: u32,
 }
 
-/// The key of a [`NextEdge`] that leads nowhere (an `Option` would make every edge 12 bytes).
+/// The key of a [`NextEdge`] that leads nowhere.
 const NO_EDGE: u32 = u32::MAX;
 
 impl NextEdge {
@@ -51,50 +50,115 @@ impl NextEdge {
     }
 }
 
-/// What the engine keeps of one node while a backward runs (48 bytes: a million-node graph
-/// holds a million of these at once). The node's name and creation order are read from the
-/// node itself when needed.
+/// Bits of [`Info::bits`]: the count of edges still to deliver a gradient in bits 0-27 (a node
+/// has fewer incoming edges than the arena has slots, 2^28), then four flags.
+const DEPS_MASK: u32 = (1 << 28) - 1;
+/// Receives gradients (is a target or leads to one).
+const REACH: u32 = 1 << 28;
+/// Already run (its handle and buffer are gone).
+const DONE: u32 = 1 << 29;
+/// A leaf's `AccumulateGrad`.
+const ACCUMULATE: u32 = 1 << 30;
+/// Has several outputs: its gradient buffer lives in [`States::buffers`].
+const MULTI: u32 = 1 << 31;
+
+/// What the engine keeps of one node while a backward runs: 16 bytes, since a million-node
+/// graph holds a million of these at once. The node's edges, name, creation order and number
+/// of outputs are read from the node itself when needed.
 struct Info {
-    node: NodeRef,
-    next: SmallVec<[NextEdge; 2]>,
-    is_accumulate: bool,
-    /// Receives gradients (is a target or leads to one).
-    reach: bool,
-    /// Already run (its handle and buffer are gone).
-    done: bool,
-    deps: u32,
-    /// How many outputs the node has (its gradient buffer has that many slots).
-    outputs: u32,
+    /// The node (`None` only between its discovery and its visit).
+    node: Option<NodeRef>,
+    /// Dependencies and flags (see [`DEPS_MASK`]).
+    bits: u32,
     /// The sum of the gradients received so far for output 0. A node with several outputs
     /// keeps its whole buffer in [`States::buffers`] instead, so every node pays for one slot.
     first: Option<Tensor>,
 }
+
+impl Info {
+    #[inline]
+    fn node(&self) -> &NodeRef {
+        self.node.as_ref().expect("every node is visited before the graph runs")
+    }
+    #[inline]
+    fn deps(&self) -> u32 {
+        self.bits & DEPS_MASK
+    }
+    #[inline]
+    fn has(&self, flag: u32) -> bool {
+        self.bits & flag != 0
+    }
+    #[inline]
+    fn set(&mut self, flag: u32, on: bool) {
+        if on {
+            self.bits |= flag;
+        } else {
+            self.bits &= !flag;
+        }
+    }
+}
+
+/// The engine's position of each node, by arena slot, in pages of 1,024 slots allocated as
+/// the graph touches them (4 bytes per slot; a hash map took about 12 per node).
+#[derive(Default)]
+struct Positions {
+    /// Position plus one, 0 for a node not discovered.
+    pages: Vec<Option<Box<[u32]>>>,
+}
+
+const POSITION_PAGE_BITS: u32 = 10;
+const POSITION_PAGE: usize = 1 << POSITION_PAGE_BITS;
+
+impl Positions {
+    #[inline]
+    fn get(&self, slot: u32) -> Option<u32> {
+        let page = self.pages.get((slot >> POSITION_PAGE_BITS) as usize)?.as_ref()?;
+        page[slot as usize & (POSITION_PAGE - 1)].checked_sub(1)
+    }
+
+    fn set(&mut self, slot: u32, position: u32) {
+        let page = (slot >> POSITION_PAGE_BITS) as usize;
+        if self.pages.len() <= page {
+            self.pages.resize_with(page + 1, || None);
+        }
+        let page = self.pages[page].get_or_insert_with(|| vec![0; POSITION_PAGE].into_boxed_slice());
+        page[slot as usize & (POSITION_PAGE - 1)] = position + 1;
+    }
+}
+
+const STATE_CHUNK_BITS: u32 = 12;
+const STATE_CHUNK: usize = 1 << STATE_CHUNK_BITS;
 
 /// The engine's per-node state, indexed by discovery order, in fixed-size chunks: growing it
 /// never copies what is there (a million-node graph never holds two copies at once).
 struct States {
     chunks: Vec<Vec<Info>>,
     len: usize,
+    positions: Positions,
     /// The gradient buffers of nodes with several outputs (or receiving one past their last
     /// output), by position.
     buffers: FxHashMap<u32, SmallVec<[Option<Tensor>; 2]>>,
 }
 
-const STATE_CHUNK_BITS: u32 = 12;
-const STATE_CHUNK: usize = 1 << STATE_CHUNK_BITS;
-
 impl States {
     fn new() -> States {
-        States { chunks: Vec::new(), len: 0, buffers: FxHashMap::default() }
+        States { chunks: Vec::new(), len: 0, positions: Positions::default(), buffers: FxHashMap::default() }
     }
 
-    fn push(&mut self, info: Info) -> u32 {
+    /// The position of the node in arena slot `slot`, discovering it (with no dependencies
+    /// yet) if it is new; `true` when it is.
+    fn position_of(&mut self, slot: u32) -> (u32, bool) {
+        if let Some(p) = self.positions.get(slot) {
+            return (p, false);
+        }
         if self.len % STATE_CHUNK == 0 {
             self.chunks.push(Vec::with_capacity(STATE_CHUNK));
         }
-        self.chunks.last_mut().expect("a chunk was just pushed").push(info);
+        self.chunks.last_mut().expect("a chunk was just pushed").push(Info { node: None, bits: REACH, first: None });
         self.len += 1;
-        (self.len - 1) as u32
+        let p = (self.len - 1) as u32;
+        self.positions.set(slot, p);
+        (p, true)
     }
 
     #[inline]
@@ -111,16 +175,28 @@ impl States {
         self.chunks.iter_mut().flatten()
     }
 
+    /// The node's edges, by position (every child of a discovered node is discovered).
+    fn edges(&self, node: &NodeRef) -> SmallVec<[NextEdge; 2]> {
+        node.with(|n| {
+            n.next
+                .iter()
+                .map(|e| match e.as_ref().and_then(|e| Some((self.positions.get(e.node.index())?, e.input_nr))) {
+                    Some((key, input_nr)) => NextEdge { key, input_nr },
+                    None => NextEdge { key: NO_EDGE, input_nr: 0 },
+                })
+                .collect()
+        })
+    }
+
     /// Adds `g` to the gradient node `i` has received for its output `output`.
     fn add_grad(&mut self, i: u32, output: usize, g: Tensor) -> Result<()> {
         let info = self.get_mut(i);
-        if output == 0 && info.outputs <= 1 {
+        if output == 0 && !info.has(MULTI) {
             return add_into(&mut info.first, g);
         }
-        let slots = (info.outputs as usize).max(output + 1);
         let buffer = self.buffers.entry(i).or_default();
-        if buffer.len() < slots {
-            buffer.resize(slots, None);
+        if buffer.len() <= output {
+            buffer.resize(output + 1, None);
         }
         add_into(&mut buffer[output], g)
     }
@@ -128,7 +204,7 @@ impl States {
     /// Takes node `i`'s summed gradients, one per output (`None` where none came).
     fn take_grads(&mut self, i: u32) -> SmallVec<[Option<Tensor>; 1]> {
         let info = self.get_mut(i);
-        let outputs = (info.outputs as usize).max(1);
+        let outputs = if info.has(MULTI) { info.node().with(|n| n.metas.num_outputs()).max(1) } else { 1 };
         let mut grads: SmallVec<[Option<Tensor>; 1]> = smallvec::smallvec![info.first.take()];
         grads.resize(outputs, None);
         // Most graphs have no node with several outputs: skip the lookup then.
@@ -148,8 +224,7 @@ impl States {
     /// Whether node `i` will receive gradients (false once it has run).
     #[inline]
     fn reaches(&self, i: u32) -> bool {
-        let info = self.get(i);
-        info.reach && !info.done
+        self.get(i).bits & (REACH | DONE) == REACH
     }
 }
 
@@ -387,69 +462,75 @@ fn run(
     let _mode = GradModeGuard::new(create_graph);
     let _backward = crate::autograd::InBackward::enter();
 
-    // 1. discovery: each node gets the next position; edges then name positions
+    // 1. discovery: each node gets the next position when first seen, and counts the edges
+    //    coming into it (all nodes run unless only some inputs are wanted, step 2)
     let mut infos = States::new();
-    let root_positions: Vec<u32>;
-    let target_positions: Option<Vec<Option<u32>>>;
+    let mut root_positions: Vec<u32> = Vec::with_capacity(roots.len());
     {
-        let mut position: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut stack: Vec<NodeRef> = Vec::new();
+        let mut stack: Vec<(u32, NodeRef)> = Vec::new();
         for (edge, _) in &roots {
-            stack.push(edge.node.clone());
-            while let Some(node) = stack.pop() {
-                if !position.contains_key(&node.index()) {
-                    let slot = node.index();
-                    let (info, children) = new_info(node, &position);
-                    position.insert(slot, infos.push(info));
-                    stack.extend(children);
-                }
+            let (p, new) = infos.position_of(edge.node.index());
+            root_positions.push(p);
+            if new {
+                stack.push((p, edge.node.clone()));
+            }
+            while let Some((p, node)) = stack.pop() {
+                let flags = node.with(|n| {
+                    for e in n.next.iter().flatten() {
+                        let (child, new) = infos.position_of(e.node.index());
+                        infos.get_mut(child).bits += 1;
+                        if new {
+                            stack.push((child, e.node.clone()));
+                        }
+                    }
+                    let accumulate = if matches!(n.op, BackwardOp::AccumulateGrad(_)) { ACCUMULATE } else { 0 };
+                    let multi = if n.metas.num_outputs() > 1 { MULTI } else { 0 };
+                    accumulate | multi
+                });
+                let info = infos.get_mut(p);
+                info.bits |= flags;
+                info.node = Some(node);
             }
         }
-        for info in infos.iter_mut() {
-            for e in info.next.iter_mut().filter(|e| e.key != NO_EDGE) {
-                e.key = position[&e.key];
-            }
-        }
-        root_positions = roots.iter().map(|(e, _)| position[&e.node.index()]).collect();
-        target_positions = targets.map(|t| t.iter().map(|e| position.get(&e.node.index()).copied()).collect());
     }
+    let target_positions: Option<Vec<Option<u32>>> =
+        targets.map(|t| t.iter().map(|e| infos.positions.get(e.node.index())).collect());
 
-    // 2. which nodes must receive gradients
+    // 2. which nodes must receive gradients, and the edges among them
     let mut captures: Captures = Vec::new();
     if let Some(positions) = &target_positions {
         for info in infos.iter_mut() {
-            info.reach = false;
+            info.bits &= !(REACH | DEPS_MASK);
         }
         for (slot, (e, key)) in targets.unwrap_or_default().iter().zip(positions).enumerate() {
             let Some(key) = *key else { continue };
             captures.push((key, e.input_nr, slot));
-            infos.get_mut(key).reach = true;
+            infos.get_mut(key).set(REACH, true);
         }
+        // children before parents: a node's inputs always have a smaller `seq`
         let mut order: Vec<(u64, u32)> =
-            (0..infos.len as u32).map(|k| (infos.get(k).node.with(|n| n.seq()), k)).collect();
+            (0..infos.len as u32).map(|k| (infos.get(k).node().with(|n| n.seq()), k)).collect();
         order.sort_unstable();
-        for (_, key) in order {
-            let leads = infos.get(key).next.iter().filter_map(|e| e.get()).any(|e| infos.get(e.key).reach);
-            if leads {
-                infos.get_mut(key).reach = true;
+        let edges: Vec<SmallVec<[NextEdge; 2]>> =
+            order.iter().map(|&(_, key)| infos.edges(infos.get(key).node())).collect();
+        for (&(_, key), next) in order.iter().zip(&edges) {
+            if next.iter().filter_map(|e| e.get()).any(|e| infos.get(e.key).has(REACH)) {
+                infos.get_mut(key).set(REACH, true);
+            }
+        }
+        for (&(_, key), next) in order.iter().zip(&edges) {
+            if !infos.get(key).has(REACH) {
+                continue;
+            }
+            for e in next.iter().filter_map(|e| e.get()) {
+                let child = infos.get_mut(e.key);
+                if child.has(REACH) {
+                    child.bits += 1;
+                }
             }
         }
     }
     let is_target = |key: u32| captures.iter().any(|c| c.0 == key);
-
-    // 3. dependencies among the nodes that run
-    for key in 0..infos.len as u32 {
-        if !infos.get(key).reach {
-            continue;
-        }
-        let children: SmallVec<[u32; 2]> = infos.get(key).next.iter().filter_map(|e| e.get()).map(|e| e.key).collect();
-        for c in children {
-            let child = infos.get_mut(c);
-            if child.reach {
-                child.deps += 1;
-            }
-        }
-    }
 
     // 4. run
     let mut captured: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
@@ -459,7 +540,7 @@ fn run(
     let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
     for key in 0..infos.len as u32 {
         let info = infos.get(key);
-        if info.reach && info.deps == 0 {
+        if info.has(REACH) && info.deps() == 0 {
             ready.push(Ready { priority: priority(info), key });
         }
     }
@@ -467,12 +548,11 @@ fn run(
         let mut grads = infos.take_grads(key);
         let node = {
             let info = infos.get_mut(key);
-            info.done = true;
-            info.node.clone()
+            info.set(DONE, true);
+            info.node().clone()
         };
-        let info = infos.get(key);
-        let is_accumulate = info.is_accumulate;
-        run_pre_hooks(info, &mut grads)?;
+        let is_accumulate = infos.get(key).has(ACCUMULATE);
+        run_pre_hooks(&node, is_accumulate, &mut grads)?;
 
         if targets.is_some() && is_target(key) {
             for &(k, input_nr, slot) in &captures {
@@ -515,8 +595,8 @@ fn run(
             continue;
         }
 
-        let needs: SmallVec<[bool; 2]> =
-            info.next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
+        let next = infos.edges(&node);
+        let needs: SmallVec<[bool; 2]> = next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
         let outputs: SmallVec<[Option<Tensor>; 2]> = if needs.contains(&true) && grads.iter().any(|g| g.is_some()) {
             let outputs = call_node(&node, needs, &grads, keep_graph).inspect_err(|_| {
                 if anomaly::is_enabled() {
@@ -530,7 +610,6 @@ fn run(
         };
         drop(grads);
 
-        let next = infos.get(key).next.clone();
         for (i, edge) in next.iter().enumerate() {
             let Some(edge) = edge.get() else { continue };
             let ck = edge.key;
@@ -541,8 +620,8 @@ fn run(
                 infos.add_grad(ck, edge.input_nr as usize, g.clone())?;
             }
             let child = infos.get_mut(ck);
-            child.deps -= 1;
-            if child.deps == 0 {
+            child.bits -= 1;
+            if child.deps() == 0 {
                 ready.push(Ready { priority: priority(child), key: ck });
             }
         }
@@ -550,40 +629,12 @@ fn run(
     Ok(captured)
 }
 
-/// What the engine keeps of a node, and the nodes it leads to (to discover next).
-fn new_info(node: NodeRef, known: &FxHashMap<u32, u32>) -> (Info, SmallVec<[NodeRef; 2]>) {
-    let (next, children, is_accumulate, outputs) = node.with(|n| {
-        let next: SmallVec<[NextEdge; 2]> = n
-            .next
-            .iter()
-            .map(|e| match e {
-                Some(e) => NextEdge { key: e.node.index(), input_nr: e.input_nr },
-                None => NextEdge { key: NO_EDGE, input_nr: 0 },
-            })
-            .collect();
-        let children =
-            n.next.iter().flatten().filter(|e| !known.contains_key(&e.node.index())).map(|e| e.node.clone()).collect();
-        (next, children, matches!(n.op, BackwardOp::AccumulateGrad(_)), n.metas.num_outputs())
-    });
-    let info = Info {
-        node,
-        next,
-        is_accumulate,
-        reach: true,
-        done: false,
-        deps: 0,
-        outputs: outputs.min(u32::MAX as usize) as u32,
-        first: None,
-    };
-    (info, children)
-}
-
 /// The order in which ready nodes run: leaf accumulators first, then the latest created.
 fn priority(info: &Info) -> u64 {
-    if info.is_accumulate {
+    if info.has(ACCUMULATE) {
         u64::MAX
     } else {
-        info.node.with(|n| n.seq())
+        info.node().with(|n| n.seq())
     }
 }
 
@@ -618,11 +669,10 @@ fn add_into(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
 /// Runs, in PyTorch's order, the hooks that see a node's incoming gradients: hooks registered
 /// on the tensors it produced (or on its leaf), retained gradients, then the node's pre-hooks.
 /// No node lock is held while user code runs.
-fn run_pre_hooks(info: &Info, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<()> {
-    if !info.is_accumulate && !crate::graph::any_node_hooks() {
+fn run_pre_hooks(node: &NodeRef, is_accumulate: bool, grads: &mut SmallVec<[Option<Tensor>; 1]>) -> Result<()> {
+    if !is_accumulate && !crate::graph::any_node_hooks() {
         return Ok(());
     }
-    let node = &info.node;
     type Retained = SmallVec<[(u32, Weak<TensorCell>); 1]>;
     let (name, mut hooks, retained, pre_hooks, leaf): (_, Vec<(u32, GradHook)>, Retained, Vec<NodePreHook>, _) = node
         .with(|n| {
@@ -788,7 +838,7 @@ pub fn apply_node(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_engine_keeps_48_bytes_per_node() {
-        assert!(std::mem::size_of::<super::Info>() <= 48, "{}", std::mem::size_of::<super::Info>());
+    fn the_engine_keeps_16_bytes_per_node() {
+        assert!(std::mem::size_of::<super::Info>() <= 16, "{}", std::mem::size_of::<super::Info>());
     }
 }

@@ -27,9 +27,9 @@ use std::sync::{Arc, OnceLock, Weak};
 const BASE_BITS: u32 = 8;
 const BASE: usize = 1 << BASE_BITS;
 /// Buckets double from `BASE` slots up to `1 << MAX_BUCKET_BITS`, then stay that size, so the
-/// slots allocated beyond those in use are at most one bucket's worth (a graph of 100,000
-/// nodes no longer pays for 131,072 slots).
-const MAX_BUCKET_BITS: u32 = 14;
+/// slots allocated beyond those in use are at most one bucket's worth: 4,096 slots, about
+/// 600 KB (a graph of 100,000 nodes pays for 102,144 slots, not 131,072 or 114,432).
+const MAX_BUCKET_BITS: u32 = 12;
 const GROWING: usize = (MAX_BUCKET_BITS - BASE_BITS + 1) as usize;
 /// Slots in the growing buckets together.
 const GROWING_SLOTS: usize = (BASE << GROWING) - BASE;

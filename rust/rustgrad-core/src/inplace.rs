@@ -365,7 +365,7 @@ pub fn overlap(a: &Tensor, b: &Tensor) -> Overlap {
 }
 
 fn data_overlap(a: &TensorData, b: &TensorData) -> Overlap {
-    if !Arc::ptr_eq(&a.storage, &b.storage) {
+    if !a.storage.same_buffer(&b.storage) {
         return Overlap::No;
     }
     let (na, nb) = (a.numel(), b.numel());
@@ -469,7 +469,7 @@ pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<T
     };
     {
         let mut g = target.lock();
-        g.data = TensorData { version: g.data.version.clone(), ..data };
+        g.data = data;
         g.data.bump_version();
         let version = g.data.version();
         // The new geometry is the view's own now: it needs no regenerated grad_fn.

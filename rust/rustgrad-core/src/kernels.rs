@@ -1706,7 +1706,7 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
     if !matches!(kind, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div) {
         return false;
     }
-    let same_storage = std::sync::Arc::ptr_eq(&dst.storage, &src.storage);
+    let same_storage = dst.storage.same_buffer(&src.storage);
     if same_storage && !(src.offset == dst.offset && src.shape == dst.shape && src.strides == dst.strides) {
         return false;
     }

@@ -18,18 +18,25 @@ enum Owner {
     /// The storage: the buffer is a `Vec` of its dtype taken apart (`ptr` and `len` are the
     /// storage's own; this is the capacity), rebuilt and dropped with the storage.
     Vec { capacity: usize },
-    /// Something else (a numpy array), kept alive as long as the storage.
-    Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+    /// Something else (a numpy array), kept alive as long as the storage. Boxed twice so the
+    /// owner takes two words, not three (every storage pays for the largest variant).
+    #[allow(clippy::redundant_allocation)]
+    Foreign(#[allow(dead_code)] Box<Box<dyn Any + Send + Sync>>),
     /// Another storage whose bytes this one shows as another dtype (`view(dtype)`): kept alive,
     /// and its version counter is this storage's too.
     Alias(Arc<Storage>),
+    /// Another storage whose elements this one shows with a version counter of its own (`.data`,
+    /// and a tensor that `set_data` moved to another storage keeping its count).
+    Counted(Arc<Storage>),
 }
 
 /// A typed, fixed-size buffer, with the version counter of its values. Its address never
 /// changes while it lives.
 ///
-/// The counter lives here, not in a block of its own, so a tensor takes one allocation less;
-/// a tensor that needs a counter of its own (`.data`) carries it (see `TensorData::version`).
+/// The counter lives here, not in a block of its own or in every tensor, so a tensor takes one
+/// allocation and a word less. A tensor that needs a counter of its own (`.data`) gets a storage
+/// of its own that shows the same elements ([`Storage::with_own_counter`]); compare buffers,
+/// not storages, to find aliasing ([`Storage::same_buffer`]).
 pub struct Storage {
     ptr: NonNull<u8>,
     len: usize,
@@ -87,7 +94,7 @@ impl Storage {
     /// not freed while `owner` lives.
     pub unsafe fn from_foreign(ptr: *mut u8, len: usize, dtype: DType, owner: Box<dyn Any + Send + Sync>) -> Self {
         let ptr = NonNull::new(ptr).unwrap_or(NonNull::dangling());
-        Storage { ptr, len, dtype, owner: Owner::Foreign(owner), version: Version::default() }
+        Storage { ptr, len, dtype, owner: Owner::Foreign(Box::new(owner)), version: Version::default() }
     }
 
     /// `of`'s bytes seen as `len` elements of `dtype`, sharing its version counter.
@@ -103,6 +110,28 @@ impl Storage {
         };
         let ptr = NonNull::new(of.as_ptr()).unwrap_or(NonNull::dangling());
         Storage { ptr, len, dtype, owner: Owner::Alias(of), version: Version::default() }
+    }
+
+    /// `of`'s elements with a version counter of their own, starting at `version`.
+    pub fn with_own_counter(of: &Arc<Storage>, version: u64) -> Self {
+        // A counted alias of a counted alias points at the first storage: its counter is unused.
+        let of = match &of.owner {
+            Owner::Counted(first) => first.clone(),
+            _ => of.clone(),
+        };
+        Storage {
+            ptr: of.ptr,
+            len: of.len,
+            dtype: of.dtype,
+            owner: Owner::Counted(of),
+            version: Version::starting_at(version),
+        }
+    }
+
+    /// Whether the two storages show the same buffer as the same dtype (one may be the other,
+    /// or a `.data` alias of it).
+    pub fn same_buffer(&self, other: &Storage) -> bool {
+        std::ptr::eq(self, other) || (self.ptr == other.ptr && self.dtype == other.dtype && self.len > 0)
     }
 
     /// The version counter of the values (shared with the storage this one reinterprets).

@@ -11,9 +11,6 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A version counter of its own, for a tensor whose counter is not its storage's (`.data`).
-pub type VersionCounter = Arc<Version>;
-
 /// The version of a storage's values, and what last wrote them in place.
 ///
 /// One word: what last wrote the values is kept in a table beside it ([`LAST_WRITES`]), since
@@ -81,10 +78,6 @@ pub struct TensorData {
     pub strides: Strides,
     /// Index of the first element in the storage.
     pub offset: usize,
-    /// The counter bumped by in-place writes, shared with every view and `detach()`: `None`
-    /// for the storage's own (nearly every tensor, so it costs no allocation), or one of its own
-    /// for `.data` and tensors that `set_data` moved to another storage.
-    pub version: Option<VersionCounter>,
 }
 
 impl TensorData {
@@ -92,7 +85,7 @@ impl TensorData {
     pub fn from_vec<T: IntoStorage>(values: Vec<T>, shape: Shape) -> Self {
         debug_assert_eq!(values.len(), shape::numel(&shape));
         let strides = shape::contiguous_strides(&shape);
-        TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0, version: None }
+        TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0 }
     }
 
     /// The element type.
@@ -113,16 +106,14 @@ impl TensorData {
 
     /// The same elements seen through another shape/strides (a view).
     pub fn restrided(&self, shape: Shape, strides: Strides, offset: usize) -> TensorData {
-        TensorData { storage: self.storage.clone(), shape, strides, offset, version: self.version.clone() }
+        TensorData { storage: self.storage.clone(), shape, strides, offset }
     }
 
-    /// The version counter of the values.
+    /// The version counter of the values: the storage's, shared with every view and
+    /// `detach()` (`.data` gets a storage of its own, [`Storage::with_own_counter`]).
     #[inline]
     pub fn counter(&self) -> &Version {
-        match &self.version {
-            Some(own) => own,
-            None => self.storage.version(),
-        }
+        self.storage.version()
     }
 
     /// The version of the values.
@@ -220,7 +211,7 @@ impl TensorData {
     pub fn write_from(&self, values: &TensorData) {
         with_dtype!(self.dtype(), T => {
             let n = self.numel();
-            if n > 0 && self.is_contiguous() && !Arc::ptr_eq(&self.storage, &values.storage) {
+            if n > 0 && self.is_contiguous() && !self.storage.same_buffer(&values.storage) {
                 // one copy from `values` (another buffer) into the elements' run
                 let src = crate::kernels::values::<T>(values);
                 // SAFETY: the run `offset..offset + n` lies inside the storage (a valid
@@ -822,7 +813,7 @@ impl Tensor {
     /// `.data`: shares the elements but has its own version counter (PyTorch's `variable_data`).
     pub fn variable_data(&self) -> Tensor {
         let mut d = self.data();
-        d.version = Some(Arc::default());
+        d.storage = Arc::new(Storage::with_own_counter(&d.storage, 0));
         let t = Tensor::from_data(d);
         if self.requires_grad() {
             t.lock().set_origin(Origin::Detached { data: true, site: crate::sites::capture() });
@@ -842,15 +833,14 @@ impl Tensor {
         if g.grad_fn.is_none() && g.requires_grad && !od.dtype().is_float() {
             return Err(Error::IntRequiresGrad);
         }
-        // The tensor keeps its counter. When that is its old storage's, a counter of its own
-        // takes over at the same value (the old storage's other tensors keep theirs).
-        let version = match &g.data.version {
-            None if !Arc::ptr_eq(&g.data.storage, &od.storage) => {
-                Some(Arc::new(Version::starting_at(g.data.version())))
-            }
-            kept => kept.clone(),
+        // The tensor keeps its count: showing another storage, it gets a counter of its own at
+        // the same value (the old storage's other tensors keep theirs).
+        let storage = if Arc::ptr_eq(&g.data.storage, &od.storage) {
+            od.storage
+        } else {
+            Arc::new(Storage::with_own_counter(&od.storage, g.data.version()))
         };
-        g.data = TensorData { version, ..od };
+        g.data = TensorData { storage, ..od };
         Ok(())
     }
 

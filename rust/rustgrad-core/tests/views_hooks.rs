@@ -152,4 +152,13 @@ fn version_counters_are_shared_by_views_detach_and_dtype_views_but_not_by_dot_da
     apply_inplace(&d, |t| arith::mul(t, &ws(2.0))).unwrap();
     assert_eq!((d.version(), other.version(), x.version()), (3, 0, 2));
     assert_eq!(other.to_vec::<f32>(), vec![18.0]);
+
+    // `.data` shows the same buffer through a storage of its own: overlap is found by buffer.
+    use rustgrad_core::inplace::{overlap, Overlap};
+    let y = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4]).unwrap();
+    let (head, tail) = (index::slice(&y.variable_data(), 0, 0, 3, 1).unwrap(), index::slice(&y, 0, 1, 4, 1).unwrap());
+    assert!(matches!(overlap(&tail, &head), Overlap::Partial));
+    assert!(matches!(overlap(&y, &y.variable_data()), Overlap::Full));
+    let z = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4]).unwrap();
+    assert!(matches!(overlap(&y, &z), Overlap::No));
 }

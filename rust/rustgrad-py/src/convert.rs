@@ -641,7 +641,7 @@ pub fn from_numpy(array: &Bound<'_, PyAny>) -> PyResult<Tensor> {
     // owner (a reference to the array itself).
     let data_ptr = unsafe { (*(arr.as_ptr() as *mut npyffi::PyArrayObject)).fields.data as *mut u8 };
     let storage = unsafe { Storage::from_foreign(data_ptr, span, dtype, Box::new(NumpyOwner(array.clone().unbind()))) };
-    Ok(Tensor::from_data(TensorData { storage: Arc::new(storage), shape, strides, offset: 0, version: None }))
+    Ok(Tensor::from_data(TensorData { storage: Arc::new(storage), shape, strides, offset: 0 }))
 }
 
 /// Checks and applies `requires_grad=` of a factory.

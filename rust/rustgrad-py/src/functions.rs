@@ -491,7 +491,6 @@ pub fn _storage_elements(py: Python<'_>, t: &Bound<'_, PyTensor>) -> R {
         shape: [d.storage.len()].as_slice().into(),
         strides: [1].as_slice().into(),
         offset: 0,
-        version: d.version.clone(),
     };
     wrap(py, Tensor::from_data(all))
 }

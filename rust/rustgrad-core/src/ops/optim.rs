@@ -3,7 +3,6 @@
 
 use crate::dtype::{DType, Float};
 use crate::tensor::{Tensor, TensorData};
-use std::sync::Arc;
 
 /// The numbers of one Adam step, as `optim.Adam` computes them in Python before the tensor
 /// arithmetic (each is rounded to the parameter's dtype where the kernel reads it).
@@ -46,7 +45,7 @@ pub fn adam_step(param: &Tensor, grad: &Tensor, exp_avg: &Tensor, exp_avg_sq: &T
     {
         return false;
     }
-    let distinct = |a: &TensorData, b: &TensorData| !Arc::ptr_eq(&a.storage, &b.storage);
+    let distinct = |a: &TensorData, b: &TensorData| !a.storage.same_buffer(&b.storage);
     if !(distinct(&p, &m) && distinct(&p, &v) && distinct(&m, &v) && [&p, &m, &v].iter().all(|t| distinct(t, &g))) {
         return false;
     }

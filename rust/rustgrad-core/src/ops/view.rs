@@ -599,12 +599,6 @@ pub fn view_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
             crate::storage::Storage::from_vec(v)
         })
     };
-    let data = crate::tensor::TensorData {
-        storage: std::sync::Arc::new(storage),
-        shape,
-        strides,
-        offset,
-        version: d.version.clone(),
-    };
+    let data = crate::tensor::TensorData { storage: std::sync::Arc::new(storage), shape, strides, offset };
     Ok(Tensor::from_data(data))
 }
