@@ -1,11 +1,12 @@
 //! The backward engine.
 //!
 //! Note [Engine]: like PyTorch's `engine.cpp`, without recursion anywhere:
-//! 1. discover the nodes reachable from the roots with an explicit stack;
+//! 1. discover the nodes reachable from the roots with an explicit stack, counting for each
+//!    node the edges coming into it;
 //! 2. if only some inputs are wanted (`inputs=` or `autograd.grad`), mark the nodes that lead
-//!    to them (children before parents: a node's inputs always have a smaller `seq`);
-//! 3. count, for each node, the edges coming into it from nodes that will run;
-//! 4. run nodes from a ready queue (highest `seq` first, leaf accumulators before all), each
+//!    to them (children before parents: a node's inputs always have a smaller `seq`), and
+//!    count again only the edges among those;
+//! 3. run nodes from a ready queue (highest `seq` first, leaf accumulators before all), each
 //!    exactly once, after all gradients flowing into it have been summed in its input buffer.
 //!
 //! Backward formulas run with grad mode set to `create_graph`, so with `create_graph=True`
@@ -532,7 +533,7 @@ fn run(
     }
     let is_target = |key: u32| captures.iter().any(|c| c.0 == key);
 
-    // 4. run
+    // 3. run
     let mut captured: Vec<Option<Tensor>> = vec![None; targets.map_or(0, |t| t.len())];
     for ((edge, g), key) in roots.into_iter().zip(root_positions) {
         infos.add_grad(key, edge.input_nr as usize, g)?;
