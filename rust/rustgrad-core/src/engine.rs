@@ -476,10 +476,13 @@ fn run(
                 stack.push((p, edge.node.clone()));
             }
             while let Some((p, node)) = stack.pop() {
+                let mut too_many = false;
                 let flags = node.with(|n| {
                     for e in n.next.iter().flatten() {
                         let (child, new) = infos.position_of(e.node.index());
-                        infos.get_mut(child).bits += 1;
+                        let child_info = infos.get_mut(child);
+                        too_many |= child_info.deps() == DEPS_MASK;
+                        child_info.bits += u32::from(!too_many);
                         if new {
                             stack.push((child, e.node.clone()));
                         }
@@ -488,6 +491,11 @@ fn run(
                     let multi = if n.metas.num_outputs() > 1 { MULTI } else { 0 };
                     accumulate | multi
                 });
+                if too_many {
+                    return Err(Error::runtime(format!(
+                        "backward: a node of the graph has more than {DEPS_MASK} incoming edges"
+                    )));
+                }
                 let info = infos.get_mut(p);
                 info.bits |= flags;
                 info.node = Some(node);

@@ -10,6 +10,7 @@
 use crate::dtype::{DType, Element};
 use crate::tensor::Version;
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -28,10 +29,17 @@ enum Owner {
     /// Another storage whose elements this one shows with a version counter of its own (`.data`,
     /// and a tensor that `set_data` moved to another storage keeping its count).
     Counted(Arc<Storage>),
+    /// The storage itself: at most [`INLINE_BYTES`] of elements (0-d and one-element tensors),
+    /// kept here instead of in a buffer of their own. `ptr` is unused ([`Storage::as_ptr`]).
+    Inline(UnsafeCell<u64>),
 }
 
+/// Elements of at most this many bytes live inside the storage ([`Owner::Inline`]).
+pub const INLINE_BYTES: usize = 8;
+
 /// A typed, fixed-size buffer, with the version counter of its values. Its address never
-/// changes while it lives.
+/// changes while it lives: it is put in an `Arc` when made and read only from there, so elements
+/// kept inside it ([`Owner::Inline`]) stay where [`Storage::as_ptr`] said they were.
 ///
 /// The counter lives here, not in a block of its own or in every tensor, so a tensor takes one
 /// allocation and a word less. A tensor that needs a counter of its own (`.data`) gets a storage
@@ -69,6 +77,20 @@ pub trait IntoStorage: Element {
 
 impl<T: Element> IntoStorage for T {
     fn into_storage(v: Vec<T>) -> Storage {
+        let bytes = std::mem::size_of_val(v.as_slice());
+        if bytes <= INLINE_BYTES && std::mem::align_of::<T>() <= std::mem::align_of::<u64>() {
+            let mut word = 0u64;
+            // SAFETY: `bytes` (at most 8) bytes are read from the vector's elements and written
+            // into the 8-byte word.
+            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr() as *const u8, &mut word as *mut u64 as *mut u8, bytes) };
+            return Storage {
+                ptr: NonNull::dangling(),
+                len: v.len(),
+                dtype: T::DTYPE,
+                owner: Owner::Inline(UnsafeCell::new(word)),
+                version: Version::default(),
+            };
+        }
         let mut v = std::mem::ManuallyDrop::new(v);
         let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
         Storage {
@@ -120,7 +142,7 @@ impl Storage {
             _ => of.clone(),
         };
         Storage {
-            ptr: of.ptr,
+            ptr: NonNull::new(of.as_ptr()).unwrap_or(NonNull::dangling()),
             len: of.len,
             dtype: of.dtype,
             owner: Owner::Counted(of),
@@ -131,7 +153,7 @@ impl Storage {
     /// Whether the two storages show the same buffer as the same dtype (one may be the other,
     /// or a `.data` alias of it).
     pub fn same_buffer(&self, other: &Storage) -> bool {
-        std::ptr::eq(self, other) || (self.ptr == other.ptr && self.dtype == other.dtype && self.len > 0)
+        std::ptr::eq(self, other) || (self.as_ptr() == other.as_ptr() && self.dtype == other.dtype && self.len > 0)
     }
 
     /// The version counter of the values (shared with the storage this one reinterprets).
@@ -145,7 +167,7 @@ impl Storage {
 
     /// Whether the buffer is this storage's own (not memory lent by numpy).
     pub fn is_owned(&self) -> bool {
-        matches!(self.owner, Owner::Vec { .. })
+        matches!(self.owner, Owner::Vec { .. } | Owner::Inline(_))
     }
 
     /// The element type.
@@ -164,8 +186,13 @@ impl Storage {
     }
 
     /// Start of the buffer, for zero-copy export.
+    #[inline]
     pub fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        match &self.owner {
+            // The storage's address is stable: it lives in an `Arc` from its creation on.
+            Owner::Inline(word) => word.get() as *mut u8,
+            _ => self.ptr.as_ptr(),
+        }
     }
 
     /// The elements as a slice.
@@ -180,7 +207,7 @@ impl Storage {
             return &[];
         }
         // SAFETY: guaranteed by the caller and by construction (ptr/len describe the buffer).
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr() as *const T, self.len) }
+        unsafe { std::slice::from_raw_parts(self.as_ptr() as *const T, self.len) }
     }
 
     /// The elements as a mutable slice.
@@ -195,6 +222,42 @@ impl Storage {
             return &mut [];
         }
         // SAFETY: guaranteed by the caller.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr() as *mut T, self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr() as *mut T, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether the storage's elements lie inside the storage itself.
+    fn inline(s: &Arc<Storage>) -> bool {
+        let (start, p) = (Arc::as_ptr(s) as usize, s.as_ptr() as usize);
+        p >= start && p + INLINE_BYTES <= start + std::mem::size_of::<Storage>()
+    }
+
+    #[test]
+    fn up_to_eight_bytes_of_elements_live_in_the_storage() {
+        let one = Arc::new(Storage::from_vec(vec![1.5f64]));
+        let two = Arc::new(Storage::from_vec(vec![1.0f32, 2.0]));
+        let three = Arc::new(Storage::from_vec(vec![1.0f32, 2.0, 3.0]));
+        let flags = Arc::new(Storage::from_vec(vec![true, false, true]));
+        assert!(inline(&one) && inline(&two) && inline(&flags) && !inline(&three));
+        // SAFETY: each storage is read and written as its own dtype, one slice at a time.
+        unsafe {
+            assert_eq!(two.slice::<f32>(), &[1.0, 2.0]);
+            assert_eq!(flags.slice::<bool>(), &[true, false, true]);
+            one.slice_mut::<f64>()[0] = 2.5;
+        }
+        // A `.data` alias and a dtype view show the same element, wherever it lives.
+        let alias = Storage::with_own_counter(&one, 0);
+        assert!(alias.same_buffer(&one) && !alias.same_buffer(&two));
+        // SAFETY: 8 bytes of an f64 are a valid i64.
+        let bits = unsafe { Storage::reinterpret(one.clone(), 1, DType::I64) };
+        // SAFETY: read-only slices of the right dtypes.
+        unsafe {
+            assert_eq!(alias.slice::<f64>(), &[2.5]);
+            assert_eq!(bits.slice::<i64>(), &[2.5f64.to_bits() as i64]);
+        }
     }
 }
