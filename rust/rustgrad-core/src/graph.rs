@@ -351,8 +351,8 @@ impl Node {
         self.op.name()
     }
 
-    /// The node's hooks (its extras), created empty on first use.
-    pub fn hooks_mut(&mut self) -> &mut NodeExtras {
+    /// The node's extras (hooks, retained gradients, creation site), created empty on first use.
+    pub fn extras_mut(&mut self) -> &mut NodeExtras {
         ANY_NODE_HOOKS.store(true, Ordering::Relaxed);
         self.extras.get_or_insert_with(Default::default)
     }
@@ -605,14 +605,14 @@ impl NodeRef {
     /// `grad_fn.register_prehook(hook)`; returns the hook's id.
     pub fn add_pre_hook(&self, hook: NodePreHook) -> u64 {
         let id = crate::tensor::next_hook_id();
-        self.with(|n| n.hooks_mut().pre_hooks.push((id, hook)));
+        self.with(|n| n.extras_mut().pre_hooks.push((id, hook)));
         id
     }
 
     /// `grad_fn.register_hook(hook)`; returns the hook's id.
     pub fn add_post_hook(&self, hook: NodePostHook) -> u64 {
         let id = crate::tensor::next_hook_id();
-        self.with(|n| n.hooks_mut().post_hooks.push((id, hook)));
+        self.with(|n| n.extras_mut().post_hooks.push((id, hook)));
         ANY_POST_HOOKS.store(true, Ordering::Relaxed);
         id
     }

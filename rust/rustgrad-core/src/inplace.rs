@@ -155,7 +155,7 @@ pub fn set_grad_fn(t: &Tensor, node: NodeRef, output_nr: u32) {
                 }
             });
         }
-        node.with(|n| n.hooks_mut().retained.push((output_nr, me)));
+        node.with(|n| n.extras_mut().retained.push((output_nr, me)));
     }
 }
 

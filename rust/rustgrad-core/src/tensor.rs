@@ -912,7 +912,7 @@ impl Tensor {
             }
             (g.grad_fn.clone().unwrap(), g.output_nr)
         };
-        grad_fn.with(|n| n.hooks_mut().tensor_hooks.push((id, output_nr, hook)));
+        grad_fn.with(|n| n.extras_mut().tensor_hooks.push((id, output_nr, hook)));
         id
     }
 
@@ -980,7 +980,7 @@ impl Tensor {
             (g.grad_fn.clone().unwrap(), g.output_nr)
         };
         let weak = self.downgrade();
-        grad_fn.with(|n| n.hooks_mut().retained.push((output_nr, weak)));
+        grad_fn.with(|n| n.extras_mut().retained.push((output_nr, weak)));
         Ok(())
     }
 
