@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::grad_mode::is_recording;
-use crate::graph::{InputMeta, Metas, Node, NodeRef};
+use crate::graph::{Metas, Node, NodeRef};
 use crate::ops::BackwardOp;
 use crate::shape;
 use crate::tensor::{InputState, Tensor, TensorData};
@@ -102,7 +102,8 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
         None => out.dtype().is_float(),
     };
     // One lock per input: whether it needs a gradient, where it goes, and its metadata.
-    let states: SmallVec<[InputState; 2]> = inputs.iter().map(|t| t.input_state()).collect();
+    let mut metas = Metas::default();
+    let states: SmallVec<[InputState; 2]> = inputs.iter().map(|t| t.input_state(&mut metas)).collect();
     if !float || states.iter().all(|s| !s.requires_grad) {
         return Ok(out);
     }
@@ -127,11 +128,11 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     match out.unique_mut() {
         // The usual case: the result is not shared yet, so it needs no locking.
         Some(o) => {
-            let meta = InputMeta { shape: o.data.shape.clone(), dtype: o.data.dtype() };
-            o.grad_fn = Some(new_node(states, &[meta], op));
+            metas.push_output(&o.data.shape, o.data.dtype());
+            o.grad_fn = Some(new_node(states, metas, op));
             o.output_nr = 0;
         }
-        None => attach_states(&[&out], states, op),
+        None => attach_states(&[&out], states, metas, op),
     }
     Ok(out)
 }
@@ -181,22 +182,21 @@ pub fn check_not_inference(inputs: &[&Tensor], op: &BackwardOp) -> Result<()> {
 
 /// Attaches one node as `grad_fn` of several outputs.
 pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
-    attach_states(outputs, inputs.iter().map(|t| t.input_state()).collect(), op)
+    let mut metas = Metas::default();
+    let states = inputs.iter().map(|t| t.input_state(&mut metas)).collect();
+    attach_states(outputs, states, metas, op)
 }
 
-/// [`attach`] with the inputs' states already read.
-pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op: BackwardOp) {
+/// [`attach`] with the inputs' states already read (their shapes and dtypes in `metas`).
+pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, mut metas: Metas, op: BackwardOp) {
     if !inputs.iter().any(|s| s.requires_grad) {
         return;
     }
-    let output_meta: SmallVec<[InputMeta; 1]> = outputs
-        .iter()
-        .map(|t| {
-            let d = t.lock();
-            InputMeta { shape: d.data.shape.clone(), dtype: d.data.dtype() }
-        })
-        .collect();
-    let node = new_node(inputs, &output_meta, op);
+    for t in outputs {
+        let d = t.lock();
+        metas.push_output(&d.data.shape, d.data.dtype());
+    }
+    let node = new_node(inputs, metas, op);
     let last = outputs.len().saturating_sub(1);
     let mut node = Some(node);
     for (i, out) in outputs.iter().enumerate() {
@@ -210,9 +210,9 @@ pub fn attach_states(outputs: &[&Tensor], inputs: SmallVec<[InputState; 2]>, op:
     }
 }
 
-/// A node for `op` with edges to `inputs`, producing outputs of `outputs`' shapes and dtypes.
-fn new_node(inputs: SmallVec<[InputState; 2]>, outputs: &[InputMeta], op: BackwardOp) -> NodeRef {
-    let metas = Metas::new(inputs.iter().map(|s| &s.meta), outputs);
+/// A node for `op` with edges to `inputs`; `metas` has the shapes and dtypes of its inputs and
+/// outputs.
+fn new_node(inputs: SmallVec<[InputState; 2]>, metas: Metas, op: BackwardOp) -> NodeRef {
     let next = inputs.into_iter().map(|s| s.edge).collect();
     NodeRef::new(Node::with_edges(op, next, metas))
 }

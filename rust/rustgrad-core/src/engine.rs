@@ -18,7 +18,7 @@ use crate::autograd::Grads;
 use crate::creation::ones_like;
 use crate::error::{Error, Result};
 use crate::grad_mode::GradModeGuard;
-use crate::graph::{Edge, GradHook, Metas, NodePostHook, NodePreHook, NodeRef};
+use crate::graph::{Edge, GradHook, Metas, Node, NodePostHook, NodePreHook, NodeRef};
 use crate::ops::accumulate::accumulate;
 use crate::ops::arith::add;
 use crate::ops::view::{clone, sum_to, to_dtype};
@@ -67,7 +67,8 @@ const MULTI: u32 = 1 << 31;
 /// graph holds a million of these at once. The node's edges, name, creation order and number
 /// of outputs are read from the node itself when needed.
 struct Info {
-    /// The node (`None` only between its discovery and its visit).
+    /// The node (`None` between its discovery and its visit, and once it has run: the engine
+    /// then holds the handle only while running it).
     node: Option<NodeRef>,
     /// Dependencies and flags (see [`DEPS_MASK`]).
     bits: u32,
@@ -178,15 +179,18 @@ impl States {
 
     /// The node's edges, by position (every child of a discovered node is discovered).
     fn edges(&self, node: &NodeRef) -> SmallVec<[NextEdge; 2]> {
-        node.with(|n| {
-            n.next
-                .iter()
-                .map(|e| match e.as_ref().and_then(|e| Some((self.positions.get(e.node.index())?, e.input_nr))) {
-                    Some((key, input_nr)) => NextEdge { key, input_nr },
-                    None => NextEdge { key: NO_EDGE, input_nr: 0 },
-                })
-                .collect()
-        })
+        node.with(|n| self.edges_of(n))
+    }
+
+    /// [`States::edges`] of a node already locked.
+    fn edges_of(&self, n: &Node) -> SmallVec<[NextEdge; 2]> {
+        n.next
+            .iter()
+            .map(|e| match e.as_ref().and_then(|e| Some((self.positions.get(e.node.index())?, e.input_nr))) {
+                Some((key, input_nr)) => NextEdge { key, input_nr },
+                None => NextEdge { key: NO_EDGE, input_nr: 0 },
+            })
+            .collect()
     }
 
     /// Adds `g` to the gradient node `i` has received for its output `output`.
@@ -556,9 +560,10 @@ fn run(
     while let Some(Ready { key, .. }) = ready.pop() {
         let mut grads = infos.take_grads(key);
         let node = {
+            // The handle moves out: nothing reads a node's handle once it has run.
             let info = infos.get_mut(key);
             info.set(DONE, true);
-            info.node().clone()
+            info.node.take().expect("every node is visited before the graph runs")
         };
         let is_accumulate = infos.get(key).has(ACCUMULATE);
         run_pre_hooks(&node, is_accumulate, &mut grads)?;
@@ -604,18 +609,23 @@ fn run(
             continue;
         }
 
-        let next = infos.edges(&node);
-        let needs: SmallVec<[bool; 2]> = next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
-        let outputs: SmallVec<[Option<Tensor>; 2]> = if needs.contains(&true) && grads.iter().any(|g| g.is_some()) {
-            let outputs = call_node(&node, needs, &grads, keep_graph).inspect_err(|_| {
-                if anomaly::is_enabled() {
-                    let (name, trace) = node.with(|n| (n.name(), n.trace()));
-                    anomaly::report_error(name, trace.as_deref());
-                }
-            })?;
-            run_post_hooks(&node, outputs, &grads)?
-        } else {
-            SmallVec::new()
+        // The edges and what they need are read under the lock the node runs under.
+        let mut next: SmallVec<[NextEdge; 2]> = SmallVec::new();
+        let plan = |n: &Node| {
+            next = infos.edges_of(n);
+            let needs: SmallVec<[bool; 2]> =
+                next.iter().map(|e| e.get().is_some_and(|e| infos.reaches(e.key))).collect();
+            (needs.contains(&true) && grads.iter().any(|g| g.is_some())).then_some(needs)
+        };
+        let called = call_node(&node, plan, &grads, keep_graph).inspect_err(|_| {
+            if anomaly::is_enabled() {
+                let (name, trace) = node.with(|n| (n.name(), n.trace()));
+                anomaly::report_error(name, trace.as_deref());
+            }
+        })?;
+        let outputs: SmallVec<[Option<Tensor>; 2]> = match called {
+            Some(outputs) => run_post_hooks(&node, outputs, &grads)?,
+            None => SmallVec::new(),
         };
         drop(grads);
 
@@ -756,13 +766,17 @@ fn check_hook_count(name: &str, kind: &str, got: usize, expected: usize) -> Resu
     Ok(())
 }
 
+/// Runs the node if `plan` (given the locked node) says which inputs need gradients, and fits
+/// the gradients to the inputs; `None` when `plan` skipped it.
 fn call_node(
     node: &NodeRef,
-    needs: SmallVec<[bool; 2]>,
+    plan: impl FnOnce(&Node) -> Option<SmallVec<[bool; 2]>>,
     grads: &SmallVec<[Option<Tensor>; 1]>,
     keep_graph: bool,
-) -> Result<SmallVec<[Option<Tensor>; 2]>> {
-    let (out, metas, name) = apply_node(node, needs, grads, keep_graph)?;
+) -> Result<Option<SmallVec<[Option<Tensor>; 2]>>> {
+    let Some((out, metas, name)) = apply_planned(node, plan, grads, keep_graph)? else {
+        return Ok(None);
+    };
     if anomaly::is_enabled() && anomaly::check_nan() {
         for (index, g) in out.iter().enumerate() {
             if let Some(g) = g {
@@ -799,7 +813,7 @@ fn call_node(
             *g = Some(fixed);
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Runs a node's backward function on its output gradients (missing ones become zeros).
@@ -812,36 +826,56 @@ pub fn apply_node(
     grads: &[Option<Tensor>],
     keep_graph: bool,
 ) -> Result<(Grads, Metas, &'static str)> {
+    Ok(apply_planned(node_ref, |_| Some(needs), grads, keep_graph)?.expect("the plan always runs the node"))
+}
+
+/// [`apply_node`] with `needs` from `plan`, called on the node under the same lock (`None`:
+/// nothing to run).
+fn apply_planned(
+    node_ref: &NodeRef,
+    plan: impl FnOnce(&Node) -> Option<SmallVec<[bool; 2]>>,
+    grads: &[Option<Tensor>],
+    keep_graph: bool,
+) -> Result<Option<(Grads, Metas, &'static str)>> {
     let mut guard = node_ref.lock();
     let node = guard.as_mut().expect("live node");
+    let Some(needs) = plan(node) else {
+        return Ok(None);
+    };
     let name = node.name();
     let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site() };
     if node.released() && node.op.saves_tensors() {
         return Err(Error::GraphFreed);
     }
     // Outputs without a gradient get zeros, so formulas always see every output's gradient.
-    let filled: SmallVec<[Option<Tensor>; 1]> = grads
-        .iter()
-        .enumerate()
-        .map(|(i, g)| g.clone().or_else(|| node.metas.output(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
-        .collect();
+    // (Usually every output has one: then `grads` is passed as it is.)
+    let filled: SmallVec<[Option<Tensor>; 1]> = if grads.iter().all(Option::is_some) {
+        SmallVec::new()
+    } else {
+        grads
+            .iter()
+            .enumerate()
+            .map(|(i, g)| g.clone().or_else(|| node.metas.output(i).map(|m| crate::creation::zeros(&m.shape, m.dtype))))
+            .collect()
+    };
+    let all: &[Option<Tensor>] = if filled.is_empty() { grads } else { &filled };
     let metas = node.metas.clone();
     if let BackwardOp::Custom(custom) = &node.op {
         let custom = custom.clone();
         drop(guard);
-        let out = if custom.materialize_grads() { custom.apply(&ctx, &filled)? } else { custom.apply(&ctx, grads)? };
+        let out = if custom.materialize_grads() { custom.apply(&ctx, all)? } else { custom.apply(&ctx, grads)? };
         if !keep_graph {
             custom.release_saved();
             node_ref.with(|n| n.set_released());
         }
-        return Ok((out, metas, name));
+        return Ok(Some((out, metas, name)));
     }
-    let out = node.op.apply(&ctx, &filled)?;
+    let out = node.op.apply(&ctx, all)?;
     if !keep_graph {
         node.op.release();
         node.set_released();
     }
-    Ok((out, metas, name))
+    Ok(Some((out, metas, name)))
 }
 
 #[cfg(test)]

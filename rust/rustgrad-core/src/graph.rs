@@ -172,19 +172,31 @@ impl Metas {
     ) -> Metas {
         let mut m = Metas::default();
         for meta in inputs {
-            m.push(meta);
-            m.inputs += 1;
+            m.push_input(&meta.shape, meta.dtype);
         }
         for meta in outputs {
-            m.push(meta);
-            m.outputs += 1;
+            m.push_output(&meta.shape, meta.dtype);
         }
         m
     }
 
-    fn push(&mut self, meta: &InputMeta) {
-        let shape = &meta.shape[..];
-        let mut header = meta.dtype as u64 | (shape.len() as u64) << 8;
+    /// Adds the next input's shape and dtype (before any output's).
+    #[inline]
+    pub fn push_input(&mut self, shape: &[usize], dtype: DType) {
+        debug_assert_eq!(self.outputs, 0, "inputs come before outputs");
+        self.push(shape, dtype);
+        self.inputs += 1;
+    }
+
+    /// Adds the next output's shape and dtype.
+    #[inline]
+    pub fn push_output(&mut self, shape: &[usize], dtype: DType) {
+        self.push(shape, dtype);
+        self.outputs += 1;
+    }
+
+    fn push(&mut self, shape: &[usize], dtype: DType) {
+        let mut header = dtype as u64 | (shape.len() as u64) << 8;
         let inline = match *shape {
             [a, b, ..] if a < TWO_DIM_LIMIT && b < TWO_DIM_LIMIT => {
                 header |= (a as u64) << DIMS_SHIFT | (b as u64) << (DIMS_SHIFT + TWO_DIM_BITS);

@@ -432,6 +432,21 @@ pub fn tanh_one<T: Float>(x: T) -> T {
     }
 }
 
+/// `kind` of one value, with the bits of [`unary_map`].
+#[inline]
+fn unary_value<T: Float>(kind: Unary, x: T) -> T {
+    if T::DTYPE == DType::F32 && matches!(kind, Unary::Tanh | Unary::Exp | Unary::Sigmoid) {
+        let x = x.to_f64() as f32;
+        let y = match kind {
+            Unary::Tanh => tanh_f32(x),
+            Unary::Exp => exp_f32(x),
+            _ => 1.0 / (1.0 + exp_f32(-x)),
+        };
+        return T::from_f64(y as f64);
+    }
+    unary_one(kind, x)
+}
+
 fn unary_map<T: Float>(kind: Unary, v: &[T]) -> Vec<T> {
     if T::DTYPE == DType::F32 && matches!(kind, Unary::Tanh | Unary::Exp | Unary::Sigmoid) {
         // SAFETY: T is f32 (checked above).
@@ -534,6 +549,9 @@ fn unary_rowmajor(x: &TensorData, kind: Unary) -> TensorData {
         return via_f32(dtype, || unary_rowmajor(&cast(x, DType::F32), kind));
     }
     with_float!(dtype, T => {
+        if x.numel() == 1 {
+            return TensorData::one(unary_value::<T>(kind, first_value::<T>(x)), x.shape.clone());
+        }
         let v = values::<T>(x);
         TensorData::from_vec(unary_map::<T>(kind, &v), x.shape.clone())
     })
@@ -901,6 +919,9 @@ fn in_layout(
 
 /// A binary arithmetic kernel computing in `dtype`.
 pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    if a.numel() == 1 && b.numel() == 1 {
+        return binary_rowmajor(a, b, kind, dtype); // no layout to keep
+    }
     in_layout(a, b, |a, b| binary_rowmajor(a, b, kind, dtype))
 }
 
@@ -909,8 +930,24 @@ pub fn binary_row_major_result(a: &TensorData, b: &TensorData, kind: Binary, dty
     binary_rowmajor(a, b, kind, dtype)
 }
 
+/// The longer of two shapes whose sizes are all 1: what they broadcast to.
+fn one_element_shape(a: &TensorData, b: &TensorData) -> Shape {
+    if a.shape.len() >= b.shape.len() {
+        a.shape.clone()
+    } else {
+        b.shape.clone()
+    }
+}
+
 /// [`binary`] with a row-major result.
 fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
+    if a.numel() == 1 && b.numel() == 1 {
+        // One value each (0-d tensors, numbers): computed here, kept inside its storage.
+        return Ok(with_dtype!(dtype, T => TensorData::one(
+            <T as Arith>::apply(kind, first_value::<T>(a), first_value::<T>(b)),
+            one_element_shape(a, b),
+        )));
+    }
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! zip {
         ($T:ty, $k:expr) => {
@@ -964,16 +1001,39 @@ pub enum FusedGrad {
     Sigmoid,
 }
 
+/// `kind`'s formula at one gradient value `gv` and saved value `sv`.
+#[inline(always)]
+fn fused_grad<T: Float>(kind: FusedGrad, gv: T, sv: T) -> T {
+    let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+    match kind {
+        FusedGrad::Threshold => {
+            if sv <= zero {
+                zero
+            } else {
+                gv
+            }
+        }
+        FusedGrad::Tanh => gv * (one - sv * sv),
+        FusedGrad::Sigmoid => gv * (one - sv) * sv,
+    }
+}
+
 /// `kind`'s formula over the gradient `g` and the saved `s` (one float dtype, broadcast) in one
 /// pass, rounded after each operation as the separate ops would round it.
 pub fn activation_backward(g: &TensorData, s: &TensorData, kind: FusedGrad) -> Result<TensorData> {
+    if g.numel() == 1 && s.numel() == 1 {
+        return with_float!(g.dtype(), T => {
+            let value = fused_grad(kind, first_value::<T>(g), first_value::<T>(s));
+            Ok(TensorData::one(value, one_element_shape(g, s)))
+        });
+    }
     in_layout(g, s, |g, s| {
         with_float!(g.dtype(), T => {
-            let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+            // One monomorphised loop per kind, so the match is outside the hot loop.
             let (v, shape) = match kind {
-                FusedGrad::Threshold => zip_broadcast::<T, T>(g, s, move |gv, sv| if sv <= zero { zero } else { gv })?,
-                FusedGrad::Tanh => zip_broadcast::<T, T>(g, s, move |gv, sv| gv * (one - sv * sv))?,
-                FusedGrad::Sigmoid => zip_broadcast::<T, T>(g, s, move |gv, sv| gv * (one - sv) * sv)?,
+                FusedGrad::Threshold => zip_broadcast::<T, T>(g, s, |gv, sv| fused_grad(FusedGrad::Threshold, gv, sv))?,
+                FusedGrad::Tanh => zip_broadcast::<T, T>(g, s, |gv, sv| fused_grad(FusedGrad::Tanh, gv, sv))?,
+                FusedGrad::Sigmoid => zip_broadcast::<T, T>(g, s, |gv, sv| fused_grad(FusedGrad::Sigmoid, gv, sv))?,
             };
             Ok(TensorData::from_vec(v, shape))
         })

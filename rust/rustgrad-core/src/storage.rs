@@ -109,6 +109,25 @@ impl Storage {
         T::into_storage(v)
     }
 
+    /// A storage of the one element `value`, kept inside it when it fits (no buffer is
+    /// allocated at all, not even one that is copied and freed).
+    #[inline]
+    pub fn one<T: IntoStorage>(value: T) -> Self {
+        if std::mem::size_of::<T>() > INLINE_BYTES || std::mem::align_of::<T>() > std::mem::align_of::<u64>() {
+            return T::into_storage(vec![value]);
+        }
+        let mut word = 0u64;
+        // SAFETY: `T` takes at most 8 bytes, aligned no more than a u64's; the word holds them.
+        unsafe { std::ptr::write(&mut word as *mut u64 as *mut T, value) };
+        Storage {
+            ptr: NonNull::dangling(),
+            len: 1,
+            dtype: T::DTYPE,
+            owner: Owner::Inline(UnsafeCell::new(word)),
+            version: Version::default(),
+        }
+    }
+
     /// Wraps memory owned elsewhere (zero-copy import).
     ///
     /// # Safety
@@ -242,7 +261,10 @@ mod tests {
         let two = Arc::new(Storage::from_vec(vec![1.0f32, 2.0]));
         let three = Arc::new(Storage::from_vec(vec![1.0f32, 2.0, 3.0]));
         let flags = Arc::new(Storage::from_vec(vec![true, false, true]));
-        assert!(inline(&one) && inline(&two) && inline(&flags) && !inline(&three));
+        let made_inside = Arc::new(Storage::one(-3i64));
+        assert!(inline(&one) && inline(&two) && inline(&flags) && inline(&made_inside) && !inline(&three));
+        // SAFETY: read as its own dtype.
+        assert_eq!(unsafe { made_inside.slice::<i64>() }, &[-3]);
         // SAFETY: each storage is read and written as its own dtype, one slice at a time.
         unsafe {
             assert_eq!(two.slice::<f32>(), &[1.0, 2.0]);

@@ -88,6 +88,15 @@ impl TensorData {
         TensorData { storage: Arc::new(Storage::from_vec(values)), shape, strides, offset: 0 }
     }
 
+    /// A tensor of one element, `value`, of `shape` (whose sizes are all 1): the fast path of
+    /// element-wise kernels on 0-d and one-element operands.
+    #[inline]
+    pub fn one<T: IntoStorage>(value: T, shape: Shape) -> Self {
+        debug_assert_eq!(shape::numel(&shape), 1);
+        let strides = shape::contiguous_strides(&shape);
+        TensorData { storage: Arc::new(Storage::one(value)), shape, strides, offset: 0 }
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         self.storage.dtype()
@@ -387,8 +396,6 @@ pub struct InputState {
     pub edge: Option<Edge>,
     /// Whether the input requires grad (true with no edge for a view whose base requires grad).
     pub requires_grad: bool,
-    /// The shape and dtype its gradient must have.
-    pub meta: crate::graph::InputMeta,
     /// Whether the input is an inference tensor.
     pub is_inference: bool,
     /// A view whose history may not be used (see [`ViewMeta::rebase_error`]; the message is
@@ -869,10 +876,11 @@ impl Tensor {
     }
 
     /// What recording an op needs from this input, read under one lock: where its gradient
-    /// goes (`None` if it needs none), its shape and dtype, and whether it is an inference tensor.
-    pub fn input_state(&self) -> InputState {
+    /// goes (`None` if it needs none) and whether it is an inference tensor. Its shape and dtype
+    /// go into `metas`, the next input of the node being made.
+    pub fn input_state(&self, metas: &mut crate::graph::Metas) -> InputState {
         let g = self.fresh();
-        let meta = crate::graph::InputMeta { shape: g.data.shape.clone(), dtype: g.data.dtype() };
+        metas.push_input(&g.data.shape, g.data.dtype());
         let is_inference = g.is_inference;
         let edge = if let Some(f) = &g.grad_fn {
             Some(Edge { node: f.clone(), input_nr: g.output_nr })
@@ -883,7 +891,7 @@ impl Tensor {
             };
             drop(g);
             let requires_grad = base.is_some_and(|b| b.requires_grad());
-            return InputState { edge: None, requires_grad, meta, is_inference, stale_view };
+            return InputState { edge: None, requires_grad, is_inference, stale_view };
         } else if let Some(node) = g.grad_accumulator.and_then(|w| w.upgrade()) {
             Some(Edge { node, input_nr: 0 })
         } else {
@@ -891,7 +899,7 @@ impl Tensor {
             drop(g);
             self.gradient_edge()
         };
-        InputState { requires_grad: edge.is_some(), edge, meta, is_inference, stale_view: false }
+        InputState { requires_grad: edge.is_some(), edge, is_inference, stale_view: false }
     }
 
     /// The viewed data and what it contributes to type promotion, under one lock.
