@@ -301,6 +301,14 @@ impl SavedTensor {
         SavedTensor { saved: Some(Saved { tensor, version, bytes_and_output: bytes as u64 | output << 48 }) }
     }
 
+    /// Whether both saved the very same tensor (`x * x`), while they hold it.
+    pub fn same_tensor(&self, other: &SavedTensor) -> bool {
+        match (&self.saved, &other.saved) {
+            (Some(a), Some(b)) => a.tensor.same(&b.tensor),
+            _ => false,
+        }
+    }
+
     /// The saved tensor, checked against in-place changes since it was saved.
     pub fn unpack(&self, ctx: &BackwardCtx) -> Result<Tensor> {
         let saved = self.saved.as_ref().ok_or(Error::GraphFreed)?;

@@ -279,6 +279,15 @@ pub struct PromotionInput {
 /// PyTorch's `result_type`: tensors with dimensions win over 0-d tensors, which win over
 /// Python numbers, unless the lower-priority operand is of a higher category (bool < int < float).
 pub fn result_type(inputs: &[PromotionInput]) -> DType {
+    // The usual pairs, decided at once: two tensors of one dtype, or a float tensor and a number.
+    if let [a, b] = inputs {
+        match (a.wrapped, b.wrapped) {
+            (false, false) if a.dtype == b.dtype => return a.dtype,
+            (false, true) if a.dtype.is_float() => return a.dtype,
+            (true, false) if b.dtype.is_float() => return b.dtype,
+            _ => {}
+        }
+    }
     let mut dim: Option<DType> = None;
     let mut zero: Option<DType> = None;
     let mut wrapped: Option<DType> = None;

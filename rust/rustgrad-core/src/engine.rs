@@ -623,7 +623,7 @@ fn run(
                 anomaly::report_error(name, trace.as_deref());
             }
         })?;
-        let outputs: SmallVec<[Option<Tensor>; 2]> = match called {
+        let mut outputs: SmallVec<[Option<Tensor>; 2]> = match called {
             Some(outputs) => run_post_hooks(&node, outputs, &grads)?,
             None => SmallVec::new(),
         };
@@ -635,8 +635,8 @@ fn run(
             if !infos.reaches(ck) {
                 continue;
             }
-            if let Some(Some(g)) = outputs.get(i) {
-                infos.add_grad(ck, edge.input_nr as usize, g.clone())?;
+            if let Some(g) = outputs.get_mut(i).and_then(Option::take) {
+                infos.add_grad(ck, edge.input_nr as usize, g)?;
             }
             let child = infos.get_mut(ck);
             child.bits -= 1;

@@ -136,11 +136,36 @@ pub struct Node {
 /// many of the first dims the header holds in bits 16-17, and those dims: one in bits 18-63,
 /// or two in bits 18-40 and 41-63. The remaining dims follow, one word each. So a node with two
 /// inputs and one output of at most two dims (each below 2^23) takes three words, inline.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Metas {
     words: SmallVec<[u64; 3]>,
     inputs: u16,
     outputs: u16,
+}
+
+impl Clone for Metas {
+    fn clone(&self) -> Metas {
+        // `from_slice` copies the words at once; a derived clone would go word by word.
+        Metas { words: SmallVec::from_slice(&self.words), inputs: self.inputs, outputs: self.outputs }
+    }
+}
+
+/// The header word of a meta of `shape` and `dtype`, and how many of its dims it holds.
+#[inline]
+fn encode_header(shape: &[usize], dtype: DType) -> (u64, usize) {
+    let mut header = dtype as u64 | (shape.len() as u64) << 8;
+    let inline = match *shape {
+        [a, b, ..] if a < TWO_DIM_LIMIT && b < TWO_DIM_LIMIT => {
+            header |= (a as u64) << DIMS_SHIFT | (b as u64) << (DIMS_SHIFT + TWO_DIM_BITS);
+            2
+        }
+        [a, ..] if a < ONE_DIM_LIMIT => {
+            header |= (a as u64) << DIMS_SHIFT;
+            1
+        }
+        _ => 0,
+    };
+    (header | (inline as u64) << INLINE_SHIFT, inline)
 }
 
 const INLINE_SHIFT: u32 = 16;
@@ -196,19 +221,8 @@ impl Metas {
     }
 
     fn push(&mut self, shape: &[usize], dtype: DType) {
-        let mut header = dtype as u64 | (shape.len() as u64) << 8;
-        let inline = match *shape {
-            [a, b, ..] if a < TWO_DIM_LIMIT && b < TWO_DIM_LIMIT => {
-                header |= (a as u64) << DIMS_SHIFT | (b as u64) << (DIMS_SHIFT + TWO_DIM_BITS);
-                2
-            }
-            [a, ..] if a < ONE_DIM_LIMIT => {
-                header |= (a as u64) << DIMS_SHIFT;
-                1
-            }
-            _ => 0,
-        };
-        self.words.push(header | (inline as u64) << INLINE_SHIFT);
+        let (header, inline) = encode_header(shape, dtype);
+        self.words.push(header);
         // Usually nothing is left (at most 2 dims); a plain loop keeps this call-free.
         for &d in &shape[inline..] {
             self.words.push(d as u64);
@@ -262,13 +276,11 @@ impl Metas {
             return false;
         }
         let at = self.header_at(i);
-        let (dtype, ndim, inline, dims) = decode_header(self.words[at]);
         let g = t.lock();
         let shape = &g.data.shape;
-        dtype == g.data.dtype() as u8
-            && ndim == shape.len()
-            && shape[..inline] == dims[..inline]
-            && shape[inline..].iter().zip(&self.words[at + 1..]).all(|(&d, &w)| d as u64 == w)
+        // The same header means the same dtype, number of dims and first dims.
+        let (header, inline) = encode_header(shape, g.data.dtype());
+        header == self.words[at] && shape[inline..].iter().zip(&self.words[at + 1..]).all(|(&d, &w)| d as u64 == w)
     }
 
     /// Every input's shape and dtype, in order.

@@ -1777,9 +1777,14 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         return true;
     }
     with_single_or_double!(dtype, T => {
-        // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered.
+        // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered
+        // (one value is read into `one` before anything is written).
         let values: Vec<T>;
-        let src_values: &[T] = if src.shape == dst.shape && src.dtype() == dtype && !same_storage {
+        let one: [T; 1];
+        let src_values: &[T] = if n == 1 && src.numel() == 1 {
+            one = [first_value::<T>(src)];
+            &one
+        } else if src.shape == dst.shape && src.dtype() == dtype && !same_storage {
             match unsafe { src.contiguous_slice::<T>() } {
                 Some(s) => s,
                 None => {

@@ -247,6 +247,11 @@ impl Backward for MulBackward {
     }
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = grad0(grads)?;
+        if ctx.needs(0) && ctx.needs(1) && self.a.same_tensor(&self.b) {
+            // x * x: both gradients are g * x, computed once (both edges lead to x).
+            let gx = mul(g, &self.a.unpack(ctx)?)?;
+            return Ok(smallvec![Some(gx.clone()), Some(gx)]);
+        }
         let ga = if ctx.needs(0) { Some(mul(g, &self.b.unpack(ctx)?)?) } else { None };
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
