@@ -162,3 +162,22 @@ fn version_counters_are_shared_by_views_detach_and_dtype_views_but_not_by_dot_da
     let z = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4]).unwrap();
     assert!(matches!(overlap(&y, &z), Overlap::No));
 }
+
+#[test]
+fn a_tensor_times_itself_gets_twice_its_value_once_and_its_second_derivative() {
+    // y = sum(x * x): dy/dx = 2x (MulBackward computes g*x once for both edges, which the engine
+    // sums), d2y/dx2 = 2.
+    let x = leaf(&[0.5, -1.5, 3.0]);
+    backward(&arith::mul(&x, &x).unwrap());
+    assert_eq!(x.grad().unwrap().to_vec::<f64>(), vec![1.0, -3.0, 6.0]);
+
+    // A non-leaf squared, through `autograd.grad` with a graph for the second derivative.
+    let z = leaf(&[2.0]);
+    let h = arith::mul(&z, &ws(3.0)).unwrap(); // h = 3z
+    let y = reduce::sum(&arith::mul(&h, &h).unwrap(), None, false, None).unwrap(); // 9 z^2
+    let dy = engine::grad(&[y], &[None], &[z.clone()], true, true, false).unwrap()[0].clone().unwrap();
+    assert_eq!(dy.to_vec::<f64>(), vec![36.0]); // 18 z
+    let d2y = engine::grad(&[dy], &[None], &[z.clone()], false, false, false).unwrap()[0].clone().unwrap();
+    assert_eq!(d2y.to_vec::<f64>(), vec![18.0]);
+    assert!(z.grad().is_none());
+}
