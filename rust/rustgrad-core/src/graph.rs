@@ -487,6 +487,7 @@ fn push_free(index: u32) {
     }
 }
 
+#[inline]
 fn alloc(node: Node) -> u32 {
     let reused = pop_free();
     let index = match reused {
@@ -521,29 +522,22 @@ fn free(index: u32) {
     push_free(index);
     crate::stats::add(crate::stats::Stat::LiveNodes, -1);
     let Some(node) = node else { return };
-    // See Note [Freeing without recursion].
-    let queued = FREEING
-        .try_with(|freeing| {
-            if freeing.get() {
-                PENDING.with(|p| p.borrow_mut().push(node));
-                None
-            } else {
-                freeing.set(true);
-                Some(node)
-            }
-        })
-        .unwrap_or(None);
-    if let Some(first) = queued {
-        drop(first);
-        loop {
-            let next = PENDING.with(|p| p.borrow_mut().pop());
-            match next {
-                Some(n) => drop(n),
-                None => break,
-            }
-        }
-        FREEING.with(|f| f.set(false));
+    // See Note [Freeing without recursion]. The node is moved only when it must wait its turn.
+    let nested = FREEING.try_with(|freeing| freeing.replace(true)).unwrap_or(true);
+    if nested {
+        // (While the thread ends, its queue is gone: the node is dropped at once.)
+        let _ = PENDING.try_with(move |p| p.borrow_mut().push(node));
+        return;
     }
+    drop(node);
+    loop {
+        let next = PENDING.with(|p| p.borrow_mut().pop());
+        match next {
+            Some(n) => drop(n),
+            None => break,
+        }
+    }
+    FREEING.with(|f| f.set(false));
 }
 
 /// Number of graph nodes currently alive (for leak tests and `graph_stats()`).
@@ -576,6 +570,7 @@ pub struct NodeRef {
 
 impl NodeRef {
     /// Puts a node into the arena.
+    #[inline]
     pub fn new(node: Node) -> NodeRef {
         NodeRef::from_index(alloc(node))
     }
