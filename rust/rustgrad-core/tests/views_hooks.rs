@@ -175,9 +175,9 @@ fn a_tensor_times_itself_gets_twice_its_value_once_and_its_second_derivative() {
     let z = leaf(&[2.0]);
     let h = arith::mul(&z, &ws(3.0)).unwrap(); // h = 3z
     let y = reduce::sum(&arith::mul(&h, &h).unwrap(), None, false, None).unwrap(); // 9 z^2
-    let dy = engine::grad(&[y], &[None], &[z.clone()], true, true, false).unwrap()[0].clone().unwrap();
+    let dy = engine::grad(&[y], &[None], std::slice::from_ref(&z), true, true, false).unwrap()[0].clone().unwrap();
     assert_eq!(dy.to_vec::<f64>(), vec![36.0]); // 18 z
-    let d2y = engine::grad(&[dy], &[None], &[z.clone()], false, false, false).unwrap()[0].clone().unwrap();
+    let d2y = engine::grad(&[dy], &[None], std::slice::from_ref(&z), false, false, false).unwrap()[0].clone().unwrap();
     assert_eq!(d2y.to_vec::<f64>(), vec![18.0]);
     assert!(z.grad().is_none());
 }
