@@ -920,7 +920,7 @@ fn in_layout(
 /// A binary arithmetic kernel computing in `dtype`.
 pub fn binary(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
     if a.numel() == 1 && b.numel() == 1 {
-        return binary_rowmajor(a, b, kind, dtype); // no layout to keep
+        return Ok(binary_one(a, b, kind, dtype)); // no layout to keep
     }
     in_layout(a, b, |a, b| binary_rowmajor(a, b, kind, dtype))
 }
@@ -939,14 +939,19 @@ fn one_element_shape(a: &TensorData, b: &TensorData) -> Shape {
     }
 }
 
+/// [`binary`] of two one-element operands (0-d tensors, numbers): the value computed here and
+/// kept inside its storage.
+fn binary_one(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> TensorData {
+    with_dtype!(dtype, T => TensorData::one(
+        <T as Arith>::apply(kind, first_value::<T>(a), first_value::<T>(b)),
+        one_element_shape(a, b),
+    ))
+}
+
 /// [`binary`] with a row-major result.
 fn binary_rowmajor(a: &TensorData, b: &TensorData, kind: Binary, dtype: DType) -> Result<TensorData> {
     if a.numel() == 1 && b.numel() == 1 {
-        // One value each (0-d tensors, numbers): computed here, kept inside its storage.
-        return Ok(with_dtype!(dtype, T => TensorData::one(
-            <T as Arith>::apply(kind, first_value::<T>(a), first_value::<T>(b)),
-            one_element_shape(a, b),
-        )));
+        return Ok(binary_one(a, b, kind, dtype));
     }
     // One monomorphised loop per kind, so the match is outside the hot loop.
     macro_rules! zip {

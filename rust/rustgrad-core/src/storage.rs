@@ -83,13 +83,7 @@ impl<T: Element> IntoStorage for T {
             // SAFETY: `bytes` (at most 8) bytes are read from the vector's elements and written
             // into the 8-byte word.
             unsafe { std::ptr::copy_nonoverlapping(v.as_ptr() as *const u8, &mut word as *mut u64 as *mut u8, bytes) };
-            return Storage {
-                ptr: NonNull::dangling(),
-                len: v.len(),
-                dtype: T::DTYPE,
-                owner: Owner::Inline(UnsafeCell::new(word)),
-                version: Version::default(),
-            };
+            return Storage::inline(word, v.len(), T::DTYPE);
         }
         let mut v = std::mem::ManuallyDrop::new(v);
         let ptr = NonNull::new(v.as_mut_ptr() as *mut u8).expect("Vec pointer is never null");
@@ -119,10 +113,16 @@ impl Storage {
         let mut word = 0u64;
         // SAFETY: `T` takes at most 8 bytes, aligned no more than a u64's; the word holds them.
         unsafe { std::ptr::write(&mut word as *mut u64 as *mut T, value) };
+        Storage::inline(word, 1, T::DTYPE)
+    }
+
+    /// A storage of `len` elements of `dtype` whose bytes are `word`'s ([`Owner::Inline`]).
+    #[inline]
+    fn inline(word: u64, len: usize, dtype: DType) -> Self {
         Storage {
             ptr: NonNull::dangling(),
-            len: 1,
-            dtype: T::DTYPE,
+            len,
+            dtype,
             owner: Owner::Inline(UnsafeCell::new(word)),
             version: Version::default(),
         }
