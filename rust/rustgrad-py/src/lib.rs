@@ -22,15 +22,25 @@ use pyo3::prelude::*;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_t`, mimalloc.h v2).
+/// mimalloc's `mi_option_purge_delay` (its position in `mi_option_t`, mimalloc.h v2 and v3).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// mimalloc's `mi_option_allow_thp` (its position in `mi_option_t`, mimalloc.h v3).
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 /// Keeps freed tensor buffers committed for a second (mimalloc's default is 10 ms), so a
 /// training step that follows a pause (data loading, logging) reuses them instead of
 /// faulting fresh pages in.
+///
+/// Asks for no transparent huge pages: with them, a graph of small nodes and tensors grows the
+/// resident set 2 MB at a time, and a 100,000-op chain took 378 bytes per op at its peak
+/// instead of 300. The element-wise and MLP benchmarks showed no difference either way.
 fn tune_allocator() {
-    // SAFETY: setting an option is allowed at any time; it only changes when memory is purged.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    // SAFETY: setting an option is allowed at any time; it only changes how memory is mapped
+    // and when it is purged from then on.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000);
+        libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
+    }
 }
 
 #[pymodule]
