@@ -211,7 +211,9 @@ impl States {
         let info = self.get_mut(i);
         let outputs = if info.has(MULTI) { info.node().with(|n| n.metas.num_outputs()).max(1) } else { 1 };
         let mut grads: SmallVec<[Option<Tensor>; 1]> = smallvec::smallvec![info.first.take()];
-        grads.resize(outputs, None);
+        if outputs > 1 {
+            grads.resize(outputs, None);
+        }
         // Most graphs have no node with several outputs: skip the lookup then.
         if let Some(rest) = (!self.buffers.is_empty()).then(|| self.buffers.remove(&i)).flatten() {
             if grads.len() < rest.len() {
@@ -521,8 +523,7 @@ fn run(
             infos.get_mut(key).set(REACH, true);
         }
         // children before parents: a node's inputs always have a smaller `seq`
-        let mut order: Vec<(u64, u32)> =
-            (0..infos.len as u32).map(|k| (infos.get(k).node().with(|n| n.seq()), k)).collect();
+        let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).node().seq(), k)).collect();
         order.sort_unstable();
         let edges: Vec<SmallVec<[NextEdge; 2]>> =
             order.iter().map(|&(_, key)| infos.edges(infos.get(key).node())).collect();
@@ -624,6 +625,7 @@ fn run(
             }
         })?;
         let mut outputs: SmallVec<[Option<Tensor>; 2]> = match called {
+            Some(outputs) if !node.has_post_hooks() => outputs,
             Some(outputs) => run_post_hooks(&node, outputs, &grads)?,
             None => SmallVec::new(),
         };
@@ -653,7 +655,7 @@ fn priority(info: &Info) -> u64 {
     if info.has(ACCUMULATE) {
         u64::MAX
     } else {
-        info.node().with(|n| n.seq())
+        info.node().seq()
     }
 }
 
@@ -844,7 +846,7 @@ fn apply_planned(
     };
     let name = node.name();
     let ctx = BackwardCtx { node: node_ref, name, needs, site: node.site() };
-    if node.released() && node.op.saves_tensors() {
+    if node_ref.released() && node.op.saves_tensors() {
         return Err(Error::GraphFreed);
     }
     // Outputs without a gradient get zeros, so formulas always see every output's gradient.
@@ -866,14 +868,14 @@ fn apply_planned(
         let out = if custom.materialize_grads() { custom.apply(&ctx, all)? } else { custom.apply(&ctx, grads)? };
         if !keep_graph {
             custom.release_saved();
-            node_ref.with(|n| n.set_released());
+            node_ref.set_released();
         }
         return Ok(Some((out, metas, name)));
     }
     let out = node.op.apply(&ctx, all)?;
     if !keep_graph {
         node.op.release();
-        node.set_released();
+        node_ref.set_released();
     }
     Ok(Some((out, metas, name)))
 }

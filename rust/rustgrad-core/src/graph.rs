@@ -120,10 +120,6 @@ pub struct Node {
     /// The shape and dtype of each forward input (its gradient must have them) and of each
     /// forward output (to create zero gradients).
     pub metas: Metas,
-    /// Creation order in bits 0-62 (later nodes run first when several are ready); bit 63 is
-    /// set once a backward without `retain_graph` freed the saved tensors. One word for both
-    /// keeps every node a word smaller.
-    seq_and_released: u64,
     /// Hooks, retained gradients and where the node was created: rare, so kept out of line
     /// in one box (allocated on first use), which keeps every node small.
     pub extras: Option<Box<NodeExtras>>,
@@ -328,36 +324,19 @@ impl NodeExtras {
 }
 
 impl Node {
-    /// A node whose gradients go along `next`, one edge per forward input, created now (its
-    /// `seq` orders it after existing nodes).
+    /// A node whose gradients go along `next`, one edge per forward input.
     pub fn with_edges(op: BackwardOp, next: SmallVec<[Option<Edge>; 2]>, metas: Metas) -> Node {
         Node { next, metas, ..Node::new(op) }
     }
 
-    /// A node with no edges yet, created now (its `seq` orders it after existing nodes).
+    /// A node with no edges yet. Its creation order is given when it is put into the arena
+    /// ([`NodeRef::new`], [`NodeRef::seq`]).
     pub fn new(op: BackwardOp) -> Node {
         let site = if op.saves_tensors() { crate::sites::capture_for_node() } else { None };
         let trace = crate::anomaly::capture_trace();
         let extras =
             (site.is_some() || trace.is_some()).then(|| Box::new(NodeExtras { trace, site, ..Default::default() }));
-        Node { op, next: SmallVec::new(), metas: Metas::default(), seq_and_released: next_seq() & !RELEASED, extras }
-    }
-
-    /// Creation order: a node's inputs were created before it, so they have smaller numbers.
-    #[inline]
-    pub fn seq(&self) -> u64 {
-        self.seq_and_released & !RELEASED
-    }
-
-    /// Whether a backward without `retain_graph` freed the saved tensors.
-    #[inline]
-    pub fn released(&self) -> bool {
-        self.seq_and_released & RELEASED != 0
-    }
-
-    /// Records that the saved tensors were freed.
-    pub fn set_released(&mut self) {
-        self.seq_and_released |= RELEASED;
+        Node { op, next: SmallVec::new(), metas: Metas::default(), extras }
     }
 
     /// The forward call's traceback, if anomaly mode captured it.
@@ -382,8 +361,14 @@ impl Node {
     }
 }
 
+/// Where a node lives. Its creation order is kept beside it, not in it, so the engine reads it
+/// without taking the node's lock (a ready node's priority).
 struct Slot {
     state: AtomicU64,
+    /// The node's creation order in bits 0-62 (later nodes run first when several are ready);
+    /// bit 63 ([`RELEASED`]) is set once a backward without `retain_graph` freed the saved
+    /// tensors. Written when the node is put here, and for the flag under the node's lock.
+    seq_and_released: AtomicU64,
     node: Mutex<Option<Node>>,
 }
 
@@ -411,7 +396,7 @@ pub fn any_node_hooks() -> bool {
 /// Set once any node got a post-hook, so the engine can skip looking for them until then.
 static ANY_POST_HOOKS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Bit of [`Node`]'s `seq_and_released` that says its saved tensors were freed.
+/// Bit of a slot's `seq_and_released` that says the node's saved tensors were freed.
 const RELEASED: u64 = 1 << 63;
 
 /// The next sequence number for a new node.
@@ -496,12 +481,20 @@ fn alloc(node: Node) -> u32 {
             let i = ARENA.next.fetch_add(1, Ordering::Relaxed);
             let (bucket, _) = locate(i);
             let size = BASE << bucket.min(GROWING - 1);
-            ARENA.buckets[bucket]
-                .get_or_init(|| (0..size).map(|_| Slot { state: AtomicU64::new(0), node: Mutex::new(None) }).collect());
+            ARENA.buckets[bucket].get_or_init(|| {
+                (0..size)
+                    .map(|_| Slot {
+                        state: AtomicU64::new(0),
+                        seq_and_released: AtomicU64::new(0),
+                        node: Mutex::new(None),
+                    })
+                    .collect()
+            });
             i
         }
     };
     let s = slot(index);
+    s.seq_and_released.store(next_seq() & !RELEASED, Ordering::Relaxed);
     *s.node.lock() = Some(node);
     let generation = s.state.load(Ordering::Relaxed) >> 32;
     s.state.store((generation << 32) | 1, Ordering::Release);
@@ -584,6 +577,24 @@ impl NodeRef {
     #[inline]
     pub fn index(&self) -> u32 {
         self.slot_plus_one.get() - 1
+    }
+
+    /// Creation order: a node's inputs were created before it, so they have smaller numbers.
+    /// Read without the node's lock.
+    #[inline]
+    pub fn seq(&self) -> u64 {
+        slot(self.index()).seq_and_released.load(Ordering::Relaxed) & !RELEASED
+    }
+
+    /// Whether a backward without `retain_graph` freed the saved tensors.
+    #[inline]
+    pub fn released(&self) -> bool {
+        slot(self.index()).seq_and_released.load(Ordering::Relaxed) & RELEASED != 0
+    }
+
+    /// Records that the saved tensors were freed.
+    pub fn set_released(&self) {
+        slot(self.index()).seq_and_released.fetch_or(RELEASED, Ordering::Relaxed);
     }
 
     /// Identity: (slot, generation).
@@ -765,8 +776,9 @@ mod tests {
     }
 
     #[test]
-    fn a_node_of_two_inputs_of_two_dims_fits_in_136_bytes_without_a_heap_block() {
-        assert!(std::mem::size_of::<Node>() <= 136, "{}", std::mem::size_of::<Node>());
+    fn a_node_of_two_inputs_of_two_dims_fits_in_128_bytes_without_a_heap_block() {
+        assert!(std::mem::size_of::<Node>() <= 128, "{}", std::mem::size_of::<Node>());
+        assert!(std::mem::size_of::<Slot>() <= 152, "{}", std::mem::size_of::<Slot>());
         let meta = |shape: &[usize]| InputMeta { shape: shape.into(), dtype: DType::F32 };
         let m = Metas::new(&[meta(&[64, 784]), meta(&[784, 256])], &[meta(&[64, 256])]);
         assert!(!m.words.spilled());

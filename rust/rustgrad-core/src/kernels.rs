@@ -860,6 +860,21 @@ fn zip_broadcast_runs<T: Copy + Send + Sync, U: Send>(
 
 /// The element at `x`'s offset, read as `T` (exact for int64; used for operands that are one
 /// value seen everywhere, without gathering the expanded view).
+/// [`binary_into`] of one value into one value (`alpha` is 1).
+#[inline]
+fn one_into<T: Float>(dst: &TensorData, src: &TensorData, kind: Binary) {
+    // The source is read before the destination is written: `x += x` doubles `x`.
+    let s = first_value::<T>(src);
+    // SAFETY: `offset` is the one element of dst's storage; no slice of it is alive.
+    let out = unsafe { &mut dst.storage.slice_mut::<T>()[dst.offset] };
+    *out = match kind {
+        Binary::Add => *out + s,
+        Binary::Sub => *out - s,
+        Binary::Mul => *out * s,
+        _ => *out / s,
+    };
+}
+
 fn first_value<T: Element>(x: &TensorData) -> T {
     // SAFETY: `offset` is an element of the storage (the tensor is not empty); we only read.
     with_dtype!(x.dtype(), S => T::cast_from(unsafe { x.storage.slice::<S>()[x.offset] }))
@@ -1764,6 +1779,22 @@ fn fused_add_loop<T: Float>(out: &mut [T], src: &[T], alpha: T) {
 /// different view of the same storage.
 pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64) -> bool {
     let dtype = dst.dtype();
+    // One value into one value (a gradient summed in backward, a 0-d parameter's update): no
+    // layout to work out. A source of more dims than `dst` would broadcast to a larger shape.
+    if dst.numel() == 1
+        && src.numel() == 1
+        && src.shape.len() <= dst.shape.len()
+        && matches!(kind, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div)
+        && (alpha == 1.0 || matches!(kind, Binary::Mul | Binary::Div))
+    {
+        match dtype {
+            DType::F32 => one_into::<f32>(dst, src, kind),
+            DType::F64 => one_into::<f64>(dst, src, kind),
+            _ => return false,
+        }
+        dst.bump_version();
+        return true;
+    }
     if !dtype.is_float() || dtype.is_half() || !dst.is_contiguous() || !shape::is_expandable_to(&src.shape, &dst.shape)
     {
         return false;
@@ -1837,4 +1868,34 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
     });
     dst.bump_version();
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tensor;
+
+    #[test]
+    fn one_value_into_one_value_reads_before_it_writes_and_bumps_the_version() {
+        let x = Tensor::from_vec(vec![1.5f32], &[1]).unwrap();
+        let d = x.data();
+        assert!(binary_into(&d, &d, Binary::Add, 1.0)); // x += x
+        assert_eq!((x.to_vec::<f32>(), d.version()), (vec![3.0], 1));
+        let two = Tensor::scalar(2.0f64); // a 0-d float64 source, cast to float32
+        for (kind, want) in [(Binary::Sub, 1.0f32), (Binary::Mul, 2.0), (Binary::Div, 1.0)] {
+            assert!(binary_into(&d, &two.data(), kind, 1.0));
+            assert_eq!(x.to_vec::<f32>(), vec![want]);
+        }
+        assert_eq!(d.version(), 4);
+        // A source of more dims would broadcast `x` to [1, 1]; a scaled sum takes the general path.
+        let wide = Tensor::from_vec(vec![1.0f32], &[1, 1]).unwrap();
+        assert!(!binary_into(&d, &wide.data(), Binary::Add, 1.0));
+        let y = Tensor::from_vec(vec![1.0f64], &[]).unwrap();
+        assert!(binary_into(&y.data(), &y.data(), Binary::Add, 0.5));
+        assert_eq!(y.to_vec::<f64>(), vec![1.5]);
+        // Integers are not written in place.
+        let i = Tensor::from_vec(vec![3i64], &[1]).unwrap();
+        assert!(!binary_into(&i.data(), &i.data(), Binary::Add, 1.0));
+        assert_eq!((x.to_vec::<f32>(), d.version()), (vec![1.0], 4));
+    }
 }
