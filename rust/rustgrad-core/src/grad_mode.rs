@@ -3,37 +3,53 @@
 use std::cell::Cell;
 
 thread_local! {
-    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
-    static INFERENCE_MODE: Cell<bool> = const { Cell::new(false) };
+    /// This thread's modes, [`GRAD`] and [`INFERENCE`], in one cell: whether an op records is
+    /// one thread-local read.
+    static MODES: Cell<u8> = const { Cell::new(GRAD) };
+}
+
+/// Bit of [`MODES`]: grad mode is on.
+const GRAD: u8 = 1;
+/// Bit of [`MODES`]: inference mode is on.
+const INFERENCE: u8 = 2;
+
+/// Sets `bit` of this thread's modes to `on`; returns whether it was on.
+#[inline]
+fn set_mode(bit: u8, on: bool) -> bool {
+    MODES.with(|m| {
+        let before = m.get();
+        m.set(if on { before | bit } else { before & !bit });
+        before & bit != 0
+    })
 }
 
 /// Whether this thread is in inference mode (tensors created now are inference tensors).
 #[inline]
 pub fn is_inference_mode_enabled() -> bool {
-    INFERENCE_MODE.with(|g| g.get())
+    MODES.with(|m| m.get() & INFERENCE != 0)
 }
 
 /// Whether ops on this thread record a graph: grad mode on and not in inference mode.
 #[inline]
 pub fn is_recording() -> bool {
-    is_grad_enabled() && !is_inference_mode_enabled()
+    MODES.with(|m| m.get() & (GRAD | INFERENCE) == GRAD)
 }
 
 /// Sets this thread's inference mode and returns the previous one (grad mode is set apart).
 pub fn set_inference_mode(enabled: bool) -> bool {
-    INFERENCE_MODE.with(|g| g.replace(enabled))
+    set_mode(INFERENCE, enabled)
 }
 
 /// Whether operations on this thread record a graph.
 #[inline]
 pub fn is_grad_enabled() -> bool {
-    GRAD_ENABLED.with(|g| g.get())
+    MODES.with(|m| m.get() & GRAD != 0)
 }
 
 /// Sets this thread's grad mode and returns the previous one.
 #[inline]
 pub fn set_grad_enabled(enabled: bool) -> bool {
-    GRAD_ENABLED.with(|g| g.replace(enabled))
+    set_mode(GRAD, enabled)
 }
 
 /// Sets grad mode for a scope and restores the previous mode when dropped (also on unwind).
@@ -82,5 +98,17 @@ mod tests {
             assert!(other, "another thread keeps its own mode");
         }
         assert!(is_grad_enabled());
+    }
+
+    #[test]
+    fn grad_and_inference_modes_are_set_apart() {
+        assert!(is_recording() && !is_inference_mode_enabled());
+        assert!(!set_inference_mode(true));
+        assert!(is_grad_enabled() && is_inference_mode_enabled() && !is_recording());
+        assert!(set_grad_enabled(false));
+        assert!(set_inference_mode(false));
+        assert!(!is_grad_enabled() && !is_inference_mode_enabled() && !is_recording());
+        assert!(!set_grad_enabled(true));
+        assert!(is_recording());
     }
 }

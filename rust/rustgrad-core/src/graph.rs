@@ -423,58 +423,78 @@ fn slot(index: u32) -> &'static Slot {
     &ARENA.buckets[bucket].get().expect("arena bucket allocated before use")[offset]
 }
 
-/// Free slots kept by each thread, so allocating and freeing nodes takes no global lock.
-/// Above `LOCAL_FREE_MAX` half of them go back to the shared list; a thread that ends returns
-/// all of its own.
-struct LocalFree(Vec<u32>);
+/// What the graph keeps per thread, in one thread-local, so that making or freeing a node
+/// looks it up once.
+struct ThreadGraph {
+    /// This thread's share of the process-wide counts (live nodes, saved bytes).
+    counters: crate::stats::Counters,
+    /// Free slots, so allocating and freeing nodes takes no global lock. Above
+    /// `LOCAL_FREE_MAX` half of them go back to the shared list; a thread that ends returns
+    /// all of its own.
+    free: RefCell<Vec<u32>>,
+    /// Set while this thread frees a node (Note [Freeing without recursion]).
+    freeing: Cell<bool>,
+    /// The nodes freed meanwhile, waiting their turn.
+    pending: RefCell<Vec<Node>>,
+}
 
 const LOCAL_FREE_MAX: usize = 4096;
 const LOCAL_FREE_REFILL: usize = 256;
 
-impl Drop for LocalFree {
+impl Drop for ThreadGraph {
     fn drop(&mut self) {
-        ARENA.free.lock().append(&mut self.0);
+        ARENA.free.lock().append(self.free.get_mut());
     }
 }
 
 thread_local! {
-    static LOCAL_FREE: RefCell<LocalFree> = const { RefCell::new(LocalFree(Vec::new())) };
+    static THREAD_GRAPH: ThreadGraph = ThreadGraph {
+        counters: crate::stats::Counters::register(),
+        free: RefCell::new(Vec::new()),
+        freeing: Cell::new(false),
+        pending: RefCell::new(Vec::new()),
+    };
+}
+
+/// Adds `delta` to this thread's count of `stat`; false once the thread is ending.
+#[inline]
+pub(crate) fn count_on_this_thread(stat: crate::stats::Stat, delta: isize) -> bool {
+    THREAD_GRAPH.try_with(|t| t.counters.add(stat, delta)).is_ok()
 }
 
 /// A free slot from this thread's list, refilled from the shared one when empty.
-fn pop_free() -> Option<u32> {
-    LOCAL_FREE
-        .try_with(|local| {
-            let mut local = local.borrow_mut();
-            if let Some(i) = local.0.pop() {
-                return Some(i);
-            }
-            let mut shared = ARENA.free.lock();
-            let take = shared.len().min(LOCAL_FREE_REFILL);
-            let start = shared.len() - take;
-            local.0.extend(shared.drain(start..));
-            local.0.pop()
-        })
-        .unwrap_or_else(|_| ARENA.free.lock().pop())
+fn pop_free(t: &ThreadGraph) -> Option<u32> {
+    let mut local = t.free.borrow_mut();
+    if let Some(i) = local.pop() {
+        return Some(i);
+    }
+    let mut shared = ARENA.free.lock();
+    let take = shared.len().min(LOCAL_FREE_REFILL);
+    let start = shared.len() - take;
+    local.extend(shared.drain(start..));
+    local.pop()
 }
 
-fn push_free(index: u32) {
-    let kept = LOCAL_FREE.try_with(|local| {
-        let mut local = local.borrow_mut();
-        local.0.push(index);
-        if local.0.len() > LOCAL_FREE_MAX {
-            let half = local.0.len() / 2;
-            ARENA.free.lock().extend(local.0.drain(..half));
-        }
-    });
-    if kept.is_err() {
-        ARENA.free.lock().push(index);
+fn push_free(t: &ThreadGraph, index: u32) {
+    let mut local = t.free.borrow_mut();
+    local.push(index);
+    if local.len() > LOCAL_FREE_MAX {
+        let half = local.len() / 2;
+        ARENA.free.lock().extend(local.drain(..half));
     }
 }
 
 #[inline]
 fn alloc(node: Node) -> u32 {
-    let reused = pop_free();
+    let reused = THREAD_GRAPH.try_with(|t| {
+        t.counters.add(crate::stats::Stat::LiveNodes, 1);
+        pop_free(t)
+    });
+    let reused = reused.unwrap_or_else(|_| {
+        // This thread is ending: its list is gone.
+        crate::stats::retire(crate::stats::Stat::LiveNodes, 1);
+        ARENA.free.lock().pop()
+    });
     let index = match reused {
         Some(i) => i,
         None => {
@@ -498,39 +518,40 @@ fn alloc(node: Node) -> u32 {
     *s.node.lock() = Some(node);
     let generation = s.state.load(Ordering::Relaxed) >> 32;
     s.state.store((generation << 32) | 1, Ordering::Release);
-    crate::stats::add(crate::stats::Stat::LiveNodes, 1);
     index
-}
-
-thread_local! {
-    static FREEING: Cell<bool> = const { Cell::new(false) };
-    static PENDING: RefCell<Vec<Node>> = const { RefCell::new(Vec::new()) };
 }
 
 fn free(index: u32) {
     let s = slot(index);
-    let node = s.node.lock().take();
+    let mut node = s.node.lock().take();
     let generation = s.state.load(Ordering::Relaxed) >> 32;
     s.state.store(((generation + 1) & REFS_MASK) << 32, Ordering::Release);
-    push_free(index);
-    crate::stats::add(crate::stats::Stat::LiveNodes, -1);
-    let Some(node) = node else { return };
-    // See Note [Freeing without recursion]. The node is moved only when it must wait its turn.
-    let nested = FREEING.try_with(|freeing| freeing.replace(true)).unwrap_or(true);
-    if nested {
-        // (While the thread ends, its queue is gone: the node is dropped at once.)
-        let _ = PENDING.try_with(move |p| p.borrow_mut().push(node));
-        return;
-    }
-    drop(node);
-    loop {
-        let next = PENDING.with(|p| p.borrow_mut().pop());
-        match next {
-            Some(n) => drop(n),
-            None => break,
+    let on_thread = THREAD_GRAPH.try_with(|t| {
+        push_free(t, index);
+        t.counters.add(crate::stats::Stat::LiveNodes, -1);
+        let Some(node) = node.take() else { return };
+        // See Note [Freeing without recursion]. The node is moved only when it must wait its
+        // turn. No borrow of the thread's lists is held while a node drops: that frees more.
+        if t.freeing.replace(true) {
+            t.pending.borrow_mut().push(node);
+            return;
         }
+        drop(node);
+        loop {
+            let next = t.pending.borrow_mut().pop();
+            match next {
+                Some(n) => drop(n),
+                None => break,
+            }
+        }
+        t.freeing.set(false);
+    });
+    if on_thread.is_err() {
+        // This thread is ending: its lists are gone, and the node is dropped at once.
+        ARENA.free.lock().push(index);
+        crate::stats::retire(crate::stats::Stat::LiveNodes, -1);
+        drop(node);
     }
-    FREEING.with(|f| f.set(false));
 }
 
 /// Number of graph nodes currently alive (for leak tests and `graph_stats()`).

@@ -24,9 +24,27 @@ type Counts = [AtomicIsize; STATS];
 /// The counters of living threads, and the totals of threads that ended.
 static REGISTRY: Mutex<(Vec<Arc<Counts>>, [isize; STATS])> = Mutex::new((Vec::new(), [0; STATS]));
 
-struct Local(Arc<Counts>);
+/// One thread's counters, registered while the thread lives (kept in the graph's thread-local,
+/// so that making a node looks up one thread-local, not two).
+pub(crate) struct Counters(Arc<Counts>);
 
-impl Drop for Local {
+impl Counters {
+    /// A new thread's counters, registered so that [`total`] sums them.
+    pub(crate) fn register() -> Counters {
+        let counts: Arc<Counts> = Arc::new(Default::default());
+        REGISTRY.lock().0.push(counts.clone());
+        Counters(counts)
+    }
+
+    /// Adds `delta` to this thread's count of `stat` (only this thread writes it).
+    #[inline]
+    pub(crate) fn add(&self, stat: Stat, delta: isize) {
+        let c = &self.0[stat as usize];
+        c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Counters {
     fn drop(&mut self) {
         let mut registry = REGISTRY.lock();
         for (retired, c) in registry.1.iter_mut().zip(self.0.iter()) {
@@ -36,25 +54,17 @@ impl Drop for Local {
     }
 }
 
-thread_local! {
-    static LOCAL: Local = {
-        let counts: Arc<Counts> = Arc::new(Default::default());
-        REGISTRY.lock().0.push(counts.clone());
-        Local(counts)
-    };
-}
-
 /// Adds `delta` to this thread's count of `stat`.
 #[inline]
 pub(crate) fn add(stat: Stat, delta: isize) {
-    let done = LOCAL.try_with(|local| {
-        let c = &local.0[stat as usize];
-        c.store(c.load(Ordering::Relaxed) + delta, Ordering::Relaxed);
-    });
-    if done.is_err() {
-        // This thread is ending: count it with the threads that ended.
-        REGISTRY.lock().1[stat as usize] += delta;
+    if !crate::graph::count_on_this_thread(stat, delta) {
+        retire(stat, delta);
     }
+}
+
+/// Counts `delta` of `stat` with the threads that ended (for a thread that is ending).
+pub(crate) fn retire(stat: Stat, delta: isize) {
+    REGISTRY.lock().1[stat as usize] += delta;
 }
 
 /// The sum of `stat` over all threads.
