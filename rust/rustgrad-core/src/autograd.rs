@@ -94,8 +94,8 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     // grad, whatever their inputs: `int_t.copy_(x)`, `argmax`, comparisons).
     let float = match out.unique_mut() {
         Some(o) => {
-            if o.view.as_ref().is_some_and(|v| v.creation == crate::tensor::ViewCreation::NoGrad && !v.made_recording) {
-                o.view = None;
+            if o.view().is_some_and(|v| v.creation == crate::tensor::ViewCreation::NoGrad && !v.made_recording) {
+                o.set_view(None);
             }
             o.data.dtype().is_float()
         }

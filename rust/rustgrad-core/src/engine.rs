@@ -727,7 +727,7 @@ fn run_pre_hooks(node: &NodeRef, is_accumulate: bool, grads: &mut SmallVec<[Opti
                 None => clone(g)?,
                 Some(cur) => add(&cur, g)?,
             };
-            t.lock().grad = Some(updated);
+            t.lock().put_grad(Some(updated));
         }
     }
     for hook in pre_hooks {

@@ -93,7 +93,7 @@ fn check_inplace(target: &Tensor) -> Result<()> {
 /// Refuses in-place ops on views whose history cannot be rewritten (PyTorch's `handle_view_on_rebase`).
 fn check_view_creation(target: &Tensor) -> Result<()> {
     target.check_view_history()?;
-    let creation = target.lock().view.as_ref().map(|v| v.creation);
+    let creation = target.lock().view().map(|v| v.creation);
     match creation {
         Some(ViewCreation::NoGrad) if target.grad_fn().is_none() => Err(Error::NoGradViewInplace),
         Some(c @ (ViewCreation::NoGrad | ViewCreation::MultiOutput)) => {
@@ -187,7 +187,7 @@ fn rebase_message(view: &Tensor, creation: ViewCreation, indirect: bool) -> Arc<
 pub fn refresh_view_grad_fn(view: &Tensor) {
     let (base, version, has_fn, creation) = {
         let g = view.lock();
-        match &g.view {
+        match g.view() {
             Some(v) if v.attr_version != g.data.version() => {
                 (v.base.clone(), g.data.version(), g.grad_fn.is_some(), v.creation)
             }
@@ -202,7 +202,7 @@ pub fn refresh_view_grad_fn(view: &Tensor) {
         let msg = rebase_message(view, creation, true);
         let mut g = view.lock();
         g.grad_fn = None;
-        if let Some(v) = g.view.as_mut() {
+        if let Some(v) = g.view_mut() {
             v.attr_version = version;
             v.rebase_error = Some(msg);
         }
@@ -216,7 +216,7 @@ pub fn refresh_view_grad_fn(view: &Tensor) {
         Metas::new([&meta_of(&bd)], [&meta_of(&vd)]),
     ));
     set_grad_fn(view, node, 0);
-    if let Some(v) = view.lock().view.as_mut() {
+    if let Some(v) = view.lock().view_mut() {
         v.attr_version = version;
     }
 }
@@ -471,7 +471,7 @@ pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<T
         g.data.bump_version();
         let version = g.data.version();
         // The new geometry is the view's own now: it needs no regenerated grad_fn.
-        if let Some(v) = g.view.as_mut() {
+        if let Some(v) = g.view_mut() {
             v.attr_version = version;
         }
     }

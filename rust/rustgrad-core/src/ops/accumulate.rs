@@ -89,7 +89,7 @@ pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
                 if cd.dtype() == new_grad.dtype()
                     && kernels::binary_into(&cd, &new_grad.data(), kernels::Binary::Add, 1.0)
                 {
-                    leaf.lock().grad = Some(cur);
+                    leaf.lock().put_grad(Some(cur));
                     return Ok(());
                 }
                 let sum = kernels::binary(&cd, &new_grad.data(), kernels::Binary::Add, cd.dtype())?;
@@ -102,6 +102,6 @@ pub fn accumulate(leaf: &Tensor, new_grad: Tensor) -> Result<()> {
             }
         }
     };
-    leaf.lock().grad = Some(updated);
+    leaf.lock().put_grad(Some(updated));
     Ok(())
 }
