@@ -4,6 +4,7 @@ Scenarios follow PyTorch's own test_autograd.py (hook section); call order, mess
 are those of PyTorch 2.x (validated by running this file against torch).
 """
 
+import gc
 import re
 import warnings
 
@@ -528,3 +529,22 @@ def test_no_warning_for_leaf_or_retained_grad():
         np.testing.assert_allclose(np_of(x.grad), [2.0])
         np.testing.assert_allclose(np_of(y.grad), [1.0])
         assert torch.ones(1).grad is None
+
+
+def test_a_hook_that_detaches_the_root_does_not_free_the_graph_backward_runs_through():
+    # The engine keeps the graph alive through the roots it was given (it holds no handle to
+    # the other nodes): here, once the hook detaches `y`, only the engine leads to h's node.
+    x = leaf([1.0, 2.0])
+    h = x * 3
+    y = h * 2
+
+    def hook(g):
+        y.detach_()
+        gc.collect()
+        return g * 10
+
+    h.register_hook(hook)
+    del h
+    y.backward(torch.ones(2, dtype=F64))
+    np.testing.assert_array_equal(np_of(x.grad), [60.0, 60.0])  # d(6x)/dx, times 10 by the hook
+    assert y.grad_fn is None and not y.requires_grad

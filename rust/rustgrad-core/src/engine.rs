@@ -29,6 +29,7 @@ use crate::tensor::{Tensor, TensorCell};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::collections::BinaryHeap;
+use std::mem::ManuallyDrop;
 use std::sync::Weak;
 
 /// Where a gradient flows, by the engine's own index of the node (its position in discovery
@@ -66,10 +67,15 @@ const MULTI: u32 = 1 << 31;
 /// What the engine keeps of one node while a backward runs: 16 bytes, since a million-node
 /// graph holds a million of these at once. The node's edges, name, creation order and number
 /// of outputs are read from the node itself when needed.
+///
+/// Note [The engine does not own the graph]: a node's edges never change once it is made, and
+/// a node lives while any edge or handle leads to it. The engine holds a handle to every root
+/// for the whole run, so each node it discovers from them stays alive until it returns. It
+/// keeps their arena slots, not owning handles: two atomic operations less per node.
 struct Info {
-    /// The node (`None` between its discovery and its visit, and once it has run: the engine
-    /// then holds the handle only while running it).
-    node: Option<NodeRef>,
+    /// The node's arena slot ([`NO_SLOT`] between its discovery and its visit, and once it
+    /// has run).
+    slot: u32,
     /// Dependencies and flags (see [`DEPS_MASK`]).
     bits: u32,
     /// The sum of the gradients received so far for output 0. A node with several outputs
@@ -77,10 +83,16 @@ struct Info {
     first: Option<Tensor>,
 }
 
+/// [`Info::slot`] of a node not visited yet, or already run.
+const NO_SLOT: u32 = u32::MAX;
+
 impl Info {
+    /// A handle to the node that does not own it (Note [The engine does not own the graph]).
     #[inline]
-    fn node(&self) -> &NodeRef {
-        self.node.as_ref().expect("every node is visited before the graph runs")
+    fn node(&self) -> ManuallyDrop<NodeRef> {
+        assert_ne!(self.slot, NO_SLOT, "every node is visited before the graph runs");
+        // SAFETY: the node was discovered from a root the engine holds (see the note).
+        unsafe { NodeRef::unowned(self.slot) }
     }
     #[inline]
     fn deps(&self) -> u32 {
@@ -156,7 +168,7 @@ impl States {
         if self.len % STATE_CHUNK == 0 {
             self.chunks.push(Vec::with_capacity(STATE_CHUNK));
         }
-        self.chunks.last_mut().expect("a chunk was just pushed").push(Info { node: None, bits: REACH, first: None });
+        self.chunks.last_mut().expect("a chunk was just pushed").push(Info { slot: NO_SLOT, bits: REACH, first: None });
         self.len += 1;
         let p = (self.len - 1) as u32;
         self.positions.set(slot, p);
@@ -473,15 +485,20 @@ fn run(
     //    coming into it (all nodes run unless only some inputs are wanted, step 2)
     let mut infos = States::new();
     let mut root_positions: Vec<u32> = Vec::with_capacity(roots.len());
+    // Held until the run ends: they keep the whole graph alive (Note [The engine does not own
+    // the graph]), even if a hook gives a root tensor a new history meanwhile.
+    let _roots_held: SmallVec<[NodeRef; 1]> = roots.iter().map(|(edge, _)| edge.node.clone()).collect();
     {
-        let mut stack: Vec<(u32, NodeRef)> = Vec::new();
+        let mut stack: Vec<(u32, u32)> = Vec::new();
         for (edge, _) in &roots {
             let (p, new) = infos.position_of(edge.node.index());
             root_positions.push(p);
             if new {
-                stack.push((p, edge.node.clone()));
+                stack.push((p, edge.node.index()));
             }
-            while let Some((p, node)) = stack.pop() {
+            while let Some((p, slot)) = stack.pop() {
+                // SAFETY: reached from a held root through edges (see the note).
+                let node = unsafe { NodeRef::unowned(slot) };
                 let mut too_many = false;
                 let flags = node.with(|n| {
                     for e in n.next.iter().flatten() {
@@ -490,7 +507,7 @@ fn run(
                         too_many |= child_info.deps() == DEPS_MASK;
                         child_info.bits += u32::from(!too_many);
                         if new {
-                            stack.push((child, e.node.clone()));
+                            stack.push((child, e.node.index()));
                         }
                     }
                     let accumulate = if matches!(n.op, BackwardOp::AccumulateGrad(_)) { ACCUMULATE } else { 0 };
@@ -504,7 +521,7 @@ fn run(
                 }
                 let info = infos.get_mut(p);
                 info.bits |= flags;
-                info.node = Some(node);
+                info.slot = slot;
             }
         }
     }
@@ -526,7 +543,7 @@ fn run(
         let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).node().seq(), k)).collect();
         order.sort_unstable();
         let edges: Vec<SmallVec<[NextEdge; 2]>> =
-            order.iter().map(|&(_, key)| infos.edges(infos.get(key).node())).collect();
+            order.iter().map(|&(_, key)| infos.edges(&infos.get(key).node())).collect();
         for (&(_, key), next) in order.iter().zip(&edges) {
             if next.iter().filter_map(|e| e.get()).any(|e| infos.get(e.key).has(REACH)) {
                 infos.get_mut(key).set(REACH, true);
@@ -561,10 +578,12 @@ fn run(
     while let Some(Ready { key, .. }) = ready.pop() {
         let mut grads = infos.take_grads(key);
         let node = {
-            // The handle moves out: nothing reads a node's handle once it has run.
+            // Nothing reads a node's slot once it has run.
             let info = infos.get_mut(key);
             info.set(DONE, true);
-            info.node.take().expect("every node is visited before the graph runs")
+            let node = info.node();
+            info.slot = NO_SLOT;
+            node
         };
         let is_accumulate = infos.get(key).has(ACCUMULATE);
         run_pre_hooks(&node, is_accumulate, &mut grads)?;

@@ -589,6 +589,18 @@ impl NodeRef {
         NodeRef::from_index(alloc(node))
     }
 
+    /// A handle to the node in slot `index` that is not one of its owners: dropping it does
+    /// nothing (cloning it makes an owner).
+    ///
+    /// # Safety
+    /// The node in slot `index` must stay alive while the handle is used: an owner must
+    /// outlive it (the engine holds the roots of the graph it runs, Note [The engine does not
+    /// own the graph] in engine.rs).
+    #[inline]
+    pub(crate) unsafe fn unowned(index: u32) -> std::mem::ManuallyDrop<NodeRef> {
+        std::mem::ManuallyDrop::new(NodeRef::from_index(index))
+    }
+
     #[inline]
     fn from_index(index: u32) -> NodeRef {
         NodeRef { slot_plus_one: NonZeroU32::new(index + 1).expect("slot indices stay below u32::MAX") }
