@@ -256,8 +256,10 @@ impl Backward for CopySlices {
         Ok(out)
     }
     fn release(&mut self) {
-        self.op_node.with(|n| n.op.release());
-        self.op_node.set_released();
+        self.op_node.with(|n| {
+            n.op.release();
+            self.op_node.set_released();
+        });
     }
     // PyTorch's CopySlices drops the op it wraps when its graph is freed, so a second backward
     // through it fails even when that op saved nothing (`a[0] = x`).
