@@ -858,23 +858,27 @@ fn zip_broadcast_runs<T: Copy + Send + Sync, U: Send>(
     out
 }
 
-/// The element at `x`'s offset, read as `T` (exact for int64; used for operands that are one
-/// value seen everywhere, without gathering the expanded view).
-/// [`binary_into`] of one value into one value (`alpha` is 1).
+/// [`binary_into`] of one value into one value, with the general path's arithmetic (a scaled
+/// sum rounded once).
 #[inline]
-fn one_into<T: Float>(dst: &TensorData, src: &TensorData, kind: Binary) {
+fn one_into<T: Float>(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64) {
     // The source is read before the destination is written: `x += x` doubles `x`.
     let s = first_value::<T>(src);
+    let alpha = T::from_f64(alpha);
     // SAFETY: `offset` is the one element of dst's storage; no slice of it is alive.
     let out = unsafe { &mut dst.storage.slice_mut::<T>()[dst.offset] };
     *out = match kind {
-        Binary::Add => *out + s,
-        Binary::Sub => *out - s,
+        Binary::Add if alpha == T::one() => *out + s,
+        Binary::Sub if alpha == T::one() => *out - s,
+        Binary::Add => s.mul_add(alpha, *out),
+        Binary::Sub => s.mul_add(-alpha, *out),
         Binary::Mul => *out * s,
         _ => *out / s,
     };
 }
 
+/// The element at `x`'s offset, read as `T` (exact for int64; used for operands that are one
+/// value seen everywhere, without gathering the expanded view).
 fn first_value<T: Element>(x: &TensorData) -> T {
     // SAFETY: `offset` is an element of the storage (the tensor is not empty); we only read.
     with_dtype!(x.dtype(), S => T::cast_from(unsafe { x.storage.slice::<S>()[x.offset] }))
@@ -1785,11 +1789,10 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         && src.numel() == 1
         && src.shape.len() <= dst.shape.len()
         && matches!(kind, Binary::Add | Binary::Sub | Binary::Mul | Binary::Div)
-        && (alpha == 1.0 || matches!(kind, Binary::Mul | Binary::Div))
     {
         match dtype {
-            DType::F32 => one_into::<f32>(dst, src, kind),
-            DType::F64 => one_into::<f64>(dst, src, kind),
+            DType::F32 => one_into::<f32>(dst, src, kind, alpha),
+            DType::F64 => one_into::<f64>(dst, src, kind, alpha),
             _ => return false,
         }
         dst.bump_version();
@@ -1813,14 +1816,9 @@ pub fn binary_into(dst: &TensorData, src: &TensorData, kind: Binary, alpha: f64)
         return true;
     }
     with_single_or_double!(dtype, T => {
-        // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered
-        // (one value is read into `one` before anything is written).
+        // `src` as values of dst's shape: borrowed if contiguous and not aliasing, else gathered.
         let values: Vec<T>;
-        let one: [T; 1];
-        let src_values: &[T] = if n == 1 && src.numel() == 1 {
-            one = [first_value::<T>(src)];
-            &one
-        } else if src.shape == dst.shape && src.dtype() == dtype && !same_storage {
+        let src_values: &[T] = if src.shape == dst.shape && src.dtype() == dtype && !same_storage {
             match unsafe { src.contiguous_slice::<T>() } {
                 Some(s) => s,
                 None => {
@@ -1887,12 +1885,15 @@ mod tests {
             assert_eq!(x.to_vec::<f32>(), vec![want]);
         }
         assert_eq!(d.version(), 4);
-        // A source of more dims would broadcast `x` to [1, 1]; a scaled sum takes the general path.
+        // A source of more dims would broadcast `x` to [1, 1]. A scaled sum is rounded once.
         let wide = Tensor::from_vec(vec![1.0f32], &[1, 1]).unwrap();
         assert!(!binary_into(&d, &wide.data(), Binary::Add, 1.0));
         let y = Tensor::from_vec(vec![1.0f64], &[]).unwrap();
         assert!(binary_into(&y.data(), &y.data(), Binary::Add, 0.5));
         assert_eq!(y.to_vec::<f64>(), vec![1.5]);
+        let (z, w) = (Tensor::scalar(0.1f32), Tensor::scalar(0.7f32));
+        assert!(binary_into(&z.data(), &w.data(), Binary::Sub, 3.0));
+        assert_eq!(z.to_vec::<f32>(), vec![0.7f32.mul_add(-3.0, 0.1)]);
         // Integers are not written in place.
         let i = Tensor::from_vec(vec![3i64], &[1]).unwrap();
         assert!(!binary_into(&i.data(), &i.data(), Binary::Add, 1.0));
