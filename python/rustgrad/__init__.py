@@ -948,6 +948,7 @@ scatter_add = _method("scatter_add")
 index_select = _method("index_select")
 nonzero = _method("nonzero")
 narrow = _method("narrow")
+select = _method("select")
 def split(tensor: Tensor, split_size_or_sections: Any, dim: _builtins.int = 0) -> Any:
     """``torch.split(tensor, split_size_or_sections, dim=0)``: as ``tensor.split(...)`` (views).
     https://pytorch.org/docs/stable/generated/torch.split.html"""
@@ -1057,6 +1058,7 @@ from rustgrad import (
     backends,
     cpu,
     cuda,
+    func,
     jit,
     mps,
     nn,
@@ -1093,6 +1095,7 @@ from rustgrad.amp.autocast_mode import (
     set_autocast_dtype,
     set_autocast_enabled,
 )
+from rustgrad.func import vmap
 from rustgrad.serialization import load, load_safetensors, save, save_safetensors
 
 is_anomaly_enabled = _rustgrad.is_anomaly_enabled
@@ -1236,6 +1239,7 @@ __all__ = [
     "from_numpy",
     "full",
     "full_like",
+    "func",
     "gather",
     "ge",
     "ger",
@@ -1360,6 +1364,7 @@ __all__ = [
     "scatter_add",
     "searchsorted",
     "seed",
+    "select",
     "serialization",
     "set_anomaly_enabled",
     "set_autocast_cache_enabled",
@@ -1411,6 +1416,7 @@ __all__ = [
     "utils",
     "var",
     "version",
+    "vmap",
     "where",
     "xpu",
     "zeros",

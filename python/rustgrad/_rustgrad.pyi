@@ -55,6 +55,7 @@ __all__ = [
     "_constant_pad",
     "_convolution",
     "_debug_panic",
+    "_disable_saved_tensors_hooks",
     "_div_number",
     "_embedding",
     "_eye",
@@ -64,11 +65,14 @@ __all__ = [
     "_get_default_dtype",
     "_get_num_threads",
     "_grad",
+    "_gradient_edge",
     "_group_norm",
     "_im2col",
+    "_increment_version",
     "_layer_norm",
     "_layout_like",
     "_leaky_relu",
+    "_leaves_behind",
     "_linalg_cholesky_ex",
     "_linalg_det",
     "_linalg_eigh",
@@ -94,17 +98,21 @@ __all__ = [
     "_pack_padded",
     "_pairwise_distance",
     "_poisson",
+    "_pop_saved_tensors_hooks",
+    "_push_saved_tensors_hooks",
     "_rand",
     "_randint",
     "_randn",
     "_random_int64",
     "_random_result",
     "_randperm",
+    "_restore_saved_tensors_hooks",
     "_result_type",
     "_robust_loss",
     "_save_safetensors",
     "_saved_bytes",
     "_saved_tensors",
+    "_saved_tensors_report",
     "_scalar_op",
     "_set_anomaly_enabled",
     "_set_autocast_cache_enabled",
@@ -208,6 +216,7 @@ class Node:
     @property
     def metadata(self) -> dict[str, Any]: ...
     def __call__(self, *grads: Tensor | None) -> Tensor | _Grads: ...
+    def __getattr__(self, name: str) -> Any: ...  # `_saved_self` and the like
     def register_hook(
         self, hook: Callable[[_Grads, _Grads], Sequence[Tensor | None] | None]
     ) -> RemovableHandle: ...
@@ -585,6 +594,7 @@ class Tensor:
     def chunk(self, chunks: _int, dim: _int = 0) -> tuple[Tensor, ...]: ...
     def unbind(self, dim: _int = 0) -> tuple[Tensor, ...]: ...
     def narrow(self, dim: _int, start: _int, length: _int) -> Tensor: ...
+    def select(self, dim: _int, index: _int) -> Tensor: ...
     @overload
     def repeat(self, sizes: Sequence[_int], /) -> Tensor: ...
     @overload
@@ -753,6 +763,16 @@ def _set_record_sites(mode: _bool) -> _bool: ...
 def _live_nodes() -> _int: ...
 def _live_node_names() -> list[tuple[str, _int]]: ...
 def _saved_bytes() -> _int: ...
+def _push_saved_tensors_hooks(pack: Callable[[Tensor], Any], unpack: Callable[[Any], Tensor]) -> None: ...
+def _pop_saved_tensors_hooks() -> None: ...
+def _disable_saved_tensors_hooks(message: str) -> str | None: ...
+def _restore_saved_tensors_hooks(previous: str | None = None) -> None: ...
+def _gradient_edge(tensor: Tensor) -> tuple[Node, _int]: ...
+def _increment_version(tensor: Tensor) -> None: ...
+def _leaves_behind(tensors: Sequence[Tensor]) -> list[Tensor]: ...
+def _saved_tensors_report(
+    tensors: Sequence[Tensor],
+) -> list[tuple[str, str, list[_int] | None, str | None, _int, str | None]]: ...
 def _layout_like(t: Tensor) -> tuple[list[_int], list[_int]] | None: ...
 def _with_layout(fresh: Tensor, shape: list[_int], strides: list[_int]) -> Tensor: ...
 def _wrapped_number(value: _Number) -> Tensor: ...
@@ -775,7 +795,7 @@ def _backward(
 ) -> None: ...
 def _grad(
     outputs: Tensor | Sequence[Tensor],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Any],
     grad_outputs: Tensor | Sequence[Tensor | None] | None = None,
     retain_graph: _bool | None = None,
     create_graph: _bool | None = None,

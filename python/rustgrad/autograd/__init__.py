@@ -9,7 +9,13 @@ from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
 from rustgrad.autograd import function, functional, graph
 from rustgrad.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
-from rustgrad.autograd.diagnostics import assert_no_live_graphs, explain, graph_stats, record_sites
+from rustgrad.autograd.diagnostics import (
+    assert_no_live_graphs,
+    explain,
+    graph_stats,
+    record_sites,
+    saved_tensors_report,
+)
 from rustgrad.autograd.function import Function, once_differentiable
 from rustgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from rustgrad.grad_mode import (
@@ -47,6 +53,7 @@ __all__ = [
     "no_grad",
     "once_differentiable",
     "record_sites",
+    "saved_tensors_report",
     "set_detect_anomaly",
     "set_grad_enabled",
 ]
@@ -118,7 +125,7 @@ def backward(
 
 def grad(
     outputs: _TensorOrTensors,
-    inputs: _TensorOrTensors,
+    inputs: Any,
     grad_outputs: _TensorOrTensors | None = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
@@ -136,6 +143,8 @@ def grad(
         )
     if materialize_grads:
         allow_unused = True
+    if isinstance(inputs, graph.GradientEdge):
+        inputs = (inputs,)
     _check_outputs(outputs, grad_outputs)
     result = _rustgrad._grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
     if materialize_grads:

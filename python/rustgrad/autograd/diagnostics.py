@@ -3,6 +3,9 @@
 - ``graph_stats()``: live graph nodes (by kind) and the bytes their saved tensors hold.
 - ``assert_no_live_graphs()``: for tests and training loops; fails naming what is still alive.
 - ``explain(t)``: a plain answer to "why is ``t.grad`` None?" / "why doesn't ``t`` require grad?".
+- ``saved_tensors_report(out)``: every tensor the graph behind ``out`` keeps for backward, with
+  its shape, dtype, bytes, the op that saved it and where, and the total (what checkpointing
+  would free), like JAX's ``print_saved_residuals``.
 - ``record_sites(True)``: graph nodes remember the ``file:line`` of their forward call, so the
   in-place error says where the modified tensor was saved (it always says where it was modified).
 """
@@ -10,12 +13,13 @@
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 from rustgrad import _rustgrad
 
 Tensor = _rustgrad.Tensor
 
-__all__ = ["assert_no_live_graphs", "explain", "graph_stats", "record_sites"]
+__all__ = ["assert_no_live_graphs", "explain", "graph_stats", "record_sites", "saved_tensors_report"]
 
 
 def graph_stats(by_kind: bool = False) -> dict:
@@ -151,3 +155,68 @@ def _dependence(t: Tensor, output: Tensor) -> str:
             return "The output depends on it through the graph."
         stack.extend(fn for fn, _ in node.next_functions)
     return "The output does not depend on it in the graph: backward() from the output never reaches it."
+
+
+class SavedTensorEntry(NamedTuple):
+    """One tensor a graph keeps for backward. ``shape``, ``dtype`` are None (and ``nbytes`` 0)
+    when a saved-tensor pack hook holds it instead; ``site`` is ``file:line`` of the forward
+    call when ``record_sites`` was on."""
+
+    op: str
+    name: str
+    shape: tuple | None
+    dtype: object
+    nbytes: int
+    site: str | None
+
+
+class SavedTensorsReport:
+    """The tensors a graph keeps for backward (``entries``) and their ``total_bytes``; printing
+    it gives a table, largest first."""
+
+    def __init__(self, entries: list[SavedTensorEntry]) -> None:
+        self.entries = entries
+        self.total_bytes = sum(e.nbytes for e in entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __str__(self) -> str:
+        rows = [("op", "saved", "shape", "dtype", "bytes", "where")]
+        for e in sorted(self.entries, key=lambda e: -e.nbytes):
+            shape = "packed by a hook" if e.shape is None else "[" + ", ".join(map(str, e.shape)) + "]"
+            dtype = "" if e.dtype is None else str(e.dtype)
+            rows.append((e.op, e.name, shape, dtype, f"{e.nbytes:,}", e.site or ""))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.append(f"{len(self.entries)} saved tensors, {self.total_bytes:,} bytes in total")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<SavedTensorsReport: {len(self.entries)} tensors, {self.total_bytes} bytes>"
+
+
+def saved_tensors_report(*outputs: Tensor) -> SavedTensorsReport:
+    """Lists every tensor the graph behind ``outputs`` keeps for backward: the op that saved it,
+    PyTorch's name for it (``self``, ``other``, ``result``), its shape, dtype and bytes, and its
+    ``file:line`` when ``record_sites(True)`` was on during the forward. A tensor saved by two
+    ops counts twice; a view counts the elements it shows."""
+    import rustgrad
+
+    if len(outputs) == 1 and not isinstance(outputs[0], Tensor):
+        outputs = tuple(outputs[0])
+    entries = [
+        SavedTensorEntry(
+            op.rsplit("::", 1)[-1],
+            name,
+            None if shape is None else tuple(shape),
+            None if dtype is None else getattr(rustgrad, dtype),
+            nbytes,
+            site,
+        )
+        for op, name, shape, dtype, nbytes, site in _rustgrad._saved_tensors_report(list(outputs))
+    ]
+    return SavedTensorsReport(entries)

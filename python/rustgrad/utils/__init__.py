@@ -1,5 +1,5 @@
 """``torch.utils``: data loading (``rustgrad.utils.data``)."""
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

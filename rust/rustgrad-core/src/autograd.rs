@@ -46,13 +46,17 @@ pub trait Backward {
     }
     /// After an in-place op: the saved outputs are now `target` (see [`SavedTensor::retarget_output`]).
     fn retarget_outputs(&mut self, _target: &Tensor) {}
+    /// Calls `f` with each saved tensor and its PyTorch name (`self`, `other`, `result`).
+    fn for_each_saved(&self, _f: &mut dyn FnMut(&'static str, &SavedTensor)) {}
 }
 
-/// Implements [`Backward::release`] and [`Backward::saves_tensors`] for a node whose saved
-/// state is the listed [`SavedTensor`] fields: `saved_tensors!(a, b);` inside the impl.
+/// Implements [`Backward::release`], [`Backward::saves_tensors`] and the other saved-tensor
+/// methods for a node whose saved state is the listed [`SavedTensor`] fields, each with the
+/// name PyTorch gives it (`grad_fn._saved_self`) if that differs from the field's:
+/// `saved_tensors!(a => "self", b => "other");` inside the impl.
 #[macro_export]
 macro_rules! saved_tensors {
-    ($($field:ident),+) => {
+    ($($field:ident $(=> $name:literal)?),+ $(,)?) => {
         fn release(&mut self) {
             $(self.$field.release();)+
         }
@@ -62,7 +66,12 @@ macro_rules! saved_tensors {
         fn retarget_outputs(&mut self, target: &$crate::tensor::Tensor) {
             $(self.$field.retarget_output(target);)+
         }
+        fn for_each_saved(&self, f: &mut dyn FnMut(&'static str, &$crate::autograd::SavedTensor)) {
+            $(f($crate::saved_tensors!(@name $field $($name)?), &self.$field);)+
+        }
     };
+    (@name $field:ident $name:literal) => { $name };
+    (@name $field:ident) => { stringify!($field) };
 }
 
 /// The gradient of output 0, which a single-output op's backward always receives.
@@ -113,6 +122,7 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
         }
     }
     let op = make(&out).into();
+    crate::saved_hooks::take_pending()?;
     // An op whose tensor inputs are all inference tensors is not recorded outside inference
     // mode (they carry no autograd state), as in PyTorch: `inference_t.neg()` needs no grad.
     // A copy into a fresh tensor (`clone`, `to`: `CopyBackwards`) is, as PyTorch's `copy_`.
@@ -180,11 +190,14 @@ pub fn check_not_inference(inputs: &[&Tensor], op: &BackwardOp) -> Result<()> {
     Ok(())
 }
 
-/// Attaches one node as `grad_fn` of several outputs.
-pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
+/// Attaches one node as `grad_fn` of several outputs; an error if a pack hook failed on a
+/// tensor `op` saved.
+pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) -> Result<()> {
+    crate::saved_hooks::take_pending()?;
     let mut metas = Metas::default();
     let states = inputs.iter().map(|t| t.input_state(&mut metas)).collect();
-    attach_states(outputs, states, metas, op)
+    attach_states(outputs, states, metas, op);
+    Ok(())
 }
 
 /// [`attach`] with the inputs' states already read (their shapes and dtypes in `metas`).
@@ -242,13 +255,29 @@ pub struct SavedTensor {
 }
 
 struct Saved {
-    tensor: Tensor,
+    held: Held,
     version: u64,
     /// The bytes of the elements it shows (bits 0-47), counted in [`saved_bytes`] while it is
     /// held, and for a saved output its `output_nr + 1` (bits 48-63). Saved outputs are kept
     /// without their `grad_fn` (which is this very node) to avoid a reference cycle, and
     /// re-attached to the node when unpacked.
     bytes_and_output: u64,
+}
+
+/// What a node keeps of a saved tensor: the tensor, or what a pack hook made of it.
+enum Held {
+    Tensor(Tensor),
+    Packed(Box<Packed>),
+}
+
+/// A tensor given to a pack hook (`saved_tensors_hooks`), with where its gradient went: the
+/// unpack hook returns values only, and the tensor backward gets is given this history back.
+struct Packed {
+    value: Box<dyn crate::saved_hooks::PackedTensor>,
+    /// The input's `grad_fn` edge, or its leaf accumulator (`leaf`); `None` for an output or a
+    /// tensor that needed no gradient.
+    edge: Option<crate::graph::Edge>,
+    leaf: bool,
 }
 
 const BYTES_MASK: u64 = (1 << 48) - 1;
@@ -290,21 +319,80 @@ impl SavedTensor {
     }
 
     fn keep(tensor: Tensor, output_nr: Option<u32>) -> Self {
+        // Ops that save outputs have few of them (`output_nr` fits 16 bits).
+        debug_assert!(output_nr.is_none_or(|nr| nr < 0xfffd));
+        let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xfffd));
+        if let Some(hooks) = crate::saved_hooks::current() {
+            match Self::pack(&*hooks, &tensor, output_nr.is_some()) {
+                Ok(packed) => {
+                    let held = Held::Packed(Box::new(packed));
+                    return SavedTensor { saved: Some(Saved { held, version: 0, bytes_and_output: output << 48 }) };
+                }
+                // The op that saves returns the error once its node is made; the tensor is kept
+                // as is meanwhile.
+                Err(e) => crate::saved_hooks::set_pending(e),
+            }
+        }
         let (bytes, version) = {
             let g = tensor.lock();
             ((g.data.numel() * g.data.dtype().size()).min(BYTES_MASK as usize), g.data.version())
         };
         crate::stats::add(crate::stats::Stat::SavedBytes, bytes as isize);
-        // Ops that save outputs have few of them (`output_nr` fits 16 bits).
-        debug_assert!(output_nr.is_none_or(|nr| nr < 0xfffd));
-        let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xfffd));
-        SavedTensor { saved: Some(Saved { tensor, version, bytes_and_output: bytes as u64 | output << 48 }) }
+        let held = Held::Tensor(tensor);
+        SavedTensor { saved: Some(Saved { held, version, bytes_and_output: bytes as u64 | output << 48 }) }
+    }
+
+    /// Hands `tensor` to the pack hook in force (with grad mode off), which must not write it.
+    fn pack(hooks: &dyn crate::saved_hooks::SavedTensorHooks, tensor: &Tensor, is_output: bool) -> Result<Packed> {
+        let version = tensor.version();
+        let value = {
+            let _grad_off = crate::grad_mode::GradModeGuard::new(false);
+            hooks.pack(tensor)?
+        };
+        if tensor.version() != version {
+            return Err(Error::runtime(
+                "A saved tensor pack hook is modifying its input in place. Tensors provided as input to pack hook cannot be modified by in-place operations as this can lead to unexpected side-effects. Please open an issue if you need to perform in-place operations on the input to a pack hook.",
+            ));
+        }
+        let edge = if is_output { None } else { tensor.gradient_edge() };
+        let leaf = edge.is_some() && tensor.grad_fn().is_none();
+        Ok(Packed { value, edge, leaf })
+    }
+
+    /// Whether a pack hook holds this tensor.
+    pub fn is_packed(&self) -> bool {
+        matches!(&self.saved, Some(Saved { held: Held::Packed(_), .. }))
+    }
+
+    /// Whether anything was saved here (false for a variant that saves nothing, and once freed).
+    pub fn is_held(&self) -> bool {
+        self.saved.is_some()
+    }
+
+    /// The address of the foreign object a pack hook's value keeps alive (0 if none).
+    pub fn packed_owned(&self) -> usize {
+        match &self.saved {
+            Some(Saved { held: Held::Packed(p), .. }) => p.value.owned(),
+            _ => 0,
+        }
+    }
+
+    /// The saved tensor's shape, dtype and bytes, without unpacking it (`None` if packed or
+    /// freed): what `saved_tensors_report` lists.
+    pub fn describe(&self) -> Option<(Vec<usize>, crate::DType, usize)> {
+        match &self.saved {
+            Some(s @ Saved { held: Held::Tensor(t), .. }) => {
+                let g = t.lock();
+                Some((g.data.shape.to_vec(), g.data.dtype(), s.bytes()))
+            }
+            _ => None,
+        }
     }
 
     /// Whether both saved the very same tensor (`x * x`), while they hold it.
     pub fn same_tensor(&self, other: &SavedTensor) -> bool {
         match (&self.saved, &other.saved) {
-            (Some(a), Some(b)) => a.tensor.same(&b.tensor),
+            (Some(Saved { held: Held::Tensor(a), .. }), Some(Saved { held: Held::Tensor(b), .. })) => a.same(b),
             _ => false,
         }
     }
@@ -312,9 +400,13 @@ impl SavedTensor {
     /// The saved tensor, checked against in-place changes since it was saved.
     pub fn unpack(&self, ctx: &BackwardCtx) -> Result<Tensor> {
         let saved = self.saved.as_ref().ok_or(Error::GraphFreed)?;
-        let now = saved.tensor.version();
+        let tensor = match &saved.held {
+            Held::Tensor(t) => t,
+            Held::Packed(p) => return Self::unpack_packed(p, saved.output_nr(), ctx),
+        };
+        let now = tensor.version();
         if now != saved.version {
-            let data: TensorData = saved.tensor.data();
+            let data: TensorData = tensor.data();
             // PyTorch names a bool tensor by its backend type here, the others by their legacy name.
             let kind = if data.dtype() == crate::DType::Bool { "CPUBoolType" } else { data.dtype().legacy_name() };
             let desc = format!("{kind} {}", shape::fmt_shape(&data.shape));
@@ -324,12 +416,12 @@ impl SavedTensor {
                 None if saved.code() == OVERWRITTEN_BASE => {
                     String::from(", which is output 0 of torch::autograd::CopySlices,")
                 }
-                None => match saved.tensor.grad_fn() {
+                None => match tensor.grad_fn() {
                     // The running node is locked: take its name from `ctx`.
                     Some(f) if f.ptr_eq(ctx.node) => {
-                        format!(", which is output {} of {},", saved.tensor.output_nr(), forward_name(ctx.name))
+                        format!(", which is output {} of {},", tensor.output_nr(), forward_name(ctx.name))
                     }
-                    Some(f) => format!(", which is output {} of {},", saved.tensor.output_nr(), forward_name(f.name())),
+                    Some(f) => format!(", which is output {} of {},", tensor.output_nr(), forward_name(f.name())),
                     None => String::new(),
                 },
             };
@@ -342,9 +434,9 @@ impl SavedTensor {
             return Err(Error::ModifiedInplace { desc, producer, version: now, expected: saved.version, hint, detail });
         }
         Ok(match saved.output_nr() {
-            None => saved.tensor.clone(),
+            None => tensor.clone(),
             Some(nr) => {
-                let t = Tensor::from_data(saved.tensor.data());
+                let t = Tensor::from_data(tensor.data());
                 {
                     let mut g = t.lock();
                     g.grad_fn = Some(ctx.node.clone());
@@ -353,6 +445,33 @@ impl SavedTensor {
                 t
             }
         })
+    }
+
+    /// A packed tensor back from its unpack hook, given the history of the tensor that was
+    /// saved. No version check: what the hooks did with the tensor is theirs to answer for.
+    fn unpack_packed(packed: &Packed, output_nr: Option<u32>, ctx: &BackwardCtx) -> Result<Tensor> {
+        let values = packed.value.unpack()?;
+        let t = Tensor::from_data(values.data());
+        {
+            let mut g = t.lock();
+            match (output_nr, &packed.edge) {
+                (Some(nr), _) => {
+                    g.grad_fn = Some(ctx.node.clone());
+                    g.output_nr = nr;
+                }
+                (None, Some(edge)) if packed.leaf => {
+                    // Gradients flow into the saved leaf's own accumulator (its `.grad`).
+                    g.requires_grad = true;
+                    g.extras_mut().grad_accumulator = Some(edge.node.downgrade());
+                }
+                (None, Some(edge)) => {
+                    g.grad_fn = Some(edge.node.clone());
+                    g.output_nr = edge.input_nr;
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(t)
     }
 
     /// Frees the saved tensor (after a backward without `retain_graph`).
@@ -376,28 +495,31 @@ impl SavedTensor {
     /// the base, its `CopySlices` (naming it needs no lock on the running node).
     pub fn retarget_output(&mut self, target: &Tensor) {
         let Some(s) = &mut self.saved else { return };
-        if s.output_nr().is_some() {
-            s.tensor = target.detach();
+        // A packed tensor is not version-checked, and its history is an input's, kept as an edge.
+        let (is_output, code) = (s.output_nr().is_some(), s.code());
+        let Held::Tensor(tensor) = &mut s.held else { return };
+        if is_output {
+            *tensor = target.detach();
             s.version = target.version();
             return;
         }
-        if s.code() != 0 {
+        if code != 0 {
             return;
         }
         let target_base = target.view_base();
-        let saved_base = s.tensor.view_base();
+        let saved_base = tensor.view_base();
         let root = |t: &Tensor, base: &Option<Tensor>| base.clone().unwrap_or_else(|| t.clone());
-        if !root(target, &target_base).same(&root(&s.tensor, &saved_base)) {
+        if !root(target, &target_base).same(&root(tensor, &saved_base)) {
             return;
         }
         let code = if saved_base.is_some() {
             OVERWRITTEN_VIEW
-        } else if s.tensor.same(target) {
+        } else if tensor.same(target) {
             (target.output_nr() as u64 + 1).min(0xfffd)
         } else {
             OVERWRITTEN_BASE
         };
-        s.tensor = s.tensor.detach();
+        *tensor = tensor.detach();
         s.bytes_and_output = (s.bytes_and_output & BYTES_MASK) | (code << 48);
     }
 
@@ -457,4 +579,42 @@ pub fn values_in_f32_if_half<const N: usize>(
     } else {
         Ok(out)
     }
+}
+
+/// One tensor a graph keeps for backward (see [`saved_report`]).
+pub struct SavedEntry {
+    /// The node that saved it (`MulBackward0`).
+    pub node: &'static str,
+    /// PyTorch's name of the saved tensor (`self`, `other`, `result`).
+    pub name: &'static str,
+    /// Its shape, dtype and bytes (`None` if a pack hook holds it instead).
+    pub described: Option<(Vec<usize>, crate::DType, usize)>,
+    /// Where the node's forward call happened, if sites were recorded.
+    pub site: Option<crate::sites::Site>,
+}
+
+/// Every tensor the graph behind `roots` keeps for backward, each node once, in the order a
+/// walk from the roots meets them (iterative: graphs of any depth).
+pub fn saved_report(roots: &[NodeRef]) -> Vec<SavedEntry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<NodeRef> = roots.iter().filter(|n| seen.insert(n.key())).cloned().collect();
+    stack.reverse();
+    let mut entries = Vec::new();
+    while let Some(node) = stack.pop() {
+        let next: SmallVec<[NodeRef; 2]> = node.with(|n| {
+            let site = n.site();
+            n.op.for_each_saved(&mut |name, saved| {
+                if saved.is_held() {
+                    entries.push(SavedEntry { node: n.name(), name, described: saved.describe(), site: site.clone() });
+                }
+            });
+            n.next.iter().flatten().map(|e| e.node.clone()).collect()
+        });
+        for child in next.into_iter().rev() {
+            if seen.insert(child.key()) {
+                stack.push(child);
+            }
+        }
+    }
+    entries
 }

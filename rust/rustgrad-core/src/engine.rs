@@ -308,8 +308,27 @@ pub fn backward_reporting_cycles(
 
 /// The leaves whose accumulators a backward from `roots` reaches.
 fn leaves_reached(roots: &[(Edge, Tensor)]) -> Vec<Tensor> {
+    leaves_from(roots.iter().map(|(e, _)| e.node.clone()).collect())
+}
+
+/// The leaves that require grad behind `tensors`: what a backward from them would accumulate
+/// into (a leaf among `tensors` counts itself).
+pub fn leaves_behind(tensors: &[Tensor]) -> Vec<Tensor> {
+    let mut starts = Vec::new();
+    let mut leaves = Vec::new();
+    for t in tensors {
+        match t.grad_fn() {
+            Some(f) => starts.push(f),
+            None if t.requires_grad() => leaves.push(t.clone()),
+            None => {}
+        }
+    }
+    leaves.extend(leaves_from(starts));
+    leaves
+}
+
+fn leaves_from(mut stack: Vec<NodeRef>) -> Vec<Tensor> {
     let mut seen = rustc_hash::FxHashSet::default();
-    let mut stack: Vec<NodeRef> = roots.iter().map(|(e, _)| e.node.clone()).collect();
     let mut leaves = Vec::new();
     while let Some(node) = stack.pop() {
         if !seen.insert(node.index()) {
@@ -385,7 +404,34 @@ pub fn grad(
         }
     }
     let edges = input_edges(inputs)?;
-    let captured = run(roots, Some(&edges), false, retain_graph, create_graph)?;
+    grad_from_roots(roots, &edges, retain_graph, create_graph, allow_unused)
+}
+
+/// `autograd.grad` with respect to gradient edges (`GradientEdge`): the gradient flowing into
+/// input `input_nr` of each edge's node, whatever tensor it came from.
+pub fn grad_edges(
+    outputs: &[Tensor],
+    grad_outputs: &[Option<Tensor>],
+    edges: &[Edge],
+    retain_graph: bool,
+    create_graph: bool,
+    allow_unused: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    if edges.is_empty() {
+        return Err(Error::runtime("`inputs` argument to `grad()` cannot be empty."));
+    }
+    let roots = make_roots(outputs, grad_outputs)?;
+    grad_from_roots(roots, edges, retain_graph, create_graph, allow_unused)
+}
+
+fn grad_from_roots(
+    roots: Vec<(Edge, Tensor)>,
+    edges: &[Edge],
+    retain_graph: bool,
+    create_graph: bool,
+    allow_unused: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    let captured = run(roots, Some(edges), false, retain_graph, create_graph)?;
     if !allow_unused {
         if let Some(i) = captured.iter().position(|g| g.is_none()) {
             return Err(Error::runtime(format!(

@@ -30,6 +30,7 @@ pub mod operators;
 pub mod ops;
 pub mod parallel;
 pub mod random;
+pub mod saved_hooks;
 pub mod scalar;
 pub mod shape;
 pub mod sites;

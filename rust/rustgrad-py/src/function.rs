@@ -64,6 +64,11 @@ impl CustomBackward for PyFunctionBackward {
     fn saves_tensors(&self) -> bool {
         false
     }
+    fn for_each_saved(&self, f: &mut dyn FnMut(&'static str, &SavedTensor)) {
+        if let Some(saved) = self.saved.lock().as_ref() {
+            saved.iter().flatten().for_each(|s| f("saved_tensors", s));
+        }
+    }
     fn materialize_grads(&self) -> bool {
         self.materialize
     }
@@ -219,6 +224,7 @@ pub fn _function_apply(
             })
             .collect();
         *op.saved.lock() = Some(saved);
+        rustgrad_core::saved_hooks::take_pending().py()?;
     }
     ctx.get().bind_weak(&node)?;
     crate::node::GRAPH_HOLDS_PYTHON.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -21,24 +21,54 @@ pub fn tensor_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     obj.try_iter()?.map(|item| tensor_arg(&item?)).collect()
 }
 
-/// The `inputs` of `autograd.grad`: a tensor or a sequence of tensors (PyTorch's RuntimeError
-/// for anything else in it).
-fn grad_inputs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
+/// What `autograd.grad` differentiates with respect to: tensors, or gradient edges.
+enum GradInputs {
+    Tensors(Vec<Tensor>),
+    Edges(Vec<graph::Edge>),
+}
+
+/// The `inputs` of `autograd.grad`: a tensor or a sequence of tensors and `GradientEdge`s (given
+/// as `(node, output_nr)` pairs by the Python layer); PyTorch's RuntimeError for anything else.
+fn grad_inputs(obj: &Bound<'_, PyAny>) -> PyResult<GradInputs> {
     if let Ok(t) = obj.cast::<PyTensor>() {
-        return Ok(vec![t.get().t.clone()]);
+        return Ok(GradInputs::Tensors(vec![t.get().t.clone()]));
     }
-    obj.try_iter()?
-        .map(|item| {
-            let item = item?;
-            match item.cast::<PyTensor>() {
-                Ok(t) => Ok(t.get().t.clone()),
-                Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+    // Each item: a tensor, or an edge.
+    let mut items: Vec<Result<Tensor, graph::Edge>> = Vec::new();
+    for item in obj.try_iter()? {
+        let item = item?;
+        if let Ok(t) = item.cast::<PyTensor>() {
+            items.push(Ok(t.get().t.clone()));
+            continue;
+        }
+        let edge = item.cast::<PyTuple>().ok().filter(|t| t.len() >= 2).and_then(|pair| {
+            let node = pair.get_item(0).ok()?.cast::<crate::node::PyNode>().ok()?.get().node().ok()?;
+            let input_nr: u32 = pair.get_item(1).ok()?.extract().ok()?;
+            Some(graph::Edge { node, input_nr })
+        });
+        match edge {
+            Some(e) => items.push(Err(e)),
+            None => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
                     "all inputs have to be Tensors or GradientEdges, but got {}",
                     item.get_type().name()?
-                ))),
+                )))
             }
+        }
+    }
+    if items.iter().all(|i| i.is_ok()) {
+        return Ok(GradInputs::Tensors(items.into_iter().flatten().collect()));
+    }
+    let edges = items
+        .into_iter()
+        .map(|item| match item {
+            Err(edge) => Ok(edge),
+            Ok(t) => t.gradient_edge().ok_or_else(|| {
+                pyo3::exceptions::PyRuntimeError::new_err("One of the differentiated Tensors does not require grad")
+            }),
         })
-        .collect()
+        .collect::<PyResult<_>>()?;
+    Ok(GradInputs::Edges(edges))
 }
 
 /// The gradients given to `backward`/`grad` for `outputs`, checked in PyTorch's order: a
@@ -187,7 +217,11 @@ pub fn _grad(
     let ins = grad_inputs(inputs)?;
     let (gs, retain, create_graph) = output_grads(&outs, grad_outputs, retain_graph, create_graph)?;
     let allow = crate::convert::engine_flag(allow_unused, false)?;
-    let result = gil::without_gil(py, move || engine::grad(&outs, &gs, &ins, retain, create_graph, allow)).py()?;
+    let result = gil::without_gil(py, move || match &ins {
+        GradInputs::Tensors(ins) => engine::grad(&outs, &gs, ins, retain, create_graph, allow),
+        GradInputs::Edges(edges) => engine::grad_edges(&outs, &gs, edges, retain, create_graph, allow),
+    })
+    .py()?;
     let list = tensors_to_list(py, result)?;
     Ok(PyTuple::new(py, list.bind(py).iter())?.unbind())
 }

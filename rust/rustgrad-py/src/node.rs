@@ -199,6 +199,43 @@ impl PyNode {
         }
     }
 
+    /// `grad_fn._saved_self` and the like: a tensor the node saved for backward, by PyTorch's
+    /// name (unpacked, through the unpack hook if one packed it).
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let missing = || -> PyResult<Py<PyAny>> {
+            Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "'{}' object has no attribute '{name}'",
+                slf.get_type().name()?
+            )))
+        };
+        let Some(wanted) = name.strip_prefix("_saved_") else { return missing() };
+        let Ok(node) = slf.get().node() else { return missing() };
+        let found = node.with(|n| {
+            let mut found = None;
+            n.op.for_each_saved(&mut |saved_name, saved| {
+                if saved_name == wanted && found.is_none() {
+                    // A freed graph's saved tensors give PyTorch's error; never-saved ones `None`.
+                    found = Some((saved.is_held() || node.released()).then(|| {
+                        let ctx = rustgrad_core::autograd::BackwardCtx {
+                            node: &node,
+                            name: n.name(),
+                            needs: SmallVec::new(),
+                            site: n.site(),
+                        };
+                        saved.unpack(&ctx)
+                    }));
+                }
+            });
+            found
+        });
+        match found {
+            None => missing(),
+            Some(None) => Ok(py.None()),
+            Some(Some(t)) => Ok(wrap(py, t.py()?)?.into_any()),
+        }
+    }
+
     /// The node's metadata dict; here always a new empty dict (nothing is stored on nodes).
     ///
     /// https://pytorch.org/docs/stable/generated/torch.autograd.graph.Node.metadata.html
@@ -291,6 +328,15 @@ pub fn visit_node(node: &NodeRef, visit: &PyVisit<'_>) -> Result<(), PyTraverseE
         if let Some(h) = &n.extras {
             h.visit_owned(&mut |addr| visit_addr(visit, addr))?;
         }
+        // What pack hooks returned (`saved_tensors_hooks`), owned by the node's saved tensors.
+        let mut packed = Ok(());
+        n.op.for_each_saved(&mut |_, saved| {
+            let addr = saved.packed_owned();
+            if addr != 0 && packed.is_ok() {
+                packed = visit_addr(visit, addr);
+            }
+        });
+        packed?;
         if let BackwardOp::Custom(op) = &n.op {
             if Arc::strong_count(op) == 1 {
                 if let Some(ctx) = crate::function::ctx_for_gc(op.as_ref()) {

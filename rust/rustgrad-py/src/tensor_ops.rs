@@ -984,6 +984,22 @@ impl PyTensor {
     fn unbind(&self, py: Python<'_>, dim: i64) -> PyResult<Py<PyTuple>> {
         tensors_out(py, join::unbind(&self.t, dim).py()?)
     }
+    /// The slice at ``index`` along ``dim``, which is removed; a view.
+    ///
+    /// https://pytorch.org/docs/stable/generated/torch.Tensor.select.html
+    fn select(&self, py: Python<'_>, dim: i64, index: i64) -> R {
+        let shp = self.t.shape();
+        if let Ok(d) = rustgrad_core::shape::wrap_dim(dim, shp.len()) {
+            let size = shp[d] as i64;
+            if index < -size || index >= size {
+                return Err(PyIndexError::new_err(format!(
+                    "select(): index {index} out of range for tensor of size {} at dimension {d}",
+                    rustgrad_core::shape::fmt_shape(&shp)
+                )));
+            }
+        }
+        wrap(py, rustgrad_core::ops::index::select(&self.t, dim, index).py()?)
+    }
     /// The slice ``start:start+length`` along ``dim``; a view.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.Tensor.narrow.html

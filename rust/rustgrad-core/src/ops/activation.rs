@@ -268,7 +268,7 @@ impl Backward for ActBackward {
         };
         Ok(smallvec![Some(gx)])
     }
-    crate::saved_tensors!(x);
+    crate::saved_tensors!(x => "self");
 }
 
 /// The backward formula of an op, recorded as one node (PyTorch's `*_backward` functions).

@@ -256,7 +256,7 @@ impl Backward for MulBackward {
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "self", b => "other");
 }
 
 /// True division: integer inputs give the default float type.
@@ -286,7 +286,7 @@ impl Backward for DivBackward {
         };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "self", b => "other");
 }
 
 /// `-x` (an error for a bool tensor).

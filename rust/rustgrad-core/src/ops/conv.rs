@@ -796,7 +796,7 @@ impl Backward for ConvolutionBackward {
         }
         Ok(out)
     }
-    crate::saved_tensors!(x, weight);
+    crate::saved_tensors!(x => "input", weight);
 }
 
 #[cfg(test)]

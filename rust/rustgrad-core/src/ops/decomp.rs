@@ -233,7 +233,7 @@ pub fn inv_ex(a: &Tensor, check_errors: bool) -> Result<(Tensor, Tensor)> {
     let inv = tensor_of(out, &a.shape(), a.dtype())?;
     let info = Tensor::from_vec(info, &m.batch)?;
     if any_requires_grad(&[a]) {
-        attach(&[&inv, &info], &[a], InvBackward { inv: SavedTensor::output(&inv, 0) }.into());
+        attach(&[&inv, &info], &[a], InvBackward { inv: SavedTensor::output(&inv, 0) }.into())?;
     }
     Ok((inv, info))
 }
@@ -268,7 +268,7 @@ pub fn det(a: &Tensor) -> Result<Tensor> {
     let values: Vec<f64> = (0..m.count()).map(|b| lu_of(&m.mat(b)).det()).collect();
     let out = tensor_of(values, &m.batch, a.dtype())?;
     if any_requires_grad(&[a]) {
-        attach(&[&out], &[a], DetBackward { a: SavedTensor::input(a), det: SavedTensor::output(&out, 0) }.into());
+        attach(&[&out], &[a], DetBackward { a: SavedTensor::input(a), det: SavedTensor::output(&out, 0) }.into())?;
     }
     Ok(out)
 }
@@ -314,7 +314,7 @@ pub fn slogdet(a: &Tensor) -> Result<(Tensor, Tensor)> {
     let sign = tensor_of(signs, &m.batch, a.dtype())?;
     let logabs = tensor_of(logs, &m.batch, a.dtype())?;
     if any_requires_grad(&[a]) {
-        attach(&[&sign, &logabs], &[a], SlogdetBackward { a: SavedTensor::input(a) }.into());
+        attach(&[&sign, &logabs], &[a], SlogdetBackward { a: SavedTensor::input(a) }.into())?;
     }
     Ok((sign, logabs))
 }
@@ -359,7 +359,7 @@ pub fn solve(a: &Tensor, b: &Tensor, left: bool) -> Result<Tensor> {
     let x = untracked(|| solve_values(a, b, left, vector))?;
     if any_requires_grad(&[a, b]) {
         let op = SolveBackward { a: SavedTensor::input(a), x: SavedTensor::output(&x, 0), left, vector };
-        attach(&[&x], &[a, b], op.into());
+        attach(&[&x], &[a, b], op.into())?;
     }
     Ok(x)
 }
@@ -485,7 +485,7 @@ pub fn cholesky_ex(a: &Tensor, upper: bool, check_errors: bool) -> Result<(Tenso
     let l = tensor_of(out, &a.shape(), a.dtype())?;
     let info = Tensor::from_vec(info, &m.batch)?;
     if any_requires_grad(&[a]) {
-        attach(&[&l, &info], &[a], CholeskyBackward { l: SavedTensor::output(&l, 0), upper }.into());
+        attach(&[&l, &info], &[a], CholeskyBackward { l: SavedTensor::output(&l, 0), upper }.into())?;
     }
     Ok((l, info))
 }
@@ -562,7 +562,7 @@ pub fn qr(a: &Tensor, mode: QrMode) -> Result<(Tensor, Tensor)> {
     let r = tensor_of(rs, &r_shape, a.dtype())?;
     if any_requires_grad(&[a]) {
         let op = QrBackward { q: SavedTensor::output(&q, 0), r: SavedTensor::output(&r, 1), mode, rows, cols };
-        attach(&[&q, &r], &[a], op.into());
+        attach(&[&q, &r], &[a], op.into())?;
     }
     Ok((q, r))
 }
@@ -644,7 +644,7 @@ pub fn eigh(a: &Tensor, upper: bool) -> Result<(Tensor, Tensor)> {
     let v = tensor_of(vs, &a.shape(), a.dtype())?;
     if any_requires_grad(&[a]) {
         let op = EighBackward { l: SavedTensor::output(&l, 0), v: SavedTensor::output(&v, 1), n };
-        attach(&[&l, &v], &[a], op.into());
+        attach(&[&l, &v], &[a], op.into())?;
     }
     Ok((l, v))
 }
@@ -719,7 +719,7 @@ pub fn svd(a: &Tensor, full_matrices: bool) -> Result<(Tensor, Tensor, Tensor)> 
             rows,
             cols,
         };
-        attach(&[&u, &s, &vh], &[a], op.into());
+        attach(&[&u, &s, &vh], &[a], op.into())?;
     }
     Ok((u, s, vh))
 }

@@ -92,7 +92,7 @@ impl Backward for ClampBackward {
         };
         Ok(smallvec![Some(where_(&inside, g, &scalar(0.0))?)])
     }
-    crate::saved_tensors!(x);
+    crate::saved_tensors!(x => "self");
 }
 
 /// `x.clamp(min, max)` with tensor bounds (broadcast), one node: `ClampBackward0`, or
@@ -242,7 +242,7 @@ impl Backward for ExtremumBackward {
         };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "self", b => "other");
 }
 
 /// `x.masked_fill(mask, value)`: `value` where `mask` holds; `x` and `mask` broadcast
@@ -415,7 +415,7 @@ impl Backward for GeluBackward {
         let kind = super::activation::GradKind::Gelu { tanh: self.tanh_approx };
         Ok(smallvec![Some(super::activation::grad_op(g, &x, kind)?)])
     }
-    crate::saved_tensors!(x);
+    crate::saved_tensors!(x => "self");
 }
 
 /// The slope of GELU at `x` (see [`GeluBackward`]).

@@ -186,7 +186,7 @@ pub fn split(x: &Tensor, sizes: &[usize], dim: i64, kind: SplitKind) -> Result<V
         let op: BackwardOp = SplitBackward { dim, sizes: sizes.into(), self_shape: shp.clone(), kind }.into();
         check_not_inference(&[x], &op)?;
         let refs: Vec<&Tensor> = outs.iter().collect();
-        attach(&refs, &[x], op);
+        attach(&refs, &[x], op)?;
     }
     Ok(outs)
 }
@@ -277,7 +277,7 @@ pub fn unbind(x: &Tensor, dim: i64) -> Result<Vec<Tensor>> {
         let op: BackwardOp = UnbindBackward { dim, self_shape: shp.clone() }.into();
         check_not_inference(&[x], &op)?;
         let refs: Vec<&Tensor> = outs.iter().collect();
-        attach(&refs, &[x], op);
+        attach(&refs, &[x], op)?;
     }
     Ok(outs)
 }

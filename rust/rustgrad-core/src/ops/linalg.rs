@@ -61,7 +61,7 @@ impl Backward for DotBackward {
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "self", b => "tensor");
 }
 
 /// The product of two matrices.
@@ -143,7 +143,7 @@ impl Backward for MmBackward {
         let gb = if ctx.needs(1) { Some(mm_grad_b(g, &self.a.unpack(ctx)?, self.layouts[1])?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "self", b => "mat2");
 }
 
 /// The product of a matrix and a vector.
@@ -186,7 +186,7 @@ impl Backward for MvBackward {
         let gv = if ctx.needs(1) { Some(mv(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
         Ok(smallvec![ga, gv])
     }
-    crate::saved_tensors!(a, v);
+    crate::saved_tensors!(a => "self", v => "vec");
 }
 
 /// The batched product of two 3-d tensors.
@@ -239,7 +239,7 @@ impl Backward for BmmBackward {
         let gb = if ctx.needs(1) { Some(bmm(&transpose(&self.a.unpack(ctx)?, 1, 2)?, g)?) } else { None };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "self", b => "mat2");
 }
 
 /// `a @ b` with numpy semantics, dispatched to dot/mv/mm/bmm as PyTorch does, so the graph
@@ -404,7 +404,7 @@ impl Backward for AddmmBackward {
         let gb = if ctx.needs(2) { Some(mm_grad_b(g, &self.a.unpack(ctx)?, self.layouts[1])?) } else { None };
         Ok(smallvec![gc, ga, gb])
     }
-    crate::saved_tensors!(a, b);
+    crate::saved_tensors!(a => "mat1", b => "mat2");
 }
 
 /// `linear(x, w, bias)`: `x @ w^T + bias`, recorded as PyTorch does (addmm or mm on 2-D input;

@@ -97,7 +97,7 @@ impl Backward for MseLossBackward {
         let gy = if ctx.needs(1) { Some(mse_grad(g, &y, &x, r, shape)?) } else { None };
         Ok(smallvec![gx, gy])
     }
-    crate::saved_tensors!(x, y);
+    crate::saved_tensors!(x => "self", y => "target");
 }
 
 /// mse_loss's backward formula for `a` (the other operand `b`), one node when differentiated
@@ -375,7 +375,7 @@ impl Backward for BceBackward {
         };
         Ok(smallvec![gp, gy])
     }
-    crate::saved_tensors!(p, y);
+    crate::saved_tensors!(p => "self", y => "target");
 }
 
 /// log(1 + exp(-|x|)) + max(-x, 0) = log(1 + exp(-x)), without overflow
@@ -473,7 +473,7 @@ impl Backward for BceLogitsBackward {
         };
         Ok(smallvec![gx, gy])
     }
-    crate::saved_tensors!(x, y);
+    crate::saved_tensors!(x => "self", y => "target");
 }
 
 /// Which robust regression loss a node computes.

@@ -72,6 +72,10 @@ macro_rules! backward_ops {
             pub fn retarget_outputs(&mut self, target: &Tensor) {
                 match self { $(Self::$variant(op) => op.retarget_outputs(target),)* $(Self::$bvariant(op) => op.retarget_outputs(target),)* Self::Custom(_) => {} }
             }
+            /// Calls `f` with each tensor the node saved and its PyTorch name.
+            pub fn for_each_saved(&self, f: &mut dyn FnMut(&'static str, &crate::autograd::SavedTensor)) {
+                match self { $(Self::$variant(op) => op.for_each_saved(f),)* $(Self::$bvariant(op) => op.for_each_saved(f),)* Self::Custom(op) => op.for_each_saved(f) }
+            }
         }
 
         $(impl From<$ty> for BackwardOp {
@@ -98,6 +102,8 @@ pub trait CustomBackward: Send + Sync {
     fn release_saved(&self);
     /// Whether the function saved tensors for backward.
     fn saves_tensors(&self) -> bool;
+    /// Calls `f` with each tensor the function saved.
+    fn for_each_saved(&self, _f: &mut dyn FnMut(&'static str, &crate::autograd::SavedTensor)) {}
     /// Whether missing output gradients are passed as zeros (else as `None`).
     fn materialize_grads(&self) -> bool {
         true

@@ -113,7 +113,7 @@ impl Backward for VarBackward {
         let gx = mul(&mul(&expand_back(&g, &x.shape(), &self.dims, self.keepdim)?, &centred)?, &scale)?;
         Ok(smallvec![Some(gx)])
     }
-    crate::saved_tensors!(x, result);
+    crate::saved_tensors!(x => "self", result);
 }
 
 /// `prod(x)` (all elements, `dim == None`) or `prod(x, dim, keepdim)`.
@@ -199,7 +199,7 @@ impl Backward for ProdBackward {
         };
         Ok(smallvec![Some(mul(&g, &others)?)])
     }
-    crate::saved_tensors!(x, result);
+    crate::saved_tensors!(x => "self", result);
 }
 
 /// Groups up to this size get a differentiable product-of-others (it costs n² per group).

@@ -247,5 +247,5 @@ impl Backward for AddcBackward {
         };
         Ok(smallvec![gx, g1, g2])
     }
-    crate::saved_tensors!(t1, t2);
+    crate::saved_tensors!(t1 => "tensor1", t2 => "tensor2");
 }

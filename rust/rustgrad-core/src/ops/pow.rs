@@ -46,7 +46,7 @@ impl Backward for PowScalarBackward {
         let local = mul(&self.e.to_tensor(), &pow_scalar(&x, em1)?)?;
         Ok(smallvec![Some(mul(g, &local)?)])
     }
-    crate::saved_tensors!(x);
+    crate::saved_tensors!(x => "self");
 }
 
 /// `a ** b` for two tensors.
@@ -94,7 +94,7 @@ impl Backward for PowTensorBackward {
         };
         Ok(smallvec![ga, gb])
     }
-    crate::saved_tensors!(a, b, result);
+    crate::saved_tensors!(a => "self", b => "exponent", result);
 }
 
 /// `base ** x` for a Python number `base`.
@@ -130,5 +130,5 @@ impl Backward for ScalarPowBackward {
         };
         Ok(smallvec![Some(mul(g, &local)?)])
     }
-    crate::saved_tensors!(x, result);
+    crate::saved_tensors!(x => "exponent", result);
 }

@@ -151,7 +151,7 @@ pub fn extreme_dim(x: &Tensor, dim: i64, keepdim: bool, max: bool) -> Result<(Te
     if crate::autograd::any_requires_grad(&[x]) {
         let op =
             ExtremeDimBackward { indices: SavedTensor::input(&idx), self_shape: d.shape.clone(), dim: w, keepdim, max };
-        attach(&[&vals], &[x], op.into());
+        attach(&[&vals], &[x], op.into())?;
     }
     Ok((vals, idx))
 }
@@ -224,7 +224,7 @@ impl Backward for ExtremeAllBackward {
         let count = sum_dims(&mask, &(0..mask.ndim()).collect::<Dims>(), false, None)?;
         Ok(smallvec![Some(mul(&mask, &div(g, &count)?)?)])
     }
-    crate::saved_tensors!(x, result);
+    crate::saved_tensors!(x => "self", result);
 }
 
 /// The vector p-norm over `dims` (all if `None`): `(sum |x|^p)^(1/p)`.
@@ -348,5 +348,5 @@ impl Backward for NormBackward {
         };
         Ok(smallvec![Some(gx)])
     }
-    crate::saved_tensors!(x, result);
+    crate::saved_tensors!(x => "self", result);
 }

@@ -55,7 +55,7 @@ pub fn lstm_cell(gates: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
     if any_requires_grad(&[gates, c]) {
         let op: BackwardOp = LstmCellBackward { gates: SavedTensor::input(gates), c: SavedTensor::input(c) }.into();
         check_not_inference(&[gates, c], &op)?;
-        attach(&[&h, &c_next], &[gates, c], op);
+        attach(&[&h, &c_next], &[gates, c], op)?;
     }
     Ok((h, c_next))
 }
@@ -344,7 +344,7 @@ pub fn lstm_layer(
         }
         .into();
         check_not_inference(&refs, &op)?;
-        attach(&[&output, &h_last, &c_last], &refs, op);
+        attach(&[&output, &h_last, &c_last], &refs, op)?;
     }
     Ok((output, h_last, c_last))
 }

@@ -122,7 +122,7 @@ impl Backward for SoftmaxBackward {
         let gx = super::activation::softmax_grad(g, &y, &self.dims, self.log)?;
         Ok(smallvec![Some(gx)])
     }
-    crate::saved_tensors!(y);
+    crate::saved_tensors!(y => "result");
 }
 
 /// `logsumexp(x, dims, keepdim)`: `log(sum(exp(x), dims))`, computed stably.
@@ -193,5 +193,5 @@ impl Backward for LogsumexpBackward {
         let gx = mul(&expand_to(&g, &self.self_shape)?, &exp(&sub(&x, &r)?)?)?;
         Ok(smallvec![Some(gx)])
     }
-    crate::saved_tensors!(x, result);
+    crate::saved_tensors!(x => "self", result);
 }

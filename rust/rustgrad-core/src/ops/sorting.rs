@@ -108,11 +108,19 @@ fn squeeze_lane(t: TensorData, dim: usize, keepdim: bool) -> TensorData {
 }
 
 /// Attaches a value-selecting backward (`name`) to `vals`: the gradient goes to `idx`.
-fn select_backward(x: &Tensor, vals: &Tensor, idx: &Tensor, dim: usize, keepdim: bool, name: &'static str) {
+fn select_backward(
+    x: &Tensor,
+    vals: &Tensor,
+    idx: &Tensor,
+    dim: usize,
+    keepdim: bool,
+    name: &'static str,
+) -> Result<()> {
     if crate::autograd::any_requires_grad(&[x]) {
         let op = SelectBackward { indices: SavedTensor::input(idx), self_shape: x.shape(), dim, keepdim, name };
-        attach(&[vals], &[x], op.into());
+        attach(&[vals], &[x], op.into())?;
     }
+    Ok(())
 }
 
 /// d select(x, dim, idx)/dx: zeros with the gradient scattered to the selected indices
@@ -187,7 +195,7 @@ pub fn sort(x: &Tensor, dim: i64, descending: bool, stable: bool) -> Result<(Ten
     }));
     let (v, i) = (super::shaped::layout_like(v, &[&d]), super::shaped::layout_like(i, &[&d]));
     let (v, i) = (Tensor::from_data(v), Tensor::from_data(i));
-    select_backward(x, &v, &i, w, true, if stable { "SortBackward1" } else { "SortBackward0" });
+    select_backward(x, &v, &i, w, true, if stable { "SortBackward1" } else { "SortBackward0" })?;
     Ok((v, i))
 }
 
@@ -230,7 +238,7 @@ pub fn topk(x: &Tensor, k: i64, dim: i64, largest: bool, sorted: bool) -> Result
         }
     }));
     let (v, i) = (Tensor::from_data(v), Tensor::from_data(i));
-    select_backward(x, &v, &i, w, true, "TopkBackward0");
+    select_backward(x, &v, &i, w, true, "TopkBackward0")?;
     Ok((v, i))
 }
 
@@ -287,7 +295,7 @@ fn pick(
         li.push(j as i64);
     }));
     let (v, i) = (Tensor::from_data(squeeze_lane(v, w, keepdim)), Tensor::from_data(squeeze_lane(i, w, keepdim)));
-    select_backward(x, &v, &i, w, keepdim, name);
+    select_backward(x, &v, &i, w, keepdim, name)?;
     Ok((v, i))
 }
 
@@ -306,7 +314,7 @@ fn pick_native(
         li.push(j as i64);
     }));
     let (v, i) = (Tensor::from_data(squeeze_lane(v, w, keepdim)), Tensor::from_data(squeeze_lane(i, w, keepdim)));
-    select_backward(x, &v, &i, w, keepdim, name);
+    select_backward(x, &v, &i, w, keepdim, name)?;
     Ok((v, i))
 }
 
@@ -433,7 +441,7 @@ pub fn cumextreme(x: &Tensor, dim: i64, max: bool) -> Result<(Tensor, Tensor)> {
     let (v, i) = (Tensor::from_data(v), Tensor::from_data(i));
     if crate::autograd::any_requires_grad(&[x]) {
         let op = CumextremeBackward { indices: SavedTensor::input(&i), self_shape: d.shape.clone(), dim: w, max };
-        attach(&[&v], &[x], op.into());
+        attach(&[&v], &[x], op.into())?;
     }
     Ok((v, i))
 }
@@ -679,7 +687,7 @@ pub fn aminmax(x: &Tensor, dim: Option<i64>, keepdim: bool) -> Result<(Tensor, T
             dims,
             keepdim,
         };
-        attach(&[&lo, &hi], &[x], op.into());
+        attach(&[&lo, &hi], &[x], op.into())?;
     }
     Ok((lo, hi))
 }

@@ -20,21 +20,13 @@ pub fn unary(x: &Tensor, kind: Unary) -> Result<Tensor> {
     }
     let out = Tensor::from_data(kernels::unary(&d, kind));
     record(out, &[x], |o| {
-        // Ops whose derivative is cheapest from the result save the result; the others the input.
-        let saved = match kind {
-            Unary::Exp
-            | Unary::Sqrt
-            | Unary::Tanh
-            | Unary::Sigmoid
-            | Unary::Relu
-            | Unary::Expm1
-            | Unary::Tan
-            | Unary::Rsqrt
-            | Unary::Reciprocal
-            | Unary::Exp2 => SavedTensor::output(o, 0),
+        let saved = if saves_result(kind) {
+            SavedTensor::output(o, 0)
+        } else if matches!(kind, Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc) {
             // Piecewise constant: nothing to save (so a second backward is fine, as in PyTorch).
-            Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc => SavedTensor::none(),
-            _ => SavedTensor::input(x),
+            SavedTensor::none()
+        } else {
+            SavedTensor::input(x)
         };
         UnaryBackward { kind, saved }
     })
@@ -103,6 +95,23 @@ pub fn erf(x: &Tensor) -> Result<Tensor> {
 
 fn one() -> Tensor {
     Tensor::wrapped_scalar(1i64)
+}
+
+/// Ops whose derivative is cheapest from the result save the result; the others the input.
+fn saves_result(kind: Unary) -> bool {
+    matches!(
+        kind,
+        Unary::Exp
+            | Unary::Sqrt
+            | Unary::Tanh
+            | Unary::Sigmoid
+            | Unary::Relu
+            | Unary::Expm1
+            | Unary::Tan
+            | Unary::Rsqrt
+            | Unary::Reciprocal
+            | Unary::Exp2
+    )
 }
 
 /// The backward of every [`Unary`] op; `saved` is the input or the result (see [`unary`]).
@@ -215,5 +224,10 @@ impl Backward for UnaryBackward {
     }
     fn saves_tensors(&self) -> bool {
         !matches!(self.kind, Unary::Sign | Unary::Floor | Unary::Ceil | Unary::Round | Unary::Trunc)
+    }
+    fn for_each_saved(&self, f: &mut dyn FnMut(&'static str, &SavedTensor)) {
+        if self.saves_tensors() {
+            f(if saves_result(self.kind) { "result" } else { "self" }, &self.saved);
+        }
     }
 }

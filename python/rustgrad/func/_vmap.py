@@ -1,0 +1,127 @@
+"""``vmap``: ``func`` mapped over a batch dimension of its inputs.
+
+Each batch element is one call of ``func`` on the inputs' slices (``select`` along the mapped
+dimension, so gradients flow back into the batched inputs), and each output is stacked along
+its ``out_dims``. Every op works this way, nested ``vmap`` and ``grad`` inside included;
+``chunk_size`` changes nothing but is accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from rustgrad.func._pytree import broadcast_prefix, tree_flatten, tree_spec_str, tree_unflatten
+
+
+def _name(func: Callable) -> str:
+    return getattr(func, "__name__", repr(func))
+
+
+def vmap(
+    func: Callable,
+    in_dims: Any = 0,
+    out_dims: Any = 0,
+    randomness: str = "error",
+    *,
+    chunk_size: int | None = None,
+) -> Callable:
+    """A function that maps ``func`` over dimension ``in_dims`` of its inputs (``None``: not
+    mapped; a nested tuple matches nested inputs) and stacks the results along ``out_dims``."""
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(
+            f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}"
+        )
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import rustgrad
+
+        name = _name(func)
+        if not args:
+            raise ValueError(
+                f"vmap({name})(<inputs>): got no inputs. Maybe you forgot to add inputs, or you are trying to vmap "
+                "over a function with no inputs. The latter is unsupported."
+            )
+        if not isinstance(in_dims, (int, tuple)) or isinstance(in_dims, bool):
+            raise ValueError(  # noqa: TRY004 (PyTorch's class)
+                f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): expected `in_dims` to be int or a (potentially "
+                f"nested) tuple matching the structure of inputs, got: {type(in_dims)}."
+            )
+        dims = broadcast_prefix(in_dims if isinstance(in_dims, tuple) else (in_dims,) * len(args), args)
+        leaves, spec = tree_flatten(args)
+        if dims is None:
+            raise ValueError(
+                f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the structure of "
+                f"`inputs`. in_dims has structure {tree_spec_str(tree_flatten(in_dims)[1])} but inputs has "
+                f"structure {tree_spec_str(spec)}."
+            )
+        sizes = []
+        for leaf, d in zip(leaves, dims):
+            if d is None:
+                continue
+            if not isinstance(d, int):
+                raise ValueError(  # noqa: TRY004 (PyTorch's class)
+                    f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): in_dims must be int or None, got {type(d)}"
+                )
+            if not isinstance(leaf, rustgrad.Tensor):
+                raise ValueError(  # noqa: TRY004 (PyTorch's class)
+                    f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but the input is "
+                    f"of type {type(leaf)}. We cannot vmap over non-Tensor arguments, please use None as the "
+                    "respective in_dim"
+                )
+            if not -leaf.dim() <= d < max(leaf.dim(), 0) or leaf.dim() == 0:
+                raise ValueError(
+                    f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for some input, but that input "
+                    f"is a Tensor of dimensionality {leaf.dim()} so expected in_dim to satisfy "
+                    f"-{leaf.dim()} <= in_dim < {leaf.dim()}."
+                )
+            sizes.append(leaf.shape[d])
+        if not sizes:
+            raise ValueError("vmap: Expected at least one Tensor to vmap over")
+        if any(s != sizes[0] for s in sizes):
+            raise ValueError(
+                "vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
+                f"{sizes} for the mapped dimension"
+            )
+        batch = sizes[0]
+        results = []
+        for i in range(batch):
+            sliced = [leaf if d is None else leaf.select(d, i) for leaf, d in zip(leaves, dims)]
+            results.append(func(*tree_unflatten(sliced, spec), **kwargs))
+        return _stack_results(results, out_dims, name, batch)
+
+    return wrapper
+
+
+def _stack_results(results: list, out_dims: Any, name: str, batch: int) -> Any:
+    import rustgrad
+
+    if batch == 0:
+        raise ValueError(f"vmap({name}, ...): the mapped dimension has size 0; vmap over it is not supported")
+    _, out_spec = tree_flatten(results[0])
+    per_leaf = broadcast_prefix(out_dims, results[0])
+    if per_leaf is None:
+        raise ValueError(
+            f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the structure of "
+            f"`outputs`. out_dims has structure {tree_spec_str(tree_flatten(out_dims)[1])} but outputs has "
+            f"structure {tree_spec_str(out_spec)}."
+        )
+    columns = [tree_flatten(r)[0] for r in results]
+    stacked = []
+    for j, d in enumerate(per_leaf):
+        values = [c[j] for c in columns]
+        if d is None:
+            stacked.append(values[0])
+            continue
+        if not all(isinstance(v, rustgrad.Tensor) for v in values):
+            bad = next(v for v in values if not isinstance(v, rustgrad.Tensor))
+            raise ValueError(
+                f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(bad)}. Did you mean to set "
+                "out_dims= to None for output?"
+            )
+        stacked.append(rustgrad.stack(values, dim=d))
+    return tree_unflatten(stacked, out_spec)

@@ -1,0 +1,136 @@
+//! What `torch.autograd.graph` needs of the core: Python pack and unpack callables behind the
+//! core's saved-tensor hooks (`saved_tensors_hooks`, `disable_saved_tensors_hooks`), gradient
+//! edges and version bumps.
+
+use crate::errors::{from_py, IntoPyResult};
+use crate::tensor::{wrap, PyTensor};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use rustgrad_core::saved_hooks::{self, PackedTensor, SavedTensorHooks};
+use rustgrad_core::Tensor;
+use std::sync::Arc;
+
+/// A pair of Python hooks.
+struct PyHooks {
+    pack: Py<PyAny>,
+    unpack: Py<PyAny>,
+}
+
+/// What the pack hook returned, with the unpack hook to give it to.
+struct PyPacked {
+    /// Boxed so that its address stays put for the collector (Note [GC through the graph]).
+    value: Box<Py<PyAny>>,
+    unpack: Py<PyAny>,
+}
+
+impl SavedTensorHooks for PyHooks {
+    fn pack(&self, tensor: &Tensor) -> rustgrad_core::Result<Box<dyn PackedTensor>> {
+        Python::attach(|py| -> PyResult<Box<dyn PackedTensor>> {
+            let arg = wrap(py, tensor.clone())?;
+            let packed = self.pack.call1(py, (arg,))?;
+            let (value, _) = crate::node::own_for_gc(packed);
+            Ok(Box::new(PyPacked { value, unpack: self.unpack.clone_ref(py) }))
+        })
+        .map_err(from_py)
+    }
+}
+
+impl PackedTensor for PyPacked {
+    fn unpack(&self) -> rustgrad_core::Result<Tensor> {
+        Python::attach(|py| -> PyResult<Tensor> {
+            let out = self.unpack.call1(py, (self.value.clone_ref(py),))?;
+            let out = out.bind(py);
+            match out.cast::<PyTensor>() {
+                Ok(t) => Ok(t.get().t.clone()),
+                Err(_) => Err(PyTypeError::new_err(format!(
+                    "Output of saved tensor unpack_hook expected to be a Tensor but got result of type {}",
+                    out.get_type().name()?
+                ))),
+            }
+        })
+        .map_err(from_py)
+    }
+
+    fn owned(&self) -> usize {
+        &*self.value as *const Py<PyAny> as usize
+    }
+}
+
+/// Puts a pack and an unpack hook in force on this thread (`saved_tensors_hooks.__enter__`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _push_saved_tensors_hooks(pack: Py<PyAny>, unpack: Py<PyAny>) -> PyResult<()> {
+    saved_hooks::push(Arc::new(PyHooks { pack, unpack })).py()
+}
+
+/// Removes the hooks pushed last on this thread (`saved_tensors_hooks.__exit__`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _pop_saved_tensors_hooks() {
+    saved_hooks::pop()
+}
+
+/// Refuses saved-tensor hooks on this thread with `message`; returns what to restore.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _disable_saved_tensors_hooks(message: String) -> PyResult<Option<String>> {
+    saved_hooks::disable(message).py()
+}
+
+/// Restores the state [`_disable_saved_tensors_hooks`] returned.
+#[rustgrad_macros::guard]
+#[pyfunction]
+#[pyo3(signature = (previous=None))]
+pub fn _restore_saved_tensors_hooks(previous: Option<String>) {
+    saved_hooks::restore_disabled(previous)
+}
+
+/// `(node, output_nr)`: where `tensor`'s gradient flows (a leaf's `AccumulateGrad` is created if
+/// needed); `get_gradient_edge` checks that it requires grad first.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _gradient_edge(py: Python<'_>, tensor: PyRef<'_, PyTensor>) -> PyResult<(Py<PyAny>, u32)> {
+    let edge = tensor.t.gradient_edge().ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err(
+            "It is not possible to get the gradient edge for a Tensor that does not require gradients",
+        )
+    })?;
+    Ok((crate::node::node_object(py, edge.node)?, edge.input_nr))
+}
+
+/// Bumps `tensor`'s version counter, as an in-place write does.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _increment_version(tensor: PyRef<'_, PyTensor>) {
+    tensor.t.data().bump_version()
+}
+
+/// One row of `saved_tensors_report`: the saving node's name, the tensor's name, its shape,
+/// dtype name and bytes (`None`s if a pack hook holds it) and the forward call's site.
+type ReportRow = (&'static str, &'static str, Option<Vec<usize>>, Option<&'static str>, usize, Option<String>);
+
+/// What the graphs behind `tensors` keep for backward (`saved_tensors_report`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _saved_tensors_report(tensors: Vec<PyRef<'_, PyTensor>>) -> Vec<ReportRow> {
+    let roots: Vec<_> = tensors.iter().filter_map(|t| t.t.grad_fn()).collect();
+    rustgrad_core::autograd::saved_report(&roots)
+        .into_iter()
+        .map(|e| {
+            let (shape, dtype, bytes) = match e.described {
+                Some((shape, dtype, bytes)) => (Some(shape), Some(dtype.name()), bytes),
+                None => (None, None, 0),
+            };
+            (e.node, e.name, shape, dtype, bytes, e.site.map(|s| s.to_string()))
+        })
+        .collect()
+}
+
+/// The leaves that require grad behind `tensors` (`func` transforms check whether a result
+/// depends on anything but the inputs they track).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _leaves_behind(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>) -> PyResult<Vec<Py<PyTensor>>> {
+    let tensors: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
+    rustgrad_core::engine::leaves_behind(&tensors).into_iter().map(|t| wrap(py, t)).collect()
+}
