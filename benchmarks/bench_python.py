@@ -56,6 +56,7 @@ GROUPS = {
     "chain_1e6": ({"rustgrad", "torch"}, True),
     "train_rss": ({"rustgrad", "torch"}, True),
     "models": ({"rustgrad", "torch"}, False),
+    "per_sample": ({"rustgrad", "torch"}, False),
 }
 
 
@@ -544,6 +545,51 @@ def bench_mlp_sgd(fw: Framework, repeats: int, loss_name: str, steps_per_sample:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# issue 15: per-sample gradients
+
+
+def bench_per_sample(fw: Framework, repeats: int) -> None:
+    """Per-sample gradients of an MLP 32-64-10 (tanh, MSE) over a batch of 64: the torch.func recipe
+    ``vmap(grad(loss), in_dims=(None, 0, 0))`` over ``functional_call``, and a Python loop of one
+    backward per sample; the two are checked against each other first."""
+    torch = fw.torch
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.Tanh(), nn.Linear(64, 10))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    rng = np.random.default_rng(15)
+    x = torch.tensor(rng.standard_normal((64, 32)).astype(np.float32))
+    y = torch.tensor(rng.standard_normal((64, 10)).astype(np.float32))
+    func = torch.func
+
+    def loss(p, xi, yi):
+        out = func.functional_call(model, p, (xi.unsqueeze(0),))
+        return ((out - yi.unsqueeze(0)) ** 2).mean()
+
+    per_sample = func.vmap(func.grad(loss), in_dims=(None, 0, 0))
+
+    def with_vmap():
+        return per_sample(params, x, y)
+
+    def with_loop():
+        grads = {k: [] for k in params}
+        for i in range(x.shape[0]):
+            model.zero_grad()
+            ((model(x[i : i + 1]) - y[i : i + 1]) ** 2).mean().backward()
+            for k, p in model.named_parameters():
+                grads[k].append(p.grad.clone())
+        return {k: torch.stack(v) for k, v in grads.items()}
+
+    got, want = with_vmap(), with_loop()
+    for k in params:
+        np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-4, atol=1e-6)
+    for name, fn in (("per_sample_vmap", with_vmap), ("per_sample_loop", with_loop)):
+        fn()  # warm-up
+        samples = [_timed(fn) * 1e3 for _ in range(repeats)]
+        _report(fw.name, name, "ms", samples)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # issue 13: training steps of real model layers
 
 
@@ -766,6 +812,8 @@ def run_group(fw: Framework, group: str, scaled) -> None:
         bench_long_chain(fw, 1, 1_000_000, "chain_1e6")
     elif group == "train_rss":
         bench_train_rss(fw, scaled(3))
+    elif group == "per_sample":
+        bench_per_sample(fw, scaled(9))
     elif group == "models":
         for bench in (bench_lenet, bench_lstm, bench_transformer):
             try:

@@ -306,3 +306,63 @@ def test_checkpoint_sequential(lib, use_reentrant):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="Unexpected keyword arguments: foo,bar"):
         lib.utils.checkpoint.checkpoint_sequential(model, 2, x, use_reentrant=False, foo=1, bar=2)
+
+
+# ----- more of autograd.graph -----
+
+
+def test_node_metadata_persists(lib):
+    x = _leaf(lib, [1.0])
+    y = x * 2
+    y.grad_fn.metadata["tag"] = "scaled"
+    same = y.grad_fn.metadata
+    assert same["tag"] == "scaled"
+    assert y.grad_fn.metadata is same
+
+
+def test_multi_grad_hook_all_and_any(lib):
+    graph = lib.autograd.graph
+    a, b, unused = _leaf(lib, [1.0, 2.0]), _leaf(lib, [3.0]), _leaf(lib, [5.0])
+    seen_all, seen_any = [], []
+    graph.register_multi_grad_hook((a, b, unused), lambda grads: seen_all.append(grads))
+    handle = graph.register_multi_grad_hook((a, b), lambda grad: seen_any.append(grad), mode="any")
+    loss = (a * 2).sum() + (b * 3).sum()
+    loss.backward(retain_graph=True)
+    assert len(seen_all) == 1 and len(seen_any) == 1
+    ga, gb, gu = seen_all[0]
+    # d loss/da = 2, d loss/db = 3; `unused` is not reached
+    np.testing.assert_allclose(ga.numpy(), [2.0, 2.0])
+    np.testing.assert_allclose(gb.numpy(), [3.0])
+    assert gu is None
+    assert tuple(seen_any[0].shape) in ((2,), (1,))
+    handle.remove()
+    loss.backward()
+    assert len(seen_all) == 2 and len(seen_any) == 1
+    with pytest.raises(ValueError, match="Expects mode to be one of \\('all', 'any'\\) but got x"):
+        graph.register_multi_grad_hook((a,), print, mode="x")
+
+
+def test_allow_mutation_on_saved_tensors(lib):
+    x = _leaf(lib, [1.0, 1.0])
+    with lib.autograd.graph.allow_mutation_on_saved_tensors():
+        a = x.clone()
+        y = a * a
+        a.mul_(3)
+        y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])  # 2a with a's value when saved
+
+
+def test_set_multithreading_enabled(lib):
+    with lib.autograd.set_multithreading_enabled(False):
+        x = _leaf(lib, [2.0])
+        (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0])
+
+
+def test_grad_with_batched_grad_outputs(lib):
+    x = _leaf(lib, [0.1, 0.2, 0.3])
+    y = x.sin()
+    (rows,) = lib.autograd.grad(y, x, lib.eye(3, dtype=lib.float64), is_grads_batched=True, retain_graph=True)
+    np.testing.assert_allclose(rows.numpy(), np.diag(np.cos([0.1, 0.2, 0.3])))  # the Jacobian of sin
+    with pytest.raises(RuntimeError, match="If `is_grads_batched=True`, we interpret the first dimension"):
+        lib.autograd.grad(y, x, lib.ones(3, dtype=lib.float64), is_grads_batched=True)

@@ -54,6 +54,7 @@ __all__ = [
     "_col2im",
     "_constant_pad",
     "_convolution",
+    "_current_graph_task_id",
     "_debug_panic",
     "_disable_saved_tensors_hooks",
     "_div_number",
@@ -126,6 +127,7 @@ __all__ = [
     "_softplus",
     "_storage_elements",
     "_tensor_list",
+    "_will_engine_execute_node",
     "_with_layout",
     "_wrapped_number",
     "addmm",
@@ -770,6 +772,8 @@ def _restore_saved_tensors_hooks(previous: str | None = None) -> None: ...
 def _gradient_edge(tensor: Tensor) -> tuple[Node, _int]: ...
 def _increment_version(tensor: Tensor) -> None: ...
 def _leaves_behind(tensors: Sequence[Tensor]) -> list[Tensor]: ...
+def _current_graph_task_id() -> _int: ...
+def _will_engine_execute_node(node: Node) -> _bool: ...
 def _saved_tensors_report(
     tensors: Sequence[Tensor],
 ) -> list[tuple[str, str, list[_int] | None, str | None, _int, str | None]]: ...

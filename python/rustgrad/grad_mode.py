@@ -18,6 +18,7 @@ __all__ = [
     "is_inference_mode_enabled",
     "no_grad",
     "set_grad_enabled",
+    "set_multithreading_enabled",
 ]
 
 
@@ -128,6 +129,34 @@ class set_grad_enabled(_DecoratorContextManager):
         _set_grad_enabled(self.prev)
 
     def clone(self) -> set_grad_enabled:
+        """A new context manager with the same setting (used when decorating functions)."""
+        return self.__class__(self.mode)
+
+
+_multithreading = [True]
+
+
+def _is_multithreading_enabled() -> bool:
+    """Whether backward may use worker threads (``set_multithreading_enabled``)."""
+    return _multithreading[0]
+
+
+class set_multithreading_enabled(_DecoratorContextManager):
+    """Allows or forbids worker threads in backward, now, for a block or for a call. rustgrad's
+    engine runs every backward on the calling thread, so only the setting itself changes."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _multithreading[0]
+        self.mode = bool(mode)
+        _multithreading[0] = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        _multithreading[0] = self.prev
+
+    def clone(self) -> set_multithreading_enabled:
         """A new context manager with the same setting (used when decorating functions)."""
         return self.__class__(self.mode)
 

@@ -25,6 +25,7 @@ from rustgrad.grad_mode import (
     is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
+    set_multithreading_enabled,
 )
 
 Tensor = _rustgrad.Tensor
@@ -56,6 +57,7 @@ __all__ = [
     "saved_tensors_report",
     "set_detect_anomaly",
     "set_grad_enabled",
+    "set_multithreading_enabled",
 ]
 
 
@@ -123,6 +125,67 @@ def backward(
     _rustgrad._backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
 
 
+def _grad_batched(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any,
+    retain_graph: bool | None,
+    create_graph: bool,
+    allow_unused: bool | None,
+    materialize_grads: bool,
+) -> tuple:
+    """``autograd.grad`` with ``is_grads_batched=True``: the first dimension of each gradient is a
+    batch, one vector-Jacobian product per entry (computed one after another), stacked."""
+    from rustgrad import ones_like, stack
+
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None:
+        grads = [ones_like(o) for o in outs]
+    elif isinstance(grad_outputs, Tensor):
+        grads = [grad_outputs]
+    else:
+        grads = list(grad_outputs)
+    for i, (g, o) in enumerate(zip(grads, outs)):
+        if g is None:
+            continue
+        if g.dim() == 0:
+            raise ValueError(
+                "vmap(vjp, in_dims=0, ...)(<inputs>): Got in_dim=0 for some input, but that input is a Tensor of "
+                "dimensionality 0 so expected in_dim to satisfy 0 <= in_dim < 0."
+            )
+        if tuple(g.shape[1:]) != tuple(o.shape):
+            raise RuntimeError(
+                "If `is_grads_batched=True`, we interpret the first dimension of each grad_output as the batch "
+                "dimension. The sizes of the remaining dimensions are expected to match the shape of corresponding "
+                f"output, but a mismatch was detected: grad_output[{i}] has a shape of {g.shape[1:]} and "
+                f"output[{i}] has a shape of {o.shape}. If you only want some tensors in `grad_output` to be "
+                "considered batched, consider using vmap."
+            )
+    sizes = {g.shape[0] for g in grads if g is not None}
+    if len(sizes) > 1:
+        raise ValueError(
+            "vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
+            f"{[g.shape[0] for g in grads if g is not None]} for the mapped dimension"
+        )
+    batch = sizes.pop() if sizes else 1
+    rows = []
+    for b in range(batch):
+        last = b == batch - 1
+        keep = retain_graph if last and retain_graph is not None else (create_graph if last else True)
+        rows.append(
+            grad(
+                outs,
+                inputs,
+                [None if g is None else g[b] for g in grads],
+                retain_graph=keep,
+                create_graph=create_graph,
+                allow_unused=allow_unused,
+                materialize_grads=materialize_grads,
+            )
+        )
+    return tuple(None if column[0] is None else stack(list(column)) for column in zip(*rows))
+
+
 def grad(
     outputs: _TensorOrTensors,
     inputs: Any,
@@ -136,7 +199,7 @@ def grad(
 ) -> tuple:
     """Returns the gradients of ``outputs`` with respect to ``inputs`` (a tuple)."""
     if is_grads_batched:
-        raise NotImplementedError("is_grads_batched=True is not supported by rustgrad yet")
+        return _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads)
     if materialize_grads and allow_unused is False:
         raise ValueError(
             "Expected allow_unused to be True or not passed when materialize_grads=True, but got: allow_unused=False."

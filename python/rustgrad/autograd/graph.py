@@ -6,18 +6,22 @@ https://pytorch.org/docs/stable/autograd.html#autograd-graph
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator
+import threading
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
 from rustgrad import _rustgrad
+from rustgrad._pyutils import RemovableHandle
 from rustgrad._rustgrad import Node
 
 __all__ = [
     "GradientEdge",
     "Node",
+    "allow_mutation_on_saved_tensors",
     "disable_saved_tensors_hooks",
     "get_gradient_edge",
     "increment_version",
+    "register_multi_grad_hook",
     "save_on_cpu",
     "saved_tensors_hooks",
 ]
@@ -89,3 +93,87 @@ def disable_saved_tensors_hooks(error_message: str) -> Generator[None, None, Non
         yield
     finally:
         _rustgrad._restore_saved_tensors_hooks(previous)
+
+
+class _AllowMutationOnSavedContext:
+    """What ``allow_mutation_on_saved_tensors`` yields."""
+
+
+@contextlib.contextmanager
+def allow_mutation_on_saved_tensors() -> Generator[_AllowMutationOnSavedContext, None, None]:
+    """Within this context, a tensor saved for backward may be modified in place afterwards:
+    backward uses the values it had when it was saved. (Each saved tensor is copied when saved.)"""
+
+    def keep_copy(tensor: Any) -> Any:
+        return tensor.detach().clone()
+
+    def give_back(copy: Any) -> Any:
+        return copy
+
+    with saved_tensors_hooks(keep_copy, give_back):
+        yield _AllowMutationOnSavedContext()
+
+
+class _MultiHandle(RemovableHandle):
+    """Removes every hook ``register_multi_grad_hook`` registered."""
+
+    def __init__(self, handles: tuple) -> None:
+        self.handles = handles
+
+    def remove(self) -> None:
+        """Removes the hooks."""
+        for handle in self.handles:
+            handle.remove()
+
+
+def _grad_fn_or_accumulator(tensor: Any) -> Any:
+    return tensor.grad_fn if tensor.grad_fn is not None else get_gradient_edge(tensor).node
+
+
+def register_multi_grad_hook(tensors: Sequence[Any], fn: Callable, *, mode: str = "all") -> RemovableHandle:
+    """Calls ``fn`` once per backward in which gradients of ``tensors`` are computed: with
+    ``mode="all"``, after all of them are (``fn(grads)``, ``None`` for a tensor that backward
+    does not reach); with ``mode="any"``, at the first one (``fn(grad)``)."""
+    if mode not in ("all", "any"):
+        raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
+    lock = threading.Lock()
+    tensors = tuple(tensors)
+    if mode == "any":
+        fired: set[int] = set()
+
+        def first_only(grad: Any) -> None:
+            task = _rustgrad._current_graph_task_id()
+            with lock:
+                if task in fired:
+                    return
+                fired.add(task)
+            fn(grad)
+
+        return _MultiHandle(tuple(t.register_hook(first_only) for t in tensors if t.requires_grad))
+
+    # Per backward run: how many gradients are still to come, and those that came.
+    pending: dict[int, list] = {}
+
+    def collector(i: int) -> Callable:
+        def collect(grad: Any) -> None:
+            task = _rustgrad._current_graph_task_id()
+            with lock:
+                if task not in pending:
+                    expected = sum(
+                        _rustgrad._will_engine_execute_node(_grad_fn_or_accumulator(t))
+                        for t in tensors
+                        if t.requires_grad
+                    )
+                    pending[task] = [expected, [None] * len(tensors)]
+                entry = pending[task]
+                entry[1][i] = grad
+                entry[0] -= 1
+                complete = entry[0] == 0
+                if complete:
+                    del pending[task]
+            if complete:
+                fn(entry[1])
+
+        return collect
+
+    return _MultiHandle(tuple(t.register_hook(collector(i)) for i, t in enumerate(tensors) if t.requires_grad))

@@ -247,6 +247,83 @@ impl States {
     }
 }
 
+/// A backward run in progress on this thread (runs nest: a hook may call backward): its id,
+/// and what decides which nodes it runs. The entry holds the roots, and with them the whole
+/// graph, until the run ends (Note [The engine does not own the graph]).
+struct TaskEntry {
+    id: u64,
+    roots: SmallVec<[NodeRef; 1]>,
+    targets: Option<Vec<NodeRef>>,
+}
+
+thread_local! {
+    static RUNNING: std::cell::RefCell<Vec<TaskEntry>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+static NEXT_TASK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Registers a run for [`current_task_id`] and [`will_execute`] while it lives.
+struct RunningTask;
+
+impl RunningTask {
+    fn enter(roots: SmallVec<[NodeRef; 1]>, targets: Option<Vec<NodeRef>>) -> RunningTask {
+        let id = NEXT_TASK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RUNNING.with(|r| r.borrow_mut().push(TaskEntry { id, roots, targets }));
+        RunningTask
+    }
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        let entry = RUNNING.with(|r| r.borrow_mut().pop());
+        drop(entry); // the roots go after the borrow ends: freeing the graph may run code
+    }
+}
+
+/// The id of the innermost backward running on this thread (`torch._C._current_graph_task_id`).
+pub fn current_task_id() -> Option<u64> {
+    RUNNING.with(|r| r.borrow().last().map(|t| t.id))
+}
+
+/// Whether the innermost backward running on this thread runs (or ran) `node`: reachable from
+/// its roots and, for `autograd.grad`, on a path to one of its inputs. `None` outside backward.
+pub fn will_execute(node: &NodeRef) -> Option<bool> {
+    let (roots, targets) = RUNNING.with(|r| {
+        let r = r.borrow();
+        let task = r.last()?;
+        Some((task.roots.clone(), task.targets.clone()))
+    })?;
+    // Every node reachable from the roots, each with its children, in discovery order.
+    let mut index: rustc_hash::FxHashMap<u32, usize> = rustc_hash::FxHashMap::default();
+    let mut nodes: Vec<(NodeRef, SmallVec<[NodeRef; 2]>)> = Vec::new();
+    let mut stack: Vec<NodeRef> = roots.into_iter().collect();
+    while let Some(n) = stack.pop() {
+        if index.contains_key(&n.index()) {
+            continue;
+        }
+        let children: SmallVec<[NodeRef; 2]> = n.with(|x| x.next.iter().flatten().map(|e| e.node.clone()).collect());
+        stack.extend(children.iter().cloned());
+        index.insert(n.index(), nodes.len());
+        nodes.push((n, children));
+    }
+    let Some(&at) = index.get(&node.index()) else { return Some(false) };
+    let Some(targets) = targets else { return Some(true) };
+    // With targets: does `node` reach one of them? (Iterative search from `node`.)
+    let wanted: rustc_hash::FxHashSet<u32> = targets.iter().map(|t| t.index()).collect();
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut stack = vec![at];
+    while let Some(i) = stack.pop() {
+        let (n, children) = &nodes[i];
+        if wanted.contains(&n.index()) {
+            return Some(true);
+        }
+        if seen.insert(i) {
+            stack.extend(children.iter().filter_map(|c| index.get(&c.index()).copied()));
+        }
+    }
+    Some(false)
+}
+
 /// Targets of a partial backward: (node key, input_nr, slot in the result).
 type Captures = Vec<(u32, u32, usize)>;
 
@@ -533,7 +610,11 @@ fn run(
     let mut root_positions: Vec<u32> = Vec::with_capacity(roots.len());
     // Held until the run ends: they keep the whole graph alive (Note [The engine does not own
     // the graph]), even if a hook gives a root tensor a new history meanwhile.
-    let _roots_held: SmallVec<[NodeRef; 1]> = roots.iter().map(|(edge, _)| edge.node.clone()).collect();
+    // (The running task's entry holds them: see [`RunningTask`].)
+    let _task = RunningTask::enter(
+        roots.iter().map(|(edge, _)| edge.node.clone()).collect(),
+        targets.map(|t| t.iter().map(|e| e.node.clone()).collect()),
+    );
     {
         let mut stack: Vec<(u32, u32)> = Vec::new();
         for (edge, _) in &roots {

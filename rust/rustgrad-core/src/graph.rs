@@ -306,6 +306,8 @@ pub struct NodeExtras {
     /// The forward call's file and line, kept for nodes that save tensors (when site
     /// recording asked for it).
     pub site: Option<crate::sites::Site>,
+    /// A foreign object kept with the node (`grad_fn.metadata`, a Python dict), opaque here.
+    pub metadata: Option<Arc<Hook<dyn std::any::Any + Send + Sync>>>,
 }
 
 /// A node pre-hook: gets the output gradients, may return replacements.
@@ -318,6 +320,7 @@ impl NodeExtras {
     /// The foreign objects owned by this node's hooks (see [`visit_owned`]).
     pub fn visit_owned<E>(&self, visit: &mut impl FnMut(usize) -> Result<(), E>) -> Result<(), E> {
         visit_owned(self.tensor_hooks.iter().map(|h| &h.2), visit)?;
+        visit_owned(self.metadata.iter(), visit)?;
         visit_owned(self.pre_hooks.iter().map(|h| &h.1), visit)?;
         visit_owned(self.post_hooks.iter().map(|h| &h.1), visit)
     }

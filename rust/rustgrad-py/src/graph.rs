@@ -134,3 +134,22 @@ pub fn _leaves_behind(py: Python<'_>, tensors: Vec<PyRef<'_, PyTensor>>) -> PyRe
     let tensors: Vec<Tensor> = tensors.iter().map(|t| t.t.clone()).collect();
     rustgrad_core::engine::leaves_behind(&tensors).into_iter().map(|t| wrap(py, t)).collect()
 }
+
+/// The id of the backward running on this thread, or -1 (`torch._C._current_graph_task_id`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _current_graph_task_id() -> i64 {
+    rustgrad_core::engine::current_task_id().map_or(-1, |id| id as i64)
+}
+
+/// Whether the running backward runs `node` (`torch._C._will_engine_execute_node`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _will_engine_execute_node(node: PyRef<'_, crate::node::PyNode>) -> PyResult<bool> {
+    let node = node.node()?;
+    rustgrad_core::engine::will_execute(&node).ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err(
+            "_will_engine_execute_node should only be called during the backward pass",
+        )
+    })
+}

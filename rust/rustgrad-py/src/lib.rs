@@ -79,6 +79,8 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(graph::_increment_version, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_saved_tensors_report, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_leaves_behind, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_current_graph_task_id, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_will_engine_execute_node, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_inference_mode, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_inference_mode_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_anomaly_enabled, m)?)?;

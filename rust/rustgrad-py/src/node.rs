@@ -236,12 +236,24 @@ impl PyNode {
         }
     }
 
-    /// The node's metadata dict; here always a new empty dict (nothing is stored on nodes).
+    /// The node's metadata dict: the same dict for as long as the node lives.
     ///
     /// https://pytorch.org/docs/stable/generated/torch.autograd.graph.Node.metadata.html
     #[getter]
-    fn metadata(&self, py: Python<'_>) -> Py<PyDict> {
-        PyDict::new(py).unbind()
+    fn metadata(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let node = self.node()?;
+        let existing = node.with(|n| n.extras.as_ref().and_then(|e| e.metadata.clone()));
+        if let Some(hook) = existing {
+            if let Some(dict) = hook.f.downcast_ref::<Box<Py<PyAny>>>() {
+                return Ok(dict.clone_ref(py));
+            }
+        }
+        let (boxed, addr) = own_for_gc(PyDict::new(py).into_any().unbind());
+        let dict = boxed.clone_ref(py);
+        let hook: Arc<Hook<dyn std::any::Any + Send + Sync>> = Arc::new(Hook { owned: addr, f: boxed });
+        // Set without `extras_mut`, which would make the engine look for hooks on every node.
+        node.with(|n| n.extras.get_or_insert_with(Default::default).metadata = Some(hook));
+        Ok(dict)
     }
 
     /// Calls the backward function directly: `node(*grads)` returns the input gradients
