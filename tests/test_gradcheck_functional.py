@@ -275,16 +275,35 @@ def test_public_gradgradcheck_every_op(case):
     assert gradgradcheck(case.fn, inputs) is True
 
 
-@rustgrad_only
-def test_unsupported_checks_raise_not_implemented():
+def test_forward_and_batched_checks():
     x = leaf([1.0, 2.0])
+    y = leaf([0.5, -1.5])
     for flags in ({"check_forward_ad": True}, {"check_batched_grad": True},
-                  {"check_forward_ad": True, "check_batched_forward_grad": True}):
-        with pytest.raises(NotImplementedError, match="not supported by rustgrad"):
-            gradcheck(lambda a: a * 2, x, **flags)
+                  {"check_forward_ad": True, "check_batched_forward_grad": True},
+                  {"check_forward_ad": True, "check_backward_ad": False}):
+        assert gradcheck(lambda a, b: (a * b).sin(), (x, y), **flags) is True
     for flags in ({"check_fwd_over_rev": True}, {"check_batched_grad": True}):
-        with pytest.raises(NotImplementedError, match="not supported by rustgrad"):
-            gradgradcheck(lambda a: a * 2, x, **flags)
+        assert gradgradcheck(lambda a, b: (a * b).sin(), (x, y), **flags) is True
+
+
+def test_forward_check_catches_a_wrong_jvp():
+    class WrongJvp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_forward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, g):
+            raise AssertionError("not used")
+
+        @staticmethod
+        def jvp(ctx, t):
+            return 3 * t  # should be 2 a t
+
+    with pytest.raises(GradcheckError, match="Jacobian computed with forward mode mismatch for output 0 with respect to input 0"):
+        gradcheck(WrongJvp.apply, (leaf([1.0, 2.0]),), check_forward_ad=True, check_backward_ad=False,
+                  check_undefined_grad=False)
 
 
 @rustgrad_only

@@ -283,6 +283,10 @@ def _tensor_repr(t) -> str:
         suffixes.append(f"grad_fn=<{type(fn).__name__}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
+    if _rustgrad._dual_level_open():
+        tangent = _rustgrad._unpack_dual(t)[1]
+        if tangent is not None:
+            suffixes.append(f"tangent={tangent!r}")
     values = t.detach()
     if _dtype_name(t.dtype) == "bfloat16":
         values = values.float()  # numpy has no bfloat16; float32 holds every value exactly

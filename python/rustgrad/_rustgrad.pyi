@@ -58,7 +58,10 @@ __all__ = [
     "_debug_panic",
     "_disable_saved_tensors_hooks",
     "_div_number",
+    "_dual_level_open",
     "_embedding",
+    "_enter_dual_level",
+    "_exit_dual_level",
     "_eye",
     "_full",
     "_function_apply",
@@ -90,6 +93,7 @@ __all__ = [
     "_logsigmoid",
     "_lstm_cell",
     "_lstm_layer",
+    "_make_dual",
     "_max_pool",
     "_max_unpool",
     "_mse_loss",
@@ -123,10 +127,12 @@ __all__ = [
     "_set_inference_mode",
     "_set_num_threads",
     "_set_record_sites",
+    "_set_tangent",
     "_silu",
     "_softplus",
     "_storage_elements",
     "_tensor_list",
+    "_unpack_dual",
     "_will_engine_execute_node",
     "_with_layout",
     "_wrapped_number",
@@ -774,6 +780,12 @@ def _increment_version(tensor: Tensor) -> None: ...
 def _leaves_behind(tensors: Sequence[Tensor]) -> list[Tensor]: ...
 def _current_graph_task_id() -> _int: ...
 def _will_engine_execute_node(node: Node) -> _bool: ...
+def _enter_dual_level() -> _int: ...
+def _exit_dual_level(level: _int) -> None: ...
+def _make_dual(primal: Tensor, tangent: Tensor) -> Tensor: ...
+def _unpack_dual(tensor: Tensor) -> tuple[Tensor, Tensor | None]: ...
+def _dual_level_open() -> _bool: ...
+def _set_tangent(tensor: Tensor, tangent: Tensor) -> None: ...
 def _saved_tensors_report(
     tensors: Sequence[Tensor],
 ) -> list[tuple[str, str, list[_int] | None, str | None, _int, str | None]]: ...

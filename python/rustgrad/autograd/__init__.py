@@ -7,7 +7,7 @@ from typing import Any, Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
-from rustgrad.autograd import function, functional, graph
+from rustgrad.autograd import forward_ad, function, functional, graph
 from rustgrad.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
 from rustgrad.autograd.diagnostics import (
     assert_no_live_graphs,
@@ -41,6 +41,7 @@ __all__ = [
     "detect_anomaly",
     "enable_grad",
     "explain",
+    "forward_ad",
     "function",
     "functional",
     "grad",

@@ -38,8 +38,13 @@ class FunctionCtx:
         self.to_save = tensors
 
     def save_for_forward(self, *tensors: Tensor | None) -> None:
-        """Saves tensors for forward-mode AD (accepted and ignored: rustgrad has no forward mode).
+        """Saves tensors for ``jvp``, which reads them back with ``saved_tensors``.
         https://pytorch.org/docs/stable/generated/torch.autograd.function.FunctionCtx.save_for_forward.html"""
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"save_for_forward expects all arguments to be tensors; but got an argument of type {type(t).__name__}"
+                )
         self.saved_for_forward = tensors
 
     def mark_dirty(self, *args: Tensor) -> None:
@@ -88,6 +93,8 @@ class BackwardCFunction(_rustgrad.Node, FunctionCtx):
 
     @property
     def saved_tensors(self) -> tuple:
+        if getattr(self, "_in_jvp", False):
+            return tuple(getattr(self, "saved_for_forward", None) or ())
         saved = _rustgrad._saved_tensors(self)
         if saved is None:
             return tuple(self.to_save or ())
@@ -157,7 +164,8 @@ class Function(metaclass=FunctionMeta):
 
     @staticmethod
     def jvp(ctx: Any, *grad_inputs: Any) -> Any:
-        """Forward-mode derivative: not supported by rustgrad (raises NotImplementedError).
+        """Forward-mode derivative: the tangents of the outputs given those of the inputs; to be
+        defined by subclasses used under ``forward_ad``.
         https://pytorch.org/docs/stable/autograd.html#torch.autograd.Function.jvp"""
         raise NotImplementedError(
             "You must implement the jvp function for custom autograd.Function to use it with forward mode AD."
@@ -192,11 +200,40 @@ class Function(metaclass=FunctionMeta):
                 outputs = cls.forward(ctx, *args)
         outs = outputs if isinstance(outputs, tuple) else (outputs,)
         ctx._output_is_tensor = tuple(isinstance(o, Tensor) for o in outs)
-        return _rustgrad._function_apply(ctx, args, outputs)
+        result = _rustgrad._function_apply(ctx, args, outputs)
+        if _rustgrad._dual_level_open():
+            _forward_tangents(cls, ctx, args, result)
+        return result
 
     @staticmethod
     def _compiled_autograd_key(ctx):
         return (ctx._autograd_function_id,)
+
+
+def _forward_tangents(cls: Any, ctx: Any, args: tuple, result: Any) -> None:
+    """Under forward AD: gives the outputs the tangents ``cls.jvp`` computes from the inputs'
+    (zeros for a tensor input without one, None for other arguments)."""
+    from rustgrad import zeros_like
+
+    tangents = [_rustgrad._unpack_dual(a)[1] if isinstance(a, Tensor) else None for a in args]
+    if all(t is None for t in tangents):
+        return
+    tangents = [zeros_like(a) if isinstance(a, Tensor) and t is None else t for a, t in zip(args, tangents)]
+    ctx._in_jvp = True
+    try:
+        produced = cls.jvp(ctx, *tangents)
+    finally:
+        ctx._in_jvp = False
+    outs = result if isinstance(result, tuple) else (result,)
+    produced = produced if isinstance(produced, tuple) else (produced,)
+    if len(produced) != len(outs):
+        raise RuntimeError(
+            f"Function {cls.__name__}.jvp returned an incorrect number of forward gradients (expected {len(outs)}, "
+            f"got {len(produced)})"
+        )
+    for out, tangent in zip(outs, produced):
+        if isinstance(out, Tensor) and tangent is not None:
+            _rustgrad._set_tangent(out, tangent)
 
 
 def _bind_args(fn: Callable, args: tuple, kwargs: dict) -> tuple:

@@ -14,9 +14,14 @@ They must satisfy ``|analytical - numerical| <= atol + rtol * |numerical|`` elem
 ``gradgradcheck`` runs ``gradcheck`` on the function ``(inputs, grad_outputs) -> grad(func(inputs),
 inputs, grad_outputs, create_graph=True)``, which checks the second derivatives.
 
-Only reverse mode exists here: the forward-mode and vmap checks (``check_forward_ad``,
-``check_batched_grad``, ``check_batched_forward_grad``, ``check_fwd_over_rev``) raise
-``NotImplementedError``. ``fast_mode=True`` runs the full (slow-mode) check, which is stricter and
+``check_forward_ad`` builds the Jacobians again with forward mode (one one-hot tangent per input
+element, under ``forward_ad.dual_level``) and compares them with the numerical ones;
+``check_backward_ad=False`` leaves out the reverse-mode ones. ``check_batched_grad`` compares
+``autograd.grad(..., is_grads_batched=True)`` with one call per grad_output, and
+``check_batched_forward_grad`` ``func.vmap`` over tangents with one forward pass per tangent
+(rustgrad's ``vmap`` calls the function once per batch element, so these check the plumbing).
+``check_fwd_over_rev`` in ``gradgradcheck`` checks the first derivatives' forward-mode Jacobian.
+``fast_mode=True`` runs the full (slow-mode) check, which is stricter and
 gives the same verdict on correct gradients. ``masked`` only matters for sparse tensors, which
 rustgrad does not have, and is ignored.
 """
@@ -101,16 +106,6 @@ def _check_inputs(inputs: tuple, stacklevel: int) -> None:
         raise ValueError(
             "gradcheck expects at least one input tensor to require gradient, but none of them have "
             "requires_grad=True."
-        )
-
-
-def _reject_unsupported(function: str, **flags: bool) -> None:
-    enabled = [name for name, value in flags.items() if value]
-    if enabled:
-        names = ", ".join(f"{name}=True" for name in enabled)
-        raise NotImplementedError(
-            f"{function}: {names} is not supported by rustgrad, which has no forward-mode AD and no "
-            "vmap; only the reverse-mode checks are available."
         )
 
 
@@ -288,6 +283,78 @@ def _mismatch_message(output_index: int, input_index: int, numerical: np.ndarray
     )
 
 
+def _forward_outputs(func: Callable, args: tuple, position: int, tangent: Tensor) -> tuple:
+    """The outputs' tangents (None for a non-float output) with ``args[position]`` made dual."""
+    from rustgrad.autograd import forward_ad
+
+    with forward_ad.dual_level():
+        dual_args = list(args)
+        dual_args[position] = forward_ad.make_dual(args[position], tangent)
+        outs = _as_tuple(func(*dual_args))
+        return tuple(forward_ad.unpack_dual(o).tangent if _is_float_tensor(o) else None for o in outs)
+
+
+def _check_forward_jacobians(
+    func: Callable, args: tuple, func_out: tuple, numerical: list, rtol: float, atol: float
+) -> None:
+    """Forward-mode Jacobians, one one-hot tangent per input element, against the numerical ones."""
+    positions = [i for i, x in enumerate(args) if isinstance(x, Tensor) and x.requires_grad]
+    for input_index, position in enumerate(positions):
+        x = args[position]
+        columns: list[list[np.ndarray]] = [[] for _ in func_out]
+        basis = np.zeros(x.numel(), dtype=x.detach().numpy().dtype)
+        for element in range(x.numel()):
+            basis[:] = 0
+            basis[element] = 1
+            tangent = rustgrad.tensor(basis.reshape(tuple(x.shape)), dtype=x.dtype)
+            for out_index, (o, t) in enumerate(zip(func_out, _forward_outputs(func, args, position, tangent))):
+                if _is_float_tensor(o):
+                    values = np.zeros(o.numel()) if t is None else _values(t).reshape(-1)
+                    columns[out_index].append(values)
+        for output_index, o in enumerate(func_out):
+            n = numerical[input_index][output_index]
+            if n is None:
+                continue
+            a = np.stack(columns[output_index]) if columns[output_index] else np.zeros_like(n)
+            if not _allclose(a, n, rtol, atol):
+                raise GradcheckError(
+                    f"Jacobian computed with forward mode mismatch for output {output_index:d} with respect to input "
+                    f"{input_index:d},\nnumerical:{_to_tensor(n)}\nanalytical:{_to_tensor(a)}\n"
+                )
+
+
+def _check_batched_grad(outputs: tuple, diff_inputs: list) -> None:
+    """``is_grads_batched=True`` against one ``autograd.grad`` per grad_output."""
+    batch = [tuple(rustgrad.randn(o.shape, dtype=o.dtype) for o in outputs) for _ in range(2)]
+    stacked = [rustgrad.stack([b[i] for b in batch]) for i in range(len(outputs))]
+    together = rustgrad.autograd.grad(outputs, diff_inputs, stacked, retain_graph=True, allow_unused=True,
+                                      is_grads_batched=True)
+    for k, grads_out in enumerate(batch):
+        alone = rustgrad.autograd.grad(outputs, diff_inputs, grads_out, retain_graph=True, allow_unused=True)
+        for a, t in zip(alone, together):
+            if (a is None) != (t is None) or (a is not None and not np.allclose(_values(a), _values(t[k]))):
+                raise GradcheckError("While computing batched gradients, got: the batched gradients differ")
+
+
+def _check_batched_forward(func: Callable, args: tuple) -> None:
+    """``func.vmap`` over a batch of tangents against one forward pass per tangent."""
+    from rustgrad.func import vmap
+
+    positions = [i for i, x in enumerate(args) if isinstance(x, Tensor) and x.requires_grad]
+    for position in positions:
+        x = args[position]
+        tangents = rustgrad.randn((2, *x.shape), dtype=x.dtype)
+
+        def pushed(t: Tensor, position: int = position) -> tuple:
+            return tuple(r for r in _forward_outputs(func, args, position, t) if r is not None)
+
+        together = vmap(pushed)(tangents)
+        for k in range(2):
+            for a, t in zip(pushed(tangents[k]), together):
+                if not np.allclose(_values(a), _values(t[k])):
+                    raise GradcheckError("While computing batched forward gradients, the batched values differ")
+
+
 def _run_gradcheck(
     func: Callable,
     inputs: Any,
@@ -297,6 +364,11 @@ def _run_gradcheck(
     nondet_tol: float,
     check_undefined_grad: bool,
     check_grad_dtypes: bool,
+    *,
+    check_backward_ad: bool = True,
+    check_forward_ad: bool = False,
+    check_batched_grad: bool = False,
+    check_batched_forward_grad: bool = False,
 ) -> bool:
     args = _as_tuple(inputs)
     _check_inputs(args, stacklevel=3)
@@ -311,10 +383,19 @@ def _run_gradcheck(
             raise GradcheckError("Numerical gradient for function expected to be zero")
         return True
 
+    if check_forward_ad:
+        _check_forward_jacobians(func, args, func_out, numerical, rtol, atol)
+        if check_batched_forward_grad:
+            _check_batched_forward(func, args)
+    if not check_backward_ad:
+        return True
+
     # numerical[k][i] -> by_output[i][k], keeping only the outputs that require grad
     by_output = [
         [per_input[i] for per_input in numerical] for i, o in enumerate(func_out) if o.requires_grad
     ]
+    if check_batched_grad:
+        _check_batched_grad(outputs, diff_inputs)
     for output_index, output in enumerate(outputs):
         analytical = _analytical_jacobians(output, diff_inputs, nondet_tol, check_grad_dtypes)
         for input_index, (a, n) in enumerate(zip(analytical, by_output[output_index])):
@@ -356,9 +437,8 @@ def gradcheck(
     ``check_undefined_grad``, cope with outputs that take no part in the backward pass.
 
     Returns ``True`` when every check passes. On a failure raises :class:`GradcheckError`, or
-    returns ``False`` if ``raise_exception=False``. ``fast_mode=True`` runs the full check;
-    ``check_forward_ad``, ``check_batched_grad`` and ``check_batched_forward_grad`` raise
-    ``NotImplementedError``.
+    returns ``False`` if ``raise_exception=False``. ``fast_mode=True`` runs the full check.
+    ``check_forward_ad`` checks forward mode too, ``check_backward_ad=False`` skips reverse mode.
     """
     if not (check_forward_ad or check_backward_ad):
         raise AssertionError("Expected at least one of check_forward_ad or check_backward_ad to be True")
@@ -366,15 +446,20 @@ def gradcheck(
         raise AssertionError("Setting check_batched_grad=True requires check_backward_ad to be True")
     if check_batched_forward_grad and not check_forward_ad:
         raise AssertionError("Setting check_batched_forward_grad=True requires check_forward_ad to be True")
-    _reject_unsupported(
-        "gradcheck",
-        check_forward_ad=check_forward_ad,
-        check_batched_grad=check_batched_grad,
-        check_batched_forward_grad=check_batched_forward_grad,
-    )
     try:
         return _run_gradcheck(
-            func, inputs, eps, atol, rtol, nondet_tol, check_undefined_grad, check_grad_dtypes
+            func,
+            inputs,
+            eps,
+            atol,
+            rtol,
+            nondet_tol,
+            check_undefined_grad and check_backward_ad,
+            check_grad_dtypes,
+            check_backward_ad=check_backward_ad,
+            check_forward_ad=check_forward_ad,
+            check_batched_grad=check_batched_grad,
+            check_batched_forward_grad=check_batched_forward_grad,
         )
     except GradcheckError:
         if raise_exception:
@@ -428,7 +513,7 @@ def gradgradcheck(
     global generator (seed it with ``rustgrad.manual_seed`` for reproducible runs), uniform in
     [-1, 1), requiring grad, so the dependence of the gradient on ``grad_outputs`` is checked too.
     Given ``grad_outputs`` are differentiated only where they require grad.
-    ``check_fwd_over_rev`` and ``check_batched_grad`` raise ``NotImplementedError``.
+    ``check_fwd_over_rev`` checks the first derivatives in forward mode too.
     """
     if not (check_fwd_over_rev or check_rev_over_rev):
         raise AssertionError("Expected at least one of check_fwd_over_rev or check_rev_over_rev to be True")
@@ -436,9 +521,6 @@ def gradgradcheck(
         raise AssertionError("Setting check_undefined_grad=True requires check_rev_over_rev to be True")
     if check_batched_grad and not check_rev_over_rev:
         raise AssertionError("Setting check_batched_grad=True requires check_rev_over_rev to be True")
-    _reject_unsupported(
-        "gradgradcheck", check_fwd_over_rev=check_fwd_over_rev, check_batched_grad=check_batched_grad
-    )
 
     args = _as_tuple(inputs)
     if grad_outputs is None:
@@ -466,6 +548,9 @@ def gradgradcheck(
         nondet_tol=nondet_tol,
         check_undefined_grad=check_undefined_grad,
         check_grad_dtypes=check_grad_dtypes,
+        check_batched_grad=check_batched_grad,
+        check_forward_ad=check_fwd_over_rev,
+        check_backward_ad=check_rev_over_rev,
         fast_mode=fast_mode,
         masked=masked,
     )

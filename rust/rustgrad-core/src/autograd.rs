@@ -79,15 +79,31 @@ pub fn grad0(grads: &[Option<Tensor>]) -> Result<&Tensor> {
     grads.first().and_then(|g| g.as_ref()).ok_or_else(|| Error::runtime("missing gradient for output 0"))
 }
 
-/// Whether an op on these inputs must be recorded.
+/// Whether an op on these inputs must be recorded: for the graph, or for the tangent of its
+/// result ([`crate::forward_ad`]).
 #[inline]
 pub fn any_requires_grad(inputs: &[&Tensor]) -> bool {
-    is_recording() && inputs.iter().any(|t| t.requires_grad())
+    (is_recording() && inputs.iter().any(|t| t.requires_grad()))
+        || (crate::forward_ad::is_open() && crate::forward_ad::input_tangents(inputs).is_some())
 }
 
-/// Attaches a new node computing `make()`'s backward to `out` if any input requires grad.
+/// Attaches a new node computing `make()`'s backward to `out` if any input requires grad (and
+/// gives `out` a tangent if an input has one, [`crate::forward_ad`]).
 #[inline]
 pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl FnOnce(&Tensor) -> B) -> Result<Tensor> {
+    if crate::forward_ad::is_open() {
+        return crate::forward_ad::record_dual(out, inputs, move |o| make(o).into());
+    }
+    record_plain(out, inputs, make)
+}
+
+/// [`record`] without tangents.
+#[inline]
+pub(crate) fn record_plain<B: Into<BackwardOp>>(
+    out: Tensor,
+    inputs: &[&Tensor],
+    make: impl FnOnce(&Tensor) -> B,
+) -> Result<Tensor> {
     if !is_recording() {
         if !InBackward::active() {
             note_not_recorded(&out, inputs);
@@ -194,10 +210,20 @@ pub fn check_not_inference(inputs: &[&Tensor], op: &BackwardOp) -> Result<()> {
 /// tensor `op` saved.
 pub fn attach(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) -> Result<()> {
     crate::saved_hooks::take_pending()?;
+    if crate::forward_ad::is_open() {
+        if let Some(tangents) = crate::forward_ad::input_tangents(inputs) {
+            return crate::forward_ad::attach_dual(outputs, inputs, op, tangents);
+        }
+    }
+    attach_plain(outputs, inputs, op);
+    Ok(())
+}
+
+/// [`attach`] without tangents.
+pub(crate) fn attach_plain(outputs: &[&Tensor], inputs: &[&Tensor], op: BackwardOp) {
     let mut metas = Metas::default();
     let states = inputs.iter().map(|t| t.input_state(&mut metas)).collect();
-    attach_states(outputs, states, metas, op);
-    Ok(())
+    attach_states(outputs, states, metas, op)
 }
 
 /// [`attach`] with the inputs' states already read (their shapes and dtypes in `metas`).
@@ -550,6 +576,7 @@ impl SavedTensor {
 pub fn untracked<T>(forward: impl FnOnce() -> Result<T>) -> Result<T> {
     let _grad_off = crate::grad_mode::GradModeGuard::new(false);
     let _no_notes = InBackward::enter();
+    let _no_tangents = crate::forward_ad::Suspend::enter();
     forward()
 }
 

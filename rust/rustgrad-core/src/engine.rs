@@ -615,6 +615,13 @@ fn run(
         roots.iter().map(|(edge, _)| edge.node.clone()).collect(),
         targets.map(|t| t.iter().map(|e| e.node.clone()).collect()),
     );
+    // Note [Discovery stops below the targets]: a node's inputs are always older than the node
+    // (smaller `seq`), so a node older than every target cannot lead to one. With targets
+    // (`autograd.grad`), such nodes get a position (an edge comes into them) but are not
+    // explored: their edges are never read, their locks never taken. Besides saving the walk,
+    // this matters for forward mode, whose tangents run a small `grad` while an outer backward
+    // holds the lock of the node it is running (Note [Tangents from the backward formula]).
+    let oldest_target = targets.and_then(|t| t.iter().map(|e| e.node.seq()).min());
     {
         let mut stack: Vec<(u32, u32)> = Vec::new();
         for (edge, _) in &roots {
@@ -633,7 +640,7 @@ fn run(
                         let child_info = infos.get_mut(child);
                         too_many |= child_info.deps() == DEPS_MASK;
                         child_info.bits += u32::from(!too_many);
-                        if new {
+                        if new && oldest_target.is_none_or(|oldest| e.node.seq() >= oldest) {
                             stack.push((child, e.node.index()));
                         }
                     }
@@ -667,10 +674,15 @@ fn run(
             infos.get_mut(key).set(REACH, true);
         }
         // children before parents: a node's inputs always have a smaller `seq`
-        let mut order: Vec<(u64, u32)> = (0..infos.len as u32).map(|k| (infos.get(k).node().seq(), k)).collect();
+        // Unexplored nodes (no slot: Note [Discovery stops below the targets]) lead nowhere.
+        let explored = |k: u32| infos.get(k).slot != NO_SLOT;
+        let mut order: Vec<(u64, u32)> =
+            (0..infos.len as u32).map(|k| (if explored(k) { infos.get(k).node().seq() } else { 0 }, k)).collect();
         order.sort_unstable();
-        let edges: Vec<SmallVec<[NextEdge; 2]>> =
-            order.iter().map(|&(_, key)| infos.edges(&infos.get(key).node())).collect();
+        let edges: Vec<SmallVec<[NextEdge; 2]>> = order
+            .iter()
+            .map(|&(_, key)| if explored(key) { infos.edges(&infos.get(key).node()) } else { SmallVec::new() })
+            .collect();
         for (&(_, key), next) in order.iter().zip(&edges) {
             if next.iter().filter_map(|e| e.get()).any(|e| infos.get(e.key).has(REACH)) {
                 infos.get_mut(key).set(REACH, true);

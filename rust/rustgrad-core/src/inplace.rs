@@ -51,6 +51,7 @@ pub fn apply_inplace_reading(
             c.grad_fn = grad_fn;
             c.output_nr = output_nr;
         }
+        crate::forward_ad::copy_tangent(target, &copy);
         copy
     } else {
         target.clone()
@@ -67,7 +68,11 @@ pub fn apply_inplace_reading(
     if rebase && !requires_grad {
         check_view_creation(target)?;
     }
+    let tangent = crate::forward_ad::inplace_tangent(target, &result)?;
     write_result(target, &result)?;
+    if let Some(t) = tangent {
+        crate::forward_ad::replace_tangent(target, t);
+    }
     if rebase {
         if let Some(node) = result.grad_fn() {
             rebase_history(target, node.clone(), result.output_nr());
@@ -463,6 +468,7 @@ pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<T
         check_inplace(target)?;
     }
     let result = view_of(target)?;
+    let tangent = crate::forward_ad::tangent(&result);
     let (data, grad_fn, output_nr) = {
         let r = result.lock();
         (r.data.clone(), r.grad_fn.clone(), r.output_nr)
@@ -479,6 +485,9 @@ pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<T
     }
     if let (true, Some(node)) = (recording, grad_fn) {
         set_grad_fn(target, node, output_nr);
+    }
+    if let Some(t) = tangent {
+        crate::forward_ad::replace_tangent(target, t);
     }
     Ok(())
 }

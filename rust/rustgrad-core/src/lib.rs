@@ -22,6 +22,7 @@ pub mod creation;
 pub mod dtype;
 pub mod engine;
 pub mod error;
+pub mod forward_ad;
 pub mod grad_mode;
 pub mod graph;
 pub mod inplace;

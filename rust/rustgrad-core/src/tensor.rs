@@ -339,6 +339,9 @@ pub struct TensorExtras {
     pub grad_accumulator: Option<WeakNodeRef>,
     /// The accumulated gradient (`.grad`).
     pub grad: Option<Tensor>,
+    /// The forward-mode tangent and the dual level generation it belongs to
+    /// ([`crate::forward_ad`]).
+    pub tangent: Option<(u64, Tensor)>,
 }
 
 impl TensorInner {

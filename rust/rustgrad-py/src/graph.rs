@@ -153,3 +153,46 @@ pub fn _will_engine_execute_node(node: PyRef<'_, crate::node::PyNode>) -> PyResu
         )
     })
 }
+
+/// Opens the dual level of forward-mode AD; returns its number.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _enter_dual_level() -> PyResult<u64> {
+    rustgrad_core::forward_ad::enter_level().py()
+}
+
+/// Closes the dual level `level`.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _exit_dual_level(level: u64) -> PyResult<()> {
+    rustgrad_core::forward_ad::exit_level(level).py()
+}
+
+/// A view of `primal` carrying `tangent`.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _make_dual(py: Python<'_>, primal: PyRef<'_, PyTensor>, tangent: PyRef<'_, PyTensor>) -> PyResult<Py<PyTensor>> {
+    wrap(py, rustgrad_core::forward_ad::make_dual(&primal.t, &tangent.t).py()?)
+}
+
+/// `(primal view, tangent or None)` of `tensor`.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _unpack_dual(py: Python<'_>, tensor: PyRef<'_, PyTensor>) -> PyResult<(Py<PyTensor>, Option<Py<PyTensor>>)> {
+    let (primal, tangent) = rustgrad_core::forward_ad::unpack_dual(&tensor.t).py()?;
+    Ok((wrap(py, primal)?, tangent.map(|t| wrap(py, t)).transpose()?))
+}
+
+/// Whether a dual level is open (for `repr`, which then shows tangents).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _dual_level_open() -> bool {
+    rustgrad_core::forward_ad::is_open()
+}
+
+/// Gives `tensor` the tangent `tangent` at the open dual level (a custom Function's `jvp`).
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_tangent(tensor: PyRef<'_, PyTensor>, tangent: PyRef<'_, PyTensor>) -> PyResult<()> {
+    rustgrad_core::forward_ad::give(&tensor.t, &tangent.t).py()
+}

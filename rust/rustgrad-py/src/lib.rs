@@ -81,6 +81,12 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(graph::_leaves_behind, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_current_graph_task_id, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_will_engine_execute_node, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_enter_dual_level, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_exit_dual_level, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_make_dual, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_unpack_dual, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_dual_level_open, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::_set_tangent, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_inference_mode, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_inference_mode_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_anomaly_enabled, m)?)?;

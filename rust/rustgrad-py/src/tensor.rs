@@ -1759,7 +1759,8 @@ fn arith_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'st
 /// tensors, dtype promotion, layouts the kernel does not take).
 fn fast_in_place(t: &Tensor, other: &Tensor, kind: Binary, alpha: f64, op: &'static str) -> PyResult<bool> {
     let recording = rustgrad_core::grad_mode::is_recording() && (t.requires_grad() || other.requires_grad());
-    if recording || t.is_inference() || arith::promote(t, other) != t.dtype() {
+    // Under forward AD the general path gives the target its new tangent.
+    if recording || rustgrad_core::forward_ad::is_open() || t.is_inference() || arith::promote(t, other) != t.dtype() {
         return Ok(false);
     }
     let (data, od) = (t.data(), other.data());

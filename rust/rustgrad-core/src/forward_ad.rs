@@ -1,0 +1,301 @@
+//! Forward-mode AD (`torch.autograd.forward_ad`): a tensor may carry a tangent, and every op
+//! on tensors with tangents gives its result the Jacobian-vector product of the op.
+//!
+//! As in PyTorch there is one dual level at a time, process-wide. Tangents belong to the level
+//! that was open when they were set: each level has a new generation number, and a tangent of
+//! an older generation reads as absent, so leaving a level drops every tangent at once without
+//! visiting the tensors.
+//!
+//! Note [Tangents from the backward formula]: an op's tangent is computed from its backward
+//! formula. The backward `u -> J^T u` is linear in the output gradient `u`, so differentiating
+//! `<J^T u, t>` with respect to `u` gives `J t`, the tangent. Both steps use the op's own
+//! differentiable backward, so every op that has a backward has a tangent, with no formula of
+//! its own, and the tangent is itself differentiable (forward-over-reverse). It costs a small
+//! backward through the backward formula per op. Ops with several outputs and in-place ops
+//! refuse tangents for now rather than give wrong ones.
+
+use crate::autograd::{BackwardCtx, InBackward};
+use crate::error::{Error, Result};
+use crate::grad_mode::GradModeGuard;
+use crate::graph::{Node, NodeRef};
+use crate::ops::BackwardOp;
+use crate::tensor::Tensor;
+use smallvec::SmallVec;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Whether a dual level is open (checked once per recorded op).
+static OPEN: AtomicBool = AtomicBool::new(false);
+/// The generation of the open level (or of the last one).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Set while a tangent is being computed: the ops of that computation get none themselves.
+    static SUSPENDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a dual level is open.
+#[inline]
+pub fn is_open() -> bool {
+    OPEN.load(Ordering::Relaxed)
+}
+
+/// Opens the dual level; returns its number (always 0: levels do not nest).
+pub fn enter_level() -> Result<u64> {
+    if OPEN.swap(true, Ordering::AcqRel) {
+        return Err(Error::runtime("Nested forward mode AD is not supported at the moment"));
+    }
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    Ok(0)
+}
+
+/// Closes the dual level: every tangent set in it reads as absent from now on.
+pub fn exit_level(level: u64) -> Result<()> {
+    if level != 0 || !is_open() {
+        return Err(Error::runtime(
+            "Trying to exit a forward AD level that was not the last one that was created. This is not supported.",
+        ));
+    }
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    OPEN.store(false, Ordering::Release);
+    Ok(())
+}
+
+/// `t`'s tangent at the open level, if it has one.
+pub fn tangent(t: &Tensor) -> Option<Tensor> {
+    if !is_open() {
+        return None;
+    }
+    let generation = GENERATION.load(Ordering::Acquire);
+    let g = t.lock();
+    g.extras.as_deref().and_then(|e| e.tangent.as_ref()).filter(|(gen, _)| *gen == generation).map(|(_, t)| t.clone())
+}
+
+/// Gives `t` a tangent at the open level (a custom Function's `jvp` result); it must have `t`'s shape.
+pub fn give(t: &Tensor, tangent: &Tensor) -> Result<()> {
+    if t.shape() != tangent.shape() {
+        return Err(Error::runtime(format!(
+            "Trying to set a forward gradient that has a different size than that of the original Tensor, this is not supported. Tensor is of size {} while the given forward gradient is of size {}.",
+            crate::shape::fmt_shape(&t.shape()),
+            crate::shape::fmt_shape(&tangent.shape())
+        )));
+    }
+    set_tangent(t, tangent.clone());
+    Ok(())
+}
+
+/// Gives `t` a tangent at the open level.
+fn set_tangent(t: &Tensor, tangent: Tensor) {
+    let generation = GENERATION.load(Ordering::Acquire);
+    t.lock().extras_mut().tangent = Some((generation, tangent));
+}
+
+/// `make_dual(primal, tangent)`: a view of `primal` whose tangent is `tangent`.
+pub fn make_dual(primal: &Tensor, tangent: &Tensor) -> Result<Tensor> {
+    if !is_open() {
+        return Err(Error::runtime(
+            "Trying to create a dual Tensor for forward AD but no level exists, make sure to enter_dual_level() first.",
+        ));
+    }
+    if !primal.dtype().is_float() {
+        return Err(Error::Value(format!(
+            "Expected primal to be floating point or complex, but got: torch.{}",
+            primal.dtype().name()
+        )));
+    }
+    if !tangent.dtype().is_float() {
+        return Err(Error::Value(format!(
+            "Expected tangent to be floating point or complex, but got: torch.{}",
+            tangent.dtype().name()
+        )));
+    }
+    if primal.shape() != tangent.shape() {
+        return Err(Error::runtime(format!(
+            "Trying to set a forward gradient that has a different size than that of the original Tensor, this is not supported. Tensor is of size {} while the given forward gradient is of size {}.",
+            crate::shape::fmt_shape(&primal.shape()),
+            crate::shape::fmt_shape(&tangent.shape())
+        )));
+    }
+    let dims: Vec<i64> = primal.shape().iter().map(|&d| d as i64).collect();
+    let dual = crate::ops::view::view(primal, &dims)?;
+    set_tangent(&dual, tangent.clone());
+    Ok(dual)
+}
+
+/// `unpack_dual(t)`: a view of `t` without tangent, and `t`'s tangent.
+pub fn unpack_dual(t: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+    let tangent = tangent(t);
+    let primal = {
+        let _suspend = Suspend::enter();
+        crate::ops::view::alias_of(t)?
+    };
+    Ok((primal, tangent))
+}
+
+/// Gives `copy` (a private copy of `target`'s values made by an in-place op) `target`'s tangent.
+pub(crate) fn copy_tangent(target: &Tensor, copy: &Tensor) {
+    if let Some(t) = tangent(target) {
+        set_tangent(copy, t);
+    }
+}
+
+/// For an in-place op about to write `result` into `target`: the tangent `target` gets, if any.
+/// A view's base would have to see the new tangent too, which is not done yet: refused.
+pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option<Tensor>> {
+    if !is_open() {
+        return Ok(None);
+    }
+    let new = tangent(result);
+    if new.is_some() && target.view_base().is_some() {
+        return Err(Error::NotImplemented(String::from(
+            "Trying to use forward AD with an in-place op on a view, which is not supported yet.",
+        )));
+    }
+    Ok(new)
+}
+
+/// Sets `t`'s tangent after an in-place op.
+pub(crate) fn replace_tangent(t: &Tensor, tangent: Tensor) {
+    set_tangent(t, tangent);
+}
+
+/// Marks this thread as computing a tangent (see [`SUSPENDED`]); composite ops also run their
+/// steps under it (their own node gives the tangent).
+pub(crate) struct Suspend(bool);
+
+impl Suspend {
+    pub(crate) fn enter() -> Suspend {
+        Suspend(SUSPENDED.with(|s| s.replace(true)))
+    }
+}
+
+impl Drop for Suspend {
+    fn drop(&mut self) {
+        SUSPENDED.with(|s| s.set(self.0));
+    }
+}
+
+/// The tangents of `inputs` if any has one (and this thread is not computing a tangent).
+pub(crate) fn input_tangents(inputs: &[&Tensor]) -> Option<SmallVec<[Option<Tensor>; 2]>> {
+    if SUSPENDED.with(|s| s.get()) {
+        return None;
+    }
+    let tangents: SmallVec<[Option<Tensor>; 2]> = inputs.iter().map(|t| tangent(t)).collect();
+    tangents.iter().any(Option::is_some).then_some(tangents)
+}
+
+/// Gives `out` (the result of the op whose backward node is `node`, on `inputs` with
+/// `tangents`) its tangent (Note [Tangents from the backward formula]).
+pub(crate) fn give_tangent(
+    node: &NodeRef,
+    out: &Tensor,
+    inputs: &[&Tensor],
+    tangents: &[Option<Tensor>],
+) -> Result<()> {
+    give_tangents(node, &[out], inputs, tangents)
+}
+
+/// [`give_tangent`] for the outputs of an op with several (integer outputs get none).
+pub(crate) fn give_tangents(
+    node: &NodeRef,
+    outs: &[&Tensor],
+    inputs: &[&Tensor],
+    tangents: &[Option<Tensor>],
+) -> Result<()> {
+    let _suspend = Suspend::enter();
+    // The tangent keeps a graph when something could differentiate it.
+    let create_graph = crate::grad_mode::is_grad_enabled()
+        && (tangents.iter().flatten().any(Tensor::requires_grad) || inputs.iter().any(|t| t.requires_grad()));
+    let _grad_on = GradModeGuard::new(true);
+    let _formulas = InBackward::enter();
+    let mut us: Vec<Tensor> = Vec::new();
+    let mut grads_out: SmallVec<[Option<Tensor>; 2]> = SmallVec::new();
+    for out in outs {
+        if out.dtype().is_float() {
+            let u = crate::creation::zeros_like(out);
+            u.set_requires_grad(true)?;
+            grads_out.push(Some(u.clone()));
+            us.push(u);
+        } else {
+            grads_out.push(None);
+        }
+    }
+    let pulled = node.with(|n| {
+        let ctx = BackwardCtx { node, name: n.name(), needs: inputs.iter().map(|_| true).collect(), site: None };
+        n.op.apply(&ctx, &grads_out)
+    })?;
+    let mut outputs = Vec::new();
+    let mut along = Vec::new();
+    for ((g, t), input) in pulled.into_iter().zip(tangents).zip(inputs) {
+        if let (Some(g), Some(t)) = (g, t) {
+            if g.requires_grad() {
+                // Backward formulas may leave a broadcast input's gradient unreduced (the
+                // engine reduces it): reduce it here.
+                let shape = input.shape();
+                let g = if g.shape() != shape { crate::ops::view::sum_to(&g, &shape)? } else { g };
+                along.push(Some(if t.dtype() == g.dtype() {
+                    t.clone()
+                } else {
+                    crate::ops::view::to_dtype(t, g.dtype())?
+                }));
+                outputs.push(g);
+            }
+        }
+    }
+    let mut found = if outputs.is_empty() {
+        vec![None; us.len()]
+    } else {
+        crate::engine::grad(&outputs, &along, &us, false, create_graph, true)?
+    }
+    .into_iter();
+    for out in outs.iter().filter(|o| o.dtype().is_float()) {
+        let tangent = match found.next().flatten() {
+            Some(t) if create_graph => t,
+            Some(t) => t.detach(),
+            None => crate::creation::zeros_like(out),
+        };
+        set_tangent(out, tangent);
+    }
+    Ok(())
+}
+
+/// [`crate::autograd::attach`] while an input has a tangent: attaches the node as usual if the
+/// op is recorded, then gives the outputs their tangents.
+pub(crate) fn attach_dual(
+    outputs: &[&Tensor],
+    inputs: &[&Tensor],
+    op: BackwardOp,
+    tangents: SmallVec<[Option<Tensor>; 2]>,
+) -> Result<()> {
+    let recorded = crate::grad_mode::is_recording() && inputs.iter().any(|t| t.requires_grad());
+    let node = if recorded {
+        crate::autograd::attach_plain(outputs, inputs, op);
+        outputs.iter().find_map(|o| o.grad_fn())
+    } else {
+        Some(NodeRef::new(Node::new(op)))
+    };
+    let Some(node) = node else { return Ok(()) };
+    give_tangents(&node, outputs, inputs, &tangents)
+}
+
+/// [`crate::autograd::record`] while a dual level is open: records as usual, then gives the
+/// result its tangent if an input has one.
+pub(crate) fn record_dual(out: Tensor, inputs: &[&Tensor], make: impl FnOnce(&Tensor) -> BackwardOp) -> Result<Tensor> {
+    let Some(tangents) = input_tangents(inputs).filter(|_| out.dtype().is_float()) else {
+        return crate::autograd::record_plain(out, inputs, make);
+    };
+    let mut make = Some(make);
+    let out = crate::autograd::record_plain(out, inputs, |o| (make.take().expect("made once"))(o))?;
+    // The node recorded for the graph if there is one, else one made for the tangent alone.
+    let node = match (make.take(), out.grad_fn()) {
+        (None, Some(node)) => node,
+        (Some(make), _) => NodeRef::new(Node::new(make(&out))),
+        (None, None) => {
+            return Err(Error::NotImplemented(String::from(
+                "Trying to use forward AD with an op on inference tensors, which is not supported.",
+            )))
+        }
+    };
+    give_tangent(&node, &out, inputs, &tangents)?;
+    Ok(out)
+}

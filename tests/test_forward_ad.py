@@ -1,0 +1,155 @@
+"""Forward-mode AD (``torch.autograd.forward_ad``): dual levels, dual tensors, custom Functions'
+``jvp``, modules with dual parameters, forward-over-reverse.
+
+Each test runs on rustgrad and, when it is installed, on PyTorch (the ``lib`` fixture); the
+oracles are closed forms. The per-op check against central differences is in test_op_table.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(params=["rustgrad", "torch"])
+def lib(request):
+    """The library under test: rustgrad always, PyTorch when it can be imported."""
+    if request.param == "torch":
+        return pytest.importorskip("torch")
+    return importlib.import_module("rustgrad")
+
+
+def _fw(lib):
+    return importlib.import_module(f"{lib.__name__}.autograd.forward_ad")
+
+
+def test_dual_tensors_and_levels(lib):
+    fw = _fw(lib)
+    lib.manual_seed(0)
+    primal, tangent = lib.randn(4, 4, dtype=lib.float64), lib.randn(4, 4, dtype=lib.float64)
+    plain = lib.randn(4, 4, dtype=lib.float64)
+    with fw.dual_level():
+        dual = fw.make_dual(primal, tangent)
+        assert fw.unpack_dual(dual).tangent is tangent
+        out = dual**2 + plain**2
+        jvp = fw.unpack_dual(out).tangent
+        assert fw.unpack_dual(plain).tangent is None
+    # d(x^2 + y^2) along (t, 0) = 2 x t
+    np.testing.assert_allclose(jvp.numpy(), 2 * primal.numpy() * tangent.numpy(), rtol=1e-12)
+    assert fw.unpack_dual(out).tangent is None  # gone with the level
+    assert not out.requires_grad
+
+
+def test_level_errors(lib):
+    fw = _fw(lib)
+    x = lib.ones(3)
+    with pytest.raises(RuntimeError, match="no level exists, make sure to enter_dual_level\\(\\) first"):
+        fw.make_dual(x, lib.ones(3))
+    with fw.dual_level():
+        with pytest.raises(RuntimeError, match="Nested forward mode AD is not supported at the moment"), fw.dual_level():
+            pass
+        with pytest.raises(RuntimeError, match="Tensor is of size \\[3\\] while the given forward gradient is of size \\[2\\]"):
+            fw.make_dual(x, lib.ones(2))
+        with pytest.raises(ValueError, match="Expected primal to be floating point or complex, but got: torch.int64"):
+            fw.make_dual(lib.arange(3), lib.ones(3))
+
+
+def test_tangents_survive_no_grad_views_and_in_place(lib):
+    fw = _fw(lib)
+    x = lib.tensor([0.5, 1.0, 1.5], dtype=lib.float64)
+    with fw.dual_level():
+        d = fw.make_dual(x, lib.ones(3, dtype=lib.float64))
+        with lib.no_grad():
+            e = d.exp()
+        np.testing.assert_allclose(fw.unpack_dual(e).tangent.numpy(), np.exp([0.5, 1.0, 1.5]))  # d exp = exp
+        v = d[1:]
+        np.testing.assert_allclose(fw.unpack_dual(v).tangent.numpy(), [1.0, 1.0])
+        c = d.clone()
+        c.mul_(3)
+        np.testing.assert_allclose(fw.unpack_dual(c).tangent.numpy(), [3.0, 3.0, 3.0])
+        values, _ = lib.sort(d * -1)
+        np.testing.assert_allclose(fw.unpack_dual(values).tangent.numpy(), [-1.0, -1.0, -1.0])
+
+
+def test_module_with_dual_parameters(lib):
+    fw = _fw(lib)
+    from importlib import import_module
+
+    functional_call = import_module(f"{lib.__name__}.func").functional_call
+    lib.manual_seed(0)
+    model = lib.nn.Linear(5, 3, dtype=lib.float64)
+    x = lib.randn(4, 5, dtype=lib.float64)
+    params = {name: p for name, p in model.named_parameters()}
+    tangents = {name: lib.rand_like(p) for name, p in params.items()}
+    with fw.dual_level():
+        dual_params = {name: fw.make_dual(p, tangents[name]) for name, p in params.items()}
+        out = functional_call(model, dual_params, (x,))
+        jvp = fw.unpack_dual(out).tangent
+    # out = x W^T + b: its derivative along (dW, db) is x dW^T + db
+    expected = x.numpy() @ tangents["weight"].numpy().T + tangents["bias"].numpy()
+    np.testing.assert_allclose(jvp.detach().numpy(), expected, rtol=1e-12)
+
+
+def test_custom_function_jvp(lib):
+    fw = _fw(lib)
+
+    class Exp(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            result = x.exp()
+            ctx.result = result
+            return result
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ctx.result
+
+        @staticmethod
+        def jvp(ctx, t):
+            return t * ctx.result
+
+    class Square(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_forward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            raise AssertionError("not used")
+
+        @staticmethod
+        def jvp(ctx, t):
+            (x,) = ctx.saved_tensors
+            return 2 * x * t
+
+    class NoJvp(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = lib.tensor([0.1, 0.2], dtype=lib.float64)
+    with fw.dual_level():
+        d = fw.make_dual(x, lib.tensor([1.0, 2.0], dtype=lib.float64))
+        np.testing.assert_allclose(fw.unpack_dual(Exp.apply(d)).tangent.numpy(), np.exp([0.1, 0.2]) * [1.0, 2.0])
+        np.testing.assert_allclose(fw.unpack_dual(Square.apply(d)).tangent.numpy(), [0.2, 0.8])  # 2 x t
+        with pytest.raises(NotImplementedError, match="You must implement the jvp function for custom autograd.Function"):
+            NoJvp.apply(d)
+
+
+def test_forward_over_reverse(lib):
+    fw = _fw(lib)
+    # f(x) = sum(x^3): grad = 3x^2, and its derivative along t is 6 x t (a Hessian-vector product)
+    x = lib.tensor([1.0, -2.0, 0.5], dtype=lib.float64, requires_grad=True)
+    t = lib.tensor([1.0, 0.5, 2.0], dtype=lib.float64)
+    with fw.dual_level():
+        d = fw.make_dual(x, t)
+        (g,) = lib.autograd.grad((d**3).sum(), d, create_graph=True)
+        hvp = fw.unpack_dual(g).tangent
+    np.testing.assert_allclose(hvp.detach().numpy(), 6 * np.array([1.0, -2.0, 0.5]) * [1.0, 0.5, 2.0])
