@@ -62,6 +62,31 @@ def _check_argnums(argnums: Any, n_args: int) -> tuple[int, ...]:
     return tuple(a % n_args for a in nums)
 
 
+def _call_tracked(call: Callable[[list], Any], leaves: list, has_aux: bool, who: str) -> tuple[list, Any, Any]:
+    """``(tracked, output, aux)``: ``call`` run on tracked copies of ``leaves`` (call it with grad
+    on, inside a transform level); with ``has_aux`` the output must be a pair (errors name ``who``)."""
+    tracked = [_track(t) for t in leaves]
+    out = call(tracked)
+    aux = None
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise RuntimeError(f"{who}: output of function f should be a tuple: (output, aux) if has_aux is True")
+        out, aux = out
+    return tracked, out, aux
+
+
+def _tensor_leaves(out: Any, who: str, call: str) -> tuple[list, Any]:
+    """The leaves and structure of ``out``, which must all be tensors (errors name ``who``)."""
+    T = _tensor_type()
+    leaves, spec = tree_flatten(out)
+    for o in leaves:
+        if not isinstance(o, T):
+            raise RuntimeError(  # noqa: TRY004 (PyTorch's class)
+                f"{who}: expected {call} to return only tensors, got unsupported type {type(o)}"
+            )
+    return leaves, spec
+
+
 def _select(args: tuple, argnums: Any) -> tuple[Any, tuple[int, ...]]:
     """The arguments at ``argnums`` (one, or a tuple of them) and their positions."""
     nums = _check_argnums(argnums, len(args))
@@ -135,16 +160,12 @@ def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: 
         leaves, spec = tree_flatten(chosen)
         keep = _keep_graph(leaves)
         with rustgrad.enable_grad(), _transform_level():
-            tracked = [_track(t) for t in leaves]
-            out = func(*_replace(args, nums, isinstance(argnums, int), tree_unflatten(tracked, spec)), **kwargs)
-            aux = None
-            if has_aux:
-                if not (isinstance(out, tuple) and len(out) == 2):
-                    raise RuntimeError(
-                        "grad_and_value(f)(*args): output of function f should be a tuple: (output, aux) "
-                        "if has_aux is True"
-                    )
-                out, aux = out
+            tracked, out, aux = _call_tracked(
+                lambda xs: func(*_replace(args, nums, isinstance(argnums, int), tree_unflatten(xs, spec)), **kwargs),
+                leaves,
+                has_aux,
+                "grad_and_value(f)(*args)",
+            )
             if not isinstance(out, rustgrad.Tensor):
                 raise RuntimeError(f"grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got {type(out)}")  # noqa: TRY004 (PyTorch's class)
             if out.dim() != 0:
@@ -186,19 +207,8 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     leaves, spec = tree_flatten(primals)
     keep = _keep_graph(leaves)
     with rustgrad.enable_grad(), _transform_level():
-        tracked = [_track(t) for t in leaves]
-        out = func(*tree_unflatten(tracked, spec))
-        aux = None
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise RuntimeError(
-                    "vjp(f, *primals): output of function f should be a tuple: (output, aux) if has_aux is True"
-                )
-            out, aux = out
-    out_leaves, out_spec = tree_flatten(out)
-    for o in out_leaves:
-        if not isinstance(o, rustgrad.Tensor):
-            raise RuntimeError(f"vjp(f, *primals): expected f(*primals) to return only tensors, got unsupported type {type(o)}")  # noqa: TRY004 (PyTorch's class)
+        tracked, out, aux = _call_tracked(lambda xs: func(*tree_unflatten(xs, spec)), leaves, has_aux, "vjp(f, *primals)")
+    out_leaves, out_spec = _tensor_leaves(out, "vjp(f, *primals)", "f(*primals)")
     keep = _keep_for((out, aux), tracked, keep)
 
     def vjp_fn(cotangents: Any, *, retain_graph: bool = True, create_graph: bool | None = None) -> tuple:
@@ -237,21 +247,9 @@ def _jvp_core(func: Callable, primals: tuple, tangents: tuple, has_aux: bool, ke
     leaves, spec = tree_flatten(primals)
     t_leaves, _ = tree_flatten(tangents)
     with rustgrad.enable_grad(), _transform_level():
-        tracked = [_track(t) for t in leaves]
-        out = func(*tree_unflatten(tracked, spec))
-        aux = None
-        if has_aux:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise RuntimeError(
-                    "jvp(f, primals, tangents): output of function f should be a tuple: (output, aux) if has_aux is True"
-                )
-            out, aux = out
-        out_leaves, out_spec = tree_flatten(out)
-        for o in out_leaves:
-            if not isinstance(o, rustgrad.Tensor):
-                raise RuntimeError(  # noqa: TRY004 (PyTorch's class)
-                    f"jvp(f, primals, tangents): expected f(*primals) to return only tensors, got unsupported type {type(o)}"
-                )
+        who = "jvp(f, primals, tangents)"
+        tracked, out, aux = _call_tracked(lambda xs: func(*tree_unflatten(xs, spec)), leaves, has_aux, who)
+        out_leaves, out_spec = _tensor_leaves(out, who, "f(*primals)")
         keep = _keep_for((out, aux), tracked, keep)
         # J^T u is linear in u; its derivative along the tangent v, taken with respect to u, is J v.
         dummies = [rustgrad.zeros_like(o).requires_grad_() for o in out_leaves]
@@ -310,25 +308,13 @@ def _jacobian(func: Callable, argnums: Any, has_aux: bool, forward: bool) -> Cal
         leaves, spec = tree_flatten(chosen)
         keep = _keep_graph(leaves)
         single = isinstance(argnums, int)
+        who = f"{'jacfwd' if forward else 'jacrev'}(f, ...)(*args)"
         with rustgrad.enable_grad(), _transform_level():
-            tracked = [_track(t) for t in leaves]
+            tracked, out, aux = _call_tracked(
+                lambda xs: func(*_replace(args, nums, single, tree_unflatten(xs, spec)), **kwargs), leaves, has_aux, who
+            )
             call_args = _replace(args, nums, single, tree_unflatten(tracked, spec))
-            out = func(*call_args, **kwargs)
-            aux = None
-            if has_aux:
-                if not (isinstance(out, tuple) and len(out) == 2):
-                    name = "jacfwd" if forward else "jacrev"
-                    raise RuntimeError(
-                        f"{name}(f, ...)(*args): output of function f should be a tuple: (output, aux) if has_aux is True"
-                    )
-                out, aux = out
-            out_leaves, out_spec = tree_flatten(out)
-            for o in out_leaves:
-                if not isinstance(o, rustgrad.Tensor):
-                    name = "jacfwd" if forward else "jacrev"
-                    raise RuntimeError(  # noqa: TRY004 (PyTorch's class)
-                        f"{name}(f, ...)(*args): expected f(*args) to return only tensors, got unsupported type {type(o)}"
-                    )
+            out_leaves, out_spec = _tensor_leaves(out, who, "f(*args)")
             keep = _keep_for((out, aux), tracked, keep)
             # blocks[i][j]: d out_i / d in_j, of shape out_i.shape + in_j.shape
             if forward:
