@@ -265,6 +265,10 @@ pub fn saved_bytes() -> usize {
 impl Drop for Saved {
     fn drop(&mut self) {
         crate::stats::add(crate::stats::Stat::SavedBytes, -(self.bytes() as isize));
+        if self.code() == PACKED {
+            let value = PACKED_VALUES.lock().as_mut().and_then(|m| m.remove(&self.version));
+            drop(value); // outside the lock: dropping it may run foreign code
+        }
     }
 }
 
@@ -281,19 +285,15 @@ pub struct SavedTensor {
 }
 
 struct Saved {
-    held: Held,
+    /// The tensor; for a packed one ([`PACKED`]) a shared empty placeholder.
+    tensor: Tensor,
+    /// The version the tensor had when saved; for a packed one, its key in [`PACKED_VALUES`].
     version: u64,
     /// The bytes of the elements it shows (bits 0-47), counted in [`saved_bytes`] while it is
     /// held, and for a saved output its `output_nr + 1` (bits 48-63). Saved outputs are kept
     /// without their `grad_fn` (which is this very node) to avoid a reference cycle, and
     /// re-attached to the node when unpacked.
     bytes_and_output: u64,
-}
-
-/// What a node keeps of a saved tensor: the tensor, or what a pack hook made of it.
-enum Held {
-    Tensor(Tensor),
-    Packed(Box<Packed>),
 }
 
 /// A tensor given to a pack hook (`saved_tensors_hooks`), with where its gradient went: the
@@ -304,6 +304,23 @@ struct Packed {
     /// tensor that needed no gradient.
     edge: Option<crate::graph::Edge>,
     leaf: bool,
+    /// For a saved output, its number.
+    output_nr: Option<u32>,
+}
+
+/// Packed saved tensors by key. Note [Packed tensors live beside the node]: a node's saved
+/// state is inline in its arena slot and must stay 24 bytes per saved tensor (a second kind of
+/// saved value inline would make every node larger), so what a pack hook returned is kept here,
+/// under a key stored in place of the version, and removed when the saved tensor is dropped.
+/// Packing is rare and already calls foreign code; the lock costs nothing beside it.
+static PACKED_VALUES: parking_lot::Mutex<Option<rustc_hash::FxHashMap<u64, std::sync::Arc<Packed>>>> =
+    parking_lot::Mutex::new(None);
+static NEXT_PACKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The tensor a packed saved tensor keeps in place of its own.
+fn placeholder() -> Tensor {
+    static EMPTY: std::sync::OnceLock<Tensor> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Tensor::from_vec(Vec::<f32>::new(), &[0]).expect("an empty tensor")).clone()
 }
 
 const BYTES_MASK: u64 = (1 << 48) - 1;
@@ -312,6 +329,8 @@ const BYTES_MASK: u64 = (1 << 48) - 1;
 /// then regenerated (`AsStridedBackward0`), or the base itself (`CopySlices`).
 const OVERWRITTEN_VIEW: u64 = 0xfffe;
 const OVERWRITTEN_BASE: u64 = 0xffff;
+/// The code of a tensor a pack hook holds (Note [Packed tensors live beside the node]).
+const PACKED: u64 = 0xfffd;
 
 impl Saved {
     fn bytes(&self) -> usize {
@@ -319,12 +338,19 @@ impl Saved {
     }
     fn output_nr(&self) -> Option<u32> {
         match self.bytes_and_output >> 48 {
-            0 | OVERWRITTEN_VIEW | OVERWRITTEN_BASE => None,
+            0 | OVERWRITTEN_VIEW | OVERWRITTEN_BASE | PACKED => None,
             nr => Some(nr as u32 - 1),
         }
     }
     fn code(&self) -> u64 {
         self.bytes_and_output >> 48
+    }
+    /// What a pack hook made of the tensor, if one did.
+    fn packed(&self) -> Option<std::sync::Arc<Packed>> {
+        if self.code() != PACKED {
+            return None;
+        }
+        PACKED_VALUES.lock().as_ref().and_then(|m| m.get(&self.version).cloned())
     }
 }
 
@@ -349,10 +375,12 @@ impl SavedTensor {
         debug_assert!(output_nr.is_none_or(|nr| nr < 0xfffd));
         let output = output_nr.map_or(0, |nr| (nr as u64 + 1).min(0xfffd));
         if let Some(hooks) = crate::saved_hooks::current() {
-            match Self::pack(&*hooks, &tensor, output_nr.is_some()) {
+            match Self::pack(&*hooks, &tensor, output_nr) {
                 Ok(packed) => {
-                    let held = Held::Packed(Box::new(packed));
-                    return SavedTensor { saved: Some(Saved { held, version: 0, bytes_and_output: output << 48 }) };
+                    let key = NEXT_PACKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    PACKED_VALUES.lock().get_or_insert_with(Default::default).insert(key, std::sync::Arc::new(packed));
+                    let saved = Saved { tensor: placeholder(), version: key, bytes_and_output: PACKED << 48 };
+                    return SavedTensor { saved: Some(saved) };
                 }
                 // The op that saves returns the error once its node is made; the tensor is kept
                 // as is meanwhile.
@@ -364,12 +392,15 @@ impl SavedTensor {
             ((g.data.numel() * g.data.dtype().size()).min(BYTES_MASK as usize), g.data.version())
         };
         crate::stats::add(crate::stats::Stat::SavedBytes, bytes as isize);
-        let held = Held::Tensor(tensor);
-        SavedTensor { saved: Some(Saved { held, version, bytes_and_output: bytes as u64 | output << 48 }) }
+        SavedTensor { saved: Some(Saved { tensor, version, bytes_and_output: bytes as u64 | output << 48 }) }
     }
 
     /// Hands `tensor` to the pack hook in force (with grad mode off), which must not write it.
-    fn pack(hooks: &dyn crate::saved_hooks::SavedTensorHooks, tensor: &Tensor, is_output: bool) -> Result<Packed> {
+    fn pack(
+        hooks: &dyn crate::saved_hooks::SavedTensorHooks,
+        tensor: &Tensor,
+        output_nr: Option<u32>,
+    ) -> Result<Packed> {
         let version = tensor.version();
         let value = {
             let _grad_off = crate::grad_mode::GradModeGuard::new(false);
@@ -380,14 +411,14 @@ impl SavedTensor {
                 "A saved tensor pack hook is modifying its input in place. Tensors provided as input to pack hook cannot be modified by in-place operations as this can lead to unexpected side-effects. Please open an issue if you need to perform in-place operations on the input to a pack hook.",
             ));
         }
-        let edge = if is_output { None } else { tensor.gradient_edge() };
+        let edge = if output_nr.is_some() { None } else { tensor.gradient_edge() };
         let leaf = edge.is_some() && tensor.grad_fn().is_none();
-        Ok(Packed { value, edge, leaf })
+        Ok(Packed { value, edge, leaf, output_nr })
     }
 
     /// Whether a pack hook holds this tensor.
     pub fn is_packed(&self) -> bool {
-        matches!(&self.saved, Some(Saved { held: Held::Packed(_), .. }))
+        self.saved.as_ref().is_some_and(|s| s.code() == PACKED)
     }
 
     /// Whether anything was saved here (false for a variant that saves nothing, and once freed).
@@ -396,9 +427,13 @@ impl SavedTensor {
     }
 
     /// The address of the foreign object a pack hook's value keeps alive (0 if none).
+    /// Takes no lock it would wait for (a collector calls it): 0 while the table is busy.
     pub fn packed_owned(&self) -> usize {
         match &self.saved {
-            Some(Saved { held: Held::Packed(p), .. }) => p.value.owned(),
+            Some(s) if s.code() == PACKED => PACKED_VALUES
+                .try_lock()
+                .and_then(|m| m.as_ref().and_then(|m| m.get(&s.version)).map(|p| p.value.owned()))
+                .unwrap_or(0),
             _ => 0,
         }
     }
@@ -407,8 +442,8 @@ impl SavedTensor {
     /// freed): what `saved_tensors_report` lists.
     pub fn describe(&self) -> Option<(Vec<usize>, crate::DType, usize)> {
         match &self.saved {
-            Some(s @ Saved { held: Held::Tensor(t), .. }) => {
-                let g = t.lock();
+            Some(s) if s.code() != PACKED => {
+                let g = s.tensor.lock();
                 Some((g.data.shape.to_vec(), g.data.dtype(), s.bytes()))
             }
             _ => None,
@@ -418,7 +453,7 @@ impl SavedTensor {
     /// Whether both saved the very same tensor (`x * x`), while they hold it.
     pub fn same_tensor(&self, other: &SavedTensor) -> bool {
         match (&self.saved, &other.saved) {
-            (Some(Saved { held: Held::Tensor(a), .. }), Some(Saved { held: Held::Tensor(b), .. })) => a.same(b),
+            (Some(a), Some(b)) if a.code() != PACKED && b.code() != PACKED => a.tensor.same(&b.tensor),
             _ => false,
         }
     }
@@ -426,10 +461,10 @@ impl SavedTensor {
     /// The saved tensor, checked against in-place changes since it was saved.
     pub fn unpack(&self, ctx: &BackwardCtx) -> Result<Tensor> {
         let saved = self.saved.as_ref().ok_or(Error::GraphFreed)?;
-        let tensor = match &saved.held {
-            Held::Tensor(t) => t,
-            Held::Packed(p) => return Self::unpack_packed(p, saved.output_nr(), ctx),
-        };
+        if let Some(packed) = saved.packed() {
+            return Self::unpack_packed(&packed, packed.output_nr, ctx);
+        }
+        let tensor = &saved.tensor;
         let now = tensor.version();
         if now != saved.version {
             let data: TensorData = tensor.data();
@@ -523,7 +558,7 @@ impl SavedTensor {
         let Some(s) = &mut self.saved else { return };
         // A packed tensor is not version-checked, and its history is an input's, kept as an edge.
         let (is_output, code) = (s.output_nr().is_some(), s.code());
-        let Held::Tensor(tensor) = &mut s.held else { return };
+        let tensor = &mut s.tensor;
         if is_output {
             *tensor = target.detach();
             s.version = target.version();
