@@ -65,18 +65,14 @@ def check_backward_validity(inputs: Iterable[Any]) -> None:
 @contextlib.contextmanager
 def _random_state(state: Any) -> Any:
     """Runs the block from the random state ``state`` (if not None) and puts the current one back
-    afterwards, so a recomputation draws the forward's numbers and leaves the stream as it was."""
-    if state is None:
-        yield
-        return
+    afterwards (``random.fork_rng``), so a recomputation draws the forward's numbers and leaves
+    the stream as it was."""
     import rustgrad
 
-    now = rustgrad.get_rng_state()
-    rustgrad.set_rng_state(state)
-    try:
+    with rustgrad.random.fork_rng(enabled=state is not None):
+        if state is not None:
+            rustgrad.set_rng_state(state)
         yield
-    finally:
-        rustgrad.set_rng_state(now)
 
 
 class CheckpointFunction(Function):

@@ -73,19 +73,25 @@ pub fn tangent(t: &Tensor) -> Option<Tensor> {
 
 /// Gives `t` a tangent at the open level (a custom Function's `jvp` result); it must have `t`'s shape.
 pub fn give(t: &Tensor, tangent: &Tensor) -> Result<()> {
-    if t.shape() != tangent.shape() {
-        return Err(Error::runtime(format!(
-            "Trying to set a forward gradient that has a different size than that of the original Tensor, this is not supported. Tensor is of size {} while the given forward gradient is of size {}.",
-            crate::shape::fmt_shape(&t.shape()),
-            crate::shape::fmt_shape(&tangent.shape())
-        )));
-    }
+    check_size(t, tangent)?;
     set_tangent(t, tangent.clone());
     Ok(())
 }
 
-/// Gives `t` a tangent at the open level.
-fn set_tangent(t: &Tensor, tangent: Tensor) {
+/// PyTorch's error for a tangent whose shape is not its primal's.
+fn check_size(primal: &Tensor, tangent: &Tensor) -> Result<()> {
+    if primal.shape() != tangent.shape() {
+        return Err(Error::runtime(format!(
+            "Trying to set a forward gradient that has a different size than that of the original Tensor, this is not supported. Tensor is of size {} while the given forward gradient is of size {}.",
+            crate::shape::fmt_shape(&primal.shape()),
+            crate::shape::fmt_shape(&tangent.shape())
+        )));
+    }
+    Ok(())
+}
+
+/// Gives `t` a tangent at the open level (also after an in-place op wrote it).
+pub(crate) fn set_tangent(t: &Tensor, tangent: Tensor) {
     let generation = GENERATION.load(Ordering::Acquire);
     t.lock().extras_mut().tangent = Some((generation, tangent));
 }
@@ -109,13 +115,7 @@ pub fn make_dual(primal: &Tensor, tangent: &Tensor) -> Result<Tensor> {
             tangent.dtype().name()
         )));
     }
-    if primal.shape() != tangent.shape() {
-        return Err(Error::runtime(format!(
-            "Trying to set a forward gradient that has a different size than that of the original Tensor, this is not supported. Tensor is of size {} while the given forward gradient is of size {}.",
-            crate::shape::fmt_shape(&primal.shape()),
-            crate::shape::fmt_shape(&tangent.shape())
-        )));
-    }
+    check_size(primal, tangent)?;
     let dims: Vec<i64> = primal.shape().iter().map(|&d| d as i64).collect();
     let dual = crate::ops::view::view(primal, &dims)?;
     set_tangent(&dual, tangent.clone());
@@ -152,11 +152,6 @@ pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option
         )));
     }
     Ok(new)
-}
-
-/// Sets `t`'s tangent after an in-place op.
-pub(crate) fn replace_tangent(t: &Tensor, tangent: Tensor) {
-    set_tangent(t, tangent);
 }
 
 /// Marks this thread as computing a tangent (see [`SUSPENDED`]); composite ops also run their

@@ -71,7 +71,7 @@ pub fn apply_inplace_reading(
     let tangent = crate::forward_ad::inplace_tangent(target, &result)?;
     write_result(target, &result)?;
     if let Some(t) = tangent {
-        crate::forward_ad::replace_tangent(target, t);
+        crate::forward_ad::set_tangent(target, t);
     }
     if rebase {
         if let Some(node) = result.grad_fn() {
@@ -487,7 +487,7 @@ pub fn apply_view_inplace(target: &Tensor, view_of: impl Fn(&Tensor) -> Result<T
         set_grad_fn(target, node, output_nr);
     }
     if let Some(t) = tangent {
-        crate::forward_ad::replace_tangent(target, t);
+        crate::forward_ad::set_tangent(target, t);
     }
     Ok(())
 }
