@@ -1114,3 +1114,40 @@ def test_jvp_against_central_differences(r):
     for tangent, p, m in zip(tangents, plus, minus):
         assert tangent is not None
         np.testing.assert_allclose(tangent.numpy(), (p - m) / (2 * h), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- vmap
+
+
+def _batch_of(r, n=3):
+    """``n`` draws of the row's inputs, stacked along a new dimension 0 (one array per input)."""
+    draws = [_draw(r, 10 + k) for k in range(n)]
+    return [np.stack([d[i] for d in draws]) for i in range(len(r.inputs))]
+
+
+def _vmap_against_loop(r, in_dims):
+    import warnings
+
+    batched = _batch_of(r)
+    tensors = [rustgrad.tensor(a, dtype=rustgrad.float64) for a in batched]
+    args = [t if d is not None else t[0] for t, d in zip(tensors, in_dims)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = _as_tuple(rustgrad.vmap(r.fn, in_dims=tuple(in_dims))(*args))
+    loop = [_as_tuple(r.fn(*[a if d is None else a[k] for a, d in zip(args, in_dims)])) for k in range(3)]
+    assert len(got) == len(loop[0])
+    for j, out in enumerate(got):
+        want = np.stack([loop[k][j].detach().numpy() for k in range(3)])
+        assert tuple(out.shape) == want.shape
+        assert out.dtype == loop[0][j].dtype
+        np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-12, atol=1e-12)
+    return [str(w.message) for w in caught if "batching rule" in str(w.message)]
+
+
+@pytest.mark.parametrize("r", ROWS, ids=IDS)
+def test_vmap_against_loop(r):
+    """``vmap(op)`` over a batch of 3 equals the op applied to each element in a loop, with every
+    input mapped and with only the first one mapped."""
+    _vmap_against_loop(r, [0] * len(r.inputs))
+    if len(r.inputs) > 1:
+        _vmap_against_loop(r, [0] + [None] * (len(r.inputs) - 1))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import builtins as _builtins
 import sys as _sys
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, cast
 
 import numpy as _np
 
@@ -41,8 +41,10 @@ from rustgrad._rustgrad import (
     initial_seed,
     is_grad_enabled,
 )
-from rustgrad._rustgrad import where as where
 from rustgrad._tensor_str import set_printoptions
+from rustgrad.func import _batched
+from rustgrad.func._batched import BatchedTensor as _Batched
+from rustgrad.func._batched import call as _vmap_call
 from rustgrad.grad_mode import (
     enable_grad,
     inference_mode,
@@ -228,21 +230,29 @@ def _laid_out_like(
 
 def zeros_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Zeros with the shape (and by default the dtype) of ``input``."""
+    if type(input) is _Batched:
+        return _vmap_call("zeros_like", zeros_like, input, **kwargs)
     return _like("zeros_like", input, 0.0, kwargs)
 
 
 def ones_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Ones with the shape (and by default the dtype) of ``input``."""
+    if type(input) is _Batched:
+        return _vmap_call("ones_like", ones_like, input, **kwargs)
     return _like("ones_like", input, 1.0, kwargs)
 
 
 def empty_like(input: Tensor, **kwargs: Any) -> Tensor:
     """An uninitialised (here zero) tensor shaped like ``input``."""
+    if type(input) is _Batched:
+        return _vmap_call("empty_like", empty_like, input, **kwargs)
     return _like("empty_like", input, 0.0, kwargs)
 
 
 def full_like(input: Tensor, fill_value: Any, **kwargs: Any) -> Tensor:
     """``fill_value`` with the shape (and by default the dtype) of ``input``."""
+    if type(input) is _Batched:
+        return _vmap_call("full_like", full_like, input, fill_value, **kwargs)
     return _like("full_like", input, _fill_value("full_like", fill_value), kwargs)
 
 
@@ -311,6 +321,8 @@ def _generator_kwarg(kwargs: dict, fn: str | None = None, args: tuple = (), give
 def rand(*args: Any, **kwargs: Any) -> Tensor:
     """Uniform samples in [0, 1), reproducing PyTorch's CPU generator (``generator=`` a
     :class:`Generator`, the default one if omitted)."""
+    if _batched.vmap_active():
+        return _batched.random_call("rand", rand, args, kwargs)
     given = dict(kwargs)
     size = _parse_size("rand", args, kwargs)
     dt = _dtype_arg("rand", kwargs.pop("dtype", None))
@@ -320,6 +332,8 @@ def rand(*args: Any, **kwargs: Any) -> Tensor:
 
 def randn(*args: Any, **kwargs: Any) -> Tensor:
     """Standard normal samples, reproducing PyTorch's CPU generator (``generator=`` optional)."""
+    if _batched.vmap_active():
+        return _batched.random_call("randn", randn, args, kwargs)
     given = dict(kwargs)
     size = _parse_size("randn", args, kwargs)
     dt = _dtype_arg("randn", kwargs.pop("dtype", None))
@@ -329,6 +343,8 @@ def randn(*args: Any, **kwargs: Any) -> Tensor:
 
 def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Uniform samples shaped like ``input`` (``generator=`` optional)."""
+    if type(input) is _Batched:
+        return _vmap_call("rand_like", rand_like, input, **kwargs)
     _check_tensor("rand_like", input)
     gen = _generator_kwarg(kwargs, "rand_like", (input,), dict(kwargs))
     kwargs.setdefault("dtype", input.dtype)
@@ -339,6 +355,8 @@ def rand_like(input: Tensor, **kwargs: Any) -> Tensor:
 
 def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
     """Standard normal samples shaped like ``input`` (``generator=`` optional)."""
+    if type(input) is _Batched:
+        return _vmap_call("randn_like", randn_like, input, **kwargs)
     _check_tensor("randn_like", input)
     gen = _generator_kwarg(kwargs, "randn_like", (input,), dict(kwargs))
     kwargs.setdefault("dtype", input.dtype)
@@ -350,6 +368,8 @@ def randn_like(input: Tensor, **kwargs: Any) -> Tensor:
 def randint_like(input: Tensor, low: Any = 0, high: Any = None, **kwargs: Any) -> Tensor:
     """``randint_like(input, high)`` or ``randint_like(input, low, high)``: integers in [low, high)
     shaped like ``input``, of its dtype unless ``dtype=`` says otherwise (``generator=`` optional)."""
+    if type(input) is _Batched:
+        return _vmap_call("randint_like", randint_like, input, low, high, **kwargs)
     _check_tensor("randint_like", input)
     if high is None:
         low, high = 0, low
@@ -382,6 +402,8 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
     """Normal samples with the given mean(s) and standard deviation(s), drawn as PyTorch draws
     them: a tensor ``mean`` or ``std`` gives samples of its (broadcast) shape, two numbers need
     ``size``; ``generator=`` picks the generator."""
+    if _batched.vmap_active():
+        return _batched.random_call("normal", normal, (mean, std, size), kwargs)
     given = dict(kwargs)
     positional = (mean, std) if size is None else (mean, std, size)
     gen = _generator_kwarg(kwargs, "normal", positional, given)
@@ -424,6 +446,8 @@ def normal(mean: Any, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor
 def randint(*args: Any, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` or ``randint(low, high, size)``: int64 samples in [low, high)
     (``generator=`` optional)."""
+    if _batched.vmap_active():
+        return _batched.random_call("randint", randint, args, kwargs)
     gen = _generator_kwarg(kwargs, "randint", args, dict(kwargs))
     size = kwargs.pop("size", None)
     bounds = list(args)
@@ -453,6 +477,8 @@ def randint(*args: Any, **kwargs: Any) -> Tensor:
 
 def randperm(n: _builtins.int, **kwargs: Any) -> Tensor:
     """A random permutation of ``0 .. n-1`` (``generator=`` optional)."""
+    if _batched.vmap_active():
+        return _batched.random_call("randperm", randperm, (n,), kwargs)
     gen = _generator_kwarg(kwargs, "randperm", (n,), dict(kwargs))
     n = _int_arg("randperm", n, "n", 1)
     if n < 0:
@@ -469,6 +495,8 @@ def randperm(n: _builtins.int, **kwargs: Any) -> Tensor:
 def bernoulli(input: Tensor, p: Any = None, *, generator: Any = None, out: Tensor | None = None) -> Tensor:
     """Ones drawn with probability ``input`` (or with the number ``p``), zeros elsewhere, in
     ``input``'s shape and dtype, from ``generator`` (the default generator if omitted)."""
+    if _batched.vmap_active():
+        return _batched.random_call("bernoulli", bernoulli, (input, p), {"generator": generator, "out": out})
     _check_tensor("bernoulli", input)
     if generator is not None and not isinstance(generator, Generator):
         given = {"generator": generator} if out is None else {"generator": generator, "out": out}
@@ -499,6 +527,8 @@ def multinomial(
 def poisson(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """``poisson(input, generator=None)``: one Poisson sample per element, with the element as
     its rate."""
+    if _batched.vmap_active():
+        return _batched.random_call("poisson", poisson, (input, *args), kwargs)
     _check_tensor("poisson", input)
     if len(args) > 1 or (args and "generator" in kwargs) or set(kwargs) - {"generator"}:
         extra = next(iter(set(kwargs) - {"generator"}), None)
@@ -685,12 +715,24 @@ def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bo
 
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("add", input, other)).add(other, alpha=alpha)
+    base = input if isinstance(input, Tensor) else _number_input("add", input, other)
+    try:
+        return base.add(other, alpha=alpha)
+    except TypeError:
+        if _batched.has_batched((other,), {}):  # a batched operand inside vmap
+            return _batched.call_method_op("add", (base, other), {"alpha": alpha})
+        raise
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
-    return (input if isinstance(input, Tensor) else _number_input("sub", input, other)).sub(other, alpha=alpha)
+    base = input if isinstance(input, Tensor) else _number_input("sub", input, other)
+    try:
+        return base.sub(other, alpha=alpha)
+    except TypeError:
+        if _batched.has_batched((other,), {}):  # a batched operand inside vmap
+            return _batched.call_method_op("sub", (base, other), {"alpha": alpha})
+        raise
 
 
 def mul(input: Any, other: Any) -> Tensor:
@@ -733,7 +775,13 @@ def _method(name: str):
     def op(input: Tensor, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(input, Tensor):
             _check_tensor(name, input)
-        return getattr(input, name)(*args, **kwargs)
+        try:
+            return getattr(input, name)(*args, **kwargs)
+        except TypeError:
+            # an unbatched input and a batched operand inside vmap: the method's batching rule
+            if _batched.has_batched(args, kwargs):
+                return _batched.call_method_op(name, (input, *args), kwargs)
+            raise
 
     op.__name__ = name
     op.__qualname__ = name
@@ -1043,11 +1091,31 @@ def allclose(
     return _builtins.bool(_np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-cat = _rustgrad.cat
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
+def _batchable(name: str, fn: _Fn) -> _Fn:
+    """``fn`` (a function of the core) taking batched operands inside ``vmap`` through its batching rule."""
+
+    def op(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TypeError:
+            if _batched.has_batched(args, kwargs):
+                return _vmap_call(name, fn, *args, **kwargs)
+            raise
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = fn.__doc__
+    return cast(_Fn, op)
+
+
+cat = _batchable("cat", _rustgrad.cat)
 concat = cat
 concatenate = cat
-stack = _rustgrad.stack
-addmm = _rustgrad.addmm
+stack = _batchable("stack", _rustgrad.stack)
+addmm = _batchable("addmm", _rustgrad.addmm)
+where = _batchable("where", _rustgrad.where)
 
 
 

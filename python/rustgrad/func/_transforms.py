@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rustgrad.func import _batched
 from rustgrad.func._pytree import tree_flatten, tree_spec_str, tree_unflatten
 
 _state = threading.local()
@@ -39,6 +40,11 @@ def _track(t: Any) -> Any:
     carrying ``t``'s history if it has one (so outer levels see through it), else a new leaf."""
     if not isinstance(t, _tensor_type()):
         raise ValueError(f"Thing passed to transform API must be Tensor, got {type(t)}")  # noqa: TRY004 (PyTorch's class)
+    if _batched.active_levels() or type(t) is _batched.BatchedTensor:
+        # inside vmap: the physical tensor, batched at every level, is what gets differentiated
+        physical, levels = _batched.track_levels(t)
+        physical = physical.view_as(physical) if physical.requires_grad else physical.detach().requires_grad_()
+        return _batched.rewrap(physical, levels)
     if t.requires_grad:
         return t.view_as(t)
     return t.detach().requires_grad_()
@@ -116,8 +122,8 @@ def _keep_for(outputs: Any, tracked: list, keep: bool) -> bool:
     from rustgrad import _rustgrad
 
     T = _tensor_type()
-    ours = {id(t) for t in tracked}
-    outs = [o for o in tree_flatten(outputs)[0] if isinstance(o, T)]
+    ours = {id(_batched.unwrap(t)[0]) for t in tracked}
+    outs = [_batched.unwrap(o)[0] for o in tree_flatten(outputs)[0] if isinstance(o, T)]
     return any(id(leaf) not in ours for leaf in _rustgrad._leaves_behind(outs))
 
 
@@ -136,6 +142,12 @@ def _grads(outputs: list, inputs: list, cotangents: list | None, create_graph: b
 
     pairs = [(o, c) for o, c in zip(outputs, cotangents or [None] * len(outputs)) if o.requires_grad]
     found: Any = (None,) * len(inputs)
+    batched = _batched.BatchedTensor
+    if pairs and any(type(x) is batched for x in [*outputs, *inputs, *(cotangents or ())]):
+        found = _batched.physical_grads(
+            [p[0] for p in pairs], inputs, None if cotangents is None else [p[1] for p in pairs], create_graph
+        )
+        return [_batched.rustgrad_zeros_like(x) if g is None else g for g, x in zip(found, inputs)]
     if pairs:
         found = rustgrad.autograd.grad(
             [p[0] for p in pairs],
@@ -254,14 +266,7 @@ def _jvp_core(func: Callable, primals: tuple, tangents: tuple, has_aux: bool, ke
         # J^T u is linear in u; its derivative along the tangent v, taken with respect to u, is J v.
         dummies = [rustgrad.zeros_like(o).requires_grad_() for o in out_leaves]
         pulled = _grads(out_leaves, tracked, dummies, create_graph=True)
-        pairs = [(p, v) for p, v in zip(pulled, t_leaves) if p.requires_grad]
-        if pairs:
-            found = rustgrad.autograd.grad(
-                [p for p, _ in pairs], dummies, [v for _, v in pairs], create_graph=True, allow_unused=True
-            )
-        else:
-            found = (None,) * len(dummies)
-        pushed = [rustgrad.zeros_like(o) if g is None else g for g, o in zip(found, out_leaves)]
+        pushed = _grads(pulled, dummies, list(t_leaves), create_graph=True)
     return _finish(out, keep), _finish(tree_unflatten(pushed, out_spec), keep), _finish(aux, keep)
 
 

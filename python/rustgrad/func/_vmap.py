@@ -1,17 +1,19 @@
 """``vmap``: ``func`` mapped over a batch dimension of its inputs.
 
-Each batch element is one call of ``func`` on the inputs' slices (``select`` along the mapped
-dimension, so gradients flow back into the batched inputs), and each output is stacked along
-its ``out_dims``. Every op works this way, nested ``vmap`` and ``grad`` inside included;
-``chunk_size`` changes nothing but is accepted.
+``func`` runs once, on batched tensors (``_batched.BatchedTensor``) that carry the whole batch
+and show one element's shape; each op applies its batching rule (one kernel call for the
+batch), or loops over the batch when it has none. ``chunk_size`` changes nothing but is
+accepted: the whole batch is one chunk.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+from rustgrad.func import _batched
 from rustgrad.func._pytree import broadcast_prefix, tree_flatten, tree_spec_str, tree_unflatten
 
 
@@ -88,28 +90,64 @@ def vmap(
                 f"{sizes} for the mapped dimension"
             )
         batch = sizes[0]
-        results = []
-        for i in range(batch):
-            sliced = [leaf if d is None else leaf.select(d, i) for leaf, d in zip(leaves, dims)]
-            results.append(func(*tree_unflatten(sliced, spec), **kwargs))
-        return _stack_results(results, out_dims, name, batch)
+        if batch == 0:
+            raise ValueError(f"vmap({name}, ...): the mapped dimension has size 0; vmap over it is not supported")
+        _batched.install()
+        level = _batched.push_level(batch, randomness)
+        try:
+            wrapped = [
+                leaf if d is None else _batched.BatchedTensor(leaf.movedim(d, 0), level)
+                for leaf, d in zip(leaves, dims)
+            ]
+            try:
+                out = func(*tree_unflatten(wrapped, spec), **kwargs)
+            except TypeError as error:
+                if "BatchedTensor" not in str(error):
+                    raise
+                # A batched tensor reached the core through a path without batching support (a
+                # method of an unbatched tensor, or a function of the core): the whole function
+                # runs once per element instead.
+                _warn_whole_function(name, error)
+                _batched.pop_level()
+                level = 0
+                return _per_element(func, leaves, dims, spec, kwargs, out_dims, name, batch)
+            return _unwrap_results(out, out_dims, name, batch, level)
+        finally:
+            if level:
+                _batched.pop_level()
 
     return wrapper
 
 
-def _stack_results(results: list, out_dims: Any, name: str, batch: int) -> Any:
+_warned_functions: set[str] = set()
+
+
+def _warn_whole_function(name: str, error: Exception) -> None:
+    if name in _warned_functions:
+        return
+    _warned_functions.add(name)
+    warnings.warn(
+        f"vmap({name}): a batched tensor reached an op without a batching rule ({error}); {name} runs once per "
+        "batch element instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _per_element(
+    func: Callable, leaves: list, dims: list, spec: Any, kwargs: dict, out_dims: Any, name: str, batch: int
+) -> Any:
+    """``func`` called on each batch element's slices, the results stacked along ``out_dims``."""
     import rustgrad
 
-    if batch == 0:
-        raise ValueError(f"vmap({name}, ...): the mapped dimension has size 0; vmap over it is not supported")
+    results = []
+    for i in range(batch):
+        sliced = [leaf if d is None else leaf.select(d, i) for leaf, d in zip(leaves, dims)]
+        results.append(func(*tree_unflatten(sliced, spec), **kwargs))
     _, out_spec = tree_flatten(results[0])
     per_leaf = broadcast_prefix(out_dims, results[0])
     if per_leaf is None:
-        raise ValueError(
-            f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the structure of "
-            f"`outputs`. out_dims has structure {tree_spec_str(tree_flatten(out_dims)[1])} but outputs has "
-            f"structure {tree_spec_str(out_spec)}."
-        )
+        return _unwrap_results(results[0], out_dims, name, batch, 0)  # raises PyTorch's error
     columns = [tree_flatten(r)[0] for r in results]
     stacked = []
     for j, d in enumerate(per_leaf):
@@ -117,11 +155,51 @@ def _stack_results(results: list, out_dims: Any, name: str, batch: int) -> Any:
         if d is None:
             stacked.append(values[0])
             continue
-        if not all(isinstance(v, rustgrad.Tensor) for v in values):
-            bad = next(v for v in values if not isinstance(v, rustgrad.Tensor))
+        bad = next((v for v in values if not isinstance(v, rustgrad.Tensor)), None)
+        if bad is not None:
             raise ValueError(
                 f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(bad)}. Did you mean to set "
                 "out_dims= to None for output?"
             )
         stacked.append(rustgrad.stack(values, dim=d))
     return tree_unflatten(stacked, out_spec)
+
+
+def _unwrap_results(out: Any, out_dims: Any, name: str, batch: int, level: int) -> Any:
+    """``func``'s outputs with their batch dimension moved to ``out_dims`` (an output that does
+    not depend on the batch is expanded along it)."""
+    import rustgrad
+
+    out_leaves, out_spec = tree_flatten(out)
+    per_leaf = broadcast_prefix(out_dims, out)
+    if per_leaf is None:
+        raise ValueError(
+            f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the structure of "
+            f"`outputs`. out_dims has structure {tree_spec_str(tree_flatten(out_dims)[1])} but outputs has "
+            f"structure {tree_spec_str(out_spec)}."
+        )
+    results = []
+    for value, d in zip(out_leaves, per_leaf):
+        batched = type(value) is _batched.BatchedTensor and value._level == level
+        if d is None:
+            if batched:
+                raise ValueError(
+                    f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim "
+                    "is None"
+                )
+            results.append(value)
+            continue
+        if not isinstance(value, rustgrad.Tensor):
+            raise ValueError(  # noqa: TRY004 (PyTorch's class)
+                f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(value)}. Did you mean to set "
+                "out_dims= to None for output?"
+            )
+        if batched:
+            physical = _batched.unwrap_level(value)
+        else:
+            physical = value.unsqueeze(0).expand(batch, *tuple(value.shape))
+        n = physical.dim()
+        if not -n <= d < n:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+        results.append(physical.movedim(0, d) if d % n else physical)
+    return tree_unflatten(results, out_spec)

@@ -18,6 +18,8 @@ from rustgrad import _rustgrad
 from rustgrad._args import check_tensor, scalar_type_name
 from rustgrad._rustgrad import Tensor
 from rustgrad.autograd.function import Function
+from rustgrad.func._batched import BatchedTensor as _Batched
+from rustgrad.func._batched import call as _vmap_call
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -144,18 +146,24 @@ def _conv(fn: str, dims: int, input, weight, bias, stride, padding, dilation, gr
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """1-d convolution over ``[N, C, L]`` (or unbatched ``[C, L]``) input.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.conv1d.html"""
+    if type(input) is _Batched or type(weight) is _Batched:
+        return _vmap_call("conv1d", conv1d, input, weight, bias, stride, padding, dilation, groups)
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """2-d convolution over ``[N, C, H, W]`` (or unbatched ``[C, H, W]``) input.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.conv2d.html"""
+    if type(input) is _Batched or type(weight) is _Batched:
+        return _vmap_call("conv2d", conv2d, input, weight, bias, stride, padding, dilation, groups)
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """3-d convolution over ``[N, C, D, H, W]`` (or unbatched ``[C, D, H, W]``) input.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.conv3d.html"""
+    if type(input) is _Batched or type(weight) is _Batched:
+        return _vmap_call("conv3d", conv3d, input, weight, bias, stride, padding, dilation, groups)
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
 
 
@@ -319,6 +327,8 @@ def _max_pool(fn, dims, input, kernel_size, stride, padding, dilation, ceil_mode
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-d max pooling over ``[N, C, L]`` (or ``[C, L]``); with ``return_indices`` also the argmax positions.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.max_pool1d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("max_pool1d", max_pool1d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     check_tensor("max_pool1d", input)
     if input.dim() not in (2, 3):
         raise RuntimeError(
@@ -335,12 +345,16 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-d max pooling over ``[N, C, H, W]`` (or ``[C, H, W]``); with ``return_indices`` also the argmax positions.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.max_pool2d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("max_pool2d", max_pool2d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-d max pooling over ``[N, C, D, H, W]`` (or ``[C, D, H, W]``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.max_pool3d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("max_pool3d", max_pool3d, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
     return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
@@ -360,6 +374,8 @@ def _avg_pool(fn, dims, input, kernel_size, stride, padding, ceil_mode, count_in
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
     """1-d average pooling over ``[N, C, L]`` (or ``[C, L]``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.avg_pool1d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("avg_pool1d", avg_pool1d, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
     check_tensor("avg_pool1d", input)
     if input.dim() not in (2, 3):
         raise RuntimeError(f"avg_pool1d() Expected 2D or 3D input tensor, but got {_sizes(input.shape)}")
@@ -373,12 +389,16 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None) -> Tensor:
     """2-d average pooling over ``[N, C, H, W]`` (or ``[C, H, W]``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.avg_pool2d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("avg_pool2d", avg_pool2d, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None) -> Tensor:
     """3-d average pooling over ``[N, C, D, H, W]`` (or ``[C, D, H, W]``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.avg_pool3d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("avg_pool3d", avg_pool3d, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
@@ -413,6 +433,8 @@ def _adaptive(fn: str, dims: int, input: Tensor, output_size, max_: bool):
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """1-d adaptive average pooling to ``output_size`` positions.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.adaptive_avg_pool1d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("adaptive_avg_pool1d", adaptive_avg_pool1d, input, output_size)
     check_tensor("adaptive_avg_pool1d", input)
     if input.dim() not in (2, 3):
         raise RuntimeError(f"adaptive_avg_pool1d() argument 'input' must be 2D or 3D, but got {input.dim()}D")
@@ -423,18 +445,24 @@ def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """2-d adaptive average pooling to ``output_size``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.adaptive_avg_pool2d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("adaptive_avg_pool2d", adaptive_avg_pool2d, input, output_size)
     return _adaptive("adaptive_avg_pool2d", 2, input, output_size, False)[0]
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     """3-d adaptive average pooling to ``output_size``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.adaptive_avg_pool3d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("adaptive_avg_pool3d", adaptive_avg_pool3d, input, output_size)
     return _adaptive("adaptive_avg_pool3d", 3, input, output_size, False)[0]
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
     """1-d adaptive max pooling to ``output_size`` positions.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.adaptive_max_pool1d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("adaptive_max_pool1d", adaptive_max_pool1d, input, output_size, return_indices)
     check_tensor("adaptive_max_pool1d", input)
     if input.dim() not in (2, 3):
         raise RuntimeError(f"adaptive_max_pool1d() argument 'input' must be 2D or 3D, but got {input.dim()}D")
@@ -447,6 +475,8 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
     """2-d adaptive max pooling to ``output_size``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.adaptive_max_pool2d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("adaptive_max_pool2d", adaptive_max_pool2d, input, output_size, return_indices)
     values, indices = _adaptive("adaptive_max_pool2d", 2, input, output_size, True)
     return (values, indices) if return_indices else values
 
@@ -454,6 +484,8 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
 def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
     """3-d adaptive max pooling to ``output_size``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.adaptive_max_pool3d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("adaptive_max_pool3d", adaptive_max_pool3d, input, output_size, return_indices)
     values, indices = _adaptive("adaptive_max_pool3d", 3, input, output_size, True)
     return (values, indices) if return_indices else values
 
@@ -551,6 +583,8 @@ def instance_norm(
 def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalizes over the trailing ``normalized_shape`` dims, then an elementwise affine map.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.layer_norm.html"""
+    if type(input) is _Batched or type(weight) is _Batched:
+        return _vmap_call("layer_norm", layer_norm, input, normalized_shape, weight, bias, eps)
     check_tensor("layer_norm", input)
     shape = [int(normalized_shape)] if isinstance(normalized_shape, int) else [int(s) for s in normalized_shape]
     return _rustgrad._layer_norm(input, shape, weight, bias, float(eps))
@@ -623,6 +657,8 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
 def embedding(input: Tensor, weight: Tensor, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False, sparse=False) -> Tensor:
     """The rows of ``weight`` picked by the indices in ``input``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.embedding.html"""
+    if type(input) is _Batched or type(weight) is _Batched:
+        return _vmap_call("embedding", embedding, input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
     check_tensor("embedding", input)
     check_tensor("embedding", weight, "weight", 2)
     if padding_idx is not None:
@@ -665,6 +701,8 @@ def _renorm_rows(weight: Tensor, indices: Tensor, max_norm: float, norm_type: fl
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pads ``input``'s last dims by ``pad`` = (left, right, top, bottom, ...); modes constant, reflect, replicate, circular.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.pad.html"""
+    if type(input) is _Batched:
+        return _vmap_call("pad", _pad_function, input, pad, mode, value)
     check_tensor("pad", input)
     pads = [int(p) for p in pad]
     if mode == "constant":
@@ -712,6 +750,9 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         return _circular_pad(input, pads)
     node = {"reflect": _ReflectionPad, "replicate": _ReplicationPad}[mode]
     return node[n - 1].apply(input, indices)
+
+
+_pad_function = pad
 
 
 def _gathered(x: Tensor, indices: list) -> Tensor:

@@ -21,6 +21,8 @@ from rustgrad._args import (
     strict_bool_arg,
 )
 from rustgrad._rustgrad import Tensor
+from rustgrad.func._batched import BatchedTensor as _Batched
+from rustgrad.func._batched import call as _vmap_call
 from rustgrad.nn import _attention
 from rustgrad.nn._attention import multi_head_attention_forward
 from rustgrad.nn._layer_functional import (
@@ -216,6 +218,8 @@ def _reduction(size_average: bool | None, reduce: bool | None, reduction: str) -
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` (``AddmmBackward0`` on 2-D input)."""
+    if type(input) is _Batched or type(weight) is _Batched:
+        return _vmap_call("linear", linear, input, weight, bias)
     check_tensor("linear", input)
     check_tensor("linear", weight, "weight", 2)
     check_optional_tensor("linear", bias, "bias", 3)
@@ -238,6 +242,8 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit; ``approximate='tanh'`` uses the tanh approximation.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.gelu.html"""
+    if type(input) is _Batched:
+        return _vmap_call("gelu", gelu, input, approximate)
     check_tensor("gelu", input)
     return _rustgrad._gelu(input, approximate)
 
@@ -264,6 +270,8 @@ def _require_float(input: Tensor, kernel: str) -> None:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * sigmoid(x)`` (``SiluBackward0``)."""
+    if type(input) is _Batched:
+        return _vmap_call("silu", silu, input, inplace)
     check_tensor("silu", input)
     _require_float(input, "silu_cpu")
     out = _rustgrad._silu(input)
@@ -272,6 +280,8 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` where positive, else ``negative_slope * x`` (``LeakyReluBackward0``)."""
+    if type(input) is _Batched:
+        return _vmap_call("leaky_relu", leaky_relu, input, negative_slope, inplace)
     check_tensor("leaky_relu", input)
     negative_slope = number_arg("leaky_relu", negative_slope, "negative_slope", 2)
     _require_float(input, "leaky_relu_cpu")
@@ -281,6 +291,8 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``, and ``x`` above ``threshold`` (``SoftplusBackward0``)."""
+    if type(input) is _Batched:
+        return _vmap_call("softplus", softplus, input, beta, threshold)
     check_tensor("softplus", input)
     if isinstance(beta, Tensor):
         raise TypeError("softplus(): argument 'beta' must be Number, not Tensor")
@@ -292,6 +304,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def logsigmoid(input: Tensor) -> Tensor:
     """``log(sigmoid(x))``, computed stably (``LogSigmoidBackward0``)."""
+    if type(input) is _Batched:
+        return _vmap_call("logsigmoid", logsigmoid, input)
     check_tensor("log_sigmoid", input)
     _require_float(input, "log_sigmoid_cpu")
     return _rustgrad._logsigmoid(input)
@@ -326,6 +340,8 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zeroes each element with probability ``p`` and scales the rest by ``1/(1-p)``."""
+    if type(input) is _Batched:
+        return _vmap_call("dropout", dropout, input, p, training, inplace)
     check_tensor("dropout", input)
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -369,6 +385,8 @@ def mse_loss(
 ) -> Tensor:
     """Mean squared error between ``input`` and ``target``; ``reduction`` is 'mean', 'sum' or 'none'.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.mse_loss.html"""
+    if type(input) is _Batched or type(weight) is _Batched or type(target) is _Batched:
+        return _vmap_call("mse_loss", mse_loss, input, target, size_average, reduce, reduction, weight)
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("mse_loss", input)
@@ -416,6 +434,8 @@ def l1_loss(
 ) -> Tensor:
     """Mean absolute error between ``input`` and ``target``; ``reduction`` is 'mean', 'sum' or 'none'.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.l1_loss.html"""
+    if type(input) is _Batched or type(target) is _Batched:
+        return _vmap_call("l1_loss", l1_loss, input, target, size_average, reduce, reduction)
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("l1_loss", input)
@@ -488,6 +508,8 @@ def nll_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """The negative log-likelihood of the class indices ``target`` under log-probabilities ``input``."""
+    if type(input) is _Batched or type(weight) is _Batched or type(target) is _Batched:
+        return _vmap_call("nll_loss", nll_loss, input, target, weight, size_average, ignore_index, reduce, reduction)
     check_tensor("nll_loss_nd", input)
     check_tensor("nll_loss_nd", target, "target", 2)
     check_optional_tensor("nll_loss", weight, "weight", 3)
@@ -513,6 +535,8 @@ def cross_entropy(
 ) -> Tensor:
     """``nll_loss(log_softmax(input, 1), target)`` for class indices; soft targets (probabilities
     of the same shape as ``input``) are also accepted."""
+    if type(input) is _Batched or type(weight) is _Batched or type(target) is _Batched:
+        return _vmap_call("cross_entropy", cross_entropy, input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
     check_tensor("cross_entropy_loss", input)
     check_tensor("cross_entropy_loss", target, "target", 2)
     check_optional_tensor("cross_entropy_loss", weight, "weight", 3)
@@ -603,6 +627,8 @@ def binary_cross_entropy(
     """Binary cross entropy between probabilities ``input`` and ``target`` (same shape), optionally
     weighted per element; ``reduction`` is 'mean', 'sum' or 'none'.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.binary_cross_entropy.html"""
+    if type(input) is _Batched or type(weight) is _Batched or type(target) is _Batched:
+        return _vmap_call("binary_cross_entropy", binary_cross_entropy, input, target, weight, size_average, reduce, reduction)
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("binary_cross_entropy", input)
@@ -639,6 +665,8 @@ def binary_cross_entropy_with_logits(
     """Binary cross entropy on logits (a sigmoid fused in, numerically stable); ``weight``
     scales each element and ``pos_weight`` the positive term.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.binary_cross_entropy_with_logits.html"""
+    if type(input) is _Batched or type(weight) is _Batched or type(target) is _Batched:
+        return _vmap_call("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, input, target, weight, size_average, reduce, reduction, pos_weight)
     check_attribute(target, "size")
     check_attribute(input, "size")
     check_tensor("binary_cross_entropy_with_logits", input)
@@ -1180,6 +1208,8 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     """Dropout for SELU networks: dropped elements are set to SELU's negative saturation value and the
     result is scaled and shifted to keep zero mean and unit variance.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.alpha_dropout.html"""
+    if type(input) is _Batched:
+        return _vmap_call("alpha_dropout", alpha_dropout, input, p, training, inplace)
     _check_dropout_p(p)
     return _dropout_impl("alpha_dropout", input, p, training, inplace, feature=False, alpha=True)
 
@@ -1189,6 +1219,8 @@ def feature_alpha_dropout(
 ) -> Tensor:
     """``alpha_dropout`` of whole channels (``input[i, j]``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.feature_alpha_dropout.html"""
+    if type(input) is _Batched:
+        return _vmap_call("feature_alpha_dropout", feature_alpha_dropout, input, p, training, inplace)
     _check_dropout_p(p)
     return _dropout_impl("feature_alpha_dropout", input, p, training, inplace, feature=True, alpha=True)
 
@@ -1206,6 +1238,8 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels (``input[i, j]``, 1-D feature maps) with probability ``p`` and scales the
     rest by ``1/(1-p)``; input ``(N, C, L)`` or ``(C, L)``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout1d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("dropout1d", dropout1d, input, p, training, inplace)
     _check_dropout_p(p)
     check_attribute(input, "dim")
     inp_dim = input.dim()
@@ -1223,6 +1257,8 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels (``input[i, j]``, 2-D feature maps) with probability ``p`` and scales the
     rest by ``1/(1-p)``; input ``(N, C, H, W)`` (a 3-D input is read as ``(N, C, L)``, as PyTorch does).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout2d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("dropout2d", dropout2d, input, p, training, inplace)
     _check_dropout_p(p)
     check_attribute(input, "dim")
     inp_dim = input.dim()
@@ -1251,6 +1287,8 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels (``input[i, j]``, 3-D feature maps) with probability ``p`` and scales the
     rest by ``1/(1-p)``; input ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
     https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout3d.html"""
+    if type(input) is _Batched:
+        return _vmap_call("dropout3d", dropout3d, input, p, training, inplace)
     _check_dropout_p(p)
     check_attribute(input, "dim")
     inp_dim = input.dim()
@@ -1295,6 +1333,8 @@ def smooth_l1_loss(
 ) -> Tensor:
     """Quadratic below ``beta``, linear above it (``SmoothL1LossBackward0``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.smooth_l1_loss.html"""
+    if type(input) is _Batched or type(target) is _Batched:
+        return _vmap_call("smooth_l1_loss", smooth_l1_loss, input, target, size_average, reduce, reduction, beta)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
     if beta == 0.0:
@@ -1307,6 +1347,8 @@ def huber_loss(
 ) -> Tensor:
     """Quadratic below ``delta``, ``delta``-scaled linear above it (``HuberLossBackward0``).
     https://pytorch.org/docs/stable/generated/torch.nn.functional.huber_loss.html"""
+    if type(input) is _Batched or type(weight) is _Batched or type(target) is _Batched:
+        return _vmap_call("huber_loss", huber_loss, input, target, reduction, delta, weight)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
     return _robust_loss("huber_loss", "huber", input, target, delta, None, None, reduction, weight)
