@@ -40,11 +40,11 @@ P = RNG.standard_normal(3)
 M = RNG.standard_normal((4, 3))
 
 
-def _no_fallback(fn):
-    """``fn()``'s result, asserting that no op fell back to the loop."""
+def _no_fallback(fn, *args):
+    """``fn(*args)``'s result, asserting that no op fell back to the loop."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = fn()
+        out = fn(*args)
     fallbacks = [str(w.message) for w in caught if "batching rule" in str(w.message)]
     assert not fallbacks, fallbacks
     return out
@@ -273,3 +273,103 @@ def test_readme_lists_the_ops_without_a_rule():
     assert section, "README.md has no vmap fallback list"
     listed = set(re.findall(r"`([a-z_0-9]+)`", section.group(1)))
     assert listed == set(_batched.methods_without_rule())
+
+
+def test_per_sample_gradients_of_a_cnn_against_a_loop(lib):
+    """conv2d with a weight per sample (one grouped convolution), pooling, flatten, log_softmax, nll_loss."""
+    nn, F = lib.nn, lib.nn.functional
+    lib.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 3, 3, padding=1)
+            self.fc = nn.Linear(3 * 3 * 3, 4)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv(x)), 2)
+            return F.log_softmax(self.fc(lib.flatten(x, 1)), dim=1)
+
+    model = Net().double()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    data = _t(lib, RNG.standard_normal((4, 2, 6, 6)))
+    target = lib.tensor([0, 3, 1, 2])
+
+    def loss(p, x, t):
+        return F.nll_loss(lib.func.functional_call(model, p, (x.unsqueeze(0),)), t.unsqueeze(0))
+
+    got = _no_fallback(lambda: lib.vmap(lib.func.grad(loss), in_dims=(None, 0, 0))(params, data, target))
+    for i in range(4):
+        model.zero_grad()
+        F.nll_loss(model(data[i : i + 1]), target[i : i + 1]).backward()
+        for k, p in model.named_parameters():
+            np.testing.assert_allclose(_np(got[k][i]), _np(p.grad), rtol=1e-10, atol=1e-12)
+
+
+def test_model_ensembling(lib):
+    """vmap over stacked parameters (stack_module_state), with a shared and with a per-model minibatch."""
+    nn = lib.nn
+    lib.manual_seed(1)
+    models = [nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)).double() for _ in range(3)]
+    conv_models = [nn.Conv1d(2, 3, 3).double() for _ in range(3)]
+    x = _t(lib, RNG.standard_normal((4, 3)))
+    xs = _t(lib, RNG.standard_normal((3, 4, 3)))
+    signal = _t(lib, RNG.standard_normal((2, 7)))
+    for group, inputs in ((models, (x, xs)), (conv_models, (signal,))):
+        params, buffers = lib.func.stack_module_state(group)
+
+        def fmodel(p, b, inp, base=group[0]):
+            return lib.func.functional_call(base, (p, b), (inp,))
+
+        got = _no_fallback(lib.vmap(fmodel, in_dims=(0, 0, None)), params, buffers, inputs[0])
+        for i, m in enumerate(group):
+            np.testing.assert_allclose(_np(got[i]), _np(m(inputs[0])), rtol=1e-12)
+        if len(inputs) > 1:
+            got = _no_fallback(lib.vmap(fmodel), params, buffers, inputs[1])
+            for i, m in enumerate(group):
+                np.testing.assert_allclose(_np(got[i]), _np(m(inputs[1][i])), rtol=1e-12)
+
+
+def test_vectorized_jacobian_and_hessian(lib):
+    """autograd.functional with vectorize=True (vmap over copies, one backward) against closed forms."""
+    af = lib.autograd.functional
+    x = _t(lib, P)
+    # d(sin(x) * sum(x))_i / dx_j = cos(x_i) sum(x) [i == j] + sin(x_i)
+    want = np.diag(np.cos(P) * P.sum()) + np.sin(P)[:, None]
+    for vectorize in (False, True):
+        np.testing.assert_allclose(_np(af.jacobian(lambda a: a.sin() * a.sum(), x, vectorize=vectorize)), want)
+        # the Hessian of sum(x^3) is diag(6x)
+        np.testing.assert_allclose(_np(af.hessian(lambda a: (a**3).sum(), x, vectorize=vectorize)), np.diag(6 * P))
+    xg = x.clone().requires_grad_()
+    jac = af.jacobian(lambda a: a.exp(), xg, create_graph=True, vectorize=True)
+    (g,) = lib.autograd.grad(jac.sum(), xg)  # d/dx sum(diag(exp(x))) = exp(x)
+    np.testing.assert_allclose(_np(g), np.exp(P), rtol=1e-12)
+
+
+def test_batched_tangents():
+    """make_dual with a batched tangent: one forward pass per batch of directions (beyond PyTorch,
+    which has no batching rule for make_dual)."""
+    import rustgrad as lib
+
+    fwad = lib.autograd.forward_ad
+    x = _t(lib, P)
+    tangents = _t(lib, X)
+
+    def push(t):
+        with fwad.dual_level():
+            y = (fwad.make_dual(x, t).sin()).sum()
+            return fwad.unpack_dual(y).tangent
+
+    got = _no_fallback(lib.vmap(push), tangents)
+    np.testing.assert_allclose(_np(got), X @ np.cos(P), rtol=1e-12)  # d sum(sin(x)) . t = cos(x) . t
+
+
+def test_autograd_grad_inside_vmap_gives_per_element_gradients():
+    """Beyond PyTorch (which refuses it): autograd.grad of a batched output with respect to an
+    unbatched tensor gives each element's own gradient."""
+    import rustgrad
+
+    x = rustgrad.tensor(X)
+    w = rustgrad.tensor(P, requires_grad=True)
+    got = rustgrad.vmap(lambda a: rustgrad.autograd.grad((a * w).sin().sum(), w)[0])(x)
+    np.testing.assert_allclose(got.detach().numpy(), X * np.cos(X * P), rtol=1e-12)  # d sum(sin(a w))/dw

@@ -18,6 +18,7 @@ from rustgrad.autograd.diagnostics import (
 )
 from rustgrad.autograd.function import Function, once_differentiable
 from rustgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from rustgrad.func import _batched
 from rustgrad.grad_mode import (
     enable_grad,
     inference_mode,
@@ -187,6 +188,24 @@ def _grad_batched(
     return tuple(None if column[0] is None else stack(list(column)) for column in zip(*rows))
 
 
+def _grad_inside_vmap(
+    outputs: Any, inputs: Any, grad_outputs: Any, create_graph: bool, allow_unused: bool | None, materialize: bool
+) -> tuple:
+    """``grad`` of batched tensors (inside ``vmap``): one backward through their physical tensors."""
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    cts = None if grad_outputs is None else [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    found = _batched.physical_grads(outs, ins, cts, create_graph)
+    if not allow_unused and not materialize and any(g is None for g in found):
+        raise RuntimeError(
+            "One of the differentiated Tensors appears to not have been used in the graph. Set allow_unused=True if "
+            "this is the desired behavior."
+        )
+    if materialize:
+        found = [_batched.rustgrad_zeros_like(x) if g is None else g for g, x in zip(found, ins)]
+    return tuple(found)
+
+
 def grad(
     outputs: _TensorOrTensors,
     inputs: Any,
@@ -209,6 +228,8 @@ def grad(
         allow_unused = True
     if isinstance(inputs, graph.GradientEdge):
         inputs = (inputs,)
+    if _batched.has_batched((outputs, inputs, grad_outputs), {}):
+        return _grad_inside_vmap(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_grads)
     _check_outputs(outputs, grad_outputs)
     result = _rustgrad._grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused)
     if materialize_grads:

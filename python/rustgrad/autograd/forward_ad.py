@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from rustgrad import _rustgrad
+from rustgrad.func import _batched
 from rustgrad.grad_mode import _DecoratorContextManager
 
 __all__ = ["UnpackedDualTensor", "dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual"]
@@ -48,6 +49,16 @@ def make_dual(tensor: Any, tangent: Any, *, level: int | None = None) -> Any:
         raise RuntimeError(
             "Trying to create a dual Tensor for forward AD but no level exists, make sure to enter_dual_level() first."
         )
+    if type(tensor) is _batched.BatchedTensor or type(tangent) is _batched.BatchedTensor:
+        # inside vmap: the dual of the physical tensors, batched where either of them is
+        primal, primal_levels = _batched.unwrap(tensor)
+        direction, direction_levels = _batched.unwrap(tangent)
+        levels = sorted(set(primal_levels) | set(direction_levels))
+        dual = _rustgrad._make_dual(
+            _batched.expand_levels(primal, primal_levels, levels),
+            _batched.expand_levels(direction, direction_levels, levels),
+        )
+        return _batched.rewrap(dual, levels)
     return _rustgrad._make_dual(tensor, tangent)
 
 
@@ -64,6 +75,12 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
         level = _current_level
     if level < 0:
         return UnpackedDualTensor(tensor, None)
+    if type(tensor) is _batched.BatchedTensor:
+        physical, levels = _batched.unwrap(tensor)
+        primal, tangent = _rustgrad._unpack_dual(physical)
+        return UnpackedDualTensor(
+            _batched.rewrap(primal, levels), None if tangent is None else _batched.rewrap(tangent, levels)
+        )
     primal, tangent = _rustgrad._unpack_dual(tensor)
     return UnpackedDualTensor(primal, tangent)
 

@@ -9,11 +9,11 @@ An output that does not depend on an input gives zeros, or, with ``strict=True``
 ``RuntimeError``. With ``create_graph=True`` the results are part of the autograd graph and can
 be differentiated again; otherwise they are detached.
 
-rustgrad has reverse mode only: ``jvp`` and ``hvp`` use the double-backward trick, and
-``jacobian``/``hessian`` build the Jacobian one row per output element. ``vectorize=True`` is
-accepted and gives the same values, computed row by row (there is no vmap); the
-``"forward-mode"`` strategy has PyTorch's restrictions (``vectorize=True``, no ``strict``, no
-``create_graph``) and is likewise computed in reverse mode.
+``jvp`` and ``hvp`` use the double-backward trick, and ``jacobian``/``hessian`` build the Jacobian
+one row per output element; with ``vectorize=True`` they take all rows at once instead: ``func``
+mapped with ``vmap`` over one copy of the inputs per output element, and one backward with
+one-hot cotangents. The ``"forward-mode"`` strategy has PyTorch's restrictions
+(``vectorize=True``, no ``strict``, no ``create_graph``) and is computed the same way.
 """
 
 from __future__ import annotations
@@ -305,9 +305,9 @@ def jacobian(
     single input and a single output give one tensor; tuples give a tuple (of tuples) indexed
     ``[output][input]``.
 
-    ``vectorize=True`` gives the same values, row by row. ``strategy="forward-mode"`` requires
-    ``vectorize=True`` and allows neither ``strict`` nor ``create_graph``, as in PyTorch; its
-    Jacobian is computed in reverse mode.
+    ``vectorize=True`` computes every row at once (``vmap`` over copies of the inputs, one
+    backward). ``strategy="forward-mode"`` requires ``vectorize=True`` and allows neither
+    ``strict`` nor ``create_graph``, as in PyTorch; its Jacobian is computed in reverse mode.
     """
     if strategy not in ("forward-mode", "reverse-mode"):
         raise AssertionError(
@@ -347,6 +347,11 @@ def jacobian(
                 "supported together. Please either set `strict=False` or `vectorize=False`."
             )
 
+        if vectorize:
+            vectorized = _vectorized_blocks(func, inputs, outputs, create_graph)
+            if vectorized is not None:
+                return _unpack(_detached(vectorized, create_graph), (outputs_were_tuple, inputs_were_tuple))
+
         blocks = []
         for out_index, output in enumerate(outputs):
             rows: list[list[Tensor]] = [[] for _ in inputs]
@@ -375,6 +380,45 @@ def jacobian(
             )
 
         return _unpack(_detached(tuple(blocks), create_graph), (outputs_were_tuple, inputs_were_tuple))
+
+
+def _vectorized_blocks(func: Callable, inputs: tuple, outputs: tuple, create_graph: bool) -> tuple | None:
+    """The Jacobian's blocks from one batched call and one backward: ``func`` mapped (``vmap``)
+    over ``m`` copies of the inputs, ``m`` the number of output elements, and copy ``r``'s
+    output differentiated along the ``r``-th one-hot cotangent, so that copy ``r``'s gradient is
+    row ``r`` of the Jacobian. None when there is nothing to differentiate."""
+    from rustgrad.func import vmap
+
+    sizes = [o.numel() for o in outputs]
+    m = sum(sizes)
+    if m == 0 or not any(o.requires_grad for o in outputs):
+        return None
+    copies = tuple(x.unsqueeze(0).expand(m, *tuple(x.shape)) for x in inputs)
+
+    def call(*xs: Tensor) -> tuple:
+        out = func(*xs)
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+    batched = vmap(call, randomness="same")(*copies)
+    eye = rustgrad.eye(m)
+    starts = np.cumsum([0, *sizes])
+    pairs = [
+        (o, eye[:, int(a) : int(b)].to(o.dtype).reshape(m, *tuple(out.shape)))
+        for o, out, a, b in zip(batched, outputs, starts[:-1], starts[1:])
+        if o.requires_grad
+    ]
+    found = rustgrad.autograd.grad(
+        [p[0] for p in pairs], copies, [p[1] for p in pairs],
+        retain_graph=True, create_graph=create_graph, allow_unused=True,
+    )  # fmt: skip
+    blocks = []
+    for out, a, b in zip(outputs, starts[:-1], starts[1:]):
+        row = []
+        for g, x in zip(found, inputs):
+            shape = tuple(out.shape) + tuple(x.shape)
+            row.append(rustgrad.zeros(shape, dtype=x.dtype) if g is None else g[int(a) : int(b)].reshape(shape))
+        blocks.append(tuple(row))
+    return tuple(blocks)
 
 
 def hessian(

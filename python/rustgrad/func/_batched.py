@@ -366,7 +366,7 @@ def _loop(name: str, fn: Callable, level: int, batch: int, args: tuple, kwargs: 
     """The op run once per batch element of ``level``, the results stacked (the fallback)."""
     import rustgrad
 
-    if name not in _warned and name != "vjp":
+    if name not in _warned and name not in ("vjp", "grad"):
         _warned.add(name)
         warnings.warn(
             f"There is a performance drop because we have not yet implemented the batching rule for {name}. "
@@ -1101,6 +1101,8 @@ def _fold_batch(name: str, fn: Callable, level: int, args: tuple, kwargs: dict, 
     """Ops of batched images (conv, pooling) with an unbatched weight: the vmap batch joined
     with the image batch (``N``) for one call."""
     x = args[0]
+    if name.startswith("conv") and not kwargs and len(args) == 7 and (_batched_at(args[1], level) or _batched_at(args[2], level)):
+        return _conv_batched_weight(fn, level, args, spatial)
     if not _batched_at(x, level) or any(_batched_at(a, level) for a in args[1:]) or any(
         _batched_at(v, level) for v in kwargs.values()
     ):
@@ -1120,6 +1122,30 @@ def _fold_batch(name: str, fn: Callable, level: int, args: tuple, kwargs: dict, 
     if isinstance(out, tuple):
         return type(out)(BatchedTensor(unfold(o), level) for o in out)
     return BatchedTensor(unfold(out), level)
+
+
+def _conv_batched_weight(fn: Callable, level: int, args: tuple, spatial: int) -> Any:
+    """A convolution with a weight per batch element (``vmap`` over a model's parameters, or
+    per-sample gradients): one grouped convolution, the batch folded into the channels."""
+    x, weight, bias, stride, padding, dilation, groups = args
+    batch = _level_entry(level)[1]
+    n = _logical_dim(x, level)
+    if n not in (spatial + 1, spatial + 2) or _logical_dim(weight, level) != spatial + 2:
+        return NotImplemented
+    xv = _expanded(x, level, batch)
+    if n == spatial + 1:  # an unbatched image: one image of B*C channels
+        xv = xv.unsqueeze(1)
+    images = xv.shape[1]
+    folded = xv.movedim(0, 1).reshape(images, batch * xv.shape[2], *tuple(xv.shape)[3:])
+    wv = _expanded(weight, level, batch)
+    out_channels = wv.shape[1]
+    w_folded = wv.reshape(batch * out_channels, *tuple(wv.shape)[2:])
+    b_folded = None if bias is None else _expanded(bias, level, batch).reshape(batch * out_channels)
+    out = fn(folded, w_folded, b_folded, stride, padding, dilation, groups * batch)
+    out = out.reshape(images, batch, out_channels, *tuple(out.shape)[2:]).movedim(1, 0)
+    if n == spatial + 1:
+        out = out.squeeze(1)
+    return BatchedTensor(out, level)
 
 
 for _spatial, _names in ((1, "conv1d max_pool1d avg_pool1d adaptive_avg_pool1d adaptive_max_pool1d"),
@@ -1399,6 +1425,11 @@ def physical_grads(outputs: list, inputs: list, cotangents: list | None, create_
 
     outs, out_levels = zip(*(unwrap(o) for o in outputs))
     ins = [unwrap(x) for x in inputs]
+    lacking = [lv for levels in out_levels for lv in levels if any(lv not in have for _, have in ins)]
+    if lacking:
+        # an input not batched where an output is: each batch element's output has its own
+        # gradient, which the physical graph has summed; one backward per element instead
+        return _grads_per_element(outputs, inputs, cotangents, create_graph, max(lacking))
     grads_out: list[Any] = []
     for o, lv, c in zip(outs, out_levels, cotangents or [None] * len(outs)):
         if c is None:
@@ -1417,6 +1448,16 @@ def physical_grads(outputs: list, inputs: list, cotangents: list | None, create_
         allow_unused=True,
     )
     return [None if g is None else rewrap(g, lv) for g, (_, lv) in zip(found, ins)]
+
+
+def _grads_per_element(outputs: list, inputs: list, cotangents: list | None, create_graph: bool, level: int) -> list:
+    batch = _level_entry(level)[1]
+
+    def one(outs: list, cts: list | None) -> list:
+        return physical_grads(outs, inputs, cts, create_graph)
+
+    found = _loop("grad", one, level, batch, (list(outputs), None if cotangents is None else list(cotangents)), {})
+    return list(found)
 
 
 def _grads_per_cotangent(outputs: list, inputs: list, cotangents: list, create_graph: bool) -> list:
