@@ -11,8 +11,9 @@ How they are built here:
 - ``jvp``, ``jacfwd`` and ``hessian`` get Jacobian-vector products as the derivative of a
   vector-Jacobian product with respect to its (linear) cotangent, so every op with a
   differentiable backward formula works.
-- ``vmap`` maps ``func`` over the batch dimension by calling it once per batch element and
-  stacking the results: every op is supported, at the cost of one call per element.
+- ``vmap`` calls ``func`` once, on batched tensors that carry the whole batch: each op applies
+  its batching rule (one call for the batch), or loops over the batch when it has none
+  (``_batched.py``).
 
 https://pytorch.org/docs/stable/func.api.html
 """
