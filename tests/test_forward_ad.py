@@ -153,3 +153,48 @@ def test_forward_over_reverse(lib):
         (g,) = lib.autograd.grad((d**3).sum(), d, create_graph=True)
         hvp = fw.unpack_dual(g).tangent
     np.testing.assert_allclose(hvp.detach().numpy(), 6 * np.array([1.0, -2.0, 0.5]) * [1.0, 0.5, 2.0])
+
+
+def test_in_place_writes_replace_the_tangent(lib):
+    """New values that do not come from a tangent have tangent zero where they were written."""
+    fw = _fw(lib)
+    cases = [
+        ("fill_", lambda y: y.fill_(5.0), [0.0, 0.0, 0.0]),
+        ("zero_", lambda y: y.zero_(), [0.0, 0.0, 0.0]),
+        ("copy_plain", lambda y: y.copy_(lib.ones(3, dtype=lib.float64)), [0.0, 0.0, 0.0]),
+        ("index_put_plain", lambda y: y.index_put_((lib.tensor([0]),), lib.tensor([9.0], dtype=lib.float64)),
+         [0.0, 20.0, 30.0]),
+        ("masked_fill_", lambda y: y.masked_fill_(lib.tensor([True, False, True]), 0.0), [0.0, 20.0, 0.0]),
+        ("mul_", lambda y: y.mul_(2), [20.0, 40.0, 60.0]),
+    ]
+    for name, write, want in cases:
+        with fw.dual_level():
+            x = fw.make_dual(lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64), lib.tensor([10.0, 20.0, 30.0], dtype=lib.float64))
+            y = x * 1
+            write(y)
+            assert fw.unpack_dual(y).tangent.tolist() == want, name
+    with fw.dual_level():  # copy_ of a dual takes its tangent
+        y = fw.make_dual(lib.zeros(3, dtype=lib.float64), lib.ones(3, dtype=lib.float64)) * 1
+        y.copy_(fw.make_dual(lib.ones(3, dtype=lib.float64), lib.full((3,), 7.0, dtype=lib.float64)))
+        assert fw.unpack_dual(y).tangent.tolist() == [7.0, 7.0, 7.0]
+
+
+def test_tangent_of_an_output_that_requires_grad_requires_grad(lib):
+    """As in PyTorch: an op's output that requires grad has a tangent that requires grad (and
+    differentiates to zeros where the tangent does not depend on the primal); views keep their
+    tangent's flag."""
+    fw = _fw(lib)
+    p = lib.randn(3, 3, dtype=lib.float64, requires_grad=True)
+    x = lib.randn(2, 3, dtype=lib.float64)
+    with fw.dual_level():
+        d = fw.make_dual(p, lib.rand(3, 3, dtype=lib.float64))
+        assert not fw.unpack_dual(d).tangent.requires_grad
+        assert not fw.unpack_dual(d.t()).tangent.requires_grad
+        doubled = fw.unpack_dual(d * 2).tangent
+        assert doubled.requires_grad and fw.unpack_dual(x @ d.t()).tangent.requires_grad
+        (g,) = lib.autograd.grad(doubled.sum(), p)
+        assert tuple(g.shape) == (3, 3) and float(g.abs().sum()) == 0.0
+        e = fw.make_dual(lib.randn(3, dtype=lib.float64), lib.rand(3, dtype=lib.float64))
+        assert not fw.unpack_dual(e * 2).tangent.requires_grad
+        with lib.no_grad():
+            assert not fw.unpack_dual(x @ d.t()).tangent.requires_grad

@@ -145,7 +145,13 @@ pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option
     if !is_open() {
         return Ok(None);
     }
-    let new = tangent(result);
+    // New values that do not depend on a tangent (`fill_`, `zero_`, `copy_` of a plain tensor)
+    // have tangent zero: a target with a tangent gets zeros, never keeps its old one.
+    let new = match tangent(result) {
+        Some(t) => Some(t),
+        None if tangent(target).is_some() => Some(crate::creation::zeros_like(target)),
+        None => None,
+    };
     if new.is_some() && target.view_base().is_some() {
         return Err(Error::NotImplemented(String::from(
             "Trying to use forward AD with an in-place op on a view, which is not supported yet.",
@@ -199,7 +205,8 @@ pub(crate) fn give_tangents(
 ) -> Result<()> {
     let _suspend = Suspend::enter();
     // The tangent keeps a graph when something could differentiate it.
-    let create_graph = crate::grad_mode::is_grad_enabled()
+    let grad_enabled = crate::grad_mode::is_grad_enabled();
+    let create_graph = grad_enabled
         && (tangents.iter().flatten().any(Tensor::requires_grad) || inputs.iter().any(|t| t.requires_grad()));
     let _grad_on = GradModeGuard::new(true);
     let _formulas = InBackward::enter();
@@ -249,9 +256,26 @@ pub(crate) fn give_tangents(
             Some(t) => t.detach(),
             None => crate::creation::zeros_like(out),
         };
+        let tangent = if grad_enabled && out.requires_grad() && !tangent.requires_grad() && out.view_base().is_none() {
+            joined_to(&tangent, out)?
+        } else {
+            tangent
+        };
         set_tangent(out, tangent);
     }
     Ok(())
+}
+
+/// `tangent + 0` where the zero is a sum over no elements of `out`: the same values, now part
+/// of `out`'s graph. PyTorch's tangent of an output that requires grad requires grad too (its
+/// formulas mention the primals even where their terms vanish, as in `d * 2`), and
+/// differentiating it gives zeros rather than an error; an empty sum keeps infinities in `out`
+/// from turning the tangent into NaN, as `0 * out` would.
+fn joined_to(tangent: &Tensor, out: &Tensor) -> Result<Tensor> {
+    let flat = crate::ops::view::reshape(out, &[-1])?;
+    let nothing = crate::ops::index::slice(&flat, 0, 0, 0, 1)?;
+    let zero = crate::ops::reduce::sum(&nothing, None, false, None)?;
+    crate::ops::arith::add(tangent, &zero)
 }
 
 /// [`crate::autograd::attach`] while an input has a tangent: attaches the node as usual if the
