@@ -198,3 +198,29 @@ def test_tangent_of_an_output_that_requires_grad_requires_grad(lib):
         assert not fw.unpack_dual(e * 2).tangent.requires_grad
         with lib.no_grad():
             assert not fw.unpack_dual(x @ d.t()).tangent.requires_grad
+
+
+def test_tangents_of_views_share_their_base_tangent(lib):
+    """As in PyTorch: a view's tangent is a view of its base's tangent, in-place ops on either
+    are seen by both, and an in-place op on a dual writes into the tangent it was given."""
+    fw = _fw(lib)
+    f64 = lib.float64
+    with fw.dual_level():
+        given = lib.tensor([10.0, 20.0, 30.0], dtype=f64)
+        d = fw.make_dual(lib.tensor([1.0, 2.0, 3.0], dtype=f64), given)
+        d.mul_(2)
+        assert given.tolist() == [20.0, 40.0, 60.0]
+        base = fw.make_dual(lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=f64) * 1, lib.ones(4, dtype=f64))
+        base[1:3].mul_(3)
+        assert fw.unpack_dual(base).tangent.tolist() == [1.0, 3.0, 3.0, 1.0]
+        base[0] = fw.make_dual(lib.tensor(5.0, dtype=f64), lib.tensor(7.0, dtype=f64))
+        assert fw.unpack_dual(base).tangent.tolist() == [7.0, 3.0, 3.0, 1.0]
+        plain = lib.tensor([1.0, 2.0, 3.0], dtype=f64) * 1
+        plain[:2].copy_(fw.make_dual(lib.tensor([5.0, 6.0], dtype=f64), lib.tensor([7.0, 8.0], dtype=f64)))
+        assert fw.unpack_dual(plain).tangent.tolist() == [7.0, 8.0, 0.0]
+        x = lib.tensor([1.0, 2.0], dtype=f64) * 1
+        y = fw.make_dual(x, lib.tensor([1.0, 1.0], dtype=f64)).clone()
+        y.mul_(5)  # a clone's tangent is its own: the dual's stays
+        transposed = lib.randn(3, 2, dtype=f64).t()
+        dual = fw.make_dual(lib.randn(2, 3, dtype=f64), transposed)
+        assert fw.unpack_dual(dual).tangent.stride() == (3, 1)  # copied into the primal's layout

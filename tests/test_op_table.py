@@ -629,7 +629,7 @@ DIFF_ROWS = [r for r in ROWS if r.differentiable]
 GRADGRAD_ROWS = [r for r in DIFF_ROWS if r.gradgrad]
 # Rows whose forward-mode tangent is refused for now (NotImplementedError), not given wrong:
 # assignment into a view (`x[key] = value`) would have to update the base's tangent too.
-JVP_REFUSED: set[str] = {"set_slice", "set_int_bcast", "set_slice_bcast_value"}
+JVP_REFUSED: set[str] = set()
 
 
 def _seed(row_, salt):

@@ -118,7 +118,19 @@ pub fn make_dual(primal: &Tensor, tangent: &Tensor) -> Result<Tensor> {
     check_size(primal, tangent)?;
     let dims: Vec<i64> = primal.shape().iter().map(|&d| d as i64).collect();
     let dual = crate::ops::view::view(primal, &dims)?;
-    set_tangent(&dual, tangent.clone());
+    // Note [Tangents of views]: a tangent laid out otherwise is copied into the dual's layout.
+    let expanded = {
+        let d = dual.data();
+        d.shape.iter().zip(&d.strides).any(|(&n, &s)| s == 0 && n > 1)
+    };
+    let tangent = if mirrors(&dual, tangent) || tangent.requires_grad() || expanded {
+        tangent.clone()
+    } else {
+        let copy = zeros_mirroring(&dual)?;
+        write_into(&copy, tangent)?;
+        copy
+    };
+    set_tangent(&dual, tangent);
     Ok(dual)
 }
 
@@ -139,25 +151,129 @@ pub(crate) fn copy_tangent(target: &Tensor, copy: &Tensor) {
     }
 }
 
-/// For an in-place op about to write `result` into `target`: the tangent `target` gets, if any.
-/// A view's base would have to see the new tangent too, which is not done yet: refused.
-pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option<Tensor>> {
+/// How an in-place op changes its target's tangent, applied once the values are written.
+pub(crate) enum TangentUpdate {
+    /// The target gets this tangent (a tensor that is not a view, or a first tangent).
+    Replace(Tensor),
+    /// The new tangent is written into the target's own (Note [Tangents of views]).
+    Into { old: Tensor, new: Tensor },
+    /// The target is a view of a base without a tangent: the base gets zeros, the target the
+    /// same view of them, and the new tangent is written there.
+    ViewOfNew { base: Tensor, new: Tensor },
+}
+
+impl TangentUpdate {
+    pub(crate) fn apply(self, target: &Tensor) -> Result<()> {
+        match self {
+            TangentUpdate::Replace(t) => set_tangent(target, t),
+            TangentUpdate::Into { old, new } => write_into(&old, &new)?,
+            TangentUpdate::ViewOfNew { base, new } => {
+                let base_tangent = match tangent(&base) {
+                    Some(t) if mirrors(&base, &t) => t,
+                    _ => {
+                        let zeros = zeros_mirroring(&base)?;
+                        set_tangent(&base, zeros.clone());
+                        zeros
+                    }
+                };
+                let view = same_view(&base_tangent, target)?;
+                write_into(&view, &new)?;
+                set_tangent(target, view);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// For an in-place op about to write `result` into `target`: how `target`'s tangent changes.
+/// New values that do not depend on a tangent (`fill_`, `zero_`, `copy_` of a plain tensor)
+/// have tangent zero, so a target with a tangent never keeps its old one.
+pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option<TangentUpdate>> {
     if !is_open() {
         return Ok(None);
     }
-    // New values that do not depend on a tangent (`fill_`, `zero_`, `copy_` of a plain tensor)
-    // have tangent zero: a target with a tangent gets zeros, never keeps its old one.
+    let old = tangent(target);
     let new = match tangent(result) {
-        Some(t) => Some(t),
-        None if tangent(target).is_some() => Some(crate::creation::zeros_like(target)),
-        None => None,
+        Some(t) => t,
+        None if old.is_some() => crate::creation::zeros_like(target),
+        None => return Ok(None),
     };
-    if new.is_some() && target.view_base().is_some() {
+    if let Some(old) = old {
+        if mirrors(target, &old) && old.dtype() == new.dtype() {
+            return Ok(Some(TangentUpdate::Into { old, new }));
+        }
+        if target.view_base().is_none() {
+            return Ok(Some(TangentUpdate::Replace(new)));
+        }
         return Err(Error::NotImplemented(String::from(
-            "Trying to use forward AD with an in-place op on a view, which is not supported yet.",
+            "Trying to use forward AD with an in-place op on a view whose tangent is laid out differently from it, which is not supported.",
         )));
     }
-    Ok(new)
+    match target.view_base() {
+        None => Ok(Some(TangentUpdate::Replace(new))),
+        Some(base) => Ok(Some(TangentUpdate::ViewOfNew { base, new })),
+    }
+}
+
+// Note [Tangents of views]: as in PyTorch, a view's tangent is the same view of its base's
+// tangent, so an in-place op on either is seen by both. This needs a tangent laid out as its
+// primal is (same strides and offset in a storage of the same length): `make_dual` copies a
+// tangent that is not into that layout, an op's output (fresh and contiguous) gets a
+// contiguous tangent, and a view op's output then takes its tangent with `as_strided` on the
+// input's tangent, at the view's own geometry. An in-place op writes its new tangent into the
+// target's tangent; on a view of a base without tangent, the base first gets zeros.
+
+/// Whether `tangent` lays its elements out exactly as `primal` does.
+fn mirrors(primal: &Tensor, tangent: &Tensor) -> bool {
+    let (p, t) = (primal.data(), tangent.data());
+    p.shape == t.shape
+        && p.strides == t.strides
+        && p.offset == t.offset
+        && p.storage.len() == t.storage.len()
+        && p.dtype() == t.dtype()
+}
+
+/// `like`'s geometry (sizes, strides, offset) on `tangent`'s storage.
+fn same_view(tangent: &Tensor, like: &Tensor) -> Result<Tensor> {
+    let d = like.data();
+    let size: Vec<i64> = d.shape.iter().map(|&s| s as i64).collect();
+    let stride: Vec<i64> = d.strides.iter().map(|&s| s as i64).collect();
+    crate::ops::strided::as_strided(tangent, &size, &stride, Some(d.offset as i64), "as_strided")
+}
+
+/// Zeros laid out as `primal` is (a storage of the same length seen through its geometry).
+fn zeros_mirroring(primal: &Tensor) -> Result<Tensor> {
+    let (len, dtype) = {
+        let d = primal.data();
+        (d.storage.len(), d.dtype())
+    };
+    let storage = crate::creation::zeros(&[len], dtype);
+    same_view(&storage, primal)
+}
+
+/// `dst.copy_(src)` for tangents: differentiable, without tangents of its own.
+fn write_into(dst: &Tensor, src: &Tensor) -> Result<()> {
+    let _suspend = Suspend::enter();
+    crate::inplace::apply_inplace_reading(dst, crate::inplace::Reads::operands(&[src]), |t| {
+        crate::ops::fill::copied(t, src)
+    })
+}
+
+/// The tangent of a view `out` of an input with a tangent laid out as that input: the same view
+/// of the input's tangent (Note [Tangents of views]).
+fn view_of_input_tangent(out: &Tensor, inputs: &[&Tensor], tangents: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    if out.view_base().is_none() {
+        return Ok(None);
+    }
+    let storage = out.data().storage.clone();
+    for (input, t) in inputs.iter().zip(tangents) {
+        let Some(t) = t else { continue };
+        let same = std::sync::Arc::ptr_eq(&input.data().storage, &storage);
+        if same && input.dtype() == out.dtype() && mirrors(input, t) {
+            return same_view(t, out).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Marks this thread as computing a tangent (see [`SUSPENDED`]); composite ops also run their
@@ -204,6 +320,12 @@ pub(crate) fn give_tangents(
     tangents: &[Option<Tensor>],
 ) -> Result<()> {
     let _suspend = Suspend::enter();
+    if let [out] = outs {
+        if let Some(t) = view_of_input_tangent(out, inputs, tangents)? {
+            set_tangent(out, t);
+            return Ok(());
+        }
+    }
     // The tangent keeps a graph when something could differentiate it.
     let grad_enabled = crate::grad_mode::is_grad_enabled();
     let create_graph = grad_enabled
@@ -256,6 +378,11 @@ pub(crate) fn give_tangents(
             Some(t) => t.detach(),
             None => crate::creation::zeros_like(out),
         };
+        // A tangent passed through unchanged (`clone`'s is its input's) is copied: an in-place op on
+        // the output writes into its tangent, which must not change the input's.
+        let shares_input =
+            tangents.iter().flatten().any(|t| std::sync::Arc::ptr_eq(&t.data().storage, &tangent.data().storage));
+        let tangent = if shares_input { crate::ops::view::clone_contiguous(&tangent)? } else { tangent };
         let tangent = if grad_enabled && out.requires_grad() && !tangent.requires_grad() && out.view_base().is_none() {
             joined_to(&tangent, out)?
         } else {

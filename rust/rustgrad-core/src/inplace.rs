@@ -70,8 +70,8 @@ pub fn apply_inplace_reading(
     }
     let tangent = crate::forward_ad::inplace_tangent(target, &result)?;
     write_result(target, &result)?;
-    if let Some(t) = tangent {
-        crate::forward_ad::set_tangent(target, t);
+    if let Some(update) = tangent {
+        update.apply(target)?;
     }
     if rebase {
         if let Some(node) = result.grad_fn() {
