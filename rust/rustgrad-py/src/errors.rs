@@ -73,6 +73,22 @@ pub fn net<T: Netted>(op: &'static str, body: impl FnOnce() -> T) -> T {
     }
 }
 
+/// [`net`] for an op: `profiled` is its profiler range (`Some` only while a profile runs),
+/// closed when the body returns, with the bytes of the result read by `bytes`.
+#[inline]
+pub fn net_op<T: Netted>(
+    op: &'static str,
+    profiled: Option<rustgrad_core::profiler::Token>,
+    bytes: impl FnOnce(&T, &[usize]) -> i64,
+    body: impl FnOnce() -> T,
+) -> T {
+    let out = net(op, body);
+    if let Some(token) = profiled {
+        crate::profiling::end(token, &out, bytes);
+    }
+    out
+}
+
 /// What a guarded function returns when its body panicked.
 pub trait Netted {
     fn from_panic(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self;
