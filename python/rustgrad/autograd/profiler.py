@@ -63,8 +63,7 @@ class profile:
 
     def _start(self) -> None:
         self.entered = True
-        _rustgrad._profiler_start(self.record_shapes, self.profile_memory, self.with_stack)
-        self._start_ns = _rustgrad._profiler_now_ns()
+        self._start_ns = _rustgrad._profiler_start(self.record_shapes, self.profile_memory, self.with_stack)
 
     def _stop(self) -> None:
         rows, epoch_unix_us = _rustgrad._profiler_stop()

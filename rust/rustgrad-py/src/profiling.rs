@@ -277,10 +277,11 @@ fn python_stack() -> Vec<String> {
     })
 }
 
-/// Starts a profile: `record_shapes`, `profile_memory`, `with_stack`.
+/// Starts a profile: `record_shapes`, `profile_memory`, `with_stack`; returns the clock's
+/// reading (ns) at its start.
 #[rustgrad_macros::guard]
 #[pyfunction]
-pub fn _profiler_start(record_shapes: bool, profile_memory: bool, with_stack: bool) -> PyResult<()> {
+pub fn _profiler_start(record_shapes: bool, profile_memory: bool, with_stack: bool) -> PyResult<u64> {
     let mut flags = 0;
     if record_shapes {
         flags |= profiler::SHAPES;
@@ -291,7 +292,8 @@ pub fn _profiler_start(record_shapes: bool, profile_memory: bool, with_stack: bo
     if with_stack {
         flags |= profiler::STACK;
     }
-    profiler::start(flags).map_err(PyRuntimeError::new_err)
+    profiler::start(flags).map_err(PyRuntimeError::new_err)?;
+    Ok(profiler::now_ns())
 }
 
 /// One recorded range: (id, parent id, name, kind, thread, start ns, end ns, input shapes,
