@@ -8,10 +8,13 @@ the profile ends. When no profile runs, an op pays one relaxed atomic load.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from rustgrad import _rustgrad
 from rustgrad.autograd.profiler_util import EventList, FunctionEvent, FunctionEventAvg, _build_events
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["EventList", "FunctionEvent", "FunctionEventAvg", "profile", "record_function"]
 
@@ -29,7 +32,7 @@ class profile:
         enabled: bool = True,
         *,
         use_cuda: bool = False,
-        use_device: Optional[str] = None,
+        use_device: str | None = None,
         record_shapes: bool = False,
         with_flops: bool = False,
         profile_memory: bool = False,
@@ -46,10 +49,10 @@ class profile:
         self.profile_memory = profile_memory
         self.with_stack = with_stack
         self.entered = False
-        self.function_events: Optional[EventList] = None
+        self.function_events: EventList | None = None
         self._start_ns = 0
 
-    def __enter__(self) -> profile:
+    def __enter__(self) -> Self:
         if not self.enabled:
             return self
         if self.entered:
@@ -57,7 +60,7 @@ class profile:
         self._start()
         return self
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> None:
         if self.enabled:
             self._stop()
 
@@ -115,17 +118,17 @@ class profile:
 class record_function:
     """Context manager and decorator that records a named range around the code it wraps."""
 
-    def __init__(self, name: str, args: Optional[str] = None) -> None:
+    def __init__(self, name: str, args: str | None = None) -> None:
         self.name = name
         self.args = args
         self.run_callbacks_on_exit = True
         self._handle: Any = None
 
-    def __enter__(self) -> record_function:
+    def __enter__(self) -> Self:
         self._handle = _rustgrad._record_function_enter(self.name)
         return self
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> None:
         handle, self._handle = self._handle, None
         _rustgrad._record_function_exit(handle)
 

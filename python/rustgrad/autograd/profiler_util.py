@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 
 __all__ = ["EventList", "FunctionEvent", "FunctionEventAvg"]
 
@@ -47,9 +51,9 @@ class FunctionEvent:
         thread: int,
         start_us: float,
         end_us: float,
-        input_shapes: Optional[list[list[int]]] = None,
+        input_shapes: list[list[int]] | None = None,
         cpu_memory_usage: int = 0,
-        stack: Optional[list[str]] = None,
+        stack: list[str] | None = None,
         kind: int = _OP,
     ) -> None:
         self.id = id
@@ -63,7 +67,7 @@ class FunctionEvent:
         self.kind = kind
         self._own_memory = cpu_memory_usage
         self.cpu_children: list[FunctionEvent] = []
-        self.cpu_parent: Optional[FunctionEvent] = None
+        self.cpu_parent: FunctionEvent | None = None
         self.is_async = False
         self.is_remote = False
         self.is_legacy = False
@@ -123,7 +127,7 @@ class FunctionEventAvg:
     """The events of one name (and input shapes, when grouped so) added together."""
 
     def __init__(self) -> None:
-        self.key: Optional[str] = None
+        self.key: str | None = None
         self.count = 0
         self.node_id = 0
         self.is_async = False
@@ -135,10 +139,10 @@ class FunctionEventAvg:
         self.self_cpu_memory_usage = 0
         self.input_shapes: Any = None
         self.stack: Any = None
-        self.cpu_parent: Optional[FunctionEvent] = None
+        self.cpu_parent: FunctionEvent | None = None
         self.device_type = "CPU"
 
-    def add(self, other: Any) -> FunctionEventAvg:
+    def add(self, other: Any) -> Self:
         """Adds an event (or another average) of the same key."""
         if self.key is None:
             self.key = other.key
@@ -152,7 +156,7 @@ class FunctionEventAvg:
         self.self_cpu_memory_usage += other.self_cpu_memory_usage
         return self
 
-    def __iadd__(self, other: Any) -> FunctionEventAvg:
+    def __iadd__(self, other: Any) -> Self:
         return self.add(other)
 
     @property
@@ -221,12 +225,12 @@ class EventList(list):  # type: ignore[type-arg]
 
     def table(
         self,
-        sort_by: Optional[str] = None,
+        sort_by: str | None = None,
         row_limit: int = 100,
         max_src_column_width: int = 75,
         max_name_column_width: int = 55,
         max_shapes_column_width: int = 80,
-        header: Optional[str] = None,
+        header: str | None = None,
         top_level_events_only: bool = False,
     ) -> str:
         """The events as PyTorch's profiler table, sorted by the attribute ``sort_by``."""
@@ -254,7 +258,13 @@ class EventList(list):  # type: ignore[type-arg]
         ]
         for thread in sorted({e.thread for e in self if isinstance(e, FunctionEvent)}):
             events.append(
-                {"ph": "M", "name": "thread_name", "pid": pid, "tid": thread, "args": {"name": f"thread {thread}"}}
+                {
+                    "ph": "M",
+                    "name": "thread_name",
+                    "pid": pid,
+                    "tid": thread,
+                    "args": {"name": f"thread {thread}"},
+                }
             )
         for e in self:
             if not isinstance(e, FunctionEvent):
@@ -284,11 +294,11 @@ class EventList(list):  # type: ignore[type-arg]
 
 def _table(
     events: Iterable[Any],
-    sort_by: Optional[str],
+    sort_by: str | None,
     row_limit: int,
     max_name_column_width: int,
     max_shapes_column_width: int,
-    header: Optional[str],
+    header: str | None,
     top_level_events_only: bool,
     with_memory: bool,
     with_shapes: bool,

@@ -11,11 +11,14 @@ import os
 import socket
 import time
 from collections.abc import Iterable
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
 from rustgrad.autograd import profiler as _autograd_profiler
 from rustgrad.autograd.profiler import record_function
 from rustgrad.autograd.profiler_util import EventList, FunctionEventAvg
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "ProfilerAction",
@@ -90,7 +93,7 @@ def _always_record(step: int) -> ProfilerAction:
 
 
 def tensorboard_trace_handler(
-    dir_name: str, worker_name: Optional[str] = None, use_gzip: bool = False
+    dir_name: str, worker_name: str | None = None, use_gzip: bool = False
 ) -> Callable[[Any], None]:
     """An ``on_trace_ready`` handler writing each trace to ``dir_name`` as Chrome JSON."""
 
@@ -109,9 +112,9 @@ class profile:
     def __init__(
         self,
         *,
-        activities: Optional[Iterable[ProfilerActivity]] = None,
-        schedule: Optional[Callable[[int], ProfilerAction]] = None,
-        on_trace_ready: Optional[Callable[[Any], Any]] = None,
+        activities: Iterable[ProfilerActivity] | None = None,
+        schedule: Callable[[int], ProfilerAction] | None = None,
+        on_trace_ready: Callable[[Any], Any] | None = None,
         record_shapes: bool = False,
         profile_memory: bool = False,
         with_stack: bool = False,
@@ -120,7 +123,7 @@ class profile:
         experimental_config: Any = None,
         execution_trace_observer: Any = None,
         acc_events: bool = False,
-        use_cuda: Optional[bool] = None,
+        use_cuda: bool | None = None,
         custom_trace_id_callback: Any = None,
     ) -> None:
         self.activities = set(activities) if activities is not None else supported_activities()
@@ -130,8 +133,8 @@ class profile:
         self.profile_memory = profile_memory
         self.with_stack = with_stack
         self.step_num = 0
-        self.profiler: Optional[_autograd_profiler.profile] = None
-        self._recording: Optional[_autograd_profiler.profile] = None
+        self.profiler: _autograd_profiler.profile | None = None
+        self._recording: _autograd_profiler.profile | None = None
         self.current_action = self.schedule(self.step_num)
 
     def _new_profile(self) -> _autograd_profiler.profile:
@@ -154,7 +157,11 @@ class profile:
 
     def start(self) -> None:
         """Starts profiling (what ``with`` does on entry)."""
-        if self.current_action in (ProfilerAction.WARMUP, ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
+        if self.current_action in (
+            ProfilerAction.WARMUP,
+            ProfilerAction.RECORD,
+            ProfilerAction.RECORD_AND_SAVE,
+        ):
             self._begin()
 
     def stop(self) -> None:
@@ -168,16 +175,22 @@ class profile:
         self.current_action = self.schedule(self.step_num)
         if previous == ProfilerAction.RECORD_AND_SAVE:
             self._finish(save=True)
-        if self.current_action in (ProfilerAction.WARMUP, ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
+        elif previous == ProfilerAction.WARMUP and self.current_action != ProfilerAction.WARMUP:
+            self._finish(save=False)  # what warm-up steps recorded is dropped
+        if self.current_action in (
+            ProfilerAction.WARMUP,
+            ProfilerAction.RECORD,
+            ProfilerAction.RECORD_AND_SAVE,
+        ):
             self._begin()
         elif self._recording is not None and self.current_action == ProfilerAction.NONE:
             self._finish(save=False)
 
-    def __enter__(self) -> profile:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> None:
         self.stop()
 
     def _done(self) -> _autograd_profiler.profile:

@@ -943,7 +943,11 @@ fn call_node(
         return Ok(None);
     };
     if range.is_recording() && crate::profiler::flags() & crate::profiler::MEMORY != 0 {
-        range.set_bytes(crate::profiler::bytes_of(out.iter().flatten()));
+        // A gradient passed through unchanged (AddBackward0) allocated nothing.
+        let incoming: SmallVec<[*mut u8; 2]> = grads.iter().flatten().map(|g| g.data().storage.as_ptr()).collect();
+        range.set_bytes(crate::profiler::bytes_of(
+            out.iter().flatten().filter(|g| !incoming.contains(&g.data().storage.as_ptr())),
+        ));
     }
     drop(range);
     if anomaly::is_enabled() && anomaly::check_nan() {

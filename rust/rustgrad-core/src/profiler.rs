@@ -150,18 +150,7 @@ pub fn begin(name: Cow<'static, str>, kind: Kind, shapes: Vec<Vec<i64>>, stack: 
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         b.events.push((
             session,
-            Event {
-                id,
-                parent,
-                name,
-                kind,
-                thread: b.thread,
-                start_ns,
-                end_ns: 0,
-                shapes,
-                bytes: 0,
-                stack,
-            },
+            Event { id, parent, name, kind, thread: b.thread, start_ns, end_ns: 0, shapes, bytes: 0, stack },
         ));
         b.open.push(index);
         Token { session, index, id }

@@ -307,7 +307,18 @@ pub fn _profiler_stop() -> PyResult<(Vec<EventRow>, f64)> {
     let rows = profiler::stop()
         .into_iter()
         .map(|e| {
-            (e.id, e.parent, e.name.into_owned(), e.kind as u8, e.thread, e.start_ns, e.end_ns, e.shapes, e.bytes, e.stack)
+            (
+                e.id,
+                e.parent,
+                e.name.into_owned(),
+                e.kind as u8,
+                e.thread,
+                e.start_ns,
+                e.end_ns,
+                e.shapes,
+                e.bytes,
+                e.stack,
+            )
         })
         .collect();
     Ok((rows, profiler::epoch_unix_us()))
