@@ -211,8 +211,9 @@ impl<T: Tensors + ?Sized> Spec for W<'_, T> {
 }
 
 thread_local! {
-    /// The input buffers of the ops open on this thread, innermost last (with memory only).
-    static OPEN_INPUTS: std::cell::RefCell<Vec<Vec<usize>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The input buffers of the ops open on this thread (by range id), innermost last (with
+    /// memory only).
+    static OPEN_INPUTS: std::cell::RefCell<Vec<(u64, Vec<usize>)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Opens the range of the op `name` (`aten::add`); `inputs` gives its input shapes. Called by
@@ -230,8 +231,8 @@ pub fn begin(name: &'static str, inputs: impl FnOnce(&mut Inputs)) -> Option<Tok
     }
     let stack = if flags & profiler::STACK != 0 { python_stack() } else { Vec::new() };
     let token = profiler::begin(Cow::Borrowed(name), Kind::Op, seen.shapes, stack);
-    if token.is_some() && flags & profiler::MEMORY != 0 {
-        OPEN_INPUTS.with(|o| o.borrow_mut().push(seen.buffers));
+    if let Some(t) = token.filter(|_| flags & profiler::MEMORY != 0) {
+        OPEN_INPUTS.with(|o| o.borrow_mut().push((t.id, seen.buffers)));
     }
     token
 }
@@ -240,11 +241,23 @@ pub fn begin(name: &'static str, inputs: impl FnOnce(&mut Inputs)) -> Option<Tok
 #[cold]
 #[inline(never)]
 pub fn end<T>(token: Token, out: &T, bytes: impl FnOnce(&T, &[usize]) -> i64) {
-    let b = if profiler::flags() & profiler::MEMORY != 0 {
-        let inputs = OPEN_INPUTS.with(|o| o.borrow_mut().pop()).unwrap_or_default();
-        bytes(out, &inputs)
-    } else {
-        0
+    // Entries of ranges never ended (a profile stopped inside an op) have larger ids: dropped.
+    let inputs = OPEN_INPUTS.with(|o| {
+        let mut open = o.borrow_mut();
+        while let Some(&(id, _)) = open.last() {
+            if id < token.id {
+                break;
+            }
+            let (id, buffers) = open.pop().expect("an entry");
+            if id == token.id {
+                return Some(buffers);
+            }
+        }
+        None
+    });
+    let b = match inputs {
+        Some(inputs) if profiler::flags() & profiler::MEMORY != 0 => bytes(out, &inputs),
+        _ => 0,
     };
     profiler::end(token, b);
 }
