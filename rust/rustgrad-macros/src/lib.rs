@@ -97,12 +97,16 @@ fn wrap(attrs: &[Attribute], sig: &Signature, body: &mut Block, owner: Option<&s
         } else {
             ::core::option::Option::None
         };
-        crate::errors::net_op(
-            #name,
-            __rg_profiled,
-            |__rg_out: &#ret, __rg_in: &[usize]| (&crate::profiling::W(__rg_out)).out_bytes(__rg_in),
-            move || -> #ret #inner,
-        )
+        let __rg_body = move || -> #ret #inner;
+        match __rg_profiled {
+            ::core::option::Option::None => crate::errors::net(#name, __rg_body),
+            ::core::option::Option::Some(__rg_token) => crate::errors::net_profiled(
+                #name,
+                __rg_token,
+                |__rg_out: &#ret, __rg_in: &[usize]| (&crate::profiling::W(__rg_out)).out_bytes(__rg_in),
+                __rg_body,
+            ),
+        }
     });
 }
 

@@ -73,19 +73,19 @@ pub fn net<T: Netted>(op: &'static str, body: impl FnOnce() -> T) -> T {
     }
 }
 
-/// [`net`] for an op: `profiled` is its profiler range (`Some` only while a profile runs),
-/// closed when the body returns, with the bytes of the result read by `bytes`.
-#[inline]
-pub fn net_op<T: Netted>(
+/// [`net`] for an op while a profile runs: `token` is its profiler range, closed when the
+/// body returns, with the bytes of the result read by `bytes`. Out of line, so that the path
+/// without a profile is [`net`] alone (Note [Profiler cost] in rustgrad-core).
+#[cold]
+#[inline(never)]
+pub fn net_profiled<T: Netted>(
     op: &'static str,
-    profiled: Option<rustgrad_core::profiler::Token>,
+    token: rustgrad_core::profiler::Token,
     bytes: impl FnOnce(&T, &[usize]) -> i64,
     body: impl FnOnce() -> T,
 ) -> T {
     let out = net(op, body);
-    if let Some(token) = profiled {
-        crate::profiling::end(token, &out, bytes);
-    }
+    crate::profiling::end(token, &out, bytes);
     out
 }
 
