@@ -2,10 +2,12 @@
 //! `rustgrad_core::profiler`, named `aten::<op>` by `#[guard]` at compile time.
 //!
 //! Note [Profiler cost] (core): `#[guard]` writes `if flags() != 0 { begin(...) }` in front of
-//! every op, one relaxed load when no profile runs; the op then runs through `errors::net` exactly as before, the profiled path (`errors::net_profiled`) is out of line. The input shapes and the bytes of the
-//! outputs are read through the [`W`] wrapper ("autoref specialization"): `(&W(&arg)).shape_into(..)`
-//! picks [`Spec::shape_into`] for the types that may hold a tensor and [`Fall::shape_into`]
-//! (nothing known: `[]`) for the rest, decided at compile time for each argument.
+//! every op, one relaxed load when no profile runs; the op then runs through `errors::net`
+//! exactly as before, the profiled path (`errors::net_profiled`) is out of line. The input
+//! shapes and the bytes of the outputs are read through the [`W`] wrapper ("autoref
+//! specialization"): `(&W(&arg)).shape_into(..)` picks [`Spec::shape_into`] for the types that
+//! may hold a tensor and [`Fall::shape_into`] (nothing known: `[]`) for the rest, decided at
+//! compile time for each argument.
 
 use crate::tensor::PyTensor;
 use pyo3::exceptions::PyRuntimeError;
