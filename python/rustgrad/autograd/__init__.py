@@ -7,7 +7,7 @@ from typing import Any, Union
 
 from rustgrad import _rustgrad
 from rustgrad._rustgrad import Node
-from rustgrad.autograd import forward_ad, function, functional, graph
+from rustgrad.autograd import forward_ad, function, functional, graph, profiler, profiler_util
 from rustgrad.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly
 from rustgrad.autograd.diagnostics import (
     assert_no_live_graphs,
@@ -55,6 +55,8 @@ __all__ = [
     "is_inference_mode_enabled",
     "no_grad",
     "once_differentiable",
+    "profiler",
+    "profiler_util",
     "record_sites",
     "saved_tensors_report",
     "set_detect_anomaly",

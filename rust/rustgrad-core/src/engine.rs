@@ -725,6 +725,10 @@ fn run(
             node
         };
         let is_accumulate = infos.get(key).has(ACCUMULATE);
+        // Note [Profiler cost]: one relaxed load when no profile runs.
+        let _evaluate = crate::profiler::Range::new(crate::profiler::Kind::Evaluate, || {
+            format!("autograd::engine::evaluate_function: {}", node.name()).into()
+        });
         run_pre_hooks(&node, is_accumulate, &mut grads)?;
 
         if targets.is_some() && is_target(key) {
@@ -934,9 +938,18 @@ fn call_node(
     grads: &SmallVec<[Option<Tensor>; 1]>,
     keep_graph: bool,
 ) -> Result<Option<SmallVec<[Option<Tensor>; 2]>>> {
+    let mut range = crate::profiler::Range::new(crate::profiler::Kind::Backward, || node.name().into());
     let Some((out, metas, name)) = apply_planned(node, plan, grads, keep_graph)? else {
         return Ok(None);
     };
+    if range.is_recording() && crate::profiler::flags() & crate::profiler::MEMORY != 0 {
+        // A gradient passed through unchanged (AddBackward0) allocated nothing.
+        let incoming: SmallVec<[*mut u8; 2]> = grads.iter().flatten().map(|g| g.data().storage.as_ptr()).collect();
+        range.set_bytes(crate::profiler::bytes_of(
+            out.iter().flatten().filter(|g| !incoming.contains(&g.data().storage.as_ptr())),
+        ));
+    }
+    drop(range);
     if anomaly::is_enabled() && anomaly::check_nan() {
         for (index, g) in out.iter().enumerate() {
             if let Some(g) = g {

@@ -30,6 +30,7 @@ pub mod kernels;
 pub mod operators;
 pub mod ops;
 pub mod parallel;
+pub mod profiler;
 pub mod random;
 pub mod saved_hooks;
 pub mod scalar;

@@ -44,13 +44,13 @@ pub fn guard(args: TokenStream, item: TokenStream) -> TokenStream {
             for member in &mut block.items {
                 if let ImplItem::Fn(f) = member {
                     typed_arguments(&f.attrs, &mut f.sig, &owner, &mut extractors);
-                    wrap(&f.attrs, &f.sig, &mut f.block);
+                    wrap(&f.attrs, &f.sig, &mut f.block, Some(&owner));
                 }
             }
         }
         Item::Fn(f) => {
             typed_arguments(&f.attrs, &mut f.sig, "fn", &mut extractors);
-            wrap(&f.attrs, &f.sig, &mut f.block)
+            wrap(&f.attrs, &f.sig, &mut f.block, None)
         }
         _ => {
             return syn::Error::new(proc_macro2::Span::call_site(), "#[guard] applies to an impl block or a fn")
@@ -61,12 +61,205 @@ pub fn guard(args: TokenStream, item: TokenStream) -> TokenStream {
     quote!(#item #(#extractors)*).into()
 }
 
-/// Rewrites `body` to run inside the net, if the function returns something.
-fn wrap(attrs: &[Attribute], sig: &Signature, body: &mut Block) {
+/// Rewrites `body` to run inside the net, if the function returns something. An op (see
+/// [`profiled_name`]) also becomes a range of the autograd profiler, at the cost of one relaxed
+/// load when no profile runs (Note [Profiler cost] in rustgrad-core's `profiler`).
+fn wrap(attrs: &[Attribute], sig: &Signature, body: &mut Block, owner: Option<&str>) {
     let ReturnType::Type(_, ret) = &sig.output else { return };
     let name = python_name(attrs).unwrap_or_else(|| sig.ident.to_string().trim_start_matches("r#").to_string());
     let inner = body.clone();
-    *body = syn::parse_quote!({ crate::errors::net(#name, move || -> #ret #inner) });
+    let Some(aten) = profiled_name(attrs, owner, &name) else {
+        *body = syn::parse_quote!({ crate::errors::net(#name, move || -> #ret #inner) });
+        return;
+    };
+    // Every Python argument, in order (the receiver first): its shape if it is a tensor.
+    let mut args: Vec<proc_macro2::TokenStream> = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(_) => args.push(quote!(self)),
+            FnArg::Typed(arg) => {
+                let syn::Pat::Ident(pat) = &*arg.pat else { continue };
+                if is_python_token(&arg.ty) {
+                    continue;
+                }
+                let ident = &pat.ident;
+                args.push(quote!(#ident));
+            }
+        }
+    }
+    *body = syn::parse_quote!({
+        #[allow(unused_imports)]
+        use crate::profiling::{Fall as _, Spec as _};
+        let __rg_profiled = if ::rustgrad_core::profiler::flags() != 0 {
+            crate::profiling::begin(#aten, |__rg_inputs: &mut crate::profiling::Inputs| {
+                #( (&crate::profiling::W(&#args)).shape_into(__rg_inputs); )*
+            })
+        } else {
+            ::core::option::Option::None
+        };
+        let __rg_body = move || -> #ret #inner;
+        match __rg_profiled {
+            ::core::option::Option::None => crate::errors::net(#name, __rg_body),
+            ::core::option::Option::Some(__rg_token) => crate::errors::net_profiled(
+                #name,
+                __rg_token,
+                |__rg_out: &#ret, __rg_in: &[usize]| (&crate::profiling::W(__rg_out)).out_bytes(__rg_in),
+                __rg_body,
+            ),
+        }
+    });
+}
+
+/// Free functions of the binding that are not ops (state, hooks, engine entry points).
+const NOT_OPS: &[&str] = &[
+    "backward",
+    "grad",
+    "function_apply",
+    "saved_tensors",
+    "saved_tensors_report",
+    "saved_bytes",
+    "tensor_list",
+    "result_type",
+    "random_int64",
+    "layout_like",
+    "with_layout",
+    "wrapped_number",
+    "storage_elements",
+    "gradient_edge",
+    "increment_version",
+    "leaves_behind",
+    "current_graph_task_id",
+    "will_engine_execute_node",
+    "enter_dual_level",
+    "exit_dual_level",
+    "dual_level_open",
+    "make_dual",
+    "unpack_dual",
+    "set_tangent",
+    "save_safetensors",
+    "load_safetensors",
+    "initial_seed",
+    "from_numpy",
+    "autocast_fp32",
+    "clear_autocast_cache",
+    "debug_panic",
+    "live_nodes",
+    "live_node_names",
+    "no_derivative",
+    "random_result",
+    // Tensor methods that do not run an op.
+    "__array__",
+    "__array_priority__",
+    "__array_wrap__",
+    "__bool__",
+    "__complex__",
+    "__contains__",
+    "__float__",
+    "__format__",
+    "__hash__",
+    "__index__",
+    "__int__",
+    "__iter__",
+    "__len__",
+    "__reduce__",
+    "__repr__",
+    "__str__",
+    "__traverse__",
+    "__clear__",
+    "backward",
+    "data_ptr",
+    "dim",
+    "element_size",
+    "is_contiguous",
+    "is_floating_point",
+    "is_inference",
+    "ndimension",
+    "nelement",
+    "numel",
+    "numpy",
+    "register_hook",
+    "register_post_accumulate_grad_hook",
+    "requires_grad_",
+    "retain_grad",
+    "size",
+    "stride",
+    "storage_offset",
+    "tolist",
+];
+
+/// Python names whose op has another name in PyTorch's profiler.
+const RENAMED: &[(&str, &str)] = &[
+    ("__radd__", "add"),
+    ("__rmul__", "mul"),
+    ("__truediv__", "div"),
+    ("__rtruediv__", "div"),
+    ("true_divide", "div"),
+    ("__rmatmul__", "matmul"),
+    ("__mod__", "remainder"),
+    ("__rmod__", "remainder"),
+    ("__rpow__", "pow"),
+    ("__pos__", "positive"),
+    ("__getitem__", "index"),
+    ("__setitem__", "index_put_"),
+    ("__iadd__", "add_"),
+    ("__isub__", "sub_"),
+    ("__imul__", "mul_"),
+    ("__itruediv__", "div_"),
+    ("__imod__", "remainder_"),
+    ("__ipow__", "pow_"),
+    ("float", "to"),
+    ("double", "to"),
+    ("half", "to"),
+    ("bfloat16", "to"),
+    ("bool", "to"),
+    ("byte", "to"),
+    ("char", "to"),
+    ("int", "to"),
+    ("long", "to"),
+    ("short", "to"),
+    ("cpu", "to"),
+    ("type_as", "to"),
+    ("clip", "clamp"),
+    ("clip_", "clamp_"),
+    ("swapaxes", "transpose"),
+    ("swapdims", "transpose"),
+    ("swapaxes_", "transpose_"),
+    ("swapdims_", "transpose_"),
+    ("where_", "where"),
+];
+
+/// The name the profiler gives the op `name` (Python's name) of the binding (`__add__` ->
+/// `aten::add`), `None` for what is not an op: getters, setters, constructors, methods of
+/// classes other than `Tensor`, private helpers and the names in [`NOT_OPS`]. Free functions
+/// `_op` are the ops behind `torch.op` (`_randn` -> `aten::randn`).
+fn profiled_name(attrs: &[Attribute], owner: Option<&str>, name: &str) -> Option<String> {
+    let special = ["getter", "setter", "new", "classattr", "staticmethod", "classmethod"];
+    for attr in attrs {
+        if special.iter().any(|s| attr.path().is_ident(s)) {
+            return None;
+        }
+    }
+    let base = match owner {
+        Some(owner) => {
+            if owner != "PyTensor" || (name.starts_with('_') && !name.starts_with("__")) {
+                return None;
+            }
+            name
+        }
+        None => name.strip_prefix('_').unwrap_or(name),
+    };
+    if NOT_OPS.contains(&base) || base.starts_with("set_") || base.starts_with("get_") || base.starts_with("is_") {
+        return None;
+    }
+    if base.starts_with("profiler_") || base.starts_with("record_function") || base.contains("saved_tensors_hooks") {
+        return None;
+    }
+    let renamed = RENAMED.iter().find(|(from, _)| *from == base).map(|(_, to)| *to);
+    let op = renamed.unwrap_or_else(|| {
+        let stripped = base.strip_prefix("__").and_then(|b| b.strip_suffix("__"));
+        stripped.unwrap_or(base)
+    });
+    Some(format!("aten::{op}"))
 }
 
 /// The kinds of argument PyTorch's parser types: `int`, `Number`, `bool`.

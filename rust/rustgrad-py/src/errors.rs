@@ -73,6 +73,22 @@ pub fn net<T: Netted>(op: &'static str, body: impl FnOnce() -> T) -> T {
     }
 }
 
+/// [`net`] for an op while a profile runs: `token` is its profiler range, closed when the
+/// body returns, with the bytes of the result read by `bytes`. Out of line, so that the path
+/// without a profile is [`net`] alone (Note [Profiler cost] in rustgrad-core).
+#[cold]
+#[inline(never)]
+pub fn net_profiled<T: Netted>(
+    op: &'static str,
+    token: rustgrad_core::profiler::Token,
+    bytes: impl FnOnce(&T, &[usize]) -> i64,
+    body: impl FnOnce() -> T,
+) -> T {
+    let out = net(op, body);
+    crate::profiling::end(token, &out, bytes);
+    out
+}
+
 /// What a guarded function returns when its body panicked.
 pub trait Netted {
     fn from_panic(op: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self;

@@ -12,6 +12,7 @@ mod linalg;
 mod nn_ops;
 mod node;
 mod ops_more;
+mod profiling;
 mod python;
 mod tensor;
 mod tensor_ops;
@@ -59,6 +60,11 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(dtype.name(), convert::dtype_object(py, dtype))?;
     }
     m.add_function(wrap_pyfunction!(functions::_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(profiling::_profiler_start, m)?)?;
+    m.add_function(wrap_pyfunction!(profiling::_profiler_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(profiling::_profiler_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(profiling::_record_function_enter, m)?)?;
+    m.add_function(wrap_pyfunction!(profiling::_record_function_exit, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_autocast_cpu, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_set_autocast_cache_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_clear_autocast_cache, m)?)?;
