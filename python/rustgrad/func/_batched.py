@@ -781,6 +781,30 @@ def _addmm(name: str, fn: Callable, level: int, args: tuple, kwargs: dict) -> An
     return product + (args[0] if beta == 1 else args[0] * beta)
 
 
+@_rule("addmv", "addr", "baddbmm", "addmv_", "addr_", "baddbmm_")
+def _add_product(name: str, fn: Callable, level: int, args: tuple, kwargs: dict) -> Any:
+    """``beta * self + alpha * (product)``, the product through its own rule (a ``beta`` of 0
+    leaves ``self`` out, NaNs included, as in PyTorch)."""
+    if len(args) != 3 or set(kwargs) - {"beta", "alpha"}:
+        return NotImplemented
+    self, a, b = args
+    beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
+    base = name.rstrip("_")
+    if base == "addr":
+        product = dispatch("outer", _method_caller("outer"), (a, b), {})
+    else:
+        product = dispatch("matmul", _method_caller("matmul"), (a, b), {})
+    if alpha != 1:
+        product = product * alpha
+    out = product if beta == 0 else product + (self if beta == 1 else self * beta)
+    if name.endswith("_"):
+        if not _batched_at(self, level):
+            return NotImplemented
+        self.copy_(out)
+        return self
+    return out
+
+
 @_rule("einsum")
 def _einsum(name: str, fn: Callable, level: int, args: tuple, kwargs: dict) -> Any:
     """``einsum``: a letter of its own for the batch, on the batched operands and the output."""
