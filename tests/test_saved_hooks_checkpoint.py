@@ -366,3 +366,25 @@ def test_grad_with_batched_grad_outputs(lib):
     np.testing.assert_allclose(rows.numpy(), np.diag(np.cos([0.1, 0.2, 0.3])))  # the Jacobian of sin
     with pytest.raises(RuntimeError, match="If `is_grads_batched=True`, we interpret the first dimension"):
         lib.autograd.grad(y, x, lib.ones(3, dtype=lib.float64), is_grads_batched=True)
+
+
+def test_raw_saved_tensor_register_hooks(lib):
+    """``grad_fn._raw_saved_self.register_hooks``: the pack hook runs at once, backward reads
+    the saved value through the unpack hook; one pair per saved tensor; none after freeing."""
+    a = _leaf(lib, [0.5, -1.0, 2.0])
+    y = a * a
+    packed = []
+    y.grad_fn._raw_saved_self.register_hooks(lambda x: packed.append(x) or x * 2, lambda x: x + 1)
+    assert len(packed) == 1
+    np.testing.assert_allclose(y.grad_fn._saved_self.detach().numpy(), 2 * a.detach().numpy() + 1)
+    with pytest.raises(RuntimeError, match="whose hooks have already been set"):
+        y.grad_fn._raw_saved_self.register_hooks(lambda x: x, lambda x: x)
+    with pytest.raises(TypeError):
+        y.grad_fn._raw_saved_other.register_hooks(1, 2)
+    y.sum().backward()
+    # d(self * other)/da = other + self, with self read as 2a + 1
+    np.testing.assert_allclose(a.grad.numpy(), 3 * a.detach().numpy() + 1)
+    z = a.exp()
+    z.sum().backward()
+    with pytest.raises(RuntimeError, match="after it has been freed"):
+        z.grad_fn._raw_saved_result.register_hooks(lambda x: x, lambda x: x)

@@ -38,6 +38,7 @@ __all__ = [
     "Generator",
     "Node",
     "RemovableHandle",
+    "SavedTensor",
     "Tensor",
     "_LinAlgError",
     "_activation",
@@ -215,6 +216,12 @@ class RemovableHandle:
     def remove(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, _a: object, _b: object, _c: object) -> None: ...
+
+@final
+class SavedTensor:
+    """One tensor a node saved (``grad_fn._raw_saved_self``)."""
+
+    def register_hooks(self, pack_hook: Callable[[Tensor], Any], unpack_hook: Callable[[Any], Tensor]) -> None: ...
 
 @disjoint_base
 class Node:

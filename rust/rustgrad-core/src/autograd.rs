@@ -48,6 +48,8 @@ pub trait Backward {
     fn retarget_outputs(&mut self, _target: &Tensor) {}
     /// Calls `f` with each saved tensor and its PyTorch name (`self`, `other`, `result`).
     fn for_each_saved(&self, _f: &mut dyn FnMut(&'static str, &SavedTensor)) {}
+    /// [`Backward::for_each_saved`] with the saved tensors writable (`register_hooks`).
+    fn for_each_saved_mut(&mut self, _f: &mut dyn FnMut(&'static str, &mut SavedTensor)) {}
 }
 
 /// Implements [`Backward::release`], [`Backward::saves_tensors`] and the other saved-tensor
@@ -68,6 +70,9 @@ macro_rules! saved_tensors {
         }
         fn for_each_saved(&self, f: &mut dyn FnMut(&'static str, &$crate::autograd::SavedTensor)) {
             $(f($crate::saved_tensors!(@name $field $($name)?), &self.$field);)+
+        }
+        fn for_each_saved_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut $crate::autograd::SavedTensor)) {
+            $(f($crate::saved_tensors!(@name $field $($name)?), &mut self.$field);)+
         }
     };
     (@name $field:ident $name:literal) => { $name };
@@ -296,6 +301,9 @@ struct Saved {
     bytes_and_output: u64,
 }
 
+/// What a pack hook made of one saved tensor, before it is installed ([`SavedTensor::set_packed`]).
+pub struct PackedValue(Packed);
+
 /// A tensor given to a pack hook (`saved_tensors_hooks`), with where its gradient went: the
 /// unpack hook returns values only, and the tensor backward gets is given this history back.
 struct Packed {
@@ -414,6 +422,44 @@ impl SavedTensor {
         let edge = if output_nr.is_some() { None } else { tensor.gradient_edge() };
         let leaf = edge.is_some() && tensor.grad_fn().is_none();
         Ok(Packed { value, edge, leaf, output_nr })
+    }
+
+    /// `grad_fn._raw_saved_x.register_hooks(pack, unpack)`, first step: the tensor to hand to
+    /// the pack hook (with no lock held, see [`SavedTensor::packed_by`]), and whether it is an
+    /// output, or PyTorch's error when there is none or hooks were registered already.
+    pub fn for_hooks(&self) -> Result<(Tensor, Option<u32>)> {
+        let Some(saved) = self.saved.as_ref() else {
+            return Err(Error::runtime("Calling register_hooks on a saved tensor whose value is None is forbidden"));
+        };
+        if self.is_packed() {
+            return Err(Error::runtime(
+                "Calling register_hooks on a saved tensor whose hooks have already been set. Hint: only one pair of hooks is allowed at a time.",
+            ));
+        }
+        let output = saved.bytes_and_output >> 48;
+        Ok((saved.tensor.clone(), (output != 0).then(|| (output - 1) as u32)))
+    }
+
+    /// Second step: `tensor` (from [`SavedTensor::for_hooks`]) given to `hooks`' pack hook.
+    pub fn packed_by(
+        hooks: &dyn crate::saved_hooks::SavedTensorHooks,
+        tensor: &Tensor,
+        output_nr: Option<u32>,
+    ) -> Result<PackedValue> {
+        Self::pack(hooks, tensor, output_nr).map(PackedValue)
+    }
+
+    /// Last step: this saved tensor is now held by the pack hook's value, and read through the
+    /// unpack hook, as PyTorch does.
+    pub fn set_packed(&mut self, packed: PackedValue) -> Result<()> {
+        self.for_hooks()?;
+        if let Some(saved) = &self.saved {
+            crate::stats::add(crate::stats::Stat::SavedBytes, -((saved.bytes_and_output & BYTES_MASK) as isize));
+        }
+        let key = NEXT_PACKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PACKED_VALUES.lock().get_or_insert_with(Default::default).insert(key, std::sync::Arc::new(packed.0));
+        self.saved = Some(Saved { tensor: placeholder(), version: key, bytes_and_output: PACKED << 48 });
+        Ok(())
     }
 
     /// Whether a pack hook holds this tensor.

@@ -69,6 +69,11 @@ impl CustomBackward for PyFunctionBackward {
             saved.iter().flatten().for_each(|s| f("saved_tensors", s));
         }
     }
+    fn for_each_saved_mut(&self, f: &mut dyn FnMut(&'static str, &mut SavedTensor)) {
+        if let Some(saved) = self.saved.lock().as_mut() {
+            saved.iter_mut().flatten().for_each(|s| f("saved_tensors", s));
+        }
+    }
     fn materialize_grads(&self) -> bool {
         self.materialize
     }

@@ -196,3 +196,64 @@ pub fn _dual_level_open() -> bool {
 pub fn _set_tangent(tensor: PyRef<'_, PyTensor>, tangent: PyRef<'_, PyTensor>) -> PyResult<()> {
     rustgrad_core::forward_ad::give(&tensor.t, &tangent.t).py()
 }
+
+/// `grad_fn._raw_saved_self` and the like: one tensor a node saved, on which a pair of hooks
+/// can be registered (PyTorch's `torch._C._autograd.SavedTensor`).
+#[pyclass(name = "SavedTensor", module = "torch._C._autograd", frozen)]
+pub struct PySavedTensor {
+    node: rustgrad_core::graph::NodeRef,
+    name: &'static str,
+}
+
+impl PySavedTensor {
+    pub fn new(node: rustgrad_core::graph::NodeRef, name: &'static str) -> Self {
+        PySavedTensor { node, name }
+    }
+}
+
+#[rustgrad_macros::guard]
+#[pymethods]
+impl PySavedTensor {
+    /// Hands this saved tensor to `pack_hook` now; reading it (in backward, or through
+    /// `_saved_*`) gives `unpack_hook(packed)`. One pair per saved tensor.
+    fn register_hooks(&self, py: Python<'_>, pack_hook: Py<PyAny>, unpack_hook: Py<PyAny>) -> PyResult<()> {
+        if !pack_hook.bind(py).is_callable() || !unpack_hook.bind(py).is_callable() {
+            return Err(PyTypeError::new_err(
+                "register_hooks(): incompatible function arguments. The following argument types are supported:\n    1. (self: torch._C._autograd.SavedTensor, arg0: collections.abc.Callable, arg1: collections.abc.Callable) -> None",
+            ));
+        }
+        if self.node.released() {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "Calling register_hooks on a saved tensor after it has been freed. Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or if you need to access saved variables after calling backward.",
+            ));
+        }
+        let hooks = PyHooks { pack: pack_hook, unpack: unpack_hook };
+        let wanted = self.name;
+        // The tensor is read under the node's lock, packed without it (the hook may look at
+        // the graph), then installed.
+        let with_saved = |f: &mut dyn FnMut(&mut rustgrad_core::autograd::SavedTensor)| {
+            let mut done = false;
+            self.node.with(|n| {
+                n.op.for_each_saved_mut(&mut |name, saved| {
+                    if name == wanted && !done {
+                        done = true;
+                        f(saved);
+                    }
+                })
+            });
+        };
+        let mut taken = None;
+        with_saved(&mut |saved| taken = Some(saved.for_hooks()));
+        let Some(taken) = taken else { return Ok(()) };
+        let (tensor, output_nr) = taken.py()?;
+        let packed = rustgrad_core::autograd::SavedTensor::packed_by(&hooks, &tensor, output_nr).py()?;
+        let mut packed = Some(packed);
+        let mut result: rustgrad_core::Result<()> = Ok(());
+        with_saved(&mut |saved| {
+            if let Some(p) = packed.take() {
+                result = saved.set_packed(p);
+            }
+        });
+        result.py()
+    }
+}

@@ -56,6 +56,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::PyDType>()?;
     m.add_class::<node::PyNode>()?;
     m.add_class::<node::PyHookHandle>()?;
+    m.add_class::<graph::PySavedTensor>()?;
     for dtype in rustgrad_core::dtype::ALL_DTYPES {
         m.add(dtype.name(), convert::dtype_object(py, dtype))?;
     }

@@ -209,6 +209,21 @@ impl PyNode {
                 slf.get_type().name()?
             )))
         };
+        if let Some(wanted) = name.strip_prefix("_raw_saved_") {
+            let Ok(node) = slf.get().node() else { return missing() };
+            let mut found: Option<&'static str> = None;
+            node.with(|n| {
+                n.op.for_each_saved(&mut |saved_name, _| {
+                    if saved_name == wanted && found.is_none() {
+                        found = Some(saved_name);
+                    }
+                })
+            });
+            return match found {
+                Some(saved_name) => Ok(Py::new(py, crate::graph::PySavedTensor::new(node, saved_name))?.into_any()),
+                None => missing(),
+            };
+        }
         let Some(wanted) = name.strip_prefix("_saved_") else { return missing() };
         let Ok(node) = slf.get().node() else { return missing() };
         let found = node.with(|n| {

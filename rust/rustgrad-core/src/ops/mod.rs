@@ -76,6 +76,10 @@ macro_rules! backward_ops {
             pub fn for_each_saved(&self, f: &mut dyn FnMut(&'static str, &crate::autograd::SavedTensor)) {
                 match self { $(Self::$variant(op) => op.for_each_saved(f),)* $(Self::$bvariant(op) => op.for_each_saved(f),)* Self::Custom(op) => op.for_each_saved(f) }
             }
+            /// [`Self::for_each_saved`] with the saved tensors writable.
+            pub fn for_each_saved_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut crate::autograd::SavedTensor)) {
+                match self { $(Self::$variant(op) => op.for_each_saved_mut(f),)* $(Self::$bvariant(op) => op.for_each_saved_mut(f),)* Self::Custom(op) => op.for_each_saved_mut(f) }
+            }
         }
 
         $(impl From<$ty> for BackwardOp {
@@ -104,6 +108,8 @@ pub trait CustomBackward: Send + Sync {
     fn saves_tensors(&self) -> bool;
     /// Calls `f` with each tensor the function saved.
     fn for_each_saved(&self, _f: &mut dyn FnMut(&'static str, &crate::autograd::SavedTensor)) {}
+    /// [`CustomBackward::for_each_saved`] with the saved tensors writable.
+    fn for_each_saved_mut(&self, _f: &mut dyn FnMut(&'static str, &mut crate::autograd::SavedTensor)) {}
     /// Whether missing output gradients are passed as zeros (else as `None`).
     fn materialize_grads(&self) -> bool {
         true

@@ -230,4 +230,9 @@ impl Backward for UnaryBackward {
             f(if saves_result(self.kind) { "result" } else { "self" }, &self.saved);
         }
     }
+    fn for_each_saved_mut(&mut self, f: &mut dyn FnMut(&'static str, &mut SavedTensor)) {
+        if self.saves_tensors() {
+            f(if saves_result(self.kind) { "result" } else { "self" }, &mut self.saved);
+        }
+    }
 }
