@@ -6,7 +6,7 @@ rest of its shape to the function. Every op on a batched tensor goes through ``d
 applies the op's *batching rule*: the same op called once on the values, with dimension
 arguments shifted past the batch dimension and operands aligned so that broadcasting never mixes
 the batch with a logical dimension. An op without a rule falls back to a loop over the batch,
-with a warning the first time (``FALLBACK_OPS`` lists the ones known to lack a rule).
+with a warning the first time (``methods_without_rule()`` lists the Tensor methods that do).
 
 Levels: each ``vmap`` call gets a new level number; a batched tensor knows its level, and nested
 batched tensors have the inner (higher) level outside. An op runs the rule of the highest level
@@ -448,7 +448,6 @@ def _rule(*names: str) -> Callable:
 def _aligned(level: int, args: tuple, kwargs: dict, ndim: int) -> tuple[tuple, dict]:
     """The operands with batched values padded to ``1 + ndim`` dimensions (ones after the batch
     dimension), so that broadcasting lines up the logical dimensions and keeps the batch first."""
-    T = _tensor_type()
 
     def align(x: Any) -> Any:
         if _batched_at(x, level):
@@ -458,7 +457,6 @@ def _aligned(level: int, args: tuple, kwargs: dict, ndim: int) -> tuple[tuple, d
             return v
         return x
 
-    del T
     return tuple(align(a) for a in args), {k: align(v) for k, v in kwargs.items()}
 
 
@@ -524,8 +522,8 @@ for _n in ELEMENTWISE:
     RULES[_n] = _elementwise
 
 
-# dims: op -> (position after self, keyword, kind, default). Kinds: "dim" one dimension of the
-# input, "dims" one or several, "new" a position in the output (unsqueeze), "dim?" optional.
+# The dimension arguments of an op: (position after self, keyword, kind). Kinds: "dim" one
+# dimension of the input, "dims" one or several, "new" a position in the output (unsqueeze).
 _DIM_ARGS: dict[str, list[tuple[int, str, str]]] = {}
 
 
@@ -552,14 +550,12 @@ _dims("movedim moveaxis", (0, "source", "dims"), (1, "destination", "dims"))
 _dims("unsqueeze", (0, "dim", "new"))
 _dims("unflatten", (0, "dim", "dim"))
 _dims("diagonal", (1, "dim1", "dim"), (2, "dim2", "dim"))
-_dims("normalize", (1, "dim", "dim"))
-_dims("cosine_similarity", (1, "dim", "dim"))
 
 # Defaults of the dimension arguments that have one (the rest reduce everything when absent).
 _DIM_DEFAULTS = {
-    ("cumsum", 0): None, ("sort", 0): -1, ("argsort", 0): -1, ("topk", 1): -1, ("kthvalue", 1): -1,
+    ("sort", 0): -1, ("argsort", 0): -1, ("topk", 1): -1, ("kthvalue", 1): -1,
     ("unbind", 0): 0, ("split", 1): 0, ("chunk", 1): 0, ("tensor_split", 1): 0, ("diff", 1): -1,
-    ("diagonal", 1): 0, ("diagonal", 2): 1, ("normalize", 1): 1, ("cosine_similarity", 1): 1,
+    ("diagonal", 1): 0, ("diagonal", 2): 1,
     ("mode", 0): -1, ("repeat_interleave", 1): None,
 }  # fmt: skip
 # Ops that reduce over every dimension when no dimension is given.
@@ -627,7 +623,8 @@ def _full_reduce(name: str, fn: Callable, level: int, args: tuple, kwargs: dict,
     """A reduction over every logical dimension: over dimension 1 of the flattened value."""
     value = args[0]._value
     flat = value.reshape(value.shape[0], -1)
-    keepdim = kwargs.pop("keepdim", False)
+    keepdim = kwargs.get("keepdim", False)
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("dim", "keepdim")}  # `dim=None` given
     rest = list(args[1:])
     if name == "norm":
         p = rest[0] if rest else kwargs.pop("p", "fro")
