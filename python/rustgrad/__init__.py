@@ -713,26 +713,26 @@ def _number_input(fn: str, input: Any, other: Any = None, float_op: _builtins.bo
     )
 
 
+def _with_alpha(op: str, input: Any, other: Any, alpha: Any) -> Tensor:
+    """``input.<op>(other, alpha=alpha)``, ``input`` possibly a number; a batched ``other``
+    (inside ``vmap``) goes through the method's batching rule."""
+    base = input if isinstance(input, Tensor) else _number_input(op, input, other)
+    try:
+        return getattr(base, op)(other, alpha=alpha)
+    except TypeError:
+        if _batched.has_batched((other,), {}):
+            return _batched.call_method_op(op, (base, other), {"alpha": alpha})
+        raise
+
+
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``."""
-    base = input if isinstance(input, Tensor) else _number_input("add", input, other)
-    try:
-        return base.add(other, alpha=alpha)
-    except TypeError:
-        if _batched.has_batched((other,), {}):  # a batched operand inside vmap
-            return _batched.call_method_op("add", (base, other), {"alpha": alpha})
-        raise
+    return _with_alpha("add", input, other, alpha)
 
 
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``."""
-    base = input if isinstance(input, Tensor) else _number_input("sub", input, other)
-    try:
-        return base.sub(other, alpha=alpha)
-    except TypeError:
-        if _batched.has_batched((other,), {}):  # a batched operand inside vmap
-            return _batched.call_method_op("sub", (base, other), {"alpha": alpha})
-        raise
+    return _with_alpha("sub", input, other, alpha)
 
 
 def mul(input: Any, other: Any) -> Tensor:

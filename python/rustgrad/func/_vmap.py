@@ -119,6 +119,13 @@ def vmap(
     return wrapper
 
 
+def _not_a_tensor(name: str, value: Any) -> ValueError:
+    return ValueError(
+        f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(value)}. Did you mean to set "
+        "out_dims= to None for output?"
+    )
+
+
 _warned_functions: set[str] = set()
 
 
@@ -157,10 +164,7 @@ def _per_element(
             continue
         bad = next((v for v in values if not isinstance(v, rustgrad.Tensor)), None)
         if bad is not None:
-            raise ValueError(
-                f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(bad)}. Did you mean to set "
-                "out_dims= to None for output?"
-            )
+            raise _not_a_tensor(name, bad)
         stacked.append(rustgrad.stack(values, dim=d))
     return tree_unflatten(stacked, out_spec)
 
@@ -190,10 +194,7 @@ def _unwrap_results(out: Any, out_dims: Any, name: str, batch: int, level: int) 
             results.append(value)
             continue
         if not isinstance(value, rustgrad.Tensor):
-            raise ValueError(  # noqa: TRY004 (PyTorch's class)
-                f"vmap({name}, ...): `{name}` must only return Tensors, got type {type(value)}. Did you mean to set "
-                "out_dims= to None for output?"
-            )
+            raise _not_a_tensor(name, value)
         if batched:
             physical = _batched.unwrap_level(value)
         else:
