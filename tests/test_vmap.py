@@ -387,6 +387,8 @@ def test_vmap_on_threads_and_nothing_left_alive():
     import rustgrad
 
     nn = rustgrad.nn
+    gc.collect()
+    before = rustgrad.autograd.graph_stats()["live_nodes"]  # process-wide: other tests' graphs
     rustgrad.manual_seed(3)
     model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 2))
     params = {k: v.detach() for k, v in model.named_parameters()}
@@ -415,4 +417,4 @@ def test_vmap_on_threads_and_nothing_left_alive():
         t.join()
     assert not errors
     gc.collect()
-    assert rustgrad.autograd.graph_stats()["live_nodes"] == 0
+    assert rustgrad.autograd.graph_stats()["live_nodes"] == before
