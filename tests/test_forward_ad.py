@@ -224,3 +224,26 @@ def test_tangents_of_views_share_their_base_tangent(lib):
         transposed = lib.randn(3, 2, dtype=f64).t()
         dual = fw.make_dual(lib.randn(2, 3, dtype=f64), transposed)
         assert fw.unpack_dual(dual).tangent.stride() == (3, 1)  # copied into the primal's layout
+
+
+def test_in_place_ops_on_duals_leave_no_graph_alive():
+    """An in-place op on a tensor with a tangent, whose primal requires grad, frees its graph
+    once the tensors are gone (the tangent is replaced, not written into: writing would tie the
+    old tangent's graph to the node that saved the target, a cycle)."""
+    import gc
+
+    import rustgrad
+
+    fw = rustgrad.autograd.forward_ad
+    gc.collect()
+    before = rustgrad.autograd.graph_stats()["live_nodes"]
+    for op in (lambda y: y.exp_(), lambda y: y.mul_(2), lambda y: y.sin_()):
+        x = rustgrad.randn(3, dtype=rustgrad.float64, requires_grad=True)
+        with fw.dual_level():
+            d = fw.make_dual(x, rustgrad.randn(3, dtype=rustgrad.float64))
+            y = op(d * 1)
+            assert fw.unpack_dual(y).tangent is not None
+            del y, d
+        del x
+        gc.collect()
+        assert rustgrad.autograd.graph_stats()["live_nodes"] == before

@@ -199,11 +199,14 @@ pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option
         None => return Ok(None),
     };
     if let Some(old) = old {
-        if mirrors(target, &old) && old.dtype() == new.dtype() {
-            return Ok(Some(TangentUpdate::Into { old, new }));
-        }
+        // A tensor that is not a view gets the new tangent as it is: writing it into the old one
+        // would join the old tangent's graph to the op's node, which saved the target, and that
+        // cycle is never freed. A view's must be written, for its base to see it.
         if target.view_base().is_none() {
             return Ok(Some(TangentUpdate::Replace(new)));
+        }
+        if mirrors(target, &old) && old.dtype() == new.dtype() {
+            return Ok(Some(TangentUpdate::Into { old, new }));
         }
         return Err(Error::NotImplemented(String::from(
             "Trying to use forward AD with an in-place op on a view whose tangent is laid out differently from it, which is not supported.",
