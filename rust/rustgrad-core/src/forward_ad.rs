@@ -241,7 +241,7 @@ fn same_view(tangent: &Tensor, like: &Tensor) -> Result<Tensor> {
     let d = like.data();
     let size: Vec<i64> = d.shape.iter().map(|&s| s as i64).collect();
     let stride: Vec<i64> = d.strides.iter().map(|&s| s as i64).collect();
-    crate::ops::strided::as_strided(tangent, &size, &stride, Some(d.offset as i64), "as_strided")
+    crate::ops::strided::as_strided(tangent, &size, &stride, Some(d.offset as i64), "AsStridedBackward0")
 }
 
 /// Zeros laid out as `primal` is (a storage of the same length seen through its geometry).
