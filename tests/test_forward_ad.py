@@ -247,3 +247,59 @@ def test_in_place_ops_on_duals_leave_no_graph_alive():
         del x
         gc.collect()
         assert rustgrad.autograd.graph_stats()["live_nodes"] == before
+
+
+@pytest.mark.parametrize("write", ["mul_", "exp_", "copy_", "setitem", "mul_dual"])
+def test_inplace_on_a_view_under_forward_ad_frees_the_graph(write):
+    """An in-place op on a view of a tensor whose primal requires grad writes the new tangent into
+    the base's tangent. Nothing of either graph may stay alive once the tensors are gone (the
+    tangents are dropped at level exit, and `v * 2` does not save `v`)."""
+    import gc
+
+    import rustgrad
+
+    fw = rustgrad.autograd.forward_ad
+    writes = {
+        "mul_": lambda y, d: y[0:2].mul_(2),
+        "exp_": lambda y, d: y[1:3].exp_(),
+        "copy_": lambda y, d: y[0:2].copy_(y[2:4] * 3),
+        "setitem": lambda y, d: y.__setitem__(slice(0, 2), d[2:4] * d[0:2]),
+        "mul_dual": lambda y, d: y[0:2].mul_(d[2:4]),
+    }
+    gc.collect()
+    before = rustgrad.autograd.graph_stats()["live_nodes"]
+    for _ in range(3):
+        x = rustgrad.randn(4, dtype=rustgrad.float64, requires_grad=True)
+        with fw.dual_level():
+            d = fw.make_dual(x, rustgrad.randn(4, dtype=rustgrad.float64))
+            y = d * 1
+            writes[write](y, d)
+            assert fw.unpack_dual(y).tangent is not None
+            y.sum().backward()
+            del y, d
+        del x
+        gc.collect()
+    assert rustgrad.autograd.graph_stats()["live_nodes"] == before
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_views_see_in_place_changes_of_their_base_tangent(lib, requires_grad):
+    """A view's tangent is the same view of its base's current tangent: after `y.mul_(2)` a view
+    taken before shows the doubled tangent, and after `v.mul_(3)` on one view, an overlapping
+    view and the base show the tripled elements (closed forms; the same under PyTorch)."""
+    fw = _fw(lib)
+    x = lib.ones(4, dtype=lib.float64, requires_grad=requires_grad)
+    t = lib.arange(4.0, dtype=lib.float64)
+    with fw.dual_level():
+        d = fw.make_dual(x, t)
+        y = d * 1
+        v = y[0:2]
+        y.mul_(2)
+        np.testing.assert_array_equal(fw.unpack_dual(v).tangent.detach().numpy(), [0.0, 2.0])
+        y2 = d * 1
+        v2, w2 = y2[0:2], y2[1:3]
+        v2.mul_(3)
+        np.testing.assert_array_equal(fw.unpack_dual(w2).tangent.detach().numpy(), [3.0, 2.0])
+        np.testing.assert_array_equal(fw.unpack_dual(y2).tangent.detach().numpy(), [0.0, 3.0, 2.0, 3.0])
+        if requires_grad:
+            assert fw.unpack_dual(y2).tangent.grad_fn.name() == "torch::autograd::CopySlices"

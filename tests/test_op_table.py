@@ -1116,6 +1116,51 @@ def test_jvp_against_central_differences(r):
         np.testing.assert_allclose(tangent.numpy(), (p - m) / (2 * h), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("r", DIFF_ROWS, ids=[r.name for r in DIFF_ROWS])
+def test_jvp_formulas_against_the_backward_rule(r):
+    """Each op's own jvp formula gives the tangent (and the tangent's gradient with respect to
+    the primals, reverse-over-forward) that the generic rule derives from its backward formula."""
+    import rustgrad.autograd.forward_ad as fwad
+    from rustgrad import _rustgrad
+
+    arrays = _draw(r, 3)
+    rng = np.random.default_rng(_seed(r, 5))
+    directions = [rng.standard_normal(a.shape) for a in arrays]
+    weights = None
+
+    def run(formulas):
+        nonlocal weights
+        previous = _rustgrad._set_jvp_formulas(formulas)
+        try:
+            primals = [rustgrad.tensor(a, dtype=rustgrad.float64, requires_grad=True) for a in arrays]
+            with fwad.dual_level():
+                duals = [fwad.make_dual(p, rustgrad.tensor(v, dtype=rustgrad.float64))
+                         for p, v in zip(primals, directions)]
+                tangents = [fwad.unpack_dual(o).tangent for o in _as_tuple(r.fn(*duals))]
+                tangents = [t for t in tangents if t is not None]
+                if weights is None:
+                    weights = [rng.standard_normal(tuple(t.shape)) for t in tangents]
+                total = sum((t * rustgrad.tensor(w, dtype=rustgrad.float64)).sum()
+                            for t, w in zip(tangents, weights))
+                grads = rustgrad.autograd.grad(total, primals, allow_unused=True) if total.requires_grad \
+                    else [None] * len(primals)
+            return [t.detach().numpy() for t in tangents], [None if g is None else g.numpy() for g in grads]
+        finally:
+            _rustgrad._set_jvp_formulas(previous)
+
+    own, own_grads = run(True)
+    derived, derived_grads = run(False)
+    assert len(own) == len(derived)
+    for a, b in zip(own, derived):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    for a, b in zip(own_grads, derived_grads):
+        if a is None or b is None:
+            assert a is None or not np.any(a), "a gradient where the backward rule gives none"
+            assert b is None or not np.any(b), "no gradient where the backward rule gives one"
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
 # ----------------------------------------------------------------------------- vmap
 
 

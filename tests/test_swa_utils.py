@@ -173,5 +173,7 @@ def test_against_pytorch():
 
     ours, theirs = run(rustgrad), run(torch)
     assert ours[0] == theirs[0] and ours[2] == theirs[2]
+    # PyTorch's matrix products sum in a CPU-dependent order (its BLAS picks kernels per CPU), so
+    # the weights' gradients may differ by an ulp; the averaging itself is checked exactly above.
     for a, b in zip(ours[1], theirs[1]):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -50,6 +50,60 @@ pub trait Backward {
     fn for_each_saved(&self, _f: &mut dyn FnMut(&'static str, &SavedTensor)) {}
     /// [`Backward::for_each_saved`] with the saved tensors writable (`register_hooks`).
     fn for_each_saved_mut(&mut self, _f: &mut dyn FnMut(&'static str, &mut SavedTensor)) {}
+    /// The forward derivative (jvp): the output's tangent from the inputs' tangents, written
+    /// in the same differentiable ops. `None`: the op has no formula of its own, and its
+    /// tangent is derived from [`Backward::apply`] (Note [Tangents from the backward formula]).
+    fn jvp(&self, _ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        None
+    }
+}
+
+/// What a jvp formula ([`Backward::jvp`]) is given.
+pub struct JvpCtx<'a> {
+    /// For unpacking the node's saved tensors.
+    pub backward: BackwardCtx<'a>,
+    /// The op's inputs (primals), in the order the node records them.
+    pub inputs: &'a [&'a Tensor],
+    /// Their tangents (`None`: zero).
+    pub tangents: &'a [Option<Tensor>],
+    /// The op's result.
+    pub out: &'a Tensor,
+}
+
+impl JvpCtx<'_> {
+    /// The tangent of input `i`, if it has one.
+    #[inline]
+    pub fn tangent(&self, i: usize) -> Option<&Tensor> {
+        self.tangents.get(i).and_then(Option::as_ref)
+    }
+
+    /// The tangent of the op's only input (zero if absent, which the caller never sees:
+    /// a formula runs only when some input has a tangent).
+    pub fn tangent0(&self) -> Result<&Tensor> {
+        self.tangent(0).ok_or_else(|| Error::runtime("jvp: missing tangent for input 0"))
+    }
+
+    /// For an element-wise op of one input whose backward multiplies the gradient by the local
+    /// derivative: that backward applied to the tangent (`t * f'(x)`).
+    pub fn element_wise(&self, op: &dyn Backward) -> Result<Tensor> {
+        let t = self.tangent0()?;
+        let mut grads = op.apply(&self.backward, std::slice::from_ref(&Some(t.clone())))?;
+        grads.swap_remove(0).ok_or_else(|| Error::runtime("jvp: the backward gave no gradient"))
+    }
+
+    /// The sum of the terms present (each one input's contribution); zeros if there is none.
+    pub fn sum_terms(&self, terms: impl IntoIterator<Item = Result<Option<Tensor>>>) -> Result<Tensor> {
+        let mut total: Option<Tensor> = None;
+        for term in terms {
+            if let Some(t) = term? {
+                total = Some(match total {
+                    None => t,
+                    Some(sum) => crate::ops::arith::add(&sum, &t)?,
+                });
+            }
+        }
+        Ok(total.unwrap_or_else(|| crate::creation::zeros_like(self.out)))
+    }
 }
 
 /// Implements [`Backward::release`], [`Backward::saves_tensors`] and the other saved-tensor

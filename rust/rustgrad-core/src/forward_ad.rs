@@ -3,18 +3,21 @@
 //!
 //! As in PyTorch there is one dual level at a time, process-wide. Tangents belong to the level
 //! that was open when they were set: each level has a new generation number, and a tangent of
-//! an older generation reads as absent, so leaving a level drops every tangent at once without
-//! visiting the tensors.
+//! an older generation reads as absent; leaving a level also drops them (Note [Tangents are
+//! dropped at level exit]).
+//!
+//! An op's tangent comes from its own jvp formula ([`crate::autograd::Backward::jvp`]) where it
+//! has one, written beside its backward in the same differentiable ops; otherwise from the
+//! backward formula:
 //!
 //! Note [Tangents from the backward formula]: an op's tangent is computed from its backward
 //! formula. The backward `u -> J^T u` is linear in the output gradient `u`, so differentiating
 //! `<J^T u, t>` with respect to `u` gives `J t`, the tangent. Both steps use the op's own
 //! differentiable backward, so every op that has a backward has a tangent, with no formula of
 //! its own, and the tangent is itself differentiable (forward-over-reverse). It costs a small
-//! backward through the backward formula per op. Ops with several outputs and in-place ops
-//! refuse tangents for now rather than give wrong ones.
+//! backward through the backward formula per op, which an explicit formula saves.
 
-use crate::autograd::{BackwardCtx, InBackward};
+use crate::autograd::{BackwardCtx, InBackward, JvpCtx};
 use crate::error::{Error, Result};
 use crate::grad_mode::GradModeGuard;
 use crate::graph::{Node, NodeRef};
@@ -32,6 +35,15 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// Set while a tangent is being computed: the ops of that computation get none themselves.
     static SUSPENDED: Cell<bool> = const { Cell::new(false) };
+    /// Whether ops' own jvp formulas are used (else every tangent comes from the backward
+    /// formula; tests compare the two).
+    static FORMULAS: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Turns this thread's use of the ops' own jvp formulas on or off (off: every tangent is
+/// derived from the backward formula); returns the previous setting. For tests.
+pub fn set_jvp_formulas(enabled: bool) -> bool {
+    FORMULAS.with(|f| f.replace(enabled))
 }
 
 /// Whether a dual level is open.
@@ -49,7 +61,8 @@ pub fn enter_level() -> Result<u64> {
     Ok(0)
 }
 
-/// Closes the dual level: every tangent set in it reads as absent from now on.
+/// Closes the dual level: every tangent set in it reads as absent from now on, and is dropped
+/// (Note [Tangents are dropped at level exit]).
 pub fn exit_level(level: u64) -> Result<()> {
     if level != 0 || !is_open() {
         return Err(Error::runtime(
@@ -58,15 +71,72 @@ pub fn exit_level(level: u64) -> Result<()> {
     }
     GENERATION.fetch_add(1, Ordering::AcqRel);
     OPEN.store(false, Ordering::Release);
+    let holders = std::mem::take(&mut *HOLDERS.lock());
+    for holder in holders.cells {
+        let Some(cell) = holder.upgrade() else { continue };
+        let tensor = Tensor::from_cell(cell);
+        // Taken out under the lock, dropped after it: dropping a tangent can free graphs.
+        let dropped = tensor.lock().extras.as_deref_mut().and_then(|e| e.tangent.take());
+        drop(dropped);
+    }
     Ok(())
 }
 
-/// `t`'s tangent at the open level, if it has one.
+// Note [Tangents are dropped at level exit]: a tangent can reach, through its own graph, a
+// node that saved its primal (an in-place op on a view writes a tangent computed from the
+// op's node into the base's tangent), a reference cycle that nothing else breaks. As PyTorch
+// does, leaving the level drops every tangent set in it: each tensor given a tangent is
+// remembered (weakly) in `HOLDERS`, and its tangent taken away at exit.
+
+/// The tensors given a tangent at the open level, weakly (dead ones are pruned as it grows).
+#[derive(Default)]
+struct Holders {
+    cells: Vec<std::sync::Weak<crate::tensor::TensorCell>>,
+    /// The length after the last pruning; the list is pruned again at twice that.
+    pruned_len: usize,
+}
+
+static HOLDERS: parking_lot::Mutex<Holders> = parking_lot::Mutex::new(Holders { cells: Vec::new(), pruned_len: 0 });
+
+/// Remembers that `t` holds a tangent of the open level.
+fn remember_holder(t: &Tensor) {
+    let mut holders = HOLDERS.lock();
+    if holders.cells.len() >= 2 * holders.pruned_len.max(1024) {
+        holders.cells.retain(|w| w.strong_count() > 0);
+        holders.pruned_len = holders.cells.len();
+    }
+    holders.cells.push(t.downgrade());
+}
+
+/// `t`'s tangent at the open level, if it has one. A view of a base with a tangent has the same
+/// view of the base's current tangent (Note [Tangents of views]).
 pub fn tangent(t: &Tensor) -> Option<Tensor> {
     if !is_open() {
         return None;
     }
     let generation = GENERATION.load(Ordering::Acquire);
+    let (own, base) = {
+        let g = t.lock();
+        let own = g.extras.as_deref().and_then(|e| e.tangent.as_ref()).filter(|(gen, _)| *gen == generation);
+        (own.map(|(_, t)| t.clone()), g.view().map(|v| v.base.clone()))
+    };
+    if let Some(base) = base {
+        if let Some(of_base) = stored_tangent(&base, generation).filter(|bt| mirrors(&base, bt)) {
+            if own.as_ref().is_some_and(|o| std::sync::Arc::ptr_eq(&o.data().storage, &of_base.data().storage)) {
+                return own;
+            }
+            let _suspend = Suspend::enter();
+            if let Ok(view) = same_view(&of_base, t) {
+                set_tangent(t, view.clone());
+                return Some(view);
+            }
+        }
+    }
+    own
+}
+
+/// The tangent stored on `t` itself at `generation`.
+fn stored_tangent(t: &Tensor, generation: u64) -> Option<Tensor> {
     let g = t.lock();
     g.extras.as_deref().and_then(|e| e.tangent.as_ref()).filter(|(gen, _)| *gen == generation).map(|(_, t)| t.clone())
 }
@@ -93,7 +163,11 @@ fn check_size(primal: &Tensor, tangent: &Tensor) -> Result<()> {
 /// Gives `t` a tangent at the open level (also after an in-place op wrote it).
 pub(crate) fn set_tangent(t: &Tensor, tangent: Tensor) {
     let generation = GENERATION.load(Ordering::Acquire);
-    t.lock().extras_mut().tangent = Some((generation, tangent));
+    let previous = t.lock().extras_mut().tangent.replace((generation, tangent));
+    if previous.as_ref().is_none_or(|(gen, _)| *gen != generation) {
+        remember_holder(t);
+    }
+    drop(previous);
 }
 
 /// `make_dual(primal, tangent)`: a view of `primal` whose tangent is `tangent`.
@@ -153,13 +227,14 @@ pub(crate) fn copy_tangent(target: &Tensor, copy: &Tensor) {
 
 /// How an in-place op changes its target's tangent, applied once the values are written.
 pub(crate) enum TangentUpdate {
-    /// The target gets this tangent (a tensor that is not a view, or a first tangent).
+    /// The target gets this tangent (a tensor that is not a view); its views see it.
     Replace(Tensor),
-    /// The new tangent is written into the target's own (Note [Tangents of views]).
+    /// The target is a view of a base with a tangent: the base gets a new tangent, its old one
+    /// with the view's elements replaced by `new`.
+    IntoBase { base: Tensor, new: Tensor },
+    /// The target is a view with a tangent of its own (a dual made by `make_dual`, or a view
+    /// of one) and a base without: `new` is written into that tangent, as PyTorch does.
     Into { old: Tensor, new: Tensor },
-    /// The target is a view of a base without a tangent: the base gets zeros, the target the
-    /// same view of them, and the new tangent is written there.
-    ViewOfNew { base: Tensor, new: Tensor },
 }
 
 impl TangentUpdate {
@@ -167,18 +242,15 @@ impl TangentUpdate {
         match self {
             TangentUpdate::Replace(t) => set_tangent(target, t),
             TangentUpdate::Into { old, new } => write_into(&old, &new)?,
-            TangentUpdate::ViewOfNew { base, new } => {
-                let base_tangent = match tangent(&base) {
-                    Some(t) if mirrors(&base, &t) => t,
-                    _ => {
-                        let zeros = zeros_mirroring(&base)?;
-                        set_tangent(&base, zeros.clone());
-                        zeros
-                    }
-                };
-                let view = same_view(&base_tangent, target)?;
-                write_into(&view, &new)?;
-                set_tangent(target, view);
+            TangentUpdate::IntoBase { base, new } => {
+                // A fresh tensor, written into: nothing saved it, so its graph (the old tangent's
+                // and `new`'s) cannot lead back to it.
+                let updated = zeros_mirroring(&base)?;
+                if let Some(old) = stored_tangent(&base, GENERATION.load(Ordering::Acquire)) {
+                    write_into(&updated, &old)?;
+                }
+                write_into(&same_view(&updated, target)?, &new)?;
+                set_tangent(&base, updated);
             }
         }
         Ok(())
@@ -198,33 +270,40 @@ pub(crate) fn inplace_tangent(target: &Tensor, result: &Tensor) -> Result<Option
         None if old.is_some() => crate::creation::zeros_like(target),
         None => return Ok(None),
     };
-    if let Some(old) = old {
-        // A tensor that is not a view gets the new tangent as it is: writing it into the old one
-        // would join the old tangent's graph to the op's node, which saved the target, and that
-        // cycle is never freed. A view's must be written, for its base to see it.
-        if target.view_base().is_none() {
-            return Ok(Some(TangentUpdate::Replace(new)));
+    let Some(base) = target.view_base() else {
+        return Ok(Some(TangentUpdate::Replace(new)));
+    };
+    let generation = GENERATION.load(Ordering::Acquire);
+    let base_has_tangent = stored_tangent(&base, generation).is_some_and(|bt| mirrors(&base, &bt));
+    match old {
+        Some(old) if !base_has_tangent => {
+            if mirrors(target, &old) && old.dtype() == new.dtype() {
+                Ok(Some(TangentUpdate::Into { old, new }))
+            } else {
+                Err(Error::NotImplemented(String::from(
+                    "Trying to use forward AD with an in-place op on a view whose tangent is laid out differently from it, which is not supported.",
+                )))
+            }
         }
-        if mirrors(target, &old) && old.dtype() == new.dtype() {
-            return Ok(Some(TangentUpdate::Into { old, new }));
-        }
-        return Err(Error::NotImplemented(String::from(
-            "Trying to use forward AD with an in-place op on a view whose tangent is laid out differently from it, which is not supported.",
-        )));
-    }
-    match target.view_base() {
-        None => Ok(Some(TangentUpdate::Replace(new))),
-        Some(base) => Ok(Some(TangentUpdate::ViewOfNew { base, new })),
+        _ => Ok(Some(TangentUpdate::IntoBase { base, new })),
     }
 }
 
 // Note [Tangents of views]: as in PyTorch, a view's tangent is the same view of its base's
-// tangent, so an in-place op on either is seen by both. This needs a tangent laid out as its
-// primal is (same strides and offset in a storage of the same length): `make_dual` copies a
-// tangent that is not into that layout, an op's output (fresh and contiguous) gets a
-// contiguous tangent, and a view op's output then takes its tangent with `as_strided` on the
-// input's tangent, at the view's own geometry. An in-place op writes its new tangent into the
-// target's tangent; on a view of a base without tangent, the base first gets zeros.
+// tangent, so an in-place op on either is seen by both. It is looked up when asked for
+// ([`tangent`]): the view of the base's current tangent, taken with `as_strided` at the view's
+// geometry (and kept on the view until the base's tangent changes). This needs a tangent laid
+// out as its primal is (same strides and offset in a storage of the same length): `make_dual`
+// copies a tangent that is not into that layout, and an op's output (fresh and contiguous)
+// gets a contiguous tangent.
+//
+// In-place ops never write into a tangent that a formula may have saved: a tensor that is not a
+// view gets its new tangent as a replacement, and a view's base gets a new tangent, a fresh
+// copy of its old one with the view's elements written. Writing into the old tangent in place
+// would give it a history leading, through the new tangent's formula (which may have saved a
+// view of it, as `t * w` saves `t`), back to itself: a reference cycle never freed. Only a dual
+// (and its views), whose base has no tangent, has `new` written into its own tangent, the one
+// given to `make_dual`, as in PyTorch.
 
 /// Whether `tangent` lays its elements out exactly as `primal` does.
 fn mirrors(primal: &Tensor, tangent: &Tensor) -> bool {
@@ -246,10 +325,13 @@ fn same_view(tangent: &Tensor, like: &Tensor) -> Result<Tensor> {
 
 /// Zeros laid out as `primal` is (a storage of the same length seen through its geometry).
 fn zeros_mirroring(primal: &Tensor) -> Result<Tensor> {
-    let (len, dtype) = {
+    let (len, dtype, plain) = {
         let d = primal.data();
-        (d.storage.len(), d.dtype())
+        (d.storage.len(), d.dtype(), d.offset == 0 && d.is_contiguous() && d.storage.len() == d.numel())
     };
+    if plain {
+        return Ok(crate::creation::zeros_like(primal));
+    }
     let storage = crate::creation::zeros(&[len], dtype);
     same_view(&storage, primal)
 }
@@ -333,6 +415,25 @@ pub(crate) fn give_tangents(
     let grad_enabled = crate::grad_mode::is_grad_enabled();
     let create_graph = grad_enabled
         && (tangents.iter().flatten().any(Tensor::requires_grad) || inputs.iter().any(|t| t.requires_grad()));
+    if let [out] = outs {
+        if out.dtype().is_float() && out.view_base().is_none() && FORMULAS.with(Cell::get) {
+            let explicit = {
+                let _grad = GradModeGuard::new(create_graph);
+                let _formulas = InBackward::enter();
+                let converted = in_input_dtypes(inputs, tangents)?;
+                let tangents = converted.as_deref().unwrap_or(tangents);
+                node.with(|n| {
+                    let backward =
+                        BackwardCtx { node, name: n.name(), needs: inputs.iter().map(|_| true).collect(), site: None };
+                    n.op.jvp(&JvpCtx { backward, inputs, tangents, out })
+                })
+            };
+            if let Some(tangent) = explicit {
+                let tangent = laid_out_as(tangent?, out)?;
+                return finish_tangent(out, tangent, tangents, grad_enabled);
+            }
+        }
+    }
     let _grad_on = GradModeGuard::new(true);
     let _formulas = InBackward::enter();
     let mut us: Vec<Tensor> = Vec::new();
@@ -348,7 +449,8 @@ pub(crate) fn give_tangents(
         }
     }
     let pulled = node.with(|n| {
-        let ctx = BackwardCtx { node, name: n.name(), needs: inputs.iter().map(|_| true).collect(), site: None };
+        let ctx =
+            BackwardCtx { node, name: n.name(), needs: tangents.iter().map(Option::is_some).collect(), site: None };
         n.op.apply(&ctx, &grads_out)
     })?;
     let mut outputs = Vec::new();
@@ -381,18 +483,64 @@ pub(crate) fn give_tangents(
             Some(t) => t.detach(),
             None => crate::creation::zeros_like(out),
         };
-        // A tangent passed through unchanged (`clone`'s is its input's) is copied: an in-place op on
-        // the output writes into its tangent, which must not change the input's.
-        let shares_input =
-            tangents.iter().flatten().any(|t| std::sync::Arc::ptr_eq(&t.data().storage, &tangent.data().storage));
-        let tangent = if shares_input { crate::ops::view::clone_contiguous(&tangent)? } else { tangent };
-        let tangent = if grad_enabled && out.requires_grad() && !tangent.requires_grad() && out.view_base().is_none() {
-            joined_to(&tangent, out)?
-        } else {
-            tangent
-        };
-        set_tangent(out, tangent);
+        finish_tangent(out, tangent, tangents, grad_enabled)?;
     }
+    Ok(())
+}
+
+/// The tangents in their inputs' dtypes, if one is not (`None`: all are).
+fn in_input_dtypes(inputs: &[&Tensor], tangents: &[Option<Tensor>]) -> Result<Option<Vec<Option<Tensor>>>> {
+    let differs = |(input, t): (&&Tensor, &Option<Tensor>)| {
+        t.as_ref().is_some_and(|t| input.dtype().is_float() && t.dtype() != input.dtype())
+    };
+    if !inputs.iter().zip(tangents).any(differs) {
+        return Ok(None);
+    }
+    let converted = inputs
+        .iter()
+        .zip(tangents)
+        .map(|(input, t)| match t {
+            Some(t) if input.dtype().is_float() && t.dtype() != input.dtype() => {
+                crate::ops::view::to_dtype(t, input.dtype()).map(Some)
+            }
+            t => Ok(t.clone()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(converted))
+}
+
+/// An explicit formula's tangent in `out`'s dtype, shape and layout (a formula may leave it
+/// broadcast, or in a tangent's wider dtype).
+fn laid_out_as(tangent: Tensor, out: &Tensor) -> Result<Tensor> {
+    let tangent =
+        if tangent.dtype() == out.dtype() { tangent } else { crate::ops::view::to_dtype(&tangent, out.dtype())? };
+    let shape = out.shape();
+    let tangent = if tangent.shape() == shape {
+        tangent
+    } else {
+        let sizes: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        crate::ops::view::expand(&tangent, &sizes)?
+    };
+    if mirrors(out, &tangent) {
+        Ok(tangent)
+    } else {
+        crate::ops::view::clone_contiguous(&tangent)
+    }
+}
+
+/// Gives `out` its new `tangent`.
+fn finish_tangent(out: &Tensor, tangent: Tensor, tangents: &[Option<Tensor>], grad_enabled: bool) -> Result<()> {
+    // A tangent passed through unchanged (`clone`'s is its input's) is copied: an in-place op on
+    // the output writes into its tangent, which must not change the input's.
+    let shares_input =
+        tangents.iter().flatten().any(|t| std::sync::Arc::ptr_eq(&t.data().storage, &tangent.data().storage));
+    let tangent = if shares_input { crate::ops::view::clone_contiguous(&tangent)? } else { tangent };
+    let tangent = if grad_enabled && out.requires_grad() && !tangent.requires_grad() && out.view_base().is_none() {
+        joined_to(&tangent, out)?
+    } else {
+        tangent
+    };
+    set_tangent(out, tangent);
     Ok(())
 }
 

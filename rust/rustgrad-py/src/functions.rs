@@ -364,6 +364,14 @@ pub fn _live_nodes() -> usize {
     graph::live_nodes()
 }
 
+/// Turns this thread's use of the ops' own jvp formulas on or off (off: every tangent comes
+/// from the backward formula); returns the previous setting. For tests that compare the two.
+#[rustgrad_macros::guard]
+#[pyfunction]
+pub fn _set_jvp_formulas(enabled: bool) -> bool {
+    rustgrad_core::forward_ad::set_jvp_formulas(enabled)
+}
+
 fn dt(dtype: Option<&Bound<'_, PyAny>>, default: DType) -> PyResult<DType> {
     Ok(dtype_arg(dtype)?.unwrap_or(default))
 }

@@ -78,6 +78,7 @@ fn _rustgrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_set_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_live_nodes, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_set_jvp_formulas, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_push_saved_tensors_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_pop_saved_tensors_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(graph::_disable_saved_tensors_hooks, m)?)?;

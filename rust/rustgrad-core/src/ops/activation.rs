@@ -8,7 +8,7 @@ use super::arith::{add, div, mul, neg, rsub_scalar, sub};
 use super::compare::{compare, where_};
 use super::reduce::sum_dims;
 use super::unary::{exp, sigmoid, unary};
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::error::{Error, Result};
 use crate::kernels::{Compare, Unary};
 use crate::tensor::Tensor;
@@ -267,6 +267,10 @@ impl Backward for ActBackward {
             other => mul(g, &slope(&x, other)?)?,
         };
         Ok(smallvec![Some(gx)])
+    }
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(x => "self");
 }

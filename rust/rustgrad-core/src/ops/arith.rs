@@ -1,6 +1,6 @@
 //! add, sub, rsub, mul, div, neg, reciprocal.
 
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{result_type, DType};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Binary, Unary};
@@ -118,6 +118,10 @@ impl Backward for AddBackward {
         let gb = if ctx.needs(1) { Some(scaled(g, self.alpha)?) } else { None };
         Ok(smallvec![ctx.needs(0).then(|| g.clone()), gb])
     }
+    // t = ta + alpha tb
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.sum_terms([Ok(ctx.tangent(0).cloned()), ctx.tangent(1).map(|t| scaled(t, self.alpha)).transpose()]))
+    }
 }
 
 /// `x + s` for a number `s`, as PyTorch's `add(Tensor, Scalar)` records it (`AddBackward1`, one
@@ -135,6 +139,10 @@ impl Backward for AddScalarBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
+    // t = tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().cloned())
     }
 }
 
@@ -154,6 +162,10 @@ impl Backward for SubScalarBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(grad0(grads)?.clone())])
     }
+    // t = tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().cloned())
+    }
 }
 
 /// `x * s` for a number `s`, as PyTorch's `mul(Tensor, Scalar)` records it (`MulBackward1`).
@@ -172,6 +184,10 @@ impl Backward for MulScalarBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(mul(grad0(grads)?, &Tensor::wrapped_scalar(self.s))?)])
+    }
+    // t = s tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| mul(t, &Tensor::wrapped_scalar(self.s))))
     }
 }
 
@@ -201,6 +217,10 @@ impl Backward for SubBackward {
             if ctx.needs(1) { Some(if self.alpha == 1.0 { neg(g)? } else { scaled(g, -self.alpha)? }) } else { None };
         Ok(smallvec![ctx.needs(0).then(|| g.clone()), gb])
     }
+    // t = ta - alpha tb
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.sum_terms([Ok(ctx.tangent(0).cloned()), ctx.tangent(1).map(|t| scaled(t, -self.alpha)).transpose()]))
+    }
 }
 
 /// `other - alpha * x` for a Python number `other` (`2 - x`).
@@ -228,12 +248,28 @@ impl Backward for RsubBackward {
         let g = grad0(grads)?;
         Ok(smallvec![Some(if self.alpha == 1.0 { neg(g)? } else { scaled(g, -self.alpha)? })])
     }
+    // t = -alpha tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| if self.alpha == 1.0 { neg(t) } else { scaled(t, -self.alpha) }))
+    }
+}
+
+/// `t` saved for the gradient of `other`, if `other` is differentiated (needs a gradient or has
+/// a tangent).
+fn saved_if_needed(t: &Tensor, other: &Tensor) -> SavedTensor {
+    if crate::autograd::any_requires_grad(&[other]) {
+        SavedTensor::input(t)
+    } else {
+        SavedTensor::none()
+    }
 }
 
 /// `a * b`, broadcasting, with PyTorch's type promotion.
 pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = promoted_values(a, b, Binary::Mul, false)?;
-    record(out, &[a, b], |_| MulBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
+    // Each operand is saved only for the other's gradient, as in PyTorch (`(x * 2).grad_fn._saved_self`
+    // is None): saving `x` there would also make `x` and a later in-place write into it a cycle.
+    record(out, &[a, b], |_| MulBackward { a: saved_if_needed(a, b), b: saved_if_needed(b, a) })
 }
 
 /// d(a*b)/da = b, d(a*b)/db = a
@@ -256,13 +292,23 @@ impl Backward for MulBackward {
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
     }
+    // t = ta b + a tb
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (a, b) = (ctx.inputs[0], ctx.inputs[1]);
+        Some(
+            ctx.sum_terms([
+                ctx.tangent(0).map(|t| mul(t, b)).transpose(),
+                ctx.tangent(1).map(|t| mul(a, t)).transpose(),
+            ]),
+        )
+    }
     crate::saved_tensors!(a => "self", b => "other");
 }
 
 /// True division: integer inputs give the default float type.
 pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = promoted_values(a, b, Binary::Div, true)?;
-    record(out, &[a, b], |_| DivBackward { a: SavedTensor::input(a), b: SavedTensor::input(b) })
+    record(out, &[a, b], |_| DivBackward { a: saved_if_needed(a, b), b: SavedTensor::input(b) })
 }
 
 /// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
@@ -285,6 +331,15 @@ impl Backward for DivBackward {
             None
         };
         Ok(smallvec![ga, gb])
+    }
+    // t = (ta - tb a/b) / b = (ta - tb out) / b
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (b, out) = (ctx.inputs[1], ctx.out);
+        let numerator = ctx.sum_terms([
+            Ok(ctx.tangent(0).cloned()),
+            ctx.tangent(1).map(|t| mul(t, out).and_then(|x| neg(&x))).transpose(),
+        ]);
+        Some(numerator.and_then(|n| div(&n, b)))
     }
     crate::saved_tensors!(a => "self", b => "other");
 }
@@ -309,6 +364,10 @@ impl Backward for NegBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(neg(grad0(grads)?)?)])
     }
+    // t = -tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(neg))
+    }
 }
 
 /// `1 / x`.
@@ -328,6 +387,10 @@ impl Backward for ReciprocalBackward {
     fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let r = self.result.unpack(ctx)?;
         Ok(smallvec![Some(mul(&neg(grad0(grads)?)?, &mul(&r, &r)?)?)])
+    }
+    // t = -tx / x^2 = -tx out^2
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(result);
 }
@@ -349,5 +412,9 @@ impl Backward for DivNumberBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(div_number(grad0(grads)?, self.divisor)?)])
+    }
+    // t = tx / c
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| div_number(t, self.divisor)))
     }
 }

@@ -1,7 +1,7 @@
 //! Comparisons (bool results, no gradient), logical and, and `where`.
 
 use super::arith::promote;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{self, Binary, Compare};
@@ -54,6 +54,16 @@ impl Backward for WhereBackward {
         let ga = if ctx.needs(0) { Some(where_(&cond, g, &zero)?) } else { None };
         let gb = if ctx.needs(1) { Some(where_(&cond, &zero, g)?) } else { None };
         Ok(smallvec![ga, gb])
+    }
+    // t = where(cond, ta, tb)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let cond = self.cond.unpack(&ctx.backward)?;
+            let zero = Tensor::wrapped_scalar(0.0);
+            let (ta, tb) = (ctx.tangent(0).unwrap_or(&zero), ctx.tangent(1).unwrap_or(&zero));
+            where_(&cond, ta, tb)
+        };
+        Some(formula())
     }
     crate::saved_tensors!(cond);
 }

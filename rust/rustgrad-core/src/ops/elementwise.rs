@@ -5,7 +5,7 @@ use super::arith::{add, binary_values, mul, promote, sub};
 use super::compare::{compare, logical_and, where_};
 use super::unary::{erf, exp, tanh};
 use super::view::sum_to;
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{Binary, Compare};
@@ -91,6 +91,10 @@ impl Backward for ClampBackward {
             (None, None) => unreachable!("clamp checks that a bound is given"),
         };
         Ok(smallvec![Some(where_(&inside, g, &scalar(0.0))?)])
+    }
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(x => "self");
 }
@@ -414,6 +418,10 @@ impl Backward for GeluBackward {
         let (g, x) = (grad0(grads)?, self.x.unpack(ctx)?);
         let kind = super::activation::GradKind::Gelu { tanh: self.tanh_approx };
         Ok(smallvec![Some(super::activation::grad_op(g, &x, kind)?)])
+    }
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(x => "self");
 }

@@ -2,7 +2,7 @@
 //! (which accumulates repeated indices when asked), `gather` and `scatter`/`scatter_add`.
 
 use super::view::sum_to;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -297,6 +297,11 @@ impl Backward for IndexBackward {
         let indices = unpack_indices(&self.indices, ctx)?;
         let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
         Ok(smallvec![Some(index_put_named(&zeros, &indices, g, true, "IndexPutImplBackward0")?)])
+    }
+    // t = tx[indices] (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || index(ctx.tangent0()?, &unpack_indices(&self.indices, &ctx.backward)?);
+        Some(formula())
     }
     fn release(&mut self) {
         self.indices.iter_mut().flatten().for_each(SavedTensor::release);
@@ -608,6 +613,11 @@ impl Backward for GatherBackward {
         let index = self.index.unpack(ctx)?;
         let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
         Ok(smallvec![Some(scatter(&zeros, self.dim as i64, &index, g, true)?)])
+    }
+    // t = gather(tx) with the same index (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || gather(ctx.tangent0()?, self.dim as i64, &self.index.unpack(&ctx.backward)?);
+        Some(formula())
     }
     crate::saved_tensors!(index);
 }

@@ -4,7 +4,7 @@ use super::index::{select, slice};
 use super::reduce::sum_dims;
 use super::view::{expand_to, reshape_to, unsqueeze};
 use crate::autograd::{
-    any_requires_grad, attach, check_not_inference, grad0, record, untracked, Backward, BackwardCtx, Grads,
+    any_requires_grad, attach, check_not_inference, grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx,
 };
 use crate::dtype::result_type;
 use crate::error::{Error, Result};
@@ -13,6 +13,14 @@ use crate::ops::BackwardOp;
 use crate::shape::{self, Shape};
 use crate::tensor::Tensor;
 use smallvec::{smallvec, SmallVec};
+
+/// Each input's tangent, or zeros of its shape in the output's dtype.
+fn tangents_or_zeros(ctx: &JvpCtx) -> Vec<Tensor> {
+    let dtype = ctx.out.dtype();
+    (0..ctx.inputs.len())
+        .map(|i| ctx.tangent(i).cloned().unwrap_or_else(|| crate::creation::zeros(&ctx.inputs[i].shape(), dtype)))
+        .collect()
+}
 
 /// `cat(tensors, dim)`: joins along an existing dim. 1-D empty tensors are skipped (PyTorch's
 /// legacy rule).
@@ -100,6 +108,10 @@ impl Backward for CatBackward {
         }
         Ok(out)
     }
+    // t = cat(t_i) (cat is linear; a missing tangent is zeros)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(cat(&tangents_or_zeros(ctx), self.dim as i64))
+    }
 }
 
 /// `stack(tensors, dim)`: joins along a new dim.
@@ -140,6 +152,10 @@ impl Backward for StackBackward {
         (0..self.n)
             .map(|i| if ctx.needs(i) { select(g, self.dim as i64, i as i64).map(Some) } else { Ok(None) })
             .collect()
+    }
+    // t = stack(t_i) (stack is linear; a missing tangent is zeros)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(stack(&tangents_or_zeros(ctx), self.dim as i64))
     }
 }
 
@@ -339,5 +355,9 @@ impl Backward for RepeatBackward {
         let tile_dims: SmallVec<[usize; 4]> = (0..self.padded.len()).map(|d| 2 * d).collect();
         let summed = sum_dims(&reshape_to(g, &tiled)?, &tile_dims, false, None)?;
         Ok(smallvec![Some(reshape_to(&summed, &self.self_shape)?)])
+    }
+    // t = repeat(tx) (repeat is linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| repeat(t, &self.repeats)))
     }
 }

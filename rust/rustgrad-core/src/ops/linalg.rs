@@ -2,7 +2,7 @@
 
 use super::arith::mul;
 use super::view::{expand_to, reshape_to, squeeze_named, t, transpose, unsafe_view, unsqueeze};
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -61,7 +61,17 @@ impl Backward for DotBackward {
         let gb = if ctx.needs(1) { Some(mul(g, &self.a.unpack(ctx)?)?) } else { None };
         Ok(smallvec![ga, gb])
     }
+    // t = ta . b + a . tb
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        product_jvp(ctx, dot)
+    }
     crate::saved_tensors!(a => "self", b => "tensor");
+}
+
+/// The tangent of a product `f(a, b)` that is linear in each operand: `f(ta, b) + f(a, tb)`.
+fn product_jvp(ctx: &JvpCtx, f: fn(&Tensor, &Tensor) -> Result<Tensor>) -> Option<Result<Tensor>> {
+    let (a, b) = (ctx.inputs[0], ctx.inputs[1]);
+    Some(ctx.sum_terms([ctx.tangent(0).map(|t| f(t, b)).transpose(), ctx.tangent(1).map(|t| f(a, t)).transpose()]))
 }
 
 /// The product of two matrices.
@@ -143,6 +153,10 @@ impl Backward for MmBackward {
         let gb = if ctx.needs(1) { Some(mm_grad_b(g, &self.a.unpack(ctx)?, self.layouts[1])?) } else { None };
         Ok(smallvec![ga, gb])
     }
+    // t = tA B + A tB
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        product_jvp(ctx, mm)
+    }
     crate::saved_tensors!(a => "self", b => "mat2");
 }
 
@@ -185,6 +199,10 @@ impl Backward for MvBackward {
         let ga = if ctx.needs(0) { Some(mul(&unsqueeze(g, 1)?, &unsqueeze(&self.v.unpack(ctx)?, 0)?)?) } else { None };
         let gv = if ctx.needs(1) { Some(mv(&t(&self.a.unpack(ctx)?)?, g)?) } else { None };
         Ok(smallvec![ga, gv])
+    }
+    // t = tA v + A tv
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        product_jvp(ctx, mv)
     }
     crate::saved_tensors!(a => "self", v => "vec");
 }
@@ -238,6 +256,10 @@ impl Backward for BmmBackward {
         let ga = if ctx.needs(0) { Some(bmm(g, &transpose(&self.b.unpack(ctx)?, 1, 2)?)?) } else { None };
         let gb = if ctx.needs(1) { Some(bmm(&transpose(&self.a.unpack(ctx)?, 1, 2)?, g)?) } else { None };
         Ok(smallvec![ga, gb])
+    }
+    // t = tA B + A tB, per batch
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        product_jvp(ctx, bmm)
     }
     crate::saved_tensors!(a => "self", b => "mat2");
 }
@@ -403,6 +425,15 @@ impl Backward for AddmmBackward {
         let ga = if ctx.needs(1) { Some(mm_grad_a(g, &self.b.unpack(ctx)?, self.layouts[0])?) } else { None };
         let gb = if ctx.needs(2) { Some(mm_grad_b(g, &self.a.unpack(ctx)?, self.layouts[1])?) } else { None };
         Ok(smallvec![gc, ga, gb])
+    }
+    // t = tc + tA B + A tB
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (a, b) = (ctx.inputs[1], ctx.inputs[2]);
+        Some(ctx.sum_terms([
+            Ok(ctx.tangent(0).cloned()),
+            ctx.tangent(1).map(|t| mm(t, b)).transpose(),
+            ctx.tangent(2).map(|t| mm(a, t)).transpose(),
+        ]))
     }
     crate::saved_tensors!(a => "mat1", b => "mat2");
 }

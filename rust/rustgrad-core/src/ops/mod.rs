@@ -59,6 +59,10 @@ macro_rules! backward_ops {
             pub fn apply(&self, ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
                 match self { $(Self::$variant(op) => op.apply(ctx, grads),)* $(Self::$bvariant(op) => op.apply(ctx, grads),)* Self::Custom(op) => op.apply(ctx, grads) }
             }
+            /// The op's own jvp formula, if it has one ([`Backward::jvp`]).
+            pub fn jvp(&self, ctx: &crate::autograd::JvpCtx) -> Option<Result<Tensor>> {
+                match self { $(Self::$variant(op) => op.jvp(ctx),)* $(Self::$bvariant(op) => op.jvp(ctx),)* Self::Custom(_) => None }
+            }
             /// Frees the saved tensors.
             pub fn release(&mut self) {
                 match self { $(Self::$variant(op) => op.release(),)* $(Self::$bvariant(op) => op.release(),)* Self::Custom(op) => op.release_saved() }

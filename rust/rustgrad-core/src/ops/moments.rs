@@ -4,7 +4,7 @@ use super::arith::{div, mul, sub};
 use super::reduce::{mean, sum_dims};
 use super::unary::sqrt;
 use super::view::{expand_to, unsqueeze};
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Reduce};
@@ -313,6 +313,10 @@ impl Backward for CumsumBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(cumsum(grad0(grads)?, self.dim as i64, None, !self.reverse)?)])
+    }
+    // t = cumsum(tx) (cumsum is linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| cumsum(t, self.dim as i64, None, self.reverse)))
     }
 }
 

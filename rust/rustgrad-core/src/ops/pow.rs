@@ -3,7 +3,7 @@
 use super::arith::{mul, promote, sub};
 use super::compare::{compare, logical_and, where_};
 use super::unary::log;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{result_type, DType};
 use crate::error::Result;
 use crate::kernels::{self, Binary, Compare};
@@ -45,6 +45,10 @@ impl Backward for PowScalarBackward {
         let em1 = self.e.minus_one();
         let local = mul(&self.e.to_tensor(), &pow_scalar(&x, em1)?)?;
         Ok(smallvec![Some(mul(g, &local)?)])
+    }
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(x => "self");
 }

@@ -4,7 +4,7 @@ use super::arith::{div, mul};
 use super::compare::{compare, where_};
 use super::unary::{abs, sign};
 use super::view::{expand_to, to_dtype, unsqueeze};
-use crate::autograd::{attach, grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{attach, grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{self, Compare, Reduce};
@@ -100,6 +100,10 @@ impl Backward for SumBackward {
         }
         Ok(smallvec![Some(expand_reduced(g, &self.self_shape, &self.dims, self.keepdim)?)])
     }
+    // t = sum(tx) over the same dims (sum is linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| sum_dims(t, &self.dims, self.keepdim, None)))
+    }
 }
 
 /// `x.mean()` / `x.mean(dims, keepdim)`.
@@ -139,6 +143,11 @@ impl Backward for MeanBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let g = expand_reduced(grad0(grads)?, &self.self_shape, &self.dims, self.keepdim)?;
         Ok(smallvec![Some(div(&g, &Tensor::wrapped_scalar(self.n as i64))?)])
+    }
+    // t = mean(tx) over the same dims (mean is linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let dims: SmallVec<[i64; 4]> = self.dims.iter().map(|&d| d as i64).collect();
+        Some(ctx.tangent0().and_then(|t| mean(t, Some(&dims), self.keepdim, None)))
     }
 }
 

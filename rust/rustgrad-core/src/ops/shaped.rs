@@ -6,7 +6,7 @@
 use super::arith::mul;
 use super::reduce::sum_dims;
 use super::view::expand_to;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx};
 use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -123,6 +123,10 @@ impl Backward for FlipBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(flip(grad0(grads)?, &self.dims)?)])
     }
+    // t = flip(tx) (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| flip(t, &self.dims)))
+    }
 }
 
 // ----------------------------------------------------------------------------- roll
@@ -198,6 +202,10 @@ impl Backward for RollBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(roll(grad0(grads)?, &self.shifts, &self.dims)?)])
     }
+    // t = roll(tx) (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| roll(t, &self.shifts, &self.dims)))
+    }
 }
 
 // ----------------------------------------------------------------------------- tril / triu
@@ -239,6 +247,10 @@ impl Backward for TriangleBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(triangle(grad0(grads)?, self.k, self.upper)?)])
+    }
+    // t = tril(tx) / triu(tx) (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| triangle(t, self.k, self.upper)))
     }
 }
 

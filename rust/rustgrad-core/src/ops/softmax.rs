@@ -4,7 +4,7 @@ use super::arith::{add, mul, sub};
 use super::reduce::sum_dims;
 use super::unary::{exp, log};
 use super::view::{expand_to, unsqueeze};
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::{self, Shape};
@@ -122,6 +122,19 @@ impl Backward for SoftmaxBackward {
         let gx = super::activation::softmax_grad(g, &y, &self.dims, self.log)?;
         Ok(smallvec![Some(gx)])
     }
+    // softmax: J = diag(y) - y y^T is symmetric, so J t is the backward applied to t;
+    // log_softmax: t - sum(softmax(x) t) over the dims
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        if !self.log {
+            return Some(ctx.element_wise(self));
+        }
+        let formula = || {
+            let (t, y) = (ctx.tangent0()?, self.y.unpack(&ctx.backward)?);
+            let mean_t = crate::ops::reduce::sum_dims(&mul(&exp(&y)?, t)?, &self.dims, true, None)?;
+            sub(t, &mean_t)
+        };
+        Some(formula())
+    }
     crate::saved_tensors!(y => "result");
 }
 
@@ -192,6 +205,26 @@ impl Backward for LogsumexpBackward {
         let x = self.x.unpack(ctx)?;
         let gx = mul(&expand_to(&g, &self.self_shape)?, &exp(&sub(&x, &r)?)?)?;
         Ok(smallvec![Some(gx)])
+    }
+    // t = sum(softmax(x) tx) over the dims, softmax(x) = exp(x - result)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let (t, x, r) = (ctx.tangent0()?, ctx.inputs[0], ctx.out);
+            let r = if self.keepdim || self.self_shape.is_empty() {
+                r.clone()
+            } else {
+                let mut r = r.clone();
+                let mut sorted = self.dims.clone();
+                sorted.sort_unstable();
+                for &d in &sorted {
+                    r = unsqueeze(&r, d as i64)?;
+                }
+                r
+            };
+            let weights = exp(&sub(x, &r)?)?;
+            crate::ops::reduce::sum_dims(&mul(&weights, t)?, &self.dims, self.keepdim, None)
+        };
+        Some(formula())
     }
     crate::saved_tensors!(x => "self", result);
 }

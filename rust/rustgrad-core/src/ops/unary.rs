@@ -3,7 +3,7 @@
 
 use super::activation::{grad_op, GradKind};
 use super::arith::{add, div, mul, neg, rsub_scalar};
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::{self, Unary};
@@ -214,6 +214,11 @@ impl Backward for UnaryBackward {
             Unary::Reciprocal => mul(&neg(g)?, &mul(&s, &s)?)?,
         };
         Ok(smallvec![Some(gx)])
+    }
+
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
 
     fn release(&mut self) {

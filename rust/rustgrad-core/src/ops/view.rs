@@ -2,7 +2,7 @@
 //! conversion copy.
 
 use super::reduce::sum_dims;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -449,6 +449,10 @@ impl Backward for CopyBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(grad0(grads)?.clone())])
     }
+    // t = tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().cloned())
+    }
 }
 
 /// `x` itself if contiguous, else a contiguous copy.
@@ -475,6 +479,10 @@ impl Backward for IdentityBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(grad0(grads)?.clone())])
+    }
+    // t = tx
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().cloned())
     }
 }
 
@@ -509,6 +517,10 @@ impl Backward for ToCopyBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(to_dtype(grad0(grads)?, self.self_dtype)?)])
+    }
+    // t = tx in the result's dtype
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| to_copy(t, ctx.out.dtype())))
     }
 }
 
