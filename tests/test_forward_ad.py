@@ -303,3 +303,75 @@ def test_views_see_in_place_changes_of_their_base_tangent(lib, requires_grad):
         np.testing.assert_array_equal(fw.unpack_dual(y2).tangent.detach().numpy(), [0.0, 3.0, 2.0, 3.0])
         if requires_grad:
             assert fw.unpack_dual(y2).tangent.grad_fn.name() == "torch::autograd::CopySlices"
+
+
+def _extra_formula_cases():
+    """Ops with their own jvp formula that the op table does not list, with input shapes."""
+    import rustgrad
+    import rustgrad.nn.functional as F
+
+    return {
+        "conv2d_bias": (lambda x, w, b: F.conv2d(x, w, b, padding=1), [(2, 3, 5, 5), (4, 3, 3, 3), (4,)]),
+        "conv1d_stride": (lambda x, w: F.conv1d(x, w, stride=2), [(2, 2, 7), (3, 2, 3)]),
+        "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, stride=2), [(1, 2, 3, 3), (2, 3, 2, 2)]),
+        "max_pool2d": (lambda x: F.max_pool2d(x, 2), [(2, 3, 4, 4)]),
+        "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, 2), [(1, 2, 5, 5)]),
+        "avg_pool2d": (lambda x: F.avg_pool2d(x, 2, stride=1), [(2, 2, 4, 4)]),
+        "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, 3), [(1, 2, 5, 5)]),
+        "lerp_tensor": (lambda a, b, w: rustgrad.lerp(a, b, w), [(3, 4), (4,), (3, 1)]),
+        "lerp_number": (lambda a, b: rustgrad.lerp(a, b, 0.3), [(3, 4), (3, 4)]),
+        "addcmul": (lambda x, a, b: rustgrad.addcmul(x, a, b, value=0.5), [(3, 4), (3, 4), (4,)]),
+        "addcdiv": (lambda x, a, b: rustgrad.addcdiv(x, a, b.exp(), value=2.0), [(3, 4), (3, 1), (3, 4)]),
+        "sort_values": (lambda x: rustgrad.sort(x, dim=1).values, [(3, 5)]),
+        "topk_values": (lambda x: rustgrad.topk(x, 2).values, [(3, 5)]),
+        "median_dim": (lambda x: x.median(dim=0).values, [(5, 3)]),
+        "trace": (lambda x: rustgrad.trace(x), [(4, 4)]),
+        "pad": (lambda x: F.pad(x, (1, 2, 0, 1)), [(2, 3, 3)]),
+        "nan_to_num": (lambda x: rustgrad.nan_to_num(x), [(3, 4)]),
+        "scalar_pow": (lambda x: 2.0 ** x, [(3, 4)]),
+        "cumsum": (lambda x: x.cumsum(1), [(3, 4)]),
+        "tril": (lambda x: x.tril(-1), [(4, 4)]),
+        "flip_roll": (lambda x: x.flip(0).roll(1, 1), [(3, 4)]),
+        "repeat": (lambda x: x.repeat(2, 1, 3), [(3, 2)]),
+        "cat_stack": (lambda a, b: rustgrad.stack([rustgrad.cat([a, b], 0), rustgrad.cat([b, a], 0)], 1), [(2, 3), (2, 3)]),
+        "gather_index": (lambda x: x.gather(1, rustgrad.tensor([[0, 2], [1, 1], [3, 0]]))[rustgrad.tensor([2, 0])],
+                         [(3, 4)]),
+        "to_copy_clone": (lambda x: x.to(rustgrad.float64, copy=True).clone(), [(3,)]),
+        "where": (lambda a, b: rustgrad.where(a > 0, a, b), [(3, 4), (4,)]),
+        "mm_chain": (lambda a, b, c: rustgrad.addmm(c, a, b) @ b.t(), [(3, 4), (4, 5), (5,)]),
+        "logsumexp": (lambda x: x.logsumexp(1), [(3, 4)]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_extra_formula_cases()))
+@pytest.mark.parametrize("tangents", ["all", "first"])
+def test_jvp_formulas_beyond_the_op_table(name, tangents):
+    """The jvp formulas of ops outside the op table: the tangent equals the central difference
+    along the tangent in float64, and the tangent from the generic rule (formulas off)."""
+    import rustgrad
+    from rustgrad import _rustgrad
+
+    fw = rustgrad.autograd.forward_ad
+    fn, shapes = _extra_formula_cases()[name]
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    arrays = [rng.standard_normal(s) for s in shapes]
+    directions = [rng.standard_normal(s) if (tangents == "all" or i == 0) else None for i, s in enumerate(shapes)]
+
+    def tangent_with(formulas):
+        previous = _rustgrad._set_jvp_formulas(formulas)
+        try:
+            with fw.dual_level():
+                args = [rustgrad.tensor(a) if v is None else fw.make_dual(rustgrad.tensor(a), rustgrad.tensor(v))
+                        for a, v in zip(arrays, directions)]
+                return fw.unpack_dual(fn(*args)).tangent.numpy()
+        finally:
+            _rustgrad._set_jvp_formulas(previous)
+
+    h = 1e-6
+
+    def at(sign):
+        return fn(*[rustgrad.tensor(a if v is None else a + sign * h * v) for a, v in zip(arrays, directions)]).numpy()
+
+    own = tangent_with(True)
+    np.testing.assert_allclose(own, (at(1.0) - at(-1.0)) / (2 * h), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(own, tangent_with(False), rtol=1e-10, atol=1e-12)

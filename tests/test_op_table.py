@@ -1116,16 +1116,22 @@ def test_jvp_against_central_differences(r):
         np.testing.assert_allclose(tangent.numpy(), (p - m) / (2 * h), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("r", DIFF_ROWS, ids=[r.name for r in DIFF_ROWS])
-def test_jvp_formulas_against_the_backward_rule(r):
+_TANGENT_CASES = [(r, "all") for r in DIFF_ROWS] + [(r, "last") for r in DIFF_ROWS if len(r.inputs) > 1]
+
+
+@pytest.mark.parametrize(("r", "tangents"), _TANGENT_CASES, ids=[f"{r.name}-{t}" for r, t in _TANGENT_CASES])
+def test_jvp_formulas_against_the_backward_rule(r, tangents):
     """Each op's own jvp formula gives the tangent (and the tangent's gradient with respect to
-    the primals, reverse-over-forward) that the generic rule derives from its backward formula."""
+    the primals, reverse-over-forward) that the generic rule derives from its backward formula,
+    with a tangent on every input and on the last one only."""
     import rustgrad.autograd.forward_ad as fwad
     from rustgrad import _rustgrad
 
     arrays = _draw(r, 3)
     rng = np.random.default_rng(_seed(r, 5))
     directions = [rng.standard_normal(a.shape) for a in arrays]
+    if tangents == "last":
+        directions[:-1] = [None] * (len(directions) - 1)
     weights = None
 
     def run(formulas):
@@ -1134,7 +1140,7 @@ def test_jvp_formulas_against_the_backward_rule(r):
         try:
             primals = [rustgrad.tensor(a, dtype=rustgrad.float64, requires_grad=True) for a in arrays]
             with fwad.dual_level():
-                duals = [fwad.make_dual(p, rustgrad.tensor(v, dtype=rustgrad.float64))
+                duals = [p if v is None else fwad.make_dual(p, rustgrad.tensor(v, dtype=rustgrad.float64))
                          for p, v in zip(primals, directions)]
                 tangents = [fwad.unpack_dual(o).tangent for o in _as_tuple(r.fn(*duals))]
                 tangents = [t for t in tangents if t is not None]

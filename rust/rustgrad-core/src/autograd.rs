@@ -91,6 +91,30 @@ impl JvpCtx<'_> {
         grads.swap_remove(0).ok_or_else(|| Error::runtime("jvp: the backward gave no gradient"))
     }
 
+    /// For an element-wise op of several inputs whose backward gives each input's gradient as
+    /// the output gradient times a local derivative, unreduced (in the output's shape): the sum
+    /// over the inputs with a tangent of that backward applied to the tangent, broadcast.
+    pub fn element_wise_each(&self, op: &dyn Backward) -> Result<Tensor> {
+        let shape = self.out.shape();
+        let sizes: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        let terms = (0..self.inputs.len()).filter_map(|i| self.tangent(i).map(|t| (i, t)));
+        self.sum_terms(terms.map(|(i, t)| {
+            let t = if t.shape() == shape { t.clone() } else { crate::ops::view::expand(t, &sizes)? };
+            let only_i = BackwardCtx {
+                node: self.backward.node,
+                name: self.backward.name,
+                needs: (0..self.inputs.len()).map(|k| k == i).collect(),
+                site: None,
+            };
+            let mut grads = op.apply(&only_i, std::slice::from_ref(&Some(t)))?;
+            let term = grads.get_mut(i).and_then(Option::take);
+            if term.as_ref().is_some_and(|g| g.shape() != shape) {
+                return Err(Error::runtime(format!("jvp of {}: the backward reduced a gradient", self.backward.name)));
+            }
+            Ok(term)
+        }))
+    }
+
     /// The sum of the terms present (each one input's contribution); zeros if there is none.
     pub fn sum_terms(&self, terms: impl IntoIterator<Item = Result<Option<Tensor>>>) -> Result<Tensor> {
         let mut total: Option<Tensor> = None;

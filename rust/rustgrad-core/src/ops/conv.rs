@@ -7,7 +7,7 @@
 use super::linalg::bmm;
 use super::reduce::sum_dims;
 use super::view::{contiguous, permute, reshape_to};
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -795,6 +795,27 @@ impl Backward for ConvolutionBackward {
             });
         }
         Ok(out)
+    }
+    // t = conv(tx, W) + conv(x, tW) + tb (bilinear in x and W, linear in b)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (x, weight) = (ctx.inputs[0], ctx.inputs[1]);
+        let bias_tangent = if self.has_bias { ctx.tangent(2) } else { None };
+        let formula = || {
+            let bias_alone = match (ctx.tangent(0), bias_tangent) {
+                (None, Some(tb)) => {
+                    let mut shape = vec![1i64; ctx.out.ndim()];
+                    shape[1] = -1;
+                    Some(super::view::reshape(tb, &shape)?)
+                }
+                _ => None,
+            };
+            ctx.sum_terms([
+                ctx.tangent(0).map(|t| convolution(t, weight, bias_tangent, &self.params)).transpose(),
+                ctx.tangent(1).map(|t| convolution(x, t, None, &self.params)).transpose(),
+                Ok(bias_alone),
+            ])
+        };
+        Some(formula())
     }
     crate::saved_tensors!(x => "input", weight);
 }

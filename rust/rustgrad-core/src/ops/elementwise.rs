@@ -358,6 +358,15 @@ impl Backward for MaskedFillBackward {
         };
         Ok(smallvec![Some(sum_to(&g, &self.self_shape)?), gv])
     }
+    // t = where(mask, t_value (0 for a number), tx)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let mask = self.mask.unpack(&ctx.backward)?;
+            let zero = scalar(0.0);
+            where_(&mask, ctx.tangent(1).unwrap_or(&zero), ctx.tangent(0).unwrap_or(&zero))
+        };
+        Some(formula())
+    }
     crate::saved_tensors!(mask);
 }
 

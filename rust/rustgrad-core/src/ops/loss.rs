@@ -8,7 +8,7 @@ use super::gather::scatter;
 use super::reduce::{mean, sum};
 use super::unary::{abs, exp, log, sigmoid};
 use super::view::{reshape_to, sum_to};
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -96,6 +96,16 @@ impl Backward for MseLossBackward {
         let gx = if ctx.needs(0) { Some(mse_grad(g, &x, &y, r, shape)?) } else { None };
         let gy = if ctx.needs(1) { Some(mse_grad(g, &y, &x, r, shape)?) } else { None };
         Ok(smallvec![gx, gy])
+    }
+    // t = reduce(2 (x - y) (tx - ty))
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (x, y) = (ctx.inputs[0], ctx.inputs[1]);
+        let formula = || {
+            let dt = ctx.sum_terms([Ok(ctx.tangent(0).cloned()), ctx.tangent(1).map(neg).transpose()])?;
+            let per_element = mul(&mul(&sub(x, y)?, &scalar(2.0))?, &dt)?;
+            self.reduction.apply(&per_element)
+        };
+        Some(formula())
     }
     crate::saved_tensors!(x => "self", y => "target");
 }

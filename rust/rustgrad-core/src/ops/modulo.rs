@@ -4,7 +4,7 @@ use super::arith::{add, mul, neg, promote};
 use super::linalg::{bmm, mv};
 use super::unary::unary;
 use super::view::{sum_to, transpose, unsqueeze};
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Unary};
@@ -186,6 +186,10 @@ impl Backward for NanToNumBackward {
         let finite = super::compare::compare(&finite, &Tensor::wrapped_scalar(f64::INFINITY), kernels::Compare::Lt)?;
         let zero = Tensor::wrapped_scalar(0.0);
         Ok(smallvec![Some(super::compare::where_(&finite, g, &zero)?)])
+    }
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(x);
 }

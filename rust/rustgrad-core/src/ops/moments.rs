@@ -113,6 +113,24 @@ impl Backward for VarBackward {
         let gx = mul(&mul(&expand_back(&g, &x.shape(), &self.dims, self.keepdim)?, &centred)?, &scale)?;
         Ok(smallvec![Some(gx)])
     }
+    // var: t = 2/(n - correction) sum((x - mean(x)) tx); std: t_var / (2 std) (0 where std == 0)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let (x, t) = (ctx.inputs[0], ctx.tangent0()?);
+            let idims: Vec<i64> = self.dims.iter().map(|&d| d as i64).collect();
+            let centred = sub(x, &mean(x, Some(&idims), true, None)?)?;
+            let summed = crate::ops::reduce::sum_dims(&mul(&centred, t)?, &self.dims, self.keepdim, None)?;
+            let t_var = mul(&summed, &Tensor::wrapped_scalar(2.0 / self.divisor))?;
+            if !self.root {
+                return Ok(t_var);
+            }
+            let std = ctx.out;
+            let halved = div(&t_var, &mul(std, &Tensor::wrapped_scalar(2.0))?)?;
+            let zero = crate::ops::compare::compare(std, &Tensor::wrapped_scalar(0.0), kernels::Compare::Eq)?;
+            crate::ops::compare::where_(&zero, &Tensor::wrapped_scalar(0.0), &halved)
+        };
+        Some(formula())
+    }
     crate::saved_tensors!(x => "self", result);
 }
 

@@ -2,7 +2,7 @@
 //! with the pads negated (the gradient cropped back, or padded with zeros where the forward
 //! cropped).
 
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::Shape;
@@ -81,5 +81,9 @@ impl Backward for ConstantPadBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         let negated: Vec<i64> = self.pads.iter().map(|p| -p).collect();
         Ok(smallvec![Some(constant_pad(grad0(grads)?, &negated, 0.0)?)])
+    }
+    // t = pad(tx) with zeros (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| constant_pad(t, &self.pads, 0.0)))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::arith::{add, add_scaled, div, mul, neg, rsub_scalar, sub};
 use super::view::sum_to;
-use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, untracked, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{require_kernel, result_type, DType, FLOATS, NUMBERS};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -170,6 +170,19 @@ impl Backward for LerpBackward {
     fn retarget_outputs(&mut self, target: &Tensor) {
         [&mut self.x, &mut self.end, &mut self.weight].into_iter().for_each(|s| s.retarget_output(target));
     }
+    // t = tx (1 - w) + tend w + tw (end - x)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (x, end) = (ctx.inputs[0], ctx.inputs[1]);
+        let w = match self.weight_value {
+            Some(v) => scalar(v),
+            None => ctx.inputs[2].clone(),
+        };
+        Some(ctx.sum_terms([
+            ctx.tangent(0).map(|t| rsub_scalar(&w, &scalar(1.0), 1.0).and_then(|k| mul(t, &k))).transpose(),
+            ctx.tangent(1).map(|t| mul(t, &w)).transpose(),
+            ctx.tangent(2).map(|t| sub(end, x).and_then(|d| mul(t, &d))).transpose(),
+        ]))
+    }
 }
 
 /// `x + value * t1 * t2` (`divide`: `x + value * t1 / t2`), one node (`AddcmulBackward0` /
@@ -248,4 +261,21 @@ impl Backward for AddcBackward {
         Ok(smallvec![gx, g1, g2])
     }
     crate::saved_tensors!(t1 => "tensor1", t2 => "tensor2");
+    // addcmul: t = tx + v (t1' t2 + t1 t2'); addcdiv: t = tx + v (t1' / t2 - t1 t2' / t2^2)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let (t1, t2, v) = (ctx.inputs[1], ctx.inputs[2], scalar(self.value));
+        let first = |t: &Tensor| if self.divide { div(t, t2) } else { mul(t, t2) };
+        let second = |t: &Tensor| {
+            if self.divide {
+                neg(&div(&mul(t1, t)?, &mul(t2, t2)?)?)
+            } else {
+                mul(t1, t)
+            }
+        };
+        Some(ctx.sum_terms([
+            Ok(ctx.tangent(0).cloned()),
+            ctx.tangent(1).map(|t| first(t).and_then(|x| mul(&x, &v))).transpose(),
+            ctx.tangent(2).map(|t| second(t).and_then(|x| mul(&x, &v))).transpose(),
+        ]))
+    }
 }

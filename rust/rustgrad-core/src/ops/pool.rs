@@ -8,7 +8,7 @@
 use super::conv::{compute, ComputeFn, Dims, Gemm};
 use super::gather::{gather, scatter};
 use super::view::reshape_to;
-use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -284,6 +284,21 @@ impl Backward for MaxPoolBackward {
         }
         Ok(smallvec![Some(scatter_to_planes(g, &indices, &self.input_shape, self.dims)?)])
     }
+    // t = tx at the argmax of each window (a gather per plane)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let (t, indices) = (ctx.tangent0()?, self.indices.unpack(&ctx.backward)?);
+            let (shape, out) = (&self.input_shape, indices.shape());
+            let lead = shape.len() - self.dims;
+            let mut flat_in: Vec<usize> = shape[..lead].to_vec();
+            flat_in.push(shape[lead..].iter().product());
+            let mut flat_out: Vec<usize> = out[..lead].to_vec();
+            flat_out.push(out[lead..].iter().product());
+            let picked = gather(&reshape_to(t, &flat_in)?, -1, &reshape_to(&indices, &flat_out)?)?;
+            reshape_to(&picked, &out)
+        };
+        Some(formula())
+    }
     crate::saved_tensors!(indices);
 }
 
@@ -463,6 +478,10 @@ impl Backward for AvgPoolBackward {
     }
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(avg_map(grad0(grads)?, &self.plan, !self.adjoint)?)])
+    }
+    // t = the same average of tx (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(|t| avg_map(t, &self.plan, self.adjoint)))
     }
 }
 

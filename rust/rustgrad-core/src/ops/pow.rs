@@ -98,6 +98,11 @@ impl Backward for PowTensorBackward {
         };
         Ok(smallvec![ga, gb])
     }
+    // t = ta b a^(b-1) + tb a^b ln(a): the backward applied to each tangent (element-wise, with
+    // the same zeros where b == 0, and where a == 0 and b >= 0)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise_each(self))
+    }
     crate::saved_tensors!(a => "self", b => "exponent", result);
 }
 
@@ -133,6 +138,10 @@ impl Backward for ScalarPowBackward {
             local
         };
         Ok(smallvec![Some(mul(g, &local)?)])
+    }
+    // t = tx f'(x): the backward applied to the tangent
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.element_wise(self))
     }
     crate::saved_tensors!(x => "exponent", result);
 }

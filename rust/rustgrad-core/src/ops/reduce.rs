@@ -151,6 +151,28 @@ impl Backward for MeanBackward {
     }
 }
 
+/// The elements of `t` at `indices` along `dim` (the tangent of a reduction that picks one
+/// element per row: max/min/sort/topk values); `indices` has the result's shape.
+pub(crate) fn pick_along(
+    t: &Tensor,
+    indices: &Tensor,
+    dim: usize,
+    keepdim: bool,
+    self_shape: &[usize],
+) -> Result<Tensor> {
+    if self_shape.is_empty() {
+        return Ok(t.clone());
+    }
+    let dim = dim as i64;
+    let idx = if keepdim { indices.clone() } else { unsqueeze(indices, dim)? };
+    let picked = crate::ops::gather::gather(t, dim, &idx)?;
+    if keepdim {
+        Ok(picked)
+    } else {
+        crate::ops::view::squeeze(&picked, Some(dim))
+    }
+}
+
 /// `x.max(dim)` / `x.min(dim)`: (values, indices).
 pub fn extreme_dim(x: &Tensor, dim: i64, keepdim: bool, max: bool) -> Result<(Tensor, Tensor)> {
     let d = x.data();
@@ -201,6 +223,14 @@ impl Backward for ExtremeDimBackward {
         Ok(smallvec![Some(mul(&g, &mask)?)])
     }
     crate::saved_tensors!(indices);
+    // t = tx at the chosen indices (gather along dim)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let (t, indices) = (ctx.tangent0()?, self.indices.unpack(&ctx.backward)?);
+            pick_along(t, &indices, self.dim, self.keepdim, &self.self_shape)
+        };
+        Some(formula())
+    }
 }
 
 /// `x.max()` / `x.min()` over all elements.

@@ -202,9 +202,10 @@ impl Backward for RollBackward {
     fn apply(&self, _ctx: &BackwardCtx, grads: &[Option<Tensor>]) -> Result<Grads> {
         Ok(smallvec![Some(roll(grad0(grads)?, &self.shifts, &self.dims)?)])
     }
-    // t = roll(tx) (linear)
+    // t = roll(tx) by the forward's shifts (the node keeps them negated, for the gradient)
     fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
-        Some(ctx.tangent0().and_then(|t| roll(t, &self.shifts, &self.dims)))
+        let forward: SmallVec<[i64; 4]> = self.shifts.iter().map(|s| -s).collect();
+        Some(ctx.tangent0().and_then(|t| roll(t, &forward, &self.dims)))
     }
 }
 
@@ -414,5 +415,9 @@ impl Backward for TraceBackward {
         let g = grad0(grads)?;
         let eye = crate::creation::eye(self.self_shape[0], self.self_shape[1], g.dtype())?;
         Ok(smallvec![Some(mul(&expand_to(g, &self.self_shape)?, &eye)?)])
+    }
+    // t = trace(tx) (linear)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        Some(ctx.tangent0().and_then(trace))
     }
 }

@@ -10,7 +10,7 @@ use super::gather::scatter;
 use super::reduce::sum_dims;
 use super::tie_order;
 use super::view::{expand_to, to_dtype, transpose, unsqueeze};
-use crate::autograd::{attach, grad0, record, Backward, BackwardCtx, Grads, SavedTensor};
+use crate::autograd::{attach, grad0, record, Backward, BackwardCtx, Grads, JvpCtx, SavedTensor};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::kernels::{self, Compare};
@@ -148,6 +148,14 @@ impl Backward for SelectBackward {
         };
         let zeros = crate::creation::zeros(&self.self_shape, g.dtype());
         Ok(smallvec![Some(scatter(&zeros, self.dim as i64, &idx, &g, false)?)])
+    }
+    // t = tx at the chosen indices (gather along dim)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let (t, idx) = (ctx.tangent0()?, self.indices.unpack(&ctx.backward)?);
+            crate::ops::reduce::pick_along(t, &idx, self.dim, self.keepdim, &self.self_shape)
+        };
+        Some(formula())
     }
     crate::saved_tensors!(indices);
 }
