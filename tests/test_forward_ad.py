@@ -340,6 +340,11 @@ def _extra_formula_cases():
         "where": (lambda a, b: rustgrad.where(a > 0, a, b), [(3, 4), (4,)]),
         "mm_chain": (lambda a, b, c: rustgrad.addmm(c, a, b) @ b.t(), [(3, 4), (4, 5), (5,)]),
         "logsumexp": (lambda x: x.logsumexp(1), [(3, 4)]),
+        "cross_entropy_weighted": (lambda x: F.cross_entropy(x, rustgrad.tensor([0, 2, 1]),
+                                                             weight=rustgrad.tensor([1.0, 2.0, 0.5], dtype=rustgrad.float64),
+                                                             ignore_index=1), [(3, 3)]),
+        "nll_loss_spatial_none": (lambda x: F.nll_loss(x, rustgrad.tensor([[0, 1], [2, 2]]), reduction="none"),
+                                  [(2, 3, 2)]),
     }
 
 

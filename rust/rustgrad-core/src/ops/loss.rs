@@ -296,6 +296,22 @@ impl Backward for NllLossBackward {
         let gx = scatter(&zeros, 1, &index, &values, false)?;
         Ok(smallvec![Some(reshape_to(&gx, &self.self_shape)?)])
     }
+    // t = reduce(coef_i tx[i, target_i]) (linear in x; ignored rows give 0)
+    fn jvp(&self, ctx: &JvpCtx) -> Option<Result<Tensor>> {
+        let formula = || {
+            let (coef, index) = (self.coef.unpack(&ctx.backward)?, self.index.unpack(&ctx.backward)?);
+            let n = index.shape()[0];
+            let c = *self.self_shape.last().unwrap_or(&1);
+            let picked = super::gather::gather(&reshape_to(ctx.tangent0()?, &[n, c])?, 1, &index)?;
+            let ignored = crate::ops::compare::compare(&coef, &scalar(0.0), kernels::Compare::Eq)?;
+            let values = crate::ops::compare::where_(&ignored, &scalar(0.0), &mul(&coef, &picked)?)?;
+            match self.reduction {
+                Reduction::None => reshape_to(&values, &ctx.out.shape()),
+                Reduction::Sum | Reduction::Mean => sum(&values, None, false, None),
+            }
+        };
+        Some(formula())
+    }
     fn release(&mut self) {
         self.weight.iter_mut().for_each(SavedTensor::release);
         [&mut self.coef, &mut self.index, &mut self.target].into_iter().for_each(SavedTensor::release);
