@@ -1,6 +1,6 @@
 """``rustgrad.nn``: modules, parameters, initialisers and losses with PyTorch's API (``torch.nn``)."""
 
-from rustgrad.nn import functional, init, utils
+from rustgrad.nn import functional, init, parallel, utils
 from rustgrad.nn.modules import (
     CELU,
     ELU,
@@ -279,5 +279,6 @@ __all__ = [
     "ZeroPad3d",
     "functional",
     "init",
+    "parallel",
     "utils",
 ]
