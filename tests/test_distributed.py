@@ -117,3 +117,18 @@ def test_distributed_sampler_against_pytorch():
             theirs.set_epoch(epoch)
             assert (len(ours), list(ours)) == (len(theirs), list(theirs))
     del torch
+
+
+def test_launcher_runs_a_job_and_builds_mpiexec_commands():
+    """``python -m rustgrad.distributed.run --nproc-per-node 2 script`` runs the script on 2 ranks;
+    with a hostfile it asks mpiexec for nproc-per-node processes on each of nnodes machines."""
+    _mpiexec()
+    from rustgrad.distributed.run import command
+
+    script = os.path.join(HERE, "distributed", "collectives.py")
+    run = subprocess.run([sys.executable, "-m", "rustgrad.distributed.run", "--nproc-per-node", "2", script],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0 and "OK 0" in run.stdout and "OK 1" in run.stdout, run.stdout + run.stderr
+    built = command(["--nproc-per-node", "4", "--nnodes", "2", "--hostfile", "hosts.txt", "train.py", "--lr", "0.1"])
+    assert built[1:] == ["-n", "8", "-f", "hosts.txt", "-ppn", "4", sys.executable, "train.py", "--lr", "0.1"]
+    assert command(["-m", "pkg.train"])[-3:] == [sys.executable, "-m", "pkg.train"]
