@@ -71,6 +71,20 @@ else:
 work = dist.all_reduce(async_x := torch.ones(3), async_op=True)
 assert work.wait() and work.is_completed() and async_x.tolist() == [2.0] * 3
 
+# the nonblocking forms of the others
+pending = [
+    (dist.broadcast(ab := torch.full((2,), float(rank)), src=1, async_op=True), lambda: ab.tolist() == [1.0, 1.0]),
+    (dist.reduce(ar := torch.ones(2), dst=1, async_op=True), lambda: ar.tolist() == ([1.0, 1.0] if rank == 0 else [2.0, 2.0])),
+    (dist.all_gather_into_tensor(ag := torch.zeros(2), torch.tensor([float(rank)]), async_op=True),
+     lambda: ag.tolist() == [0.0, 1.0]),
+    (dist.reduce_scatter_tensor(rs := torch.zeros(1), torch.tensor([1.0, 2.0]), op=dist.ReduceOp.AVG, async_op=True),
+     lambda: rs.tolist() == [1.0 + rank]),
+    (dist.barrier(async_op=True), lambda: True),
+]
+for work, check in pending:
+    work.wait()
+    assert check()
+
 objects = [{"rank": rank}]
 dist.broadcast_object_list(objects, src=1)
 assert objects == [{"rank": 1}]

@@ -364,13 +364,20 @@ def _root(g: ProcessGroup, rank: int, what: str) -> int:
         raise ValueError(f"{what} rank {rank} is not part of the group") from None
 
 
-def _run(g: ProcessGroup, start: Any, finish: Any, async_op: bool, name: str) -> Work | None:
-    """Starts a nonblocking MPI call (``start()`` returns its request) and, unless
-    ``async_op``, waits for it under the group's timeout; ``finish`` runs once it completed."""
-    work = Work(start(), finish, name, g._timeout, _state["watchdog"])
+def _run(g: ProcessGroup, call: str, args: tuple, finish: Any, async_op: bool, name: str, **kwargs: Any) -> Work | None:
+    """Runs MPI's ``call`` on the group's communicator: blocking (under the group's timeout) and then
+    ``finish()``, or with ``async_op`` its nonblocking form (``I`` + ``call``), returning the ``Work``
+    whose ``wait()`` runs ``finish``. The blocking form is MPI's own, as fast as calling mpi4py."""
+    watchdog = _state["watchdog"]
     if async_op:
-        return work
-    work.wait()
+        request = getattr(g._comm, "I" + call.lower())(*args, **kwargs)
+        return Work(request, finish, name, g._timeout, watchdog)
+    token = watchdog.watch(name, g._timeout)
+    try:
+        getattr(g._comm, call)(*args, **kwargs)
+    finally:
+        watchdog.done(token)
+    finish()
     return None
 
 
@@ -388,7 +395,7 @@ def all_reduce(tensor: Any, op: Any = ReduceOp.SUM, group: Any = None, async_op:
         _averaged(op, array, g.size())
         _written(tensor)
 
-    return _run(g, lambda: g._comm.Iallreduce(_mpi().IN_PLACE, array, mpi_op), finish, async_op, "all_reduce")
+    return _run(g, "Allreduce", (_mpi().IN_PLACE, array, mpi_op), finish, async_op, "all_reduce")
 
 
 def broadcast(tensor: Any, src: int | None = None, group: Any = None, async_op: bool = False,
@@ -399,7 +406,7 @@ def broadcast(tensor: Any, src: int | None = None, group: Any = None, async_op: 
         return None
     root = group_src if group_src is not None else _root(g, 0 if src is None else src, "src")
     array = _buffer(tensor)
-    return _run(g, lambda: g._comm.Ibcast(array, root=root), lambda: _written(tensor), async_op, "broadcast")
+    return _run(g, "Bcast", (array,), lambda: _written(tensor), async_op, "broadcast", root=root)
 
 
 def reduce(tensor: Any, dst: int | None = None, op: Any = ReduceOp.SUM, group: Any = None,
@@ -412,17 +419,14 @@ def reduce(tensor: Any, dst: int | None = None, op: Any = ReduceOp.SUM, group: A
     array, mpi_op, mine = _buffer(tensor), _mpi_op(op), g.rank() == root
     mpi = _mpi()
 
-    def start() -> Any:
-        if mine:
-            return g._comm.Ireduce(mpi.IN_PLACE, array, op=mpi_op, root=root)
-        return g._comm.Ireduce(array, None, op=mpi_op, root=root)
+    args = (mpi.IN_PLACE, array) if mine else (array, None)
 
     def finish() -> None:
         if mine:
             _averaged(op, array, g.size())
             _written(tensor)
 
-    return _run(g, start, finish, async_op, "reduce")
+    return _run(g, "Reduce", args, finish, async_op, "reduce", op=mpi_op, root=root)
 
 
 def all_gather(tensor_list: list[Any], tensor: Any, group: Any = None, async_op: bool = False) -> Work | None:
@@ -449,7 +453,7 @@ def all_gather(tensor_list: list[Any], tensor: Any, group: Any = None, async_op:
             out[...] = piece
             _written(t)
 
-    return _run(g, lambda: g._comm.Iallgather(send, gathered), finish, async_op, "all_gather")
+    return _run(g, "Allgather", (send, gathered), finish, async_op, "all_gather")
 
 
 def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = None,
@@ -465,8 +469,7 @@ def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = N
             f"output tensor size must be equal to world_size times input tensor size: output "
             f"{list(out.shape)}, input {list(send.shape)}, world_size {g.size()}"
         )
-    return _run(g, lambda: g._comm.Iallgather(send, out), lambda: _written(output_tensor), async_op,
-                "all_gather_into_tensor")
+    return _run(g, "Allgather", (send, out), lambda: _written(output_tensor), async_op, "all_gather_into_tensor")
 
 
 def reduce_scatter_tensor(output: Any, input: Any, op: Any = ReduceOp.SUM, group: Any = None,
@@ -486,8 +489,7 @@ def reduce_scatter_tensor(output: Any, input: Any, op: Any = ReduceOp.SUM, group
         _averaged(op, out, g.size())
         _written(output)
 
-    return _run(g, lambda: g._comm.Ireduce_scatter_block(send, out, op=mpi_op), finish, async_op,
-                "reduce_scatter_tensor")
+    return _run(g, "Reduce_scatter_block", (send, out), finish, async_op, "reduce_scatter_tensor", op=mpi_op)
 
 
 def gather(tensor: Any, gather_list: list[Any] | None = None, dst: int | None = None, group: Any = None,
@@ -511,7 +513,7 @@ def gather(tensor: Any, gather_list: list[Any] | None = None, dst: int | None = 
                 _buffer(t, "gather_list")[...] = piece
                 _written(t)
 
-    return _run(g, lambda: g._comm.Igather(send, gathered, root=root), finish, async_op, "gather")
+    return _run(g, "Gather", (send, gathered), finish, async_op, "gather", root=root)
 
 
 def scatter(tensor: Any, scatter_list: list[Any] | None = None, src: int | None = None, group: Any = None,
@@ -528,7 +530,7 @@ def scatter(tensor: Any, scatter_list: list[Any] | None = None, src: int | None 
     if not mine and scatter_list:
         raise ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
     send = np.stack([_buffer(t, "scatter_list") for t in scatter_list]) if scatter_list and mine else None
-    return _run(g, lambda: g._comm.Iscatter(send, out, root=root), lambda: _written(tensor), async_op, "scatter")
+    return _run(g, "Scatter", (send, out), lambda: _written(tensor), async_op, "scatter", root=root)
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
@@ -536,7 +538,7 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
     g = _group(group)
     if g is None:
         return None
-    return _run(g, lambda: g._comm.Ibarrier(), lambda: None, async_op, "barrier")
+    return _run(g, "Barrier", (), lambda: None, async_op, "barrier")
 
 
 # ----------------------------------------------------------------------------- point to point
