@@ -132,3 +132,17 @@ def test_launcher_runs_a_job_and_builds_mpiexec_commands():
     built = command(["--nproc-per-node", "4", "--nnodes", "2", "--hostfile", "hosts.txt", "train.py", "--lr", "0.1"])
     assert built[1:] == ["-n", "8", "-f", "hosts.txt", "-ppn", "4", sys.executable, "train.py", "--lr", "0.1"]
     assert command(["-m", "pkg.train"])[-3:] == [sys.executable, "-m", "pkg.train"]
+
+
+def test_data_parallel_main_job_matches_one_process():
+    """examples/train_digits_ddp.py on 2 ranks reaches the test accuracy of 1 process given the
+    same global batches (without dropout, whose masks are drawn per rank)."""
+    pytest.importorskip("sklearn")
+    script = os.path.join(os.path.dirname(HERE), "examples", "train_digits_ddp.py")
+    accuracies = []
+    for n in ("1", "2"):
+        run = subprocess.run([_mpiexec(), "-n", n, sys.executable, script, "--epochs", "6", "--dropout", "0"],
+                             capture_output=True, text=True, timeout=300, check=False)
+        assert run.returncode == 0, run.stdout + run.stderr
+        accuracies.append(run.stdout.split("test accuracy ")[1].split("%")[0])
+    assert accuracies[0] == accuracies[1] and float(accuracies[0]) > 90
