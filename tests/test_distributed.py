@@ -46,6 +46,15 @@ def test_ddp_training_matches_one_process():
     assert "OK 0" in run.stdout and "OK 1" in run.stdout, run.stdout + run.stderr  # lines may interleave
 
 
+def test_mismatched_shapes_raise_with_debug_detail(monkeypatch):
+    """With TORCH_DISTRIBUTED_DEBUG=DETAIL, ranks running an all_reduce of different shapes all
+    raise PyTorch's "Detected mismatch between collectives" RuntimeError, naming both."""
+    monkeypatch.setenv("TORCH_DISTRIBUTED_DEBUG", "DETAIL")
+    run = _launch("mismatch.py", timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "OK 0" in run.stdout and "OK 1" in run.stdout, run.stdout + run.stderr
+
+
 @pytest.mark.parametrize("failure", ["raise", "skip"])
 def test_a_failing_rank_ends_the_job(failure):
     """A rank that raises, or never joins a collective, ends every rank (3 s timeout), with a

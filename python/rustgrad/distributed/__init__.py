@@ -131,7 +131,7 @@ class GroupMember:
     NON_GROUP_MEMBER = object()
 
 
-_state: dict[str, Any] = {"world": None, "watchdog": None, "excepthook": None}
+_state: dict[str, Any] = {"world": None, "watchdog": None, "excepthook": None, "detail": False}
 _NOT_INITIALIZED = "Default process group has not been initialized, please make sure to call init_process_group."
 _DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 
@@ -223,6 +223,7 @@ def init_process_group(
     _state["world"] = world
     GroupMember.WORLD = world
     _state["watchdog"] = _Watchdog(comm)
+    _state["detail"] = os.environ.get("TORCH_DISTRIBUTED_DEBUG", "").upper() == "DETAIL"
     _install_excepthook(comm)
 
 
@@ -364,6 +365,22 @@ def _root(g: ProcessGroup, rank: int, what: str) -> int:
         raise ValueError(f"{what} rank {rank} is not part of the group") from None
 
 
+def _check_same(g: ProcessGroup, name: str, array: np.ndarray) -> None:
+    """With ``TORCH_DISTRIBUTED_DEBUG=DETAIL`` (read at ``init_process_group``), as in PyTorch:
+    every rank first shares what it is about to run, and all raise the same ``RuntimeError`` when
+    the collectives, shapes or dtypes differ (MPI itself would hang or read past a buffer)."""
+    if not _state["detail"]:
+        return
+    mine = f"{name}(shape={list(array.shape)}, dtype={array.dtype})"
+    every = g._comm.allgather(mine)
+    for rank, theirs in enumerate(every):
+        if theirs != every[0]:
+            raise RuntimeError(
+                f"Detected mismatch between collectives on ranks. Rank {g._ranks[0]} is running collective: "
+                f"{every[0]}, but Rank {g._ranks[rank]} is running collective: {theirs}"
+            )
+
+
 def _run(g: ProcessGroup, call: str, args: tuple, finish: Any, async_op: bool, name: str, **kwargs: Any) -> Work | None:
     """Runs MPI's ``call`` on the group's communicator: blocking (under the group's timeout) and then
     ``finish()``, or with ``async_op`` its nonblocking form (``I`` + ``call``), returning the ``Work``
@@ -390,6 +407,7 @@ def all_reduce(tensor: Any, op: Any = ReduceOp.SUM, group: Any = None, async_op:
     if g is None:
         return None
     array, mpi_op = _buffer(tensor), _mpi_op(op)
+    _check_same(g, "all_reduce", array)
 
     def finish() -> None:
         _averaged(op, array, g.size())
@@ -406,6 +424,7 @@ def broadcast(tensor: Any, src: int | None = None, group: Any = None, async_op: 
         return None
     root = group_src if group_src is not None else _root(g, 0 if src is None else src, "src")
     array = _buffer(tensor)
+    _check_same(g, "broadcast", array)
     return _run(g, "Bcast", (array,), lambda: _written(tensor), async_op, "broadcast", root=root)
 
 
@@ -417,6 +436,7 @@ def reduce(tensor: Any, dst: int | None = None, op: Any = ReduceOp.SUM, group: A
         return None
     root = group_dst if group_dst is not None else _root(g, 0 if dst is None else dst, "dst")
     array, mpi_op, mine = _buffer(tensor), _mpi_op(op), g.rank() == root
+    _check_same(g, "reduce", array)
     mpi = _mpi()
 
     args = (mpi.IN_PLACE, array) if mine else (array, None)
@@ -446,6 +466,7 @@ def all_gather(tensor_list: list[Any], tensor: Any, group: Any = None, async_op:
                 f"all_gather: every tensor of tensor_list must have the input's shape {list(send.shape)} "
                 f"and dtype, got {list(out.shape)} {out.dtype}"
             )
+    _check_same(g, "all_gather", send)
     gathered = np.empty((g.size(),) + send.shape, dtype=send.dtype)
 
     def finish() -> None:
@@ -469,6 +490,7 @@ def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = N
             f"output tensor size must be equal to world_size times input tensor size: output "
             f"{list(out.shape)}, input {list(send.shape)}, world_size {g.size()}"
         )
+    _check_same(g, "all_gather_into_tensor", send)
     return _run(g, "Allgather", (send, out), lambda: _written(output_tensor), async_op, "all_gather_into_tensor")
 
 
@@ -484,6 +506,8 @@ def reduce_scatter_tensor(output: Any, input: Any, op: Any = ReduceOp.SUM, group
             f"input tensor size must be equal to world_size times output tensor size: input "
             f"{list(send.shape)}, output {list(out.shape)}, world_size {g.size()}"
         )
+
+    _check_same(g, "reduce_scatter_tensor", send)
 
     def finish() -> None:
         _averaged(op, out, g.size())
