@@ -87,6 +87,28 @@ def ddp_rows(dist, torch, world: int) -> dict[str, float]:
     return out
 
 
+def main_job_rows(dist, torch, world: int) -> dict[str, float]:
+    """The main job's step (the digits MLP, 64-128-10, global batch 64) and the all-reduce of its
+    gradients (9,610 float32 values) alone: the figures README's plan for many machines uses."""
+    from rustgrad import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 10))
+    x, y = torch.rand(64 // world, 64), torch.randint(0, 10, (64 // world,))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def step():
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    grads = torch.zeros(sum(p.numel() for p in model.parameters()))
+    return {
+        "main job: step without communication": _median_ms(step, 200),
+        "main job: all-reduce of its gradients": _median_ms(lambda: dist.all_reduce(grads), 200),
+    }
+
+
 def worker() -> None:
     import rustgrad as torch
     import rustgrad.distributed as dist
@@ -96,6 +118,7 @@ def worker() -> None:
     comm = dist.GroupMember.WORLD._comm
     rows = allreduce_rows(dist, torch, comm) if world > 1 else []
     ddp = ddp_rows(dist, torch, world)
+    ddp.update(main_job_rows(dist, torch, world))
     if rank == 0:
         print(f"== {world} process{'es' if world > 1 else ''}")
         for size, ours, raw, raw_numpy in rows:
