@@ -82,11 +82,13 @@ pub fn exit_level(level: u64) -> Result<()> {
     Ok(())
 }
 
-// Note [Tangents are dropped at level exit]: a tangent can reach, through its own graph, a
-// node that saved its primal (an in-place op on a view writes a tangent computed from the
-// op's node into the base's tangent), a reference cycle that nothing else breaks. As PyTorch
-// does, leaving the level drops every tangent set in it: each tensor given a tangent is
-// remembered (weakly) in `HOLDERS`, and its tangent taken away at exit.
+// Note [Tangents are dropped at level exit]: tangents live on their tensors, and a tangent's
+// graph holds the nodes of the ops that made it (and what they saved), so a tangent left on a
+// tensor after its level would keep all that alive for as long as the tensor lives, and any
+// path from that graph back to the tensor would be a cycle. As PyTorch does, leaving the level
+// drops every tangent set in it: each tensor given a tangent is remembered (weakly) in
+// `HOLDERS`, and its tangent taken away at exit. (In-place ops avoid the cycles they could make
+// themselves: Note [Tangents of views].)
 
 /// The tensors given a tangent at the open level, weakly (dead ones are pruned as it grows).
 #[derive(Default)]
