@@ -180,6 +180,34 @@ pub fn record<B: Into<BackwardOp>>(out: Tensor, inputs: &[&Tensor], make: impl F
     record_plain(out, inputs, make)
 }
 
+thread_local! {
+    /// While an op's backward node is made: bit `i` set if input `i` needs a gradient.
+    static NEEDED_INPUTS: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
+}
+
+/// Whether input `i` of the op whose node is being made needs a gradient (true outside
+/// [`record`], and past the 32nd input): a node saves a tensor only for the gradients that use
+/// it, as PyTorch does (`(x * 2).grad_fn._saved_self` is None).
+#[inline]
+pub fn input_needed(i: usize) -> bool {
+    i >= 32 || NEEDED_INPUTS.with(|n| (n.get() >> i) & 1 == 1)
+}
+
+/// Sets [`NEEDED_INPUTS`] until dropped.
+struct NeededInputs(u32);
+
+impl NeededInputs {
+    fn set(mask: u32) -> NeededInputs {
+        NeededInputs(NEEDED_INPUTS.with(|n| n.replace(mask)))
+    }
+}
+
+impl Drop for NeededInputs {
+    fn drop(&mut self) {
+        NEEDED_INPUTS.with(|n| n.set(self.0));
+    }
+}
+
 /// [`record`] without tangents.
 #[inline]
 pub(crate) fn record_plain<B: Into<BackwardOp>>(
@@ -220,7 +248,17 @@ pub(crate) fn record_plain<B: Into<BackwardOp>>(
             t.check_view_history()?;
         }
     }
-    let op = make(&out).into();
+    let op = {
+        // Which inputs need a gradient, for `make` to save only what those gradients use
+        // ([`input_needed`]); with a dual level open every input counts (tangents use them too).
+        let needed = if crate::forward_ad::is_open() {
+            u32::MAX
+        } else {
+            states.iter().take(32).enumerate().fold(0, |m, (i, s)| m | (u32::from(s.requires_grad) << i))
+        };
+        let _needed = NeededInputs::set(needed);
+        make(&out).into()
+    };
     crate::saved_hooks::take_pending()?;
     // An op whose tensor inputs are all inference tensors is not recorded outside inference
     // mode (they carry no autograd state), as in PyTorch: `inference_t.neg()` needs no grad.

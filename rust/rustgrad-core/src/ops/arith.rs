@@ -254,10 +254,9 @@ impl Backward for RsubBackward {
     }
 }
 
-/// `t` saved for the gradient of `other`, if `other` is differentiated (needs a gradient or has
-/// a tangent).
-fn saved_if_needed(t: &Tensor, other: &Tensor) -> SavedTensor {
-    if crate::autograd::any_requires_grad(&[other]) {
+/// `t` saved if input `other` of the op being recorded needs a gradient (which uses `t`).
+fn saved_if_needed(t: &Tensor, other: usize) -> SavedTensor {
+    if crate::autograd::input_needed(other) {
         SavedTensor::input(t)
     } else {
         SavedTensor::none()
@@ -269,7 +268,7 @@ pub fn mul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = promoted_values(a, b, Binary::Mul, false)?;
     // Each operand is saved only for the other's gradient, as in PyTorch (`(x * 2).grad_fn._saved_self`
     // is None): saving `x` there would also make `x` and a later in-place write into it a cycle.
-    record(out, &[a, b], |_| MulBackward { a: saved_if_needed(a, b), b: saved_if_needed(b, a) })
+    record(out, &[a, b], |_| MulBackward { a: saved_if_needed(a, 1), b: saved_if_needed(b, 0) })
 }
 
 /// d(a*b)/da = b, d(a*b)/db = a
@@ -308,7 +307,7 @@ impl Backward for MulBackward {
 /// True division: integer inputs give the default float type.
 pub fn div(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let out = promoted_values(a, b, Binary::Div, true)?;
-    record(out, &[a, b], |_| DivBackward { a: saved_if_needed(a, b), b: SavedTensor::input(b) })
+    record(out, &[a, b], |_| DivBackward { a: saved_if_needed(a, 1), b: SavedTensor::input(b) })
 }
 
 /// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
