@@ -1,6 +1,9 @@
 """Run by tests/test_distributed.py under ``mpiexec -n 2``: every collective checked against its
 closed form on each rank; prints ``OK <rank>`` at the end."""
 
+import threading
+import time
+
 import numpy as np
 import rustgrad as torch
 import rustgrad.distributed as dist
@@ -100,6 +103,27 @@ if rank == 1:
     assert one.tolist() == [1.0, 1.0]
 else:
     assert dist.get_rank(only_one) == -1 and dist.all_reduce(torch.ones(1), group=only_one) is None
+
+# the GIL is released while a collective waits: rank 0 blocks in all_reduce until rank 1 joins,
+# 0.3 s later, and meanwhile another thread of rank 0 keeps running Python
+counted = [0, False]
+
+
+def count():
+    while not counted[1]:
+        counted[0] += 1
+
+
+counter = threading.Thread(target=count)
+counter.start()
+if rank == 1:
+    time.sleep(0.3)
+before = counted[0]
+dist.all_reduce(torch.ones(2))
+during = counted[0] - before
+counted[1] = True
+counter.join()
+assert rank == 1 or during > 10_000, f"the other thread ran only {during} steps during the wait"
 
 dist.barrier()
 dist.destroy_process_group()
